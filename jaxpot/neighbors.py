@@ -1,0 +1,445 @@
+"""Neighbor lists: one dense ``(N, K)`` pytree used by every model, built all-pairs or by cell list.
+
+A :class:`NeighborList` stores, for each atom ``i``, up to ``K`` neighbors ``idx[i, k]`` and the
+integer lattice image ``shifts[i, k]`` of that neighbor, so that the pair vector is
+
+    r_ij = positions[j] - positions[i] + shifts[i, k] @ cell.
+
+The list is *full* (each pair appears from both sides), contains every image within
+``cutoff + skin`` (also images beyond the nearest one, so a 2-atom primitive cell with a 5 Å
+cutoff is right), and padding entries hold ``idx == N``.  Because shifts are integers and
+vectors are formed from ``positions`` and ``cell``, a homogeneous strain of both acts on every
+pair vector exactly: stress by autodiff needs no special handling.
+
+Why not ``jax_md.partition.neighbor_list``: jax-md stores lattice vectors as columns, cannot hold
+several images of one neighbor (so small cells need supercells), and leaves overflow to every
+caller.  Here overflow is a sticky ``did_overflow`` flag set inside jit, and
+:func:`reallocate_if_needed` (host side) answers it with a larger capacity; the calculator and the
+MD runner call it for you.
+
+Building is ``O(N)`` with a cell list (bins at least ``cutoff + skin`` wide, 27 neighbor bins) and
+``O(N^2 S)`` all-pairs (``S`` lattice images) for small cells; both are jittable and processed in
+blocks of centers so memory stays linear in ``N``.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxpot.space import perpendicular_widths
+from jaxpot.structure import StructureError, validate_atoms_input
+from jaxpot.types import Array
+
+_BLOCK_ELEMENTS = 1 << 21  # candidate pairs processed at once (memory bound of a build)
+_NEIGHBOR_OFFSETS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int32)
+
+
+class NeighborListOverflowError(RuntimeError):
+    """Raised when a neighbor list overflowed and could not be reallocated."""
+
+
+@struct.dataclass
+class NeighborList:
+    """Dense neighbor list; see the module docstring.
+
+    Attributes:
+        idx: (N, K) int32 neighbor indices, ``N`` marks padding.
+        shifts: (N, K, 3) int32 lattice image of each neighbor.
+        reference_positions: (N, 3) Å positions at the last build (for the skin test).
+        reference_cell: (3, 3) Å cell at the last build.
+        did_overflow: () bool, sticky; True when the list could not hold every neighbor.
+        max_count: () int32, the largest number of neighbors of one atom at the last build.
+        max_occupancy: () int32, the fullest bin at the last build (cell list only).
+        binning_origin, binning_frame: frame of the cell-list bins for open directions.
+    """
+
+    idx: Array
+    shifts: Array
+    reference_positions: Array
+    reference_cell: Array
+    did_overflow: Array
+    max_count: Array
+    max_occupancy: Array
+    binning_origin: Array
+    binning_frame: Array
+    cutoff: float = struct.field(pytree_node=False)
+    skin: float = struct.field(pytree_node=False)
+    pbc: tuple[bool, bool, bool] = struct.field(pytree_node=False)
+    method: str = struct.field(pytree_node=False)
+    image_range: tuple[int, int, int] = struct.field(pytree_node=False)
+    grid: tuple[int, int, int] = struct.field(pytree_node=False)
+    bin_capacity: int = struct.field(pytree_node=False)
+    capacity_multiplier: float = struct.field(pytree_node=False)
+
+    @property
+    def capacity(self) -> int:
+        """K, the number of neighbor slots per atom."""
+        return int(self.idx.shape[1])
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.idx.shape[0])
+
+    @property
+    def list_cutoff(self) -> float:
+        """``cutoff + skin``, the radius within which every pair is stored."""
+        return self.cutoff + self.skin
+
+    def pairs(self) -> tuple[Array, Array, Array, Array]:
+        """Flat views ``(i, j, shifts, mask)`` of shapes (N*K,), (N*K,), (N*K, 3), (N*K,)."""
+        n, k = self.idx.shape
+        i = jnp.repeat(jnp.arange(n, dtype=jnp.int32), k)
+        j = self.idx.reshape(-1)
+        return i, j, self.shifts.reshape(-1, 3), j < n
+
+    def to_numpy_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Host copy of the valid pairs ``(i, j, S)`` as ``ase.neighborlist.neighbor_list('ijS')``."""
+        i, j, s, m = (np.asarray(a) for a in self.pairs())
+        return i[m], j[m], s[m]
+
+
+class NeighborListFns(NamedTuple):
+    """``allocate(positions, cell, pbc)`` on the host and jittable ``update(positions, cell, nbrs)``."""
+
+    allocate: Callable[..., NeighborList]
+    update: Callable[[Array, Array, NeighborList], NeighborList]
+
+
+def neighbor_list(cutoff: float, skin: float = 0.0, capacity_multiplier: float = 1.25,
+                  method: str = "auto") -> NeighborListFns:
+    """jax-md-style pair of functions for a neighbor list of radius ``cutoff + skin`` (Å)."""
+    allocate = functools.partial(allocate_neighbor_list, cutoff=cutoff, skin=skin,
+                                 capacity_multiplier=capacity_multiplier, method=method)
+    return NeighborListFns(allocate=allocate, update=update_neighbor_list)
+
+
+# --------------------------------------------------------------------------------------------
+# jittable pieces
+# --------------------------------------------------------------------------------------------
+
+
+def neighbor_vectors(positions: Array, cell: Array, nbrs: NeighborList) -> tuple[Array, Array]:
+    """Pair vectors (N, K, 3) Å from each atom to its neighbors and a validity mask (N, K).
+
+    Padding entries get the zero vector; callers combine ``mask`` with their own cutoff.
+    """
+    n = positions.shape[0]
+    padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
+    vectors = padded[nbrs.idx] - positions[:, None, :] + nbrs.shifts.astype(positions.dtype) @ cell
+    mask = nbrs.idx < n
+    return jnp.where(mask[..., None], vectors, 0.0), mask
+
+
+def _frame(cell: Array, nbrs: NeighborList) -> Array:
+    """Binning frame: periodic rows are the current lattice vectors, open rows are fixed."""
+    pbc = jnp.asarray(nbrs.pbc)
+    return jnp.where(pbc[:, None], cell.astype(nbrs.binning_frame.dtype), nbrs.binning_frame)
+
+
+def _wrapped(positions: Array, cell: Array, nbrs: NeighborList):
+    """Fractional coordinates in the binning frame, wrapped along periodic directions.
+
+    Returns (wrapped fractional (N,3), integer image of each atom (N,3), frame (3,3)).
+    """
+    frame = _frame(cell, nbrs)
+    frac = jnp.linalg.solve(frame.T, (positions - nbrs.binning_origin).T).T
+    pbc = jnp.asarray(nbrs.pbc)
+    image = jnp.where(pbc, jnp.floor(frac), 0.0)
+    return frac - image, image.astype(jnp.int32), frame
+
+
+def _compact(keep: Array, cand_j: Array, cand_shift: Array, capacity: int, n: int):
+    """Pack the first ``capacity`` kept candidates of one center into fixed slots."""
+    slot = jnp.cumsum(keep) - 1
+    slot = jnp.where(keep & (slot < capacity), slot, capacity)
+    idx = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(cand_j, mode="drop")
+    shifts = jnp.zeros((capacity + 1, 3), jnp.int32).at[slot].set(cand_shift, mode="drop")
+    return idx[:capacity], shifts[:capacity], jnp.sum(keep)
+
+
+def _select(centers, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
+            cand_zero=None):
+    """Distance test and compaction for a block of centers.
+
+    ``cand_m`` is the lattice offset of the candidate relative to the wrapped frame; the stored
+    shift converts it to the caller's (possibly unwrapped) positions: ``m - image_j + image_i``.
+    """
+    ri = wpos[centers]  # (B, 3)
+    rj = wpos[jnp.minimum(cand_j, n - 1)]  # (B, M, 3)
+    vec = rj + cand_m.astype(wpos.dtype) @ frame - ri[:, None, :]
+    d2 = jnp.sum(vec * vec, axis=-1)
+    if cand_zero is None:
+        cand_zero = jnp.all(cand_m == 0, axis=-1)
+    self_pair = (cand_j == centers[:, None]) & cand_zero
+    keep = cand_ok & (d2 < cutoff2) & ~self_pair & (centers[:, None] < n)
+    shift = cand_m - image[jnp.minimum(cand_j, n - 1)] + image[jnp.minimum(centers, n - 1)][:, None, :]
+    return jax.vmap(lambda k, j, s: _compact(k, j, s, capacity, n))(keep, cand_j, shift)
+
+
+def _blocks(n: int, per_center: int) -> tuple[int, int]:
+    """Block size and number of blocks so that one block holds <= _BLOCK_ELEMENTS candidates."""
+    size = max(1, min(n, _BLOCK_ELEMENTS // max(per_center, 1)))
+    return size, -(-n // size)
+
+
+def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
+    n = positions.shape[0]
+    wpos_frac, image, frame = _wrapped(positions, cell, nbrs)
+    wpos = wpos_frac @ frame
+    ranges = [np.arange(-r, r + 1) for r in nbrs.image_range]
+    offsets_np = np.array(list(itertools.product(*ranges)), dtype=np.int32).reshape(-1, 3)
+    offsets = jnp.asarray(offsets_np)
+    s = offsets.shape[0]
+    cand_j = jnp.tile(jnp.arange(n, dtype=jnp.int32), s)  # (N*S,)
+    cand_m = jnp.repeat(offsets, n, axis=0)  # (N*S, 3)
+    cand_zero = jnp.asarray(np.repeat(~np.any(offsets_np != 0, axis=1), n))
+    size, nblocks = _blocks(n, n * s)
+    centers = jnp.arange(size * nblocks, dtype=jnp.int32).reshape(nblocks, size)
+    cutoff2 = (nbrs.cutoff + nbrs.skin) ** 2
+
+    def block(c):
+        b = c.shape[0]
+        return _select(c, jnp.broadcast_to(cand_j, (b, n * s)),
+                       jnp.broadcast_to(cand_m, (b, n * s, 3)), jnp.ones((b, n * s), bool),
+                       wpos, image, frame, cutoff2, capacity, n,
+                       jnp.broadcast_to(cand_zero, (b, n * s)))
+
+    idx, shifts, counts = jax.lax.map(block, centers)
+    # the image range must still reach cutoff + skin in the current cell
+    widths = _perpendicular_widths_jnp(frame)
+    need = jnp.ceil((nbrs.cutoff + nbrs.skin) / widths)
+    geometry_ok = jnp.all(jnp.where(jnp.asarray(nbrs.pbc), need <= jnp.asarray(nbrs.image_range), True))
+    return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
+            counts.reshape(-1)[:n], jnp.int32(0), geometry_ok)
+
+
+def _perpendicular_widths_jnp(frame: Array) -> Array:
+    vol = jnp.abs(jnp.linalg.det(frame))
+    areas = jnp.stack([jnp.linalg.norm(jnp.cross(frame[(i + 1) % 3], frame[(i + 2) % 3]))
+                       for i in range(3)])
+    return vol / areas
+
+
+def _build_cell_list(positions, cell, nbrs: NeighborList, capacity: int):
+    n = positions.shape[0]
+    grid = jnp.asarray(nbrs.grid, jnp.int32)
+    nbins = int(np.prod(nbrs.grid))
+    cap = nbrs.bin_capacity
+    pbc = jnp.asarray(nbrs.pbc)
+    frac, image, frame = _wrapped(positions, cell, nbrs)
+    wpos = frac @ frame
+    inside = jnp.all((frac >= 0.0) & (frac < 1.0))
+    bin3 = jnp.clip(jnp.floor(frac * grid).astype(jnp.int32), 0, grid - 1)
+    strides = jnp.asarray([nbrs.grid[1] * nbrs.grid[2], nbrs.grid[2], 1], jnp.int32)
+    bin_id = bin3 @ strides
+    order = jnp.argsort(bin_id)
+    counts = jnp.zeros((nbins,), jnp.int32).at[bin_id].add(1)
+    starts = jnp.cumsum(counts) - counts
+    sorted_bins = bin_id[order]
+    slot = jnp.arange(n, dtype=jnp.int32) - starts[sorted_bins]
+    slot = jnp.where(slot < cap, slot, cap)
+    bin_atoms = jnp.full((nbins, cap + 1), n, jnp.int32).at[sorted_bins, slot].set(
+        order.astype(jnp.int32), mode="drop")[:, :cap]
+    max_occupancy = jnp.max(counts)
+
+    offsets = jnp.asarray(_NEIGHBOR_OFFSETS)  # (27, 3)
+    per_center = 27 * cap
+    size, nblocks = _blocks(n, per_center)
+    centers = jnp.arange(size * nblocks, dtype=jnp.int32).reshape(nblocks, size)
+    cutoff2 = (nbrs.cutoff + nbrs.skin) ** 2
+
+    def block(c):
+        b = c.shape[0]
+        nb3 = bin3[jnp.minimum(c, n - 1)][:, None, :] + offsets[None]  # (B, 27, 3)
+        m = jnp.where(pbc, jnp.floor_divide(nb3, grid), 0)
+        wrapped_bin = jnp.where(pbc, jnp.mod(nb3, grid), nb3)
+        ok_bin = jnp.all((wrapped_bin >= 0) & (wrapped_bin < grid), axis=-1)  # (B, 27)
+        flat = jnp.clip(wrapped_bin, 0, grid - 1) @ strides
+        cand_j = bin_atoms[flat].reshape(b, per_center)
+        cand_m = jnp.repeat(m, cap, axis=1).reshape(b, per_center, 3)
+        cand_ok = (jnp.repeat(ok_bin, cap, axis=1) & (cand_j < n)).reshape(b, per_center)
+        cand_zero = jnp.repeat(jnp.all(m == 0, axis=-1), cap, axis=1)
+        return _select(c, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
+                       cand_zero)
+
+    idx, shifts, nbr_counts = jax.lax.map(block, centers)
+    widths = _perpendicular_widths_jnp(frame)
+    geometry_ok = jnp.all(widths / grid >= nbrs.cutoff + nbrs.skin) & inside
+    return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
+            nbr_counts.reshape(-1)[:n], max_occupancy, geometry_ok)
+
+
+def _build(positions: Array, cell: Array, nbrs: NeighborList, capacity: int):
+    if nbrs.method == "cell_list":
+        return _build_cell_list(positions, cell, nbrs, capacity)
+    return _build_all_pairs(positions, cell, nbrs, capacity)
+
+
+def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
+    """Rebuild the list at ``positions`` and ``cell`` with the same capacity (jittable)."""
+    idx, shifts, counts, occupancy, geometry_ok = _build(positions, cell, nbrs, nbrs.capacity)
+    max_count = jnp.max(counts).astype(jnp.int32)
+    overflow = (nbrs.did_overflow | (max_count > nbrs.capacity) | ~geometry_ok
+                | (occupancy > nbrs.bin_capacity))
+    return nbrs.replace(idx=idx, shifts=shifts, reference_positions=positions,
+                        reference_cell=cell.astype(nbrs.reference_cell.dtype),
+                        did_overflow=overflow, max_count=max_count,
+                        max_occupancy=occupancy.astype(jnp.int32))
+
+
+def needs_rebuild(positions: Array, cell: Array, nbrs: NeighborList) -> Array:
+    """True when some pair may have entered ``cutoff`` since the last build (skin criterion).
+
+    With a cell change ``F = ref_cell^-1 cell``, a pair vector moves by at most
+    ``2 max|u| + (cutoff+skin) ||F - I||`` where ``u`` are the non-affine displacements.
+    """
+    if nbrs.skin <= 0.0:
+        return jnp.asarray(True)
+    ref_cell = nbrs.reference_cell.astype(positions.dtype)
+    if all(nbrs.pbc):
+        deformation = jnp.linalg.solve(ref_cell, cell)
+        u = positions - nbrs.reference_positions @ deformation
+        strain = jnp.linalg.norm(deformation - jnp.eye(3, dtype=positions.dtype))
+    else:
+        u = positions - nbrs.reference_positions
+        strain = jnp.where(jnp.all(cell == ref_cell), 0.0, jnp.inf)
+    max_u = jnp.sqrt(jnp.max(jnp.sum(u * u, axis=-1)))
+    return 2.0 * max_u + (nbrs.cutoff + nbrs.skin) * strain >= nbrs.skin
+
+
+def update_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
+    """Jittable update: rebuild only when the skin criterion asks for it.
+
+    The returned list has ``did_overflow`` set if it could not hold every neighbor; check it
+    on the host with :func:`reallocate_if_needed`.
+    """
+    return jax.lax.cond(needs_rebuild(positions, cell, nbrs),
+                        lambda: rebuild_neighbor_list(positions, cell, nbrs), lambda: nbrs)
+
+
+# --------------------------------------------------------------------------------------------
+# host-side allocation
+# --------------------------------------------------------------------------------------------
+
+
+def _open_frame(positions: np.ndarray, cell: np.ndarray, pbc, margin: float):
+    """Binning frame and origin: lattice rows for periodic directions, a box around the atoms
+    (plus ``margin``) orthogonal to them for open directions."""
+    frame = np.array(cell, dtype=float)
+    origin = np.zeros(3)
+    periodic = [d for d in range(3) if pbc[d]]
+    open_dirs = [d for d in range(3) if not pbc[d]]
+    if not open_dirs:
+        return frame, origin
+    basis = [frame[d] / np.linalg.norm(frame[d]) for d in periodic]
+    for d in open_dirs:
+        for trial in list(np.eye(3)[d:]) + list(np.eye(3)[:d]):
+            v = trial.copy()
+            for b in basis:
+                v -= np.dot(v, b) * b
+            if np.linalg.norm(v) > 1e-6:
+                break
+        v /= np.linalg.norm(v)
+        basis.append(v)
+        proj = positions @ v
+        lo, hi = proj.min() - margin, proj.max() + margin
+        frame[d] = v * (hi - lo)
+        origin += v * lo
+    return frame, origin
+
+
+def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: float,
+                           skin: float = 0.0, capacity_multiplier: float = 1.25,
+                           method: str = "auto", min_capacity: int = 0) -> NeighborList:
+    """Build a neighbor list on the host, choosing static capacities from the structure.
+
+    Args:
+        positions: (N, 3) Å. cell: (3, 3) Å, rows are lattice vectors. pbc: 3 bools.
+        cutoff: model cutoff in Å; skin: Verlet buffer in Å (pairs within cutoff+skin are kept).
+        capacity_multiplier: head-room factor on neighbor and bin capacities.
+        method: ``"all_pairs"``, ``"cell_list"`` or ``"auto"`` (cell list for large cells).
+        min_capacity: lower bound on K (used when reallocating after an overflow).
+    """
+    positions_np = np.asarray(positions, dtype=float)
+    cell_np = np.asarray(cell, dtype=float)
+    pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)))
+    n = positions_np.shape[0]
+    validate_atoms_input(positions_np, cell_np, np.ones(max(n, 0), int), pbc)
+    if cutoff <= 0 or skin < 0:
+        raise ValueError(f"cutoff must be > 0 and skin >= 0, got cutoff={cutoff}, skin={skin}")
+    radius = cutoff + skin
+    frame, origin = _open_frame(positions_np, cell_np, pbc, margin=radius)
+    widths = perpendicular_widths(frame)
+    grid = tuple(int(max(1, math.floor(w / radius))) for w in widths)
+    cell_list_ok = all(g >= 3 for g, p in zip(grid, pbc) if p)
+    if method == "auto":
+        method = "cell_list" if (cell_list_ok and n >= 256) else "all_pairs"
+    if method == "cell_list" and not cell_list_ok:
+        raise ValueError(f"cell_list needs >= 3 bins of width cutoff+skin={radius} Å along each "
+                         f"periodic direction; the cell allows {grid}. Use method='all_pairs'.")
+    if method not in ("cell_list", "all_pairs"):
+        raise ValueError(f"unknown neighbor-list method {method!r}")
+    image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
+    dtype = jnp.asarray(positions).dtype if hasattr(positions, "dtype") else jnp.result_type(float)
+    bin_capacity = 0
+    if method == "cell_list":
+        frac = np.linalg.solve(frame.T, (positions_np - origin).T).T
+        frac = np.where(pbc, frac - np.floor(frac), frac)
+        b = np.clip(np.floor(frac * np.array(grid)).astype(int), 0, np.array(grid) - 1)
+        occ = np.bincount(np.ravel_multi_index(b.T, grid), minlength=int(np.prod(grid)))
+        bin_capacity = int(math.ceil(occ.max() * capacity_multiplier)) + 1
+    else:
+        grid = (1, 1, 1)
+    template = NeighborList(
+        idx=jnp.zeros((n, 1), jnp.int32), shifts=jnp.zeros((n, 1, 3), jnp.int32),
+        reference_positions=jnp.asarray(positions_np, dtype),
+        reference_cell=jnp.asarray(cell_np, dtype), did_overflow=jnp.asarray(False),
+        max_count=jnp.int32(0), max_occupancy=jnp.int32(0),
+        binning_origin=jnp.asarray(origin, dtype), binning_frame=jnp.asarray(frame, dtype),
+        cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
+        grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier))
+    pos = jnp.asarray(positions_np, dtype)
+    cel = jnp.asarray(cell_np, dtype)
+    counted = _jit_rebuild(pos, cel, template)  # capacity 1: only counts matter
+    max_count = int(counted.max_count)
+    capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
+    template = template.replace(idx=jnp.zeros((n, capacity), jnp.int32),
+                                shifts=jnp.zeros((n, capacity, 3), jnp.int32))
+    nbrs = _jit_rebuild(pos, cel, template)
+    if bool(nbrs.did_overflow):
+        raise NeighborListOverflowError("neighbor list overflowed right after allocation "
+                                        f"(max_count={int(nbrs.max_count)}, capacity={capacity})")
+    return nbrs
+
+
+_jit_rebuild = jax.jit(rebuild_neighbor_list)
+
+
+def reallocate_if_needed(positions, cell, nbrs: NeighborList) -> tuple[NeighborList, bool]:
+    """Host side: if ``nbrs`` overflowed, allocate a larger list; returns (list, reallocated?)."""
+    if not bool(nbrs.did_overflow):
+        return nbrs, False
+    grown = int(math.ceil(max(int(nbrs.max_count), nbrs.capacity) * nbrs.capacity_multiplier))
+    new = allocate_neighbor_list(positions, cell, nbrs.pbc, cutoff=nbrs.cutoff, skin=nbrs.skin,
+                                 capacity_multiplier=nbrs.capacity_multiplier,
+                                 method="auto", min_capacity=grown)
+    return new, True
+
+
+def check_min_distance(positions, cell, nbrs: NeighborList, min_distance: float) -> None:
+    """Raise :class:`StructureError` naming the first pair of atoms closer than ``min_distance`` Å."""
+    vec, mask = neighbor_vectors(jnp.asarray(positions), jnp.asarray(cell), nbrs)
+    d = np.where(np.asarray(mask), np.linalg.norm(np.asarray(vec), axis=-1), np.inf)
+    if d.size and d.min() < min_distance:
+        i, k = np.unravel_index(np.argmin(d), d.shape)
+        j = int(np.asarray(nbrs.idx)[i, k])
+        raise StructureError(f"atoms {i} and {j} overlap: distance {d[i, k]:.3g} Å "
+                             f"< {min_distance} Å")
