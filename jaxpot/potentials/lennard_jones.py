@@ -1,0 +1,63 @@
+"""Lennard-Jones 12-6 pair potential, single or multi-species, with ASE's cutoff options.
+
+``phi(r) = 4 eps [(sigma/r)^12 - (sigma/r)^6]`` for ``r < cutoff`` and, as in
+``ase.calculators.lj.LennardJones``:
+    smooth=False, shift=True   energy shifted by ``-phi(cutoff)`` (ASE default; forces jump)
+    smooth=True                multiplied by ASE's C1 switch in r^2 between ``r_on`` and cutoff
+    smooth=False, shift=False  plain truncation
+Parameters (learnable pytree): ``{"sigma": (S,S) Å, "epsilon": (S,S) eV}``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxpot.cutoffs import squared_polynomial_switch
+from jaxpot.model import EnergyModel, make_spec
+from jaxpot.potentials.pair import pair_matrix, pair_model, species_numbers
+
+
+def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, species=None,
+                  smooth: bool = False, r_on: float | None = None,
+                  shift: bool = True) -> EnergyModel:
+    """Lennard-Jones model.
+
+    Args:
+        sigma: Å, scalar or (S,S) per species pair. epsilon: eV, scalar or (S,S).
+        cutoff: Å; default ``3 * max(sigma)`` as in ASE.
+        species: symbols or atomic numbers for multi-species parameters; None = one species
+            (any element).
+        smooth: use ASE's smooth switch between ``r_on`` (default ``0.66 * cutoff``) and cutoff.
+        shift: shift the energy to zero at the cutoff (ignored when ``smooth``).
+    """
+    zs = species_numbers(species)
+    n = 1 if zs is None else len(zs)
+    sig = pair_matrix(sigma, n, "sigma")
+    eps = pair_matrix(epsilon, n, "epsilon")
+    rc = float(3.0 * sig.max() if cutoff is None else cutoff)
+    ro = float(0.66 * rc if r_on is None else r_on)
+    if rc <= 0:
+        raise ValueError(f"cutoff must be positive, got {rc}")
+
+    def phi(params, r, si, sj):
+        s = params["sigma"][si, sj]
+        e = params["epsilon"][si, sj]
+        c6 = (s / r) ** 6
+        energy = 4.0 * e * (c6 * c6 - c6)
+        if smooth:
+            return energy * squared_polynomial_switch(r, ro, rc)
+        if shift:
+            c6c = (s / rc) ** 6
+            return energy - 4.0 * e * (c6c * c6c - c6c)
+        return energy
+
+    spec = make_spec("lennard_jones", sigma=sig.tolist(), epsilon=eps.tolist(), cutoff=rc,
+                     species=None if zs is None else list(zs), smooth=smooth, r_on=ro,
+                     shift=shift)
+    params = {"sigma": jnp.asarray(sig), "epsilon": jnp.asarray(eps)}
+    return pair_model(phi, params, rc, zs, spec, name="lennard_jones")
+
+
+def from_spec(config: dict) -> EnergyModel:
+    """Rebuild from a saved spec (see :mod:`jaxpot.io`)."""
+    return lennard_jones(**config)

@@ -1,0 +1,42 @@
+"""Morse pair potential with ASE's ``MorsePotential`` parameterisation and smooth cutoff.
+
+``phi(r) = eps [exp(-2 rho0 (r/r0 - 1)) - 2 exp(-rho0 (r/r0 - 1))] * fcut(r)`` where ``fcut`` is
+the quintic smoothstep from ``rcut1 * r0`` to ``rcut2 * r0`` (``ase.calculators.morse.fcut``).
+Multi-species: each parameter may be an (S,S) matrix.  Learnable params:
+``{"epsilon": eV, "r0": Å, "rho0": dimensionless}``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from jaxpot.cutoffs import smoothstep_switch
+from jaxpot.model import EnergyModel, make_spec
+from jaxpot.potentials.pair import pair_matrix, pair_model, species_numbers
+
+
+def morse(epsilon=1.0, r0=1.0, rho0=6.0, rcut1: float = 1.9, rcut2: float = 2.7, *,
+          species=None) -> EnergyModel:
+    """Morse model; ``rcut1``/``rcut2`` are in units of ``r0`` as in ASE (cutoff = rcut2*max r0)."""
+    zs = species_numbers(species)
+    n = 1 if zs is None else len(zs)
+    eps = pair_matrix(epsilon, n, "epsilon")
+    req = pair_matrix(r0, n, "r0")
+    rho = pair_matrix(rho0, n, "rho0")
+    if not 0 < rcut1 < rcut2:
+        raise ValueError(f"need 0 < rcut1 < rcut2, got {rcut1}, {rcut2}")
+    cutoff = float(rcut2 * req.max())
+
+    def phi(params, r, si, sj):
+        e, rm, p = (params[k][si, sj] for k in ("epsilon", "r0", "rho0"))
+        x = jnp.exp(p * (1.0 - r / rm))
+        return e * x * (x - 2.0) * smoothstep_switch(r, rcut1 * rm, rcut2 * rm)
+
+    spec = make_spec("morse", epsilon=eps.tolist(), r0=req.tolist(), rho0=rho.tolist(),
+                     rcut1=rcut1, rcut2=rcut2, species=None if zs is None else list(zs))
+    params = {"epsilon": jnp.asarray(eps), "r0": jnp.asarray(req), "rho0": jnp.asarray(rho)}
+    return pair_model(phi, params, cutoff, zs, spec, name="morse")
+
+
+def from_spec(config: dict) -> EnergyModel:
+    return morse(**config)
