@@ -10,6 +10,7 @@ Voigt order is xx, yy, zz, yz, xz, xy.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -55,12 +56,14 @@ def stress(model: EnergyModel, positions: Array, cell: Array, species: Array,
     return -virial(model, positions, cell, species, neighbors) / volume(cell)
 
 
+@functools.partial(jax.jit, static_argnames=("compute_stress", "compute_energies"))
 def energy_forces_stress(model: EnergyModel, positions: Array, cell: Array, species: Array,
                          neighbors: Any, compute_stress: bool = True,
                          compute_energies: bool = False) -> Results:
     """Energy, forces and (optionally) stress from one reverse pass through the energy.
 
     Stress needs a cell of non-zero volume (set ``compute_stress=False`` for molecules).
+    Jitted: compiles once per model kind, number of atoms and neighbor capacity.
     """
     zero = jnp.zeros((3, 3), positions.dtype)
 

@@ -408,6 +408,17 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier))
     pos = jnp.asarray(positions_np, dtype)
     cel = jnp.asarray(cell_np, dtype)
+    if method == "all_pairs":  # host build: no compilation for one-off lists of small cells
+        rows = _numpy_all_pairs(positions_np, frame, origin, pbc, image_range, radius)
+        max_count = max((len(r[0]) for r in rows), default=0)
+        capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
+        idx = np.full((n, capacity), n, np.int32)
+        shifts = np.zeros((n, capacity, 3), np.int32)
+        for i, (js, ss) in enumerate(rows):
+            idx[i, :len(js)] = js
+            shifts[i, :len(js)] = ss
+        return template.replace(idx=jnp.asarray(idx), shifts=jnp.asarray(shifts),
+                                max_count=jnp.int32(max_count))
     counted = _jit_rebuild(pos, cel, template)  # capacity 1: only counts matter
     max_count = int(counted.max_count)
     capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
@@ -421,6 +432,32 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
 
 
 _jit_rebuild = jax.jit(rebuild_neighbor_list)
+
+
+def _numpy_all_pairs(positions, frame, origin, pbc, image_range, radius):
+    """Host (NumPy) all-pairs build; same pairs and shift convention as the jitted builder.
+
+    Returns, per center, (neighbor indices, integer shifts)."""
+    frac = np.linalg.solve(frame.T, (positions - origin).T).T
+    image = np.where(pbc, np.floor(frac), 0.0).astype(np.int64)
+    wpos = (frac - image) @ frame
+    ranges = [np.arange(-r, r + 1) for r in image_range]
+    offsets = np.array(list(itertools.product(*ranges)), dtype=np.int64).reshape(-1, 3)
+    zero = np.all(offsets == 0, axis=1)
+    lattice = offsets @ frame
+    n = positions.shape[0]
+    rows = []
+    block = max(1, _BLOCK_ELEMENTS // max(1, n * len(offsets)))
+    for start in range(0, n, block):
+        c = np.arange(start, min(n, start + block))
+        vec = wpos[None, :, None, :] + lattice[None, None] - wpos[c][:, None, None, :]
+        keep = np.einsum("bjsx,bjsx->bjs", vec, vec) < radius * radius
+        keep &= ~((np.arange(n)[None, :, None] == c[:, None, None]) & zero[None, None, :])
+        for b, i in enumerate(c):
+            js, ss = np.nonzero(keep[b])
+            rows.append((js.astype(np.int32),
+                         (offsets[ss] - image[js] + image[i]).astype(np.int32)))
+    return rows
 
 
 def reallocate_if_needed(positions, cell, nbrs: NeighborList) -> tuple[NeighborList, bool]:

@@ -1,0 +1,130 @@
+"""Neighbor lists against ``ase.neighborlist.neighbor_list`` (reference), as sets of (i, j, S)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.neighborlist import neighbor_list as ase_neighbor_list
+
+from jaxpot.neighbors import (allocate_neighbor_list, reallocate_if_needed,
+                              rebuild_neighbor_list, update_neighbor_list)
+
+jax.config.update("jax_enable_x64", True)
+
+
+def pair_set(i, j, s):
+    return set(zip(np.asarray(i).tolist(), np.asarray(j).tolist(), map(tuple, np.asarray(s).tolist())))
+
+
+def ase_pairs(atoms, cutoff):
+    return pair_set(*ase_neighbor_list("ijS", atoms, cutoff))
+
+
+def jaxpot_pairs(nbrs):
+    return pair_set(*nbrs.to_numpy_pairs())
+
+
+def random_triclinic(n, seed, scale=1.0, pbc=True):
+    rng = np.random.default_rng(seed)
+    cell = (np.eye(3) + 0.25 * rng.normal(size=(3, 3))) * scale
+    if np.linalg.det(cell) < 0:
+        cell[0] *= -1
+    # positions partly outside the cell: lists must use unwrapped positions correctly
+    frac = rng.uniform(-0.3, 1.3, size=(n, 3))
+    return Atoms(f"Ar{n}", positions=frac @ cell, cell=cell, pbc=pbc)
+
+
+@pytest.mark.parametrize("seed,n,scale,cutoff", [(0, 3, 3.0, 5.0), (1, 40, 8.0, 4.0),
+                                                 (2, 12, 4.0, 6.5)])
+def test_all_pairs_matches_ase_on_small_triclinic_cells(seed, n, scale, cutoff):
+    atoms = random_triclinic(n, seed, scale)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=cutoff,
+                                  method="all_pairs")
+    assert jaxpot_pairs(nbrs) == ase_pairs(atoms, cutoff)
+
+
+def test_two_atom_primitive_si_with_5A_cutoff_has_all_images():
+    atoms = bulk("Si", "diamond", a=5.431)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=5.0)
+    ref = ase_pairs(atoms, 5.0)
+    assert jaxpot_pairs(nbrs) == ref
+    # diamond shells a*sqrt(3)/4, a/sqrt(2), a*sqrt(11)/4 (4, 12, 12 atoms) lie within 5 Å
+    assert len(ref) == 2 * (4 + 12 + 12)
+
+
+@pytest.mark.parametrize("pbc", [(True, True, True), (True, False, True), (False, False, False)])
+def test_cell_list_matches_ase_on_large_triclinic_cell(pbc):
+    atoms = random_triclinic(700, 3, scale=15.0, pbc=pbc)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=3.3,
+                                  method="cell_list")
+    assert nbrs.method == "cell_list"
+    assert jaxpot_pairs(nbrs) == ase_pairs(atoms, 3.3)
+
+
+@pytest.mark.parametrize("pbc", [(True, False, False), (False, False, False)])
+def test_all_pairs_mixed_and_open_boundaries(pbc):
+    atoms = random_triclinic(30, 4, scale=5.0, pbc=pbc)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=4.5,
+                                  method="all_pairs")
+    assert jaxpot_pairs(nbrs) == ase_pairs(atoms, 4.5)
+
+
+def test_skin_update_keeps_every_pair_within_cutoff_and_rebuilds_in_jit():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    atoms.rattle(0.02, seed=0)
+    cutoff, skin = 4.0, 0.6
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=cutoff,
+                                  skin=skin)
+    update = jax.jit(update_neighbor_list)
+    rng = np.random.default_rng(1)
+    moved = atoms.copy()
+    # small moves (< skin/2): list is reused and still complete
+    moved.positions += rng.uniform(-1, 1, (len(atoms), 3)) * 0.15 / np.sqrt(3)
+    small = update(jnp.asarray(moved.positions), jnp.asarray(moved.cell.array), nbrs)
+    assert np.array_equal(np.asarray(small.reference_positions), np.asarray(nbrs.reference_positions))
+    assert ase_pairs(moved, cutoff) <= jaxpot_pairs(small)
+    # a large move triggers a rebuild inside jit
+    moved.positions[0] += [0.5, 0.4, 0.0]
+    big = update(jnp.asarray(moved.positions), jnp.asarray(moved.cell.array), small)
+    assert not bool(big.did_overflow)
+    assert np.allclose(np.asarray(big.reference_positions), moved.positions)
+    assert ase_pairs(moved, cutoff) <= jaxpot_pairs(big)
+    assert jaxpot_pairs(big) == ase_pairs(moved, cutoff + skin)
+
+
+def test_overflow_is_detected_in_jit_and_answered_by_reallocation():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=4.0,
+                                  capacity_multiplier=1.0)
+    dense = atoms.copy()
+    dense.set_cell(atoms.cell * 0.8, scale_atoms=True)
+    out = jax.jit(rebuild_neighbor_list)(jnp.asarray(dense.positions),
+                                         jnp.asarray(dense.cell.array), nbrs)
+    assert bool(out.did_overflow)  # never a silently truncated list
+    fixed, reallocated = reallocate_if_needed(dense.positions, dense.cell.array, out)
+    assert reallocated and not bool(fixed.did_overflow)
+    assert jaxpot_pairs(fixed) == ase_pairs(dense, 4.0)
+
+
+def test_cell_shrink_beyond_image_range_sets_overflow():
+    atoms = bulk("Si", "diamond", a=5.431)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=3.0)
+    small = atoms.copy()
+    small.set_cell(atoms.cell * 0.6, scale_atoms=True)
+    out = rebuild_neighbor_list(jnp.asarray(small.positions), jnp.asarray(small.cell.array), nbrs)
+    assert bool(out.did_overflow)
+
+
+def test_rewrapping_positions_gives_the_same_pair_distances():
+    atoms = random_triclinic(20, 7, scale=6.0)
+    wrapped = atoms.copy()
+    wrapped.wrap()
+    d = []
+    for a in (atoms, wrapped):
+        nb = allocate_neighbor_list(a.positions, a.cell.array, a.pbc, cutoff=4.0)
+        i, j, s = nb.to_numpy_pairs()
+        vec = a.positions[j] - a.positions[i] + s @ a.cell.array
+        d.append(sorted(zip(i.tolist(), np.round(np.linalg.norm(vec, axis=1), 10).tolist())))
+    assert d[0] == d[1]

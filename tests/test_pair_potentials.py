@@ -1,0 +1,159 @@
+"""Lennard-Jones and Morse against ASE's calculators (reference), finite differences and
+invariances (translation, rotation, permutation, re-wrapping, cell choice, supercells)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.lj import LennardJones
+from ase.calculators.morse import MorsePotential
+from ase.neighborlist import neighbor_list as ase_neighbor_list
+
+from jaxpot.mechanics import energy_forces_stress
+from jaxpot.neighbors import allocate_neighbor_list
+from jaxpot.potentials import lennard_jones, morse
+from jaxpot.space import full_to_voigt
+from jaxpot.testing import finite_difference_forces, finite_difference_stress, random_rotation
+
+jax.config.update("jax_enable_x64", True)
+
+
+def evaluate(model, atoms):
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=model.cutoff)
+    return energy_forces_stress(model, jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
+                                jnp.asarray(atoms.numbers), nbrs, compute_energies=True)
+
+
+def lj_fluid(n=24, seed=0, density=0.6, sigma=1.0):
+    """Random triclinic cell of LJ 'fluid' with a minimum distance of 0.85 sigma."""
+    rng = np.random.default_rng(seed)
+    cell = np.eye(3) + 0.2 * rng.normal(size=(3, 3))
+    cell *= (n / density / abs(np.linalg.det(cell))) ** (1 / 3) * sigma
+    pos = []
+    while len(pos) < n:
+        p = rng.uniform(size=3) @ cell
+        trial = Atoms("Ar" * (len(pos) + 1), positions=pos + [p], cell=cell, pbc=True)
+        if len(pos) == 0 or ase_neighbor_list("d", trial, 0.85 * sigma).size == 0:
+            pos.append(p)
+    return Atoms(f"Ar{n}", positions=pos, cell=cell, pbc=True)
+
+
+@pytest.fixture(scope="module")
+def fluid():
+    return lj_fluid()
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_lennard_jones_equals_ase(fluid, smooth):
+    """ASE ``LennardJones`` (same sigma, epsilon, rc; shifted or smooth) to 1e-10 relative."""
+    model = lennard_jones(sigma=1.0, epsilon=1.0, cutoff=2.5, smooth=smooth)
+    ref = fluid.copy()
+    ref.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.5, smooth=smooth)
+    res = evaluate(model, fluid)
+    e_ref = ref.get_potential_energy()
+    assert abs(float(res.energy) - e_ref) <= 1e-10 * abs(e_ref)
+    f_ref = ref.get_forces()
+    np.testing.assert_allclose(res.forces, f_ref, rtol=0, atol=1e-10 * np.abs(f_ref).max())
+    s_ref = ref.get_stress()
+    np.testing.assert_allclose(full_to_voigt(res.stress), s_ref, rtol=0,
+                               atol=1e-10 * np.abs(s_ref).max())
+    np.testing.assert_allclose(res.energies, ref.get_potential_energies(), rtol=0, atol=1e-10)
+
+
+def test_lennard_jones_small_cell_needs_several_images():
+    """A cell smaller than the cutoff: ASE (which handles images) is the reference."""
+    atoms = bulk("Ar", "fcc", a=5.26) * (1, 1, 1)
+    atoms.rattle(0.05, seed=3)
+    model = lennard_jones(sigma=3.4, epsilon=0.0104, cutoff=8.5)
+    ref = atoms.copy()
+    ref.calc = LennardJones(sigma=3.4, epsilon=0.0104, rc=8.5)
+    res = evaluate(model, atoms)
+    assert float(res.energy) == pytest.approx(ref.get_potential_energy(), rel=1e-12)
+    np.testing.assert_allclose(full_to_voigt(res.stress), ref.get_stress(), atol=1e-13)
+
+
+def test_multi_species_lennard_jones_equals_independent_pair_sum():
+    """Two species with per-pair parameters vs a NumPy pair sum over ASE's neighbor list."""
+    atoms = lj_fluid(n=16, seed=5)
+    atoms.numbers[::2] = 36  # Kr
+    sigma = np.array([[1.0, 1.1], [1.1, 1.2]])
+    epsilon = np.array([[1.0, 0.8], [0.8, 1.3]])
+    model = lennard_jones(sigma=sigma, epsilon=epsilon, cutoff=2.6, species=["Ar", "Kr"])
+    i, j, d = ase_neighbor_list("ijd", atoms, 2.6)
+    k = (atoms.numbers == 36).astype(int)
+    s, e = sigma[k[i], k[j]], epsilon[k[i], k[j]]
+    phi = 4 * e * ((s / d) ** 12 - (s / d) ** 6) - 4 * e * ((s / 2.6) ** 12 - (s / 2.6) ** 6)
+    assert float(evaluate(model, atoms).energy) == pytest.approx(0.5 * phi.sum(), rel=1e-12)
+
+
+def test_morse_equals_ase(fluid):
+    """ASE ``MorsePotential`` (quintic smooth cutoff) to 1e-10 relative."""
+    model = morse(epsilon=0.7, r0=1.1, rho0=5.0)
+    ref = fluid.copy()
+    ref.calc = MorsePotential(epsilon=0.7, r0=1.1, rho0=5.0)
+    res = evaluate(model, fluid)
+    assert float(res.energy) == pytest.approx(ref.get_potential_energy(), rel=1e-10)
+    np.testing.assert_allclose(res.forces, ref.get_forces(), atol=1e-10)
+    np.testing.assert_allclose(full_to_voigt(res.stress), ref.get_stress(), atol=1e-10)
+
+
+@pytest.mark.parametrize("factory", [lambda: lennard_jones(sigma=1.0, epsilon=1.0, cutoff=2.5,
+                                                           smooth=True),
+                                     lambda: morse(epsilon=0.7, r0=1.1, rho0=5.0)])
+def test_forces_and_stress_match_finite_differences(fluid, factory):
+    model = factory()
+    nbrs = allocate_neighbor_list(fluid.positions, fluid.cell.array, True, cutoff=model.cutoff,
+                                  skin=1.0)
+    z = jnp.asarray(fluid.numbers)
+    jitted = jax.jit(model.energy)
+
+    def energy(p, c=fluid.cell.array):
+        return float(jitted(jnp.asarray(p), jnp.asarray(c), z, nbrs))
+
+    res = energy_forces_stress(model, jnp.asarray(fluid.positions), jnp.asarray(fluid.cell.array),
+                               z, nbrs)
+    np.testing.assert_allclose(res.forces, finite_difference_forces(energy, fluid.positions, 1e-4),
+                               atol=1e-6)
+    np.testing.assert_allclose(res.stress, finite_difference_stress(
+        energy, fluid.positions, fluid.cell.array, 1e-5), atol=1e-7)
+
+
+def test_invariances(fluid):
+    """Translation, rotation, permutation, re-wrapping, cell choice and supercell extensivity."""
+    model = lennard_jones(sigma=1.0, epsilon=1.0, cutoff=2.5, smooth=True)
+    base = evaluate(model, fluid)
+    e0 = float(base.energy)
+    moved = fluid.copy()
+    moved.positions += [0.3, -1.7, 2.2]
+    assert float(evaluate(model, moved).energy) == pytest.approx(e0, rel=1e-12)
+    rot = random_rotation(1)
+    rotated = Atoms(fluid.numbers, positions=fluid.positions @ rot.T, cell=fluid.cell.array @ rot.T,
+                    pbc=True)
+    res_rot = evaluate(model, rotated)
+    assert float(res_rot.energy) == pytest.approx(e0, rel=1e-12)
+    np.testing.assert_allclose(res_rot.forces, np.asarray(base.forces) @ rot.T, atol=1e-10)
+    np.testing.assert_allclose(res_rot.stress, rot @ np.asarray(base.stress) @ rot.T, atol=1e-12)
+    perm = np.random.default_rng(0).permutation(len(fluid))
+    res_perm = evaluate(model, fluid[perm])
+    assert float(res_perm.energy) == pytest.approx(e0, rel=1e-12)
+    np.testing.assert_allclose(res_perm.forces, np.asarray(base.forces)[perm], atol=1e-10)
+    wrapped = fluid.copy()
+    wrapped.positions += 3.0 * fluid.cell.array[0]
+    wrapped.wrap()
+    assert float(evaluate(model, wrapped).energy) == pytest.approx(e0, rel=1e-12)
+    other_cell = fluid.copy()  # same lattice, another basis: a1' = a1 + a2, a2' = a2 - a3
+    other_cell.set_cell(np.array([[1, 1, 0], [0, 1, -1], [0, 0, 1]]) @ fluid.cell.array)
+    res_cell = evaluate(model, other_cell)
+    assert float(res_cell.energy) == pytest.approx(e0, rel=1e-12)
+    np.testing.assert_allclose(res_cell.stress, base.stress, atol=1e-12)
+    assert float(evaluate(model, fluid.repeat((2, 1, 2))).energy) == pytest.approx(4 * e0, rel=1e-12)
+
+
+def test_energy_is_continuous_across_the_cutoff():
+    model = lennard_jones(sigma=1.0, epsilon=1.0, cutoff=2.5, smooth=True)
+    d = 2.5 + np.array([-1e-7, 1e-7])
+    energies = [float(evaluate(model, Atoms("Ar2", positions=[[0, 0, 0], [x, 0, 0]], cell=[10] * 3,
+                                            pbc=False)).energy) for x in d]
+    assert abs(energies[0] - energies[1]) < 1e-12
