@@ -1,0 +1,88 @@
+"""Model files: bit-identical round trips, composition, and clear errors on corrupt files."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk
+
+import jaxpot.io as jio
+from jaxpot.mechanics import energy_forces_stress
+from jaxpot.neighbors import allocate_neighbor_list
+from jaxpot.potentials import lennard_jones, morse
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(scope="module")
+def system():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 1, 1))
+    atoms.rattle(0.05, seed=0)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=6.0)
+    return (jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
+            jnp.asarray(atoms.numbers), nbrs)
+
+
+MODELS = {
+    "lj": lambda: lennard_jones(sigma=2.3, epsilon=0.4, cutoff=5.5, smooth=True),
+    "morse_multi": lambda: morse(epsilon=[[0.3, 0.2], [0.2, 0.5]], r0=2.5, rho0=4.0,
+                                 species=["Cu", "Ni"]),
+    "composed": lambda: lennard_jones(sigma=2.3, epsilon=0.4, cutoff=5.5)
+    - 0.25 * morse(epsilon=0.3, r0=2.6, rho0=4.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_save_load_is_bit_identical(tmp_path, system, name):
+    model = MODELS[name]()
+    # perturb parameters as a fit would, so defaults cannot hide a lost parameter
+    model = model.replace(params=jax.tree_util.tree_map(lambda x: x * 1.0123456789, model.params))
+    path = tmp_path / "model.jaxpot"
+    jio.save(model, path)
+    loaded = jio.load(path)
+    a = energy_forces_stress(model, *system)
+    b = energy_forces_stress(loaded, *system)
+    for x, y in zip(a[:3], b[:3]):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+    assert loaded.cutoff == model.cutoff and loaded.species == model.species
+
+
+def test_corrupt_foreign_and_missing_files_raise_clear_errors(tmp_path):
+    path = tmp_path / "m.jaxpot"
+    jio.save(lennard_jones(sigma=2.0, epsilon=0.1, cutoff=5.0), path)
+    raw = path.read_bytes()
+    truncated = tmp_path / "truncated.jaxpot"
+    truncated.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(jio.ModelFileError, match="corrupt"):
+        jio.load(truncated)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, x=np.arange(3))
+    with pytest.raises(jio.ModelFileError, match="not a jaxpot model file"):
+        jio.load(foreign)
+    text = tmp_path / "text.jaxpot"
+    text.write_text("hello")
+    with pytest.raises(jio.ModelFileError, match="corrupt or not a jaxpot model file"):
+        jio.load(text)
+    with pytest.raises(jio.ModelFileError, match="no such model file"):
+        jio.load(tmp_path / "missing.jaxpot")
+    # flip bytes inside a parameter array: the checksum catches it
+    data = dict(np.load(path))
+    data["leaf_0"] = data["leaf_0"] + 1e-9
+    tampered = tmp_path / "tampered.npz"
+    np.savez(tampered, **data)
+    with pytest.raises(jio.ModelFileError, match="checksum"):
+        jio.load(tampered)
+
+
+def test_interrupted_save_leaves_no_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.jaxpot"
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        jio.save(lennard_jones(), path)
+    assert os.listdir(tmp_path) == []
