@@ -9,9 +9,12 @@
   calculator work on it.
 
 Measured faults of jax-md 0.2.29 that jaxpot does not inherit (see REFERENCE-NOTES): it stores
-lattice vectors as *columns* (``periodic_general(cell.T)`` here) and its
-``jax_md.quantity.stress`` has the opposite sign to ASE's; jaxpot's stress is always
-``+(1/V) dE/d(strain)``.  The wrapped energy uses jax-md's minimum-image all-pairs sum, so it is
+lattice vectors as *columns* (``periodic_general(cell.T)`` here); its ``jax_md.quantity.stress``
+has the opposite sign to ASE's (jaxpot's stress is always ``+(1/V) dE/d(strain)``); and
+differentiating its periodic displacement w.r.t. the box gives a wrong stress (measured 14% off
+on rattled fcc; fractional input gives forces scaled by the box because of its custom
+derivatives), so the wrapper keeps jax-md's box fixed and brings the cell in through jax-md's
+own ``perturbation`` argument.  Checked against finite differences and jax_md.quantity.  The wrapped energy uses jax-md's minimum-image all-pairs sum, so it is
 only right while the cutoff is below half the smallest cell width; :func:`check_minimum_image`
 raises otherwise.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax_md import space
@@ -59,10 +63,20 @@ def from_jax_md(make_energy: Callable, cutoff: float, species=None,
 
     def energy_fn(params, positions, cell, species_z, neighbors):
         if any(neighbors.pbc):
-            # jax-md wants lattice vectors as columns; real (not fractional) coordinates
-            displacement, _ = space.periodic_general(cell.T, fractional_coordinates=False)
-        else:
-            displacement, _ = space.free()
+            # jax-md stores lattice vectors as columns.  Its periodic displacement has custom
+            # derivatives (forces in real space even for fractional input) and differentiating
+            # it w.r.t. the box gives a wrong stress, so the cell enters only through jax-md's
+            # own ``perturbation`` hook: minimum image in the fixed box c0, deformation F.
+            c0 = jax.lax.stop_gradient(cell)
+            deformation = jnp.linalg.solve(c0, cell)  # identity in value, carries d/dcell
+            displacement, _ = space.periodic_general(c0.T, fractional_coordinates=False)
+            energy = make_energy(displacement)
+            undeformed = jnp.linalg.solve(deformation.T, positions.T).T
+            kwargs = {"perturbation": deformation.T}
+            if table is not None:
+                kwargs["species"] = jnp.asarray(table)[species_z]
+            return energy(undeformed, **kwargs)
+        displacement, _ = space.free()
         energy = make_energy(displacement)
         if table is None:
             return energy(positions)
