@@ -4,6 +4,8 @@ A potential is a pure energy function ``E(params, positions, cell, species, neig
 forces, stress, elastic constants, phonons and MD come from JAX transforms of it.
 """
 
+from jaxpot.calculator import JaxpotCalculator
+from jaxpot.io.model_file import ModelFileError, load, save
 from jaxpot.mechanics import energy_forces_stress, forces, stress, virial
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import (NeighborList, allocate_neighbor_list, neighbor_list,
@@ -11,7 +13,7 @@ from jaxpot.neighbors import (NeighborList, allocate_neighbor_list, neighbor_lis
 from jaxpot.structure import Structure, StructureError
 
 __all__ = [
-    "EnergyModel", "NeighborList", "Structure", "StructureError", "allocate_neighbor_list",
+    "EnergyModel", "JaxpotCalculator", "ModelFileError", "load", "save", "NeighborList", "Structure", "StructureError", "allocate_neighbor_list",
     "energy_forces_stress", "forces", "neighbor_list", "neighbor_vectors", "reallocate_if_needed",
     "stress", "update_neighbor_list", "virial",
 ]
