@@ -157,3 +157,16 @@ def test_energy_is_continuous_across_the_cutoff():
     energies = [float(evaluate(model, Atoms("Ar2", positions=[[0, 0, 0], [x, 0, 0]], cell=[10] * 3,
                                             pbc=False)).energy) for x in d]
     assert abs(energies[0] - energies[1]) < 1e-12
+
+
+@pytest.mark.parametrize("pbc", [(True, True, False), (False, False, False)])
+def test_lennard_jones_mixed_and_open_boundaries_equal_ase(fluid, pbc):
+    """Slab (periodic in two directions) and cluster against ASE's LennardJones."""
+    atoms = fluid.copy()
+    atoms.pbc = pbc
+    model = lennard_jones(sigma=1.0, epsilon=1.0, cutoff=2.5)
+    ref = atoms.copy()
+    ref.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=2.5)
+    res = evaluate(model, atoms)
+    assert float(res.energy) == pytest.approx(ref.get_potential_energy(), rel=1e-12)
+    np.testing.assert_allclose(res.forces, ref.get_forces(), atol=1e-10)
