@@ -11,7 +11,7 @@ from ase.build import bulk
 import jaxpot.io as jio
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
-from jaxpot.potentials import lennard_jones, morse
+from jaxpot.potentials import lennard_jones, morse, stillinger_weber
 
 jax.config.update("jax_enable_x64", True)
 
@@ -29,6 +29,7 @@ MODELS = {
     "lj": lambda: lennard_jones(sigma=2.3, epsilon=0.4, cutoff=5.5, smooth=True),
     "morse_multi": lambda: morse(epsilon=[[0.3, 0.2], [0.2, 0.5]], r0=2.5, rho0=4.0,
                                  species=["Cu", "Ni"]),
+    "stillinger_weber": stillinger_weber,
     "composed": lambda: lennard_jones(sigma=2.3, epsilon=0.4, cutoff=5.5)
     - 0.25 * morse(epsilon=0.3, r0=2.6, rho0=4.0),
 }

@@ -2,5 +2,6 @@
 
 from jaxpot.potentials.lennard_jones import lennard_jones
 from jaxpot.potentials.morse import morse
+from jaxpot.potentials.stillinger_weber import stillinger_weber
 
-__all__ = ["lennard_jones", "morse"]
+__all__ = ["lennard_jones", "morse", "stillinger_weber"]

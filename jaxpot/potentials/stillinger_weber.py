@@ -1,0 +1,168 @@
+"""Stillinger–Weber three-body potential (single or multi-species, LAMMPS ``.sw`` files).
+
+    E = sum_{i<j} phi2(r_ij) + sum_i sum_{j<k} phi3(r_ij, r_ik, theta_jik)
+    phi2 = A eps [B (sigma/r)^p - (sigma/r)^q] exp(sigma / (r - a sigma))
+    phi3 = lambda eps (cos theta_jik - cos theta0)^2
+           exp(gamma sigma / (r_ij - a sigma)) exp(gamma sigma / (r_ik - a sigma))
+
+Parameters per element triplet follow LAMMPS ``pair_style sw``: the pair i-j uses the entry
+(i, j, j); the three-body term centred on i uses gamma, sigma, a of (i, j, j) for the i-j leg, of
+(i, k, k) for the i-k leg, and lambda, epsilon, cos theta0 of (i, j, k).  Per-atom energies
+follow LAMMPS's tally: half of each pair energy to each atom, a third of each triplet energy to
+each of its three atoms.  Built-in default: Stillinger & Weber, PRB 31, 5262 (1985) silicon, as
+in LAMMPS's ``Si.sw`` (diamond Si at a = 5.431 Å: -4.3366 eV/atom).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+from ase.data import atomic_numbers
+
+from jaxpot.cutoffs import safe_norm
+from jaxpot.model import EnergyModel, make_spec, species_lookup
+from jaxpot.neighbors import neighbor_vectors
+
+PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
+SILICON_1985 = dict(epsilon=2.1683, sigma=2.0951, a=1.80, **{"lambda": 21.0}, gamma=1.20,
+                    costheta0=-1.0 / 3.0, A=7.049556277, B=0.6022245584, p=4.0, q=0.0)
+
+
+def read_lammps_sw(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Read a LAMMPS ``.sw`` file -> (elements, {name: (S, S, S) array}) with a clear error."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Stillinger-Weber file {path} does not exist")
+    with open(path) as f:
+        words = " ".join(line.split("#", 1)[0] for line in f).split()
+    if not words or len(words) % 14:
+        raise ValueError(f"{path}: expected entries of 14 fields (3 elements + 11 numbers), "
+                         f"found {len(words)} fields")
+    entries = [words[k:k + 14] for k in range(0, len(words), 14)]
+    elements: list[str] = []
+    for e in entries:
+        for name in e[:3]:
+            if name not in atomic_numbers:
+                raise ValueError(f"{path}: unknown element {name!r}")
+            if name not in elements:
+                elements.append(name)
+    s = len(elements)
+    table = {k: np.full((s, s, s), np.nan) for k in PARAMETER_NAMES}
+    for e in entries:
+        i, j, k = (elements.index(x) for x in e[:3])
+        try:
+            values = [float(x) for x in e[3:13]]
+        except ValueError:
+            raise ValueError(f"{path}: non-numeric parameter in entry {' '.join(e[:3])}") from None
+        for name, v in zip(PARAMETER_NAMES, values):
+            table[name][i, j, k] = v
+    missing = np.isnan(table["epsilon"])
+    if missing.any():
+        i, j, k = np.argwhere(missing)[0]
+        raise ValueError(f"{path}: no entry for triplet {elements[i]} {elements[j]} {elements[k]}")
+    return elements, table
+
+
+def stillinger_weber(path: str | None = None, species=None, params: dict | None = None
+                     ) -> EnergyModel:
+    """Stillinger–Weber model.
+
+    Args:
+        path: LAMMPS ``.sw`` file; None uses the built-in 1985 silicon parameters.
+        species: element symbols in file order to use (default: all elements in the file).
+        params: {name: (S,S,S)} parameter arrays (used when rebuilding a saved model).
+    """
+    if params is not None:
+        elements = list(species)
+        table = {k: np.asarray(v, float) for k, v in params.items()}
+    elif path is None:
+        elements = ["Si"] if species is None else list(species)
+        if elements != ["Si"]:
+            raise ValueError("built-in Stillinger-Weber parameters are for Si only")
+        table = {k: np.full((1, 1, 1), v) for k, v in SILICON_1985.items()}
+    else:
+        elements, table = read_lammps_sw(path)
+    zs = tuple(int(atomic_numbers[e]) for e in elements)
+    lookup = species_lookup(zs)
+    cutoff = float(np.max(table["a"] * table["sigma"]))
+    terms = _terms_fn(lookup, len(zs) == 1)
+    spec = make_spec("stillinger_weber", species=elements,
+                     shapes={k: list(v.shape) for k, v in table.items()})
+    return EnergyModel(energy_fn=_energy_fn(terms),
+                       params={k: jnp.asarray(v) for k, v in table.items()}, cutoff=cutoff,
+                       species=zs, atomic_energies_fn=_atomic_energies_fn(terms), spec=spec,
+                       name="stillinger_weber")
+
+
+def from_spec(config: dict) -> EnergyModel:
+    shapes = config["shapes"]
+    return stillinger_weber(species=config["species"],
+                            params={k: np.zeros(shapes[k]) for k in PARAMETER_NAMES})
+
+
+def _terms_fn(lookup: np.ndarray, single: bool):
+    """``terms(params, positions, cell, species, neighbors) -> (phi2 (N,K), phi3 (N,K,K))``:
+    pair energies per neighbor slot and three-body energies per ordered neighbor pair."""
+
+    def terms(params, positions, cell, species, neighbors):
+        vectors, mask = neighbor_vectors(positions, cell, neighbors)
+        r = safe_norm(vectors, mask)
+        if single:
+            def pair(name):
+                return params[name][0, 0, 0]
+            lam_eps = params["lambda"][0, 0, 0] * params["epsilon"][0, 0, 0]
+            cos0 = params["costheta0"][0, 0, 0]
+        else:
+            index = jnp.asarray(lookup)[species]
+            padded = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])
+            si, sj = index[:, None], padded[neighbors.idx]
+
+            def pair(name):  # entry (i, j, j) for each neighbor slot, (N, K)
+                return params[name][si, sj, sj]
+            si3, sj3, sk3 = index[:, None, None], sj[:, :, None], sj[:, None, :]
+            lam_eps = params["lambda"][si3, sj3, sk3] * params["epsilon"][si3, sj3, sk3]
+            cos0 = params["costheta0"][si3, sj3, sk3]
+        sigma, cut = pair("sigma"), pair("a") * pair("sigma")
+        # beyond (1 - 1e-8) * cut the exponential factors are exactly 0 in float64
+        within = mask & (r < cut * (1.0 - 1e-8))
+        rs = jnp.where(within, r, 0.5 * cut)
+        inv = 1.0 / (rs - cut)
+        x = sigma / rs
+        phi2 = pair("A") * pair("epsilon") * (pair("B") * x ** pair("p") - x ** pair("q")) \
+            * jnp.exp(sigma * inv)
+        phi2 = jnp.where(within, phi2, 0.0)
+        g = jnp.where(within, jnp.exp(pair("gamma") * sigma * inv), 0.0)  # (N, K)
+        unit = vectors / rs[..., None]
+        cos = jnp.einsum("nja,nka->njk", unit, unit)
+        k = neighbors.idx.shape[1]
+        off_diagonal = ~jnp.eye(k, dtype=bool)
+        phi3 = jnp.where(off_diagonal, lam_eps * (cos - cos0) ** 2 * g[:, :, None] * g[:, None, :],
+                         0.0)
+        return phi2, phi3
+
+    return terms
+
+
+def _energy_fn(terms):
+    def energy(params, positions, cell, species, neighbors):
+        phi2, phi3 = terms(params, positions, cell, species, neighbors)
+        return 0.5 * jnp.sum(phi2) + 0.5 * jnp.sum(phi3)  # pairs and triplets are seen twice
+    return energy
+
+
+def _atomic_energies_fn(terms):
+    def atomic_energies(params, positions, cell, species, neighbors):
+        n = positions.shape[0]
+        phi2, phi3 = terms(params, positions, cell, species, neighbors)
+        # triplet (j, i, k) appears for j<k and k<j: each ordered pair carries half its energy,
+        # and LAMMPS gives a third of a triplet's energy to each of its three atoms
+        per_center = jnp.sum(phi3, axis=(1, 2)) / 6.0
+        per_neighbor = jnp.sum(phi3, axis=2) / 3.0
+        to_neighbors = jnp.zeros(n + 1, positions.dtype).at[neighbors.idx].add(per_neighbor)[:n]
+        return 0.5 * jnp.sum(phi2, axis=1) + per_center + to_neighbors
+
+    return atomic_energies
+def element_names(species) -> list[str]:
+    """Atomic numbers -> symbols (for messages)."""
+    return [chemical_symbols[int(z)] for z in species]
