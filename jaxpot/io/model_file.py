@@ -73,6 +73,7 @@ def save(model: EnergyModel, path: str | os.PathLike) -> None:
         raise ModelFileError(f"{model.name} has no spec and cannot be saved")
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(model.params)]
     header = {"format": FORMAT, "version": VERSION, "spec": spec, "name": model.name,
+              "cutoff": model.cutoff,
               "leaves": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in leaves],
               "sha256": _digest(leaves)}
     arrays = {f"leaf_{k}": a for k, a in enumerate(leaves)}
@@ -132,4 +133,5 @@ def load(path: str | os.PathLike) -> EnergyModel:
             raise ModelFileError(f"{path}: parameter {k} has shape {a.shape}, expected "
                                  f"{tuple(np.shape(t))}")
     params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in leaves])
-    return model.replace(params=params)
+    # the cutoff may depend on parameters (e.g. Stillinger-Weber's a*sigma): keep the saved one
+    return model.replace(params=params, cutoff=float(header.get("cutoff", model.cutoff)))
