@@ -9,9 +9,10 @@ import pytest
 from ase.build import bulk
 
 import jaxpot.io as jio
+from lammps_reference import potentials_dir
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
-from jaxpot.potentials import lennard_jones, morse, stillinger_weber
+from jaxpot.potentials import eam, lennard_jones, morse, stillinger_weber
 
 jax.config.update("jax_enable_x64", True)
 
@@ -30,6 +31,8 @@ MODELS = {
     "morse_multi": lambda: morse(epsilon=[[0.3, 0.2], [0.2, 0.5]], r0=2.5, rho0=4.0,
                                  species=["Cu", "Ni"]),
     "stillinger_weber": stillinger_weber,
+    "eam_lammps": lambda: eam(os.path.join(potentials_dir(), "AlCu.eam.alloy")),
+    "eam_ase": lambda: eam(os.path.join(potentials_dir(), "Cu_u3.eam"), interpolation="ase"),
     "composed": lambda: lennard_jones(sigma=2.3, epsilon=0.4, cutoff=5.5)
     - 0.25 * morse(epsilon=0.3, r0=2.6, rho0=4.0),
 }

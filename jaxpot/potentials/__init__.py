@@ -1,7 +1,8 @@
 """Classic interatomic potentials; each factory returns a :class:`jaxpot.model.EnergyModel`."""
 
+from jaxpot.potentials.eam import eam
 from jaxpot.potentials.lennard_jones import lennard_jones
 from jaxpot.potentials.morse import morse
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 
-__all__ = ["lennard_jones", "morse", "stillinger_weber"]
+__all__ = ["eam", "lennard_jones", "morse", "stillinger_weber"]
