@@ -1,0 +1,82 @@
+"""The ``jaxpot`` command.
+
+    jaxpot relax [STRUCTURE] [--model sw|MODEL_FILE] [--pressure GPa] [--output FILE]
+
+With no STRUCTURE it relaxes the bundled strained diamond-Si cell with Stillinger–Weber and
+prints the energy, lattice constant and stress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def _bundled(name: str) -> str:
+    return os.path.join(os.path.dirname(__file__), "data", name)
+
+
+def _model(spec: str):
+    from jaxpot.potentials import stillinger_weber
+    if spec in ("sw", "stillinger_weber"):
+        return stillinger_weber()
+    if os.path.exists(spec):
+        import jaxpot
+        return jaxpot.load(spec)
+    raise SystemExit(f"jaxpot: unknown model {spec!r} (use 'sw' or a model file)")
+
+
+def relax_command(args) -> int:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import numpy as np
+    from ase.io import read, write
+
+    from jaxpot.properties.relax import relax
+    path = args.structure or _bundled("si_diamond_strained.extxyz")
+    atoms = read(path)
+    model = _model(args.model)
+    print(f"jaxpot relax: {len(atoms)} atoms ({atoms.get_chemical_formula()}) from {path}")
+    print(f"model: {model.name}, cutoff {model.cutoff:.4f} Å, target pressure {args.pressure} GPa")
+    start = time.perf_counter()
+    result = relax(model, atoms, fmax=args.fmax, smax=args.smax, pressure=args.pressure)
+    elapsed = time.perf_counter() - start
+    relaxed = result.atoms
+    a, b, c, alpha, beta, gamma = relaxed.cell.cellpar()
+    print(f"converged: {result.converged} after {result.n_steps} FIRE steps ({elapsed:.1f} s)")
+    print(f"energy: {result.energy:.6f} eV  ({result.energy / len(relaxed):.6f} eV/atom)")
+    print(f"cell: a={a:.5f} b={b:.5f} c={c:.5f} Å  alpha={alpha:.3f} beta={beta:.3f} "
+          f"gamma={gamma:.3f}°")
+    if np.allclose([a, b, c], a, rtol=1e-6) and np.allclose([alpha, beta, gamma], 90, atol=1e-4):
+        print(f"lattice constant: {a:.5f} Å")
+    s = result.stress_GPa
+    print("stress (GPa, Voigt xx yy zz yz xz xy): "
+          + " ".join(f"{v:+.2e}" for v in (s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1])))
+    print(f"max force: {np.linalg.norm(result.forces, axis=1).max():.2e} eV/Å")
+    if args.output:
+        write(args.output, relaxed)
+        print(f"wrote {args.output}")
+    return 0 if result.converged else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jaxpot", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("relax", help="relax positions and cell (FIRE, jitted)")
+    p.add_argument("structure", nargs="?", help="structure file readable by ASE "
+                   "(default: bundled strained diamond Si)")
+    p.add_argument("--model", default="sw", help="'sw' (Stillinger-Weber Si) or a model file")
+    p.add_argument("--pressure", type=float, default=0.0, help="target pressure, GPa")
+    p.add_argument("--fmax", type=float, default=1e-4, help="force criterion, eV/Å")
+    p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
+    p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
+    args = parser.parse_args(argv)
+    if args.command == "relax":
+        return relax_command(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Shared set-up for property calculations: arrays, neighbor list and species check."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.model import EnergyModel
+from jaxpot.neighbors import NeighborList, allocate_neighbor_list
+from jaxpot.structure import Structure, as_structure, check_species_known
+
+
+class Prepared(NamedTuple):
+    """A structure as arrays plus a neighbor list for ``model.cutoff + skin``."""
+
+    structure: Structure
+    neighbors: NeighborList
+
+    @property
+    def positions(self):
+        return self.structure.positions
+
+    @property
+    def cell(self):
+        return self.structure.cell
+
+    @property
+    def species(self):
+        return self.structure.species
+
+
+def prepare(model: EnergyModel, atoms, skin: float = 0.0) -> Prepared:
+    """Validate ``atoms`` (ase.Atoms or Structure) for ``model`` and build a neighbor list."""
+    structure = as_structure(atoms, dtype=jnp.result_type(float))
+    check_species_known(np.asarray(structure.species), model.species, model.name)
+    nbrs = allocate_neighbor_list(np.asarray(structure.positions), np.asarray(structure.cell),
+                                  structure.pbc, cutoff=model.cutoff, skin=skin)
+    return Prepared(structure, nbrs)
