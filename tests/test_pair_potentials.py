@@ -170,3 +170,42 @@ def test_lennard_jones_mixed_and_open_boundaries_equal_ase(fluid, pbc):
     res = evaluate(model, atoms)
     assert float(res.energy) == pytest.approx(ref.get_potential_energy(), rel=1e-12)
     np.testing.assert_allclose(res.forces, ref.get_forces(), atol=1e-10)
+
+
+def test_cutoff_functions_against_their_closed_forms():
+    """Behler's cosine cutoff, the DimeNet polynomial envelope and ASE's switches."""
+    from jaxpot.cutoffs import (cosine_cutoff, polynomial_cutoff, safe_norm, smoothstep_switch,
+                                squared_polynomial_switch)
+    r = np.linspace(0.0, 6.0, 61)
+    np.testing.assert_allclose(cosine_cutoff(r, 5.0), np.where(r < 5, 0.5 * (np.cos(np.pi * r / 5) + 1), 0),
+                               atol=1e-15)
+    x = r / 5.0
+    p = 6
+    env = 1 - (p + 1) * (p + 2) / 2 * x ** p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
+    np.testing.assert_allclose(polynomial_cutoff(r, 5.0, p), np.where(r < 5, env, 0), atol=1e-14)
+    from ase.calculators.lj import cutoff_function
+    from ase.calculators.morse import fcut
+    np.testing.assert_allclose(squared_polynomial_switch(r, 3.0, 5.0),
+                               cutoff_function(r ** 2, 25.0, 9.0), atol=1e-14)
+    np.testing.assert_allclose(smoothstep_switch(r, 3.0, 5.0), fcut(r, 3.0, 5.0), atol=1e-14)
+    # value and slope vanish at the cutoff; the norm's gradient is finite at zero
+    for f in (lambda t: cosine_cutoff(t, 5.0), lambda t: polynomial_cutoff(t, 5.0)):
+        assert float(f(5.0 - 1e-9)) < 1e-12
+        assert abs(float(jax.grad(f)(5.0 - 1e-9))) < 1e-6
+    g = jax.grad(lambda v: safe_norm(v))(jnp.zeros(3))
+    assert np.all(np.isfinite(g))
+
+
+def test_composed_model_is_the_sum_of_its_parts(fluid):
+    """E_a + 0.5 E_b: energies, forces, stress and per-atom energies add up."""
+    a = lennard_jones(sigma=1.0, epsilon=1.0, cutoff=2.5, smooth=True)
+    b = morse(epsilon=0.7, r0=1.1, rho0=5.0)
+    ra, rb, rc = evaluate(a, fluid), evaluate(b, fluid), evaluate(a + 0.5 * b, fluid)
+    assert float(rc.energy) == pytest.approx(float(ra.energy) + 0.5 * float(rb.energy), rel=1e-13)
+    np.testing.assert_allclose(rc.forces, np.asarray(ra.forces) + 0.5 * np.asarray(rb.forces),
+                               atol=1e-12)
+    np.testing.assert_allclose(rc.stress, np.asarray(ra.stress) + 0.5 * np.asarray(rb.stress),
+                               atol=1e-12)
+    np.testing.assert_allclose(rc.energies, np.asarray(ra.energies) + 0.5 * np.asarray(rb.energies),
+                               atol=1e-12)
+    assert sum([a, b]).cutoff == max(a.cutoff, b.cutoff)

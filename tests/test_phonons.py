@@ -15,7 +15,7 @@ from phonopy.structure.atoms import PhonopyAtoms
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.potentials import eam, stillinger_weber
 from jaxpot.properties._common import prepare
-from jaxpot.properties.gruneisen import gruneisen
+from jaxpot.properties.gruneisen import average_gruneisen, gruneisen, gruneisen_modes
 from jaxpot.properties.phonons import gamma_centred_mesh, phonons
 from jaxpot.properties.qha import quasi_harmonic
 
@@ -31,7 +31,7 @@ def phonopy_reference(model, atoms, supercell, distance=0.01):
     unit = PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array,
                         scaled_positions=atoms.get_scaled_positions(),
                         masses=atoms.get_masses())
-    ph = Phonopy(unit, supercell_matrix=np.diag(supercell), primitive_matrix=None)
+    ph = Phonopy(unit, supercell_matrix=np.diag(supercell), primitive_matrix="P")
     ph.generate_displacements(distance=distance, is_plusminus=True)
     forces = []
     for sc in ph.supercells_with_displacements:
@@ -110,10 +110,17 @@ def test_gruneisen_matches_phonopy_three_volumes(silicon):
     pg = PhonopyGruneisen(ref, others[0], others[1])
     pg.set_mesh((4, 4, 4), is_gamma_center=True, is_mesh_symmetry=False)
     qpoints, _, freqs_ref, _, gammas_ref = pg.get_mesh()
-    ours = gruneisen(model, atoms, (3, 3, 3), qpoints)
+    ours = gruneisen_modes(model, atoms, (3, 3, 3), qpoints)
     nonzero = freqs_ref > 0.5
     np.testing.assert_allclose(ours.frequencies, freqs_ref, atol=0.01)
     np.testing.assert_allclose(ours.gammas[nonzero], gammas_ref[nonzero], atol=5e-3)
+    np.testing.assert_array_equal(gruneisen(model, atoms, (3, 3, 3), qpoints[:2]), ours.gammas[:2])
+    # thermodynamic average: C_v-weighted mean of phonopy's mode gammas on the same mesh
+    from ase import units
+    f, g = freqs_ref[nonzero], gammas_ref[nonzero]
+    x = f * 1e12 * 2 * np.pi * units._hbar / units._e / (units.kB * 300.0)
+    cv = x ** 2 * np.exp(x) / np.expm1(x) ** 2
+    assert average_gruneisen(ours, 300.0) == pytest.approx(np.sum(cv * g) / np.sum(cv), abs=2e-3)
 
 
 def test_qha_thermal_expansion_matches_phonopy_qha(silicon):

@@ -17,7 +17,6 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties.phonon_thermo import thermal_properties  # noqa: F401  (re-export)
 from jaxpot.properties.phonons import Phonons, _shortest_vectors, supercell_hessian
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
@@ -29,8 +28,15 @@ class GruneisenResult(NamedTuple):
 
 
 def gruneisen(model: EnergyModel, atoms, supercell=(3, 3, 3), qpoints=((0.5, 0.5, 0.5),),
-              degeneracy_tol: float = 1e-6) -> GruneisenResult:
-    """Mode Grüneisen parameters at fractional ``qpoints`` of the primitive cell ``atoms``."""
+              degeneracy_tol: float = 1e-6) -> np.ndarray:
+    """Mode Grüneisen parameters (nq, 3Np) at fractional ``qpoints`` of the primitive cell,
+    in the band order of ``Phonons.frequencies`` (ascending frequency)."""
+    return gruneisen_modes(model, atoms, supercell, qpoints, degeneracy_tol).gammas
+
+
+def gruneisen_modes(model: EnergyModel, atoms, supercell=(3, 3, 3), qpoints=((0.5, 0.5, 0.5),),
+                    degeneracy_tol: float = 1e-6) -> GruneisenResult:
+    """Frequencies (THz), Grüneisen parameters and the phonons, at fractional ``qpoints``."""
     primitive = atoms.copy()
     sc = primitive.repeat(tuple(int(n) for n in supercell))
     npr = len(primitive)
@@ -64,7 +70,8 @@ def gruneisen(model: EnergyModel, atoms, supercell=(3, 3, 3), qpoints=((0.5, 0.5
 
 
 def average_gruneisen(result_on_mesh: GruneisenResult, temperature: float) -> float:
-    """Thermodynamic (heat-capacity weighted) average Grüneisen parameter at ``temperature`` K."""
+    """Thermodynamic average Grüneisen parameter at ``temperature`` K: the mode heat-capacity
+    weighted mean over a (uniform) q-mesh, gamma = sum c_v gamma / sum c_v."""
     from ase import units
     f = result_on_mesh.frequencies.reshape(-1)
     g = result_on_mesh.gammas.reshape(-1)
