@@ -37,7 +37,7 @@ else:
     from jaxpot.properties._common import prepare
     u = PhonopyAtoms(symbols=unit.get_chemical_symbols(), cell=unit.cell.array,
                      scaled_positions=unit.get_scaled_positions())
-    p = Phonopy(u, supercell_matrix=np.diag([n, n, n]), primitive_matrix=None)
+    p = Phonopy(u, supercell_matrix=np.diag([n, n, n]), primitive_matrix="P")
     p.generate_displacements(distance=0.01, is_plusminus=True)
     ef = jax.jit(lambda m, a, c, s, nb: energy_forces_stress(m, a, c, s, nb, compute_stress=False).forces)
     forces = []
