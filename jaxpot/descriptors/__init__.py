@@ -2,6 +2,7 @@
 
 from jaxpot.descriptors.acsf import (ACSF, acsf, behler_angular_params, behler_radial_params,
                                      shifted_radial_params)
+from jaxpot.descriptors.soap import SOAP, gto_basis, soap, soap_power_spectrum
 
-__all__ = ["ACSF", "acsf", "behler_angular_params", "behler_radial_params",
-           "shifted_radial_params"]
+__all__ = ["ACSF", "SOAP", "acsf", "behler_angular_params", "behler_radial_params",
+           "gto_basis", "shifted_radial_params", "soap", "soap_power_spectrum"]
