@@ -46,27 +46,29 @@ class ElasticResult(NamedTuple):
     stress_GPa: np.ndarray  # (3, 3) stress of the input state
 
 
-def _strain_functions(model, prep):
-    pos0, cell0, species, nbrs = prep.positions, prep.cell, prep.species, prep.neighbors
+@jax.jit
+def _strain_derivatives(model, positions, cell, species, neighbors):
+    """d2E/de de (6,6), d2E/dr dr (N,3,N,3) and d2E/dr de (N,3,6) at zero strain."""
+    def energy(e6, r):
+        deformation = jnp.eye(3, dtype=r.dtype) + voigt_strain_to_full(e6)
+        return model.energy(r @ deformation, cell @ deformation, species, neighbors)
 
-    def energy(e6, positions):
-        deformation = jnp.eye(3, dtype=positions.dtype) + voigt_strain_to_full(e6)
-        return model.energy(positions @ deformation, cell0 @ deformation, species, nbrs)
-
-    return energy, pos0, cell0
+    zero = jnp.zeros(6, positions.dtype)
+    return (jax.hessian(energy, argnums=0)(zero, positions),
+            jax.hessian(energy, argnums=1)(zero, positions),
+            jax.jacfwd(jax.grad(energy, argnums=1), argnums=0)(zero, positions))
 
 
 def elastic_tensors(model: EnergyModel, atoms, translation_tol: float = 1e-8) -> ElasticResult:
     """Clamped- and relaxed-ion elastic tensors, moduli and Born stability of ``atoms``."""
     prep = prepare(model, atoms)
-    energy, pos0, cell0 = _strain_functions(model, prep)
-    zero = jnp.zeros(6, pos0.dtype)
+    pos0, cell0 = prep.positions, prep.cell
     vol = float(volume(cell0))
-    d2e_dee = np.asarray(jax.jit(jax.hessian(energy, argnums=0))(zero, pos0))
+    d2e_dee, hessian, mixed = (np.asarray(x) for x in _strain_derivatives(
+        model, pos0, cell0, prep.species, prep.neighbors))
     clamped = d2e_dee / vol
     n = pos0.shape[0]
-    hessian = np.asarray(jax.jit(jax.hessian(energy, argnums=1))(zero, pos0)).reshape(3 * n, 3 * n)
-    mixed = np.asarray(jax.jit(jax.jacfwd(jax.grad(energy, argnums=1), argnums=0))(zero, pos0))
+    hessian = hessian.reshape(3 * n, 3 * n)
     mixed = mixed.reshape(3 * n, 6)
     w, v = np.linalg.eigh(0.5 * (hessian + hessian.T))
     scale = max(np.abs(w).max(), 1e-300)

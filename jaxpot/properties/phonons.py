@@ -13,10 +13,12 @@ reciprocal lattice (without 2 pi); frequencies are in THz, ascending, imaginary 
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
@@ -141,21 +143,28 @@ def gamma_centred_mesh(mesh) -> np.ndarray:
     return np.array(list(itertools.product(*axes)))
 
 
-def supercell_hessian(model: EnergyModel, supercell_atoms, strain_derivative: bool = False):
-    """Hessian (Ns, 3, Ns, 3) eV/Å^2 of the supercell energy; with ``strain_derivative`` also
-    its derivative w.r.t. an isotropic linear strain (cell and positions scaled by 1 + e)."""
-    prep = prepare(model, supercell_atoms)
-
+@functools.partial(jax.jit, static_argnames=("strain_derivative",))
+def _hessian(model, positions, cell, species, neighbors, strain_derivative):
     def hessian(e):  # w.r.t. the actual (strained) positions, evaluated at positions * (1 + e)
         f = 1.0 + e
-        return jax.hessian(lambda r: model.energy(r, prep.cell * f, prep.species,
-                                                  prep.neighbors))(prep.positions * f)
+        return jax.hessian(lambda r: model.energy(r, cell * f, species, neighbors))(positions * f)
 
-    zero = np.asarray(0.0, dtype=np.asarray(prep.positions).dtype)
+    zero = jnp.zeros((), positions.dtype)
     if not strain_derivative:
-        return np.asarray(jax.jit(hessian)(zero))
-    h, dh = jax.jit(lambda e: jax.jvp(hessian, (e,), (jax.numpy.ones_like(e),)))(zero)
-    return np.asarray(h), np.asarray(dh)
+        return hessian(zero)
+    return jax.jvp(hessian, (zero,), (jnp.ones_like(zero),))
+
+
+def supercell_hessian(model: EnergyModel, supercell_atoms, strain_derivative: bool = False):
+    """Hessian (Ns, 3, Ns, 3) eV/Å^2 of the supercell energy; with ``strain_derivative`` also
+    its derivative w.r.t. an isotropic linear strain (cell and positions scaled by 1 + e).
+    Compiled once per model kind and supercell size."""
+    prep = prepare(model, supercell_atoms)
+    out = _hessian(model, prep.positions, prep.cell, prep.species, prep.neighbors,
+                   strain_derivative)
+    if not strain_derivative:
+        return np.asarray(out)
+    return np.asarray(out[0]), np.asarray(out[1])
 
 
 def _shortest_vectors(primitive, supercell_atoms, npr, tol=1e-5):
