@@ -100,7 +100,8 @@ def main():
                     res = run(code, n_rep, grads, cores)
                     rows.append({"atoms": 8 * n_rep ** 3, "what": "+gradients" if grads else "features",
                                  "code": code, "cores": cores, "seconds": round(res["seconds"], 3),
-                                 "peak_MiB": round(res["peak_MiB"]), "error": res.get("error", "")})
+                                 "peak_MiB": "" if res["peak_MiB"] != res["peak_MiB"]
+                                 else round(res["peak_MiB"]), "error": res.get("error", "")})
                     print(rows[-1], flush=True)
     print_table(rows, ["atoms", "what", "code", "cores", "seconds", "peak_MiB"])
     print("json:", write_json("soap", {"machine": machine(), "rows": rows}))

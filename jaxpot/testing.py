@@ -56,3 +56,30 @@ def random_rotation(seed: int = 0) -> np.ndarray:
     if np.linalg.det(q) < 0:
         q[:, 0] *= -1
     return q
+
+
+def assert_derivatives_match_finite_differences(model, atoms, force_atol: float,
+                                                stress_atol: float, skin: float = 1.0,
+                                                h_position: float = 1e-4,
+                                                h_strain: float = 1e-5) -> None:
+    """Assert that autodiff forces and stress of ``model`` on ``atoms`` (ase.Atoms) equal
+    central finite differences of its energy, with one neighbor list (``skin`` Å) held fixed."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxpot.mechanics import energy_forces_stress
+    from jaxpot.neighbors import allocate_neighbor_list
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                  cutoff=model.cutoff, skin=skin)
+    species = jnp.asarray(atoms.numbers)
+    jitted = jax.jit(model.energy)
+
+    def energy(p, c=atoms.cell.array):
+        return float(jitted(jnp.asarray(p), jnp.asarray(c), species, nbrs))
+
+    res = energy_forces_stress(model, jnp.asarray(atoms.positions),
+                               jnp.asarray(atoms.cell.array), species, nbrs)
+    np.testing.assert_allclose(res.forces, finite_difference_forces(
+        energy, atoms.positions, h_position), atol=force_atol)
+    np.testing.assert_allclose(res.stress, finite_difference_stress(
+        energy, atoms.positions, atoms.cell.array, h_strain), atol=stress_atol)

@@ -15,7 +15,7 @@ from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.potentials.eam import eam
 from jaxpot.space import full_to_voigt
-from jaxpot.testing import finite_difference_forces, finite_difference_stress
+from jaxpot.testing import assert_derivatives_match_finite_differences
 
 jax.config.update("jax_enable_x64", True)
 POT = potentials_dir()
@@ -107,22 +107,8 @@ def test_mishin_copper_cohesive_energy_has_no_self_density():
 
 def test_forces_and_stress_match_finite_differences():
     model = eam(os.path.join(POT, "AlCu.eam.alloy"))
-    atoms = structure("AlCu", seed=4)[:12]
-    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=model.cutoff,
-                                  skin=1.0)
-    energy = jax.jit(model.energy)
-    z = jnp.asarray(atoms.numbers)
-
-    def e(p, c=atoms.cell.array):
-        return float(energy(jnp.asarray(p), jnp.asarray(c), z, nbrs))
-
-    res = energy_forces_stress(model, jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
-                               z, nbrs)
-    np.testing.assert_allclose(res.forces, finite_difference_forces(e, atoms.positions, 1e-4),
-                               atol=1e-6)
-    np.testing.assert_allclose(res.stress, finite_difference_stress(e, atoms.positions,
-                                                                    atoms.cell.array, 1e-5),
-                               atol=1e-8)
+    assert_derivatives_match_finite_differences(model, structure("AlCu", seed=4)[:12],
+                                                force_atol=1e-6, stress_atol=1e-8)
 
 
 def test_bad_files_and_species_raise_clear_errors(tmp_path):

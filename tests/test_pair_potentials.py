@@ -15,7 +15,7 @@ from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.potentials import lennard_jones, morse
 from jaxpot.space import full_to_voigt
-from jaxpot.testing import finite_difference_forces, finite_difference_stress, random_rotation
+from jaxpot.testing import assert_derivatives_match_finite_differences, random_rotation
 
 jax.config.update("jax_enable_x64", True)
 
@@ -103,21 +103,7 @@ def test_morse_equals_ase(fluid):
                                                            smooth=True),
                                      lambda: morse(epsilon=0.7, r0=1.1, rho0=5.0)])
 def test_forces_and_stress_match_finite_differences(fluid, factory):
-    model = factory()
-    nbrs = allocate_neighbor_list(fluid.positions, fluid.cell.array, True, cutoff=model.cutoff,
-                                  skin=1.0)
-    z = jnp.asarray(fluid.numbers)
-    jitted = jax.jit(model.energy)
-
-    def energy(p, c=fluid.cell.array):
-        return float(jitted(jnp.asarray(p), jnp.asarray(c), z, nbrs))
-
-    res = energy_forces_stress(model, jnp.asarray(fluid.positions), jnp.asarray(fluid.cell.array),
-                               z, nbrs)
-    np.testing.assert_allclose(res.forces, finite_difference_forces(energy, fluid.positions, 1e-4),
-                               atol=1e-6)
-    np.testing.assert_allclose(res.stress, finite_difference_stress(
-        energy, fluid.positions, fluid.cell.array, 1e-5), atol=1e-7)
+    assert_derivatives_match_finite_differences(factory(), fluid, force_atol=1e-6, stress_atol=1e-7)
 
 
 def test_invariances(fluid):

@@ -16,7 +16,7 @@ from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.space import full_to_voigt
-from jaxpot.testing import finite_difference_forces, finite_difference_stress, random_rotation
+from jaxpot.testing import assert_derivatives_match_finite_differences, random_rotation
 
 jax.config.update("jax_enable_x64", True)
 SI_SW = os.path.join(potentials_dir(), "Si.sw")
@@ -101,22 +101,8 @@ def test_matches_matscipy():
 
 
 def test_forces_and_stress_match_finite_differences(model):
-    atoms = random_silicon(n=16, seed=5)
-    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=model.cutoff,
-                                  skin=1.0)
-    energy = jax.jit(model.energy)
-    z = jnp.asarray(atoms.numbers)
-
-    def e(p, c=atoms.cell.array):
-        return float(energy(jnp.asarray(p), jnp.asarray(c), z, nbrs))
-
-    res = energy_forces_stress(model, jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
-                               z, nbrs)
-    np.testing.assert_allclose(res.forces, finite_difference_forces(e, atoms.positions, 1e-4),
-                               atol=1e-6)
-    np.testing.assert_allclose(res.stress, finite_difference_stress(e, atoms.positions,
-                                                                    atoms.cell.array, 1e-5),
-                               atol=1e-8)
+    assert_derivatives_match_finite_differences(model, random_silicon(n=16, seed=5),
+                                                force_atol=1e-6, stress_atol=1e-8)
 
 
 def test_invariances_and_extensivity(model):

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import space
 
-from jaxpot.model import EnergyModel, make_spec, species_lookup
+from jaxpot.model import EnergyModel, species_lookup
 from jaxpot.space import perpendicular_widths
 
 

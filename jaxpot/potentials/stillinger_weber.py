@@ -163,6 +163,3 @@ def _atomic_energies_fn(terms):
         return 0.5 * jnp.sum(phi2, axis=1) + per_center + to_neighbors
 
     return atomic_energies
-def element_names(species) -> list[str]:
-    """Atomic numbers -> symbols (for messages)."""
-    return [chemical_symbols[int(z)] for z in species]
