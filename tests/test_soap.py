@@ -31,6 +31,11 @@ CASES = {
     "sige_triclinic": (alloy_cell, ["Si", "Ge"], True, dict(r_cut=4.5, n_max=4, l_max=4, sigma=0.4)),
     "molecule_centre_weight": (lambda: molecule("CH3CH2OH"), ["H", "C", "O"], False,
                                dict(r_cut=4.0, n_max=3, l_max=3, sigma=0.6, weighting={"w0": 0.3})),
+    "compression_crossover": (alloy_cell, ["Si", "Ge"], True,
+                              dict(r_cut=4.0, n_max=3, l_max=3, sigma=0.5,
+                                   compression={"mode": "crossover"})),
+    "compression_mu2": (lambda: molecule("CH3CH2OH"), ["H", "C", "O"], False,
+                        dict(r_cut=4.0, n_max=3, l_max=3, sigma=0.6, compression={"mode": "mu2"})),
 }
 
 
@@ -40,6 +45,7 @@ def test_equals_dscribe_element_by_element(name):
     atoms = make()
     ours = soap(species=species, **kw)(atoms)
     ref = DscribeSOAP(species=species, periodic=periodic, **kw).create(atoms)
+    assert ours.shape[1] == soap(species=species, **kw).n_features
     assert ours.shape == ref.shape
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
 

@@ -70,6 +70,7 @@ class SOAP(NamedTuple):
     cutoff: str  # "dscribe" (hard, padded) or "smooth"
     cutoff_width: float
     normalize: bool
+    compression: str = "off"  # "off", "crossover" (no cross-species blocks), "mu2" (one channel)
 
     @property
     def neighbor_cutoff(self) -> float:
@@ -80,7 +81,10 @@ class SOAP(NamedTuple):
     @property
     def n_features(self) -> int:
         s, n, l1 = len(self.species), self.n_max, self.l_max + 1
-        return (s * n * (n + 1) // 2 + s * (s - 1) // 2 * n * n) * l1
+        if self.compression == "mu2":
+            return n * (n + 1) // 2 * l1
+        cross = 0 if self.compression == "crossover" else s * (s - 1) // 2 * n * n
+        return (s * n * (n + 1) // 2 + cross) * l1
 
     def features(self, positions, cell, species, neighbors) -> jax.Array:
         """(N, F) power spectrum; jittable, differentiable w.r.t. positions and cell."""
@@ -99,12 +103,18 @@ class SOAP(NamedTuple):
 
 def soap(species, r_cut: float, n_max: int, l_max: int, sigma: float = 1.0, rbf: str = "gto",
          weighting: dict | None = None, cutoff: str = "dscribe", cutoff_width: float = 1.0,
-         normalize: bool = False) -> SOAP:
+         normalize: bool = False, compression: dict | None = None) -> SOAP:
     """SOAP power spectrum with dscribe's keyword names (Å).
 
     ``weighting={"w0": x}`` sets the centre atom's weight (dscribe); other dscribe weighting
-    functions and the polynomial basis are not implemented yet.
+    functions and the polynomial basis are not implemented yet.  ``compression={"mode": m}``
+    with m in "off", "crossover" (only same-species blocks) or "mu2" (all neighbours in one
+    density channel), as dscribe; species weighting is not implemented.
     """
+    compression = dict(compression or {})
+    mode = compression.pop("mode", "off")
+    if mode not in ("off", "crossover", "mu2") or compression.get("species_weighting"):
+        raise NotImplementedError(f"compression {mode!r} / species weighting not implemented")
     if rbf != "gto":
         raise NotImplementedError(f"rbf={rbf!r}: only the GTO basis is implemented")
     weighting = weighting or {}
@@ -118,7 +128,8 @@ def soap(species, r_cut: float, n_max: int, l_max: int, sigma: float = 1.0, rbf:
     zs = tuple(sorted({int(_atomic_numbers[s]) if isinstance(s, str) else int(s) for s in species}))
     gto_basis(r_cut, n_max, l_max)  # fail early if the basis cannot be built
     return SOAP(zs, float(r_cut), int(n_max), int(l_max), float(sigma),
-                float(weighting.get("w0", 1.0)), cutoff, float(cutoff_width), bool(normalize))
+                float(weighting.get("w0", 1.0)), cutoff, float(cutoff_width), bool(normalize),
+                mode)
 
 
 def _radial_tables(desc: SOAP):
@@ -147,6 +158,8 @@ def soap_power_spectrum(desc: SOAP, positions, cell, species, neighbors) -> jax.
     ylm = e3nn.spherical_harmonics(irreps, safe_vec, normalize=True,
                                    normalization="integral").array  # (N, K, (L+1)^2)
     index = jnp.asarray(species_lookup(desc.species))[species]
+    if desc.compression == "mu2":  # one density channel for all species
+        index, s = jnp.zeros_like(index), 1
     nb_index = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])[neighbors.idx]
     onehot = (nb_index[..., None] == jnp.arange(s)).astype(positions.dtype)  # (N, K, S)
     r2 = r * r
@@ -164,7 +177,7 @@ def soap_power_spectrum(desc: SOAP, positions, cell, species, neighbors) -> jax.
     blocks = []
     triu = np.triu_indices(nmax)
     for a in range(s):
-        for b in range(a, s):
+        for b in range(a, a + 1 if desc.compression == "crossover" else s):
             for l in range(lmax + 1):
                 p = np.pi * np.sqrt(8.0 / (2 * l + 1)) * jnp.einsum(
                     "nmq,nkq->nmk", coeffs[l][:, a], coeffs[l][:, b])
