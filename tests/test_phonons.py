@@ -153,3 +153,15 @@ def test_plots_are_written(silicon, tmp_path):
 def test_gamma_centred_mesh():
     q = gamma_centred_mesh((2, 3, 1))
     assert q.shape == (6, 3) and np.allclose(q[0], 0) and np.allclose(q[-1], [0.5, 2 / 3, 0])
+
+
+def test_two_species_phonons_match_phonopy():
+    """Multi-species check: L1_2 Cu3Al with the AlCu setfl EAM (2x2x2 supercell of 4 atoms)."""
+    from ase.build import bulk as _bulk
+    model = eam(os.path.join(potentials_dir(), "AlCu.eam.alloy"))
+    atoms = _bulk("Cu", "fcc", a=3.68, cubic=True)
+    atoms.symbols[0] = "Al"
+    ours = phonons(model, atoms, (2, 2, 2))
+    ref = phonopy_reference(model, atoms, (2, 2, 2))
+    q = np.array([[0, 0, 0], [0.5, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 0.5], [0.2, 0.1, 0.3]])
+    np.testing.assert_allclose(ours.frequencies(q), phonopy_frequencies(ref, q), atol=0.01)
