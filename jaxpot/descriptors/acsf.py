@@ -25,8 +25,8 @@ from ase.data import atomic_numbers as _atomic_numbers
 
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import species_lookup
-from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
-from jaxpot.structure import check_species_known
+from jaxpot.descriptors._common import features_of_atoms
+from jaxpot.neighbors import neighbor_vectors
 
 
 def _params(value, width: int, name: str) -> tuple:
@@ -62,13 +62,7 @@ class ACSF(NamedTuple):
 
     def __call__(self, atoms) -> np.ndarray:
         """Features (N, F) of an ``ase.Atoms`` (periodic images within r_cut included)."""
-        check_species_known(atoms.numbers, self.species, "acsf")
-        nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
-                                      cutoff=self.r_cut)
-        dtype = jnp.result_type(float)
-        return np.asarray(_jit_features(self, jnp.asarray(atoms.positions, dtype),
-                                        jnp.asarray(atoms.cell.array, dtype),
-                                        jnp.asarray(atoms.numbers), nbrs))
+        return features_of_atoms(self, _jit_features, atoms, self.r_cut, "acsf")
 
 
 def acsf(species, r_cut: float, g2_params=None, g3_params=None, g4_params=None,

@@ -35,8 +35,8 @@ from scipy.special import gamma
 
 from jaxpot.cutoffs import cosine_switch, safe_norm
 from jaxpot.model import species_lookup
-from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
-from jaxpot.structure import check_species_known
+from jaxpot.descriptors._common import features_of_atoms
+from jaxpot.neighbors import neighbor_vectors
 
 _DECAY = 1e-3  # GTO and Gaussian decay threshold (dscribe's)
 
@@ -92,13 +92,7 @@ class SOAP(NamedTuple):
 
     def __call__(self, atoms) -> np.ndarray:
         """(N, F) features of an ``ase.Atoms``."""
-        check_species_known(atoms.numbers, self.species, "soap")
-        nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
-                                      cutoff=self.neighbor_cutoff)
-        dtype = jnp.result_type(float)
-        return np.asarray(_jit_power_spectrum(self, jnp.asarray(atoms.positions, dtype),
-                                              jnp.asarray(atoms.cell.array, dtype),
-                                              jnp.asarray(atoms.numbers), nbrs))
+        return features_of_atoms(self, _jit_power_spectrum, atoms, self.neighbor_cutoff, "soap")
 
 
 def soap(species, r_cut: float, n_max: int, l_max: int, sigma: float = 1.0, rbf: str = "gto",
