@@ -4,5 +4,6 @@ from jaxpot.potentials.eam import eam
 from jaxpot.potentials.lennard_jones import lennard_jones
 from jaxpot.potentials.morse import morse
 from jaxpot.potentials.stillinger_weber import stillinger_weber
+from jaxpot.potentials.tersoff import tersoff
 
-__all__ = ["eam", "lennard_jones", "morse", "stillinger_weber"]
+__all__ = ["eam", "lennard_jones", "morse", "stillinger_weber", "tersoff"]

@@ -1,0 +1,160 @@
+"""Tersoff bond-order potential from LAMMPS ``.tersoff`` files (``pair_style tersoff``).
+
+    E = sum_{i<j} fC(r_ij) A e^{-lambda1 r_ij}
+        - 1/2 sum_i sum_{j!=i} fC(r_ij) b_ij B e^{-lambda2 r_ij}
+    b_ij = (1 + (beta zeta_ij)^n)^(-1/(2n))
+    zeta_ij = sum_{k!=i,j} fC(r_ik) g(theta_ijk) exp[(lambda3 (r_ij - r_ik))^m]   (m = 3 or 1)
+    g = gamma (1 + c^2/d^2 - c^2 / (d^2 + (cos theta - h)^2))
+    fC = 1, 1/2 - 1/2 sin(pi/2 (r - R)/D), 0   for r < R-D, |r - R| <= D, r > R+D
+
+Parameter convention (LAMMPS): pair terms and b_ij use entry (i, j, j); the zeta sum uses entry
+(i, j, k) for m, gamma, lambda3, c, d, h and for the cutoff R, D of r_ik.  b_ij uses LAMMPS's
+asymptotic forms where they equal the exact one to 1e-16.  Per-atom energies follow LAMMPS's
+tally (each pair energy split equally between its two atoms).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+from ase.data import atomic_numbers
+
+from jaxpot.cutoffs import safe_norm
+from jaxpot.model import EnergyModel, make_spec, species_lookup
+from jaxpot.neighbors import neighbor_vectors
+
+PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
+                   "lambda1", "A")
+
+
+def read_lammps_tersoff(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Read a LAMMPS ``.tersoff`` file -> (elements, {name: (S, S, S)}) with clear errors."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Tersoff file {path} does not exist")
+    with open(path) as f:
+        words = " ".join(line.split("#", 1)[0] for line in f).split()
+    width = 3 + len(PARAMETER_NAMES)
+    if not words or len(words) % width:
+        raise ValueError(f"{path}: expected entries of {width} fields, found {len(words)} fields")
+    entries = [words[k:k + width] for k in range(0, len(words), width)]
+    elements: list[str] = []
+    for e in entries:
+        for name in e[:3]:
+            if name not in atomic_numbers:
+                raise ValueError(f"{path}: unknown element {name!r}")
+            if name not in elements:
+                elements.append(name)
+    s = len(elements)
+    table = {k: np.full((s, s, s), np.nan) for k in PARAMETER_NAMES}
+    for e in entries:
+        i, j, k = (elements.index(x) for x in e[:3])
+        try:
+            values = [float(x) for x in e[3:]]
+        except ValueError:
+            raise ValueError(f"{path}: non-numeric parameter in entry {' '.join(e[:3])}") from None
+        for name, v in zip(PARAMETER_NAMES, values):
+            table[name][i, j, k] = v
+    if np.isnan(table["A"]).any():
+        i, j, k = np.argwhere(np.isnan(table["A"]))[0]
+        raise ValueError(f"{path}: no entry for triplet {elements[i]} {elements[j]} {elements[k]}")
+    if not np.all(np.isin(table["m"], (1.0, 3.0))):
+        raise ValueError(f"{path}: m must be 1 or 3 (as in LAMMPS)")
+    return elements, table
+
+
+def tersoff(path: str, species=None, params: dict | None = None) -> EnergyModel:
+    """Tersoff model from a LAMMPS ``.tersoff`` file (e.g. ``Si.tersoff``, ``SiC.tersoff``)."""
+    if params is not None:
+        elements = list(species)
+        table = {k: np.asarray(v, float) for k, v in params.items()}
+    else:
+        elements, table = read_lammps_tersoff(path)
+    zs = tuple(int(atomic_numbers[e]) for e in elements)
+    cutoff = float(np.max(table["R"] + table["D"]))
+    terms = _terms_fn(species_lookup(zs))
+    spec = make_spec("tersoff", species=elements,
+                     shapes={k: list(v.shape) for k, v in table.items()})
+
+    def energy(p, positions, cell, species_z, neighbors):
+        return jnp.sum(terms(p, positions, cell, species_z, neighbors))
+
+    def atomic(p, positions, cell, species_z, neighbors):
+        pair = terms(p, positions, cell, species_z, neighbors)  # (N, K) energy of slot i->j
+        n = positions.shape[0]
+        back = jnp.zeros(n + 1, positions.dtype).at[neighbors.idx].add(0.5 * pair)[:n]
+        return 0.5 * jnp.sum(pair, axis=1) + back
+
+    return EnergyModel(energy_fn=energy, params={k: jnp.asarray(v) for k, v in table.items()},
+                       cutoff=cutoff, species=zs, atomic_energies_fn=atomic, spec=spec,
+                       name="tersoff")
+
+
+def from_spec(config: dict) -> EnergyModel:
+    shapes = config["shapes"]
+    return tersoff("", species=config["species"],
+                   params={k: np.zeros(shapes[k]) for k in PARAMETER_NAMES})
+
+
+def _fc(r, big_r, big_d):
+    mid = 0.5 * (1.0 - jnp.sin(0.5 * jnp.pi * (r - big_r) / big_d))
+    return jnp.where(r < big_r - big_d, 1.0, jnp.where(r > big_r + big_d, 0.0, mid))
+
+
+def _bond_order(zeta, beta, n):
+    """LAMMPS ters_bij with its asymptotic branches (each exact to 1e-16 where used)."""
+    tmp = jnp.maximum(beta * zeta, 0.0)
+    safe = jnp.where(tmp > 0, tmp, 1.0)
+    c1 = (2.0 * n * 1.0e-16) ** (-1.0 / n)
+    c2 = (2.0 * n * 1.0e-8) ** (-1.0 / n)
+    c3 = 1.0 / c2
+    c4 = 1.0 / c1
+    exact = (1.0 + safe ** n) ** (-1.0 / (2.0 * n))
+    return jnp.where(tmp > c1, 1.0 / jnp.sqrt(safe),
+                     jnp.where(tmp > c2, (1.0 - safe ** (-n) / (2.0 * n)) / jnp.sqrt(safe),
+                               jnp.where(tmp < c4, 1.0,
+                                         jnp.where(tmp < c3, 1.0 - safe ** n / (2.0 * n),
+                                                   exact))))
+
+
+def _terms_fn(lookup: np.ndarray):
+    """Per-slot pair energies (N, K): slot (i, j) carries fC fR / 2 + fC b_ij fA / 2."""
+
+    def terms(p, positions, cell, species, neighbors):
+        vectors, mask = neighbor_vectors(positions, cell, neighbors)
+        r = safe_norm(vectors, mask)
+        index = jnp.asarray(lookup)[species]
+        nb = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])[neighbors.idx]
+        si = index[:, None]
+
+        def pair(name):  # entry (i, j, j)
+            return p[name][si, nb, nb]
+
+        def triplet(name):  # entry (i, j, k): (N, K, K)
+            return p[name][si[:, :, None], nb[:, :, None], nb[:, None, :]]
+
+        cut = pair("R") + pair("D")
+        within = mask & (r < cut)
+        rs = jnp.where(within, r, 0.5 * cut)
+        fc = jnp.where(within, _fc(rs, pair("R"), pair("D")), 0.0)
+        # zeta_ij: k runs over the other neighbour slots of i within the (i, j, k) cutoff
+        k_slots = r.shape[1]
+        rk = rs[:, None, :]
+        fc_ik = jnp.where(within[:, None, :], _fc(rk, triplet("R"), triplet("D")), 0.0)
+        unit = vectors / rs[..., None]
+        cos = jnp.einsum("nja,nka->njk", unit, unit)
+        c2, d2 = triplet("c") ** 2, triplet("d") ** 2
+        g = triplet("gamma") * (1.0 + c2 / d2 - c2 / (d2 + (cos - triplet("h")) ** 2))
+        arg = triplet("lambda3") * (rs[:, :, None] - rk)
+        arg = jnp.where(triplet("m") == 3.0, arg ** 3, arg)
+        expo = jnp.where(arg > 69.0776, 1.0e30, jnp.where(arg < -69.0776, 0.0,
+                                                           jnp.exp(jnp.clip(arg, -69.0776, 69.0776))))
+        off = ~jnp.eye(k_slots, dtype=bool)
+        zeta = jnp.sum(jnp.where(off & within[:, :, None], fc_ik * g * expo, 0.0), axis=2)
+        bij = _bond_order(zeta, pair("beta"), pair("n"))
+        repulsive = fc * pair("A") * jnp.exp(-pair("lambda1") * rs)
+        attractive = -fc * bij * pair("B") * jnp.exp(-pair("lambda2") * rs)
+        return jnp.where(within, 0.5 * repulsive + 0.5 * attractive, 0.0)
+
+    return terms
