@@ -17,6 +17,7 @@ from jaxpot.model import EnergyModel
 from jaxpot.properties._common import prepare
 from jaxpot.properties.relax import relax
 from jaxpot.space import volume
+from jaxpot.structure import StructureError, as_structure
 from jaxpot.units import GPa
 
 
@@ -48,25 +49,45 @@ def fit_birch_murnaghan(volumes, energies) -> EOSResult:
     return EOSResult(float(v0), float(e0), float(b0 / GPa), float(b0p), volumes, energies)
 
 
-def equation_of_state(model: EnergyModel, atoms, strains=np.linspace(-0.03, 0.03, 9),
-                      relax_ions: bool = True) -> EOSResult:
-    """Scan isotropic linear strains (cell and positions scaled), optionally relaxing ions at
-    fixed cell, and fit Birch–Murnaghan."""
-    atoms = atoms.copy()
-    volumes, energies = [], []
+def equation_of_state(model: EnergyModel, atoms, strains=(-0.03, -0.0225, -0.015, -0.0075, 0.0,
+                                                     0.0075, 0.015, 0.0225, 0.03),
+                      volumes=None, relax_ions: bool = True) -> EOSResult:
+    """E(V) scan of isotropically scaled copies of ``atoms`` and a Birch–Murnaghan fit.
+
+    Args:
+        model: any jaxpot model. atoms: ase.Atoms or Structure (periodic).
+        strains: linear strains s, each cell (and positions) scaled by ``1 + s``.
+        volumes: cell volumes in Å^3 to scan instead of ``strains`` (at least 4).
+        relax_ions: relax ions at fixed cell for each volume (FIRE, fmax 1e-6 eV/Å).
+
+    Returns:
+        :class:`EOSResult` per cell of ``atoms`` (V0 Å^3, E0 eV, B0 GPa, B0').
+    """
+    base = as_structure(atoms).to_ase()
+    if not base.pbc.all():
+        raise StructureError(f"equation of state needs a periodic structure, got pbc={base.pbc}")
+    if volumes is not None:
+        strains = (np.asarray(volumes, float) / base.get_volume()) ** (1.0 / 3.0) - 1.0
+    strains = np.asarray(strains, float)
+    if strains.ndim != 1 or len(strains) < 4 or np.any(strains <= -1):
+        raise ValueError(f"need at least 4 positive volumes / strains > -1, got {strains}")
+    scanned, energies = [], []
     for s in strains:
-        scaled = atoms.copy()
-        scaled.set_cell(atoms.cell.array * (1.0 + s), scale_atoms=True)
+        scaled = base.copy()
+        scaled.set_cell(base.cell.array * (1.0 + s), scale_atoms=True)
         if relax_ions:
-            result = relax(model, scaled, relax_cell=False, fmax=1e-6)
-            energy = result.energy
+            energy = relax(model, scaled, relax_cell=False, fmax=1e-6).energy
         else:
             prep = prepare(model, scaled)
-            energy = float(jax.jit(model.energy)(prep.positions, prep.cell, prep.species,
-                                                 prep.neighbors))
-        volumes.append(scaled.get_volume())
+            energy = float(_energy(model, prep.positions, prep.cell, prep.species, prep.neighbors))
+        scanned.append(scaled.get_volume())
         energies.append(energy)
-    return fit_birch_murnaghan(volumes, energies)
+    return fit_birch_murnaghan(scanned, energies)
+
+
+@jax.jit
+def _energy(model, positions, cell, species, neighbors):
+    return model.energy(positions, cell, species, neighbors)
 
 
 def bulk_modulus(model: EnergyModel, atoms) -> float:

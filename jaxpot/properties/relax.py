@@ -14,6 +14,7 @@ overflow and reallocates, so a growing or shrinking cell is handled.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -25,7 +26,7 @@ from jaxpot.model import EnergyModel
 from jaxpot.neighbors import reallocate_if_needed, update_neighbor_list
 from jaxpot.properties._common import prepare
 from jaxpot.space import volume
-from jaxpot.structure import Structure
+from jaxpot.structure import Structure, StructureError
 from jaxpot.units import GPa
 
 
@@ -91,9 +92,19 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
         pressure: target hydrostatic pressure in GPa (positive compresses).
         relax_cell: also relax the cell (symmetric strain, no rotation).
         symmetrize: keep the input's space-group symmetry.
+
+    Returns:
+        :class:`RelaxResult`; a ``RuntimeWarning`` is issued when the criteria are not met
+        within ``max_steps`` (``result.converged`` is then False).
     """
+    if fmax <= 0 or smax <= 0 or max_steps < 1 or chunk < 1:
+        raise ValueError(f"need fmax > 0, smax > 0, max_steps >= 1, chunk >= 1; got fmax={fmax}, "
+                         f"smax={smax}, max_steps={max_steps}, chunk={chunk}")
     prep = prepare(model, atoms, skin=skin)
     s0 = prep.structure
+    if relax_cell and not all(s0.pbc):
+        raise StructureError(f"cell relaxation needs a periodic structure, got pbc={s0.pbc}; "
+                             "pass relax_cell=False to relax positions only")
     n = s0.positions.shape[0]
     cell0 = s0.cell
     p = pressure * GPa
@@ -123,7 +134,7 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
         return jnp.concatenate([f, s]), f
 
     def residuals(x, nbrs):
-        pos, cell, deformation = unpack(x)
+        pos, cell, _ = unpack(x)
         e, (de_dpos, de_deps) = jax.value_and_grad(
             lambda r, eps: model.energy(r @ (jnp.eye(3) + eps), cell @ (jnp.eye(3) + eps),
                                         s0.species, nbrs), argnums=(0, 1))(
@@ -183,6 +194,12 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
     pos, cell, _ = unpack(state.x)
     energy, forces, stress = jax.jit(residuals)(state.x, state.nbrs)
     done = bool(converged(state.x, state.nbrs))
+    if not done:
+        fnow = float(np.linalg.norm(np.asarray(forces), axis=1).max())
+        snow = float(np.abs(np.asarray(stress) / GPa + pressure * np.eye(3)).max()) if relax_cell else 0.0
+        warnings.warn(f"relax did not converge in {max_steps} FIRE steps: max force {fnow:.2e} eV/Å "
+                      f"(fmax {fmax:g}), max stress residual {snow:.2e} GPa (smax {smax:g})",
+                      RuntimeWarning, stacklevel=2)
     return RelaxResult(structure=s0.replace(positions=pos, cell=cell), energy=float(energy),
                        forces=np.asarray(forces), stress_GPa=np.asarray(stress) / GPa,
                        n_steps=int(state.step), converged=done)
