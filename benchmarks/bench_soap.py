@@ -1,9 +1,10 @@
 """SOAP power spectrum (and with gradients) for 512- and 4096-atom diamond-Si supercells:
-jaxpot vs featomic vs dscribe, same run, 1 and 2 CPU cores (taskset), r_cut 5 Å, n_max 8,
-l_max 6, Gaussian width 0.5 Å.
+jaxpot vs featomic vs quippy (QUIP/GAP) vs dscribe, same run, 1 and 2 CPU cores (taskset),
+r_cut 5 Å, n_max 8, l_max 6, Gaussian width 0.5 Å.
 
-"+ gradients" means what each code offers for forces: featomic and dscribe compute the full
-sparse/dense Jacobian d p_i / d r_j; jaxpot computes features plus the reverse-mode product
+"+ gradients" means what each code offers for forces: featomic and quippy compute the sparse
+Jacobian d p_i / d r_j per centre-neighbour pair, dscribe a dense one; jaxpot computes
+features plus the reverse-mode product
 with a per-feature weight vector (what a GAP or network energy needs for forces) — it never
 materialises the Jacobian.  jaxpot uses the smooth cosine cutoff (width 1 Å) like featomic's
 ShiftedCosine; dscribe uses its padded hard cutoff.  Compilation is excluded (warm-up call).
@@ -56,6 +57,11 @@ elif code == "featomic":
     g = ["positions"] if grads else []
     calc.compute(atoms, gradients=g)
     t = best(lambda: calc.compute(atoms, gradients=g))
+elif code == "quippy":
+    from quippy.descriptors import Descriptor
+    q = Descriptor("soap cutoff=5.0 cutoff_transition_width=1.0 n_max=8 l_max=6 atom_sigma=0.5")
+    q.calc(atoms, grad=grads)
+    t = best(lambda: q.calc(atoms, grad=grads))
 else:
     from dscribe.descriptors import SOAP
     s = SOAP(species=["Si"], r_cut=5.0, n_max=8, l_max=6, sigma=0.5, periodic=True)
@@ -90,7 +96,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
     parser.add_argument("--dscribe-max-gradient-atoms", type=int, default=512)
-    parser.add_argument("--codes", nargs="+", default=["jaxpot", "featomic", "dscribe"])
+    parser.add_argument("--codes", nargs="+", default=["jaxpot", "featomic", "quippy", "dscribe"])
     args = parser.parse_args()
     rows = []
     for n in args.sizes:

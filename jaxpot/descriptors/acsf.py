@@ -24,8 +24,8 @@ import numpy as np
 from ase.data import atomic_numbers as _atomic_numbers
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import species_lookup
 from jaxpot.descriptors._common import features_of_atoms
+from jaxpot.model import species_lookup
 from jaxpot.neighbors import neighbor_vectors
 
 

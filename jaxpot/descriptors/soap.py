@@ -1,24 +1,56 @@
-"""SOAP power spectrum with dscribe's GTO radial basis, element by element equal to dscribe.
+"""SOAP power spectrum p_{n n' l} per atom, element by element equal to dscribe or featomic.
 
-The neighbour density of centre i for species s is a sum of Gaussians of width ``sigma`` on the
-neighbours (the centre itself included, with weight ``w0``).  It is expanded in orthonormalised
-Gaussian-type orbitals r^l exp(-alpha_{lk} r^2) (alphas chosen so that each decays to 1e-3 at
-evenly spaced radii between 1 Å and r_cut; Löwdin orthonormalisation, as dscribe) times real
-spherical harmonics.  The Gaussian-GTO radial integral has a closed form, so
+The neighbour density of centre i in species channel s is a sum of Gaussians of width
+``sigma`` (Å) on the neighbours j of species s (and on the centre itself, with the centre
+weight), each multiplied by a weight w(r_ij).  It is expanded in radial functions times real
+orthonormal spherical harmonics,
 
-    c^{s}_{nlm}(i) = (pi/2) sqrt(4 pi) sum_k B_{l n k} sum_{j in s} w_j exp(A_{lk} r_ij^2)
-                     r_ij^l Y_lm(r_ij)
-    A_{lk} = -alpha_{lk} / (1 + 2 sigma^2 alpha_{lk})
-    B_{lnk} = (2 sigma^2)^{3/2} beta_{lnk} (1 + 2 sigma^2 alpha_{lk})^{-(l + 3/2)}
-    p^{s s'}_{n n' l}(i) = pi sqrt(8 / (2l + 1)) sum_m c^{s}_{nlm} c^{s'}_{n'lm}
+    c^s_{nlm}(i) = sum_{j in s} w(r_ij) R_ln(r_ij) Y_lm(r_ij / |r_ij|) + w_c R_0n(0) Y_00 [s = s_i]
 
-(the l-dependent factor is dscribe's, from the erratum of Bartók et al., PRB 87, 184115).
-Conventions that follow dscribe 2.1 ``SOAP(rbf="gto")``: neighbours within
-``r_cut + sigma sqrt(2 ln 1000)`` contribute with a hard truncation there (``cutoff="dscribe"``);
-species sorted by atomic number; feature order species pair (s <= s'), l, n, n' (n <= n' when
-s == s'); no normalisation unless ``normalize=True`` (unit l2 norm per centre).
-``cutoff="smooth"`` instead multiplies each neighbour weight by a cosine switch from
-``r_cut - cutoff_width`` to ``r_cut`` (QUIP-style), making features and forces smooth.
+(R_ln is the Gaussian x radial-basis integral, ``radial_basis.py`` / ``radial_spline.py``) and
+the power spectrum is p^{s s'}_{n n' l}(i) = k_l sum_m c^s_{nlm} c^{s'}_{n'lm}.
+
+Two conventions, chosen with ``convention=`` (each option below follows the named code):
+
+``"dscribe"`` (default; dscribe 2.1 ``SOAP``): ``rbf="gto"`` or ``"polynomial"``; neighbours
+within r_cut + sigma sqrt(2 ln 1000) with a hard truncation there (``cutoff="dscribe"``);
+``weighting`` = dscribe's dict (``"function"``: ``"poly"``, ``"pow"``, ``"exp"`` with ``r0``,
+``c``, ``d``, ``m``, ``threshold``; ``"w0"``: centre weight, which replaces the function's value
+at r = 0); k_l = pi sqrt(8 / (2l + 1)) (erratum of Bartók et al., PRB 87, 184115);
+``compression`` = dscribe's dict (``"mode"``: ``"off"``, ``"crossover"``, ``"mu2"``,
+``"mu1nu1"``; ``"species_weighting"``: {species: weight}); ``average`` ``"off"``, ``"inner"``,
+``"outer"``; feature order species pair (s <= s', species sorted by Z), l, n, n' (n <= n' when
+s = s').  So ``soap(...)(atoms)`` equals ``dscribe.descriptors.SOAP(...).create(atoms)``.
+
+``"featomic"`` (featomic 0.6 ``SoapPowerSpectrum`` with ``Gto(max_radial=n_max-1)`` radial basis,
+``Gaussian(width=sigma)`` density): featomic's GTO basis and L2-normalised Gaussians, splined
+as featomic does (``spline_accuracy``); neighbours within r_cut; ``cutoff="smooth"``
+(featomic's ``ShiftedCosine(width=cutoff_width)``) or ``"step"``; ``weighting={"w0": x}`` is
+featomic's ``center_atom_weight``; ``weighting={"function": "pow", "c": a, "d": a, "m": e,
+"r0": s}`` is featomic's ``Willatt2018(rate=a, exponent=e, scale=s)`` density scaling (it
+multiplies the centre weight too); k_l = (-1)^l / sqrt(2l + 1), times sqrt(2) for s != s';
+order: species pair (s <= s'), l, n, n' (all n, n') — featomic's blocks after
+``keys_to_properties(["neighbor_1_type", "neighbor_2_type"])``, absent pairs as zeros.
+
+``"quip"`` (QUIP/GAP ``soap`` descriptor as in quippy 0.10, ``radial_basis=EQUISPACED_GAUSS``,
+the default): ``rbf="equispaced_gauss"`` (``quip_basis.py``); ``r_cut`` = QUIP's ``cutoff``,
+``cutoff_width`` = ``cutoff_transition_width`` (QUIP's default 0.5), ``sigma`` = ``atom_sigma``;
+neighbours within r_cut with QUIP's cosine ``coordination_function`` (``cutoff="smooth"``);
+``weighting={"w0": x}`` is ``central_weight`` and ``{"function": "pow", "c": a, "d": a,
+"r0": s, "m": e}`` is ``cutoff_rate=a, cutoff_scale=s, cutoff_dexp=e``; the centre Gaussian
+goes in the centre's own species channel only (QUIP's default for n_species > 1; for one
+species this equals ``central_reference_all_species``); k_l = 1 / sqrt(2l + 1) and sqrt(2)
+on off-diagonal (s n) != (s' n') pairs; ``normalize`` defaults to True (QUIP's
+``normalise=T``); order: radial-species index p = s n_max + n (species sorted by Z, so give
+quippy ``species_Z`` sorted), pairs (p, q <= p) row by row, l fastest, then QUIP's trailing
+``covariance_sigma0`` element, here always 0.  So ``soap(...)(atoms)`` equals quippy's
+``Descriptor("soap ...").calc(atoms)["data"]`` with species_Z sorted and Z=0 (all centres).
+
+Extensions in all conventions: ``cutoff="smooth"`` multiplies each neighbour weight by
+QUIP's cosine transition from r_cut - cutoff_width to r_cut (smooth features and forces across
+the cutoff; with the dscribe convention this is no longer equal to dscribe), and
+``normalize=True`` scales each feature vector to unit l2 norm (QUIP's ``normalise=T``, what a
+GAP dot-product kernel uses).
 """
 
 from __future__ import annotations
@@ -30,156 +62,307 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers as _atomic_numbers
-from scipy.linalg import sqrtm
-from scipy.special import gamma
 
 from jaxpot.cutoffs import cosine_switch, safe_norm
-from jaxpot.model import species_lookup
+from jaxpot.descriptors import radial_basis as rb
 from jaxpot.descriptors._common import features_of_atoms
+from jaxpot.descriptors.quip_basis import quip_gauss_basis, quip_radial
+from jaxpot.descriptors.radial_basis import gto_basis  # noqa: F401  (public re-export)
+from jaxpot.descriptors.radial_spline import featomic_gto_table, spline_radial
+from jaxpot.descriptors.soap_options import check_options, infer_r_cut, weighting_function
+from jaxpot.model import species_lookup
 from jaxpot.neighbors import neighbor_vectors
-
-_DECAY = 1e-3  # GTO and Gaussian decay threshold (dscribe's)
-
-
-def gto_basis(r_cut: float, n_max: int, l_max: int) -> tuple[np.ndarray, np.ndarray]:
-    """GTO exponents alpha (l_max+1, n_max) and Löwdin orthonormalisation beta (l, n, n)."""
-    radii = np.linspace(1.0, r_cut, n_max)
-    alphas = np.zeros((l_max + 1, n_max))
-    betas = np.zeros((l_max + 1, n_max, n_max))
-    for l in range(l_max + 1):
-        a = -np.log(_DECAY / radii ** l) / radii ** 2
-        overlap = 0.5 * gamma(l + 1.5) * (a[:, None] + a[None, :]) ** (-l - 1.5)
-        b = sqrtm(np.linalg.inv(overlap))
-        if np.iscomplexobj(b):
-            if np.abs(b.imag).max() > 1e-10:
-                raise ValueError("GTO basis cannot be orthonormalised; lower n_max or raise r_cut")
-            b = b.real
-        alphas[l], betas[l] = a, b
-    return alphas, betas
 
 
 class SOAP(NamedTuple):
-    """SOAP descriptor (hashable static settings; a static argument under jit)."""
+    """SOAP descriptor: static, hashable settings (a static argument under jit).
+
+    Build it with :func:`soap`.  ``features(positions, cell, species, neighbors)`` is the pure
+    jittable function; calling the descriptor on an ``ase.Atoms`` returns NumPy features.
+    """
 
     species: tuple[int, ...]
     r_cut: float
     n_max: int
     l_max: int
     sigma: float
-    w0: float  # weight of the centre atom's own Gaussian
-    cutoff: str  # "dscribe" (hard, padded) or "smooth"
+    rbf: str
+    convention: str
+    cutoff: str
     cutoff_width: float
+    weighting: tuple  # sorted (key, value) items of the weighting dict
+    average: str
+    compression: str
+    species_weights: tuple[float, ...] | None
     normalize: bool
-    compression: str = "off"  # "off", "crossover" (no cross-species blocks), "mu2" (one channel)
+    spline_accuracy: float
 
     @property
     def neighbor_cutoff(self) -> float:
+        """Radius (Å) of the neighbour list the features need."""
         if self.cutoff == "dscribe":
-            return self.r_cut + self.sigma * np.sqrt(-2.0 * np.log(_DECAY))
+            return self.r_cut + self.sigma * np.sqrt(-2.0 * np.log(rb.DECAY))
         return self.r_cut
 
     @property
+    def n_channels(self) -> int:
+        return 1 if self.compression == "mu2" else len(self.species)
+
+    @property
     def n_features(self) -> int:
-        s, n, l1 = len(self.species), self.n_max, self.l_max + 1
-        if self.compression == "mu2":
-            return n * (n + 1) // 2 * l1
+        s, n, l1 = self.n_channels, self.n_max, self.l_max + 1
+        if self.convention == "featomic":
+            return s * (s + 1) // 2 * n * n * l1
+        if self.convention == "quip":
+            return s * n * (s * n + 1) // 2 * l1 + 1
+        if self.compression == "mu1nu1":
+            return s * n * n * l1
         cross = 0 if self.compression == "crossover" else s * (s - 1) // 2 * n * n
         return (s * n * (n + 1) // 2 + cross) * l1
 
     def features(self, positions, cell, species, neighbors) -> jax.Array:
-        """(N, F) power spectrum; jittable, differentiable w.r.t. positions and cell."""
+        """Power spectrum (N, F), or (F,) when averaged.
+
+        Args:
+            positions: (N, 3) Å.
+            cell: (3, 3) Å, rows are lattice vectors.
+            species: (N,) int atomic numbers, all in ``self.species``.
+            neighbors: full neighbour list with radius >= ``self.neighbor_cutoff``.
+        """
         return soap_power_spectrum(self, positions, cell, species, neighbors)
 
     def __call__(self, atoms) -> np.ndarray:
-        """(N, F) features of an ``ase.Atoms``."""
+        """NumPy features of an ``ase.Atoms``: (N, F), or (F,) when averaged."""
         return features_of_atoms(self, _jit_power_spectrum, atoms, self.neighbor_cutoff, "soap")
 
 
-def soap(species, r_cut: float, n_max: int, l_max: int, sigma: float = 1.0, rbf: str = "gto",
-         weighting: dict | None = None, cutoff: str = "dscribe", cutoff_width: float = 1.0,
-         normalize: bool = False, compression: dict | None = None) -> SOAP:
-    """SOAP power spectrum with dscribe's keyword names (Å).
+def soap(species, r_cut: float | None = None, n_max: int = 8, l_max: int = 6,
+         sigma: float = 1.0, rbf: str | None = None, weighting: dict | None = None,
+         average: str = "off", compression: dict | None = None, *,
+         convention: str = "dscribe", cutoff: str | None = None, cutoff_width: float = 1.0,
+         normalize: bool | None = None, spline_accuracy: float = 1e-8) -> SOAP:
+    """SOAP power spectrum descriptor with dscribe's keyword names (lengths in Å).
 
-    ``weighting={"w0": x}`` sets the centre atom's weight (dscribe); other dscribe weighting
-    functions and the polynomial basis are not implemented yet.  ``compression={"mode": m}``
-    with m in "off", "crossover" (only same-species blocks) or "mu2" (all neighbours in one
-    density channel), as dscribe; species weighting is not implemented.
+    Args:
+        species: every species the descriptor will see (symbols or atomic numbers).
+        r_cut: cutoff radius; may be left out when ``weighting`` has a function (dscribe).
+        n_max: number of radial basis functions.
+        l_max: largest spherical-harmonic degree.
+        sigma: Gaussian width of each atom's density.
+        rbf: ``"gto"`` (default) or ``"polynomial"`` (dscribe convention only);
+            ``"equispaced_gauss"`` (the only and default one of the quip convention).
+        weighting: dscribe's weighting dict (module docstring).
+        average: ``"off"``, ``"inner"`` or ``"outer"`` (dscribe).
+        compression: dscribe's compression dict (dscribe convention only).
+        convention: ``"dscribe"``, ``"featomic"`` or ``"quip"`` (module docstring).
+        cutoff: ``"dscribe"`` (default for that convention), ``"smooth"`` (default and only
+            choice for quip; default for featomic) or ``"step"`` (featomic only).
+        cutoff_width: width of the smooth transition, Å.
+        normalize: scale each feature vector to unit length (default: True for quip,
+            False otherwise).
+        spline_accuracy: featomic's spline accuracy (featomic convention).
     """
+    zs = tuple(sorted({int(_atomic_numbers[s]) if isinstance(s, str) else int(s)
+                       for s in species}))
+    weighting = dict(weighting or {})
     compression = dict(compression or {})
-    mode = compression.pop("mode", "off")
-    if mode not in ("off", "crossover", "mu2") or compression.get("species_weighting"):
-        raise NotImplementedError(f"compression {mode!r} / species weighting not implemented")
-    if rbf != "gto":
-        raise NotImplementedError(f"rbf={rbf!r}: only the GTO basis is implemented")
-    weighting = weighting or {}
-    unknown = set(weighting) - {"w0"}
-    if unknown:
-        raise NotImplementedError(f"weighting options {sorted(unknown)} are not implemented")
-    if cutoff not in ("dscribe", "smooth"):
-        raise ValueError(f"cutoff must be 'dscribe' or 'smooth', got {cutoff!r}")
-    if r_cut <= 1.0 or n_max < 1 or l_max < 0 or sigma <= 0:
-        raise ValueError("need r_cut > 1 Å, n_max >= 1, l_max >= 0, sigma > 0")
-    zs = tuple(sorted({int(_atomic_numbers[s]) if isinstance(s, str) else int(s) for s in species}))
-    gto_basis(r_cut, n_max, l_max)  # fail early if the basis cannot be built
-    return SOAP(zs, float(r_cut), int(n_max), int(l_max), float(sigma),
-                float(weighting.get("w0", 1.0)), cutoff, float(cutoff_width), bool(normalize),
-                mode)
+    if cutoff is None:
+        cutoff = "dscribe" if convention == "dscribe" else "smooth"
+    if rbf is None:
+        rbf = "equispaced_gauss" if convention == "quip" else "gto"
+    if normalize is None:
+        normalize = convention == "quip"
+    if r_cut is None:
+        r_cut = infer_r_cut(weighting)
+    mode = compression.get("mode", "off")
+    check_options(convention, rbf, cutoff, cutoff_width, r_cut, n_max, l_max, sigma,
+                  weighting, average, mode)
+    species_weights = None
+    if compression.get("species_weighting") is not None:
+        table = {int(_atomic_numbers[k]) if isinstance(k, str) else int(k): float(v)
+                 for k, v in compression["species_weighting"].items()}
+        if set(table) != set(zs):
+            raise ValueError("compression species_weighting needs exactly one weight per "
+                             f"species {zs}, got {sorted(table)}")
+        species_weights = tuple(table[z] for z in zs)
+    desc = SOAP(zs, float(r_cut), int(n_max), int(l_max), float(sigma), rbf, convention,
+                cutoff, float(cutoff_width), tuple(sorted(weighting.items())), average, mode,
+                species_weights, bool(normalize), float(spline_accuracy))
+    _radial_centre(desc)  # builds (and caches) the basis: fails early if it cannot
+    return desc
 
 
-def _radial_tables(desc: SOAP):
-    alphas, betas = gto_basis(desc.r_cut, desc.n_max, desc.l_max)
-    two_s2 = 2.0 * desc.sigma ** 2
-    shrink = 1.0 / (1.0 + two_s2 * alphas)  # (L, K)
-    exponents = -alphas * shrink
-    ls = np.arange(desc.l_max + 1)[:, None]
-    prefactors = two_s2 ** 1.5 * betas * (np.sqrt(shrink) * shrink ** (ls + 1))[:, None, :]
-    return exponents, prefactors  # (L, K), (L, N, K)
+def _radial_centre(desc: SOAP) -> np.ndarray:
+    """R_0n(0) (n_max,) for the centre atom's own Gaussian."""
+    if desc.convention == "featomic":
+        table = featomic_gto_table(0, desc.r_cut, desc.n_max, desc.sigma, desc.spline_accuracy)
+        return table.values[0]
+    if desc.convention == "quip":
+        return quip_gauss_basis(desc.r_cut, desc.n_max, desc.sigma)[2]
+    if desc.rbf == "polynomial":
+        return rb.polynomial_centre(desc.r_cut, desc.n_max, desc.sigma)
+    return rb.gto_centre(desc.r_cut, desc.n_max, desc.l_max, desc.sigma)
+
+
+def _radial(desc: SOAP, r):
+    """Radial integrals: list over l of (N, K, n_max)."""
+    if desc.convention == "featomic":
+        r_in = jnp.minimum(r, desc.r_cut)
+        return [spline_radial(r_in, featomic_gto_table(l, desc.r_cut, desc.n_max, desc.sigma,
+                                                        desc.spline_accuracy))
+                for l in range(desc.l_max + 1)]
+    if desc.convention == "quip":
+        return quip_radial(r, desc.l_max, desc.r_cut, desc.n_max, desc.sigma)
+    if desc.rbf == "polynomial":
+        bessel = rb.polynomial_bessel(r, desc.l_max, desc.r_cut, desc.sigma)
+        return [rb.polynomial_radial(b, desc.r_cut, desc.n_max) for b in bessel]
+    return [rb.gto_radial(r, l, desc.r_cut, desc.n_max, desc.l_max, desc.sigma)
+            for l in range(desc.l_max + 1)]
+
+
+def _weights(desc: SOAP, r, within, dtype):
+    """Neighbour weights (N, K) and the centre weight (scalar) before species weights."""
+    weight = within.astype(dtype)
+    options = dict(desc.weighting)
+    func = weighting_function(options)
+    centre = 1.0
+    if func is not None:
+        weight = weight * func(r)
+        centre = func(jnp.zeros((), dtype))
+    if desc.cutoff == "smooth":
+        weight = weight * cosine_switch(r, desc.r_cut - desc.cutoff_width, desc.r_cut)
+    elif desc.cutoff == "step":
+        weight = weight * (r < desc.r_cut)
+    if "w0" in options:  # dscribe: w0 replaces w(0); featomic: multiplies the scaling
+        centre = options["w0"] * (centre if desc.convention == "featomic" else 1.0)
+    return weight, centre
+
+
+class _Density(NamedTuple):
+    """Per-slot pieces of the neighbour density of every centre."""
+
+    onehot: jax.Array  # (N, K, S) species channel of each neighbour slot
+    centre: jax.Array  # (N, S) centre-atom weight in its own channel
+    mask: jax.Array  # (N, K) slot inside the density's cutoff
+
+
+def _density(desc: SOAP, vectors, mask, species, neighbors) -> _Density:
+    dtype = vectors.dtype
+    r = safe_norm(vectors, mask)
+    within = mask & (r < desc.neighbor_cutoff)
+    _, centre_weight = _weights(desc, r, within, dtype)
+    index = jnp.asarray(species_lookup(desc.species))[species]
+    nb_index = jnp.concatenate([index, jnp.zeros((1,), index.dtype)])[neighbors.idx]
+    s = desc.n_channels
+    onehot_weight = jnp.ones(nb_index.shape, dtype)
+    if desc.species_weights is not None:
+        sw = jnp.asarray(desc.species_weights, dtype)
+        onehot_weight = sw[nb_index]
+        centre_weight = centre_weight * sw[index]
+    if s == 1:
+        index, nb_index = jnp.zeros_like(index), jnp.zeros_like(nb_index)
+    onehot = (nb_index[..., None] == jnp.arange(s)).astype(dtype) * onehot_weight[..., None]
+    centre = jax.nn.one_hot(index, s, dtype=dtype) * jnp.reshape(centre_weight, (-1, 1))
+    return _Density(onehot, centre, within)
+
+
+def _slot_terms(desc: SOAP, vectors, within) -> list:
+    """w(r) R_ln(r) Y_lm(r^) of every neighbour slot: list over l of (N, K, n_max, 2l+1).
+    Each slot's term depends on its own vector only (so a JVP gives per-slot derivatives)."""
+    dtype = vectors.dtype
+    r = safe_norm(vectors, within)
+    weight, _ = _weights(desc, r, within, dtype)
+    r_safe = jnp.where(within, r, 1.0)
+    safe_vec = jnp.where(within[..., None], vectors, jnp.array([0.0, 0.0, 1.0], dtype))
+    irreps = e3nn.Irreps([(1, (l, (-1) ** l)) for l in range(desc.l_max + 1)])
+    ylm = e3nn.spherical_harmonics(irreps, safe_vec, normalize=True,
+                                   normalization="integral").array  # (N, K, (L+1)^2)
+    return [weight[..., None, None] * radial[..., None]
+            * ylm[..., None, l * l:(l + 1) * (l + 1)]
+            for l, radial in enumerate(_radial(desc, r_safe))]
+
+
+def _sum_slots(desc: SOAP, density: _Density, terms: list) -> list:
+    own = jnp.asarray(_radial_centre(desc), terms[0].dtype) / np.sqrt(4 * np.pi)  # R_0n(0) Y_00
+    coeffs = []
+    for l, t in enumerate(terms):
+        c = jnp.einsum("nks,nkmq->nsmq", density.onehot, t)
+        if l == 0:
+            c = c + density.centre[:, :, None, None] * own[None, None, :, None]
+        coeffs.append(c)
+    return coeffs
+
+
+def density_coefficients(desc: SOAP, positions, cell, species, neighbors) -> list:
+    """c^s_{nlm}: list over l of (N, S, n_max, 2l+1)."""
+    vectors, mask = neighbor_vectors(positions, cell, neighbors)
+    density = _density(desc, vectors, mask, species, neighbors)
+    return _sum_slots(desc, density, _slot_terms(desc, vectors, density.mask))
+
+
+def _pair_blocks(desc: SOAP):
+    """(s, s', full n x n' block?, extra factor) in output order."""
+    s = desc.n_channels
+    if desc.convention == "featomic":
+        return [(a, b, True, 1.0 if a == b else np.sqrt(2.0))
+                for a in range(s) for b in range(a, s)]
+    last = {"crossover": lambda a: a + 1}.get(desc.compression, lambda a: s)
+    return [(a, b, a != b, 1.0) for a in range(s) for b in range(a, last(a))]
+
+
+def power_spectrum(desc: SOAP, coeffs: list) -> jax.Array:
+    """(M, F) power spectrum from coefficients (list over l of (M, S, n_max, 2l+1))."""
+    def prefactor(l):
+        if desc.convention == "featomic":
+            return (-1) ** l / np.sqrt(2 * l + 1)
+        return np.pi * np.sqrt(8.0 / (2 * l + 1))
+
+    m = coeffs[0].shape[0]
+    if desc.convention == "quip":
+        return _quip_power_spectrum(desc, coeffs)
+    blocks = []
+    if desc.compression == "mu1nu1":
+        for a in range(desc.n_channels):
+            for l, c in enumerate(coeffs):
+                p = jnp.einsum("nmq,nkq->nmk", c[:, a], c.sum(axis=1))
+                blocks.append(prefactor(l) * p.reshape(m, -1))
+        return jnp.concatenate(blocks, axis=-1)
+    triu = np.triu_indices(desc.n_max)
+    for a, b, full, factor in _pair_blocks(desc):
+        for l, c in enumerate(coeffs):
+            p = (prefactor(l) * factor) * jnp.einsum("nmq,nkq->nmk", c[:, a], c[:, b])
+            blocks.append(p.reshape(m, -1) if full else p[:, triu[0], triu[1]])
+    return jnp.concatenate(blocks, axis=-1)
+
+
+def _quip_power_spectrum(desc: SOAP, coeffs: list) -> jax.Array:
+    """QUIP's order: pairs (p, q <= p) of p = s n_max + n, then l; trailing zero element."""
+    m, k = coeffs[0].shape[0], desc.n_channels * desc.n_max
+    rows, cols = np.tril_indices(k)
+    factor = np.where(rows == cols, 1.0, np.sqrt(2.0))
+    per_l = []
+    for l, c in enumerate(coeffs):
+        c = c.reshape(m, k, 2 * l + 1)
+        p = jnp.einsum("npq,nkq->npk", c, c) / np.sqrt(2 * l + 1)
+        per_l.append(p[:, rows, cols] * factor)
+    out = jnp.stack(per_l, axis=-1).reshape(m, -1)
+    return jnp.concatenate([out, jnp.zeros((m, 1), out.dtype)], axis=-1)
 
 
 def soap_power_spectrum(desc: SOAP, positions, cell, species, neighbors) -> jax.Array:
-    n_atoms = positions.shape[0]
-    s = len(desc.species)
-    lmax, nmax = desc.l_max, desc.n_max
-    exponents, prefactors = _radial_tables(desc)
-    vectors, mask = neighbor_vectors(positions, cell, neighbors)
-    r = safe_norm(vectors, mask)
-    within = mask & (r < desc.neighbor_cutoff)
-    weight = within.astype(positions.dtype)
-    if desc.cutoff == "smooth":
-        weight = weight * cosine_switch(r, desc.r_cut - desc.cutoff_width, desc.r_cut)
-    safe_vec = jnp.where(within[..., None], vectors, jnp.array([0.0, 0.0, 1.0], positions.dtype))
-    irreps = e3nn.Irreps([(1, (l, (-1) ** l)) for l in range(lmax + 1)])
-    ylm = e3nn.spherical_harmonics(irreps, safe_vec, normalize=True,
-                                   normalization="integral").array  # (N, K, (L+1)^2)
-    index = jnp.asarray(species_lookup(desc.species))[species]
-    if desc.compression == "mu2":  # one density channel for all species
-        index, s = jnp.zeros_like(index), 1
-    nb_index = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])[neighbors.idx]
-    onehot = (nb_index[..., None] == jnp.arange(s)).astype(positions.dtype)  # (N, K, S)
-    r2 = r * r
-    coeffs = []
-    for l in range(lmax + 1):
-        radial = jnp.exp(r2[..., None] * exponents[l]) * (r ** l)[..., None]  # (N, K, Kb)
-        radial = jnp.einsum("nkb,mb->nkm", radial, prefactors[l])  # (N, K, n_max)
-        y = ylm[..., l * l:(l + 1) * (l + 1)]  # (N, K, 2l+1)
-        c = jnp.einsum("nk,nkm,nks,nkq->nsmq", weight, radial, onehot, y)
-        if l == 0:  # the centre's own Gaussian (r = 0): only l = 0, Y00 = 1/sqrt(4 pi)
-            own = desc.w0 * prefactors[0].sum(axis=1) / np.sqrt(4 * np.pi)  # (n_max,)
-            centre = jax.nn.one_hot(index, s, dtype=positions.dtype)
-            c = c + centre[:, :, None, None] * own[None, None, :, None]
-        coeffs.append(c * (0.5 * np.pi * np.sqrt(4 * np.pi)))
-    blocks = []
-    triu = np.triu_indices(nmax)
-    for a in range(s):
-        for b in range(a, a + 1 if desc.compression == "crossover" else s):
-            for l in range(lmax + 1):
-                p = np.pi * np.sqrt(8.0 / (2 * l + 1)) * jnp.einsum(
-                    "nmq,nkq->nmk", coeffs[l][:, a], coeffs[l][:, b])
-                blocks.append(p[:, triu[0], triu[1]] if a == b else p.reshape(n_atoms, -1))
-    out = jnp.concatenate(blocks, axis=-1)
-    if desc.normalize:
-        out = out / safe_norm(out)[:, None]
-    return out
+    """Pure function behind :meth:`SOAP.features`."""
+    coeffs = density_coefficients(desc, positions, cell, species, neighbors)
+    if desc.average == "inner":
+        return _finish(desc, [c.mean(axis=0, keepdims=True) for c in coeffs])[0]
+    if desc.average == "outer":
+        out = power_spectrum(desc, coeffs).mean(axis=0)
+        return out / safe_norm(out) if desc.normalize else out
+    return _finish(desc, coeffs)
+
+
+def _finish(desc: SOAP, coeffs: list) -> jax.Array:
+    out = power_spectrum(desc, coeffs)
+    return out / safe_norm(out)[..., None] if desc.normalize else out
 
 
 _jit_power_spectrum = jax.jit(soap_power_spectrum, static_argnums=0)
