@@ -3,11 +3,12 @@ jaxpot vs featomic vs quippy (QUIP/GAP) vs dscribe, same run, 1 and 2 CPU cores 
 r_cut 5 Å, n_max 8, l_max 6, Gaussian width 0.5 Å.
 
 "+ gradients" means what each code offers for forces: featomic and quippy compute the sparse
-Jacobian d p_i / d r_j per centre-neighbour pair, dscribe a dense one; jaxpot computes
-features plus the reverse-mode product
-with a per-feature weight vector (what a GAP or network energy needs for forces) — it never
-materialises the Jacobian.  jaxpot uses the smooth cosine cutoff (width 1 Å) like featomic's
-ShiftedCosine; dscribe uses its padded hard cutoff.  Compilation is excluded (warm-up call).
+Jacobian d p_i / d r_j per centre-neighbour pair, dscribe a dense one.  jaxpot has two rows:
+"jaxpot_jacobian" is the same sparse per-neighbour-slot Jacobian (``soap_pair_gradients``);
+"jaxpot" is features plus the reverse-mode product with a per-feature weight vector (what a
+network energy needs for forces; it never materialises the Jacobian).  jaxpot uses the smooth
+cosine cutoff (width 1 Å) like featomic's ShiftedCosine and quippy; dscribe uses its padded
+hard cutoff.  Compilation is excluded (warm-up call).
 
 Run: python benchmarks/bench_soap.py [--sizes 512 4096]
 """
@@ -32,7 +33,7 @@ def best(fn, k=3):
     for _ in range(k):
         t0 = time.perf_counter(); fn(); t.append(time.perf_counter() - t0)
     return min(t)
-if code == "jaxpot":
+if code.startswith("jaxpot"):
     import jax
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
@@ -41,7 +42,10 @@ if code == "jaxpot":
     d = soap(species=["Si"], r_cut=5.0, n_max=8, l_max=6, sigma=0.5, cutoff="smooth")
     nb = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=5.0)
     pos, cell, z = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array), jnp.asarray(atoms.numbers)
-    if grads:
+    if code == "jaxpot_jacobian":
+        from jaxpot.descriptors.soap_gradients import soap_pair_gradients
+        f = jax.jit(lambda p: soap_pair_gradients(d, p, cell, z, nb))
+    elif grads:
         w = jnp.asarray(np.random.default_rng(0).normal(size=d.n_features))
         f = jax.jit(jax.value_and_grad(lambda p: jnp.sum(d.features(p, cell, z, nb) @ w)))
     else:
@@ -96,7 +100,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
     parser.add_argument("--dscribe-max-gradient-atoms", type=int, default=512)
-    parser.add_argument("--codes", nargs="+", default=["jaxpot", "featomic", "quippy", "dscribe"])
+    parser.add_argument("--codes", nargs="+", default=["jaxpot", "jaxpot_jacobian", "featomic", "quippy",
+                                                      "dscribe"])
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
@@ -104,6 +109,8 @@ def main():
         for grads in (False, True):
             for code in args.codes:
                 if code == "dscribe" and grads and n > args.dscribe_max_gradient_atoms:
+                    continue
+                if code == "jaxpot_jacobian" and not grads:
                     continue
                 for cores in (1, 2):
                     res = run(code, n_rep, grads, cores)
