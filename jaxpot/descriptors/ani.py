@@ -1,0 +1,170 @@
+"""ANI atomic environment vectors (Smith, Isayev & Roitberg, Chem. Sci. 8, 3192 (2017)),
+element by element equal to torchani 2.9's ``AEVComputer`` (``ANIRadial`` + ``ANIAngular``,
+cosine cutoff, ``strategy="pyaev"``).
+
+With ``fc(r) = 0.5 cos(pi r / R_c) + 0.5`` for r < R_c, for centre i:
+
+    radial, per neighbour species s and shift R_s (cutoff R_cr):
+        G^R = sum_{j in s} 0.25 exp(-eta_R (r_ij - R_s)^2) fc_R(r_ij)
+    angular, per unordered neighbour-species pair (s <= s'), shift R_s and section theta_s
+    (cutoff R_ca < R_cr), over unordered neighbour pairs {j, k} (each pair once):
+        G^A = sum 2 ((1 + cos(theta_ijk - theta_s)) / 2)^zeta
+                    exp(-eta_A ((r_ij + r_ik) / 2 - R_s)^2) fc_A(r_ij) fc_A(r_ik)
+        theta_ijk = arccos(0.95 cos(angle jik))   (torchani/NeuroChem's 0.95 factor)
+
+The 0.25 radial factor (NeuroChem, not in the paper) and the 0.95 factor follow torchani.
+Feature order (torchani): radial blocks per neighbour species in the order given (torchani's
+element indices), each over shifts; then angular blocks per species pair in ``triu`` order
+((0,0), (0,1), ..., (1,1), ...), each over shifts (outer) x sections (inner).  Periodic images
+within the cutoffs are included.  Memory is O(N K F): the angular double sum runs as a scan
+over neighbour slots.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ase.data import atomic_numbers as _atomic_numbers
+
+from jaxpot.cutoffs import safe_norm
+from jaxpot.descriptors._common import features_of_atoms
+from jaxpot.model import species_lookup
+from jaxpot.neighbors import neighbor_vectors
+
+
+class ANI(NamedTuple):
+    """ANI AEV descriptor (hashable static parameters; lengths in Å, angles in rad)."""
+
+    species: tuple[int, ...]  # atomic numbers in the user's order (torchani element index)
+    r_cut_radial: float
+    r_cut_angular: float
+    eta_radial: float  # Å^-2
+    shifts_radial: tuple[float, ...]
+    eta_angular: float  # Å^-2
+    zeta: float
+    shifts_angular: tuple[float, ...]
+    sections: tuple[float, ...]  # theta_s, rad
+
+    @property
+    def neighbor_cutoff(self) -> float:
+        return max(self.r_cut_radial, self.r_cut_angular)
+
+    @property
+    def n_features(self) -> int:
+        s = len(self.species)
+        return (s * len(self.shifts_radial)
+                + s * (s + 1) // 2 * len(self.shifts_angular) * len(self.sections))
+
+    def features(self, positions, cell, species, neighbors) -> jax.Array:
+        """(N, F) AEVs; jittable and differentiable w.r.t. positions and cell."""
+        return ani_features(self, positions, cell, species, neighbors)
+
+    def __call__(self, atoms) -> np.ndarray:
+        """NumPy AEVs (N, F) of an ``ase.Atoms``."""
+        return features_of_atoms(self, _jit_features, atoms, self.neighbor_cutoff, "ani")
+
+
+def _floats(values, name: str) -> tuple[float, ...]:
+    arr = np.atleast_1d(np.asarray(values, float))
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be a non-empty 1-D list of finite numbers")
+    return tuple(float(x) for x in arr)
+
+
+def ani_aev(species, r_cut_radial: float = 5.2, r_cut_angular: float = 3.5,
+            eta_radial: float = 16.0, shifts_radial=None, eta_angular: float = 8.0,
+            zeta: float = 32.0, shifts_angular=None, sections=None) -> ANI:
+    """ANI AEV descriptor; defaults are ANI-1x's (:func:`ani1x_parameters`).
+
+    Args:
+        species: element symbols or atomic numbers, in torchani's element-index order.
+        r_cut_radial, r_cut_angular: cutoffs R_cr > R_ca (Å), as torchani requires.
+        eta_radial, eta_angular: Gaussian exponents (Å^-2); zeta: angular exponent.
+        shifts_radial, shifts_angular: R_s (Å); sections: theta_s (rad).
+    """
+    defaults = ani1x_parameters()
+    zs = tuple(int(_atomic_numbers[s]) if isinstance(s, str) else int(s) for s in species)
+    if len(set(zs)) != len(zs) or not zs:
+        raise ValueError(f"species must be distinct and non-empty, got {species}")
+    if not 0 < r_cut_angular < r_cut_radial:
+        raise ValueError("need 0 < r_cut_angular < r_cut_radial (torchani's requirement), "
+                         f"got {r_cut_angular}, {r_cut_radial}")
+    if not (eta_radial > 0 and eta_angular > 0 and zeta > 0):
+        raise ValueError("eta_radial, eta_angular and zeta must be positive")
+    pick = {"shifts_radial": shifts_radial, "shifts_angular": shifts_angular,
+            "sections": sections}
+    vals = {k: _floats(defaults[k] if v is None else v, k) for k, v in pick.items()}
+    return ANI(zs, float(r_cut_radial), float(r_cut_angular), float(eta_radial),
+               vals["shifts_radial"], float(eta_angular), float(zeta), vals["shifts_angular"],
+               vals["sections"])
+
+
+def ani1x_parameters() -> dict:
+    """The ANI-1x AEV hyperparameters (torchani ``AEVComputer.like_1x``; Smith et al.,
+    J. Chem. Phys. 148, 241733 (2018)): 16 radial shifts 0.9 + j 4.3/16 Å, eta_R 16 Å^-2,
+    R_cr 5.2 Å; 4 angular shifts 0.9 + j 2.6/4 Å, 8 sections pi/16 + j pi/8, eta_A 8 Å^-2,
+    zeta 32, R_ca 3.5 Å.  (torchani stores them in float32; pass its buffers for bitwise
+    identical inputs.)"""
+    return {"r_cut_radial": 5.2, "r_cut_angular": 3.5, "eta_radial": 16.0,
+            "shifts_radial": [0.9 + (5.2 - 0.9) / 16 * j for j in range(16)],
+            "eta_angular": 8.0, "zeta": 32.0,
+            "shifts_angular": [0.9 + (3.5 - 0.9) / 4 * j for j in range(4)],
+            "sections": [np.pi / 16 + np.pi / 8 * j for j in range(8)]}
+
+
+def _cosine_cutoff(r, r_cut, within):
+    return jnp.where(within, 0.5 * jnp.cos(r * (jnp.pi / r_cut)) + 0.5, 0.0)
+
+
+def ani_features(desc: ANI, positions, cell, species, neighbors) -> jax.Array:
+    """Pure function behind :meth:`ANI.features`: (N, F)."""
+    dtype = positions.dtype
+    s = len(desc.species)
+    vectors, mask = neighbor_vectors(positions, cell, neighbors)
+    r = safe_norm(vectors, mask)
+    index = jnp.asarray(species_lookup(desc.species))[species]
+    nb_index = jnp.concatenate([index, jnp.zeros((1,), index.dtype)])[neighbors.idx]
+    onehot = (nb_index[..., None] == jnp.arange(s)).astype(dtype)  # (N, K, S)
+
+    within_r = mask & (r < desc.r_cut_radial)
+    shifts_r = jnp.asarray(desc.shifts_radial, dtype)
+    radial = (0.25 * jnp.exp(-desc.eta_radial * (r[..., None] - shifts_r) ** 2)
+              * _cosine_cutoff(r, desc.r_cut_radial, within_r)[..., None])  # (N, K, R)
+    n = r.shape[0]
+    out_radial = jnp.einsum("nkr,nks->nsr", radial, onehot).reshape(n, -1)
+
+    within_a = mask & (r < desc.r_cut_angular)
+    fc_a = _cosine_cutoff(r, desc.r_cut_angular, within_a)
+    r_safe = jnp.where(within_a, r, 1.0)
+    v_safe = jnp.where(within_a[..., None], vectors, 0.0)
+    pairs = np.zeros((s, s), int)
+    rows, cols = np.triu_indices(s)
+    pairs[rows, cols] = pairs[cols, rows] = np.arange(rows.size)
+    pair_of = jnp.asarray(pairs)
+    shifts_a = jnp.asarray(desc.shifts_angular, dtype)
+    sections = jnp.asarray(desc.sections, dtype)
+    k_slots = r.shape[1]
+
+    def add_slot(acc, j):
+        """Terms of pairs (j, k > j) for every centre: accumulate into (N, P, A)."""
+        cos = (jnp.einsum("na,nka->nk", v_safe[:, j], v_safe)
+               / jnp.maximum(r_safe[:, j, None] * r_safe, 1e-10))
+        theta = jnp.arccos(0.95 * cos)
+        angular = 2.0 * ((1.0 + jnp.cos(theta[..., None] - sections)) / 2.0) ** desc.zeta
+        mean_r = 0.5 * (r_safe[:, j, None] + r_safe)
+        gauss = jnp.exp(-desc.eta_angular * (mean_r[..., None] - shifts_a) ** 2)
+        weight = fc_a[:, j, None] * fc_a * (jnp.arange(k_slots) > j)  # (N, K)
+        terms = (gauss[..., :, None] * angular[..., None, :]).reshape(n, k_slots, -1)
+        pair = pair_of[nb_index[:, j, None], nb_index]  # (N, K)
+        pair_onehot = (pair[..., None] == jnp.arange(rows.size)).astype(dtype)
+        return acc + jnp.einsum("nka,nk,nkp->npa", terms, weight, pair_onehot), None
+
+    zero = jnp.zeros((n, rows.size, shifts_a.size * sections.size), dtype)
+    out_angular, _ = jax.lax.scan(add_slot, zero, jnp.arange(k_slots))
+    return jnp.concatenate([out_radial, out_angular.reshape(n, -1)], axis=-1)
+
+
+_jit_features = jax.jit(ani_features, static_argnums=0)
