@@ -330,7 +330,7 @@ def test_invariances(featomic_alloy):
     np.testing.assert_allclose(desc(atoms[perm]), base[perm], atol=1e-10 * np.abs(base).max())
 
 
-@pytest.mark.parametrize("convention", ["dscribe", "featomic"])
+@pytest.mark.parametrize("convention", ["dscribe", "featomic", "quip"])
 def test_smooth_across_the_cutoff(convention):
     """With the smooth cutoff, features and their derivatives go continuously to their
     isolated-atom values as a neighbour crosses r_cut (analytic limit: the cosine switch
