@@ -310,43 +310,42 @@ def _pair_blocks(desc: SOAP):
     return [(a, b, a != b, 1.0) for a in range(s) for b in range(a, last(a))]
 
 
-def power_spectrum(desc: SOAP, coeffs: list) -> jax.Array:
-    """(M, F) power spectrum from coefficients (list over l of (M, S, n_max, 2l+1))."""
+def full_products(coeffs: list) -> list:
+    """sum_m c^a_{nlm} c^b_{n'lm}: list over l of (M, S, S, n_max, n_max)."""
+    return [jnp.einsum("manq,mbpq->mabnp", c, c) for c in coeffs]
+
+
+def spectrum_layout(desc: SOAP, full: list) -> jax.Array:
+    """(M, F) features from the full products (list over l of (M, S, S, n, n)): the
+    convention's prefactors, selection and order.  Linear in ``full``."""
     def prefactor(l):
         if desc.convention == "featomic":
             return (-1) ** l / np.sqrt(2 * l + 1)
         return np.pi * np.sqrt(8.0 / (2 * l + 1))
 
-    m = coeffs[0].shape[0]
-    if desc.convention == "quip":
-        return _quip_power_spectrum(desc, coeffs)
-    blocks = []
+    m, s, n = full[0].shape[0], desc.n_channels, desc.n_max
+    if desc.convention == "quip":  # pairs (p, q <= p) of p = s n_max + n, then l; then 0
+        rows, cols = np.tril_indices(s * n)
+        factor = np.where(rows == cols, 1.0, np.sqrt(2.0))
+        per_l = [f.transpose(0, 1, 3, 2, 4).reshape(m, s * n, s * n)[:, rows, cols]
+                 * (factor / np.sqrt(2 * l + 1)) for l, f in enumerate(full)]
+        out = jnp.stack(per_l, axis=-1).reshape(m, -1)
+        return jnp.concatenate([out, jnp.zeros((m, 1), out.dtype)], axis=-1)
     if desc.compression == "mu1nu1":
-        for a in range(desc.n_channels):
-            for l, c in enumerate(coeffs):
-                p = jnp.einsum("nmq,nkq->nmk", c[:, a], c.sum(axis=1))
-                blocks.append(prefactor(l) * p.reshape(m, -1))
-        return jnp.concatenate(blocks, axis=-1)
-    triu = np.triu_indices(desc.n_max)
-    for a, b, full, factor in _pair_blocks(desc):
-        for l, c in enumerate(coeffs):
-            p = (prefactor(l) * factor) * jnp.einsum("nmq,nkq->nmk", c[:, a], c[:, b])
-            blocks.append(p.reshape(m, -1) if full else p[:, triu[0], triu[1]])
+        return jnp.concatenate([prefactor(l) * f[:, a].sum(axis=1).reshape(m, -1)
+                                for a in range(s) for l, f in enumerate(full)], axis=-1)
+    triu = np.triu_indices(n)
+    blocks = []
+    for a, b, whole, factor in _pair_blocks(desc):
+        for l, f in enumerate(full):
+            p = (prefactor(l) * factor) * f[:, a, b]
+            blocks.append(p.reshape(m, -1) if whole else p[:, triu[0], triu[1]])
     return jnp.concatenate(blocks, axis=-1)
 
 
-def _quip_power_spectrum(desc: SOAP, coeffs: list) -> jax.Array:
-    """QUIP's order: pairs (p, q <= p) of p = s n_max + n, then l; trailing zero element."""
-    m, k = coeffs[0].shape[0], desc.n_channels * desc.n_max
-    rows, cols = np.tril_indices(k)
-    factor = np.where(rows == cols, 1.0, np.sqrt(2.0))
-    per_l = []
-    for l, c in enumerate(coeffs):
-        c = c.reshape(m, k, 2 * l + 1)
-        p = jnp.einsum("npq,nkq->npk", c, c) / np.sqrt(2 * l + 1)
-        per_l.append(p[:, rows, cols] * factor)
-    out = jnp.stack(per_l, axis=-1).reshape(m, -1)
-    return jnp.concatenate([out, jnp.zeros((m, 1), out.dtype)], axis=-1)
+def power_spectrum(desc: SOAP, coeffs: list) -> jax.Array:
+    """(M, F) power spectrum from coefficients (list over l of (M, S, n_max, 2l+1))."""
+    return spectrum_layout(desc, full_products(coeffs))
 
 
 def soap_power_spectrum(desc: SOAP, positions, cell, species, neighbors) -> jax.Array:

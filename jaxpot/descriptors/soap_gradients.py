@@ -1,13 +1,27 @@
 """Sparse (per neighbour slot) Jacobian of the SOAP power spectrum, for force and virial
-fitting (GAP) and for comparing with featomic's / quippy's per-pair gradients."""
+fitting (GAP) and for comparing with featomic's / quippy's per-pair gradients.
+
+Each neighbour slot k of centre i adds a term T_k(r_ik) to the density coefficients of its
+species channel s_k, so with the full products P^{ab}_{nn'l} = sum_m c^a_{nlm} c^b_{n'lm}
+
+    d P^{ab}_{nn'l} / d r_ik = 1[a = s_k] Q^b_{k,nn'} + 1[b = s_k] Q^a_{k,n'n},
+    Q^b_{k,nn'} = sum_m (d T_{k,nlm} / d r_ik) c^b_{n'lm}
+
+(one batched matrix product per l), and the features are a fixed linear layout of P
+(``spectrum_layout``), followed by the optional normalisation.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
-from jaxpot.descriptors.soap import SOAP, _density, _finish, _slot_terms, _sum_slots
+from jaxpot.cutoffs import safe_norm
+from jaxpot.descriptors.soap import (SOAP, _density, _slot_terms, _sum_slots, full_products,
+                                     spectrum_layout)
 from jaxpot.neighbors import neighbor_vectors
+
+_CHUNK_DOUBLES = 2 ** 24  # ~130 MB of full-product tangents per chunk of centres
 
 
 def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
@@ -16,8 +30,8 @@ def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
     G[i, k] = d p_i / d r_ik with r_ik = r_j + shift - r_i the vector to slot k's neighbour
     j = neighbors.idx[i, k] (zero on padded slots), so d p_i / d r_j = sum over slots k of i
     holding j of G[i, k] - delta_ij sum_k G[i, k] (cf. featomic's / quippy's per-pair
-    gradients).  Exact forward-mode derivatives: memory O(N K F), no N^2 array.  Not
-    defined for averaged descriptors.
+    gradients).  Exact derivatives; memory O(N K F), no N^2 array.  Not defined for
+    averaged descriptors.
     """
     if desc.average != "off":
         raise NotImplementedError("pair gradients need per-centre features (average='off')")
@@ -25,21 +39,38 @@ def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
     density = _density(desc, vectors, mask, species, neighbors)
     terms = _slot_terms(desc, vectors, density.mask)
     coeffs = _sum_slots(desc, density, terms)
-    features = _finish(desc, coeffs)
-    grads = []
-    for a in range(3):  # d(slot term)/d(slot vector component a), every slot at once
+    features = spectrum_layout(desc, full_products(coeffs))
+    d_terms = []  # list over l of (N, K, 3, n, 2l+1): each slot's term by its own vector
+    for a in range(3):
         tangent = jnp.zeros_like(vectors).at[..., a].set(1.0)
-        d_terms = jax.jvp(lambda v: _slot_terms(desc, v, density.mask), (vectors,),
-                          (tangent,))[1]
+        d_terms.append(jax.jvp(lambda v: _slot_terms(desc, v, density.mask), (vectors,),
+                               (tangent,))[1])
+    d_terms = [jnp.stack(per_l, axis=2) for per_l in zip(*d_terms)]
 
-        def slot_gradient(onehot_k, d_terms_k):  # (N, S), list of (N, n, 2l+1) -> (N, F)
-            d_coeffs = [onehot_k[:, :, None, None] * d[:, None] for d in d_terms_k]
-            return jax.jvp(lambda c: _finish(desc, c), (coeffs,), (d_coeffs,))[1]
+    def centre_jacobian(onehot, coeffs_i, d_terms_i):  # one centre -> (K, 3, F)
+        k = onehot.shape[0]
+        d_full = []
+        for c, dt in zip(coeffs_i, d_terms_i):
+            q = jnp.einsum("kdnq,bpq->kdnbp", dt, c)
+            a_part = onehot[:, None, :, None, None, None] * q[:, :, None]  # (k,3,a,n,b,p)
+            a_part = a_part.transpose(0, 1, 2, 4, 3, 5)  # (k, 3, a, b, n, p)
+            d_full.append((a_part + a_part.transpose(0, 1, 3, 2, 5, 4)).reshape(
+                k * 3, *a_part.shape[2:]))
+        return spectrum_layout(desc, d_full).reshape(k, 3, -1)
 
-        grads.append(jax.vmap(slot_gradient, in_axes=(1, 1), out_axes=1)(density.onehot,
-                                                                          d_terms))
-    g = jnp.stack(grads, axis=-1)  # (N, K, F, 3)
-    return features, g * density.mask[:, :, None, None]
+    n, k = mask.shape
+    per_centre = k * 3 * desc.n_channels ** 2 * desc.n_max ** 2 * (desc.l_max + 1)
+    batch = max(1, min(n, _CHUNK_DOUBLES // per_centre))
+    grads = jax.lax.map(lambda x: centre_jacobian(*x), (density.onehot, coeffs, d_terms),
+                        batch_size=batch)  # (N, K, 3, F)
+    if desc.normalize:
+        norm = safe_norm(features)
+        unit = features / norm[:, None]
+        grads = (grads - unit[:, None, None, :]
+                 * jnp.einsum("nkdf,nf->nkd", grads, unit)[..., None]) / norm[:, None, None, None]
+        features = unit
+    grads = grads.transpose(0, 1, 3, 2) * density.mask[:, :, None, None]
+    return features, grads
 
 
 soap_pair_gradients_jit = jax.jit(soap_pair_gradients, static_argnums=0)
