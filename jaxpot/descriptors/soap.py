@@ -57,7 +57,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,6 +67,7 @@ from jaxpot.descriptors import radial_basis as rb
 from jaxpot.descriptors._common import features_of_atoms
 from jaxpot.descriptors.quip_basis import quip_gauss_basis, quip_radial
 from jaxpot.descriptors.radial_basis import gto_basis  # noqa: F401  (public re-export)
+from jaxpot.descriptors.spherical_harmonics import real_spherical_harmonics
 from jaxpot.descriptors.radial_spline import featomic_gto_table, spline_radial
 from jaxpot.descriptors.soap_options import check_options, infer_r_cut, weighting_function
 from jaxpot.model import species_lookup
@@ -266,38 +266,57 @@ def _density(desc: SOAP, vectors, mask, species, neighbors) -> _Density:
     return _Density(onehot, centre, within)
 
 
-def _slot_terms(desc: SOAP, vectors, within) -> list:
-    """w(r) R_ln(r) Y_lm(r^) of every neighbour slot: list over l of (N, K, n_max, 2l+1).
-    Each slot's term depends on its own vector only (so a JVP gives per-slot derivatives)."""
+def _slot_factors(desc: SOAP, vectors, within) -> tuple[list, list]:
+    """Each neighbour slot's weighted radial integrals w(r) R_ln(r) (list over l of
+    (N, K, n_max)) and Y_lm(r^) (list over l of (N, K, 2l+1)); the slot's term is their outer
+    product and depends on its own vector only (so a JVP gives per-slot derivatives)."""
     dtype = vectors.dtype
     r = safe_norm(vectors, within)
     weight, _ = _weights(desc, r, within, dtype)
     r_safe = jnp.where(within, r, 1.0)
-    safe_vec = jnp.where(within[..., None], vectors, jnp.array([0.0, 0.0, 1.0], dtype))
-    irreps = e3nn.Irreps([(1, (l, (-1) ** l)) for l in range(desc.l_max + 1)])
-    ylm = e3nn.spherical_harmonics(irreps, safe_vec, normalize=True,
-                                   normalization="integral").array  # (N, K, (L+1)^2)
-    return [weight[..., None, None] * radial[..., None]
-            * ylm[..., None, l * l:(l + 1) * (l + 1)]
-            for l, radial in enumerate(_radial(desc, r_safe))]
+    unit = jnp.where(within[..., None], vectors / r_safe[..., None],
+                     jnp.array([0.0, 0.0, 1.0], dtype))
+    ylm = real_spherical_harmonics(unit, desc.l_max)
+    return [weight[..., None] * radial for radial in _radial(desc, r_safe)], ylm
+
+
+def _slot_terms(desc: SOAP, vectors, within) -> list:
+    """w(r) R_ln(r) Y_lm(r^) of every neighbour slot: list over l of (N, K, n_max, 2l+1)."""
+    radial, ylm = _slot_factors(desc, vectors, within)
+    return [rad[..., None] * y[..., None, :] for rad, y in zip(radial, ylm)]
+
+
+def _centre_term(desc: SOAP, density: _Density, dtype) -> jax.Array:
+    """The centre atom's own Gaussian in the l = 0 coefficients: (N, S, n_max, 1)."""
+    own = jnp.asarray(_radial_centre(desc), dtype) / np.sqrt(4 * np.pi)  # R_0n(0) Y_00
+    return density.centre[:, :, None, None] * own[None, None, :, None]
 
 
 def _sum_slots(desc: SOAP, density: _Density, terms: list) -> list:
-    own = jnp.asarray(_radial_centre(desc), terms[0].dtype) / np.sqrt(4 * np.pi)  # R_0n(0) Y_00
+    """Coefficients (list over l of (N, S, n_max, 2l+1)) from materialised slot terms."""
+    coeffs = [jnp.einsum("nks,nkmq->nsmq", density.onehot, t) for t in terms]
+    coeffs[0] = coeffs[0] + _centre_term(desc, density, terms[0].dtype)
+    return coeffs
+
+
+def _sum_slot_factors(desc: SOAP, density: _Density, radial: list, ylm: list) -> list:
+    """The same coefficients without materialising the (N, K, n_max, 2l+1) slot terms: one
+    batched (S n_max, K) x (K, 2l+1) product per centre and l."""
+    n, k, s = density.onehot.shape
     coeffs = []
-    for l, t in enumerate(terms):
-        c = jnp.einsum("nks,nkmq->nsmq", density.onehot, t)
-        if l == 0:
-            c = c + density.centre[:, :, None, None] * own[None, None, :, None]
-        coeffs.append(c)
+    for rad, y in zip(radial, ylm):
+        channel_radial = (density.onehot[..., :, None] * rad[..., None, :]).reshape(n, k, -1)
+        coeffs.append(jnp.einsum("nkp,nkq->npq", channel_radial, y).reshape(
+            n, s, desc.n_max, y.shape[-1]))
+    coeffs[0] = coeffs[0] + _centre_term(desc, density, radial[0].dtype)
     return coeffs
 
 
 def density_coefficients(desc: SOAP, positions, cell, species, neighbors) -> list:
-    """c^s_{nlm}: list over l of (N, S, n_max, 2l+1)."""
+    """c^s_{nlm}: list over l of (N, S, n_max, 2l+1), real Y_lm of ``spherical_harmonics``."""
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
     density = _density(desc, vectors, mask, species, neighbors)
-    return _sum_slots(desc, density, _slot_terms(desc, vectors, density.mask))
+    return _sum_slot_factors(desc, density, *_slot_factors(desc, vectors, density.mask))
 
 
 def _pair_blocks(desc: SOAP):
