@@ -268,8 +268,9 @@ def _density(desc: SOAP, vectors, mask, species, neighbors) -> _Density:
 
 def _slot_factors(desc: SOAP, vectors, within) -> tuple[list, list]:
     """Each neighbour slot's weighted radial integrals w(r) R_ln(r) (list over l of
-    (N, K, n_max)) and Y_lm(r^) (list over l of (N, K, 2l+1)); the slot's term is their outer
-    product and depends on its own vector only (so a JVP gives per-slot derivatives)."""
+    (N, K, n_max)) and Y_lm(r^) (list over l of (N, K, 2l+1)); the slot's term in the density
+    coefficients is their outer product and depends on its own vector only (so a JVP gives
+    per-slot derivatives)."""
     dtype = vectors.dtype
     r = safe_norm(vectors, within)
     weight, _ = _weights(desc, r, within, dtype)
@@ -280,28 +281,15 @@ def _slot_factors(desc: SOAP, vectors, within) -> tuple[list, list]:
     return [weight[..., None] * radial for radial in _radial(desc, r_safe)], ylm
 
 
-def _slot_terms(desc: SOAP, vectors, within) -> list:
-    """w(r) R_ln(r) Y_lm(r^) of every neighbour slot: list over l of (N, K, n_max, 2l+1)."""
-    radial, ylm = _slot_factors(desc, vectors, within)
-    return [rad[..., None] * y[..., None, :] for rad, y in zip(radial, ylm)]
-
-
 def _centre_term(desc: SOAP, density: _Density, dtype) -> jax.Array:
     """The centre atom's own Gaussian in the l = 0 coefficients: (N, S, n_max, 1)."""
     own = jnp.asarray(_radial_centre(desc), dtype) / np.sqrt(4 * np.pi)  # R_0n(0) Y_00
     return density.centre[:, :, None, None] * own[None, None, :, None]
 
 
-def _sum_slots(desc: SOAP, density: _Density, terms: list) -> list:
-    """Coefficients (list over l of (N, S, n_max, 2l+1)) from materialised slot terms."""
-    coeffs = [jnp.einsum("nks,nkmq->nsmq", density.onehot, t) for t in terms]
-    coeffs[0] = coeffs[0] + _centre_term(desc, density, terms[0].dtype)
-    return coeffs
-
-
 def _sum_slot_factors(desc: SOAP, density: _Density, radial: list, ylm: list) -> list:
-    """The same coefficients without materialising the (N, K, n_max, 2l+1) slot terms: one
-    batched (S n_max, K) x (K, 2l+1) product per centre and l."""
+    """Coefficients (list over l of (N, S, n_max, 2l+1)) without materialising the
+    (N, K, n_max, 2l+1) slot terms: one batched (S n_max, K) x (K, 2l+1) product per l."""
     n, k, s = density.onehot.shape
     coeffs = []
     for rad, y in zip(radial, ylm):

@@ -1,14 +1,16 @@
 """Sparse (per neighbour slot) Jacobian of the SOAP power spectrum, for force and virial
 fitting (GAP) and for comparing with featomic's / quippy's per-pair gradients.
 
-Each neighbour slot k of centre i adds a term T_k(r_ik) to the density coefficients of its
-species channel s_k, so with the full products P^{ab}_{nn'l} = sum_m c^a_{nlm} c^b_{n'lm}
+Each neighbour slot k of centre i adds a term T_k(r_ik) = R_k(r_ik) (x) Y_k(r_ik) (radial
+integrals times spherical harmonics) to the density coefficients of its species channel s_k,
+so with the full products P^{ab}_{nn'l} = sum_m c^a_{nlm} c^b_{n'lm}
 
     d P^{ab}_{nn'l} / d r_ik = 1[a = s_k] Q^b_{k,nn'} + 1[b = s_k] Q^a_{k,n'n},
     Q^b_{k,nn'} = sum_m (d T_{k,nlm} / d r_ik) c^b_{n'lm}
 
-(one batched matrix product per l), and the features are a fixed linear layout of P
-(``spectrum_layout``), followed by the optional normalisation.
+(by the product rule Q = dR (x) (Y . c) + R (x) (dY . c), so no (K, 3, n, 2l+1) tangents are
+formed), and the features are a fixed linear layout of P (``spectrum_layout``), followed by
+the optional normalisation.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.descriptors.soap import (SOAP, _density, _slot_terms, _sum_slots, full_products,
-                                     spectrum_layout)
+from jaxpot.descriptors.soap import (SOAP, _density, _slot_factors, _sum_slot_factors,
+                                     full_products, spectrum_layout)
 from jaxpot.neighbors import neighbor_vectors
 
 _CHUNK_DOUBLES = 2 ** 24  # ~130 MB of full-product tangents per chunk of centres
@@ -37,21 +39,24 @@ def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
         raise NotImplementedError("pair gradients need per-centre features (average='off')")
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
     density = _density(desc, vectors, mask, species, neighbors)
-    terms = _slot_terms(desc, vectors, density.mask)
-    coeffs = _sum_slots(desc, density, terms)
+    radial, ylm = _slot_factors(desc, vectors, density.mask)
+    coeffs = _sum_slot_factors(desc, density, radial, ylm)
     features = spectrum_layout(desc, full_products(coeffs))
-    d_terms = []  # list over l of (N, K, 3, n, 2l+1): each slot's term by its own vector
-    for a in range(3):
-        tangent = jnp.zeros_like(vectors).at[..., a].set(1.0)
-        d_terms.append(jax.jvp(lambda v: _slot_terms(desc, v, density.mask), (vectors,),
-                               (tangent,))[1])
-    d_terms = [jnp.stack(per_l, axis=2) for per_l in zip(*d_terms)]
+    tangents = [jax.jvp(lambda v: _slot_factors(desc, v, density.mask), (vectors,),
+                        (jnp.zeros_like(vectors).at[..., a].set(1.0),))[1] for a in range(3)]
+    d_radial = [jnp.stack(per_l, axis=2) for per_l in zip(*(t[0] for t in tangents))]
+    d_ylm = [jnp.stack(per_l, axis=2) for per_l in zip(*(t[1] for t in tangents))]
 
-    def centre_jacobian(onehot, coeffs_i, d_terms_i):  # one centre -> (K, 3, F)
+    def centre_jacobian(onehot, coeffs_i, radial_i, ylm_i, d_radial_i, d_ylm_i):
+        """One centre -> (K, 3, F); the slot term is R (x) Y, so by the product rule
+        Q = dR (x) (Y . c) + R (x) (dY . c)."""
         k = onehot.shape[0]
         d_full = []
-        for c, dt in zip(coeffs_i, d_terms_i):
-            q = jnp.einsum("kdnq,bpq->kdnbp", dt, c)
+        for c, rad, y, d_rad, d_y in zip(coeffs_i, radial_i, ylm_i, d_radial_i, d_ylm_i):
+            yc = jnp.einsum("kq,bpq->kbp", y, c)
+            dyc = jnp.einsum("kdq,bpq->kdbp", d_y, c)
+            q = (d_rad[:, :, :, None, None] * yc[:, None, None]
+                 + rad[:, None, :, None, None] * dyc[:, :, None])  # (k, 3, n, b, p)
             a_part = onehot[:, None, :, None, None, None] * q[:, :, None]  # (k,3,a,n,b,p)
             a_part = a_part.transpose(0, 1, 2, 4, 3, 5)  # (k, 3, a, b, n, p)
             d_full.append((a_part + a_part.transpose(0, 1, 3, 2, 5, 4)).reshape(
@@ -61,7 +66,8 @@ def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
     n, k = mask.shape
     per_centre = k * 3 * desc.n_channels ** 2 * desc.n_max ** 2 * (desc.l_max + 1)
     batch = max(1, min(n, _CHUNK_DOUBLES // per_centre))
-    grads = jax.lax.map(lambda x: centre_jacobian(*x), (density.onehot, coeffs, d_terms),
+    grads = jax.lax.map(lambda x: centre_jacobian(*x),
+                        (density.onehot, coeffs, radial, ylm, d_radial, d_ylm),
                         batch_size=batch)  # (N, K, 3, F)
     if desc.normalize:
         norm = safe_norm(features)
