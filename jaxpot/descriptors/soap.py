@@ -67,9 +67,9 @@ from jaxpot.descriptors import radial_basis as rb
 from jaxpot.descriptors._common import features_of_atoms
 from jaxpot.descriptors.quip_basis import quip_gauss_basis, quip_radial
 from jaxpot.descriptors.radial_basis import gto_basis  # noqa: F401  (public re-export)
-from jaxpot.descriptors.spherical_harmonics import real_spherical_harmonics
 from jaxpot.descriptors.radial_spline import featomic_gto_table, spline_radial
 from jaxpot.descriptors.soap_options import check_options, infer_r_cut, weighting_function
+from jaxpot.descriptors.spherical_harmonics import real_spherical_harmonics
 from jaxpot.model import species_lookup
 from jaxpot.neighbors import neighbor_vectors
 

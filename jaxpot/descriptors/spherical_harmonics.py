@@ -9,11 +9,10 @@ with K_lm = sqrt((2l+1)/4π (l-m)!/(l+m)!) and P_l^m without the Condon–Shortl
 Y_lm = √2 (-1)^m Re Y_l^m and Y_l,-m = √2 (-1)^m Im Y_l^m of the complex (SciPy) ones.
 Evaluated as polynomials in x, y, z (no angles, no pole singularity):
 sin^m θ cos mφ and sin^m θ sin mφ are Re and Im of (x + iy)^m, and P_l^m(z) / sin^m θ obeys
-the standard three-term recurrence in l.  This is the convention of e.g. Wikipedia's table of
-real spherical harmonics and of featomic; e3nn orders and signs the same functions differently,
-which leaves any rotational invariant (the SOAP power spectrum) unchanged.  Replaces
-``e3nn_jax.spherical_harmonics`` in SOAP: about 1.3x faster at l_max = 6 on the CPU, and one
-dependency fewer.
+the standard three-term recurrence in l.  This is the convention of Wikipedia's table of real
+spherical harmonics (tested against SciPy); e3nn orders and signs the same functions
+differently, which leaves any rotational invariant (the SOAP power spectrum) unchanged.
+Replaces ``e3nn_jax.spherical_harmonics`` in SOAP (one dependency fewer).
 """
 
 from __future__ import annotations
