@@ -15,9 +15,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxpot.model import EnergyModel
+from jaxpot.model import EnergyModel, check_neighbor_range
 from jaxpot.space import apply_strain, full_to_voigt, volume
+from jaxpot.structure import check_species_known
 from jaxpot.types import Array
 
 
@@ -56,15 +58,35 @@ def stress(model: EnergyModel, positions: Array, cell: Array, species: Array,
     return -virial(model, positions, cell, species, neighbors) / volume(cell)
 
 
-@functools.partial(jax.jit, static_argnames=("compute_stress", "compute_energies"))
+def check_model_inputs(model: EnergyModel, species: Array, neighbors: Any) -> None:
+    """Raise a clear error when ``neighbors`` is shorter than the model's cutoff, or (for
+    concrete arrays) when ``species`` holds an element the model does not know."""
+    if not isinstance(model, EnergyModel):
+        raise TypeError(f"expected a jaxpot EnergyModel, got {type(model)!r}")
+    check_neighbor_range(model, neighbors)
+    if not isinstance(species, jax.core.Tracer):
+        check_species_known(np.asarray(species), model.species, model.name)
+
+
 def energy_forces_stress(model: EnergyModel, positions: Array, cell: Array, species: Array,
                          neighbors: Any, compute_stress: bool = True,
                          compute_energies: bool = False) -> Results:
     """Energy, forces and (optionally) stress from one reverse pass through the energy.
 
     Stress needs a cell of non-zero volume (set ``compute_stress=False`` for molecules).
-    Jitted: compiles once per model kind, number of atoms and neighbor capacity.
+    Jitted: compiles once per model configuration, number of atoms and neighbor capacity.
+    Raises when the neighbor list is shorter than the model's cutoff or (outside jit) when
+    ``species`` holds an element the model does not know.
     """
+    check_model_inputs(model, species, neighbors)
+    return _energy_forces_stress(model, positions, cell, species, neighbors,
+                                 compute_stress=compute_stress, compute_energies=compute_energies)
+
+
+@functools.partial(jax.jit, static_argnames=("compute_stress", "compute_energies"))
+def _energy_forces_stress(model: EnergyModel, positions: Array, cell: Array, species: Array,
+                          neighbors: Any, compute_stress: bool = True,
+                          compute_energies: bool = False) -> Results:
     zero = jnp.zeros((3, 3), positions.dtype)
 
     def e(strain, pos):

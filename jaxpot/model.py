@@ -1,28 +1,120 @@
 """`EnergyModel`: an energy function bound to its parameters, composable by ``+`` and ``*``.
 
-A model is a frozen pytree whose only leaves are its ``params``; everything else (the pure
-energy function, cutoff, known species, a JSON spec used by :func:`jaxpot.save`) is static.
-So ``jax.grad`` of a loss w.r.t. a model gives a model-shaped gradient, and ``jax.jit`` of a
-function of a model recompiles only when the static parts change.
+A model is a value: its *kind and static configuration* (the JSON ``spec``, cutoff, known
+species) plus its ``params``, the only pytree leaves.  Two models with equal configurations
+are equal as pytree structures, so they share compiled code (a second ``stillinger_weber()``,
+or a model read back by :func:`jaxpot.load`, compiles nothing new).  A model without a spec
+(a hand-written ``energy_fn``) is compared by the identity of its functions instead.
 
     model = lennard_jones(sigma=3.4, epsilon=0.0104, cutoff=8.5)
     e = model.energy(positions, cell, species, neighbors)
     combined = model + 0.5 * other          # again an EnergyModel, usable everywhere
+
+Each part of a sum sees only the neighbors within its own cutoff (see
+:meth:`jaxpot.neighbors.NeighborList.within`), so a sum costs about the sum of its parts.
+Model kinds join the registry (:func:`register_model_kind`) so that :func:`jaxpot.load`
+rebuilds them without knowing any kind itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from jaxpot.types import Array, PyTree
 
+#: kind -> ``from_spec(config) -> EnergyModel``; families add themselves on import (append-only)
+_REGISTRY: dict[str, Callable[[dict], "EnergyModel"]] = {}
 
-@struct.dataclass
+
+def register_model_kind(kind: str, from_spec: Callable[[dict], "EnergyModel"]) -> None:
+    """Make ``kind`` loadable: ``from_spec(config)`` rebuilds a model (placeholder params).
+
+    Called once by each model family at import.  Registering the same kind twice with a
+    different function is an error (two families must not claim one name).
+    """
+    known = _REGISTRY.get(kind)
+    if known is not None and known is not from_spec and (
+            getattr(known, "__qualname__", None), getattr(known, "__module__", None)) != (
+            getattr(from_spec, "__qualname__", None), getattr(from_spec, "__module__", None)):
+        raise ValueError(f"model kind {kind!r} is already registered by {known.__module__}")
+    _REGISTRY[kind] = from_spec
+
+
+def registered_kinds() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def model_from_spec(spec: dict) -> "EnergyModel":
+    """Rebuild a model (placeholder params) from its spec dict through the registry.
+
+    The spec names the module that defines its kind (``"module"``); it is imported on demand
+    when it lies inside jaxpot, so loading needs no table of kinds.
+    """
+    kind = spec.get("kind")
+    if kind == "sum":
+        return sum_models(*(model_from_spec(c) for c in spec["children"]))
+    if kind == "scaled":
+        return scale_model(model_from_spec(spec["child"]), float(spec["factor"]))
+    if kind not in _REGISTRY:
+        module = spec.get("module") or "jaxpot.potentials"
+        if module.split(".")[0] == "jaxpot":
+            importlib.import_module(module)
+    if kind not in _REGISTRY:
+        raise KeyError(f"unknown model kind {kind!r}; registered kinds: {list(registered_kinds())}"
+                       " (import the module that defines it before loading)")
+    return _REGISTRY[kind](spec.get("config", {}))
+
+
+class _Static:
+    """Static (non-leaf) part of a model; equality and hash by value where the spec allows."""
+
+    __slots__ = ("fields", "key")
+
+    def __init__(self, fields: dict):
+        self.fields = fields
+        spec = fields["spec"]
+        by_value = _spec_by_value(spec)
+        functions = () if by_value else (fields["energy_fn"], fields["atomic_energies_fn"])
+        self.key = (spec, fields["cutoff"], fields["species"], fields["name"],
+                    fields["part_cutoffs"], functions)
+
+    def __eq__(self, other):
+        return isinstance(other, _Static) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+
+def _spec_by_value(spec: str) -> bool:
+    """True when every kind in the spec tree is known (so the spec determines the functions)."""
+    def known(node) -> bool:
+        kind = node.get("kind") if isinstance(node, dict) else None
+        if kind == "sum":
+            return all(known(c) for c in node.get("children", ()))
+        if kind == "scaled":
+            return known(node.get("child"))
+        return kind not in (None, "unknown")
+    try:
+        return known(json.loads(spec))
+    except ValueError:
+        return False
+
+
+def _spec_kind(spec: str):
+    try:
+        return json.loads(spec).get("kind")
+    except (ValueError, AttributeError):
+        return None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class EnergyModel:
     """A pure energy function with bound parameters.
 
@@ -33,21 +125,52 @@ class EnergyModel:
         species: atomic numbers the model knows, or None for any.
         atomic_energies_fn: same signature, returns per-atom energies (N,) eV; None if the model
             has no per-atom decomposition.
-        spec: JSON string ``{"kind": ..., "config": ...}`` used to rebuild the model on load.
+        spec: JSON string ``{"kind": ..., "config": ...}``: the static configuration, used to
+            compare models by value and to rebuild the model on load.
         name: human-readable name for messages.
+        part_cutoffs: cutoff of each additive part (Å), in order; ``(cutoff,)`` for one model.
     """
 
-    energy_fn: Callable = struct.field(pytree_node=False)
+    energy_fn: Callable
     params: PyTree
-    cutoff: float = struct.field(pytree_node=False)
-    species: tuple[int, ...] | None = struct.field(pytree_node=False, default=None)
-    atomic_energies_fn: Callable | None = struct.field(pytree_node=False, default=None)
-    spec: str = struct.field(pytree_node=False, default="{}")
-    name: str = struct.field(pytree_node=False, default="model")
+    cutoff: float
+    species: tuple[int, ...] | None = None
+    atomic_energies_fn: Callable | None = None
+    spec: str = "{}"
+    name: str = "model"
+    part_cutoffs: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        cutoff = float(self.cutoff)
+        if not np.isfinite(cutoff) or cutoff <= 0:
+            raise ValueError(f"{self.name}: cutoff must be a positive finite length in Å, "
+                             f"got {self.cutoff}")
+        object.__setattr__(self, "cutoff", cutoff)
+        if self.species is not None:
+            object.__setattr__(self, "species", tuple(int(z) for z in self.species))
+        parts = tuple(float(c) for c in self.part_cutoffs) or (cutoff,)
+        object.__setattr__(self, "part_cutoffs", parts)
+
+    def replace(self, **changes) -> "EnergyModel":
+        """A copy with some fields changed (as ``dataclasses.replace``)."""
+        if "cutoff" in changes and "part_cutoffs" not in changes and len(self.part_cutoffs) == 1:
+            changes["part_cutoffs"] = ()
+        return dataclasses.replace(self, **changes)
+
+    def __eq__(self, other):
+        if not isinstance(other, EnergyModel):
+            return NotImplemented
+        a, ta = jax.tree_util.tree_flatten(self)
+        b, tb = jax.tree_util.tree_flatten(other)
+        return ta == tb and all(np.array_equal(np.asarray(x), np.asarray(y))
+                                for x, y in zip(a, b))
+
+    __hash__ = None  # holds arrays
 
     # ------------------------------------------------------------------ evaluation
     def energy(self, positions: Array, cell: Array, species: Array, neighbors: Any) -> Array:
         """Total energy in eV."""
+        check_neighbor_range(self, neighbors)
         return self.energy_fn(self.params, positions, cell, species, neighbors)
 
     def atomic_energies(self, positions: Array, cell: Array, species: Array,
@@ -55,11 +178,16 @@ class EnergyModel:
         """Per-atom energies (N,) in eV; raises if the model has no decomposition."""
         if self.atomic_energies_fn is None:
             raise NotImplementedError(f"{self.name} does not define per-atom energies")
+        check_neighbor_range(self, neighbors)
         return self.atomic_energies_fn(self.params, positions, cell, species, neighbors)
 
     @property
     def kind(self) -> str:
-        return json.loads(self.spec).get("kind", "unknown")
+        return _spec_kind(self.spec) or "unknown"
+
+    @property
+    def has_atomic_energies(self) -> bool:
+        return self.atomic_energies_fn is not None
 
     # ------------------------------------------------------------------ composition
     def __add__(self, other: "EnergyModel") -> "EnergyModel":
@@ -86,9 +214,49 @@ class EnergyModel:
         return sum_models(self, scale_model(other, -1.0))
 
 
-def make_spec(kind: str, **config) -> str:
-    """JSON spec string for :class:`EnergyModel` (config must be JSON-serialisable)."""
-    return json.dumps({"kind": kind, "config": config}, sort_keys=True)
+def check_neighbor_range(model: EnergyModel, neighbors: Any) -> None:
+    """Raise ValueError if the neighbor list does not reach the model's cutoff (a static
+    check, so it works inside jit too)."""
+    reach = getattr(neighbors, "cutoff", None)
+    if reach is not None and reach < model.cutoff * (1.0 - 1e-12):
+        raise ValueError(f"neighbor list cutoff {reach:g} Å is shorter than the cutoff "
+                         f"{model.cutoff:g} Å of {model.name}: pairs would be missed; allocate "
+                         "the list with cutoff=model.cutoff")
+
+
+_STATIC_FIELDS = ("energy_fn", "cutoff", "species", "atomic_energies_fn", "spec", "name",
+                  "part_cutoffs")
+
+
+def _flatten(model: EnergyModel):
+    return (model.params,), _Static({f: getattr(model, f) for f in _STATIC_FIELDS})
+
+
+def _flatten_with_keys(model: EnergyModel):
+    return ((jax.tree_util.GetAttrKey("params"), model.params),), \
+        _Static({f: getattr(model, f) for f in _STATIC_FIELDS})
+
+
+def _unflatten(static: _Static, children) -> EnergyModel:
+    model = object.__new__(EnergyModel)
+    object.__setattr__(model, "params", children[0])
+    for f, v in static.fields.items():
+        object.__setattr__(model, f, v)
+    return model
+
+
+jax.tree_util.register_pytree_with_keys(EnergyModel, _flatten_with_keys, _unflatten, _flatten)
+
+
+def make_spec(kind: str, module: str | None = None, **config) -> str:
+    """JSON spec string for :class:`EnergyModel` (config must be JSON-serialisable).
+
+    ``module`` names the module that registers ``kind`` (so :func:`jaxpot.load` can import it).
+    """
+    spec = {"kind": kind, "config": config}
+    if module:
+        spec["module"] = module
+    return json.dumps(spec, sort_keys=True)
 
 
 def _intersect_species(a, b):
@@ -102,19 +270,24 @@ def _intersect_species(a, b):
 def sum_models(*models: EnergyModel) -> EnergyModel:
     """Energy ``E = sum_k E_k``: params is the tuple of the parts' params; cutoff is the largest.
 
-    Each part masks pairs beyond its own cutoff, so one neighbor list at the largest cutoff
-    serves all.  Known species are the intersection (every part must handle every atom).
+    Each part gets the neighbor list restricted to its own cutoff
+    (``neighbors.within(cutoff_k)``), so a short-ranged many-body part does not loop over a
+    long-ranged part's pairs.  Known species are the intersection (every part must handle
+    every atom).
     """
     fns = tuple(m.energy_fn for m in models)
     afns = tuple(m.atomic_energies_fn for m in models)
+    cuts = tuple(m.part_cutoffs for m in models)
 
     def energy_fn(params, positions, cell, species, neighbors):
-        return sum(f(p, positions, cell, species, neighbors) for f, p in zip(fns, params))
+        return sum(f(p, positions, cell, species, _restricted(neighbors, c))
+                   for f, p, c in zip(fns, params, cuts))
 
     atomic = None
     if all(a is not None for a in afns):
         def atomic(params, positions, cell, species, neighbors):
-            return sum(f(p, positions, cell, species, neighbors) for f, p in zip(afns, params))
+            return sum(f(p, positions, cell, species, _restricted(neighbors, c))
+                       for f, p, c in zip(afns, params, cuts))
 
     species = None
     for i, m in enumerate(models):
@@ -124,11 +297,20 @@ def sum_models(*models: EnergyModel) -> EnergyModel:
     return EnergyModel(energy_fn=energy_fn, params=tuple(m.params for m in models),
                        cutoff=max(m.cutoff for m in models), species=species,
                        atomic_energies_fn=atomic, spec=spec,
-                       name=" + ".join(m.name for m in models))
+                       name=" + ".join(m.name for m in models),
+                       part_cutoffs=tuple(c for m in models for c in m.part_cutoffs))
+
+
+def _restricted(neighbors, part_cutoffs: tuple[float, ...]):
+    """The neighbor list as the part whose cutoffs are ``part_cutoffs`` should see it."""
+    within = getattr(neighbors, "within", None)
+    return neighbors if within is None else within(max(part_cutoffs))
 
 
 def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
     """Energy ``factor * E``."""
+    if not np.isfinite(factor):
+        raise ValueError(f"scale factor must be finite, got {factor}")
     f, a = model.energy_fn, model.atomic_energies_fn
 
     def energy_fn(params, positions, cell, species, neighbors):
@@ -143,7 +325,7 @@ def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
                       sort_keys=True)
     return EnergyModel(energy_fn=energy_fn, params=model.params, cutoff=model.cutoff,
                        species=model.species, atomic_energies_fn=atomic, spec=spec,
-                       name=f"{factor:g} * ({model.name})")
+                       name=f"{factor:g} * ({model.name})", part_cutoffs=model.part_cutoffs)
 
 
 def energy_from_atomic(atomic_energies_fn: Callable) -> Callable:
@@ -151,6 +333,14 @@ def energy_from_atomic(atomic_energies_fn: Callable) -> Callable:
     def energy_fn(params, positions, cell, species, neighbors):
         return jnp.sum(atomic_energies_fn(params, positions, cell, species, neighbors))
     return energy_fn
+
+
+def species_numbers(species) -> tuple[int, ...] | None:
+    """Symbols or atomic numbers -> tuple of atomic numbers (None stays None)."""
+    if species is None:
+        return None
+    from ase.data import atomic_numbers
+    return tuple(int(atomic_numbers[s]) if isinstance(s, str) else int(s) for s in species)
 
 
 def species_lookup(known: tuple[int, ...], fill: int = 0) -> np.ndarray:
@@ -163,3 +353,11 @@ def species_lookup(known: tuple[int, ...], fill: int = 0) -> np.ndarray:
     for k, z in enumerate(known):
         table[int(z)] = k
     return table
+
+
+def species_indices(table, species, neighbors):
+    """Index (in the known species) of each atom (N,) and of each neighbour slot (N, K), from
+    a :func:`species_lookup` table; padding slots get index 0 (callers mask them)."""
+    index = jnp.asarray(table)[species]
+    padded = jnp.concatenate([index, jnp.zeros((1,), index.dtype)])
+    return index, padded[neighbors.idx]

@@ -34,12 +34,23 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from jaxpot.pair_vectors import pair_vectors, reverse_slots, reverse_slots_numpy
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
 from jaxpot.types import Array
 
 _BLOCK_ELEMENTS = 1 << 21  # candidate pairs processed at once (memory bound of a build)
 _NEIGHBOR_OFFSETS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int32)
+
+#: overflow causes, one bit each (``NeighborList.overflow``), as jax-md's partition.py does
+CAPACITY = 1  # an atom has more neighbors than the K slots
+BIN_CAPACITY = 2  # a cell-list bin holds more atoms than its capacity
+GEOMETRY = 4  # the cell shrank below the image range / bin width, or an atom left the open box
+VIEW_CAPACITY = 8  # more neighbors within a part's cutoff than that part's slots
+ASYMMETRIC = 16  # a pair is held from one side only (a truncated list)
+OVERFLOW_CAUSES = {CAPACITY: "neighbor capacity", BIN_CAPACITY: "cell-list bin capacity",
+                   GEOMETRY: "cell or box geometry (cell shrank or an atom left the box)",
+                   VIEW_CAPACITY: "capacity of a part's cutoff view", ASYMMETRIC: "asymmetric list"}
 
 
 class NeighborListOverflowError(RuntimeError):
@@ -51,21 +62,28 @@ class NeighborList:
     """Dense neighbor list; see the module docstring.
 
     Attributes:
-        idx: (N, K) int32 neighbor indices, ``N`` marks padding.
+        idx: (N, K) int32 neighbor indices, ``N`` marks padding; each row is sorted by
+            distance at the last build, so a shorter cutoff's neighbors are a prefix.
         shifts: (N, K, 3) int32 lattice image of each neighbor.
+        reverse: (N, K) int32 flat slot index of the same pair seen from the neighbor
+            (``N*K`` for padding), used for a gather-only force pass; None disables it.
         reference_positions: (N, 3) Å positions at the last build (for the skin test).
         reference_cell: (3, 3) Å cell at the last build.
-        did_overflow: () bool, sticky; True when the list could not hold every neighbor.
+        overflow: () int32 bitmask, sticky; non-zero when the list could not hold every
+            neighbor (bits ``CAPACITY``, ``BIN_CAPACITY``, ``GEOMETRY``, ``VIEW_CAPACITY``).
         max_count: () int32, the largest number of neighbors of one atom at the last build.
         max_occupancy: () int32, the fullest bin at the last build (cell list only).
         binning_origin, binning_frame: frame of the cell-list bins for open directions.
+        view_cutoffs, view_capacities: shorter cutoffs (Å) of the parts of a sum and the
+            number of leading slots that hold every neighbor within each (plus skin).
     """
 
     idx: Array
     shifts: Array
+    reverse: Array | None
     reference_positions: Array
     reference_cell: Array
-    did_overflow: Array
+    overflow: Array
     max_count: Array
     max_occupancy: Array
     binning_origin: Array
@@ -78,6 +96,37 @@ class NeighborList:
     grid: tuple[int, int, int] = struct.field(pytree_node=False)
     bin_capacity: int = struct.field(pytree_node=False)
     capacity_multiplier: float = struct.field(pytree_node=False)
+    view_cutoffs: tuple[float, ...] = struct.field(pytree_node=False, default=())
+    view_capacities: tuple[int, ...] = struct.field(pytree_node=False, default=())
+
+    @property
+    def did_overflow(self) -> Array:
+        """() bool: the list could not hold every neighbor (see :attr:`overflow` for why)."""
+        return self.overflow != 0
+
+    def within(self, cutoff: float) -> "NeighborList":
+        """The list as seen by a model of shorter ``cutoff`` (Å): the leading slots of each row.
+
+        Rows are sorted by distance, so the neighbors within ``cutoff + skin`` are the first
+        ``view_capacities[v]`` slots of the smallest view with ``view_cutoffs[v] >= cutoff``.
+        Without such a view the whole list is returned (still correct, just not cheaper).
+        """
+        if cutoff >= self.cutoff:
+            return self
+        fits = [(c, k) for c, k in zip(self.view_cutoffs, self.view_capacities) if c >= cutoff]
+        if not fits:
+            return self
+        c, k = min(fits)
+        if k >= self.capacity:
+            return self.replace(cutoff=c, view_cutoffs=(), view_capacities=())
+        reverse = None
+        if self.reverse is not None:
+            n, full = self.idx.shape
+            rev = self.reverse[:, :k]
+            row, col = rev // full, rev % full
+            reverse = jnp.where((rev < n * full) & (col < k), row * k + col, n * k)
+        return self.replace(idx=self.idx[:, :k], shifts=self.shifts[:, :k], reverse=reverse,
+                            cutoff=c, view_cutoffs=(), view_capacities=())
 
     @property
     def capacity(self) -> int:
@@ -106,6 +155,12 @@ class NeighborList:
         return i[m], j[m], s[m]
 
 
+def overflow_causes(nbrs: NeighborList) -> list[str]:
+    """Human-readable causes of an overflow (empty when the list is fine)."""
+    bits = int(nbrs.overflow)
+    return [text for bit, text in OVERFLOW_CAUSES.items() if bits & bit]
+
+
 class NeighborListFns(NamedTuple):
     """``allocate(positions, cell, pbc)`` on the host and jittable ``update(positions, cell, nbrs)``."""
 
@@ -132,10 +187,8 @@ def neighbor_vectors(positions: Array, cell: Array, nbrs: NeighborList) -> tuple
     Padding entries get the zero vector; callers combine ``mask`` with their own cutoff.
     """
     n = positions.shape[0]
-    padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
-    vectors = padded[nbrs.idx] - positions[:, None, :] + nbrs.shifts.astype(positions.dtype) @ cell
-    mask = nbrs.idx < n
-    return jnp.where(mask[..., None], vectors, 0.0), mask
+    vectors = pair_vectors(positions, cell, nbrs.idx, nbrs.shifts, nbrs.reverse)
+    return vectors, nbrs.idx < n
 
 
 def _frame(cell: Array, nbrs: NeighborList) -> Array:
@@ -156,13 +209,17 @@ def _wrapped(positions: Array, cell: Array, nbrs: NeighborList):
     return frac - image, image.astype(jnp.int32), frame
 
 
-def _compact(keep: Array, cand_j: Array, cand_shift: Array, capacity: int, n: int):
-    """Pack the first ``capacity`` kept candidates of one center into fixed slots."""
+def _compact(keep: Array, cand_j: Array, cand_shift: Array, cand_d2: Array, capacity: int,
+             n: int):
+    """Pack the kept candidates of one center into ``capacity`` slots sorted by distance
+    (the nearest ones when there are too many); returns idx, shifts, count, squared distances."""
     slot = jnp.cumsum(keep) - 1
     slot = jnp.where(keep & (slot < capacity), slot, capacity)
     idx = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(cand_j, mode="drop")
     shifts = jnp.zeros((capacity + 1, 3), jnp.int32).at[slot].set(cand_shift, mode="drop")
-    return idx[:capacity], shifts[:capacity], jnp.sum(keep)
+    d2 = jnp.full((capacity + 1,), jnp.inf, cand_d2.dtype).at[slot].set(cand_d2, mode="drop")
+    order = jnp.argsort(d2[:capacity])
+    return idx[:capacity][order], shifts[:capacity][order], jnp.sum(keep), d2[:capacity][order]
 
 
 def _select(centers, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
@@ -181,7 +238,7 @@ def _select(centers, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capac
     self_pair = (cand_j == centers[:, None]) & cand_zero
     keep = cand_ok & (d2 < cutoff2) & ~self_pair & (centers[:, None] < n)
     shift = cand_m - image[jnp.minimum(cand_j, n - 1)] + image[jnp.minimum(centers, n - 1)][:, None, :]
-    return jax.vmap(lambda k, j, s: _compact(k, j, s, capacity, n))(keep, cand_j, shift)
+    return jax.vmap(lambda k, j, s, d: _compact(k, j, s, d, capacity, n))(keep, cand_j, shift, d2)
 
 
 def _blocks(n: int, per_center: int) -> tuple[int, int]:
@@ -212,13 +269,13 @@ def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
                        wpos, image, frame, cutoff2, capacity, n,
                        jnp.broadcast_to(cand_zero, (b, n * s)))
 
-    idx, shifts, counts = jax.lax.map(block, centers)
+    idx, shifts, counts, d2 = jax.lax.map(block, centers)
     # the image range must still reach cutoff + skin in the current cell
     widths = _perpendicular_widths_jnp(frame)
     need = jnp.ceil((nbrs.cutoff + nbrs.skin) / widths)
     geometry_ok = jnp.all(jnp.where(jnp.asarray(nbrs.pbc), need <= jnp.asarray(nbrs.image_range), True))
     return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
-            counts.reshape(-1)[:n], jnp.int32(0), geometry_ok)
+            counts.reshape(-1)[:n], jnp.int32(0), geometry_ok, d2.reshape(-1, capacity)[:n])
 
 
 def _perpendicular_widths_jnp(frame: Array) -> Array:
@@ -270,11 +327,11 @@ def _build_cell_list(positions, cell, nbrs: NeighborList, capacity: int):
         return _select(c, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
                        cand_zero)
 
-    idx, shifts, nbr_counts = jax.lax.map(block, centers)
+    idx, shifts, nbr_counts, d2 = jax.lax.map(block, centers)
     widths = _perpendicular_widths_jnp(frame)
     geometry_ok = jnp.all(widths / grid >= nbrs.cutoff + nbrs.skin) & inside
     return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
-            nbr_counts.reshape(-1)[:n], max_occupancy, geometry_ok)
+            nbr_counts.reshape(-1)[:n], max_occupancy, geometry_ok, d2.reshape(-1, capacity)[:n])
 
 
 def _build(positions: Array, cell: Array, nbrs: NeighborList, capacity: int):
@@ -285,13 +342,21 @@ def _build(positions: Array, cell: Array, nbrs: NeighborList, capacity: int):
 
 def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
     """Rebuild the list at ``positions`` and ``cell`` with the same capacity (jittable)."""
-    idx, shifts, counts, occupancy, geometry_ok = _build(positions, cell, nbrs, nbrs.capacity)
+    idx, shifts, counts, occupancy, geometry_ok, d2 = _build(positions, cell, nbrs, nbrs.capacity)
     max_count = jnp.max(counts).astype(jnp.int32)
-    overflow = (nbrs.did_overflow | (max_count > nbrs.capacity) | ~geometry_ok
-                | (occupancy > nbrs.bin_capacity))
-    return nbrs.replace(idx=idx, shifts=shifts, reference_positions=positions,
+    bits = jnp.where(max_count > nbrs.capacity, CAPACITY, 0) | jnp.where(geometry_ok, 0, GEOMETRY)
+    if nbrs.method == "cell_list":
+        bits = bits | jnp.where(occupancy > nbrs.bin_capacity, BIN_CAPACITY, 0)
+    for c, k in zip(nbrs.view_cutoffs, nbrs.view_capacities):
+        view_count = jnp.max(jnp.sum(d2 < (c + nbrs.skin) ** 2, axis=1))
+        bits = bits | jnp.where(view_count > k, VIEW_CAPACITY, 0)
+    reverse = None
+    if nbrs.reverse is not None:
+        reverse, symmetric = reverse_slots(idx, shifts)
+        bits = bits | jnp.where(symmetric, 0, ASYMMETRIC)
+    return nbrs.replace(idx=idx, shifts=shifts, reverse=reverse, reference_positions=positions,
                         reference_cell=cell.astype(nbrs.reference_cell.dtype),
-                        did_overflow=overflow, max_count=max_count,
+                        overflow=(nbrs.overflow | bits).astype(jnp.int32), max_count=max_count,
                         max_occupancy=occupancy.astype(jnp.int32))
 
 
@@ -358,7 +423,10 @@ def _open_frame(positions: np.ndarray, cell: np.ndarray, pbc, margin: float):
 
 def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: float,
                            skin: float = 0.0, capacity_multiplier: float = 1.25,
-                           method: str = "auto", min_capacity: int = 0) -> NeighborList:
+                           method: str = "auto", min_capacity: int = 0,
+                           view_cutoffs=(), reverse: bool = True,
+                           min_grid: tuple[int, int, int] | None = None,
+                           min_bin_capacity: int = 0) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
 
     Args:
@@ -367,18 +435,30 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         capacity_multiplier: head-room factor on neighbor and bin capacities.
         method: ``"all_pairs"``, ``"cell_list"`` or ``"auto"`` (cell list for large cells).
         min_capacity: lower bound on K (used when reallocating after an overflow).
+        view_cutoffs: shorter cutoffs (Å) of parts of a sum (``model.part_cutoffs``); each
+            gets a prefix view (:meth:`NeighborList.within`).
+        reverse: store reverse slots for the gather-only force pass (see
+            :mod:`jaxpot.pair_vectors`).
+        min_grid, min_bin_capacity: cell-list bounds kept from an earlier allocation (so a
+            reallocated list stays valid at the geometry that overflowed too).
     """
     positions_np = np.asarray(positions, dtype=float)
     cell_np = np.asarray(cell, dtype=float)
     pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)))
     n = positions_np.shape[0]
     validate_atoms_input(positions_np, cell_np, np.ones(max(n, 0), int), pbc)
-    if cutoff <= 0 or skin < 0:
-        raise ValueError(f"cutoff must be > 0 and skin >= 0, got cutoff={cutoff}, skin={skin}")
+    if not (np.isfinite(cutoff) and cutoff > 0 and np.isfinite(skin) and skin >= 0):
+        raise ValueError(f"cutoff must be a finite length > 0 Å and skin a finite length >= 0 Å,"
+                         f" got cutoff={cutoff}, skin={skin}")
+    if not (np.isfinite(capacity_multiplier) and capacity_multiplier >= 1.0):
+        raise ValueError(f"capacity_multiplier must be >= 1, got {capacity_multiplier}")
     radius = cutoff + skin
+    views = tuple(sorted({float(c) for c in view_cutoffs if 0 < float(c) < cutoff}))
     frame, origin = _open_frame(positions_np, cell_np, pbc, margin=radius)
     widths = perpendicular_widths(frame)
-    grid = tuple(int(max(1, math.floor(w / radius))) for w in widths)
+    grid = _grid(widths, radius, pbc, n)
+    if min_grid is not None:
+        grid = tuple(min(g, m) for g, m in zip(grid, min_grid))
     cell_list_ok = all(g >= 3 for g, p in zip(grid, pbc) if p)
     if method == "auto":
         method = "cell_list" if (cell_list_ok and n >= 256) else "all_pairs"
@@ -395,13 +475,15 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         frac = np.where(pbc, frac - np.floor(frac), frac)
         b = np.clip(np.floor(frac * np.array(grid)).astype(int), 0, np.array(grid) - 1)
         occ = np.bincount(np.ravel_multi_index(b.T, grid), minlength=int(np.prod(grid)))
-        bin_capacity = int(math.ceil(occ.max() * capacity_multiplier)) + 1
+        bin_capacity = max(int(math.ceil(occ.max() * capacity_multiplier)) + 1,
+                           int(min_bin_capacity))
     else:
         grid = (1, 1, 1)
     template = NeighborList(
         idx=jnp.zeros((n, 1), jnp.int32), shifts=jnp.zeros((n, 1, 3), jnp.int32),
+        reverse=jnp.zeros((n, 1), jnp.int32) if reverse else None,
         reference_positions=jnp.asarray(positions_np, dtype),
-        reference_cell=jnp.asarray(cell_np, dtype), did_overflow=jnp.asarray(False),
+        reference_cell=jnp.asarray(cell_np, dtype), overflow=jnp.int32(0),
         max_count=jnp.int32(0), max_occupancy=jnp.int32(0),
         binning_origin=jnp.asarray(origin, dtype), binning_frame=jnp.asarray(frame, dtype),
         cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
@@ -414,21 +496,58 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
         idx = np.full((n, capacity), n, np.int32)
         shifts = np.zeros((n, capacity, 3), np.int32)
-        for i, (js, ss) in enumerate(rows):
+        dist = np.full((n, capacity), np.inf)
+        for i, (js, ss, ds) in enumerate(rows):
             idx[i, :len(js)] = js
             shifts[i, :len(js)] = ss
-        return template.replace(idx=jnp.asarray(idx), shifts=jnp.asarray(shifts),
-                                max_count=jnp.int32(max_count))
+            dist[i, :len(js)] = ds
+        nbrs = template.replace(
+            idx=jnp.asarray(idx), shifts=jnp.asarray(shifts), max_count=jnp.int32(max_count),
+            reverse=jnp.asarray(reverse_slots_numpy(idx, shifts)) if reverse else None)
+        return _with_views(nbrs, dist, views, capacity_multiplier)
     counted = _jit_rebuild(pos, cel, template)  # capacity 1: only counts matter
     max_count = int(counted.max_count)
     capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
     template = template.replace(idx=jnp.zeros((n, capacity), jnp.int32),
-                                shifts=jnp.zeros((n, capacity, 3), jnp.int32))
+                                shifts=jnp.zeros((n, capacity, 3), jnp.int32),
+                                reverse=jnp.zeros((n, capacity), jnp.int32) if reverse else None)
     nbrs = _jit_rebuild(pos, cel, template)
     if bool(nbrs.did_overflow):
         raise NeighborListOverflowError("neighbor list overflowed right after allocation "
-                                        f"(max_count={int(nbrs.max_count)}, capacity={capacity})")
-    return nbrs
+                                        f"(max_count={int(nbrs.max_count)}, capacity={capacity}; "
+                                        f"{', '.join(overflow_causes(nbrs))})")
+    vec, mask = neighbor_vectors(pos, cel, nbrs)
+    dist = np.where(np.asarray(mask), np.linalg.norm(np.asarray(vec), axis=-1), np.inf)
+    return _with_views(nbrs, dist, views, capacity_multiplier)
+
+
+def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: float = 0.0,
+                       **kwargs) -> NeighborList:
+    """:func:`allocate_neighbor_list` at ``model.cutoff`` with a view per part cutoff."""
+    return allocate_neighbor_list(positions, cell, pbc, cutoff=model.cutoff, skin=skin,
+                                  view_cutoffs=getattr(model, "part_cutoffs", ()), **kwargs)
+
+
+def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
+    """Cell-list grid: bins at least ``radius`` wide; open directions get at most as many bins
+    as keep the total below ``max(64, 8 N)`` (a far-away atom must not ask for GBs of bins)."""
+    grid = [int(max(1, math.floor(w / radius))) for w in widths]
+    limit = max(64, 8 * n)
+    while np.prod(grid, dtype=float) > limit and any(g > 3 for g, p in zip(grid, pbc) if not p):
+        d = max((d for d in range(3) if not pbc[d]), key=lambda d: grid[d])
+        grid[d] = max(3, grid[d] // 2)
+    return tuple(grid)
+
+
+def _with_views(nbrs: NeighborList, dist: np.ndarray, views, multiplier: float) -> NeighborList:
+    """Attach prefix views for shorter cutoffs (rows are sorted by distance)."""
+    if not views:
+        return nbrs
+    caps = []
+    for c in views:
+        count = int(np.max(np.sum(dist < c + nbrs.skin, axis=1), initial=0))
+        caps.append(min(nbrs.capacity, max(1, int(math.ceil(count * multiplier)))))
+    return nbrs.replace(view_cutoffs=tuple(views), view_capacities=tuple(caps))
 
 
 _jit_rebuild = jax.jit(rebuild_neighbor_list)
@@ -451,12 +570,16 @@ def _numpy_all_pairs(positions, frame, origin, pbc, image_range, radius):
     for start in range(0, n, block):
         c = np.arange(start, min(n, start + block))
         vec = wpos[None, :, None, :] + lattice[None, None] - wpos[c][:, None, None, :]
-        keep = np.einsum("bjsx,bjsx->bjs", vec, vec) < radius * radius
+        d2 = np.einsum("bjsx,bjsx->bjs", vec, vec)
+        keep = d2 < radius * radius
         keep &= ~((np.arange(n)[None, :, None] == c[:, None, None]) & zero[None, None, :])
         for b, i in enumerate(c):
             js, ss = np.nonzero(keep[b])
+            dist = np.sqrt(d2[b, js, ss])
+            order = np.argsort(dist, kind="stable")
+            js, ss, dist = js[order], ss[order], dist[order]
             rows.append((js.astype(np.int32),
-                         (offsets[ss] - image[js] + image[i]).astype(np.int32)))
+                         (offsets[ss] - image[js] + image[i]).astype(np.int32), dist))
     return rows
 
 
@@ -464,11 +587,28 @@ def reallocate_if_needed(positions, cell, nbrs: NeighborList) -> tuple[NeighborL
     """Host side: if ``nbrs`` overflowed, allocate a larger list; returns (list, reallocated?)."""
     if not bool(nbrs.did_overflow):
         return nbrs, False
+    return reallocate(positions, cell, nbrs), True
+
+
+def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList | None = None
+               ) -> NeighborList:
+    """A list for ``positions``/``cell`` with more room than ``nbrs`` (capacities grown by its
+    multiplier, at least what overflowed); with ``keep_grid_of`` the cell-list grid is no finer
+    than that list's, so the new list also fits the geometry that list was built for."""
     grown = int(math.ceil(max(int(nbrs.max_count), nbrs.capacity) * nbrs.capacity_multiplier))
-    new = allocate_neighbor_list(positions, cell, nbrs.pbc, cutoff=nbrs.cutoff, skin=nbrs.skin,
-                                 capacity_multiplier=nbrs.capacity_multiplier,
-                                 method="auto", min_capacity=grown)
-    return new, True
+    min_grid = None
+    if keep_grid_of is not None and keep_grid_of.method == "cell_list":
+        min_grid = keep_grid_of.grid
+    bin_capacity = 0
+    if nbrs.method == "cell_list":
+        bin_capacity = int(math.ceil(max(int(nbrs.max_occupancy), nbrs.bin_capacity)
+                                     * nbrs.capacity_multiplier))
+    views = nbrs.view_cutoffs
+    return allocate_neighbor_list(positions, cell, nbrs.pbc, cutoff=nbrs.cutoff, skin=nbrs.skin,
+                                  capacity_multiplier=nbrs.capacity_multiplier, method="auto",
+                                  min_capacity=grown, view_cutoffs=views,
+                                  reverse=nbrs.reverse is not None, min_grid=min_grid,
+                                  min_bin_capacity=bin_capacity)
 
 
 def check_min_distance(positions, cell, nbrs: NeighborList, min_distance: float) -> None:

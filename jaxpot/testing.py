@@ -68,9 +68,8 @@ def assert_derivatives_match_finite_differences(model, atoms, force_atol: float,
     import jax.numpy as jnp
 
     from jaxpot.mechanics import energy_forces_stress
-    from jaxpot.neighbors import allocate_neighbor_list
-    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
-                                  cutoff=model.cutoff, skin=skin)
+    from jaxpot.neighbors import allocate_for_model
+    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=skin)
     species = jnp.asarray(atoms.numbers)
     jitted = jax.jit(model.energy)
 

@@ -21,11 +21,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_numbers as _atomic_numbers
 
-from jaxpot.cutoffs import safe_norm
+from jaxpot.cutoffs import cosine_cutoff, safe_norm
 from jaxpot.descriptors._common import features_of_atoms
-from jaxpot.model import species_lookup
+from jaxpot.model import species_indices, species_lookup, species_numbers
 from jaxpot.neighbors import neighbor_vectors
 
 
@@ -68,7 +67,7 @@ class ACSF(NamedTuple):
 def acsf(species, r_cut: float, g2_params=None, g3_params=None, g4_params=None,
          g5_params=None) -> ACSF:
     """ACSF descriptor with dscribe's keyword names (eta in Å^-2, r_s in Å, kappa in Å^-1)."""
-    zs = tuple(sorted({int(_atomic_numbers[s]) if isinstance(s, str) else int(s) for s in species}))
+    zs = tuple(sorted(set(species_numbers(species))))
     if r_cut <= 0:
         raise ValueError(f"r_cut must be positive, got {r_cut}")
     return ACSF(zs, float(r_cut), _params(g2_params, 2, "g2_params"),
@@ -91,9 +90,8 @@ def acsf_features(desc: ACSF, positions, cell, species, neighbors) -> jax.Array:
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
     r = safe_norm(vectors, mask)
     within = mask & (r < rc)
-    fc = jnp.where(within, 0.5 * (jnp.cos(jnp.pi * r / rc) + 1.0), 0.0)
-    index = jnp.asarray(species_lookup(desc.species))[species]
-    nb_index = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])[neighbors.idx]
+    fc = jnp.where(within, cosine_cutoff(r, rc), 0.0)
+    _, nb_index = species_indices(species_lookup(desc.species), species, neighbors)
     onehot = (nb_index[..., None] == jnp.arange(s)) & within[..., None]  # (N, K, S)
     radial = [fc]
     radial += [jnp.exp(-eta * (r - rs) ** 2) * fc for eta, rs in desc.g2]
@@ -110,7 +108,7 @@ def acsf_features(desc: ACSF, positions, cell, species, neighbors) -> jax.Array:
         fc2 = fc[:, :, None] * fc[:, None, :] * pair_ok
         blocks = []
         if len(desc.g4):
-            fc_jk = jnp.where(rjk <= rc, 0.5 * (jnp.cos(jnp.pi * rjk / rc) + 1.0), 0.0)
+            fc_jk = cosine_cutoff(rjk, rc)  # 0 at r_jk = r_cut, so dscribe's r_jk <= r_cut
             blocks.append(_angular(desc.g4, cos, lambda eta: jnp.exp(-eta * (r2 + rjk * rjk)),
                                    fc2 * fc_jk))
         if len(desc.g5):

@@ -27,11 +27,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_numbers as _atomic_numbers
 
-from jaxpot.cutoffs import safe_norm
+from jaxpot.cutoffs import cosine_cutoff, safe_norm
 from jaxpot.descriptors._common import features_of_atoms
-from jaxpot.model import species_lookup
+from jaxpot.model import species_indices, species_lookup, species_numbers
 from jaxpot.neighbors import neighbor_vectors
 
 
@@ -86,7 +85,7 @@ def ani_aev(species, r_cut_radial: float = 5.2, r_cut_angular: float = 3.5,
         shifts_radial, shifts_angular: R_s (Å); sections: theta_s (rad).
     """
     defaults = ani1x_parameters()
-    zs = tuple(int(_atomic_numbers[s]) if isinstance(s, str) else int(s) for s in species)
+    zs = species_numbers(species)
     if len(set(zs)) != len(zs) or not zs:
         raise ValueError(f"species must be distinct and non-empty, got {species}")
     if not 0 < r_cut_angular < r_cut_radial:
@@ -115,29 +114,24 @@ def ani1x_parameters() -> dict:
             "sections": [np.pi / 16 + np.pi / 8 * j for j in range(8)]}
 
 
-def _cosine_cutoff(r, r_cut, within):
-    return jnp.where(within, 0.5 * jnp.cos(r * (jnp.pi / r_cut)) + 0.5, 0.0)
-
-
 def ani_features(desc: ANI, positions, cell, species, neighbors) -> jax.Array:
     """Pure function behind :meth:`ANI.features`: (N, F)."""
     dtype = positions.dtype
     s = len(desc.species)
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
     r = safe_norm(vectors, mask)
-    index = jnp.asarray(species_lookup(desc.species))[species]
-    nb_index = jnp.concatenate([index, jnp.zeros((1,), index.dtype)])[neighbors.idx]
+    _, nb_index = species_indices(species_lookup(desc.species), species, neighbors)
     onehot = (nb_index[..., None] == jnp.arange(s)).astype(dtype)  # (N, K, S)
 
     within_r = mask & (r < desc.r_cut_radial)
     shifts_r = jnp.asarray(desc.shifts_radial, dtype)
     radial = (0.25 * jnp.exp(-desc.eta_radial * (r[..., None] - shifts_r) ** 2)
-              * _cosine_cutoff(r, desc.r_cut_radial, within_r)[..., None])  # (N, K, R)
+              * jnp.where(within_r, cosine_cutoff(r, desc.r_cut_radial), 0.0)[..., None])  # (N, K, R)
     n = r.shape[0]
     out_radial = jnp.einsum("nkr,nks->nsr", radial, onehot).reshape(n, -1)
 
     within_a = mask & (r < desc.r_cut_angular)
-    fc_a = _cosine_cutoff(r, desc.r_cut_angular, within_a)
+    fc_a = jnp.where(within_a, cosine_cutoff(r, desc.r_cut_angular), 0.0)
     r_safe = jnp.where(within_a, r, 1.0)
     v_safe = jnp.where(within_a[..., None], vectors, 0.0)
     pairs = np.zeros((s, s), int)

@@ -60,7 +60,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_numbers as _atomic_numbers
 
 from jaxpot.cutoffs import cosine_switch, safe_norm
 from jaxpot.descriptors import radial_basis as rb
@@ -70,7 +69,7 @@ from jaxpot.descriptors.radial_basis import gto_basis  # noqa: F401  (public re-
 from jaxpot.descriptors.radial_spline import featomic_gto_table, spline_radial
 from jaxpot.descriptors.soap_options import check_options, infer_r_cut, weighting_function
 from jaxpot.descriptors.spherical_harmonics import real_spherical_harmonics
-from jaxpot.model import species_lookup
+from jaxpot.model import species_indices, species_lookup, species_numbers
 from jaxpot.neighbors import neighbor_vectors
 
 
@@ -162,8 +161,7 @@ def soap(species, r_cut: float | None = None, n_max: int = 8, l_max: int = 6,
             False otherwise).
         spline_accuracy: featomic's spline accuracy (featomic convention).
     """
-    zs = tuple(sorted({int(_atomic_numbers[s]) if isinstance(s, str) else int(s)
-                       for s in species}))
+    zs = tuple(sorted(set(species_numbers(species))))
     weighting = dict(weighting or {})
     compression = dict(compression or {})
     if cutoff is None:
@@ -179,8 +177,8 @@ def soap(species, r_cut: float | None = None, n_max: int = 8, l_max: int = 6,
                   weighting, average, mode)
     species_weights = None
     if compression.get("species_weighting") is not None:
-        table = {int(_atomic_numbers[k]) if isinstance(k, str) else int(k): float(v)
-                 for k, v in compression["species_weighting"].items()}
+        weighting_of = compression["species_weighting"]
+        table = dict(zip(species_numbers(weighting_of), map(float, weighting_of.values())))
         if set(table) != set(zs):
             raise ValueError("compression species_weighting needs exactly one weight per "
                              f"species {zs}, got {sorted(table)}")
@@ -251,8 +249,7 @@ def _density(desc: SOAP, vectors, mask, species, neighbors) -> _Density:
     r = safe_norm(vectors, mask)
     within = mask & (r < desc.neighbor_cutoff)
     _, centre_weight = _weights(desc, r, within, dtype)
-    index = jnp.asarray(species_lookup(desc.species))[species]
-    nb_index = jnp.concatenate([index, jnp.zeros((1,), index.dtype)])[neighbors.idx]
+    index, nb_index = species_indices(species_lookup(desc.species), species, neighbors)
     s = desc.n_channels
     onehot_weight = jnp.ones(nb_index.shape, dtype)
     if desc.species_weights is not None:

@@ -12,7 +12,6 @@ half-written model file.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import os
@@ -23,36 +22,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.model import EnergyModel, scale_model, sum_models
+from jaxpot.model import EnergyModel
+from jaxpot.model import model_from_spec as _model_from_spec
 
 FORMAT = "jaxpot-model"
 VERSION = 1
-
-#: kind -> module providing ``from_spec(config) -> EnergyModel`` (a constant table)
-MODEL_KINDS = {
-    "lennard_jones": "jaxpot.potentials.lennard_jones",
-    "morse": "jaxpot.potentials.morse",
-    "eam": "jaxpot.potentials.eam",
-    "stillinger_weber": "jaxpot.potentials.stillinger_weber",
-    "tersoff": "jaxpot.potentials.tersoff",
-}
-
 
 class ModelFileError(ValueError):
     """A model file is missing, corrupt, foreign or of an unsupported version."""
 
 
 def model_from_spec(spec: dict) -> EnergyModel:
-    """Rebuild a model (with placeholder or default params) from its spec dict."""
-    kind = spec.get("kind")
-    if kind == "sum":
-        return sum_models(*(model_from_spec(c) for c in spec["children"]))
-    if kind == "scaled":
-        return scale_model(model_from_spec(spec["child"]), float(spec["factor"]))
-    if kind not in MODEL_KINDS:
-        raise ModelFileError(f"unknown model kind {kind!r}; known: {sorted(MODEL_KINDS)}")
-    module = importlib.import_module(MODEL_KINDS[kind])
-    return module.from_spec(spec.get("config", {}))
+    """Rebuild a model (placeholder params) from its spec dict via the model registry."""
+    try:
+        return _model_from_spec(spec)
+    except KeyError as err:
+        raise ModelFileError(str(err.args[0]) if err.args else str(err)) from None
 
 
 def _digest(arrays: list[np.ndarray]) -> str:

@@ -29,7 +29,7 @@ from ase.units import Bohr, Hartree
 from scipy.interpolate import InterpolatedUnivariateSpline, PPoly
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, make_spec, species_lookup
+from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.potentials.eam_files import EAMTables, read_eam_file
 
@@ -186,8 +186,11 @@ def _build(params: dict, config: dict) -> EnergyModel:
     def energy(p, positions, cell, species, neighbors):
         return jnp.sum(atomic_energies(p, positions, cell, species, neighbors))
 
-    spec = make_spec("eam", **config)
+    spec = make_spec("eam", __name__, **config)
     jparams = {f: {k: jnp.asarray(v) for k, v in params[f].items()} for f in FAMILIES}
     return EnergyModel(energy_fn=energy, params=jparams, cutoff=cutoff, species=zs,
                        atomic_energies_fn=atomic_energies, spec=spec,
                        name=f"eam({'/'.join(elements)}, {config['interpolation']})")
+
+
+register_model_kind("eam", from_spec)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jaxpot.cutoffs import squared_polynomial_switch
-from jaxpot.model import EnergyModel, make_spec
-from jaxpot.potentials.pair import pair_matrix, pair_model, species_numbers
+from jaxpot.model import EnergyModel, make_spec, register_model_kind
+from jaxpot.model import species_numbers
+from jaxpot.potentials.pair import pair_matrix, pair_model
 
 
 def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, species=None,
@@ -51,7 +52,7 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
             return energy - 4.0 * e * (c6c * c6c - c6c)
         return energy
 
-    spec = make_spec("lennard_jones", sigma=sig.tolist(), epsilon=eps.tolist(), cutoff=rc,
+    spec = make_spec("lennard_jones", __name__, sigma=sig.tolist(), epsilon=eps.tolist(), cutoff=rc,
                      species=None if zs is None else list(zs), smooth=smooth, r_on=ro,
                      shift=shift)
     params = {"sigma": jnp.asarray(sig), "epsilon": jnp.asarray(eps)}
@@ -61,3 +62,6 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
 def from_spec(config: dict) -> EnergyModel:
     """Rebuild from a saved spec (see :mod:`jaxpot.io`)."""
     return lennard_jones(**config)
+
+
+register_model_kind("lennard_jones", from_spec)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jaxpot.cutoffs import smoothstep_switch
-from jaxpot.model import EnergyModel, make_spec
-from jaxpot.potentials.pair import pair_matrix, pair_model, species_numbers
+from jaxpot.model import EnergyModel, make_spec, register_model_kind
+from jaxpot.model import species_numbers
+from jaxpot.potentials.pair import pair_matrix, pair_model
 
 
 def morse(epsilon=1.0, r0=1.0, rho0=6.0, rcut1: float = 1.9, rcut2: float = 2.7, *,
@@ -32,7 +33,7 @@ def morse(epsilon=1.0, r0=1.0, rho0=6.0, rcut1: float = 1.9, rcut2: float = 2.7,
         x = jnp.exp(p * (1.0 - r / rm))
         return e * x * (x - 2.0) * smoothstep_switch(r, rcut1 * rm, rcut2 * rm)
 
-    spec = make_spec("morse", epsilon=eps.tolist(), r0=req.tolist(), rho0=rho.tolist(),
+    spec = make_spec("morse", __name__, epsilon=eps.tolist(), r0=req.tolist(), rho0=rho.tolist(),
                      rcut1=rcut1, rcut2=rcut2, species=None if zs is None else list(zs))
     params = {"epsilon": jnp.asarray(eps), "r0": jnp.asarray(req), "rho0": jnp.asarray(rho)}
     return pair_model(phi, params, cutoff, zs, spec, name="morse")
@@ -40,3 +41,6 @@ def morse(epsilon=1.0, r0=1.0, rho0=6.0, rcut1: float = 1.9, rcut2: float = 2.7,
 
 def from_spec(config: dict) -> EnergyModel:
     return morse(**config)
+
+
+register_model_kind("morse", from_spec)

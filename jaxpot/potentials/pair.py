@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, energy_from_atomic
+from jaxpot.model import EnergyModel, energy_from_atomic, species_indices
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.types import Array
 
@@ -36,9 +36,8 @@ def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray |
         if lookup is None:  # one species: scalar parameters, no per-pair gathers
             phi = pair_fn(params, r_safe, 0, 0)
         else:
-            index = jnp.asarray(lookup)[species]
-            padded = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])
-            phi = pair_fn(params, r_safe, index[:, None], padded[neighbors.idx])
+            index, nb_index = species_indices(lookup, species, neighbors)
+            phi = pair_fn(params, r_safe, index[:, None], nb_index)
         return 0.5 * jnp.sum(jnp.where(within, phi, 0.0), axis=1)
 
     return atomic_energies
@@ -53,14 +52,6 @@ def pair_model(pair_fn: PairFn, params, cutoff: float, species, spec: str,
     return EnergyModel(energy_fn=energy_from_atomic(atomic), params=params, cutoff=float(cutoff),
                        species=None if species is None else tuple(int(z) for z in species),
                        atomic_energies_fn=atomic, spec=spec, name=name)
-
-
-def species_numbers(species) -> tuple[int, ...] | None:
-    """Symbols or atomic numbers -> tuple of atomic numbers (None stays None)."""
-    if species is None:
-        return None
-    from ase.data import atomic_numbers
-    return tuple(int(atomic_numbers[s]) if isinstance(s, str) else int(s) for s in species)
 
 
 def pair_matrix(value, n_species: int, name: str) -> np.ndarray:

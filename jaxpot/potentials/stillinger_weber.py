@@ -22,7 +22,7 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, make_spec, species_lookup
+from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
@@ -87,7 +87,7 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
     lookup = species_lookup(zs)
     cutoff = float(np.max(table["a"] * table["sigma"]))
     terms = _terms_fn(lookup, len(zs) == 1)
-    spec = make_spec("stillinger_weber", species=elements,
+    spec = make_spec("stillinger_weber", __name__, species=elements,
                      shapes={k: list(v.shape) for k, v in table.items()})
     return EnergyModel(energy_fn=_energy_fn(terms),
                        params={k: jnp.asarray(v) for k, v in table.items()}, cutoff=cutoff,
@@ -98,7 +98,7 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
 def from_spec(config: dict) -> EnergyModel:
     shapes = config["shapes"]
     return stillinger_weber(species=config["species"],
-                            params={k: np.zeros(shapes[k]) for k in PARAMETER_NAMES})
+                            params={k: np.ones(shapes[k]) for k in PARAMETER_NAMES})
 
 
 def _terms_fn(lookup: np.ndarray, single: bool):
@@ -114,9 +114,8 @@ def _terms_fn(lookup: np.ndarray, single: bool):
             lam_eps = params["lambda"][0, 0, 0] * params["epsilon"][0, 0, 0]
             cos0 = params["costheta0"][0, 0, 0]
         else:
-            index = jnp.asarray(lookup)[species]
-            padded = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])
-            si, sj = index[:, None], padded[neighbors.idx]
+            index, sj = species_indices(lookup, species, neighbors)
+            si = index[:, None]
 
             def pair(name):  # entry (i, j, j) for each neighbor slot, (N, K)
                 return params[name][si, sj, sj]
@@ -163,3 +162,6 @@ def _atomic_energies_fn(terms):
         return 0.5 * jnp.sum(phi2, axis=1) + per_center + to_neighbors
 
     return atomic_energies
+
+
+register_model_kind("stillinger_weber", from_spec)

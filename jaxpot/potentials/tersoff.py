@@ -22,7 +22,7 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, make_spec, species_lookup
+from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
@@ -74,7 +74,7 @@ def tersoff(path: str, species=None, params: dict | None = None) -> EnergyModel:
     zs = tuple(int(atomic_numbers[e]) for e in elements)
     cutoff = float(np.max(table["R"] + table["D"]))
     terms = _terms_fn(species_lookup(zs))
-    spec = make_spec("tersoff", species=elements,
+    spec = make_spec("tersoff", __name__, species=elements,
                      shapes={k: list(v.shape) for k, v in table.items()})
 
     def energy(p, positions, cell, species_z, neighbors):
@@ -94,7 +94,7 @@ def tersoff(path: str, species=None, params: dict | None = None) -> EnergyModel:
 def from_spec(config: dict) -> EnergyModel:
     shapes = config["shapes"]
     return tersoff("", species=config["species"],
-                   params={k: np.zeros(shapes[k]) for k in PARAMETER_NAMES})
+                   params={k: np.ones(shapes[k]) for k in PARAMETER_NAMES})
 
 
 def _fc(r, big_r, big_d):
@@ -124,8 +124,7 @@ def _terms_fn(lookup: np.ndarray):
     def terms(p, positions, cell, species, neighbors):
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         r = safe_norm(vectors, mask)
-        index = jnp.asarray(lookup)[species]
-        nb = jnp.concatenate([index, jnp.zeros((1,), jnp.int32)])[neighbors.idx]
+        index, nb = species_indices(lookup, species, neighbors)
         si = index[:, None]
 
         def pair(name):  # entry (i, j, j)
@@ -158,3 +157,6 @@ def _terms_fn(lookup: np.ndarray):
         return jnp.where(within, 0.5 * repulsive + 0.5 * attractive, 0.0)
 
     return terms
+
+
+register_model_kind("tersoff", from_spec)

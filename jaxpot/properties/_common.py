@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.neighbors import NeighborList, allocate_neighbor_list
+from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.structure import Structure, as_structure, check_species_known
 
 
@@ -35,6 +35,6 @@ def prepare(model: EnergyModel, atoms, skin: float = 0.0) -> Prepared:
     """Validate ``atoms`` (ase.Atoms or Structure) for ``model`` and build a neighbor list."""
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     check_species_known(np.asarray(structure.species), model.species, model.name)
-    nbrs = allocate_neighbor_list(np.asarray(structure.positions), np.asarray(structure.cell),
-                                  structure.pbc, cutoff=model.cutoff, skin=skin)
+    nbrs = allocate_for_model(model, np.asarray(structure.positions),
+                              np.asarray(structure.cell), structure.pbc, skin=skin)
     return Prepared(structure, nbrs)
