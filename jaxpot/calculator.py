@@ -3,36 +3,27 @@
 Usable wherever ASE takes a calculator (optimizers, MD, EOS, NEB, filters).  Results are NumPy
 float64 in eV, eV/Å and eV/Å^3 (Voigt xx, yy, zz, yz, xz, xy; ASE's sign: tensile positive).
 
-The neighbor list is kept between calls and updated inside jit with a Verlet skin; when it
-overflows it is reallocated on the host with more room, never truncated.  The jitted kernel is
-shared by all calculators and recompiles only when the number of atoms, the neighbor capacity
-or the periodicity changes (not when positions, cell or species values change).
-Enable float64 (``jax.config.update("jax_enable_x64", True)``) for physics-grade precision.
+The neighbor list is kept between calls with a Verlet skin and maintained on the host
+(:func:`jaxpot.driver.refresh_neighbors`): rebuilt when atoms moved more than half the skin,
+never truncated.  The jitted kernel is shared by all calculators and all equal models; it
+recompiles only when the number of atoms, the neighbor capacity or the periodicity changes.
+Enable float64 (``jax.config.update("jax_enable_x64", True)``) for physics-grade precision; the
+calculator warns once when it is off.
 """
 
 from __future__ import annotations
 
-import functools
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
+from jaxpot.driver import refresh_neighbors
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.model import EnergyModel
-from jaxpot.neighbors import (allocate_neighbor_list, check_min_distance, reallocate_if_needed,
-                              update_neighbor_list)
+from jaxpot.neighbors import NeighborList
+from jaxpot.precision import warn_if_single_precision
 from jaxpot.space import full_to_voigt
 from jaxpot.structure import StructureError, check_species_known, validate_atoms_input
-
-
-@functools.partial(jax.jit, static_argnames=("compute_stress", "compute_energies"))
-def _evaluate(model, positions, cell, species, nbrs, compute_stress, compute_energies):
-    nbrs = update_neighbor_list(positions, cell, nbrs)
-    res = energy_forces_stress(model, positions, cell, species, nbrs,
-                               compute_stress=compute_stress, compute_energies=compute_energies)
-    return res, nbrs
 
 
 class JaxpotCalculator(Calculator):
@@ -46,7 +37,6 @@ class JaxpotCalculator(Calculator):
             (Å); None disables the check.
     """
 
-    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
     nolabel = True
 
     def __init__(self, model: EnergyModel, skin: float = 0.5, capacity_multiplier: float = 1.3,
@@ -58,17 +48,15 @@ class JaxpotCalculator(Calculator):
         self.skin = float(skin)
         self.capacity_multiplier = float(capacity_multiplier)
         self.min_distance = min_distance
-        self._nbrs = None
-        self._nbr_key = None
-        self.n_reallocations = 0
+        self._nbrs: NeighborList | None = None
+        self.n_reallocations = 0  # times the neighbor capacity had to grow
+        self.implemented_properties = ["energy", "free_energy", "forces", "stress"]
+        if model.atomic_energies_fn is not None:
+            self.implemented_properties.append("energies")
 
-    def _neighbors(self, positions, cell, pbc):
-        key = (positions.shape[0], tuple(bool(p) for p in pbc))
-        if self._nbrs is None or key != self._nbr_key:
-            self._nbrs = allocate_neighbor_list(
-                positions, cell, pbc, cutoff=self.model.cutoff, skin=self.skin,
-                capacity_multiplier=self.capacity_multiplier)
-            self._nbr_key = key
+    @property
+    def neighbors(self) -> NeighborList | None:
+        """The current neighbor list (None before the first calculation)."""
         return self._nbrs
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
@@ -76,28 +64,26 @@ class JaxpotCalculator(Calculator):
         atoms = self.atoms
         validate_atoms_input(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
         check_species_known(atoms.numbers, self.model.species, self.model.name)
-        want_stress = "stress" in properties
+        warn_if_single_precision("JaxpotCalculator")
         has_volume = atoms.cell.rank == 3
-        if want_stress and not has_volume:
+        if "stress" in properties and not has_volume:
             raise PropertyNotImplementedError("stress needs a 3D cell (cell rank 3)")
-        dtype = jnp.result_type(float)
-        positions = jnp.asarray(atoms.positions, dtype)
-        cell = jnp.asarray(atoms.cell.array, dtype)
-        species = jnp.asarray(atoms.numbers, jnp.int32)
-        nbrs = self._neighbors(atoms.positions, atoms.cell.array, atoms.pbc)
-        for _ in range(5):
-            res, nbrs = _evaluate(self.model, positions, cell, species, nbrs,
-                                  compute_stress=has_volume,
-                                  compute_energies=self.model.atomic_energies_fn is not None)
-            nbrs, reallocated = reallocate_if_needed(atoms.positions, atoms.cell.array, nbrs)
-            if not reallocated:
-                break
+        want_energies = "energies" in properties
+        if want_energies and self.model.atomic_energies_fn is None:
+            raise PropertyNotImplementedError(f"{self.model.name} has no per-atom energies")
+        old = self._nbrs
+        self._nbrs = nbrs = refresh_neighbors(
+            self.model, atoms.positions, atoms.cell.array, atoms.pbc, old, skin=self.skin,
+            capacity_multiplier=self.capacity_multiplier)
+        if old is not None and old.n_atoms == nbrs.n_atoms and nbrs.capacity > old.capacity:
             self.n_reallocations += 1
-        else:
-            raise RuntimeError("neighbor list kept overflowing after 5 reallocations")
-        self._nbrs = nbrs
         if self.min_distance is not None:
-            check_min_distance(positions, cell, nbrs, self.min_distance)
+            check_min_distance(atoms, nbrs, self.min_distance)
+        dtype = jnp.result_type(float)
+        res = energy_forces_stress(self.model, jnp.asarray(atoms.positions, dtype),
+                                   jnp.asarray(atoms.cell.array, dtype),
+                                   jnp.asarray(atoms.numbers, jnp.int32), nbrs,
+                                   compute_stress=has_volume, compute_energies=want_energies)
         energy = float(res.energy)
         if not np.isfinite(energy):
             raise StructureError(f"energy is not finite ({energy}); check the structure")
@@ -108,5 +94,17 @@ class JaxpotCalculator(Calculator):
             self.results["stress"] = np.asarray(full_to_voigt(res.stress), dtype=float)
         if res.energies is not None:
             self.results["energies"] = np.asarray(res.energies, dtype=float)
-        elif "energies" in properties:
-            raise PropertyNotImplementedError(f"{self.model.name} has no per-atom energies")
+
+
+def check_min_distance(atoms, nbrs: NeighborList, min_distance: float) -> None:
+    """Raise :class:`StructureError` naming the first pair closer than ``min_distance`` Å
+    (NumPy on the host: no compilation)."""
+    idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
+    n = len(atoms)
+    pos = atoms.positions
+    vec = pos[np.minimum(idx, n - 1)] - pos[:, None] + shifts @ atoms.cell.array
+    d = np.where(idx < n, np.linalg.norm(vec, axis=-1), np.inf)
+    if d.size and d.min() < min_distance:
+        i, k = np.unravel_index(np.argmin(d), d.shape)
+        raise StructureError(f"atoms {i} and {int(idx[i, k])} overlap: distance {d[i, k]:.3g} Å "
+                             f"< {min_distance} Å")

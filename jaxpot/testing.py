@@ -82,3 +82,42 @@ def assert_derivatives_match_finite_differences(model, atoms, force_atol: float,
         energy, atoms.positions, h_position), atol=force_atol)
     np.testing.assert_allclose(res.stress, finite_difference_stress(
         energy, atoms.positions, atoms.cell.array, h_strain), atol=stress_atol)
+
+
+class CompilationCounter:
+    """Counts XLA compilations (``jax.monitoring`` backend-compile events) while active.
+
+        with CompilationCounter() as compiled:
+            ...
+        assert compiled.count == 0
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.seconds = 0.0
+
+    def __enter__(self) -> "CompilationCounter":
+        _ensure_listener()
+        _ACTIVE_COUNTERS.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _ACTIVE_COUNTERS.remove(self)
+
+
+_ACTIVE_COUNTERS: list = []  # counters inside a ``with`` block (test helper only)
+_LISTENING: list = []
+
+
+def _on_event(event: str, duration: float, **kwargs) -> None:
+    if event.endswith("backend_compile_duration"):
+        for counter in _ACTIVE_COUNTERS:
+            counter.count += 1
+            counter.seconds += duration
+
+
+def _ensure_listener() -> None:
+    if not _LISTENING:
+        import jax
+        jax.monitoring.register_event_duration_secs_listener(_on_event)
+        _LISTENING.append(True)

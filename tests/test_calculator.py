@@ -13,10 +13,10 @@ from ase.filters import FrechetCellFilter
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 
-import jaxpot.calculator as calc_module
 from jaxpot.calculator import JaxpotCalculator
 from jaxpot.potentials import lennard_jones
 from jaxpot.structure import StructureError
+from jaxpot.testing import CompilationCounter
 
 jax.config.update("jax_enable_x64", True)
 
@@ -73,14 +73,17 @@ def test_second_call_does_not_recompile(model):
     atoms = cu_cell(2)
     atoms.calc = JaxpotCalculator(model)
     atoms.get_forces()
-    size = calc_module._evaluate._cache_size()
-    atoms.positions += 0.01
-    atoms.get_forces()
-    atoms.set_cell(atoms.cell * 1.001, scale_atoms=True)
-    atoms.get_stress()
-    atoms.numbers[0] = 28  # species values change, not the species set's shape
-    atoms.get_potential_energy()
-    assert calc_module._evaluate._cache_size() == size
+    with CompilationCounter() as compiled:
+        atoms.positions += 0.01
+        atoms.get_forces()
+        atoms.set_cell(atoms.cell * 1.001, scale_atoms=True)
+        atoms.get_stress()
+        atoms.numbers[0] = 28  # species values change, not the species set's shape
+        atoms.get_potential_energy()
+        other = atoms.copy()  # a second, equal model object shares the compiled code
+        other.calc = JaxpotCalculator(lennard_jones(**LJ, cutoff=5.5))
+        other.get_forces()
+    assert compiled.count == 0
 
 
 def test_neighbor_list_reallocates_on_compression(model):

@@ -56,3 +56,27 @@ def test_cli_main_job_relaxes_bundled_silicon(capsys):
     out = capsys.readouterr().out
     assert "lattice constant: 5.4309" in out
     assert "-4.33660" in out
+
+
+def test_second_relaxation_of_the_same_shape_compiles_nothing():
+    """EOS and QHA relax one structure per volume: only the first may compile."""
+    from jaxpot.testing import CompilationCounter
+    atoms = bulk("Si", "diamond", a=5.50, cubic=True)
+    relax(stillinger_weber(), atoms, fmax=1e-4, smax=1e-4)
+    other = bulk("Si", "diamond", a=5.35, cubic=True)
+    other.rattle(0.01, seed=2)  # different values, same shapes (symmetry is then P1)
+    relax(stillinger_weber(), bulk("Si", "diamond", a=5.30, cubic=True), fmax=1e-4, smax=1e-4)
+    with CompilationCounter() as compiled:
+        result = relax(stillinger_weber(), bulk("Si", "diamond", a=5.60, cubic=True),
+                       fmax=1e-4, smax=1e-4)
+    assert result.converged
+    assert compiled.count == 0
+
+
+def test_non_finite_energy_stops_with_the_step_named():
+    """Two atoms at one point give an infinite LJ energy: an error, not 'converged'."""
+    from ase import Atoms
+    from jaxpot.structure import StructureError
+    atoms = Atoms("Ar2", positions=[[1, 1, 1], [1, 1, 1]], cell=[8, 8, 8], pbc=True)
+    with pytest.raises(StructureError, match="NaN or infinite at FIRE step 0"):
+        relax(lennard_jones(sigma=3.4, epsilon=0.01, cutoff=6.0), atoms, relax_cell=False)

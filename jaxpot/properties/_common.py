@@ -9,7 +9,7 @@ import numpy as np
 
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, allocate_for_model
-from jaxpot.structure import Structure, as_structure, check_species_known
+from jaxpot.structure import Structure, StructureError, as_structure, check_species_known
 
 
 class Prepared(NamedTuple):
@@ -38,3 +38,13 @@ def prepare(model: EnergyModel, atoms, skin: float = 0.0) -> Prepared:
     nbrs = allocate_for_model(model, np.asarray(structure.positions),
                               np.asarray(structure.cell), structure.pbc, skin=skin)
     return Prepared(structure, nbrs)
+
+
+def require_periodic(atoms, what: str) -> Structure:
+    """``atoms`` (ase.Atoms or Structure) as a Structure; raise :class:`StructureError` naming
+    the pbc unless it is periodic along all three lattice vectors (``what`` names the caller)."""
+    structure = as_structure(atoms)
+    if not all(structure.pbc):
+        raise StructureError(f"{what} needs a periodic structure (pbc True along all three "
+                             f"lattice vectors), got pbc={[bool(p) for p in structure.pbc]}")
+    return structure

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxpot import mechanics
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import prepare
+from jaxpot.properties._common import prepare, require_periodic
 from jaxpot.space import voigt_strain_to_full, volume
 from jaxpot.units import GPa
 
@@ -60,8 +60,12 @@ def _strain_derivatives(model, positions, cell, species, neighbors):
 
 
 def elastic_tensors(model: EnergyModel, atoms, translation_tol: float = 1e-8) -> ElasticResult:
-    """Clamped- and relaxed-ion elastic tensors, moduli and Born stability of ``atoms``."""
-    prep = prepare(model, atoms)
+    """Clamped- and relaxed-ion elastic tensors, moduli and Born stability of ``atoms``.
+
+    Raises:
+        StructureError: ``atoms`` is not periodic along all three lattice vectors.
+    """
+    prep = prepare(model, require_periodic(atoms, "elastic constants"))
     pos0, cell0 = prep.positions, prep.cell
     vol = float(volume(cell0))
     d2e_dee, hessian, mixed = (np.asarray(x) for x in _strain_derivatives(

@@ -17,7 +17,10 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties.phonons import Phonons, _shortest_vectors, supercell_hessian
+from jaxpot.properties._common import require_periodic
+from jaxpot.properties.phonon_thermo import IMAGINARY_TOLERANCE_THZ, check_no_imaginary_modes
+from jaxpot.properties.phonons import (Phonons, _shortest_vectors, check_supercell,
+                                      supercell_hessian)
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
 
@@ -36,9 +39,16 @@ def gruneisen(model: EnergyModel, atoms, supercell=(3, 3, 3), qpoints=((0.5, 0.5
 
 def gruneisen_modes(model: EnergyModel, atoms, supercell=(3, 3, 3), qpoints=((0.5, 0.5, 0.5),),
                     degeneracy_tol: float = 1e-6) -> GruneisenResult:
-    """Frequencies (THz), Grüneisen parameters and the phonons, at fractional ``qpoints``."""
+    """Frequencies (THz), Grüneisen parameters and the phonons, at fractional ``qpoints``.
+
+    Raises:
+        StructureError: ``atoms`` is not periodic along all three lattice vectors.
+        ValueError: ``supercell`` is not three positive integers.
+    """
+    require_periodic(atoms, "Grüneisen parameters")
+    supercell = check_supercell(supercell)
     primitive = atoms.copy()
-    sc = primitive.repeat(tuple(int(n) for n in supercell))
+    sc = primitive.repeat(supercell)
     npr = len(primitive)
     hess, dhess = supercell_hessian(model, sc, strain_derivative=True)
     fc = hess[:npr].transpose(0, 2, 1, 3)
@@ -69,10 +79,20 @@ def gruneisen_modes(model: EnergyModel, atoms, supercell=(3, 3, 3), qpoints=((0.
     return GruneisenResult(np.array(freqs), np.array(gammas), ph)
 
 
-def average_gruneisen(result_on_mesh: GruneisenResult, temperature: float) -> float:
+def average_gruneisen(result_on_mesh: GruneisenResult, temperature: float,
+                      imaginary_tolerance: float = IMAGINARY_TOLERANCE_THZ) -> float:
     """Thermodynamic average Grüneisen parameter at ``temperature`` K: the mode heat-capacity
-    weighted mean over a (uniform) q-mesh, gamma = sum c_v gamma / sum c_v."""
+    weighted mean over a (uniform) q-mesh, gamma = sum c_v gamma / sum c_v.
+
+    Raises:
+        ValueError: ``temperature`` not finite and > 0 K, or imaginary modes below
+            ``-imaginary_tolerance`` THz (the autodiff acoustic modes at q = 0 are zero to
+            far better than the default 1e-3 THz).
+    """
     from ase import units
+    if not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be finite and > 0 K, got {temperature}")
+    check_no_imaginary_modes(result_on_mesh.frequencies, imaginary_tolerance)
     f = result_on_mesh.frequencies.reshape(-1)
     g = result_on_mesh.gammas.reshape(-1)
     ok = f > 1e-5

@@ -23,6 +23,7 @@ import numpy as np
 
 from jaxpot.model import EnergyModel
 from jaxpot.properties._common import prepare
+from jaxpot.properties._common import require_periodic
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
 _SHIFTS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float)
@@ -98,19 +99,25 @@ class Phonons(NamedTuple):
         g = np.exp(-0.5 * ((grid[:, None] - f.reshape(-1)[None]) / sigma) ** 2)
         return grid, g.sum(axis=1) / (sigma * np.sqrt(2 * np.pi)) / len(f)
 
-    def thermal_properties(self, temperatures, mesh=(16, 16, 16), cutoff_frequency=1e-5):
-        """Harmonic F (kJ/mol), S (J/K/mol), C_v (J/K/mol) per primitive cell, as phonopy."""
+    def thermal_properties(self, temperatures, mesh=(16, 16, 16), cutoff_frequency=1e-5,
+                           imaginary_tolerance: float = 1e-3):
+        """Harmonic F (kJ/mol), S (J/K/mol), C_v (J/K/mol) per primitive cell, as phonopy.
+
+        Raises ValueError if the crystal has imaginary modes below ``-imaginary_tolerance``
+        THz on the mesh (the acoustic modes at Gamma excepted)."""
         from jaxpot.properties.phonon_thermo import thermal_properties
-        return thermal_properties(self.mesh_frequencies(mesh), temperatures, cutoff_frequency)
+        return thermal_properties(self.mesh_frequencies(mesh), temperatures, cutoff_frequency,
+                                  imaginary_tolerance, gamma_index=0)  # row 0 is q = 0
 
     def plot_band_structure(self, filename: str, path: str | None = None, npoints: int = 200):
-        """Save a band-structure plot (PNG) with the high-symmetry labels of the path."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        """Save a band-structure plot (PNG) with the high-symmetry labels of the path.
+
+        Uses matplotlib's object-oriented API: no pyplot, the global backend is left alone."""
+        from matplotlib.figure import Figure
         bandpath, freqs = self.band_structure(path, npoints)
         x, xlabels, labels = bandpath.get_linear_kpoint_axis()
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4))
+        ax = fig.add_subplot()
         ax.plot(x, freqs, color="k", lw=1)
         for xl in xlabels:
             ax.axvline(xl, color="0.7", lw=0.5)
@@ -120,21 +127,18 @@ class Phonons(NamedTuple):
         ax.axhline(0, color="0.7", lw=0.5)
         fig.tight_layout()
         fig.savefig(filename, dpi=120)
-        plt.close(fig)
 
     def plot_dos(self, filename: str, mesh=(16, 16, 16), sigma: float = 0.1):
-        """Save a DOS plot (PNG)."""
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        """Save a DOS plot (PNG); no pyplot, the global backend is left alone."""
+        from matplotlib.figure import Figure
         f, g = self.dos(mesh, sigma)
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig = Figure(figsize=(5, 3.5))
+        ax = fig.add_subplot()
         ax.plot(f, g, color="k")
         ax.set_xlabel("frequency (THz)")
         ax.set_ylabel("DOS (states/THz/cell)")
         fig.tight_layout()
         fig.savefig(filename, dpi=120)
-        plt.close(fig)
 
 
 def gamma_centred_mesh(mesh) -> np.ndarray:
@@ -181,10 +185,27 @@ def _shortest_vectors(primitive, supercell_atoms, npr, tol=1e-5):
     return prim_frac, weights
 
 
+def check_supercell(supercell) -> tuple[int, int, int]:
+    """``supercell`` as three positive ints, or ValueError naming what is wrong."""
+    reps = np.asarray(supercell)
+    if reps.shape != (3,) or not np.all(np.isfinite(reps.astype(float))) \
+            or not np.all(reps == np.round(reps)) or np.any(reps < 1):
+        raise ValueError(f"supercell must be three positive integers (n1, n2, n3), "
+                         f"got {supercell!r}")
+    return tuple(int(n) for n in reps)
+
+
 def phonons(model: EnergyModel, atoms, supercell=(3, 3, 3)) -> Phonons:
-    """Phonons of ``atoms`` (the primitive/unit cell) from the Hessian of its supercell."""
+    """Phonons of ``atoms`` (the primitive/unit cell) from the Hessian of its supercell.
+
+    Raises:
+        StructureError: ``atoms`` is not periodic along all three lattice vectors.
+        ValueError: ``supercell`` is not three positive integers.
+    """
+    require_periodic(atoms, "phonons")
+    supercell = check_supercell(supercell)
     primitive = atoms.copy()
-    sc = primitive.repeat(tuple(int(n) for n in supercell))
+    sc = primitive.repeat(supercell)
     npr = len(primitive)
     ns = len(sc)
     hess = supercell_hessian(model, sc)

@@ -15,7 +15,8 @@ import numpy as np
 
 from jaxpot.model import EnergyModel
 from jaxpot.properties._common import prepare
-from jaxpot.properties.eos import fit_birch_murnaghan
+from jaxpot.properties._common import require_periodic
+from jaxpot.properties.eos import check_eos_volumes, fit_birch_murnaghan
 from jaxpot.properties.phonon_thermo import _EV_TO_KJ_PER_MOL
 from jaxpot.properties.phonons import phonons
 from jaxpot.properties.relax import relax
@@ -36,10 +37,33 @@ class QHAResult(NamedTuple):
 def quasi_harmonic(model: EnergyModel, atoms, supercell=(3, 3, 3), temperatures=None,
                    strains=np.linspace(-0.012, 0.012, 7), mesh=(12, 12, 12),
                    relax_ions: bool = True) -> QHAResult:
-    """QHA thermal expansion of the (relaxed) cell ``atoms``; see module docstring."""
-    temps = np.arange(0.0, 1001.0, 10.0) if temperatures is None else np.asarray(temperatures)
+    """QHA thermal expansion of the (relaxed) cell ``atoms``; see module docstring.
+
+    Args:
+        temperatures: K, finite, >= 0 and strictly increasing, at least two (default
+            0..1000 K in steps of 10 K).
+        strains: linear strains of the scanned cells (at least 4 distinct volumes).
+
+    Raises:
+        StructureError: ``atoms`` is not periodic along all three lattice vectors.
+        ValueError: bad temperatures or strains; imaginary phonon modes at a scanned volume
+            (naming the volume index, the number of modes and the most negative frequency);
+            or a free-energy curve F(V) at some temperature that the equation of state cannot
+            fit, e.g. its minimum outside the scanned volumes (naming the temperature).
+    """
+    require_periodic(atoms, "quasi-harmonic approximation")
+    temps = np.arange(0.0, 1001.0, 10.0) if temperatures is None \
+        else np.asarray(temperatures, float)
+    if temps.ndim != 1 or len(temps) < 2 or not np.all(np.isfinite(temps)) \
+            or np.any(temps < 0) or np.any(np.diff(temps) <= 0):
+        raise ValueError(f"temperatures must be at least two finite, non-negative and strictly "
+                         f"increasing values in K, got {temps.tolist()}")
+    strains = np.asarray(strains, float)
+    if strains.ndim != 1 or not np.all(np.isfinite(strains)) or np.any(strains <= -1):
+        raise ValueError(f"strains must be a 1-D sequence of finite numbers > -1, got {strains}")
+    check_eos_volumes(atoms.get_volume() * (1.0 + strains) ** 3)
     volumes, energies, free, entropy, cv = [], [], [], [], []
-    for s in strains:
+    for i, s in enumerate(strains):
         scaled = atoms.copy()
         scaled.set_cell(atoms.cell.array * (1.0 + s), scale_atoms=True)
         if relax_ions and len(scaled) > 1:
@@ -51,7 +75,11 @@ def quasi_harmonic(model: EnergyModel, atoms, supercell=(3, 3, 3), temperatures=
             energy = float(jax.jit(model.energy)(prep.positions, prep.cell, prep.species,
                                                  prep.neighbors))
         ph = phonons(model, scaled, supercell)
-        tp = ph.thermal_properties(temps, mesh)
+        try:
+            tp = ph.thermal_properties(temps, mesh)
+        except ValueError as err:
+            raise ValueError(f"QHA volume index {i} (strain {s:+.4g}, V = "
+                             f"{scaled.get_volume():.6g} Å^3): {err}") from err
         volumes.append(scaled.get_volume())
         energies.append(energy)
         free.append(tp.free_energy)
@@ -60,8 +88,12 @@ def quasi_harmonic(model: EnergyModel, atoms, supercell=(3, 3, 3), temperatures=
     volumes, energies = np.array(volumes), np.array(energies)
     free, entropy, cv = np.array(free).T, np.array(entropy).T, np.array(cv).T
     v_t, b_t = [], []
-    for f_vib in free:
-        fit = fit_birch_murnaghan(volumes, energies + f_vib / _EV_TO_KJ_PER_MOL)
+    for t, f_vib in zip(temps, free):
+        try:
+            fit = fit_birch_murnaghan(volumes, energies + f_vib / _EV_TO_KJ_PER_MOL)
+        except ValueError as err:
+            raise ValueError(f"QHA free energy F(V) at T = {t:g} K: {err}; widen the strains "
+                             f"or lower the temperatures") from err
         v_t.append(fit.v0)
         b_t.append(fit.b0)
     v_t = np.array(v_t)

@@ -7,8 +7,11 @@ of variables come from one ``jax.grad``.  Forces and the strain gradient are sym
 space-group operations of the input (spglib), so a crystal keeps its symmetry.
 
 FIRE follows Bitzek et al., PRL 97, 170201 (2006) with ASE's default parameters.  Steps run
-inside ``lax.while_loop`` in chunks; between chunks the host checks the neighbor list for
-overflow and reallocates, so a growing or shrinking cell is handled.
+inside ``lax.while_loop`` in chunks driven by :func:`jaxpot.driver.run_chunks`: a chunk whose
+neighbor list overflowed is replayed with a larger list, so a growing or shrinking cell is
+handled.  The chunk function is jitted once at module level and takes the model and the
+structure's arrays as arguments: a second relaxation of the same shape (EOS and QHA relax one
+structure per volume) compiles nothing.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 import spglib
 
+from jaxpot.driver import run_chunks
 from jaxpot.model import EnergyModel
-from jaxpot.neighbors import reallocate_if_needed, update_neighbor_list
+from jaxpot.neighbors import update_neighbor_list
 from jaxpot.properties._common import prepare
 from jaxpot.space import volume
 from jaxpot.structure import Structure, StructureError
@@ -52,7 +56,24 @@ class _FireState(NamedTuple):
     alpha: jax.Array
     n_pos: jax.Array
     step: jax.Array
-    nbrs: object
+    converged: jax.Array
+    finite: jax.Array  # False once the energy or forces became NaN/inf
+
+
+class _Setup(NamedTuple):
+    """Arrays of one relaxation (dynamic jit arguments: a new structure of the same shape
+    reuses the compiled chunk)."""
+
+    positions0: jax.Array  # (N, 3) Å
+    cell0: jax.Array  # (3, 3) Å
+    species: jax.Array  # (N,)
+    rots: jax.Array  # (G, 3, 3)
+    inverse_perms: jax.Array  # (G, N)
+    pressure: jax.Array  # eV/Å^3
+    fmax: jax.Array  # eV/Å
+    smax: jax.Array  # eV/Å^3
+    max_step_size: jax.Array  # Å
+    limit: jax.Array  # last step of this chunk
 
 
 def symmetry_operations(structure: Structure, symprec: float = 1e-4):
@@ -81,6 +102,92 @@ def _symmetrize(forces, strain_grad, rots, inverse_perms):
     return f, s
 
 
+def _unpack(x, setup: _Setup, relax_cell: bool):
+    n = setup.positions0.shape[0]
+    eps = x[n:] / n if relax_cell else jnp.zeros((3, 3), x.dtype)  # ASE's cell_factor = N
+    eps = 0.5 * (eps + eps.T)
+    deformation = jnp.eye(3, dtype=x.dtype) + eps
+    return x[:n] @ deformation, setup.cell0 @ deformation
+
+
+def _generalized_forces(model, x, nbrs, setup: _Setup, relax_cell: bool, symmetrize: bool):
+    n = setup.positions0.shape[0]
+
+    def enthalpy(x):
+        pos, cell = _unpack(x, setup, relax_cell)
+        return model.energy(pos, cell, setup.species, nbrs) + setup.pressure * volume(cell)
+
+    g = -jax.grad(enthalpy)(x)
+    f, s = (_symmetrize(g[:n], g[n:], setup.rots, setup.inverse_perms) if symmetrize
+            else (g[:n], g[n:]))
+    if not relax_cell:
+        s = jnp.zeros_like(s)
+    return jnp.concatenate([f, s])
+
+
+def _residuals(model, x, nbrs, setup: _Setup, relax_cell: bool, symmetrize: bool):
+    """Energy eV, forces (N,3) eV/Å and stress (3,3) eV/Å^3 at ``x`` (symmetrised)."""
+    pos, cell = _unpack(x, setup, relax_cell)
+    eye = jnp.eye(3, dtype=pos.dtype)
+    e, (de_dpos, de_deps) = jax.value_and_grad(
+        lambda r, eps: model.energy(r @ (eye + eps), cell @ (eye + eps), setup.species, nbrs),
+        argnums=(0, 1))(pos, jnp.zeros((3, 3), pos.dtype))
+    forces = -de_dpos
+    stress = 0.5 * (de_deps + de_deps.T) / volume(cell)
+    if symmetrize:
+        forces, stress = _symmetrize(forces, stress, setup.rots, setup.inverse_perms)
+    return e, forces, stress
+
+
+def _status(model, x, nbrs, setup, relax_cell, symmetrize):
+    e, forces, stress = _residuals(model, x, nbrs, setup, relax_cell, symmetrize)
+    fmax_now = jnp.max(jnp.linalg.norm(forces, axis=1))
+    residual = jnp.max(jnp.abs(stress + setup.pressure * jnp.eye(3))) if relax_cell else 0.0
+    finite = jnp.isfinite(e) & jnp.all(jnp.isfinite(forces)) & jnp.all(jnp.isfinite(stress))
+    return (fmax_now < setup.fmax) & (residual < setup.smax), finite
+
+
+@functools.partial(jax.jit, static_argnames=("relax_cell", "symmetrize"))
+def _fire_chunk(model, setup: _Setup, state: _FireState, nbrs, relax_cell: bool,
+                symmetrize: bool):
+    """FIRE steps until ``setup.limit``, convergence, a non-finite energy or an overflow."""
+
+    def cond(carry):
+        st, nb = carry
+        return (st.step < setup.limit) & ~st.converged & st.finite & ~nb.did_overflow
+
+    def body(carry):
+        st, nb = carry
+        force = _generalized_forces(model, st.x, nb, setup, relax_cell, symmetrize)
+        power = jnp.vdot(force, st.v)
+        fnorm = jnp.linalg.norm(force)
+        vnorm = jnp.linalg.norm(st.v)
+        v = (1 - st.alpha) * st.v + st.alpha * force / jnp.maximum(fnorm, 1e-30) * vnorm
+        uphill = power <= 0
+        v = jnp.where(uphill, 0.0, v)
+        n_pos = jnp.where(uphill, 0, st.n_pos + 1)
+        speed_up = (~uphill) & (n_pos > 5)
+        dt = jnp.where(uphill, st.dt * 0.5,
+                       jnp.where(speed_up, jnp.minimum(st.dt * 1.1, 1.0), st.dt))
+        alpha = jnp.where(uphill, 0.1, jnp.where(speed_up, st.alpha * 0.99, st.alpha))
+        v = v + dt * force
+        dx = dt * v
+        norm = jnp.linalg.norm(dx)
+        dx = jnp.where(norm > setup.max_step_size, dx * setup.max_step_size / norm, dx)
+        x = st.x + dx
+        pos, cell = _unpack(x, setup, relax_cell)
+        nb = update_neighbor_list(pos, cell, nb)
+        done, finite = _status(model, x, nb, setup, relax_cell, symmetrize)
+        return _FireState(x, v, dt, alpha, n_pos, st.step + 1, done, finite), nb
+
+    first_done, first_finite = _status(model, state.x, nbrs, setup, relax_cell, symmetrize)
+    state = state._replace(converged=first_done, finite=first_finite)
+    return jax.lax.while_loop(cond, body, (state, nbrs))
+
+
+_final_residuals = jax.jit(_residuals, static_argnames=("relax_cell", "symmetrize"))
+
+
 def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
           pressure: float = 0.0, relax_cell: bool = True, symmetrize: bool = True,
           max_steps: int = 3000, chunk: int = 250, skin: float = 0.5,
@@ -96,6 +203,10 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
     Returns:
         :class:`RelaxResult`; a ``RuntimeWarning`` is issued when the criteria are not met
         within ``max_steps`` (``result.converged`` is then False).
+
+    Raises:
+        StructureError: when the energy, forces or stress become NaN or infinite (naming the
+            FIRE step), or for cell relaxation of a non-periodic structure.
     """
     if fmax <= 0 or smax <= 0 or max_steps < 1 or chunk < 1:
         raise ValueError(f"need fmax > 0, smax > 0, max_steps >= 1, chunk >= 1; got fmax={fmax}, "
@@ -106,94 +217,37 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
         raise StructureError(f"cell relaxation needs a periodic structure, got pbc={s0.pbc}; "
                              "pass relax_cell=False to relax positions only")
     n = s0.positions.shape[0]
-    cell0 = s0.cell
-    p = pressure * GPa
-    factor = float(n)  # ASE's cell_factor: makes strain steps comparable to position steps
+    dtype = s0.positions.dtype
     if symmetrize:
         rots, perms = symmetry_operations(s0)
     else:
         rots, perms = np.eye(3)[None], np.arange(n)[None]
-    rots = jnp.asarray(rots, cell0.dtype)
-    inverse_perms = jnp.asarray(np.argsort(perms, axis=1))
+    setup = _Setup(positions0=s0.positions, cell0=s0.cell, species=s0.species,
+                   rots=jnp.asarray(rots, dtype), inverse_perms=jnp.asarray(np.argsort(perms, axis=1)),
+                   pressure=jnp.asarray(pressure * GPa, dtype), fmax=jnp.asarray(fmax, dtype),
+                   smax=jnp.asarray(smax * GPa, dtype),
+                   max_step_size=jnp.asarray(max_step_size, dtype), limit=jnp.asarray(0))
+    statics = dict(relax_cell=relax_cell, symmetrize=symmetrize)
+    x = jnp.concatenate([s0.positions, jnp.zeros((3, 3), dtype)])
+    state = _FireState(x, jnp.zeros_like(x), jnp.asarray(0.1, dtype), jnp.asarray(0.1, dtype),
+                       jnp.asarray(0), jnp.asarray(0), jnp.asarray(False), jnp.asarray(True))
 
-    def unpack(x):
-        eps = x[n:] / factor if relax_cell else jnp.zeros((3, 3), x.dtype)
-        eps = 0.5 * (eps + eps.T)
-        deformation = jnp.eye(3, dtype=x.dtype) + eps
-        return x[:n] @ deformation, cell0 @ deformation, deformation
+    def advance(st, nbrs):
+        limit = jnp.asarray(min(int(st.step) + chunk, max_steps))
+        new, nb = _fire_chunk(model, setup._replace(limit=limit), st, nbrs, **statics)
+        return new, nb, None
 
-    def enthalpy(x, nbrs):
-        pos, cell, _ = unpack(x)
-        return model.energy(pos, cell, s0.species, nbrs) + p * volume(cell)
+    def finished(st, _):
+        return bool(st.converged) or not bool(st.finite) or int(st.step) >= max_steps
 
-    def generalized_forces(x, nbrs):
-        g = -jax.grad(enthalpy)(x, nbrs)
-        f, s = _symmetrize(g[:n], g[n:], rots, inverse_perms) if symmetrize else (g[:n], g[n:])
-        if not relax_cell:
-            s = jnp.zeros_like(s)
-        return jnp.concatenate([f, s]), f
-
-    def residuals(x, nbrs):
-        pos, cell, _ = unpack(x)
-        e, (de_dpos, de_deps) = jax.value_and_grad(
-            lambda r, eps: model.energy(r @ (jnp.eye(3) + eps), cell @ (jnp.eye(3) + eps),
-                                        s0.species, nbrs), argnums=(0, 1))(
-            pos, jnp.zeros((3, 3), pos.dtype))
-        forces = -de_dpos
-        stress = 0.5 * (de_deps + de_deps.T) / volume(cell)
-        if symmetrize:
-            forces, stress = _symmetrize(forces, stress, rots, inverse_perms)
-        return e, forces, stress
-
-    def converged(x, nbrs):
-        _, forces, stress = residuals(x, nbrs)
-        fmax_now = jnp.max(jnp.linalg.norm(forces, axis=1))
-        smax_now = jnp.max(jnp.abs(stress + p * jnp.eye(3))) / GPa if relax_cell else 0.0
-        return (fmax_now < fmax) & (smax_now < smax)
-
-    @functools.partial(jax.jit, static_argnums=())
-    def run_chunk(state: _FireState, limit):
-        def cond(st):
-            return (st.step < limit) & ~converged(st.x, st.nbrs) & ~st.nbrs.did_overflow
-
-        def body(st):
-            force, _ = generalized_forces(st.x, st.nbrs)
-            power = jnp.vdot(force, st.v)
-            fnorm = jnp.linalg.norm(force)
-            vnorm = jnp.linalg.norm(st.v)
-            v = (1 - st.alpha) * st.v + st.alpha * force / jnp.maximum(fnorm, 1e-30) * vnorm
-            uphill = power <= 0
-            v = jnp.where(uphill, 0.0, v)
-            n_pos = jnp.where(uphill, 0, st.n_pos + 1)
-            speed_up = (~uphill) & (n_pos > 5)
-            dt = jnp.where(uphill, st.dt * 0.5, jnp.where(speed_up, jnp.minimum(st.dt * 1.1, 1.0), st.dt))
-            alpha = jnp.where(uphill, 0.1, jnp.where(speed_up, st.alpha * 0.99, st.alpha))
-            v = v + dt * force
-            dx = dt * v
-            norm = jnp.linalg.norm(dx)
-            dx = jnp.where(norm > max_step_size, dx * max_step_size / norm, dx)
-            x = st.x + dx
-            pos, cell, _ = unpack(x)
-            nbrs = update_neighbor_list(pos, cell, st.nbrs)
-            return _FireState(x, v, dt, alpha, n_pos, st.step + 1, nbrs)
-
-        return jax.lax.while_loop(cond, body, state)
-
-    x = jnp.concatenate([s0.positions, jnp.zeros((3, 3), s0.positions.dtype)])
-    state = _FireState(x, jnp.zeros_like(x), jnp.asarray(0.1), jnp.asarray(0.1),
-                       jnp.asarray(0), jnp.asarray(0), prep.neighbors)
-    while True:
-        state = run_chunk(state, jnp.minimum(state.step + chunk, max_steps))
-        pos, cell, _ = unpack(state.x)
-        nbrs, grown = reallocate_if_needed(np.asarray(pos), np.asarray(cell), state.nbrs)
-        state = state._replace(nbrs=nbrs)
-        if grown:
-            continue
-        if bool(converged(state.x, state.nbrs)) or int(state.step) >= max_steps:
-            break
-    pos, cell, _ = unpack(state.x)
-    energy, forces, stress = jax.jit(residuals)(state.x, state.nbrs)
-    done = bool(converged(state.x, state.nbrs))
+    run = run_chunks(advance, state, prep.neighbors, finished=finished)
+    state, nbrs = run.carry, run.neighbors
+    if not bool(state.finite):
+        raise StructureError(f"relax: energy, forces or stress became NaN or infinite at FIRE "
+                             f"step {int(state.step)}; check the structure and the model")
+    pos, cell = _unpack(state.x, setup, relax_cell)
+    energy, forces, stress = _final_residuals(model, state.x, nbrs, setup, **statics)
+    done = bool(state.converged)
     if not done:
         fnow = float(np.linalg.norm(np.asarray(forces), axis=1).max())
         snow = float(np.abs(np.asarray(stress) / GPa + pressure * np.eye(3)).max()) if relax_cell else 0.0

@@ -1,0 +1,209 @@
+"""Batches of structures of different sizes: padded to a few bucket shapes, evaluated by vmap.
+
+A :class:`Batch` stacks ``B`` structures padded to ``N`` atoms and ``K`` neighbor slots:
+padding atoms have species 0 (no element aliases it) and ``atom_mask`` False, they are nobody's
+neighbor, and their per-atom energies are masked out of every sum.  Each structure keeps its own
+cell, so one jitted call gives per-structure energies and stresses and per-atom forces
+(:func:`batch_energy_forces_stress`), differentiable w.r.t. the model's params (what fits call).
+
+Structures are grouped into buckets by ``(pbc, padded N)`` on a coarse ladder, small buckets
+merged upwards, so a whole training set compiles a handful of shapes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxpot.model import EnergyModel
+from jaxpot.neighbors import NeighborList, allocate_for_model
+from jaxpot.space import apply_strain, volume
+from jaxpot.structure import check_species_known, validate_atoms_input
+from jaxpot.types import Array
+
+PADDING_SPECIES = 0  #: species of padding atoms (no element has Z = 0)
+
+
+@struct.dataclass
+class Batch:
+    """``B`` structures padded to ``N`` atoms: positions (B,N,3) Å, cell (B,3,3) Å, species (B,N)
+    Z (0 = padding), atom_mask (B,N), neighbors: a NeighborList with a leading batch axis."""
+
+    positions: Array
+    cell: Array
+    species: Array
+    atom_mask: Array
+    neighbors: NeighborList
+
+
+class BatchResults(NamedTuple):
+    """energy (B,) eV, forces (B,N,3) eV/Å, stress (B,3,3) eV/Å^3, energies (B,N) eV or None."""
+
+    energy: Array
+    forces: Array
+    stress: Array
+    energies: Array | None
+
+
+class FramePairs(NamedTuple):
+    """Host neighbor data of one structure (unpadded)."""
+
+    idx: np.ndarray
+    shifts: np.ndarray
+    reverse: np.ndarray
+    view_counts: tuple[int, ...]
+
+
+def _ladder(n: int, minimum: int = 8) -> int:
+    """Smallest of 8, 12, 16, 24, 32, 48, ... (powers of two and 1.5x them) that is >= n."""
+    size = minimum
+    while size < n:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return size
+
+
+def frame_pairs(model: EnergyModel, atoms, skin: float = 0.0) -> FramePairs:
+    """Neighbor data of one ``ase.Atoms`` for ``model`` (exact capacity, rows sorted)."""
+    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=skin,
+                              capacity_multiplier=1.0)
+    idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
+    reverse = np.asarray(nbrs.reverse)
+    vec = atoms.positions[np.minimum(idx, len(atoms) - 1)] - atoms.positions[:, None] \
+        + shifts @ atoms.cell.array
+    dist = np.where(idx < len(atoms), np.linalg.norm(vec, axis=-1), np.inf)
+    views = tuple(int(np.max(np.sum(dist < c + skin, axis=1), initial=0))
+                  for c in _view_cutoffs(model))
+    return FramePairs(idx, shifts, reverse, views)
+
+
+def _view_cutoffs(model: EnergyModel) -> tuple[float, ...]:
+    return tuple(sorted({c for c in model.part_cutoffs if c < model.cutoff}))
+
+
+def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_atoms: int,
+         capacity: int, batch_size: int, dtype=None, skin: float = 0.0) -> Batch:
+    """Pad ``frames`` (at most ``batch_size``) to ``n_atoms`` atoms and ``capacity`` slots."""
+    dtype = dtype or jnp.result_type(float)
+    b, n, k = batch_size, n_atoms, capacity
+    positions = np.zeros((b, n, 3))
+    cell = np.tile(np.eye(3), (b, 1, 1))
+    species = np.full((b, n), PADDING_SPECIES, np.int32)
+    mask = np.zeros((b, n), bool)
+    idx = np.full((b, n, k), n, np.int32)
+    shifts = np.zeros((b, n, k, 3), np.int32)
+    reverse = np.full((b, n, k), n * k, np.int32)
+    views = np.zeros((len(_view_cutoffs(model)),), int)
+    for s, (atoms, p) in enumerate(zip(frames, pairs)):
+        m, kk = p.idx.shape
+        positions[s, :m] = atoms.positions
+        if atoms.cell.rank == 3:
+            cell[s] = atoms.cell.array
+        species[s, :m] = atoms.numbers
+        mask[s, :m] = True
+        idx[s, :m, :kk] = np.where(p.idx < m, p.idx, n)
+        shifts[s, :m, :kk] = p.shifts
+        row, col = p.reverse // max(kk, 1), p.reverse % max(kk, 1)
+        reverse[s, :m, :kk] = np.where(p.reverse < m * kk, row * k + col, n * k)
+        views = np.maximum(views, p.view_counts) if len(views) else views
+    pbc = tuple(bool(x) for x in frames[0].pbc)
+    zeros_b = np.zeros((b,), np.int32)
+    nbrs = NeighborList(
+        idx=jnp.asarray(idx), shifts=jnp.asarray(shifts), reverse=jnp.asarray(reverse),
+        reference_positions=jnp.asarray(positions, dtype), reference_cell=jnp.asarray(cell, dtype),
+        overflow=jnp.asarray(zeros_b), max_count=jnp.asarray(zeros_b),
+        max_occupancy=jnp.asarray(zeros_b), binning_origin=jnp.zeros((b, 3), dtype),
+        binning_frame=jnp.asarray(cell, dtype), cutoff=float(model.cutoff), skin=float(skin),
+        pbc=pbc, method="fixed", image_range=(0, 0, 0), grid=(1, 1, 1), bin_capacity=0,
+        capacity_multiplier=1.0, view_cutoffs=_view_cutoffs(model),
+        view_capacities=tuple(int(max(v, 1)) for v in views))
+    return Batch(positions=jnp.asarray(positions, dtype), cell=jnp.asarray(cell, dtype),
+                 species=jnp.asarray(species), atom_mask=jnp.asarray(mask), neighbors=nbrs)
+
+
+class Bucket(NamedTuple):
+    """Frames (indices into the caller's list) sharing one padded shape."""
+
+    indices: tuple[int, ...]
+    n_atoms: int
+    capacity: int
+    batch_size: int
+
+
+def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool = True,
+                 batch_size: int | None = None, max_elements: int = 1 << 19,
+                 min_bucket: int = 8) -> list[Bucket]:
+    """Group frames into few padded shapes.
+
+    Frames are keyed by periodicity and padded size (a coarse ladder when ``pad_atoms``, the
+    exact size otherwise, for models without per-atom energies); buckets with fewer than
+    ``min_bucket`` frames move up into the next larger one.  The batch size keeps
+    ``B * N * K`` below ``max_elements`` unless ``batch_size`` is given.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, (atoms, p) in enumerate(zip(frames, pairs)):
+        n = len(atoms)
+        size = _ladder(n) if pad_atoms else n
+        groups.setdefault((tuple(bool(x) for x in atoms.pbc), size), []).append(i)
+    if pad_atoms:
+        keys = sorted(groups)
+        for a, key in enumerate(keys):
+            bigger = [k for k in keys[a + 1:] if k[0] == key[0]]
+            if len(groups[key]) < min_bucket and bigger:
+                groups[bigger[0]].extend(groups.pop(key))
+    buckets = []
+    for (_, size), members in sorted(groups.items(), key=lambda kv: kv[0][1]):
+        k_max = max(pairs[i].idx.shape[1] for i in members)
+        capacity = _ladder(max(k_max, 1), minimum=4)
+        b = batch_size or max(1, min(len(members), max_elements // (size * capacity)))
+        buckets.append(Bucket(tuple(sorted(members)), size, capacity, int(b)))
+    return buckets
+
+
+def _structure_results(model: EnergyModel, positions, cell, species, mask, nbrs):
+    per_atom = model.atomic_energies_fn is not None
+
+    def energy(strain, pos):
+        p, c = apply_strain(pos, cell, strain)
+        if per_atom:
+            e_i = jnp.where(mask, model.atomic_energies(p, c, species, nbrs), 0.0)
+            return jnp.sum(e_i), e_i
+        return model.energy(p, c, species, nbrs), None
+
+    zero = jnp.zeros((3, 3), positions.dtype)
+    (e, e_i), (de_deps, de_dr) = jax.value_and_grad(energy, argnums=(0, 1), has_aux=True)(
+        zero, positions)
+    return BatchResults(energy=e, forces=-jnp.where(mask[:, None], de_dr, 0.0),
+                        stress=de_deps / volume(cell), energies=e_i)
+
+
+def batch_energy_forces_stress(model: EnergyModel, batch: Batch) -> BatchResults:
+    """Per-structure energies (B,), forces (B,N,3), stresses (B,3,3) and per-atom energies.
+
+    Pure and differentiable w.r.t. ``model.params`` (a training loss can take its grad).
+    Stress of open structures is meaningless (their placeholder cell is the identity).
+    """
+    return jax.vmap(_structure_results, in_axes=(None, 0, 0, 0, 0, 0))(
+        model, batch.positions, batch.cell, batch.species, batch.atom_mask, batch.neighbors)
+
+
+#: jitted :func:`batch_energy_forces_stress` (one compilation per model configuration and shape)
+evaluate_batch = jax.jit(batch_energy_forces_stress)
+
+
+def check_frames(model: EnergyModel, frames: Sequence, source: str = "frames") -> None:
+    """Clear errors naming the configuration index for frames the model cannot evaluate."""
+    for i, atoms in enumerate(frames):
+        try:
+            validate_atoms_input(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
+            check_species_known(atoms.numbers, model.species, model.name)
+        except ValueError as err:
+            raise type(err)(f"{source}[{i}]: {err}") from None
+
+
+def ceil_div(a: int, b: int) -> int:
+    return int(math.ceil(a / b))

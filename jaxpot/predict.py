@@ -1,0 +1,96 @@
+"""`jaxpot.predict`: energies, forces, stresses of many structures in few jitted calls.
+
+    result = jaxpot.predict(model, frames)          # frames: list of ase.Atoms
+    result.energy      (n,) eV
+    result.forces      list of (N_i, 3) eV/Å
+    result.stress      (n, 6) eV/Å^3, Voigt xx yy zz yz xz xy, ASE sign; NaN rows for frames
+                       that are not periodic in 3D
+    result.energies    list of (N_i,) eV per-atom energies (None if the model has none)
+
+Frames are padded into a few bucket shapes (:mod:`jaxpot.batch`), so a training set of
+hundreds of structures of different sizes compiles a handful of times, not once per size.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from jaxpot.batch import check_frames, evaluate_batch, frame_pairs, pack, plan_buckets
+from jaxpot.model import EnergyModel
+from jaxpot.precision import warn_if_single_precision
+from jaxpot.space import full_to_voigt
+
+
+class Prediction(NamedTuple):
+    """energy (n,) eV, forces [(N_i,3)] eV/Å, stress (n,6) eV/Å^3 Voigt, energies [(N_i,)] eV."""
+
+    energy: np.ndarray
+    forces: list
+    stress: np.ndarray
+    energies: list | None
+
+    @property
+    def n_structures(self) -> int:
+        return len(self.energy)
+
+
+def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None, *,
+            progress: bool | None = None) -> Prediction:
+    """Evaluate ``model`` on every ``ase.Atoms`` in ``frames``.
+
+    Args:
+        model: any jaxpot model. frames: a list of ``ase.Atoms`` (one ``Atoms`` also works).
+        batch_size: structures per jitted call (default: as many as fit a memory budget).
+        progress: show a progress bar (default: for 50 frames or more).
+
+    Returns:
+        :class:`Prediction`; NumPy float64 arrays in eV, eV/Å, eV/Å^3.
+    """
+    if not isinstance(model, EnergyModel):
+        raise TypeError(f"predict needs a jaxpot EnergyModel, got {type(model)!r}")
+    if hasattr(frames, "positions"):  # one ase.Atoms
+        frames = [frames]
+    frames = list(frames)
+    if not frames:
+        raise ValueError("predict got no frames")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    warn_if_single_precision("jaxpot.predict")
+    check_frames(model, frames)
+    pairs = [frame_pairs(model, atoms) for atoms in frames]
+    buckets = plan_buckets(frames, pairs, pad_atoms=model.atomic_energies_fn is not None,
+                           batch_size=batch_size)
+    n = len(frames)
+    energy = np.zeros(n)
+    stress = np.full((n, 6), np.nan)
+    forces: list = [None] * n
+    energies: list | None = [None] * n if model.atomic_energies_fn is not None else None
+    show = n >= 50 if progress is None else progress
+    bar = _progress(sum(len(b.indices) for b in buckets), show)
+    for bucket in buckets:
+        for start in range(0, len(bucket.indices), bucket.batch_size):
+            members = bucket.indices[start:start + bucket.batch_size]
+            batch = pack(model, [frames[i] for i in members], [pairs[i] for i in members],
+                         bucket.n_atoms, bucket.capacity, bucket.batch_size)
+            res = evaluate_batch(model, batch)
+            e, f, s = (np.asarray(x, dtype=float) for x in res[:3])
+            per_atom = None if res.energies is None else np.asarray(res.energies, dtype=float)
+            for slot, i in enumerate(members):
+                atoms = frames[i]
+                m = len(atoms)
+                energy[i] = e[slot]
+                forces[i] = f[slot, :m].copy()
+                if all(atoms.pbc) and atoms.cell.rank == 3:
+                    stress[i] = np.asarray(full_to_voigt(s[slot]))
+                if energies is not None:
+                    energies[i] = per_atom[slot, :m].copy()
+            bar.update(len(members))
+    bar.close()
+    return Prediction(energy=energy, forces=forces, stress=stress, energies=energies)
+
+
+def _progress(total: int, show: bool):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, disable=not show, unit="frame", desc="jaxpot.predict")
