@@ -18,10 +18,10 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, allocate_for_model
+from jaxpot.pytree import pytree_dataclass
 from jaxpot.space import apply_strain, volume
 from jaxpot.structure import check_species_known, validate_atoms_input
 from jaxpot.types import Array
@@ -29,7 +29,7 @@ from jaxpot.types import Array
 PADDING_SPECIES = 0  #: species of padding atoms (no element has Z = 0)
 
 
-@struct.dataclass
+@pytree_dataclass
 class Batch:
     """``B`` structures padded to ``N`` atoms: positions (B,N,3) Å, cell (B,3,3) Å, species (B,N)
     Z (0 = padding), atom_mask (B,N), neighbors: a NeighborList with a leading batch axis."""
@@ -55,7 +55,6 @@ class FramePairs(NamedTuple):
 
     idx: np.ndarray
     shifts: np.ndarray
-    reverse: np.ndarray
     view_counts: tuple[int, ...]
 
 
@@ -72,13 +71,12 @@ def frame_pairs(model: EnergyModel, atoms, skin: float = 0.0) -> FramePairs:
     nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=skin,
                               capacity_multiplier=1.0)
     idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
-    reverse = np.asarray(nbrs.reverse)
     vec = atoms.positions[np.minimum(idx, len(atoms) - 1)] - atoms.positions[:, None] \
         + shifts @ atoms.cell.array
     dist = np.where(idx < len(atoms), np.linalg.norm(vec, axis=-1), np.inf)
     views = tuple(int(np.max(np.sum(dist < c + skin, axis=1), initial=0))
                   for c in _view_cutoffs(model))
-    return FramePairs(idx, shifts, reverse, views)
+    return FramePairs(idx, shifts, views)
 
 
 def _view_cutoffs(model: EnergyModel) -> tuple[float, ...]:
@@ -96,7 +94,6 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
     mask = np.zeros((b, n), bool)
     idx = np.full((b, n, k), n, np.int32)
     shifts = np.zeros((b, n, k, 3), np.int32)
-    reverse = np.full((b, n, k), n * k, np.int32)
     views = np.zeros((len(_view_cutoffs(model)),), int)
     for s, (atoms, p) in enumerate(zip(frames, pairs)):
         m, kk = p.idx.shape
@@ -107,13 +104,11 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
         mask[s, :m] = True
         idx[s, :m, :kk] = np.where(p.idx < m, p.idx, n)
         shifts[s, :m, :kk] = p.shifts
-        row, col = p.reverse // max(kk, 1), p.reverse % max(kk, 1)
-        reverse[s, :m, :kk] = np.where(p.reverse < m * kk, row * k + col, n * k)
         views = np.maximum(views, p.view_counts) if len(views) else views
     pbc = tuple(bool(x) for x in frames[0].pbc)
     zeros_b = np.zeros((b,), np.int32)
     nbrs = NeighborList(
-        idx=jnp.asarray(idx), shifts=jnp.asarray(shifts), reverse=jnp.asarray(reverse),
+        idx=jnp.asarray(idx), shifts=jnp.asarray(shifts), reverse=None,
         reference_positions=jnp.asarray(positions, dtype), reference_cell=jnp.asarray(cell, dtype),
         overflow=jnp.asarray(zeros_b), max_count=jnp.asarray(zeros_b),
         max_occupancy=jnp.asarray(zeros_b), binning_origin=jnp.zeros((b, 3), dtype),

@@ -32,9 +32,9 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from jaxpot.pair_vectors import pair_vectors, reverse_slots, reverse_slots_numpy
+from jaxpot.pytree import pytree_dataclass, static_field
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
 from jaxpot.types import Array
@@ -57,7 +57,7 @@ class NeighborListOverflowError(RuntimeError):
     """Raised when a neighbor list overflowed and could not be reallocated."""
 
 
-@struct.dataclass
+@pytree_dataclass
 class NeighborList:
     """Dense neighbor list; see the module docstring.
 
@@ -88,16 +88,16 @@ class NeighborList:
     max_occupancy: Array
     binning_origin: Array
     binning_frame: Array
-    cutoff: float = struct.field(pytree_node=False)
-    skin: float = struct.field(pytree_node=False)
-    pbc: tuple[bool, bool, bool] = struct.field(pytree_node=False)
-    method: str = struct.field(pytree_node=False)
-    image_range: tuple[int, int, int] = struct.field(pytree_node=False)
-    grid: tuple[int, int, int] = struct.field(pytree_node=False)
-    bin_capacity: int = struct.field(pytree_node=False)
-    capacity_multiplier: float = struct.field(pytree_node=False)
-    view_cutoffs: tuple[float, ...] = struct.field(pytree_node=False, default=())
-    view_capacities: tuple[int, ...] = struct.field(pytree_node=False, default=())
+    cutoff: float = static_field()
+    skin: float = static_field()
+    pbc: tuple[bool, bool, bool] = static_field()
+    method: str = static_field()
+    image_range: tuple[int, int, int] = static_field()
+    grid: tuple[int, int, int] = static_field()
+    bin_capacity: int = static_field()
+    capacity_multiplier: float = static_field()
+    view_cutoffs: tuple[float, ...] = static_field(default=())
+    view_capacities: tuple[int, ...] = static_field(default=())
 
     @property
     def did_overflow(self) -> Array:
@@ -424,7 +424,7 @@ def _open_frame(positions: np.ndarray, cell: np.ndarray, pbc, margin: float):
 def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: float,
                            skin: float = 0.0, capacity_multiplier: float = 1.25,
                            method: str = "auto", min_capacity: int = 0,
-                           view_cutoffs=(), reverse: bool = True,
+                           view_cutoffs=(), reverse: bool = False,
                            min_grid: tuple[int, int, int] | None = None,
                            min_bin_capacity: int = 0) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
@@ -438,7 +438,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         view_cutoffs: shorter cutoffs (Å) of parts of a sum (``model.part_cutoffs``); each
             gets a prefix view (:meth:`NeighborList.within`).
         reverse: store reverse slots for the gather-only force pass (see
-            :mod:`jaxpot.pair_vectors`).
+            :mod:`jaxpot.pair_vectors`; reverse mode only, so off by default).
         min_grid, min_bin_capacity: cell-list bounds kept from an earlier allocation (so a
             reallocated list stays valid at the geometry that overflowed too).
     """

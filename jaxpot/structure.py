@@ -9,8 +9,8 @@ from __future__ import annotations
 import ase
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
+from jaxpot.pytree import pytree_dataclass, static_field
 from jaxpot.types import Array
 
 
@@ -18,7 +18,7 @@ class StructureError(ValueError):
     """Raised for physically meaningless input (NaN positions, singular cell, ...)."""
 
 
-@struct.dataclass
+@pytree_dataclass
 class Structure:
     """Positions (N,3) Å, cell (3,3) Å rows = lattice vectors, species (N,) Z, masses (N,) amu."""
 
@@ -26,7 +26,7 @@ class Structure:
     cell: Array
     species: Array
     masses: Array
-    pbc: tuple[bool, bool, bool] = struct.field(pytree_node=False, default=(True, True, True))
+    pbc: tuple[bool, bool, bool] = static_field(default=(True, True, True))
 
     @property
     def n_atoms(self) -> int:

@@ -1,6 +1,8 @@
 """Model files: bit-identical round trips, composition, and clear errors on corrupt files."""
 
+import json
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -94,3 +96,84 @@ def test_interrupted_save_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         jio.save(lennard_jones(), path)
     assert os.listdir(tmp_path) == []
+
+
+def _small_lj_case(tmp_path):
+    model = lennard_jones(sigma=2.0, epsilon=0.1, cutoff=5.0)
+    path = tmp_path / "lj.jaxpot"
+    jio.save(model, path)
+    atoms = bulk("Ar", "fcc", a=3.3, cubic=True)
+    atoms.rattle(0.05, seed=3)
+    return model, path, atoms
+
+
+def _predict(model, atoms):
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=model.cutoff)
+    res = energy_forces_stress(model, jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
+                               jnp.asarray(atoms.numbers), nbrs)
+    return np.asarray(res.energy), np.asarray(res.forces)
+
+
+def test_every_flipped_byte_is_detected_or_harmless(tmp_path):
+    """Flip each byte of a saved file in turn (xor 0xFF): ``load`` raises ModelFileError (and
+    no other exception) or returns a model with bit-identical energy and forces."""
+    model, path, atoms = _small_lj_case(tmp_path)
+    raw = path.read_bytes()
+    reference = _predict(model, atoms)
+    damaged = tmp_path / "damaged.jaxpot"
+    start, harmless = time.perf_counter(), 0
+    for k in range(len(raw)):
+        flipped = bytearray(raw)
+        flipped[k] ^= 0xFF
+        damaged.write_bytes(bytes(flipped))
+        try:
+            loaded = jio.load(damaged)
+        except jio.ModelFileError:
+            continue
+        energy, forces = _predict(loaded, atoms)  # same spec: the compiled code is reused
+        assert np.array_equal(energy, reference[0]) and np.array_equal(forces, reference[1]), (
+            f"byte {k} of {len(raw)} flipped: load succeeded with different predictions")
+        harmless += 1
+    assert harmless < len(raw) // 2  # most flips must be caught, not just survived
+    assert time.perf_counter() - start < 60
+
+
+def _rewrite(path, out, edit_header):
+    """Copy a model file with its JSON header changed by ``edit_header`` (a valid container:
+    only the jaxpot checksum can notice)."""
+    data = dict(np.load(path))
+    header = json.loads(bytes(data["__jaxpot__"]).decode())
+    edit_header(header)
+    data["__jaxpot__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(out, **data)
+
+
+@pytest.mark.parametrize("field", ["cutoff", "spec", "name"])
+def test_checksum_covers_the_header(tmp_path, field):
+    model, path, _ = _small_lj_case(tmp_path)
+    edits = {"cutoff": lambda h: h.update(cutoff=4.0),
+             "spec": lambda h: h["spec"]["config"].update(shift=False),
+             "name": lambda h: h.update(name="morse")}
+    tampered = tmp_path / "tampered.npz"
+    _rewrite(path, tampered, edits[field])
+    with pytest.raises(jio.ModelFileError, match="checksum"):
+        jio.load(tampered)
+
+
+def test_version_1_files_still_load(tmp_path):
+    """Version 1 (digest over the leaves only) is read with its own rule."""
+    from jaxpot.io.model_file import _digest
+    model, path, atoms = _small_lj_case(tmp_path)
+    old = tmp_path / "v1.npz"
+
+    def as_version_1(header):
+        leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(model.params)]
+        header.update(version=1, sha256=_digest(leaves, None))
+
+    _rewrite(path, old, as_version_1)
+    loaded = jio.load(old)
+    for x, y in zip(_predict(model, atoms), _predict(loaded, atoms)):
+        assert np.array_equal(x, y)
+    _rewrite(path, old, lambda h: h.update(version=3))
+    with pytest.raises(jio.ModelFileError, match="unsupported model file version 3"):
+        jio.load(old)

@@ -1,12 +1,17 @@
-"""Evaluate a descriptor on an ``ase.Atoms`` (host convenience shared by all descriptors)."""
+"""Evaluate a descriptor on an ``ase.Atoms`` (host convenience shared by all descriptors), and
+the input checks shared by the descriptors' constructors and feature functions."""
 
 from __future__ import annotations
 
+import operator
+
+import jax
 import jax.numpy as jnp
 import numpy as np
+from ase.data import atomic_numbers
 
 from jaxpot.neighbors import allocate_neighbor_list
-from jaxpot.structure import check_species_known
+from jaxpot.structure import StructureError, check_species_known
 
 
 def features_of_atoms(descriptor, jitted_features, atoms, cutoff: float, name: str) -> np.ndarray:
@@ -18,3 +23,61 @@ def features_of_atoms(descriptor, jitted_features, atoms, cutoff: float, name: s
     return np.asarray(jitted_features(descriptor, jnp.asarray(atoms.positions, dtype),
                                       jnp.asarray(atoms.cell.array, dtype),
                                       jnp.asarray(atoms.numbers), nbrs))
+
+
+def check_features_input(descriptor, species, neighbors, cutoff: float, name: str) -> None:
+    """Checks at a descriptor's feature entry points (host side, also while tracing under jit).
+
+    A neighbor list whose static ``cutoff`` is shorter than ``cutoff`` (Å, what the features
+    need) raises ValueError naming both lengths.  A concrete ``species`` array (not a tracer)
+    holding an element the descriptor does not know raises :class:`StructureError` naming it
+    (inside the features an unknown atomic number would silently count as the first species).
+    """
+    reach = getattr(neighbors, "cutoff", None)
+    if reach is not None and reach < cutoff * (1.0 - 1e-12):
+        raise ValueError(f"neighbor list cutoff {reach:g} Å is shorter than the cutoff "
+                         f"{cutoff:g} Å that the {name} features need: neighbors would be "
+                         f"missed; allocate the list with cutoff >= {cutoff:g}")
+    if isinstance(species, jax.core.Tracer):
+        return
+    z = np.asarray(species)
+    outside = sorted(set(z[(z < 1) | (z > 118)].tolist()))
+    if outside:
+        raise StructureError(f"invalid atomic numbers {outside} for {name}; it knows "
+                             f"Z={list(descriptor.species)}")
+    check_species_known(z, descriptor.species, name)
+
+
+def positive_finite(value, name: str, unit: str = "Å") -> float:
+    """``float(value)`` if it is a positive finite number, else ValueError naming ``name``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = None
+    if x is None or not (np.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be positive and finite ({unit}), got {value!r}")
+    return x
+
+
+def species_numbers(species, name: str) -> tuple[int, ...]:
+    """Element symbols or atomic numbers -> tuple of Z in 1..118, in the order given; a single
+    symbol or number counts as a list of one.  ValueError names a bad entry."""
+    if isinstance(species, (str, int, np.integer)):
+        species = [species]
+    out = []
+    for s in species:
+        if isinstance(s, str):
+            z = atomic_numbers.get(s)
+        else:
+            try:
+                z = operator.index(s)
+            except TypeError:
+                integral = isinstance(s, (float, np.floating)) and float(s).is_integer()
+                z = int(s) if integral else None
+        if z is None or not 1 <= z <= 118:
+            raise ValueError(f"{name}: unknown species {s!r} (need element symbols or atomic "
+                             "numbers 1..118)")
+        out.append(int(z))
+    if not out:
+        raise ValueError(f"{name} needs at least one species")
+    return tuple(out)

@@ -23,20 +23,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import cosine_cutoff, safe_norm
-from jaxpot.descriptors._common import features_of_atoms
-from jaxpot.model import species_indices, species_lookup, species_numbers
+from jaxpot.descriptors._common import (check_features_input, features_of_atoms,
+                                        positive_finite, species_numbers)
+from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 
 
-def _params(value, width: int, name: str) -> tuple:
-    """Parameter rows as a tuple of tuples (hashable: the descriptor is a static jit argument)."""
+def _params(value, width: int, name: str, columns: tuple[str, ...]) -> tuple:
+    """Parameter rows as a tuple of tuples (hashable: the descriptor is a static jit argument).
+
+    Every value must be finite and eta (if a column) >= 0; errors name the row and column."""
     if value is None or len(value) == 0:
         return ()
-    arr = np.asarray(value, float)
+    try:
+        arr = np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers of shape (n, {width}), got {value!r}") from None
     if width == 1:
         arr = arr.reshape(-1, 1)
     if arr.ndim != 2 or arr.shape[1] != width:
         raise ValueError(f"{name} must have shape (n, {width}), got {np.shape(value)}")
+    for row, values in enumerate(arr):
+        for column, x in zip(columns, values):
+            if not np.isfinite(x) or (column == "eta" and x < 0):
+                rule = "finite and >= 0" if column == "eta" else "finite"
+                raise ValueError(f"{name}: {column} in row {row} must be {rule}, got {x}")
     return tuple(tuple(float(x) for x in row) for row in arr)
 
 
@@ -56,7 +67,10 @@ class ACSF(NamedTuple):
         return (1 + len(self.g2) + len(self.g3)) * s + (len(self.g4) + len(self.g5)) * s * (s + 1) // 2
 
     def features(self, positions, cell, species, neighbors) -> jax.Array:
-        """(N, F) features; jittable and differentiable w.r.t. positions and cell."""
+        """(N, F) features; jittable and differentiable w.r.t. positions and cell.
+
+        ``species`` must all be in ``self.species`` (checked when concrete) and the neighbor
+        list must reach ``r_cut`` (checked)."""
         return acsf_features(self, positions, cell, species, neighbors)
 
     def __call__(self, atoms) -> np.ndarray:
@@ -66,13 +80,16 @@ class ACSF(NamedTuple):
 
 def acsf(species, r_cut: float, g2_params=None, g3_params=None, g4_params=None,
          g5_params=None) -> ACSF:
-    """ACSF descriptor with dscribe's keyword names (eta in Å^-2, r_s in Å, kappa in Å^-1)."""
-    zs = tuple(sorted(set(species_numbers(species))))
-    if r_cut <= 0:
-        raise ValueError(f"r_cut must be positive, got {r_cut}")
-    return ACSF(zs, float(r_cut), _params(g2_params, 2, "g2_params"),
-                _params(g3_params, 1, "g3_params"), _params(g4_params, 3, "g4_params"),
-                _params(g5_params, 3, "g5_params"))
+    """ACSF descriptor with dscribe's keyword names (eta in Å^-2, r_s in Å, kappa in Å^-1).
+
+    r_cut > 0 and finite; every parameter finite, eta >= 0 (ValueError otherwise)."""
+    zs = tuple(sorted(set(species_numbers(species, "acsf"))))
+    r_cut = positive_finite(r_cut, "r_cut")
+    angular = ("eta", "zeta", "lambda")
+    return ACSF(zs, r_cut, _params(g2_params, 2, "g2_params", ("eta", "r_s")),
+                _params(g3_params, 1, "g3_params", ("kappa",)),
+                _params(g4_params, 3, "g4_params", angular),
+                _params(g5_params, 3, "g5_params", angular))
 
 
 def _angular(params, cos, gauss, weight):
@@ -85,6 +102,8 @@ def _angular(params, cos, gauss, weight):
 
 
 def acsf_features(desc: ACSF, positions, cell, species, neighbors) -> jax.Array:
+    """Pure function behind :meth:`ACSF.features`: (N, F)."""
+    check_features_input(desc, species, neighbors, desc.r_cut, "acsf")
     rc = desc.r_cut
     s = len(desc.species)
     vectors, mask = neighbor_vectors(positions, cell, neighbors)

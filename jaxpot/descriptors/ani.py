@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import cosine_cutoff, safe_norm
-from jaxpot.descriptors._common import features_of_atoms
-from jaxpot.model import species_indices, species_lookup, species_numbers
+from jaxpot.descriptors._common import (check_features_input, features_of_atoms,
+                                        positive_finite, species_numbers)
+from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 
 
@@ -58,7 +59,10 @@ class ANI(NamedTuple):
                 + s * (s + 1) // 2 * len(self.shifts_angular) * len(self.sections))
 
     def features(self, positions, cell, species, neighbors) -> jax.Array:
-        """(N, F) AEVs; jittable and differentiable w.r.t. positions and cell."""
+        """(N, F) AEVs; jittable and differentiable w.r.t. positions and cell.
+
+        ``species`` must all be in ``self.species`` (checked when concrete) and the neighbor
+        list must reach ``neighbor_cutoff`` (checked)."""
         return ani_features(self, positions, cell, species, neighbors)
 
     def __call__(self, atoms) -> np.ndarray:
@@ -85,14 +89,17 @@ def ani_aev(species, r_cut_radial: float = 5.2, r_cut_angular: float = 3.5,
         shifts_radial, shifts_angular: R_s (Å); sections: theta_s (rad).
     """
     defaults = ani1x_parameters()
-    zs = species_numbers(species)
-    if len(set(zs)) != len(zs) or not zs:
-        raise ValueError(f"species must be distinct and non-empty, got {species}")
-    if not 0 < r_cut_angular < r_cut_radial:
+    zs = species_numbers(species, "ani_aev")
+    if len(set(zs)) != len(zs):
+        raise ValueError(f"species must be distinct, got {species}")
+    r_cut_radial = positive_finite(r_cut_radial, "r_cut_radial")
+    r_cut_angular = positive_finite(r_cut_angular, "r_cut_angular")
+    if not r_cut_angular < r_cut_radial:
         raise ValueError("need 0 < r_cut_angular < r_cut_radial (torchani's requirement), "
-                         f"got {r_cut_angular}, {r_cut_radial}")
-    if not (eta_radial > 0 and eta_angular > 0 and zeta > 0):
-        raise ValueError("eta_radial, eta_angular and zeta must be positive")
+                         f"got r_cut_angular={r_cut_angular}, r_cut_radial={r_cut_radial}")
+    eta_radial = positive_finite(eta_radial, "eta_radial", "Å^-2")
+    eta_angular = positive_finite(eta_angular, "eta_angular", "Å^-2")
+    zeta = positive_finite(zeta, "zeta", "dimensionless")
     pick = {"shifts_radial": shifts_radial, "shifts_angular": shifts_angular,
             "sections": sections}
     vals = {k: _floats(defaults[k] if v is None else v, k) for k, v in pick.items()}
@@ -116,6 +123,7 @@ def ani1x_parameters() -> dict:
 
 def ani_features(desc: ANI, positions, cell, species, neighbors) -> jax.Array:
     """Pure function behind :meth:`ANI.features`: (N, F)."""
+    check_features_input(desc, species, neighbors, desc.neighbor_cutoff, "ani")
     dtype = positions.dtype
     s = len(desc.species)
     vectors, mask = neighbor_vectors(positions, cell, neighbors)

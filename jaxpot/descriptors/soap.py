@@ -63,13 +63,13 @@ import numpy as np
 
 from jaxpot.cutoffs import cosine_switch, safe_norm
 from jaxpot.descriptors import radial_basis as rb
-from jaxpot.descriptors._common import features_of_atoms
+from jaxpot.descriptors._common import check_features_input, features_of_atoms, species_numbers
 from jaxpot.descriptors.quip_basis import quip_gauss_basis, quip_radial
 from jaxpot.descriptors.radial_basis import gto_basis  # noqa: F401  (public re-export)
 from jaxpot.descriptors.radial_spline import featomic_gto_table, spline_radial
 from jaxpot.descriptors.soap_options import check_options, infer_r_cut, weighting_function
 from jaxpot.descriptors.spherical_harmonics import real_spherical_harmonics
-from jaxpot.model import species_indices, species_lookup, species_numbers
+from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 
 
@@ -125,8 +125,10 @@ class SOAP(NamedTuple):
         Args:
             positions: (N, 3) Å.
             cell: (3, 3) Å, rows are lattice vectors.
-            species: (N,) int atomic numbers, all in ``self.species``.
-            neighbors: full neighbour list with radius >= ``self.neighbor_cutoff``.
+            species: (N,) int atomic numbers, all in ``self.species`` (checked when concrete:
+                :class:`jaxpot.structure.StructureError` otherwise).
+            neighbors: full neighbour list with radius >= ``self.neighbor_cutoff`` (checked:
+                ValueError otherwise).
         """
         return soap_power_spectrum(self, positions, cell, species, neighbors)
 
@@ -161,7 +163,7 @@ def soap(species, r_cut: float | None = None, n_max: int = 8, l_max: int = 6,
             False otherwise).
         spline_accuracy: featomic's spline accuracy (featomic convention).
     """
-    zs = tuple(sorted(set(species_numbers(species))))
+    zs = tuple(sorted(set(species_numbers(species, "soap"))))
     weighting = dict(weighting or {})
     compression = dict(compression or {})
     if cutoff is None:
@@ -172,13 +174,19 @@ def soap(species, r_cut: float | None = None, n_max: int = 8, l_max: int = 6,
         normalize = convention == "quip"
     if r_cut is None:
         r_cut = infer_r_cut(weighting)
+    if not (np.isfinite(spline_accuracy) and spline_accuracy > 0):
+        raise ValueError(f"spline_accuracy must be positive and finite, got {spline_accuracy!r}")
     mode = compression.get("mode", "off")
     check_options(convention, rbf, cutoff, cutoff_width, r_cut, n_max, l_max, sigma,
                   weighting, average, mode)
     species_weights = None
     if compression.get("species_weighting") is not None:
         weighting_of = compression["species_weighting"]
-        table = dict(zip(species_numbers(weighting_of), map(float, weighting_of.values())))
+        table = dict(zip(species_numbers(list(weighting_of), "compression species_weighting"),
+                         map(float, weighting_of.values())))
+        bad = {z: w for z, w in table.items() if not np.isfinite(w)}
+        if bad:
+            raise ValueError(f"compression species_weighting must be finite, got {bad}")
         if set(table) != set(zs):
             raise ValueError("compression species_weighting needs exactly one weight per "
                              f"species {zs}, got {sorted(table)}")
@@ -245,6 +253,8 @@ class _Density(NamedTuple):
 
 
 def _density(desc: SOAP, vectors, mask, species, neighbors) -> _Density:
+    # every entry point (features, coefficients, pair gradients) passes here
+    check_features_input(desc, species, neighbors, desc.neighbor_cutoff, "soap")
     dtype = vectors.dtype
     r = safe_norm(vectors, mask)
     within = mask & (r < desc.neighbor_cutoff)

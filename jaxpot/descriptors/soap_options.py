@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 
 import jax.numpy as jnp
 import numpy as np
+
+from jaxpot.descriptors._common import positive_finite
 
 _WEIGHT_PARAMETERS = {"poly": ("r0", "c", "m"), "pow": ("r0", "c", "d", "m"), "exp": ("r0", "c", "d")}
 
@@ -54,6 +57,17 @@ def _check_weighting(weighting: dict) -> None:
     unknown = set(weighting) - {"function", "w0", "r0", "c", "d", "m", "threshold"}
     if unknown:
         raise ValueError(f"unknown weighting keys {sorted(unknown)}")
+    for key in ("w0", "r0", "c", "d", "m", "threshold"):
+        if key in weighting:
+            try:
+                x = float(weighting[key])
+            except (TypeError, ValueError):
+                x = None
+            if x is None or not np.isfinite(x):
+                raise ValueError(f"weighting {key} must be a finite number, "
+                                 f"got {weighting[key]!r}")
+    if "threshold" in weighting and not float(weighting["threshold"]) > 0:
+        raise ValueError(f"weighting threshold must be positive, got {weighting['threshold']!r}")
     if "w0" in weighting and not float(weighting["w0"]) >= 0:
         raise ValueError("weighting w0 must be >= 0")
     name = weighting.get("function")
@@ -83,10 +97,13 @@ def check_options(convention, rbf, cutoff, cutoff_width, r_cut, n_max, l_max, si
     if cutoff not in allowed:
         raise ValueError(f"cutoff must be one of {allowed} for the {convention} convention, "
                          f"got {cutoff!r}")
+    r_cut = positive_finite(r_cut, "r_cut")
+    positive_finite(sigma, "sigma (QUIP's atom_sigma)")
+    _check_integer(n_max, "n_max", 1)
+    _check_integer(l_max, "l_max", 0)
     if cutoff == "smooth" and not 0 < cutoff_width <= r_cut:
-        raise ValueError(f"cutoff_width must be in (0, r_cut], got {cutoff_width}")
-    if n_max < 1 or l_max < 0 or sigma <= 0 or r_cut <= 0:
-        raise ValueError("need n_max >= 1, l_max >= 0, sigma > 0 and r_cut > 0")
+        raise ValueError(f"cutoff_width must be in (0, r_cut] = (0, {r_cut:g}] Å, "
+                         f"got {cutoff_width!r}")
     if rbf == "gto" and convention == "dscribe" and r_cut <= 1.0:
         raise ValueError("the dscribe GTO basis needs r_cut > 1 Å")
     if average not in ("off", "inner", "outer"):
@@ -105,6 +122,15 @@ def check_options(convention, rbf, cutoff, cutoff_width, r_cut, n_max, l_max, si
         if mode != "off":
             raise NotImplementedError("featomic's SoapPowerSpectrum has no species compression")
         _check_rate_scaling(weighting, "featomic's density scaling Willatt2018")
+
+
+def _check_integer(value, name: str, minimum: int) -> None:
+    try:
+        n = operator.index(value)
+    except TypeError:
+        n = None
+    if n is None or isinstance(value, bool) or n < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_rate_scaling(weighting: dict, what: str) -> None:

@@ -1,12 +1,15 @@
 """Save and load any jaxpot model to one versioned file; loading is bit-identical.
 
 File format (``.npz`` container, no pickle): an entry ``__jaxpot__`` holding UTF-8 JSON
-``{"format": "jaxpot-model", "version": 1, "spec": ..., "leaves": [...], "sha256": ...}`` and
-one array ``leaf_<k>`` per parameter leaf.  ``spec`` is the model's JSON spec (kind + config);
-on load the model is rebuilt from it by the kind's ``from_spec`` and the saved leaves replace its
-parameters (shapes and dtypes checked).  The SHA-256 over all leaf bytes detects corruption.
-The file is written to a temporary name and renamed, so an interrupted save leaves no
-half-written model file.
+``{"format": "jaxpot-model", "version": 2, "spec": ..., "name": ..., "cutoff": ...,
+"leaves": [...], "sha256": ...}`` and one array ``leaf_<k>`` per parameter leaf.  ``spec`` is
+the model's JSON spec (kind + config); on load the model is rebuilt from it by the kind's
+``from_spec`` and the saved leaves replace its parameters (shapes and dtypes checked).
+The SHA-256 covers every header field but itself (as canonical JSON: sorted keys, no spaces)
+and then each leaf's dtype, shape and bytes, so a corrupted spec, cutoff or parameter is
+detected.  Version 1 files (digest over the leaves only) are still read.  Whatever goes wrong
+while reading, :func:`load` raises :class:`ModelFileError`.  The file is written to a
+temporary name and renamed, so an interrupted save leaves no half-written model file.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from jaxpot.model import EnergyModel
 from jaxpot.model import model_from_spec as _model_from_spec
 
 FORMAT = "jaxpot-model"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: the digest covers the leaves only
+
 
 class ModelFileError(ValueError):
     """A model file is missing, corrupt, foreign or of an unsupported version."""
@@ -40,8 +45,13 @@ def model_from_spec(spec: dict) -> EnergyModel:
         raise ModelFileError(str(err.args[0]) if err.args else str(err)) from None
 
 
-def _digest(arrays: list[np.ndarray]) -> str:
+def _digest(arrays: list[np.ndarray], header: dict | None) -> str:
+    """SHA-256 over the header's fields but ``sha256`` (canonical JSON; None: version 1, no
+    header) and each array's dtype, shape and bytes."""
     h = hashlib.sha256()
+    if header is not None:
+        fields = {k: v for k, v in header.items() if k != "sha256"}
+        h.update(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
     for a in arrays:
         h.update(str(a.dtype).encode())
         h.update(str(a.shape).encode())
@@ -59,8 +69,8 @@ def save(model: EnergyModel, path: str | os.PathLike) -> None:
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(model.params)]
     header = {"format": FORMAT, "version": VERSION, "spec": spec, "name": model.name,
               "cutoff": model.cutoff,
-              "leaves": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in leaves],
-              "sha256": _digest(leaves)}
+              "leaves": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in leaves]}
+    header["sha256"] = _digest(leaves, header)
     arrays = {f"leaf_{k}": a for k, a in enumerate(leaves)}
     arrays["__jaxpot__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = os.fspath(path)
@@ -83,31 +93,62 @@ def _read_header(data, path) -> dict:
         header = json.loads(bytes(data["__jaxpot__"]).decode())
     except (ValueError, UnicodeDecodeError) as err:
         raise ModelFileError(f"{path}: corrupt header ({err})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt header (not a JSON object)")
     if header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: foreign file format {header.get('format')!r}")
-    if header.get("version") != VERSION:
+    version = header.get("version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise ModelFileError(f"{path}: unsupported model file version {header.get('version')!r} "
-                             f"(this jaxpot reads version {VERSION})")
+                             f"(this jaxpot reads versions {list(READABLE_VERSIONS)})")
     return header
 
 
+def _read_checked(path: str) -> tuple[dict, list[np.ndarray]]:
+    """Header and parameter arrays of a model file whose digest matches."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    data = np.load(io.BytesIO(raw), allow_pickle=False)
+    header = _read_header(data, path)
+    leaves = [data[f"leaf_{k}"] for k in range(len(header["leaves"]))]
+    digest = _digest(leaves, header if header["version"] >= 2 else None)
+    if digest != header.get("sha256"):
+        raise ModelFileError(f"{path}: checksum mismatch, the file is corrupt")
+    for k, (meta, a) in enumerate(zip(header["leaves"], leaves)):
+        if meta != {"shape": list(a.shape), "dtype": str(a.dtype)}:
+            raise ModelFileError(f"{path}: parameter {k} is {a.dtype} {a.shape}, the header "
+                                 f"says {meta}")
+    return header, leaves
+
+
 def load(path: str | os.PathLike) -> EnergyModel:
-    """Read a model written by :func:`save`; predictions are bit-identical to the saved model."""
+    """Read a model written by :func:`save`; predictions are bit-identical to the saved model.
+
+    Raises :class:`ModelFileError` (and nothing else) for a missing, corrupt, foreign or
+    unsupported file.
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ModelFileError(f"{path}: no such model file")
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        data = np.load(io.BytesIO(raw), allow_pickle=False)
-        header = _read_header(data, path)
-        leaves = [data[f"leaf_{k}"] for k in range(len(header["leaves"]))]
+        header, leaves = _read_checked(path)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as err:
         raise ModelFileError(f"{path}: corrupt or not a jaxpot model file ({err})") from None
-    if _digest(leaves) != header["sha256"]:
-        raise ModelFileError(f"{path}: checksum mismatch, the file is corrupt")
+    except Exception as err:  # anything a damaged container can raise (NotImplementedError, ...)
+        raise ModelFileError(f"{path}: corrupt or not a jaxpot model file "
+                             f"({type(err).__name__}: {err})") from err
+    try:
+        return _rebuild(header, leaves, path)
+    except ModelFileError:
+        raise
+    except Exception as err:  # a checksummed spec this jaxpot cannot rebuild
+        raise ModelFileError(f"{path}: cannot rebuild the model from its spec "
+                             f"({type(err).__name__}: {err})") from err
+
+
+def _rebuild(header: dict, leaves: list[np.ndarray], path: str) -> EnergyModel:
     model = model_from_spec(header["spec"])
     template, treedef = jax.tree_util.tree_flatten(model.params)
     if len(template) != len(leaves):

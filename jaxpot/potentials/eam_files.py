@@ -36,10 +36,61 @@ class EAMTables(NamedTuple):
 
 
 def _numbers(tokens: list[str], path: str, what: str) -> np.ndarray:
+    values = []
+    for k, t in enumerate(tokens):
+        try:
+            values.append(float(t.replace("D", "E").replace("d", "e")))
+        except ValueError:
+            raise ValueError(f"{path}: non-numeric value {t!r} in {what} "
+                             f"(entry {k})") from None
+    return np.array(values)
+
+
+def _number(token: str, path: str, what: str, kind=float):
+    """One int or float field, with an error naming the file and the field."""
     try:
-        return np.array([float(t.replace("D", "E").replace("d", "e")) for t in tokens])
+        return kind(token.replace("D", "E").replace("d", "e") if kind is float else token)
     except ValueError:
-        raise ValueError(f"{path}: non-numeric value in {what}") from None
+        raise ValueError(f"{path}: {what} must be {'an integer' if kind is int else 'a number'}, "
+                         f"got {token!r}") from None
+
+
+def _grid(tok: "_Tokens", path: str) -> tuple[int, float, int, float, float]:
+    grid = tok.take(5, "the grid line (Nrho drho Nr dr cutoff)")
+    nrho, nr = (_number(grid[k], path, name, int) for k, name in ((0, "Nrho"), (2, "Nr")))
+    drho, dr, cutoff = (_number(grid[k], path, name) for k, name in
+                        ((1, "drho"), (3, "dr"), (4, "cutoff")))
+    for name, n in (("Nrho", nrho), ("Nr", nr)):
+        if n < 4:
+            raise ValueError(f"{path}: {name} must be at least 4 (a cubic spline), got {n}")
+    for name, x in (("drho", drho), ("dr", dr), ("cutoff", cutoff)):
+        if not (np.isfinite(x) and x > 0):
+            raise ValueError(f"{path}: {name} must be positive and finite, got {x}")
+    return nrho, drho, nr, dr, cutoff
+
+
+def check_tables(t: "EAMTables", path: str) -> "EAMTables":
+    """Raise ValueError naming the file, the table and the entry for a NaN or inf value
+    (or a NaN, inf or negative mass)."""
+    el = t.elements
+    for a, mass in enumerate(t.masses):
+        if not (np.isfinite(mass) and mass > 0):
+            raise ValueError(f"{path}: mass of {el[a]} must be positive and finite, got {mass}")
+    tables = [(f"F(rho) of {el[a]}", t.embedding[a]) for a in range(len(el))]
+    if t.form == "funcfl":
+        tables += [(f"Z(r) of {el[0]}", t.rphi[0, 0]), (f"rho(r) of {el[0]}", t.density[0, 0])]
+    else:
+        for a in range(len(el)):
+            tables += [(f"rho(r) of {el[a]}" + (f" at {el[c]}" if t.form == "fs" else ""),
+                        t.density[a, c]) for c in range(len(el) if t.form == "fs" else 1)]
+        tables += [(f"r*phi(r) of {el[a]}-{el[b]}", t.rphi[a, b])
+                   for a in range(len(el)) for b in range(a + 1)]
+    for what, values in tables:
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(f"{path}: table {what} has a non-finite value {values[bad[0]]} "
+                             f"at entry {bad[0]}")
+    return t
 
 
 class _Tokens:
@@ -88,14 +139,17 @@ def _read_funcfl(lines: list[str], path: str) -> EAMTables:
         z = int(head[0])
     except ValueError:
         raise ValueError(f"{path}: expected an atomic number on line 2, got {head[0]!r}") from None
-    mass = float(head[1])
-    grid = tok.take(5, "the grid line (Nrho drho Nr dr cutoff)")
-    nrho, drho, nr, dr, cutoff = int(grid[0]), float(grid[1]), int(grid[2]), float(grid[3]), float(grid[4])
+    if not 1 <= z < len(chemical_symbols):
+        raise ValueError(f"{path}: atomic number on line 2 must be in "
+                         f"1..{len(chemical_symbols) - 1}, got {z}")
+    mass = _number(head[1], path, "the mass on line 2")
+    nrho, drho, nr, dr, cutoff = _grid(tok, path)
     embedding = _numbers(tok.take(nrho, "F(rho)"), path, "F(rho)")
     zr = _numbers(tok.take(nr, "Z(r)"), path, "Z(r)")
     rho = _numbers(tok.take(nr, "rho(r)"), path, "rho(r)")
-    return EAMTables("funcfl", [chemical_symbols[z]], np.array([mass]), nrho, drho, nr, dr,
-                     cutoff, embedding[None], rho[None, None], zr[None, None])
+    return check_tables(EAMTables("funcfl", [chemical_symbols[z]], np.array([mass]), nrho, drho,
+                                  nr, dr, cutoff, embedding[None], rho[None, None],
+                                  zr[None, None]), path)
 
 
 def _read_setfl(lines: list[str], path: str, fs: bool) -> EAMTables:
@@ -110,25 +164,28 @@ def _read_setfl(lines: list[str], path: str, fs: bool) -> EAMTables:
     for e in elements:
         if e not in chemical_symbols:
             raise ValueError(f"{path}: unknown element {e!r}")
-    grid = tok.take(5, "the grid line (Nrho drho Nr dr cutoff)")
-    nrho, drho, nr, dr, cutoff = int(grid[0]), float(grid[1]), int(grid[2]), float(grid[3]), float(grid[4])
+    nrho, drho, nr, dr, cutoff = _grid(tok, path)
     embedding = np.zeros((n_el, nrho))
     density = np.zeros((n_el, n_el, nr))
     masses = np.zeros(n_el)
     for a in range(n_el):
         head = tok.take(4, f"the header of element {elements[a]}")
-        masses[a] = float(head[1])
-        embedding[a] = _numbers(tok.take(nrho, f"F(rho) of {elements[a]}"), path, "F(rho)")
+        masses[a] = _number(head[1], path, f"the mass of {elements[a]}")
+        what = f"F(rho) of {elements[a]}"
+        embedding[a] = _numbers(tok.take(nrho, what), path, what)
         if fs:  # block of element a: density of a at centres of each element c
             for c in range(n_el):
-                density[a, c] = _numbers(tok.take(nr, f"rho(r) of {elements[a]}"), path, "rho")
+                what = f"rho(r) of {elements[a]} at {elements[c]}"
+                density[a, c] = _numbers(tok.take(nr, what), path, what)
         else:
-            density[a, :] = _numbers(tok.take(nr, f"rho(r) of {elements[a]}"), path, "rho")
+            what = f"rho(r) of {elements[a]}"
+            density[a, :] = _numbers(tok.take(nr, what), path, what)
     rphi = np.zeros((n_el, n_el, nr))
     for a in range(n_el):
         for b in range(a + 1):
-            rphi[a, b] = rphi[b, a] = _numbers(tok.take(nr, "r*phi(r)"), path, "r*phi")
+            what = f"r*phi(r) of {elements[a]}-{elements[b]}"
+            rphi[a, b] = rphi[b, a] = _numbers(tok.take(nr, what), path, what)
     if np.any(masses <= 0):
         masses = np.array([atomic_masses[chemical_symbols.index(e)] for e in elements])
-    return EAMTables("fs" if fs else "setfl", elements, masses, nrho, drho, nr, dr, cutoff,
-                     embedding, density, rphi)
+    return check_tables(EAMTables("fs" if fs else "setfl", elements, masses, nrho, drho, nr, dr,
+                                  cutoff, embedding, density, rphi), path)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxpot.cutoffs import squared_polynomial_switch
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.model import species_numbers
-from jaxpot.potentials.pair import pair_matrix, pair_model
+from jaxpot.potentials.pair import pair_matrix, pair_model, positive_length
 
 
 def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, species=None,
@@ -33,12 +33,12 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
     """
     zs = species_numbers(species)
     n = 1 if zs is None else len(zs)
-    sig = pair_matrix(sigma, n, "sigma")
+    sig = pair_matrix(sigma, n, "sigma", positive=True)
     eps = pair_matrix(epsilon, n, "epsilon")
-    rc = float(3.0 * sig.max() if cutoff is None else cutoff)
-    ro = float(0.66 * rc if r_on is None else r_on)
-    if rc <= 0:
-        raise ValueError(f"cutoff must be positive, got {rc}")
+    rc = positive_length(3.0 * sig.max() if cutoff is None else cutoff, "cutoff")
+    ro = positive_length(0.66 * rc if r_on is None else r_on, "r_on")
+    if not ro < rc:
+        raise ValueError(f"r_on must lie in (0, cutoff) = (0, {rc}) Å, got {ro}")
 
     def phi(params, r, si, sj):
         s = params["sigma"][si, sj]

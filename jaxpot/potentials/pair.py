@@ -1,7 +1,9 @@
 """Lift a pair function ``phi(params, r, species_i, species_j)`` into a per-atom energy model.
 
 Shared by Lennard-Jones, Morse and any other pairwise-additive term: the full neighbor list
-counts each pair twice, so each atom gets half of each of its pair energies.
+counts each pair twice, so each atom gets half of each of its pair energies.  Also the
+parameter checks shared by all potentials (:func:`check_values`, :func:`positive_length`,
+:func:`check_triplet_table`): bad input raises ValueError naming the parameter and value.
 """
 
 from __future__ import annotations
@@ -54,13 +56,108 @@ def pair_model(pair_fn: PairFn, params, cutoff: float, species, spec: str,
                        atomic_energies_fn=atomic, spec=spec, name=name)
 
 
-def pair_matrix(value, n_species: int, name: str) -> np.ndarray:
-    """Scalar or (S,S) symmetric array -> (S,S) float array, with a clear error otherwise."""
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return np.full((n_species, n_species), float(arr))
-    if arr.shape != (n_species, n_species):
+def pair_matrix(value, n_species: int, name: str, *, positive: bool = False,
+                nonnegative: bool = False) -> np.ndarray:
+    """Scalar or (S,S) symmetric array -> (S,S) float array, with a clear error otherwise.
+
+    Every entry must be finite, and > 0 (``positive``) or >= 0 (``nonnegative``) if asked;
+    the error names the parameter, the offending entry and its value.
+    """
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or an (S, S) array of numbers, "
+                         f"got {value!r}") from None
+    scalar = arr.ndim == 0
+    if scalar:
+        arr = np.full((n_species, n_species), float(arr))
+    elif arr.shape != (n_species, n_species):
         raise ValueError(f"{name} must be a scalar or ({n_species}, {n_species}), got {arr.shape}")
+    check_values(arr, name, positive=positive, nonnegative=nonnegative, scalar=scalar)
     if not np.allclose(arr, arr.T):
         raise ValueError(f"{name} must be symmetric")
     return arr
+
+
+def check_values(arr, name: str, *, positive: bool = False, nonnegative: bool = False,
+                 scalar: bool = False) -> None:
+    """Raise ValueError naming ``name``, the first bad entry and its value unless every entry
+    of ``arr`` is finite (and > 0 if ``positive``, >= 0 if ``nonnegative``)."""
+    arr = np.asarray(arr, dtype=float)
+    bad = ~np.isfinite(arr)
+    rule = "finite"
+    if positive:
+        bad |= ~(arr > 0)
+        rule = "positive and finite"
+    elif nonnegative:
+        bad |= ~(arr >= 0)
+        rule = "non-negative and finite"
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        label = name if scalar or arr.ndim == 0 else f"{name}[{', '.join(map(str, index))}]"
+        raise ValueError(f"{label} must be {rule}, got {float(arr[index])}")
+
+
+def positive_length(value, name: str, unit: str = "Å") -> float:
+    """``float(value)`` if it is a positive finite number, else ValueError naming ``name``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        x = None
+    if x is None or not (np.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be positive and finite ({unit}), got {value!r}")
+    return x
+
+
+def check_triplet_table(table: dict, names: tuple[str, ...], elements, source: str, *,
+                        nonnegative=(), positive=(), pair_positive=()) -> dict[str, np.ndarray]:
+    """Check a three-body parameter table ``{name: (S, S, S)}`` -> float arrays.
+
+    Every entry must be finite; names in ``nonnegative`` >= 0 and in ``positive`` > 0 for every
+    element triplet, names in ``pair_positive`` > 0 on the pair entries (i, j, j).  Errors name
+    ``source`` (file name or "params"), the parameter, the element triplet and the value.
+    """
+    missing = [k for k in names if k not in table]
+    unknown = sorted(set(table) - set(names))
+    if missing or unknown:
+        raise ValueError(f"{source}: parameter table needs exactly {list(names)}; "
+                         f"missing {missing}, unknown {unknown}")
+    s = len(elements)
+    out = {}
+    for k in names:
+        try:
+            arr = np.asarray(table[k], dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{source}: parameter {k} is not an array of numbers") from None
+        if arr.shape != (s, s, s):
+            raise ValueError(f"{source}: parameter {k} has shape {arr.shape}, expected "
+                             f"{(s, s, s)} for elements {list(elements)}")
+        out[k] = arr
+    pair_entry = np.broadcast_to(np.eye(s, dtype=bool)[None], (s, s, s))
+    for k, arr in out.items():
+        bad, rule = ~np.isfinite(arr), "finite"
+        if k in positive:
+            bad, rule = bad | ~(arr > 0), "positive and finite"
+        elif k in nonnegative:
+            bad, rule = bad | ~(arr >= 0), "non-negative and finite"
+        if k in pair_positive and not bad.any():
+            bad, rule = pair_entry & ~(arr > 0), "positive on a pair entry (i, j, j)"
+        if bad.any():
+            i, j, l = np.argwhere(bad)[0]
+            raise ValueError(f"{source}: parameter {k} of triplet {elements[i]} {elements[j]} "
+                             f"{elements[l]} must be {rule}, got {float(arr[i, j, l])}")
+    return out
+
+
+def select_elements(elements: list[str], table: dict, species, source: str):
+    """(elements, table) restricted to ``species`` (symbols, a subset of ``elements``, in the
+    order given); None keeps all."""
+    if species is None:
+        return elements, table
+    species = list(species)
+    missing = [e for e in species if e not in elements]
+    if missing or len(set(species)) != len(species) or not species:
+        raise ValueError(f"{source}: species {species} must be distinct elements of "
+                         f"{elements} (missing {missing})")
+    idx = [elements.index(e) for e in species]
+    return species, {k: v[np.ix_(idx, idx, idx)] for k, v in table.items()}

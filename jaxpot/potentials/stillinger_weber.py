@@ -24,8 +24,13 @@ from ase.data import atomic_numbers
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
+from jaxpot.potentials.pair import check_triplet_table, select_elements
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
+# LAMMPS pair_sw's checks (all but cos theta0 >= 0), and lengths sigma, a > 0 where the pair
+# term uses them (entries i j j; three-body-only entries may hold zeros, as in GaN.sw)
+_RULES = dict(nonnegative=("epsilon", "sigma", "a", "lambda", "gamma", "A", "B", "p", "q"),
+              pair_positive=("sigma", "a"))
 SILICON_1985 = dict(epsilon=2.1683, sigma=2.0951, a=1.80, **{"lambda": 21.0}, gamma=1.20,
                     costheta0=-1.0 / 3.0, A=7.049556277, B=0.6022245584, p=4.0, q=0.0)
 
@@ -48,20 +53,23 @@ def read_lammps_sw(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
             if name not in elements:
                 elements.append(name)
     s = len(elements)
-    table = {k: np.full((s, s, s), np.nan) for k in PARAMETER_NAMES}
+    table = {k: np.zeros((s, s, s)) for k in PARAMETER_NAMES}
+    seen = np.zeros((s, s, s), dtype=bool)
     for e in entries:
         i, j, k = (elements.index(x) for x in e[:3])
-        try:
-            values = [float(x) for x in e[3:13]]
-        except ValueError:
-            raise ValueError(f"{path}: non-numeric parameter in entry {' '.join(e[:3])}") from None
-        for name, v in zip(PARAMETER_NAMES, values):
-            table[name][i, j, k] = v
-    missing = np.isnan(table["epsilon"])
-    if missing.any():
-        i, j, k = np.argwhere(missing)[0]
+        for name, text in zip(PARAMETER_NAMES + ("tol",), e[3:]):
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"{path}: non-numeric {name} {text!r} in entry "
+                                 f"{' '.join(e[:3])}") from None
+            if name != "tol":
+                table[name][i, j, k] = value
+        seen[i, j, k] = True
+    if not seen.all():
+        i, j, k = np.argwhere(~seen)[0]
         raise ValueError(f"{path}: no entry for triplet {elements[i]} {elements[j]} {elements[k]}")
-    return elements, table
+    return elements, check_triplet_table(table, PARAMETER_NAMES, elements, path, **_RULES)
 
 
 def stillinger_weber(path: str | None = None, species=None, params: dict | None = None
@@ -70,19 +78,28 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
 
     Args:
         path: LAMMPS ``.sw`` file; None uses the built-in 1985 silicon parameters.
-        species: element symbols in file order to use (default: all elements in the file).
+        species: element symbols to use, a subset of the file's (default: all elements in the
+            file, in file order).
         params: {name: (S,S,S)} parameter arrays (used when rebuilding a saved model).
+
+    Parameters must be finite, >= 0 except cos theta0 (as LAMMPS requires), and sigma, a > 0
+    on the pair entries (i, j, j); a ValueError names the parameter and element triplet.
     """
     if params is not None:
+        if species is None:
+            raise ValueError("params need species: the element of each table index")
         elements = list(species)
-        table = {k: np.asarray(v, float) for k, v in params.items()}
+        table = check_triplet_table(params, PARAMETER_NAMES, elements, "params", **_RULES)
     elif path is None:
         elements = ["Si"] if species is None else list(species)
         if elements != ["Si"]:
             raise ValueError("built-in Stillinger-Weber parameters are for Si only")
         table = {k: np.full((1, 1, 1), v) for k, v in SILICON_1985.items()}
     else:
-        elements, table = read_lammps_sw(path)
+        elements, table = select_elements(*read_lammps_sw(path), species, path)
+    unknown = [e for e in elements if e not in atomic_numbers]
+    if unknown:
+        raise ValueError(f"unknown element symbols {unknown}")
     zs = tuple(int(atomic_numbers[e]) for e in elements)
     lookup = species_lookup(zs)
     cutoff = float(np.max(table["a"] * table["sigma"]))

@@ -24,9 +24,14 @@ from ase.data import atomic_numbers
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
+from jaxpot.potentials.pair import check_triplet_table, select_elements
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
                    "lambda1", "A")
+# LAMMPS pair_tersoff's checks, plus R > 0, d > 0 (g divides by d^2) and n > 0 on the pair
+# entries (i, j, j), whose b_ij has the exponent -1/(2n); D = 0 (a step at R) is allowed
+_RULES = dict(nonnegative=("gamma", "c", "n", "beta", "lambda2", "B", "D", "lambda1", "A"),
+              positive=("R", "d"), pair_positive=("n",))
 
 
 def read_lammps_tersoff(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -47,30 +52,53 @@ def read_lammps_tersoff(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
             if name not in elements:
                 elements.append(name)
     s = len(elements)
-    table = {k: np.full((s, s, s), np.nan) for k in PARAMETER_NAMES}
+    table = {k: np.zeros((s, s, s)) for k in PARAMETER_NAMES}
+    seen = np.zeros((s, s, s), dtype=bool)
     for e in entries:
         i, j, k = (elements.index(x) for x in e[:3])
-        try:
-            values = [float(x) for x in e[3:]]
-        except ValueError:
-            raise ValueError(f"{path}: non-numeric parameter in entry {' '.join(e[:3])}") from None
-        for name, v in zip(PARAMETER_NAMES, values):
-            table[name][i, j, k] = v
-    if np.isnan(table["A"]).any():
-        i, j, k = np.argwhere(np.isnan(table["A"]))[0]
+        for name, text in zip(PARAMETER_NAMES, e[3:]):
+            try:
+                table[name][i, j, k] = float(text)
+            except ValueError:
+                raise ValueError(f"{path}: non-numeric {name} {text!r} in entry "
+                                 f"{' '.join(e[:3])}") from None
+        seen[i, j, k] = True
+    if not seen.all():
+        i, j, k = np.argwhere(~seen)[0]
         raise ValueError(f"{path}: no entry for triplet {elements[i]} {elements[j]} {elements[k]}")
-    if not np.all(np.isin(table["m"], (1.0, 3.0))):
-        raise ValueError(f"{path}: m must be 1 or 3 (as in LAMMPS)")
-    return elements, table
+    return elements, check_table(table, elements, path)
+
+
+def check_table(table: dict, elements, source: str) -> dict[str, np.ndarray]:
+    """Checked float tables (see ``_RULES``; also m in {1, 3} and D <= R, as LAMMPS)."""
+    table = check_triplet_table(table, PARAMETER_NAMES, elements, source, **_RULES)
+    for name, bad, rule in (("m", ~np.isin(table["m"], (1.0, 3.0)), "1 or 3 (as in LAMMPS)"),
+                            ("D", table["D"] > table["R"], "<= R (as in LAMMPS)")):
+        if bad.any():
+            i, j, k = np.argwhere(bad)[0]
+            raise ValueError(f"{source}: parameter {name} of triplet {elements[i]} {elements[j]} "
+                             f"{elements[k]} must be {rule}, got {float(table[name][i, j, k])}")
+    return table
 
 
 def tersoff(path: str, species=None, params: dict | None = None) -> EnergyModel:
-    """Tersoff model from a LAMMPS ``.tersoff`` file (e.g. ``Si.tersoff``, ``SiC.tersoff``)."""
+    """Tersoff model from a LAMMPS ``.tersoff`` file (e.g. ``Si.tersoff``, ``SiC.tersoff``).
+
+    ``species``: element symbols to use, a subset of the file's (default: all, file order).
+    ``params``: {name: (S,S,S)} arrays with ``species`` (used when rebuilding a saved model).
+    Parameters are checked as LAMMPS does (finite, >= 0, m in {1, 3}, D <= R) and R, d > 0;
+    a ValueError names the parameter and element triplet.
+    """
     if params is not None:
+        if species is None:
+            raise ValueError("params need species: the element of each table index")
         elements = list(species)
-        table = {k: np.asarray(v, float) for k, v in params.items()}
+        table = check_table(params, elements, "params")
     else:
-        elements, table = read_lammps_tersoff(path)
+        elements, table = select_elements(*read_lammps_tersoff(path), species, path)
+    unknown = [e for e in elements if e not in atomic_numbers]
+    if unknown:
+        raise ValueError(f"unknown element symbols {unknown}")
     zs = tuple(int(atomic_numbers[e]) for e in elements)
     cutoff = float(np.max(table["R"] + table["D"]))
     terms = _terms_fn(species_lookup(zs))
@@ -98,7 +126,8 @@ def from_spec(config: dict) -> EnergyModel:
 
 
 def _fc(r, big_r, big_d):
-    mid = 0.5 * (1.0 - jnp.sin(0.5 * jnp.pi * (r - big_r) / big_d))
+    # D = 0 (SiC_1990.tersoff) is a step at R: keep the unused branch finite (no NaN gradient)
+    mid = 0.5 * (1.0 - jnp.sin(0.5 * jnp.pi * (r - big_r) / jnp.where(big_d > 0, big_d, 1.0)))
     return jnp.where(r < big_r - big_d, 1.0, jnp.where(r > big_r + big_d, 0.0, mid))
 
 
