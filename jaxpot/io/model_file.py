@@ -68,7 +68,7 @@ def save(model: EnergyModel, path: str | os.PathLike) -> None:
         raise ModelFileError(f"{model.name} has no spec and cannot be saved")
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(model.params)]
     header = {"format": FORMAT, "version": VERSION, "spec": spec, "name": model.name,
-              "cutoff": model.cutoff,
+              "cutoff": model.cutoff, "part_cutoffs": list(model.part_cutoffs),
               "leaves": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in leaves]}
     header["sha256"] = _digest(leaves, header)
     arrays = {f"leaf_{k}": a for k, a in enumerate(leaves)}
@@ -160,4 +160,9 @@ def _rebuild(header: dict, leaves: list[np.ndarray], path: str) -> EnergyModel:
                                  f"{tuple(np.shape(t))}")
     params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in leaves])
     # the cutoff may depend on parameters (e.g. Stillinger-Weber's a*sigma): keep the saved one
-    return model.replace(params=params, cutoff=float(header.get("cutoff", model.cutoff)))
+    model = model.replace(params=params, cutoff=float(header.get("cutoff", model.cutoff)))
+    saved_parts = header.get("part_cutoffs")
+    if saved_parts is not None and tuple(map(float, saved_parts)) != model.part_cutoffs:
+        raise ModelFileError(f"{path}: the rebuilt model's part cutoffs {model.part_cutoffs} "
+                             f"differ from the saved ones {tuple(saved_parts)}")
+    return model

@@ -72,8 +72,8 @@ def read_lammps_sw(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
     return elements, check_triplet_table(table, PARAMETER_NAMES, elements, path, **_RULES)
 
 
-def stillinger_weber(path: str | None = None, species=None, params: dict | None = None
-                     ) -> EnergyModel:
+def stillinger_weber(path: str | None = None, species=None, params: dict | None = None,
+                     cutoff: float | None = None) -> EnergyModel:
     """Stillinger–Weber model.
 
     Args:
@@ -81,6 +81,8 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
         species: element symbols to use, a subset of the file's (default: all elements in the
             file, in file order).
         params: {name: (S,S,S)} parameter arrays (used when rebuilding a saved model).
+        cutoff: Å; default the largest a*sigma (given when rebuilding a saved model,
+            whose placeholder parameters do not determine it).
 
     Parameters must be finite, >= 0 except cos theta0 (as LAMMPS requires), and sigma, a > 0
     on the pair entries (i, j, j); a ValueError names the parameter and element triplet.
@@ -102,9 +104,9 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
         raise ValueError(f"unknown element symbols {unknown}")
     zs = tuple(int(atomic_numbers[e]) for e in elements)
     lookup = species_lookup(zs)
-    cutoff = float(np.max(table["a"] * table["sigma"]))
+    cutoff = float(cutoff) if cutoff is not None else float(np.max(table["a"] * table["sigma"]))
     terms = _terms_fn(lookup, len(zs) == 1)
-    spec = make_spec("stillinger_weber", __name__, species=elements,
+    spec = make_spec("stillinger_weber", __name__, species=elements, cutoff=cutoff,
                      shapes={k: list(v.shape) for k, v in table.items()})
     return EnergyModel(energy_fn=_energy_fn(terms),
                        params={k: jnp.asarray(v) for k, v in table.items()}, cutoff=cutoff,
@@ -115,7 +117,8 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
 def from_spec(config: dict) -> EnergyModel:
     shapes = config["shapes"]
     return stillinger_weber(species=config["species"],
-                            params={k: np.ones(shapes[k]) for k in PARAMETER_NAMES})
+                            params={k: np.ones(shapes[k]) for k in PARAMETER_NAMES},
+                            cutoff=config.get("cutoff"))
 
 
 def _terms_fn(lookup: np.ndarray, single: bool):

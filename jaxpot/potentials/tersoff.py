@@ -81,7 +81,8 @@ def check_table(table: dict, elements, source: str) -> dict[str, np.ndarray]:
     return table
 
 
-def tersoff(path: str, species=None, params: dict | None = None) -> EnergyModel:
+def tersoff(path: str, species=None, params: dict | None = None,
+            cutoff: float | None = None) -> EnergyModel:
     """Tersoff model from a LAMMPS ``.tersoff`` file (e.g. ``Si.tersoff``, ``SiC.tersoff``).
 
     ``species``: element symbols to use, a subset of the file's (default: all, file order).
@@ -100,9 +101,9 @@ def tersoff(path: str, species=None, params: dict | None = None) -> EnergyModel:
     if unknown:
         raise ValueError(f"unknown element symbols {unknown}")
     zs = tuple(int(atomic_numbers[e]) for e in elements)
-    cutoff = float(np.max(table["R"] + table["D"]))
+    cutoff = float(cutoff) if cutoff is not None else float(np.max(table["R"] + table["D"]))
     terms = _terms_fn(species_lookup(zs))
-    spec = make_spec("tersoff", __name__, species=elements,
+    spec = make_spec("tersoff", __name__, species=elements, cutoff=cutoff,
                      shapes={k: list(v.shape) for k, v in table.items()})
 
     def energy(p, positions, cell, species_z, neighbors):
@@ -122,7 +123,8 @@ def tersoff(path: str, species=None, params: dict | None = None) -> EnergyModel:
 def from_spec(config: dict) -> EnergyModel:
     shapes = config["shapes"]
     return tersoff("", species=config["species"],
-                   params={k: np.ones(shapes[k]) for k in PARAMETER_NAMES})
+                   params={k: np.ones(shapes[k]) for k in PARAMETER_NAMES},
+                   cutoff=config.get("cutoff"))
 
 
 def _fc(r, big_r, big_d):
