@@ -207,7 +207,8 @@ def jaxpot_evaluators(model, cell, species):
         e, g = jax.value_and_grad(model.energy)(pos, cell, species, nbrs)
         return e, -g
 
-    return {"energy_forces_stress": mechanics, "value_and_grad": value_and_grad}
+    del value_and_grad  # equivalent; the public kernel alone is timed
+    return {"energy_forces_stress": mechanics}
 
 
 def time_jaxpot(model, atoms, dtype: str, repeat: int = 5):

@@ -20,9 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.neighbors import NeighborList, allocate_for_model
+from jaxpot.neighbors import (NeighborList, allocate_for_model, half_list_numpy,
+                              host_neighbor_arrays)
 from jaxpot.pytree import pytree_dataclass
-from jaxpot.space import apply_strain, volume
+from jaxpot.mechanics import strain_derivative
+from jaxpot.space import volume
 from jaxpot.structure import check_species_known, validate_atoms_input
 from jaxpot.types import Array
 
@@ -56,6 +58,7 @@ class FramePairs(NamedTuple):
     idx: np.ndarray
     shifts: np.ndarray
     view_counts: tuple[int, ...]
+    n_half: int  # pairs in the half list
 
 
 def _ladder(n: int, minimum: int = 8) -> int:
@@ -67,16 +70,23 @@ def _ladder(n: int, minimum: int = 8) -> int:
 
 
 def frame_pairs(model: EnergyModel, atoms, skin: float = 0.0) -> FramePairs:
-    """Neighbor data of one ``ase.Atoms`` for ``model`` (exact capacity, rows sorted)."""
-    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=skin,
-                              capacity_multiplier=1.0)
-    idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
-    vec = atoms.positions[np.minimum(idx, len(atoms) - 1)] - atoms.positions[:, None] \
-        + shifts @ atoms.cell.array
-    dist = np.where(idx < len(atoms), np.linalg.norm(vec, axis=-1), np.inf)
+    """Neighbor data of one ``ase.Atoms`` for ``model`` (exact capacity, rows sorted).
+
+    Small structures are built on the host in NumPy (no compilation); large ones through
+    :func:`jaxpot.neighbors.allocate_for_model` (cell list)."""
+    if len(atoms) <= 2000:
+        idx, shifts, dist = host_neighbor_arrays(atoms.positions, atoms.cell.array, atoms.pbc,
+                                                 model.cutoff + skin)
+    else:
+        nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc,
+                                  skin=skin, capacity_multiplier=1.0, half=False)
+        idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
+        vec = atoms.positions[np.minimum(idx, len(atoms) - 1)] - atoms.positions[:, None] \
+            + shifts @ atoms.cell.array
+        dist = np.where(idx < len(atoms), np.linalg.norm(vec, axis=-1), np.inf)
     views = tuple(int(np.max(np.sum(dist < c + skin, axis=1), initial=0))
                   for c in _view_cutoffs(model))
-    return FramePairs(idx, shifts, views)
+    return FramePairs(idx, shifts, views, half_list_numpy(idx, shifts)[3])
 
 
 def _view_cutoffs(model: EnergyModel) -> tuple[float, ...]:
@@ -84,9 +94,11 @@ def _view_cutoffs(model: EnergyModel) -> tuple[float, ...]:
 
 
 def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_atoms: int,
-         capacity: int, batch_size: int, dtype=None, skin: float = 0.0) -> Batch:
-    """Pad ``frames`` (at most ``batch_size``) to ``n_atoms`` atoms and ``capacity`` slots."""
-    dtype = dtype or jnp.result_type(float)
+         capacity: int, batch_size: int, dtype=None, skin: float = 0.0,
+         half_capacity: int | None = None) -> Batch:
+    """Pad ``frames`` (at most ``batch_size``) to ``n_atoms`` atoms, ``capacity`` slots and
+    ``half_capacity`` half-list pairs (default: the largest frame's)."""
+    dtype = np.dtype(dtype or jnp.result_type(float))
     b, n, k = batch_size, n_atoms, capacity
     positions = np.zeros((b, n, 3))
     cell = np.tile(np.eye(3), (b, 1, 1))
@@ -95,6 +107,10 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
     idx = np.full((b, n, k), n, np.int32)
     shifts = np.zeros((b, n, k, 3), np.int32)
     views = np.zeros((len(_view_cutoffs(model)),), int)
+    e = half_capacity or max(max(p.n_half for p in pairs), 1)
+    half_i = np.full((b, e), n, np.int32)
+    half_j = np.full((b, e), n, np.int32)
+    half_shifts = np.zeros((b, e, 3), np.int32)
     for s, (atoms, p) in enumerate(zip(frames, pairs)):
         m, kk = p.idx.shape
         positions[s, :m] = atoms.positions
@@ -105,19 +121,23 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
         idx[s, :m, :kk] = np.where(p.idx < m, p.idx, n)
         shifts[s, :m, :kk] = p.shifts
         views = np.maximum(views, p.view_counts) if len(views) else views
+        hi, hj, hs, _ = half_list_numpy(p.idx, p.shifts, e, pad=n)
+        half_i[s], half_j[s], half_shifts[s] = hi, hj, hs
     pbc = tuple(bool(x) for x in frames[0].pbc)
     zeros_b = np.zeros((b,), np.int32)
     nbrs = NeighborList(
-        idx=jnp.asarray(idx), shifts=jnp.asarray(shifts), reverse=None,
-        reference_positions=jnp.asarray(positions, dtype), reference_cell=jnp.asarray(cell, dtype),
-        overflow=jnp.asarray(zeros_b), max_count=jnp.asarray(zeros_b),
-        max_occupancy=jnp.asarray(zeros_b), binning_origin=jnp.zeros((b, 3), dtype),
-        binning_frame=jnp.asarray(cell, dtype), cutoff=float(model.cutoff), skin=float(skin),
+        idx=jax.device_put(idx), shifts=jax.device_put(shifts), half_i=jax.device_put(half_i),
+        half_j=jax.device_put(half_j), half_shifts=jax.device_put(half_shifts),
+        reference_positions=jax.device_put(positions.astype(dtype)),
+        reference_cell=jax.device_put(cell.astype(dtype)),
+        overflow=jax.device_put(zeros_b), max_count=jax.device_put(zeros_b),
+        max_occupancy=jax.device_put(zeros_b), binning_origin=jax.device_put(np.zeros((b, 3), dtype)),
+        binning_frame=jax.device_put(cell.astype(dtype)), cutoff=float(model.cutoff), skin=float(skin),
         pbc=pbc, method="fixed", image_range=(0, 0, 0), grid=(1, 1, 1), bin_capacity=0,
         capacity_multiplier=1.0, view_cutoffs=_view_cutoffs(model),
         view_capacities=tuple(int(max(v, 1)) for v in views))
-    return Batch(positions=jnp.asarray(positions, dtype), cell=jnp.asarray(cell, dtype),
-                 species=jnp.asarray(species), atom_mask=jnp.asarray(mask), neighbors=nbrs)
+    return Batch(positions=jax.device_put(positions.astype(dtype)), cell=jax.device_put(cell.astype(dtype)),
+                 species=jax.device_put(species), atom_mask=jax.device_put(mask), neighbors=nbrs)
 
 
 class Bucket(NamedTuple):
@@ -127,11 +147,12 @@ class Bucket(NamedTuple):
     n_atoms: int
     capacity: int
     batch_size: int
+    half_capacity: int
 
 
 def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool = True,
                  batch_size: int | None = None, max_elements: int = 1 << 19,
-                 min_bucket: int = 8) -> list[Bucket]:
+                 min_bucket: int = 16) -> list[Bucket]:
     """Group frames into few padded shapes.
 
     Frames are keyed by periodicity and padded size (a coarse ladder when ``pad_atoms``, the
@@ -154,26 +175,26 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
     for (_, size), members in sorted(groups.items(), key=lambda kv: kv[0][1]):
         k_max = max(pairs[i].idx.shape[1] for i in members)
         capacity = _ladder(max(k_max, 1), minimum=4)
+        half = _ladder(max(max(pairs[i].n_half for i in members), 1), minimum=4)
         b = batch_size or max(1, min(len(members), max_elements // (size * capacity)))
-        buckets.append(Bucket(tuple(sorted(members)), size, capacity, int(b)))
+        buckets.append(Bucket(tuple(sorted(members)), size, capacity, int(b), half))
     return buckets
 
 
 def _structure_results(model: EnergyModel, positions, cell, species, mask, nbrs):
     per_atom = model.atomic_energies_fn is not None
 
-    def energy(strain, pos):
-        p, c = apply_strain(pos, cell, strain)
+    def energy(pos, c):
         if per_atom:
-            e_i = jnp.where(mask, model.atomic_energies(p, c, species, nbrs), 0.0)
+            e_i = jnp.where(mask, model.atomic_energies(pos, c, species, nbrs), 0.0)
             return jnp.sum(e_i), e_i
-        return model.energy(p, c, species, nbrs), None
+        return model.energy(pos, c, species, nbrs), None
 
-    zero = jnp.zeros((3, 3), positions.dtype)
-    (e, e_i), (de_deps, de_dr) = jax.value_and_grad(energy, argnums=(0, 1), has_aux=True)(
-        zero, positions)
-    return BatchResults(energy=e, forces=-jnp.where(mask[:, None], de_dr, 0.0),
-                        stress=de_deps / volume(cell), energies=e_i)
+    (e, e_i), (de_dr, de_dcell) = jax.value_and_grad(energy, argnums=(0, 1), has_aux=True)(
+        positions, cell)
+    de_dr = jnp.where(mask[:, None], de_dr, 0.0)
+    return BatchResults(energy=e, forces=-de_dr, energies=e_i,
+                        stress=strain_derivative(positions, cell, de_dr, de_dcell) / volume(cell))
 
 
 def batch_energy_forces_stress(model: EnergyModel, batch: Batch) -> BatchResults:

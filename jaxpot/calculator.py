@@ -13,6 +13,7 @@ calculator warns once when it is off.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
@@ -22,7 +23,7 @@ from jaxpot.mechanics import energy_forces_stress
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList
 from jaxpot.precision import warn_if_single_precision
-from jaxpot.space import full_to_voigt
+from jaxpot.space import VOIGT_PAIRS
 from jaxpot.structure import StructureError, check_species_known, validate_atoms_input
 
 
@@ -79,10 +80,10 @@ class JaxpotCalculator(Calculator):
             self.n_reallocations += 1
         if self.min_distance is not None:
             check_min_distance(atoms, nbrs, self.min_distance)
-        dtype = jnp.result_type(float)
-        res = energy_forces_stress(self.model, jnp.asarray(atoms.positions, dtype),
-                                   jnp.asarray(atoms.cell.array, dtype),
-                                   jnp.asarray(atoms.numbers, jnp.int32), nbrs,
+        dtype = np.dtype(jnp.result_type(float))
+        res = energy_forces_stress(self.model, jax.device_put(atoms.positions.astype(dtype)),
+                                   jax.device_put(atoms.cell.array.astype(dtype)),
+                                   jax.device_put(atoms.numbers.astype(np.int32)), nbrs,
                                    compute_stress=has_volume, compute_energies=want_energies)
         energy = float(res.energy)
         if not np.isfinite(energy):
@@ -91,7 +92,8 @@ class JaxpotCalculator(Calculator):
         self.results["free_energy"] = energy
         self.results["forces"] = np.asarray(res.forces, dtype=float)
         if has_volume:
-            self.results["stress"] = np.asarray(full_to_voigt(res.stress), dtype=float)
+            sigma = np.asarray(res.stress, dtype=float)
+            self.results["stress"] = np.array([sigma[i, j] for i, j in VOIGT_PAIRS])
         if res.energies is not None:
             self.results["energies"] = np.asarray(res.energies, dtype=float)
 

@@ -45,11 +45,23 @@ def forces(model: EnergyModel, positions: Array, cell: Array, species: Array,
     return -jax.grad(model.energy)(positions, cell, species, neighbors)
 
 
+def strain_derivative(positions: Array, cell: Array, de_dpositions: Array,
+                      de_dcell: Array) -> Array:
+    """dE/d(strain) (3, 3) eV at zero strain from the position and cell gradients.
+
+    For ``x -> x (I + eps)`` applied to positions and cell, the chain rule gives
+    ``dE/deps_ab = sum_i x_ia dE/dx_ib + sum_k cell_ka dE/dcell_kb`` (symmetrised, as the
+    strain is): one reverse pass w.r.t. positions and cell, no strained copy of the inputs.
+    """
+    g = positions.T @ de_dpositions + cell.T @ de_dcell
+    return 0.5 * (g + g.T)
+
+
 def virial(model: EnergyModel, positions: Array, cell: Array, species: Array,
            neighbors: Any) -> Array:
     """Virial (3, 3) eV = -dE/d(strain) (libAtoms/GAP sign)."""
-    zero = jnp.zeros((3, 3), positions.dtype)
-    return -jax.grad(strained_energy, argnums=1)(model, zero, positions, cell, species, neighbors)
+    de_dr, de_dcell = jax.grad(model.energy, argnums=(0, 1))(positions, cell, species, neighbors)
+    return -strain_derivative(positions, cell, de_dr, de_dcell)
 
 
 def stress(model: EnergyModel, positions: Array, cell: Array, species: Array,
@@ -87,13 +99,13 @@ def energy_forces_stress(model: EnergyModel, positions: Array, cell: Array, spec
 def _energy_forces_stress(model: EnergyModel, positions: Array, cell: Array, species: Array,
                           neighbors: Any, compute_stress: bool = True,
                           compute_energies: bool = False) -> Results:
-    zero = jnp.zeros((3, 3), positions.dtype)
-
-    def e(strain, pos):
-        return strained_energy(model, strain, pos, cell, species, neighbors)
-
-    energy, (de_deps, de_dr) = jax.value_and_grad(e, argnums=(0, 1))(zero, positions)
-    sigma = de_deps / volume(cell) if compute_stress else jnp.zeros((3, 3), positions.dtype)
+    if compute_stress:
+        energy, (de_dr, de_dcell) = jax.value_and_grad(model.energy, argnums=(0, 1))(
+            positions, cell, species, neighbors)
+        sigma = strain_derivative(positions, cell, de_dr, de_dcell) / volume(cell)
+    else:
+        energy, de_dr = jax.value_and_grad(model.energy)(positions, cell, species, neighbors)
+        sigma = jnp.zeros((3, 3), positions.dtype)
     energies = None
     if compute_energies and model.atomic_energies_fn is not None:
         energies = model.atomic_energies(positions, cell, species, neighbors)

@@ -33,7 +33,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.pair_vectors import pair_vectors, reverse_slots, reverse_slots_numpy
 from jaxpot.pytree import pytree_dataclass, static_field
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
@@ -47,10 +46,9 @@ CAPACITY = 1  # an atom has more neighbors than the K slots
 BIN_CAPACITY = 2  # a cell-list bin holds more atoms than its capacity
 GEOMETRY = 4  # the cell shrank below the image range / bin width, or an atom left the open box
 VIEW_CAPACITY = 8  # more neighbors within a part's cutoff than that part's slots
-ASYMMETRIC = 16  # a pair is held from one side only (a truncated list)
 OVERFLOW_CAUSES = {CAPACITY: "neighbor capacity", BIN_CAPACITY: "cell-list bin capacity",
                    GEOMETRY: "cell or box geometry (cell shrank or an atom left the box)",
-                   VIEW_CAPACITY: "capacity of a part's cutoff view", ASYMMETRIC: "asymmetric list"}
+                   VIEW_CAPACITY: "capacity of a part's cutoff view"}
 
 
 class NeighborListOverflowError(RuntimeError):
@@ -65,8 +63,10 @@ class NeighborList:
         idx: (N, K) int32 neighbor indices, ``N`` marks padding; each row is sorted by
             distance at the last build, so a shorter cutoff's neighbors are a prefix.
         shifts: (N, K, 3) int32 lattice image of each neighbor.
-        reverse: (N, K) int32 flat slot index of the same pair seen from the neighbor
-            (``N*K`` for padding), used for a gather-only force pass; None disables it.
+        half_i, half_j, half_shifts: (E,), (E,), (E, 3) int32: each pair once (the "half
+            list", ``i < j`` or a positive image of a self pair), flat and padded with
+            ``N``; pair models sum over it (half the work of the full rows, no K padding).
+            None when the list was allocated without it.
         reference_positions: (N, 3) Å positions at the last build (for the skin test).
         reference_cell: (3, 3) Å cell at the last build.
         overflow: () int32 bitmask, sticky; non-zero when the list could not hold every
@@ -80,7 +80,9 @@ class NeighborList:
 
     idx: Array
     shifts: Array
-    reverse: Array | None
+    half_i: Array | None
+    half_j: Array | None
+    half_shifts: Array | None
     reference_positions: Array
     reference_cell: Array
     overflow: Array
@@ -119,14 +121,13 @@ class NeighborList:
         c, k = min(fits)
         if k >= self.capacity:
             return self.replace(cutoff=c, view_cutoffs=(), view_capacities=())
-        reverse = None
-        if self.reverse is not None:
-            n, full = self.idx.shape
-            rev = self.reverse[:, :k]
-            row, col = rev // full, rev % full
-            reverse = jnp.where((rev < n * full) & (col < k), row * k + col, n * k)
-        return self.replace(idx=self.idx[:, :k], shifts=self.shifts[:, :k], reverse=reverse,
-                            cutoff=c, view_cutoffs=(), view_capacities=())
+        return self.replace(idx=self.idx[:, :k], shifts=self.shifts[:, :k], half_i=None,
+                            half_j=None, half_shifts=None, cutoff=c, view_cutoffs=(),
+                            view_capacities=())
+
+    @property
+    def has_half_list(self) -> bool:
+        return self.half_i is not None
 
     @property
     def capacity(self) -> int:
@@ -187,8 +188,74 @@ def neighbor_vectors(positions: Array, cell: Array, nbrs: NeighborList) -> tuple
     Padding entries get the zero vector; callers combine ``mask`` with their own cutoff.
     """
     n = positions.shape[0]
-    vectors = pair_vectors(positions, cell, nbrs.idx, nbrs.shifts, nbrs.reverse)
-    return vectors, nbrs.idx < n
+    padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
+    vectors = padded[nbrs.idx] - positions[:, None, :] + lattice_shift(nbrs.shifts, cell)
+    mask = nbrs.idx < n
+    return jnp.where(mask[..., None], vectors, 0.0), mask
+
+
+def lattice_shift(shifts: Array, cell: Array) -> Array:
+    """Cartesian image offsets ``shifts @ cell`` (..., 3) Å (one dot, so the cell gradient,
+    i.e. the stress, is one contraction over the pairs)."""
+    return jnp.einsum("...a,ab->...b", shifts.astype(cell.dtype), cell)
+
+
+def half_pair_vectors(positions: Array, cell: Array, nbrs: NeighborList
+                      ) -> tuple[Array, Array, Array, Array]:
+    """Each pair once: (i (E,), j (E,), vectors r_j - r_i + S cell (E, 3) Å, mask (E,)).
+
+    Padding edges hold ``i = j = N``, the zero vector and mask False."""
+    n = positions.shape[0]
+    padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
+    i, j = nbrs.half_i, nbrs.half_j
+    vectors = padded[j] - padded[i] + lattice_shift(nbrs.half_shifts, cell)
+    mask = i < n
+    return i, j, jnp.where(mask[:, None], vectors, 0.0), mask
+
+
+def _forward(i, j, shifts):
+    """True for the slot that represents its pair in the half list."""
+    s0, s1, s2 = shifts[..., 0], shifts[..., 1], shifts[..., 2]
+    positive = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
+    return (i < j) | ((i == j) & positive)
+
+
+def _half_list(idx: Array, shifts: Array, capacity: int):
+    """Compact the forward slots of the dense list into flat (capacity,) arrays (jittable).
+
+    Returns half_i, half_j, half_shifts and the number of pairs (overflow when > capacity)."""
+    n, k = idx.shape
+    i = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[:, None], (n, k)).reshape(-1)
+    j = idx.reshape(-1)
+    s = shifts.reshape(-1, 3)
+    keep = (j < n) & _forward(i, j, s)
+    slot = jnp.cumsum(keep) - 1
+    slot = jnp.where(keep & (slot < capacity), slot, capacity)
+    hi = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(i, mode="drop")[:capacity]
+    hj = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(j, mode="drop")[:capacity]
+    hs = jnp.zeros((capacity + 1, 3), jnp.int32).at[slot].set(s, mode="drop")[:capacity]
+    return hi, hj, hs, jnp.sum(keep)
+
+
+def half_list_numpy(idx: np.ndarray, shifts: np.ndarray, capacity: int | None = None,
+                    pad: int | None = None):
+    """Host version of the half list: (half_i, half_j, half_shifts, count)."""
+    n, k = idx.shape
+    i = np.repeat(np.arange(n, dtype=np.int32), k)
+    j = idx.reshape(-1)
+    s = shifts.reshape(-1, 3)
+    s0, s1, s2 = s[:, 0], s[:, 1], s[:, 2]
+    positive = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
+    keep = (j < n) & ((i < j) | ((i == j) & positive))
+    count = int(keep.sum())
+    capacity = count if capacity is None else capacity
+    pad = n if pad is None else pad
+    hi = np.full(capacity, pad, np.int32)
+    hj = np.full(capacity, pad, np.int32)
+    hs = np.zeros((capacity, 3), np.int32)
+    m = min(count, capacity)
+    hi[:m], hj[:m], hs[:m] = i[keep][:m], j[keep][:m], s[keep][:m]
+    return hi, hj, hs, count
 
 
 def _frame(cell: Array, nbrs: NeighborList) -> Array:
@@ -350,11 +417,12 @@ def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> 
     for c, k in zip(nbrs.view_cutoffs, nbrs.view_capacities):
         view_count = jnp.max(jnp.sum(d2 < (c + nbrs.skin) ** 2, axis=1))
         bits = bits | jnp.where(view_count > k, VIEW_CAPACITY, 0)
-    reverse = None
-    if nbrs.reverse is not None:
-        reverse, symmetric = reverse_slots(idx, shifts)
-        bits = bits | jnp.where(symmetric, 0, ASYMMETRIC)
-    return nbrs.replace(idx=idx, shifts=shifts, reverse=reverse, reference_positions=positions,
+    half = {}
+    if nbrs.half_i is not None:
+        hi, hj, hs, count = _half_list(idx, shifts, nbrs.half_i.shape[0])
+        half = dict(half_i=hi, half_j=hj, half_shifts=hs)
+        bits = bits | jnp.where(count > nbrs.half_i.shape[0], CAPACITY, 0)
+    return nbrs.replace(idx=idx, shifts=shifts, **half, reference_positions=positions,
                         reference_cell=cell.astype(nbrs.reference_cell.dtype),
                         overflow=(nbrs.overflow | bits).astype(jnp.int32), max_count=max_count,
                         max_occupancy=occupancy.astype(jnp.int32))
@@ -424,9 +492,10 @@ def _open_frame(positions: np.ndarray, cell: np.ndarray, pbc, margin: float):
 def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: float,
                            skin: float = 0.0, capacity_multiplier: float = 1.25,
                            method: str = "auto", min_capacity: int = 0,
-                           view_cutoffs=(), reverse: bool = False,
+                           view_cutoffs=(), half: bool = True,
                            min_grid: tuple[int, int, int] | None = None,
-                           min_bin_capacity: int = 0) -> NeighborList:
+                           min_bin_capacity: int = 0, min_half_capacity: int = 0
+                           ) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
 
     Args:
@@ -437,8 +506,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         min_capacity: lower bound on K (used when reallocating after an overflow).
         view_cutoffs: shorter cutoffs (Å) of parts of a sum (``model.part_cutoffs``); each
             gets a prefix view (:meth:`NeighborList.within`).
-        reverse: store reverse slots for the gather-only force pass (see
-            :mod:`jaxpot.pair_vectors`; reverse mode only, so off by default).
+        half: also keep the flat half list (each pair once) that pair models sum over.
         min_grid, min_bin_capacity: cell-list bounds kept from an earlier allocation (so a
             reallocated list stays valid at the geometry that overflowed too).
     """
@@ -468,7 +536,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
     if method not in ("cell_list", "all_pairs"):
         raise ValueError(f"unknown neighbor-list method {method!r}")
     image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
-    dtype = jnp.asarray(positions).dtype if hasattr(positions, "dtype") else jnp.result_type(float)
+    dtype = (jax.dtypes.canonicalize_dtype(positions.dtype) if hasattr(positions, "dtype")
+             else jnp.result_type(float))
     bin_capacity = 0
     if method == "cell_list":
         frac = np.linalg.solve(frame.T, (positions_np - origin).T).T
@@ -480,38 +549,45 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
     else:
         grid = (1, 1, 1)
     template = NeighborList(
-        idx=jnp.zeros((n, 1), jnp.int32), shifts=jnp.zeros((n, 1, 3), jnp.int32),
-        reverse=jnp.zeros((n, 1), jnp.int32) if reverse else None,
-        reference_positions=jnp.asarray(positions_np, dtype),
-        reference_cell=jnp.asarray(cell_np, dtype), overflow=jnp.int32(0),
-        max_count=jnp.int32(0), max_occupancy=jnp.int32(0),
-        binning_origin=jnp.asarray(origin, dtype), binning_frame=jnp.asarray(frame, dtype),
+        idx=jax.device_put(np.zeros((n, 1), np.int32)),
+        shifts=jax.device_put(np.zeros((n, 1, 3), np.int32)),
+        half_i=None, half_j=None, half_shifts=None,
+        reference_positions=jax.device_put(np.asarray(positions_np, dtype)),
+        reference_cell=jax.device_put(np.asarray(cell_np, dtype)), overflow=jax.device_put(np.int32(0)),
+        max_count=jax.device_put(np.int32(0)), max_occupancy=jax.device_put(np.int32(0)),
+        binning_origin=jax.device_put(np.asarray(origin, dtype)), binning_frame=jax.device_put(np.asarray(frame, dtype)),
         cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
         grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier))
-    pos = jnp.asarray(positions_np, dtype)
-    cel = jnp.asarray(cell_np, dtype)
+    pos = jax.device_put(np.asarray(positions_np, dtype))
+    cel = jax.device_put(np.asarray(cell_np, dtype))
     if method == "all_pairs":  # host build: no compilation for one-off lists of small cells
-        rows = _numpy_all_pairs(positions_np, frame, origin, pbc, image_range, radius)
-        max_count = max((len(r[0]) for r in rows), default=0)
-        capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
-        idx = np.full((n, capacity), n, np.int32)
-        shifts = np.zeros((n, capacity, 3), np.int32)
-        dist = np.full((n, capacity), np.inf)
-        for i, (js, ss, ds) in enumerate(rows):
-            idx[i, :len(js)] = js
-            shifts[i, :len(js)] = ss
-            dist[i, :len(js)] = ds
+        idx, shifts, dist, max_count = host_all_pairs(
+            positions_np, frame, origin, pbc, image_range, radius, capacity_multiplier,
+            min_capacity)
+        capacity = idx.shape[1]
         nbrs = template.replace(
-            idx=jnp.asarray(idx), shifts=jnp.asarray(shifts), max_count=jnp.int32(max_count),
-            reverse=jnp.asarray(reverse_slots_numpy(idx, shifts)) if reverse else None)
+            idx=jax.device_put(idx), shifts=jax.device_put(shifts),
+            max_count=jax.device_put(np.int32(max_count)))
+        if half:
+            count = half_list_numpy(idx, shifts)[3]
+            hi, hj, hs, _ = half_list_numpy(idx, shifts, _half_capacity(
+                count, capacity_multiplier, min_half_capacity))
+            nbrs = nbrs.replace(half_i=jax.device_put(hi), half_j=jax.device_put(hj),
+                                half_shifts=jax.device_put(hs))
         return _with_views(nbrs, dist, views, capacity_multiplier)
     counted = _jit_rebuild(pos, cel, template)  # capacity 1: only counts matter
     max_count = int(counted.max_count)
     capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
-    template = template.replace(idx=jnp.zeros((n, capacity), jnp.int32),
-                                shifts=jnp.zeros((n, capacity, 3), jnp.int32),
-                                reverse=jnp.zeros((n, capacity), jnp.int32) if reverse else None)
+    template = template.replace(idx=jax.device_put(np.zeros((n, capacity), np.int32)),
+                                shifts=jax.device_put(np.zeros((n, capacity, 3), np.int32)))
     nbrs = _jit_rebuild(pos, cel, template)
+    if half:
+        count = half_list_numpy(np.asarray(nbrs.idx), np.asarray(nbrs.shifts))[3]
+        e = _half_capacity(count, capacity_multiplier, min_half_capacity)
+        nbrs = _jit_rebuild(pos, cel, nbrs.replace(
+            half_i=jax.device_put(np.zeros((e,), np.int32)),
+            half_j=jax.device_put(np.zeros((e,), np.int32)),
+            half_shifts=jax.device_put(np.zeros((e, 3), np.int32))))
     if bool(nbrs.did_overflow):
         raise NeighborListOverflowError("neighbor list overflowed right after allocation "
                                         f"(max_count={int(nbrs.max_count)}, capacity={capacity}; "
@@ -526,6 +602,10 @@ def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: 
     """:func:`allocate_neighbor_list` at ``model.cutoff`` with a view per part cutoff."""
     return allocate_neighbor_list(positions, cell, pbc, cutoff=model.cutoff, skin=skin,
                                   view_cutoffs=getattr(model, "part_cutoffs", ()), **kwargs)
+
+
+def _half_capacity(count: int, multiplier: float, minimum: int) -> int:
+    return max(int(math.ceil(count * multiplier)), 1, int(minimum))
 
 
 def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
@@ -553,10 +633,13 @@ def _with_views(nbrs: NeighborList, dist: np.ndarray, views, multiplier: float) 
 _jit_rebuild = jax.jit(rebuild_neighbor_list)
 
 
-def _numpy_all_pairs(positions, frame, origin, pbc, image_range, radius):
-    """Host (NumPy) all-pairs build; same pairs and shift convention as the jitted builder.
+def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_multiplier=1.0,
+                   min_capacity: int = 0):
+    """Host (NumPy, vectorised) all-pairs build; same pairs and shift convention as the jitted
+    builder, rows sorted by distance.
 
-    Returns, per center, (neighbor indices, integer shifts)."""
+    Returns (idx (N, K) with N as padding, shifts (N, K, 3), dist (N, K) Å with inf padding,
+    max_count)."""
     frac = np.linalg.solve(frame.T, (positions - origin).T).T
     image = np.where(pbc, np.floor(frac), 0.0).astype(np.int64)
     wpos = (frac - image) @ frame
@@ -565,7 +648,7 @@ def _numpy_all_pairs(positions, frame, origin, pbc, image_range, radius):
     zero = np.all(offsets == 0, axis=1)
     lattice = offsets @ frame
     n = positions.shape[0]
-    rows = []
+    centers, neighbors, images, dists = [], [], [], []
     block = max(1, _BLOCK_ELEMENTS // max(1, n * len(offsets)))
     for start in range(0, n, block):
         c = np.arange(start, min(n, start + block))
@@ -573,14 +656,37 @@ def _numpy_all_pairs(positions, frame, origin, pbc, image_range, radius):
         d2 = np.einsum("bjsx,bjsx->bjs", vec, vec)
         keep = d2 < radius * radius
         keep &= ~((np.arange(n)[None, :, None] == c[:, None, None]) & zero[None, None, :])
-        for b, i in enumerate(c):
-            js, ss = np.nonzero(keep[b])
-            dist = np.sqrt(d2[b, js, ss])
-            order = np.argsort(dist, kind="stable")
-            js, ss, dist = js[order], ss[order], dist[order]
-            rows.append((js.astype(np.int32),
-                         (offsets[ss] - image[js] + image[i]).astype(np.int32), dist))
-    return rows
+        b, js, ss = np.nonzero(keep)
+        centers.append(c[b])
+        neighbors.append(js)
+        images.append(ss)
+        dists.append(np.sqrt(d2[b, js, ss]))
+    ci, cj, cs, cd = (np.concatenate(x) for x in (centers, neighbors, images, dists))
+    order = np.lexsort((cd, ci))  # by center, then distance
+    ci, cj, cs, cd = ci[order], cj[order], cs[order], cd[order]
+    counts = np.bincount(ci, minlength=n)
+    max_count = int(counts.max(initial=0))
+    capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
+    rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
+    idx = np.full((n, capacity), n, np.int32)
+    shifts = np.zeros((n, capacity, 3), np.int32)
+    dist = np.full((n, capacity), np.inf)
+    idx[ci, rank] = cj
+    shifts[ci, rank] = offsets[cs] - image[cj] + image[ci]
+    dist[ci, rank] = cd
+    return idx, shifts, dist, max_count
+
+
+def host_neighbor_arrays(positions, cell, pbc, radius: float):
+    """(idx, shifts, dist) of all pairs within ``radius`` Å, rows sorted, exact capacity: the
+    NumPy path (no JAX arrays, no compilation) used for batches of small structures."""
+    positions = np.asarray(positions, float)
+    cell = np.asarray(cell, float)
+    pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, bool), (3,)))
+    frame, origin = _open_frame(positions, cell, pbc, margin=radius)
+    widths = perpendicular_widths(frame)
+    image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
+    return host_all_pairs(positions, frame, origin, pbc, image_range, radius)[:3]
 
 
 def reallocate_if_needed(positions, cell, nbrs: NeighborList) -> tuple[NeighborList, bool]:
@@ -604,11 +710,13 @@ def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList |
         bin_capacity = int(math.ceil(max(int(nbrs.max_occupancy), nbrs.bin_capacity)
                                      * nbrs.capacity_multiplier))
     views = nbrs.view_cutoffs
+    half_grown = 0 if nbrs.half_i is None else int(
+        math.ceil(nbrs.half_i.shape[0] * nbrs.capacity_multiplier))
     return allocate_neighbor_list(positions, cell, nbrs.pbc, cutoff=nbrs.cutoff, skin=nbrs.skin,
                                   capacity_multiplier=nbrs.capacity_multiplier, method="auto",
                                   min_capacity=grown, view_cutoffs=views,
-                                  reverse=nbrs.reverse is not None, min_grid=min_grid,
-                                  min_bin_capacity=bin_capacity)
+                                  half=nbrs.half_i is not None, min_grid=min_grid,
+                                  min_bin_capacity=bin_capacity, min_half_capacity=half_grown)
 
 
 def check_min_distance(positions, cell, nbrs: NeighborList, min_distance: float) -> None:

@@ -20,7 +20,10 @@ import numpy as np
 from jaxpot.batch import check_frames, evaluate_batch, frame_pairs, pack, plan_buckets
 from jaxpot.model import EnergyModel
 from jaxpot.precision import warn_if_single_precision
-from jaxpot.space import full_to_voigt
+from jaxpot.space import VOIGT_PAIRS
+
+
+_VOIGT_ROWS, _VOIGT_COLS = (np.array(x) for x in zip(*VOIGT_PAIRS))
 
 
 class Prediction(NamedTuple):
@@ -73,7 +76,8 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
         for start in range(0, len(bucket.indices), bucket.batch_size):
             members = bucket.indices[start:start + bucket.batch_size]
             batch = pack(model, [frames[i] for i in members], [pairs[i] for i in members],
-                         bucket.n_atoms, bucket.capacity, bucket.batch_size)
+                         bucket.n_atoms, bucket.capacity, bucket.batch_size,
+                         half_capacity=bucket.half_capacity)
             res = evaluate_batch(model, batch)
             e, f, s = (np.asarray(x, dtype=float) for x in res[:3])
             per_atom = None if res.energies is None else np.asarray(res.energies, dtype=float)
@@ -83,7 +87,7 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
                 energy[i] = e[slot]
                 forces[i] = f[slot, :m].copy()
                 if all(atoms.pbc) and atoms.cell.rank == 3:
-                    stress[i] = np.asarray(full_to_voigt(s[slot]))
+                    stress[i] = s[slot][_VOIGT_ROWS, _VOIGT_COLS]
                 if energies is not None:
                     energies[i] = per_atom[slot, :m].copy()
             bar.update(len(members))

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, energy_from_atomic, species_indices
-from jaxpot.neighbors import neighbor_vectors
+from jaxpot.model import EnergyModel, species_indices
+from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
 from jaxpot.types import Array
 
 PairFn = Callable[[object, Array, Array, Array], Array]
@@ -23,19 +23,41 @@ PairFn = Callable[[object, Array, Array, Array], Array]
 both are the int 0 for single-species models)."""
 
 
+def _pair_terms(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None, params, positions,
+                cell, species, neighbors):
+    """``(i, j, phi)`` over each pair once (the half list), ``phi`` zero beyond the cutoff."""
+    i, j, vectors, mask = half_pair_vectors(positions, cell, neighbors)
+    sq = jnp.sum(vectors * vectors, axis=-1)
+    within = mask & (sq < cutoff * cutoff)  # two atoms at one point stay in: phi(0) = inf
+    r_safe = jnp.sqrt(jnp.where(within, sq, cutoff * cutoff))  # padding: finite gradients
+    if lookup is None:  # one species: scalar parameters, no per-pair gathers
+        phi = pair_fn(params, r_safe, 0, 0)
+    else:
+        index = jnp.concatenate([jnp.asarray(lookup)[species], jnp.zeros((1,), jnp.int32)])
+        phi = pair_fn(params, r_safe, index[i], index[j])
+    return i, j, jnp.where(within, phi, 0.0)
+
+
 def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None):
     """Per-atom energy function ``0.5 * sum_j phi(r_ij)`` over pairs with ``r_ij < cutoff``.
 
     ``lookup`` maps atomic number -> species index (None: single species, index 0).
     ``phi`` is evaluated at ``r = cutoff`` for masked entries, so it must be finite there.
+    Uses the neighbor list's half list when it has one (each pair once), else the full rows.
     """
 
     def atomic_energies(params, positions, cell, species, neighbors) -> Array:
+        n = positions.shape[0]
+        if getattr(neighbors, "half_i", None) is not None:
+            i, j, phi = _pair_terms(pair_fn, cutoff, lookup, params, positions, cell, species,
+                                    neighbors)
+            half = 0.5 * phi
+            return jnp.zeros(n + 1, phi.dtype).at[i].add(half).at[j].add(half)[:n]
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         r = safe_norm(vectors, mask)
         within = mask & (r < cutoff)
         r_safe = jnp.where(within, r, cutoff)
-        if lookup is None:  # one species: scalar parameters, no per-pair gathers
+        if lookup is None:
             phi = pair_fn(params, r_safe, 0, 0)
         else:
             index, nb_index = species_indices(lookup, species, neighbors)
@@ -45,15 +67,30 @@ def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray |
     return atomic_energies
 
 
+def pair_energy_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None):
+    """Total energy ``sum_{pairs} phi(r)``: over the half list when the neighbor list has one
+    (half the work of the full rows and no per-row padding), else from the full rows."""
+    atomic = pair_atomic_energies_fn(pair_fn, cutoff, lookup)
+
+    def energy(params, positions, cell, species, neighbors) -> Array:
+        if getattr(neighbors, "half_i", None) is None:
+            return jnp.sum(atomic(params, positions, cell, species, neighbors))
+        return jnp.sum(_pair_terms(pair_fn, cutoff, lookup, params, positions, cell, species,
+                                   neighbors)[2])
+
+    return energy
+
+
 def pair_model(pair_fn: PairFn, params, cutoff: float, species, spec: str,
                name: str) -> EnergyModel:
     """Build an :class:`EnergyModel` from a pair function (see :func:`pair_atomic_energies_fn`)."""
     from jaxpot.model import species_lookup
     lookup = None if species is None else species_lookup(species)
-    atomic = pair_atomic_energies_fn(pair_fn, cutoff, lookup)
-    return EnergyModel(energy_fn=energy_from_atomic(atomic), params=params, cutoff=float(cutoff),
+    return EnergyModel(energy_fn=pair_energy_fn(pair_fn, cutoff, lookup), params=params,
+                       cutoff=float(cutoff),
                        species=None if species is None else tuple(int(z) for z in species),
-                       atomic_energies_fn=atomic, spec=spec, name=name)
+                       atomic_energies_fn=pair_atomic_energies_fn(pair_fn, cutoff, lookup),
+                       spec=spec, name=name)
 
 
 def pair_matrix(value, n_species: int, name: str, *, positive: bool = False,

@@ -1,0 +1,81 @@
+"""Batches of padded structures: few compiled shapes for a real training set, padding that
+never changes a number, and training gradients w.r.t. params through the batch."""
+
+import os
+
+import ase.io
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk
+
+import jaxpot
+from jaxpot.batch import (PADDING_SPECIES, batch_energy_forces_stress, frame_pairs, pack,
+                          plan_buckets)
+from jaxpot.potentials import lennard_jones, stillinger_weber
+from jaxpot.testing import CompilationCounter
+
+jax.config.update("jax_enable_x64", True)
+
+MLEARN_SI = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                         "mlearn_Si_PBE.extxyz")
+
+
+@pytest.fixture(scope="module")
+def si_frames():
+    frames = ase.io.read(MLEARN_SI, ":")
+    return frames[::6]  # 40 frames of 12 to 96 atoms (a subset keeps the test fast)
+
+
+def test_a_training_set_compiles_a_few_shapes_and_matches_dft_sizes(si_frames):
+    model = stillinger_weber()
+    pairs = [frame_pairs(model, a) for a in si_frames]
+    buckets = plan_buckets(si_frames, pairs)
+    assert sorted(i for b in buckets for i in b.indices) == list(range(len(si_frames)))
+    assert len(buckets) <= 3
+    for b in buckets:
+        assert all(len(si_frames[i]) <= b.n_atoms for i in b.indices)
+    with CompilationCounter() as first:
+        pred = jaxpot.predict(model, si_frames)
+    with CompilationCounter() as second:
+        again = jaxpot.predict(stillinger_weber(), si_frames)
+    assert second.count == 0 and first.count <= 3 * len(buckets) + 5
+    np.testing.assert_array_equal(pred.energy, again.energy)
+    assert [f.shape for f in pred.forces] == [(len(a), 3) for a in si_frames]
+
+
+def test_padding_is_not_a_species_and_changes_nothing():
+    assert PADDING_SPECIES == 0
+    model = stillinger_weber()
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.05, seed=3)
+    p = frame_pairs(model, atoms)
+    tight = batch_energy_forces_stress(model, pack(model, [atoms], [p], 8, p.idx.shape[1], 1))
+    loose = batch_energy_forces_stress(model, pack(model, [atoms], [p], 24, 40, 3))
+    assert float(loose.energy[0]) == pytest.approx(float(tight.energy[0]), rel=1e-14)
+    np.testing.assert_allclose(loose.forces[0, :8], tight.forces[0], atol=1e-14)
+    assert np.all(np.asarray(loose.forces[0, 8:]) == 0) and float(loose.energy[1]) == 0.0
+
+
+def test_training_gradient_through_the_batch_equals_finite_differences():
+    """d(loss)/d(params) by autodiff through energies, forces and stresses of a padded batch."""
+    frames = [bulk("Ar", "fcc", a=5.3, cubic=True), bulk("Ar", "fcc", a=5.1)]
+    for k, a in enumerate(frames):
+        a.rattle(0.1, seed=k)
+    model = lennard_jones(sigma=3.4, epsilon=0.0104, cutoff=7.0)
+    pairs = [frame_pairs(model, a) for a in frames]
+    batch = pack(model, frames, pairs, 8, max(p.idx.shape[1] for p in pairs), 2)
+
+    def loss(params):
+        res = batch_energy_forces_stress(model.replace(params=params), batch)
+        return (jnp.sum(res.energy ** 2) + jnp.sum(res.forces ** 2)
+                + 1e4 * jnp.sum(res.stress ** 2))
+
+    grad = jax.grad(loss)(model.params)
+    for name in ("sigma", "epsilon"):
+        h = 1e-6 * float(model.params[name][0, 0])
+        up = dict(model.params, **{name: model.params[name] + h})
+        down = dict(model.params, **{name: model.params[name] - h})
+        fd = (loss(up) - loss(down)) / (2 * h)
+        assert float(grad[name][0, 0]) == pytest.approx(float(fd), rel=1e-6)
