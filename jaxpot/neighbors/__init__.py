@@ -1,0 +1,59 @@
+"""Neighbor lists: one dense ``(N, K)`` pytree used by every model, built all-pairs or by cell list.
+
+A :class:`NeighborList` stores, for each atom ``i``, up to ``K`` neighbors ``idx[i, k]`` and the
+integer lattice image ``shifts[i, k]`` of that neighbor, so that the pair vector is
+
+    r_ij = positions[j] - positions[i] + shifts[i, k] @ cell.
+
+The list is *full* (each pair appears from both sides), contains every image within
+``cutoff + skin`` (also images beyond the nearest one, so a 2-atom primitive cell with a 5 Å
+cutoff is right), and padding entries hold ``idx == N``.  Because shifts are integers and
+vectors are formed from ``positions`` and ``cell``, a homogeneous strain of both acts on every
+pair vector exactly: stress by autodiff needs no special handling.
+
+Why not ``jax_md.partition.neighbor_list``: jax-md stores lattice vectors as columns, cannot hold
+several images of one neighbor (so small cells need supercells), and leaves overflow to every
+caller.  Here overflow is a sticky bitmask naming its cause, set inside jit, and
+:func:`reallocate_if_needed` / :func:`jaxpot.driver.run_chunks` (host side) answer it with a
+larger list; the calculator and the run driver do it for you.
+
+Rows are sorted by distance, so a shorter cutoff's neighbors are a prefix of each row (the
+per-part views of a sum), and a flat *half list* (each pair once) serves pair models.
+
+Modules: :mod:`.core` (the pytree, pair vectors, half list), :mod:`.build` (jittable builds
+and the skin update), :mod:`.allocate` (host-side allocation and reallocation).
+
+Building is ``O(N)`` with a cell list (bins at least ``cutoff + skin`` wide, 27 neighbor bins) and
+``O(N^2 S)`` all-pairs (``S`` lattice images) for small cells; both are jittable and processed in
+blocks of centers so memory stays linear in ``N``.
+"""
+
+
+from __future__ import annotations
+
+import functools
+
+from jaxpot.neighbors.allocate import (allocate_for_model, allocate_neighbor_list,
+                                       check_min_distance, host_all_pairs, host_neighbor_arrays,
+                                       reallocate, reallocate_if_needed)
+from jaxpot.neighbors.build import needs_rebuild, rebuild_neighbor_list, update_neighbor_list
+from jaxpot.neighbors.core import (BIN_CAPACITY, CAPACITY, GEOMETRY, OVERFLOW_CAUSES,
+                                   VIEW_CAPACITY, NeighborList, NeighborListFns,
+                                   NeighborListOverflowError, half_list_numpy, half_pair_vectors,
+                                   lattice_shift, neighbor_vectors, overflow_causes)
+
+
+def neighbor_list(cutoff: float, skin: float = 0.0, capacity_multiplier: float = 1.25,
+                  method: str = "auto") -> NeighborListFns:
+    """jax-md-style pair of functions for a neighbor list of radius ``cutoff + skin`` (Å)."""
+    allocate = functools.partial(allocate_neighbor_list, cutoff=cutoff, skin=skin,
+                                 capacity_multiplier=capacity_multiplier, method=method)
+    return NeighborListFns(allocate=allocate, update=update_neighbor_list)
+
+
+__all__ = ["BIN_CAPACITY", "CAPACITY", "GEOMETRY", "OVERFLOW_CAUSES", "VIEW_CAPACITY",
+           "NeighborList", "NeighborListFns", "NeighborListOverflowError", "allocate_for_model",
+           "allocate_neighbor_list", "check_min_distance", "half_list_numpy", "half_pair_vectors",
+           "host_all_pairs", "host_neighbor_arrays", "lattice_shift", "needs_rebuild",
+           "neighbor_list", "neighbor_vectors", "overflow_causes", "reallocate",
+           "reallocate_if_needed", "rebuild_neighbor_list", "update_neighbor_list"]

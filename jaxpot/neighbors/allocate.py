@@ -1,0 +1,287 @@
+"""Host-side allocation: static capacities from a structure, reallocation after overflow."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.neighbors.build import rebuild_neighbor_list
+from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
+                                   half_list_numpy, neighbor_vectors, overflow_causes)
+from jaxpot.space import perpendicular_widths
+from jaxpot.structure import StructureError, validate_atoms_input
+
+# --------------------------------------------------------------------------------------------
+# host-side allocation
+# --------------------------------------------------------------------------------------------
+
+
+def _open_frame(positions: np.ndarray, cell: np.ndarray, pbc, margin: float):
+    """Binning frame and origin: lattice rows for periodic directions, a box around the atoms
+    (plus ``margin``) orthogonal to them for open directions."""
+    frame = np.array(cell, dtype=float)
+    origin = np.zeros(3)
+    periodic = [d for d in range(3) if pbc[d]]
+    open_dirs = [d for d in range(3) if not pbc[d]]
+    if not open_dirs:
+        return frame, origin
+    basis = [frame[d] / np.linalg.norm(frame[d]) for d in periodic]
+    for d in open_dirs:
+        for trial in list(np.eye(3)[d:]) + list(np.eye(3)[:d]):
+            v = trial.copy()
+            for b in basis:
+                v -= np.dot(v, b) * b
+            if np.linalg.norm(v) > 1e-6:
+                break
+        v /= np.linalg.norm(v)
+        basis.append(v)
+        proj = positions @ v
+        lo, hi = proj.min() - margin, proj.max() + margin
+        frame[d] = v * (hi - lo)
+        origin += v * lo
+    return frame, origin
+
+
+def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: float,
+                           skin: float = 0.0, capacity_multiplier: float = 1.25,
+                           method: str = "auto", min_capacity: int = 0,
+                           view_cutoffs=(), half: bool = True,
+                           min_grid: tuple[int, int, int] | None = None,
+                           min_bin_capacity: int = 0, min_half_capacity: int = 0
+                           ) -> NeighborList:
+    """Build a neighbor list on the host, choosing static capacities from the structure.
+
+    Args:
+        positions: (N, 3) Å. cell: (3, 3) Å, rows are lattice vectors. pbc: 3 bools.
+        cutoff: model cutoff in Å; skin: Verlet buffer in Å (pairs within cutoff+skin are kept).
+        capacity_multiplier: head-room factor on neighbor and bin capacities.
+        method: ``"all_pairs"``, ``"cell_list"`` or ``"auto"`` (cell list for large cells).
+        min_capacity: lower bound on K (used when reallocating after an overflow).
+        view_cutoffs: shorter cutoffs (Å) of parts of a sum (``model.part_cutoffs``); each
+            gets a prefix view (:meth:`NeighborList.within`).
+        half: also keep the flat half list (each pair once) that pair models sum over.
+        min_grid, min_bin_capacity: cell-list bounds kept from an earlier allocation (so a
+            reallocated list stays valid at the geometry that overflowed too).
+    """
+    positions_np = np.asarray(positions, dtype=float)
+    cell_np = np.asarray(cell, dtype=float)
+    pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, dtype=bool), (3,)))
+    n = positions_np.shape[0]
+    validate_atoms_input(positions_np, cell_np, np.ones(max(n, 0), int), pbc)
+    if not (np.isfinite(cutoff) and cutoff > 0 and np.isfinite(skin) and skin >= 0):
+        raise ValueError(f"cutoff must be a finite length > 0 Å and skin a finite length >= 0 Å,"
+                         f" got cutoff={cutoff}, skin={skin}")
+    if not (np.isfinite(capacity_multiplier) and capacity_multiplier >= 1.0):
+        raise ValueError(f"capacity_multiplier must be >= 1, got {capacity_multiplier}")
+    radius = cutoff + skin
+    views = tuple(sorted({float(c) for c in view_cutoffs if 0 < float(c) < cutoff}))
+    frame, origin = _open_frame(positions_np, cell_np, pbc, margin=radius)
+    widths = perpendicular_widths(frame)
+    grid = _grid(widths, radius, pbc, n)
+    if min_grid is not None:
+        grid = tuple(min(g, m) for g, m in zip(grid, min_grid))
+    cell_list_ok = all(g >= 3 for g, p in zip(grid, pbc) if p)
+    if method == "auto":
+        method = "cell_list" if (cell_list_ok and n >= 256) else "all_pairs"
+    if method == "cell_list" and not cell_list_ok:
+        raise ValueError(f"cell_list needs >= 3 bins of width cutoff+skin={radius} Å along each "
+                         f"periodic direction; the cell allows {grid}. Use method='all_pairs'.")
+    if method not in ("cell_list", "all_pairs"):
+        raise ValueError(f"unknown neighbor-list method {method!r}")
+    image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
+    dtype = (jax.dtypes.canonicalize_dtype(positions.dtype) if hasattr(positions, "dtype")
+             else jnp.result_type(float))
+    bin_capacity = 0
+    if method == "cell_list":
+        frac = np.linalg.solve(frame.T, (positions_np - origin).T).T
+        frac = np.where(pbc, frac - np.floor(frac), frac)
+        b = np.clip(np.floor(frac * np.array(grid)).astype(int), 0, np.array(grid) - 1)
+        occ = np.bincount(np.ravel_multi_index(b.T, grid), minlength=int(np.prod(grid)))
+        bin_capacity = max(int(math.ceil(occ.max() * capacity_multiplier)) + 1,
+                           int(min_bin_capacity))
+    else:
+        grid = (1, 1, 1)
+    template = NeighborList(
+        idx=jax.device_put(np.zeros((n, 1), np.int32)),
+        shifts=jax.device_put(np.zeros((n, 1, 3), np.int32)),
+        half_i=None, half_j=None, half_shifts=None,
+        reference_positions=jax.device_put(np.asarray(positions_np, dtype)),
+        reference_cell=jax.device_put(np.asarray(cell_np, dtype)), overflow=jax.device_put(np.int32(0)),
+        max_count=jax.device_put(np.int32(0)), max_occupancy=jax.device_put(np.int32(0)),
+        binning_origin=jax.device_put(np.asarray(origin, dtype)), binning_frame=jax.device_put(np.asarray(frame, dtype)),
+        cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
+        grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier))
+    pos = jax.device_put(np.asarray(positions_np, dtype))
+    cel = jax.device_put(np.asarray(cell_np, dtype))
+    if method == "all_pairs":  # host build: no compilation for one-off lists of small cells
+        idx, shifts, dist, max_count = host_all_pairs(
+            positions_np, frame, origin, pbc, image_range, radius, capacity_multiplier,
+            min_capacity)
+        capacity = idx.shape[1]
+        nbrs = template.replace(
+            idx=jax.device_put(idx), shifts=jax.device_put(shifts),
+            max_count=jax.device_put(np.int32(max_count)))
+        if half:
+            count = half_list_numpy(idx, shifts)[3]
+            hi, hj, hs, _ = half_list_numpy(idx, shifts, _half_capacity(
+                count, capacity_multiplier, min_half_capacity))
+            nbrs = nbrs.replace(half_i=jax.device_put(hi), half_j=jax.device_put(hj),
+                                half_shifts=jax.device_put(hs))
+        return _with_views(nbrs, dist, views, capacity_multiplier)
+    counted = _jit_rebuild(pos, cel, template)  # capacity 1: only counts matter
+    max_count = int(counted.max_count)
+    capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
+    template = template.replace(idx=jax.device_put(np.zeros((n, capacity), np.int32)),
+                                shifts=jax.device_put(np.zeros((n, capacity, 3), np.int32)))
+    nbrs = _jit_rebuild(pos, cel, template)
+    if half:
+        count = half_list_numpy(np.asarray(nbrs.idx), np.asarray(nbrs.shifts))[3]
+        e = _half_capacity(count, capacity_multiplier, min_half_capacity)
+        nbrs = _jit_rebuild(pos, cel, nbrs.replace(
+            half_i=jax.device_put(np.zeros((e,), np.int32)),
+            half_j=jax.device_put(np.zeros((e,), np.int32)),
+            half_shifts=jax.device_put(np.zeros((e, 3), np.int32))))
+    if bool(nbrs.did_overflow):
+        raise NeighborListOverflowError("neighbor list overflowed right after allocation "
+                                        f"(max_count={int(nbrs.max_count)}, capacity={capacity}; "
+                                        f"{', '.join(overflow_causes(nbrs))})")
+    vec, mask = neighbor_vectors(pos, cel, nbrs)
+    dist = np.where(np.asarray(mask), np.linalg.norm(np.asarray(vec), axis=-1), np.inf)
+    return _with_views(nbrs, dist, views, capacity_multiplier)
+
+
+def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: float = 0.0,
+                       **kwargs) -> NeighborList:
+    """:func:`allocate_neighbor_list` at ``model.cutoff`` with a view per part cutoff."""
+    return allocate_neighbor_list(positions, cell, pbc, cutoff=model.cutoff, skin=skin,
+                                  view_cutoffs=getattr(model, "part_cutoffs", ()), **kwargs)
+
+
+def _half_capacity(count: int, multiplier: float, minimum: int) -> int:
+    return max(int(math.ceil(count * multiplier)), 1, int(minimum))
+
+
+def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
+    """Cell-list grid: bins at least ``radius`` wide; open directions get at most as many bins
+    as keep the total below ``max(64, 8 N)`` (a far-away atom must not ask for GBs of bins)."""
+    grid = [int(max(1, math.floor(w / radius))) for w in widths]
+    limit = max(64, 8 * n)
+    while np.prod(grid, dtype=float) > limit and any(g > 3 for g, p in zip(grid, pbc) if not p):
+        d = max((d for d in range(3) if not pbc[d]), key=lambda d: grid[d])
+        grid[d] = max(3, grid[d] // 2)
+    return tuple(grid)
+
+
+def _with_views(nbrs: NeighborList, dist: np.ndarray, views, multiplier: float) -> NeighborList:
+    """Attach prefix views for shorter cutoffs (rows are sorted by distance)."""
+    if not views:
+        return nbrs
+    caps = []
+    for c in views:
+        count = int(np.max(np.sum(dist < c + nbrs.skin, axis=1), initial=0))
+        caps.append(min(nbrs.capacity, max(1, int(math.ceil(count * multiplier)))))
+    return nbrs.replace(view_cutoffs=tuple(views), view_capacities=tuple(caps))
+
+
+_jit_rebuild = jax.jit(rebuild_neighbor_list)
+
+
+def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_multiplier=1.0,
+                   min_capacity: int = 0):
+    """Host (NumPy, vectorised) all-pairs build; same pairs and shift convention as the jitted
+    builder, rows sorted by distance.
+
+    Returns (idx (N, K) with N as padding, shifts (N, K, 3), dist (N, K) Å with inf padding,
+    max_count)."""
+    frac = np.linalg.solve(frame.T, (positions - origin).T).T
+    image = np.where(pbc, np.floor(frac), 0.0).astype(np.int64)
+    wpos = (frac - image) @ frame
+    ranges = [np.arange(-r, r + 1) for r in image_range]
+    offsets = np.array(list(itertools.product(*ranges)), dtype=np.int64).reshape(-1, 3)
+    zero = np.all(offsets == 0, axis=1)
+    lattice = offsets @ frame
+    n = positions.shape[0]
+    centers, neighbors, images, dists = [], [], [], []
+    block = max(1, _BLOCK_ELEMENTS // max(1, n * len(offsets)))
+    for start in range(0, n, block):
+        c = np.arange(start, min(n, start + block))
+        vec = wpos[None, :, None, :] + lattice[None, None] - wpos[c][:, None, None, :]
+        d2 = np.einsum("bjsx,bjsx->bjs", vec, vec)
+        keep = d2 < radius * radius
+        keep &= ~((np.arange(n)[None, :, None] == c[:, None, None]) & zero[None, None, :])
+        b, js, ss = np.nonzero(keep)
+        centers.append(c[b])
+        neighbors.append(js)
+        images.append(ss)
+        dists.append(np.sqrt(d2[b, js, ss]))
+    ci, cj, cs, cd = (np.concatenate(x) for x in (centers, neighbors, images, dists))
+    order = np.lexsort((cd, ci))  # by center, then distance
+    ci, cj, cs, cd = ci[order], cj[order], cs[order], cd[order]
+    counts = np.bincount(ci, minlength=n)
+    max_count = int(counts.max(initial=0))
+    capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
+    rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
+    idx = np.full((n, capacity), n, np.int32)
+    shifts = np.zeros((n, capacity, 3), np.int32)
+    dist = np.full((n, capacity), np.inf)
+    idx[ci, rank] = cj
+    shifts[ci, rank] = offsets[cs] - image[cj] + image[ci]
+    dist[ci, rank] = cd
+    return idx, shifts, dist, max_count
+
+
+def host_neighbor_arrays(positions, cell, pbc, radius: float):
+    """(idx, shifts, dist) of all pairs within ``radius`` Å, rows sorted, exact capacity: the
+    NumPy path (no JAX arrays, no compilation) used for batches of small structures."""
+    positions = np.asarray(positions, float)
+    cell = np.asarray(cell, float)
+    pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, bool), (3,)))
+    frame, origin = _open_frame(positions, cell, pbc, margin=radius)
+    widths = perpendicular_widths(frame)
+    image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
+    return host_all_pairs(positions, frame, origin, pbc, image_range, radius)[:3]
+
+
+def reallocate_if_needed(positions, cell, nbrs: NeighborList) -> tuple[NeighborList, bool]:
+    """Host side: if ``nbrs`` overflowed, allocate a larger list; returns (list, reallocated?)."""
+    if not bool(nbrs.did_overflow):
+        return nbrs, False
+    return reallocate(positions, cell, nbrs), True
+
+
+def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList | None = None
+               ) -> NeighborList:
+    """A list for ``positions``/``cell`` with more room than ``nbrs`` (capacities grown by its
+    multiplier, at least what overflowed); with ``keep_grid_of`` the cell-list grid is no finer
+    than that list's, so the new list also fits the geometry that list was built for."""
+    grown = int(math.ceil(max(int(nbrs.max_count), nbrs.capacity) * nbrs.capacity_multiplier))
+    min_grid = None
+    if keep_grid_of is not None and keep_grid_of.method == "cell_list":
+        min_grid = keep_grid_of.grid
+    bin_capacity = 0
+    if nbrs.method == "cell_list":
+        bin_capacity = int(math.ceil(max(int(nbrs.max_occupancy), nbrs.bin_capacity)
+                                     * nbrs.capacity_multiplier))
+    views = nbrs.view_cutoffs
+    half_grown = 0 if nbrs.half_i is None else int(
+        math.ceil(nbrs.half_i.shape[0] * nbrs.capacity_multiplier))
+    return allocate_neighbor_list(positions, cell, nbrs.pbc, cutoff=nbrs.cutoff, skin=nbrs.skin,
+                                  capacity_multiplier=nbrs.capacity_multiplier, method="auto",
+                                  min_capacity=grown, view_cutoffs=views,
+                                  half=nbrs.half_i is not None, min_grid=min_grid,
+                                  min_bin_capacity=bin_capacity, min_half_capacity=half_grown)
+
+
+def check_min_distance(positions, cell, nbrs: NeighborList, min_distance: float) -> None:
+    """Raise :class:`StructureError` naming the first pair of atoms closer than ``min_distance`` Å."""
+    vec, mask = neighbor_vectors(jnp.asarray(positions), jnp.asarray(cell), nbrs)
+    d = np.where(np.asarray(mask), np.linalg.norm(np.asarray(vec), axis=-1), np.inf)
+    if d.size and d.min() < min_distance:
+        i, k = np.unravel_index(np.argmin(d), d.shape)
+        j = int(np.asarray(nbrs.idx)[i, k])
+        raise StructureError(f"atoms {i} and {j} overlap: distance {d[i, k]:.3g} Å "
+                             f"< {min_distance} Å")

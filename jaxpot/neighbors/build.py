@@ -1,0 +1,216 @@
+"""Jittable neighbor-list builds (all pairs, cell list) and the skin-criterion update."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, BIN_CAPACITY, CAPACITY, GEOMETRY,
+                                   VIEW_CAPACITY, NeighborList, _half_list)
+from jaxpot.types import Array
+
+_NEIGHBOR_OFFSETS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int32)
+
+def _frame(cell: Array, nbrs: NeighborList) -> Array:
+    """Binning frame: periodic rows are the current lattice vectors, open rows are fixed."""
+    pbc = jnp.asarray(nbrs.pbc)
+    return jnp.where(pbc[:, None], cell.astype(nbrs.binning_frame.dtype), nbrs.binning_frame)
+
+
+def _wrapped(positions: Array, cell: Array, nbrs: NeighborList):
+    """Fractional coordinates in the binning frame, wrapped along periodic directions.
+
+    Returns (wrapped fractional (N,3), integer image of each atom (N,3), frame (3,3)).
+    """
+    frame = _frame(cell, nbrs)
+    frac = jnp.linalg.solve(frame.T, (positions - nbrs.binning_origin).T).T
+    pbc = jnp.asarray(nbrs.pbc)
+    image = jnp.where(pbc, jnp.floor(frac), 0.0)
+    return frac - image, image.astype(jnp.int32), frame
+
+
+def _compact(keep: Array, cand_j: Array, cand_shift: Array, cand_d2: Array, capacity: int,
+             n: int):
+    """Pack the kept candidates of one center into ``capacity`` slots sorted by distance
+    (the nearest ones when there are too many); returns idx, shifts, count, squared distances."""
+    slot = jnp.cumsum(keep) - 1
+    slot = jnp.where(keep & (slot < capacity), slot, capacity)
+    idx = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(cand_j, mode="drop")
+    shifts = jnp.zeros((capacity + 1, 3), jnp.int32).at[slot].set(cand_shift, mode="drop")
+    d2 = jnp.full((capacity + 1,), jnp.inf, cand_d2.dtype).at[slot].set(cand_d2, mode="drop")
+    order = jnp.argsort(d2[:capacity])
+    return idx[:capacity][order], shifts[:capacity][order], jnp.sum(keep), d2[:capacity][order]
+
+
+def _select(centers, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
+            cand_zero=None):
+    """Distance test and compaction for a block of centers.
+
+    ``cand_m`` is the lattice offset of the candidate relative to the wrapped frame; the stored
+    shift converts it to the caller's (possibly unwrapped) positions: ``m - image_j + image_i``.
+    """
+    ri = wpos[centers]  # (B, 3)
+    rj = wpos[jnp.minimum(cand_j, n - 1)]  # (B, M, 3)
+    vec = rj + cand_m.astype(wpos.dtype) @ frame - ri[:, None, :]
+    d2 = jnp.sum(vec * vec, axis=-1)
+    if cand_zero is None:
+        cand_zero = jnp.all(cand_m == 0, axis=-1)
+    self_pair = (cand_j == centers[:, None]) & cand_zero
+    keep = cand_ok & (d2 < cutoff2) & ~self_pair & (centers[:, None] < n)
+    shift = cand_m - image[jnp.minimum(cand_j, n - 1)] + image[jnp.minimum(centers, n - 1)][:, None, :]
+    return jax.vmap(lambda k, j, s, d: _compact(k, j, s, d, capacity, n))(keep, cand_j, shift, d2)
+
+
+def _blocks(n: int, per_center: int) -> tuple[int, int]:
+    """Block size and number of blocks so that one block holds <= _BLOCK_ELEMENTS candidates."""
+    size = max(1, min(n, _BLOCK_ELEMENTS // max(per_center, 1)))
+    return size, -(-n // size)
+
+
+def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
+    n = positions.shape[0]
+    wpos_frac, image, frame = _wrapped(positions, cell, nbrs)
+    wpos = wpos_frac @ frame
+    ranges = [np.arange(-r, r + 1) for r in nbrs.image_range]
+    offsets_np = np.array(list(itertools.product(*ranges)), dtype=np.int32).reshape(-1, 3)
+    offsets = jnp.asarray(offsets_np)
+    s = offsets.shape[0]
+    cand_j = jnp.tile(jnp.arange(n, dtype=jnp.int32), s)  # (N*S,)
+    cand_m = jnp.repeat(offsets, n, axis=0)  # (N*S, 3)
+    cand_zero = jnp.asarray(np.repeat(~np.any(offsets_np != 0, axis=1), n))
+    size, nblocks = _blocks(n, n * s)
+    centers = jnp.arange(size * nblocks, dtype=jnp.int32).reshape(nblocks, size)
+    cutoff2 = (nbrs.cutoff + nbrs.skin) ** 2
+
+    def block(c):
+        b = c.shape[0]
+        return _select(c, jnp.broadcast_to(cand_j, (b, n * s)),
+                       jnp.broadcast_to(cand_m, (b, n * s, 3)), jnp.ones((b, n * s), bool),
+                       wpos, image, frame, cutoff2, capacity, n,
+                       jnp.broadcast_to(cand_zero, (b, n * s)))
+
+    idx, shifts, counts, d2 = jax.lax.map(block, centers)
+    # the image range must still reach cutoff + skin in the current cell
+    widths = _perpendicular_widths_jnp(frame)
+    need = jnp.ceil((nbrs.cutoff + nbrs.skin) / widths)
+    geometry_ok = jnp.all(jnp.where(jnp.asarray(nbrs.pbc), need <= jnp.asarray(nbrs.image_range), True))
+    return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
+            counts.reshape(-1)[:n], jnp.int32(0), geometry_ok, d2.reshape(-1, capacity)[:n])
+
+
+def _perpendicular_widths_jnp(frame: Array) -> Array:
+    vol = jnp.abs(jnp.linalg.det(frame))
+    areas = jnp.stack([jnp.linalg.norm(jnp.cross(frame[(i + 1) % 3], frame[(i + 2) % 3]))
+                       for i in range(3)])
+    return vol / areas
+
+
+def _build_cell_list(positions, cell, nbrs: NeighborList, capacity: int):
+    n = positions.shape[0]
+    grid = jnp.asarray(nbrs.grid, jnp.int32)
+    nbins = int(np.prod(nbrs.grid))
+    cap = nbrs.bin_capacity
+    pbc = jnp.asarray(nbrs.pbc)
+    frac, image, frame = _wrapped(positions, cell, nbrs)
+    wpos = frac @ frame
+    inside = jnp.all((frac >= 0.0) & (frac < 1.0))
+    bin3 = jnp.clip(jnp.floor(frac * grid).astype(jnp.int32), 0, grid - 1)
+    strides = jnp.asarray([nbrs.grid[1] * nbrs.grid[2], nbrs.grid[2], 1], jnp.int32)
+    bin_id = bin3 @ strides
+    order = jnp.argsort(bin_id)
+    counts = jnp.zeros((nbins,), jnp.int32).at[bin_id].add(1)
+    starts = jnp.cumsum(counts) - counts
+    sorted_bins = bin_id[order]
+    slot = jnp.arange(n, dtype=jnp.int32) - starts[sorted_bins]
+    slot = jnp.where(slot < cap, slot, cap)
+    bin_atoms = jnp.full((nbins, cap + 1), n, jnp.int32).at[sorted_bins, slot].set(
+        order.astype(jnp.int32), mode="drop")[:, :cap]
+    max_occupancy = jnp.max(counts)
+
+    offsets = jnp.asarray(_NEIGHBOR_OFFSETS)  # (27, 3)
+    per_center = 27 * cap
+    size, nblocks = _blocks(n, per_center)
+    centers = jnp.arange(size * nblocks, dtype=jnp.int32).reshape(nblocks, size)
+    cutoff2 = (nbrs.cutoff + nbrs.skin) ** 2
+
+    def block(c):
+        b = c.shape[0]
+        nb3 = bin3[jnp.minimum(c, n - 1)][:, None, :] + offsets[None]  # (B, 27, 3)
+        m = jnp.where(pbc, jnp.floor_divide(nb3, grid), 0)
+        wrapped_bin = jnp.where(pbc, jnp.mod(nb3, grid), nb3)
+        ok_bin = jnp.all((wrapped_bin >= 0) & (wrapped_bin < grid), axis=-1)  # (B, 27)
+        flat = jnp.clip(wrapped_bin, 0, grid - 1) @ strides
+        cand_j = bin_atoms[flat].reshape(b, per_center)
+        cand_m = jnp.repeat(m, cap, axis=1).reshape(b, per_center, 3)
+        cand_ok = (jnp.repeat(ok_bin, cap, axis=1) & (cand_j < n)).reshape(b, per_center)
+        cand_zero = jnp.repeat(jnp.all(m == 0, axis=-1), cap, axis=1)
+        return _select(c, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
+                       cand_zero)
+
+    idx, shifts, nbr_counts, d2 = jax.lax.map(block, centers)
+    widths = _perpendicular_widths_jnp(frame)
+    geometry_ok = jnp.all(widths / grid >= nbrs.cutoff + nbrs.skin) & inside
+    return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
+            nbr_counts.reshape(-1)[:n], max_occupancy, geometry_ok, d2.reshape(-1, capacity)[:n])
+
+
+def _build(positions: Array, cell: Array, nbrs: NeighborList, capacity: int):
+    if nbrs.method == "cell_list":
+        return _build_cell_list(positions, cell, nbrs, capacity)
+    return _build_all_pairs(positions, cell, nbrs, capacity)
+
+
+def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
+    """Rebuild the list at ``positions`` and ``cell`` with the same capacity (jittable)."""
+    idx, shifts, counts, occupancy, geometry_ok, d2 = _build(positions, cell, nbrs, nbrs.capacity)
+    max_count = jnp.max(counts).astype(jnp.int32)
+    bits = jnp.where(max_count > nbrs.capacity, CAPACITY, 0) | jnp.where(geometry_ok, 0, GEOMETRY)
+    if nbrs.method == "cell_list":
+        bits = bits | jnp.where(occupancy > nbrs.bin_capacity, BIN_CAPACITY, 0)
+    for c, k in zip(nbrs.view_cutoffs, nbrs.view_capacities):
+        view_count = jnp.max(jnp.sum(d2 < (c + nbrs.skin) ** 2, axis=1))
+        bits = bits | jnp.where(view_count > k, VIEW_CAPACITY, 0)
+    half = {}
+    if nbrs.half_i is not None:
+        hi, hj, hs, count = _half_list(idx, shifts, nbrs.half_i.shape[0])
+        half = dict(half_i=hi, half_j=hj, half_shifts=hs)
+        bits = bits | jnp.where(count > nbrs.half_i.shape[0], CAPACITY, 0)
+    return nbrs.replace(idx=idx, shifts=shifts, **half, reference_positions=positions,
+                        reference_cell=cell.astype(nbrs.reference_cell.dtype),
+                        overflow=(nbrs.overflow | bits).astype(jnp.int32), max_count=max_count,
+                        max_occupancy=occupancy.astype(jnp.int32))
+
+
+def needs_rebuild(positions: Array, cell: Array, nbrs: NeighborList) -> Array:
+    """True when some pair may have entered ``cutoff`` since the last build (skin criterion).
+
+    With a cell change ``F = ref_cell^-1 cell``, a pair vector moves by at most
+    ``2 max|u| + (cutoff+skin) ||F - I||`` where ``u`` are the non-affine displacements.
+    """
+    if nbrs.skin <= 0.0:
+        return jnp.asarray(True)
+    ref_cell = nbrs.reference_cell.astype(positions.dtype)
+    if all(nbrs.pbc):
+        deformation = jnp.linalg.solve(ref_cell, cell)
+        u = positions - nbrs.reference_positions @ deformation
+        strain = jnp.linalg.norm(deformation - jnp.eye(3, dtype=positions.dtype))
+    else:
+        u = positions - nbrs.reference_positions
+        strain = jnp.where(jnp.all(cell == ref_cell), 0.0, jnp.inf)
+    max_u = jnp.sqrt(jnp.max(jnp.sum(u * u, axis=-1)))
+    return 2.0 * max_u + (nbrs.cutoff + nbrs.skin) * strain >= nbrs.skin
+
+
+def update_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
+    """Jittable update: rebuild only when the skin criterion asks for it.
+
+    The returned list has ``did_overflow`` set if it could not hold every neighbor; check it
+    on the host with :func:`reallocate_if_needed`.
+    """
+    return jax.lax.cond(needs_rebuild(positions, cell, nbrs),
+                        lambda: rebuild_neighbor_list(positions, cell, nbrs), lambda: nbrs)
+
+

@@ -1,0 +1,223 @@
+"""The neighbor-list pytree, its overflow causes, pair vectors and the half list."""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.pytree import pytree_dataclass, static_field
+from jaxpot.types import Array
+
+_BLOCK_ELEMENTS = 1 << 21  # candidate pairs processed at once (memory bound of a build)
+
+#: overflow causes, one bit each (``NeighborList.overflow``), as jax-md's partition.py does
+CAPACITY = 1  # an atom has more neighbors than the K slots
+BIN_CAPACITY = 2  # a cell-list bin holds more atoms than its capacity
+GEOMETRY = 4  # the cell shrank below the image range / bin width, or an atom left the open box
+VIEW_CAPACITY = 8  # more neighbors within a part's cutoff than that part's slots
+OVERFLOW_CAUSES = {CAPACITY: "neighbor capacity", BIN_CAPACITY: "cell-list bin capacity",
+                   GEOMETRY: "cell or box geometry (cell shrank or an atom left the box)",
+                   VIEW_CAPACITY: "capacity of a part's cutoff view"}
+
+
+class NeighborListOverflowError(RuntimeError):
+    """Raised when a neighbor list overflowed and could not be reallocated."""
+
+
+@pytree_dataclass
+class NeighborList:
+    """Dense neighbor list; see the module docstring.
+
+    Attributes:
+        idx: (N, K) int32 neighbor indices, ``N`` marks padding; each row is sorted by
+            distance at the last build, so a shorter cutoff's neighbors are a prefix.
+        shifts: (N, K, 3) int32 lattice image of each neighbor.
+        half_i, half_j, half_shifts: (E,), (E,), (E, 3) int32: each pair once (the "half
+            list", ``i < j`` or a positive image of a self pair), flat and padded with
+            ``N``; pair models sum over it (half the work of the full rows, no K padding).
+            None when the list was allocated without it.
+        reference_positions: (N, 3) Å positions at the last build (for the skin test).
+        reference_cell: (3, 3) Å cell at the last build.
+        overflow: () int32 bitmask, sticky; non-zero when the list could not hold every
+            neighbor (bits ``CAPACITY``, ``BIN_CAPACITY``, ``GEOMETRY``, ``VIEW_CAPACITY``).
+        max_count: () int32, the largest number of neighbors of one atom at the last build.
+        max_occupancy: () int32, the fullest bin at the last build (cell list only).
+        binning_origin, binning_frame: frame of the cell-list bins for open directions.
+        view_cutoffs, view_capacities: shorter cutoffs (Å) of the parts of a sum and the
+            number of leading slots that hold every neighbor within each (plus skin).
+    """
+
+    idx: Array
+    shifts: Array
+    half_i: Array | None
+    half_j: Array | None
+    half_shifts: Array | None
+    reference_positions: Array
+    reference_cell: Array
+    overflow: Array
+    max_count: Array
+    max_occupancy: Array
+    binning_origin: Array
+    binning_frame: Array
+    cutoff: float = static_field()
+    skin: float = static_field()
+    pbc: tuple[bool, bool, bool] = static_field()
+    method: str = static_field()
+    image_range: tuple[int, int, int] = static_field()
+    grid: tuple[int, int, int] = static_field()
+    bin_capacity: int = static_field()
+    capacity_multiplier: float = static_field()
+    view_cutoffs: tuple[float, ...] = static_field(default=())
+    view_capacities: tuple[int, ...] = static_field(default=())
+
+    @property
+    def did_overflow(self) -> Array:
+        """() bool: the list could not hold every neighbor (see :attr:`overflow` for why)."""
+        return self.overflow != 0
+
+    def within(self, cutoff: float) -> "NeighborList":
+        """The list as seen by a model of shorter ``cutoff`` (Å): the leading slots of each row.
+
+        Rows are sorted by distance, so the neighbors within ``cutoff + skin`` are the first
+        ``view_capacities[v]`` slots of the smallest view with ``view_cutoffs[v] >= cutoff``.
+        Without such a view the whole list is returned (still correct, just not cheaper).
+        """
+        if cutoff >= self.cutoff:
+            return self
+        fits = [(c, k) for c, k in zip(self.view_cutoffs, self.view_capacities) if c >= cutoff]
+        if not fits:
+            return self
+        c, k = min(fits)
+        if k >= self.capacity:
+            return self.replace(cutoff=c, view_cutoffs=(), view_capacities=())
+        return self.replace(idx=self.idx[:, :k], shifts=self.shifts[:, :k], half_i=None,
+                            half_j=None, half_shifts=None, cutoff=c, view_cutoffs=(),
+                            view_capacities=())
+
+    @property
+    def has_half_list(self) -> bool:
+        return self.half_i is not None
+
+    @property
+    def capacity(self) -> int:
+        """K, the number of neighbor slots per atom."""
+        return int(self.idx.shape[1])
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.idx.shape[0])
+
+    @property
+    def list_cutoff(self) -> float:
+        """``cutoff + skin``, the radius within which every pair is stored."""
+        return self.cutoff + self.skin
+
+    def pairs(self) -> tuple[Array, Array, Array, Array]:
+        """Flat views ``(i, j, shifts, mask)`` of shapes (N*K,), (N*K,), (N*K, 3), (N*K,)."""
+        n, k = self.idx.shape
+        i = jnp.repeat(jnp.arange(n, dtype=jnp.int32), k)
+        j = self.idx.reshape(-1)
+        return i, j, self.shifts.reshape(-1, 3), j < n
+
+    def to_numpy_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Host copy of the valid pairs ``(i, j, S)`` as ``ase.neighborlist.neighbor_list('ijS')``."""
+        i, j, s, m = (np.asarray(a) for a in self.pairs())
+        return i[m], j[m], s[m]
+
+
+def overflow_causes(nbrs: NeighborList) -> list[str]:
+    """Human-readable causes of an overflow (empty when the list is fine)."""
+    bits = int(nbrs.overflow)
+    return [text for bit, text in OVERFLOW_CAUSES.items() if bits & bit]
+
+
+class NeighborListFns(NamedTuple):
+    """``allocate(positions, cell, pbc)`` on the host and jittable ``update(positions, cell, nbrs)``."""
+
+    allocate: Callable[..., NeighborList]
+    update: Callable[[Array, Array, NeighborList], NeighborList]
+
+
+# --------------------------------------------------------------------------------------------
+# jittable pieces
+# --------------------------------------------------------------------------------------------
+
+
+def neighbor_vectors(positions: Array, cell: Array, nbrs: NeighborList) -> tuple[Array, Array]:
+    """Pair vectors (N, K, 3) Å from each atom to its neighbors and a validity mask (N, K).
+
+    Padding entries get the zero vector; callers combine ``mask`` with their own cutoff.
+    """
+    n = positions.shape[0]
+    padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
+    vectors = padded[nbrs.idx] - positions[:, None, :] + lattice_shift(nbrs.shifts, cell)
+    mask = nbrs.idx < n
+    return jnp.where(mask[..., None], vectors, 0.0), mask
+
+
+def lattice_shift(shifts: Array, cell: Array) -> Array:
+    """Cartesian image offsets ``shifts @ cell`` (..., 3) Å (one dot, so the cell gradient,
+    i.e. the stress, is one contraction over the pairs)."""
+    return jnp.einsum("...a,ab->...b", shifts.astype(cell.dtype), cell)
+
+
+def half_pair_vectors(positions: Array, cell: Array, nbrs: NeighborList
+                      ) -> tuple[Array, Array, Array, Array]:
+    """Each pair once: (i (E,), j (E,), vectors r_j - r_i + S cell (E, 3) Å, mask (E,)).
+
+    Padding edges hold ``i = j = N``, the zero vector and mask False."""
+    n = positions.shape[0]
+    padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
+    i, j = nbrs.half_i, nbrs.half_j
+    vectors = padded[j] - padded[i] + lattice_shift(nbrs.half_shifts, cell)
+    mask = i < n
+    return i, j, jnp.where(mask[:, None], vectors, 0.0), mask
+
+
+def _forward(i, j, shifts):
+    """True for the slot that represents its pair in the half list."""
+    s0, s1, s2 = shifts[..., 0], shifts[..., 1], shifts[..., 2]
+    positive = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
+    return (i < j) | ((i == j) & positive)
+
+
+def _half_list(idx: Array, shifts: Array, capacity: int):
+    """Compact the forward slots of the dense list into flat (capacity,) arrays (jittable).
+
+    Returns half_i, half_j, half_shifts and the number of pairs (overflow when > capacity)."""
+    n, k = idx.shape
+    i = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[:, None], (n, k)).reshape(-1)
+    j = idx.reshape(-1)
+    s = shifts.reshape(-1, 3)
+    keep = (j < n) & _forward(i, j, s)
+    slot = jnp.cumsum(keep) - 1
+    slot = jnp.where(keep & (slot < capacity), slot, capacity)
+    hi = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(i, mode="drop")[:capacity]
+    hj = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(j, mode="drop")[:capacity]
+    hs = jnp.zeros((capacity + 1, 3), jnp.int32).at[slot].set(s, mode="drop")[:capacity]
+    return hi, hj, hs, jnp.sum(keep)
+
+
+def half_list_numpy(idx: np.ndarray, shifts: np.ndarray, capacity: int | None = None,
+                    pad: int | None = None):
+    """Host version of the half list: (half_i, half_j, half_shifts, count)."""
+    n, k = idx.shape
+    i = np.repeat(np.arange(n, dtype=np.int32), k)
+    j = idx.reshape(-1)
+    s = shifts.reshape(-1, 3)
+    s0, s1, s2 = s[:, 0], s[:, 1], s[:, 2]
+    positive = (s0 > 0) | ((s0 == 0) & ((s1 > 0) | ((s1 == 0) & (s2 > 0))))
+    keep = (j < n) & ((i < j) | ((i == j) & positive))
+    count = int(keep.sum())
+    capacity = count if capacity is None else capacity
+    pad = n if pad is None else pad
+    hi = np.full(capacity, pad, np.int32)
+    hj = np.full(capacity, pad, np.int32)
+    hs = np.zeros((capacity, 3), np.int32)
+    m = min(count, capacity)
+    hi[:m], hj[:m], hs[:m] = i[keep][:m], j[keep][:m], s[keep][:m]
+    return hi, hj, hs, count
+
+
