@@ -51,8 +51,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                            method: str = "auto", min_capacity: int = 0,
                            view_cutoffs=(), half: bool = True,
                            min_grid: tuple[int, int, int] | None = None,
-                           min_bin_capacity: int = 0, min_half_capacity: int = 0
-                           ) -> NeighborList:
+                           min_bin_capacity: int = 0, min_half_capacity: int = 0,
+                           round_capacities: bool = False) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
 
     Args:
@@ -66,6 +66,9 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         half: also keep the flat half list (each pair once) that pair models sum over.
         min_grid, min_bin_capacity: cell-list bounds kept from an earlier allocation (so a
             reallocated list stays valid at the geometry that overflowed too).
+        round_capacities: round K, the half-list and view capacities up to a coarse ladder
+            (4, 6, 8, 12, 16, 24, ...) so that structures of similar density share compiled
+            shapes (what the calculator uses when it sees many structures).
     """
     positions_np = np.asarray(positions, dtype=float)
     cell_np = np.asarray(cell, dtype=float)
@@ -120,7 +123,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
     if method == "all_pairs":  # host build: no compilation for one-off lists of small cells
         idx, shifts, dist, max_count = host_all_pairs(
             positions_np, frame, origin, pbc, image_range, radius, capacity_multiplier,
-            min_capacity)
+            min_capacity, round_capacities)
         capacity = idx.shape[1]
         nbrs = template.replace(
             idx=jax.device_put(idx), shifts=jax.device_put(shifts),
@@ -128,19 +131,20 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         if half:
             count = half_list_numpy(idx, shifts)[3]
             hi, hj, hs, _ = half_list_numpy(idx, shifts, _half_capacity(
-                count, capacity_multiplier, min_half_capacity))
+                count, capacity_multiplier, min_half_capacity, round_capacities))
             nbrs = nbrs.replace(half_i=jax.device_put(hi), half_j=jax.device_put(hj),
                                 half_shifts=jax.device_put(hs))
-        return _with_views(nbrs, dist, views, capacity_multiplier)
+        return _with_views(nbrs, dist, views, capacity_multiplier, round_capacities)
     counted = _jit_rebuild(pos, cel, template)  # capacity 1: only counts matter
     max_count = int(counted.max_count)
-    capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
+    capacity = _rounded(max(int(math.ceil(max_count * capacity_multiplier)), 1,
+                            int(min_capacity)), round_capacities)
     template = template.replace(idx=jax.device_put(np.zeros((n, capacity), np.int32)),
                                 shifts=jax.device_put(np.zeros((n, capacity, 3), np.int32)))
     nbrs = _jit_rebuild(pos, cel, template)
     if half:
         count = half_list_numpy(np.asarray(nbrs.idx), np.asarray(nbrs.shifts))[3]
-        e = _half_capacity(count, capacity_multiplier, min_half_capacity)
+        e = _half_capacity(count, capacity_multiplier, min_half_capacity, round_capacities)
         nbrs = _jit_rebuild(pos, cel, nbrs.replace(
             half_i=jax.device_put(np.zeros((e,), np.int32)),
             half_j=jax.device_put(np.zeros((e,), np.int32)),
@@ -151,7 +155,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                                         f"{', '.join(overflow_causes(nbrs))})")
     vec, mask = neighbor_vectors(pos, cel, nbrs)
     dist = np.where(np.asarray(mask), np.linalg.norm(np.asarray(vec), axis=-1), np.inf)
-    return _with_views(nbrs, dist, views, capacity_multiplier)
+    return _with_views(nbrs, dist, views, capacity_multiplier, round_capacities)
 
 
 def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: float = 0.0,
@@ -161,8 +165,18 @@ def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: 
                                   view_cutoffs=getattr(model, "part_cutoffs", ()), **kwargs)
 
 
-def _half_capacity(count: int, multiplier: float, minimum: int) -> int:
-    return max(int(math.ceil(count * multiplier)), 1, int(minimum))
+def _half_capacity(count: int, multiplier: float, minimum: int, rounded: bool = False) -> int:
+    return _rounded(max(int(math.ceil(count * multiplier)), 1, int(minimum)), rounded)
+
+
+def _rounded(k: int, on: bool) -> int:
+    """``k`` rounded up to 4, 6, 8, 12, 16, 24, 32, ... when ``on``."""
+    if not on:
+        return k
+    size = 4
+    while size < k:
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return size
 
 
 def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
@@ -176,14 +190,16 @@ def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
     return tuple(grid)
 
 
-def _with_views(nbrs: NeighborList, dist: np.ndarray, views, multiplier: float) -> NeighborList:
+def _with_views(nbrs: NeighborList, dist: np.ndarray, views, multiplier: float,
+                rounded: bool = False) -> NeighborList:
     """Attach prefix views for shorter cutoffs (rows are sorted by distance)."""
     if not views:
         return nbrs
     caps = []
     for c in views:
         count = int(np.max(np.sum(dist < c + nbrs.skin, axis=1), initial=0))
-        caps.append(min(nbrs.capacity, max(1, int(math.ceil(count * multiplier)))))
+        caps.append(min(nbrs.capacity, _rounded(max(1, int(math.ceil(count * multiplier))),
+                                                rounded)))
     return nbrs.replace(view_cutoffs=tuple(views), view_capacities=tuple(caps))
 
 
@@ -191,7 +207,7 @@ _jit_rebuild = jax.jit(rebuild_neighbor_list)
 
 
 def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_multiplier=1.0,
-                   min_capacity: int = 0):
+                   min_capacity: int = 0, round_capacity: bool = False):
     """Host (NumPy, vectorised) all-pairs build; same pairs and shift convention as the jitted
     builder, rows sorted by distance.
 
@@ -223,7 +239,8 @@ def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_
     ci, cj, cs, cd = ci[order], cj[order], cs[order], cd[order]
     counts = np.bincount(ci, minlength=n)
     max_count = int(counts.max(initial=0))
-    capacity = max(int(math.ceil(max_count * capacity_multiplier)), 1, int(min_capacity))
+    capacity = _rounded(max(int(math.ceil(max_count * capacity_multiplier)), 1,
+                            int(min_capacity)), round_capacity)
     rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
     idx = np.full((n, capacity), n, np.int32)
     shifts = np.zeros((n, capacity, 3), np.int32)
