@@ -30,7 +30,7 @@ from scipy.interpolate import InterpolatedUnivariateSpline, PPoly
 
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
-from jaxpot.neighbors import neighbor_vectors
+from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
 from jaxpot.potentials.eam_files import EAMTables, read_eam_file
 
 LAMMPS_FUNCFL_CONSTANT = 27.2 * 0.529  # eV Å per (effective charge)^2, LAMMPS pair_eam.cpp
@@ -162,12 +162,31 @@ def _build(params: dict, config: dict) -> EnergyModel:
     cutoff = float(config["cutoff"])
     lammps = config["interpolation"] == "lammps"
 
-    def atomic_energies(p, positions, cell, species, neighbors):
+    def densities_and_pairs(p, positions, cell, species, neighbors):
+        """Density rho (N,) at each atom and pair energy per atom (N,) eV."""
+        n = positions.shape[0]
+        a = jnp.asarray(lookup)[species]
+        if getattr(neighbors, "half_i", None) is not None:  # each pair once, both ends
+            i, j, vectors, mask = half_pair_vectors(positions, cell, neighbors)
+            sq = jnp.sum(vectors * vectors, axis=-1)
+            within = mask & (sq < cutoff * cutoff)
+            rs = jnp.sqrt(jnp.where(within, sq, 0.25 * cutoff * cutoff))
+            padded = jnp.concatenate([a, jnp.zeros((1,), a.dtype)])
+            ai, aj = padded[i], padded[j]
+            to_i = jnp.where(within, _evaluate(p["density"], aj * s + ai, rs, lammps, lammps), 0.0)
+            to_j = jnp.where(within, _evaluate(p["density"], ai * s + aj, rs, lammps, lammps), 0.0)
+            rho = jnp.zeros(n + 1, rs.dtype).at[i].add(to_i).at[j].add(to_j)[:n]
+            phi_i = _evaluate(p["pair"], ai * s + aj, rs, lammps, lammps)
+            phi_j = _evaluate(p["pair"], aj * s + ai, rs, lammps, lammps)
+            if lammps:  # LAMMPS tabulates r*phi
+                phi_i, phi_j = phi_i / rs, phi_j / rs
+            phi_i = jnp.where(within, 0.5 * phi_i, 0.0)
+            phi_j = jnp.where(within, 0.5 * phi_j, 0.0)
+            return rho, jnp.zeros(n + 1, rs.dtype).at[i].add(phi_i).at[j].add(phi_j)[:n], a
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         r = safe_norm(vectors, mask)
         within = mask & (r < cutoff)
         rs = jnp.where(within, r, 0.5 * cutoff)
-        a = jnp.asarray(lookup)[species]
         b = jnp.concatenate([a, jnp.zeros((1,), jnp.int32)])[neighbors.idx]
         a2 = jnp.broadcast_to(a[:, None], b.shape)
         dens = _evaluate(p["density"], b * s + a2, rs, lammps, lammps)
@@ -175,7 +194,10 @@ def _build(params: dict, config: dict) -> EnergyModel:
         pair = _evaluate(p["pair"], a2 * s + b, rs, lammps, lammps)
         if lammps:
             pair = pair / rs  # LAMMPS tabulates r*phi
-        pair_energy = 0.5 * jnp.sum(jnp.where(within, pair, 0.0), axis=1)
+        return rho, 0.5 * jnp.sum(jnp.where(within, pair, 0.0), axis=1), a
+
+    def atomic_energies(p, positions, cell, species, neighbors):
+        rho, pair_energy, a = densities_and_pairs(p, positions, cell, species, neighbors)
         embed = _evaluate(p["embedding"], a, rho, lammps, lammps)
         if lammps:  # linear extrapolation above the table, as LAMMPS
             rho_max = p["embedding"]["breaks"][-1]
