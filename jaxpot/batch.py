@@ -131,12 +131,15 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
         reference_positions=jax.device_put(positions.astype(dtype)),
         reference_cell=jax.device_put(cell.astype(dtype)),
         overflow=jax.device_put(zeros_b), max_count=jax.device_put(zeros_b),
-        max_occupancy=jax.device_put(zeros_b), binning_origin=jax.device_put(np.zeros((b, 3), dtype)),
-        binning_frame=jax.device_put(cell.astype(dtype)), cutoff=float(model.cutoff), skin=float(skin),
+        max_occupancy=jax.device_put(zeros_b),
+        binning_origin=jax.device_put(np.zeros((b, 3), dtype)),
+        binning_frame=jax.device_put(cell.astype(dtype)), cutoff=float(model.cutoff),
+        skin=float(skin),
         pbc=pbc, method="fixed", image_range=(0, 0, 0), grid=(1, 1, 1), bin_capacity=0,
         capacity_multiplier=1.0, view_cutoffs=_view_cutoffs(model),
         view_capacities=tuple(int(max(v, 1)) for v in views))
-    return Batch(positions=jax.device_put(positions.astype(dtype)), cell=jax.device_put(cell.astype(dtype)),
+    return Batch(positions=jax.device_put(positions.astype(dtype)),
+                 cell=jax.device_put(cell.astype(dtype)),
                  species=jax.device_put(species), atom_mask=jax.device_put(mask), neighbors=nbrs)
 
 

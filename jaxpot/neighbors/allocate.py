@@ -225,8 +225,11 @@ def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_
     block = max(1, _BLOCK_ELEMENTS // max(1, n * len(offsets)))
     for start in range(0, n, block):
         c = np.arange(start, min(n, start + block))
-        vec = wpos[None, :, None, :] + lattice[None, None] - wpos[c][:, None, None, :]
-        d2 = np.einsum("bjsx,bjsx->bjs", vec, vec)
+        # squared distances component by component (no (B, N, S, 3) temporary)
+        d2 = np.zeros((len(c), n, len(offsets)))
+        for x in range(3):
+            comp = wpos[None, :, None, x] + lattice[None, None, :, x] - wpos[c][:, None, None, x]
+            d2 += comp * comp
         keep = d2 < radius * radius
         keep &= ~((np.arange(n)[None, :, None] == c[:, None, None]) & zero[None, None, :])
         b, js, ss = np.nonzero(keep)

@@ -22,7 +22,8 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_indices, species_lookup
+from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
+                          species_lookup)
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.potentials.pair import check_triplet_table, select_elements
 

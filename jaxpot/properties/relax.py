@@ -223,7 +223,8 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
     else:
         rots, perms = np.eye(3)[None], np.arange(n)[None]
     setup = _Setup(positions0=s0.positions, cell0=s0.cell, species=s0.species,
-                   rots=jnp.asarray(rots, dtype), inverse_perms=jnp.asarray(np.argsort(perms, axis=1)),
+                   rots=jnp.asarray(rots, dtype),
+                   inverse_perms=jnp.asarray(np.argsort(perms, axis=1)),
                    pressure=jnp.asarray(pressure * GPa, dtype), fmax=jnp.asarray(fmax, dtype),
                    smax=jnp.asarray(smax * GPa, dtype),
                    max_step_size=jnp.asarray(max_step_size, dtype), limit=jnp.asarray(0))
