@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers
 
+from jaxpot.checks import positive_finite
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.structure import StructureError, check_species_known
 
@@ -46,17 +47,6 @@ def check_features_input(descriptor, species, neighbors, cutoff: float, name: st
         raise StructureError(f"invalid atomic numbers {outside} for {name}; it knows "
                              f"Z={list(descriptor.species)}")
     check_species_known(z, descriptor.species, name)
-
-
-def positive_finite(value, name: str, unit: str = "Å") -> float:
-    """``float(value)`` if it is a positive finite number, else ValueError naming ``name``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        x = None
-    if x is None or not (np.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be positive and finite ({unit}), got {value!r}")
-    return x
 
 
 def species_numbers(species, name: str) -> tuple[int, ...]:

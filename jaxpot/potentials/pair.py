@@ -13,6 +13,7 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.checks import positive_finite as positive_length
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, species_indices
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
@@ -133,17 +134,6 @@ def check_values(arr, name: str, *, positive: bool = False, nonnegative: bool = 
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         label = name if scalar or arr.ndim == 0 else f"{name}[{', '.join(map(str, index))}]"
         raise ValueError(f"{label} must be {rule}, got {float(arr[index])}")
-
-
-def positive_length(value, name: str, unit: str = "Å") -> float:
-    """``float(value)`` if it is a positive finite number, else ValueError naming ``name``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        x = None
-    if x is None or not (np.isfinite(x) and x > 0):
-        raise ValueError(f"{name} must be positive and finite ({unit}), got {value!r}")
-    return x
 
 
 def check_triplet_table(table: dict, names: tuple[str, ...], elements, source: str, *,
