@@ -70,6 +70,8 @@ class JaxpotCalculator(Calculator):
         if "stress" in properties and not has_volume:
             raise PropertyNotImplementedError("stress needs a 3D cell (cell rank 3)")
         want_energies = "energies" in properties
+        # stress only when asked: it costs a contraction over all pairs (ASE asks again for it)
+        want_stress = has_volume and "stress" in properties
         if want_energies and self.model.atomic_energies_fn is None:
             raise PropertyNotImplementedError(f"{self.model.name} has no per-atom energies")
         old = self._nbrs
@@ -84,14 +86,14 @@ class JaxpotCalculator(Calculator):
         res = energy_forces_stress(self.model, jax.device_put(atoms.positions.astype(dtype)),
                                    jax.device_put(atoms.cell.array.astype(dtype)),
                                    jax.device_put(atoms.numbers.astype(np.int32)), nbrs,
-                                   compute_stress=has_volume, compute_energies=want_energies)
+                                   compute_stress=want_stress, compute_energies=want_energies)
         energy = float(res.energy)
         if not np.isfinite(energy):
             raise StructureError(f"energy is not finite ({energy}); check the structure")
         self.results["energy"] = energy
         self.results["free_energy"] = energy
         self.results["forces"] = np.asarray(res.forces, dtype=float)
-        if has_volume:
+        if want_stress:
             sigma = np.asarray(res.stress, dtype=float)
             self.results["stress"] = np.array([sigma[i, j] for i, j in VOIGT_PAIRS])
         if res.energies is not None:
