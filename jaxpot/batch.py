@@ -12,7 +12,6 @@ merged upwards, so a whole training set compiles a handful of shapes.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple, Sequence
 
 import jax
@@ -21,9 +20,9 @@ import numpy as np
 
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import (NeighborList, allocate_for_model, half_list_numpy,
-                              host_neighbor_arrays)
-from jaxpot.pytree import pytree_dataclass
+                              host_neighbor_arrays, host_pair_distances, ladder)
 from jaxpot.mechanics import strain_derivative
+from jaxpot.pytree import pytree_dataclass
 from jaxpot.space import volume
 from jaxpot.structure import check_species_known, validate_atoms_input
 from jaxpot.types import Array
@@ -58,15 +57,11 @@ class FramePairs(NamedTuple):
     idx: np.ndarray
     shifts: np.ndarray
     view_counts: tuple[int, ...]
-    n_half: int  # pairs in the half list
+    half: tuple[np.ndarray, np.ndarray, np.ndarray]  # half list (i, j, shifts), unpadded
 
-
-def _ladder(n: int, minimum: int = 8) -> int:
-    """Smallest of 8, 12, 16, 24, 32, 48, ... (powers of two and 1.5x them) that is >= n."""
-    size = minimum
-    while size < n:
-        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
-    return size
+    @property
+    def n_half(self) -> int:
+        return len(self.half[0])
 
 
 def frame_pairs(model: EnergyModel, atoms, skin: float = 0.0) -> FramePairs:
@@ -81,12 +76,10 @@ def frame_pairs(model: EnergyModel, atoms, skin: float = 0.0) -> FramePairs:
         nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc,
                                   skin=skin, capacity_multiplier=1.0, half=False)
         idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
-        vec = atoms.positions[np.minimum(idx, len(atoms) - 1)] - atoms.positions[:, None] \
-            + shifts @ atoms.cell.array
-        dist = np.where(idx < len(atoms), np.linalg.norm(vec, axis=-1), np.inf)
+        dist = host_pair_distances(atoms.positions, atoms.cell.array, idx, shifts)
     views = tuple(int(np.max(np.sum(dist < c + skin, axis=1), initial=0))
                   for c in _view_cutoffs(model))
-    return FramePairs(idx, shifts, views, half_list_numpy(idx, shifts)[3])
+    return FramePairs(idx, shifts, views, half_list_numpy(idx, shifts)[:3])
 
 
 def _view_cutoffs(model: EnergyModel) -> tuple[float, ...]:
@@ -121,8 +114,8 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
         idx[s, :m, :kk] = np.where(p.idx < m, p.idx, n)
         shifts[s, :m, :kk] = p.shifts
         views = np.maximum(views, p.view_counts) if len(views) else views
-        hi, hj, hs, _ = half_list_numpy(p.idx, p.shifts, e, pad=n)
-        half_i[s], half_j[s], half_shifts[s] = hi, hj, hs
+        h = p.n_half
+        half_i[s, :h], half_j[s, :h], half_shifts[s, :h] = p.half
     pbc = tuple(bool(x) for x in frames[0].pbc)
     zeros_b = np.zeros((b,), np.int32)
     nbrs = NeighborList(
@@ -166,7 +159,7 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
     groups: dict[tuple, list[int]] = {}
     for i, (atoms, p) in enumerate(zip(frames, pairs)):
         n = len(atoms)
-        size = _ladder(n) if pad_atoms else n
+        size = ladder(n, minimum=8) if pad_atoms else n
         groups.setdefault((tuple(bool(x) for x in atoms.pbc), size), []).append(i)
     if pad_atoms:
         keys = sorted(groups)
@@ -177,8 +170,8 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
     buckets = []
     for (_, size), members in sorted(groups.items(), key=lambda kv: kv[0][1]):
         k_max = max(pairs[i].idx.shape[1] for i in members)
-        capacity = _ladder(max(k_max, 1), minimum=4)
-        half = _ladder(max(max(pairs[i].n_half for i in members), 1), minimum=4)
+        capacity = ladder(max(k_max, 1))
+        half = ladder(max(max(pairs[i].n_half for i in members), 1))
         b = batch_size or max(1, min(len(members), max_elements // (size * capacity)))
         buckets.append(Bucket(tuple(sorted(members)), size, capacity, int(b), half))
     return buckets
@@ -223,6 +216,3 @@ def check_frames(model: EnergyModel, frames: Sequence, source: str = "frames") -
         except ValueError as err:
             raise type(err)(f"{source}[{i}]: {err}") from None
 
-
-def ceil_div(a: int, b: int) -> int:
-    return int(math.ceil(a / b))

@@ -21,7 +21,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 from jaxpot.driver import refresh_neighbors
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.model import EnergyModel
-from jaxpot.neighbors import NeighborList
+from jaxpot.neighbors import NeighborList, check_min_distance
 from jaxpot.precision import warn_if_single_precision
 from jaxpot.space import VOIGT_PAIRS
 from jaxpot.structure import StructureError, check_species_known, validate_atoms_input
@@ -81,7 +81,7 @@ class JaxpotCalculator(Calculator):
         if old is not None and old.n_atoms == nbrs.n_atoms and nbrs.capacity > old.capacity:
             self.n_reallocations += 1
         if self.min_distance is not None:
-            check_min_distance(atoms, nbrs, self.min_distance)
+            check_min_distance(atoms.positions, atoms.cell.array, nbrs, self.min_distance)
         dtype = np.dtype(jnp.result_type(float))
         res = energy_forces_stress(self.model, jax.device_put(atoms.positions.astype(dtype)),
                                    jax.device_put(atoms.cell.array.astype(dtype)),
@@ -99,16 +99,3 @@ class JaxpotCalculator(Calculator):
         if res.energies is not None:
             self.results["energies"] = np.asarray(res.energies, dtype=float)
 
-
-def check_min_distance(atoms, nbrs: NeighborList, min_distance: float) -> None:
-    """Raise :class:`StructureError` naming the first pair closer than ``min_distance`` Å
-    (NumPy on the host: no compilation)."""
-    idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
-    n = len(atoms)
-    pos = atoms.positions
-    vec = pos[np.minimum(idx, n - 1)] - pos[:, None] + shifts @ atoms.cell.array
-    d = np.where(idx < n, np.linalg.norm(vec, axis=-1), np.inf)
-    if d.size and d.min() < min_distance:
-        i, k = np.unravel_index(np.argmin(d), d.shape)
-        raise StructureError(f"atoms {i} and {int(idx[i, k])} overlap: distance {d[i, k]:.3g} Å "
-                             f"< {min_distance} Å")

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel, check_neighbor_range
-from jaxpot.space import apply_strain, full_to_voigt, volume
+from jaxpot.space import full_to_voigt, volume
 from jaxpot.structure import check_species_known
 from jaxpot.types import Array
 
@@ -30,13 +30,6 @@ class Results(NamedTuple):
     forces: Array
     stress: Array
     energies: Array | None
-
-
-def strained_energy(model: EnergyModel, strain: Array, positions: Array, cell: Array,
-                    species: Array, neighbors: Any) -> Array:
-    """Energy after the homogeneous strain ``strain`` (3, 3) is applied to positions and cell."""
-    pos, cel = apply_strain(positions, cell, strain)
-    return model.energy(pos, cel, species, neighbors)
 
 
 def forces(model: EnergyModel, positions: Array, cell: Array, species: Array,

@@ -19,6 +19,7 @@ rebuilds them without knowing any kind itself.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 from typing import Any, Callable
@@ -92,6 +93,7 @@ class _Static:
         return hash(self.key)
 
 
+@functools.lru_cache(maxsize=1024)
 def _spec_by_value(spec: str) -> bool:
     """True when every kind in the spec tree is known (so the spec determines the functions)."""
     def known(node) -> bool:
@@ -184,10 +186,6 @@ class EnergyModel:
     @property
     def kind(self) -> str:
         return _spec_kind(self.spec) or "unknown"
-
-    @property
-    def has_atomic_energies(self) -> bool:
-        return self.atomic_energies_fn is not None
 
     # ------------------------------------------------------------------ composition
     def __add__(self, other: "EnergyModel") -> "EnergyModel":
@@ -326,13 +324,6 @@ def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
     return EnergyModel(energy_fn=energy_fn, params=model.params, cutoff=model.cutoff,
                        species=model.species, atomic_energies_fn=atomic, spec=spec,
                        name=f"{factor:g} * ({model.name})", part_cutoffs=model.part_cutoffs)
-
-
-def energy_from_atomic(atomic_energies_fn: Callable) -> Callable:
-    """Energy function summing a per-atom energy function."""
-    def energy_fn(params, positions, cell, species, neighbors):
-        return jnp.sum(atomic_energies_fn(params, positions, cell, species, neighbors))
-    return energy_fn
 
 
 def species_numbers(species) -> tuple[int, ...] | None:

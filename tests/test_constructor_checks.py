@@ -82,6 +82,15 @@ def _with_field(line: str, index: int, value: str) -> str:
     return " ".join(words) + "\n"
 
 
+def assert_file_error(path, text, reader, factory, match):
+    """Both the file reader (message prefixed with the path) and the model factory refuse."""
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"{path}: {match}"):
+        reader(str(path))
+    with pytest.raises(ValueError, match=match):
+        factory(str(path))
+
+
 @pytest.mark.parametrize("name,value,match", [
     ("sigma", "nan", "parameter sigma of triplet Si Si Si must be non-negative and finite, "
                      "got nan"),
@@ -92,12 +101,8 @@ def _with_field(line: str, index: int, value: str) -> str:
     ("lambda", "x21", "non-numeric lambda 'x21' in entry Si Si Si"),
 ])
 def test_stillinger_weber_file_errors_name_file_entry_and_parameter(tmp_path, name, value, match):
-    path = tmp_path / "bad.sw"
-    path.write_text(_with_field(SW_SI, SW_NAMES.index(name), value))
-    with pytest.raises(ValueError, match=f"{path}: {match}"):
-        read_lammps_sw(str(path))
-    with pytest.raises(ValueError, match=match):
-        stillinger_weber(str(path))
+    assert_file_error(tmp_path / "bad.sw", _with_field(SW_SI, SW_NAMES.index(name), value),
+                      read_lammps_sw, stillinger_weber, match)
 
 
 def test_stillinger_weber_params_dict_and_species_subset(tmp_path):
@@ -144,12 +149,9 @@ def _two_element_sw(tmp_path):
     ("beta", "0.3.3", "non-numeric beta '0.3.3' in entry Si Si Si"),
 ])
 def test_tersoff_file_errors_name_file_entry_and_parameter(tmp_path, name, value, match):
-    path = tmp_path / "bad.tersoff"
-    path.write_text(_with_field(TERSOFF_SI, TERSOFF_NAMES.index(name), value))
-    with pytest.raises(ValueError, match=f"{path}: {match}"):
-        read_lammps_tersoff(str(path))
-    with pytest.raises(ValueError, match=match):
-        tersoff(str(path))
+    assert_file_error(tmp_path / "bad.tersoff",
+                      _with_field(TERSOFF_SI, TERSOFF_NAMES.index(name), value),
+                      read_lammps_tersoff, tersoff, match)
 
 
 def test_tersoff_params_dict_is_checked():

@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers
 
-from jaxpot.checks import positive_finite
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.structure import StructureError, check_species_known
 

@@ -29,8 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import cosine_cutoff, safe_norm
-from jaxpot.descriptors._common import (check_features_input, features_of_atoms,
-                                        positive_finite, species_numbers)
+from jaxpot.checks import positive_finite
+from jaxpot.descriptors._common import check_features_input, features_of_atoms, species_numbers
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors._common import positive_finite
+from jaxpot.checks import positive_finite
 
 _WEIGHT_PARAMETERS = {"poly": ("r0", "c", "m"), "pow": ("r0", "c", "d", "m"), "exp": ("r0", "c", "d")}
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxpot.neighbors.build import rebuild_neighbor_list
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
-                                   half_list_numpy, neighbor_vectors, overflow_causes)
+                                   half_list_numpy, overflow_causes)
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
 
@@ -153,8 +153,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         raise NeighborListOverflowError("neighbor list overflowed right after allocation "
                                         f"(max_count={int(nbrs.max_count)}, capacity={capacity}; "
                                         f"{', '.join(overflow_causes(nbrs))})")
-    vec, mask = neighbor_vectors(pos, cel, nbrs)
-    dist = np.where(np.asarray(mask), np.linalg.norm(np.asarray(vec), axis=-1), np.inf)
+    dist = host_pair_distances(positions_np, cell_np, nbrs.idx, nbrs.shifts)
     return _with_views(nbrs, dist, views, capacity_multiplier, round_capacities)
 
 
@@ -169,14 +168,17 @@ def _half_capacity(count: int, multiplier: float, minimum: int, rounded: bool = 
     return _rounded(max(int(math.ceil(count * multiplier)), 1, int(minimum)), rounded)
 
 
-def _rounded(k: int, on: bool) -> int:
-    """``k`` rounded up to 4, 6, 8, 12, 16, 24, 32, ... when ``on``."""
-    if not on:
-        return k
-    size = 4
+def ladder(k: int, minimum: int = 4) -> int:
+    """Smallest of ``minimum``, then 1.5x / 4/3x steps (4, 6, 8, 12, 16, 24, 32, ... from 4)
+    that is >= ``k``: a coarse set of sizes, so similar structures share compiled shapes."""
+    size = minimum
     while size < k:
         size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
     return size
+
+
+def _rounded(k: int, on: bool) -> int:
+    return ladder(k) if on else k
 
 
 def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
@@ -296,10 +298,19 @@ def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList |
                                   min_bin_capacity=bin_capacity, min_half_capacity=half_grown)
 
 
+def host_pair_distances(positions, cell, idx, shifts) -> np.ndarray:
+    """Distances (N, K) Å of a list's slots on the host (NumPy), inf on padding slots."""
+    positions, idx = np.asarray(positions, float), np.asarray(idx)
+    n = positions.shape[0]
+    vec = positions[np.minimum(idx, n - 1)] - positions[:, None] \
+        + np.asarray(shifts) @ np.asarray(cell, float)
+    return np.where(idx < n, np.linalg.norm(vec, axis=-1), np.inf)
+
+
 def check_min_distance(positions, cell, nbrs: NeighborList, min_distance: float) -> None:
-    """Raise :class:`StructureError` naming the first pair of atoms closer than ``min_distance`` Å."""
-    vec, mask = neighbor_vectors(jnp.asarray(positions), jnp.asarray(cell), nbrs)
-    d = np.where(np.asarray(mask), np.linalg.norm(np.asarray(vec), axis=-1), np.inf)
+    """Raise :class:`StructureError` naming the first pair of atoms closer than ``min_distance``
+    Å (NumPy on the host: no compilation)."""
+    d = host_pair_distances(positions, cell, nbrs.idx, nbrs.shifts)
     if d.size and d.min() < min_distance:
         i, k = np.unravel_index(np.argmin(d), d.shape)
         j = int(np.asarray(nbrs.idx)[i, k])

@@ -15,7 +15,8 @@ import jax.numpy as jnp
 from jaxpot.cutoffs import squared_polynomial_switch
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.model import species_numbers
-from jaxpot.potentials.pair import pair_matrix, pair_model, positive_length
+from jaxpot.checks import positive_finite
+from jaxpot.potentials.pair import pair_matrix, pair_model
 
 
 def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, species=None,
@@ -35,8 +36,8 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
     n = 1 if zs is None else len(zs)
     sig = pair_matrix(sigma, n, "sigma", positive=True)
     eps = pair_matrix(epsilon, n, "epsilon")
-    rc = positive_length(3.0 * sig.max() if cutoff is None else cutoff, "cutoff")
-    ro = positive_length(0.66 * rc if r_on is None else r_on, "r_on")
+    rc = positive_finite(3.0 * sig.max() if cutoff is None else cutoff, "cutoff")
+    ro = positive_finite(0.66 * rc if r_on is None else r_on, "r_on")
     if not ro < rc:
         raise ValueError(f"r_on must lie in (0, cutoff) = (0, {rc}) Å, got {ro}")
 

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 from jaxpot.cutoffs import smoothstep_switch
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.model import species_numbers
-from jaxpot.potentials.pair import pair_matrix, pair_model, positive_length
+from jaxpot.checks import positive_finite
+from jaxpot.potentials.pair import pair_matrix, pair_model
 
 
 def morse(epsilon=1.0, r0=1.0, rho0=6.0, rcut1: float = 1.9, rcut2: float = 2.7, *,
@@ -27,8 +28,8 @@ def morse(epsilon=1.0, r0=1.0, rho0=6.0, rcut1: float = 1.9, rcut2: float = 2.7,
     eps = pair_matrix(epsilon, n, "epsilon", nonnegative=True)
     req = pair_matrix(r0, n, "r0", positive=True)
     rho = pair_matrix(rho0, n, "rho0")
-    rcut1, rcut2 = (positive_length(rcut1, "rcut1", "units of r0"),
-                    positive_length(rcut2, "rcut2", "units of r0"))
+    rcut1, rcut2 = (positive_finite(rcut1, "rcut1", "units of r0"),
+                    positive_finite(rcut2, "rcut2", "units of r0"))
     if not rcut1 < rcut2:
         raise ValueError(f"need 0 < rcut1 < rcut2, got rcut1={rcut1}, rcut2={rcut2}")
     cutoff = float(rcut2 * req.max())

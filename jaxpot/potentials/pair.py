@@ -1,9 +1,10 @@
-"""Lift a pair function ``phi(params, r, species_i, species_j)`` into a per-atom energy model.
+"""Lift a pair function ``phi(params, r, species_i, species_j)`` into an energy model.
 
-Shared by Lennard-Jones, Morse and any other pairwise-additive term: the full neighbor list
-counts each pair twice, so each atom gets half of each of its pair energies.  Also the
-parameter checks shared by all potentials (:func:`check_values`, :func:`positive_length`,
-:func:`check_triplet_table`): bad input raises ValueError naming the parameter and value.
+Shared by Lennard-Jones, Morse and any other pairwise-additive term: the energy sums ``phi``
+over the neighbor list's half list (each pair once) when it has one, else over the full rows
+(each pair twice, halved); each atom gets half of each of its pair energies.  Also parameter
+checks shared by the potentials (:func:`pair_matrix`, :func:`check_triplet_table`): bad
+input raises ValueError naming the parameter and value.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Callable
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.checks import positive_finite as positive_length
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, species_indices
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
