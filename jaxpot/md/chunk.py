@@ -1,0 +1,96 @@
+"""The jitted part of an MD run: a chunk of steps with a log row every ``log_interval`` steps.
+
+One compiled chunk serves a whole run (the chunk's end step is a dynamic argument, so a
+shorter last chunk compiles nothing new), and every run of an equal integrator and system
+shape reuses it: the integrator is a pytree argument, not a closure.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jaxpot.md.integrators import evaluate
+from jaxpot.md.state import Integrator, MDState, kinetic_energy, kinetic_tensor, temperature
+from jaxpot.space import full_to_voigt, volume
+from jaxpot.units import GPa, fs
+
+
+def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool) -> dict:
+    """One log row (scalars, eV/K/GPa/Å^3) and fault flags of ``state``."""
+    ke = kinetic_energy(state.momenta, state.masses)
+    nan = jnp.asarray(jnp.nan, state.positions.dtype)
+    if all(state.pbc):
+        v = volume(state.cell)
+        sigma = state.stress
+        if not integrator.needs_stress:
+            sigma = evaluate(integrator.model, state.positions, state.cell, state.species,
+                             neighbors, True)[2]
+        sigma = sigma - kinetic_tensor(state.momenta, state.masses) / v
+        pressure = -jnp.trace(sigma) / 3 / GPa
+        stress = full_to_voigt(sigma) / GPa
+    else:
+        v, pressure, stress = nan, nan, jnp.full((6,), nan)
+    row = {"step": state.step, "time": state.step * integrator.params["dt"] / fs,
+           "potential_energy": state.energy, "kinetic_energy": ke,
+           "total_energy": state.energy + ke,
+           "temperature": temperature(state.momenta, state.masses), "pressure": pressure,
+           "volume": v, "conserved_energy": integrator.conserved(state), "stress": stress}
+    row["escaped"] = _escaped(state) if check_box else jnp.asarray(False)
+    return row
+
+
+def _escaped(state: MDState):
+    """True when an atom is outside the cell along a non-periodic lattice vector."""
+    open_dims = jnp.asarray([not p for p in state.pbc])
+    rows_ok = jnp.linalg.norm(state.cell, axis=1) > 0
+    safe = jnp.where(rows_ok[:, None], state.cell, jnp.eye(3, dtype=state.cell.dtype))
+    frac = jnp.linalg.solve(safe.T, state.positions.T).T
+    outside = (frac < 0) | (frac > 1)
+    return jnp.any(outside & (open_dims & rows_ok)[None, :])
+
+
+def frame(state: MDState) -> dict:
+    return {"positions": state.positions, "momenta": state.momenta, "cell": state.cell,
+            "forces": state.forces, "energy": state.energy}
+
+
+@functools.partial(jax.jit, static_argnames=("n_logs", "log_interval", "with_frames",
+                                             "check_box"))
+def run_chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
+              log_interval: int, with_frames: bool, check_box: bool):
+    """Up to ``n_logs * log_interval`` steps, stopping at step ``limit`` or on overflow.
+
+    Returns (state, neighbors, rows, valid, frames): stacked log rows (n_logs,), a mask of
+    the rows that were reached, and (if ``with_frames``) the states at those rows.
+    """
+
+    def interval(carry, _):
+        st, nb = carry
+        start = st.step
+        stop = jnp.minimum((start // log_interval + 1) * log_interval, limit)
+        st, nb = jax.lax.while_loop(
+            lambda c: (c[0].step < stop) & ~c[1].did_overflow,
+            lambda c: integrator.step(*c), (st, nb))
+        valid = (st.step > start) & ~nb.did_overflow
+        out = (observe(integrator, st, nb, check_box), valid,
+               frame(st) if with_frames else None)
+        return (st, nb), out
+
+    (state, neighbors), (rows, valid, frames) = jax.lax.scan(
+        interval, (state, neighbors), None, length=n_logs)
+    return state, neighbors, rows, valid, frames
+
+
+@functools.partial(jax.jit, static_argnames=("check_box",))
+def observe_jit(integrator: Integrator, state: MDState, neighbors, check_box: bool) -> dict:
+    return observe(integrator, state, neighbors, check_box)
+
+
+@jax.jit
+def init_jit(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key):
+    """``integrator.init`` jitted (forces at the start; pbc travels with the neighbor list)."""
+    return integrator.init(positions, momenta, cell, species, masses, neighbors, key,
+                           pbc=neighbors.pbc)

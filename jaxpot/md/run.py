@@ -1,0 +1,277 @@
+"""``md.run``: an MD run from ``ase.Atoms`` to a final state, a log, files and checkpoints.
+
+Steps run in jitted chunks (:func:`jaxpot.md.chunk.run_chunk`) driven by
+:func:`jaxpot.driver.run_chunks`: a chunk whose neighbor list overflowed is discarded, the
+list is reallocated and the chunk replayed, so every step used a complete list and the
+result equals that of a run allocated large from the start.  Between chunks the host
+appends log rows, writes trajectory frames, checks for faults (NaN or exploding energy, an
+atom leaving a non-periodic box, a temperature beyond ``max_temperature``), updates the
+progress bar and writes an atomic checkpoint from which an interrupted run resumes
+bit-identically.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import NamedTuple
+
+import ase
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.driver import run_chunks
+from jaxpot.md.chunk import init_jit, observe_jit, run_chunk
+from jaxpot.md.output import (MDLog, TrajectoryWriter, fingerprint, load_checkpoint,
+                              save_checkpoint, state_to_atoms)
+from jaxpot.md.state import Integrator, MDError, MDState, maxwell_boltzmann
+from jaxpot.neighbors import NeighborList, allocate_for_model
+from jaxpot.precision import warn_if_single_precision
+from jaxpot.structure import as_structure, check_species_known
+from jaxpot.units import kB
+
+
+class MDResult(NamedTuple):
+    """Final ``atoms`` (with momenta; cell for NPT), the ``log`` (:class:`MDLog`), the final
+    ``state`` and ``neighbors``, how often the list was regrown, and ``timing`` (seconds of
+    the first chunk including compilation, steady steps/s and ns/day)."""
+
+    atoms: ase.Atoms
+    log: MDLog
+    state: MDState
+    neighbors: NeighborList
+    n_reallocations: int
+    timing: dict
+
+
+def _masses(integrator: Integrator, structure) -> np.ndarray:
+    masses = np.array(structure.masses, float)
+    species = np.asarray(structure.species)
+    for z, m in integrator.option.get("masses", ()):
+        masses[species == z] = m
+    bad = np.flatnonzero(~np.isfinite(masses) | (masses <= 0))
+    if bad.size:
+        raise MDError(f"md.run: atom {bad[0]} (Z={species[bad[0]]}) has mass {masses[bad[0]]!r};"
+                      " masses must be positive (set them on the atoms or pass masses=)")
+    return masses
+
+
+def _initial_momenta(atoms, masses, temperature, key, dtype):
+    momenta = (np.asarray(atoms.get_momenta(), float) if isinstance(atoms, ase.Atoms)
+               else np.zeros((len(masses), 3)))
+    if not np.all(np.isfinite(momenta)):
+        raise MDError("md.run: the atoms' momenta contain NaN or infinity")
+    if temperature is not None and not np.any(momenta):
+        return maxwell_boltzmann(key, jnp.asarray(masses, dtype), temperature)
+    return jnp.asarray(momenta, dtype)
+
+
+def _inside_open_box(structure) -> bool:
+    """Whether every atom starts inside the cell along all non-periodic, non-zero lattice
+    vectors (only then is leaving that box checked)."""
+    cell = np.asarray(structure.cell, float)
+    dims = [d for d in range(3) if not structure.pbc[d] and np.linalg.norm(cell[d]) > 0]
+    if not dims or abs(np.linalg.det(cell)) < 1e-12:
+        return False
+    frac = np.linalg.solve(cell.T, np.asarray(structure.positions, float).T).T
+    return bool(np.all((frac[:, dims] >= 0) & (frac[:, dims] <= 1)))
+
+
+def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None = None,
+        seed: int = 0, skin: float = 1.0, log_interval: int = 100,
+        trajectory: str | os.PathLike | None = None, trajectory_interval: int | None = None,
+        checkpoint: str | os.PathLike | None = None, chunk: int | None = None,
+        progress: bool | None = None, max_temperature: float | None = None,
+        max_energy_change: float = 10.0, capacity_multiplier: float = 1.25) -> MDResult:
+    """Run ``steps`` MD steps of ``integrator`` from ``atoms``.
+
+    Args:
+        integrator: from :func:`nve`, :func:`langevin`, :func:`nose_hoover`, :func:`npt`.
+        atoms: ase.Atoms (momenta and masses are used) or a jaxpot Structure.
+        steps: total number of steps (a resumed run continues up to this number).
+        temperature: K; draws Maxwell–Boltzmann momenta (zero total momentum, ``seed``)
+            when the atoms carry none. seed: also seeds Langevin noise.
+        skin: neighbor-list skin, Å. log_interval: steps between log rows.
+        trajectory: .extxyz/.xyz/.traj file, written every ``trajectory_interval`` steps (a
+            multiple of ``log_interval``; default ``log_interval``); overwritten by a fresh run.
+        checkpoint: file for an atomic checkpoint after every chunk; when it exists the run
+            resumes from it and continues bit-identically.
+        chunk: steps per jitted chunk (default about 1000, a multiple of ``log_interval``).
+        progress: tqdm bar with steps/s and ns/day (None: when stderr is a terminal).
+        max_temperature: K; stop when exceeded (default 10x the larger of the target and
+            initial temperatures, at least 5000 K).
+        max_energy_change: eV/atom; stop when the potential energy moves further than this
+            from its start (an exploding run).
+
+    Raises:
+        MDError: bad input (before compiling) or an unstable run, naming the step; it
+            carries ``last_good`` (ase.Atoms) and the trajectory holds the frames up to it.
+    """
+    if not isinstance(integrator, Integrator):
+        raise TypeError(f"md.run needs an integrator from jaxpot.md (nve, langevin, nose_hoover,"
+                        f" npt), got {type(integrator)!r}")
+    if int(steps) != steps or steps < 0 or log_interval < 1 or (chunk is not None and chunk < 1):
+        raise ValueError(f"need steps >= 0, log_interval >= 1, chunk >= 1; got steps={steps}, "
+                         f"log_interval={log_interval}, chunk={chunk}")
+    if temperature is not None and not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be positive (K), got {temperature!r}")
+    trajectory_interval = trajectory_interval or log_interval
+    if trajectory_interval % log_interval:
+        raise ValueError(f"trajectory_interval ({trajectory_interval}) must be a multiple of "
+                         f"log_interval ({log_interval})")
+    warn_if_single_precision("jaxpot.md")
+    steps = int(steps)
+    structure = as_structure(atoms, dtype=jnp.result_type(float))
+    model = integrator.model
+    check_species_known(np.asarray(structure.species), model.species, model.name)
+    if integrator.kind == "npt" and not all(structure.pbc):
+        raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
+                      f"lattice vectors), got pbc={list(structure.pbc)}")
+    dtype = structure.positions.dtype
+    masses = _masses(integrator, structure)
+    mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
+    momenta = _initial_momenta(atoms, masses, temperature, mb_key, dtype)
+    run_id = fingerprint((integrator, np.asarray(structure.species), masses))
+    check_box = _inside_open_box(structure)
+    writer = TrajectoryWriter(trajectory, trajectory_interval) if trajectory else None
+
+    if checkpoint is not None and os.path.exists(checkpoint):
+        saved = load_checkpoint(checkpoint, run_id)
+        state, nbrs, rows = saved["state"], saved["neighbors"], saved["rows"]
+        if state.positions.shape != structure.positions.shape:
+            raise MDError(f"checkpoint {checkpoint} holds {state.positions.shape[0]} atoms, "
+                          f"the run has {structure.positions.shape[0]}")
+        if writer is not None:
+            writer.truncate(saved["n_frames"])
+    else:
+        nbrs = allocate_for_model(model, np.asarray(structure.positions),
+                                  np.asarray(structure.cell), structure.pbc, skin=skin,
+                                  capacity_multiplier=capacity_multiplier)
+        state = init_jit(integrator, structure.positions, momenta, structure.cell,
+                         structure.species, jnp.asarray(masses, dtype), nbrs, key)
+        rows = [jax.device_get(observe_jit(integrator, state, nbrs, check_box))]
+        if writer is not None:
+            if writer.path.exists():
+                writer.path.unlink()
+            writer.write([state_to_atoms(state)])
+
+    target = integrator.params.get("kT")
+    t_ref = max(float(target) / kB if target is not None else 0.0, float(rows[0]["temperature"]))
+    limits = {"temperature": max_temperature or max(10.0 * t_ref, 5000.0),
+              "energy": float(rows[0]["potential_energy"]),
+              "per_atom": max_energy_change * len(masses)}
+    session = _Session(integrator, writer, checkpoint, run_id, rows, limits, steps, log_interval,
+                       progress, int(state.step))
+    chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
+    n_logs = -(-chunk_steps // log_interval)
+    statics = dict(n_logs=n_logs, log_interval=log_interval, with_frames=writer is not None,
+                   check_box=check_box)
+
+    def advance(st, nb):
+        session.chunk_start = st
+        limit = jnp.asarray(min(int(st.step) + n_logs * log_interval, steps), jnp.int32)
+        st, nb, out_rows, valid, frames = run_chunk(integrator, st, nb, limit, **statics)
+        return st, nb, (out_rows, valid, frames, nb)
+
+    n_realloc = 0
+    if int(state.step) < steps:
+        try:
+            result = run_chunks(advance, state, nbrs, on_chunk=session.accept,
+                                finished=lambda st, _: int(st.step) >= steps)
+        finally:
+            session.close()
+        state, nbrs, n_realloc = result.carry, result.neighbors, result.n_reallocations
+    return MDResult(atoms=state_to_atoms(state), log=MDLog.from_rows(session.rows), state=state,
+                    neighbors=nbrs, n_reallocations=n_realloc, timing=session.timing())
+
+
+class _Session:
+    """Host-side bookkeeping of one run: log rows, files, fault checks, progress, timing."""
+
+    def __init__(self, integrator, writer, checkpoint, run_id, rows, limits, steps,
+                 log_interval, progress, start_step):
+        self.integrator, self.writer, self.checkpoint = integrator, writer, checkpoint
+        self.run_id, self.rows, self.limits, self.steps = run_id, list(rows), limits, steps
+        self.log_interval = log_interval
+        self.chunk_start: MDState | None = None
+        self.start_step = self.last_step = start_step
+        self.t0 = time.perf_counter()
+        self.t_first = None
+        self.first_steps = 0
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=steps, initial=start_step, unit="step", desc="md",
+                        disable=(None if progress is None else not progress), leave=False)
+
+    def _fault(self, row) -> str | None:
+        n = self.limits["per_atom"]
+        energy = float(row["potential_energy"])
+        if not np.isfinite(energy) or not np.isfinite(float(row["temperature"])):
+            return "the energy or temperature became NaN or infinite"
+        if bool(row["escaped"]):
+            return "an atom left the cell along a non-periodic direction"
+        if float(row["temperature"]) > self.limits["temperature"]:
+            return (f"the temperature {float(row['temperature']):.4g} K exceeds max_temperature "
+                    f"{self.limits['temperature']:.4g} K")
+        if abs(energy - self.limits["energy"]) > n:
+            return (f"the potential energy moved by {abs(energy - self.limits['energy']):.4g} eV "
+                    f"from its start, more than max_energy_change per atom allows")
+        return None
+
+    def accept(self, state: MDState, out) -> None:
+        rows, valid, frames = jax.device_get(out[:3])
+        neighbors = out[3]
+        good_frames = []
+        last_good = self.chunk_start
+        for k in np.flatnonzero(valid):
+            row = {name: value[k] for name, value in rows.items()}
+            problem = self._fault(row)
+            step = int(row["step"])
+            if problem is not None:
+                if self.writer is not None:
+                    self.writer.write(good_frames)
+                good_atoms = state_to_atoms(jax.device_get(last_good))
+                raise MDError(f"md.run stopped at step {step} (checked every "
+                              f"{self.log_interval} steps): {problem}; the last good state is "
+                              f"step {int(last_good.step)} (MDError.last_good)"
+                              + (f", the trajectory {self.writer.path} holds the frames up to it"
+                                 if self.writer is not None else ""),
+                              step=step, last_good=good_atoms)
+            self.rows.append(row)
+            if frames is not None:
+                last_good = self.chunk_start.replace(
+                    step=np.int32(step), **{name: value[k] for name, value in frames.items()})
+                if self.writer.wants(step):
+                    good_frames.append(state_to_atoms(last_good))
+        if self.writer is not None:
+            self.writer.write(good_frames)
+        self._tick(int(state.step))
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, state=state, neighbors=neighbors,
+                            rows=self.rows, n_frames=self.writer.n_written if self.writer else 0,
+                            integrator_id=self.run_id)
+
+    def _tick(self, step: int) -> None:
+        now = time.perf_counter()
+        if self.t_first is None:
+            self.t_first, self.first_steps = now - self.t0, step - self.start_step
+        self.bar.update(step - self.last_step)
+        self.last_step = step
+        rate = self._rate(now)
+        if rate:
+            self.bar.set_postfix(ns_day=f"{rate * self.integrator.timestep_fs * 0.0864:.3g}",
+                                 T=f"{float(self.rows[-1]['temperature']):.0f}K")
+
+    def _rate(self, now: float) -> float | None:
+        done = self.last_step - self.start_step - self.first_steps
+        elapsed = now - self.t0 - (self.t_first or 0.0)
+        return done / elapsed if done > 0 and elapsed > 0 else None
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def timing(self) -> dict:
+        rate = self._rate(time.perf_counter())
+        return {"first_chunk_s": self.t_first, "first_chunk_steps": self.first_steps,
+                "steps_per_s": rate,
+                "ns_per_day": rate * self.integrator.timestep_fs * 0.0864 if rate else None}
