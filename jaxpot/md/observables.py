@@ -107,10 +107,11 @@ def _pair_histograms(frac_a, frac_b, cells, exclude, r_max, n_bins: int):
 
     def frame(args):
         fa, fb, cell = args
-        ds = fa[:, None, :] - fb[None, :, :]
-        ds = ds - jnp.round(ds)
-        d = jnp.linalg.norm(ds @ cell, axis=-1)
-        k = jnp.floor(d / dr).astype(jnp.int32)
+        ds = [fa[:, None, i] - fb[None, :, i] for i in range(3)]  # per component: ~2x faster
+        ds = [x - jnp.round(x) for x in ds]                       # on CPU than (Na, Nb, 3) @ cell
+        d2 = sum((ds[0] * cell[0, j] + ds[1] * cell[1, j] + ds[2] * cell[2, j]) ** 2
+                 for j in range(3))
+        k = jnp.floor(jnp.sqrt(d2) / dr).astype(jnp.int32)
         k = jnp.where((k < n_bins) & ~exclude, k, n_bins)
         return jnp.bincount(k.ravel(), length=n_bins + 1)[:n_bins]
 

@@ -52,7 +52,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                            view_cutoffs=(), half: bool = True,
                            min_grid: tuple[int, int, int] | None = None,
                            min_bin_capacity: int = 0, min_half_capacity: int = 0,
-                           round_capacities: bool = False) -> NeighborList:
+                           round_capacities: bool = False,
+                           stencil: int | None = None) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
 
     Args:
@@ -69,6 +70,9 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         round_capacities: round K, the half-list and view capacities up to a coarse ladder
             (4, 6, 8, 12, 16, 24, ...) so that structures of similar density share compiled
             shapes (what the calculator uses when it sees many structures).
+        stencil: cell-list bins are ``(cutoff + skin) / stencil`` wide and each atom looks
+            ``stencil`` bins each way; None picks 2 for large cells (about 2x fewer candidate
+            pairs than 1, so rebuilds in MD are cheaper) and 1 otherwise.
     """
     positions_np = np.asarray(positions, dtype=float)
     cell_np = np.asarray(cell, dtype=float)
@@ -84,15 +88,19 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
     views = tuple(sorted({float(c) for c in view_cutoffs if 0 < float(c) < cutoff}))
     frame, origin = _open_frame(positions_np, cell_np, pbc, margin=radius)
     widths = perpendicular_widths(frame)
-    grid = _grid(widths, radius, pbc, n)
+    if stencil is None:
+        fine = _grid(widths, radius / 2, pbc, n)
+        stencil = 2 if n >= _FINE_STENCIL_ATOMS and all(g >= 5 for g, p in zip(fine, pbc) if p) else 1
+    grid = _grid(widths, radius / stencil, pbc, n)
     if min_grid is not None:
         grid = tuple(min(g, m) for g, m in zip(grid, min_grid))
-    cell_list_ok = all(g >= 3 for g, p in zip(grid, pbc) if p)
+    cell_list_ok = all(g >= 2 * stencil + 1 for g, p in zip(grid, pbc) if p)
     if method == "auto":
         method = "cell_list" if (cell_list_ok and n >= 256) else "all_pairs"
     if method == "cell_list" and not cell_list_ok:
-        raise ValueError(f"cell_list needs >= 3 bins of width cutoff+skin={radius} Å along each "
-                         f"periodic direction; the cell allows {grid}. Use method='all_pairs'.")
+        raise ValueError(f"cell_list needs >= {2 * stencil + 1} bins of width (cutoff+skin)/"
+                         f"{stencil}={radius / stencil} Å along each periodic direction; the "
+                         f"cell allows {grid}. Use method='all_pairs'.")
     if method not in ("cell_list", "all_pairs"):
         raise ValueError(f"unknown neighbor-list method {method!r}")
     image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
@@ -117,7 +125,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         max_count=jax.device_put(np.int32(0)), max_occupancy=jax.device_put(np.int32(0)),
         binning_origin=jax.device_put(np.asarray(origin, dtype)), binning_frame=jax.device_put(np.asarray(frame, dtype)),
         cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
-        grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier))
+        grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier),
+        stencil=int(stencil) if method == "cell_list" else 1)
     pos = jax.device_put(np.asarray(positions_np, dtype))
     cel = jax.device_put(np.asarray(cell_np, dtype))
     if method == "all_pairs":  # host build: no compilation for one-off lists of small cells
@@ -179,6 +188,9 @@ def ladder(k: int, minimum: int = 4) -> int:
 
 def _rounded(k: int, on: bool) -> int:
     return ladder(k) if on else k
+
+
+_FINE_STENCIL_ATOMS = 1000
 
 
 def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
@@ -295,7 +307,8 @@ def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList |
                                   capacity_multiplier=nbrs.capacity_multiplier, method="auto",
                                   min_capacity=grown, view_cutoffs=views,
                                   half=nbrs.half_i is not None, min_grid=min_grid,
-                                  min_bin_capacity=bin_capacity, min_half_capacity=half_grown)
+                                  min_bin_capacity=bin_capacity, min_half_capacity=half_grown,
+                                  stencil=nbrs.stencil if nbrs.method == "cell_list" else None)
 
 
 def host_pair_distances(positions, cell, idx, shifts) -> np.ndarray:

@@ -12,7 +12,11 @@ from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, BIN_CAPACITY, CAPACITY, GEOM
                                    VIEW_CAPACITY, NeighborList, _half_list)
 from jaxpot.types import Array
 
-_NEIGHBOR_OFFSETS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int32)
+
+def _stencil_offsets(stencil: int) -> np.ndarray:
+    """Bin offsets (S, 3) reaching ``stencil`` bins each way ((2s+1)^3 of them)."""
+    r = range(-stencil, stencil + 1)
+    return np.array(list(itertools.product(r, r, r)), dtype=np.int32)
 
 def _frame(cell: Array, nbrs: NeighborList) -> Array:
     """Binning frame: periodic rows are the current lattice vectors, open rows are fixed."""
@@ -32,36 +36,50 @@ def _wrapped(positions: Array, cell: Array, nbrs: NeighborList):
     return frac - image, image.astype(jnp.int32), frame
 
 
-def _compact(keep: Array, cand_j: Array, cand_shift: Array, cand_d2: Array, capacity: int,
-             n: int):
-    """Pack the kept candidates of one center into ``capacity`` slots sorted by distance
-    (the nearest ones when there are too many); returns idx, shifts, count, squared distances."""
-    slot = jnp.cumsum(keep) - 1
-    slot = jnp.where(keep & (slot < capacity), slot, capacity)
-    idx = jnp.full((capacity + 1,), n, jnp.int32).at[slot].set(cand_j, mode="drop")
-    shifts = jnp.zeros((capacity + 1, 3), jnp.int32).at[slot].set(cand_shift, mode="drop")
-    d2 = jnp.full((capacity + 1,), jnp.inf, cand_d2.dtype).at[slot].set(cand_d2, mode="drop")
-    order = jnp.argsort(d2[:capacity])
-    return idx[:capacity][order], shifts[:capacity][order], jnp.sum(keep), d2[:capacity][order]
+def _compact(keep: Array, cand_d2: Array, capacity: int):
+    """Slots of the kept candidates of one center, sorted by distance (the first
+    ``capacity`` kept ones when there are too many; the count reports the overflow).
 
-
-def _select(centers, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
-            cand_zero=None):
-    """Distance test and compaction for a block of centers.
-
-    ``cand_m`` is the lattice offset of the candidate relative to the wrapped frame; the stored
-    shift converts it to the caller's (possibly unwrapped) positions: ``m - image_j + image_i``.
+    Returns candidate positions (capacity,), which slots are real, the count and the squared
+    distances.  The k-th kept candidate is found by a binary search in the running count of
+    kept ones (gathers only: XLA:CPU runs a scatter of every candidate several times slower).
     """
-    ri = wpos[centers]  # (B, 3)
-    rj = wpos[jnp.minimum(cand_j, n - 1)]  # (B, M, 3)
-    vec = rj + cand_m.astype(wpos.dtype) @ frame - ri[:, None, :]
-    d2 = jnp.sum(vec * vec, axis=-1)
-    if cand_zero is None:
-        cand_zero = jnp.all(cand_m == 0, axis=-1)
-    self_pair = (cand_j == centers[:, None]) & cand_zero
-    keep = cand_ok & (d2 < cutoff2) & ~self_pair & (centers[:, None] < n)
-    shift = cand_m - image[jnp.minimum(cand_j, n - 1)] + image[jnp.minimum(centers, n - 1)][:, None, :]
-    return jax.vmap(lambda k, j, s, d: _compact(k, j, s, d, capacity, n))(keep, cand_j, shift, d2)
+    m = keep.shape[0]
+    running = jnp.cumsum(keep.astype(jnp.int32))
+    pos = jnp.searchsorted(running, jnp.arange(1, capacity + 1, dtype=jnp.int32), side="left",
+                           method="scan_unrolled")
+    ok = pos < m
+    pos = jnp.minimum(pos, m - 1)
+    d2 = jnp.where(ok, cand_d2[pos], jnp.inf)
+    order = jnp.argsort(d2)
+    return pos[order], ok[order], running[-1], d2[order]
+
+
+def _select(centers, cand_j, group_m, group_ok, per_group: int, wpos, image, frame, cutoff2,
+            capacity: int, n: int):
+    """Distance test and compaction for a block of B centers.
+
+    Candidates come in G groups of ``per_group`` atoms sharing one lattice offset
+    ``group_m`` (B, G, 3) relative to the wrapped frame (a neighbor bin, or a lattice image);
+    ``cand_j`` is (B, G * per_group).  The stored shift converts the offset to the caller's
+    (possibly unwrapped) positions: ``m - image_j + image_i``; it is formed only for the
+    ``capacity`` kept slots.
+    """
+    b, g = group_m.shape[:2]
+    safe_j = jnp.minimum(cand_j, n - 1)
+    safe_c = jnp.minimum(centers, n - 1)
+    offset = group_m.astype(wpos.dtype) @ frame - wpos[safe_c][:, None, :]  # (B, G, 3)
+    vec = wpos[safe_j].reshape(b, g, per_group, 3) + offset[:, :, None, :]
+    d2 = jnp.sum(vec * vec, axis=-1).reshape(b, g * per_group)
+    zero = jnp.repeat(jnp.all(group_m == 0, axis=-1), per_group, axis=1)
+    keep = (jnp.repeat(group_ok, per_group, axis=1) & (cand_j < n) & (d2 < cutoff2)
+            & ~((cand_j == centers[:, None]) & zero) & (centers[:, None] < n))
+    pos, ok, count, d2 = jax.vmap(lambda k, d: _compact(k, d, capacity))(keep, d2)
+    j = jnp.take_along_axis(cand_j, pos, axis=1)
+    m = jnp.take_along_axis(group_m, (pos // per_group)[:, :, None], axis=1)
+    shift = m - image[jnp.minimum(j, n - 1)] + image[safe_c][:, None, :]
+    idx = jnp.where(ok, j, n).astype(jnp.int32)
+    return idx, jnp.where(ok[:, :, None], shift, 0).astype(jnp.int32), count, d2
 
 
 def _blocks(n: int, per_center: int) -> tuple[int, int]:
@@ -78,9 +96,7 @@ def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
     offsets_np = np.array(list(itertools.product(*ranges)), dtype=np.int32).reshape(-1, 3)
     offsets = jnp.asarray(offsets_np)
     s = offsets.shape[0]
-    cand_j = jnp.tile(jnp.arange(n, dtype=jnp.int32), s)  # (N*S,)
-    cand_m = jnp.repeat(offsets, n, axis=0)  # (N*S, 3)
-    cand_zero = jnp.asarray(np.repeat(~np.any(offsets_np != 0, axis=1), n))
+    cand_j = jnp.tile(jnp.arange(n, dtype=jnp.int32), s)  # (S*N,): image-major groups
     size, nblocks = _blocks(n, n * s)
     centers = jnp.arange(size * nblocks, dtype=jnp.int32).reshape(nblocks, size)
     cutoff2 = (nbrs.cutoff + nbrs.skin) ** 2
@@ -88,9 +104,8 @@ def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
     def block(c):
         b = c.shape[0]
         return _select(c, jnp.broadcast_to(cand_j, (b, n * s)),
-                       jnp.broadcast_to(cand_m, (b, n * s, 3)), jnp.ones((b, n * s), bool),
-                       wpos, image, frame, cutoff2, capacity, n,
-                       jnp.broadcast_to(cand_zero, (b, n * s)))
+                       jnp.broadcast_to(offsets, (b, s, 3)), jnp.ones((b, s), bool), n,
+                       wpos, image, frame, cutoff2, capacity, n)
 
     idx, shifts, counts, d2 = jax.lax.map(block, centers)
     # the image range must still reach cutoff + skin in the current cell
@@ -130,29 +145,26 @@ def _build_cell_list(positions, cell, nbrs: NeighborList, capacity: int):
         order.astype(jnp.int32), mode="drop")[:, :cap]
     max_occupancy = jnp.max(counts)
 
-    offsets = jnp.asarray(_NEIGHBOR_OFFSETS)  # (27, 3)
-    per_center = 27 * cap
+    offsets = jnp.asarray(_stencil_offsets(nbrs.stencil))  # (S, 3)
+    n_offsets = offsets.shape[0]
+    per_center = n_offsets * cap
     size, nblocks = _blocks(n, per_center)
     centers = jnp.arange(size * nblocks, dtype=jnp.int32).reshape(nblocks, size)
     cutoff2 = (nbrs.cutoff + nbrs.skin) ** 2
 
     def block(c):
         b = c.shape[0]
-        nb3 = bin3[jnp.minimum(c, n - 1)][:, None, :] + offsets[None]  # (B, 27, 3)
+        nb3 = bin3[jnp.minimum(c, n - 1)][:, None, :] + offsets[None]  # (B, S, 3)
         m = jnp.where(pbc, jnp.floor_divide(nb3, grid), 0)
         wrapped_bin = jnp.where(pbc, jnp.mod(nb3, grid), nb3)
-        ok_bin = jnp.all((wrapped_bin >= 0) & (wrapped_bin < grid), axis=-1)  # (B, 27)
+        ok_bin = jnp.all((wrapped_bin >= 0) & (wrapped_bin < grid), axis=-1)  # (B, S)
         flat = jnp.clip(wrapped_bin, 0, grid - 1) @ strides
         cand_j = bin_atoms[flat].reshape(b, per_center)
-        cand_m = jnp.repeat(m, cap, axis=1).reshape(b, per_center, 3)
-        cand_ok = (jnp.repeat(ok_bin, cap, axis=1) & (cand_j < n)).reshape(b, per_center)
-        cand_zero = jnp.repeat(jnp.all(m == 0, axis=-1), cap, axis=1)
-        return _select(c, cand_j, cand_m, cand_ok, wpos, image, frame, cutoff2, capacity, n,
-                       cand_zero)
+        return _select(c, cand_j, m, ok_bin, cap, wpos, image, frame, cutoff2, capacity, n)
 
     idx, shifts, nbr_counts, d2 = jax.lax.map(block, centers)
     widths = _perpendicular_widths_jnp(frame)
-    geometry_ok = jnp.all(widths / grid >= nbrs.cutoff + nbrs.skin) & inside
+    geometry_ok = jnp.all(widths / grid * nbrs.stencil >= nbrs.cutoff + nbrs.skin) & inside
     return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
             nbr_counts.reshape(-1)[:n], max_occupancy, geometry_ok, d2.reshape(-1, capacity)[:n])
 

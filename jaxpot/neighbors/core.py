@@ -71,6 +71,7 @@ class NeighborList:
     capacity_multiplier: float = static_field()
     view_cutoffs: tuple[float, ...] = static_field(default=())
     view_capacities: tuple[int, ...] = static_field(default=())
+    stencil: int = static_field(default=1)
 
     @property
     def did_overflow(self) -> Array:
