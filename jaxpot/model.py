@@ -92,6 +92,13 @@ class _Static:
     def __hash__(self):
         return hash(self.key)
 
+    def __repr__(self):
+        """By value (stable across processes) where the spec allows, else by function name."""
+        spec, cutoff, species, name, parts, functions = self.key
+        names = tuple(getattr(f, "__qualname__", repr(f)) for f in functions if f is not None)
+        return (f"_Static(spec={spec!r}, cutoff={cutoff!r}, species={species!r}, name={name!r},"
+                f" part_cutoffs={parts!r}, functions={names!r})")
+
 
 @functools.lru_cache(maxsize=1024)
 def _spec_by_value(spec: str) -> bool:

@@ -28,7 +28,7 @@ from jaxpot.md.output import (MDLog, TrajectoryWriter, fingerprint, load_checkpo
 from jaxpot.md.state import Integrator, MDError, MDState, maxwell_boltzmann
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import warn_if_single_precision
-from jaxpot.structure import as_structure, check_species_known
+from jaxpot.structure import Structure, as_structure, check_species_known
 from jaxpot.units import kB
 
 
@@ -45,9 +45,16 @@ class MDResult(NamedTuple):
     timing: dict
 
 
-def _masses(integrator: Integrator, structure) -> np.ndarray:
-    masses = np.array(structure.masses, float)
-    species = np.asarray(structure.species)
+def _host_view(atoms):
+    """(species, masses, pbc) as NumPy, without touching the device (checks compile nothing)."""
+    if isinstance(atoms, ase.Atoms):
+        return np.asarray(atoms.numbers), np.array(atoms.get_masses(), float), tuple(
+            bool(p) for p in atoms.pbc)
+    return (np.asarray(atoms.species), np.array(atoms.masses, float),
+            tuple(bool(p) for p in atoms.pbc))
+
+
+def _masses(integrator: Integrator, species: np.ndarray, masses: np.ndarray) -> np.ndarray:
     for z, m in integrator.option.get("masses", ()):
         masses[species == z] = m
     bad = np.flatnonzero(~np.isfinite(masses) | (masses <= 0))
@@ -122,14 +129,17 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
                          f"log_interval ({log_interval})")
     warn_if_single_precision("jaxpot.md")
     steps = int(steps)
-    structure = as_structure(atoms, dtype=jnp.result_type(float))
+    if not isinstance(atoms, (ase.Atoms, Structure)):
+        raise TypeError(f"md.run needs ase.Atoms or a jaxpot Structure, got {type(atoms)!r}")
     model = integrator.model
-    check_species_known(np.asarray(structure.species), model.species, model.name)
-    if integrator.kind == "npt" and not all(structure.pbc):
+    species, masses, pbc = _host_view(atoms)
+    check_species_known(species, model.species, model.name)
+    if integrator.kind == "npt" and not all(pbc):
         raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
-                      f"lattice vectors), got pbc={list(structure.pbc)}")
+                      f"lattice vectors), got pbc={list(pbc)}")
+    masses = _masses(integrator, species, masses)
+    structure = as_structure(atoms, dtype=jnp.result_type(float))
     dtype = structure.positions.dtype
-    masses = _masses(integrator, structure)
     mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
     momenta = _initial_momenta(atoms, masses, temperature, mb_key, dtype)
     run_id = fingerprint((integrator, np.asarray(structure.species), masses))
