@@ -182,3 +182,20 @@ def test_atom_leaving_an_open_box_is_an_error():
     with pytest.raises(md.MDError, match="left the cell along a non-periodic direction"):
         md.run(md.nve(LJ, 1.0), atoms, 100, log_interval=5, max_temperature=1e9,
                max_energy_change=1e9)
+
+
+def test_replicas_equal_separate_runs():
+    """Three Langevin replicas (two temperatures, two seeds) in one vmapped jit give the
+    trajectories of three separate md.run calls (one compiled chunk for all replicas)."""
+    atoms = argon()
+    setups = [(40.0, 0), (120.0, 0), (120.0, 5)]
+    integrators = [md.langevin(LJ, 5.0, t, 0.02) for t, _ in setups]
+    rep = md.run_replicas(integrators, atoms, 60, temperatures=[t for t, _ in setups],
+                          seeds=[s for _, s in setups], log_interval=20, skin=0.3)
+    assert len(rep.atoms) == 3 and len(rep.logs[0]) == 4
+    for r, ((t, seed), integrator) in enumerate(zip(setups, integrators)):
+        single = md.run(integrator, atoms, 60, temperature=t, seed=seed, log_interval=20,
+                        skin=0.3)
+        np.testing.assert_allclose(rep.atoms[r].positions, single.atoms.positions, atol=1e-10)
+        np.testing.assert_allclose(rep.logs[r].temperature, single.log.temperature, rtol=1e-9)
+    assert not np.allclose(rep.atoms[1].positions, rep.atoms[2].positions)

@@ -8,7 +8,8 @@
 Integrators (:mod:`.integrators`, :mod:`.nose_hoover`, :mod:`.npt`) are ``(init, step)``
 pairs of pure functions over a frozen :class:`MDState`; :func:`run` (:mod:`.run`) drives them
 in jitted chunks with neighbor-list reallocation, logging, trajectories, checkpoints and
-fault checks; :mod:`.observables` turns trajectories into RDF, MSD, diffusion, VACF, VDOS
+fault checks; :func:`run_replicas` (:mod:`.replicas`) runs one system at several
+temperatures, seeds or parameters in one vmapped jit; :mod:`.observables` turns trajectories into RDF, MSD, diffusion, VACF, VDOS
 and ionic conductivity.  Units: fs, K, 1/fs, GPa at the interface; ASE's internally.
 """
 
@@ -16,10 +17,11 @@ from jaxpot.md.integrators import langevin, nve
 from jaxpot.md.nose_hoover import nose_hoover
 from jaxpot.md.npt import npt
 from jaxpot.md.output import MDLog
+from jaxpot.md.replicas import ReplicaResult, run_replicas
 from jaxpot.md.run import MDResult, run
 from jaxpot.md.state import (ChainState, CellState, Integrator, MDError, MDState, kinetic_energy,
                              maxwell_boltzmann, temperature)
 
 __all__ = ["CellState", "ChainState", "Integrator", "MDError", "MDLog", "MDResult", "MDState",
-           "kinetic_energy", "langevin", "maxwell_boltzmann", "npt", "nose_hoover", "nve", "run",
-           "temperature"]
+           "ReplicaResult", "kinetic_energy", "langevin", "maxwell_boltzmann", "npt",
+           "nose_hoover", "nve", "run", "run_replicas", "temperature"]

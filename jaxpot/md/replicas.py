@@ -1,0 +1,144 @@
+"""Replicas: one system run at several temperatures, seeds, time steps or model parameters in
+one jitted, vmapped loop (one compilation for all of them).
+
+Integrators of one kind and configuration differ only in pytree leaves (time step, kT,
+friction, damping, pressure, model parameters), so they stack along a leading axis.  Every
+replica has its own neighbor list of one shared shape; when any replica overflows, the
+chunk is replayed for all of them with larger capacities, so no replica ever used a
+truncated list.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple, Sequence
+
+import ase
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.md.chunk import init_jit, observe, run_chunk
+from jaxpot.md.output import MDLog, state_to_atoms
+from jaxpot.md.run import _host_view, _initial_momenta, _masses
+from jaxpot.md.state import Integrator, MDError
+from jaxpot.neighbors import (NeighborListOverflowError, allocate_for_model, overflow_causes,
+                              reallocate, rebuild_neighbor_list)
+from jaxpot.structure import as_structure, check_species_known
+
+
+class ReplicaResult(NamedTuple):
+    """Per replica: final ``atoms`` and ``logs`` (lists, in the order given); the stacked final
+    ``state``; how often the shared list shape was regrown."""
+
+    atoms: list
+    logs: list
+    state: object
+    n_reallocations: int
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+
+
+def _index(tree, r):
+    return jax.tree_util.tree_map(lambda x: x[r], tree)
+
+
+@functools.partial(jax.jit, static_argnames=("n_logs", "log_interval"))
+def _replica_chunk(stacked, state, nbrs, limit, n_logs: int, log_interval: int):
+    """:func:`run_chunk` vmapped over replicas (one compilation per shape and kind)."""
+    def one(integrator, st, nb):
+        st, nb, rows, valid, _ = run_chunk(integrator, st, nb, limit, n_logs=n_logs,
+                                           log_interval=log_interval, with_frames=False,
+                                           check_box=False)
+        return st, nb, rows, valid
+    return jax.vmap(one)(stacked, state, nbrs)
+
+
+@jax.jit
+def _rebuild_all(positions, cells, template):
+    return jax.vmap(rebuild_neighbor_list, in_axes=(0, 0, None))(positions, cells, template)
+
+
+def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int, *,
+                 temperatures: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
+                 skin: float = 1.0, log_interval: int = 100, chunk: int | None = None,
+                 max_reallocations: int = 20) -> ReplicaResult:
+    """Run ``len(integrators)`` replicas of ``atoms`` side by side (vmap in one jit).
+
+    Args:
+        integrators: same kind and options (e.g. ``[md.langevin(m, 1, T, 0.01) for T in Ts]``).
+        temperatures: K per replica for Maxwell–Boltzmann starting momenta (when the atoms
+            carry none); seeds: per replica (default 0, 1, 2, ...).
+        skin, log_interval, chunk: as in :func:`jaxpot.md.run`.
+    """
+    n_rep = len(integrators)
+    if n_rep < 1:
+        raise ValueError("run_replicas needs at least one integrator")
+    kinds = {(i.kind, i.options, jax.tree_util.tree_structure(i)) for i in integrators}
+    if len(kinds) != 1:
+        raise ValueError("replicas must share the integrator kind, its options and the model's "
+                         "configuration (only time steps, temperatures, frictions, pressures "
+                         "and parameter values may differ)")
+    seeds = list(range(n_rep)) if seeds is None else list(seeds)
+    temps = [None] * n_rep if temperatures is None else list(temperatures)
+    if len(seeds) != n_rep or len(temps) != n_rep:
+        raise ValueError(f"need one seed and one temperature per replica ({n_rep})")
+    if int(steps) != steps or steps < 0 or log_interval < 1:
+        raise ValueError(f"need steps >= 0 and log_interval >= 1, got {steps}, {log_interval}")
+    first = integrators[0]
+    species, masses, pbc = _host_view(atoms)
+    check_species_known(species, first.model.species, first.model.name)
+    if first.kind == "npt" and not all(pbc):
+        raise MDError(f"run_replicas: a barostat needs a periodic cell, got pbc={list(pbc)}")
+    masses = _masses(first, species, masses)
+    structure = as_structure(atoms, dtype=jnp.result_type(float))
+    dtype = structure.positions.dtype
+    template = allocate_for_model(first.model, np.asarray(structure.positions),
+                                  np.asarray(structure.cell), structure.pbc, skin=skin)
+    states = []
+    for integrator, seed, temp in zip(integrators, seeds, temps):
+        mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
+        momenta = _initial_momenta(atoms, masses, temp, mb_key, dtype)
+        states.append(init_jit(integrator, structure.positions, momenta, structure.cell,
+                               structure.species, jnp.asarray(masses, dtype), template, key))
+    stacked, state = _stack(integrators), _stack(states)
+    nbrs = _stack([template] * n_rep)
+    rows = [jax.device_get(jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(
+        stacked, state, nbrs))]
+    chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
+    n_logs = -(-chunk_steps // log_interval)
+    regrown = 0
+    while int(state.step[0]) < steps:
+        limit = jnp.asarray(min(int(state.step[0]) + n_logs * log_interval, steps), jnp.int32)
+        new_state, new_nbrs, out, valid = _replica_chunk(stacked, state, nbrs, limit,
+                                                         n_logs=n_logs, log_interval=log_interval)
+        overflowed = np.asarray(new_nbrs.did_overflow)
+        if overflowed.any():
+            regrown += 1
+            worst = _index(new_nbrs, int(np.argmax(overflowed)))
+            if regrown > max_reallocations:
+                raise NeighborListOverflowError(
+                    f"replica neighbor lists kept overflowing ({', '.join(overflow_causes(worst))})")
+            grown = reallocate(np.asarray(worst.reference_positions),
+                               np.asarray(worst.reference_cell), worst,
+                               keep_grid_of=_index(nbrs, 0))
+            nbrs = _rebuild_all(state.positions, state.cell, grown)
+            continue
+        out, valid = jax.device_get((out, valid))
+        for k in range(valid.shape[1]):
+            if valid[:, k].all():
+                rows.append({name: value[:, k] for name, value in out.items()})
+        bad = ~np.isfinite(rows[-1]["potential_energy"])
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise MDError(f"run_replicas: replica {r} has a NaN or infinite energy by step "
+                          f"{int(rows[-1]['step'][r])}", step=int(rows[-1]["step"][r]),
+                          last_good=state_to_atoms(jax.device_get(_index(state, r))))
+        state, nbrs = new_state, new_nbrs
+    host = jax.device_get(state)
+    logs = [MDLog.from_rows([{k: v[r] for k, v in row.items()} for row in rows])
+            for r in range(n_rep)]
+    return ReplicaResult(atoms=[state_to_atoms(_index(host, r)) for r in range(n_rep)],
+                         logs=logs, state=state, n_reallocations=regrown)
