@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize("name", ["properties.ipynb", "descriptors.ipynb"])
+@pytest.mark.parametrize("name", ["properties.ipynb", "descriptors.ipynb", "md.ipynb"])
 def test_notebook_executes(name, tmp_path, monkeypatch):
     monkeypatch.setenv("JAXPOT_NOTEBOOK_QUICK", "1")
     nb = nbformat.read(os.path.join(ROOT, "notebooks", name), as_version=4)
@@ -20,6 +20,10 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
     if name == "properties.ipynb":
         assert "converged True" in outputs
         assert (tmp_path / "si_bands.png").exists()
+    elif name == "md.ipynb":
+        assert "NPT mean volume per atom" in outputs
+        assert (tmp_path / "md_thermo.png").exists()
+        assert (tmp_path / "md_rdf.png").exists()
     else:
         assert "mean crystal-crystal k: 1.0" in outputs
         assert (tmp_path / "soap_kernel.png").exists()

@@ -126,7 +126,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         binning_origin=jax.device_put(np.asarray(origin, dtype)), binning_frame=jax.device_put(np.asarray(frame, dtype)),
         cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
         grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier),
-        stencil=int(stencil) if method == "cell_list" else 1)
+        stencil=int(stencil) if method == "cell_list" else 1,
+        view_cutoffs=views)  # builds sort rows by distance only when there are views
     pos = jax.device_put(np.asarray(positions_np, dtype))
     cel = jax.device_put(np.asarray(cell_np, dtype))
     if method == "all_pairs":  # host build: no compilation for one-off lists of small cells

@@ -36,8 +36,9 @@ def _wrapped(positions: Array, cell: Array, nbrs: NeighborList):
     return frac - image, image.astype(jnp.int32), frame
 
 
-def _compact(keep: Array, cand_d2: Array, capacity: int):
-    """Slots of the kept candidates of one center, sorted by distance (the first
+def _compact(keep: Array, cand_d2: Array, capacity: int, sort: bool = True):
+    """Slots of the kept candidates of one center, sorted by distance if ``sort`` (only lists
+    with per-part views need it; sorting is half the cost of a build) (the first
     ``capacity`` kept ones when there are too many; the count reports the overflow).
 
     Returns candidate positions (capacity,), which slots are real, the count and the squared
@@ -51,12 +52,14 @@ def _compact(keep: Array, cand_d2: Array, capacity: int):
     ok = pos < m
     pos = jnp.minimum(pos, m - 1)
     d2 = jnp.where(ok, cand_d2[pos], jnp.inf)
+    if not sort:
+        return pos, ok, running[-1], d2
     order = jnp.argsort(d2)
     return pos[order], ok[order], running[-1], d2[order]
 
 
 def _select(centers, cand_j, group_m, group_ok, per_group: int, wpos, image, frame, cutoff2,
-            capacity: int, n: int):
+            capacity: int, n: int, sort: bool = True):
     """Distance test and compaction for a block of B centers.
 
     Candidates come in G groups of ``per_group`` atoms sharing one lattice offset
@@ -74,7 +77,7 @@ def _select(centers, cand_j, group_m, group_ok, per_group: int, wpos, image, fra
     zero = jnp.repeat(jnp.all(group_m == 0, axis=-1), per_group, axis=1)
     keep = (jnp.repeat(group_ok, per_group, axis=1) & (cand_j < n) & (d2 < cutoff2)
             & ~((cand_j == centers[:, None]) & zero) & (centers[:, None] < n))
-    pos, ok, count, d2 = jax.vmap(lambda k, d: _compact(k, d, capacity))(keep, d2)
+    pos, ok, count, d2 = jax.vmap(lambda k, d: _compact(k, d, capacity, sort))(keep, d2)
     j = jnp.take_along_axis(cand_j, pos, axis=1)
     m = jnp.take_along_axis(group_m, (pos // per_group)[:, :, None], axis=1)
     shift = m - image[jnp.minimum(j, n - 1)] + image[safe_c][:, None, :]
@@ -105,7 +108,7 @@ def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
         b = c.shape[0]
         return _select(c, jnp.broadcast_to(cand_j, (b, n * s)),
                        jnp.broadcast_to(offsets, (b, s, 3)), jnp.ones((b, s), bool), n,
-                       wpos, image, frame, cutoff2, capacity, n)
+                       wpos, image, frame, cutoff2, capacity, n, bool(nbrs.view_cutoffs))
 
     idx, shifts, counts, d2 = jax.lax.map(block, centers)
     # the image range must still reach cutoff + skin in the current cell
@@ -160,7 +163,8 @@ def _build_cell_list(positions, cell, nbrs: NeighborList, capacity: int):
         ok_bin = jnp.all((wrapped_bin >= 0) & (wrapped_bin < grid), axis=-1)  # (B, S)
         flat = jnp.clip(wrapped_bin, 0, grid - 1) @ strides
         cand_j = bin_atoms[flat].reshape(b, per_center)
-        return _select(c, cand_j, m, ok_bin, cap, wpos, image, frame, cutoff2, capacity, n)
+        return _select(c, cand_j, m, ok_bin, cap, wpos, image, frame, cutoff2, capacity, n,
+                       bool(nbrs.view_cutoffs))
 
     idx, shifts, nbr_counts, d2 = jax.lax.map(block, centers)
     widths = _perpendicular_widths_jnp(frame)
