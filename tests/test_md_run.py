@@ -2,7 +2,6 @@
 compiled once, usable in a hand-written lax.scan, and clear errors for bad input and unstable
 runs (naming the step, keeping the last good state and the trajectory up to it)."""
 
-import os
 
 import ase.io
 import jax

@@ -23,5 +23,5 @@ from jaxpot.md.state import (ChainState, CellState, Integrator, MDError, MDState
                              maxwell_boltzmann, temperature)
 
 __all__ = ["CellState", "ChainState", "Integrator", "MDError", "MDLog", "MDResult", "MDState",
-           "ReplicaResult", "kinetic_energy", "langevin", "maxwell_boltzmann", "npt",
-           "nose_hoover", "nve", "run", "run_replicas", "temperature"]
+           "ReplicaResult", "kinetic_energy", "langevin", "maxwell_boltzmann", "nose_hoover",
+           "npt", "nve", "run", "run_replicas", "temperature"]

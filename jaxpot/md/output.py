@@ -54,7 +54,7 @@ class MDLog:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_rows(cls, rows: list[dict]) -> "MDLog":
+    def from_rows(cls, rows: list[dict]) -> MDLog:
         names = [f.name for f in dataclasses.fields(cls)]
         if not rows:
             return cls(**{n: np.zeros((0, 6) if n == "stress" else (0,)) for n in names})
@@ -163,7 +163,7 @@ def load_checkpoint(path: str | os.PathLike, integrator_id: str) -> dict:
     try:
         with open(path, "rb") as f:
             payload = pickle.load(f)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear error
+    except Exception as err:
         raise MDError(f"checkpoint {path}: cannot be read ({type(err).__name__}: {err})") from err
     if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
         raise MDError(f"checkpoint {path}: not a jaxpot MD checkpoint of version "

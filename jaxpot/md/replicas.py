@@ -11,7 +11,8 @@ truncated list.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import ase
 import jax

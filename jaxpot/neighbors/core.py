@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import jax.numpy as jnp
 import numpy as np
@@ -78,7 +79,7 @@ class NeighborList:
         """() bool: the list could not hold every neighbor (see :attr:`overflow` for why)."""
         return self.overflow != 0
 
-    def within(self, cutoff: float) -> "NeighborList":
+    def within(self, cutoff: float) -> NeighborList:
         """The list as seen by a model of shorter ``cutoff`` (Å): the leading slots of each row.
 
         Rows are sorted by distance, so the neighbors within ``cutoff + skin`` are the first
