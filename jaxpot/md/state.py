@@ -19,7 +19,7 @@ import numpy as np
 from jaxpot.model import EnergyModel
 from jaxpot.pytree import pytree_dataclass, static_field
 from jaxpot.types import Array
-from jaxpot.units import kB
+from jaxpot.units import fs, kB
 
 
 class MDError(RuntimeError):
@@ -150,7 +150,6 @@ class Integrator:
 
     @property
     def timestep_fs(self) -> float:
-        from jaxpot.units import fs
         return float(self.params["dt"]) / fs
 
     @property
