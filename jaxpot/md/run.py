@@ -170,7 +170,7 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     t_ref = max(float(target) / kB if target is not None else 0.0, float(rows[0]["temperature"]))
     limits = {"temperature": max_temperature or max(10.0 * t_ref, 5000.0),
               "energy": float(rows[0]["potential_energy"]),
-              "per_atom": max_energy_change * len(masses)}
+              "energy_change": max_energy_change * len(masses)}  # eV, whole system
     session = _Session(integrator, writer, checkpoint, run_id, rows, limits, steps, log_interval,
                        progress, int(state.step))
     chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
@@ -185,13 +185,13 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
         return st, nb, (out_rows, valid, frames, nb)
 
     n_realloc = 0
-    if int(state.step) < steps:
-        try:
+    try:
+        if int(state.step) < steps:
             result = run_chunks(advance, state, nbrs, on_chunk=session.accept,
                                 finished=lambda st, _: int(st.step) >= steps)
-        finally:
-            session.close()
-        state, nbrs, n_realloc = result.carry, result.neighbors, result.n_reallocations
+            state, nbrs, n_realloc = result.carry, result.neighbors, result.n_reallocations
+    finally:
+        session.close()  # the progress bar, also for a run that had nothing left to do
     return MDResult(atoms=state_to_atoms(state), log=MDLog.from_rows(session.rows), state=state,
                     neighbors=nbrs, n_reallocations=n_realloc, timing=session.timing())
 
@@ -214,7 +214,6 @@ class _Session:
                         disable=(None if progress is None else not progress), leave=False)
 
     def _fault(self, row) -> str | None:
-        n = self.limits["per_atom"]
         energy = float(row["potential_energy"])
         if not np.isfinite(energy) or not np.isfinite(float(row["temperature"])):
             return "the energy or temperature became NaN or infinite"
@@ -223,7 +222,7 @@ class _Session:
         if float(row["temperature"]) > self.limits["temperature"]:
             return (f"the temperature {float(row['temperature']):.4g} K exceeds max_temperature "
                     f"{self.limits['temperature']:.4g} K")
-        if abs(energy - self.limits["energy"]) > n:
+        if abs(energy - self.limits["energy"]) > self.limits["energy_change"]:
             return (f"the potential energy moved by {abs(energy - self.limits['energy']):.4g} eV "
                     f"from its start, more than max_energy_change per atom allows")
         return None

@@ -17,8 +17,9 @@ caller.  Here overflow is a sticky bitmask naming its cause, set inside jit, and
 :func:`reallocate_if_needed` / :func:`jaxpot.driver.run_chunks` (host side) answer it with a
 larger list; the calculator and the run driver do it for you.
 
-Rows are sorted by distance, so a shorter cutoff's neighbors are a prefix of each row (the
-per-part views of a sum), and a flat *half list* (each pair once) serves pair models.
+In a list with per-part views (a sum of models with different cutoffs) rows are sorted by
+distance, so a shorter cutoff's neighbors are a prefix of each row; other lists skip the sort
+(half the cost of a build).  A flat *half list* (each pair once) serves pair models.
 
 Modules: :mod:`.core` (the pytree, pair vectors, half list), :mod:`.build` (jittable builds
 and the skin update), :mod:`.allocate` (host-side allocation and reallocation).
