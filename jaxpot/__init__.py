@@ -21,7 +21,7 @@ from jaxpot.precision import PrecisionWarning
 from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import Structure, StructureError
 
-_SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver",
+_SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver", "gap",
                 "testing", "md")
 
 

@@ -1,0 +1,17 @@
+"""Gaussian Approximation Potentials: sparse GPs on SOAP (+ distance_2b), fitted as gap_fit does.
+
+    from jaxpot import gap
+    result = gap.fit(frames, gap.GapSettings(soap=gap.SoapSettings(cutoff=5.0)))
+    model = result.model        # an EnergyModel: calculator, relax, phonons, MD
+
+See :mod:`jaxpot.gap.fit` (the fit), :mod:`jaxpot.gap.terms` (the energy terms),
+:mod:`jaxpot.gap.settings` (gap_fit's names).
+"""
+
+from jaxpot.gap.fit import GapFit, fit
+from jaxpot.gap.labels import LabelNames, TrainingDataError
+from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings
+from jaxpot.gap.terms import distance_2b_gp, soap_gp
+
+__all__ = ["GapFit", "GapSettings", "LabelNames", "SoapSettings", "TrainingDataError",
+           "TwoBodySettings", "distance_2b_gp", "fit", "soap_gp"]

@@ -1,0 +1,377 @@
+"""Fit a GAP (SOAP dot-product kernel and/or distance_2b) to energies, forces and virials.
+
+    from jaxpot import gap
+    result = gap.fit(frames, gap.GapSettings(soap=gap.SoapSettings(cutoff=5.0, n_sparse=500)))
+    result.model          # an EnergyModel (baseline + GAP terms): calculator, MD, properties
+    jaxpot.save(result.model, "si.jaxpot")
+
+Steps (each shows progress): neighbor data on the host and a few padded bucket shapes for the
+whole training set (:mod:`jaxpot.batch`); SOAP vectors of every environment; sparse points per
+centre species; K_MM; kernel rows of energies, forces and virials streamed batch by batch into
+a tall-skinny QR (:mod:`jaxpot.gap.solve`), so memory is bounded by one batch plus O(M^2);
+the triangular solve.  A baseline model (Δ-learning) is subtracted from the labels first and
+added to the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.batch import check_frames, frame_pairs, pack, plan_buckets
+from jaxpot.descriptors.soap import soap_power_spectrum
+from jaxpot.gap import rows as gap_rows
+from jaxpot.gap.labels import Observations, TrainingDataError, read_all
+from jaxpot.gap.settings import GapSettings
+from jaxpot.gap.solve import QRState, cholesky_upper, qr_init, qr_solve, qr_update
+from jaxpot.gap.sparsify import select_sparse, uniform_grid
+from jaxpot.gap.terms import (distance_2b_gp, quip_soap, soap_gp, species_pairs)
+from jaxpot.model import EnergyModel, species_numbers
+from jaxpot.precision import warn_if_single_precision
+
+_ROWS_BYTES = 1 << 29  # memory budget of one batch of kernel rows
+
+
+class GapFit(NamedTuple):
+    """Result of :func:`fit`.
+
+    model: baseline (if any) + GAP terms, one EnergyModel.  gap: the GAP terms alone.
+    posterior: (U, R) upper factors, K_MM + jitter = U^T U and the posterior precision
+    K_MM + K_MN Lambda^-1 K_NM = R^T R (M_tot x M_tot, SOAP columns first), for variances.
+    e0: {Z: eV}.  timings: seconds per stage.  n_observations: rows fitted.
+    """
+
+    model: EnergyModel
+    gap: EnergyModel
+    posterior: tuple[np.ndarray, np.ndarray]
+    e0: dict
+    timings: dict
+    n_observations: int
+    settings: GapSettings
+
+
+@dataclasses.dataclass
+class _Terms:
+    """Sparse points and hyperparameters of the terms being fitted."""
+
+    species: tuple[int, ...]
+    e0: np.ndarray
+    soap_sparse: np.ndarray | None = None  # (M, F)
+    soap_counts: tuple[int, ...] = ()
+    pair_sparse: np.ndarray | None = None  # (T, M2)
+
+    @property
+    def n_soap(self) -> int:
+        return 0 if self.soap_sparse is None else len(self.soap_sparse)
+
+    @property
+    def n_pair(self) -> int:
+        return 0 if self.pair_sparse is None else self.pair_sparse.size
+
+
+def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = "training data",
+        baseline: EnergyModel | None = None, progress: bool = True) -> GapFit:
+    """Fit a sparse GP potential (gap_fit's model and solve; see the module docstring).
+
+    Args:
+        frames: ``ase.Atoms`` with labels (see :mod:`jaxpot.gap.labels`).
+        settings: :class:`GapSettings` (gap_fit's names); default settings if None.
+        source: name of the data in error messages (the file name).
+        baseline: a model whose predictions are subtracted from the labels (Δ-learning);
+            the result's ``model`` is ``baseline + gap``.
+        progress: show progress bars.
+    """
+    settings = settings or GapSettings()
+    warn_if_single_precision("jaxpot.gap.fit")
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError("GAP fits need float64: call jax.config.update('jax_enable_x64', "
+                           "True) before anything else")
+    frames = list(frames)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    obs = read_all(frames, source, settings.names, settings.default_sigma,
+                   settings.config_type_sigma, settings.sigma_per_atom, settings.fit_virials)
+    species = tuple(sorted({int(z) for a in frames for z in a.numbers}))
+    e0 = _reference_energies(settings.e0, species, frames, obs, source)
+    obs = _subtract_baseline(baseline, frames, obs, source) if baseline is not None else obs
+    template = _model(settings, _Terms(species, e0), None)
+    check_frames(template, frames, source)
+    pairs = [frame_pairs(template, a) for a in frames]
+    buckets = plan_buckets(frames, pairs, pad_atoms=True)
+    timings["neighbors"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    terms = _Terms(species, e0)
+    if settings.soap is not None:
+        terms.soap_sparse, terms.soap_counts = _soap_sparse_points(
+            settings, template, frames, pairs, buckets, species, progress)
+    if settings.distance_2b is not None:
+        terms.pair_sparse = _pair_sparse_points(settings, frames, pairs, species)
+    timings["sparse_points"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    k_mm = _sparse_covariance(settings, terms)
+    u = cholesky_upper(k_mm, settings.sparse_jitter)
+    state = _stream_rows(settings, terms, template, frames, pairs, buckets, obs, qr_init(u),
+                         progress)
+    timings["kernel_rows_and_qr"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    alpha = qr_solve(state)
+    timings["solve"] = time.perf_counter() - t0
+    gap_model = _model(settings, terms, alpha)
+    model = gap_model if baseline is None else baseline + gap_model
+    return GapFit(model, gap_model, (u, state.r), dict(zip(species, e0.tolist())), timings,
+                  state.n_rows, settings)
+
+
+# ------------------------------------------------------------------------ reference energies
+def _reference_energies(e0: Any, species, frames, obs: list[Observations],
+                        source: str) -> np.ndarray:
+    if isinstance(e0, str):  # "average": least squares E ~ sum_s n_s e_s
+        counts = np.array([[np.sum(a.numbers == z) for z in species] for a in frames], float)
+        energies = np.array([o.energy if o.energy is not None else np.nan for o in obs])
+        ok = np.isfinite(energies)
+        if not ok.any():
+            return np.zeros(len(species))
+        return np.linalg.lstsq(counts[ok], energies[ok], rcond=None)[0]
+    if isinstance(e0, dict):
+        table = dict(zip(species_numbers(list(e0)), map(float, e0.values())))
+        missing = [z for z in species if z not in table]
+        if missing:
+            raise TrainingDataError(f"{source}: e0 has no value for species Z={missing}")
+        return np.array([table[z] for z in species])
+    return np.full(len(species), float(e0))
+
+
+def _subtract_baseline(baseline: EnergyModel, frames, obs, source) -> list[Observations]:
+    from jaxpot.prediction import predict
+    pred = predict(baseline, frames, progress=False)
+    out = []
+    for i, (o, a) in enumerate(zip(obs, frames)):
+        virial = None
+        if o.virial is not None:
+            if not np.all(np.isfinite(pred.stress[i])):
+                raise TrainingDataError(f"{source}, configuration {i}: baseline stress is not "
+                                        "finite")
+            from ase.stress import voigt_6_to_full_3x3_stress
+            virial = o.virial + voigt_6_to_full_3x3_stress(pred.stress[i]) * a.get_volume()
+        out.append(o._replace(
+            energy=None if o.energy is None else o.energy - pred.energy[i],
+            forces=None if o.forces is None else o.forces - pred.forces[i], virial=virial))
+    return out
+
+
+# --------------------------------------------------------------------------- sparse points
+def _batches(model, frames, pairs, buckets, per_structure_bytes=None):
+    """Yield (member indices, packed Batch) over the buckets, batch sizes within memory."""
+    for bucket in buckets:
+        size = bucket.batch_size
+        if per_structure_bytes is not None:
+            size = max(1, min(size, _ROWS_BYTES // max(per_structure_bytes(bucket), 1)))
+        for start in range(0, len(bucket.indices), size):
+            members = bucket.indices[start:start + size]
+            yield members, pack(model, [frames[i] for i in members],
+                                [pairs[i] for i in members], bucket.n_atoms, bucket.capacity,
+                                size, half_capacity=bucket.half_capacity)
+
+
+def _soap_features(desc, batch):
+    def one(pos, cell, z, nbrs):
+        return soap_power_spectrum(desc, pos, cell, z, nbrs.within(desc.neighbor_cutoff))
+    return jax.vmap(one)(batch.positions, batch.cell, batch.species, batch.neighbors)
+
+
+_soap_features_jit = jax.jit(_soap_features, static_argnums=0)
+
+
+def _soap_sparse_points(settings: GapSettings, template, frames, pairs, buckets, species,
+                        progress: bool):
+    s = settings.soap
+    desc = quip_soap(species, s.cutoff, s.n_max, s.l_max, s.atom_sigma,
+                     s.cutoff_transition_width, s.central_weight)
+    per_species: dict[int, list] = {z: [] for z in species}
+    bar = _bar(len(frames), progress, "SOAP descriptors")
+    for members, batch in _batches(template, frames, pairs, buckets):
+        x = np.asarray(_soap_features_jit(desc, batch))
+        for slot, i in enumerate(members):
+            z = frames[i].numbers
+            for zz in species:
+                per_species[zz].append(x[slot, :len(z)][z == zz])
+        bar.update(len(members))
+    bar.close()
+    chosen, counts = [], []
+    for k, z in enumerate(species):
+        envs = np.concatenate(per_species[z])
+        given = (settings.sparse_indices or {}).get(z)
+        if s.sparse_method == "index_file":
+            if given is None:
+                raise ValueError(f"sparse_method=index_file needs sparse indices for Z={z}")
+            idx = np.asarray(given, int)
+        else:  # candidates: distinct environments (a perfect crystal repeats one N times)
+            distinct = np.unique(np.round(envs, 10), axis=0, return_index=True)[1]
+            envs = envs[np.sort(distinct)]
+            n = min(s.n_sparse, len(envs)) if s.sparse_method != "all" else len(envs)
+            idx = select_sparse(envs, n, s.sparse_method, settings.seed + k,
+                                settings.cur_iterations)
+        points = envs[idx]
+        if len(points) == 0:
+            raise ValueError(f"no sparse points for Z={z}")
+        if len(np.unique(np.round(points, 10), axis=0)) < len(points):
+            raise ValueError(f"duplicate sparse points for Z={z}: two chosen environments are "
+                             "identical, so K_MM is singular; choose distinct indices")
+        chosen.append(points)
+        counts.append(len(points))
+    return np.concatenate(chosen), tuple(counts)
+
+
+def _pair_sparse_points(settings: GapSettings, frames, pairs, species) -> np.ndarray:
+    s = settings.distance_2b
+    types = species_pairs(species)
+    dist: dict[tuple, list] = {t: [] for t in types}
+    for atoms, p in zip(frames, pairs):
+        i, j, shifts = p.half
+        if len(i) == 0:
+            continue
+        vec = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
+        r = np.linalg.norm(vec, axis=1)
+        zi, zj = atoms.numbers[i], atoms.numbers[j]
+        keep = r < s.cutoff
+        for t in types:
+            sel = keep & (((zi == t[0]) & (zj == t[1])) | ((zi == t[1]) & (zj == t[0])))
+            dist[t].append(r[sel])
+    grid = []
+    for t in types:
+        values = np.concatenate(dist[t]) if dist[t] else np.zeros(0)
+        if values.size == 0:  # a pair never seen: points spread over the cutoff, alpha -> 0
+            values = np.array([0.5, s.cutoff])
+        grid.append(uniform_grid(values, s.n_sparse))
+    return np.array(grid)
+
+
+# ------------------------------------------------------------------------ K_MM and the model
+def _sparse_covariance(settings: GapSettings, terms: _Terms) -> np.ndarray:
+    blocks = []
+    if terms.soap_sparse is not None:
+        s = settings.soap
+        x = terms.soap_sparse
+        k = s.delta ** 2 * (x @ x.T) ** s.zeta
+        owner = np.repeat(np.arange(len(terms.soap_counts)), terms.soap_counts)
+        blocks.append(np.where(owner[:, None] == owner[None, :], k, 0.0))
+    if terms.pair_sparse is not None:
+        s = settings.distance_2b
+        for r in terms.pair_sparse:
+            f = _coordination(r, s.cutoff, s.cutoff_transition_width)
+            blocks.append(s.delta ** 2 * np.exp(-0.5 * ((r[:, None] - r[None, :])
+                                                        / s.theta_uniform) ** 2)
+                          * f[:, None] * f[None, :])
+    m = sum(len(b) for b in blocks)
+    out = np.zeros((m, m))
+    at = 0
+    for b in blocks:
+        out[at:at + len(b), at:at + len(b)] = b
+        at += len(b)
+    return out
+
+
+def _coordination(r, cutoff, width):
+    x = np.clip((r - (cutoff - width)) / max(width, 1e-300), 0.0, 1.0)
+    return np.where(r < cutoff, 0.5 * (np.cos(np.pi * x) + 1.0), 0.0)
+
+
+def _term_models(settings: GapSettings, terms: _Terms, alpha: np.ndarray | None):
+    """(SOAP term or None, distance_2b term or None); e0 sits in the first term present."""
+    soap_term = pair_term = None
+    if settings.soap is not None:
+        s = settings.soap
+        a = None if alpha is None else alpha[:terms.n_soap]
+        counts = terms.soap_counts or (0,) * len(terms.species)
+        soap_term = soap_gp(species=terms.species, cutoff=s.cutoff, n_max=s.n_max,
+                            l_max=s.l_max, atom_sigma=s.atom_sigma, zeta=s.zeta,
+                            delta=s.delta, cutoff_transition_width=s.cutoff_transition_width,
+                            central_weight=s.central_weight, sparse=terms.soap_sparse,
+                            alpha=a, n_sparse=counts, e0=terms.e0)
+    if settings.distance_2b is not None:
+        s = settings.distance_2b
+        sparse = terms.pair_sparse
+        if sparse is None:
+            sparse = np.zeros((len(species_pairs(terms.species)), s.n_sparse))
+        a = None if alpha is None else alpha[terms.n_soap:].reshape(sparse.shape)
+        pair_term = distance_2b_gp(species=terms.species, cutoff=s.cutoff,
+                                   theta=s.theta_uniform, delta=s.delta,
+                                   cutoff_transition_width=s.cutoff_transition_width,
+                                   sparse=sparse, alpha=a,
+                                   e0=terms.e0 if soap_term is None else None)
+    return soap_term, pair_term
+
+
+def _model(settings: GapSettings, terms: _Terms, alpha: np.ndarray | None) -> EnergyModel:
+    """The GAP as one model: its terms summed."""
+    return sum(t for t in _term_models(settings, terms, alpha) if t is not None)
+
+
+# --------------------------------------------------------------------------- streamed rows
+def _stream_rows(settings: GapSettings, terms: _Terms, template: EnergyModel, frames, pairs,
+                 buckets, obs: list[Observations], state: QRState, progress: bool) -> QRState:
+    m_tot = terms.n_soap + terms.n_pair
+    block_rows = max(2 * m_tot, 512)
+    soap_term, pair_term = _term_models(settings, terms, np.zeros(m_tot))
+    if soap_term is not None:
+        s = settings.soap
+        desc = quip_soap(terms.species, s.cutoff, s.n_max, s.l_max, s.atom_sigma,
+                         s.cutoff_transition_width, s.central_weight)
+        x = jnp.asarray(terms.soap_sparse)
+
+    def per_structure_bytes(bucket):
+        return gap_rows.rows_memory_per_structure(bucket.n_atoms, bucket.capacity, m_tot)
+
+    buffer_rows, buffer_y, buffer_s = [], [], []
+    n_buffered = 0
+    bar = _bar(len(frames), progress, "GAP kernel rows")
+    for members, batch in _batches(template, frames, pairs, buckets, per_structure_bytes):
+        parts_rows = []
+        if soap_term is not None:
+            parts_rows.append(gap_rows.soap_rows_jit(desc, settings.soap.zeta, terms.soap_counts,
+                                                     x, settings.soap.delta, batch))
+        if pair_term is not None:
+            parts_rows.append(gap_rows.linear_rows_jit(pair_term, batch))
+        host = [jax.tree_util.tree_map(np.asarray, r) for r in parts_rows]
+        for slot, i in enumerate(members):
+            o, n = obs[i], len(frames[i])
+            pieces = [gap_rows.observation_rows(r, n, slot) for r in host]
+            e_row = np.concatenate([p[0] for p in pieces])
+            if o.energy is not None:
+                e_ref = float(np.sum(terms.e0[np.searchsorted(terms.species,
+                                                              frames[i].numbers)]))
+                buffer_rows.append(e_row[None])
+                buffer_y.append([o.energy - e_ref])
+                buffer_s.append([o.energy_sigma])
+            if o.forces is not None:
+                buffer_rows.append(np.concatenate([p[1] for p in pieces], axis=1))
+                buffer_y.append(o.forces.reshape(-1))
+                buffer_s.append(np.full(3 * n, o.force_sigma))
+            if o.virial is not None:
+                iu = np.triu_indices(3)
+                buffer_rows.append(np.concatenate([p[2] for p in pieces], axis=1))
+                buffer_y.append(o.virial[iu])
+                buffer_s.append(np.full(6, o.virial_sigma))
+            n_buffered = sum(len(b) for b in buffer_rows)
+            if n_buffered >= block_rows:
+                state = qr_update(state, np.concatenate(buffer_rows),
+                                  np.concatenate(buffer_y), np.concatenate(buffer_s))
+                buffer_rows, buffer_y, buffer_s = [], [], []
+        bar.update(len(members))
+    if buffer_rows:
+        state = qr_update(state, np.concatenate(buffer_rows), np.concatenate(buffer_y),
+                          np.concatenate(buffer_s))
+    bar.close()
+    return state
+
+
+def _bar(total: int, show: bool, desc: str):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, disable=not show, desc=desc, unit="config")

@@ -1,0 +1,120 @@
+"""GAP fit settings under gap_fit's names, and their checks.
+
+    settings = GapSettings(soap=SoapSettings(cutoff=5.4, n_max=8, l_max=8, atom_sigma=0.5,
+                                             zeta=4, delta=1.0, n_sparse=1000),
+                           e0=-0.79, default_sigma=(0.01, 0.05, 0.01, 1.0))
+
+Lengths in Å, energies in eV.  ``e0`` is a number (every species), a ``{symbol or Z: eV}``
+mapping, or ``"average"`` (least-squares energy per atom of each species over the training
+set; jaxpot's default, where gap_fit's is the isolated-atom energy).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from jaxpot.gap.labels import LabelNames
+from jaxpot.gap.sparsify import METHODS
+
+
+@dataclasses.dataclass(frozen=True)
+class SoapSettings:
+    """gap_fit's ``soap`` descriptor and its dot-product GP (``covariance_type=dot_product``)."""
+
+    cutoff: float = 5.0
+    n_max: int = 8
+    l_max: int = 6
+    atom_sigma: float = 0.5
+    zeta: int = 4
+    delta: float = 1.0
+    n_sparse: int = 1000
+    sparse_method: str = "cur_points"
+    cutoff_transition_width: float = 0.5
+    central_weight: float = 1.0
+    f0: float = 0.0
+
+    def __post_init__(self):
+        _check_positive(self, ("cutoff", "n_max", "l_max", "atom_sigma", "zeta", "delta",
+                               "n_sparse"), "soap", allow_zero=("l_max",))
+        if int(self.zeta) != self.zeta:
+            raise ValueError(f"soap zeta must be an integer, got {self.zeta}")
+        if not 0 <= self.cutoff_transition_width < self.cutoff:
+            raise ValueError("soap cutoff_transition_width must be in [0, cutoff), got "
+                             f"{self.cutoff_transition_width}")
+        if self.sparse_method not in METHODS:
+            raise ValueError(f"soap sparse_method={self.sparse_method!r} is not one of {METHODS}")
+        if self.f0 != 0.0:
+            raise ValueError("soap f0 other than 0 is not supported")
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoBodySettings:
+    """gap_fit's ``distance_2b`` descriptor with a squared-exponential kernel."""
+
+    cutoff: float = 5.0
+    theta_uniform: float = 1.0
+    delta: float = 1.0
+    n_sparse: int = 20
+    sparse_method: str = "uniform"
+    cutoff_transition_width: float = 0.5
+
+    def __post_init__(self):
+        _check_positive(self, ("cutoff", "theta_uniform", "delta", "n_sparse"), "distance_2b")
+        if not 0 <= self.cutoff_transition_width < self.cutoff:
+            raise ValueError("distance_2b cutoff_transition_width must be in [0, cutoff)")
+        if self.sparse_method not in ("uniform", "random", "cur_points", "fps"):
+            raise ValueError(f"distance_2b sparse_method={self.sparse_method!r} is not "
+                             "supported (uniform, random)")
+
+
+@dataclasses.dataclass(frozen=True)
+class GapSettings:
+    """Everything a fit needs besides the data (gap_fit's names)."""
+
+    soap: SoapSettings | None = dataclasses.field(default_factory=SoapSettings)
+    distance_2b: TwoBodySettings | None = None
+    e0: Any = "average"
+    default_sigma: tuple[float, float, float, float] = (0.002, 0.1, 0.05, 0.0)
+    config_type_sigma: dict | None = None
+    sigma_per_atom: bool = True
+    sparse_jitter: float = 1e-8
+    names: LabelNames = LabelNames()
+    fit_virials: bool = True
+    seed: int = 0
+    cur_iterations: int = 1
+    sparse_indices: dict | None = None  # {Z: [environment indices]} for sparse_method=index_file
+
+    def __post_init__(self):
+        if self.soap is None and self.distance_2b is None:
+            raise ValueError("a GAP needs a soap or a distance_2b descriptor (or both)")
+        sigma = np.asarray(self.default_sigma, float)
+        if sigma.shape != (4,) or not np.all(np.isfinite(sigma)) or np.any(sigma[:3] <= 0):
+            raise ValueError("default_sigma needs four numbers {energy force virial hessian} "
+                             f"with the first three positive, got {self.default_sigma}")
+        for ct, sig in (self.config_type_sigma or {}).items():
+            s = np.asarray(sig, float)
+            if s.shape != (4,) or np.any(s[:3] <= 0) or not np.all(np.isfinite(s)):
+                raise ValueError(f"config_type_sigma for {ct!r} needs four numbers with the "
+                                 f"first three positive, got {sig}")
+        if not (np.isfinite(self.sparse_jitter) and self.sparse_jitter >= 0):
+            raise ValueError(f"sparse_jitter must be >= 0, got {self.sparse_jitter}")
+        if isinstance(self.e0, str) and self.e0 != "average":
+            raise ValueError(f"e0 must be a number, a mapping or 'average', got {self.e0!r}")
+
+    @property
+    def cutoff(self) -> float:
+        return max(d.cutoff for d in (self.soap, self.distance_2b) if d is not None)
+
+    def replace(self, **changes) -> "GapSettings":
+        return dataclasses.replace(self, **changes)
+
+
+def _check_positive(obj, names, what, allow_zero=()):
+    for name in names:
+        value = getattr(obj, name)
+        ok = np.isfinite(value) and (value >= 0 if name in allow_zero else value > 0)
+        if not ok:
+            raise ValueError(f"{what} {name} must be positive and finite, got {value!r}")
