@@ -1,9 +1,13 @@
 """The ``jaxpot`` command.
 
     jaxpot relax [STRUCTURE] [--model sw|MODEL_FILE] [--pressure GPa] [--output FILE]
+    jaxpot fit CONFIG.toml | --gap-fit "<gap_fit command line>" [--output MODEL] [--test FILE]
+    jaxpot evaluate MODEL FILE... [--json OUT]
 
-With no STRUCTURE it relaxes the bundled strained diamond-Si cell with Stillinger–Weber and
-prints the energy, lattice constant and stress.
+``relax`` with no STRUCTURE relaxes the bundled strained diamond-Si cell with Stillinger–Weber
+and prints the energy, lattice constant and stress.  ``fit`` fits a GAP (gap_fit's settings
+and names) and writes the model and a report; ``evaluate`` prints energy, force and stress
+errors of any model file on labelled structure files.
 """
 
 from __future__ import annotations
@@ -61,6 +65,46 @@ def relax_command(args) -> int:
     return 0 if result.converged else 1
 
 
+def fit_command(args) -> int:
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    from jaxpot.gap.config import ConfigError, parse_gap_fit, parse_toml
+    from jaxpot.gap.pipeline import default_output, run_job
+    if bool(args.config) == bool(args.gap_fit):
+        raise SystemExit("jaxpot fit: give either CONFIG.toml or --gap-fit \"...\"")
+    try:
+        job = parse_toml(args.config) if args.config else parse_gap_fit(args.gap_fit)
+    except ConfigError as err:
+        raise SystemExit(f"jaxpot fit: {err}") from None
+    if args.at_file:
+        job = job._replace(at_file=args.at_file)
+    tests = list(args.test or ([job.validation_file] if job.validation_file else []))
+    output = args.output or default_output(job, args.config)
+    run_job(job, output=output, test_files=tests, report_dir=args.report,
+            progress=not args.quiet)
+    return 0
+
+
+def evaluate_command(args) -> int:
+    import json
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import jaxpot
+    from jaxpot.evaluation import evaluate
+    from jaxpot.gap.pipeline import read_frames
+    model = jaxpot.load(args.model)
+    report = {}
+    for path in args.files:
+        ev = evaluate(model, read_frames(path))
+        print(f"== {path}\n{ev.table()}\n")
+        report[path] = ev.to_dict()
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxpot", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,10 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fmax", type=float, default=1e-4, help="force criterion, eV/Å")
     p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
     p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
+    p = sub.add_parser("fit", help="fit a GAP (gap_fit's settings and names)")
+    p.add_argument("config", nargs="?", help="TOML file with gap_fit's names")
+    p.add_argument("--gap-fit", dest="gap_fit", help="a gap_fit command line, verbatim")
+    p.add_argument("--at-file", dest="at_file", help="training file (overrides at_file)")
+    p.add_argument("--output", help="model file (default: gp_file or the config's name, "
+                   "with .jaxpot)")
+    p.add_argument("--test", action="append", help="labelled file to report errors on "
+                   "(repeatable)")
+    p.add_argument("--report", help="report directory (default: <output>_report)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p = sub.add_parser("evaluate", help="energy/force/stress errors of a model on files")
+    p.add_argument("model", help="a jaxpot model file")
+    p.add_argument("files", nargs="+", help="labelled structure files (extxyz, ...)")
+    p.add_argument("--json", help="write the errors here as JSON")
     args = parser.parse_args(argv)
-    if args.command == "relax":
-        return relax_command(args)
-    return 2
+    commands = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_command}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""One contract table over every model kind: LJ, Morse, EAM, SW, Tersoff, a sum at two
-cutoffs, a scaled model and a model read back from a file.
+"""One contract table over every model kind: LJ, Morse, EAM, SW, Tersoff, a GAP (SOAP +
+distance_2b), a sum at two cutoffs, a scaled model and a model read back from a file.
 
 Each row is checked for: forces and stress = central finite differences of its own energy;
 translation, rotation, permutation, periodic-image and supercell invariance; ``jaxpot.predict``
@@ -32,6 +32,23 @@ def _si_sum():
     return stillinger_weber() + lennard_jones(sigma=2.1, epsilon=0.01, cutoff=6.0)
 
 
+def _gap():
+    """A GAP (SOAP dot-product kernel + distance_2b) with sparse points from a rattled Si
+    crystal and fixed random weights (deterministic, so a second call is an equal model)."""
+    from jaxpot.gap import distance_2b_gp, soap_gp
+    from jaxpot.gap.terms import quip_soap
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.2, seed=11)
+    x = quip_soap(("Si",), 4.0, 4, 3, 0.5)(atoms)
+    rng = np.random.default_rng(3)
+    soap_term = soap_gp(species=("Si",), cutoff=4.0, n_max=4, l_max=3, atom_sigma=0.5, zeta=4,
+                        delta=0.7, sparse=x, alpha=rng.normal(size=len(x)), e0=[-0.5])
+    pair_term = distance_2b_gp(species=("Si",), cutoff=3.5, theta=0.6, delta=0.3,
+                               sparse=np.linspace(2.0, 3.5, 6)[None],
+                               alpha=rng.normal(size=(1, 6)))
+    return soap_term + pair_term
+
+
 MODELS = {  # name -> (factory, element)
     "lennard_jones": (lambda: lennard_jones(sigma=2.1, epsilon=0.05, cutoff=5.0, smooth=True),
                       "Si"),
@@ -40,6 +57,7 @@ MODELS = {  # name -> (factory, element)
     "stillinger_weber": (stillinger_weber, "Si"),
     "tersoff": (lambda: tersoff(os.path.join(potentials_dir(), "Si.tersoff")), "Si"),
     "sum": (_si_sum, "Si"),
+    "gap": (_gap, "Si"),
     "scaled": (lambda: 0.5 * eam(os.path.join(potentials_dir(), "Cu_u3.eam")), "Cu"),
     "loaded": (None, "Si"),
 }

@@ -106,7 +106,7 @@ def soap_gp(*, species, cutoff: float, n_max: int, l_max: int, atom_sigma: float
             raise ValueError(f"soap_gp: {name} must be finite")
     config = dict(soap_settings(desc), zeta=int(zeta), n_sparse=list(n_sparse))
     params = {"sparse": jnp.asarray(sparse), "alpha": jnp.asarray(alpha),
-              "delta": jnp.asarray(float(delta)), "e0": jnp.asarray(e0)}
+              "delta": jnp.asarray(np.asarray(float(delta))), "e0": jnp.asarray(e0)}
     local = functools.partial(soap_local_energies, desc, int(zeta), n_sparse)
 
     def energy(params, positions, cell, species, neighbors):
