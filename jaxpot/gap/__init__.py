@@ -12,6 +12,7 @@ from jaxpot.gap.fit import GapFit, fit
 from jaxpot.gap.labels import LabelNames, TrainingDataError
 from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings
 from jaxpot.gap.terms import distance_2b_gp, soap_gp
+from jaxpot.gap.xml_reader import read_gap_xml
 
 __all__ = ["GapFit", "GapSettings", "LabelNames", "SoapSettings", "TrainingDataError",
-           "TwoBodySettings", "distance_2b_gp", "fit", "soap_gp"]
+           "TwoBodySettings", "distance_2b_gp", "fit", "read_gap_xml", "soap_gp"]

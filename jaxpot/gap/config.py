@@ -278,8 +278,9 @@ def _descriptor(cls, options: dict, where: str):
     unknown = sorted(k for k in opts if k not in fields)
     if unknown:
         raise ConfigError(f"{where}: unsupported keys {unknown}")
-    if "sparse_method" in opts:
-        opts["sparse_method"] = str(opts["sparse_method"]).lower()
+    if "sparse_method" in opts:  # gap_fit's "none": every (distinct) environment
+        method = str(opts["sparse_method"]).lower()
+        opts["sparse_method"] = "all" if method == "none" else method
     try:
         return cls(**opts)
     except (TypeError, ValueError) as err:

@@ -1,0 +1,248 @@
+"""GAP fits: the same model as QUIP's gap_fit, kernel rows = the model's own derivatives,
+the streamed QR = a dense least-squares solve, Δ-learning, save/load, bad input.
+
+References: quippy-ase 0.10.3 (``gap_fit`` and ``quippy.potential.Potential``) on real mlearn
+Si PBE data (Zuo et al. 2020, ../shared/data); ``numpy.linalg.lstsq``; central finite
+differences (the contract table in test_contract.py has a GAP row too).
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from ase.io import read, write
+
+import jaxpot
+from jaxpot import gap
+from jaxpot.gap import rows as gap_rows
+from jaxpot.gap.config import ConfigError, parse_gap_fit
+from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
+
+jax.config.update("jax_enable_x64", True)
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SOAP = "soap l_max=3 n_max=4 atom_sigma=0.5 zeta=4 cutoff=4.0 cutoff_transition_width=0.5 " \
+       "delta=0.8 covariance_type=dot_product"
+
+
+@pytest.fixture(scope="module")
+def si_frames():
+    """Small real training and held-out sets (mlearn Si, every environment distinct)."""
+    frames = read(DATA / "mlearn_Si_PBE.extxyz", ":")
+    by_type = {}
+    for a in frames:
+        by_type.setdefault((a.info["config_type"], a.info["split"]), []).append(a)
+    train = (by_type[("AIMD-NVT", "training")][:2] + by_type[("Vacancy", "training")][:1]
+             + [a for a in by_type[("Surface", "training")] if len(a) <= 16])
+    test = by_type[("AIMD-NVT", "test")][:2]
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def gap_fit_reference(si_frames, tmp_path_factory):
+    """gap_fit with every environment a sparse point (sparse_method=none), energies, forces
+    and virials, per-config_type sigmas; returns (command line, quippy Potential)."""
+    from quippy.potential import Potential
+    train, _ = si_frames
+    work = tmp_path_factory.mktemp("gap_fit")
+    write(work / "train.xyz", train)
+    args = (f"at_file=train.xyz gap={{{SOAP} n_sparse=1000 sparse_method=none}} "
+            "e0=-0.79 default_sigma={0.005 0.1 0.05 0.0} sparse_jitter=1e-8 "
+            "config_type_sigma={Surface:0.01:0.2:0.1:0.0} "
+            "energy_parameter_name=energy force_parameter_name=forces "
+            "virial_parameter_name=virial gp_file=gp.xml")
+    run = subprocess.run(["gap_fit"] + _argv(args), cwd=work, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    return args, Potential(param_filename=str(work / "gp.xml"))
+
+
+def _argv(args: str) -> list[str]:
+    from jaxpot.gap.config import split_braced
+    return split_braced(args)
+
+
+def _quippy(pot, atoms):
+    a = atoms.copy()
+    a.calc = pot
+    return a.get_potential_energy(), a.get_forces(), a.get_stress()
+
+
+def test_fit_equals_gap_fit_with_the_same_settings(si_frames, gap_fit_reference):
+    """The same gap_fit command line, run by jaxpot (sparse_method=none -> every distinct
+    environment), predicts what gap_fit's own model predicts through quippy."""
+    train, test = si_frames
+    args, pot = gap_fit_reference
+    job = parse_gap_fit(args)
+    assert job.settings.soap.sparse_method == "all"
+    result = gap.fit(train, job.settings, progress=False)
+    pred = jaxpot.predict(result.model, test + train[:1])
+    for i, atoms in enumerate(test + train[:1]):
+        e, f, s = _quippy(pot, atoms)
+        assert pred.energy[i] == pytest.approx(e, rel=1e-9, abs=1e-6)
+        np.testing.assert_allclose(pred.forces[i], f, atol=2e-6)
+        np.testing.assert_allclose(pred.stress[i], s, atol=2e-7)
+
+
+def test_kernel_rows_equal_the_models_derivatives():
+    """K rows (SOAP by its sparse Jacobian, distance_2b by forward mode) times alpha = the
+    model's autodiff energy, forces and virial, on a two-species cell."""
+    from ase.build import bulk
+
+    from jaxpot.batch import frame_pairs, pack, plan_buckets
+    from jaxpot.gap.terms import quip_soap
+    rng = np.random.default_rng(0)
+    frames = []
+    for seed, (sym, a) in enumerate([("SiC", 4.36), ("SiC", 4.5)]):
+        atoms = bulk(sym, "zincblende", a=a).repeat((2, 1, 1))
+        atoms.rattle(0.1, seed=seed)
+        frames.append(atoms)
+    desc = quip_soap((6, 14), 3.5, 3, 3, 0.5)
+    x = desc(frames[0])[[0, 1, 2]]
+    soap_term = gap.soap_gp(species=(6, 14), cutoff=3.5, n_max=3, l_max=3, atom_sigma=0.5,
+                            zeta=3, delta=1.3, sparse=x, alpha=rng.normal(size=3),
+                            n_sparse=(1, 2))
+    pair_term = gap.distance_2b_gp(species=(6, 14), cutoff=3.0, theta=0.7, delta=[1, 2, .5],
+                                   sparse=rng.uniform(1.5, 3.0, (3, 4)),
+                                   alpha=rng.normal(size=(3, 4)))
+    for term, rows_of in ((soap_term, lambda b: gap_rows.soap_rows_jit(
+            desc, 3, (1, 2), jax.numpy.asarray(x), 1.3, b)),
+            (pair_term, lambda b: gap_rows.linear_rows_jit(pair_term, b))):
+        pairs = [frame_pairs(term, f) for f in frames]
+        (bucket,) = plan_buckets(frames, pairs)
+        batch = pack(term, frames, pairs, bucket.n_atoms, bucket.capacity, bucket.batch_size,
+                     half_capacity=bucket.half_capacity)
+        rows = rows_of(batch)
+        pred = jaxpot.predict(term, frames)
+        alpha = np.asarray(term.params["alpha"]).ravel()
+        for slot, atoms in enumerate(frames):
+            e, f, v = gap_rows.observation_rows(rows, len(atoms), slot)
+            assert e @ alpha == pytest.approx(pred.energy[slot], rel=1e-12)
+            np.testing.assert_allclose(f @ alpha, pred.forces[slot].ravel(), atol=1e-12)
+            s = pred.stress[slot] * atoms.get_volume()  # virial = -stress V (Voigt xx..xy)
+            expected = -np.array([s[0], s[5], s[4], s[1], s[3], s[2]])
+            np.testing.assert_allclose(v @ alpha, expected, atol=1e-12)
+
+
+def test_streamed_qr_equals_dense_least_squares():
+    """Block-by-block QR = numpy.linalg.lstsq of the stacked system."""
+    rng = np.random.default_rng(1)
+    m = 30
+    a = rng.normal(size=(m, m))
+    k_mm = a @ a.T
+    u = cholesky_upper(k_mm, 1e-8)
+    rows, y, sig = rng.normal(size=(500, m)), rng.normal(size=500), rng.uniform(.1, 1, 500)
+    state = qr_init(u)
+    for start in range(0, 500, 70):
+        state = qr_update(state, rows[start:start + 70], y[start:start + 70],
+                          sig[start:start + 70])
+    stacked = np.vstack([rows / sig[:, None], u])
+    target = np.concatenate([y / sig, np.zeros(m)])
+    expected = np.linalg.lstsq(stacked, target, rcond=None)[0]
+    np.testing.assert_allclose(qr_solve(state), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_delta_learning_and_save_load(si_frames, tmp_path):
+    """A fit on top of a baseline = baseline + a GP of the residual; the saved model loads
+    bit-identical."""
+    from jaxpot.potentials import stillinger_weber
+    train, test = si_frames
+    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=3,
+                                                     n_sparse=40, delta=0.5),
+                               distance_2b=gap.TwoBodySettings(cutoff=3.5, n_sparse=8),
+                               e0=0.0, default_sigma=(0.005, 0.1, 0.05, 0.0))
+    sw = stillinger_weber()
+    result = gap.fit(train, settings, baseline=sw, progress=False)
+    assert result.model.kind == "sum"
+    both = jaxpot.predict(result.model, test)
+    parts = [jaxpot.predict(m, test) for m in (sw, result.gap)]
+    np.testing.assert_allclose(both.energy, parts[0].energy + parts[1].energy, rtol=1e-12)
+    path = tmp_path / "delta.jaxpot"
+    jaxpot.save(result.model, path)
+    again = jaxpot.predict(jaxpot.load(path), test)
+    assert np.array_equal(again.energy, both.energy)
+    assert all(np.array_equal(a, b) for a, b in zip(again.forces, both.forces))
+
+
+def test_bad_training_data_is_named(si_frames, tmp_path):
+    train, _ = si_frames
+    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=2, n_sparse=10))
+    bare = [a.copy() for a in train[:3]]  # copies drop the calculator: no labels
+    for a in bare:
+        del a.info["virial"]
+    with pytest.raises(gap.TrainingDataError, match=r"train.xyz, configuration 0: no energy"):
+        gap.fit(bare, settings, source="train.xyz", progress=False)
+    bad = [a.copy() for a in train[:3]]
+    for a, b in zip(bad, train[:3]):
+        a.info["energy"] = b.get_potential_energy()
+        a.arrays["force"] = b.get_forces()
+    bad[1].info["energy"] = float("nan")
+    with pytest.raises(gap.TrainingDataError, match="configuration 1: energy is not finite"):
+        gap.fit(bad, settings, source="train.xyz", progress=False)
+    bad[1].info["energy"] = -1.0
+    bad[2].arrays["force"] = np.zeros((len(bad[2]), 3))
+    bad[2].arrays["force"][0, 1] = np.inf
+    with pytest.raises(gap.TrainingDataError, match="configuration 2: force of atom 0"):
+        gap.fit(bad, settings, source="train.xyz", progress=False)
+    bad[2].info["energy_sigma"] = -1.0
+    bad[2].arrays["force"][0, 1] = 0.0
+    with pytest.raises(gap.TrainingDataError, match="configuration 2: energy sigma must be positive"):
+        gap.fit(bad, settings, source="train.xyz", progress=False)
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ConfigError, match=r"unsupported gap_fit keys \['banana'\]"):
+        parse_gap_fit("at_file=x.xyz gap={soap cutoff=4} banana=1 default_sigma={1 1 1 0}")
+    with pytest.raises(ConfigError, match=r"soap: unsupported keys \['colour'\]"):
+        parse_gap_fit("gap={soap cutoff=4 colour=red} default_sigma={1 1 1 0}")
+    with pytest.raises(ConfigError, match="covariance_type=ard_se is not supported"):
+        parse_gap_fit("gap={soap cutoff=4 covariance_type=ard_se} default_sigma={1 1 1 0}")
+    with pytest.raises(ConfigError, match="core_param_file"):
+        parse_gap_fit("gap={soap cutoff=4} core_param_file=x.xml default_sigma={1 1 1 0}")
+    with pytest.raises(ValueError, match="default_sigma"):
+        gap.GapSettings(default_sigma=(0.0, 0.1, 0.1, 0.0))
+
+
+def test_prediction_refuses_an_unseen_species(si_frames):
+    from ase.build import bulk
+    model = gap.soap_gp(species=("Si",), cutoff=4.0, n_max=3, l_max=2, atom_sigma=0.5)
+    with pytest.raises(Exception, match="frames\\[0\\].*(Z=6|C)"):
+        jaxpot.predict(model, [bulk("C", "diamond", a=3.57)])
+
+
+def test_duplicate_or_singular_sparse_sets_are_refused(si_frames):
+    train, _ = si_frames
+    soap = gap.SoapSettings(cutoff=4.0, n_max=3, l_max=2, sparse_method="index_file")
+    with pytest.raises(ValueError, match="duplicate sparse points"):
+        gap.fit(train, gap.GapSettings(soap=soap, sparse_indices={14: [3, 3]}), progress=False)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        cholesky_upper(np.ones((3, 3)), 0.0)
+
+
+def test_cli_fit_and_evaluate(si_frames, tmp_path, capsys):
+    """``jaxpot fit --gap-fit "..."`` writes a model and a report; ``jaxpot evaluate``
+    prints its errors and writes JSON."""
+    from jaxpot.cli import main
+    train, test = si_frames
+    write(tmp_path / "train.xyz", train)
+    write(tmp_path / "test.xyz", test)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(["fit", "--quiet", "--test", "test.xyz", "--gap-fit",
+                     f"at_file=train.xyz gap={{{SOAP} n_sparse=30}} e0=-0.79 "
+                     "default_sigma={0.005 0.1 0.05 0.0} force_parameter_name=forces "
+                     "gp_file=si.xml"]) == 0
+        assert (tmp_path / "si.jaxpot").exists()
+        for name in ("errors.json", "errors.txt", "settings.json", "timings.json",
+                     "parity_train_forces.png"):
+            assert (tmp_path / "si_report" / name).exists(), name
+        assert main(["evaluate", "si.jaxpot", "test.xyz", "--json", "ev.json"]) == 0
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    assert "model written to si.jaxpot" in out and "E MAE" in out or "MAE" in out
+    assert (tmp_path / "ev.json").exists()
