@@ -123,8 +123,7 @@ def parse_gap_fit(command_line: str | list[str]) -> FitJob:
     if isinstance(command_line, (list, tuple)):
         command_line = " ".join(shlex.quote(t) if "=" not in t else t for t in command_line)
     text = command_line.strip()
-    if text.startswith("gap_fit"):
-        text = text[len("gap_fit"):]
+    text = text.removeprefix("gap_fit")
     top = parse_pairs(text)
     if "gap" not in top:
         raise ConfigError("the gap_fit command line has no gap={...} descriptor")

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
+from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.batch import check_frames, frame_pairs, pack, plan_buckets
+from jaxpot.batch import check_frames, frame_pairs
 from jaxpot.descriptors.soap import soap_power_spectrum
-from jaxpot.gap import rows as gap_rows
+from jaxpot.gap.design import batches, set_alpha, sparse_covariance, structure_rows
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
 from jaxpot.gap.settings import GapSettings
 from jaxpot.gap.solve import QRState, cholesky_upper, qr_init, qr_solve, qr_update
@@ -33,8 +33,6 @@ from jaxpot.gap.sparsify import select_sparse, uniform_grid
 from jaxpot.gap.terms import (distance_2b_gp, quip_soap, soap_gp, species_pairs)
 from jaxpot.model import EnergyModel, species_numbers
 from jaxpot.precision import warn_if_single_precision
-
-_ROWS_BYTES = 1 << 29  # memory budget of one batch of kernel rows
 
 
 class GapFit(NamedTuple):
@@ -102,28 +100,26 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
     template = _model(settings, _Terms(species, e0), None)
     check_frames(template, frames, source)
     pairs = [frame_pairs(template, a) for a in frames]
-    buckets = plan_buckets(frames, pairs, pad_atoms=True)
     timings["neighbors"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     terms = _Terms(species, e0)
     if settings.soap is not None:
         terms.soap_sparse, terms.soap_counts = _soap_sparse_points(
-            settings, template, frames, pairs, buckets, species, progress)
+            settings, template, frames, pairs, species, progress)
     if settings.distance_2b is not None:
         terms.pair_sparse = _pair_sparse_points(settings, frames, pairs, species)
     timings["sparse_points"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    k_mm = _sparse_covariance(settings, terms)
-    u = cholesky_upper(k_mm, settings.sparse_jitter)
-    state = _stream_rows(settings, terms, template, frames, pairs, buckets, obs, qr_init(u),
-                         progress)
+    unfitted = _model(settings, terms, np.zeros(terms.n_soap + terms.n_pair))
+    u = cholesky_upper(sparse_covariance(unfitted), settings.sparse_jitter)
+    state = _stream_rows(unfitted, terms, frames, pairs, obs, qr_init(u), progress)
     timings["kernel_rows_and_qr"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     alpha = qr_solve(state)
     timings["solve"] = time.perf_counter() - t0
-    gap_model = _model(settings, terms, alpha)
+    gap_model = set_alpha(unfitted, alpha)
     model = gap_model if baseline is None else baseline + gap_model
     return GapFit(model, gap_model, (u, state.r), dict(zip(species, e0.tolist())), timings,
                   state.n_rows, settings)
@@ -167,19 +163,6 @@ def _subtract_baseline(baseline: EnergyModel, frames, obs, source) -> list[Obser
 
 
 # --------------------------------------------------------------------------- sparse points
-def _batches(model, frames, pairs, buckets, per_structure_bytes=None):
-    """Yield (member indices, packed Batch) over the buckets, batch sizes within memory."""
-    for bucket in buckets:
-        size = bucket.batch_size
-        if per_structure_bytes is not None:
-            size = max(1, min(size, _ROWS_BYTES // max(per_structure_bytes(bucket), 1)))
-        for start in range(0, len(bucket.indices), size):
-            members = bucket.indices[start:start + size]
-            yield members, pack(model, [frames[i] for i in members],
-                                [pairs[i] for i in members], bucket.n_atoms, bucket.capacity,
-                                size, half_capacity=bucket.half_capacity)
-
-
 def _soap_features(desc, batch):
     def one(pos, cell, z, nbrs):
         return soap_power_spectrum(desc, pos, cell, z, nbrs.within(desc.neighbor_cutoff))
@@ -189,14 +172,14 @@ def _soap_features(desc, batch):
 _soap_features_jit = jax.jit(_soap_features, static_argnums=0)
 
 
-def _soap_sparse_points(settings: GapSettings, template, frames, pairs, buckets, species,
+def _soap_sparse_points(settings: GapSettings, template, frames, pairs, species,
                         progress: bool):
     s = settings.soap
     desc = quip_soap(species, s.cutoff, s.n_max, s.l_max, s.atom_sigma,
                      s.cutoff_transition_width, s.central_weight)
     per_species: dict[int, list] = {z: [] for z in species}
     bar = _bar(len(frames), progress, "SOAP descriptors")
-    for members, batch in _batches(template, frames, pairs, buckets):
+    for members, batch in batches(template, frames, pairs):
         x = np.asarray(_soap_features_jit(desc, batch))
         for slot, i in enumerate(members):
             z = frames[i].numbers
@@ -253,36 +236,7 @@ def _pair_sparse_points(settings: GapSettings, frames, pairs, species) -> np.nda
     return np.array(grid)
 
 
-# ------------------------------------------------------------------------ K_MM and the model
-def _sparse_covariance(settings: GapSettings, terms: _Terms) -> np.ndarray:
-    blocks = []
-    if terms.soap_sparse is not None:
-        s = settings.soap
-        x = terms.soap_sparse
-        k = s.delta ** 2 * (x @ x.T) ** s.zeta
-        owner = np.repeat(np.arange(len(terms.soap_counts)), terms.soap_counts)
-        blocks.append(np.where(owner[:, None] == owner[None, :], k, 0.0))
-    if terms.pair_sparse is not None:
-        s = settings.distance_2b
-        for r in terms.pair_sparse:
-            f = _coordination(r, s.cutoff, s.cutoff_transition_width)
-            blocks.append(s.delta ** 2 * np.exp(-0.5 * ((r[:, None] - r[None, :])
-                                                        / s.theta_uniform) ** 2)
-                          * f[:, None] * f[None, :])
-    m = sum(len(b) for b in blocks)
-    out = np.zeros((m, m))
-    at = 0
-    for b in blocks:
-        out[at:at + len(b), at:at + len(b)] = b
-        at += len(b)
-    return out
-
-
-def _coordination(r, cutoff, width):
-    x = np.clip((r - (cutoff - width)) / max(width, 1e-300), 0.0, 1.0)
-    return np.where(r < cutoff, 0.5 * (np.cos(np.pi * x) + 1.0), 0.0)
-
-
+# ------------------------------------------------------------------------------ the model
 def _term_models(settings: GapSettings, terms: _Terms, alpha: np.ndarray | None):
     """(SOAP term or None, distance_2b term or None); e0 sits in the first term present."""
     soap_term = pair_term = None
@@ -315,59 +269,28 @@ def _model(settings: GapSettings, terms: _Terms, alpha: np.ndarray | None) -> En
 
 
 # --------------------------------------------------------------------------- streamed rows
-def _stream_rows(settings: GapSettings, terms: _Terms, template: EnergyModel, frames, pairs,
-                 buckets, obs: list[Observations], state: QRState, progress: bool) -> QRState:
-    m_tot = terms.n_soap + terms.n_pair
-    block_rows = max(2 * m_tot, 512)
-    soap_term, pair_term = _term_models(settings, terms, np.zeros(m_tot))
-    if soap_term is not None:
-        s = settings.soap
-        desc = quip_soap(terms.species, s.cutoff, s.n_max, s.l_max, s.atom_sigma,
-                         s.cutoff_transition_width, s.central_weight)
-        x = jnp.asarray(terms.soap_sparse)
-
-    def per_structure_bytes(bucket):
-        return gap_rows.rows_memory_per_structure(bucket.n_atoms, bucket.capacity, m_tot)
-
-    buffer_rows, buffer_y, buffer_s = [], [], []
-    n_buffered = 0
+def _stream_rows(model: EnergyModel, terms: _Terms, frames, pairs,
+                 obs: list[Observations], state: QRState, progress: bool) -> QRState:
+    """Absorb every observation's kernel row into the QR, one block of rows at a time."""
+    block_rows = max(2 * (terms.n_soap + terms.n_pair), 512)
+    buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     bar = _bar(len(frames), progress, "GAP kernel rows")
-    for members, batch in _batches(template, frames, pairs, buckets, per_structure_bytes):
-        parts_rows = []
-        if soap_term is not None:
-            parts_rows.append(gap_rows.soap_rows_jit(desc, settings.soap.zeta, terms.soap_counts,
-                                                     x, settings.soap.delta, batch))
-        if pair_term is not None:
-            parts_rows.append(gap_rows.linear_rows_jit(pair_term, batch))
-        host = [jax.tree_util.tree_map(np.asarray, r) for r in parts_rows]
-        for slot, i in enumerate(members):
-            o, n = obs[i], len(frames[i])
-            pieces = [gap_rows.observation_rows(r, n, slot) for r in host]
-            e_row = np.concatenate([p[0] for p in pieces])
-            if o.energy is not None:
-                e_ref = float(np.sum(terms.e0[np.searchsorted(terms.species,
-                                                              frames[i].numbers)]))
-                buffer_rows.append(e_row[None])
-                buffer_y.append([o.energy - e_ref])
-                buffer_s.append([o.energy_sigma])
-            if o.forces is not None:
-                buffer_rows.append(np.concatenate([p[1] for p in pieces], axis=1))
-                buffer_y.append(o.forces.reshape(-1))
-                buffer_s.append(np.full(3 * n, o.force_sigma))
-            if o.virial is not None:
-                iu = np.triu_indices(3)
-                buffer_rows.append(np.concatenate([p[2] for p in pieces], axis=1))
-                buffer_y.append(o.virial[iu])
-                buffer_s.append(np.full(6, o.virial_sigma))
-            n_buffered = sum(len(b) for b in buffer_rows)
-            if n_buffered >= block_rows:
-                state = qr_update(state, np.concatenate(buffer_rows),
-                                  np.concatenate(buffer_y), np.concatenate(buffer_s))
-                buffer_rows, buffer_y, buffer_s = [], [], []
-        bar.update(len(members))
-    if buffer_rows:
-        state = qr_update(state, np.concatenate(buffer_rows), np.concatenate(buffer_y),
-                          np.concatenate(buffer_s))
+    iu = np.triu_indices(3)
+    for i, rows in structure_rows(model, frames, pairs, on_batch=bar.update):
+        o, n = obs[i], len(frames[i])
+        if o.energy is not None:
+            e_ref = float(np.sum(terms.e0[np.searchsorted(terms.species, frames[i].numbers)]))
+            buffer.append((rows.energy[None], np.array([o.energy - e_ref]),
+                           np.array([o.energy_sigma])))
+        if o.forces is not None:
+            buffer.append((rows.forces, o.forces.reshape(-1), np.full(3 * n, o.force_sigma)))
+        if o.virial is not None:
+            buffer.append((rows.virial, o.virial[iu], np.full(6, o.virial_sigma)))
+        if sum(len(b[0]) for b in buffer) >= block_rows:
+            state = qr_update(state, *(np.concatenate(x) for x in zip(*buffer)))
+            buffer = []
+    if buffer:
+        state = qr_update(state, *(np.concatenate(x) for x in zip(*buffer)))
     bar.close()
     return state
 

@@ -15,7 +15,8 @@ import dataclasses
 import json
 import os
 import time
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 from jaxpot.gap.config import FitJob
 from jaxpot.gap.fit import GapFit, fit
@@ -36,7 +37,7 @@ def read_frames(path: str) -> list:
         raise TrainingDataError(f"{path}: no such file")
     try:
         frames = read(path, ":")
-    except Exception as err:  # ASE raises many types for malformed files
+    except Exception as err:  # noqa: BLE001  (ASE raises many types for malformed files)
         raise TrainingDataError(f"{path}: cannot be read as a structure file ({err})") from None
     if not frames:
         raise TrainingDataError(f"{path}: no configurations")

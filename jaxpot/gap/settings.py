@@ -81,7 +81,7 @@ class GapSettings:
     config_type_sigma: dict | None = None
     sigma_per_atom: bool = True
     sparse_jitter: float = 1e-8
-    names: LabelNames = LabelNames()
+    names: LabelNames = dataclasses.field(default_factory=LabelNames)
     fit_virials: bool = True
     seed: int = 0
     cur_iterations: int = 1
@@ -108,7 +108,7 @@ class GapSettings:
     def cutoff(self) -> float:
         return max(d.cutoff for d in (self.soap, self.distance_2b) if d is not None)
 
-    def replace(self, **changes) -> "GapSettings":
+    def replace(self, **changes) -> GapSettings:
         return dataclasses.replace(self, **changes)
 
 

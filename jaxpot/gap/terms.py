@@ -174,7 +174,7 @@ def distance_2b_gp(*, species, cutoff: float, theta: float = 0.5, delta: float =
         alpha: (T, M) weights.
         e0: (S,) per-species reference energies (eV), default 0.
     """
-    zs = tuple(sorted(set(int(z) for z in _species_numbers(species))))
+    zs = tuple(sorted({int(z) for z in _species_numbers(species)}))
     t = len(species_pairs(zs))
     m = int(n_sparse if sparse is None else np.shape(sparse)[-1])
     sparse = np.zeros((t, m)) if sparse is None else np.asarray(sparse, float).reshape(t, m)

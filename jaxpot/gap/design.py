@@ -1,0 +1,156 @@
+"""The design matrix of a GAP over many structures: kernel rows yielded structure by structure.
+
+    for i, rows in structure_rows(gap_model, frames):
+        rows.energy (M,), rows.forces (3 N_i, M), rows.virial (6, M)
+
+``gap_model`` is a :func:`~jaxpot.gap.terms.soap_gp` term, a
+:func:`~jaxpot.gap.terms.distance_2b_gp` term, or their sum; columns are the SOAP sparse points
+first, then the distance_2b points (pair type by pair type).  Structures are packed into a few
+padded bucket shapes (:mod:`jaxpot.batch`) with batch sizes bounded by a memory budget, so a
+training set of any size compiles a handful of times and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.batch import FramePairs, frame_pairs, pack, plan_buckets
+from jaxpot.gap import rows as gap_rows
+from jaxpot.gap.terms import soap_gp_descriptor
+from jaxpot.model import EnergyModel, model_from_spec
+
+ROWS_BYTES = 1 << 29  #: memory budget of one batch of kernel rows (bytes)
+
+
+class StructureRows(NamedTuple):
+    """Kernel rows of one structure: energy (M,), forces (3N, M), virial (6, M) (gap_fit's
+    upper-triangle order xx, xy, xz, yy, yz, zz)."""
+
+    energy: np.ndarray
+    forces: np.ndarray
+    virial: np.ndarray
+
+
+class Terms(NamedTuple):
+    """The GP terms of a GAP model (None where absent)."""
+
+    soap: EnergyModel | None
+    pair: EnergyModel | None
+
+    @property
+    def n_columns(self) -> int:
+        return sum(int(np.size(t.params["alpha"])) for t in self if t is not None)
+
+
+def gap_terms(model: EnergyModel) -> Terms:
+    """Split a GAP model (one term or a sum of a SOAP and a distance_2b term)."""
+    spec = json.loads(model.spec)
+    if spec.get("kind") == "sum":
+        parts = [model_from_spec(c).replace(params=p)
+                 for c, p in zip(spec["children"], model.params)]
+    else:
+        parts = [model]
+    found = {p.kind: p for p in parts}
+    if set(found) - {"gap_soap", "gap_distance_2b"} or len(found) != len(parts):
+        raise ValueError(f"not a GAP model (SOAP and/or distance_2b terms): {model.name}")
+    return Terms(found.get("gap_soap"), found.get("gap_distance_2b"))
+
+
+def batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs],
+            per_structure_bytes=None):
+    """Yield (member indices, padded Batch) over few bucket shapes."""
+    for bucket in plan_buckets(frames, pairs, pad_atoms=True):
+        size = bucket.batch_size
+        if per_structure_bytes is not None:
+            size = max(1, min(size, ROWS_BYTES // max(per_structure_bytes(bucket), 1)))
+        for start in range(0, len(bucket.indices), size):
+            members = bucket.indices[start:start + size]
+            yield members, pack(model, [frames[i] for i in members],
+                                [pairs[i] for i in members], bucket.n_atoms, bucket.capacity,
+                                size, half_capacity=bucket.half_capacity)
+
+
+def structure_rows(model: EnergyModel, frames: Sequence,
+                   pairs: Sequence[FramePairs] | None = None,
+                   on_batch=None) -> Iterator[tuple[int, StructureRows]]:
+    """Yield ``(frame index, StructureRows)`` for every frame (in bucket order).
+
+    ``on_batch(n)`` is called after each batch of n structures (progress bars).
+    """
+    terms = gap_terms(model)
+    pairs = pairs if pairs is not None else [frame_pairs(model, a) for a in frames]
+    m_tot = terms.n_columns
+
+    def per_structure_bytes(bucket):
+        return gap_rows.rows_memory_per_structure(bucket.n_atoms, bucket.capacity, m_tot)
+
+    for members, batch in batches(model, frames, pairs, per_structure_bytes):
+        parts = []
+        if terms.soap is not None:
+            config = json.loads(terms.soap.spec)["config"]
+            p = terms.soap.params
+            parts.append(gap_rows.soap_rows_jit(
+                soap_gp_descriptor(terms.soap), config["zeta"], tuple(config["n_sparse"]),
+                p["sparse"], p["delta"], batch))
+        if terms.pair is not None:
+            parts.append(gap_rows.linear_rows_jit(terms.pair, batch))
+        host = [jax.tree_util.tree_map(np.asarray, r) for r in parts]
+        for slot, i in enumerate(members):
+            pieces = [gap_rows.observation_rows(r, len(frames[i]), slot) for r in host]
+            yield i, StructureRows(*(np.concatenate([p[k] for p in pieces], axis=-1)
+                                     for k in range(3)))
+        if on_batch is not None:
+            on_batch(len(members))
+
+
+def sparse_covariance(model: EnergyModel) -> np.ndarray:
+    """K_MM (M_tot, M_tot) of a GAP model's sparse points (block diagonal over terms,
+    centre species and pair types), without jitter."""
+    terms = gap_terms(model)
+    blocks = []
+    if terms.soap is not None:
+        config = json.loads(terms.soap.spec)["config"]
+        x = np.asarray(terms.soap.params["sparse"])
+        k = float(terms.soap.params["delta"]) ** 2 * (x @ x.T) ** config["zeta"]
+        owner = np.repeat(np.arange(len(config["n_sparse"])), config["n_sparse"])
+        blocks.append(np.where(owner[:, None] == owner[None, :], k, 0.0))
+    if terms.pair is not None:
+        config = json.loads(terms.pair.spec)["config"]
+        p = jax.tree_util.tree_map(np.asarray, terms.pair.params)
+        for r, theta, delta in zip(p["sparse"], p["theta"], p["delta"]):
+            f = coordination(r, config["cutoff"], config["cutoff_transition_width"])
+            blocks.append(delta ** 2 * np.exp(-0.5 * ((r[:, None] - r[None, :]) / theta) ** 2)
+                          * f[:, None] * f[None, :])
+    m = sum(len(b) for b in blocks)
+    out = np.zeros((m, m))
+    at = 0
+    for b in blocks:
+        out[at:at + len(b), at:at + len(b)] = b
+        at += len(b)
+    return out
+
+
+def coordination(r, cutoff: float, width: float):
+    """QUIP's cosine coordination function (NumPy): 1 below cutoff - width, 0 at cutoff."""
+    x = np.clip((np.asarray(r) - (cutoff - width)) / max(width, 1e-300), 0.0, 1.0)
+    return np.where(np.asarray(r) < cutoff, 0.5 * (np.cos(np.pi * x) + 1.0), 0.0)
+
+
+def set_alpha(model: EnergyModel, alpha: np.ndarray) -> EnergyModel:
+    """The GAP model with its weights replaced by ``alpha`` (M_tot,) in column order."""
+    terms = gap_terms(model)
+    out, at = [], 0
+    for t in terms:
+        if t is None:
+            continue
+        size = int(np.size(t.params["alpha"]))
+        a = jnp.asarray(np.asarray(alpha[at:at + size]).reshape(np.shape(t.params["alpha"])))
+        out.append(t.replace(params=dict(t.params, alpha=a)))
+        at += size
+    return sum(out)
