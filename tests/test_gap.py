@@ -246,3 +246,50 @@ def test_cli_fit_and_evaluate(si_frames, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "model written to si.jaxpot" in out and "E MAE" in out or "MAE" in out
     assert (tmp_path / "ev.json").exists()
+
+
+def test_predictive_std_equals_the_dense_dtc_formula(si_frames):
+    """Energies' and local energies' standard deviations = the projected-process (DTC)
+    variance k** - k*^T K_MM^-1 k* + k*^T (K_MM + K_MN Lambda^-1 K_NM)^-1 k* computed densely
+    with NumPy inverses (Quiñonero-Candela & Rasmussen 2005); far-off structures are more
+    uncertain than training ones."""
+    from jaxpot.gap.design import sparse_covariance, structure_rows
+    from jaxpot.gap.terms import soap_gp_descriptor
+    from jaxpot.gap.uncertainty import predictive_std
+    train, test = si_frames
+    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=3,
+                                                     n_sparse=25, delta=0.5),
+                               e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0),
+                               fit_virials=False, sparse_jitter=1e-4)  # a well-posed K_MM^-1
+    result = gap.fit(train, settings, progress=False)
+    squeezed = test[0].copy()
+    squeezed.set_cell(squeezed.cell * 0.9, scale_atoms=True)
+    frames = [train[0], test[0], squeezed]
+    std = predictive_std(result.gap, result.posterior, frames)
+
+    model = result.gap
+    k_mm = sparse_covariance(model) + 1e-4 * np.eye(25)
+    rows, lam = [], []
+    for i, r in structure_rows(model, train):
+        n = len(train[i])
+        rows += [r.energy[None], r.forces]
+        lam += [[(0.005 * np.sqrt(n)) ** 2], np.full(3 * n, 0.1 ** 2)]
+    k_nm, lam = np.concatenate(rows), np.concatenate(lam)
+    sigma = np.linalg.inv(k_mm + k_nm.T @ (k_nm / lam[:, None]))
+    k_inv = np.linalg.inv(k_mm)
+    desc = soap_gp_descriptor(model)
+    for i, r in structure_rows(model, frames):
+        p = desc(frames[i])
+        k_star = r.energy
+        prior = 0.25 * np.sum((p @ p.T) ** 4)
+        var = prior - k_star @ k_inv @ k_star + k_star @ sigma @ k_star
+        # k** and k*^T K_MM^-1 k* are ~1e3 eV^2 and cancel: compare the variance to the
+        # round-off of that cancellation
+        assert std.energy[i] ** 2 == pytest.approx(var, abs=1e-11 * prior)
+        x = np.asarray(model.params["sparse"])
+        k_local = 0.25 * (x @ p.T) ** 4
+        var_local = 0.25 - np.einsum("mi,mn,ni->i", k_local, k_inv - sigma, k_local)
+        np.testing.assert_allclose(std.local_energies[i], np.sqrt(var_local), rtol=1e-6)
+        f_var = np.einsum("mi,mn,ni->i", r.forces.T, sigma, r.forces.T)
+        np.testing.assert_allclose(std.forces[i].ravel(), np.sqrt(f_var), rtol=1e-5)
+    assert std.energy[2] / len(squeezed) > 3 * std.energy[0] / len(train[0])

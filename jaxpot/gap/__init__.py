@@ -12,7 +12,8 @@ from jaxpot.gap.fit import GapFit, fit
 from jaxpot.gap.labels import LabelNames, TrainingDataError
 from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings
 from jaxpot.gap.terms import distance_2b_gp, soap_gp
+from jaxpot.gap.uncertainty import Uncertainty, predictive_std
 from jaxpot.gap.xml_reader import read_gap_xml
 
-__all__ = ["GapFit", "GapSettings", "LabelNames", "SoapSettings", "TrainingDataError",
-           "TwoBodySettings", "distance_2b_gp", "fit", "read_gap_xml", "soap_gp"]
+__all__ = ["GapFit", "GapSettings", "LabelNames", "SoapSettings", "TrainingDataError", "Uncertainty",
+           "TwoBodySettings", "distance_2b_gp", "fit", "predictive_std", "read_gap_xml", "soap_gp"]

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.batch import FramePairs, frame_pairs, pack, plan_buckets
+from jaxpot.descriptors.soap import soap_power_spectrum
 from jaxpot.gap import rows as gap_rows
 from jaxpot.gap.terms import soap_gp_descriptor
 from jaxpot.model import EnergyModel, model_from_spec
@@ -105,6 +106,29 @@ def structure_rows(model: EnergyModel, frames: Sequence,
             pieces = [gap_rows.observation_rows(r, len(frames[i]), slot) for r in host]
             yield i, StructureRows(*(np.concatenate([p[k] for p in pieces], axis=-1)
                                      for k in range(3)))
+        if on_batch is not None:
+            on_batch(len(members))
+
+
+def _features(desc, batch):
+    def one(pos, cell, z, nbrs):
+        return soap_power_spectrum(desc, pos, cell, z, nbrs.within(desc.neighbor_cutoff))
+    return jax.vmap(one)(batch.positions, batch.cell, batch.species, batch.neighbors)
+
+
+_features_jit = jax.jit(_features, static_argnums=0)
+
+
+def soap_features(desc, model: EnergyModel, frames: Sequence,
+                  pairs: Sequence[FramePairs] | None = None,
+                  on_batch=None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(frame index, SOAP vectors (N_i, F))`` of ``desc`` for every frame, batched on
+    the neighbor data of ``model`` (whose cutoff must reach ``desc``'s)."""
+    pairs = pairs if pairs is not None else [frame_pairs(model, a) for a in frames]
+    for members, batch in batches(model, frames, pairs):
+        x = np.asarray(_features_jit(desc, batch))
+        for slot, i in enumerate(members):
+            yield i, x[slot, :len(frames[i])]
         if on_batch is not None:
             on_batch(len(members))
 

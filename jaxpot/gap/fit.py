@@ -24,8 +24,7 @@ import jax
 import numpy as np
 
 from jaxpot.batch import check_frames, frame_pairs
-from jaxpot.descriptors.soap import soap_power_spectrum
-from jaxpot.gap.design import batches, set_alpha, sparse_covariance, structure_rows
+from jaxpot.gap.design import set_alpha, soap_features, sparse_covariance, structure_rows
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
 from jaxpot.gap.settings import GapSettings
 from jaxpot.gap.solve import QRState, cholesky_upper, qr_init, qr_solve, qr_update
@@ -163,15 +162,6 @@ def _subtract_baseline(baseline: EnergyModel, frames, obs, source) -> list[Obser
 
 
 # --------------------------------------------------------------------------- sparse points
-def _soap_features(desc, batch):
-    def one(pos, cell, z, nbrs):
-        return soap_power_spectrum(desc, pos, cell, z, nbrs.within(desc.neighbor_cutoff))
-    return jax.vmap(one)(batch.positions, batch.cell, batch.species, batch.neighbors)
-
-
-_soap_features_jit = jax.jit(_soap_features, static_argnums=0)
-
-
 def _soap_sparse_points(settings: GapSettings, template, frames, pairs, species,
                         progress: bool):
     s = settings.soap
@@ -179,13 +169,9 @@ def _soap_sparse_points(settings: GapSettings, template, frames, pairs, species,
                      s.cutoff_transition_width, s.central_weight)
     per_species: dict[int, list] = {z: [] for z in species}
     bar = _bar(len(frames), progress, "SOAP descriptors")
-    for members, batch in batches(template, frames, pairs):
-        x = np.asarray(_soap_features_jit(desc, batch))
-        for slot, i in enumerate(members):
-            z = frames[i].numbers
-            for zz in species:
-                per_species[zz].append(x[slot, :len(z)][z == zz])
-        bar.update(len(members))
+    for i, x in soap_features(desc, template, frames, pairs, on_batch=bar.update):
+        for zz in species:
+            per_species[zz].append(x[frames[i].numbers == zz])
     bar.close()
     chosen, counts = [], []
     for k, z in enumerate(species):

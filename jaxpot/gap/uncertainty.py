@@ -1,0 +1,138 @@
+"""Predictive uncertainty of a fitted GAP (what active learning consumes).
+
+With K_MM + jitter = U^T U and the posterior precision K_MM + K_MN Lambda^-1 K_NM = R^T R (both
+from :func:`jaxpot.gap.fit`), the projected-process (DTC) predictive variance of any linear
+functional f* of the local energies with prior variance k** and covariance k* with the sparse
+points is
+
+    var f* = k** - |U^-T k*|^2 + |R^-T k*|^2
+
+(Quiñonero-Candela & Rasmussen, JMLR 6, 1939 (2005), eq. for DTC; the GP's noise is not
+added).  Computed here for each SOAP local energy (k** = delta^2, unit vectors) and each total
+energy (k** = sum over atom pairs of the SOAP kernel plus the distance_2b kernel over ordered
+pairs).  Force components get the posterior variance of the projected model, |R^-T k*|^2: the
+prior term of a force needs second derivatives of the kernel and is left out, so force standard
+deviations are lower bounds that rank configurations, not calibrated errors.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import scipy.linalg
+
+from jaxpot.batch import frame_pairs
+from jaxpot.gap.design import coordination, gap_terms, soap_features, structure_rows
+from jaxpot.gap.terms import soap_gp_descriptor, sparse_species_index
+from jaxpot.model import EnergyModel
+
+
+class Uncertainty(NamedTuple):
+    """Predictive standard deviations: energy (n,) eV, local_energies [(N_i,)] eV (SOAP term;
+    None without one), forces [(N_i, 3)] eV/Å (projected-model part only)."""
+
+    energy: np.ndarray
+    local_energies: list | None
+    forces: list
+
+
+def predictive_std(model: EnergyModel, posterior: tuple[np.ndarray, np.ndarray],
+                   frames: Sequence) -> Uncertainty:
+    """Standard deviations of a GAP's predictions on ``frames`` (see module docstring).
+
+    Args:
+        model: the fitted GAP terms (``GapFit.gap``, or a loaded model of the same terms).
+        posterior: ``GapFit.posterior`` = (U, R), each (M, M).
+        frames: ``ase.Atoms`` to evaluate.
+    """
+    u, r = (np.asarray(x, float) for x in posterior)
+    terms = gap_terms(model)
+    m = terms.n_columns
+    if u.shape != (m, m) or r.shape != (m, m):
+        raise ValueError(f"posterior factors are {u.shape} and {r.shape}, the model has {m} "
+                         "sparse points: they belong to another fit")
+    frames = list(frames)
+    pairs = [frame_pairs(model, a) for a in frames]
+    n = len(frames)
+    energy_var, forces = np.zeros(n), [None] * n
+    prior = _energy_prior(terms, model, frames, pairs)
+    for i, rows in structure_rows(model, frames, pairs):
+        k = np.concatenate([rows.energy[None], rows.forces]).T  # (M, 1 + 3N)
+        prior_fit = _sq_norms(u, k)
+        posterior_fit = _sq_norms(r, k)
+        energy_var[i] = prior[i] - prior_fit[0] + posterior_fit[0]
+        forces[i] = np.sqrt(np.maximum(posterior_fit[1:], 0.0)).reshape(-1, 3)
+    local = _local_energy_std(terms, model, frames, pairs, u, r) if terms.soap else None
+    return Uncertainty(np.sqrt(np.maximum(energy_var, 0.0)), local, forces)
+
+
+def _sq_norms(factor: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """|factor^-T k|^2 per column of k (M, c)."""
+    v = scipy.linalg.solve_triangular(factor, k, trans="T", lower=False, check_finite=False)
+    return np.sum(v * v, axis=0)
+
+
+def _soap_parts(terms):
+    config = json.loads(terms.soap.spec)["config"]
+    delta = float(terms.soap.params["delta"])
+    x = np.asarray(terms.soap.params["sparse"])
+    owner = sparse_species_index(tuple(config["n_sparse"]))
+    return config, delta, x, owner
+
+
+def _energy_prior(terms, model, frames, pairs) -> np.ndarray:
+    """k** of each total energy (eV^2)."""
+    out = np.zeros(len(frames))
+    if terms.soap is not None:
+        config, delta, _, _ = _soap_parts(terms)
+        desc = soap_gp_descriptor(terms.soap)
+        for i, p in soap_features(desc, model, frames, pairs):
+            z = frames[i].numbers
+            same = z[:, None] == z[None, :]
+            out[i] += delta ** 2 * np.sum(np.where(same, (p @ p.T) ** config["zeta"], 0.0))
+    if terms.pair is not None:
+        config = json.loads(terms.pair.spec)["config"]
+        params = {k: np.asarray(v) for k, v in terms.pair.params.items()}
+        zs = config["species"]
+        for i, (atoms, p) in enumerate(zip(frames, pairs)):
+            a, b, shifts = p.half
+            if len(a) == 0:
+                continue
+            rvec = atoms.positions[b] - atoms.positions[a] + shifts @ atoms.cell.array
+            dist = np.linalg.norm(rvec, axis=1)
+            keep = dist < config["cutoff"]
+            dist, za, zb = dist[keep], atoms.numbers[a][keep], atoms.numbers[b][keep]
+            f = coordination(dist, config["cutoff"], config["cutoff_transition_width"])
+            t = _pair_type(za, zb, zs)
+            for typ in np.unique(t):
+                sel = t == typ
+                d, ff = dist[sel], f[sel]
+                k = np.exp(-0.5 * ((d[:, None] - d[None, :]) / params["theta"][typ]) ** 2)
+                out[i] += 4.0 * params["delta"][typ] ** 2 * ff @ k @ ff  # ordered pairs
+    return out
+
+
+def _pair_type(za, zb, zs) -> np.ndarray:
+    index = {z: k for k, z in enumerate(zs)}
+    s = len(zs)
+    lo = np.minimum([index[z] for z in za], [index[z] for z in zb])
+    hi = np.maximum([index[z] for z in za], [index[z] for z in zb])
+    return lo * s - lo * (lo - 1) // 2 + (hi - lo)
+
+
+def _local_energy_std(terms, model, frames, pairs, u, r) -> list:
+    config, delta, x, owner = _soap_parts(terms)
+    zs = config["species"]
+    desc = soap_gp_descriptor(terms.soap)
+    m = u.shape[0]
+    out = [None] * len(frames)
+    for i, p in soap_features(desc, model, frames, pairs):
+        index = np.searchsorted(zs, frames[i].numbers)
+        k = np.zeros((m, len(p)))
+        k[:len(x)] = np.where(owner[:, None] == index[None, :],
+                              delta ** 2 * (x @ p.T) ** config["zeta"], 0.0)
+        var = delta ** 2 - _sq_norms(u, k) + _sq_norms(r, k)
+        out[i] = np.sqrt(np.maximum(var, 0.0))
+    return out
