@@ -15,5 +15,17 @@ from jaxpot.gap.terms import distance_2b_gp, soap_gp
 from jaxpot.gap.uncertainty import Uncertainty, predictive_std
 from jaxpot.gap.xml_reader import read_gap_xml
 
-__all__ = ["GapFit", "GapSettings", "LabelNames", "SoapSettings", "TrainingDataError", "Uncertainty",
-           "TwoBodySettings", "distance_2b_gp", "fit", "predictive_std", "read_gap_xml", "soap_gp"]
+__all__ = [
+           "GapFit",
+           "GapSettings",
+           "LabelNames",
+           "SoapSettings",
+           "TrainingDataError",
+           "TwoBodySettings",
+           "Uncertainty",
+           "distance_2b_gp",
+           "fit",
+           "predictive_std",
+           "read_gap_xml",
+           "soap_gp",
+]

@@ -18,7 +18,8 @@ deviations are lower bounds that rank configurations, not calibrated errors.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
