@@ -27,7 +27,7 @@ from jaxpot.batch import check_frames, frame_pairs
 from jaxpot.gap.design import set_alpha, soap_features, sparse_covariance, structure_rows
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
 from jaxpot.gap.settings import GapSettings
-from jaxpot.gap.solve import QRState, cholesky_upper, qr_init, qr_solve, qr_update
+from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
 from jaxpot.gap.sparsify import select_sparse, uniform_grid
 from jaxpot.gap.terms import (distance_2b_gp, quip_soap, soap_gp, species_pairs)
 from jaxpot.model import EnergyModel, species_numbers
@@ -71,19 +71,20 @@ class _Terms:
         return 0 if self.pair_sparse is None else self.pair_sparse.size
 
 
-def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = "training data",
-        baseline: EnergyModel | None = None, progress: bool = True) -> GapFit:
-    """Fit a sparse GP potential (gap_fit's model and solve; see the module docstring).
+class Problem(NamedTuple):
+    """A fit, set up: labels, e0, sparse points, the unfitted model (alpha = 0), neighbors."""
 
-    Args:
-        frames: ``ase.Atoms`` with labels (see :mod:`jaxpot.gap.labels`).
-        settings: :class:`GapSettings` (gap_fit's names); default settings if None.
-        source: name of the data in error messages (the file name).
-        baseline: a model whose predictions are subtracted from the labels (Δ-learning);
-            the result's ``model`` is ``baseline + gap``.
-        progress: show progress bars.
-    """
-    settings = settings or GapSettings()
+    frames: list
+    observations: list[Observations]
+    terms: _Terms
+    unfitted: EnergyModel
+    pairs: list
+    timings: dict
+
+
+def prepare(frames: Sequence, settings: GapSettings, *, source: str = "training data",
+            baseline: EnergyModel | None = None, progress: bool = True) -> Problem:
+    """Read labels, subtract e0 and the baseline, build neighbor data, choose sparse points."""
     warn_if_single_precision("jaxpot.gap.fit")
     if not jax.config.jax_enable_x64:
         raise RuntimeError("GAP fits need float64: call jax.config.update('jax_enable_x64', "
@@ -100,7 +101,6 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
     check_frames(template, frames, source)
     pairs = [frame_pairs(template, a) for a in frames]
     timings["neighbors"] = time.perf_counter() - t0
-
     t0 = time.perf_counter()
     terms = _Terms(species, e0)
     if settings.soap is not None:
@@ -109,19 +109,52 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
     if settings.distance_2b is not None:
         terms.pair_sparse = _pair_sparse_points(settings, frames, pairs, species)
     timings["sparse_points"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
     unfitted = _model(settings, terms, np.zeros(terms.n_soap + terms.n_pair))
-    u = cholesky_upper(sparse_covariance(unfitted), settings.sparse_jitter)
-    state = _stream_rows(unfitted, terms, frames, pairs, obs, qr_init(u), progress)
+    return Problem(frames, obs, terms, unfitted, pairs, timings)
+
+
+def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = "training data",
+        baseline: EnergyModel | None = None, progress: bool = True) -> GapFit:
+    """Fit a sparse GP potential (gap_fit's model and solve; see the module docstring).
+
+    Args:
+        frames: ``ase.Atoms`` with labels (see :mod:`jaxpot.gap.labels`).
+        settings: :class:`GapSettings` (gap_fit's names); default settings if None.
+        source: name of the data in error messages (the file name).
+        baseline: a model whose predictions are subtracted from the labels (Δ-learning);
+            the result's ``model`` is ``baseline + gap``.
+        progress: show progress bars.
+    """
+    settings = settings or GapSettings()
+    problem = prepare(frames, settings, source=source, baseline=baseline, progress=progress)
+    timings = dict(problem.timings)
+    t0 = time.perf_counter()
+    u = cholesky_upper(sparse_covariance(problem.unfitted), settings.sparse_jitter)
+    state = qr_init(u)
+    block_rows = max(2 * len(u), 512)
+    buffer: list = []
+    for block in observation_blocks(problem, progress):
+        buffer.append(block)
+        if sum(len(b.rows) for b in buffer) >= block_rows:
+            state = qr_update(state, *_stack(buffer))
+            buffer = []
+    if buffer:
+        state = qr_update(state, *_stack(buffer))
     timings["kernel_rows_and_qr"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     alpha = qr_solve(state)
     timings["solve"] = time.perf_counter() - t0
-    gap_model = set_alpha(unfitted, alpha)
+    gap_model = set_alpha(problem.unfitted, alpha)
     model = gap_model if baseline is None else baseline + gap_model
-    return GapFit(model, gap_model, (u, state.r), dict(zip(species, e0.tolist())), timings,
-                  state.n_rows, settings)
+    species = problem.terms.species
+    return GapFit(model, gap_model, (u, state.r),
+                  dict(zip(species, problem.terms.e0.tolist())), timings, state.n_rows,
+                  settings)
+
+
+def _stack(blocks):
+    return (np.concatenate([b.rows for b in blocks]), np.concatenate([b.targets for b in blocks]),
+            np.concatenate([b.sigmas for b in blocks]))
 
 
 # ------------------------------------------------------------------------ reference energies
@@ -255,30 +288,32 @@ def _model(settings: GapSettings, terms: _Terms, alpha: np.ndarray | None) -> En
 
 
 # --------------------------------------------------------------------------- streamed rows
-def _stream_rows(model: EnergyModel, terms: _Terms, frames, pairs,
-                 obs: list[Observations], state: QRState, progress: bool) -> QRState:
-    """Absorb every observation's kernel row into the QR, one block of rows at a time."""
-    block_rows = max(2 * (terms.n_soap + terms.n_pair), 512)
-    buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+class Block(NamedTuple):
+    """Observations of one kind (0 energy, 1 forces, 2 virial) of one structure."""
+
+    rows: np.ndarray  # (n, M)
+    targets: np.ndarray  # (n,)
+    sigmas: np.ndarray  # (n,)
+    kind: int
+
+
+def observation_blocks(problem: Problem, progress: bool = False):
+    """Yield every structure's observations as :class:`Block` s (kernel rows streamed)."""
+    terms, frames = problem.terms, problem.frames
     bar = _bar(len(frames), progress, "GAP kernel rows")
     iu = np.triu_indices(3)
-    for i, rows in structure_rows(model, frames, pairs, on_batch=bar.update):
-        o, n = obs[i], len(frames[i])
+    for i, rows in structure_rows(problem.unfitted, frames, problem.pairs,
+                                  on_batch=bar.update):
+        o, n = problem.observations[i], len(frames[i])
         if o.energy is not None:
             e_ref = float(np.sum(terms.e0[np.searchsorted(terms.species, frames[i].numbers)]))
-            buffer.append((rows.energy[None], np.array([o.energy - e_ref]),
-                           np.array([o.energy_sigma])))
+            yield Block(rows.energy[None], np.array([o.energy - e_ref]),
+                        np.array([o.energy_sigma]), 0)
         if o.forces is not None:
-            buffer.append((rows.forces, o.forces.reshape(-1), np.full(3 * n, o.force_sigma)))
+            yield Block(rows.forces, o.forces.reshape(-1), np.full(3 * n, o.force_sigma), 1)
         if o.virial is not None:
-            buffer.append((rows.virial, o.virial[iu], np.full(6, o.virial_sigma)))
-        if sum(len(b[0]) for b in buffer) >= block_rows:
-            state = qr_update(state, *(np.concatenate(x) for x in zip(*buffer)))
-            buffer = []
-    if buffer:
-        state = qr_update(state, *(np.concatenate(x) for x in zip(*buffer)))
+            yield Block(rows.virial, o.virial[iu], np.full(6, o.virial_sigma), 2)
     bar.close()
-    return state
 
 
 def _bar(total: int, show: bool, desc: str):
