@@ -293,3 +293,51 @@ def test_predictive_std_equals_the_dense_dtc_formula(si_frames):
         f_var = np.einsum("mi,mn,ni->i", r.forces.T, sigma, r.forces.T)
         np.testing.assert_allclose(std.forces[i].ravel(), np.sqrt(f_var), rtol=1e-5)
     assert std.energy[2] / len(squeezed) > 3 * std.energy[0] / len(train[0])
+
+
+def test_marginal_likelihood_equals_the_dense_gaussian_density(si_frames):
+    """The streamed evidence = scipy.stats.multivariate_normal.logpdf(y; 0, Q + Lambda) with
+    Q = K_NM K_MM^-1 K_MN built densely, at the settings and at rescaled hyperparameters;
+    its gradient = central finite differences; the optax search raises it."""
+    from scipy.stats import multivariate_normal
+
+    from jaxpot.gap.fit import observation_blocks, prepare
+    from jaxpot.gap.hyperparameters import (evidence_statistics, log_marginal_likelihood,
+                                            optimize_hyperparameters)
+    train, _ = si_frames
+    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=2, n_sparse=15,
+                                                     delta=0.5),
+                               e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0),
+                               sparse_jitter=1e-6)
+    frames = train[:3]
+    stats = evidence_statistics(frames, settings)
+    problem = prepare(frames, settings, progress=False)
+    blocks = list(observation_blocks(problem))
+    k_nm = np.concatenate([b.rows for b in blocks])
+    y = np.concatenate([b.targets for b in blocks])
+    sig = np.concatenate([b.sigmas for b in blocks])
+    kind = np.concatenate([np.full(len(b.targets), b.kind) for b in blocks])
+    k_mm = stats.k_mm + 1e-6 * np.eye(15)
+    for log_delta, log_noise in ((0.0, np.zeros(3)), (0.3, np.array([0.2, -0.4, 0.1]))):
+        s = np.exp(2 * log_delta)
+        k_mm_s = s * stats.k_mm + 1e-6 * np.eye(15)
+        q = (s * k_nm) @ np.linalg.solve(k_mm_s, (s * k_nm).T)
+        lam = (sig * np.exp(log_noise[kind])) ** 2
+        expected = multivariate_normal(mean=np.zeros(len(y)), cov=q + np.diag(lam)).logpdf(y)
+        got = float(log_marginal_likelihood(log_delta, log_noise, stats, 1e-6))
+        assert got == pytest.approx(expected, rel=1e-9)
+    del k_mm
+    noise = np.array([0.2, -0.4, 0.1])
+    grad = jax.grad(log_marginal_likelihood, argnums=(0, 1))(0.3, noise, stats, 1e-6)
+    h = 1e-5
+    fd = (float(log_marginal_likelihood(0.3 + h, noise, stats, 1e-6))
+          - float(log_marginal_likelihood(0.3 - h, noise, stats, 1e-6))) / (2 * h)
+    assert float(grad[0]) == pytest.approx(fd, rel=1e-6)
+    for k in range(3):
+        e = np.eye(3)[k] * h
+        fd = (float(log_marginal_likelihood(0.3, noise + e, stats, 1e-6))
+              - float(log_marginal_likelihood(0.3, noise - e, stats, 1e-6))) / (2 * h)
+        assert float(grad[1][k]) == pytest.approx(fd, rel=1e-6, abs=1e-4)
+    tuned = optimize_hyperparameters(frames, settings, steps=60, learning_rate=0.1)
+    assert tuned.log_likelihood > tuned.log_likelihood_start + 1.0
+    assert tuned.settings.soap.delta != settings.soap.delta

@@ -9,6 +9,7 @@ See :mod:`jaxpot.gap.fit` (the fit), :mod:`jaxpot.gap.terms` (the energy terms),
 """
 
 from jaxpot.gap.fit import GapFit, fit
+from jaxpot.gap.hyperparameters import Tuned, optimize_hyperparameters
 from jaxpot.gap.labels import LabelNames, TrainingDataError
 from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings
 from jaxpot.gap.terms import distance_2b_gp, soap_gp
