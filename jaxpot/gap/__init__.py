@@ -3,11 +3,15 @@
     from jaxpot import gap
     result = gap.fit(frames, gap.GapSettings(soap=gap.SoapSettings(cutoff=5.0)))
     model = result.model        # an EnergyModel: calculator, relax, phonons, MD
+    std = gap.predictive_std(result.gap, result.posterior, frames)
 
 See :mod:`jaxpot.gap.fit` (the fit), :mod:`jaxpot.gap.terms` (the energy terms),
-:mod:`jaxpot.gap.settings` (gap_fit's names).
+:mod:`jaxpot.gap.settings` and :mod:`jaxpot.gap.config` (gap_fit's names and command line),
+:mod:`jaxpot.gap.hyperparameters` (marginal likelihood), :mod:`jaxpot.gap.uncertainty`,
+:mod:`jaxpot.gap.xml_reader` (GAP XML files written by gap_fit).
 """
 
+from jaxpot.gap.config import ConfigError, parse_gap_fit, parse_toml
 from jaxpot.gap.fit import GapFit, fit
 from jaxpot.gap.hyperparameters import Tuned, optimize_hyperparameters
 from jaxpot.gap.labels import LabelNames, TrainingDataError
@@ -16,17 +20,7 @@ from jaxpot.gap.terms import distance_2b_gp, soap_gp
 from jaxpot.gap.uncertainty import Uncertainty, predictive_std
 from jaxpot.gap.xml_reader import read_gap_xml
 
-__all__ = [
-           "GapFit",
-           "GapSettings",
-           "LabelNames",
-           "SoapSettings",
-           "TrainingDataError",
-           "TwoBodySettings",
-           "Uncertainty",
-           "distance_2b_gp",
-           "fit",
-           "predictive_std",
-           "read_gap_xml",
-           "soap_gp",
-]
+__all__ = ["ConfigError", "GapFit", "GapSettings", "LabelNames", "SoapSettings",
+           "TrainingDataError", "Tuned", "TwoBodySettings", "Uncertainty", "distance_2b_gp",
+           "fit", "optimize_hyperparameters", "parse_gap_fit", "parse_toml", "predictive_std",
+           "read_gap_xml", "soap_gp"]
