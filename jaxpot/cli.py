@@ -6,8 +6,10 @@
 
 ``relax`` with no STRUCTURE relaxes the bundled strained diamond-Si cell with Stillinger–Weber
 and prints the energy, lattice constant and stress.  ``fit`` fits a GAP (gap_fit's settings
-and names) and writes the model and a report; ``evaluate`` prints energy, force and stress
-errors of any model file on labelled structure files.
+and names) and writes the model and a report; with no arguments it runs jaxpot's main job on
+the bundled mlearn Si data (fit, test errors next to the published GAP, elastic constants and
+phonons of the fitted GAP).  ``evaluate`` prints energy, force and stress errors of any model
+file on labelled structure files.
 """
 
 from __future__ import annotations
@@ -70,8 +72,12 @@ def fit_command(args) -> int:
     jax.config.update("jax_enable_x64", True)
     from jaxpot.gap.config import ConfigError, parse_gap_fit, parse_toml
     from jaxpot.gap.pipeline import default_output, run_job
-    if bool(args.config) == bool(args.gap_fit):
-        raise SystemExit("jaxpot fit: give either CONFIG.toml or --gap-fit \"...\"")
+    if args.config and args.gap_fit:
+        raise SystemExit("jaxpot fit: give either CONFIG.toml or --gap-fit \"...\", not both")
+    if not args.config and not args.gap_fit:  # the main job on the bundled Si data
+        from jaxpot.gap.demo import run_demo
+        run_demo(args.output or "si_gap.jaxpot", progress=not args.quiet)
+        return 0
     try:
         job = parse_toml(args.config) if args.config else parse_gap_fit(args.gap_fit)
     except ConfigError as err:
@@ -116,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fmax", type=float, default=1e-4, help="force criterion, eV/Å")
     p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
     p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
-    p = sub.add_parser("fit", help="fit a GAP (gap_fit's settings and names)")
+    p = sub.add_parser("fit", help="fit a GAP (gap_fit's settings and names); no arguments: "
+                       "the bundled Si example")
     p.add_argument("config", nargs="?", help="TOML file with gap_fit's names")
     p.add_argument("--gap-fit", dest="gap_fit", help="a gap_fit command line, verbatim")
     p.add_argument("--at-file", dest="at_file", help="training file (overrides at_file)")
