@@ -341,3 +341,37 @@ def test_marginal_likelihood_equals_the_dense_gaussian_density(si_frames):
     tuned = optimize_hyperparameters(frames, settings, steps=60, learning_rate=0.1)
     assert tuned.log_likelihood > tuned.log_likelihood_start + 1.0
     assert tuned.settings.soap.delta != settings.soap.delta
+
+
+def test_interrupted_fit_resumes_from_its_checkpoint(si_frames, tmp_path, monkeypatch):
+    """A fit stopped after its first block of rows, run again with the same checkpoint,
+    equals an uninterrupted fit; a checkpoint of other settings is refused."""
+    import sys
+    fit_module = sys.modules["jaxpot.gap.fit"]
+    from jaxpot.gap.checkpoint import CheckpointMismatchError
+    train, test = si_frames
+    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=2, n_sparse=20),
+                               e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0))
+    whole = gap.fit(train, settings, progress=False)
+    path = str(tmp_path / "fit.ckpt.npz")
+    calls = {"n": 0}
+    real_update = fit_module.qr_update
+
+    def failing_update(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("stopped")
+        return real_update(*args)
+
+    monkeypatch.setattr(fit_module, "qr_update", failing_update)
+    with pytest.raises(KeyboardInterrupt):
+        gap.fit(train, settings, progress=False, checkpoint=path)
+    monkeypatch.setattr(fit_module, "qr_update", real_update)
+    assert os.path.exists(path)
+    resumed = gap.fit(train, settings, progress=False, checkpoint=path)
+    assert resumed.n_observations == whole.n_observations
+    a, b = (jaxpot.predict(r.model, test) for r in (whole, resumed))
+    np.testing.assert_allclose(a.energy, b.energy, rtol=1e-10)
+    np.testing.assert_allclose(np.concatenate(a.forces), np.concatenate(b.forces), atol=1e-9)
+    with pytest.raises(CheckpointMismatchError, match="other settings or data"):
+        gap.fit(train, settings.replace(sparse_jitter=1e-6), progress=False, checkpoint=path)

@@ -24,6 +24,8 @@ import jax
 import numpy as np
 
 from jaxpot.batch import check_frames, frame_pairs
+from jaxpot.gap import checkpoint as ckpt
+from jaxpot.gap.checkpoint import Checkpoint
 from jaxpot.gap.design import set_alpha, soap_features, sparse_covariance, structure_rows
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
 from jaxpot.gap.settings import GapSettings
@@ -83,8 +85,10 @@ class Problem(NamedTuple):
 
 
 def prepare(frames: Sequence, settings: GapSettings, *, source: str = "training data",
-            baseline: EnergyModel | None = None, progress: bool = True) -> Problem:
-    """Read labels, subtract e0 and the baseline, build neighbor data, choose sparse points."""
+            baseline: EnergyModel | None = None, progress: bool = True,
+            restored: Checkpoint | None = None) -> Problem:
+    """Read labels, subtract e0 and the baseline, build neighbor data, choose sparse points
+    (or take them from a ``restored`` checkpoint)."""
     warn_if_single_precision("jaxpot.gap.fit")
     if not jax.config.jax_enable_x64:
         raise RuntimeError("GAP fits need float64: call jax.config.update('jax_enable_x64', "
@@ -103,10 +107,13 @@ def prepare(frames: Sequence, settings: GapSettings, *, source: str = "training 
     timings["neighbors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     terms = _Terms(species, e0)
-    if settings.soap is not None:
+    if restored is not None:
+        terms = _Terms(species, restored.e0, restored.soap_sparse, restored.soap_counts,
+                       restored.pair_sparse)
+    elif settings.soap is not None:
         terms.soap_sparse, terms.soap_counts = _soap_sparse_points(
             settings, template, frames, pairs, species, progress)
-    if settings.distance_2b is not None:
+    if settings.distance_2b is not None and restored is None:
         terms.pair_sparse = _pair_sparse_points(settings, frames, pairs, species)
     timings["sparse_points"] = time.perf_counter() - t0
     unfitted = _model(settings, terms, np.zeros(terms.n_soap + terms.n_pair))
@@ -114,7 +121,8 @@ def prepare(frames: Sequence, settings: GapSettings, *, source: str = "training 
 
 
 def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = "training data",
-        baseline: EnergyModel | None = None, progress: bool = True) -> GapFit:
+        baseline: EnergyModel | None = None, progress: bool = True,
+        checkpoint: str | None = None) -> GapFit:
     """Fit a sparse GP potential (gap_fit's model and solve; see the module docstring).
 
     Args:
@@ -124,22 +132,44 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
         baseline: a model whose predictions are subtracted from the labels (Δ-learning);
             the result's ``model`` is ``baseline + gap``.
         progress: show progress bars.
+        checkpoint: path of an atomic checkpoint written after each block of rows; a fit
+            given an existing checkpoint of the same settings and data resumes from it
+            (:mod:`jaxpot.gap.checkpoint`).
     """
     settings = settings or GapSettings()
-    problem = prepare(frames, settings, source=source, baseline=baseline, progress=progress)
+    frames = list(frames)
+    digest = restored = None
+    if checkpoint is not None:
+        digest = ckpt.fingerprint((settings, baseline and baseline.spec), frames)
+        restored = ckpt.load(checkpoint, digest)
+    problem = prepare(frames, settings, source=source, baseline=baseline, progress=progress,
+                      restored=restored)
     timings = dict(problem.timings)
     t0 = time.perf_counter()
     u = cholesky_upper(sparse_covariance(problem.unfitted), settings.sparse_jitter)
-    state = qr_init(u)
+    state = qr_init(u) if restored is None else restored.state
+    done = set() if restored is None else {int(i) for i in restored.done}
     block_rows = max(2 * len(u), 512)
     buffer: list = []
-    for block in observation_blocks(problem, progress):
-        buffer.append(block)
-        if sum(len(b.rows) for b in buffer) >= block_rows:
-            state = qr_update(state, *_stack(buffer))
-            buffer = []
-    if buffer:
+
+    def absorb(state):
         state = qr_update(state, *_stack(buffer))
+        done.update(b.frame for b in buffer)
+        if checkpoint is not None:
+            t = problem.terms
+            ckpt.save(checkpoint, ckpt.Checkpoint(t.soap_sparse, t.soap_counts, t.pair_sparse,
+                                                  t.e0, state, np.array(sorted(done))), digest)
+        return state
+
+    for block in observation_blocks(problem, progress, skip=frozenset(done)):
+        # absorb only whole configurations, so a checkpoint never holds half of one
+        if buffer and block.frame != buffer[-1].frame and \
+                sum(len(b.rows) for b in buffer) >= block_rows:
+            state = absorb(state)
+            buffer = []
+        buffer.append(block)
+    if buffer:
+        state = absorb(state)
     timings["kernel_rows_and_qr"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     alpha = qr_solve(state)
@@ -295,24 +325,28 @@ class Block(NamedTuple):
     targets: np.ndarray  # (n,)
     sigmas: np.ndarray  # (n,)
     kind: int
+    frame: int
 
 
-def observation_blocks(problem: Problem, progress: bool = False):
-    """Yield every structure's observations as :class:`Block` s (kernel rows streamed)."""
+def observation_blocks(problem: Problem, progress: bool = False, skip=frozenset()):
+    """Yield every structure's observations as :class:`Block` s (kernel rows streamed),
+    leaving out the frame indices in ``skip``."""
     terms, frames = problem.terms, problem.frames
-    bar = _bar(len(frames), progress, "GAP kernel rows")
+    todo = [i for i in range(len(frames)) if i not in skip]
+    bar = _bar(len(todo), progress, "GAP kernel rows")
     iu = np.triu_indices(3)
-    for i, rows in structure_rows(problem.unfitted, frames, problem.pairs,
-                                  on_batch=bar.update):
+    for k, rows in structure_rows(problem.unfitted, [frames[i] for i in todo],
+                                  [problem.pairs[i] for i in todo], on_batch=bar.update):
+        i = todo[k]
         o, n = problem.observations[i], len(frames[i])
         if o.energy is not None:
             e_ref = float(np.sum(terms.e0[np.searchsorted(terms.species, frames[i].numbers)]))
             yield Block(rows.energy[None], np.array([o.energy - e_ref]),
-                        np.array([o.energy_sigma]), 0)
+                        np.array([o.energy_sigma]), 0, i)
         if o.forces is not None:
-            yield Block(rows.forces, o.forces.reshape(-1), np.full(3 * n, o.force_sigma), 1)
+            yield Block(rows.forces, o.forces.reshape(-1), np.full(3 * n, o.force_sigma), 1, i)
         if o.virial is not None:
-            yield Block(rows.virial, o.virial[iu], np.full(6, o.virial_sigma), 2)
+            yield Block(rows.virial, o.virial[iu], np.full(6, o.virial_sigma), 2, i)
     bar.close()
 
 

@@ -6,7 +6,9 @@
 The report directory holds ``errors.txt`` and ``errors.json`` (MAE/RMSE per config_type on the
 training and, if given, test data), parity plots (PNG), ``settings.json`` and ``timings.json``.
 The model file is written only when the fit has finished (through a temporary name), so an
-interrupted fit leaves no half-written model; running the job again restarts it cleanly.
+interrupted fit leaves no half-written model.  While it runs, ``<model>.checkpoint.npz`` holds
+the sparse points and the rows absorbed so far (written atomically): running the same job
+again resumes from it; it is removed once the model is written.
 """
 
 from __future__ import annotations
@@ -68,9 +70,11 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     source = job.at_file or "training data"
     echo(f"jaxpot fit: {len(frames)} configurations from {source}")
     start = time.perf_counter()
-    result = fit(frames, job.settings, source=source, progress=progress)
+    checkpoint = output + ".checkpoint.npz"
+    result = fit(frames, job.settings, source=source, progress=progress, checkpoint=checkpoint)
     fit_seconds = time.perf_counter() - start
     jaxpot.save(result.model, output)
+    os.remove(checkpoint)
     echo(f"fitted in {fit_seconds:.1f} s; model written to {output}")
     os.makedirs(report_dir, exist_ok=True)
     sets = {"train": frames}
