@@ -57,7 +57,8 @@ _DESCRIPTOR_IGNORED = {"covariance_type", "add_species", "n_species", "species_z
                        "z2", "print_sparse_index", "sparse_file", "mark_sparse_atoms",
                        "unique_descriptor_tolerance", "unique_hash_tolerance"}
 _LABEL_KEYS = {"energy_parameter_name": "energy", "force_parameter_name": "force",
-               "virial_parameter_name": "virial", "config_type_parameter_name": "config_type",
+               "virial_parameter_name": "virial", "stress_parameter_name": "stress",
+               "config_type_parameter_name": "config_type",
                "energy_sigma_parameter_name": "energy_sigma",
                "force_sigma_parameter_name": "force_sigma",
                "virial_sigma_parameter_name": "virial_sigma"}
@@ -255,7 +256,7 @@ def _job(values: dict, descriptors: list, source: str) -> FitJob:
         raise ConfigError(f"{source}: unsupported gap_fit keys {unknown}")
     if names:
         kw["names"] = LabelNames(**{**LabelNames()._asdict(), **names})
-        kw["fit_virials"] = kw["names"].virial is not None
+        kw["fit_virials"] = kw["names"].virial is not None or kw["names"].stress is not None
     try:
         settings = GapSettings(soap=soap_settings, distance_2b=pair_settings, **kw)
     except (TypeError, ValueError) as err:

@@ -30,6 +30,7 @@ class LabelNames(NamedTuple):
     force: str | None = "force"
     virial: str | None = "virial"
     config_type: str = "config_type"
+    stress: str | None = "stress"  # used when no virial: virial = -stress * volume (gap_fit)
     energy_sigma: str = "energy_sigma"
     force_sigma: str = "force_sigma"
     virial_sigma: str = "virial_sigma"
@@ -83,8 +84,10 @@ def read_observations(atoms, index: int, source: str, names: LabelNames,
     virial = None
     if use_virial and names.virial:
         virial = _lookup(atoms, names.virial)
-        if virial is None:
-            stress = _calc_result(atoms, "stress")
+        if virial is None and names.stress:
+            stress = _lookup(atoms, names.stress)
+            if stress is None:
+                stress = _calc_result(atoms, "stress")
             if stress is not None and atoms.cell.rank == 3:
                 from ase.stress import voigt_6_to_full_3x3_stress
                 s = np.asarray(stress, float)
