@@ -82,7 +82,7 @@ def read_observations(atoms, index: int, source: str, names: LabelNames,
     if forces is None and names.force:
         forces = _calc_result(atoms, "forces")
     virial = None
-    if use_virial and names.virial:
+    if use_virial:
         virial = _lookup(atoms, names.virial)
         if virial is None and names.stress:
             stress = _lookup(atoms, names.stress)
