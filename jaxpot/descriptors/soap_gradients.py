@@ -35,6 +35,13 @@ def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
     gradients).  Exact derivatives; memory O(N K F), no N^2 array.  Not defined for
     averaged descriptors.
     """
+    features, grads = soap_slot_gradients(desc, positions, cell, species, neighbors)
+    return features, grads.transpose(0, 1, 3, 2)
+
+
+def soap_slot_gradients(desc: SOAP, positions, cell, species, neighbors):
+    """As :func:`soap_pair_gradients` with the Jacobian laid out (N, K, 3, F): each slot's
+    three derivative vectors contiguous, as a (N K 3, F) matrix product wants them."""
     if desc.average != "off":
         raise NotImplementedError("pair gradients need per-centre features (average='off')")
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
@@ -75,8 +82,7 @@ def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
         grads = (grads - unit[:, None, None, :]
                  * jnp.einsum("nkdf,nf->nkd", grads, unit)[..., None]) / norm[:, None, None, None]
         features = unit
-    grads = grads.transpose(0, 1, 3, 2) * density.mask[:, :, None, None]
-    return features, grads
+    return features, grads * density.mask[:, :, None, None]
 
 
 soap_pair_gradients_jit = jax.jit(soap_pair_gradients, static_argnums=0)

@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxpot.batch import Batch
 from jaxpot.descriptors.soap import SOAP
-from jaxpot.descriptors.soap_gradients import soap_pair_gradients
+from jaxpot.descriptors.soap_gradients import soap_slot_gradients
 from jaxpot.gap.terms import sparse_species_index
 from jaxpot.mechanics import strain_derivative
 from jaxpot.model import EnergyModel, species_lookup
@@ -41,7 +41,7 @@ class Rows(NamedTuple):
 
 def _soap_structure_rows(desc: SOAP, zeta: int, n_sparse: tuple[int, ...], sparse, delta,
                          positions, cell, species, mask, neighbors) -> Rows:
-    p, grads = soap_pair_gradients(desc, positions, cell, species, neighbors)
+    p, grads = soap_slot_gradients(desc, positions, cell, species, neighbors)  # (N,K,3,F)
     index = jnp.asarray(species_lookup(desc.species, fill=-1))[species]
     same = (index[:, None] == jnp.asarray(sparse_species_index(n_sparse))[None, :]) \
         & mask[:, None]
@@ -50,7 +50,7 @@ def _soap_structure_rows(desc: SOAP, zeta: int, n_sparse: tuple[int, ...], spars
     energy = d2 * jnp.sum(jnp.where(same, s ** zeta, 0.0), axis=0)
     c = jnp.where(same, d2 * zeta * s ** (zeta - 1), 0.0)  # dk/d(p.x) (N, M)
     # d eps_i / d r_ik for every slot and sparse point, (N, K, 3, M)
-    slot = jnp.einsum("nkfa,mf->nkam", grads, sparse) * c[:, None, None, :]
+    slot = jnp.einsum("nkaf,mf->nkam", grads, sparse) * c[:, None, None, :]
     n = positions.shape[0]
     de_dr = jnp.zeros((n + 1,) + slot.shape[2:], slot.dtype).at[neighbors.idx].add(slot)[:n] \
         - jnp.sum(slot, axis=1)
