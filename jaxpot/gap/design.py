@@ -26,7 +26,7 @@ from jaxpot.gap import rows as gap_rows
 from jaxpot.gap.terms import soap_gp_descriptor
 from jaxpot.model import EnergyModel, model_from_spec
 
-ROWS_BYTES = 1 << 29  #: memory budget of one batch of kernel rows (bytes)
+ROWS_BYTES = 1 << 28  #: memory budget of one batch of kernel rows or descriptors (bytes)
 
 
 class StructureRows(NamedTuple):
@@ -125,7 +125,12 @@ def soap_features(desc, model: EnergyModel, frames: Sequence,
     """Yield ``(frame index, SOAP vectors (N_i, F))`` of ``desc`` for every frame, batched on
     the neighbor data of ``model`` (whose cutoff must reach ``desc``'s)."""
     pairs = pairs if pairs is not None else [frame_pairs(model, a) for a in frames]
-    for members, batch in batches(model, frames, pairs):
+    per_slot = 8 * 4 * (desc.n_max * (desc.l_max + 1) + (desc.l_max + 1) ** 2)
+
+    def per_structure_bytes(bucket):  # radial and angular slot factors, with temporaries
+        return bucket.n_atoms * bucket.capacity * per_slot
+
+    for members, batch in batches(model, frames, pairs, per_structure_bytes):
         x = np.asarray(_features_jit(desc, batch))
         for slot, i in enumerate(members):
             yield i, x[slot, :len(frames[i])]
