@@ -238,6 +238,11 @@ def test_cli_fit_and_evaluate(si_frames, tmp_path, capsys):
                      "default_sigma={0.005 0.1 0.05 0.0} force_parameter_name=forces "
                      "gp_file=si.xml")]) == 0
         assert (tmp_path / "si.jaxpot").exists()
+        assert not (tmp_path / "si.jaxpot.checkpoint.npz").exists()
+        from jaxpot.gap.uncertainty import load_posterior
+        std = gap.predictive_std(jaxpot.load("si.jaxpot"), load_posterior("si.posterior.npz"),
+                                 test)
+        assert np.all(std.energy > 0)
         for name in ("errors.json", "errors.txt", "settings.json", "timings.json",
                      "parity_train_forces.png"):
             assert (tmp_path / "si_report" / name).exists(), name

@@ -8,7 +8,8 @@ training and, if given, test data), parity plots (PNG), ``settings.json`` and ``
 The model file is written only when the fit has finished (through a temporary name), so an
 interrupted fit leaves no half-written model.  While it runs, ``<model>.checkpoint.npz`` holds
 the sparse points and the rows absorbed so far (written atomically): running the same job
-again resumes from it; it is removed once the model is written.
+again resumes from it; it is removed once the model is written.  ``<model>.posterior.npz``
+holds the posterior factors for :func:`jaxpot.gap.predictive_std` with the loaded model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from jaxpot.gap.config import FitJob
 from jaxpot.gap.fit import GapFit, fit
 from jaxpot.gap.labels import TrainingDataError
+from jaxpot.gap.uncertainty import save_posterior
 
 
 class JobResult(NamedTuple):
@@ -75,6 +77,7 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     fit_seconds = time.perf_counter() - start
     jaxpot.save(result.model, output)
     os.remove(checkpoint)
+    save_posterior(os.path.splitext(output)[0] + ".posterior.npz", result.posterior)
     echo(f"fitted in {fit_seconds:.1f} s; model written to {output}")
     os.makedirs(report_dir, exist_ok=True)
     sets = {"train": frames}

@@ -137,3 +137,18 @@ def _local_energy_std(terms, model, frames, pairs, u, r) -> list:
         var = delta ** 2 - _sq_norms(u, k) + _sq_norms(r, k)
         out[i] = np.sqrt(np.maximum(var, 0.0))
     return out
+
+
+def save_posterior(path: str, posterior: tuple[np.ndarray, np.ndarray]) -> None:
+    """Write ``GapFit.posterior`` (U, R) to an ``.npz`` file (atomically: temporary name,
+    then rename), to compute variances later with a loaded model."""
+    import os
+    tmp = f"{path}.tmp.npz"
+    np.savez(tmp, kmm_factor=posterior[0], posterior_factor=posterior[1])
+    os.replace(tmp, path)
+
+
+def load_posterior(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(U, R) written by :func:`save_posterior`."""
+    with np.load(path) as data:
+        return data["kmm_factor"], data["posterior_factor"]
