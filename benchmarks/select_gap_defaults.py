@@ -36,8 +36,8 @@ PUBLISHED = {"Si": (2.91, 0.07), "Ge": (2.06, 0.05), "Li": (0.49, 0.01)}
 
 
 def candidates(n_sparse: int) -> dict[str, gap.GapSettings]:
-    def soap(cutoff=5.0):
-        return gap.SoapSettings(cutoff=cutoff, n_max=8, l_max=6, atom_sigma=0.5, zeta=4,
+    def soap(cutoff=5.0, l_max=6):
+        return gap.SoapSettings(cutoff=cutoff, n_max=8, l_max=l_max, atom_sigma=0.5, zeta=4,
                                 delta=1.0, n_sparse=n_sparse)
     return {
         "s(0.002,0.1,0.05)": gap.GapSettings(soap=soap(), default_sigma=(0.002, 0.1, 0.05, 0)),
@@ -50,6 +50,12 @@ def candidates(n_sparse: int) -> dict[str, gap.GapSettings]:
         "s(0.001,0.05,0.05) rc5.5": gap.GapSettings(soap=soap(5.5),
                                                      default_sigma=(0.001, 0.05, 0.05, 0)),
         "evidence-tuned": "lml",
+        "s(0.001,0.02,0.02) lmax8": gap.GapSettings(soap=soap(l_max=8),
+                                                     default_sigma=(0.001, 0.02, 0.02, 0)),
+        "s(0.001,0.02,0.02) +2b": gap.GapSettings(
+            soap=soap(), distance_2b=gap.TwoBodySettings(cutoff=5.0, theta_uniform=1.0,
+                                                         delta=1.0, n_sparse=20),
+            default_sigma=(0.001, 0.02, 0.02, 0)),
     }
 
 
