@@ -266,7 +266,8 @@ def test_predictive_std_equals_the_dense_dtc_formula(si_frames):
     settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=3,
                                                      n_sparse=25, delta=0.5),
                                e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0),
-                               fit_virials=False, sparse_jitter=1e-4)  # a well-posed K_MM^-1
+                               fit_virials=False, sparse_jitter=1e-4,  # a well-posed K_MM^-1
+                               distance_2b=None)
     result = gap.fit(train, settings, progress=False)
     squeezed = test[0].copy()
     squeezed.set_cell(squeezed.cell * 0.9, scale_atoms=True)
@@ -314,7 +315,7 @@ def test_marginal_likelihood_equals_the_dense_gaussian_density(si_frames):
     settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=2, n_sparse=15,
                                                      delta=0.5),
                                e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0),
-                               sparse_jitter=1e-6)
+                               sparse_jitter=1e-6, distance_2b=None)
     frames = train[:3]
     stats = evidence_statistics(frames, settings)
     problem = prepare(frames, settings, progress=False)

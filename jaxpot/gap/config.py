@@ -257,6 +257,8 @@ def _job(values: dict, descriptors: list, source: str) -> FitJob:
     if names:
         kw["names"] = LabelNames(**{**LabelNames()._asdict(), **names})
         kw["fit_virials"] = kw["names"].virial is not None or kw["names"].stress is not None
+    if not descriptors:  # a config naming no descriptor: jaxpot's default ones
+        soap_settings, pair_settings = GapSettings().soap, GapSettings().distance_2b
     try:
         settings = GapSettings(soap=soap_settings, distance_2b=pair_settings, **kw)
     except (TypeError, ValueError) as err:

@@ -7,6 +7,13 @@
 Lengths in Å, energies in eV.  ``e0`` is a number (every species), a ``{symbol or Z: eV}``
 mapping, or ``"average"`` (least-squares energy per atom of each species over the training
 set; jaxpot's default, where gap_fit's is the isolated-atom energy).
+
+``GapSettings()`` are jaxpot's defaults, chosen on validation splits carved from the mlearn
+Si, Ge and Li training splits (``benchmarks/select_gap_defaults.py``): SOAP (cutoff 5 Å,
+n_max 8, l_max 6, atom_sigma 0.5, zeta 4, delta 1, 1000 CUR sparse points) plus a distance_2b
+term (cutoff 5 Å, theta 1 Å, delta 1, 20 points), ``default_sigma = (0.001, 0.02, 0.02)``
+per atom, e0 from a least-squares average, virials fitted.  Settings parsed from a gap_fit
+command line or TOML file contain exactly the descriptors given there.
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ class TwoBodySettings:
     """gap_fit's ``distance_2b`` descriptor with a squared-exponential kernel."""
 
     cutoff: float = 5.0
-    theta_uniform: float = 1.0
+    theta_uniform: float = 1.0  # Å
     delta: float = 1.0
     n_sparse: int = 20
     sparse_method: str = "uniform"
@@ -75,7 +82,8 @@ class GapSettings:
     """Everything a fit needs besides the data (gap_fit's names)."""
 
     soap: SoapSettings | None = dataclasses.field(default_factory=SoapSettings)
-    distance_2b: TwoBodySettings | None = None
+    # a 2-body term by default (chosen on validation splits); None for SOAP alone
+    distance_2b: TwoBodySettings | None = dataclasses.field(default_factory=TwoBodySettings)
     e0: Any = "average"
     # chosen on validation splits of mlearn Si, Ge, Li (benchmarks/select_gap_defaults.py)
     default_sigma: tuple[float, float, float, float] = (0.001, 0.02, 0.02, 0.0)
