@@ -12,7 +12,6 @@ the cancellation.  Measured maxima (``rnd_seed=1``, so the fits are reproducible
 """
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -36,7 +35,6 @@ TWO_B = ("distance_2b cutoff=4.0 covariance_type=ard_se theta_uniform=1.0 delta=
          "n_sparse=10 sparse_method=uniform")
 RTOL_E, ATOL_F, ATOL_S = 1e-9, 1e-8, 1e-9
 
-pytestmark = pytest.mark.skipif(shutil.which("gap_fit") is None, reason="needs gap_fit")
 
 
 def sic_frames(seeds, label: bool) -> list:
