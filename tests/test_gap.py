@@ -435,3 +435,29 @@ def test_two_species_fit_from_toml_equals_gap_fit(tmp_path):
         assert pred.energy[i] == pytest.approx(e, rel=1e-7)
         np.testing.assert_allclose(pred.forces[i], f, atol=1e-6)
         np.testing.assert_allclose(pred.stress[i], s, atol=1e-7)
+
+
+def test_distance_2b_energy_prior_equals_a_sum_over_ase_ordered_pairs():
+    """The distance_2b part of the energies' prior variance k** = sum over ordered pairs
+    (a, b) of the same species pair of delta^2 exp(-(r_a - r_b)^2 / 2 theta^2) f(r_a) f(r_b),
+    with the ordered pairs from ase.neighborlist.neighbor_list (two species)."""
+    from ase.neighborlist import neighbor_list
+
+    from jaxpot.batch import frame_pairs
+    from jaxpot.gap.design import gap_terms
+    from jaxpot.gap.uncertainty import _energy_prior
+    frames = _sic_frames(2, 7)
+    model = gap.distance_2b_gp(species=(6, 14), cutoff=3.5, theta=[0.4, 0.6, 0.8],
+                               delta=[1.0, 2.0, 0.5], cutoff_transition_width=0.7,
+                               sparse=np.ones((3, 2)))
+    got = _energy_prior(gap_terms(model), model, frames, [frame_pairs(model, a) for a in frames])
+    theta, delta = {0: 0.4, 1: 0.6, 2: 0.8}, {0: 1.0, 1: 2.0, 2: 0.5}
+    for atoms, value in zip(frames, got):
+        i, j, d = neighbor_list("ijd", atoms, 3.5)
+        z = atoms.numbers
+        t = np.where((z[i] == 6) & (z[j] == 6), 0, np.where((z[i] == 14) & (z[j] == 14), 2, 1))
+        f = np.where(d < 2.8, 1.0, 0.5 * (np.cos(np.pi * (d - 2.8) / 0.7) + 1.0))
+        expected = sum(delta[k] ** 2 * np.sum(
+            np.exp(-0.5 * ((d[t == k][:, None] - d[t == k][None, :]) / theta[k]) ** 2)
+            * np.outer(f[t == k], f[t == k])) for k in range(3))
+        assert value == pytest.approx(expected, rel=1e-12)

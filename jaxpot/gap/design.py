@@ -23,7 +23,7 @@ import numpy as np
 from jaxpot.batch import FramePairs, frame_pairs, pack, plan_buckets
 from jaxpot.descriptors.soap import soap_power_spectrum
 from jaxpot.gap import rows as gap_rows
-from jaxpot.gap.terms import soap_gp_descriptor
+from jaxpot.gap.terms import pair_type_table, soap_gp_descriptor
 from jaxpot.model import EnergyModel, model_from_spec
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of kernel rows or descriptors (bytes)
@@ -165,10 +165,28 @@ def sparse_covariance(model: EnergyModel) -> np.ndarray:
     return out
 
 
-def coordination(r, cutoff: float, width: float):
-    """QUIP's cosine coordination function (NumPy): 1 below cutoff - width, 0 at cutoff."""
-    x = np.clip((np.asarray(r) - (cutoff - width)) / max(width, 1e-300), 0.0, 1.0)
-    return np.where(np.asarray(r) < cutoff, 0.5 * (np.cos(np.pi * x) + 1.0), 0.0)
+def coordination(r, cutoff: float, width: float) -> np.ndarray:
+    """QUIP's cosine coordination function, 1 below cutoff - width and 0 at cutoff: the NumPy
+    twin of :func:`jaxpot.cutoffs.cosine_switch` (host paths run no eager JAX ops, which
+    would compile for every new array shape)."""
+    r = np.asarray(r, float)
+    x = np.clip((r - (cutoff - width)) / max(width, 1e-300), 0.0, 1.0)
+    return np.where(r < cutoff, 0.5 * (np.cos(np.pi * x) + 1.0), 0.0)
+
+
+def pair_distances(atoms, pairs: FramePairs, cutoff: float,
+                   species: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair of ``atoms`` within ``cutoff`` once (from its half list): distances (P,) Å
+    and species-pair type (P,) in :func:`jaxpot.gap.terms.species_pairs` order."""
+    i, j, shifts = pairs.half
+    if len(i) == 0:
+        return np.zeros(0), np.zeros(0, int)
+    r = np.linalg.norm(atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array,
+                       axis=1)
+    keep = r < cutoff
+    index = np.searchsorted(np.asarray(species), atoms.numbers)
+    types = pair_type_table(len(species))[index[i], index[j]]
+    return r[keep], types[keep]
 
 
 def set_alpha(model: EnergyModel, alpha: np.ndarray) -> EnergyModel:

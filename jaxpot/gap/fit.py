@@ -26,7 +26,8 @@ import numpy as np
 from jaxpot.batch import check_frames, frame_pairs
 from jaxpot.gap import checkpoint as ckpt
 from jaxpot.gap.checkpoint import Checkpoint
-from jaxpot.gap.design import set_alpha, soap_features, sparse_covariance, structure_rows
+from jaxpot.gap.design import (pair_distances, set_alpha, soap_features, sparse_covariance,
+                               structure_rows)
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
 from jaxpot.gap.settings import GapSettings
 from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
@@ -263,22 +264,15 @@ def _soap_sparse_points(settings: GapSettings, template, frames, pairs, species,
 
 def _pair_sparse_points(settings: GapSettings, frames, pairs, species) -> np.ndarray:
     s = settings.distance_2b
-    types = species_pairs(species)
-    dist: dict[tuple, list] = {t: [] for t in types}
+    n_types = len(species_pairs(species))
+    dist: list[list] = [[] for _ in range(n_types)]
     for atoms, p in zip(frames, pairs):
-        i, j, shifts = p.half
-        if len(i) == 0:
-            continue
-        vec = atoms.positions[j] - atoms.positions[i] + shifts @ atoms.cell.array
-        r = np.linalg.norm(vec, axis=1)
-        zi, zj = atoms.numbers[i], atoms.numbers[j]
-        keep = r < s.cutoff
-        for t in types:
-            sel = keep & (((zi == t[0]) & (zj == t[1])) | ((zi == t[1]) & (zj == t[0])))
-            dist[t].append(r[sel])
+        r, types = pair_distances(atoms, p, s.cutoff, species)
+        for t in range(n_types):
+            dist[t].append(r[types == t])
     grid = []
-    for t in types:
-        values = np.concatenate(dist[t]) if dist[t] else np.zeros(0)
+    for per_type in dist:
+        values = np.concatenate(per_type) if per_type else np.zeros(0)
         if values.size == 0:  # a pair never seen: points spread over the cutoff, alpha -> 0
             values = np.array([0.5, s.cutoff])
         grid.append(uniform_grid(values, s.n_sparse))

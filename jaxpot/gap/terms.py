@@ -29,7 +29,8 @@ import numpy as np
 
 from jaxpot.cutoffs import cosine_switch
 from jaxpot.descriptors.soap import SOAP, soap, soap_power_spectrum
-from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
+from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_lookup,
+                          species_numbers)
 from jaxpot.potentials.pair import pair_model
 
 _MODULE = "jaxpot.gap.terms"
@@ -135,7 +136,8 @@ def species_pairs(species: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
     return tuple((a, b) for i, a in enumerate(zs) for b in zs[i:])
 
 
-def _pair_type_table(n_species: int) -> np.ndarray:
+def pair_type_table(n_species: int) -> np.ndarray:
+    """(S, S) index of each unordered species-index pair in :func:`species_pairs` order."""
     table = np.zeros((n_species, n_species), np.int32)
     t = 0
     for a in range(n_species):
@@ -147,7 +149,7 @@ def _pair_type_table(n_species: int) -> np.ndarray:
 
 def distance_2b_pair_fn(cutoff: float, transition_width: float, n_species: int):
     """``phi(params, r, i, j)`` = eps(r) of both ordered pairs (the pair model counts once)."""
-    table = _pair_type_table(n_species)
+    table = pair_type_table(n_species)
 
     def phi(params, r, index_i, index_j):
         t = jnp.asarray(table)[index_i, index_j]
@@ -174,7 +176,7 @@ def distance_2b_gp(*, species, cutoff: float, theta: float = 0.5, delta: float =
         alpha: (T, M) weights.
         e0: (S,) per-species reference energies (eV), default 0.
     """
-    zs = tuple(sorted({int(z) for z in _species_numbers(species)}))
+    zs = tuple(sorted({int(z) for z in species_numbers(species)}))
     t = len(species_pairs(zs))
     m = int(n_sparse if sparse is None else np.shape(sparse)[-1])
     sparse = np.zeros((t, m)) if sparse is None else np.asarray(sparse, float).reshape(t, m)
@@ -208,11 +210,6 @@ def distance_2b_gp(*, species, cutoff: float, theta: float = 0.5, delta: float =
                        atomic_energies_fn=atomic,
                        spec=make_spec("gap_distance_2b", _MODULE, **config),
                        name="GAP distance_2b")
-
-
-def _species_numbers(species):
-    from jaxpot.model import species_numbers
-    return species_numbers(species)
 
 
 def _2b_from_spec(config: dict) -> EnergyModel:

@@ -25,7 +25,8 @@ import numpy as np
 import scipy.linalg
 
 from jaxpot.batch import frame_pairs
-from jaxpot.gap.design import coordination, gap_terms, soap_features, structure_rows
+from jaxpot.gap.design import (coordination, gap_terms, pair_distances, soap_features,
+                               structure_rows)
 from jaxpot.gap.terms import soap_gp_descriptor, sparse_species_index
 from jaxpot.model import EnergyModel
 
@@ -96,31 +97,15 @@ def _energy_prior(terms, model, frames, pairs) -> np.ndarray:
     if terms.pair is not None:
         config = json.loads(terms.pair.spec)["config"]
         params = {k: np.asarray(v) for k, v in terms.pair.params.items()}
-        zs = config["species"]
         for i, (atoms, p) in enumerate(zip(frames, pairs)):
-            a, b, shifts = p.half
-            if len(a) == 0:
-                continue
-            rvec = atoms.positions[b] - atoms.positions[a] + shifts @ atoms.cell.array
-            dist = np.linalg.norm(rvec, axis=1)
-            keep = dist < config["cutoff"]
-            dist, za, zb = dist[keep], atoms.numbers[a][keep], atoms.numbers[b][keep]
+            dist, t = pair_distances(atoms, p, config["cutoff"], config["species"])
             f = coordination(dist, config["cutoff"], config["cutoff_transition_width"])
-            t = _pair_type(za, zb, zs)
             for typ in np.unique(t):
                 sel = t == typ
                 d, ff = dist[sel], f[sel]
                 k = np.exp(-0.5 * ((d[:, None] - d[None, :]) / params["theta"][typ]) ** 2)
                 out[i] += 4.0 * params["delta"][typ] ** 2 * ff @ k @ ff  # ordered pairs
     return out
-
-
-def _pair_type(za, zb, zs) -> np.ndarray:
-    index = {z: k for k, z in enumerate(zs)}
-    s = len(zs)
-    lo = np.minimum([index[z] for z in za], [index[z] for z in zb])
-    hi = np.maximum([index[z] for z in za], [index[z] for z in zb])
-    return lo * s - lo * (lo - 1) // 2 + (hi - lo)
 
 
 def _local_energy_std(terms, model, frames, pairs, u, r) -> list:
