@@ -1,0 +1,160 @@
+"""Behler–Parrinello high-dimensional neural-network potential (HDNNP) on ANI AEVs or ACSFs.
+
+    E = sum_i [ s * NN^{Z_i}((G_i - mu_{Z_i}) / sigma_{Z_i}) + e0_{Z_i} ]
+
+with G_i the symmetry-function vector of atom i (:mod:`jaxpot.descriptors.ani` or
+:mod:`~jaxpot.descriptors.acsf`), one MLP per element, feature standardisation (mu, sigma) per
+element fitted on the training set, per-element reference energies e0 (eV, least squares on the
+training energies) and an energy scale s (eV).  The standardisation, e0 and s are stored in the
+params under ``"norm"`` (not trained); the networks under ``"net"``.  Behler & Parrinello, PRL
+98, 146401 (2007); ANI features: Smith et al., Chem. Sci. 8, 3192 (2017).
+"""
+
+from __future__ import annotations
+
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features
+from jaxpot.descriptors.ani import ANI, ani_aev, ani_features
+from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
+from jaxpot.nn.layers import MLP
+
+_MODULE = "jaxpot.nn.bpnn"
+
+
+def scaled_ani_settings(species, cutoff: float) -> dict:
+    """ANI-1x-like AEV settings stretched to a radial cutoff ``cutoff`` (Å).
+
+    16 radial shifts on [0.9, cutoff) and 4 angular shifts x 8 sections up to an angular cutoff
+    of 0.8 * cutoff (second neighbours of sp3 crystals at 5 Å); the Gaussian widths keep
+    ANI-1x's width-to-spacing ratios (eta_R = 16 Å^-2 at 4.3/16 Å spacing, eta_A = 8 Å^-2 at
+    2.6/4 Å)."""
+    r_a = 0.8 * cutoff
+    step_r, step_a = (cutoff - 0.9) / 16, (r_a - 0.9) / 4
+    return {"type": "ani", "species": [int(z) for z in species], "r_cut_radial": cutoff,
+            "r_cut_angular": r_a, "eta_radial": 16.0 * (4.3 / 16 / step_r) ** 2,
+            "shifts_radial": [0.9 + step_r * j for j in range(16)],
+            "eta_angular": 8.0 * (2.6 / 4 / step_a) ** 2, "zeta": 32.0,
+            "shifts_angular": [0.9 + step_a * j for j in range(4)],
+            "sections": [float(np.pi / 16 + np.pi / 8 * j) for j in range(8)]}
+
+
+def make_descriptor(settings: dict) -> ANI | ACSF:
+    """ANI or ACSF descriptor from its JSON settings (``type`` = "ani" or "acsf")."""
+    kw = {k: v for k, v in settings.items() if k != "type"}
+    if settings.get("type") == "ani":
+        return ani_aev(**kw)
+    if settings.get("type") == "acsf":
+        return acsf(**kw)
+    raise ValueError(f"unknown descriptor type {settings.get('type')!r}; use 'ani' or 'acsf'")
+
+
+def descriptor_settings(desc: ANI | ACSF) -> dict:
+    """JSON settings of a descriptor (inverse of :func:`make_descriptor`)."""
+    if isinstance(desc, ANI):
+        return {"type": "ani", **{k: list(v) if isinstance(v, tuple) else v
+                                  for k, v in desc._asdict().items()}}
+    return {"type": "acsf", "species": list(desc.species), "r_cut": desc.r_cut,
+            "g2_params": [list(r) for r in desc.g2], "g3_params": [list(r) for r in desc.g3],
+            "g4_params": [list(r) for r in desc.g4], "g5_params": [list(r) for r in desc.g5]}
+
+
+def descriptor_cutoff(desc: ANI | ACSF) -> float:
+    return desc.neighbor_cutoff if isinstance(desc, ANI) else desc.r_cut
+
+
+def features(desc: ANI | ACSF, positions, cell, species, neighbors):
+    """(N, F) features of the descriptor."""
+    fn = ani_features if isinstance(desc, ANI) else acsf_features
+    return fn(desc, positions, cell, species, neighbors)
+
+
+class ElementNetworks(nn.Module):
+    """One MLP per element; returns every network's output for every atom, (N, S)."""
+
+    n_species: int
+    hidden: tuple[int, ...]
+    act: str
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        outs = [MLP(self.hidden, 1, self.act, param_dtype=self.param_dtype,
+                    name=f"element_{s}")(x)[..., 0] for s in range(self.n_species)]
+        return jnp.stack(outs, axis=-1)
+
+
+def bpnn(species, cutoff: float = 5.0, *, descriptor: dict | None = None,
+         hidden=(64, 64), activation: str = "silu", seed: int = 0, dtype=None,
+         params=None) -> EnergyModel:
+    """A Behler–Parrinello network potential with freshly initialised weights.
+
+    Args:
+        species: element symbols or Z the model knows.
+        cutoff: radial cutoff (Å); the default descriptor is :func:`scaled_ani_settings`.
+        descriptor: JSON settings of an ANI (``{"type": "ani", ...}``, :func:`ani_aev`'s
+            arguments) or ACSF (``{"type": "acsf", ...}``, :func:`acsf`'s) descriptor.
+        hidden: hidden layer widths of each element's network. activation: see
+            :data:`jaxpot.nn.layers.ACTIVATIONS` (``"celu"`` is torchani's CELU(0.1)).
+        seed: initialisation seed. dtype: parameter dtype (default: JAX's float).
+        params: a full params pytree to use instead of the initialisation.
+    """
+    from jaxpot.model import species_numbers
+    zs = tuple(sorted({int(z) for z in species_numbers(species)}))
+    settings = dict(descriptor) if descriptor is not None else scaled_ani_settings(zs, cutoff)
+    settings.setdefault("species", list(zs))
+    desc = make_descriptor(settings)
+    if tuple(sorted(desc.species)) != zs:
+        raise ValueError(f"descriptor species {desc.species} differ from the model's {zs}")
+    dtype = jnp.dtype(dtype or jnp.result_type(float))
+    config = {"species": list(zs), "descriptor": descriptor_settings(desc),
+              "hidden": [int(h) for h in hidden], "activation": activation,
+              "dtype": dtype.name}
+    return bpnn_from_config(config, seed=seed, params=params)
+
+
+def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
+    """Rebuild a BPNN from its spec config (fresh weights from ``seed`` unless ``params``)."""
+    desc = make_descriptor(config["descriptor"])
+    zs = tuple(config["species"])
+    dtype = jnp.dtype(config.get("dtype", "float32"))
+    net = ElementNetworks(len(zs), tuple(config["hidden"]), config["activation"], dtype)
+    if params is None:
+        n_f = desc.n_features
+        params = {"net": net.init(jax.random.PRNGKey(seed), jnp.zeros((1, n_f), dtype)),
+                  "norm": {"shift": jnp.zeros((len(zs), n_f), dtype),
+                           "scale": jnp.ones((len(zs), n_f), dtype),
+                           "e0": jnp.zeros((len(zs),), dtype),
+                           "energy_scale": jnp.ones((), dtype)}}
+    # the element networks see the descriptor's species order through the table
+    order = species_lookup(zs, fill=-1)
+
+    def atomic(params, positions, cell, species, neighbors):
+        g = features(desc, positions, cell, species, neighbors)
+        index = jnp.asarray(order)[species]
+        known = index >= 0
+        k = jnp.maximum(index, 0)
+        norm = params["norm"]
+        x = (g - norm["shift"][k]) / norm["scale"][k]
+        out = jnp.take_along_axis(net.apply(params["net"], x), k[:, None], axis=1)[:, 0]
+        return jnp.where(known, norm["energy_scale"] * out + norm["e0"][k], 0.0)
+
+    def energy(params, positions, cell, species, neighbors):
+        return jnp.sum(atomic(params, positions, cell, species, neighbors))
+
+    return EnergyModel(energy_fn=energy, params=params, cutoff=descriptor_cutoff(desc),
+                       species=zs, atomic_energies_fn=atomic,
+                       spec=make_spec("bpnn", _MODULE, **config), name="BPNN")
+
+
+def model_config(model: EnergyModel) -> dict:
+    """The spec config of a model built by this module (or PaiNN's)."""
+    return json.loads(model.spec)["config"]
+
+
+register_model_kind("bpnn", bpnn_from_config)

@@ -1,0 +1,75 @@
+"""Building blocks shared by the neural-network potentials: activations, MLPs, radial bases.
+
+Flax (linen) modules; every module maps one structure's per-atom arrays and is vmapped by the
+caller for batches.  Lengths in Å.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxpot.cutoffs import cosine_cutoff, polynomial_cutoff
+
+
+def celu_01(x):
+    """CELU with alpha = 0.1, torchani's ANI activation."""
+    return jax.nn.celu(x, alpha=0.1)
+
+
+def shifted_softplus(x):
+    """softplus(x) - log 2 (SchNet/PaiNN's ssp): zero at zero."""
+    return jax.nn.softplus(x) - jnp.log(2.0).astype(x.dtype)
+
+
+ACTIVATIONS: dict[str, Callable] = {
+    "silu": jax.nn.silu, "tanh": jnp.tanh, "celu": celu_01, "softplus": jax.nn.softplus,
+    "shifted_softplus": shifted_softplus, "gelu": jax.nn.gelu,
+}
+
+
+def activation(name: str) -> Callable:
+    """The activation called ``name`` (ValueError lists the known ones)."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; known: {sorted(ACTIVATIONS)}") from None
+
+
+class MLP(nn.Module):
+    """Dense layers ``hidden`` with ``act`` between them, then a linear ``out`` layer."""
+
+    hidden: Sequence[int]
+    out: int
+    act: str = "silu"
+    out_bias: bool = True
+    param_dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        f = activation(self.act)
+        for width in self.hidden:
+            x = f(nn.Dense(width, param_dtype=self.param_dtype)(x))
+        return nn.Dense(self.out, use_bias=self.out_bias, param_dtype=self.param_dtype)(x)
+
+
+def bessel_basis(r, r_cut: float, n: int):
+    """sqrt(2/r_c) sin(k pi r / r_c) / r, k = 1..n (DimeNet/PaiNN), shape r.shape + (n,).
+
+    Finite at r = 0 (limit k pi sqrt(2/r_c) / r_c, used for masked entries with r = 0)."""
+    k = jnp.arange(1, n + 1, dtype=r.dtype) * jnp.pi / r_cut
+    safe = jnp.where(r > 0, r, 1.0)[..., None]
+    value = jnp.sin(k * safe) / safe
+    return jnp.sqrt(2.0 / r_cut) * jnp.where(r[..., None] > 0, value, k)
+
+
+def envelope(r, r_cut: float, kind: str = "cosine"):
+    """Smooth cutoff: ``cosine`` (Behler) or ``polynomial`` (p = 6, NequIP)."""
+    if kind == "cosine":
+        return cosine_cutoff(r, r_cut)
+    if kind == "polynomial":
+        return polynomial_cutoff(r, r_cut, 6)
+    raise ValueError(f"unknown cutoff envelope {kind!r}; use 'cosine' or 'polynomial'")
