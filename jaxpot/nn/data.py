@@ -1,0 +1,150 @@
+"""Labelled structures on the device for training: padded buckets and per-structure targets.
+
+Frames are grouped into a few padded shapes (:func:`jaxpot.batch.plan_buckets`); each bucket is
+packed once into a :class:`~jaxpot.batch.Batch` holding all of its structures plus their
+:class:`Targets`.  A training step gathers ``batch_size`` rows of one bucket by index inside
+jit, so the whole run compiles once per bucket and never repacks on the host.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ase.stress import voigt_6_to_full_3x3_stress
+
+from jaxpot.batch import Batch, check_frames, frame_pairs, pack, plan_buckets
+from jaxpot.evaluation import Labels, label_keys, read_labels
+from jaxpot.model import EnergyModel
+from jaxpot.pytree import pytree_dataclass
+from jaxpot.types import Array
+
+
+class TrainingDataError(ValueError):
+    """A configuration that cannot be trained on (the message names file and index)."""
+
+
+@pytree_dataclass
+class Targets:
+    """Labels of B structures: energy (B,) eV, forces (B,N,3) eV/Å, stress (B,3,3) eV/Å^3 (ASE
+    sign), n_atoms (B,), and 0/1 masks saying which labels each structure has."""
+
+    energy: Array
+    forces: Array
+    stress: Array
+    n_atoms: Array
+    has_energy: Array
+    has_forces: Array
+    has_stress: Array
+
+
+class Bucket(NamedTuple):
+    """All structures of one padded shape, on the device, and their frame indices."""
+
+    batch: Batch
+    targets: Targets
+    frames: np.ndarray  # (B,) indices into the dataset's frame list
+
+
+class Dataset(NamedTuple):
+    """Buckets of one set of frames (training or validation)."""
+
+    buckets: tuple[Bucket, ...]
+    labels: tuple[Labels, ...]
+    n_frames: int
+
+
+def read_labels_checked(frames: Sequence, names=None, source: Sequence[str] | str = "frames"
+                        ) -> list[Labels]:
+    """Labels of every frame; errors name the file and configuration index."""
+    keys = label_keys(names)
+    where = ([f"{source}[{i}]" for i in range(len(frames))] if isinstance(source, str)
+             else list(source))
+    out = []
+    for i, atoms in enumerate(frames):
+        try:
+            out.append(read_labels(atoms, keys, where[i]))
+        except ValueError as err:
+            raise TrainingDataError(str(err)) from None
+    return out
+
+
+def _targets(frames, labels, n_atoms: int) -> Targets:
+    b = len(frames)
+    energy, has_e = np.zeros(b), np.zeros(b)
+    forces, has_f = np.zeros((b, n_atoms, 3)), np.zeros(b)
+    stress, has_s = np.zeros((b, 3, 3)), np.zeros(b)
+    sizes = np.zeros(b)
+    for s, (atoms, lab) in enumerate(zip(frames, labels)):
+        sizes[s] = len(atoms)
+        if lab.energy is not None:
+            energy[s], has_e[s] = lab.energy, 1.0
+        if lab.forces is not None:
+            forces[s, :len(atoms)], has_f[s] = lab.forces, 1.0
+        if lab.stress is not None and all(atoms.pbc):
+            stress[s], has_s[s] = voigt_6_to_full_3x3_stress(lab.stress), 1.0
+    dtype = jnp.result_type(float)
+    return Targets(*(jax.device_put(np.asarray(x, dtype)) for x in (
+        energy, forces, stress, sizes, has_e, has_f, has_s)))
+
+
+def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels],
+                  source: str = "frames", min_bucket: int = 16) -> Dataset:
+    """Pack ``frames`` (with their ``labels``) into device buckets for ``model``'s cutoff."""
+    frames = list(frames)
+    try:
+        check_frames(model, frames, source)
+    except ValueError as err:
+        raise TrainingDataError(str(err)) from None
+    pairs = [frame_pairs(model, atoms) for atoms in frames]
+    buckets = []
+    for plan in plan_buckets(frames, pairs, pad_atoms=True, min_bucket=min_bucket):
+        members = list(plan.indices)
+        sub = [frames[i] for i in members]
+        batch = pack(model, sub, [pairs[i] for i in members], plan.n_atoms, plan.capacity,
+                     len(members), half_capacity=plan.half_capacity)
+        targets = _targets(sub, [labels[i] for i in members], plan.n_atoms)
+        buckets.append(Bucket(batch, targets, np.asarray(members)))
+    return Dataset(tuple(buckets), tuple(labels), len(frames))
+
+
+def gather(bucket: Bucket, rows: Array) -> tuple[Batch, Targets]:
+    """Rows ``rows`` (b,) of a bucket (inside jit: one gather per leaf)."""
+    return jax.tree_util.tree_map(lambda x: x[rows], (bucket.batch, bucket.targets))
+
+
+def epoch_plan(dataset: Dataset, batch_size: int, rng: np.random.Generator | None
+               ) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """One epoch's steps: (bucket index, rows (batch_size,), weights (batch_size,)).
+
+    Rows are shuffled within each bucket by ``rng`` (in order when None); the last step of a
+    bucket is padded with weight-0 rows, and the steps of all buckets are interleaved in a
+    shuffled order."""
+    steps = []
+    for k, bucket in enumerate(dataset.buckets):
+        n = len(bucket.frames)
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        for start in range(0, n, batch_size):
+            rows = order[start:start + batch_size]
+            weight = np.ones(batch_size)
+            if len(rows) < batch_size:
+                weight[len(rows):] = 0.0
+                rows = np.concatenate([rows, np.zeros(batch_size - len(rows), int)])
+            steps.append((k, rows.astype(np.int32), weight))
+    if rng is not None:
+        steps = [steps[i] for i in rng.permutation(len(steps))]
+    return steps
+
+
+def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) index arrays: a seeded random ``fraction`` held out for validation
+    (at least one frame when n > 1)."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(fraction * n))
+    if fraction > 0 and n > 1:
+        n_val = max(n_val, 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])

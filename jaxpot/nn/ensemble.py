@@ -1,0 +1,186 @@
+"""Deep ensembles: K networks of one architecture evaluated in one ``vmap``.
+
+An ensemble is an :class:`~jaxpot.model.EnergyModel` whose energy is the members' mean, so
+forces, stress, MD and every property use the mean model.  Its params are the members' params
+stacked on a leading axis (``params["members"]``) plus calibration factors
+(``params["calibration"]``: energy, forces, stress) that turn the members' spread into an error
+bar: sigma = factor * std over members (Lakshminarayanan et al., NeurIPS 2017; the single
+scale factor as apax's shallow ensembles do, fitted on a validation split by
+:func:`calibration_factors`).  :func:`ensemble_predict` returns the mean and calibrated spread of
+energy, forces and stress.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.batch import batch_energy_forces_stress, check_frames, frame_pairs, pack, plan_buckets
+from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
+from jaxpot.space import VOIGT_PAIRS
+
+_MODULE = "jaxpot.nn.ensemble"
+_ROWS, _COLS = (np.array(x) for x in zip(*VOIGT_PAIRS))
+
+
+def ensemble(members: Sequence[EnergyModel], calibration=None) -> EnergyModel:
+    """Ensemble of models of one kind and configuration (differing only in params)."""
+    members = list(members)
+    if not members:
+        raise ValueError("an ensemble needs at least one member")
+    first = members[0]
+    for k, m in enumerate(members[1:], 1):
+        if m.spec != first.spec or jax.tree_util.tree_structure(m.params) != \
+                jax.tree_util.tree_structure(first.params):
+            raise ValueError(f"ensemble member {k} differs from member 0 in architecture")
+    stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *(m.params for m in members))
+    return stacked_ensemble(first, stacked, calibration)
+
+
+def stacked_ensemble(member: EnergyModel, stacked_params, calibration=None) -> EnergyModel:
+    """Ensemble from one member (for its architecture) and params stacked on axis 0."""
+    size = int(jax.tree_util.tree_leaves(stacked_params)[0].shape[0])
+    config = {"member": json.loads(member.spec), "size": size}
+    model = _from_config(config, member)
+    cal = np.ones(3) if calibration is None else np.asarray(calibration, float).reshape(3)
+    dtype = jax.tree_util.tree_leaves(stacked_params)[0].dtype
+    return model.replace(params={"members": stacked_params,
+                                 "calibration": jnp.asarray(cal, dtype)})
+
+
+def _from_config(config: dict, member: EnergyModel | None = None) -> EnergyModel:
+    member = member or model_from_spec(config["member"])
+    size = int(config["size"])
+    fn, afn = member.energy_fn, member.atomic_energies_fn
+
+    def energy(params, positions, cell, species, neighbors):
+        e = jax.vmap(fn, in_axes=(0, None, None, None, None))(
+            params["members"], positions, cell, species, neighbors)
+        return jnp.mean(e)
+
+    atomic = None
+    if afn is not None:
+        def atomic(params, positions, cell, species, neighbors):
+            e = jax.vmap(afn, in_axes=(0, None, None, None, None))(
+                params["members"], positions, cell, species, neighbors)
+            return jnp.mean(e, axis=0)
+
+    stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x] * size), member.params)
+    params = {"members": stacked, "calibration": jnp.ones(3, jax.tree_util.tree_leaves(
+        stacked)[0].dtype)}
+    return EnergyModel(energy_fn=energy, params=params, cutoff=member.cutoff,
+                       species=member.species, atomic_energies_fn=atomic,
+                       spec=make_spec("ensemble", _MODULE, **config),
+                       name=f"ensemble of {size} x {member.name}",
+                       part_cutoffs=member.part_cutoffs)
+
+
+def members_of(model: EnergyModel) -> tuple[EnergyModel, object]:
+    """(one member as a model, the stacked member params) of an ensemble."""
+    config = json.loads(model.spec)
+    if config.get("kind") != "ensemble":
+        raise ValueError(f"{model.name} is not an ensemble")
+    member = model_from_spec(config["config"]["member"])
+    return member, model.params["members"]
+
+
+class EnsemblePrediction(NamedTuple):
+    """Mean and calibrated spread (one sigma) over the members, NumPy float64:
+    energy/energy_std (n,) eV, forces/forces_std [(N_i,3)] eV/Å, stress/stress_std (n,6) eV/Å^3
+    (NaN rows for non-periodic frames), and the members' raw energies (n, K) eV."""
+
+    energy: np.ndarray
+    energy_std: np.ndarray
+    forces: list
+    forces_std: list
+    stress: np.ndarray
+    stress_std: np.ndarray
+    member_energies: np.ndarray
+
+
+def _member_results(member: EnergyModel):
+    def run(stacked, batch):
+        return jax.vmap(lambda p: batch_energy_forces_stress(member.replace(params=p), batch)
+                        )(stacked)
+    return jax.jit(run)
+
+
+def ensemble_predict(model: EnergyModel, frames, batch_size: int | None = None,
+                     calibrated: bool = True) -> EnsemblePrediction:
+    """Mean and spread of every member's energy, forces and stress on ``frames``.
+
+    The spread is the standard deviation over members times the model's calibration factors
+    (1 until :func:`calibration_factors` has been applied), or the raw standard deviation with
+    ``calibrated=False``."""
+    if hasattr(frames, "positions"):
+        frames = [frames]
+    frames = list(frames)
+    member, stacked = members_of(model)
+    check_frames(model, frames)
+    cal = np.asarray(model.params["calibration"], float) if calibrated else np.ones(3)
+    pairs = [frame_pairs(model, a) for a in frames]
+    n = len(frames)
+    k = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
+    energies = np.zeros((n, k))
+    forces, forces_std = [None] * n, [None] * n
+    stress, stress_std = np.full((n, 6), np.nan), np.full((n, 6), np.nan)
+    run = _member_results(member)
+    for bucket in plan_buckets(frames, pairs, pad_atoms=True, batch_size=batch_size):
+        for start in range(0, len(bucket.indices), bucket.batch_size):
+            idx = bucket.indices[start:start + bucket.batch_size]
+            batch = pack(model, [frames[i] for i in idx], [pairs[i] for i in idx],
+                         bucket.n_atoms, bucket.capacity, bucket.batch_size,
+                         half_capacity=bucket.half_capacity)
+            res = run(stacked, batch)
+            e, f, s = (np.asarray(x, float) for x in res[:3])  # (K, B, ...)
+            for slot, i in enumerate(idx):
+                m = len(frames[i])
+                energies[i] = e[:, slot]
+                forces[i] = f[:, slot, :m].mean(0)
+                forces_std[i] = cal[1] * f[:, slot, :m].std(0)
+                if all(frames[i].pbc) and frames[i].cell.rank == 3:
+                    voigt = s[:, slot][:, _ROWS, _COLS]
+                    stress[i], stress_std[i] = voigt.mean(0), cal[2] * voigt.std(0)
+    return EnsemblePrediction(energies.mean(1), cal[0] * energies.std(1), forces, forces_std,
+                              stress, stress_std, energies)
+
+
+def calibration_factors(prediction: EnsemblePrediction, labels) -> np.ndarray:
+    """Scale factors (energy, forces, stress) making the raw spread an error bar on ``labels``.
+
+    For each quantity the factor c minimises the Gaussian negative log-likelihood of the errors
+    with sigma = c * std: c^2 = mean(err^2 / std^2) (1 where nothing is labelled)."""
+    def factor(err, std):
+        err, std = np.concatenate(err) if err else np.zeros(0), np.concatenate(std) if std else None
+        if std is None or err.size == 0:
+            return 1.0
+        ok = std > 1e-12
+        return float(np.sqrt(np.mean(err[ok] ** 2 / std[ok] ** 2))) if ok.any() else 1.0
+
+    e_err, e_std, f_err, f_std, s_err, s_std = [], [], [], [], [], []
+    for i, lab in enumerate(labels):
+        if lab.energy is not None:
+            e_err.append(np.atleast_1d(prediction.energy[i] - lab.energy))
+            e_std.append(np.atleast_1d(prediction.energy_std[i]))
+        if lab.forces is not None:
+            f_err.append((prediction.forces[i] - lab.forces).ravel())
+            f_std.append(prediction.forces_std[i].ravel())
+        if lab.stress is not None and np.all(np.isfinite(prediction.stress[i])):
+            s_err.append(prediction.stress[i] - lab.stress)
+            s_std.append(prediction.stress_std[i])
+    return np.array([factor(e_err, e_std), factor(f_err, f_std), factor(s_err, s_std)])
+
+
+def calibrate(model: EnergyModel, frames, labels) -> EnergyModel:
+    """``model`` with calibration factors fitted on labelled ``frames`` (a validation split)."""
+    raw = ensemble_predict(model, frames, calibrated=False)
+    factors = calibration_factors(raw, labels)
+    dtype = model.params["calibration"].dtype
+    return model.replace(params={**model.params, "calibration": jnp.asarray(factors, dtype)})
+
+
+register_model_kind("ensemble", _from_config)

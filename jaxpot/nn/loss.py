@@ -1,0 +1,75 @@
+"""Training loss of a network potential on a batch of structures, and its error sums.
+
+    L = mean_s (dE_s / N_s)^2 / sigma_E^2 + mean_{atoms, xyz} dF^2 / sigma_F^2
+        + mean_{s, ab} dsigma^2 / sigma_S^2
+
+over the labelled structures of the batch (weights 0 drop padding rows).  The sigmas (eV/atom,
+eV/Å, GPa) are the expected errors that weight each quantity, as gap_fit's ``default_sigma``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from jaxpot.batch import Batch, batch_energy_forces_stress
+from jaxpot.model import EnergyModel
+from jaxpot.nn.data import Targets
+from jaxpot.units import GPa
+
+
+class LossWeights(NamedTuple):
+    """Expected errors: energy eV/atom, forces eV/Å, stress GPa (inf drops a quantity)."""
+
+    energy: float = 0.002
+    forces: float = 0.05
+    stress: float = 0.5
+
+
+class ErrorSums(NamedTuple):
+    """Sums over a batch: counts, absolute and squared errors of energy/atom (eV), force
+    components (eV/Å) and stress components (eV/Å^3)."""
+
+    n_energy: jnp.ndarray
+    abs_energy: jnp.ndarray
+    sq_energy: jnp.ndarray
+    n_forces: jnp.ndarray
+    abs_forces: jnp.ndarray
+    sq_forces: jnp.ndarray
+    n_stress: jnp.ndarray
+    abs_stress: jnp.ndarray
+    sq_stress: jnp.ndarray
+
+
+def error_sums(model: EnergyModel, batch: Batch, targets: Targets, weight) -> ErrorSums:
+    """Per-batch error sums of ``model`` (weight (B,) 0/1 selects rows)."""
+    res = batch_energy_forces_stress(model, batch)
+    w_e = weight * targets.has_energy
+    de = (res.energy - targets.energy) / jnp.maximum(targets.n_atoms, 1.0)
+    w_f = (weight * targets.has_forces)[:, None, None] * batch.atom_mask[..., None]
+    df = (res.forces - targets.forces) * w_f
+    w_s = (weight * targets.has_stress)[:, None, None]
+    ds = (res.stress - targets.stress) * w_s
+    return ErrorSums(jnp.sum(w_e), jnp.sum(w_e * jnp.abs(de)), jnp.sum(w_e * de * de),
+                     3.0 * jnp.sum(w_f[..., 0]), jnp.sum(jnp.abs(df)), jnp.sum(df * df),
+                     9.0 * jnp.sum(w_s), jnp.sum(jnp.abs(ds)), jnp.sum(ds * ds))
+
+
+def loss_from_sums(sums: ErrorSums, weights: LossWeights):
+    """The weighted loss (dimensionless) from error sums."""
+    def term(sq, n, sigma):
+        if not math.isfinite(sigma):
+            return 0.0
+        return sq / jnp.maximum(n, 1.0) / sigma ** 2
+    return (term(sums.sq_energy, sums.n_energy, weights.energy)
+            + term(sums.sq_forces, sums.n_forces, weights.forces)
+            + term(sums.sq_stress, sums.n_stress, weights.stress * GPa))
+
+
+def batch_loss(model: EnergyModel, batch: Batch, targets: Targets, weight,
+               weights: LossWeights):
+    """(loss, error sums) of ``model`` on a batch."""
+    sums = error_sums(model, batch, targets, weight)
+    return loss_from_sums(sums, weights), sums

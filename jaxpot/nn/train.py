@@ -1,0 +1,278 @@
+"""Training loop for network potentials: optax, padded buckets, EMA, early stopping, ensembles.
+
+    result = train_model(bpnn(["Si"], 5.0), frames, settings=TrainSettings(epochs=200))
+    result.model            # best (validation) EMA weights, an EnergyModel (or an ensemble)
+
+K ensemble members train side by side in one ``vmap`` (same batches, different initial
+weights); a single model is the case K = 1.  Each epoch visits every training structure once in
+a seeded shuffled order; the validation split is evaluated with the EMA weights, the best epoch
+is kept, and training stops after ``patience`` epochs without improvement.  With a checkpoint
+path the state is written atomically every ``checkpoint_every`` epochs and a rerun resumes from
+it, ending bit-identical to an uninterrupted run on the same machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxpot.model import EnergyModel
+from jaxpot.nn import checkpoint as ckpt
+from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
+from jaxpot.nn.ensemble import calibrate, stacked_ensemble
+from jaxpot.nn.loss import ErrorSums, LossWeights, batch_loss, error_sums, loss_from_sums
+from jaxpot.nn.normalization import fit_normalization
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became non-finite; ``result`` holds the best model reached before."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+class TrainSettings(NamedTuple):
+    """Hyperparameters of :func:`train_model` (learning rates per step; sigmas in ``weights``)."""
+
+    epochs: int = 300
+    batch_size: int = 4
+    learning_rate: float = 3e-3
+    final_learning_rate: float = 3e-5
+    warmup_epochs: int = 5
+    weights: LossWeights = LossWeights()
+    validation_fraction: float = 0.1
+    patience: int = 100
+    ema_decay: float = 0.99
+    ensemble_size: int = 1
+    seed: int = 0
+    grad_clip: float = 100.0
+    checkpoint_every: int = 1
+
+
+class TrainResult(NamedTuple):
+    model: EnergyModel
+    history: list
+    best_epoch: int
+    stop_reason: str
+    validation_frames: list
+    train_frames: list
+
+
+def _initial_member_params(model: EnergyModel, k: int, seed: int):
+    """Member k's params: the model's own for k = 0, fresh ones from seed + k otherwise."""
+    if k == 0:
+        return model.params
+    from jaxpot.nn.bpnn import bpnn_from_config
+    from jaxpot.nn.painn import painn_from_config
+    spec = json.loads(model.spec)
+    builders = {"bpnn": bpnn_from_config, "painn": painn_from_config}
+    if spec.get("kind") not in builders:
+        raise ValueError(f"ensembles can be trained for {sorted(builders)}, not {model.kind!r}")
+    return builders[spec["kind"]](spec["config"], seed=seed + k).params
+
+
+def _optimizer(settings: TrainSettings, steps_per_epoch: int):
+    total = max(settings.epochs * steps_per_epoch, 1)
+    warmup = min(settings.warmup_epochs * steps_per_epoch, total - 1)
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, settings.learning_rate, max(warmup, 1), total, settings.final_learning_rate)
+    return optax.chain(optax.clip_by_global_norm(settings.grad_clip),
+                       optax.adam(schedule)), schedule
+
+
+def _sum_dict(sums: ErrorSums) -> dict:
+    """RMSE/MAE in meV/atom, eV/Å, GPa from (member-averaged) error sums."""
+    from jaxpot.units import GPa
+    s = {k: float(np.mean(np.asarray(v))) for k, v in sums._asdict().items()}
+    out = {}
+    for name, n, unit in (("energy", "n_energy", 1000.0), ("forces", "n_forces", 1.0),
+                          ("stress", "n_stress", 1.0 / GPa)):
+        if s[n] > 0:
+            out[f"{name}_mae"] = s[f"abs_{name}"] / s[n] * unit
+            out[f"{name}_rmse"] = float(np.sqrt(s[f"sq_{name}"] / s[n])) * unit
+    return out
+
+
+def _accumulate(total, sums):
+    return sums if total is None else jax.tree_util.tree_map(jnp.add, total, sums)
+
+
+def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings = TrainSettings(),
+                validation_frames: Sequence | None = None, names=None,
+                source: str = "frames", checkpoint: str | None = None,
+                progress: bool = True, log=None) -> TrainResult:
+    """Train ``model`` (a BPNN or PaiNN) on labelled ``ase.Atoms`` frames.
+
+    Args:
+        frames: training frames with energies/forces/stress (ASE calculator results or the
+            info/arrays keys ``names``).  validation_frames: held-out frames; default: a
+            seeded ``settings.validation_fraction`` of ``frames``.
+        source: name of the frames in error messages. checkpoint: path of a resumable
+            checkpoint (``.npz``). progress: live tqdm bar with train/validation errors.
+        log: callable receiving each epoch's metrics dict (e.g. a JSON-lines writer).
+    """
+    frames = list(frames)
+    if not frames:
+        raise ValueError("train_model got no frames")
+    if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
+        raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
+    labels = read_labels_checked(frames, names, source)
+    if validation_frames is None:
+        tr, va = split_indices(len(frames), settings.validation_fraction, settings.seed)
+        val_frames, val_labels = [frames[i] for i in va], [labels[i] for i in va]
+        frames, labels = [frames[i] for i in tr], [labels[i] for i in tr]
+    else:
+        val_frames = list(validation_frames)
+        val_labels = read_labels_checked(val_frames, names, f"{source} (validation)")
+    train_set = build_dataset(model, frames, labels, source)
+    val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)") \
+        if val_frames else None
+    model = fit_normalization(model, frames, labels, train_set)
+    norm = model.params["norm"]
+    k_members = settings.ensemble_size
+    nets = [_initial_member_params(model, k, settings.seed)["net"] for k in range(k_members)]
+    net = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *nets)
+    steps_per_epoch = len(epoch_plan(train_set, settings.batch_size, None))
+    optimizer, schedule = _optimizer(settings, steps_per_epoch)
+    state = {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
+             "step": jnp.zeros((), jnp.int32)}
+    step_fn, eval_fn = _compiled_steps(model, optimizer, settings)
+
+    header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0}
+    digest = ckpt.fingerprint(repr((model.spec, settings, len(val_frames))), frames + val_frames)
+    if checkpoint:
+        restored = ckpt.load(checkpoint, state, digest)
+        if restored is not None:
+            state, header = restored
+    from tqdm.auto import tqdm
+    bar = tqdm(total=settings.epochs, initial=header["epoch"], disable=not progress,
+               unit="epoch", desc=f"training {model.name}")
+    stop = "epochs"
+    for epoch in range(header["epoch"], settings.epochs):
+        if header["bad_epochs"] >= settings.patience:
+            stop = "early stopping"
+            break
+        start = time.perf_counter()
+        rng = np.random.default_rng([settings.seed, epoch])
+        losses, total = [], None
+        for bucket_index, rows, weight in epoch_plan(train_set, settings.batch_size, rng):
+            bucket = train_set.buckets[bucket_index]
+            state, loss, sums = step_fn(state, bucket.batch, bucket.targets, rows, weight)
+            losses.append(loss)
+            total = _accumulate(total, sums)
+        losses = np.asarray(jnp.stack(losses))  # (steps, K)
+        if not np.all(np.isfinite(losses)):
+            bad = int(np.argmax(~np.all(np.isfinite(losses), axis=1)))
+            bar.close()
+            result = _result(model, state["best"], norm, header, "diverged", val_frames, frames)
+            raise TrainingDivergedError(
+                f"training diverged: the loss became {losses[bad].tolist()} at epoch {epoch}, "
+                f"step {bad} (global step {epoch * steps_per_epoch + bad}); the best model "
+                f"(epoch {header['best_epoch']}) is kept" + (
+                    f" in the checkpoint {checkpoint}" if checkpoint else "")
+                + "; lower learning_rate or check the labels", result)
+        record = {"epoch": epoch, "learning_rate": float(schedule(int(state["step"]) - 1)),
+                  "train_loss": float(losses.mean()),
+                  **{f"train_{k}": v for k, v in _sum_dict(total).items()}}
+        if val_set is not None:
+            val_sums = _evaluate(eval_fn, state["ema"], val_set, settings.batch_size)
+            val_loss = np.asarray(jax.vmap(lambda s: loss_from_sums(s, settings.weights))(
+                val_sums))
+            record["val_loss"] = float(val_loss.mean())
+            record.update({f"val_{k}": v for k, v in _sum_dict(val_sums).items()})
+            score = record["val_loss"]
+        else:
+            score = record["train_loss"]
+        if header["best_loss"] is None or score < header["best_loss"]:
+            header.update(best_loss=score, best_epoch=epoch, bad_epochs=0)
+            state = {**state, "best": state["ema"]}
+        else:
+            header["bad_epochs"] += 1
+        record["seconds"] = time.perf_counter() - start
+        header["history"].append(record)
+        header["epoch"] = epoch + 1
+        if log is not None:
+            log(record)
+        bar.set_postfix_str(_postfix(record), refresh=False)
+        bar.update(1)
+        if checkpoint and ((epoch + 1) % settings.checkpoint_every == 0
+                           or epoch + 1 == settings.epochs):
+            ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
+    else:
+        if header["bad_epochs"] >= settings.patience:
+            stop = "early stopping"
+    bar.close()
+    result = _result(model, state["best"], norm, header, stop, val_frames, frames)
+    if k_members > 1 and val_frames:
+        result = result._replace(model=calibrate(result.model, val_frames, val_labels))
+    return result
+
+
+def _postfix(record: dict) -> str:
+    parts = [f"loss {record['train_loss']:.3g}"]
+    for split in ("train", "val"):
+        if f"{split}_energy_rmse" in record:
+            parts.append(f"{split} E {record[f'{split}_energy_rmse']:.2f} meV/at")
+        if f"{split}_forces_rmse" in record:
+            parts.append(f"F {record[f'{split}_forces_rmse']:.3f} eV/Å")
+    return ", ".join(parts)
+
+
+def _result(model, best_net, norm, header, stop, val_frames, frames) -> TrainResult:
+    k = int(jax.tree_util.tree_leaves(best_net)[0].shape[0])
+    if k == 1:
+        best = model.replace(params={"net": jax.tree_util.tree_map(lambda x: x[0], best_net),
+                                     "norm": norm})
+    else:
+        norms = jax.tree_util.tree_map(lambda x: jnp.stack([x] * k), norm)
+        best = stacked_ensemble(model, {"net": best_net, "norm": norms})
+    return TrainResult(best, header["history"], header["best_epoch"], stop, val_frames, frames)
+
+
+def _compiled_steps(model: EnergyModel, optimizer, settings: TrainSettings):
+    """(jitted train step, jitted evaluation) closed over the model's static structure."""
+    norm = model.params["norm"]
+    weights = settings.weights
+    decay = settings.ema_decay
+
+    def member_loss(net, batch, targets, weight):
+        m = model.replace(params={"net": net, "norm": norm})
+        return batch_loss(m, batch, targets, weight, weights)
+
+    grad = jax.vmap(jax.value_and_grad(member_loss, has_aux=True), in_axes=(0, None, None, None))
+
+    @jax.jit
+    def step(state, batch, targets, rows, weight):
+        batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
+        (loss, sums), grads = grad(state["net"], batch, targets, weight.astype(
+            targets.energy.dtype))
+        updates, opt = jax.vmap(optimizer.update)(grads, state["opt"], state["net"])
+        net = optax.apply_updates(state["net"], updates)
+        t = state["step"].astype(loss.dtype)
+        d = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+        ema = jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p, state["ema"], net)
+        return {**state, "net": net, "opt": opt, "ema": ema, "step": state["step"] + 1}, loss, sums
+
+    @jax.jit
+    def evaluate(net, batch, targets, rows, weight):
+        batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
+        w = weight.astype(targets.energy.dtype)
+        return jax.vmap(lambda p: error_sums(model.replace(params={"net": p, "norm": norm}),
+                                             batch, targets, w))(net)
+
+    return step, evaluate
+
+
+def _evaluate(eval_fn, net, dataset: Dataset, batch_size: int) -> ErrorSums:
+    total = None
+    for bucket_index, rows, weight in epoch_plan(dataset, batch_size, None):
+        bucket = dataset.buckets[bucket_index]
+        total = _accumulate(total, eval_fn(net, bucket.batch, bucket.targets, rows, weight))
+    return total
