@@ -104,13 +104,19 @@ def _angular(params, cos, gauss, weight):
 def acsf_features(desc: ACSF, positions, cell, species, neighbors) -> jax.Array:
     """Pure function behind :meth:`ACSF.features`: (N, F)."""
     check_features_input(desc, species, neighbors, desc.r_cut, "acsf")
+    vectors, mask = neighbor_vectors(positions, cell, neighbors)
+    _, nb_index = species_indices(species_lookup(desc.species), species, neighbors)
+    return acsf_features_from_vectors(desc, vectors, mask, nb_index)
+
+
+def acsf_features_from_vectors(desc: ACSF, vectors, mask, nb_index) -> jax.Array:
+    """(N, F) features from pair vectors (N, K, 3) Å, their mask (N, K) and the neighbours'
+    species indices (N, K) in ``desc.species`` order; row i depends on ``vectors[i]`` only."""
     rc = desc.r_cut
     s = len(desc.species)
-    vectors, mask = neighbor_vectors(positions, cell, neighbors)
     r = safe_norm(vectors, mask)
     within = mask & (r < rc)
     fc = jnp.where(within, cosine_cutoff(r, rc), 0.0)
-    _, nb_index = species_indices(species_lookup(desc.species), species, neighbors)
     onehot = (nb_index[..., None] == jnp.arange(s)) & within[..., None]  # (N, K, S)
     radial = [fc]
     radial += [jnp.exp(-eta * (r - rs) ** 2) * fc for eta, rs in desc.g2]

@@ -124,11 +124,17 @@ def ani1x_parameters() -> dict:
 def ani_features(desc: ANI, positions, cell, species, neighbors) -> jax.Array:
     """Pure function behind :meth:`ANI.features`: (N, F)."""
     check_features_input(desc, species, neighbors, desc.neighbor_cutoff, "ani")
-    dtype = positions.dtype
-    s = len(desc.species)
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
-    r = safe_norm(vectors, mask)
     _, nb_index = species_indices(species_lookup(desc.species), species, neighbors)
+    return ani_features_from_vectors(desc, vectors, mask, nb_index)
+
+
+def ani_features_from_vectors(desc: ANI, vectors, mask, nb_index) -> jax.Array:
+    """(N, F) features from pair vectors (N, K, 3) Å, their mask (N, K) and the neighbours'
+    species indices (N, K) in ``desc.species`` order; row i depends on ``vectors[i]`` only."""
+    dtype = vectors.dtype
+    s = len(desc.species)
+    r = safe_norm(vectors, mask)
     onehot = (nb_index[..., None] == jnp.arange(s)).astype(dtype)  # (N, K, S)
 
     within_r = mask & (r < desc.r_cut_radial)

@@ -131,18 +131,10 @@ def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
                            "scale": jnp.ones((len(zs), n_f), dtype),
                            "e0": jnp.zeros((len(zs),), dtype),
                            "energy_scale": jnp.ones((), dtype)}}
-    # the element networks see the descriptor's species order through the table
-    order = species_lookup(zs, fill=-1)
+    local = local_energy_of_features(config)
 
     def atomic(params, positions, cell, species, neighbors):
-        g = features(desc, positions, cell, species, neighbors)
-        index = jnp.asarray(order)[species]
-        known = index >= 0
-        k = jnp.maximum(index, 0)
-        norm = params["norm"]
-        x = (g - norm["shift"][k]) / norm["scale"][k]
-        out = jnp.take_along_axis(net.apply(params["net"], x), k[:, None], axis=1)[:, 0]
-        return jnp.where(known, norm["energy_scale"] * out + norm["e0"][k], 0.0)
+        return local(params, features(desc, positions, cell, species, neighbors), species)
 
     def energy(params, positions, cell, species, neighbors):
         return jnp.sum(atomic(params, positions, cell, species, neighbors))
@@ -150,6 +142,25 @@ def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
     return EnergyModel(energy_fn=energy, params=params, cutoff=descriptor_cutoff(desc),
                        species=zs, atomic_energies_fn=atomic,
                        spec=make_spec("bpnn", _MODULE, **config), name="BPNN")
+
+
+def local_energy_of_features(config: dict):
+    """``eps(params, g (N, F), species (N,)) -> (N,)`` eV: the networks on given features (atoms
+    of unknown species, e.g. padding with Z = 0, get 0)."""
+    zs = tuple(config["species"])
+    dtype = jnp.dtype(config.get("dtype", "float32"))
+    net = ElementNetworks(len(zs), tuple(config["hidden"]), config["activation"], dtype)
+    order = species_lookup(zs, fill=-1)  # Z -> network index (species sorted by Z)
+
+    def local(params, g, species):
+        index = jnp.asarray(order)[species]
+        k = jnp.maximum(index, 0)
+        norm = params["norm"]
+        x = (g - norm["shift"][k]) / norm["scale"][k]
+        out = jnp.take_along_axis(net.apply(params["net"], x), k[:, None], axis=1)[:, 0]
+        return jnp.where(index >= 0, norm["energy_scale"] * out + norm["e0"][k], 0.0)
+
+    return local
 
 
 def model_config(model: EnergyModel) -> dict:

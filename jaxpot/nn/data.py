@@ -46,6 +46,7 @@ class Bucket(NamedTuple):
     batch: Batch
     targets: Targets
     frames: np.ndarray  # (B,) indices into the dataset's frame list
+    extra: object = None  # model-specific precomputed arrays, leading axis B (or None)
 
 
 class Dataset(NamedTuple):
@@ -91,8 +92,9 @@ def _targets(frames, labels, n_atoms: int) -> Targets:
 
 
 def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels],
-                  source: str = "frames", min_bucket: int = 16) -> Dataset:
-    """Pack ``frames`` (with their ``labels``) into device buckets for ``model``'s cutoff."""
+                  source: str = "frames", min_bucket: int = 16, prepare=None) -> Dataset:
+    """Pack ``frames`` (with their ``labels``) into device buckets for ``model``'s cutoff;
+    ``prepare(model, batch)``, when given, precomputes each bucket's ``extra`` arrays."""
     frames = list(frames)
     try:
         check_frames(model, frames, source)
@@ -106,13 +108,9 @@ def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels]
         batch = pack(model, sub, [pairs[i] for i in members], plan.n_atoms, plan.capacity,
                      len(members), half_capacity=plan.half_capacity)
         targets = _targets(sub, [labels[i] for i in members], plan.n_atoms)
-        buckets.append(Bucket(batch, targets, np.asarray(members)))
+        extra = None if prepare is None else prepare(model, batch)
+        buckets.append(Bucket(batch, targets, np.asarray(members), extra))
     return Dataset(tuple(buckets), tuple(labels), len(frames))
-
-
-def gather(bucket: Bucket, rows: Array) -> tuple[Batch, Targets]:
-    """Rows ``rows`` (b,) of a bucket (inside jit: one gather per leaf)."""
-    return jax.tree_util.tree_map(lambda x: x[rows], (bucket.batch, bucket.targets))
 
 
 def epoch_plan(dataset: Dataset, batch_size: int, rng: np.random.Generator | None

@@ -43,15 +43,22 @@ class ErrorSums(NamedTuple):
     sq_stress: jnp.ndarray
 
 
-def error_sums(model: EnergyModel, batch: Batch, targets: Targets, weight) -> ErrorSums:
-    """Per-batch error sums of ``model`` (weight (B,) 0/1 selects rows)."""
+def autodiff_results(model: EnergyModel, batch: Batch, extra=None):
+    """(energy, forces, stress) of a batch by autodiff through the model (the general path)."""
     res = batch_energy_forces_stress(model, batch)
+    return res.energy, res.forces, res.stress
+
+
+def error_sums(results, batch: Batch, targets: Targets, weight) -> ErrorSums:
+    """Per-batch error sums of predicted ``results`` = (energy (B,), forces (B,N,3), stress
+    (B,3,3)); weight (B,) 0/1 selects rows."""
+    energy, forces, stress = results
     w_e = weight * targets.has_energy
-    de = (res.energy - targets.energy) / jnp.maximum(targets.n_atoms, 1.0)
+    de = (energy - targets.energy) / jnp.maximum(targets.n_atoms, 1.0)
     w_f = (weight * targets.has_forces)[:, None, None] * batch.atom_mask[..., None]
-    df = (res.forces - targets.forces) * w_f
+    df = (forces - targets.forces) * w_f
     w_s = (weight * targets.has_stress)[:, None, None]
-    ds = (res.stress - targets.stress) * w_s
+    ds = (stress - targets.stress) * w_s
     return ErrorSums(jnp.sum(w_e), jnp.sum(w_e * jnp.abs(de)), jnp.sum(w_e * de * de),
                      3.0 * jnp.sum(w_f[..., 0]), jnp.sum(jnp.abs(df)), jnp.sum(df * df),
                      9.0 * jnp.sum(w_s), jnp.sum(jnp.abs(ds)), jnp.sum(ds * ds))
@@ -69,7 +76,8 @@ def loss_from_sums(sums: ErrorSums, weights: LossWeights):
 
 
 def batch_loss(model: EnergyModel, batch: Batch, targets: Targets, weight,
-               weights: LossWeights):
-    """(loss, error sums) of ``model`` on a batch."""
-    sums = error_sums(model, batch, targets, weight)
+               weights: LossWeights, results_fn=autodiff_results, extra=None):
+    """(loss, error sums) of ``model`` on a batch; ``results_fn(model, batch, extra)`` gives
+    the predictions (autodiff by default)."""
+    sums = error_sums(results_fn(model, batch, extra), batch, targets, weight)
     return loss_from_sums(sums, weights), sums

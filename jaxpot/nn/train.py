@@ -26,7 +26,8 @@ from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
-from jaxpot.nn.loss import ErrorSums, LossWeights, batch_loss, error_sums, loss_from_sums
+from jaxpot.nn.loss import (ErrorSums, LossWeights, autodiff_results, batch_loss, error_sums,
+                            loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization
 
 
@@ -131,9 +132,10 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     else:
         val_frames = list(validation_frames)
         val_labels = read_labels_checked(val_frames, names, f"{source} (validation)")
-    train_set = build_dataset(model, frames, labels, source)
-    val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)") \
-        if val_frames else None
+    prepare, results_fn = training_view(model)
+    train_set = build_dataset(model, frames, labels, source, prepare=prepare)
+    val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)",
+                            prepare=prepare) if val_frames else None
     model = fit_normalization(model, frames, labels, train_set)
     norm = model.params["norm"]
     k_members = settings.ensemble_size
@@ -143,7 +145,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     optimizer, schedule = _optimizer(settings, steps_per_epoch)
     state = {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
              "step": jnp.zeros((), jnp.int32)}
-    step_fn, eval_fn = _compiled_steps(model, optimizer, settings)
+    step_fn, eval_fn = _compiled_steps(model, optimizer, settings, results_fn)
 
     header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0}
     digest = ckpt.fingerprint(repr((model.spec, settings, len(val_frames))), frames + val_frames)
@@ -164,7 +166,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         losses, total = [], None
         for bucket_index, rows, weight in epoch_plan(train_set, settings.batch_size, rng):
             bucket = train_set.buckets[bucket_index]
-            state, loss, sums = step_fn(state, bucket.batch, bucket.targets, rows, weight)
+            state, loss, sums = step_fn(state, bucket.batch, bucket.targets, bucket.extra,
+                                        rows, weight)
             losses.append(loss)
             total = _accumulate(total, sums)
         losses = np.asarray(jnp.stack(losses))  # (steps, K)
@@ -236,22 +239,34 @@ def _result(model, best_net, norm, header, stop, val_frames, frames) -> TrainRes
     return TrainResult(best, header["history"], header["best_epoch"], stop, val_frames, frames)
 
 
-def _compiled_steps(model: EnergyModel, optimizer, settings: TrainSettings):
+def training_view(model: EnergyModel):
+    """(prepare, results_fn) for :func:`train_model`: BPNNs train on fixed features and their
+    Jacobians (:mod:`jaxpot.nn.fixed_features`); other models by autodiff."""
+    if model.kind == "bpnn":
+        from jaxpot.nn import fixed_features
+        return fixed_features.prepare, fixed_features.results
+    return None, autodiff_results
+
+
+def _compiled_steps(model: EnergyModel, optimizer, settings: TrainSettings,
+                    results_fn=autodiff_results):
     """(jitted train step, jitted evaluation) closed over the model's static structure."""
     norm = model.params["norm"]
     weights = settings.weights
     decay = settings.ema_decay
 
-    def member_loss(net, batch, targets, weight):
+    def member_loss(net, batch, targets, extra, weight):
         m = model.replace(params={"net": net, "norm": norm})
-        return batch_loss(m, batch, targets, weight, weights)
+        return batch_loss(m, batch, targets, weight, weights, results_fn, extra)
 
-    grad = jax.vmap(jax.value_and_grad(member_loss, has_aux=True), in_axes=(0, None, None, None))
+    grad = jax.vmap(jax.value_and_grad(member_loss, has_aux=True),
+                    in_axes=(0, None, None, None, None))
 
     @jax.jit
-    def step(state, batch, targets, rows, weight):
-        batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
-        (loss, sums), grads = grad(state["net"], batch, targets, weight.astype(
+    def step(state, batch, targets, extra, rows, weight):
+        batch, targets, extra = jax.tree_util.tree_map(lambda x: x[rows],
+                                                       (batch, targets, extra))
+        (loss, sums), grads = grad(state["net"], batch, targets, extra, weight.astype(
             targets.energy.dtype))
         updates, opt = jax.vmap(optimizer.update)(grads, state["opt"], state["net"])
         net = optax.apply_updates(state["net"], updates)
@@ -261,11 +276,15 @@ def _compiled_steps(model: EnergyModel, optimizer, settings: TrainSettings):
         return {**state, "net": net, "opt": opt, "ema": ema, "step": state["step"] + 1}, loss, sums
 
     @jax.jit
-    def evaluate(net, batch, targets, rows, weight):
-        batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
+    def evaluate(net, batch, targets, extra, rows, weight):
+        batch, targets, extra = jax.tree_util.tree_map(lambda x: x[rows],
+                                                       (batch, targets, extra))
         w = weight.astype(targets.energy.dtype)
-        return jax.vmap(lambda p: error_sums(model.replace(params={"net": p, "norm": norm}),
-                                             batch, targets, w))(net)
+
+        def member(p):
+            m = model.replace(params={"net": p, "norm": norm})
+            return error_sums(results_fn(m, batch, extra), batch, targets, w)
+        return jax.vmap(member)(net)
 
     return step, evaluate
 
@@ -274,5 +293,6 @@ def _evaluate(eval_fn, net, dataset: Dataset, batch_size: int) -> ErrorSums:
     total = None
     for bucket_index, rows, weight in epoch_plan(dataset, batch_size, None):
         bucket = dataset.buckets[bucket_index]
-        total = _accumulate(total, eval_fn(net, bucket.batch, bucket.targets, rows, weight))
+        total = _accumulate(total, eval_fn(net, bucket.batch, bucket.targets, bucket.extra,
+                                           rows, weight))
     return total

@@ -1,0 +1,78 @@
+"""Test errors of jaxpot's network potentials on mlearn (Zuo et al. 2020) with the paper's split.
+
+    python benchmarks/nn_accuracy.py --model painn --element Si [--epochs N] [--ensemble K]
+
+Trains on the ``split=training`` configurations (validation carved from them), reports the test
+MAE/RMSE overall and per config_type, next to the published NNP/GAP/MTP numbers, and writes
+benchmarks/results/nn_<model>_<element>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import jax
+
+PUBLISHED = {  # Zuo et al., J. Phys. Chem. A 124, 731 (2020), Table 3/4: MAE meV/atom, eV/Å
+    "Si": {"NNP": (5.60, 0.11), "GAP": (2.91, 0.07), "MTP": (3.00, 0.06)},
+    "Ge": {"NNP": (5.20, 0.08), "GAP": (2.06, 0.05), "MTP": (2.00, 0.05)},
+    "Li": {"NNP": (0.98, 0.02), "GAP": (0.49, 0.01), "MTP": (0.62, 0.01)},
+}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="painn")
+    p.add_argument("--element", default="Si")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--ensemble", type=int, default=1)
+    p.add_argument("--x64", action="store_true")
+    p.add_argument("--set", action="append", default=[], help="train.KEY=VALUE or model.KEY=VALUE")
+    args = p.parse_args()
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    from ase.io import read
+    from jaxpot.evaluation import evaluate
+    from jaxpot.nn.pipeline import train
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+    path = os.path.abspath(os.path.join(data, f"mlearn_{args.element}_PBE.extxyz"))
+    frames = read(path, ":")
+    train_frames = [a for a in frames if a.info["split"] == "training"]
+    test_frames = [a for a in frames if a.info["split"] == "test"]
+    config = {"model": args.model, "species": [args.element], "cutoff": 5.0,
+              "output": f"/tmp/nn_{args.model}_{args.element}.jaxpot",
+              "train_frames": train_frames, "train_settings": {}, "model_settings": {}}
+    if args.epochs:
+        config["train_settings"]["epochs"] = args.epochs
+    if args.ensemble > 1:
+        config["train_settings"]["ensemble_size"] = args.ensemble
+    for item in args.set:
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        config["train_settings" if section == "train" else "model_settings"][name] = json.loads(value)
+    start = time.perf_counter()
+    result = train(config, progress=True)
+    seconds = time.perf_counter() - start
+    ev = evaluate(result.model, test_frames)
+    print(ev.table())
+    o = ev.to_dict()["overall"]
+    print(f"{args.model} {args.element}: test MAE {o['energy_mae']:.2f} meV/atom, "
+          f"{o['forces_mae']:.4f} eV/Å; published {PUBLISHED[args.element]}; {seconds:.0f} s")
+    out = {"model": args.model, "element": args.element, "train_seconds": seconds,
+           "settings": {k: v for k, v in config.items() if k != "train_frames"},
+           "best_epoch": result.best_epoch, "stop": result.stop_reason,
+           "test": ev.to_dict(), "published": PUBLISHED[args.element],
+           "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+           "jax": jax.__version__, "x64": bool(args.x64)}
+    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
+    tag = f"nn_{args.model}_{args.element}" + (f"_ens{args.ensemble}" if args.ensemble > 1 else "")
+    with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
