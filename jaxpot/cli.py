@@ -111,6 +111,25 @@ def evaluate_command(args) -> int:
     return 0
 
 
+def train_command(args) -> int:
+    if args.x64:
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    from jaxpot.gap.labels import TrainingDataError
+    from jaxpot.nn.pipeline import ConfigError, load_config, train
+    from jaxpot.nn.train import TrainingDivergedError
+    try:
+        config = load_config(args.config)
+        if args.output:
+            config["output"] = args.output
+        train(config, progress=not args.quiet)
+    except (ConfigError, TrainingDataError) as err:
+        raise SystemExit(f"jaxpot train: {err}") from None
+    except TrainingDivergedError as err:
+        raise SystemExit(f"jaxpot train: {err}") from None
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jaxpot", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,8 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="a jaxpot model file")
     p.add_argument("files", nargs="+", help="labelled structure files (extxyz, ...)")
     p.add_argument("--json", help="write the errors here as JSON")
+    p = sub.add_parser("train", help="train a neural-network potential (BPNN or PaiNN) from a "
+                       "TOML config")
+    p.add_argument("config", help="TOML file: model, train, output, cutoff, species, ...")
+    p.add_argument("--output", help="model file (overrides the config's output)")
+    p.add_argument("--x64", action="store_true", help="train in float64 (default float32)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    commands = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_command}
+    commands = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_command,
+                "train": train_command}
     return commands[args.command](args)
 
 

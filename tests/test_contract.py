@@ -1,5 +1,5 @@
 """One contract table over every model kind: LJ, Morse, EAM, SW, Tersoff, a GAP (SOAP +
-distance_2b), a sum at two cutoffs, a scaled model and a model read back from a file.
+distance_2b), a BPNN, a PaiNN, a deep ensemble, a sum at two cutoffs, a scaled model and a model read back from a file.
 
 Each row is checked for: forces and stress = central finite differences of its own energy;
 translation, rotation, permutation, periodic-image and supercell invariance; ``jaxpot.predict``
@@ -49,6 +49,22 @@ def _gap():
     return soap_term + pair_term
 
 
+def _bpnn():
+    from jaxpot.nn import bpnn
+    return bpnn(["Si"], 4.0, hidden=(8, 8), seed=1)
+
+
+def _painn():
+    from jaxpot.nn import painn
+    return painn(["Si"], 4.0, features=8, layers=2, n_rbf=6, seed=2)
+
+
+def _ensemble():
+    from jaxpot.nn import bpnn
+    from jaxpot.nn.ensemble import ensemble
+    return ensemble([bpnn(["Si"], 4.0, hidden=(8,), seed=k) for k in range(2)])
+
+
 MODELS = {  # name -> (factory, element)
     "lennard_jones": (lambda: lennard_jones(sigma=2.1, epsilon=0.05, cutoff=5.0, smooth=True),
                       "Si"),
@@ -58,6 +74,9 @@ MODELS = {  # name -> (factory, element)
     "tersoff": (lambda: tersoff(os.path.join(potentials_dir(), "Si.tersoff")), "Si"),
     "sum": (_si_sum, "Si"),
     "gap": (_gap, "Si"),
+    "bpnn": (_bpnn, "Si"),
+    "painn": (_painn, "Si"),
+    "ensemble": (_ensemble, "Si"),
     "scaled": (lambda: 0.5 * eam(os.path.join(potentials_dir(), "Cu_u3.eam")), "Cu"),
     "loaded": (None, "Si"),
 }

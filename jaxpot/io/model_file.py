@@ -158,7 +158,8 @@ def _rebuild(header: dict, leaves: list[np.ndarray], path: str) -> EnergyModel:
         if tuple(np.shape(t)) != a.shape:
             raise ModelFileError(f"{path}: parameter {k} has shape {a.shape}, expected "
                                  f"{tuple(np.shape(t))}")
-    params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in leaves])
+    # device_put, not jnp.asarray: the latter compiles a staging op per new shape (jax 0.10)
+    params = jax.tree_util.tree_unflatten(treedef, [jax.device_put(a) for a in leaves])
     # the cutoff may depend on parameters (e.g. Stillinger-Weber's a*sigma): keep the saved one
     model = model.replace(params=params, cutoff=float(header.get("cutoff", model.cutoff)))
     saved_parts = header.get("part_cutoffs")

@@ -17,13 +17,10 @@ from ase.stress import voigt_6_to_full_3x3_stress
 
 from jaxpot.batch import Batch, check_frames, frame_pairs, pack, plan_buckets
 from jaxpot.evaluation import Labels, label_keys, read_labels
+from jaxpot.gap.labels import TrainingDataError  # one error type for all training data
 from jaxpot.model import EnergyModel
 from jaxpot.pytree import pytree_dataclass
 from jaxpot.types import Array
-
-
-class TrainingDataError(ValueError):
-    """A configuration that cannot be trained on (the message names file and index)."""
 
 
 @pytree_dataclass

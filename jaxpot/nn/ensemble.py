@@ -69,9 +69,12 @@ def _from_config(config: dict, member: EnergyModel | None = None) -> EnergyModel
                 params["members"], positions, cell, species, neighbors)
             return jnp.mean(e, axis=0)
 
-    stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x] * size), member.params)
-    params = {"members": stacked, "calibration": jnp.ones(3, jax.tree_util.tree_leaves(
-        stacked)[0].dtype)}
+    # placeholders by host copies (no device computation, so loading compiles nothing)
+    stacked = jax.tree_util.tree_map(
+        lambda x: jax.device_put(np.broadcast_to(np.asarray(x), (size,) + np.shape(x)).copy()),
+        member.params)
+    dtype = jax.tree_util.tree_leaves(stacked)[0].dtype
+    params = {"members": stacked, "calibration": jax.device_put(np.ones(3, dtype))}
     return EnergyModel(energy_fn=energy, params=params, cutoff=member.cutoff,
                        species=member.species, atomic_energies_fn=atomic,
                        spec=make_spec("ensemble", _MODULE, **config),

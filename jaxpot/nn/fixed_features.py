@@ -34,6 +34,11 @@ def structure_features(desc, positions, cell, species, neighbors):
     """(G (N, F), J (N, F, K, 3), pair vectors (N, K, 3)) of one structure."""
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
     _, nb_index = species_indices(species_lookup(desc.species), species, neighbors)
+    from jaxpot.descriptors.ani import ANI
+    if isinstance(desc, ANI):
+        from jaxpot.descriptors.ani_jacobian import ani_features_and_jacobian
+        g, jac = ani_features_and_jacobian(desc, vectors, mask, nb_index)
+        return g, jac, vectors
     fn = _from_vectors(desc)
 
     def row(v, m, s):
@@ -41,11 +46,11 @@ def structure_features(desc, positions, cell, species, neighbors):
             return fn(desc, vv[None], m[None], s[None])[0]
         return g(v), jax.jacfwd(g)(v)
 
-    g, jac = jax.lax.map(lambda a: row(*a), (vectors, mask, nb_index))
+    g, jac = jax.vmap(row)(vectors, mask, nb_index)
     return g, jac, vectors
 
 
-def prepare(model: EnergyModel, batch: Batch, chunk: int = 4) -> dict:
+def prepare(model: EnergyModel, batch: Batch, chunk: int = 1) -> dict:
     """Features, Jacobians and pair vectors of every structure of a bucket (host loop over
     chunks of ``chunk`` structures to bound memory)."""
     from jaxpot.nn.bpnn import make_descriptor

@@ -56,9 +56,10 @@ def feature_statistics(model: EnergyModel, dataset: Dataset) -> tuple[np.ndarray
     s, f = len(config["species"]), desc.n_features
 
     @jax.jit
-    def sums(batch):
-        g = jax.vmap(lambda *a: features(desc, *a))(batch.positions, batch.cell, batch.species,
-                                                     batch.neighbors)
+    def sums(batch, g=None):
+        if g is None:
+            g = jax.vmap(lambda *a: features(desc, *a))(batch.positions, batch.cell,
+                                                         batch.species, batch.neighbors)
         onehot = (table[batch.species][..., None] == jnp.arange(s)) & batch.atom_mask[..., None]
         w = onehot.astype(g.dtype)
         return (jnp.einsum("bns,bnf->sf", w, g), jnp.einsum("bns,bnf->sf", w, g * g),
@@ -66,7 +67,8 @@ def feature_statistics(model: EnergyModel, dataset: Dataset) -> tuple[np.ndarray
 
     total, total_sq, count = np.zeros((s, f)), np.zeros((s, f)), np.zeros(s)
     for bucket in dataset.buckets:
-        a, b, c = (np.asarray(x, float) for x in sums(bucket.batch))
+        g = bucket.extra.get("g") if isinstance(bucket.extra, dict) else None
+        a, b, c = (np.asarray(x, float) for x in sums(bucket.batch, g))
         total, total_sq, count = total + a, total_sq + b, count + c
     n = np.maximum(count, 1.0)[:, None]
     mean = total / n
