@@ -61,7 +61,7 @@ def main():
     print(ev.table())
     o = ev.to_dict()["overall"]
     print(f"{args.model} {args.element}: test MAE {o['energy_mae']:.2f} meV/atom, "
-          f"{o['forces_mae']:.4f} eV/Å; published {PUBLISHED[args.element]}; {seconds:.0f} s")
+          f"{o['force_mae']:.4f} eV/Å; published {PUBLISHED[args.element]}; {seconds:.0f} s")
     out = {"model": args.model, "element": args.element, "train_seconds": seconds,
            "settings": {k: v for k, v in config.items() if k != "train_frames"},
            "best_epoch": result.best_epoch, "stop": result.stop_reason,

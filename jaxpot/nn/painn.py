@@ -35,9 +35,9 @@ class PaiNN(nn.Module):
 
     n_species: int
     cutoff: float
-    features: int = 64
+    features: int = 32
     layers: int = 3
-    n_rbf: int = 20
+    n_rbf: int = 16
     act: str = "silu"
     cutoff_kind: str = "cosine"
     param_dtype: jnp.dtype = jnp.float32
@@ -78,8 +78,8 @@ class PaiNN(nn.Module):
         return MLP((f // 2,), 1, self.act, param_dtype=dt, name="readout")(s)[:, 0]
 
 
-def painn(species, cutoff: float = 5.0, *, features: int = 64, layers: int = 3,
-          n_rbf: int = 20, activation: str = "silu", cutoff_kind: str = "cosine",
+def painn(species, cutoff: float = 5.0, *, features: int = 32, layers: int = 3,
+          n_rbf: int = 16, activation: str = "silu", cutoff_kind: str = "cosine",
           seed: int = 0, dtype=None, params=None) -> EnergyModel:
     """A PaiNN potential with freshly initialised weights (see the module docstring).
 

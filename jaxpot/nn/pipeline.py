@@ -53,13 +53,11 @@ def load_config(path: str) -> dict:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     config = dict(raw)
-    if isinstance(config.get("model"), dict):
-        config["model_settings"] = config.pop("model")
-        config["model"] = config["model_settings"].pop("name", None)
-    if isinstance(config.get("train"), dict):
-        table = config.pop("train")
-        config["train"] = table.pop("files", None)
-        config["train_settings"] = table
+    for table, key in (("architecture", "model_settings"), ("training", "train_settings")):
+        if table in config:
+            if not isinstance(config[table], dict):
+                raise ConfigError(f"{path}: [{table}] must be a table")
+            config[key] = config.pop(table)
     base = os.path.dirname(os.path.abspath(path))
     for key in ("train", "validation", "test"):
         files = config.get(key)
@@ -78,18 +76,20 @@ def _settings(table: Mapping) -> TrainSettings:
     known = set(TrainSettings._fields) - {"weights"}
     unknown = sorted(set(table) - known)
     if unknown:
-        raise ConfigError(f"unknown [train] keys {unknown}; known: {sorted(known)} and weights")
+        raise ConfigError(f"unknown [training] keys {unknown}; known: {sorted(known)} and "
+                          "weights")
     if weights is not None:
         bad = sorted(set(weights) - set(LossWeights._fields))
         if bad:
-            raise ConfigError(f"unknown [train.weights] keys {bad}; use energy, forces, stress")
+            raise ConfigError(f"unknown [training.weights] keys {bad}; use energy, forces, "
+                              "stress")
         table["weights"] = LossWeights(**{k: float(v) for k, v in weights.items()})
     defaults = TrainSettings()
     try:
-        typed = {k: type(getattr(defaults, k))(v) if k != "weights" else v
-                 for k, v in table.items()}
+        typed = {k: v if k == "weights" or getattr(defaults, k) is None
+                 else type(getattr(defaults, k))(v) for k, v in table.items()}
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"[train]: {err}") from None
+        raise ConfigError(f"[training]: {err}") from None
     return defaults._replace(**typed)
 
 
@@ -121,7 +121,7 @@ def build_model(config: Mapping):
     try:
         return builder(config["species"], float(config["cutoff"]), **settings)
     except TypeError as err:
-        raise ConfigError(f"[model]: {err}") from None
+        raise ConfigError(f"[architecture]: {err}") from None
 
 
 def train(config: Mapping, *, progress: bool = True, echo=print) -> TrainResult:

@@ -1,0 +1,273 @@
+"""Neural-network potentials (BPNN, PaiNN, deep ensembles) and their training.
+
+References: torchani 2.9's ANI networks (``ANINetworks`` of ``AtomicNetwork`` with CELU(0.1))
+for the BPNN energy on torchani's own AEVs; autodiff (itself = finite differences in
+test_contract.py) for BPNN training on fixed features; jaxpot's Stillinger–Weber (= LAMMPS,
+test_stillinger_weber.py) as the labelling potential of the end-to-end fit.
+"""
+
+import json
+import os
+
+os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
+
+import jax
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk, molecule
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+import jaxpot
+from jaxpot.batch import batch_energy_forces_stress
+from jaxpot.calculator import JaxpotCalculator
+from jaxpot.gap.labels import TrainingDataError
+from jaxpot.nn import bpnn, painn
+from jaxpot.nn import fixed_features
+from jaxpot.nn.data import build_dataset, read_labels_checked
+from jaxpot.nn.ensemble import calibration_factors, ensemble_predict
+from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
+from jaxpot.potentials import stillinger_weber
+from jaxpot.testing import CompilationCounter
+
+jax.config.update("jax_enable_x64", True)
+
+FAST = TrainSettings(epochs=4, batch_size=4, validation_fraction=0.2, warmup_epochs=1)
+
+
+def sw_frames(n, seed=0, repeat=(1, 1, 1)):
+    """Rattled, strained diamond Si labelled by Stillinger–Weber (energy, forces, stress)."""
+    rng = np.random.default_rng(seed)
+    sw = stillinger_weber()
+    frames = []
+    for i in range(n):
+        atoms = bulk("Si", "diamond", a=5.43 * (1 + rng.uniform(-0.03, 0.03)),
+                     cubic=True).repeat(repeat)
+        atoms.rattle(0.12, seed=int(rng.integers(1 << 30)))
+        atoms.calc = JaxpotCalculator(sw)
+        e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f, stress=s)
+        frames.append(atoms)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return sw_frames(40)
+
+
+@pytest.fixture(scope="module")
+def test_frames():
+    return sw_frames(10, seed=1)
+
+
+def test_bpnn_training_on_fixed_features_equals_autodiff(frames):
+    """Energies, forces and stress from precomputed features and Jacobians (ANI and ACSF
+    descriptors, orthorhombic and triclinic cells) equal autodiff through the model."""
+    sheared = [a.copy() for a in frames[:3]]
+    for a in sheared:
+        a.set_cell(a.cell.array + [[0, 0.3, 0], [0, 0, 0.2], [0.1, 0, 0]], scale_atoms=True)
+        a.calc = SinglePointCalculator(a, energy=0.0)  # labels are not used here
+    acsf = {"type": "acsf", "r_cut": 4.0, "g2_params": [[1.0, 2.0], [0.5, 3.0]],
+            "g4_params": [[0.01, 1.0, 1.0], [0.02, 4.0, -1.0]]}
+    for model in (bpnn(["Si"], 4.0, hidden=(8,)), bpnn(["Si"], 4.0, descriptor=acsf,
+                                                        hidden=(8,))):
+        picked = frames[:3] + sheared
+        ds = build_dataset(model, picked, read_labels_checked(picked), min_bucket=1)
+        for bucket in ds.buckets:
+            extra = fixed_features.prepare(model, bucket.batch)
+            e, f, s = fixed_features.results(model, bucket.batch, extra)
+            ref = batch_energy_forces_stress(model, bucket.batch)
+            np.testing.assert_allclose(e, ref.energy, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(f, ref.forces, rtol=0, atol=1e-12)
+            np.testing.assert_allclose(s, ref.stress, rtol=0, atol=1e-12)
+
+
+def test_bpnn_equals_torchani_ani_networks():
+    """Reference: torchani's ``ANINetworks`` of ``AtomicNetwork([F, 16, 8, 1], "celu",
+    bias=True)`` on torchani's ANI-1x AEVs, with the same weights as the jaxpot BPNN."""
+    import torch
+    import torchani
+    from torchani.nn import AtomicNetwork, ANINetworks
+    torch.manual_seed(0)
+    elements = ["H", "C", "N", "O"]
+    comp = torchani.AEVComputer.like_1x(num_species=4).double()
+    desc = {"type": "ani", "species": [1, 6, 7, 8], "r_cut_radial": comp.radial.cutoff,
+            "r_cut_angular": comp.angular.cutoff, "eta_radial": float(comp.radial.eta[0]),
+            "shifts_radial": comp.radial.shifts.tolist(),
+            "eta_angular": float(comp.angular.eta[0]), "zeta": float(comp.angular.zeta[0]),
+            "shifts_angular": comp.angular.shifts.tolist(),
+            "sections": comp.angular.sections.tolist()}
+    n_f = 384
+    nets = {el: AtomicNetwork([n_f, 16, 8, 1], "celu", bias=True).double() for el in elements}
+    model = bpnn(elements, 5.2, descriptor=desc, hidden=(16, 8), activation="celu")
+    params = jax.tree_util.tree_map(np.asarray, model.params)
+    for s, el in enumerate(elements):  # jaxpot's networks are ordered by Z: H C N O here
+        layers = list(nets[el].layers) + [nets[el].final_layer]
+        block = params["net"]["params"][f"element_{s}"]
+        for d, layer in enumerate(layers):
+            block[f"Dense_{d}"] = {"kernel": layer.weight.detach().numpy().T.copy(),
+                                   "bias": layer.bias.detach().numpy().copy()}
+    model = model.replace(params=jax.tree_util.tree_map(jax.numpy.asarray, params))
+    atoms = molecule("CH3CH2OH")
+    atoms.append("N")
+    atoms.positions[-1] = [1.5, 1.2, 0.4]
+    species = torch.tensor([[elements.index(s) for s in atoms.get_chemical_symbols()]])
+    aev = comp(species, torch.tensor(atoms.positions)[None])
+    ref = ANINetworks(nets)(species, aev, atomic=True)[0].detach().numpy()
+    atoms.calc = JaxpotCalculator(model)
+    np.testing.assert_allclose(atoms.get_potential_energies(), ref, rtol=1e-10, atol=1e-12)
+
+
+def test_sw_fit_end_to_end_reaches_force_error(frames, test_frames):
+    """A BPNN trained on 40 Stillinger–Weber-labelled crystals predicts held-out forces to
+    RMSE < 0.15 eV/Å (the labels' force RMS is about 1.3 eV/Å), energies to < 10 meV/atom."""
+    settings = TrainSettings(epochs=400, batch_size=4, learning_rate=5e-3, patience=400)
+    result = train_model(bpnn(["Si"], 4.0, hidden=(32, 32)), frames, settings=settings,
+                         progress=False)
+    ev = jaxpot.evaluation.evaluate(result.model, test_frames, progress=False)
+    rms = np.sqrt(np.mean(np.concatenate([a.get_forces() for a in test_frames]) ** 2))
+    assert rms > 1.0
+    assert ev.overall.force_rmse < 0.15
+    assert ev.overall.energy_mae < 10.0
+    assert result.history[-1]["val_forces_rmse"] < result.history[0]["val_forces_rmse"] / 3
+
+
+def test_painn_trains_and_is_equivariant(frames):
+    """A short PaiNN training lowers the validation force error; the trained model's forces
+    rotate with the structure."""
+    result = train_model(painn(["Si"], 4.0, features=16, layers=2, n_rbf=8), frames[:12],
+                         settings=FAST._replace(epochs=12, batch_size=2, learning_rate=1e-2),
+                         progress=False)
+    first, last = result.history[0], result.history[-1]
+    assert last["val_forces_rmse"] < 0.8 * first["val_forces_rmse"]
+    atoms = frames[0].copy()
+    atoms.calc = JaxpotCalculator(result.model)
+    f0, e0 = atoms.get_forces(), atoms.get_potential_energy()
+    rot = atoms.copy()
+    rot.rotate(40, "y", rotate_cell=True)
+    rot.rotate(25, "x", rotate_cell=True)
+    rot.calc = JaxpotCalculator(result.model)
+    assert rot.get_potential_energy() == pytest.approx(e0, abs=1e-10)
+    r = rot.cell.array.T @ np.linalg.inv(atoms.cell.array.T)
+    np.testing.assert_allclose(rot.get_forces(), f0 @ r.T, atol=1e-10)
+
+
+def test_same_seed_same_model_and_resume_after_kill_is_bit_identical(frames, tmp_path):
+    reference = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:12], settings=FAST,
+                            progress=False)
+    again = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:12], settings=FAST,
+                        progress=False)
+    assert again.model == reference.model
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(record):
+        if record["epoch"] == 1:
+            raise Killed
+
+    path = str(tmp_path / "run.ckpt.npz")
+    with pytest.raises(Killed):
+        train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:12], settings=FAST,
+                    checkpoint=path, progress=False, log=kill_after_two)
+    assert os.path.exists(path)
+    resumed = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:12], settings=FAST,
+                          checkpoint=path, progress=False)
+    assert len(resumed.history) == FAST.epochs
+    assert resumed.model == reference.model
+    with pytest.raises(ValueError, match="other settings or data"):
+        train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:11], settings=FAST,
+                    checkpoint=path, progress=False)
+
+
+def test_training_compiles_once_per_bucket_not_per_epoch(frames):
+    """After a first run (which compiles the dataset code), a run of 2 and one of 5 epochs
+    compile the same number of times: the train and evaluation steps once per bucket shape."""
+    counts = []
+    for epochs in (1, 2, 5):
+        with CompilationCounter() as compiled:
+            train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:8] + sw_frames(
+                3, seed=5, repeat=(2, 1, 1)), settings=FAST._replace(epochs=epochs),
+                progress=False)
+        counts.append(compiled.count)
+    assert counts[1] == counts[2] <= 8
+
+
+def test_ensemble_mean_spread_calibration_and_file(frames, test_frames, tmp_path):
+    settings = FAST._replace(ensemble_size=3, epochs=5)
+    result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:16], settings=settings,
+                         progress=False)
+    model = result.model
+    assert model.kind == "ensemble"
+    pred = ensemble_predict(model, test_frames)
+    plain = jaxpot.predict(model, test_frames)
+    np.testing.assert_allclose(pred.energy, plain.energy, rtol=1e-12)
+    np.testing.assert_allclose(pred.forces[0], plain.forces[0], atol=1e-12)
+    assert np.all(pred.energy_std > 0) and np.all(pred.forces_std[0] > 0)
+    # the stored calibration = sqrt(mean(err^2 / std^2)) of the raw spread on validation
+    val = result.validation_frames
+    raw = ensemble_predict(model, val, calibrated=False)
+    f_err = np.concatenate([(raw.forces[i] - a.get_forces()).ravel() for i, a in enumerate(val)])
+    f_std = np.concatenate([s.ravel() for s in raw.forces_std])
+    cal = np.asarray(model.params["calibration"])
+    assert cal[1] == pytest.approx(np.sqrt(np.mean(f_err ** 2 / f_std ** 2)), rel=1e-10)
+    assert cal[1] == pytest.approx(calibration_factors(raw, read_labels_checked(val))[1])
+    np.testing.assert_allclose(pred.forces_std[0], cal[1] * ensemble_predict(
+        model, test_frames, calibrated=False).forces_std[0], rtol=1e-12)
+    path = tmp_path / "ens.jaxpot"
+    jaxpot.save(model, path)
+    loaded = jaxpot.load(path)
+    again = ensemble_predict(loaded, test_frames)
+    assert np.array_equal(again.energy, pred.energy)
+    assert np.array_equal(again.forces_std[0], pred.forces_std[0])
+
+
+def test_bad_training_data_names_the_configuration(frames):
+    bad = [a.copy() for a in frames[:5]]
+    for a, src in zip(bad, frames[:5]):
+        a.calc = SinglePointCalculator(a, **src.calc.results)
+    bad[3].calc.results["energy"] = float("nan")
+    with pytest.raises(TrainingDataError, match=r"frames\[3\].*energy"):
+        train_model(bpnn(["Si"], 4.0, hidden=(8,)), bad, settings=FAST, progress=False)
+    unlabelled = bad[:2] + [Atoms("Si2", positions=[[0, 0, 0], [2.3, 0, 0]],
+                                  cell=[6, 6, 6], pbc=True)]
+    with pytest.raises(TrainingDataError, match=r"frames\[2\]: no energy, forces or stress"):
+        train_model(bpnn(["Si"], 4.0, hidden=(8,)), unlabelled, settings=FAST, progress=False)
+    ge = bulk("Ge", "diamond", 5.65)
+    with pytest.raises(ValueError, match="Ge|32"):
+        jaxpot.predict(bpnn(["Si"], 4.0, hidden=(8,)), [ge])
+
+
+def test_diverging_loss_names_epoch_and_step_and_keeps_best(frames):
+    settings = FAST._replace(epochs=6, learning_rate=1e200, warmup_epochs=1, grad_clip=1e300)
+    with pytest.raises(TrainingDivergedError, match=r"epoch \d+, step \d+") as info:
+        train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:12], settings=settings,
+                    progress=False)
+    best = info.value.result.model
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(best))
+
+
+def test_jaxpot_train_cli_minimal_config(frames, test_frames, tmp_path):
+    """`jaxpot train CONFIG.toml` with the minimal keys (plus a short [train]) writes the model,
+    the metrics log, errors and parity plots; `jaxpot evaluate` reads the model back."""
+    from jaxpot.cli import main
+    write(tmp_path / "train.extxyz", frames[:16])
+    write(tmp_path / "test.extxyz", test_frames)
+    (tmp_path / "config.toml").write_text(
+        'model = "bpnn"\ntrain = ["train.extxyz"]\noutput = "si.jaxpot"\ncutoff = 4.0\n'
+        'species = ["Si"]\ntest = ["test.extxyz"]\n[architecture]\nhidden = [8]\n'
+        '[training]\nepochs = 3\n')
+    assert main(["train", str(tmp_path / "config.toml"), "--quiet"]) == 0
+    assert (tmp_path / "si.jaxpot").exists()
+    report = tmp_path / "si_report"
+    lines = (report / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [0, 1, 2]
+    assert any(k.endswith("test.extxyz") for k in json.loads((report / "errors.json").read_text()))
+    assert list(report.glob("*.png"))
+    assert main(["evaluate", str(tmp_path / "si.jaxpot"), str(tmp_path / "test.extxyz")]) == 0
+    (tmp_path / "bad.toml").write_text('model = "mace"\ntrain = ["x"]\noutput = "o"\n'
+                                       'cutoff = 4.0\nspecies = ["Si"]\n')
+    with pytest.raises(SystemExit, match="model must be one of"):
+        main(["train", str(tmp_path / "bad.toml")])
