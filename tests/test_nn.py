@@ -155,11 +155,10 @@ def test_painn_trains_and_is_equivariant(frames):
 
 
 def test_same_seed_same_model_and_resume_after_kill_is_bit_identical(frames, tmp_path):
+    """An uninterrupted run, and a run killed after epoch 1 then resumed from its checkpoint,
+    give the same weights bit for bit (so the same seed and data give the same model)."""
     reference = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:12], settings=FAST,
                             progress=False)
-    again = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:12], settings=FAST,
-                        progress=False)
-    assert again.model == reference.model
 
     class Killed(Exception):
         pass

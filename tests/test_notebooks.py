@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("name", ["properties.ipynb", "descriptors.ipynb", "md.ipynb",
-                                  "gap.ipynb"])
+                                  "gap.ipynb", "nn.ipynb"])
 def test_notebook_executes(name, tmp_path, monkeypatch):
     monkeypatch.setenv("JAXPOT_NOTEBOOK_QUICK", "1")
     nb = nbformat.read(os.path.join(ROOT, "notebooks", name), as_version=4)
@@ -33,6 +33,11 @@ def test_notebook_executes(name, tmp_path, monkeypatch):
         assert a0 and 5.3 < float(a0.group(1)) < 5.6
         assert (tmp_path / "gap_parity_forces.png").exists()
         assert (tmp_path / "gap_uncertainty.png").exists()
+    elif name == "nn.ipynb":
+        mae = re.search(r"BPNN test force MAE: ([0-9.]+) eV/Å", outputs)
+        assert mae and float(mae.group(1)) < 0.5
+        assert "mean force sigma along the run" in outputs
+        assert (tmp_path / "nn_uncertainty.png").exists()
     else:
         assert "mean crystal-crystal k: 1.0" in outputs
         assert (tmp_path / "soap_kernel.png").exists()

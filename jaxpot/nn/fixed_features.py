@@ -13,6 +13,7 @@ equal to autodiff through the features (tested).  Memory is B N K F 3 floats per
 
 from __future__ import annotations
 
+import functools
 import json
 
 import jax
@@ -50,12 +51,17 @@ def structure_features(desc, positions, cell, species, neighbors):
     return g, jac, vectors
 
 
+@functools.lru_cache(maxsize=16)
+def _batched_features(desc):
+    """One jitted function per descriptor (hashable), so every dataset shares its compilations."""
+    return jax.jit(jax.vmap(lambda *a: structure_features(desc, *a)))
+
+
 def prepare(model: EnergyModel, batch: Batch, chunk: int = 1) -> dict:
     """Features, Jacobians and pair vectors of every structure of a bucket (host loop over
     chunks of ``chunk`` structures to bound memory)."""
     from jaxpot.nn.bpnn import make_descriptor
-    desc = make_descriptor(json.loads(model.spec)["config"]["descriptor"])
-    run = jax.jit(jax.vmap(lambda *a: structure_features(desc, *a)))
+    run = _batched_features(make_descriptor(json.loads(model.spec)["config"]["descriptor"]))
     n = batch.positions.shape[0]
     parts = []
     for start in range(0, n, chunk):
