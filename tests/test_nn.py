@@ -270,3 +270,21 @@ def test_jaxpot_train_cli_minimal_config(frames, test_frames, tmp_path):
                                        'cutoff = 4.0\nspecies = ["Si"]\n')
     with pytest.raises(SystemExit, match="model must be one of"):
         main(["train", str(tmp_path / "bad.toml")])
+
+
+def test_calibration_metrics_on_known_distributions():
+    """Errors drawn from N(0, sigma^2) are calibrated (area ~ 0, the observed fraction inside
+    the 1-sigma interval is erf(1/sqrt 2) = 0.6827); sigmas half the truth are overconfident
+    (area = mean |P(|Z| < z/2) - P(|Z| < z)| > 0.1); an uninformative sigma has rank
+    correlation ~ 0, an informative one > 0.5."""
+    from jaxpot.nn.uncertainty_metrics import calibration
+    rng = np.random.default_rng(0)
+    sigma = rng.uniform(0.05, 1.0, 20000)
+    err = rng.normal(size=sigma.size) * sigma
+    good = calibration(err, sigma)
+    assert good.miscalibration_area < 0.01
+    k = np.searchsorted(good.expected, 0.6827)
+    assert good.observed[k] == pytest.approx(good.expected[k], abs=0.02)
+    assert good.spearman > 0.5
+    assert calibration(err, 0.5 * sigma).miscalibration_area > 0.1
+    assert abs(calibration(err, rng.permutation(sigma)).spearman) < 0.05

@@ -1,6 +1,16 @@
-"""Neural-network potentials: Behler–Parrinello (BPNN) and PaiNN, deep ensembles, training."""
+"""Neural-network potentials: Behler–Parrinello (BPNN) and PaiNN, deep ensembles, training.
+
+    from jaxpot.nn import bpnn, painn, train_model, TrainSettings
+    result = train_model(painn(["Si"], 5.0), frames)        # or: jaxpot train CONFIG.toml
+    ensemble_predict(result.model, frames)                    # mean and spread (ensembles)
+"""
 
 from jaxpot.nn.bpnn import bpnn
+from jaxpot.nn.ensemble import calibrate, ensemble, ensemble_predict
+from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.painn import painn
+from jaxpot.nn.pipeline import train
+from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
 
-__all__ = ["bpnn", "painn"]
+__all__ = ["LossWeights", "TrainSettings", "TrainingDivergedError", "bpnn", "calibrate",
+           "ensemble", "ensemble_predict", "painn", "train", "train_model"]

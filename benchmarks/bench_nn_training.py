@@ -1,0 +1,129 @@
+"""BPNN training throughput: jaxpot vs TorchANI, same architecture and data, same run.
+
+    python benchmarks/bench_nn_training.py [--frames 64] [--epochs 3]
+
+Both train a Behler–Parrinello network (one (64, 64) MLP per element on the same ANI AEVs:
+jaxpot's scaled_ani_settings at 5 Å) on mlearn Si training structures (64 atoms) with an
+energy + force loss, Adam, batch size 4, on the CPU.  TorchANI (2.9, pyaev, its documented
+force-training recipe: AEVs and their graph rebuilt each step, forces by autograd with
+create_graph) runs with torch.set_num_threads(cores).  jaxpot trains on fixed features and
+Jacobians (computed once; that preparation time is reported separately, as is compilation).
+Prints a table and writes benchmarks/results/nn_training.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--frames", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=3)
+    args = p.parse_args()
+    import jax
+    import numpy as np
+    from ase.io import read
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                        "mlearn_Si_PBE.extxyz")
+    frames = [a for a in read(data, ":") if a.info["split"] == "training" and len(a) == 64]
+    frames = frames[:args.frames]
+    rows = {}
+
+    # ---------------------------------------------------------------- jaxpot
+    from jaxpot.nn import bpnn
+    from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
+    from jaxpot.nn.normalization import fit_normalization
+    from jaxpot.nn.train import TrainSettings, _compiled_steps, _optimizer, training_view
+    import jax.numpy as jnp
+    model = bpnn(["Si"], 5.0)
+    labels = read_labels_checked(frames)
+    t0 = time.perf_counter()
+    prepare, results_fn = training_view(model)
+    ds = build_dataset(model, frames, labels, prepare=prepare)
+    jax.block_until_ready(ds.buckets[0].extra)
+    t_prep = time.perf_counter() - t0
+    model = fit_normalization(model, frames, labels, ds)
+    settings = TrainSettings(epochs=args.epochs, batch_size=4)
+    opt, _ = _optimizer(settings, 16)
+    net = jax.tree_util.tree_map(lambda x: x[None], model.params["net"])
+    state = {"net": net, "opt": jax.vmap(opt.init)(net), "ema": net, "best": net,
+             "step": jnp.zeros((), jnp.int32)}
+    step, _ = _compiled_steps(model, opt, settings, results_fn)
+    times = []
+    for epoch in range(args.epochs + 1):
+        t = time.perf_counter()
+        for k, rows_, w in epoch_plan(ds, 4, np.random.default_rng(epoch)):
+            b = ds.buckets[k]
+            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows_, w)
+        jax.block_until_ready(loss)
+        times.append(time.perf_counter() - t)
+    rows["jaxpot"] = {"prepare_s": t_prep, "first_epoch_s": times[0],
+                      "structures_per_s": len(frames) / np.mean(times[1:])}
+
+    # ---------------------------------------------------------------- torchani
+    import torch
+    import torchani
+    from torchani.nn import ANINetworks, AtomicNetwork
+    torch.set_num_threads(os.cpu_count())
+    s = json.loads(model.spec)["config"]["descriptor"]
+    radial = torchani.aev.ANIRadial(torch.tensor(s["eta_radial"]).float(),
+                                    torch.tensor(s["shifts_radial"]).float(), s["r_cut_radial"])
+    angular = torchani.aev.ANIAngular(torch.tensor(s["eta_angular"]).float(),
+                                      torch.tensor(s["zeta"]).float(),
+                                      torch.tensor(s["shifts_angular"]).float(),
+                                      torch.tensor(s["sections"]).float(), s["r_cut_angular"])
+    comp = torchani.AEVComputer(radial, angular, num_species=1)
+    n_f = comp.out_dim
+    nets = ANINetworks({"Si": AtomicNetwork([n_f, 64, 64, 1], "celu", bias=True)})
+    optim = torch.optim.Adam(nets.parameters(), lr=1e-3)
+    coords = [torch.tensor(a.positions, dtype=torch.float32) for a in frames]
+    cells = [torch.tensor(a.cell.array, dtype=torch.float32) for a in frames]
+    energies = torch.tensor([a.get_potential_energy() for a in frames], dtype=torch.float32)
+    forces = [torch.tensor(a.get_forces(), dtype=torch.float32) for a in frames]
+    pbc = torch.tensor([True, True, True])
+    times = []
+    for epoch in range(args.epochs + 1):
+        t = time.perf_counter()
+        order = np.random.default_rng(epoch).permutation(len(frames))
+        for start in range(0, len(frames), 4):
+            optim.zero_grad()
+            loss = 0.0
+            for i in order[start:start + 4]:  # periodic cells differ: one structure at a time
+                c = coords[i].clone()[None].requires_grad_(True)
+                species = torch.zeros((1, 64), dtype=torch.long)
+                aev = comp(species, c, cell=cells[i], pbc=pbc)
+                e = nets(species, aev).sum()
+                f = -torch.autograd.grad(e, c, create_graph=True)[0][0]
+                loss = loss + ((e - energies[i]) / 64) ** 2 + ((f - forces[i]) ** 2).mean()
+            loss.backward()
+            optim.step()
+        times.append(time.perf_counter() - t)
+    rows["torchani"] = {"first_epoch_s": times[0],
+                        "structures_per_s": len(frames) / np.mean(times[1:])}
+
+    print(f"BPNN training, {len(frames)} Si structures of 64 atoms, ANI AEVs "
+          f"({n_f} features), (64, 64) networks, energy + force loss, batch 4")
+    print(f"{'code':10} {'prepare s':>10} {'1st epoch s':>12} {'structures/s':>13}")
+    for name, r in rows.items():
+        print(f"{name:10} {r.get('prepare_s', float('nan')):10.1f} {r['first_epoch_s']:12.2f} "
+              f"{r['structures_per_s']:13.1f}")
+    ratio = rows["jaxpot"]["structures_per_s"] / rows["torchani"]["structures_per_s"]
+    print(f"jaxpot / torchani throughput: {ratio:.1f}x")
+    out = {"rows": rows, "ratio": ratio, "frames": len(frames), "features": n_f,
+           "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+           "jax": jax.__version__, "torch": torch.__version__, "torchani": torchani.__version__,
+           "x64": bool(jax.config.jax_enable_x64)}
+    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
+    with open(os.path.join(os.path.dirname(__file__), "results", "nn_training.json"), "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
