@@ -1,5 +1,5 @@
 """One contract table over every model kind: LJ, Morse, EAM, SW, Tersoff, a GAP (SOAP +
-distance_2b), a BPNN, a PaiNN, a deep ensemble, a sum at two cutoffs, a scaled model and a model read back from a file.
+distance_2b), a BPNN, a PaiNN, a sum at two cutoffs, a scaled model and a model read back from a file.
 
 Each row is checked for: forces and stress = central finite differences of its own energy;
 translation, rotation, permutation, periodic-image and supercell invariance; ``jaxpot.predict``
@@ -59,12 +59,6 @@ def _painn():
     return painn(["Si"], 4.0, features=8, layers=2, n_rbf=6, seed=2)
 
 
-def _ensemble():
-    from jaxpot.nn import bpnn
-    from jaxpot.nn.ensemble import ensemble
-    return ensemble([bpnn(["Si"], 4.0, hidden=(8,), seed=k) for k in range(2)])
-
-
 MODELS = {  # name -> (factory, element)
     "lennard_jones": (lambda: lennard_jones(sigma=2.1, epsilon=0.05, cutoff=5.0, smooth=True),
                       "Si"),
@@ -76,7 +70,6 @@ MODELS = {  # name -> (factory, element)
     "gap": (_gap, "Si"),
     "bpnn": (_bpnn, "Si"),
     "painn": (_painn, "Si"),
-    "ensemble": (_ensemble, "Si"),
     "scaled": (lambda: 0.5 * eam(os.path.join(potentials_dir(), "Cu_u3.eam")), "Cu"),
     "loaded": (None, "Si"),
 }
