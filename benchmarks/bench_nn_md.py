@@ -1,0 +1,115 @@
+"""BPNN inference in MD: jaxpot vs TorchANI, atom-steps per second, same model size.
+
+    python benchmarks/bench_nn_md.py [--repeats 2 3 4] [--steps 200]
+
+The same architecture (one (64, 64) network per element on ANI AEVs, 48 features at 5 Å)
+runs on diamond Si supercells.  jaxpot: ``md.run`` with velocity Verlet (jitted chunks,
+neighbor list updated inside jit), float32 and float64.  TorchANI 2.9: AEVComputer (pyaev,
+its CPU path) + ANINetworks, energy and forces by autograd per step in float32 — forces only,
+no integration or neighbor bookkeeping, so this favours TorchANI.  Time to first result
+(compilation included) is reported next to the steady rate.  Writes
+benchmarks/results/nn_md.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
+
+
+def jaxpot_rate(repeat: int, steps: int, x64: bool) -> dict:
+    import jax
+    jax.config.update("jax_enable_x64", x64)
+    from ase.build import bulk
+    from jaxpot import md
+    from jaxpot.nn import bpnn
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
+    model = bpnn(["Si"], 5.0)
+    t0 = time.perf_counter()
+    res = md.run(md.nve(model, 1.0), atoms, steps, temperature=600.0, progress=False,
+                 log_interval=10, chunk=50)
+    return {"atoms": len(atoms), "first_result_s": res.timing["first_chunk_s"],
+            "atom_steps_per_s": res.timing["steps_per_s"] * len(atoms),
+            "total_s": time.perf_counter() - t0}
+
+
+def torchani_rate(repeat: int, steps: int) -> dict:
+    import numpy as np
+    import torch
+    import torchani
+    from ase.build import bulk
+    from torchani.nn import ANINetworks, AtomicNetwork
+    from jaxpot.nn.bpnn import scaled_ani_settings
+    torch.set_num_threads(os.cpu_count())
+    s = scaled_ani_settings([14], 5.0)
+    radial = torchani.aev.ANIRadial(torch.tensor(s["eta_radial"]).float(),
+                                    torch.tensor(s["shifts_radial"]).float(), s["r_cut_radial"])
+    angular = torchani.aev.ANIAngular(torch.tensor(s["eta_angular"]).float(),
+                                      torch.tensor(s["zeta"]).float(),
+                                      torch.tensor(s["shifts_angular"]).float(),
+                                      torch.tensor(s["sections"]).float(), s["r_cut_angular"])
+    comp = torchani.AEVComputer(radial, angular, num_species=1)
+    nets = ANINetworks({"Si": AtomicNetwork([comp.out_dim, 64, 64, 1], "celu", bias=True)})
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
+    cell = torch.tensor(atoms.cell.array, dtype=torch.float32)
+    pbc = torch.tensor([True] * 3)
+    species = torch.zeros((1, len(atoms)), dtype=torch.long)
+    pos = atoms.positions + np.random.default_rng(0).normal(0, 0.03, atoms.positions.shape)
+    times = []
+    for _ in range(steps + 1):
+        t = time.perf_counter()
+        c = torch.tensor(pos, dtype=torch.float32)[None].requires_grad_(True)
+        e = nets(species, comp(species, c, cell=cell, pbc=pbc)).sum()
+        f = -torch.autograd.grad(e, c)[0]
+        pos = pos + 1e-4 * f[0].numpy()
+        times.append(time.perf_counter() - t)
+    return {"atoms": len(atoms), "first_result_s": times[0],
+            "atom_steps_per_s": len(atoms) / float(np.mean(times[1:]))}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--repeats", type=int, nargs="+", default=[2, 3, 4])
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:  # one measurement in a fresh process (clean compilation caches)
+        code, repeat, x64 = args.one
+        out = (jaxpot_rate(int(repeat), args.steps, x64 == "1") if code == "jaxpot"
+               else torchani_rate(int(repeat), args.steps))
+        print("RESULT " + json.dumps(out))
+        return
+    rows = []
+    for repeat in args.repeats:
+        for code, x64 in (("jaxpot", "0"), ("jaxpot", "1"), ("torchani", "0")):
+            proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps),
+                                   "--one", code, str(repeat), x64], capture_output=True,
+                                  text=True)
+            line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+            if not line:
+                raise RuntimeError(proc.stderr[-2000:])
+            r = json.loads(line[0][7:])
+            r.update(code=code + (" f64" if x64 == "1" else " f32"))
+            rows.append(r)
+            print(f"{r['code']:14} {r['atoms']:6d} atoms  first result {r['first_result_s']:7.2f} s"
+                  f"  {r['atom_steps_per_s']:12.0f} atom-steps/s", flush=True)
+    import jax
+    import torch
+    import torchani
+    out = {"rows": rows, "steps": args.steps, "cores": os.cpu_count(),
+           "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
+           "torch": torch.__version__, "torchani": torchani.__version__}
+    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
+    with open(os.path.join(os.path.dirname(__file__), "results", "nn_md.json"), "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
