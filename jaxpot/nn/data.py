@@ -8,7 +8,8 @@ jit, so the whole run compiles once per bucket and never repacks on the host.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -139,7 +140,7 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
     order = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(fraction * n))
+    n_val = round(fraction * n)
     if fraction > 0 and n > 1:
         n_val = max(n_val, 1)
     return np.sort(order[n_val:]), np.sort(order[:n_val])

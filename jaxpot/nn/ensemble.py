@@ -13,7 +13,8 @@ energy, forces and stress.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

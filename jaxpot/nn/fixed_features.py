@@ -65,7 +65,7 @@ def prepare(model: EnergyModel, batch: Batch, chunk: int = 1) -> dict:
     n = batch.positions.shape[0]
     parts = []
     for start in range(0, n, chunk):
-        sub = jax.tree_util.tree_map(lambda x: x[start:start + chunk], batch)
+        sub = jax.tree_util.tree_map(lambda x, a=start: x[a:a + chunk], batch)
         parts.append(run(sub.positions, sub.cell, sub.species, sub.neighbors))
     g, jac, vec = (jnp.concatenate([p[i] for p in parts]) for i in range(3))
     return {"g": g, "jac": jac, "vectors": vec}

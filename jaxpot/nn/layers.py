@@ -6,7 +6,7 @@ caller for batches.  Lengths in Å.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
+from collections.abc import Mapping
 
 from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.train import TrainResult, TrainSettings, train_model

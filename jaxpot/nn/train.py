@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -61,7 +62,7 @@ class TrainSettings(NamedTuple):
 DEFAULT_EPOCHS = {"bpnn": 1000, "painn": 150}
 
 
-def resolved(settings: "TrainSettings", model: EnergyModel) -> "TrainSettings":
+def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
     """``settings`` with the model-dependent defaults (epochs, patience) filled in."""
     epochs = settings.epochs or DEFAULT_EPOCHS.get(model.kind, 300)
     patience = settings.patience if settings.patience is not None else max(50, epochs // 3)
@@ -116,7 +117,7 @@ def _accumulate(total, sums):
     return sums if total is None else jax.tree_util.tree_map(jnp.add, total, sums)
 
 
-def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings = TrainSettings(),
+def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings | None = None,
                 validation_frames: Sequence | None = None, names=None,
                 source: str = "frames", checkpoint: str | None = None,
                 progress: bool = True, log=None) -> TrainResult:
@@ -133,7 +134,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     frames = list(frames)
     if not frames:
         raise ValueError("train_model got no frames")
-    settings = resolved(settings, model)
+    settings = resolved(settings or TrainSettings(), model)
     if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
         raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     labels = read_labels_checked(frames, names, source)
