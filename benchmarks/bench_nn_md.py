@@ -43,20 +43,10 @@ def jaxpot_rate(repeat: int, steps: int, x64: bool) -> dict:
 def torchani_rate(repeat: int, steps: int) -> dict:
     import numpy as np
     import torch
-    import torchani
     from ase.build import bulk
-    from torchani.nn import ANINetworks, AtomicNetwork
-    from jaxpot.nn.bpnn import scaled_ani_settings
-    torch.set_num_threads(os.cpu_count())
-    s = scaled_ani_settings([14], 5.0)
-    radial = torchani.aev.ANIRadial(torch.tensor(s["eta_radial"]).float(),
-                                    torch.tensor(s["shifts_radial"]).float(), s["r_cut_radial"])
-    angular = torchani.aev.ANIAngular(torch.tensor(s["eta_angular"]).float(),
-                                      torch.tensor(s["zeta"]).float(),
-                                      torch.tensor(s["shifts_angular"]).float(),
-                                      torch.tensor(s["sections"]).float(), s["r_cut_angular"])
-    comp = torchani.AEVComputer(radial, angular, num_species=1)
-    nets = ANINetworks({"Si": AtomicNetwork([comp.out_dim, 64, 64, 1], "celu", bias=True)})
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torchani_peer import torchani_bpnn
+    comp, nets = torchani_bpnn()
     atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
     cell = torch.tensor(atoms.cell.array, dtype=torch.float32)
     pbc = torch.tensor([True] * 3)

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
@@ -70,18 +71,10 @@ def main():
     # ---------------------------------------------------------------- torchani
     import torch
     import torchani
-    from torchani.nn import ANINetworks, AtomicNetwork
-    torch.set_num_threads(os.cpu_count())
-    s = json.loads(model.spec)["config"]["descriptor"]
-    radial = torchani.aev.ANIRadial(torch.tensor(s["eta_radial"]).float(),
-                                    torch.tensor(s["shifts_radial"]).float(), s["r_cut_radial"])
-    angular = torchani.aev.ANIAngular(torch.tensor(s["eta_angular"]).float(),
-                                      torch.tensor(s["zeta"]).float(),
-                                      torch.tensor(s["shifts_angular"]).float(),
-                                      torch.tensor(s["sections"]).float(), s["r_cut_angular"])
-    comp = torchani.AEVComputer(radial, angular, num_species=1)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from torchani_peer import torchani_bpnn
+    comp, nets = torchani_bpnn()
     n_f = comp.out_dim
-    nets = ANINetworks({"Si": AtomicNetwork([n_f, 64, 64, 1], "celu", bias=True)})
     optim = torch.optim.Adam(nets.parameters(), lr=1e-3)
     coords = [torch.tensor(a.positions, dtype=torch.float32) for a in frames]
     cells = [torch.tensor(a.cell.array, dtype=torch.float32) for a in frames]

@@ -22,7 +22,7 @@ import numpy as np
 from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features
 from jaxpot.descriptors.ani import ANI, ani_aev, ani_features
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
-from jaxpot.nn.layers import MLP
+from jaxpot.nn.layers import MLP, loadable
 
 _MODULE = "jaxpot.nn.bpnn"
 
@@ -168,12 +168,4 @@ def model_config(model: EnergyModel) -> dict:
     return json.loads(model.spec)["config"]
 
 
-def _loadable(config: dict) -> EnergyModel:
-    """The registry's rebuild: placeholder (zero) params of the right shapes, made without
-    running (or compiling) the initialisers, so loading a model compiles nothing."""
-    shapes = jax.eval_shape(lambda: bpnn_from_config(config).params)
-    zeros = jax.tree_util.tree_map(lambda x: jax.device_put(np.zeros(x.shape, x.dtype)), shapes)
-    return bpnn_from_config(config, params=zeros)
-
-
-register_model_kind("bpnn", _loadable)
+register_model_kind("bpnn", loadable(bpnn_from_config))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpot.cutoffs import cosine_cutoff, polynomial_cutoff
 
@@ -73,3 +74,15 @@ def envelope(r, r_cut: float, kind: str = "cosine"):
     if kind == "polynomial":
         return polynomial_cutoff(r, r_cut, 6)
     raise ValueError(f"unknown cutoff envelope {kind!r}; use 'cosine' or 'polynomial'")
+
+
+def loadable(from_config: Callable) -> Callable:
+    """The registry's rebuild for a network kind: ``from_config(config, params=zeros)`` with
+    placeholder params of the right shapes made without running (or compiling) the
+    initialisers, so loading a model compiles nothing."""
+    def rebuild(config: dict):
+        shapes = jax.eval_shape(lambda: from_config(config).params)
+        zeros = jax.tree_util.tree_map(lambda x: jax.device_put(np.zeros(x.shape, x.dtype)),
+                                       shapes)
+        return from_config(config, params=zeros)
+    return rebuild

@@ -20,12 +20,11 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.nn.layers import MLP, bessel_basis, envelope
+from jaxpot.nn.layers import MLP, loadable, bessel_basis, envelope
 
 _MODULE = "jaxpot.nn.painn"
 
@@ -130,12 +129,4 @@ def painn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
                        name="PaiNN")
 
 
-def _loadable(config: dict) -> EnergyModel:
-    """The registry's rebuild: placeholder (zero) params of the right shapes, made without
-    running (or compiling) the initialisers, so loading a model compiles nothing."""
-    shapes = jax.eval_shape(lambda: painn_from_config(config).params)
-    zeros = jax.tree_util.tree_map(lambda x: jax.device_put(np.zeros(x.shape, x.dtype)), shapes)
-    return painn_from_config(config, params=zeros)
-
-
-register_model_kind("painn", _loadable)
+register_model_kind("painn", loadable(painn_from_config))
