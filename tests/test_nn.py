@@ -195,8 +195,8 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
 
 
 def test_ensemble_mean_spread_calibration_and_file(frames, test_frames, tmp_path):
-    settings = FAST._replace(ensemble_size=3, epochs=5)
-    result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:16], settings=settings,
+    settings = FAST._replace(ensemble_size=3, epochs=3)
+    result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:10], settings=settings,
                          progress=False)
     model = result.model
     assert model.kind == "ensemble"
