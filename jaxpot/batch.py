@@ -12,7 +12,8 @@ merged upwards, so a whole training set compiles a handful of shapes.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -175,6 +176,17 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
         b = batch_size or max(1, min(len(members), max_elements // (size * capacity)))
         buckets.append(Bucket(tuple(sorted(members)), size, capacity, int(b), half))
     return buckets
+
+
+def packed_batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs],
+                   buckets: Sequence[Bucket]):
+    """Yield (frame indices, :class:`Batch`) for every batch of every bucket, in order."""
+    for bucket in buckets:
+        for start in range(0, len(bucket.indices), bucket.batch_size):
+            members = bucket.indices[start:start + bucket.batch_size]
+            yield members, pack(model, [frames[i] for i in members],
+                                [pairs[i] for i in members], bucket.n_atoms, bucket.capacity,
+                                bucket.batch_size, half_capacity=bucket.half_capacity)
 
 
 def _structure_results(model: EnergyModel, positions, cell, species, mask, nbrs):

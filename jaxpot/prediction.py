@@ -13,11 +13,13 @@ hundreds of structures of different sizes compiles a handful of times, not once 
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
+from collections.abc import Sequence
 
 import numpy as np
 
-from jaxpot.batch import check_frames, evaluate_batch, frame_pairs, pack, plan_buckets
+from jaxpot.batch import (check_frames, evaluate_batch, frame_pairs, packed_batches,
+                          plan_buckets)
 from jaxpot.model import EnergyModel
 from jaxpot.precision import warn_if_single_precision
 from jaxpot.space import VOIGT_PAIRS
@@ -72,25 +74,20 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
     energies: list | None = [None] * n if model.atomic_energies_fn is not None else None
     show = n >= 50 if progress is None else progress
     bar = _progress(sum(len(b.indices) for b in buckets), show)
-    for bucket in buckets:
-        for start in range(0, len(bucket.indices), bucket.batch_size):
-            members = bucket.indices[start:start + bucket.batch_size]
-            batch = pack(model, [frames[i] for i in members], [pairs[i] for i in members],
-                         bucket.n_atoms, bucket.capacity, bucket.batch_size,
-                         half_capacity=bucket.half_capacity)
-            res = evaluate_batch(model, batch)
-            e, f, s = (np.asarray(x, dtype=float) for x in res[:3])
-            per_atom = None if res.energies is None else np.asarray(res.energies, dtype=float)
-            for slot, i in enumerate(members):
-                atoms = frames[i]
-                m = len(atoms)
-                energy[i] = e[slot]
-                forces[i] = f[slot, :m].copy()
-                if all(atoms.pbc) and atoms.cell.rank == 3:
-                    stress[i] = s[slot][_VOIGT_ROWS, _VOIGT_COLS]
-                if energies is not None:
-                    energies[i] = per_atom[slot, :m].copy()
-            bar.update(len(members))
+    for members, batch in packed_batches(model, frames, pairs, buckets):
+        res = evaluate_batch(model, batch)
+        e, f, s = (np.asarray(x, dtype=float) for x in res[:3])
+        per_atom = None if res.energies is None else np.asarray(res.energies, dtype=float)
+        for slot, i in enumerate(members):
+            atoms = frames[i]
+            m = len(atoms)
+            energy[i] = e[slot]
+            forces[i] = f[slot, :m].copy()
+            if all(atoms.pbc) and atoms.cell.rank == 3:
+                stress[i] = s[slot][_VOIGT_ROWS, _VOIGT_COLS]
+            if energies is not None:
+                energies[i] = per_atom[slot, :m].copy()
+        bar.update(len(members))
     bar.close()
     return Prediction(energy=energy, forces=forces, stress=stress, energies=energies)
 

@@ -12,7 +12,6 @@ params under ``"norm"`` (not trained); the networks under ``"net"``.  Behler & P
 
 from __future__ import annotations
 
-import json
 
 import flax.linen as nn
 import jax
@@ -161,11 +160,6 @@ def local_energy_of_features(config: dict):
         return jnp.where(index >= 0, norm["energy_scale"] * out + norm["e0"][k], 0.0)
 
     return local
-
-
-def model_config(model: EnergyModel) -> dict:
-    """The spec config of a model built by this module (or PaiNN's)."""
-    return json.loads(model.spec)["config"]
 
 
 register_model_kind("bpnn", loadable(bpnn_from_config))

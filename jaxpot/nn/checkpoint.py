@@ -24,14 +24,11 @@ class CheckpointError(ValueError):
 
 
 def fingerprint(settings_repr: str, frames) -> str:
-    """SHA-256 of the settings and of every frame's structure and stored labels."""
-    h = hashlib.sha256(settings_repr.encode())
+    """SHA-256 of GAP's checkpoint fingerprint (settings, structures, stored calculator
+    results) extended by every frame's info keys (labels read from ``atoms.info``)."""
+    from jaxpot.gap.checkpoint import fingerprint as structures_fingerprint
+    h = hashlib.sha256(structures_fingerprint(settings_repr, frames).encode())
     for atoms in frames:
-        for arr in (atoms.numbers, atoms.positions, atoms.cell.array):
-            h.update(np.ascontiguousarray(arr).tobytes())
-        results = getattr(getattr(atoms, "calc", None), "results", None) or {}
-        for key in sorted(results):
-            h.update(np.ascontiguousarray(np.asarray(results[key], float)).tobytes())
         for key in sorted(atoms.info):
             h.update(f"{key}={atoms.info[key]!r}".encode())
     return h.hexdigest()

@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.batch import batch_energy_forces_stress, check_frames, frame_pairs, pack, plan_buckets
+from jaxpot.batch import (batch_energy_forces_stress, check_frames, frame_pairs,
+                          packed_batches, plan_buckets)
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
 from jaxpot.space import VOIGT_PAIRS
 
@@ -133,22 +134,18 @@ def ensemble_predict(model: EnergyModel, frames, batch_size: int | None = None,
     forces, forces_std = [None] * n, [None] * n
     stress, stress_std = np.full((n, 6), np.nan), np.full((n, 6), np.nan)
     run = _member_results(member)
-    for bucket in plan_buckets(frames, pairs, pad_atoms=True, batch_size=batch_size):
-        for start in range(0, len(bucket.indices), bucket.batch_size):
-            idx = bucket.indices[start:start + bucket.batch_size]
-            batch = pack(model, [frames[i] for i in idx], [pairs[i] for i in idx],
-                         bucket.n_atoms, bucket.capacity, bucket.batch_size,
-                         half_capacity=bucket.half_capacity)
-            res = run(stacked, batch)
-            e, f, s = (np.asarray(x, float) for x in res[:3])  # (K, B, ...)
-            for slot, i in enumerate(idx):
-                m = len(frames[i])
-                energies[i] = e[:, slot]
-                forces[i] = f[:, slot, :m].mean(0)
-                forces_std[i] = cal[1] * f[:, slot, :m].std(0)
-                if all(frames[i].pbc) and frames[i].cell.rank == 3:
-                    voigt = s[:, slot][:, _ROWS, _COLS]
-                    stress[i], stress_std[i] = voigt.mean(0), cal[2] * voigt.std(0)
+    buckets = plan_buckets(frames, pairs, pad_atoms=True, batch_size=batch_size)
+    for idx, batch in packed_batches(model, frames, pairs, buckets):
+        res = run(stacked, batch)
+        e, f, s = (np.asarray(x, float) for x in res[:3])  # (K, B, ...)
+        for slot, i in enumerate(idx):
+            m = len(frames[i])
+            energies[i] = e[:, slot]
+            forces[i] = f[:, slot, :m].mean(0)
+            forces_std[i] = cal[1] * f[:, slot, :m].std(0)
+            if all(frames[i].pbc) and frames[i].cell.rank == 3:
+                voigt = s[:, slot][:, _ROWS, _COLS]
+                stress[i], stress_std[i] = voigt.mean(0), cal[2] * voigt.std(0)
     return EnsemblePrediction(energies.mean(1), cal[0] * energies.std(1), forces, forces_std,
                               stress, stress_std, energies)
 
