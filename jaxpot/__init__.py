@@ -22,7 +22,7 @@ from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import Structure, StructureError
 
 _SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver", "gap",
-                "testing", "md")
+                "testing", "md", "nn", "linear")
 
 
 def __getattr__(name: str):

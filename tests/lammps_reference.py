@@ -74,3 +74,31 @@ def lammps_evaluate(atoms, pair_style: str, pair_coeff: str, species: list[str])
     bar = 1.0 / 1.6021765e6
     stress = -np.array([p[0], p[1], p[2], p[5], p[4], p[3]]) * bar
     return energy, forces, stress, eatom
+
+
+def lammps_compute_atom(atoms, species: list[str], compute: str, columns: int,
+                        pair_cutoff: float, extra: tuple[str, ...] = ()) -> np.ndarray:
+    """Per-atom array (N, columns) of ``compute c all <compute>`` (e.g. ``sna/atom ...``),
+    with ``pair_style zero <pair_cutoff>`` setting the neighbor list, in the atoms' order."""
+    lammps = import_lammps()
+    cell = atoms.cell.array
+    if abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) > 1e-12:
+        raise ValueError("cell must be lower triangular; use lammps_frame(atoms)")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "data.lmp")
+        write(data, atoms, format="lammps-data", specorder=species, atom_style="atomic",
+              masses=True, force_skew=True)
+        lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+        try:
+            for cmd in ["units metal", "atom_style atomic", "atom_modify map array",
+                        "boundary p p p", f"read_data {data}",
+                        f"pair_style zero {pair_cutoff}", "pair_coeff * *", *extra,
+                        f"compute c all {compute}", "thermo_style custom pe", "run 0"]:
+                lmp.command(cmd)
+            ids = np.array(lmp.numpy.extract_atom("id"))[: len(atoms)]
+            order = np.argsort(ids)
+            values = np.array(lmp.numpy.extract_compute("c", 1, 2))[: len(atoms)]
+            values = values.reshape(len(atoms), -1)[order, :columns].copy()
+        finally:
+            lmp.close()
+    return values

@@ -18,9 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-class TrainingDataError(ValueError):
-    """A training configuration that cannot be used, with file and index in the message."""
+from jaxpot.training_data import TrainingDataError  # noqa: F401  (one error type for all data)
 
 
 class LabelNames(NamedTuple):

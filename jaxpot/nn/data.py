@@ -17,8 +17,9 @@ import numpy as np
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from jaxpot.batch import Batch, check_frames, frame_pairs, pack, plan_buckets
-from jaxpot.evaluation import Labels, label_keys, read_labels
-from jaxpot.gap.labels import TrainingDataError  # one error type for all training data
+from jaxpot.evaluation import Labels
+from jaxpot.training_data import (TrainingDataError, read_labels_checked,  # noqa: F401
+                                   split_indices)
 from jaxpot.model import EnergyModel
 from jaxpot.pytree import pytree_dataclass
 from jaxpot.types import Array
@@ -55,19 +56,6 @@ class Dataset(NamedTuple):
     n_frames: int
 
 
-def read_labels_checked(frames: Sequence, names=None, source: Sequence[str] | str = "frames"
-                        ) -> list[Labels]:
-    """Labels of every frame; errors name the file and configuration index."""
-    keys = label_keys(names)
-    where = ([f"{source}[{i}]" for i in range(len(frames))] if isinstance(source, str)
-             else list(source))
-    out = []
-    for i, atoms in enumerate(frames):
-        try:
-            out.append(read_labels(atoms, keys, where[i]))
-        except ValueError as err:
-            raise TrainingDataError(str(err)) from None
-    return out
 
 
 def _targets(frames, labels, n_atoms: int) -> Targets:
@@ -133,14 +121,3 @@ def epoch_plan(dataset: Dataset, batch_size: int, rng: np.random.Generator | Non
         steps = [steps[i] for i in rng.permutation(len(steps))]
     return steps
 
-
-def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) index arrays: a seeded random ``fraction`` held out for validation
-    (at least one frame when n > 1)."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = round(fraction * n)
-    if fraction > 0 and n > 1:
-        n_val = max(n_val, 1)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])

@@ -1,0 +1,211 @@
+"""Fit a potential linear in its coefficients (SNAP, qSNAP) to energies, forces and stress.
+
+    fit = fit_snap(frames, bispectrum(["Si"], 8, 4.9, radius=0.5, bzeroflag=0))
+    fit.model          # a jaxpot EnergyModel (write it with jaxpot.save or write_snap)
+    fit.choice         # kind weights and ridge chosen on the validation split
+    fit.validation     # the grid: validation RMSE of energy/atom, forces, stress per point
+
+Steps: labels are read (errors name file and configuration); a seeded validation split is
+carved from the training frames; design rows (:mod:`jaxpot.linear.rows`) are computed in a few
+padded bucket shapes and absorbed into streamed QR factors per subset and kind; the kind
+weights and ridge are chosen on the validation split (:func:`jaxpot.linear.solve.select`)
+unless given; the final coefficients are solved on all training frames with that choice.
+Per-config_type weights multiply the rows of those configurations (as FitSNAP's group weights).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxpot.batch import check_frames, frame_pairs, packed_batches, plan_buckets
+from jaxpot.descriptors.bispectrum import Bispectrum
+from jaxpot.descriptors.bispectrum_jacobian import bispectrum_and_jacobian
+from jaxpot.linear import rows as linear_rows
+from jaxpot.linear.solve import KINDS, Choice, absorb, empty_state, merge, rmse, select, solve
+from jaxpot.model import EnergyModel
+from jaxpot.training_data import read_labels_checked, split_indices
+
+ROWS_BYTES = 1 << 28  #: memory budget of one batch of design rows (bytes)
+_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+GPA = 160.21766208  #: GPa per eV/Å^3
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearFitSettings:
+    """Weights (as expected errors), ridge and the validation split.
+
+    Attributes:
+        energy_sigma, force_sigma, stress_sigma: expected errors, eV/atom, eV/Å, GPa; the
+            weights are their inverses (times the grid factors) and the validation score is
+            sum_k RMSE_k / sigma_k.
+        ridge: fixed ridge (scale free, see :mod:`jaxpot.linear.solve`); None chooses it from
+            ``ridges`` on the validation split.
+        force_factors, stress_factors: grids of weight factors searched on validation
+            (a single value fixes the weight).
+        config_type_weights: {config_type: factor} multiplying those configurations' rows.
+        validation_fraction, seed: the split (0 disables the search; ridge and factors must
+            then be single values).
+    """
+
+    energy_sigma: float = 0.002
+    force_sigma: float = 0.05
+    stress_sigma: float = 0.5
+    ridge: float | None = None
+    ridges: tuple[float, ...] = (1e-12, 1e-10, 1e-8, 1e-6, 1e-4)
+    force_factors: tuple[float, ...] = (0.25, 1.0, 4.0)
+    stress_factors: tuple[float, ...] = (0.1, 1.0)
+    config_type_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    validation_fraction: float = 0.1
+    seed: int = 0
+
+
+class LinearFit(NamedTuple):
+    model: EnergyModel
+    choice: Choice
+    validation: list
+    timings: dict
+    n_observations: dict
+
+
+class SnapBasis(NamedTuple):
+    """The linear basis of a SNAP (or qSNAP) model: its bispectrum descriptor."""
+
+    descriptor: Bispectrum
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.descriptor.species) * (1 + self.descriptor.n_features)
+
+    def penalised(self) -> np.ndarray:
+        """Columns under the ridge: all but each species' constant beta_0."""
+        p = np.ones((len(self.descriptor.species), 1 + self.descriptor.n_features), bool)
+        p[:, 0] = False
+        return p.reshape(-1)
+
+    def model(self, coefficients: np.ndarray) -> EnergyModel:
+        from jaxpot.potentials.snap import snap
+        d = self.descriptor
+        return snap(descriptor=d, coefficients=np.asarray(coefficients).reshape(len(d.species), -1))
+
+    def rows(self, batch):
+        d = self.descriptor
+        return linear_rows.batch_rows_jit(_linear_features(d), d.species, d.quadraticflag, batch)
+
+    def bytes_per_structure(self, bucket) -> int:
+        d = self.descriptor
+        return linear_rows.rows_bytes_per_structure(bucket.n_atoms, bucket.capacity,
+                                                    d.n_bispectrum, d.quadraticflag,
+                                                    len(d.species))
+
+
+@functools.lru_cache(maxsize=32)
+def _linear_features(desc: Bispectrum):
+    """One function object per descriptor (a static jit argument: shared compilations)."""
+    lin = desc._replace(quadraticflag=False)
+    return functools.partial(bispectrum_and_jacobian, lin)
+
+
+def fit_snap(frames: Sequence, descriptor: Bispectrum,
+             settings: LinearFitSettings = LinearFitSettings(), *, source: str = "frames",
+             progress: bool = True) -> LinearFit:
+    """Fit SNAP (linear) or qSNAP (``descriptor.quadraticflag``) coefficients."""
+    return fit_linear(frames, SnapBasis(descriptor), settings, source=source, progress=progress)
+
+
+def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitSettings(), *,
+               source: str = "frames", progress: bool = True) -> LinearFit:
+    """Fit any linear basis (see :class:`SnapBasis` for the interface)."""
+    timings = {}
+    start = time.perf_counter()
+    labels = read_labels_checked(frames, source=source)
+    template = basis.model(np.zeros(basis.n_columns))
+    check_frames(template, frames, source)
+    search = settings.ridge is None or len(settings.force_factors) > 1 \
+        or len(settings.stress_factors) > 1
+    if search and settings.validation_fraction <= 0:
+        raise ValueError("choosing weights or ridge needs a validation split "
+                         "(validation_fraction > 0), or give single values")
+    train_idx, val_idx = split_indices(len(frames), settings.validation_fraction if search
+                                       else 0.0, settings.seed)
+    subset = np.zeros(len(frames), int)
+    subset[val_idx] = 1
+    states = _absorb_all(basis, template, frames, labels, subset, settings, progress)
+    timings["rows_and_qr"] = time.perf_counter() - start
+    start = time.perf_counter()
+    penalised = basis.penalised()
+    sigmas = (settings.energy_sigma, settings.force_sigma, settings.stress_sigma)
+    ridges = (settings.ridge,) if settings.ridge is not None else settings.ridges
+    if search:
+        choice, table = select(states[0], states[1], penalised, sigmas, ridges,
+                               settings.force_factors, settings.stress_factors)
+    else:
+        choice = Choice((1.0 / sigmas[0], settings.force_factors[0] / sigmas[1],
+                         settings.stress_factors[0] / sigmas[2]), float(ridges[0]))
+        table = []
+    everything = {k: merge(states[0][k], states[1][k]) for k in KINDS}
+    x, cond = solve(everything, choice, penalised)
+    timings["solve"] = time.perf_counter() - start
+    model = basis.model(x)
+    counts = {k: int(everything[k].n_rows) for k in KINDS}
+    if progress:
+        print(f"chosen on {len(val_idx)} validation frames: weights (E, F, S) = "
+              f"{tuple(round(w, 4) for w in choice.weights)}, ridge = {choice.ridge:g}, "
+              f"condition number {cond:.2g}; training RMSE "
+              + ", ".join(f"{k} {rmse(everything[k], x):.4g}" for k in KINDS
+                          if everything[k].n_rows))
+    return LinearFit(model, choice, table, timings, counts)
+
+
+def _absorb_all(basis, template, frames, labels, subset, settings, progress):
+    """Rows of every frame absorbed into QR factors: [train, validation] x kind."""
+    from tqdm.auto import tqdm
+    p = basis.n_columns
+    states = [{k: empty_state(p) for k in KINDS} for _ in range(2)]
+    buffers = [{k: ([], []) for k in KINDS} for _ in range(2)]
+    pairs = [frame_pairs(template, a) for a in frames]
+    buckets = plan_buckets(frames, pairs, pad_atoms=True)
+    buckets = [b._replace(batch_size=max(1, min(b.batch_size, ROWS_BYTES
+                                                 // max(basis.bytes_per_structure(b), 1))))
+               for b in buckets]
+    bar = tqdm(total=len(frames), disable=not progress, desc="design rows", unit="config")
+
+    def flush(which, kind):
+        rows, targets = buffers[which][kind]
+        if rows:
+            states[which][kind] = absorb(states[which][kind], np.vstack(rows),
+                                         np.concatenate(targets))
+            buffers[which][kind] = ([], [])
+
+    for members, batch in packed_batches(template, frames, pairs, buckets):
+        host = [np.asarray(r) for r in basis.rows(batch)]
+        for slot, i in enumerate(members):
+            n = len(frames[i])
+            lab = labels[i]
+            w = float(settings.config_type_weights.get(lab.config_type, 1.0))
+            which = subset[i]
+            rows_i = {}
+            if lab.energy is not None:
+                rows_i["energy"] = (host[0][slot][None], np.array([lab.energy / n]))
+            if lab.forces is not None:
+                rows_i["forces"] = (host[1][slot, :n].reshape(3 * n, p), lab.forces.reshape(-1))
+            if lab.stress is not None and frames[i].cell.rank == 3:
+                s = host[2][slot]
+                rows_i["stress"] = (np.stack([s[a, b] for a, b in _VOIGT]),
+                                    np.asarray(lab.stress) * GPA)
+            for kind, (r, y) in rows_i.items():
+                buffers[which][kind][0].append(r * w)
+                buffers[which][kind][1].append(y * w)
+                if sum(len(b) for b in buffers[which][kind][0]) >= 2048:
+                    flush(which, kind)
+        bar.update(len(members))
+    bar.close()
+    for which in range(2):
+        for kind in KINDS:
+            flush(which, kind)
+    return states

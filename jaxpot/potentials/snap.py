@@ -1,0 +1,114 @@
+"""SNAP and qSNAP: energies linear (or quadratic) in the bispectrum, as LAMMPS ``pair_style snap``.
+
+    E_i = beta_0^{s_i} + sum_k beta_k^{s_i} B_k^i  (+ the quadratic terms of qSNAP)
+
+with B^i the bispectrum of :mod:`jaxpot.descriptors.bispectrum` (LAMMPS's convention) and one
+coefficient vector per species.  Parameters (learnable pytree): ``{"coefficients": (S, 1+F)}``
+in the ``.snapcoeff`` layout.  Forces and stress come from JAX, so they are LAMMPS's.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from ase.data import chemical_symbols
+
+from jaxpot.descriptors.bispectrum import Bispectrum, bispectrum, bispectrum_features
+from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
+from jaxpot.potentials.snap_files import (check_files_match, read_snapcoeff, read_snapparam,
+                                          write_snap_files)
+
+
+def snap(coeff_file: str | None = None, param_file: str | None = None, *, species=None,
+         descriptor: Bispectrum | None = None, coefficients=None) -> EnergyModel:
+    """A SNAP model from LAMMPS files, or from a descriptor and coefficients.
+
+    Args:
+        coeff_file, param_file: ``.snapcoeff`` / ``.snapparam`` (as ``pair_coeff * * C P``).
+        species: elements to use, a subset of the file's (default: all, in file order);
+            as LAMMPS's element list after the file names.
+        descriptor: a :func:`~jaxpot.descriptors.bispectrum` (instead of files).
+        coefficients: (S, 1 + F) with S = len(descriptor.species) (instead of files).
+    """
+    if coeff_file is not None or param_file is not None:
+        if coeff_file is None or param_file is None:
+            raise ValueError("snap needs both a .snapcoeff and a .snapparam file")
+        if descriptor is not None or coefficients is not None:
+            raise ValueError("give SNAP files or descriptor + coefficients, not both")
+        descriptor, coefficients = _from_files(coeff_file, param_file, species)
+    elif descriptor is None or coefficients is None:
+        raise ValueError("snap needs (coeff_file, param_file) or (descriptor=, coefficients=)")
+    coefficients = np.asarray(coefficients, float)
+    shape = (len(descriptor.species), 1 + descriptor.n_features)
+    if coefficients.shape != shape:
+        raise ValueError(f"snap: coefficients of shape {coefficients.shape}, the descriptor "
+                         f"needs {shape} (species x (1 + features))")
+    if not np.all(np.isfinite(coefficients)):
+        raise ValueError("snap: coefficients must be finite")
+    kind = "qsnap" if descriptor.quadraticflag else "snap"
+    spec = make_spec("snap", __name__, descriptor=list(descriptor._asdict().items()))
+    lookup = species_lookup(descriptor.species)
+
+    def atomic_energies(params, positions, cell, species, neighbors):
+        features = bispectrum_features(descriptor, positions, cell, species, neighbors)
+        beta = params["coefficients"][jnp.asarray(lookup)[species]]  # (N, 1 + F)
+        return beta[:, 0] + jnp.sum(beta[:, 1:] * features, axis=-1)
+
+    def energy(params, positions, cell, species, neighbors):
+        return jnp.sum(atomic_energies(params, positions, cell, species, neighbors))
+
+    return EnergyModel(energy_fn=energy, params={"coefficients": jnp.asarray(coefficients)},
+                       cutoff=descriptor.cutoff, species=descriptor.species,
+                       atomic_energies_fn=atomic_energies, spec=spec, name=kind)
+
+
+def _from_files(coeff_file: str, param_file: str, species) -> tuple[Bispectrum, np.ndarray]:
+    param = read_snapparam(param_file)
+    elements, radius, weight, coeffs = read_snapcoeff(coeff_file)
+    check_files_match(param, coeffs.shape[1], coeff_file, param_file)
+    if species is not None:
+        species = [chemical_symbols[s] if not isinstance(s, str) else s for s in species]
+        missing = [s for s in species if s not in elements]
+        if missing:
+            raise ValueError(f"{coeff_file}: no coefficients for species {missing} (the file "
+                             f"has {elements})")
+        keep = [elements.index(s) for s in species]
+        elements = list(species)
+        radius, weight = [radius[k] for k in keep], [weight[k] for k in keep]
+        coeffs = coeffs[keep]
+    desc = bispectrum(elements, param["twojmax"], param["rcutfac"], param["rfac0"],
+                      param["rmin0"], radius=radius, weight=weight,
+                      switchflag=param["switchflag"], bzeroflag=param["bzeroflag"],
+                      quadraticflag=param["quadraticflag"])
+    return desc, coeffs
+
+
+def descriptor_of(model: EnergyModel) -> Bispectrum:
+    """The bispectrum descriptor of a SNAP model (from its spec)."""
+    import json
+    config = json.loads(model.spec)["config"]
+    fields = dict(config["descriptor"])
+    for key in ("species", "radius", "weight"):
+        fields[key] = tuple(fields[key])
+    return Bispectrum(**fields)
+
+
+def write_snap(model: EnergyModel, coeff_path: str, param_path: str) -> None:
+    """Write a SNAP model as LAMMPS ``.snapcoeff`` / ``.snapparam`` files."""
+    desc = descriptor_of(model)
+    param = dict(rcutfac=desc.rcutfac, twojmax=desc.twojmax, rfac0=desc.rfac0,
+                 rmin0=desc.rmin0, switchflag=int(desc.switchflag),
+                 bzeroflag=int(desc.bzeroflag), quadraticflag=int(desc.quadraticflag))
+    write_snap_files(coeff_path, param_path, param, [chemical_symbols[z] for z in desc.species],
+                     desc.radius, desc.weight, np.asarray(model.params["coefficients"]))
+
+
+def from_spec(config: dict) -> EnergyModel:
+    fields = dict(config["descriptor"])
+    for key in ("species", "radius", "weight"):
+        fields[key] = tuple(fields[key])
+    desc = Bispectrum(**fields)
+    return snap(descriptor=desc, coefficients=np.zeros((len(desc.species), 1 + desc.n_features)))
+
+
+register_model_kind("snap", from_spec)
