@@ -2,6 +2,7 @@
 
     jaxpot relax [STRUCTURE] [--model sw|MODEL_FILE] [--pressure GPa] [--output FILE]
     jaxpot fit CONFIG.toml | --gap-fit "<gap_fit command line>" [--output MODEL] [--test FILE]
+                                 (CONFIG.toml with model = "snap" / "qsnap": a linear SNAP fit)
     jaxpot evaluate MODEL FILE... [--json OUT]
 
 ``relax`` with no STRUCTURE relaxes the bundled strained diamond-Si cell with Stillinger–Weber
@@ -72,8 +73,24 @@ def fit_command(args) -> int:
     jax.config.update("jax_enable_x64", True)
     from jaxpot.gap.config import ConfigError, parse_gap_fit, parse_toml
     from jaxpot.gap.pipeline import default_output, run_job
+    from jaxpot.training_data import TrainingDataError
     if args.config and args.gap_fit:
         raise SystemExit("jaxpot fit: give either CONFIG.toml or --gap-fit \"...\", not both")
+    if args.config and args.config.endswith(".toml"):
+        from jaxpot.linear import pipeline as linear
+        try:
+            config = linear.load_config(args.config)
+            if linear.is_linear_config(config):
+                if args.output:
+                    config["output"] = args.output
+                if args.test:
+                    config["test"] = list(config.get("test") or []) + list(args.test)
+                if args.report:
+                    config["report"] = args.report
+                linear.run(config, progress=not args.quiet)
+                return 0
+        except (linear.ConfigError, TrainingDataError) as err:
+            raise SystemExit(f"jaxpot fit: {err}") from None
     if not args.config and not args.gap_fit:  # the main job on the bundled Si data
         from jaxpot.gap.demo import run_demo
         run_demo(args.output or "si_gap.jaxpot", progress=not args.quiet)
@@ -141,8 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fmax", type=float, default=1e-4, help="force criterion, eV/Å")
     p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
     p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
-    p = sub.add_parser("fit", help="fit a GAP (gap_fit's settings and names); no arguments: "
-                       "the bundled Si example")
+    p = sub.add_parser("fit", help="fit a GAP (gap_fit's settings and names) or, with "
+                       "model = \"snap\"/\"qsnap\" in the TOML, a SNAP; no arguments: the "
+                       "bundled Si example")
     p.add_argument("config", nargs="?", help="TOML file with gap_fit's names")
     p.add_argument("--gap-fit", dest="gap_fit", help="a gap_fit command line, verbatim")
     p.add_argument("--at-file", dest="at_file", help="training file (overrides at_file)")

