@@ -207,6 +207,19 @@ def group_metrics(energy: Parity, forces: Parity, stress: Parity, sizes: np.ndar
                    len(stress.frame), *e, *f, *s)
 
 
+def error_report(model, sets: Mapping[str, Sequence], report_dir: str | Path
+                 ) -> tuple[dict, str]:
+    """Evaluate ``model`` on each named set of labelled frames, write parity plots
+    ``<report_dir>/parity_<name>_*.png``; return ({name: metrics dict}, printable tables)."""
+    errors, tables = {}, []
+    for name, data in sets.items():
+        ev = evaluate(model, data, progress=False)
+        errors[name] = ev.to_dict()
+        tables.append(f"== {name} ({len(data)} configurations)\n{ev.table()}")
+        parity_plots(ev, Path(report_dir) / f"parity_{name}")
+    return errors, "\n\n".join(tables)
+
+
 def parity_plots(evaluation: Evaluation, path_prefix: str | Path, dpi: int = 120) -> list[Path]:
     """Write ``{prefix}_energy.png``, ``_forces.png``, ``_stress.png`` (quantities with data
     only): predicted vs reference by config_type, y=x line, MAE/RMSE in the title."""

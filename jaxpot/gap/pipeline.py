@@ -62,7 +62,7 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
             echo=print) -> JobResult:
     """Fit ``job``, save the model, evaluate on training and test files, write the report."""
     import jaxpot
-    from jaxpot.evaluation import evaluate, parity_plots
+    from jaxpot.evaluation import error_report
     if frames is None:
         if not job.at_file:
             raise TrainingDataError("the fit names no training file (at_file)")
@@ -83,13 +83,7 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     sets = {"train": frames}
     for path in test_files:
         sets[os.path.basename(path)] = read_frames(path)
-    errors, tables = {}, []
-    for name, data in sets.items():
-        ev = evaluate(result.model, data, progress=False)
-        errors[name] = ev.to_dict()
-        tables.append(f"== {name} ({len(data)} configurations)\n{ev.table()}")
-        parity_plots(ev, os.path.join(report_dir, f"parity_{name}"))
-    text = "\n\n".join(tables)
+    errors, text = error_report(result.model, sets, report_dir)
     echo(text)
     _write_json(os.path.join(report_dir, "errors.json"), errors)
     with open(os.path.join(report_dir, "errors.txt"), "w") as fh:

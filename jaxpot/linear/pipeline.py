@@ -87,7 +87,7 @@ def _settings(table: Mapping) -> LinearFitSettings:
 def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     """Fit the model a config describes, save it (and LAMMPS files), write the report."""
     import jaxpot
-    from jaxpot.evaluation import evaluate, parity_plots
+    from jaxpot.evaluation import error_report
     from jaxpot.gap.pipeline import read_frames
     from jaxpot.potentials.snap import write_snap
     unknown = sorted(set(config) - _TOP)
@@ -121,13 +121,7 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     sets = {"train": frames}
     for path in config.get("test") or []:
         sets[os.path.basename(path)] = read_frames(path)
-    errors, tables = {}, []
-    for name, data in sets.items():
-        ev = evaluate(result.model, data, progress=False)
-        errors[name] = ev.to_dict()
-        tables.append(f"== {name} ({len(data)} configurations)\n{ev.table()}")
-        parity_plots(ev, os.path.join(report, f"parity_{name}"))
-    text = "\n\n".join(tables)
+    errors, text = error_report(result.model, sets, report)
     echo(text)
     _write(os.path.join(report, "errors.txt"), text + "\n")
     _write(os.path.join(report, "errors.json"), json.dumps(errors, indent=1))
