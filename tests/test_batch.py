@@ -51,8 +51,9 @@ def test_padding_is_not_a_species_and_changes_nothing():
     atoms = bulk("Si", "diamond", a=5.43, cubic=True)
     atoms.rattle(0.05, seed=3)
     p = frame_pairs(model, atoms)
-    tight = batch_energy_forces_stress(model, pack(model, [atoms], [p], 8, p.idx.shape[1], 1))
-    loose = batch_energy_forces_stress(model, pack(model, [atoms], [p], 24, 40, 3))
+    run = jax.jit(batch_energy_forces_stress)
+    tight = run(model, pack(model, [atoms], [p], 8, p.idx.shape[1], 1))
+    loose = run(model, pack(model, [atoms], [p], 24, 40, 3))
     assert float(loose.energy[0]) == pytest.approx(float(tight.energy[0]), rel=1e-14)
     np.testing.assert_allclose(loose.forces[0, :8], tight.forces[0], atol=1e-14)
     assert np.all(np.asarray(loose.forces[0, 8:]) == 0) and float(loose.energy[1]) == 0.0
@@ -67,12 +68,13 @@ def test_training_gradient_through_the_batch_equals_finite_differences():
     pairs = [frame_pairs(model, a) for a in frames]
     batch = pack(model, frames, pairs, 8, max(p.idx.shape[1] for p in pairs), 2)
 
+    @jax.jit
     def loss(params):
         res = batch_energy_forces_stress(model.replace(params=params), batch)
         return (jnp.sum(res.energy ** 2) + jnp.sum(res.forces ** 2)
                 + 1e4 * jnp.sum(res.stress ** 2))
 
-    grad = jax.grad(loss)(model.params)
+    grad = jax.jit(jax.grad(loss))(model.params)
     for name in ("sigma", "epsilon"):
         h = 1e-6 * float(model.params[name][0, 0])
         up = dict(model.params, **{name: model.params[name] + h})
