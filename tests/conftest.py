@@ -3,3 +3,15 @@
 import jax
 
 jax.config.update("jax_enable_x64", True)
+
+#: the longest test files (seconds on 2 CPU cores), started first so that the two xdist
+#: workers (``-n 2 --dist loadfile``) finish together: longest-processing-time-first order
+LONGEST_FIRST = ("test_notebooks.py", "test_contract.py", "test_nn.py", "test_snap.py",
+                 "test_gap.py", "test_md.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)  # stable: the order within each file is kept

@@ -58,7 +58,7 @@ def _bpnn():
 def _snap():
     from jaxpot.descriptors import bispectrum
     from jaxpot.potentials import snap
-    desc = bispectrum(["Si"], 4, 3.6, quadraticflag=1)  # cutoff 3.6 Å, linear + quadratic
+    desc = bispectrum(["Si"], 3, 3.6, quadraticflag=1)  # cutoff 3.6 Å, linear + quadratic
     rng = np.random.default_rng(5)
     return snap(descriptor=desc, coefficients=np.concatenate(
         [[-4.0], 1e-3 * rng.normal(size=desc.n_features)])[None])

@@ -170,14 +170,14 @@ def test_fit_recovers_the_labelling_model(labelled):
         np.testing.assert_allclose(a, b, atol=1e-7)
     np.testing.assert_allclose(ours.stress, ref.stress, atol=1e-9)
     assert fit.n_observations["forces"] == 3 * sum(len(a) for a in frames)
-    # linear SNAP on the same data: the validation search runs and picks a grid point
-    lin = fit_snap(frames, desc._replace(quadraticflag=False),
-                   LinearFitSettings(ridges=(1e-10, 1e-6), force_factors=(1.0, 4.0),
-                                     stress_factors=(1.0,), validation_fraction=0.25),
-                   progress=False)
-    assert len(lin.validation) == 4
-    best = min(lin.validation, key=lambda r: r["score"])
-    assert lin.choice.ridge == best["ridge"]
+    # the validation search runs over its grid and keeps the best-scoring point
+    searched = fit_snap(frames, desc, LinearFitSettings(
+        ridges=(1e-10, 1e-6), force_factors=(1.0, 4.0), stress_factors=(1.0,),
+        validation_fraction=0.25), progress=False)
+    assert len(searched.validation) == 4
+    best = min(searched.validation, key=lambda r: r["score"])
+    assert searched.choice.ridge == best["ridge"]
+    assert searched.choice.weights[1] == best["force_factor"] / 0.05
 
 
 def test_ill_conditioned_fit_names_the_regulariser(labelled):
@@ -200,9 +200,10 @@ def test_cli_fit_snap_writes_model_lammps_files_and_report(labelled, tmp_path):
     write(tmp_path / "train.extxyz", frames[3:])
     write(tmp_path / "test.extxyz", frames[:3])
     (tmp_path / "fit.toml").write_text(
-        'model = "snap"\ntrain = ["train.extxyz"]\noutput = "si.jaxpot"\n'
+        'model = "qsnap"\ntrain = ["train.extxyz"]\noutput = "si.jaxpot"\n'
         'test = ["test.extxyz"]\n[snap]\ntwojmax = 4\nrcutfac = 4.0\nradius = {Si = 0.5}\n'
-        'bzeroflag = 0\n[fit]\nridges = [1e-10, 1e-8]\nstress_factors = [1.0]\n')
+        'bzeroflag = 0\n[fit]\nridges = [1e-10, 1e-8]\nforce_factors = [1.0]\n'
+        'stress_factors = [1.0]\n')
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
