@@ -3,6 +3,7 @@ derivatives = ``compute snad/atom`` (and finite differences), energies/forces/st
 energies = ``pair_style snap`` with Zuo et al.'s files shipped with LAMMPS and with files jaxpot
 writes; the linear fit recovers a known model; CLI fit; bad input."""
 
+import dataclasses
 import os
 
 import jax
@@ -180,6 +181,41 @@ def test_fit_recovers_the_labelling_model(labelled):
     assert searched.choice.weights[1] == best["force_factor"] / 0.05
 
 
+def test_interrupted_fit_resumes_from_its_checkpoint(labelled, tmp_path, monkeypatch):
+    from jaxpot.gap.checkpoint import CheckpointMismatchError
+    from jaxpot.linear.fit import SnapBasis
+    desc, _, frames = labelled
+    settings = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,))
+    whole = fit_snap(frames, desc, settings, progress=False)
+    path = str(tmp_path / "fit.checkpoint.npz")
+    rows, calls = SnapBasis.rows, []
+
+    def killed_after_three_batches(self, batch):
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return rows(self, batch)
+
+    monkeypatch.setattr("jaxpot.linear.fit.ROWS_BYTES", 1)  # one structure per batch
+    monkeypatch.setattr(SnapBasis, "rows", killed_after_three_batches)
+    with pytest.raises(KeyboardInterrupt):
+        fit_snap(frames, desc, settings, progress=False, checkpoint=path)
+    resumed_calls = []
+
+    def counted(self, batch):
+        resumed_calls.append(1)
+        return rows(self, batch)
+
+    monkeypatch.setattr(SnapBasis, "rows", counted)
+    resumed = fit_snap(frames, desc, settings, progress=False, checkpoint=path)
+    assert len(resumed_calls) == len(frames) - 3  # the three absorbed structures are skipped
+    np.testing.assert_allclose(resumed.model.params["coefficients"],
+                               whole.model.params["coefficients"], rtol=1e-8, atol=1e-12)
+    with pytest.raises(CheckpointMismatchError, match="other settings or data"):
+        fit_snap(frames, desc, dataclasses.replace(settings, ridge=1e-6), progress=False,
+                 checkpoint=path)
+
+
 def test_ill_conditioned_fit_names_the_regulariser(labelled):
     desc, _, frames = labelled
     # energies only, 14 frames, 1 + nB + nB(nB+1)/2 coefficients: singular without a ridge
@@ -210,6 +246,7 @@ def test_cli_fit_snap_writes_model_lammps_files_and_report(labelled, tmp_path):
         assert main(["fit", "fit.toml", "--quiet"]) == 0
     finally:
         os.chdir(cwd)
+    assert not (tmp_path / "si.jaxpot.checkpoint.npz").exists()
     for name in ("si.jaxpot", "si.snapcoeff", "si.snapparam", "si_report/errors.json",
                  "si_report/validation.json", "si_report/parity_test.extxyz_forces.png"):
         assert (tmp_path / name).exists(), name

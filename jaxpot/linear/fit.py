@@ -113,13 +113,19 @@ def _linear_features(desc: Bispectrum):
 
 def fit_snap(frames: Sequence, descriptor: Bispectrum,
              settings: LinearFitSettings = LinearFitSettings(), *, source: str = "frames",
-             progress: bool = True) -> LinearFit:
-    """Fit SNAP (linear) or qSNAP (``descriptor.quadraticflag``) coefficients."""
-    return fit_linear(frames, SnapBasis(descriptor), settings, source=source, progress=progress)
+             progress: bool = True, checkpoint: str | None = None) -> LinearFit:
+    """Fit SNAP (linear) or qSNAP (``descriptor.quadraticflag``) coefficients.
+
+    ``checkpoint``: path of an atomic checkpoint of the absorbed rows, written after each
+    batch; a fit of the same basis, settings and data given an existing one resumes from it
+    (:mod:`jaxpot.linear.checkpoint`)."""
+    return fit_linear(frames, SnapBasis(descriptor), settings, source=source, progress=progress,
+                      checkpoint=checkpoint)
 
 
 def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitSettings(), *,
-               source: str = "frames", progress: bool = True) -> LinearFit:
+               source: str = "frames", progress: bool = True,
+               checkpoint: str | None = None) -> LinearFit:
     """Fit any linear basis (see :class:`SnapBasis` for the interface)."""
     timings = {}
     start = time.perf_counter()
@@ -135,7 +141,7 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
                                        else 0.0, settings.seed)
     subset = np.zeros(len(frames), int)
     subset[val_idx] = 1
-    states = _absorb_all(basis, template, frames, labels, subset, settings, progress)
+    states = _absorb_all(basis, template, frames, labels, subset, settings, progress, checkpoint)
     timings["rows_and_qr"] = time.perf_counter() - start
     start = time.perf_counter()
     penalised = basis.penalised()
@@ -162,18 +168,29 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
     return LinearFit(model, choice, table, timings, counts)
 
 
-def _absorb_all(basis, template, frames, labels, subset, settings, progress):
+def _absorb_all(basis, template, frames, labels, subset, settings, progress, checkpoint):
     """Rows of every frame absorbed into QR factors: [train, validation] x kind."""
     from tqdm.auto import tqdm
+
+    from jaxpot.gap.checkpoint import fingerprint
+    from jaxpot.linear import checkpoint as ckpt
     p = basis.n_columns
     states = [{k: empty_state(p) for k in KINDS} for _ in range(2)]
+    done: set[int] = set()
+    digest = fingerprint((basis, settings), frames) if checkpoint else ""
+    restored = ckpt.load(checkpoint, digest) if checkpoint else None
+    if restored is not None:
+        states, done = restored
     buffers = [{k: ([], []) for k in KINDS} for _ in range(2)]
-    pairs = [frame_pairs(template, a) for a in frames]
-    buckets = plan_buckets(frames, pairs, pad_atoms=True)
+    todo = [i for i in range(len(frames)) if i not in done]
+    frames_todo = [frames[i] for i in todo]
+    pairs = [frame_pairs(template, a) for a in frames_todo]
+    buckets = plan_buckets(frames_todo, pairs, pad_atoms=True)
     buckets = [b._replace(batch_size=max(1, min(b.batch_size, ROWS_BYTES
                                                  // max(basis.bytes_per_structure(b), 1))))
                for b in buckets]
-    bar = tqdm(total=len(frames), disable=not progress, desc="design rows", unit="config")
+    bar = tqdm(total=len(frames), initial=len(done), disable=not progress, desc="design rows",
+               unit="config")
 
     def flush(which, kind):
         rows, targets = buffers[which][kind]
@@ -182,8 +199,9 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress):
                                          np.concatenate(targets))
             buffers[which][kind] = ([], [])
 
-    for members, batch in packed_batches(template, frames, pairs, buckets):
+    for local, batch in packed_batches(template, frames_todo, pairs, buckets):
         host = [np.asarray(r) for r in basis.rows(batch)]
+        members = [todo[j] for j in local]
         for slot, i in enumerate(members):
             n = len(frames[i])
             lab = labels[i]
@@ -203,6 +221,12 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress):
                 buffers[which][kind][1].append(y * w)
                 if sum(len(b) for b in buffers[which][kind][0]) >= 2048:
                     flush(which, kind)
+        if checkpoint:
+            for which in range(2):
+                for kind in KINDS:
+                    flush(which, kind)
+            done.update(members)
+            ckpt.save(checkpoint, states, done, digest)
         bar.update(len(members))
     bar.close()
     for which in range(2):

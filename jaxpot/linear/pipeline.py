@@ -17,7 +17,9 @@
     ridge = 1e-8                   # default: chosen on the validation split
     config_type_weights = {Elastic = 2.0}
 
-The report directory (default ``<output>_report``) gets ``errors.txt``/``errors.json`` (MAE and
+While it runs, ``<output>.checkpoint.npz`` holds the rows absorbed so far (atomic): running
+the same config again resumes from it; it is removed once the model is written.  The report
+directory (default ``<output>_report``) gets ``errors.txt``/``errors.json`` (MAE and
 RMSE per config_type on the training and test files), parity plots, ``validation.json`` (the
 searched grid), ``settings.json`` and ``timings.json``.
 """
@@ -109,10 +111,12 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     echo(f"jaxpot fit: {config['model']} (twojmax {desc.twojmax}, {desc.n_features} features"
          f" per species {species}) on {len(frames)} configurations from {', '.join(files)}")
     start = time.perf_counter()
+    checkpoint = output + ".checkpoint.npz"
     result = fit_snap(frames, desc, settings, source=files[0] if len(files) == 1 else "train",
-                      progress=progress)
+                      progress=progress, checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     jaxpot.save(result.model, output)
+    os.remove(checkpoint)
     root = os.path.splitext(output)[0]
     write_snap(result.model, root + ".snapcoeff", root + ".snapparam")
     echo(f"fitted in {seconds:.1f} s; model written to {output} (LAMMPS: {root}.snapcoeff, "
