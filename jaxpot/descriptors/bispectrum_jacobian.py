@@ -19,8 +19,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.bispectrum import (Bispectrum, _component, bzero, slot_u, total_u)
+from jaxpot.descriptors.bispectrum import Bispectrum, bzero, slot_u, total_u
 from jaxpot.descriptors.sna_tables import bispectrum_indices, cg_blocks
+
+
+def _component(u1, u2, uj, cg) -> jax.Array:
+    """B = Re sum conj(U^j) . C^T (U^{j1} (x) U^{j2}) C of one component, (N,) (its own
+    small contraction, so that its gradient costs O(1) components, not O(nB))."""
+    c = jnp.asarray(cg, u1.dtype)
+    t = jnp.einsum("abm,nax->nbxm", c, u1)
+    t = jnp.einsum("nbxm,nby->nxym", t, u2)
+    z = jnp.einsum("nxym,xyk->nmk", t, c)
+    return jnp.sum(jnp.real(jnp.conj(uj) * z), axis=(-2, -1))
 
 
 def _offsets(twojmax: int) -> np.ndarray:
