@@ -6,8 +6,8 @@ jax.config.update("jax_enable_x64", True)
 
 #: the longest test files (seconds on 2 CPU cores), started first so that the two xdist
 #: workers (``-n 2 --dist loadfile``) finish together: longest-processing-time-first order
-LONGEST_FIRST = ("test_notebooks.py", "test_contract.py", "test_nn.py", "test_snap.py",
-                 "test_gap.py", "test_md.py")
+LONGEST_FIRST = ("test_contract.py", "test_nn.py", "test_notebooks_fits.py", "test_gap.py",
+                 "test_md.py", "test_notebooks.py", "test_soap.py", "test_snap.py")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -181,6 +181,28 @@ def test_fit_recovers_the_labelling_model(labelled):
     assert searched.choice.weights[1] == best["force_factor"] / 0.05
 
 
+def test_config_type_weights_silence_corrupted_configurations(labelled):
+    """Energies of two configurations shifted by 1 eV/atom under config_type 'bad': with
+    weight 0 for 'bad' the fit still recovers the labelling model, with weight 1 it does not."""
+    desc, truth, frames = labelled
+    corrupted = []
+    for k, atoms in enumerate(frames):
+        copy = atoms.copy()
+        shift = len(atoms) if k in (4, 9) else 0.0
+        copy.calc = SinglePointCalculator(copy, energy=atoms.get_potential_energy() + shift,
+                                          forces=atoms.get_forces(), stress=atoms.get_stress())
+        copy.info["config_type"] = "bad" if shift else "good"
+        corrupted.append(copy)
+    base = dict(ridge=0.0, force_factors=(1.0,), stress_factors=(1.0,))
+    ref = jaxpot.predict(truth, frames[:3]).energy
+    silenced = fit_snap(corrupted, desc, LinearFitSettings(
+        config_type_weights={"bad": 0.0}, **base), progress=False)
+    np.testing.assert_allclose(jaxpot.predict(silenced.model, frames[:3]).energy, ref,
+                               atol=1e-7)
+    heard = fit_snap(corrupted, desc, LinearFitSettings(**base), progress=False)
+    assert np.abs(jaxpot.predict(heard.model, frames[:3]).energy - ref).max() > 1e-3
+
+
 def test_interrupted_fit_resumes_from_its_checkpoint(labelled, tmp_path, monkeypatch):
     from jaxpot.gap.checkpoint import CheckpointMismatchError
     from jaxpot.linear.fit import SnapBasis
