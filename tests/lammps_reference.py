@@ -8,6 +8,7 @@ structure's own and no rotation is needed; :func:`lammps_frame` makes one.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -42,9 +43,10 @@ def lammps_frame(atoms):
     return out
 
 
-def lammps_evaluate(atoms, pair_style: str, pair_coeff: str, species: list[str]):
-    """Energy (eV), forces (N,3) eV/Å, stress (6,) eV/Å^3 in ASE's sign and Voigt order, and
-    per-atom energies (N,) from LAMMPS ``metal`` units."""
+@contextlib.contextmanager
+def lammps_session(atoms, species: list[str], commands: list[str]):
+    """A LAMMPS instance (``metal`` units) holding ``atoms`` (types in ``species`` order) after
+    ``commands`` ran; yields (lmp, order) with ``order`` mapping LAMMPS's atoms to ours."""
     lammps = import_lammps()
     cell = atoms.cell.array
     if abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) > 1e-12:
@@ -56,19 +58,26 @@ def lammps_evaluate(atoms, pair_style: str, pair_coeff: str, species: list[str])
         lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
         try:
             for cmd in ["units metal", "atom_style atomic", "atom_modify map array",
-                        "boundary p p p", f"read_data {data}", f"pair_style {pair_style}",
-                        f"pair_coeff {pair_coeff}", "compute peatom all pe/atom",
-                        "compute p all pressure NULL virial", "thermo_style custom pe",
-                        "run 0"]:
+                        "boundary p p p", f"read_data {data}", *commands]:
                 lmp.command(cmd)
-            energy = lmp.get_thermo("pe")
             ids = np.array(lmp.numpy.extract_atom("id"))[: len(atoms)]
-            order = np.argsort(ids)
-            forces = np.array(lmp.numpy.extract_atom("f"))[: len(atoms)][order].copy()
-            eatom = np.array(lmp.numpy.extract_compute("peatom", 1, 1))[: len(atoms)][order].copy()
-            p = np.array(lmp.numpy.extract_compute("p", 0, 1)).copy()  # xx yy zz xy xz yz, bar
+            yield lmp, np.argsort(ids)
         finally:
             lmp.close()
+
+
+def lammps_evaluate(atoms, pair_style: str, pair_coeff: str, species: list[str]):
+    """Energy (eV), forces (N,3) eV/Å, stress (6,) eV/Å^3 in ASE's sign and Voigt order, and
+    per-atom energies (N,) from LAMMPS ``metal`` units."""
+    commands = [f"pair_style {pair_style}", f"pair_coeff {pair_coeff}",
+                "compute peatom all pe/atom", "compute p all pressure NULL virial",
+                "thermo_style custom pe", "run 0"]
+    n = len(atoms)
+    with lammps_session(atoms, species, commands) as (lmp, order):
+        energy = lmp.get_thermo("pe")
+        forces = np.array(lmp.numpy.extract_atom("f"))[:n][order].copy()
+        eatom = np.array(lmp.numpy.extract_compute("peatom", 1, 1))[:n][order].copy()
+        p = np.array(lmp.numpy.extract_compute("p", 0, 1)).copy()  # xx yy zz xy xz yz, bar
     # LAMMPS's own metal-units conversion (nktv2p = 1.6021765e6 bar per eV/Å^3), which differs
     # from ASE's CODATA value by 8e-8 relative
     bar = 1.0 / 1.6021765e6
@@ -80,25 +89,9 @@ def lammps_compute_atom(atoms, species: list[str], compute: str, columns: int,
                         pair_cutoff: float, extra: tuple[str, ...] = ()) -> np.ndarray:
     """Per-atom array (N, columns) of ``compute c all <compute>`` (e.g. ``sna/atom ...``),
     with ``pair_style zero <pair_cutoff>`` setting the neighbor list, in the atoms' order."""
-    lammps = import_lammps()
-    cell = atoms.cell.array
-    if abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) > 1e-12:
-        raise ValueError("cell must be lower triangular; use lammps_frame(atoms)")
-    with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "data.lmp")
-        write(data, atoms, format="lammps-data", specorder=species, atom_style="atomic",
-              masses=True, force_skew=True)
-        lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-        try:
-            for cmd in ["units metal", "atom_style atomic", "atom_modify map array",
-                        "boundary p p p", f"read_data {data}",
-                        f"pair_style zero {pair_cutoff}", "pair_coeff * *", *extra,
-                        f"compute c all {compute}", "thermo_style custom pe", "run 0"]:
-                lmp.command(cmd)
-            ids = np.array(lmp.numpy.extract_atom("id"))[: len(atoms)]
-            order = np.argsort(ids)
-            values = np.array(lmp.numpy.extract_compute("c", 1, 2))[: len(atoms)]
-            values = values.reshape(len(atoms), -1)[order, :columns].copy()
-        finally:
-            lmp.close()
-    return values
+    commands = [f"pair_style zero {pair_cutoff}", "pair_coeff * *", *extra,
+                f"compute c all {compute}", "thermo_style custom pe", "run 0"]
+    n = len(atoms)
+    with lammps_session(atoms, species, commands) as (lmp, order):
+        values = np.array(lmp.numpy.extract_compute("c", 1, 2))[:n]
+        return values.reshape(n, -1)[order, :columns].copy()
