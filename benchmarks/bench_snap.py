@@ -10,6 +10,7 @@ Zuo et al.'s files shipped with LAMMPS: Si linear SNAP (twojmax 8, 4.9 Å) and G
   first_s       wall time to the first ``--chunk`` MD steps (allocation + compilation)
 
 Run: python benchmarks/bench_snap.py [--sizes 2 4 6] [--steps 40] [--models si_snap ge_qsnap]
+         [--codes lammps jaxpot] [--jaxpot-skin 1.0]
 Writes benchmarks/results/snap.json.
 """
 
@@ -58,7 +59,8 @@ def run_jaxpot(spec: dict) -> dict:
     force = best_time(lambda: jax.block_until_ready(call(model, *args)), repeat=3)
     integ = md.nve(model, timestep=DT_FS, masses={element: mass})
     t0 = time.perf_counter()
-    res = md.run(integ, atoms, spec["chunk"] + spec["steps"], temperature=T, skin=SKIN, seed=0,
+    res = md.run(integ, atoms, spec["chunk"] + spec["steps"], temperature=T,
+                 skin=spec.get("skin", SKIN), seed=0,
                  log_interval=spec["chunk"], chunk=spec["chunk"], progress=False)
     wall = time.perf_counter() - t0
     rate = res.timing["steps_per_s"]
@@ -108,6 +110,8 @@ def main():
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--chunk", type=int, default=10)
     p.add_argument("--precisions", nargs="+", default=["float64", "float32"])
+    p.add_argument("--jaxpot-skin", type=float, default=SKIN, help="Å (LAMMPS keeps 1 Å)")
+    p.add_argument("--codes", nargs="+", default=["lammps", "jaxpot"])
     p.add_argument("--worker")
     args = p.parse_args()
     if args.worker:
@@ -116,10 +120,11 @@ def main():
     rows = []
     for model in args.models:
         for k in args.sizes:
-            specs = [dict(code="lammps", precision="float64")] + [
-                dict(code="jaxpot", precision=pr) for pr in args.precisions]
+            specs = [dict(code="lammps", precision="float64")] * ("lammps" in args.codes) + [
+                dict(code="jaxpot", precision=pr, skin=args.jaxpot_skin)
+                for pr in args.precisions] * ("jaxpot" in args.codes)
             for s in specs:
-                s.update(model=model, k=k, steps=args.steps, chunk=args.chunk)
+                s = dict(s, model=model, k=k, steps=args.steps, chunk=args.chunk)
                 out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(s)],
                                      capture_output=True, text=True)
                 if out.returncode:
@@ -130,12 +135,13 @@ def main():
                 print(f"{model} {row['atoms']} {row['code']} {row['precision']}: "
                       f"{row['atom_steps_s']:.0f} atom-steps/s", flush=True)
     for r in rows:
-        ref = next(x for x in rows if x["code"] == "lammps" and x["model"] == r["model"]
-                   and x["k"] == r["k"])
-        r["x_lammps"] = r["atom_steps_s"] / ref["atom_steps_s"]
+        ref = [x for x in rows if x["code"] == "lammps" and x["model"] == r["model"]
+               and x["k"] == r["k"]]
+        r["x_lammps"] = r["atom_steps_s"] / ref[0]["atom_steps_s"] if ref else None
     print_table(rows, ["model", "atoms", "code", "precision", "force_ms", "atom_steps_s",
                        "x_lammps", "first_s", "E_end"])
-    print(write_json("snap", {"machine": machine(), "rows": rows}))
+    name = "snap" if args.jaxpot_skin == SKIN else f"snap_skin{args.jaxpot_skin:g}"
+    print(write_json(name, {"machine": machine(), "rows": rows}))
 
 
 if __name__ == "__main__":
