@@ -209,15 +209,20 @@ def group_metrics(energy: Parity, forces: Parity, stress: Parity, sizes: np.ndar
 
 def error_report(model, sets: Mapping[str, Sequence], report_dir: str | Path
                  ) -> tuple[dict, str]:
-    """Evaluate ``model`` on each named set of labelled frames, write parity plots
-    ``<report_dir>/parity_<name>_*.png``; return ({name: metrics dict}, printable tables)."""
+    """Evaluate ``model`` on each named set of labelled frames and write, in ``report_dir``,
+    parity plots ``parity_<name>_*.png``, ``errors.txt`` and ``errors.json``; return
+    ({name: metrics dict}, printable tables)."""
+    import json
     errors, tables = {}, []
     for name, data in sets.items():
         ev = evaluate(model, data, progress=False)
         errors[name] = ev.to_dict()
         tables.append(f"== {name} ({len(data)} configurations)\n{ev.table()}")
         parity_plots(ev, Path(report_dir) / f"parity_{name}")
-    return errors, "\n\n".join(tables)
+    text = "\n\n".join(tables)
+    (Path(report_dir) / "errors.txt").write_text(text + "\n")
+    (Path(report_dir) / "errors.json").write_text(json.dumps(errors, indent=1, default=str))
+    return errors, text
 
 
 def parity_plots(evaluation: Evaluation, path_prefix: str | Path, dpi: int = 120) -> list[Path]:

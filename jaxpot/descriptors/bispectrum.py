@@ -188,8 +188,8 @@ def padded_cg(twojmax: int) -> np.ndarray:
 def triple_stacks(twojmax: int, u_tot: list[jax.Array]):
     """(U^{j1}, U^{j2}, U^j) of every component, zero-padded: three (N, nB, d, d) arrays.
 
-    All components then run as one batched contraction (a few large XLA ops rather than
-    three per component: 3x faster to compile, 1.3x faster to run)."""
+    All components then run as one batched contraction: a few large XLA ops rather than
+    three per component, which compile and run faster."""
     d = twojmax + 1
     padded = jnp.stack([jnp.pad(u, [(0, 0)] * (u.ndim - 2) + [(0, d - u.shape[-1])] * 2)
                         for u in u_tot], axis=-3)  # (N, J+1, d, d)

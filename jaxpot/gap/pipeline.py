@@ -85,11 +85,8 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
         sets[os.path.basename(path)] = read_frames(path)
     errors, text = error_report(result.model, sets, report_dir)
     echo(text)
-    _write_json(os.path.join(report_dir, "errors.json"), errors)
-    with open(os.path.join(report_dir, "errors.txt"), "w") as fh:
-        fh.write(text + "\n")
-    _write_json(os.path.join(report_dir, "settings.json"), settings_dict(job))
-    _write_json(os.path.join(report_dir, "timings.json"),
+    write_json(os.path.join(report_dir, "settings.json"), settings_dict(job))
+    write_json(os.path.join(report_dir, "timings.json"),
                 dict(result.timings, total_fit=fit_seconds, n_observations=result.n_observations))
     echo(f"report: {report_dir}")
     return JobResult(result, output, report_dir, errors)
@@ -112,7 +109,8 @@ def settings_dict(job: FitJob) -> dict:
     return out
 
 
-def _write_json(path: str, data) -> None:
+def write_json(path: str, data) -> None:
+    """Write ``data`` as JSON through a temporary name (atomic)."""
     tmp = path + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(data, fh, indent=1, default=str)

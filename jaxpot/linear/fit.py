@@ -29,11 +29,10 @@ from jaxpot.descriptors.bispectrum_jacobian import bispectrum_and_jacobian
 from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.solve import KINDS, Choice, absorb, empty_state, merge, rmse, select, solve
 from jaxpot.model import EnergyModel
+from jaxpot.space import VOIGT_PAIRS
 from jaxpot.training_data import read_labels_checked, split_indices
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of design rows (bytes)
-_VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
-GPA = 160.21766208  #: GPa per eV/Å^3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +136,7 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
     if search and settings.validation_fraction <= 0:
         raise ValueError("choosing weights or ridge needs a validation split "
                          "(validation_fraction > 0), or give single values")
-    train_idx, val_idx = split_indices(len(frames), settings.validation_fraction if search
+    _, val_idx = split_indices(len(frames), settings.validation_fraction if search
                                        else 0.0, settings.seed)
     subset = np.zeros(len(frames), int)
     subset[val_idx] = 1
@@ -199,6 +198,11 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
                                          np.concatenate(targets))
             buffers[which][kind] = ([], [])
 
+    def flush_all():
+        for which in range(2):
+            for kind in KINDS:
+                flush(which, kind)
+
     for local, batch in packed_batches(template, frames_todo, pairs, buckets):
         host = [np.asarray(r) for r in basis.rows(batch)]
         members = [todo[j] for j in local]
@@ -214,22 +218,18 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
                 rows_i["forces"] = (host[1][slot, :n].reshape(3 * n, p), lab.forces.reshape(-1))
             if lab.stress is not None and frames[i].cell.rank == 3:
                 s = host[2][slot]
-                rows_i["stress"] = (np.stack([s[a, b] for a, b in _VOIGT]),
-                                    np.asarray(lab.stress) * GPA)
+                rows_i["stress"] = (np.stack([s[a, b] for a, b in VOIGT_PAIRS]),
+                                    np.asarray(lab.stress) * linear_rows.EV_PER_A3_TO_GPA)
             for kind, (r, y) in rows_i.items():
                 buffers[which][kind][0].append(r * w)
                 buffers[which][kind][1].append(y * w)
                 if sum(len(b) for b in buffers[which][kind][0]) >= 2048:
                     flush(which, kind)
         if checkpoint:
-            for which in range(2):
-                for kind in KINDS:
-                    flush(which, kind)
+            flush_all()
             done.update(members)
             ckpt.save(checkpoint, states, done, digest)
         bar.update(len(members))
     bar.close()
-    for which in range(2):
-        for kind in KINDS:
-            flush(which, kind)
+    flush_all()
     return states

@@ -26,13 +26,13 @@ searched grid), ``settings.json`` and ``timings.json``.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping
 
+from ase.data import chemical_symbols
+
 from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_snap
-from jaxpot.training_data import TrainingDataError
 
 MODELS = ("snap", "qsnap")
 _TOP = {"model", "train", "output", "test", "report", "snap", "fit"}
@@ -90,7 +90,7 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     """Fit the model a config describes, save it (and LAMMPS files), write the report."""
     import jaxpot
     from jaxpot.evaluation import error_report
-    from jaxpot.gap.pipeline import read_frames
+    from jaxpot.gap.pipeline import read_frames, write_json
     from jaxpot.potentials.snap import write_snap
     unknown = sorted(set(config) - _TOP)
     if unknown:
@@ -102,8 +102,7 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
         raise ConfigError("the config needs 'train' (a list of labelled files)")
     files = [files] if isinstance(files, str) else list(files)
     frames = [a for path in files for a in read_frames(path)]
-    species = sorted({s for a in frames for s in a.get_chemical_symbols()},
-                     key=lambda s: jaxpot_z(s))
+    species = [chemical_symbols[z] for z in sorted({int(z) for a in frames for z in a.numbers})]
     desc = descriptor_from_config(config, species)
     settings = _settings(config.get("fit") or {})
     output = config.get("output") or os.path.splitext(files[0])[0] + ".jaxpot"
@@ -125,29 +124,14 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     sets = {"train": frames}
     for path in config.get("test") or []:
         sets[os.path.basename(path)] = read_frames(path)
-    errors, text = error_report(result.model, sets, report)
+    _, text = error_report(result.model, sets, report)
     echo(text)
-    _write(os.path.join(report, "errors.txt"), text + "\n")
-    _write(os.path.join(report, "errors.json"), json.dumps(errors, indent=1))
-    _write(os.path.join(report, "validation.json"), json.dumps(result.validation, indent=1))
-    _write(os.path.join(report, "settings.json"), json.dumps(
-        dict(model=config["model"], descriptor=desc._asdict(), chosen=result.choice._asdict(),
-             fit=dict(config.get("fit") or {})), indent=1, default=str))
-    _write(os.path.join(report, "timings.json"), json.dumps(
-        dict(result.timings, total_fit=seconds, n_observations=result.n_observations), indent=1))
+    write_json(os.path.join(report, "validation.json"), result.validation)
+    write_json(os.path.join(report, "settings.json"), dict(
+        model=config["model"], descriptor=desc._asdict(), chosen=result.choice._asdict(),
+        fit=dict(config.get("fit") or {})))
+    write_json(os.path.join(report, "timings.json"), dict(
+        result.timings, total_fit=seconds, n_observations=result.n_observations))
     echo(f"report: {report}")
     return result
 
-
-def jaxpot_z(symbol: str) -> int:
-    from ase.data import atomic_numbers
-    if symbol not in atomic_numbers:
-        raise TrainingDataError(f"unknown element {symbol!r}")
-    return atomic_numbers[symbol]
-
-
-def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

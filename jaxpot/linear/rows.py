@@ -20,7 +20,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from ase.units import GPa
 
 from jaxpot.batch import Batch

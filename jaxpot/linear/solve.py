@@ -43,12 +43,11 @@ def empty_state(p: int) -> QRState:
     return QRState(np.zeros((p, p)), np.zeros(p), 0.0, 0)
 
 
-def absorb(state: QRState, rows: np.ndarray, targets: np.ndarray, scale: float = 1.0) -> QRState:
-    """Add rows (n, P) with targets (n,), both multiplied by ``scale`` (a config_type weight)."""
+def absorb(state: QRState, rows: np.ndarray, targets: np.ndarray) -> QRState:
+    """Add rows (n, P) with targets (n,) (unit noise: weights are applied by the caller)."""
     if len(rows) == 0:
         return state
-    return qr_update(state, np.asarray(rows) * scale, np.asarray(targets) * scale,
-                     np.ones(len(rows)))
+    return qr_update(state, np.asarray(rows), np.asarray(targets), np.ones(len(rows)))
 
 
 def merge(a: QRState, b: QRState) -> QRState:

@@ -56,8 +56,6 @@ class Dataset(NamedTuple):
     n_frames: int
 
 
-
-
 def _targets(frames, labels, n_atoms: int) -> Targets:
     b = len(frames)
     energy, has_e = np.zeros(b), np.zeros(b)
@@ -120,4 +118,3 @@ def epoch_plan(dataset: Dataset, batch_size: int, rng: np.random.Generator | Non
     if rng is not None:
         steps = [steps[i] for i in rng.permutation(len(steps))]
     return steps
-

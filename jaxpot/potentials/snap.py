@@ -83,14 +83,18 @@ def _from_files(coeff_file: str, param_file: str, species) -> tuple[Bispectrum, 
     return desc, coeffs
 
 
-def descriptor_of(model: EnergyModel) -> Bispectrum:
-    """The bispectrum descriptor of a SNAP model (from its spec)."""
-    import json
-    config = json.loads(model.spec)["config"]
+def _descriptor_from_config(config: dict) -> Bispectrum:
+    """The descriptor stored in a SNAP spec config (JSON lists back to tuples)."""
     fields = dict(config["descriptor"])
     for key in ("species", "radius", "weight"):
         fields[key] = tuple(fields[key])
     return Bispectrum(**fields)
+
+
+def descriptor_of(model: EnergyModel) -> Bispectrum:
+    """The bispectrum descriptor of a SNAP model (from its spec)."""
+    import json
+    return _descriptor_from_config(json.loads(model.spec)["config"])
 
 
 def write_snap(model: EnergyModel, coeff_path: str, param_path: str) -> None:
@@ -104,10 +108,7 @@ def write_snap(model: EnergyModel, coeff_path: str, param_path: str) -> None:
 
 
 def from_spec(config: dict) -> EnergyModel:
-    fields = dict(config["descriptor"])
-    for key in ("species", "radius", "weight"):
-        fields[key] = tuple(fields[key])
-    desc = Bispectrum(**fields)
+    desc = _descriptor_from_config(config)
     return snap(descriptor=desc, coefficients=np.zeros((len(desc.species), 1 + desc.n_features)))
 
 
