@@ -1,0 +1,154 @@
+"""The basis of a moment tensor potential (MTP) up to a level, as contraction multigraphs.
+
+Shapeev's moment tensors of atom i (Multiscale Model. Simul. 14, 1153 (2016)) are
+
+    M_{mu,nu}(i) = sum_j f_mu(r_ij, z_i, z_j) rhat_ij (x) ... (x) rhat_ij     (nu factors)
+
+(unit vectors, as mlip-2), of level lev M_{mu,nu} = 2 + 4 mu + nu.  A basis function B_alpha is
+a product of moment tensors fully contracted to a scalar; its level is the sum of its factors'
+levels, and an MTP of level L uses every such B_alpha with level <= L (Novikov et al., Mach.
+Learn.: Sci. Technol. 2, 025002 (2021)).
+
+A contraction is a multigraph: one node per factor (carrying mu), an edge of multiplicity m
+between two nodes when they share m indices, so nu of a node is its degree (no self-loops: a
+trace of rhat (x) rhat is 1 and would repeat a lower tensor).  Here the connected contractions
+are enumerated up to isomorphism (canonical form: the least relabelling), and the basis is every
+multiset of connected ones within the level (products of scalars included, as mlip-2).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from typing import NamedTuple
+
+
+class Contraction(NamedTuple):
+    """A connected contraction: node labels mu (K,) and edges (k, l, multiplicity), k < l."""
+
+    mus: tuple[int, ...]
+    edges: tuple[tuple[int, int, int], ...]
+
+    @property
+    def nus(self) -> tuple[int, ...]:
+        """Rank of each node's tensor (its degree)."""
+        deg = [0] * len(self.mus)
+        for k, l, m in self.edges:
+            deg[k] += m
+            deg[l] += m
+        return tuple(deg)
+
+    @property
+    def level(self) -> int:
+        return sum(2 + 4 * mu + nu for mu, nu in zip(self.mus, self.nus))
+
+
+class MTPBasis(NamedTuple):
+    """Basis functions of level <= ``level``: ``functions`` are tuples of indices into
+    ``contractions`` (a product of those connected contractions)."""
+
+    level: int
+    contractions: tuple[Contraction, ...]
+    functions: tuple[tuple[int, ...], ...]
+
+    @property
+    def n_functions(self) -> int:
+        return len(self.functions)
+
+    @property
+    def n_radial(self) -> int:
+        """Radial functions needed: max mu + 1."""
+        return 1 + max((mu for c in self.contractions for mu in c.mus), default=0)
+
+    @property
+    def moments(self) -> tuple[tuple[int, int], ...]:
+        """The distinct moment tensors (mu, nu) the contractions use, sorted."""
+        return tuple(sorted({(mu, nu) for c in self.contractions
+                             for mu, nu in zip(c.mus, c.nus)}))
+
+
+def _pairs(k: int) -> list[tuple[int, int]]:
+    return [(a, b) for a in range(k) for b in range(a + 1, k)]
+
+
+def _connected(k: int, multiplicities, pairs) -> bool:
+    seen, stack = {0}, [0]
+    adjacency = {a: set() for a in range(k)}
+    for (a, b), m in zip(pairs, multiplicities):
+        if m:
+            adjacency[a].add(b)
+            adjacency[b].add(a)
+    while stack:
+        for b in adjacency[stack.pop()] - seen:
+            seen.add(b)
+            stack.append(b)
+    return len(seen) == k
+
+
+def _canonical(mus, multiplicities, pairs, k) -> tuple:
+    """Least (mus, multiplicities) over all relabellings of the nodes."""
+    table = {p: m for p, m in zip(pairs, multiplicities)}
+    best = None
+    for perm in itertools.permutations(range(k)):
+        new_mus = tuple(mus[perm[a]] for a in range(k))
+        new_m = tuple(table[tuple(sorted((perm[a], perm[b])))] for a, b in pairs)
+        key = (new_mus, new_m)
+        if best is None or key < best:
+            best = key
+    return best
+
+
+def _compositions(total_max: int, parts: int):
+    """Every tuple of ``parts`` non-negative integers with sum <= total_max."""
+    if parts == 0:
+        yield ()
+        return
+    for first in range(total_max + 1):
+        for rest in _compositions(total_max - first, parts - 1):
+            yield (first,) + rest
+
+
+@functools.lru_cache(maxsize=16)
+def connected_contractions(level: int) -> tuple[Contraction, ...]:
+    """All connected contractions of level <= ``level``, sorted by (level, K, labels)."""
+    found = {}
+    for mu in range((level - 2) // 4 + 1):  # single scalar moments M_{mu,0}
+        found[((mu,), ())] = Contraction((mu,), ())
+    k = 2
+    while 2 * k + 2 * (k - 1) <= level:  # K nodes need >= K-1 edges, each 2 levels
+        pairs = _pairs(k)
+        for mult in _compositions((level - 2 * k) // 2, len(pairs)):
+            if sum(mult) < k - 1 or not _connected(k, mult, pairs):
+                continue
+            spare = (level - 2 * k - 2 * sum(mult)) // 4
+            for mus in _compositions(spare, k):
+                key = _canonical(mus, mult, pairs, k)
+                if key not in found:
+                    edges = tuple((a, b, m) for (a, b), m in zip(pairs, key[1]) if m)
+                    found[key] = Contraction(key[0], edges)
+        k += 1
+    return tuple(sorted(found.values(), key=lambda c: (c.level, len(c.mus), c.mus, c.edges)))
+
+
+@functools.lru_cache(maxsize=16)
+def mtp_basis(level: int) -> MTPBasis:
+    """The MTP basis of a level (>= 2): every product of connected contractions within it."""
+    if not isinstance(level, int) or level < 2:
+        raise ValueError(f"MTP level must be an integer >= 2, got {level!r}")
+    contractions = connected_contractions(level)
+    levels = [c.level for c in contractions]
+    functions = []
+
+    def extend(prefix: tuple[int, ...], start: int, used: int):
+        for i in range(start, len(contractions)):
+            if used + levels[i] <= level:
+                product = prefix + (i,)
+                functions.append(product)
+                extend(product, i, used + levels[i])
+
+    extend((), 0, 0)
+    functions.sort(key=lambda f: (sum(levels[i] for i in f), len(f), f))
+    used = sorted({i for f in functions for i in f})
+    if used != list(range(len(contractions))):
+        raise AssertionError("every connected contraction is a basis function itself")
+    return MTPBasis(level, contractions, tuple(functions))
