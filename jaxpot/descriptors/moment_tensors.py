@@ -87,7 +87,8 @@ def _full_index(nu: int) -> np.ndarray:
     """For each of the 3^nu Cartesian index tuples, the row of its monomial in _monomials."""
     exps, _ = _monomials(nu)
     row = {tuple(e): k for k, e in enumerate(exps.tolist())}
-    index = [row[tuple(np.bincount(t, minlength=3))] for t in itertools.product(range(3), repeat=nu)]
+    index = [row[tuple(np.bincount(t, minlength=3))]
+             for t in itertools.product(range(3), repeat=nu)]
     return np.array(index, int).reshape((3,) * nu) if nu else np.zeros((), int)
 
 

@@ -1,4 +1,4 @@
-"""``jaxpot fit CONFIG.toml`` for linear models: SNAP and qSNAP from a config mapping.
+"""``jaxpot fit CONFIG.toml`` for linear models: SNAP, qSNAP and MTP from a config mapping.
 
     model = "snap"                 # or "qsnap" (= quadraticflag 1)
     train = ["train.extxyz"]       # labelled files (ASE-readable)
@@ -17,6 +17,18 @@
     ridge = 1e-8                   # default: chosen on the validation split
     config_type_weights = {Elastic = 2.0}
 
+An MTP (``model = "mtp"``) takes an ``[mtp]`` table instead of ``[snap]`` and an optional
+``[lbfgs]`` table (:class:`jaxpot.nn.lbfgs.LbfgsSettings` fields) for its non-linear fit:
+
+    model = "mtp"                  # also writes si.mtp for mlip-2 / LAMMPS pair_style mlip
+    [mtp]
+    level = 16                     # mlip-2's levels; default 16
+    r_cut = 5.0                    # Å, default 5.0
+    r_min = 1.6                    # Å, default: the shortest training distance - 0.2
+    radial_basis_size = 8
+    [lbfgs]
+    iterations = 300               # 0: the linear fit only
+
 While it runs, ``<output>.checkpoint.npz`` holds the rows absorbed so far (atomic): running
 the same config again resumes from it; it is removed once the model is written.  The report
 directory (default ``<output>_report``) gets ``errors.txt``/``errors.json`` (MAE and
@@ -29,13 +41,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from ase.data import chemical_symbols
 
 from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_snap
 
-MODELS = ("snap", "qsnap")
-_TOP = {"model", "train", "output", "test", "report", "snap", "fit"}
+MODELS = ("snap", "qsnap", "mtp")
+_TOP = {"model", "train", "output", "test", "report", "snap", "fit", "mtp", "lbfgs"}
+_MTP_KEYS = {"level", "r_cut", "r_min", "radial_basis_size"}
+MTP_DEFAULTS = {"level": 16, "r_cut": 5.0, "radial_basis_size": 8}
 _SNAP_KEYS = {"twojmax", "rcutfac", "rfac0", "rmin0", "quadraticflag", "bzeroflag",
               "switchflag", "radius", "weight"}
 
@@ -77,6 +92,49 @@ def descriptor_from_config(config: Mapping, species: list[str]):
         raise ConfigError(f"[snap]: {err}") from None
 
 
+def shortest_distance(frames) -> float:
+    """Shortest interatomic distance (Å, minimum image) over the frames."""
+    import numpy as np
+    best = np.inf
+    for atoms in frames:
+        if len(atoms) > 1:
+            d = atoms.get_all_distances(mic=True)
+            best = min(best, float(np.min(d[np.triu_indices(len(atoms), 1)])))
+    return best
+
+
+def mtp_descriptor_from_config(config: Mapping, species: list[str], frames):
+    """The :class:`~jaxpot.descriptors.moment_tensors.MomentTensors` of an ``[mtp]`` table."""
+    from ase.data import atomic_numbers
+    from jaxpot.descriptors.moment_tensors import MomentTensors, check_settings
+    table = {**MTP_DEFAULTS, **dict(config.get("mtp") or {})}
+    unknown = sorted(set(table) - _MTP_KEYS)
+    if unknown:
+        raise ConfigError(f"[mtp]: unknown keys {unknown}; known: {sorted(_MTP_KEYS)}")
+    if "r_min" not in table:
+        table["r_min"] = max(0.0, round(shortest_distance(frames) - 0.2, 2))
+    desc = MomentTensors(tuple(sorted(atomic_numbers[s] for s in species)), table["level"],
+                         float(table["r_min"]), float(table["r_cut"]),
+                         table["radial_basis_size"])
+    try:
+        check_settings(desc)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[mtp]: {err}") from None
+    return desc
+
+
+def _lbfgs_settings(table: Mapping, linear: LinearFitSettings):
+    from jaxpot.nn.lbfgs import LbfgsSettings
+    from jaxpot.nn.loss import LossWeights
+    fields = set(LbfgsSettings._fields) - {"weights", "validation_fraction", "seed"}
+    unknown = sorted(set(table) - fields)
+    if unknown:
+        raise ConfigError(f"[lbfgs]: unknown keys {unknown}; known: {sorted(fields)}")
+    return LbfgsSettings(**table, weights=LossWeights(
+        linear.energy_sigma, linear.force_sigma, linear.stress_sigma),
+        validation_fraction=linear.validation_fraction, seed=linear.seed)
+
+
 def _settings(table: Mapping) -> LinearFitSettings:
     fields = set(LinearFitSettings.__dataclass_fields__)
     unknown = sorted(set(table) - fields)
@@ -91,6 +149,7 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     import jaxpot
     from jaxpot.evaluation import error_report
     from jaxpot.gap.pipeline import read_frames, write_json
+    from jaxpot.potentials.mtp_files import write_mtp
     from jaxpot.potentials.snap import write_snap
     unknown = sorted(set(config) - _TOP)
     if unknown:
@@ -103,23 +162,38 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     files = [files] if isinstance(files, str) else list(files)
     frames = [a for path in files for a in read_frames(path)]
     species = [chemical_symbols[z] for z in sorted({int(z) for a in frames for z in a.numbers})]
-    desc = descriptor_from_config(config, species)
     settings = _settings(config.get("fit") or {})
     output = config.get("output") or os.path.splitext(files[0])[0] + ".jaxpot"
     report = config.get("report") or os.path.splitext(output)[0] + "_report"
-    echo(f"jaxpot fit: {config['model']} (twojmax {desc.twojmax}, {desc.n_features} features"
-         f" per species {species}) on {len(frames)} configurations from {', '.join(files)}")
-    start = time.perf_counter()
-    checkpoint = output + ".checkpoint.npz"
-    result = fit_snap(frames, desc, settings, source=files[0] if len(files) == 1 else "train",
-                      progress=progress, checkpoint=checkpoint)
-    seconds = time.perf_counter() - start
-    jaxpot.save(result.model, output)
-    os.remove(checkpoint)
     root = os.path.splitext(output)[0]
-    write_snap(result.model, root + ".snapcoeff", root + ".snapparam")
-    echo(f"fitted in {seconds:.1f} s; model written to {output} (LAMMPS: {root}.snapcoeff, "
-         f"{root}.snapparam)")
+    source = files[0] if len(files) == 1 else "train"
+    start = time.perf_counter()
+    if config["model"] == "mtp":
+        if config.get("snap"):
+            raise ConfigError("model = 'mtp' takes an [mtp] table, not [snap]")
+        result, desc = _run_mtp(config, species, frames, settings, source, output, progress,
+                                echo, files)
+        seconds = time.perf_counter() - start
+        jaxpot.save(result.model, output)
+        write_mtp(result.model, root + ".mtp")
+        echo(f"fitted in {seconds:.1f} s; model written to {output} (mlip-2: {root}.mtp)")
+    else:
+        if config.get("mtp") or config.get("lbfgs"):
+            raise ConfigError(f"model = {config['model']!r} takes a [snap] table, not [mtp] or "
+                              "[lbfgs]")
+        desc = descriptor_from_config(config, species)
+        echo(f"jaxpot fit: {config['model']} (twojmax {desc.twojmax}, {desc.n_features} "
+             f"features per species {species}) on {len(frames)} configurations from "
+             f"{', '.join(files)}")
+        checkpoint = output + ".checkpoint.npz"
+        result = fit_snap(frames, desc, settings, source=source, progress=progress,
+                          checkpoint=checkpoint)
+        seconds = time.perf_counter() - start
+        jaxpot.save(result.model, output)
+        os.remove(checkpoint)
+        write_snap(result.model, root + ".snapcoeff", root + ".snapparam")
+        echo(f"fitted in {seconds:.1f} s; model written to {output} (LAMMPS: "
+             f"{root}.snapcoeff, {root}.snapparam)")
     os.makedirs(report, exist_ok=True)
     sets = {"train": frames}
     for path in config.get("test") or []:
@@ -127,6 +201,8 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     _, text = error_report(result.model, sets, report)
     echo(text)
     write_json(os.path.join(report, "validation.json"), result.validation)
+    if config["model"] == "mtp" and result.history:
+        write_json(os.path.join(report, "lbfgs_history.json"), result.history)
     write_json(os.path.join(report, "settings.json"), dict(
         model=config["model"], descriptor=desc._asdict(), chosen=result.choice._asdict(),
         fit=dict(config.get("fit") or {})))
@@ -135,3 +211,32 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     echo(f"report: {report}")
     return result
 
+
+class MtpRun(NamedTuple):
+    """What :func:`run` reports of an MTP fit (the fields of a LinearFit it uses)."""
+
+    model: object
+    choice: object
+    validation: list
+    timings: dict
+    n_observations: dict
+    history: list
+
+
+def _run_mtp(config, species, frames, settings, source, output, progress, echo, files):
+    from jaxpot.linear.mtp_fit import fit_mtp
+    desc = mtp_descriptor_from_config(config, species, frames)
+    lbfgs = _lbfgs_settings(dict(config.get("lbfgs") or {}), settings)
+    echo(f"jaxpot fit: MTP level {desc.level} ({desc.n_features} basis functions, radial "
+         f"range {desc.r_min}-{desc.r_cut} Å, species {species}) on {len(frames)} "
+         f"configurations from {', '.join(files)}")
+    fit = fit_mtp(frames, desc, settings, lbfgs, nonlinear=lbfgs.iterations > 0,
+                  source=source, progress=progress, checkpoint=output + ".checkpoint")
+    for suffix in (".linear.npz", ".train.npz"):
+        if os.path.exists(output + ".checkpoint" + suffix):
+            os.remove(output + ".checkpoint" + suffix)
+    lin = fit.linear
+    history = fit.training.history if fit.training is not None else []
+    timings = dict(lin.timings, lbfgs=sum(r["seconds"] for r in history))
+    return MtpRun(fit.model, lin.choice, lin.validation, timings, lin.n_observations,
+                  history), desc

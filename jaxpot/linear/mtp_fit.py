@@ -1,0 +1,164 @@
+"""Fit a moment tensor potential: the linear fit with the radial part fixed, then all of it.
+
+    fit = fit_mtp(frames, MomentTensors((14,), 16, 1.5, 5.0))
+    fit.model            # the non-linear fit (best validation epoch), an EnergyModel
+    fit.linear.model     # the linear fit it started from
+
+1. Radial coefficients: f_mu = Q_mu (plus seeded noise), scaled per mu so that the scalar
+   moments M_{mu,0} are 1 on average over the training atoms (every basis function is then
+   O(1), which keeps the design matrix and the optimiser well scaled).
+2. Linear fit (:func:`jaxpot.linear.fit.fit_linear` with :class:`MtpBasis`): e0 per species and
+   the moment coefficients xi by weighted ridge least squares, weights and ridge chosen on the
+   validation split.
+3. Non-linear fit (:func:`jaxpot.nn.lbfgs.train_lbfgs`): radial coefficients and xi together
+   by full-batch L-BFGS on the loss of energies, forces and stress, from the linear solution,
+   keeping the iteration with the best validation loss (mlip-2 fits the same parameters by
+   BFGS; first-order optimisers such as Adam leave the linear solution's basin at once: the
+   basis functions are products of up to level/2 moments, so the loss is stiff).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.descriptors.moment_tensors import (MomentTensors, initial_radial_coeffs, moments,
+                                               mtp_features_and_jacobian)
+from jaxpot.linear import rows as linear_rows
+from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_linear
+from jaxpot.model import EnergyModel, species_indices, species_lookup
+
+
+
+class MtpBasis(NamedTuple):
+    """The linear basis of an MTP with fixed radial coefficients: columns [e0 (S), xi (F)]."""
+
+    descriptor: MomentTensors
+    radial: tuple[float, ...]  # flattened (S, S, n_mu, size), hashable and repr-stable
+
+    @property
+    def radial_array(self) -> np.ndarray:
+        return np.asarray(self.radial, float).reshape(self.descriptor.radial_shape)
+
+    @property
+    def n_columns(self) -> int:
+        return len(self.descriptor.species) + self.descriptor.n_features
+
+    def penalised(self) -> np.ndarray:
+        """Columns under the ridge: the moment coefficients, not the e0."""
+        s = len(self.descriptor.species)
+        return np.arange(self.n_columns) >= s
+
+    def model(self, coefficients: np.ndarray) -> EnergyModel:
+        from jaxpot.potentials.mtp import mtp
+        d, s = self.descriptor, len(self.descriptor.species)
+        c = np.asarray(coefficients, float)
+        dtype = jnp.result_type(float)
+        params = {"net": {"radial": jnp.asarray(self.radial_array, dtype),
+                          "xi": jnp.asarray(c[s:], dtype)},
+                  "norm": {"e0": jnp.asarray(c[:s], dtype), "energy_scale": jnp.ones((), dtype)}}
+        return mtp(d.species, d.level, d.r_cut, d.r_min, radial_basis_size=d.radial_basis_size,
+                   params=params)
+
+    def rows(self, batch):
+        d, s = self.descriptor, len(self.descriptor.species)
+        fn = _features_fn(d, self.radial)
+        r = linear_rows.batch_rows_jit(fn, d.species, False, batch)
+
+        def shared(x):  # per-species columns (S (1 + F)) -> [e0 (S), xi shared (F)]
+            x = x.reshape(x.shape[:-1] + (s, 1 + d.n_features))
+            return jnp.concatenate([x[..., 0], jnp.sum(x[..., 1:], axis=-2)], axis=-1)
+        return linear_rows.Rows(shared(r.energy), shared(r.forces), shared(r.stress))
+
+    def bytes_per_structure(self, bucket) -> int:
+        d = self.descriptor
+        return linear_rows.rows_bytes_per_structure(bucket.n_atoms, bucket.capacity,
+                                                    d.n_features, False, len(d.species))
+
+
+@functools.lru_cache(maxsize=8)
+def _features_fn(desc: MomentTensors, radial: tuple[float, ...]):
+    """One function object per (descriptor, radial) (a static jit argument)."""
+    c = jnp.asarray(np.asarray(radial, float).reshape(desc.radial_shape))
+    return functools.partial(mtp_features_and_jacobian, desc, c)
+
+
+class MtpFit(NamedTuple):
+    model: EnergyModel
+    linear: LinearFit
+    training: object | None  # jaxpot.nn.train.TrainResult of the non-linear fit
+
+
+def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,
+                  max_frames: int = 32) -> np.ndarray:
+    """Initial radial coefficients scaled so that mean |M_{mu,0}| = 1 over the atoms of (up to
+    ``max_frames`` of) the frames."""
+    from jaxpot.batch import frame_pairs, packed_batches, plan_buckets
+    from jaxpot.potentials.mtp import mtp
+    c = initial_radial_coeffs(desc, seed)
+    template = mtp(desc.species, desc.level, desc.r_cut, desc.r_min,
+                   radial_basis_size=desc.radial_basis_size)
+    sample = list(frames)[:max_frames]
+    pairs = [frame_pairs(template, a) for a in sample]
+    table = species_lookup(desc.species)
+    n_mu = desc.radial_shape[2]
+    desc0 = desc._replace(level=2 + 4 * (n_mu - 1))  # scalar moments only up to mu_max
+
+    @jax.jit
+    def scalar_moments(batch, radial):
+        def one(pos, cell, species, mask, nbrs):
+            from jaxpot.neighbors import neighbor_vectors
+            v, vm = neighbor_vectors(pos, cell, nbrs)
+            centre, nb = species_indices(table, species, nbrs)
+            m = moments(desc0, radial, v, vm, centre, nb)
+            vals = jnp.stack([m[(mu, 0)][:, 0] for mu in range(n_mu)], -1)
+            return jnp.sum(jnp.abs(vals) * mask[:, None], 0), jnp.sum(mask)
+        return jax.vmap(one)(batch.positions, batch.cell, batch.species, batch.atom_mask,
+                             batch.neighbors)
+
+    total, count = np.zeros(n_mu), 0.0
+    for _, batch in packed_batches(template, sample, pairs, plan_buckets(sample, pairs)):
+        s, n = scalar_moments(batch, jnp.asarray(c))
+        total += np.asarray(s).sum(0)
+        count += float(np.asarray(n).sum())
+    mean = total / max(count, 1.0)
+    return c / np.where(mean > 0, mean, 1.0)[None, None, :, None]
+
+
+def fit_mtp(frames: Sequence, descriptor: MomentTensors,
+            settings: LinearFitSettings = LinearFitSettings(), lbfgs_settings=None, *,
+            nonlinear: bool = True, seed: int = 0, source: str = "frames",
+            progress: bool = True, checkpoint: str | None = None) -> MtpFit:
+    """Fit an MTP: linear fit, then (``nonlinear``) every coefficient by optax.
+
+    Args:
+        settings: the linear fit's weights, ridge and validation split.
+        lbfgs_settings: :class:`jaxpot.nn.lbfgs.LbfgsSettings` of the non-linear fit (default:
+            its defaults with the linear fit's sigmas, validation split and seed).
+        checkpoint: path stem; ``<checkpoint>.linear.npz`` and ``<checkpoint>.train.npz`` hold
+            the two stages' resumable state.
+    """
+    from jaxpot.descriptors.moment_tensors import check_settings
+    check_settings(descriptor)
+    radial = scaled_radial(descriptor, frames, seed)
+    basis = MtpBasis(descriptor, tuple(float(x) for x in radial.reshape(-1)))
+    linear = fit_linear(frames, basis, settings, source=source, progress=progress,
+                        checkpoint=f"{checkpoint}.linear.npz" if checkpoint else None)
+    if not nonlinear:
+        return MtpFit(linear.model, linear, None)
+    from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
+    from jaxpot.nn.loss import LossWeights
+    if lbfgs_settings is None:
+        lbfgs_settings = LbfgsSettings(
+            weights=LossWeights(settings.energy_sigma, settings.force_sigma,
+                                settings.stress_sigma),
+            validation_fraction=settings.validation_fraction, seed=settings.seed)
+    result = train_lbfgs(linear.model, frames, settings=lbfgs_settings, source=source,
+                         progress=progress,
+                         checkpoint=f"{checkpoint}.train.npz" if checkpoint else None)
+    return MtpFit(result.model, linear, result)

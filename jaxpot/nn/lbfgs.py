@@ -1,0 +1,230 @@
+"""Full-batch L-BFGS training of a potential's ``params["net"]`` (the way mlip-2 fits MTPs).
+
+    result = train_lbfgs(model, frames, settings=LbfgsSettings(iterations=500))
+
+The loss is :mod:`jaxpot.nn.loss`'s over the whole training split (global means, so the sum of
+the chunks' contributions is exact); each iteration takes the L-BFGS direction (two-loop
+recursion, ``memory`` pairs) and a backtracking line search with Armijo's condition.  The
+validation loss is tracked, the iteration with the best one is kept, and the run stops after
+``patience`` iterations without a gain or when the relative decrease of the training loss
+falls below ``tolerance``.  With a checkpoint path the state (params, memory, best) is written
+atomically every ``checkpoint_every`` iterations and a rerun resumes from it (also with more
+``iterations`` than the first run had: the stopping rules are not part of its fingerprint).  Returns a
+:class:`jaxpot.nn.train.TrainResult` (``best_epoch`` counts iterations).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from jaxpot.model import EnergyModel
+from jaxpot.nn import checkpoint as ckpt
+from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked, split_indices
+from jaxpot.nn.loss import ErrorSums, LossWeights, autodiff_results, error_sums, loss_from_sums
+
+
+class LbfgsSettings(NamedTuple):
+    iterations: int = 300
+    memory: int = 20
+    weights: LossWeights = LossWeights()
+    validation_fraction: float = 0.1
+    seed: int = 0
+    chunk: int = 8  #: structures per jitted evaluation (bounds memory)
+    tolerance: float = 1e-7
+    patience: int = 50
+    first_step: float = 1e-3  #: first step length relative to |params|
+    checkpoint_every: int = 5
+
+
+def _objective(model: EnergyModel, weights: LossWeights):
+    """Jitted (value, grad, sums) of one chunk's share of the global loss."""
+    norm = model.params["norm"]
+
+    def share(net, batch, targets, weight, counts):
+        m = model.replace(params={"net": net, "norm": norm})
+        sums = error_sums(autodiff_results(m, batch), batch, targets, weight)
+        scaled = sums._replace(n_energy=counts[0], n_forces=counts[1], n_stress=counts[2])
+        return loss_from_sums(scaled, weights), sums
+
+    @jax.jit
+    def chunk(net, batch, targets, rows, weight, counts):
+        batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
+        (value, sums), grad = jax.value_and_grad(share, has_aux=True)(
+            net, batch, targets, weight.astype(targets.energy.dtype), counts)
+        return value, grad, sums
+
+    return chunk
+
+
+def _full(chunk_fn, net, dataset, plan, counts):
+    value, grad, total = 0.0, None, None
+    for k, rows, weight in plan:
+        b = dataset.buckets[k]
+        v, g, s = chunk_fn(net, b.batch, b.targets, rows, weight, counts)
+        value = value + v
+        grad = g if grad is None else jax.tree_util.tree_map(jnp.add, grad, g)
+        total = s if total is None else jax.tree_util.tree_map(jnp.add, total, s)
+    return float(value), grad, total
+
+
+def _counts(dataset) -> np.ndarray:
+    t = [b.targets for b in dataset.buckets]
+    n_e = sum(float(np.sum(x.has_energy)) for x in t)
+    n_f = sum(3.0 * float(np.sum(np.asarray(x.has_forces)[:, None] * np.asarray(b.batch.atom_mask)))
+              for x, b in zip(t, dataset.buckets))
+    n_s = sum(9.0 * float(np.sum(x.has_stress)) for x in t)
+    return np.array([n_e, n_f, n_s])
+
+
+def _direction(g, s_mem, y_mem, n, gamma):
+    """-H g by the two-loop recursion over the newest n pairs (rows 0..n-1, oldest first)."""
+    q = g.copy()
+    alpha = np.zeros(n)
+    rho = np.array([1.0 / np.dot(y_mem[i], s_mem[i]) for i in range(n)])
+    for i in range(n - 1, -1, -1):
+        alpha[i] = rho[i] * np.dot(s_mem[i], q)
+        q -= alpha[i] * y_mem[i]
+    r = gamma * q
+    for i in range(n):
+        beta = rho[i] * np.dot(y_mem[i], r)
+        r += s_mem[i] * (alpha[i] - beta)
+    return -r
+
+
+def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings | None = None,
+                validation_frames: Sequence | None = None, source: str = "frames",
+                checkpoint: str | None = None, progress: bool = True, log=None):
+    """Fit ``params["net"]`` of ``model`` (``params["norm"]`` kept) by full-batch L-BFGS."""
+    from jaxpot.nn.train import TrainResult, _sum_dict
+    settings = settings or LbfgsSettings()
+    frames = list(frames)
+    labels = read_labels_checked(frames, None, source)
+    if validation_frames is None:
+        tr, va = split_indices(len(frames), settings.validation_fraction, settings.seed)
+        val_frames = [frames[i] for i in va]
+        val_labels = [labels[i] for i in va]
+        frames, labels = [frames[i] for i in tr], [labels[i] for i in tr]
+    else:
+        val_frames = list(validation_frames)
+        val_labels = read_labels_checked(val_frames, None, f"{source} (validation)")
+    train_set = build_dataset(model, frames, labels, source)
+    val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)") \
+        if val_frames else None
+    chunk_fn = _objective(model, settings.weights)
+    plans = [(d, epoch_plan(d, settings.chunk, None), jnp.asarray(_counts(d)))
+             for d in (train_set, val_set) if d is not None]
+    x0, unravel = ravel_pytree(model.params["net"])
+    p = x0.size
+    m = settings.memory
+    state = {"x": np.asarray(x0, float), "best": np.asarray(x0, float),
+             "s": np.zeros((m, p)), "y": np.zeros((m, p))}
+    header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0,
+              "n_memory": 0}
+    # the stopping rules are not part of the run: a finished run resumes with more iterations
+    same_run = settings._replace(iterations=0, patience=0, tolerance=0.0, checkpoint_every=0)
+    digest = ckpt.fingerprint(repr(("lbfgs", model.spec, same_run, len(val_frames),
+                                    hashlib.sha256(np.asarray(x0).tobytes()).hexdigest())),
+                              frames + val_frames)
+    if checkpoint:
+        restored = ckpt.load(checkpoint, state, digest)
+        if restored is not None:
+            state, header = restored
+            state = {k: np.array(v, float) for k, v in state.items()}  # writable copies
+
+    def evaluate(x, which=0):
+        d, plan, counts = plans[which]
+        v, g, s = _full(chunk_fn, unravel(jnp.asarray(x)), d, plan, counts)
+        return v, np.asarray(ravel_pytree(g)[0], float), s
+
+    from tqdm.auto import tqdm
+    bar = tqdm(total=settings.iterations, initial=header["epoch"], disable=not progress,
+               unit="iter", desc=f"L-BFGS {model.name}")
+    x = state["x"]
+    f, g, sums = evaluate(x)
+    stop = "iterations"
+    for it in range(header["epoch"], settings.iterations):
+        start = time.perf_counter()
+        n = header["n_memory"]
+        if n:
+            gamma = np.dot(state["s"][n - 1], state["y"][n - 1]) / np.dot(
+                state["y"][n - 1], state["y"][n - 1])
+            d = _direction(g, state["s"], state["y"], n, gamma)
+        else:
+            d = -g * settings.first_step * max(np.linalg.norm(x), 1.0) / max(
+                np.linalg.norm(g), 1e-300)
+        slope = float(np.dot(g, d))
+        if slope >= 0:  # not a descent direction: restart from steepest descent
+            header["n_memory"] = 0
+            d = -g * settings.first_step * max(np.linalg.norm(x), 1.0) / max(
+                np.linalg.norm(g), 1e-300)
+            slope = float(np.dot(g, d))
+        t, accepted = 1.0, False
+        for _ in range(30):
+            x_new = x + t * d
+            f_new, g_new, sums_new = evaluate(x_new)
+            if np.isfinite(f_new) and f_new <= f + 1e-4 * t * slope:
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            stop = "line search failed"
+            break
+        s_vec, y_vec = x_new - x, g_new - g
+        if np.dot(s_vec, y_vec) > 1e-10 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
+            k = header["n_memory"]
+            if k == m:
+                state["s"][:-1], state["y"][:-1] = state["s"][1:].copy(), state["y"][1:].copy()
+                k -= 1
+            state["s"][k], state["y"][k] = s_vec, y_vec
+            header["n_memory"] = k + 1
+        decrease = (f - f_new) / max(abs(f), 1e-300)
+        x, f, g, sums = x_new, f_new, g_new, sums_new
+        state["x"] = x
+        record = {"epoch": it, "train_loss": f, "step": t,
+                  **{f"train_{k}": v for k, v in _sum_dict(_as_numpy(sums)).items()}}
+        score = f
+        if len(plans) > 1:
+            vf, _, vs = evaluate(x, 1)
+            record["val_loss"] = vf
+            record.update({f"val_{k}": v for k, v in _sum_dict(_as_numpy(vs)).items()})
+            score = vf
+        if header["best_loss"] is None or score < header["best_loss"]:
+            header.update(best_loss=score, best_epoch=it, bad_epochs=0)
+            state["best"] = x.copy()
+        else:
+            header["bad_epochs"] += 1
+        record["seconds"] = time.perf_counter() - start
+        header["history"].append(record)
+        header["epoch"] = it + 1
+        if log is not None:
+            log(record)
+        bar.set_postfix_str(f"loss {f:.4g}" + (f", val {record['val_loss']:.4g}"
+                                               if "val_loss" in record else ""), refresh=False)
+        bar.update(1)
+        if checkpoint and ((it + 1) % settings.checkpoint_every == 0
+                           or it + 1 == settings.iterations):
+            ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
+        if header["bad_epochs"] >= settings.patience:
+            stop = "early stopping"
+            break
+        if 0 <= decrease < settings.tolerance:
+            stop = "converged"
+            break
+    bar.close()
+    if checkpoint:
+        ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
+    net = unravel(jnp.asarray(state["best"]))
+    best = model.replace(params={"net": net, "norm": model.params["norm"]})
+    return TrainResult(best, header["history"], header["best_epoch"], stop, val_frames, frames)
+
+
+def _as_numpy(sums: ErrorSums) -> ErrorSums:
+    return ErrorSums(*(np.asarray(v, float) for v in sums))

@@ -1,0 +1,220 @@
+"""MTP against motep (an independent Python implementation of mlip-2's MTP, PyPI ``motep``):
+the mlip-2 ``.mtp`` file jaxpot writes gives motep's energies, forces and stress; the basis of a
+low level equals the list from the definition; autodiff = finite differences; invariances;
+save/load; the linear fit recovers a known MTP; the L-BFGS fit lowers the validation loss and
+resumes from its checkpoint; the CLI fit; bad input."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+
+import jaxpot
+from jaxpot.calculator import JaxpotCalculator
+from jaxpot.descriptors.moment_tensors import MomentTensors, initial_radial_coeffs
+from jaxpot.descriptors.mtp_basis import Contraction, mtp_basis
+from jaxpot.linear import LinearFitSettings
+from jaxpot.linear.mtp_fit import MtpBasis, fit_mtp
+from jaxpot.nn.lbfgs import LbfgsSettings
+from jaxpot.potentials.mtp import mtp
+from jaxpot.potentials.mtp_files import write_mtp
+from jaxpot.testing import assert_derivatives_match_finite_differences, random_rotation
+
+jax.config.update("jax_enable_x64", True)
+
+
+def _random_mtp(species=("Si", "Ge"), level=12, seed=0, r_min=1.8):
+    model = mtp(list(species), level, 5.0, r_min, seed=seed)
+    rng = np.random.default_rng(seed)
+    net = model.params["net"]
+    radial = np.asarray(net["radial"]) * (1 + rng.normal(size=net["radial"].shape)) * 5
+    params = {"net": {"radial": jnp.asarray(radial),
+                      "xi": jnp.asarray(0.1 * rng.normal(size=net["xi"].shape))},
+              "norm": {"e0": jnp.asarray(-1.0 - np.arange(len(species), dtype=float)),
+                       "energy_scale": jnp.asarray(1.0)}}
+    return model.replace(params=params)
+
+
+def _sige(seed=1):
+    atoms = bulk("SiGe", "zincblende", 5.6, cubic=True) * (1, 1, 2)
+    atoms.set_cell(atoms.cell.array + np.array([[0, 0.3, 0.1], [0.2, 0, -0.4], [0.1, 0.3, 0]]),
+                   scale_atoms=True)
+    atoms.rattle(0.15, seed=seed)
+    return atoms
+
+
+def test_low_levels_list_every_contraction_of_the_definition():
+    """lev M_{mu,nu} = 2 + 4 mu + nu (Novikov et al. 2021): level 6 has M_{0,0}, M_{0,0}^2,
+    M_{0,0}^3, M_{1,0} and M_{0,1}.M_{0,1}; level 8 adds M_{0,0}^4, M_{0,0} M_{0,1}.M_{0,1},
+    M_{0,2}:M_{0,2} and M_{0,0} M_{1,0}."""
+    b6 = mtp_basis(6)
+    assert set(b6.contractions) == {Contraction((0,), ()), Contraction((1,), ()),
+                                    Contraction((0, 0), ((0, 1, 1),))}
+    assert b6.n_functions == 5
+    b8 = mtp_basis(8)
+    assert b8.n_functions == 9
+    assert Contraction((0, 0), ((0, 1, 2),)) in b8.contractions
+    # levels 10 and 12 gain the first three-tensor contractions (a triangle of M_{0,2})
+    triangle = Contraction((0, 0, 0), ((0, 1, 1), (0, 2, 1), (1, 2, 1)))
+    assert triangle not in mtp_basis(8).contractions and triangle in mtp_basis(12).contractions
+    assert all(c.level <= 16 for c in mtp_basis(16).contractions)
+    with pytest.raises(ValueError, match="level must be an integer >= 2"):
+        mtp_basis(1)
+
+
+@pytest.mark.parametrize("level", [8, 14])
+def test_written_mtp_file_equals_motep(tmp_path, level):
+    """motep's numpy engine (a reimplementation of mlip-2) reading the .mtp file jaxpot writes
+    gives jaxpot's energy, forces and stress (two species, a triclinic rattled cell)."""
+    from motep.calculator import make_calculator
+    from motep.io.mlip.mtp import read_mtp
+    model = _random_mtp(level=level)
+    write_mtp(model, tmp_path / "pot.mtp")
+    data = read_mtp(tmp_path / "pot.mtp")
+    data.species = [14, 32]
+    atoms, ref = _sige(), _sige()
+    atoms.calc = JaxpotCalculator(model)
+    ref.calc = make_calculator(data, engine="numpy")
+    e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    assert e == pytest.approx(ref.get_potential_energy(), rel=1e-12)
+    np.testing.assert_allclose(f, ref.get_forces(), atol=1e-11 * np.abs(f).max())
+    np.testing.assert_allclose(s, ref.get_stress(), atol=1e-11 * np.abs(s).max())
+
+
+def test_mtp_derivatives_invariances_and_save_load(tmp_path):
+    model = _random_mtp(level=10)
+    atoms = _sige(seed=2)
+    assert_derivatives_match_finite_differences(model, atoms, force_atol=1e-5,
+                                                stress_atol=1e-7)
+    calc = JaxpotCalculator(model)
+    atoms.calc = calc
+    e, f = atoms.get_potential_energy(), atoms.get_forces()
+    rot = random_rotation(3)
+    moved = atoms.copy()
+    moved.set_cell(atoms.cell.array @ rot.T, scale_atoms=True)
+    moved.positions += np.array([0.3, -1.1, 2.0])
+    moved.calc = calc
+    assert moved.get_potential_energy() == pytest.approx(e, rel=1e-12)
+    np.testing.assert_allclose(moved.get_forces(), f @ rot.T, atol=1e-9 * np.abs(f).max())
+    perm = np.random.default_rng(0).permutation(len(atoms))
+    shuffled = atoms[perm]
+    shuffled.calc = calc
+    np.testing.assert_allclose(shuffled.get_forces(), f[perm], atol=1e-9 * np.abs(f).max())
+    double = atoms.repeat((2, 1, 1))
+    double.calc = calc
+    assert double.get_potential_energy() == pytest.approx(2 * e, rel=1e-12)
+    jaxpot.save(model, tmp_path / "m.jaxpot")
+    again = jaxpot.load(tmp_path / "m.jaxpot")
+    atoms.calc = JaxpotCalculator(again)
+    assert atoms.get_potential_energy() == e
+    np.testing.assert_array_equal(atoms.get_forces(), f)
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    """Frames labelled by a known level-8 Si MTP (the radial part the fit will use)."""
+    desc = MomentTensors((14,), 8, 1.5, 4.5)
+    radial = initial_radial_coeffs(desc, seed=0)
+    rng = np.random.default_rng(7)
+    basis = MtpBasis(desc, tuple(radial.reshape(-1)))
+    truth = basis.model(np.concatenate([[-4.5], 0.05 * rng.normal(size=desc.n_features)]))
+    frames = []
+    for k in range(14):
+        atoms = bulk("Si", "diamond", 5.43 * (0.97 + 0.005 * k), cubic=True)
+        atoms.rattle(0.1, seed=k)
+        atoms.calc = JaxpotCalculator(truth)
+        copy = atoms.copy()
+        copy.calc = SinglePointCalculator(copy, energy=atoms.get_potential_energy(),
+                                          forces=atoms.get_forces(),
+                                          stress=atoms.get_stress())
+        frames.append(copy)
+    return desc, basis, truth, frames
+
+
+def test_linear_fit_recovers_the_labelling_mtp(labelled):
+    from jaxpot.linear import fit_linear
+    desc, basis, truth, frames = labelled
+    fit = fit_linear(frames, basis, LinearFitSettings(ridge=0.0, force_factors=(1.0,),
+                                                      stress_factors=(1.0,)), progress=False)
+    ours, ref = jaxpot.predict(fit.model, frames[:3]), jaxpot.predict(truth, frames[:3])
+    np.testing.assert_allclose(ours.energy, ref.energy, atol=1e-7)
+    for a, b in zip(ours.forces, ref.forces):
+        np.testing.assert_allclose(a, b, atol=1e-7)
+
+
+def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path):
+    """From a perturbed radial start the linear fit cannot be exact; L-BFGS over all
+    coefficients lowers the validation loss, keeps the best iteration, and a run interrupted
+    after 3 iterations resumes to the uninterrupted result."""
+    desc, _, _, frames = labelled
+    lin = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,),
+                            validation_fraction=0.25)
+    settings = LbfgsSettings(iterations=6, validation_fraction=0.25, checkpoint_every=1)
+    full = fit_mtp(frames, desc, lin, settings, seed=3, progress=False)
+    hist = full.training.history
+    assert len(hist) == 6 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    best = min(range(len(hist)), key=lambda i: hist[i]["val_loss"])
+    assert full.training.best_epoch == best
+    path = str(tmp_path / "run")
+    fit_mtp(frames, desc, lin, settings._replace(iterations=3), seed=3, progress=False,
+            checkpoint=path)
+    from jaxpot.nn.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="other settings"):
+        fit_mtp(frames, desc, lin, settings._replace(iterations=6, memory=5), seed=3,
+                progress=False, checkpoint=path)
+    resumed = fit_mtp(frames, desc, lin, settings, seed=3, progress=False, checkpoint=path)
+    assert resumed.training.history[-1]["train_loss"] == pytest.approx(
+        hist[-1]["train_loss"], rel=1e-9)
+
+
+def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
+    from ase.io import write
+    from jaxpot.cli import main
+    from motep.calculator import make_calculator
+    from motep.io.mlip.mtp import read_mtp
+    _, _, _, frames = labelled
+    write(tmp_path / "train.extxyz", frames[3:])
+    write(tmp_path / "test.extxyz", frames[:3])
+    (tmp_path / "fit.toml").write_text(
+        'model = "mtp"\ntrain = ["train.extxyz"]\noutput = "si.jaxpot"\n'
+        'test = ["test.extxyz"]\n[mtp]\nlevel = 8\nr_cut = 4.5\n'
+        '[fit]\nridges = [1e-10]\nforce_factors = [1.0]\nstress_factors = [1.0]\n'
+        '[lbfgs]\niterations = 2\n')
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(["fit", "fit.toml", "--quiet"]) == 0
+    finally:
+        os.chdir(cwd)
+    for name in ("si.jaxpot", "si.mtp", "si_report/errors.json", "si_report/lbfgs_history.json"):
+        assert (tmp_path / name).exists(), name
+    assert not any(p.name.startswith("si.jaxpot.checkpoint") for p in tmp_path.iterdir())
+    model = jaxpot.load(str(tmp_path / "si.jaxpot"))
+    data = read_mtp(tmp_path / "si.mtp")
+    data.species = [14]
+    atoms, ref = frames[0].copy(), frames[0].copy()
+    atoms.calc = JaxpotCalculator(model)
+    ref.calc = make_calculator(data, engine="numpy")
+    assert atoms.get_potential_energy() == pytest.approx(ref.get_potential_energy(), rel=1e-12)
+
+
+def test_bad_mtp_input_is_named(tmp_path):
+    with pytest.raises(ValueError, match="r_min < r_cut"):
+        mtp(["Si"], 10, r_cut=3.0, r_min=3.5)
+    with pytest.raises(ValueError, match="level must be an integer >= 2"):
+        mtp(["Si"], 0)
+    model = mtp(["Si"], 8)
+    with pytest.raises(ValueError,
+                       match=r"params\['net'\]\['radial'\] has shape \(1, 1, 2, 8\)"):
+        mtp(["Si"], 10, params=model.params)
+    with pytest.raises(ValueError, match="write_mtp writes MTP models"):
+        write_mtp(jaxpot.potentials.lennard_jones(0.01, 2.0, 5.0), tmp_path / "x.mtp")
+    from jaxpot.linear.pipeline import ConfigError, mtp_descriptor_from_config
+    with pytest.raises(ConfigError, match=r"\[mtp\]: unknown keys \['lvl'\]"):
+        mtp_descriptor_from_config({"mtp": {"lvl": 10}}, ["Si"], [])
+    with pytest.raises(ConfigError, match=r"\[mtp\]: MTP level"):
+        mtp_descriptor_from_config({"mtp": {"level": 1, "r_min": 1.0}}, ["Si"], [])
