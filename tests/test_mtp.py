@@ -137,7 +137,7 @@ def labelled():
 
 def test_linear_fit_recovers_the_labelling_mtp(labelled):
     from jaxpot.linear import fit_linear
-    desc, basis, truth, frames = labelled
+    _, basis, truth, frames = labelled
     fit = fit_linear(frames, basis, LinearFitSettings(ridge=0.0, force_factors=(1.0,),
                                                       stress_factors=(1.0,)), progress=False)
     ours, ref = jaxpot.predict(fit.model, frames[:3]), jaxpot.predict(truth, frames[:3])

@@ -7,10 +7,11 @@
 
 from jaxpot.nn.bpnn import bpnn
 from jaxpot.nn.ensemble import calibrate, ensemble, ensemble_predict
+from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
 from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.painn import painn
 from jaxpot.nn.pipeline import train
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
 
-__all__ = ["LossWeights", "TrainSettings", "TrainingDivergedError", "bpnn", "calibrate",
-           "ensemble", "ensemble_predict", "painn", "train", "train_model"]
+__all__ = ["LbfgsSettings", "LossWeights", "TrainSettings", "TrainingDivergedError", "bpnn", "calibrate",
+           "ensemble", "ensemble_predict", "painn", "train", "train_lbfgs", "train_model"]

@@ -3,8 +3,10 @@
 from jaxpot.potentials.eam import eam
 from jaxpot.potentials.lennard_jones import lennard_jones
 from jaxpot.potentials.morse import morse
+from jaxpot.potentials.mtp import mtp
+from jaxpot.potentials.mtp_files import write_mtp
 from jaxpot.potentials.snap import snap
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.potentials.tersoff import tersoff
 
-__all__ = ["eam", "lennard_jones", "morse", "snap", "stillinger_weber", "tersoff"]
+__all__ = ["eam", "lennard_jones", "morse", "mtp", "snap", "stillinger_weber", "tersoff", "write_mtp"]
