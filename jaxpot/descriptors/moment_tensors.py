@@ -5,24 +5,23 @@
     M_{mu,nu}  = sum_j f_mu(r_ij) rhat_ij^(x nu)
 
 (mlip-2's Chebyshev radial basis and unit-vector moments), and B_alpha the contractions of
-:mod:`jaxpot.descriptors.mtp_basis`.  Each moment is accumulated in its symmetric (monomial)
-form, m[a, b, c] = sum_j f_mu x^a y^b z^c with a + b + c = nu, and expanded to a full Cartesian
-tensor only for contractions of three or more factors; a contraction of two factors is the
-multinomial-weighted dot product of their monomial forms.
+:mod:`jaxpot.descriptors.mtp_basis`, evaluated in mlip-2's scalar form (its alpha arrays): the
+monomial components of the moments, then products in waves (:func:`alpha_features`).  The same
+evaluation runs bases read from mlip-2 files (:mod:`jaxpot.potentials.mlip_mtp`).  Compared with
+one einsum of full Cartesian tensors per contraction it compiles 3x faster at the same speed
+(level 16, 512 atoms, measured).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.mtp_basis import MTPBasis, mtp_basis
+from jaxpot.descriptors.mtp_basis import MTPBasis, alpha_arrays, mtp_basis
 
 
 class MomentTensors(NamedTuple):
@@ -73,108 +72,92 @@ def chebyshev_radial_basis(r, r_min: float, r_cut: float, size: int):
     return jnp.stack(terms[:size], axis=-1) * envelope[..., None]
 
 
-@functools.lru_cache(maxsize=32)
-def _monomials(nu: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exponents (P, 3) of the monomials of degree nu and their multinomial weights (P,)."""
-    exps = [(a, b, nu - a - b) for a in range(nu, -1, -1) for b in range(nu - a, -1, -1)]
-    weights = [math.factorial(nu) // (math.factorial(a) * math.factorial(b) * math.factorial(c))
-               for a, b, c in exps]
-    return np.array(exps, int).reshape(-1, 3), np.array(weights, float)
+class AlphaProgram(NamedTuple):
+    """Alpha arrays (:class:`~jaxpot.descriptors.mtp_basis.AlphaArrays`) in evaluation order:
+    ``waves`` are the ``times`` entries split into groups whose inputs are complete."""
+
+    basic: np.ndarray
+    waves: tuple[np.ndarray, ...]
+    mapping: np.ndarray
+    n_moments: int
 
 
-@functools.lru_cache(maxsize=32)
-def _full_index(nu: int) -> np.ndarray:
-    """For each of the 3^nu Cartesian index tuples, the row of its monomial in _monomials."""
-    exps, _ = _monomials(nu)
-    row = {tuple(e): k for k, e in enumerate(exps.tolist())}
-    index = [row[tuple(np.bincount(t, minlength=3))]
-             for t in itertools.product(range(3), repeat=nu)]
-    return np.array(index, int).reshape((3,) * nu) if nu else np.zeros((), int)
+class AlphaOrderError(ValueError):
+    """``alpha_index_times`` cannot be run in order (a moment used before it is complete)."""
 
 
-def moments(desc: MomentTensors, radial_coeffs, vectors, vmask, centre, nb_index) -> dict:
-    """Monomial forms of the moment tensors of every atom: {(mu, nu): (N, P_nu)}.
+def alpha_program(basic, times, mapping, n_moments: int | None = None) -> AlphaProgram:
+    """Split ``times`` into waves: an entry runs in the wave after every entry producing its
+    inputs.  Refuses orders whose sequential meaning differs (a moment added to after use)."""
+    basic = np.asarray(basic, int).reshape(-1, 4)
+    times = np.asarray(times, int).reshape(-1, 4)
+    mapping = np.asarray(mapping, int)
+    n = n_moments or 1 + max([len(basic) - 1] + times[:, 3].tolist() + mapping.tolist())
+    ready = np.full(n, -1)
+    ready[:len(basic)] = 0
+    used = np.zeros(n, bool)
+    waves = np.zeros(len(times), int)
+    for e, (i, j, _, k) in enumerate(times):
+        if ready[i] < 0 or ready[j] < 0:
+            raise AlphaOrderError(f"alpha_index_times entry {e} uses moment "
+                                  f"{i if ready[i] < 0 else j} before any entry produces it")
+        if used[k]:
+            raise AlphaOrderError(f"alpha_index_times entry {e} adds to moment {k} after an "
+                                  "earlier entry used it")
+        waves[e] = max(ready[i], ready[j])
+        used[i] = used[j] = True
+        ready[k] = max(ready[k], waves[e] + 1)
+    if np.any(ready[mapping] < 0):
+        raise AlphaOrderError("alpha_moment_mapping names moments no entry produces")
+    groups = tuple(times[waves == w] for w in range(int(waves.max()) + 1)) if len(times) else ()
+    return AlphaProgram(basic, groups, mapping, n)
 
-    vectors (N, K, 3) Å, vmask (N, K), centre (N,) and nb_index (N, K) species indices."""
-    basis = desc.basis
+
+@functools.lru_cache(maxsize=16)
+def program_of(level: int) -> AlphaProgram:
+    """The evaluation program of jaxpot's level-``level`` basis."""
+    a = alpha_arrays(mtp_basis(level))
+    return alpha_program(a.basic, a.times, a.mapping, a.n_moments)
+
+
+def radial_functions(radial_coeffs, r_min: float, r_cut: float, size: int, vectors, vmask,
+                     centre, nb_index, scaling: float = 1.0):
+    """(f_mu (N, K, n_mu), unit vectors (N, K, 3)); zero beyond r_cut and for padding."""
     r2 = jnp.sum(vectors * vectors, axis=-1)
-    inside = vmask & (r2 < desc.r_cut ** 2)
+    inside = vmask & (r2 < r_cut ** 2)
     r = jnp.sqrt(jnp.where(inside, r2, 1.0))
     unit = jnp.where(inside[..., None], vectors / r[..., None], 0.0)
-    q = chebyshev_radial_basis(r, desc.r_min, desc.r_cut, desc.radial_basis_size)
+    q = chebyshev_radial_basis(r, r_min, r_cut, size) * scaling
     c = radial_coeffs[centre[:, None], nb_index]  # (N, K, n_mu, size)
-    f = jnp.einsum("nkmb,nkb->nkm", c, q) * inside[..., None]  # (N, K, n_mu)
-    nu_max = max(nu for _, nu in basis.moments)
+    return jnp.einsum("nkmb,nkb->nkm", c, q) * inside[..., None], unit
+
+
+def alpha_features(program: AlphaProgram, f, unit):
+    """Basis functions (N, F) from radial functions f (N, K, n_mu) and unit vectors (N, K, 3):
+    basic moments, then one gather/multiply/scatter-add per wave."""
+    basic = program.basic
+    top = int(basic[:, 1:].max())
     powers = [jnp.ones_like(unit)]
-    for _ in range(nu_max):
+    for _ in range(top):
         powers.append(powers[-1] * unit)
-    powers = jnp.stack(powers, axis=0)  # (nu_max + 1, N, K, 3)
-    out = {}
-    for nu in sorted({nu for _, nu in basis.moments}):
-        exps, _ = _monomials(nu)
-        mono = (powers[exps[:, 0], ..., 0] * powers[exps[:, 1], ..., 1]
-                * powers[exps[:, 2], ..., 2])  # (P, N, K)
-        mus = [mu for mu, n in basis.moments if n == nu]
-        m = jnp.einsum("nkm,pnk->nmp", f[..., jnp.asarray(mus)], mono)
-        for k, mu in enumerate(mus):
-            out[(mu, nu)] = m[:, k]
-    return out
-
-
-def _edge_letters(contraction) -> list[str]:
-    """Einsum subscripts of each node (one letter per shared index)."""
-    letters = iter("abcdefghijklmopqrstuvwxyz")
-    subs = [""] * len(contraction.mus)
-    for k, l, m in contraction.edges:
-        for _ in range(m):
-            ch = next(letters)
-            subs[k] += ch
-            subs[l] += ch
-    return subs
-
-
-def contraction_values(desc: MomentTensors, monomial_moments: dict):
-    """Value of every connected contraction for every atom, (N, n_contractions)."""
-    values = []
-    full = {}
-    for con in desc.basis.contractions:
-        nus = con.nus
-        if len(con.mus) == 1:
-            values.append(monomial_moments[(con.mus[0], 0)][:, 0])
-            continue
-        if len(con.mus) == 2:
-            _, weights = _monomials(nus[0])
-            a = monomial_moments[(con.mus[0], nus[0])]
-            b = monomial_moments[(con.mus[1], nus[1])]
-            values.append(jnp.einsum("np,np,p->n", a, b, jnp.asarray(weights)))
-            continue
-        operands = []
-        for mu, nu in zip(con.mus, nus):
-            if (mu, nu) not in full:
-                m = monomial_moments[(mu, nu)]
-                full[(mu, nu)] = m[:, jnp.asarray(_full_index(nu))]
-            operands.append(full[(mu, nu)])
-        subs = ",".join("n" + s for s in _edge_letters(con)) + "->n"
-        values.append(jnp.einsum(subs, *operands, optimize="optimal"))
-    return jnp.stack(values, axis=-1)
-
-
-def basis_from_contractions(desc: MomentTensors, con_values):
-    """B_alpha (N, n_functions): products of connected contractions."""
-    functions = desc.basis.functions
-    width = max(len(f) for f in functions)
-    index = np.full((len(functions), width), con_values.shape[-1], int)
-    for a, f in enumerate(functions):
-        index[a, :len(f)] = f
-    padded = jnp.concatenate([con_values, jnp.ones_like(con_values[:, :1])], axis=-1)
-    return jnp.prod(padded[:, jnp.asarray(index)], axis=-1)
+    powers = jnp.stack(powers)  # (top + 1, N, K, 3)
+    mono = (powers[basic[:, 1], ..., 0] * powers[basic[:, 2], ..., 1]
+            * powers[basic[:, 3], ..., 2])  # (n_basic, N, K)
+    fb = jnp.moveaxis(f[..., basic[:, 0]], -1, 0)  # (n_basic, N, K)
+    moments = jnp.zeros((program.n_moments, f.shape[0]), f.dtype)
+    moments = moments.at[:len(basic)].set(jnp.sum(fb * mono, axis=-1))
+    for wave in program.waves:
+        terms = wave[:, 2, None].astype(f.dtype) * moments[wave[:, 0]] * moments[wave[:, 1]]
+        moments = moments.at[wave[:, 3]].add(terms)
+    return moments[program.mapping].T
 
 
 def mtp_features_from_vectors(desc: MomentTensors, radial_coeffs, vectors, vmask, centre,
                               nb_index):
     """B_alpha of every atom (N, n_functions) from its neighbour vectors (N, K, 3) Å."""
-    m = moments(desc, radial_coeffs, vectors, vmask, centre, nb_index)
-    return basis_from_contractions(desc, contraction_values(desc, m))
+    f, unit = radial_functions(radial_coeffs, desc.r_min, desc.r_cut, desc.radial_basis_size,
+                               vectors, vmask, centre, nb_index)
+    return alpha_features(program_of(desc.level), f, unit)
 
 
 def mtp_features_and_jacobian(desc: MomentTensors, radial_coeffs, vectors, vmask, centre,

@@ -14,13 +14,25 @@ between two nodes when they share m indices, so nu of a node is its degree (no s
 trace of rhat (x) rhat is 1 and would repeat a lower tensor).  Here the connected contractions
 are enumerated up to isomorphism (canonical form: the least relabelling), and the basis is every
 multiset of connected ones within the level (products of scalars included, as mlip-2).
+
+:func:`alpha_arrays` writes a basis in mlip-2's scalar form, which is also how jaxpot evaluates
+it (:mod:`jaxpot.descriptors.moment_tensors`): the "basic" moments are the monomial components
+(mu, a, b, c) = sum_j f_mu x^a y^b z^c of the moment tensors (a + b + c = nu), and each entry
+(i, j, m, k) of ``times`` adds m * moment_i * moment_j to moment k.  A contraction of K tensors
+is the sum, over the 3^E assignments of its E shared indices, of products of K monomial
+components, grouped by product and chained two factors at a time through intermediate moments
+(prefix products shared); a basis function is the product of its contractions.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import math
+from collections import Counter
 from typing import NamedTuple
+
+import numpy as np
 
 
 class Contraction(NamedTuple):
@@ -152,3 +164,102 @@ def mtp_basis(level: int) -> MTPBasis:
     if used != list(range(len(contractions))):
         raise AssertionError("every connected contraction is a basis function itself")
     return MTPBasis(level, contractions, tuple(functions))
+
+
+@functools.lru_cache(maxsize=32)
+def monomials(nu: int) -> tuple[tuple[int, int, int], ...]:
+    """Exponents (a, b, c), a + b + c = nu, of the monomials of degree nu (mlip-2's order)."""
+    return tuple((a, b, nu - a - b) for a in range(nu, -1, -1) for b in range(nu - a, -1, -1))
+
+
+def multinomial(a: int, b: int, c: int) -> int:
+    """Number of Cartesian index tuples with a x's, b y's and c z's."""
+    return math.factorial(a + b + c) // (math.factorial(a) * math.factorial(b)
+                                         * math.factorial(c))
+
+
+def edge_letters(contraction: Contraction) -> list[str]:
+    """Einsum-style subscripts of each node (one letter per shared index)."""
+    letters = iter("abcdefghijklmopqrstuvwxyz")
+    subs = [""] * len(contraction.mus)
+    for k, l, m in contraction.edges:
+        for _ in range(m):
+            ch = next(letters)
+            subs[k] += ch
+            subs[l] += ch
+    return subs
+
+
+class AlphaArrays(NamedTuple):
+    """mlip-2's alpha arrays: basic (n_basic, 4) [mu, a, b, c], times (n_times, 4)
+    [i, j, multiplicity, k], mapping (F,) (the basis functions), and the number of moments."""
+
+    basic: np.ndarray
+    times: np.ndarray
+    mapping: np.ndarray
+    n_moments: int
+
+
+def _contraction_terms(con: Contraction, basic_slot: dict) -> Counter:
+    """{sorted basic slots: multiplicity} whose sum of products is the contraction."""
+    subs = edge_letters(con)
+    if len(con.mus) == 2:  # a full contraction of two tensors: multinomial-weighted dot
+        nu = con.nus[0]
+        return Counter({tuple(sorted((basic_slot[(con.mus[0], *e)], basic_slot[(con.mus[1], *e)]
+                                      ))): multinomial(*e) for e in monomials(nu)})
+    letters = sorted(set("".join(subs)))
+    terms: Counter = Counter()
+    for values in itertools.product(range(3), repeat=len(letters)):
+        assign = dict(zip(letters, values))
+        factors = []
+        for mu, sub in zip(con.mus, subs):
+            counts = [0, 0, 0]
+            for ch in sub:
+                counts[assign[ch]] += 1
+            factors.append(basic_slot[(mu, *counts)])
+        terms[tuple(sorted(factors))] += 1
+    return terms
+
+
+@functools.lru_cache(maxsize=16)
+def alpha_arrays(basis: MTPBasis) -> AlphaArrays:
+    """The basis in mlip-2's alpha-moment form (see the module docstring)."""
+    basic_slot: dict[tuple[int, int, int, int], int] = {}
+    for mu, nu in basis.moments:
+        for e in monomials(nu):
+            basic_slot[(mu, *e)] = len(basic_slot)
+    count = [len(basic_slot)]
+    times: list[tuple[int, int, int, int]] = []
+    product_slot: dict[tuple[int, ...], int] = {}
+
+    def new_slot() -> int:
+        count[0] += 1
+        return count[0] - 1
+
+    def chained(factors: tuple[int, ...]) -> int:
+        """Slot holding the product of ``factors`` (memoised prefix products)."""
+        if len(factors) == 1:
+            return factors[0]
+        if factors not in product_slot:
+            left = chained(factors[:-1])
+            slot = new_slot()
+            times.append((left, factors[-1], 1, slot))
+            product_slot[factors] = slot
+        return product_slot[factors]
+
+    def sum_of_products(terms: Counter) -> int:
+        target = new_slot()
+        for factors, mult in sorted(terms.items()):
+            times.append((chained(factors[:-1]), factors[-1], int(mult), target))
+        return target
+
+    contraction_slot = [basic_slot[(con.mus[0], 0, 0, 0)] if len(con.mus) == 1
+                        else sum_of_products(_contraction_terms(con, basic_slot))
+                        for con in basis.contractions]
+    mapping = []
+    for function in basis.functions:
+        slots = tuple(sorted(contraction_slot[i] for i in function))
+        mapping.append(slots[0] if len(slots) == 1 else sum_of_products(Counter({slots: 1})))
+    basic = np.array([key for key, _ in sorted(basic_slot.items(), key=lambda kv: kv[1])], int)
+    return AlphaArrays(basic.reshape(-1, 4), np.array(times, int).reshape(-1, 4),
+                       np.array(mapping, int), count[0])

@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.moment_tensors import (MomentTensors, initial_radial_coeffs, moments,
-                                               mtp_features_and_jacobian)
+from jaxpot.descriptors.moment_tensors import (MomentTensors, initial_radial_coeffs,
+                                               mtp_features_and_jacobian, radial_functions)
 from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_linear
 from jaxpot.model import EnergyModel, species_indices, species_lookup
@@ -107,7 +107,6 @@ def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,
     pairs = [frame_pairs(template, a) for a in sample]
     table = species_lookup(desc.species)
     n_mu = desc.radial_shape[2]
-    desc0 = desc._replace(level=2 + 4 * (n_mu - 1))  # scalar moments only up to mu_max
 
     @jax.jit
     def scalar_moments(batch, radial):
@@ -115,8 +114,9 @@ def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,
             from jaxpot.neighbors import neighbor_vectors
             v, vm = neighbor_vectors(pos, cell, nbrs)
             centre, nb = species_indices(table, species, nbrs)
-            m = moments(desc0, radial, v, vm, centre, nb)
-            vals = jnp.stack([m[(mu, 0)][:, 0] for mu in range(n_mu)], -1)
+            f, _ = radial_functions(radial, desc.r_min, desc.r_cut, desc.radial_basis_size, v,
+                                    vm, centre, nb)
+            vals = jnp.sum(f, axis=1)  # M_{mu,0} (N, n_mu)
             return jnp.sum(jnp.abs(vals) * mask[:, None], 0), jnp.sum(mask)
         return jax.vmap(one)(batch.positions, batch.cell, batch.species, batch.atom_mask,
                              batch.neighbors)

@@ -2,6 +2,7 @@
 
 from jaxpot.potentials.eam import eam
 from jaxpot.potentials.lennard_jones import lennard_jones
+from jaxpot.potentials.mlip_mtp import read_mtp
 from jaxpot.potentials.morse import morse
 from jaxpot.potentials.mtp import mtp
 from jaxpot.potentials.mtp_files import write_mtp
@@ -9,4 +10,4 @@ from jaxpot.potentials.snap import snap
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.potentials.tersoff import tersoff
 
-__all__ = ["eam", "lennard_jones", "morse", "mtp", "snap", "stillinger_weber", "tersoff", "write_mtp"]
+__all__ = ["eam", "lennard_jones", "morse", "mtp", "read_mtp", "snap", "stillinger_weber", "tersoff", "write_mtp"]

@@ -1,94 +1,18 @@
 """mlip-2 ``.mtp`` files of jaxpot MTPs (``mlp calc-efs``, LAMMPS ``pair_style mlip``, motep).
 
-mlip-2 stores a basis as scalar "alpha moments": the basic ones are monomial components
-(mu, a, b, c) of the moment tensors, sum_j f_mu x^a y^b z^c (unit vectors); each entry
-(i, j, m, k) of ``alpha_index_times`` adds m * moment_i * moment_j to moment k, in order; and
-``alpha_moment_mapping`` names the basis functions B_alpha.  :func:`mlip_arrays` writes a
-:class:`~jaxpot.descriptors.mtp_basis.MTPBasis` that way: a contraction of K tensors is the sum,
-over the 3^E assignments of its E shared indices, of products of K monomial components, grouped
-by the product and chained two factors at a time through intermediate moments.
+The basis is written as its alpha arrays (:func:`jaxpot.descriptors.mtp_basis.alpha_arrays`):
+basic moments (mu, a, b, c), ``alpha_index_times`` and ``alpha_moment_mapping``; reading any
+mlip-2 file is :func:`jaxpot.potentials.mlip_mtp.read_mtp`.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections import Counter
-from typing import NamedTuple
 
 import numpy as np
 from ase.data import chemical_symbols
 
-from jaxpot.descriptors.moment_tensors import _edge_letters, _monomials
-from jaxpot.descriptors.mtp_basis import MTPBasis
-
-
-class MlipArrays(NamedTuple):
-    """mlip-2's alpha arrays: basic (n_basic, 4) [mu, a, b, c], times (n_times, 4)
-    [i, j, multiplicity, k], mapping (F,), and the number of moments."""
-
-    basic: np.ndarray
-    times: np.ndarray
-    mapping: np.ndarray
-    n_moments: int
-
-
-def mlip_arrays(basis: MTPBasis) -> MlipArrays:
-    """The basis in mlip-2's alpha-moment form (see the module docstring)."""
-    basic_slot: dict[tuple[int, int, int, int], int] = {}
-    for mu, nu in basis.moments:
-        exps, _ = _monomials(nu)
-        for a, b, c in exps.tolist():
-            basic_slot[(mu, a, b, c)] = len(basic_slot)
-    n = [len(basic_slot)]
-    times: list[tuple[int, int, int, int]] = []
-    product_slot: dict[tuple[int, ...], int] = {}
-
-    def new_slot() -> int:
-        n[0] += 1
-        return n[0] - 1
-
-    def chained(factors: tuple[int, ...]) -> int:
-        """Slot holding the product of all but the last factor (memoised prefix products)."""
-        if len(factors) == 1:
-            return factors[0]
-        if factors not in product_slot:
-            left = chained(factors[:-1])
-            slot = new_slot()
-            times.append((left, factors[-1], 1, slot))
-            product_slot[factors] = slot
-        return product_slot[factors]
-
-    def sum_of_products(terms: Counter) -> int:
-        """A new moment = sum of multiplicity * product of slots."""
-        target = new_slot()
-        for factors, mult in sorted(terms.items()):
-            times.append((chained(factors[:-1]), factors[-1], int(mult), target))
-        return target
-
-    contraction_slot = []
-    for con in basis.contractions:
-        if len(con.mus) == 1:
-            contraction_slot.append(basic_slot[(con.mus[0], 0, 0, 0)])
-            continue
-        subs = _edge_letters(con)
-        letters = sorted(set("".join(subs)))
-        terms: Counter = Counter()
-        for values in itertools.product(range(3), repeat=len(letters)):
-            assign = dict(zip(letters, values))
-            factors = []
-            for mu, s in zip(con.mus, subs):
-                counts = np.bincount([assign[ch] for ch in s], minlength=3)
-                factors.append(basic_slot[(mu, *counts.tolist())])
-            terms[tuple(sorted(factors))] += 1
-        contraction_slot.append(sum_of_products(terms))
-    mapping = []
-    for function in basis.functions:
-        slots = tuple(contraction_slot[i] for i in function)
-        mapping.append(slots[0] if len(slots) == 1 else
-                       sum_of_products(Counter({tuple(sorted(slots)): 1})))
-    basic = np.array([k for k, _ in sorted(basic_slot.items(), key=lambda kv: kv[1])], int)
-    return MlipArrays(basic, np.array(times, int).reshape(-1, 4), np.array(mapping, int), n[0])
+from jaxpot.descriptors.mtp_basis import alpha_arrays
 
 
 def _braces(values, fmt) -> str:
@@ -102,7 +26,7 @@ def write_mtp(model, path: str | os.PathLike) -> None:
     if model.kind != "mtp":
         raise ValueError(f"write_mtp writes MTP models, not {model.kind!r}")
     desc = descriptor_of(model)
-    arrays = mlip_arrays(desc.basis)
+    arrays = alpha_arrays(desc.basis)
     net, norm = model.params["net"], model.params["norm"]
     radial = np.asarray(net["radial"], float)
     xi = np.asarray(net["xi"], float) * float(norm["energy_scale"])
