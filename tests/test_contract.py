@@ -1,5 +1,5 @@
 """One contract table over every model kind: LJ, Morse, EAM, SW, Tersoff, a GAP (SOAP +
-distance_2b), a BPNN, a PaiNN, a qSNAP, a sum at two cutoffs, a scaled model and a model read
+distance_2b), a BPNN, a PaiNN, a qSNAP, an MTP (level 10), a sum at two cutoffs, a scaled model and a model read
 back from a file.
 
 Each row is checked for: forces and stress = central finite differences of its own energy;
@@ -64,6 +64,15 @@ def _snap():
         [[-4.0], 1e-3 * rng.normal(size=desc.n_features)])[None])
 
 
+def _mtp():
+    from jaxpot.potentials import mtp
+    model = mtp(["Si"], 10, r_cut=4.0, r_min=1.5, seed=4)
+    rng = np.random.default_rng(6)
+    net = dict(model.params["net"], xi=jnp.asarray(0.1 * rng.normal(size=model.params["net"]
+                                                                     ["xi"].shape)))
+    return model.replace(params={**model.params, "net": net})
+
+
 def _painn():
     from jaxpot.nn import painn
     return painn(["Si"], 4.0, features=8, layers=2, n_rbf=6, seed=2)
@@ -80,6 +89,7 @@ MODELS = {  # name -> (factory, element)
     "gap": (_gap, "Si"),
     "bpnn": (_bpnn, "Si"),
     "snap": (_snap, "Si"),
+    "mtp": (_mtp, "Si"),
     "painn": (_painn, "Si"),
     "scaled": (lambda: 0.5 * eam(os.path.join(potentials_dir(), "Cu_u3.eam")), "Cu"),
     "loaded": (None, "Si"),

@@ -70,6 +70,7 @@ class LinearFit(NamedTuple):
     validation: list
     timings: dict
     n_observations: dict
+    states: dict | None = None  # QR factors of all training rows per kind (Gauss-Newton blocks)
 
 
 class SnapBasis(NamedTuple):
@@ -164,7 +165,7 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
               f"condition number {cond:.2g}; training RMSE "
               + ", ".join(f"{k} {rmse(everything[k], x):.4g}" for k in KINDS
                           if everything[k].n_rows))
-    return LinearFit(model, choice, table, timings, counts)
+    return LinearFit(model, choice, table, timings, counts, everything)
 
 
 def _absorb_all(basis, template, frames, labels, subset, settings, progress, checkpoint):

@@ -130,6 +130,19 @@ def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,
     return c / np.where(mean > 0, mean, 1.0)[None, None, :, None]
 
 
+def xi_hessian(linear: LinearFit, weights, n_species: int) -> np.ndarray:
+    """Gauss-Newton Hessian of the L-BFGS loss in the moment coefficients xi (exact: the loss
+    is quadratic in xi), from the linear fit's QR factors: 2 sum_k R_k^T R_k / (n_k sigma_k^2)
+    (rows in eV/atom, eV/Å and GPa, as the sigmas)."""
+    sigmas = dict(zip(("energy", "forces", "stress"), weights))
+    h = 0.0
+    for kind, state in linear.states.items():
+        if state.n_rows and np.isfinite(sigmas[kind]):
+            r = np.asarray(state.r)[:, n_species:]
+            h = h + 2.0 * (r.T @ r) / (state.n_rows * sigmas[kind] ** 2)
+    return np.asarray(h)
+
+
 def fit_mtp(frames: Sequence, descriptor: MomentTensors,
             settings: LinearFitSettings = LinearFitSettings(), lbfgs_settings=None, *,
             nonlinear: bool = True, seed: int = 0, source: str = "frames",
@@ -160,5 +173,7 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
             validation_fraction=settings.validation_fraction, seed=settings.seed)
     result = train_lbfgs(linear.model, frames, settings=lbfgs_settings, source=source,
                          progress=progress,
-                         checkpoint=f"{checkpoint}.train.npz" if checkpoint else None)
+                         checkpoint=f"{checkpoint}.train.npz" if checkpoint else None,
+                         hessian_blocks={"xi": xi_hessian(linear, lbfgs_settings.weights,
+                                                          len(descriptor.species))})
     return MtpFit(result.model, linear, result)

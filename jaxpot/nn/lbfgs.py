@@ -40,8 +40,9 @@ class LbfgsSettings(NamedTuple):
     chunk: int = 8  #: structures per jitted evaluation (bounds memory)
     tolerance: float = 1e-7
     patience: int = 50
-    first_step: float = 1e-3  #: first step length relative to |params|
+    first_step: float = 1e-3  #: first step length relative to |params| (no preconditioner)
     checkpoint_every: int = 5
+    diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
 
 
 def _objective(model: EnergyModel, weights: LossWeights):
@@ -64,6 +65,71 @@ def _objective(model: EnergyModel, weights: LossWeights):
     return chunk
 
 
+def _gauss_newton_diagonal(model: EnergyModel, weights: LossWeights, dataset, plan, counts,
+                           indices: np.ndarray) -> np.ndarray:
+    """Diagonal of the Gauss-Newton matrix of the loss (without its factor 2) for the flattened
+    net params ``indices``: one forward-mode derivative of the predictions per parameter, summed
+    over the chunks of ``plan`` (``counts``: the whole split's, as the loss)."""
+    from jaxpot.units import GPa
+    norm = model.params["norm"]
+    x0, unravel = ravel_pytree(model.params["net"])
+    scale = jnp.asarray([1.0 / (counts[0] * weights.energy ** 2),
+                         1.0 / (counts[1] * weights.forces ** 2),
+                         1.0 / (counts[2] * (weights.stress * GPa) ** 2)])
+
+    @jax.jit
+    def column_norms(x, batch, targets, rows, weight, direction):
+        batch, targets = jax.tree_util.tree_map(lambda a: a[rows], (batch, targets))
+
+        def predict(xx):
+            m = model.replace(params={"net": unravel(xx), "norm": norm})
+            e, f, s = autodiff_results(m, batch)
+            return e / jnp.maximum(targets.n_atoms, 1.0), f, s
+
+        _, (de, df, ds) = jax.jvp(predict, (x,), (direction,))
+        w = weight.astype(de.dtype)
+        w_f = (w * targets.has_forces)[:, None, None] * batch.atom_mask[..., None]
+        return (scale[0] * jnp.sum(w * targets.has_energy * de ** 2)
+                + scale[1] * jnp.sum(w_f * df ** 2)
+                + scale[2] * jnp.sum((w * targets.has_stress)[:, None, None] * ds ** 2))
+
+    diag = np.zeros(len(indices))
+    for k, rows, weight in plan:
+        b = dataset.buckets[k]
+        for n, i in enumerate(indices):
+            direction = jnp.zeros_like(x0).at[int(i)].set(1.0)
+            diag[n] += float(column_norms(x0, b.batch, b.targets, rows, weight, direction))
+    return diag
+
+
+def preconditioner(model: EnergyModel, weights: LossWeights, dataset, plan, counts,
+                   blocks: dict | None, n_chunks: int) -> np.ndarray:
+    """Inverse Gauss-Newton approximation M (P, P) of the loss: given blocks (the Hessian of
+    one top-level net leaf, e.g. an MTP's linear coefficients from its linear fit) inverted,
+    every other parameter by its Gauss-Newton diagonal (forward mode on ``n_chunks``)."""
+    net = model.params["net"]
+    x0, _ = ravel_pytree(net)
+    sizes = {k: int(np.size(v)) for k, v in sorted(net.items())}  # ravel order: sorted keys
+    offsets = np.cumsum([0] + list(sizes.values()))
+    m = np.zeros((x0.size, x0.size))
+    rest = []
+    for (key, size), start in zip(sizes.items(), offsets):
+        if blocks and key in blocks:
+            h = np.asarray(blocks[key], float)
+            ridge = 1e-10 * np.trace(h) / len(h)
+            m[start:start + size, start:start + size] = np.linalg.inv(h + ridge * np.eye(len(h)))
+        else:
+            rest.extend(range(start, start + size))
+    if rest:
+        rng = np.random.default_rng(0)
+        chosen = [plan[i] for i in rng.permutation(len(plan))[:n_chunks]]
+        diag = _gauss_newton_diagonal(model, weights, dataset, chosen, counts, np.array(rest))
+        diag = diag * len(plan) / max(len(chosen), 1)
+        floor = 1e-12 * max(diag.max(), 1e-300)
+        m[rest, rest] = 1.0 / (2.0 * np.maximum(diag, floor))
+    return m
+
+
 def _full(chunk_fn, net, dataset, plan, counts):
     value, grad, total = 0.0, None, None
     for k, rows, weight in plan:
@@ -84,15 +150,16 @@ def _counts(dataset) -> np.ndarray:
     return np.array([n_e, n_f, n_s])
 
 
-def _direction(g, s_mem, y_mem, n, gamma):
-    """-H g by the two-loop recursion over the newest n pairs (rows 0..n-1, oldest first)."""
+def _direction(g, s_mem, y_mem, n, gamma, m0=None):
+    """-H g by the two-loop recursion over the newest n pairs (rows 0..n-1, oldest first),
+    from H0 = gamma * m0 (m0 = identity when None)."""
     q = g.copy()
     alpha = np.zeros(n)
     rho = np.array([1.0 / np.dot(y_mem[i], s_mem[i]) for i in range(n)])
     for i in range(n - 1, -1, -1):
         alpha[i] = rho[i] * np.dot(s_mem[i], q)
         q -= alpha[i] * y_mem[i]
-    r = gamma * q
+    r = gamma * (q if m0 is None else m0 @ q)
     for i in range(n):
         beta = rho[i] * np.dot(y_mem[i], r)
         r += s_mem[i] * (alpha[i] - beta)
@@ -101,8 +168,14 @@ def _direction(g, s_mem, y_mem, n, gamma):
 
 def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings | None = None,
                 validation_frames: Sequence | None = None, source: str = "frames",
-                checkpoint: str | None = None, progress: bool = True, log=None):
-    """Fit ``params["net"]`` of ``model`` (``params["norm"]`` kept) by full-batch L-BFGS."""
+                checkpoint: str | None = None, progress: bool = True, log=None,
+                precondition: bool = True, hessian_blocks: dict | None = None):
+    """Fit ``params["net"]`` of ``model`` (``params["norm"]`` kept) by full-batch L-BFGS.
+
+    precondition: start each two-loop recursion from an inverse Gauss-Newton approximation
+    (:func:`preconditioner`) instead of a multiple of the identity. hessian_blocks: exact
+    Gauss-Newton blocks {net key: (n, n)} (e.g. a linear fit's normal matrix), the rest by its
+    diagonal."""
     from jaxpot.nn.train import TrainResult, _sum_dict
     settings = settings or LbfgsSettings()
     frames = list(frames)
@@ -144,6 +217,11 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
         v, g, s = _full(chunk_fn, unravel(jnp.asarray(x)), d, plan, counts)
         return v, np.asarray(ravel_pytree(g)[0], float), s
 
+    m0 = None
+    if precondition:
+        d, plan, counts = plans[0]
+        m0 = preconditioner(model, settings.weights, d, plan, np.asarray(counts),
+                            hessian_blocks, settings.diagonal_chunks)
     from tqdm.auto import tqdm
     bar = tqdm(total=settings.iterations, initial=header["epoch"], disable=not progress,
                unit="iter", desc=f"L-BFGS {model.name}")
@@ -154,17 +232,20 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
         start = time.perf_counter()
         n = header["n_memory"]
         if n:
-            gamma = np.dot(state["s"][n - 1], state["y"][n - 1]) / np.dot(
-                state["y"][n - 1], state["y"][n - 1])
-            d = _direction(g, state["s"], state["y"], n, gamma)
+            s_last, y_last = state["s"][n - 1], state["y"][n - 1]
+            gamma = np.dot(s_last, y_last) / np.dot(y_last, y_last if m0 is None
+                                                     else m0 @ y_last)
+            d = _direction(g, state["s"], state["y"], n, gamma, m0)
+        elif m0 is not None:
+            d = -(m0 @ g)
         else:
             d = -g * settings.first_step * max(np.linalg.norm(x), 1.0) / max(
                 np.linalg.norm(g), 1e-300)
         slope = float(np.dot(g, d))
-        if slope >= 0:  # not a descent direction: restart from steepest descent
+        if slope >= 0:  # not a descent direction: restart without memory
             header["n_memory"] = 0
-            d = -g * settings.first_step * max(np.linalg.norm(x), 1.0) / max(
-                np.linalg.norm(g), 1e-300)
+            d = -(m0 @ g) if m0 is not None else -g * settings.first_step * max(
+                np.linalg.norm(x), 1.0) / max(np.linalg.norm(g), 1e-300)
             slope = float(np.dot(g, d))
         t, accepted = 1.0, False
         for _ in range(30):

@@ -10,4 +10,5 @@ from jaxpot.potentials.snap import snap
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.potentials.tersoff import tersoff
 
-__all__ = ["eam", "lennard_jones", "morse", "mtp", "read_mtp", "snap", "stillinger_weber", "tersoff", "write_mtp"]
+__all__ = ["eam", "lennard_jones", "morse", "mtp", "read_mtp", "snap", "stillinger_weber",
+           "tersoff", "write_mtp"]
