@@ -11,8 +11,9 @@
    the moment coefficients xi by weighted ridge least squares, weights and ridge chosen on the
    validation split.
 3. Non-linear fit (:func:`jaxpot.nn.lbfgs.train_lbfgs`): radial coefficients and xi together
-   by full-batch L-BFGS on the loss of energies, forces and stress, from the linear solution,
-   keeping the iteration with the best validation loss (mlip-2 fits the same parameters by
+   by full-batch L-BFGS on the linear stage's own objective (its validation-chosen weights and
+   scale-free ridge on xi), from the linear solution, preconditioned by that objective's exact
+   Hessian in xi, keeping the iteration with the best validation loss (mlip-2 fits the same parameters by
    BFGS; first-order optimisers such as Adam leave the linear solution's basin at once: the
    basis functions are products of up to level/2 moments, so the loss is stiff).
 """
@@ -130,6 +131,18 @@ def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,
     return c / np.where(mean > 0, mean, 1.0)[None, None, :, None]
 
 
+def ridge_norms(linear: LinearFit) -> np.ndarray:
+    """Column norms C of the linear fit's weighted data (its scale-free ridge is lambda |C x|^2,
+    :func:`jaxpot.linear.solve.solve`)."""
+    total = 0.0
+    for kind, w in zip(("energy", "forces", "stress"), linear.choice.weights):
+        state = linear.states[kind]
+        if state.n_rows and w:
+            r = np.asarray(state.r)
+            total = total + (w * w / state.n_rows) * np.sum(r * r, axis=0)
+    return np.sqrt(total)
+
+
 def xi_hessian(linear: LinearFit, weights, n_species: int) -> np.ndarray:
     """Gauss-Newton Hessian of the L-BFGS loss in the moment coefficients xi (exact: the loss
     is quadratic in xi), from the linear fit's QR factors: 2 sum_k R_k^T R_k / (n_k sigma_k^2)
@@ -151,8 +164,9 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
 
     Args:
         settings: the linear fit's weights, ridge and validation split.
-        lbfgs_settings: :class:`jaxpot.nn.lbfgs.LbfgsSettings` of the non-linear fit (default:
-            its defaults with the linear fit's sigmas, validation split and seed).
+        lbfgs_settings: :class:`jaxpot.nn.lbfgs.LbfgsSettings` of the non-linear fit (its
+            weights, split and seed are replaced by the linear stage's chosen weights and
+            ``settings``' split and seed).
         checkpoint: path stem; ``<checkpoint>.linear.npz`` and ``<checkpoint>.train.npz`` hold
             the two stages' resumable state.
     """
@@ -166,14 +180,19 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
         return MtpFit(linear.model, linear, None)
     from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
     from jaxpot.nn.loss import LossWeights
-    if lbfgs_settings is None:
-        lbfgs_settings = LbfgsSettings(
-            weights=LossWeights(settings.energy_sigma, settings.force_sigma,
-                                settings.stress_sigma),
-            validation_fraction=settings.validation_fraction, seed=settings.seed)
+    lbfgs_settings = (lbfgs_settings or LbfgsSettings())._replace(
+        weights=LossWeights(*(1.0 / w for w in linear.choice.weights)),
+        validation_fraction=settings.validation_fraction, seed=settings.seed)
+    s = len(descriptor.species)
+    ridge_scale = linear.choice.ridge * ridge_norms(linear)[s:] ** 2
+    scale = jnp.asarray(ridge_scale)
+
+    def ridge(net):
+        return jnp.sum(scale * net["xi"] ** 2)
+
+    h = xi_hessian(linear, lbfgs_settings.weights, s) + 2.0 * np.diag(ridge_scale)
     result = train_lbfgs(linear.model, frames, settings=lbfgs_settings, source=source,
                          progress=progress,
                          checkpoint=f"{checkpoint}.train.npz" if checkpoint else None,
-                         hessian_blocks={"xi": xi_hessian(linear, lbfgs_settings.weights,
-                                                          len(descriptor.species))})
+                         hessian_blocks={"xi": h}, penalty=ridge)
     return MtpFit(result.model, linear, result)

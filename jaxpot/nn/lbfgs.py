@@ -5,6 +5,10 @@
 The loss is :mod:`jaxpot.nn.loss`'s over the whole training split (global means, so the sum of
 the chunks' contributions is exact); each iteration takes the L-BFGS direction (two-loop
 recursion, ``memory`` pairs) and a backtracking line search with Armijo's condition.  The
+recursion starts from an inverse Gauss-Newton approximation (:func:`preconditioner`: exact
+blocks where the caller has them, such as an MTP's moment coefficients, in which the loss is
+quadratic, and the Gauss-Newton diagonal elsewhere), not from a multiple of the identity:
+basis functions of very different scales make the identity start crawl.  The
 validation loss is tracked, the iteration with the best one is kept, and the run stops after
 ``patience`` iterations without a gain or when the relative decrease of the training loss
 falls below ``tolerance``.  With a checkpoint path the state (params, memory, best) is written
@@ -169,13 +173,15 @@ def _direction(g, s_mem, y_mem, n, gamma, m0=None):
 def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings | None = None,
                 validation_frames: Sequence | None = None, source: str = "frames",
                 checkpoint: str | None = None, progress: bool = True, log=None,
-                precondition: bool = True, hessian_blocks: dict | None = None):
+                precondition: bool = True, hessian_blocks: dict | None = None,
+                penalty=None):
     """Fit ``params["net"]`` of ``model`` (``params["norm"]`` kept) by full-batch L-BFGS.
 
     precondition: start each two-loop recursion from an inverse Gauss-Newton approximation
     (:func:`preconditioner`) instead of a multiple of the identity. hessian_blocks: exact
     Gauss-Newton blocks {net key: (n, n)} (e.g. a linear fit's normal matrix), the rest by its
-    diagonal."""
+    diagonal. penalty: a jittable ``penalty(net) -> scalar`` added to the training loss (a
+    ridge, say; the validation loss is the data term alone)."""
     from jaxpot.nn.train import TrainResult, _sum_dict
     settings = settings or LbfgsSettings()
     frames = list(frames)
@@ -212,10 +218,17 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
             state, header = restored
             state = {k: np.array(v, float) for k, v in state.items()}  # writable copies
 
+    penalty_value_and_grad = jax.jit(jax.value_and_grad(penalty)) if penalty else None
+
     def evaluate(x, which=0):
         d, plan, counts = plans[which]
-        v, g, s = _full(chunk_fn, unravel(jnp.asarray(x)), d, plan, counts)
-        return v, np.asarray(ravel_pytree(g)[0], float), s
+        net = unravel(jnp.asarray(x))
+        v, g, s = _full(chunk_fn, net, d, plan, counts)
+        g = np.asarray(ravel_pytree(g)[0], float)
+        if which == 0 and penalty_value_and_grad is not None:
+            pv, pg = penalty_value_and_grad(net)
+            v, g = v + float(pv), g + np.asarray(ravel_pytree(pg)[0], float)
+        return v, g, s
 
     m0 = None
     if precondition:
