@@ -84,6 +84,19 @@ def assert_derivatives_match_finite_differences(model, atoms, force_atol: float,
         energy, atoms.positions, atoms.cell.array, h_strain), atol=stress_atol)
 
 
+def run_cli_in(directory, argv: list[str]) -> int:
+    """``jaxpot.cli.main(argv)`` run with ``directory`` as the working directory (restored)."""
+    import os
+
+    from jaxpot.cli import main
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        return main(argv)
+    finally:
+        os.chdir(cwd)
+
+
 class CompilationCounter:
     """Counts XLA compilations (``jax.monitoring`` backend-compile events) while active.
 

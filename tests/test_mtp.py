@@ -4,8 +4,6 @@ low level equals the list from the definition; autodiff = finite differences; in
 save/load; the linear fit recovers a known MTP; the L-BFGS fit lowers the validation loss and
 resumes from its checkpoint; the CLI fit; bad input."""
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -173,7 +171,7 @@ def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path):
 
 def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
     from ase.io import write
-    from jaxpot.cli import main
+    from jaxpot.testing import run_cli_in
     from motep.calculator import make_calculator
     from motep.io.mlip.mtp import read_mtp
     _, _, _, frames = labelled
@@ -184,12 +182,7 @@ def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
         'test = ["test.extxyz"]\n[mtp]\nlevel = 8\nr_cut = 4.5\n'
         '[fit]\nridges = [1e-10]\nforce_factors = [1.0]\nstress_factors = [1.0]\n'
         '[lbfgs]\niterations = 2\n')
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        assert main(["fit", "fit.toml", "--quiet"]) == 0
-    finally:
-        os.chdir(cwd)
+    assert run_cli_in(tmp_path, ["fit", "fit.toml", "--quiet"]) == 0
     for name in ("si.jaxpot", "si.mtp", "si_report/errors.json", "si_report/lbfgs_history.json"):
         assert (tmp_path / name).exists(), name
     assert not any(p.name.startswith("si.jaxpot.checkpoint") for p in tmp_path.iterdir())

@@ -182,7 +182,7 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     Gauss-Newton blocks {net key: (n, n)} (e.g. a linear fit's normal matrix), the rest by its
     diagonal. penalty: a jittable ``penalty(net) -> scalar`` added to the training loss (a
     ridge, say; the validation loss is the data term alone)."""
-    from jaxpot.nn.train import TrainResult, _sum_dict
+    from jaxpot.nn.train import TrainResult, _sum_dict, close_epoch
     settings = settings or LbfgsSettings()
     frames = list(frames)
     labels = read_labels_checked(frames, None, source)
@@ -290,16 +290,8 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
             record["val_loss"] = vf
             record.update({f"val_{k}": v for k, v in _sum_dict(_as_numpy(vs)).items()})
             score = vf
-        if header["best_loss"] is None or score < header["best_loss"]:
-            header.update(best_loss=score, best_epoch=it, bad_epochs=0)
+        if close_epoch(header, record, score, it, start, log):
             state["best"] = x.copy()
-        else:
-            header["bad_epochs"] += 1
-        record["seconds"] = time.perf_counter() - start
-        header["history"].append(record)
-        header["epoch"] = it + 1
-        if log is not None:
-            log(record)
         bar.set_postfix_str(f"loss {f:.4g}" + (f", val {record['val_loss']:.4g}"
                                                if "val_loss" in record else ""), refresh=False)
         bar.update(1)

@@ -210,16 +210,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             score = record["val_loss"]
         else:
             score = record["train_loss"]
-        if header["best_loss"] is None or score < header["best_loss"]:
-            header.update(best_loss=score, best_epoch=epoch, bad_epochs=0)
+        if close_epoch(header, record, score, epoch, start, log):
             state = {**state, "best": state["ema"]}
-        else:
-            header["bad_epochs"] += 1
-        record["seconds"] = time.perf_counter() - start
-        header["history"].append(record)
-        header["epoch"] = epoch + 1
-        if log is not None:
-            log(record)
         bar.set_postfix_str(_postfix(record), refresh=False)
         bar.update(1)
         if checkpoint and ((epoch + 1) % settings.checkpoint_every == 0
@@ -233,6 +225,23 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     if k_members > 1 and val_frames:
         result = result._replace(model=calibrate(result.model, val_frames, val_labels))
     return result
+
+
+def close_epoch(header: dict, record: dict, score: float, epoch: int, start: float,
+                log=None) -> bool:
+    """Book-keeping shared by the trainers at the end of an epoch (or iteration): best score,
+    patience counter, timing, history, log; True when this one is the best so far."""
+    improved = header["best_loss"] is None or score < header["best_loss"]
+    if improved:
+        header.update(best_loss=score, best_epoch=epoch, bad_epochs=0)
+    else:
+        header["bad_epochs"] += 1
+    record["seconds"] = time.perf_counter() - start
+    header["history"].append(record)
+    header["epoch"] = epoch + 1
+    if log is not None:
+        log(record)
+    return improved
 
 
 def _postfix(record: dict) -> str:
