@@ -1,6 +1,6 @@
 """Test errors of jaxpot's MTP fits on mlearn (Zuo et al. 2020) with the paper's split.
 
-    python benchmarks/mtp_accuracy.py --element Si [--level 16] [--iterations 300]
+    python benchmarks/mtp_accuracy.py --element Si [--level 16] [--iterations 200]
 
 Fits on the ``split=training`` configurations with jaxpot's defaults (``jaxpot fit`` with
 ``model = "mtp"``: r_cut 5 Å, r_min = shortest training distance - 0.2 Å, weights and ridge of
@@ -27,7 +27,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--element", default="Si")
     p.add_argument("--level", type=int, default=16)
-    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..",
                                                   "shared", "data"))
     args = p.parse_args()

@@ -27,7 +27,7 @@ An MTP (``model = "mtp"``) takes an ``[mtp]`` table instead of ``[snap]`` and an
     r_min = 1.6                    # Å, default: the shortest training distance - 0.2
     radial_basis_size = 8
     [lbfgs]
-    iterations = 300               # 0: the linear fit only
+    iterations = 200               # 0: the linear fit only
 
 While it runs, ``<output>.checkpoint.npz`` holds the rows absorbed so far (atomic): running
 the same config again resumes from it; it is removed once the model is written.  The report

@@ -36,7 +36,7 @@ from jaxpot.nn.loss import ErrorSums, LossWeights, autodiff_results, error_sums,
 
 
 class LbfgsSettings(NamedTuple):
-    iterations: int = 300
+    iterations: int = 200
     memory: int = 20
     weights: LossWeights = LossWeights()
     validation_fraction: float = 0.1
