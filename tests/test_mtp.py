@@ -263,3 +263,42 @@ def test_bad_mtp_files_are_named(tmp_path):
     (tmp_path / "order.mtp").write_text(swapped)
     with pytest.raises(MtpFileError, match="alpha_index_times entry"):
         read_mtp(tmp_path / "order.mtp", ["Si", "Ge"])
+
+
+def test_gauss_newton_preconditioner_equals_the_explicit_jacobian(labelled):
+    """The L-BFGS preconditioner's radial block = 1 / (2 sum_k J_k^2 / (n_k sigma_k^2)) with J
+    the Jacobian of (E/N, F, stress) w.r.t. the radial coefficients by jax.jacfwd, frame by
+    frame; its xi block is the inverse of the given exact block."""
+    from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
+    from jaxpot.nn.lbfgs import _counts, preconditioner
+    from jaxpot.nn.loss import LossWeights
+    from jaxpot.units import GPa
+    _, basis, truth, frames = labelled
+    frames = frames[:4]
+    weights = LossWeights(0.002, 0.05, 0.5)
+    labels = read_labels_checked(frames, None, "frames")
+    data = build_dataset(truth, frames, labels, "frames")
+    plan = epoch_plan(data, 2, None)
+    block = np.diag(np.arange(1.0, truth.params["net"]["xi"].size + 1))
+    m = preconditioner(truth, weights, data, plan, _counts(data), {"xi": block}, len(plan))
+    n_radial = truth.params["net"]["radial"].size
+    np.testing.assert_allclose(np.diag(m)[n_radial:], 1.0 / np.diag(block), rtol=1e-6)
+    counts = [len(frames), 3.0 * sum(len(a) for a in frames), 9.0 * len(frames)]
+    sigmas = [weights.energy, weights.forces, weights.stress * GPa]
+    total = np.zeros(n_radial)
+    from jaxpot.mechanics import energy_forces_stress
+    from jaxpot.neighbors import allocate_for_model
+    for atoms in frames:
+        nbrs = allocate_for_model(truth, atoms.positions, atoms.cell.array, atoms.pbc)
+
+        def predictions(radial, atoms=atoms, nbrs=nbrs):
+            net = dict(truth.params["net"], radial=radial)
+            model = truth.replace(params={**truth.params, "net": net})
+            res = energy_forces_stress(model, jnp.asarray(atoms.positions),
+                                       jnp.asarray(atoms.cell.array),
+                                       jnp.asarray(atoms.numbers), nbrs)
+            return res.energy / len(atoms), res.forces, res.stress
+        jac = jax.jacfwd(predictions)(truth.params["net"]["radial"])
+        for j, n, s in zip(jac, counts, sigmas):
+            total += np.sum(np.asarray(j).reshape(-1, n_radial) ** 2, axis=0) / (n * s * s)
+    np.testing.assert_allclose(np.diag(m)[:n_radial], 1.0 / (2.0 * total), rtol=1e-6)
