@@ -273,7 +273,7 @@ def test_gauss_newton_preconditioner_equals_the_explicit_jacobian(labelled):
     from jaxpot.nn.lbfgs import _counts, preconditioner
     from jaxpot.nn.loss import LossWeights
     from jaxpot.units import GPa
-    _, basis, truth, frames = labelled
+    _, _, truth, frames = labelled
     frames = frames[:4]
     weights = LossWeights(0.002, 0.05, 0.5)
     labels = read_labels_checked(frames, None, "frames")
