@@ -8,8 +8,9 @@
 :mod:`jaxpot.descriptors.mtp_basis`, evaluated in mlip-2's scalar form (its alpha arrays): the
 monomial components of the moments, then products in waves (:func:`alpha_features`).  The same
 evaluation runs bases read from mlip-2 files (:mod:`jaxpot.potentials.mlip_mtp`).  Compared with
-one einsum of full Cartesian tensors per contraction it compiles 3x faster at the same speed
-(level 16, 512 atoms, measured).
+one einsum of full Cartesian tensors per contraction (the first implementation) it compiled
+energy + forces 3x faster (4.6 vs 15.6 s) and ran within 15 % (134 vs 117 ms; level 16, 512
+Si atoms; a one-off measurement on a loaded machine, not a recorded benchmark).
 """
 
 from __future__ import annotations
