@@ -68,8 +68,7 @@ class MtpBasis(NamedTuple):
 
     def rows(self, batch):
         d, s = self.descriptor, len(self.descriptor.species)
-        fn = _features_fn(d, self.radial)
-        r = linear_rows.batch_rows_jit(fn, d.species, False, batch)
+        r = _mtp_rows(d, jnp.asarray(self.radial_array), batch)
 
         def shared(x):  # per-species columns (S (1 + F)) -> [e0 (S), xi shared (F)]
             x = x.reshape(x.shape[:-1] + (s, 1 + d.n_features))
@@ -82,11 +81,12 @@ class MtpBasis(NamedTuple):
                                                     d.n_features, False, len(d.species))
 
 
-@functools.lru_cache(maxsize=8)
-def _features_fn(desc: MomentTensors, radial: tuple[float, ...]):
-    """One function object per (descriptor, radial) (a static jit argument)."""
-    c = jnp.asarray(np.asarray(radial, float).reshape(desc.radial_shape))
-    return functools.partial(mtp_features_and_jacobian, desc, c)
+@functools.partial(jax.jit, static_argnums=0)
+def _mtp_rows(desc: MomentTensors, radial, batch) -> linear_rows.Rows:
+    """Per-species rows of a batch (radial coefficients traced: one compilation per settings
+    and bucket shape, whatever the radial part)."""
+    fn = functools.partial(mtp_features_and_jacobian, desc, radial)
+    return linear_rows.batch_rows(fn, desc.species, False, batch)
 
 
 class MtpFit(NamedTuple):
@@ -106,25 +106,10 @@ def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,
                    radial_basis_size=desc.radial_basis_size)
     sample = list(frames)[:max_frames]
     pairs = [frame_pairs(template, a) for a in sample]
-    table = species_lookup(desc.species)
     n_mu = desc.radial_shape[2]
-
-    @jax.jit
-    def scalar_moments(batch, radial):
-        def one(pos, cell, species, mask, nbrs):
-            from jaxpot.neighbors import neighbor_vectors
-            v, vm = neighbor_vectors(pos, cell, nbrs)
-            centre, nb = species_indices(table, species, nbrs)
-            f, _ = radial_functions(radial, desc.r_min, desc.r_cut, desc.radial_basis_size, v,
-                                    vm, centre, nb)
-            vals = jnp.sum(f, axis=1)  # M_{mu,0} (N, n_mu)
-            return jnp.sum(jnp.abs(vals) * mask[:, None], 0), jnp.sum(mask)
-        return jax.vmap(one)(batch.positions, batch.cell, batch.species, batch.atom_mask,
-                             batch.neighbors)
-
     total, count = np.zeros(n_mu), 0.0
     for _, batch in packed_batches(template, sample, pairs, plan_buckets(sample, pairs)):
-        s, n = scalar_moments(batch, jnp.asarray(c))
+        s, n = _scalar_moments(desc, batch, jnp.asarray(c))
         total += np.asarray(s).sum(0)
         count += float(np.asarray(n).sum())
     mean = total / max(count, 1.0)
@@ -154,6 +139,23 @@ def xi_hessian(linear: LinearFit, weights, n_species: int) -> np.ndarray:
             r = np.asarray(state.r)[:, n_species:]
             h = h + 2.0 * (r.T @ r) / (state.n_rows * sigmas[kind] ** 2)
     return np.asarray(h)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _scalar_moments(desc: MomentTensors, batch, radial):
+    """Sum over each structure's atoms of |M_{mu,0}| (B, n_mu) and the atom counts (B,)."""
+    from jaxpot.neighbors import neighbor_vectors
+    table = species_lookup(desc.species)
+
+    def one(pos, cell, species, mask, nbrs):
+        v, vm = neighbor_vectors(pos, cell, nbrs)
+        centre, nb = species_indices(table, species, nbrs)
+        f, _ = radial_functions(radial, desc.r_min, desc.r_cut, desc.radial_basis_size, v, vm,
+                                centre, nb)
+        vals = jnp.sum(f, axis=1)  # M_{mu,0} (N, n_mu)
+        return jnp.sum(jnp.abs(vals) * mask[:, None], 0), jnp.sum(mask)
+    return jax.vmap(one)(batch.positions, batch.cell, batch.species, batch.atom_mask,
+                         batch.neighbors)
 
 
 def fit_mtp(frames: Sequence, descriptor: MomentTensors,

@@ -19,6 +19,7 @@ atomically every ``checkpoint_every`` iterations and a rerun resumes from it (al
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Sequence
@@ -49,24 +50,26 @@ class LbfgsSettings(NamedTuple):
     diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
 
 
+def _share(net, model, weights, batch, targets, weight, counts):
+    m = model.replace(params={"net": net, "norm": model.params["norm"]})
+    sums = error_sums(autodiff_results(m, batch), batch, targets, weight)
+    scaled = sums._replace(n_energy=counts[0], n_forces=counts[1], n_stress=counts[2])
+    return loss_from_sums(scaled, weights), sums
+
+
+@functools.partial(jax.jit, static_argnames=("weights",))
+def _chunk(model, weights, net, batch, targets, rows, weight, counts):
+    """(value, grad, sums) of one chunk's share of the global loss (the model is a pytree
+    argument, so every fit of the same model kind shares the compilation)."""
+    batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
+    (value, sums), grad = jax.value_and_grad(_share, has_aux=True)(
+        net, model, weights, batch, targets, weight.astype(targets.energy.dtype), counts)
+    return value, grad, sums
+
+
 def _objective(model: EnergyModel, weights: LossWeights):
-    """Jitted (value, grad, sums) of one chunk's share of the global loss."""
-    norm = model.params["norm"]
-
-    def share(net, batch, targets, weight, counts):
-        m = model.replace(params={"net": net, "norm": norm})
-        sums = error_sums(autodiff_results(m, batch), batch, targets, weight)
-        scaled = sums._replace(n_energy=counts[0], n_forces=counts[1], n_stress=counts[2])
-        return loss_from_sums(scaled, weights), sums
-
-    @jax.jit
-    def chunk(net, batch, targets, rows, weight, counts):
-        batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
-        (value, sums), grad = jax.value_and_grad(share, has_aux=True)(
-            net, batch, targets, weight.astype(targets.energy.dtype), counts)
-        return value, grad, sums
-
-    return chunk
+    """``chunk(net, batch, targets, rows, weight, counts) -> (value, grad, sums)``."""
+    return functools.partial(_chunk, model, weights)
 
 
 def _gauss_newton_diagonal(model: EnergyModel, weights: LossWeights, dataset, plan, counts,
@@ -75,35 +78,37 @@ def _gauss_newton_diagonal(model: EnergyModel, weights: LossWeights, dataset, pl
     net params ``indices``: one forward-mode derivative of the predictions per parameter, summed
     over the chunks of ``plan`` (``counts``: the whole split's, as the loss)."""
     from jaxpot.units import GPa
-    norm = model.params["norm"]
-    x0, unravel = ravel_pytree(model.params["net"])
+    net = model.params["net"]
     scale = jnp.asarray([1.0 / (counts[0] * weights.energy ** 2),
                          1.0 / (counts[1] * weights.forces ** 2),
                          1.0 / (counts[2] * (weights.stress * GPa) ** 2)])
-
-    @jax.jit
-    def column_norms(x, batch, targets, rows, weight, direction):
-        batch, targets = jax.tree_util.tree_map(lambda a: a[rows], (batch, targets))
-
-        def predict(xx):
-            m = model.replace(params={"net": unravel(xx), "norm": norm})
-            e, f, s = autodiff_results(m, batch)
-            return e / jnp.maximum(targets.n_atoms, 1.0), f, s
-
-        _, (de, df, ds) = jax.jvp(predict, (x,), (direction,))
-        w = weight.astype(de.dtype)
-        w_f = (w * targets.has_forces)[:, None, None] * batch.atom_mask[..., None]
-        return (scale[0] * jnp.sum(w * targets.has_energy * de ** 2)
-                + scale[1] * jnp.sum(w_f * df ** 2)
-                + scale[2] * jnp.sum((w * targets.has_stress)[:, None, None] * ds ** 2))
-
+    x0, unravel = ravel_pytree(net)
     diag = np.zeros(len(indices))
     for k, rows, weight in plan:
         b = dataset.buckets[k]
         for n, i in enumerate(indices):
-            direction = jnp.zeros_like(x0).at[int(i)].set(1.0)
-            diag[n] += float(column_norms(x0, b.batch, b.targets, rows, weight, direction))
+            direction = unravel(jnp.zeros_like(x0).at[int(i)].set(1.0))
+            diag[n] += float(_column_norm(model, net, direction, b.batch, b.targets, rows,
+                                          weight, scale))
     return diag
+
+
+@jax.jit
+def _column_norm(model, net, direction, batch, targets, rows, weight, scale):
+    """Weighted squared norm of the Jacobian-vector product of the predictions."""
+    batch, targets = jax.tree_util.tree_map(lambda a: a[rows], (batch, targets))
+
+    def predict(n):
+        m = model.replace(params={"net": n, "norm": model.params["norm"]})
+        e, f, s = autodiff_results(m, batch)
+        return e / jnp.maximum(targets.n_atoms, 1.0), f, s
+
+    _, (de, df, ds) = jax.jvp(predict, (net,), (direction,))
+    w = weight.astype(de.dtype)
+    w_f = (w * targets.has_forces)[:, None, None] * batch.atom_mask[..., None]
+    return (scale[0] * jnp.sum(w * targets.has_energy * de ** 2)
+            + scale[1] * jnp.sum(w_f * df ** 2)
+            + scale[2] * jnp.sum((w * targets.has_stress)[:, None, None] * ds ** 2))
 
 
 def preconditioner(model: EnergyModel, weights: LossWeights, dataset, plan, counts,
