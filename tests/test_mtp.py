@@ -240,6 +240,11 @@ def test_read_mtp_of_a_motep_written_file_equals_motep(tmp_path, legacy):
     jaxpot.save(model, tmp_path / "m.jaxpot")
     again = jaxpot.load(tmp_path / "m.jaxpot")
     assert jaxpot.predict(again, [atoms]).energy[0] == jaxpot.predict(model, [atoms]).energy[0]
+    write_mtp(model, tmp_path / "again.mtp")  # a file read is written back unchanged
+    rewritten = motep_read(tmp_path / "again.mtp")
+    rewritten.species = [32, 14]
+    ref.calc = make_calculator(rewritten, engine="numpy")
+    assert ref.get_potential_energy() == pytest.approx(atoms.get_potential_energy(), rel=1e-12)
 
 
 def test_bad_mtp_files_are_named(tmp_path):

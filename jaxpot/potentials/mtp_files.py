@@ -19,26 +19,42 @@ def _braces(values, fmt) -> str:
     return "{" + ", ".join(fmt(v) for v in values) + "}"
 
 
-def write_mtp(model, path: str | os.PathLike) -> None:
-    """Write an MTP model as an mlip-2 ``.mtp`` file (species in the model's order, Z sorted;
-    energy_scale is folded into the moment coefficients)."""
+def _settings(model):
+    """(species Z, r_min, r_cut, radial basis size, scaling, AlphaArrays, name) of an MTP."""
+    import json
+
+    from jaxpot.descriptors.mtp_basis import AlphaArrays
     from jaxpot.potentials.mtp import descriptor_of
-    if model.kind != "mtp":
-        raise ValueError(f"write_mtp writes MTP models, not {model.kind!r}")
-    desc = descriptor_of(model)
-    arrays = alpha_arrays(desc.basis)
+    if model.kind == "mtp":
+        d = descriptor_of(model)
+        return (d.species, d.r_min, d.r_cut, d.radial_basis_size, 1.0, alpha_arrays(d.basis),
+                f"jaxpot_MTP_level{d.level}")
+    if model.kind == "mlip_mtp":
+        c = json.loads(model.spec)["config"]
+        times = np.asarray(c["alpha_index_times"], int).reshape(-1, 4)
+        basic = np.asarray(c["alpha_index_basic"], int).reshape(-1, 4)
+        mapping = np.asarray(c["alpha_moment_mapping"], int)
+        n = 1 + max([len(basic) - 1] + times[:, 3].tolist() + mapping.tolist())
+        return (tuple(c["species"]), c["min_dist"], c["max_dist"], c["radial_basis_size"],
+                c["scaling"], AlphaArrays(basic, times, mapping, n), "jaxpot_MTP")
+    raise ValueError(f"write_mtp writes MTP models, not {model.kind!r}")
+
+
+def write_mtp(model, path: str | os.PathLike) -> None:
+    """Write an MTP model (jaxpot's, or one read by ``read_mtp``) as an mlip-2 ``.mtp`` file
+    (species in the model's order; energy_scale is folded into the moment coefficients)."""
+    species, r_min, r_cut, size, scaling, arrays, name = _settings(model)
     net, norm = model.params["net"], model.params["norm"]
     radial = np.asarray(net["radial"], float)
     xi = np.asarray(net["xi"], float) * float(norm["energy_scale"])
     e0 = np.asarray(norm["e0"], float)
     g = "{:.16e}".format
-    s = len(desc.species)
+    s = len(species)
     lines = ["MTP", "version = 1.1.0",
-             f"potential_name = jaxpot_MTP_level{desc.level}_"
-             + "".join(chemical_symbols[z] for z in desc.species),
-             "scaling = 1.0e+00", f"species_count = {s}", "potential_tag = ",
-             "radial_basis_type = RBChebyshev", f"\tmin_dist = {g(desc.r_min)}",
-             f"\tmax_dist = {g(desc.r_cut)}", f"\tradial_basis_size = {desc.radial_basis_size}",
+             f"potential_name = {name}_" + "".join(chemical_symbols[z] for z in species),
+             f"scaling = {g(scaling)}", f"species_count = {s}", "potential_tag = ",
+             "radial_basis_type = RBChebyshev", f"\tmin_dist = {g(r_min)}",
+             f"\tmax_dist = {g(r_cut)}", f"\tradial_basis_size = {size}",
              f"\tradial_funcs_count = {radial.shape[2]}", "\tradial_coeffs"]
     for a in range(s):
         for b in range(s):
