@@ -2,7 +2,7 @@
 
     jaxpot relax [STRUCTURE] [--model sw|MODEL_FILE] [--pressure GPa] [--output FILE]
     jaxpot fit CONFIG.toml | --gap-fit "<gap_fit command line>" [--output MODEL] [--test FILE]
-                                 (CONFIG.toml with model = "snap" / "qsnap": a linear SNAP fit)
+                                 (CONFIG.toml with model = "snap" / "qsnap" / "mtp": SNAP or MTP)
     jaxpot evaluate MODEL FILE... [--json OUT]
 
 ``relax`` with no STRUCTURE relaxes the bundled strained diamond-Si cell with Stillinger–Weber
@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
     p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
     p = sub.add_parser("fit", help="fit a GAP (gap_fit's settings and names) or, with "
-                       "model = \"snap\"/\"qsnap\" in the TOML, a SNAP; no arguments: the "
-                       "bundled Si example")
+                       "model = \"snap\"/\"qsnap\"/\"mtp\" in the TOML, a SNAP or MTP; no "
+                       "arguments: the bundled Si example")
     p.add_argument("config", nargs="?", help="TOML file with gap_fit's names")
     p.add_argument("--gap-fit", dest="gap_fit", help="a gap_fit command line, verbatim")
     p.add_argument("--at-file", dest="at_file", help="training file (overrides at_file)")
