@@ -97,6 +97,19 @@ def run_cli_in(directory, argv: list[str]) -> int:
         os.chdir(cwd)
 
 
+def cli_fit(directory, train, test, config: str) -> int:
+    """Write ``train``/``test`` frames as train.extxyz/test.extxyz in ``directory``, a fit.toml
+    with those files, output "si.jaxpot" and the extra ``config`` lines, and run ``jaxpot fit``
+    there."""
+    from ase.io import write
+    write(f"{directory}/train.extxyz", train)
+    write(f"{directory}/test.extxyz", test)
+    with open(f"{directory}/fit.toml", "w", encoding="utf-8") as fh:
+        fh.write('train = ["train.extxyz"]\noutput = "si.jaxpot"\ntest = ["test.extxyz"]\n'
+                 + config)
+    return run_cli_in(directory, ["fit", "fit.toml", "--quiet"])
+
+
 class CompilationCounter:
     """Counts XLA compilations (``jax.monitoring`` backend-compile events) while active.
 

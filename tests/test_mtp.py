@@ -170,19 +170,14 @@ def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path):
 
 
 def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
-    from ase.io import write
-    from jaxpot.testing import run_cli_in
+    from jaxpot.testing import cli_fit
     from motep.calculator import make_calculator
     from motep.io.mlip.mtp import read_mtp
     _, _, _, frames = labelled
-    write(tmp_path / "train.extxyz", frames[3:])
-    write(tmp_path / "test.extxyz", frames[:3])
-    (tmp_path / "fit.toml").write_text(
-        'model = "mtp"\ntrain = ["train.extxyz"]\noutput = "si.jaxpot"\n'
-        'test = ["test.extxyz"]\n[mtp]\nlevel = 8\nr_cut = 4.5\n'
-        '[fit]\nridges = [1e-10]\nforce_factors = [1.0]\nstress_factors = [1.0]\n'
-        '[lbfgs]\niterations = 2\n')
-    assert run_cli_in(tmp_path, ["fit", "fit.toml", "--quiet"]) == 0
+    assert cli_fit(tmp_path, frames[3:], frames[:3],
+                   'model = "mtp"\n[mtp]\nlevel = 8\nr_cut = 4.5\n'
+                   '[fit]\nridges = [1e-10]\nforce_factors = [1.0]\nstress_factors = [1.0]\n'
+                   '[lbfgs]\niterations = 2\n') == 0
     for name in ("si.jaxpot", "si.mtp", "si_report/errors.json", "si_report/lbfgs_history.json"):
         assert (tmp_path / name).exists(), name
     assert not any(p.name.startswith("si.jaxpot.checkpoint") for p in tmp_path.iterdir())

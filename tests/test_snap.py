@@ -252,17 +252,12 @@ def test_ill_conditioned_fit_names_the_regulariser(labelled):
 
 
 def test_cli_fit_snap_writes_model_lammps_files_and_report(labelled, tmp_path):
-    from ase.io import write
-    from jaxpot.testing import run_cli_in
-    _, truth, frames = labelled
-    write(tmp_path / "train.extxyz", frames[3:])
-    write(tmp_path / "test.extxyz", frames[:3])
-    (tmp_path / "fit.toml").write_text(
-        'model = "qsnap"\ntrain = ["train.extxyz"]\noutput = "si.jaxpot"\n'
-        'test = ["test.extxyz"]\n[snap]\ntwojmax = 4\nrcutfac = 4.0\nradius = {Si = 0.5}\n'
-        'bzeroflag = 0\n[fit]\nridges = [1e-10, 1e-8]\nforce_factors = [1.0]\n'
-        'stress_factors = [1.0]\n')
-    assert run_cli_in(tmp_path, ["fit", "fit.toml", "--quiet"]) == 0
+    from jaxpot.testing import cli_fit
+    _, _, frames = labelled
+    assert cli_fit(tmp_path, frames[3:], frames[:3],
+                   'model = "qsnap"\n[snap]\ntwojmax = 4\nrcutfac = 4.0\nradius = {Si = 0.5}\n'
+                   'bzeroflag = 0\n[fit]\nridges = [1e-10, 1e-8]\nforce_factors = [1.0]\n'
+                   'stress_factors = [1.0]\n') == 0
     assert not (tmp_path / "si.jaxpot.checkpoint.npz").exists()
     for name in ("si.jaxpot", "si.snapcoeff", "si.snapparam", "si_report/errors.json",
                  "si_report/validation.json", "si_report/parity_test.extxyz_forces.png"):
