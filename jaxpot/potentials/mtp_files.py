@@ -23,6 +23,7 @@ def _settings(model):
     """(species Z, r_min, r_cut, radial basis size, scaling, AlphaArrays, name) of an MTP."""
     import json
 
+    from jaxpot.descriptors.moment_tensors import alpha_program
     from jaxpot.descriptors.mtp_basis import AlphaArrays
     from jaxpot.potentials.mtp import descriptor_of
     if model.kind == "mtp":
@@ -32,11 +33,10 @@ def _settings(model):
     if model.kind == "mlip_mtp":
         c = json.loads(model.spec)["config"]
         times = np.asarray(c["alpha_index_times"], int).reshape(-1, 4)
-        basic = np.asarray(c["alpha_index_basic"], int).reshape(-1, 4)
-        mapping = np.asarray(c["alpha_moment_mapping"], int)
-        n = 1 + max([len(basic) - 1] + times[:, 3].tolist() + mapping.tolist())
+        program = alpha_program(c["alpha_index_basic"], times, c["alpha_moment_mapping"])
+        arrays = AlphaArrays(program.basic, times, program.mapping, program.n_moments)
         return (tuple(c["species"]), c["min_dist"], c["max_dist"], c["radial_basis_size"],
-                c["scaling"], AlphaArrays(basic, times, mapping, n), "jaxpot_MTP")
+                c["scaling"], arrays, "jaxpot_MTP")
     raise ValueError(f"write_mtp writes MTP models, not {model.kind!r}")
 
 
