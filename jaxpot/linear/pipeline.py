@@ -92,14 +92,15 @@ def descriptor_from_config(config: Mapping, species: list[str]):
         raise ConfigError(f"[snap]: {err}") from None
 
 
-def shortest_distance(frames) -> float:
-    """Shortest interatomic distance (Å, minimum image) over the frames."""
-    import numpy as np
-    best = np.inf
+def shortest_distance(frames, cutoff: float = 6.0) -> float:
+    """Shortest interatomic distance (Å) within ``cutoff`` over the frames, periodic images
+    (an atom's own included) counted; inf when no pair is that close."""
+    from ase.neighborlist import neighbor_list
+    best = float("inf")
     for atoms in frames:
-        if len(atoms) > 1:
-            d = atoms.get_all_distances(mic=True)
-            best = min(best, float(np.min(d[np.triu_indices(len(atoms), 1)])))
+        d = neighbor_list("d", atoms, cutoff)
+        if len(d):
+            best = min(best, float(d.min()))
     return best
 
 
@@ -112,7 +113,8 @@ def mtp_descriptor_from_config(config: Mapping, species: list[str], frames):
     if unknown:
         raise ConfigError(f"[mtp]: unknown keys {unknown}; known: {sorted(_MTP_KEYS)}")
     if "r_min" not in table:
-        table["r_min"] = max(0.0, round(shortest_distance(frames) - 0.2, 2))
+        shortest = shortest_distance(frames, float(table["r_cut"]))
+        table["r_min"] = max(0.0, round(shortest - 0.2, 2)) if shortest < float("inf") else 0.0
     desc = MomentTensors(tuple(sorted(atomic_numbers[s] for s in species)), table["level"],
                          float(table["r_min"]), float(table["r_cut"]),
                          table["radial_basis_size"])
