@@ -302,3 +302,14 @@ def test_gauss_newton_preconditioner_equals_the_explicit_jacobian(labelled):
         for j, n, s in zip(jac, counts, sigmas):
             total += np.sum(np.asarray(j).reshape(-1, n_radial) ** 2, axis=0) / (n * s * s)
     np.testing.assert_allclose(np.diag(m)[:n_radial], 1.0 / (2.0 * total), rtol=1e-6)
+
+
+def test_default_r_min_counts_periodic_images_of_one_atom_cells():
+    """Shortest distance of a one-atom bcc cell = a sqrt(3)/2 (analytic), so the default r_min
+    of an [mtp] table is that - 0.2 Å."""
+    from jaxpot.linear.pipeline import mtp_descriptor_from_config, shortest_distance
+    li = bulk("Li", "bcc", a=3.44)
+    assert len(li) == 1
+    assert shortest_distance([li]) == pytest.approx(3.44 * np.sqrt(3) / 2, rel=1e-12)
+    desc = mtp_descriptor_from_config({"mtp": {"level": 8}}, ["Li"], [li])
+    assert desc.r_min == pytest.approx(round(3.44 * np.sqrt(3) / 2 - 0.2, 2))
