@@ -1,7 +1,7 @@
 """Fit a moment tensor potential: the linear fit with the radial part fixed, then all of it.
 
     fit = fit_mtp(frames, MomentTensors((14,), 16, 1.5, 5.0))
-    fit.model            # the non-linear fit (best validation epoch), an EnergyModel
+    fit.model            # the non-linear fit (best validation iteration), an EnergyModel
     fit.linear.model     # the linear fit it started from
 
 1. Radial coefficients: f_mu = Q_mu (plus seeded noise), scaled per mu so that the scalar
@@ -13,9 +13,9 @@
 3. Non-linear fit (:func:`jaxpot.nn.lbfgs.train_lbfgs`): radial coefficients and xi together
    by full-batch L-BFGS on the linear stage's own objective (its validation-chosen weights and
    scale-free ridge on xi), from the linear solution, preconditioned by that objective's exact
-   Hessian in xi, keeping the iteration with the best validation loss (mlip-2 fits the same parameters by
-   BFGS; first-order optimisers such as Adam leave the linear solution's basin at once: the
-   basis functions are products of up to level/2 moments, so the loss is stiff).
+   Hessian in xi, keeping the iteration with the best validation loss (mlip-2 fits the same
+   parameters by BFGS; first-order optimisers such as Adam leave the linear solution's basin
+   at once: the basis functions are products of up to level/2 moments, so the loss is stiff).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from jaxpot.descriptors.moment_tensors import (MomentTensors, initial_radial_coe
 from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_linear
 from jaxpot.model import EnergyModel, species_indices, species_lookup
-
 
 
 class MtpBasis(NamedTuple):
@@ -162,7 +161,7 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
             settings: LinearFitSettings = LinearFitSettings(), lbfgs_settings=None, *,
             nonlinear: bool = True, seed: int = 0, source: str = "frames",
             progress: bool = True, checkpoint: str | None = None) -> MtpFit:
-    """Fit an MTP: linear fit, then (``nonlinear``) every coefficient by optax.
+    """Fit an MTP: linear fit, then (``nonlinear``) every coefficient by L-BFGS.
 
     Args:
         settings: the linear fit's weights, ridge and validation split.

@@ -13,8 +13,8 @@ validation loss is tracked, the iteration with the best one is kept, and the run
 ``patience`` iterations without a gain or when the relative decrease of the training loss
 falls below ``tolerance``.  With a checkpoint path the state (params, memory, best) is written
 atomically every ``checkpoint_every`` iterations and a rerun resumes from it (also with more
-``iterations`` than the first run had: the stopping rules are not part of its fingerprint).  Returns a
-:class:`jaxpot.nn.train.TrainResult` (``best_epoch`` counts iterations).
+``iterations`` than the first run had: the stopping rules are not part of its fingerprint).
+Returns a :class:`jaxpot.nn.train.TrainResult` (``best_epoch`` counts iterations).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from jax.flatten_util import ravel_pytree
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked, split_indices
-from jaxpot.nn.loss import ErrorSums, LossWeights, autodiff_results, error_sums, loss_from_sums
+from jaxpot.nn.loss import LossWeights, autodiff_results, error_sums, loss_from_sums
+from jaxpot.nn.train import TrainResult, _accumulate, _sum_dict, close_epoch
 
 
 class LbfgsSettings(NamedTuple):
@@ -65,6 +66,15 @@ def _chunk(model, weights, net, batch, targets, rows, weight, counts):
     (value, sums), grad = jax.value_and_grad(_share, has_aux=True)(
         net, model, weights, batch, targets, weight.astype(targets.energy.dtype), counts)
     return value, grad, sums
+
+
+@jax.jit
+def _chunk_sums(model, net, batch, targets, rows, weight):
+    """Error sums of one chunk (the validation split needs no gradient)."""
+    batch, targets = jax.tree_util.tree_map(lambda x: x[rows], (batch, targets))
+    m = model.replace(params={"net": net, "norm": model.params["norm"]})
+    return error_sums(autodiff_results(m, batch), batch, targets,
+                      weight.astype(targets.energy.dtype))
 
 
 def _objective(model: EnergyModel, weights: LossWeights):
@@ -140,23 +150,31 @@ def preconditioner(model: EnergyModel, weights: LossWeights, dataset, plan, coun
 
 
 def _full(chunk_fn, net, dataset, plan, counts):
+    """(loss, grad, error sums) over every chunk of ``plan``."""
     value, grad, total = 0.0, None, None
     for k, rows, weight in plan:
         b = dataset.buckets[k]
         v, g, s = chunk_fn(net, b.batch, b.targets, rows, weight, counts)
-        value = value + v
-        grad = g if grad is None else jax.tree_util.tree_map(jnp.add, grad, g)
-        total = s if total is None else jax.tree_util.tree_map(jnp.add, total, s)
+        value, grad, total = value + v, _accumulate(grad, g), _accumulate(total, s)
     return float(value), grad, total
 
 
 def _counts(dataset) -> np.ndarray:
-    t = [b.targets for b in dataset.buckets]
-    n_e = sum(float(np.sum(x.has_energy)) for x in t)
-    n_f = sum(3.0 * float(np.sum(np.asarray(x.has_forces)[:, None] * np.asarray(b.batch.atom_mask)))
-              for x, b in zip(t, dataset.buckets))
-    n_s = sum(9.0 * float(np.sum(x.has_stress)) for x in t)
+    """Labelled energies, force components and stress components of a dataset."""
+    n_e = n_f = n_s = 0.0
+    for b in dataset.buckets:
+        t, mask = b.targets, np.asarray(b.batch.atom_mask)
+        n_e += float(np.sum(t.has_energy))
+        n_f += 3.0 * float(np.sum(np.asarray(t.has_forces)[:, None] * mask))
+        n_s += 9.0 * float(np.sum(t.has_stress))
     return np.array([n_e, n_f, n_s])
+
+
+def _first_direction(g, x, m0, first_step: float):
+    """-M g with the preconditioner, else a steepest-descent step of length first_step |x|."""
+    if m0 is not None:
+        return -(m0 @ g)
+    return -g * first_step * max(np.linalg.norm(x), 1.0) / max(np.linalg.norm(g), 1e-300)
 
 
 def _direction(g, s_mem, y_mem, n, gamma, m0=None):
@@ -187,7 +205,6 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     Gauss-Newton blocks {net key: (n, n)} (e.g. a linear fit's normal matrix), the rest by its
     diagonal. penalty: a jittable ``penalty(net) -> scalar`` added to the training loss (a
     ridge, say; the validation loss is the data term alone)."""
-    from jaxpot.nn.train import TrainResult, _sum_dict, close_epoch
     settings = settings or LbfgsSettings()
     frames = list(frames)
     labels = read_labels_checked(frames, None, source)
@@ -203,8 +220,9 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)") \
         if val_frames else None
     chunk_fn = _objective(model, settings.weights)
-    plans = [(d, epoch_plan(d, settings.chunk, None), jnp.asarray(_counts(d)))
-             for d in (train_set, val_set) if d is not None]
+    train_plan = epoch_plan(train_set, settings.chunk, None)
+    train_counts = jnp.asarray(_counts(train_set))
+    val_plan = epoch_plan(val_set, settings.chunk, None) if val_set is not None else None
     x0, unravel = ravel_pytree(model.params["net"])
     p = x0.size
     m = settings.memory
@@ -225,21 +243,28 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
 
     penalty_value_and_grad = jax.jit(jax.value_and_grad(penalty)) if penalty else None
 
-    def evaluate(x, which=0):
-        d, plan, counts = plans[which]
+    def evaluate(x):
+        """Training loss (with the penalty), its gradient and error sums at x."""
         net = unravel(jnp.asarray(x))
-        v, g, s = _full(chunk_fn, net, d, plan, counts)
+        v, g, s = _full(chunk_fn, net, train_set, train_plan, train_counts)
         g = np.asarray(ravel_pytree(g)[0], float)
-        if which == 0 and penalty_value_and_grad is not None:
+        if penalty_value_and_grad is not None:
             pv, pg = penalty_value_and_grad(net)
             v, g = v + float(pv), g + np.asarray(ravel_pytree(pg)[0], float)
         return v, g, s
 
+    def validate(x):
+        """Validation loss and error sums at x (no gradient)."""
+        net, total = unravel(jnp.asarray(x)), None
+        for k, rows, weight in val_plan:
+            b = val_set.buckets[k]
+            total = _accumulate(total, _chunk_sums(model, net, b.batch, b.targets, rows, weight))
+        return float(loss_from_sums(total, settings.weights)), total
+
     m0 = None
     if precondition:
-        d, plan, counts = plans[0]
-        m0 = preconditioner(model, settings.weights, d, plan, np.asarray(counts),
-                            hessian_blocks, settings.diagonal_chunks)
+        m0 = preconditioner(model, settings.weights, train_set, train_plan,
+                            np.asarray(train_counts), hessian_blocks, settings.diagonal_chunks)
     from tqdm.auto import tqdm
     bar = tqdm(total=settings.iterations, initial=header["epoch"], disable=not progress,
                unit="iter", desc=f"L-BFGS {model.name}")
@@ -254,16 +279,12 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
             gamma = np.dot(s_last, y_last) / np.dot(y_last, y_last if m0 is None
                                                      else m0 @ y_last)
             d = _direction(g, state["s"], state["y"], n, gamma, m0)
-        elif m0 is not None:
-            d = -(m0 @ g)
         else:
-            d = -g * settings.first_step * max(np.linalg.norm(x), 1.0) / max(
-                np.linalg.norm(g), 1e-300)
+            d = _first_direction(g, x, m0, settings.first_step)
         slope = float(np.dot(g, d))
         if slope >= 0:  # not a descent direction: restart without memory
             header["n_memory"] = 0
-            d = -(m0 @ g) if m0 is not None else -g * settings.first_step * max(
-                np.linalg.norm(x), 1.0) / max(np.linalg.norm(g), 1e-300)
+            d = _first_direction(g, x, m0, settings.first_step)
             slope = float(np.dot(g, d))
         t, accepted = 1.0, False
         for _ in range(30):
@@ -288,12 +309,12 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
         x, f, g, sums = x_new, f_new, g_new, sums_new
         state["x"] = x
         record = {"epoch": it, "train_loss": f, "step": t,
-                  **{f"train_{k}": v for k, v in _sum_dict(_as_numpy(sums)).items()}}
+                  **{f"train_{k}": v for k, v in _sum_dict(sums).items()}}
         score = f
-        if len(plans) > 1:
-            vf, _, vs = evaluate(x, 1)
+        if val_plan is not None:
+            vf, vs = validate(x)
             record["val_loss"] = vf
-            record.update({f"val_{k}": v for k, v in _sum_dict(_as_numpy(vs)).items()})
+            record.update({f"val_{k}": v for k, v in _sum_dict(vs).items()})
             score = vf
         if close_epoch(header, record, score, it, start, log):
             state["best"] = x.copy()
@@ -316,6 +337,3 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     best = model.replace(params={"net": net, "norm": model.params["norm"]})
     return TrainResult(best, header["history"], header["best_epoch"], stop, val_frames, frames)
 
-
-def _as_numpy(sums: ErrorSums) -> ErrorSums:
-    return ErrorSums(*(np.asarray(v, float) for v in sums))

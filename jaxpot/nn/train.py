@@ -120,7 +120,7 @@ def _accumulate(total, sums):
 def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings | None = None,
                 validation_frames: Sequence | None = None, names=None,
                 source: str = "frames", checkpoint: str | None = None,
-                progress: bool = True, log=None, fit_norm: bool = True) -> TrainResult:
+                progress: bool = True, log=None) -> TrainResult:
     """Train ``model`` (a BPNN or PaiNN) on labelled ``ase.Atoms`` frames.
 
     Args:
@@ -130,9 +130,6 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         source: name of the frames in error messages. checkpoint: path of a resumable
             checkpoint (``.npz``). progress: live tqdm bar with train/validation errors.
         log: callable receiving each epoch's metrics dict (e.g. a JSON-lines writer).
-        fit_norm: fit ``params["norm"]`` (e0, energy scale, feature statistics) on the
-            training frames first; False keeps the model's own (a model already fitted, e.g.
-            an MTP from its linear fit).
     """
     frames = list(frames)
     if not frames:
@@ -152,8 +149,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     train_set = build_dataset(model, frames, labels, source, prepare=prepare)
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)",
                             prepare=prepare) if val_frames else None
-    if fit_norm:
-        model = fit_normalization(model, frames, labels, train_set)
+    model = fit_normalization(model, frames, labels, train_set)
     norm = model.params["norm"]
     k_members = settings.ensemble_size
     nets = [_initial_member_params(model, k, settings.seed)["net"] for k in range(k_members)]

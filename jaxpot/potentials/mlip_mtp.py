@@ -23,11 +23,9 @@ import re
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.moment_tensors import (AlphaOrderError, alpha_features, alpha_program,
-                                               radial_functions)
-from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
-                          species_lookup, species_numbers)
-from jaxpot.neighbors import neighbor_vectors
+from jaxpot.descriptors.moment_tensors import AlphaOrderError, alpha_program
+from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_numbers
+from jaxpot.potentials.mtp import site_energies
 
 
 class MtpFileError(ValueError):
@@ -144,19 +142,7 @@ def mlip_mtp_from_config(config: dict, params=None) -> EnergyModel:
         params = {"net": {"radial": jnp.zeros((s, s, n_mu, size)),
                           "xi": jnp.zeros(len(program.mapping))},
                   "norm": {"e0": jnp.zeros(s), "energy_scale": jnp.ones(())}}
-    table = species_lookup(zs)
-
-    def atomic_energies(params, positions, cell, species, neighbors):
-        vectors, vmask = neighbor_vectors(positions, cell, neighbors)
-        centre, nb_index = species_indices(table, species, neighbors)
-        f, unit = radial_functions(params["net"]["radial"], r_min, r_cut, size, vectors, vmask,
-                                   centre, nb_index, scaling)
-        b = alpha_features(program, f, unit)
-        norm = params["norm"]
-        return norm["e0"][centre] + norm["energy_scale"] * (b @ params["net"]["xi"])
-
-    def energy(params, positions, cell, species, neighbors):
-        return jnp.sum(atomic_energies(params, positions, cell, species, neighbors))
+    atomic_energies, energy = site_energies(program, zs, r_min, r_cut, size, scaling)
 
     spec = make_spec("mlip_mtp", __name__, **{k: v.tolist() if isinstance(v, np.ndarray) else v
                                               for k, v in config.items()})

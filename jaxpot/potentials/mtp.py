@@ -16,8 +16,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.moment_tensors import (MomentTensors, check_settings,
-                                               initial_radial_coeffs, mtp_features_from_vectors)
+from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors, alpha_features,
+                                               check_settings, initial_radial_coeffs,
+                                               program_of, radial_functions)
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup, species_numbers)
 from jaxpot.neighbors import neighbor_vectors
@@ -57,19 +58,30 @@ def _check_params(desc: MomentTensors, params) -> None:
                              f"{desc.radial_basis_size} needs {shape}")
 
 
-def _model(desc: MomentTensors, params, dtype) -> EnergyModel:
-    table = species_lookup(desc.species)
+def site_energies(program: AlphaProgram, species: tuple[int, ...], r_min: float, r_cut: float,
+                  radial_basis_size: int, scaling: float = 1.0):
+    """``(atomic_energies, energy)`` functions of an MTP whose basis is ``program`` (jaxpot's
+    own level basis or an mlip-2 file's): E_i = e0[z_i] + s * xi . B(i)."""
+    table = species_lookup(species)
 
     def atomic_energies(params, positions, cell, species, neighbors):
         vectors, vmask = neighbor_vectors(positions, cell, neighbors)
         centre, nb_index = species_indices(table, species, neighbors)
-        b = mtp_features_from_vectors(desc, params["net"]["radial"], vectors, vmask, centre,
-                                      nb_index)
+        f, unit = radial_functions(params["net"]["radial"], r_min, r_cut, radial_basis_size,
+                                   vectors, vmask, centre, nb_index, scaling)
+        b = alpha_features(program, f, unit)
         norm = params["norm"]
         return norm["e0"][centre] + norm["energy_scale"] * (b @ params["net"]["xi"])
 
     def energy(params, positions, cell, species, neighbors):
         return jnp.sum(atomic_energies(params, positions, cell, species, neighbors))
+
+    return atomic_energies, energy
+
+
+def _model(desc: MomentTensors, params, dtype) -> EnergyModel:
+    atomic_energies, energy = site_energies(program_of(desc.level), desc.species, desc.r_min,
+                                            desc.r_cut, desc.radial_basis_size)
 
     spec = make_spec("mtp", __name__, **config_of(desc), dtype=jnp.dtype(dtype).name)
     return EnergyModel(energy_fn=energy, params=params, cutoff=desc.r_cut, species=desc.species,
@@ -89,15 +101,10 @@ def descriptor_of(model: EnergyModel) -> MomentTensors:
                          c["radial_basis_size"])
 
 
-def mtp_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
-    """Rebuild an MTP from its spec config (the nn trainer's interface)."""
-    return mtp(config["species"], config["level"], config["r_cut"], config["r_min"],
-               radial_basis_size=config["radial_basis_size"], seed=seed, params=params,
-               dtype=config.get("dtype"))
-
-
 def from_spec(config: dict) -> EnergyModel:
-    return mtp_from_config(config)
+    """Rebuild an MTP from its spec config (placeholder params; the registry's rebuild)."""
+    return mtp(config["species"], config["level"], config["r_cut"], config["r_min"],
+               radial_basis_size=config["radial_basis_size"], dtype=config.get("dtype"))
 
 
 register_model_kind("mtp", from_spec)
