@@ -125,16 +125,14 @@ def mtp_descriptor_from_config(config: Mapping, species: list[str], frames):
     return desc
 
 
-def _lbfgs_settings(table: Mapping, linear: LinearFitSettings):
+def _lbfgs_settings(table: Mapping):
+    """The ``[lbfgs]`` table (weights, split and seed come from the linear stage: fit_mtp)."""
     from jaxpot.nn.lbfgs import LbfgsSettings
-    from jaxpot.nn.loss import LossWeights
     fields = set(LbfgsSettings._fields) - {"weights", "validation_fraction", "seed"}
     unknown = sorted(set(table) - fields)
     if unknown:
         raise ConfigError(f"[lbfgs]: unknown keys {unknown}; known: {sorted(fields)}")
-    return LbfgsSettings(**table, weights=LossWeights(
-        linear.energy_sigma, linear.force_sigma, linear.stress_sigma),
-        validation_fraction=linear.validation_fraction, seed=linear.seed)
+    return LbfgsSettings(**table)
 
 
 def _settings(table: Mapping) -> LinearFitSettings:
@@ -228,7 +226,7 @@ class MtpRun(NamedTuple):
 def _run_mtp(config, species, frames, settings, source, output, progress, echo, files):
     from jaxpot.linear.mtp_fit import fit_mtp
     desc = mtp_descriptor_from_config(config, species, frames)
-    lbfgs = _lbfgs_settings(dict(config.get("lbfgs") or {}), settings)
+    lbfgs = _lbfgs_settings(dict(config.get("lbfgs") or {}))
     echo(f"jaxpot fit: MTP level {desc.level} ({desc.n_features} basis functions, radial "
          f"range {desc.r_min}-{desc.r_cut} Å, species {species}) on {len(frames)} "
          f"configurations from {', '.join(files)}")
