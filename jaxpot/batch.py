@@ -21,7 +21,8 @@ import numpy as np
 
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import (NeighborList, allocate_for_model, half_list_numpy,
-                              host_neighbor_arrays, host_pair_distances, ladder)
+                              host_neighbor_arrays, host_pair_distances, ladder,
+                              reciprocal_grid)
 from jaxpot.mechanics import strain_derivative
 from jaxpot.pytree import pytree_dataclass
 from jaxpot.space import volume
@@ -118,6 +119,10 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
         h = p.n_half
         half_i[s, :h], half_j[s, :h], half_shifts[s, :h] = p.half
     pbc = tuple(bool(x) for x in frames[0].pbc)
+    spacing = float(model.reciprocal_spacing) if all(pbc) else 0.0
+    k_grid = tuple(int(g) for g in np.max([reciprocal_grid(a.cell.array, spacing,
+                                                           skin / (model.cutoff + skin))
+                                           for a in frames], axis=0)) if spacing > 0 else ()
     zeros_b = np.zeros((b,), np.int32)
     nbrs = NeighborList(
         idx=jax.device_put(idx), shifts=jax.device_put(shifts), half_i=jax.device_put(half_i),
@@ -131,7 +136,8 @@ def pack(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs], n_at
         skin=float(skin),
         pbc=pbc, method="fixed", image_range=(0, 0, 0), grid=(1, 1, 1), bin_capacity=0,
         capacity_multiplier=1.0, view_cutoffs=_view_cutoffs(model),
-        view_capacities=tuple(int(max(v, 1)) for v in views))
+        view_capacities=tuple(int(max(v, 1)) for v in views),
+        reciprocal_spacing=spacing if k_grid else 0.0, reciprocal_grid=k_grid)
     return Batch(positions=jax.device_put(positions.astype(dtype)),
                  cell=jax.device_put(cell.astype(dtype)),
                  species=jax.device_put(species), atom_mask=jax.device_put(mask), neighbors=nbrs)

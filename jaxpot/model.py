@@ -84,7 +84,7 @@ class _Static:
         by_value = _spec_by_value(spec)
         functions = () if by_value else (fields["energy_fn"], fields["atomic_energies_fn"])
         self.key = (spec, fields["cutoff"], fields["species"], fields["name"],
-                    fields["part_cutoffs"], functions)
+                    fields["part_cutoffs"], fields["reciprocal_spacing"], functions)
 
     def __eq__(self, other):
         return isinstance(other, _Static) and self.key == other.key
@@ -94,10 +94,11 @@ class _Static:
 
     def __repr__(self):
         """By value (stable across processes) where the spec allows, else by function name."""
-        spec, cutoff, species, name, parts, functions = self.key
+        spec, cutoff, species, name, parts, spacing, functions = self.key
         names = tuple(getattr(f, "__qualname__", repr(f)) for f in functions if f is not None)
         return (f"_Static(spec={spec!r}, cutoff={cutoff!r}, species={species!r}, name={name!r},"
-                f" part_cutoffs={parts!r}, functions={names!r})")
+                f" part_cutoffs={parts!r}, reciprocal_spacing={spacing!r}, "
+                f"functions={names!r})")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -138,6 +139,9 @@ class EnergyModel:
             compare models by value and to rebuild the model on load.
         name: human-readable name for messages.
         part_cutoffs: cutoff of each additive part (Å), in order; ``(cutoff,)`` for one model.
+        reciprocal_spacing: for models with a reciprocal-space part (Ewald, PME), the
+            resolution (Å) their neighbor lists must carry a reciprocal grid for (see
+            :func:`jaxpot.neighbors.allocate_for_model`); 0 for short-ranged models.
     """
 
     energy_fn: Callable
@@ -148,6 +152,7 @@ class EnergyModel:
     spec: str = "{}"
     name: str = "model"
     part_cutoffs: tuple[float, ...] = ()
+    reciprocal_spacing: float = 0.0
 
     def __post_init__(self):
         cutoff = float(self.cutoff)
@@ -159,6 +164,11 @@ class EnergyModel:
             object.__setattr__(self, "species", tuple(int(z) for z in self.species))
         parts = tuple(float(c) for c in self.part_cutoffs) or (cutoff,)
         object.__setattr__(self, "part_cutoffs", parts)
+        spacing = float(self.reciprocal_spacing or 0.0)
+        if not np.isfinite(spacing) or spacing < 0:
+            raise ValueError(f"{self.name}: reciprocal_spacing must be a finite length >= 0 Å, "
+                             f"got {self.reciprocal_spacing}")
+        object.__setattr__(self, "reciprocal_spacing", spacing)
 
     def replace(self, **changes) -> "EnergyModel":
         """A copy with some fields changed (as ``dataclasses.replace``)."""
@@ -230,7 +240,7 @@ def check_neighbor_range(model: EnergyModel, neighbors: Any) -> None:
 
 
 _STATIC_FIELDS = ("energy_fn", "cutoff", "species", "atomic_energies_fn", "spec", "name",
-                  "part_cutoffs")
+                  "part_cutoffs", "reciprocal_spacing")
 
 
 def _flatten(model: EnergyModel):
@@ -303,7 +313,9 @@ def sum_models(*models: EnergyModel) -> EnergyModel:
                        cutoff=max(m.cutoff for m in models), species=species,
                        atomic_energies_fn=atomic, spec=spec,
                        name=" + ".join(m.name for m in models),
-                       part_cutoffs=tuple(c for m in models for c in m.part_cutoffs))
+                       part_cutoffs=tuple(c for m in models for c in m.part_cutoffs),
+                       reciprocal_spacing=min((m.reciprocal_spacing for m in models
+                                               if m.reciprocal_spacing > 0), default=0.0))
 
 
 def _restricted(neighbors, part_cutoffs: tuple[float, ...]):
@@ -330,7 +342,8 @@ def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
                       sort_keys=True)
     return EnergyModel(energy_fn=energy_fn, params=model.params, cutoff=model.cutoff,
                        species=model.species, atomic_energies_fn=atomic, spec=spec,
-                       name=f"{factor:g} * ({model.name})", part_cutoffs=model.part_cutoffs)
+                       name=f"{factor:g} * ({model.name})", part_cutoffs=model.part_cutoffs,
+                       reciprocal_spacing=model.reciprocal_spacing)
 
 
 def species_numbers(species) -> tuple[int, ...] | None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from jaxpot.neighbors.build import rebuild_neighbor_list
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
+                                   reciprocal_grid,
                                    half_list_numpy, overflow_causes)
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
@@ -53,7 +54,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                            min_grid: tuple[int, int, int] | None = None,
                            min_bin_capacity: int = 0, min_half_capacity: int = 0,
                            round_capacities: bool = False,
-                           stencil: int | None = None) -> NeighborList:
+                           stencil: int | None = None,
+                           reciprocal_spacing: float = 0.0) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
 
     Args:
@@ -73,6 +75,10 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         stencil: cell-list bins are ``(cutoff + skin) / stencil`` wide and each atom looks
             ``stencil`` bins each way; None picks 2 for large cells (about 2x fewer candidate
             pairs than 1, so rebuilds in MD are cheaper) and 1 otherwise.
+        reciprocal_spacing: reciprocal-space resolution (Å) of a long-range part of the model
+            (``model.reciprocal_spacing``); 0 for none.  A periodic cell then gets a static
+            ``reciprocal_grid`` with head-room ``skin / (cutoff + skin)``: the largest strain
+            before the skin criterion rebuilds the list, where the grid is checked again.
     """
     positions_np = np.asarray(positions, dtype=float)
     cell_np = np.asarray(cell, dtype=float)
@@ -84,7 +90,12 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                          f" got cutoff={cutoff}, skin={skin}")
     if not (np.isfinite(capacity_multiplier) and capacity_multiplier >= 1.0):
         raise ValueError(f"capacity_multiplier must be >= 1, got {capacity_multiplier}")
+    if not (np.isfinite(reciprocal_spacing) and reciprocal_spacing >= 0):
+        raise ValueError(f"reciprocal_spacing must be a finite length >= 0 Å, got "
+                         f"{reciprocal_spacing}")
     radius = cutoff + skin
+    k_grid = (reciprocal_grid(cell_np, reciprocal_spacing, skin / radius)
+              if reciprocal_spacing > 0 and all(pbc) else ())
     views = tuple(sorted({float(c) for c in view_cutoffs if 0 < float(c) < cutoff}))
     frame, origin = _open_frame(positions_np, cell_np, pbc, margin=radius)
     widths = perpendicular_widths(frame)
@@ -127,7 +138,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
         grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier),
         stencil=int(stencil) if method == "cell_list" else 1,
-        view_cutoffs=views)  # builds sort rows by distance only when there are views
+        view_cutoffs=views, reciprocal_spacing=float(reciprocal_spacing) if k_grid else 0.0,
+        reciprocal_grid=k_grid)  # builds sort rows by distance only when there are views
     pos = jax.device_put(np.asarray(positions_np, dtype))
     cel = jax.device_put(np.asarray(cell_np, dtype))
     if method == "all_pairs":  # host build: no compilation for one-off lists of small cells
@@ -169,9 +181,12 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
 
 def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: float = 0.0,
                        **kwargs) -> NeighborList:
-    """:func:`allocate_neighbor_list` at ``model.cutoff`` with a view per part cutoff."""
+    """:func:`allocate_neighbor_list` at ``model.cutoff`` with a view per part cutoff and the
+    reciprocal grid of its long-range parts."""
     return allocate_neighbor_list(positions, cell, pbc, cutoff=model.cutoff, skin=skin,
-                                  view_cutoffs=getattr(model, "part_cutoffs", ()), **kwargs)
+                                  view_cutoffs=getattr(model, "part_cutoffs", ()),
+                                  reciprocal_spacing=getattr(model, "reciprocal_spacing", 0.0)
+                                  or 0.0, **kwargs)
 
 
 def _half_capacity(count: int, multiplier: float, minimum: int, rounded: bool = False) -> int:
@@ -309,7 +324,8 @@ def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList |
                                   min_capacity=grown, view_cutoffs=views,
                                   half=nbrs.half_i is not None, min_grid=min_grid,
                                   min_bin_capacity=bin_capacity, min_half_capacity=half_grown,
-                                  stencil=nbrs.stencil if nbrs.method == "cell_list" else None)
+                                  stencil=nbrs.stencil if nbrs.method == "cell_list" else None,
+                                  reciprocal_spacing=nbrs.reciprocal_spacing)
 
 
 def host_pair_distances(positions, cell, idx, shifts) -> np.ndarray:

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, BIN_CAPACITY, CAPACITY, GEOMETRY,
-                                   VIEW_CAPACITY, NeighborList, _half_list)
+                                   VIEW_CAPACITY, NeighborList, _half_list,
+                                   reciprocal_grid_ok)
 from jaxpot.types import Array
 
 
@@ -182,6 +183,7 @@ def _build(positions: Array, cell: Array, nbrs: NeighborList, capacity: int):
 def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
     """Rebuild the list at ``positions`` and ``cell`` with the same capacity (jittable)."""
     idx, shifts, counts, occupancy, geometry_ok, d2 = _build(positions, cell, nbrs, nbrs.capacity)
+    geometry_ok = geometry_ok & reciprocal_grid_ok(cell, nbrs)
     max_count = jnp.max(counts).astype(jnp.int32)
     bits = jnp.where(max_count > nbrs.capacity, CAPACITY, 0) | jnp.where(geometry_ok, 0, GEOMETRY)
     if nbrs.method == "cell_list":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 from collections.abc import Callable
 
@@ -16,10 +17,12 @@ _BLOCK_ELEMENTS = 1 << 21  # candidate pairs processed at once (memory bound of 
 #: overflow causes, one bit each (``NeighborList.overflow``), as jax-md's partition.py does
 CAPACITY = 1  # an atom has more neighbors than the K slots
 BIN_CAPACITY = 2  # a cell-list bin holds more atoms than its capacity
-GEOMETRY = 4  # the cell shrank below the image range / bin width, or an atom left the open box
+GEOMETRY = 4  # the cell shrank below the image range / bin width, an atom left the open box,
+#              or the cell grew past the reciprocal grid of a long-range model
 VIEW_CAPACITY = 8  # more neighbors within a part's cutoff than that part's slots
 OVERFLOW_CAUSES = {CAPACITY: "neighbor capacity", BIN_CAPACITY: "cell-list bin capacity",
-                   GEOMETRY: "cell or box geometry (cell shrank or an atom left the box)",
+                   GEOMETRY: "cell or box geometry (cell shrank or grew past the reciprocal "
+                             "grid, or an atom left the box)",
                    VIEW_CAPACITY: "capacity of a part's cutoff view"}
 
 
@@ -48,6 +51,11 @@ class NeighborList:
         binning_origin, binning_frame: frame of the cell-list bins for open directions.
         view_cutoffs, view_capacities: shorter cutoffs (Å) of the parts of a sum and the
             number of leading slots that hold every neighbor within each (plus skin).
+        reciprocal_spacing, reciprocal_grid: for long-range models (Ewald, PME), the
+            reciprocal-space resolution (Å) the list was allocated for and the number of
+            points ``ceil(|a_d| (1 + skin/(cutoff+skin)) / spacing)`` along each lattice
+            vector (static, so k-vectors and meshes have fixed shapes between rebuilds);
+            ``0.0`` and ``()`` when no part of the model works in reciprocal space.
     """
 
     idx: Array
@@ -73,6 +81,8 @@ class NeighborList:
     view_cutoffs: tuple[float, ...] = static_field(default=())
     view_capacities: tuple[int, ...] = static_field(default=())
     stencil: int = static_field(default=1)
+    reciprocal_spacing: float = static_field(default=0.0)
+    reciprocal_grid: tuple[int, ...] = static_field(default=())
 
     @property
     def did_overflow(self) -> Array:
@@ -127,6 +137,22 @@ class NeighborList:
         """Host copy of the valid pairs ``(i, j, S)`` as ``ase.neighborlist.neighbor_list('ijS')``."""
         i, j, s, m = (np.asarray(a) for a in self.pairs())
         return i[m], j[m], s[m]
+
+
+def reciprocal_grid(cell, spacing: float, margin: float = 0.0) -> tuple[int, int, int]:
+    """Points ``ceil(|a_d| (1 + margin) / spacing)`` along each lattice vector (host side)."""
+    lengths = np.linalg.norm(np.asarray(cell, dtype=float), axis=1)
+    return tuple(int(max(1, math.ceil(length * (1.0 + margin) / spacing - 1e-9)))
+                 for length in lengths)
+
+
+def reciprocal_grid_ok(cell: Array, nbrs: NeighborList) -> Array:
+    """() bool (jittable): the list's reciprocal grid still resolves ``cell`` at its spacing."""
+    if not nbrs.reciprocal_grid:
+        return jnp.asarray(True)
+    lengths = jnp.linalg.norm(cell, axis=1)
+    return jnp.all(lengths <= jnp.asarray(nbrs.reciprocal_grid, lengths.dtype)
+                   * nbrs.reciprocal_spacing * (1.0 + 1e-9))
 
 
 def overflow_causes(nbrs: NeighborList) -> list[str]:

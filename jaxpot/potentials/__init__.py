@@ -1,6 +1,7 @@
 """Classic interatomic potentials; each factory returns a :class:`jaxpot.model.EnergyModel`."""
 
 from jaxpot.potentials.eam import eam
+from jaxpot.potentials.ewald import ewald, pme
 from jaxpot.potentials.lennard_jones import lennard_jones
 from jaxpot.potentials.mlip_mtp import read_mtp
 from jaxpot.potentials.morse import morse
@@ -10,5 +11,5 @@ from jaxpot.potentials.snap import snap
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.potentials.tersoff import tersoff
 
-__all__ = ["eam", "lennard_jones", "morse", "mtp", "read_mtp", "snap", "stillinger_weber",
-           "tersoff", "write_mtp"]
+__all__ = ["eam", "ewald", "lennard_jones", "morse", "mtp", "pme", "read_mtp", "snap",
+           "stillinger_weber", "tersoff", "write_mtp"]
