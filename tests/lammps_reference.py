@@ -44,20 +44,21 @@ def lammps_frame(atoms):
 
 
 @contextlib.contextmanager
-def lammps_session(atoms, species: list[str], commands: list[str]):
+def lammps_session(atoms, species: list[str], commands: list[str], atom_style: str = "atomic"):
     """A LAMMPS instance (``metal`` units) holding ``atoms`` (types in ``species`` order) after
-    ``commands`` ran; yields (lmp, order) with ``order`` mapping LAMMPS's atoms to ours."""
+    ``commands`` ran; yields (lmp, order) with ``order`` mapping LAMMPS's atoms to ours.
+    ``atom_style="charge"`` takes the charges from ``atoms.get_initial_charges()``."""
     lammps = import_lammps()
     cell = atoms.cell.array
     if abs(cell[0, 1]) + abs(cell[0, 2]) + abs(cell[1, 2]) > 1e-12:
         raise ValueError("cell must be lower triangular; use lammps_frame(atoms)")
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data.lmp")
-        write(data, atoms, format="lammps-data", specorder=species, atom_style="atomic",
+        write(data, atoms, format="lammps-data", specorder=species, atom_style=atom_style,
               masses=True, force_skew=True)
         lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
         try:
-            for cmd in ["units metal", "atom_style atomic", "atom_modify map array",
+            for cmd in ["units metal", f"atom_style {atom_style}", "atom_modify map array",
                         "boundary p p p", f"read_data {data}", *commands]:
                 lmp.command(cmd)
             ids = np.array(lmp.numpy.extract_atom("id"))[: len(atoms)]
@@ -66,14 +67,15 @@ def lammps_session(atoms, species: list[str], commands: list[str]):
             lmp.close()
 
 
-def lammps_evaluate(atoms, pair_style: str, pair_coeff: str, species: list[str]):
+def lammps_evaluate(atoms, pair_style: str, pair_coeff: str, species: list[str],
+                    extra: tuple[str, ...] = (), atom_style: str = "atomic"):
     """Energy (eV), forces (N,3) eV/Å, stress (6,) eV/Å^3 in ASE's sign and Voigt order, and
-    per-atom energies (N,) from LAMMPS ``metal`` units."""
-    commands = [f"pair_style {pair_style}", f"pair_coeff {pair_coeff}",
+    per-atom energies (N,) from LAMMPS ``metal`` units (``extra``: e.g. a ``kspace_style``)."""
+    commands = [f"pair_style {pair_style}", f"pair_coeff {pair_coeff}", *extra,
                 "compute peatom all pe/atom", "compute p all pressure NULL virial",
                 "thermo_style custom pe", "run 0"]
     n = len(atoms)
-    with lammps_session(atoms, species, commands) as (lmp, order):
+    with lammps_session(atoms, species, commands, atom_style) as (lmp, order):
         energy = lmp.get_thermo("pe")
         forces = np.array(lmp.numpy.extract_atom("f"))[:n][order].copy()
         eatom = np.array(lmp.numpy.extract_compute("peatom", 1, 1))[:n][order].copy()

@@ -1,5 +1,6 @@
 """Classic interatomic potentials; each factory returns a :class:`jaxpot.model.EnergyModel`."""
 
+from jaxpot.potentials.coulomb import coulomb
 from jaxpot.potentials.eam import eam
 from jaxpot.potentials.ewald import ewald, pme
 from jaxpot.potentials.lennard_jones import lennard_jones
@@ -11,5 +12,5 @@ from jaxpot.potentials.snap import snap
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.potentials.tersoff import tersoff
 
-__all__ = ["eam", "ewald", "lennard_jones", "morse", "mtp", "pme", "read_mtp", "snap",
+__all__ = ["coulomb", "eam", "ewald", "lennard_jones", "morse", "mtp", "pme", "read_mtp", "snap",
            "stillinger_weber", "tersoff", "write_mtp"]
