@@ -11,9 +11,9 @@ For charges ``q`` (e) at ``positions`` in a cell of volume ``V``, in units of
 
 with ``S(k) = sum_j q_j exp(i k.r_j)`` and ``Q = sum_i q_i``; the background term is the energy
 of a uniform compensating charge (zero for a neutral cell).  Real space runs over the neighbor
-list within ``r_cut``; the reciprocal sum over half of the box of integer vectors ``m``
-(``k = 2 pi m cell^-T``, ``k`` and ``-k`` contribute alike) in blocks, so memory stays
-``O(N)`` per block.  Phases use fractional coordinates, ``k.r = 2 pi m.s``.
+list within ``r_cut``; the reciprocal sum over the box of integer vectors ``m``
+(``k = 2 pi m cell^-T``) in slabs of complex matrix products (:func:`reciprocal`).  Phases use
+fractional coordinates, ``k.r = 2 pi m.s``.
 
 Per-atom energies split each term by atom: half of each real-space pair,
 ``q_i Re(exp(-i k.r_i) S(k))`` of the reciprocal sum, the own self term, and the background in
@@ -22,18 +22,13 @@ proportion to ``q_i Q`` (LAMMPS' ``compute pe/atom`` split for ``ewald``).
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
 from jaxpot.types import Array
-
-_BLOCK_ELEMENTS = 1 << 20  # atoms x wave vectors handled at once in the reciprocal sum
-
 
 def _pair_energy(r: Array, within: Array, alpha: float, r_cut: float) -> Array:
     r_safe = jnp.where(within, r, r_cut)
@@ -73,53 +68,60 @@ def real_space(charges, positions, cell, neighbors, alpha: float, r_cut: float) 
     return jnp.sum(q[i] * q[j] * _pair_energy(r, within, alpha, r_cut))
 
 
-@functools.lru_cache(maxsize=64)
-def half_box(box: tuple[int, int, int]) -> np.ndarray:
-    """(M, 3) int vectors ``m`` of ``|m_d| <= box[d]``, one of each pair ``{m, -m}``, no 0."""
-    axes = [np.arange(-b, b + 1) for b in box]
-    m = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-    positive = (m[:, 0] > 0) | ((m[:, 0] == 0) & ((m[:, 1] > 0)
-                                                  | ((m[:, 1] == 0) & (m[:, 2] > 0))))
-    return m[positive].astype(np.int32)
+def _axis_phases(frac: Array, box: tuple[int, int, int]) -> list[Array]:
+    """Per axis ``d``, the (N, 2 box[d] + 1) factors ``exp(2 pi i s_d m_d)``, ``m_d = -b..b``."""
+    dtype = jnp.complex128 if frac.dtype == jnp.float64 else jnp.complex64
+    out = []
+    for d, b in enumerate(box):
+        m = jnp.arange(-b, b + 1, dtype=frac.dtype)
+        phase = 2.0 * jnp.pi * frac[:, d:d + 1] * m
+        out.append(jax.lax.complex(jnp.cos(phase), jnp.sin(phase)).astype(dtype))
+    return out
 
 
-def _blocks(m: np.ndarray, n_atoms: int) -> np.ndarray:
-    """``m`` padded with zero vectors (weight 0) to (B, block, 3)."""
-    block = max(1, min(len(m), _BLOCK_ELEMENTS // max(n_atoms, 1)))
-    count = -(-len(m) // block)
-    padded = np.zeros((count * block, 3), np.int32)
-    padded[:len(m)] = m
-    return padded.reshape(count, block, 3)
-
-
-def _wave_terms(m: Array, cell: Array, alpha: float):
-    """Weights ``(4 pi / V) exp(-k^2/4 alpha^2) / k^2`` (0 for padding ``m = 0``)."""
-    k = 2.0 * jnp.pi * m.astype(cell.dtype) @ jnp.linalg.inv(cell).T
+def _slab_weights(a: Array, cell: Array, alpha: float, box: tuple[int, int, int]) -> Array:
+    """(2b1+1, 2b2+1) weights ``(2 pi / V) exp(-k^2/4 alpha^2) / k^2`` of the slab ``m_0 = a``
+    (0 at ``m = 0``)."""
+    m1 = jnp.arange(-box[1], box[1] + 1, dtype=cell.dtype)
+    m2 = jnp.arange(-box[2], box[2] + 1, dtype=cell.dtype)
+    recip = jnp.linalg.inv(cell).T  # rows: reciprocal vectors / 2 pi
+    k = 2.0 * jnp.pi * (a.astype(cell.dtype) * recip[0] + m1[:, None, None] * recip[1]
+                        + m2[None, :, None] * recip[2])
     k2 = jnp.sum(k * k, axis=-1)
     real = k2 > 0
     k2_safe = jnp.where(real, k2, 1.0)
     volume = jnp.abs(jnp.linalg.det(cell))
-    return jnp.where(real, 4.0 * jnp.pi / volume * jnp.exp(-k2_safe / (4 * alpha * alpha))
+    return jnp.where(real, 2.0 * jnp.pi / volume * jnp.exp(-k2_safe / (4 * alpha * alpha))
                      / k2_safe, 0.0)
 
 
 def reciprocal(charges: Array, positions: Array, cell: Array, alpha: float,
                box: tuple[int, int, int], atomic: bool = False) -> Array:
-    """Reciprocal-space energy (e^2/Å) over the half box of ``m`` (per atom if ``atomic``)."""
+    """Reciprocal-space energy (e^2/Å) over the integer box ``|m_d| <= box[d]`` (per atom if
+    ``atomic``).
+
+    The box is swept in slabs ``m_0 = a >= 0`` (slab ``-a`` equals slab ``a``: ``S(-k)`` is the
+    conjugate of ``S(k)``); within a slab ``S(m) = sum_j q_j e_0[j,a] e_1[j,m_1] e_2[j,m_2]`` is
+    one complex matrix product of the per-axis phase factors, so no sine or cosine is taken
+    per atom and wave vector.  Memory is ``O(N (2 b + 1))`` per slab.
+    """
+    box = tuple(int(b) for b in box)
     frac = positions @ jnp.linalg.inv(cell)
-    blocks = jnp.asarray(_blocks(half_box(tuple(int(b) for b in box)), positions.shape[0]))
+    e0, e1, e2 = _axis_phases(frac, box)
+    qc = charges.astype(e0.dtype)
 
     @jax.checkpoint
-    def block(m):
-        phase = 2.0 * jnp.pi * frac @ m.astype(frac.dtype).T  # (N, B)
-        c, s = jnp.cos(phase), jnp.sin(phase)
-        s_re, s_im = charges @ c, charges @ s
-        weight = _wave_terms(m, cell, alpha)
-        if atomic:
-            return charges * ((c * s_re + s * s_im) @ weight)
-        return jnp.sum(weight * (s_re * s_re + s_im * s_im))
+    def slab(a):
+        qa = qc * e0[:, box[0] + a]
+        s = (qa[:, None] * e1).T @ e2  # (2b1+1, 2b2+1) structure factors
+        weight = _slab_weights(a, cell, alpha, box) * jnp.where(a > 0, 2.0, 1.0)
+        if atomic:  # q_i Re(conj(e_i(k)) S(k)) w(k) summed over the slab
+            u = (weight * s) @ jnp.conj(e2).T  # (2b1+1, N)
+            per_atom = jnp.sum(jnp.conj(e1).T * u, axis=0) * jnp.conj(e0[:, box[0] + a])
+            return charges * jnp.real(per_atom)
+        return jnp.sum(weight * (jnp.real(s) ** 2 + jnp.imag(s) ** 2))
 
-    return jnp.sum(jax.lax.map(block, blocks), axis=0)
+    return jnp.sum(jax.lax.map(slab, jnp.arange(box[0] + 1)), axis=0)
 
 
 def self_energy_atomic(charges: Array, alpha: float) -> Array:
