@@ -11,7 +11,9 @@
 * ``damping = alpha`` with a ``cutoff``: the damped shifted force sum of Fennell & Gezelter,
   J. Chem. Phys. 124, 234104 (2006) (LAMMPS ``pair_style coul/dsf``): energy and force go to zero
   at the cutoff, over the neighbor list, periodic or not, plus the self term
-  ``-(erfc(alpha R) / 2R + alpha / sqrt(pi)) q_i^2``.
+  ``-(erfc(alpha R) / 2R + alpha / sqrt(pi)) q_i^2`` of the paper (Eq. 18).  LAMMPS' pairs are
+  the same; its self term adds ``f_shift R q_i^2 / 2`` (``f_shift`` the force shift, < 0), a
+  constant for fixed charges (tests/test_electrostatics.py).
 
 ``k`` is :data:`jaxpot.units.coulomb`; charges as in :func:`jaxpot.potentials.ewald`
 (params ``{"charges": ...}``).
