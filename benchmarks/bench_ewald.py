@@ -15,6 +15,7 @@ apart (14.4 eV/Å), jaxpot's is relative to the neglected energy terms; the colu
 on one scale.
 
 Run: python benchmarks/bench_ewald.py [--reps 5 10 16 20] [--accuracy 1e-5]
+     [--lammps-accuracy 1e-5 1e-6]
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, nargs="+", default=[5, 10, 16, 20])
     parser.add_argument("--accuracy", type=float, default=1e-5)
     parser.add_argument("--ewald-accuracy", type=float, default=1e-8)
+    parser.add_argument("--lammps-accuracy", type=float, nargs="+", default=[1e-5, 1e-6],
+                        help="pppm accuracies (LAMMPS' definition; 1e-6 matches jaxpot's "
+                             "1e-5 in force error)")
     args = parser.parse_args()
     import jax
     jax.config.update("jax_enable_x64", True)
@@ -119,8 +123,8 @@ def main() -> None:
             reference = jaxpot_forces(ewald(charges, accuracy=1e-12), atoms)[1]
         runs = [("jaxpot pme", lambda: jaxpot_forces(pme(charges, accuracy=args.accuracy),
                                                      atoms), args.accuracy),
-                ("LAMMPS pppm", lambda: lammps_forces(atoms, f"pppm {args.accuracy:g}"),
-                 args.accuracy)]
+                *[("LAMMPS pppm", lambda acc=acc: lammps_forces(atoms, f"pppm {acc:g}"), acc)
+                  for acc in args.lammps_accuracy]]
         if n <= EWALD_MAX_IONS:
             runs += [("jaxpot ewald", lambda: jaxpot_forces(
                         ewald(charges, accuracy=args.ewald_accuracy), atoms), args.ewald_accuracy),

@@ -327,7 +327,7 @@ def test_charge_model_fitted_to_dft_charges_beats_fixed_charges():
     """RPBE-D3 water (n2p2 example, Hirshfeld charges): the environment model's validation
     RMSE is below that of the best fixed per-element charges (the per-element means)."""
     from ase.io import read
-    from jaxpot.electrostatics.charge_fit import fit_charges
+    from jaxpot.electrostatics import fit_charges
     frames = read("../shared/data/water_rpbe_d3_n2p2_example.extxyz", ":6")
     train, test = frames[:5], frames[5:]
     result = fit_charges(environment_charges(["O", "H"], r_cut=4.0, hidden=(8,)), train,

@@ -7,10 +7,12 @@ Ewald terms (:mod:`.ewald_sums`), the PME mesh (:mod:`.pme_mesh`), the neutralit
 :mod:`.charge_fit`).
 """
 
+from jaxpot.electrostatics.charge_fit import ChargeFitResult, fit_charges
 from jaxpot.electrostatics.charge_models import (ChargeModel, default_charge_acsf,
                                                  environment_charges, species_charges)
 from jaxpot.electrostatics.neutrality import NonNeutralCellError
 from jaxpot.electrostatics.splitting import Splitting, ewald_splitting, pme_mesh_spacing
 
-__all__ = ["ChargeModel", "NonNeutralCellError", "Splitting", "default_charge_acsf",
-           "environment_charges", "ewald_splitting", "pme_mesh_spacing", "species_charges"]
+__all__ = ["ChargeFitResult", "ChargeModel", "NonNeutralCellError", "Splitting",
+           "default_charge_acsf", "environment_charges", "ewald_splitting", "fit_charges",
+           "pme_mesh_spacing", "species_charges"]
