@@ -10,12 +10,29 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
+import gc  # noqa: E402
+
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_code():
+    """Drop JAX's caches after each test file.
+
+    Every XLA:CPU executable holds a few memory mappings; a worker that keeps all of the
+    suite's executables reaches the kernel's ``vm.max_map_count`` (65,530) and LLVM's JIT
+    then segfaults while compiling.  Files share no compiled code worth keeping.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
+
 #: the longest test files (seconds on 2 CPU cores), started first so that the two xdist
 #: workers (``-n 2 --dist loadfile``) finish together: longest-processing-time-first order
+#: (pyproject's ``--no-loadscope-reorder`` keeps xdist from re-sorting by test count)
 LONGEST_FIRST = ("test_contract.py", "test_nn.py", "test_notebooks_fits.py", "test_gap.py",
                  "test_md.py", "test_notebooks.py", "test_soap.py", "test_snap.py")
 

@@ -141,6 +141,27 @@ def test_unstable_crystal_fails_born_criterion():
     assert not result.stable
 
 
+def test_reported_stress_equals_finite_differences_of_the_energy():
+    """The input state's stress (GPa, ASE sign) of a sheared, rattled, compressed cell."""
+    from jaxpot.testing import finite_difference_stress
+    model = stillinger_weber()
+    atoms = bulk("Si", "diamond", a=5.3)
+    atoms.set_cell(atoms.cell.array + [[0.0, 0.1, 0.0], [0.05, 0.0, 0.0], [0.0, 0.0, 0.1]],
+                   scale_atoms=True)
+    atoms.rattle(0.05, seed=1)
+    ref = atoms.copy()
+    ref.calc = JaxpotCalculator(model)
+
+    def energy(p, c):
+        ref.set_cell(c)
+        ref.positions = p
+        return ref.get_potential_energy()
+    fd = finite_difference_stress(energy, atoms.positions, atoms.cell.array) / GPa
+    stress = elastic_tensors(model, atoms).stress_GPa
+    assert np.abs(stress).max() > 1.0
+    np.testing.assert_allclose(stress, fd, atol=1e-5)
+
+
 def test_eos_fit_matches_ase_and_autodiff_bulk_modulus(silicon):
     atoms, result = silicon
     fit = equation_of_state(stillinger_weber(), atoms, strains=np.linspace(-0.01, 0.01, 7),

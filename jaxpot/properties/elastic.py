@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot import mechanics
 from jaxpot.model import EnergyModel
 from jaxpot.properties._common import prepare, require_periodic
 from jaxpot.space import voigt_strain_to_full, volume
@@ -48,13 +47,15 @@ class ElasticResult(NamedTuple):
 
 @jax.jit
 def _strain_derivatives(model, positions, cell, species, neighbors):
-    """d2E/de de (6,6), d2E/dr dr (N,3,N,3) and d2E/dr de (N,3,6) at zero strain."""
+    """dE/de (6,), d2E/de de (6,6), d2E/dr dr (N,3,N,3) and d2E/dr de (N,3,6) at zero
+    strain (one compiled program: an eager gradient of a large model compiles op by op)."""
     def energy(e6, r):
         deformation = jnp.eye(3, dtype=r.dtype) + voigt_strain_to_full(e6)
         return model.energy(r @ deformation, cell @ deformation, species, neighbors)
 
     zero = jnp.zeros(6, positions.dtype)
-    return (jax.hessian(energy, argnums=0)(zero, positions),
+    return (jax.grad(energy, argnums=0)(zero, positions),
+            jax.hessian(energy, argnums=0)(zero, positions),
             jax.hessian(energy, argnums=1)(zero, positions),
             jax.jacfwd(jax.grad(energy, argnums=1), argnums=0)(zero, positions))
 
@@ -68,7 +69,7 @@ def elastic_tensors(model: EnergyModel, atoms, translation_tol: float = 1e-8) ->
     prep = prepare(model, require_periodic(atoms, "elastic constants"))
     pos0, cell0 = prep.positions, prep.cell
     vol = float(volume(cell0))
-    d2e_dee, hessian, mixed = (np.asarray(x) for x in _strain_derivatives(
+    de_de, d2e_dee, hessian, mixed = (np.asarray(x) for x in _strain_derivatives(
         model, pos0, cell0, prep.species, prep.neighbors))
     clamped = d2e_dee / vol
     n = pos0.shape[0]
@@ -81,7 +82,9 @@ def elastic_tensors(model: EnergyModel, atoms, translation_tol: float = 1e-8) ->
     relaxed = clamped - (proj.T @ (proj / w[keep, None])) / vol
     clamped, relaxed = clamped / GPa, relaxed / GPa
     relaxed = 0.5 * (relaxed + relaxed.T)
-    stress = np.asarray(mechanics.stress(model, pos0, cell0, prep.species, prep.neighbors)) / GPa
+    # dE/de_k = V sigma_k for engineering Voigt strain (ASE sign: tensile positive)
+    s = de_de / vol / GPa
+    stress = np.array([[s[0], s[5], s[4]], [s[5], s[1], s[3]], [s[4], s[3], s[2]]])
     return ElasticResult(clamped=0.5 * (clamped + clamped.T), relaxed=relaxed,
                          moduli=moduli(relaxed), stable=born_stable(relaxed),
                          stress_GPa=stress)
