@@ -195,7 +195,10 @@ def packed_batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePa
                                 bucket.batch_size, half_capacity=bucket.half_capacity)
 
 
-def _structure_results(model: EnergyModel, positions, cell, species, mask, nbrs):
+def masked_energy_forces_stress(model: EnergyModel, positions, cell, species, mask,
+                                nbrs) -> BatchResults:
+    """One padded structure: energy eV (the masked sum of per-atom energies when the model has
+    them), forces (N,3) eV/Å (zero on padding atoms), stress (3,3) eV/Å^3, energies (N,)."""
     per_atom = model.atomic_energies_fn is not None
 
     def energy(pos, c):
@@ -217,7 +220,7 @@ def batch_energy_forces_stress(model: EnergyModel, batch: Batch) -> BatchResults
     Pure and differentiable w.r.t. ``model.params`` (a training loss can take its grad).
     Stress of open structures is meaningless (their placeholder cell is the identity).
     """
-    return jax.vmap(_structure_results, in_axes=(None, 0, 0, 0, 0, 0))(
+    return jax.vmap(masked_energy_forces_stress, in_axes=(None, 0, 0, 0, 0, 0))(
         model, batch.positions, batch.cell, batch.species, batch.atom_mask, batch.neighbors)
 
 

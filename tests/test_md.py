@@ -153,7 +153,8 @@ def test_npt_holds_pressure_and_temperature():
 
 def test_compressing_run_equals_large_allocation():
     """NPT at 3 GPa squeezes the cell: the neighbor count grows, chunks are replayed with a
-    larger list, and the energies equal a run whose list was allocated 3x larger."""
+    larger list, and the energies equal a run whose list was allocated 3x larger; so do those
+    of the same system run padded in a batch (md.run_batch)."""
     atoms = argon(rattle=0.02, temperature=30.0)
     atoms.set_cell(atoms.cell * 1.06, scale_atoms=True)
     integrator = md.npt(LJ, 5.0, 30.0, 3.0, tau_p=300.0)
@@ -164,3 +165,16 @@ def test_compressing_run_equals_large_allocation():
     np.testing.assert_allclose(small.log.potential_energy, large.log.potential_energy,
                                rtol=0, atol=1e-9)
     np.testing.assert_allclose(small.atoms.positions, large.atoms.positions, atol=1e-9)
+    # the same system padded in a batch beside a larger one (md.run_batch: shared lists that
+    # overflow and are regrown for both; padding counts in no degree of freedom, so NPT's
+    # cell mass and kinetic pressure are those of the 32 real atoms)
+    bigger = argon(rattle=0.02, temperature=30.0, seed=2).repeat((2, 1, 1))[:40]
+    bigger.set_cell(bigger.cell * 1.06, scale_atoms=True)
+    batch = md.run_batch(integrator, [atoms, bigger], 200, log_interval=20, skin=0.3,
+                         capacity_multiplier=1.0)
+    assert batch.n_reallocations > 0 and batch.state.positions.shape[1] == 40
+    np.testing.assert_allclose(batch.logs[0].potential_energy, large.log.potential_energy,
+                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(batch.logs[0].volume, large.log.volume, rtol=1e-10)
+    np.testing.assert_allclose(batch.logs[0].temperature, large.log.temperature, rtol=1e-9)
+    np.testing.assert_allclose(batch.atoms[0].positions, large.atoms.positions, atol=1e-9)

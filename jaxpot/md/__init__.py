@@ -9,10 +9,12 @@ Integrators (:mod:`.integrators`, :mod:`.nose_hoover`, :mod:`.npt`) are ``(init,
 pairs of pure functions over a frozen :class:`MDState`; :func:`run` (:mod:`.run`) drives them
 in jitted chunks with neighbor-list reallocation, logging, trajectories, checkpoints and
 fault checks; :func:`run_replicas` (:mod:`.replicas`) runs one system at several
-temperatures, seeds or parameters in one vmapped jit; :mod:`.observables` turns trajectories into RDF, MSD, diffusion, VACF, VDOS
-and ionic conductivity.  Units: fs, K, 1/fs, GPa at the interface; ASE's internally.
+temperatures, seeds or parameters in one vmapped jit, and :func:`run_batch` (:mod:`.batch`)
+systems of different sizes; :mod:`.observables` turns trajectories into RDF, MSD, diffusion,
+VACF, VDOS and ionic conductivity.  Units: fs, K, 1/fs, GPa at the interface; ASE's internally.
 """
 
+from jaxpot.md.batch import run_batch
 from jaxpot.md.integrators import langevin, nve
 from jaxpot.md.nose_hoover import nose_hoover
 from jaxpot.md.npt import npt
@@ -24,4 +26,4 @@ from jaxpot.md.state import (ChainState, CellState, Integrator, MDError, MDState
 
 __all__ = ["CellState", "ChainState", "Integrator", "MDError", "MDLog", "MDResult", "MDState",
            "ReplicaResult", "kinetic_energy", "langevin", "maxwell_boltzmann", "nose_hoover",
-           "npt", "nve", "run", "run_replicas", "temperature"]
+           "npt", "nve", "run", "run_batch", "run_replicas", "temperature"]

@@ -27,7 +27,7 @@ def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool) 
         sigma = state.stress
         if not integrator.needs_stress:
             sigma = evaluate(integrator.model, state.positions, state.cell, state.species,
-                             neighbors, True)[2]
+                             neighbors, True, state.atom_mask)[2]
         sigma = sigma - kinetic_tensor(state.momenta, state.masses) / v
         pressure = -jnp.trace(sigma) / 3 / GPa
         stress = full_to_voigt(sigma) / GPa
@@ -36,7 +36,7 @@ def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool) 
     row = {"step": state.step, "time": state.step * integrator.params["dt"] / fs,
            "potential_energy": state.energy, "kinetic_energy": ke,
            "total_energy": state.energy + ke,
-           "temperature": temperature(state.momenta, state.masses), "pressure": pressure,
+           "temperature": temperature(state.momenta, state.masses, state.n_atoms), "pressure": pressure,
            "volume": v, "conserved_energy": integrator.conserved(state), "stress": stress}
     row["escaped"] = _escaped(state) if check_box else jnp.asarray(False)
     return row
@@ -90,7 +90,8 @@ def observe_jit(integrator: Integrator, state: MDState, neighbors, check_box: bo
 
 
 @jax.jit
-def init_jit(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key):
+def init_jit(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
+             atom_mask=None):
     """``integrator.init`` jitted (forces at the start; pbc travels with the neighbor list)."""
     return integrator.init(positions, momenta, cell, species, masses, neighbors, key,
-                           pbc=neighbors.pbc)
+                           pbc=neighbors.pbc, atom_mask=atom_mask)

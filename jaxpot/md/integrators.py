@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxpot.batch import masked_energy_forces_stress
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.md.state import (Integrator, MDState, check_positive, kinetic_energy,
                              masses_option, register_integrator)
@@ -20,24 +21,35 @@ from jaxpot.neighbors import update_neighbor_list
 from jaxpot.units import fs, kB
 
 
-def evaluate(model: EnergyModel, positions, cell, species, neighbors, with_stress: bool):
-    """Energy eV, forces (N,3) eV/Å and (if asked) potential stress (3,3) eV/Å^3."""
+def evaluate(model: EnergyModel, positions, cell, species, neighbors, with_stress: bool,
+             atom_mask=None):
+    """Energy eV, forces (N,3) eV/Å and (if asked) potential stress (3,3) eV/Å^3.
+
+    With ``atom_mask`` (a padded system) the energy is the masked sum of per-atom energies
+    and padding atoms get zero force (:func:`jaxpot.batch.masked_energy_forces_stress`).
+    """
+    if atom_mask is not None:
+        res = masked_energy_forces_stress(model, positions, cell, species, atom_mask,
+                                          neighbors)
+        return res.energy, res.forces, res.stress
     res = energy_forces_stress(model, positions, cell, species, neighbors,
                                compute_stress=with_stress)
     return res.energy, res.forces, res.stress
 
 
 def init_state(integrator: Integrator, positions, momenta, cell, species, masses, neighbors,
-               key, thermostat=None, barostat=None, pbc=(True, True, True)) -> MDState:
+               key, thermostat=None, barostat=None, pbc=(True, True, True),
+               atom_mask=None) -> MDState:
     """An :class:`MDState` with forces (and stress, for barostats) at the start."""
     dtype = positions.dtype
     energy, forces, stress = evaluate(integrator.model, positions, cell, species, neighbors,
-                                      integrator.needs_stress)
+                                      integrator.needs_stress, atom_mask)
     return MDState(positions=positions, momenta=jnp.asarray(momenta, dtype),
                    masses=jnp.asarray(masses, dtype), cell=jnp.asarray(cell, dtype),
                    species=jnp.asarray(species, jnp.int32), energy=energy, forces=forces,
                    stress=stress, thermostat=thermostat, barostat=barostat, key=key,
-                   step=jnp.asarray(0, jnp.int32), pbc=tuple(bool(p) for p in pbc))
+                   step=jnp.asarray(0, jnp.int32), atom_mask=atom_mask,
+                   pbc=tuple(bool(p) for p in pbc))
 
 
 def kick(state: MDState, delta) -> MDState:
@@ -54,7 +66,8 @@ def new_forces(integrator: Integrator, state: MDState, neighbors):
     """Update the neighbor list at the state's positions and cell, then forces (and stress)."""
     neighbors = update_neighbor_list(state.positions, state.cell, neighbors)
     energy, forces, stress = evaluate(integrator.model, state.positions, state.cell,
-                                      state.species, neighbors, integrator.needs_stress)
+                                      state.species, neighbors, integrator.needs_stress,
+                                      state.atom_mask)
     return state.replace(energy=energy, forces=forces, stress=stress), neighbors
 
 
@@ -73,9 +86,9 @@ def nve(model: EnergyModel, timestep: float = 1.0, *, masses=None) -> Integrator
 
 
 def _nve_init(integrator, positions, momenta, cell, species, masses, neighbors, key,
-              pbc=(True, True, True)):
+              pbc=(True, True, True), atom_mask=None):
     return init_state(integrator, positions, momenta, cell, species, masses, neighbors, key,
-                      pbc=pbc)
+                      pbc=pbc, atom_mask=atom_mask)
 
 
 def _nve_step(integrator, state, neighbors):
@@ -112,6 +125,8 @@ def _langevin_step(integrator, state, neighbors):
     key, noise_key = jax.random.split(state.key)
     c1 = jnp.exp(-p["gamma"] * dt)
     noise = jax.random.normal(noise_key, state.momenta.shape, state.momenta.dtype)
+    if state.atom_mask is not None:  # padding atoms stay at rest
+        noise = jnp.where(state.atom_mask[:, None], noise, 0.0)
     sigma = jnp.sqrt((1.0 - c1 * c1) * p["kT"] * state.masses)[:, None]
     state = state.replace(momenta=c1 * state.momenta + sigma * noise, key=key)
     state = drift(state, 0.5 * dt)

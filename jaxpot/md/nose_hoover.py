@@ -79,7 +79,7 @@ def particle_two_kinetic(masses):
 def thermostat_half_step(integrator: Integrator, state: MDState, delta) -> MDState:
     """Half step of the particle thermostat chain (shared by NVT and MTK NPT)."""
     prm, opt = integrator.params, integrator.option
-    n_dof = 3 * state.positions.shape[0]
+    n_dof = 3 * state.n_atoms
     q = chain_masses(n_dof, prm["kT"], prm["tdamp"], opt["tchain"])
     chain, p = integrate_chain(state.thermostat, state.momenta, particle_two_kinetic(state.masses),
                                q, n_dof, prm["kT"], delta, opt["tloop"])
@@ -88,7 +88,7 @@ def thermostat_half_step(integrator: Integrator, state: MDState, delta) -> MDSta
 
 def thermostat_energy(integrator: Integrator, state: MDState):
     prm, opt = integrator.params, integrator.option
-    n_dof = 3 * state.positions.shape[0]
+    n_dof = 3 * state.n_atoms
     q = chain_masses(n_dof, prm["kT"], prm["tdamp"], opt["tchain"])
     return chain_energy(state.thermostat, q, n_dof, prm["kT"])
 
@@ -113,10 +113,10 @@ def nose_hoover(model: EnergyModel, timestep: float, temperature: float, tau: fl
 
 
 def _nvt_init(integrator, positions, momenta, cell, species, masses, neighbors, key,
-              pbc=(True, True, True)):
+              pbc=(True, True, True), atom_mask=None):
     chain = chain_zeros(integrator.option["tchain"], positions.dtype)
     return init_state(integrator, positions, momenta, cell, species, masses, neighbors, key,
-                      thermostat=chain, pbc=pbc)
+                      thermostat=chain, pbc=pbc, atom_mask=atom_mask)
 
 
 def _nvt_step(integrator, state, neighbors):

@@ -71,7 +71,7 @@ def _barostat_chain_masses(integrator: Integrator):
 
 def _barostat_half_step(integrator: Integrator, state: MDState, delta) -> MDState:
     baro = state.barostat
-    w = _cell_mass(integrator, state.positions.shape[0])
+    w = _cell_mass(integrator, state.n_atoms)
     chain, p_cell = integrate_chain(baro.chain, baro.p_cell, lambda p: jnp.sum(p * p) / w,
                                     _barostat_chain_masses(integrator), _cell_dof(integrator),
                                     integrator.params["kT"], delta, integrator.option["tloop"])
@@ -80,7 +80,7 @@ def _barostat_half_step(integrator: Integrator, state: MDState, delta) -> MDStat
 
 def _cell_force(integrator: Integrator, state: MDState):
     """G = V (P_int - P_ext) + (2K / 3N) I: the force on the cell momentum (3, 3), eV."""
-    n = state.positions.shape[0]
+    n = state.n_atoms
     two_k = kinetic_tensor(state.momenta, state.masses)
     v = volume(state.cell)
     g = (-v * state.stress + two_k - v * integrator.params["pressure"] * jnp.eye(3)
@@ -99,7 +99,7 @@ def _kick_cell(integrator: Integrator, state: MDState, delta) -> MDState:
 def _kick_particles(integrator: Integrator, state: MDState, delta) -> MDState:
     """exp(iL_2 delta): p' = p exp(-kappa delta/W) + delta F exprel(-kappa delta/W) in the
     eigenbasis of p_cell, kappa = lambda + tr(p_cell)/3N."""
-    n = state.positions.shape[0]
+    n = state.n_atoms
     w = _cell_mass(integrator, n)
     lam, u = jnp.linalg.eigh(state.barostat.p_cell)
     x = -(lam + jnp.trace(state.barostat.p_cell) / (3 * n)) * delta / w
@@ -109,7 +109,7 @@ def _kick_particles(integrator: Integrator, state: MDState, delta) -> MDState:
 
 def _drift_all(integrator: Integrator, state: MDState, delta) -> MDState:
     """exp(iL_1 delta) on positions and exp(iL_g delta) on the cell."""
-    w = _cell_mass(integrator, state.positions.shape[0])
+    w = _cell_mass(integrator, state.n_atoms)
     lam, u = jnp.linalg.eigh(state.barostat.p_cell)
     x = lam * delta / w
     q = ((state.positions @ u) * jnp.exp(x)
@@ -119,7 +119,7 @@ def _drift_all(integrator: Integrator, state: MDState, delta) -> MDState:
 
 
 def _npt_init(integrator, positions, momenta, cell, species, masses, neighbors, key,
-              pbc=(True, True, True)):
+              pbc=(True, True, True), atom_mask=None):
     if not all(pbc):
         raise ValueError(f"a barostat needs a periodic cell (pbc True along all three lattice "
                          f"vectors), got pbc={tuple(bool(p) for p in pbc)}")
@@ -127,7 +127,8 @@ def _npt_init(integrator, positions, momenta, cell, species, masses, neighbors, 
     length = integrator.option["tchain"]
     baro = CellState(p_cell=jnp.zeros((3, 3), dtype), chain=chain_zeros(length, dtype))
     return init_state(integrator, positions, momenta, cell, species, masses, neighbors, key,
-                      thermostat=chain_zeros(length, dtype), barostat=baro, pbc=pbc)
+                      thermostat=chain_zeros(length, dtype), barostat=baro, pbc=pbc,
+                      atom_mask=atom_mask)
 
 
 def _npt_step(integrator, state, neighbors):
@@ -146,7 +147,7 @@ def _npt_step(integrator, state, neighbors):
 
 
 def _npt_conserved(integrator, state):
-    n = state.positions.shape[0]
+    n = state.n_atoms
     baro = state.barostat
     kT = integrator.params["kT"]
     return (total_energy(integrator, state) + thermostat_energy(integrator, state)

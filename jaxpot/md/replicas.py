@@ -62,6 +62,46 @@ def _rebuild_all(positions, cells, template):
     return jax.vmap(rebuild_neighbor_list, in_axes=(0, 0, None))(positions, cells, template)
 
 
+def run_stacked(stacked: Integrator, state, nbrs, steps: int, regrow, *, log_interval: int,
+                chunk: int | None, max_reallocations: int, source: str):
+    """The host loop shared by replicas and batches: vmapped chunks until ``steps``.
+
+    ``regrow(state, nbrs, overflowed_nbrs)`` returns larger lists for every system at the
+    chunk's start (the chunk is then replayed).  Returns (final stacked state, log rows of
+    stacked values, number of regrowths).
+    """
+    rows = [jax.device_get(jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(
+        stacked, state, nbrs))]
+    chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
+    n_logs = -(-chunk_steps // log_interval)
+    regrown = 0
+    while int(state.step[0]) < steps:
+        limit = jnp.asarray(min(int(state.step[0]) + n_logs * log_interval, steps), jnp.int32)
+        new_state, new_nbrs, out, valid = _replica_chunk(stacked, state, nbrs, limit,
+                                                         n_logs=n_logs, log_interval=log_interval)
+        overflowed = np.asarray(new_nbrs.did_overflow)
+        if overflowed.any():
+            regrown += 1
+            if regrown > max_reallocations:
+                worst = _index(new_nbrs, int(np.argmax(overflowed)))
+                raise NeighborListOverflowError(
+                    f"{source}: neighbor lists kept overflowing ({', '.join(overflow_causes(worst))})")
+            nbrs = regrow(state, nbrs, new_nbrs)
+            continue
+        out, valid = jax.device_get((out, valid))
+        for k in range(valid.shape[1]):
+            if valid[:, k].all():
+                rows.append({name: value[:, k] for name, value in out.items()})
+        bad = ~np.isfinite(rows[-1]["potential_energy"])
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise MDError(f"{source}: system {r} has a NaN or infinite energy by step "
+                          f"{int(rows[-1]['step'][r])}", step=int(rows[-1]["step"][r]),
+                          last_good=state_to_atoms(jax.device_get(_index(state, r))))
+        state, nbrs = new_state, new_nbrs
+    return state, rows, regrown
+
+
 def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int, *,
                  temperatures: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
                  skin: float = 1.0, log_interval: int = 100, chunk: int | None = None,
@@ -106,38 +146,19 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
                                structure.species, jnp.asarray(masses, dtype), template, key))
     stacked, state = _stack(integrators), _stack(states)
     nbrs = _stack([template] * n_rep)
-    rows = [jax.device_get(jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(
-        stacked, state, nbrs))]
-    chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
-    n_logs = -(-chunk_steps // log_interval)
-    regrown = 0
-    while int(state.step[0]) < steps:
-        limit = jnp.asarray(min(int(state.step[0]) + n_logs * log_interval, steps), jnp.int32)
-        new_state, new_nbrs, out, valid = _replica_chunk(stacked, state, nbrs, limit,
-                                                         n_logs=n_logs, log_interval=log_interval)
+
+    def regrow(state, nbrs, new_nbrs):
         overflowed = np.asarray(new_nbrs.did_overflow)
-        if overflowed.any():
-            regrown += 1
-            worst = _index(new_nbrs, int(np.argmax(overflowed)))
-            if regrown > max_reallocations:
-                raise NeighborListOverflowError(
-                    f"replica neighbor lists kept overflowing ({', '.join(overflow_causes(worst))})")
-            grown = reallocate(np.asarray(worst.reference_positions),
-                               np.asarray(worst.reference_cell), worst,
-                               keep_grid_of=_index(nbrs, 0))
-            nbrs = _rebuild_all(state.positions, state.cell, grown)
-            continue
-        out, valid = jax.device_get((out, valid))
-        for k in range(valid.shape[1]):
-            if valid[:, k].all():
-                rows.append({name: value[:, k] for name, value in out.items()})
-        bad = ~np.isfinite(rows[-1]["potential_energy"])
-        if bad.any():
-            r = int(np.flatnonzero(bad)[0])
-            raise MDError(f"run_replicas: replica {r} has a NaN or infinite energy by step "
-                          f"{int(rows[-1]['step'][r])}", step=int(rows[-1]["step"][r]),
-                          last_good=state_to_atoms(jax.device_get(_index(state, r))))
-        state, nbrs = new_state, new_nbrs
+        worst = _index(new_nbrs, int(np.argmax(overflowed)))
+        grown = reallocate(np.asarray(worst.reference_positions),
+                           np.asarray(worst.reference_cell), worst,
+                           keep_grid_of=_index(nbrs, 0))
+        return _rebuild_all(state.positions, state.cell, grown)
+
+    state, rows, regrown = run_stacked(stacked, state, nbrs, steps, regrow,
+                                       log_interval=log_interval, chunk=chunk,
+                                       max_reallocations=max_reallocations,
+                                       source="run_replicas")
     host = jax.device_get(state)
     logs = [MDLog.from_rows([{k: v[r] for k, v in row.items()} for row in rows])
             for r in range(n_rep)]

@@ -59,7 +59,9 @@ class MDState:
     positions (N,3) Å (unwrapped), momenta (N,3) amu Å/t_ASE, masses (N,) amu, cell (3,3) Å rows,
     species (N,) Z, energy () eV (potential), forces (N,3) eV/Å, stress (3,3) eV/Å^3 (potential
     part, ASE sign; kept current only by barostats), thermostat / barostat (None when unused),
-    key (PRNG key), step () int32.
+    key (PRNG key), step () int32, atom_mask (N,) bool or None: False marks the padding atoms
+    of a system padded to a batch's shape (species 0, mass 1, at rest, no forces; they count
+    in no sum and no degree of freedom).
     """
 
     positions: Array
@@ -74,6 +76,7 @@ class MDState:
     barostat: CellState | None
     key: Array
     step: Array
+    atom_mask: Array | None = None
     pbc: tuple[bool, bool, bool] = static_field(default=(True, True, True))
 
     @property
@@ -81,15 +84,24 @@ class MDState:
         """(N, 3) Å per ASE time unit."""
         return self.momenta / self.masses[:, None]
 
+    @property
+    def n_atoms(self):
+        """Number of real atoms: N, or the count of ``atom_mask`` (traced) when padded."""
+        if self.atom_mask is None:
+            return self.positions.shape[0]
+        return jnp.sum(self.atom_mask).astype(self.positions.dtype)
+
 
 def kinetic_energy(momenta: Array, masses: Array) -> Array:
     """Sum p^2 / 2m, eV."""
     return 0.5 * jnp.sum(momenta * momenta / masses[:, None])
 
 
-def temperature(momenta: Array, masses: Array) -> Array:
-    """Instantaneous temperature in K with 3N degrees of freedom (ASE's convention)."""
-    return 2.0 * kinetic_energy(momenta, masses) / (3 * momenta.shape[0] * kB)
+def temperature(momenta: Array, masses: Array, n_atoms=None) -> Array:
+    """Instantaneous temperature in K with 3N degrees of freedom (ASE's convention); ``n_atoms``
+    (default: all rows) counts the real atoms of a padded system."""
+    n = momenta.shape[0] if n_atoms is None else n_atoms
+    return 2.0 * kinetic_energy(momenta, masses) / (3 * n * kB)
 
 
 def kinetic_tensor(momenta: Array, masses: Array) -> Array:

@@ -60,14 +60,14 @@ def _compact(keep: Array, cand_d2: Array, capacity: int, sort: bool = True):
 
 
 def _select(centers, cand_j, group_m, group_ok, per_group: int, wpos, image, frame, cutoff2,
-            capacity: int, n: int, sort: bool = True):
+            capacity: int, n: int, sort: bool = True, live=None):
     """Distance test and compaction for a block of B centers.
 
     Candidates come in G groups of ``per_group`` atoms sharing one lattice offset
     ``group_m`` (B, G, 3) relative to the wrapped frame (a neighbor bin, or a lattice image);
     ``cand_j`` is (B, G * per_group).  The stored shift converts the offset to the caller's
     (possibly unwrapped) positions: ``m - image_j + image_i``; it is formed only for the
-    ``capacity`` kept slots.
+    ``capacity`` kept slots.  Atoms at index ``live`` and above (padding) take no part.
     """
     b, g = group_m.shape[:2]
     safe_j = jnp.minimum(cand_j, n - 1)
@@ -76,8 +76,9 @@ def _select(centers, cand_j, group_m, group_ok, per_group: int, wpos, image, fra
     vec = wpos[safe_j].reshape(b, g, per_group, 3) + offset[:, :, None, :]
     d2 = jnp.sum(vec * vec, axis=-1).reshape(b, g * per_group)
     zero = jnp.repeat(jnp.all(group_m == 0, axis=-1), per_group, axis=1)
-    keep = (jnp.repeat(group_ok, per_group, axis=1) & (cand_j < n) & (d2 < cutoff2)
-            & ~((cand_j == centers[:, None]) & zero) & (centers[:, None] < n))
+    live = n if live is None else live
+    keep = (jnp.repeat(group_ok, per_group, axis=1) & (cand_j < live) & (d2 < cutoff2)
+            & ~((cand_j == centers[:, None]) & zero) & (centers[:, None] < live))
     pos, ok, count, d2 = jax.vmap(lambda k, d: _compact(k, d, capacity, sort))(keep, d2)
     j = jnp.take_along_axis(cand_j, pos, axis=1)
     m = jnp.take_along_axis(group_m, (pos // per_group)[:, :, None], axis=1)
@@ -109,7 +110,8 @@ def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
         b = c.shape[0]
         return _select(c, jnp.broadcast_to(cand_j, (b, n * s)),
                        jnp.broadcast_to(offsets, (b, s, 3)), jnp.ones((b, s), bool), n,
-                       wpos, image, frame, cutoff2, capacity, n, bool(nbrs.view_cutoffs))
+                       wpos, image, frame, cutoff2, capacity, n, bool(nbrs.view_cutoffs),
+                       nbrs.atom_count)
 
     idx, shifts, counts, d2 = jax.lax.map(block, centers)
     # the image range must still reach cutoff + skin in the current cell
@@ -165,7 +167,7 @@ def _build_cell_list(positions, cell, nbrs: NeighborList, capacity: int):
         flat = jnp.clip(wrapped_bin, 0, grid - 1) @ strides
         cand_j = bin_atoms[flat].reshape(b, per_center)
         return _select(c, cand_j, m, ok_bin, cap, wpos, image, frame, cutoff2, capacity, n,
-                       bool(nbrs.view_cutoffs))
+                       bool(nbrs.view_cutoffs), nbrs.atom_count)
 
     idx, shifts, nbr_counts, d2 = jax.lax.map(block, centers)
     widths = _perpendicular_widths_jnp(frame)

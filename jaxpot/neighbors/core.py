@@ -56,6 +56,9 @@ class NeighborList:
             points ``ceil(|a_d| (1 + skin/(cutoff+skin)) / spacing)`` along each lattice
             vector (static, so k-vectors and meshes have fixed shapes between rebuilds);
             ``0.0`` and ``()`` when no part of the model works in reciprocal space.
+        atom_count: () int32 or None: when set, atoms ``atom_count..N-1`` are padding (of a
+            system padded to a batch's shape): a build gives them no neighbors and makes them
+            nobody's neighbor.  None: every atom is real.
     """
 
     idx: Array
@@ -83,6 +86,7 @@ class NeighborList:
     stencil: int = static_field(default=1)
     reciprocal_spacing: float = static_field(default=0.0)
     reciprocal_grid: tuple[int, ...] = static_field(default=())
+    atom_count: Array | None = None
 
     @property
     def did_overflow(self) -> Array:
@@ -137,6 +141,46 @@ class NeighborList:
         """Host copy of the valid pairs ``(i, j, S)`` as ``ase.neighborlist.neighbor_list('ijS')``."""
         i, j, s, m = (np.asarray(a) for a in self.pairs())
         return i[m], j[m], s[m]
+
+
+def pad_neighbor_list(nbrs: NeighborList, n_atoms: int, capacity: int, half_capacity: int,
+                      image_range: tuple[int, int, int], view_capacities: tuple[int, ...],
+                      reciprocal_grid: tuple[int, ...] = ()) -> NeighborList:
+    """A copy of an (unpadded, all-pairs) list for ``n_atoms >= N`` atoms, the last ones padding
+    (``atom_count = N``), with larger static sizes shared by a batch of systems (host side).
+
+    Rows keep their neighbors (sorted by distance) followed by padding slots; a larger image
+    range or reciprocal grid only adds candidates, so the list stays exact.
+    """
+    n, k = nbrs.idx.shape
+    if n_atoms < n or capacity < k or image_range < nbrs.image_range:
+        raise ValueError(f"cannot pad a list of {n} atoms x {k} slots to {n_atoms} x {capacity}")
+    extra = n_atoms - n
+
+    def remap(a):  # padding marker N -> n_atoms
+        a = np.asarray(a)
+        return np.where(a < n, a, n_atoms).astype(np.int32)
+
+    idx = np.full((n_atoms, capacity), n_atoms, np.int32)
+    idx[:n, :k] = remap(nbrs.idx)
+    shifts = np.zeros((n_atoms, capacity, 3), np.int32)
+    shifts[:n, :k] = np.asarray(nbrs.shifts)
+    half = {}
+    if nbrs.half_i is not None:
+        e = nbrs.half_i.shape[0]
+        if half_capacity < e:
+            raise ValueError(f"cannot pad a half list of {e} pairs to {half_capacity}")
+        hi = np.full(half_capacity, n_atoms, np.int32)
+        hj = np.full(half_capacity, n_atoms, np.int32)
+        hs = np.zeros((half_capacity, 3), np.int32)
+        hi[:e], hj[:e], hs[:e] = remap(nbrs.half_i), remap(nbrs.half_j), nbrs.half_shifts
+        half = dict(half_i=jnp.asarray(hi), half_j=jnp.asarray(hj), half_shifts=jnp.asarray(hs))
+    ref = np.asarray(nbrs.reference_positions)
+    return nbrs.replace(
+        idx=jnp.asarray(idx), shifts=jnp.asarray(shifts), **half,
+        reference_positions=jnp.asarray(np.concatenate([ref, np.zeros((extra, 3), ref.dtype)])),
+        image_range=tuple(image_range), view_capacities=tuple(view_capacities),
+        reciprocal_grid=tuple(reciprocal_grid), atom_count=jnp.asarray(n, jnp.int32))
 
 
 def reciprocal_grid(cell, spacing: float, margin: float = 0.0) -> tuple[int, int, int]:

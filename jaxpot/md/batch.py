@@ -1,0 +1,180 @@
+"""Batches: several systems of different sizes in one jitted, vmapped MD loop.
+
+Each system is padded to the largest one's atom count: padding atoms have species 0, mass 1,
+no momentum and no force, are nobody's neighbor (the list's ``atom_count``), and count in no
+energy, temperature or degree of freedom (``MDState.atom_mask``).  Every system keeps its own
+cell, neighbor list and RNG key, so a batch gives each system the trajectory it would have run
+alone (up to the order of floating-point sums; Langevin noise of a padded system is drawn for
+its padded shape, so it is a different, equally valid, random stream).
+
+Neighbor lists are all-pairs over lattice images with shapes shared by the batch (the largest
+capacity, half-list size and image range of any system); batches are meant for many small and
+medium systems (as TorchSim batches them), one large system runs faster alone in
+:func:`jaxpot.md.run`.  When any list overflows the chunk is replayed for all systems with
+larger shared capacities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ase
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.md.chunk import init_jit
+from jaxpot.md.output import MDLog, state_to_atoms
+from jaxpot.md.replicas import ReplicaResult, _index, _stack, run_stacked
+from jaxpot.md.run import _host_view, _initial_momenta, _masses
+from jaxpot.md.state import Integrator, MDError, MDState
+from jaxpot.neighbors import NeighborList, allocate_for_model, pad_neighbor_list
+from jaxpot.structure import as_structure, check_species_known
+
+PADDING_MASS = 1.0  #: amu of padding atoms (they never move: no momentum, no force)
+
+
+def _integrators(integrators, n: int) -> list[Integrator]:
+    if isinstance(integrators, Integrator):
+        return [integrators] * n
+    integrators = list(integrators)
+    if len(integrators) != n:
+        raise ValueError(f"run_batch: {len(integrators)} integrators for {n} systems "
+                         "(give one, or one per system)")
+    kinds = {(i.kind, i.options, jax.tree_util.tree_structure(i)) for i in integrators}
+    if len(kinds) != 1:
+        raise ValueError("run_batch: the integrators must share kind, options and the model's "
+                         "configuration (only time steps, temperatures, frictions, pressures "
+                         "and parameter values may differ)")
+    return integrators
+
+
+def _allocate(model, positions: Sequence[np.ndarray], cells: Sequence[np.ndarray], pbc,
+              skin: float, multiplier: float, n_atoms: int, at_least: tuple | None = None
+              ) -> tuple[NeighborList, tuple]:
+    """Lists of every system at ``positions`` padded to shared shapes (stacked), and the
+    shapes ``(capacity, half capacity, image range, view capacities, reciprocal grid)``."""
+    lists = [allocate_for_model(model, p, c, pbc, skin=skin, method="all_pairs",
+                                capacity_multiplier=multiplier)
+             for p, c in zip(positions, cells)]
+    sizes = [(nb.capacity, nb.half_i.shape[0] if nb.half_i is not None else 0, nb.image_range,
+              nb.view_capacities, nb.reciprocal_grid) for nb in lists]
+    if at_least is not None:
+        sizes.append(at_least)
+    shared = (max(s[0] for s in sizes), max(s[1] for s in sizes),
+              tuple(int(x) for x in np.max([s[2] for s in sizes], axis=0)),
+              tuple(int(x) for x in np.max([s[3] for s in sizes], axis=0))
+              if sizes[0][3] else (),
+              tuple(int(x) for x in np.max([s[4] for s in sizes], axis=0))
+              if sizes[0][4] else ())
+    padded = [pad_neighbor_list(nb, n_atoms, *shared) for nb in lists]
+    return _stack(padded), shared
+
+
+def _pad(a: np.ndarray, n: int, value) -> np.ndarray:
+    pad = np.full((n - a.shape[0],) + a.shape[1:], value, a.dtype)
+    return np.concatenate([a, pad])
+
+
+def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[ase.Atoms],
+              steps: int, *, temperatures: Sequence[float] | float | None = None,
+              seeds: Sequence[int] | None = None, skin: float = 1.0, log_interval: int = 100,
+              chunk: int | None = None, max_reallocations: int = 20,
+              capacity_multiplier: float = 1.25) -> ReplicaResult:
+    """Run ``systems`` (different sizes, cells and compositions) side by side in one jit.
+
+    Args:
+        integrators: one integrator for all systems, or one per system (same kind, options
+            and model configuration; time steps, temperatures and parameters may differ).
+        systems: ase.Atoms, all with the same pbc.
+        temperatures: K (one, or one per system) for Maxwell–Boltzmann starting momenta of
+            systems that carry none; seeds: per system (default 0, 1, 2, ...).
+        skin, log_interval, chunk, capacity_multiplier: as in :func:`jaxpot.md.run`.
+
+    Returns:
+        :class:`ReplicaResult`: final ``atoms`` and ``logs`` per system (unpadded), the
+        stacked padded ``state`` and the number of shared-list regrowths.
+    """
+    systems = list(systems)
+    n_sys = len(systems)
+    if n_sys < 1:
+        raise ValueError("run_batch needs at least one system")
+    if any(not isinstance(a, ase.Atoms) for a in systems):
+        raise TypeError("run_batch: systems must be ase.Atoms")
+    integrators = _integrators(integrators, n_sys)
+    seeds = list(range(n_sys)) if seeds is None else list(seeds)
+    temps = (list(np.ravel(temperatures)) if np.ndim(temperatures) == 1
+             else [temperatures] * n_sys)
+    if len(seeds) != n_sys or len(temps) != n_sys:
+        raise ValueError(f"run_batch: need one seed and one temperature per system ({n_sys})")
+    if int(steps) != steps or steps < 0 or log_interval < 1:
+        raise ValueError(f"need steps >= 0 and log_interval >= 1, got {steps}, {log_interval}")
+    first = integrators[0]
+    model = first.model
+    pbcs = {tuple(bool(p) for p in a.pbc) for a in systems}
+    if len(pbcs) != 1:
+        raise ValueError(f"run_batch: all systems need the same pbc, got {sorted(pbcs)}")
+    pbc = pbcs.pop()
+    if first.kind == "npt" and not all(pbc):
+        raise MDError(f"run_batch: a barostat needs a periodic cell, got pbc={list(pbc)}")
+    counts = [len(a) for a in systems]
+    n_pad = max(counts)
+    padded = min(counts) < n_pad
+    if padded and model.atomic_energies_fn is None:
+        raise ValueError(f"run_batch: model {model.name!r} has no per-atom energies, so the "
+                         "padding atoms of smaller systems cannot be masked out; batch systems "
+                         "of one size, or run them one at a time with md.run")
+    dtype = jnp.result_type(float)
+    structures, masses_all = [], []
+    for s, atoms in enumerate(systems):
+        species, masses, _ = _host_view(atoms)
+        try:
+            check_species_known(species, model.species, model.name)
+            masses_all.append(_masses(first, species, masses))
+        except (ValueError, MDError) as err:
+            raise type(err)(f"run_batch: systems[{s}]: {err}") from None
+        structures.append(as_structure(atoms, dtype=dtype))
+    positions = [np.asarray(st.positions) for st in structures]
+    cells = [np.asarray(st.cell) for st in structures]
+    nbrs, _ = _allocate(model, positions, cells, pbc, skin, capacity_multiplier, n_pad)
+    states = []
+    for s, (atoms, st) in enumerate(zip(systems, structures)):
+        mb_key, key = jax.random.split(jax.random.PRNGKey(seeds[s]))
+        momenta = np.asarray(_initial_momenta(atoms, masses_all[s], temps[s], mb_key, dtype))
+        mask = jnp.asarray(np.arange(n_pad) < counts[s]) if padded else None
+        states.append(init_jit(
+            integrators[s], jnp.asarray(_pad(positions[s], n_pad, 0.0)),
+            jnp.asarray(_pad(momenta, n_pad, 0.0), dtype), st.cell,
+            jnp.asarray(_pad(np.asarray(st.species), n_pad, 0)),
+            jnp.asarray(_pad(masses_all[s], n_pad, PADDING_MASS), dtype),
+            _index(nbrs, s), key, mask))
+    stacked, state = _stack(integrators), _stack(states)
+
+    def regrow(state: MDState, nbrs: NeighborList, overflowed: NeighborList) -> NeighborList:
+        """Shared shapes large enough at the chunk's start and where it overflowed."""
+        def host(x, s):
+            return np.asarray(x[s])[:counts[s]]
+        _, needed = _allocate(model, [host(overflowed.reference_positions, s)
+                                      for s in range(n_sys)],
+                              [np.asarray(overflowed.reference_cell[s]) for s in range(n_sys)],
+                              pbc, skin, capacity_multiplier, n_pad)
+        grown, _ = _allocate(model, [host(state.positions, s) for s in range(n_sys)],
+                             [np.asarray(state.cell[s]) for s in range(n_sys)], pbc, skin,
+                             capacity_multiplier, n_pad, at_least=needed)
+        return grown
+
+    state, rows, regrown = run_stacked(stacked, state, nbrs, steps, regrow,
+                                       log_interval=log_interval, chunk=chunk,
+                                       max_reallocations=max_reallocations, source="run_batch")
+    host = jax.device_get(state)
+    logs = [MDLog.from_rows([{k: v[s] for k, v in row.items()} for row in rows])
+            for s in range(n_sys)]
+    atoms = [state_to_atoms(_unpadded(_index(host, s), counts[s])) for s in range(n_sys)]
+    return ReplicaResult(atoms=atoms, logs=logs, state=state, n_reallocations=regrown)
+
+
+def _unpadded(state: MDState, n: int) -> MDState:
+    """The real atoms of one padded system's state."""
+    return state.replace(positions=state.positions[:n], momenta=state.momenta[:n],
+                         masses=state.masses[:n], species=state.species[:n],
+                         forces=state.forces[:n], atom_mask=None)
