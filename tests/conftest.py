@@ -41,7 +41,8 @@ def _release_compiled_code():
 #: (pyproject's ``--no-loadscope-reorder`` keeps xdist from re-sorting by test count)
 LONGEST_FIRST = ("test_notebooks_fits.py", "test_nn.py", "test_contract.py", "test_md.py",
                  "test_electrostatics.py", "test_gap.py", "test_notebooks.py", "test_snap.py",
-                 "test_mtp.py", "test_soap.py", "test_elastic.py", "test_md_run.py")
+                 "test_mtp.py", "test_soap.py", "test_elastic.py", "test_md_run.py",
+                 "test_md_batch.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
