@@ -158,8 +158,8 @@ def test_compressing_run_equals_large_allocation():
     atoms = argon(rattle=0.02, temperature=30.0)
     atoms.set_cell(atoms.cell * 1.06, scale_atoms=True)
     integrator = md.npt(LJ, 5.0, 30.0, 3.0, tau_p=300.0)
-    small = md.run(integrator, atoms, 200, log_interval=20, skin=0.3, capacity_multiplier=1.0)
-    large = md.run(integrator, atoms, 200, log_interval=20, skin=0.3, capacity_multiplier=3.0)
+    small = md.run(integrator, atoms, 140, log_interval=20, skin=0.3, capacity_multiplier=1.0)
+    large = md.run(integrator, atoms, 140, log_interval=20, skin=0.3, capacity_multiplier=3.0)
     assert small.n_reallocations > 0 and large.n_reallocations == 0
     assert small.log.volume[-1] < 0.9 * small.log.volume[0]
     np.testing.assert_allclose(small.log.potential_energy, large.log.potential_energy,
@@ -170,7 +170,7 @@ def test_compressing_run_equals_large_allocation():
     # cell mass and kinetic pressure are those of the 32 real atoms)
     bigger = argon(rattle=0.02, temperature=30.0, seed=2).repeat((2, 1, 1))[:40]
     bigger.set_cell(bigger.cell * 1.06, scale_atoms=True)
-    batch = md.run_batch(integrator, [atoms, bigger], 200, log_interval=20, skin=0.3,
+    batch = md.run_batch(integrator, [atoms, bigger], 140, log_interval=20, skin=0.3,
                          capacity_multiplier=1.0)
     assert batch.n_reallocations > 0 and batch.state.positions.shape[1] == 40
     np.testing.assert_allclose(batch.logs[0].potential_energy, large.log.potential_energy,

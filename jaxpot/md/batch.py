@@ -28,7 +28,7 @@ from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.replicas import ReplicaResult, _index, _stack, run_stacked
 from jaxpot.md.run import _host_view, _initial_momenta, _masses
 from jaxpot.md.state import Integrator, MDError, MDState
-from jaxpot.neighbors import NeighborList, allocate_for_model, pad_neighbor_list
+from jaxpot.neighbors import NeighborList, allocate_for_model, ladder, pad_neighbor_list
 from jaxpot.structure import as_structure, check_species_known
 
 PADDING_MASS = 1.0  #: amu of padding atoms (they never move: no momentum, no force)
@@ -53,7 +53,9 @@ def _allocate(model, positions: Sequence[np.ndarray], cells: Sequence[np.ndarray
               skin: float, multiplier: float, n_atoms: int, at_least: tuple | None = None
               ) -> tuple[NeighborList, tuple]:
     """Lists of every system at ``positions`` padded to shared shapes (stacked), and the
-    shapes ``(capacity, half capacity, image range, view capacities, reciprocal grid)``."""
+    shapes ``(capacity, half capacity, image range, view capacities, reciprocal grid)``;
+    capacities are rounded up to :func:`jaxpot.neighbors.ladder` sizes (head-room that keeps
+    regrowths, and so recompilations, few)."""
     lists = [allocate_for_model(model, p, c, pbc, skin=skin, method="all_pairs",
                                 capacity_multiplier=multiplier)
              for p, c in zip(positions, cells)]
@@ -61,9 +63,9 @@ def _allocate(model, positions: Sequence[np.ndarray], cells: Sequence[np.ndarray
               nb.view_capacities, nb.reciprocal_grid) for nb in lists]
     if at_least is not None:
         sizes.append(at_least)
-    shared = (max(s[0] for s in sizes), max(s[1] for s in sizes),
+    shared = (ladder(max(s[0] for s in sizes)), ladder(max(s[1] for s in sizes)),
               tuple(int(x) for x in np.max([s[2] for s in sizes], axis=0)),
-              tuple(int(x) for x in np.max([s[3] for s in sizes], axis=0))
+              tuple(ladder(int(x)) for x in np.max([s[3] for s in sizes], axis=0))
               if sizes[0][3] else (),
               tuple(int(x) for x in np.max([s[4] for s in sizes], axis=0))
               if sizes[0][4] else ())
