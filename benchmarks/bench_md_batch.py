@@ -1,12 +1,12 @@
 """Batched MD of systems of different sizes: jaxpot ``md.run_batch`` vs one ``md.run`` per
 system vs TorchSim's batched ``integrate`` (its documented way to run many systems at once).
 
-LJ argon (sigma 3.405 Å, epsilon 0.0104 eV, cutoff 8.5 Å), fcc cells of 16 to 256 atoms
-rattled and started at 60 K, NVE with a 5 fs step.  Each runner is called twice: the first
+LJ argon (sigma 3.405 Å, epsilon 0.0104 eV, cutoff 8.5 Å), eight fcc cells of 16 to 256
+atoms (``--sizes mixed``) or of 96 and 108 atoms (``--sizes similar``), rattled and started at 60 K, NVE with a 5 fs step.  Each runner is called twice: the first
 call is the time to the first result (compilation, allocation), the second the steady cost.
 TorchSim's LJ is a speed peer only (a plain truncated LJ; jaxpot's is ASE's smooth switch).
 
-    python benchmarks/bench_md_batch.py [--steps 500] [--dtype float64]
+    python benchmarks/bench_md_batch.py [--steps 200] [--dtype float64] [--sizes mixed|similar]
 """
 
 from __future__ import annotations
@@ -14,20 +14,23 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 
 from _common import machine, print_table, write_json
 
-REPEATS = [(2, 2, 1), (2, 2, 2), (3, 2, 2), (3, 3, 2), (3, 3, 3), (4, 3, 3), (4, 4, 3),
-           (4, 4, 4)]  # 16 ... 256 atoms
+SETS = {  # atoms per system
+    "mixed": [16, 32, 48, 72, 108, 144, 192, 256],  # fcc repeats (2,2,1) ... (4,4,4)
+    "similar": [108, 96, 108, 96, 108, 96, 108, 96],  # 3x3x3 cells, every other one less 12 atoms
+}
+REPEAT_OF = {16: (2, 2, 1), 32: (2, 2, 2), 48: (3, 2, 2), 72: (3, 3, 2), 108: (3, 3, 3),
+             144: (4, 3, 3), 192: (4, 4, 3), 256: (4, 4, 4), 96: (3, 3, 3)}
 SIGMA, EPSILON, CUTOFF, T0, DT_FS = 3.405, 0.0104, 8.5, 60.0, 5.0
 
 
-def systems():
+def systems(sizes):
     from ase.build import bulk
     out = []
-    for s, rep in enumerate(REPEATS):
-        atoms = bulk("Ar", "fcc", a=5.3, cubic=True).repeat(rep)
+    for s, n in enumerate(sizes):
+        atoms = bulk("Ar", "fcc", a=5.3, cubic=True).repeat(REPEAT_OF[n])[:n]
         atoms.rattle(0.03, seed=s)
         out.append(atoms)
     return out
@@ -39,14 +42,14 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
-def jaxpot_rows(steps: int, dtype: str) -> list[dict]:
+def jaxpot_rows(steps: int, dtype: str, sizes) -> list[dict]:
     import jax
     jax.config.update("jax_enable_x64", dtype == "float64")
     from jaxpot import md
     from jaxpot.potentials import lennard_jones
     model = lennard_jones(sigma=SIGMA, epsilon=EPSILON, cutoff=CUTOFF, smooth=True)
     integrator = md.nve(model, DT_FS)
-    frames = systems()
+    frames = systems(sizes)
     atom_steps = sum(len(a) for a in frames) * steps
     rows = []
     for name, fn in [
@@ -63,7 +66,7 @@ def jaxpot_rows(steps: int, dtype: str) -> list[dict]:
     return rows
 
 
-def torchsim_rows(steps: int, dtype: str) -> list[dict]:
+def torchsim_rows(steps: int, dtype: str, sizes) -> list[dict]:
     try:
         import torch
         import torch_sim as ts
@@ -75,7 +78,7 @@ def torchsim_rows(steps: int, dtype: str) -> list[dict]:
     torch.set_num_threads(2)
     model = LennardJonesModel(sigma=SIGMA, epsilon=EPSILON, cutoff=CUTOFF,
                               dtype=getattr(torch, dtype), device=torch.device("cpu"))
-    frames = systems()
+    frames = systems(sizes)
     atom_steps = sum(len(a) for a in frames) * steps
 
     def run():  # TorchSim's metal units: timestep in ps
@@ -91,16 +94,18 @@ def torchsim_rows(steps: int, dtype: str) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    parser.add_argument("--sizes", default="mixed", choices=tuple(SETS))
     args = parser.parse_args()
-    rows = jaxpot_rows(args.steps, args.dtype) + torchsim_rows(args.steps, args.dtype)
-    print(f"{len(REPEATS)} LJ argon systems, {sum(np.prod(r) * 4 for r in REPEATS)} atoms, "
+    sizes = SETS[args.sizes]
+    rows = (jaxpot_rows(args.steps, args.dtype, sizes)
+            + torchsim_rows(args.steps, args.dtype, sizes))
+    print(f"{len(sizes)} LJ argon systems ({args.sizes}: {sizes}), {sum(sizes)} atoms, "
           f"{args.steps} NVE steps")
     print_table(rows, ["runner", "dtype", "first_s", "steady_s", "atom_steps_per_s"])
-    path = write_json(f"md_batch_{args.dtype}", {"machine": machine(), "steps": args.steps,
-                                                 "sizes": [int(np.prod(r) * 4) for r in REPEATS],
-                                                 "rows": rows})
+    path = write_json(f"md_batch_{args.sizes}_{args.dtype}",
+                      {"machine": machine(), "steps": args.steps, "sizes": sizes, "rows": rows})
     print(f"wrote {path}")
 
 

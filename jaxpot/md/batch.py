@@ -11,7 +11,13 @@ Neighbor lists are all-pairs over lattice images with shapes shared by the batch
 capacity, half-list size and image range of any system); batches are meant for many small and
 medium systems (as TorchSim batches them), one large system runs faster alone in
 :func:`jaxpot.md.run`.  When any list overflows the chunk is replayed for all systems with
-larger shared capacities.
+larger shared capacities; when any system's skin test fails, all lists are rebuilt (one
+batched rebuild, :func:`jaxpot.neighbors.update_neighbor_list` under ``vmap``).
+
+On CPU a batch is not faster than the systems run one after another (XLA:CPU gains nothing
+from the batch axis, and a batch pays for padding and shared rebuilds: see
+``benchmarks/bench_md_batch.py``); it gives one compiled program for many systems, one
+neighbor-list policy and one result, and is what fills an accelerator.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import itertools
 
 import jax
 import jax.numpy as jnp
+from jax import custom_batching
 import numpy as np
 
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, BIN_CAPACITY, CAPACITY, GEOMETRY,
@@ -224,13 +225,47 @@ def needs_rebuild(positions: Array, cell: Array, nbrs: NeighborList) -> Array:
     return 2.0 * max_u + (nbrs.cutoff + nbrs.skin) * strain >= nbrs.skin
 
 
-def update_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
-    """Jittable update: rebuild only when the skin criterion asks for it.
-
-    The returned list has ``did_overflow`` set if it could not hold every neighbor; check it
-    on the host with :func:`reallocate_if_needed`.
-    """
+def _update_one(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
     return jax.lax.cond(needs_rebuild(positions, cell, nbrs),
                         lambda: rebuild_neighbor_list(positions, cell, nbrs), lambda: nbrs)
 
 
+@custom_batching.custom_vmap
+def _update_vmappable(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
+    return _update_one(positions, cell, nbrs)
+
+
+@_update_vmappable.def_vmap
+def _update_batch(axis_size: int, in_batched, positions, cell, nbrs):
+    """Under ``vmap`` (replicas, batches of systems) a ``lax.cond`` on a batched predicate
+    becomes a select that runs the rebuild at every step; here the batch rebuilds only when
+    some system needs it (all of them then, keeping the others' lists where they did not)."""
+    def batched(x, is_batched):
+        return x if is_batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+
+    positions, cell, nbrs = jax.tree_util.tree_map(batched, (positions, cell, nbrs),
+                                                   tuple(in_batched))
+    need = jax.vmap(needs_rebuild)(positions, cell, nbrs)
+    rebuilt = jax.lax.cond(jnp.any(need),
+                           lambda: jax.vmap(rebuild_neighbor_list)(positions, cell, nbrs),
+                           lambda: nbrs)
+    out = jax.tree_util.tree_map(
+        lambda new, old: jnp.where(need.reshape((-1,) + (1,) * (new.ndim - 1)), new, old),
+        rebuilt, nbrs)
+    return out, jax.tree_util.tree_map(lambda _: True, out)
+
+
+@jax.custom_jvp
+def update_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
+    """Jittable update: rebuild only when the skin criterion asks for it.
+
+    The returned list has ``did_overflow`` set if it could not hold every neighbor; check it
+    on the host with :func:`reallocate_if_needed`.  Under ``vmap`` one rebuild serves the
+    batch (see ``_update_batch``); derivatives are those of the plain conditional rebuild.
+    """
+    return _update_vmappable(positions, cell, nbrs)
+
+
+@update_neighbor_list.defjvp
+def _update_jvp(primals, tangents):
+    return jax.jvp(_update_one, primals, tangents)
