@@ -94,6 +94,42 @@ def test_skin_update_keeps_every_pair_within_cutoff_and_rebuilds_in_jit():
     assert jaxpot_pairs(big) == ase_pairs(moved, cutoff + skin)
 
 
+def test_vmapped_update_equals_one_at_a_time_and_keeps_derivatives():
+    """Under vmap (replicas, batches) the update rebuilds only the systems whose skin test
+    fails (the others keep their list, as alone: ASE pairs), and the positions' derivative of
+    the reference positions goes through the plain conditional (identity after a rebuild,
+    zero when the list is kept; checked against finite differences)."""
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    atoms.rattle(0.02, seed=0)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=4.0,
+                                  skin=0.6)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    batch_pos = jnp.stack([pos + 0.01, pos.at[0].add(jnp.asarray([0.5, 0.4, 0.0])), pos])
+    stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x] * 3), nbrs)
+    out = jax.jit(jax.vmap(update_neighbor_list, in_axes=(0, None, 0)))(batch_pos, cell,
+                                                                         stacked)
+    update = jax.jit(update_neighbor_list)
+    for r in range(3):
+        alone = update(batch_pos[r], cell, nbrs)
+        assert np.array_equal(np.asarray(out.idx[r]), np.asarray(alone.idx))
+        np.testing.assert_array_equal(out.reference_positions[r], alone.reference_positions)
+        moved = atoms.copy()
+        moved.positions = np.asarray(batch_pos[r])
+        assert ase_pairs(moved, 4.0) <= pair_set(*alone.to_numpy_pairs())
+    assert np.array_equal(np.asarray(out.reference_positions[0]), atoms.positions)  # kept
+    assert np.allclose(np.asarray(out.reference_positions[1]), batch_pos[1])  # rebuilt
+
+    def ref_sum(x):
+        return jnp.sum(update_neighbor_list(x, cell, nbrs).reference_positions ** 2)
+
+    value, gradient = jax.jit(ref_sum), jax.jit(jax.grad(ref_sum))
+    for x in (batch_pos[0], batch_pos[1]):
+        grad = gradient(x)
+        h = 1e-6
+        fd = (value(x.at[5, 1].add(h)) - value(x.at[5, 1].add(-h))) / (2 * h)
+        assert float(grad[5, 1]) == pytest.approx(float(fd), abs=1e-6)
+
+
 def test_overflow_is_detected_in_jit_and_answered_by_reallocation():
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
     nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=4.0,
