@@ -196,9 +196,10 @@ def packed_batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePa
 
 
 def masked_energy_forces_stress(model: EnergyModel, positions, cell, species, mask,
-                                nbrs) -> BatchResults:
+                                nbrs, compute_stress: bool = True) -> BatchResults:
     """One padded structure: energy eV (the masked sum of per-atom energies when the model has
-    them), forces (N,3) eV/Å (zero on padding atoms), stress (3,3) eV/Å^3, energies (N,)."""
+    them), forces (N,3) eV/Å (zero on padding atoms), stress (3,3) eV/Å^3 (zeros unless
+    ``compute_stress``: then no cell gradient is taken), energies (N,)."""
     per_atom = model.atomic_energies_fn is not None
 
     def energy(pos, c):
@@ -207,6 +208,10 @@ def masked_energy_forces_stress(model: EnergyModel, positions, cell, species, ma
             return jnp.sum(e_i), e_i
         return model.energy(pos, c, species, nbrs), None
 
+    if not compute_stress:
+        (e, e_i), de_dr = jax.value_and_grad(energy, has_aux=True)(positions, cell)
+        return BatchResults(energy=e, forces=-jnp.where(mask[:, None], de_dr, 0.0),
+                            energies=e_i, stress=jnp.zeros((3, 3), positions.dtype))
     (e, e_i), (de_dr, de_dcell) = jax.value_and_grad(energy, argnums=(0, 1), has_aux=True)(
         positions, cell)
     de_dr = jnp.where(mask[:, None], de_dr, 0.0)

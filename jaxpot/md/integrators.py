@@ -28,21 +28,12 @@ def evaluate(model: EnergyModel, positions, cell, species, neighbors, with_stres
     With ``atom_mask`` (a padded system) the energy is the masked sum of per-atom energies
     and padding atoms get zero force (:func:`jaxpot.batch.masked_energy_forces_stress`).
     """
-    if atom_mask is not None and with_stress:
+    if atom_mask is not None:
         res = masked_energy_forces_stress(model, positions, cell, species, atom_mask,
-                                          neighbors)
-        return res.energy, res.forces, res.stress
-    if atom_mask is not None:  # no cell gradient when no stress is asked for
-
-        def energy(pos):
-            e_i = model.atomic_energies(pos, cell, species, neighbors)
-            return jnp.sum(jnp.where(atom_mask, e_i, 0.0))
-
-        e, de_dr = jax.value_and_grad(energy)(positions)
-        return (e, -jnp.where(atom_mask[:, None], de_dr, 0.0),
-                jnp.zeros((3, 3), positions.dtype))
-    res = energy_forces_stress(model, positions, cell, species, neighbors,
-                               compute_stress=with_stress)
+                                          neighbors, compute_stress=with_stress)
+    else:
+        res = energy_forces_stress(model, positions, cell, species, neighbors,
+                                   compute_stress=with_stress)
     return res.energy, res.forces, res.stress
 
 
