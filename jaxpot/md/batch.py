@@ -31,8 +31,8 @@ import numpy as np
 
 from jaxpot.md.chunk import init_jit
 from jaxpot.md.output import MDLog, state_to_atoms
-from jaxpot.md.replicas import ReplicaResult, _index, _stack, run_stacked
-from jaxpot.md.run import _host_view, _initial_momenta, _masses
+from jaxpot.md.replicas import ReplicaResult, tree_row, stack_trees, run_stacked
+from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.neighbors import NeighborList, allocate_for_model, ladder, pad_neighbor_list
 from jaxpot.structure import as_structure, check_species_known
@@ -76,7 +76,7 @@ def _allocate(model, positions: Sequence[np.ndarray], cells: Sequence[np.ndarray
               tuple(int(x) for x in np.max([s[4] for s in sizes], axis=0))
               if sizes[0][4] else ())
     padded = [pad_neighbor_list(nb, n_atoms, *shared) for nb in lists]
-    return _stack(padded), shared
+    return stack_trees(padded), shared
 
 
 def _pad(a: np.ndarray, n: int, value) -> np.ndarray:
@@ -135,10 +135,10 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
     dtype = jnp.result_type(float)
     structures, masses_all = [], []
     for s, atoms in enumerate(systems):
-        species, masses, _ = _host_view(atoms)
+        species, masses, _ = host_view(atoms)
         try:
             check_species_known(species, model.species, model.name)
-            masses_all.append(_masses(first, species, masses))
+            masses_all.append(integrator_masses(first, species, masses))
         except (ValueError, MDError) as err:
             raise type(err)(f"run_batch: systems[{s}]: {err}") from None
         structures.append(as_structure(atoms, dtype=dtype))
@@ -148,15 +148,15 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
     states = []
     for s, (atoms, st) in enumerate(zip(systems, structures)):
         mb_key, key = jax.random.split(jax.random.PRNGKey(seeds[s]))
-        momenta = np.asarray(_initial_momenta(atoms, masses_all[s], temps[s], mb_key, dtype))
+        momenta = np.asarray(initial_momenta(atoms, masses_all[s], temps[s], mb_key, dtype))
         mask = jnp.asarray(np.arange(n_pad) < counts[s]) if padded else None
         states.append(init_jit(
             integrators[s], jnp.asarray(_pad(positions[s], n_pad, 0.0)),
             jnp.asarray(_pad(momenta, n_pad, 0.0), dtype), st.cell,
             jnp.asarray(_pad(np.asarray(st.species), n_pad, 0)),
             jnp.asarray(_pad(masses_all[s], n_pad, PADDING_MASS), dtype),
-            _index(nbrs, s), key, mask))
-    stacked, state = _stack(integrators), _stack(states)
+            tree_row(nbrs, s), key, mask))
+    stacked, state = stack_trees(integrators), stack_trees(states)
 
     def regrow(state: MDState, nbrs: NeighborList, overflowed: NeighborList) -> NeighborList:
         """Shared shapes large enough at the chunk's start and where it overflowed."""
@@ -177,7 +177,7 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
     host = jax.device_get(state)
     logs = [MDLog.from_rows([{k: v[s] for k, v in row.items()} for row in rows])
             for s in range(n_sys)]
-    atoms = [state_to_atoms(_unpadded(_index(host, s), counts[s])) for s in range(n_sys)]
+    atoms = [state_to_atoms(_unpadded(tree_row(host, s), counts[s])) for s in range(n_sys)]
     return ReplicaResult(atoms=atoms, logs=logs, state=state, n_reallocations=regrown)
 
 

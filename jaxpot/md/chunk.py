@@ -36,7 +36,8 @@ def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool) 
     row = {"step": state.step, "time": state.step * integrator.params["dt"] / fs,
            "potential_energy": state.energy, "kinetic_energy": ke,
            "total_energy": state.energy + ke,
-           "temperature": temperature(state.momenta, state.masses, state.n_atoms), "pressure": pressure,
+           "temperature": temperature(state.momenta, state.masses, state.n_atoms),
+           "pressure": pressure,
            "volume": v, "conserved_energy": integrator.conserved(state), "stress": stress}
     row["escaped"] = _escaped(state) if check_box else jnp.asarray(False)
     return row

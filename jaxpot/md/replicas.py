@@ -21,7 +21,7 @@ import numpy as np
 
 from jaxpot.md.chunk import init_jit, observe, run_chunk
 from jaxpot.md.output import MDLog, state_to_atoms
-from jaxpot.md.run import _host_view, _initial_momenta, _masses
+from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError
 from jaxpot.neighbors import (NeighborListOverflowError, allocate_for_model, overflow_causes,
                               reallocate, rebuild_neighbor_list)
@@ -38,11 +38,13 @@ class ReplicaResult(NamedTuple):
     n_reallocations: int
 
 
-def _stack(trees):
+def stack_trees(trees):
+    """Stack equal pytrees along a new leading axis (one entry per replica or system)."""
     return jax.tree_util.tree_map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
 
 
-def _index(tree, r):
+def tree_row(tree, r):
+    """Entry ``r`` of a stacked pytree."""
     return jax.tree_util.tree_map(lambda x: x[r], tree)
 
 
@@ -83,9 +85,10 @@ def run_stacked(stacked: Integrator, state, nbrs, steps: int, regrow, *, log_int
         if overflowed.any():
             regrown += 1
             if regrown > max_reallocations:
-                worst = _index(new_nbrs, int(np.argmax(overflowed)))
+                worst = tree_row(new_nbrs, int(np.argmax(overflowed)))
+                causes = ", ".join(overflow_causes(worst))
                 raise NeighborListOverflowError(
-                    f"{source}: neighbor lists kept overflowing ({', '.join(overflow_causes(worst))})")
+                    f"{source}: neighbor lists kept overflowing ({causes})")
             nbrs = regrow(state, nbrs, new_nbrs)
             continue
         out, valid = jax.device_get((out, valid))
@@ -97,7 +100,7 @@ def run_stacked(stacked: Integrator, state, nbrs, steps: int, regrow, *, log_int
             r = int(np.flatnonzero(bad)[0])
             raise MDError(f"{source}: system {r} has a NaN or infinite energy by step "
                           f"{int(rows[-1]['step'][r])}", step=int(rows[-1]["step"][r]),
-                          last_good=state_to_atoms(jax.device_get(_index(state, r))))
+                          last_good=state_to_atoms(jax.device_get(tree_row(state, r))))
         state, nbrs = new_state, new_nbrs
     return state, rows, regrown
 
@@ -129,11 +132,11 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
     if int(steps) != steps or steps < 0 or log_interval < 1:
         raise ValueError(f"need steps >= 0 and log_interval >= 1, got {steps}, {log_interval}")
     first = integrators[0]
-    species, masses, pbc = _host_view(atoms)
+    species, masses, pbc = host_view(atoms)
     check_species_known(species, first.model.species, first.model.name)
     if first.kind == "npt" and not all(pbc):
         raise MDError(f"run_replicas: a barostat needs a periodic cell, got pbc={list(pbc)}")
-    masses = _masses(first, species, masses)
+    masses = integrator_masses(first, species, masses)
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     dtype = structure.positions.dtype
     template = allocate_for_model(first.model, np.asarray(structure.positions),
@@ -141,18 +144,18 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
     states = []
     for integrator, seed, temp in zip(integrators, seeds, temps):
         mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
-        momenta = _initial_momenta(atoms, masses, temp, mb_key, dtype)
+        momenta = initial_momenta(atoms, masses, temp, mb_key, dtype)
         states.append(init_jit(integrator, structure.positions, momenta, structure.cell,
                                structure.species, jnp.asarray(masses, dtype), template, key))
-    stacked, state = _stack(integrators), _stack(states)
-    nbrs = _stack([template] * n_rep)
+    stacked, state = stack_trees(integrators), stack_trees(states)
+    nbrs = stack_trees([template] * n_rep)
 
     def regrow(state, nbrs, new_nbrs):
         overflowed = np.asarray(new_nbrs.did_overflow)
-        worst = _index(new_nbrs, int(np.argmax(overflowed)))
+        worst = tree_row(new_nbrs, int(np.argmax(overflowed)))
         grown = reallocate(np.asarray(worst.reference_positions),
                            np.asarray(worst.reference_cell), worst,
-                           keep_grid_of=_index(nbrs, 0))
+                           keep_grid_of=tree_row(nbrs, 0))
         return _rebuild_all(state.positions, state.cell, grown)
 
     state, rows, regrown = run_stacked(stacked, state, nbrs, steps, regrow,
@@ -162,5 +165,5 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
     host = jax.device_get(state)
     logs = [MDLog.from_rows([{k: v[r] for k, v in row.items()} for row in rows])
             for r in range(n_rep)]
-    return ReplicaResult(atoms=[state_to_atoms(_index(host, r)) for r in range(n_rep)],
+    return ReplicaResult(atoms=[state_to_atoms(tree_row(host, r)) for r in range(n_rep)],
                          logs=logs, state=state, n_reallocations=regrown)

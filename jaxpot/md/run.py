@@ -25,7 +25,8 @@ from jaxpot.driver import run_chunks
 from jaxpot.md.chunk import init_jit, observe_jit, run_chunk
 from jaxpot.md.output import (MDLog, TrajectoryWriter, fingerprint, load_checkpoint,
                               save_checkpoint, state_to_atoms)
-from jaxpot.md.state import Integrator, MDError, MDState, maxwell_boltzmann
+from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
+from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import warn_if_single_precision
 from jaxpot.structure import Structure, as_structure, check_species_known
@@ -43,35 +44,6 @@ class MDResult(NamedTuple):
     neighbors: NeighborList
     n_reallocations: int
     timing: dict
-
-
-def _host_view(atoms):
-    """(species, masses, pbc) as NumPy, without touching the device (checks compile nothing)."""
-    if isinstance(atoms, ase.Atoms):
-        return np.asarray(atoms.numbers), np.array(atoms.get_masses(), float), tuple(
-            bool(p) for p in atoms.pbc)
-    return (np.asarray(atoms.species), np.array(atoms.masses, float),
-            tuple(bool(p) for p in atoms.pbc))
-
-
-def _masses(integrator: Integrator, species: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    for z, m in integrator.option.get("masses", ()):
-        masses[species == z] = m
-    bad = np.flatnonzero(~np.isfinite(masses) | (masses <= 0))
-    if bad.size:
-        raise MDError(f"md.run: atom {bad[0]} (Z={species[bad[0]]}) has mass {masses[bad[0]]!r};"
-                      " masses must be positive (set them on the atoms or pass masses=)")
-    return masses
-
-
-def _initial_momenta(atoms, masses, temperature, key, dtype):
-    momenta = (np.asarray(atoms.get_momenta(), float) if isinstance(atoms, ase.Atoms)
-               else np.zeros((len(masses), 3)))
-    if not np.all(np.isfinite(momenta)):
-        raise MDError("md.run: the atoms' momenta contain NaN or infinity")
-    if temperature is not None and not np.any(momenta):
-        return maxwell_boltzmann(key, jnp.asarray(masses, dtype), temperature)
-    return jnp.asarray(momenta, dtype)
 
 
 def _inside_open_box(structure) -> bool:
@@ -132,16 +104,16 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     if not isinstance(atoms, (ase.Atoms, Structure)):
         raise TypeError(f"md.run needs ase.Atoms or a jaxpot Structure, got {type(atoms)!r}")
     model = integrator.model
-    species, masses, pbc = _host_view(atoms)
+    species, masses, pbc = host_view(atoms)
     check_species_known(species, model.species, model.name)
     if integrator.kind == "npt" and not all(pbc):
         raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
                       f"lattice vectors), got pbc={list(pbc)}")
-    masses = _masses(integrator, species, masses)
+    masses = integrator_masses(integrator, species, masses)
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     dtype = structure.positions.dtype
     mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
-    momenta = _initial_momenta(atoms, masses, temperature, mb_key, dtype)
+    momenta = initial_momenta(atoms, masses, temperature, mb_key, dtype)
     run_id = fingerprint((integrator, np.asarray(structure.species), masses))
     check_box = _inside_open_box(structure)
     writer = TrajectoryWriter(trajectory, trajectory_interval) if trajectory else None
