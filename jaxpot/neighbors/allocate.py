@@ -13,6 +13,7 @@ from jaxpot.neighbors.build import rebuild_neighbor_list
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
                                    reciprocal_grid,
                                    half_list_numpy, overflow_causes)
+from jaxpot.neighbors.host import pack_pairs, vesin_pairs
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
 
@@ -62,7 +63,9 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         positions: (N, 3) Å. cell: (3, 3) Å, rows are lattice vectors. pbc: 3 bools.
         cutoff: model cutoff in Å; skin: Verlet buffer in Å (pairs within cutoff+skin are kept).
         capacity_multiplier: head-room factor on neighbor and bin capacities.
-        method: ``"all_pairs"``, ``"cell_list"`` or ``"auto"`` (cell list for large cells).
+        method: ``"all_pairs"``, ``"cell_list"``, ``"host"`` (rebuilt on the host by vesin,
+            see :mod:`jaxpot.neighbors.host`) or ``"auto"``: all pairs for fewer than 256
+            atoms, else ``"host"`` on a CPU backend and the cell list on accelerators.
         min_capacity: lower bound on K (used when reallocating after an overflow).
         view_cutoffs: shorter cutoffs (Å) of parts of a sum (``model.part_cutoffs``); each
             gets a prefix view (:meth:`NeighborList.within`).
@@ -107,12 +110,17 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         grid = tuple(min(g, m) for g, m in zip(grid, min_grid))
     cell_list_ok = all(g >= 2 * stencil + 1 for g, p in zip(grid, pbc) if p)
     if method == "auto":
-        method = "cell_list" if (cell_list_ok and n >= 256) else "all_pairs"
+        if n < 256:
+            method = "all_pairs"
+        elif jax.default_backend() == "cpu":
+            method = "host"
+        else:
+            method = "cell_list" if cell_list_ok else "all_pairs"
     if method == "cell_list" and not cell_list_ok:
         raise ValueError(f"cell_list needs >= {2 * stencil + 1} bins of width (cutoff+skin)/"
                          f"{stencil}={radius / stencil} Å along each periodic direction; the "
                          f"cell allows {grid}. Use method='all_pairs'.")
-    if method not in ("cell_list", "all_pairs"):
+    if method not in ("cell_list", "all_pairs", "host"):
         raise ValueError(f"unknown neighbor-list method {method!r}")
     image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
     dtype = (jax.dtypes.canonicalize_dtype(positions.dtype) if hasattr(positions, "dtype")
@@ -142,6 +150,10 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         reciprocal_grid=k_grid)  # builds sort rows by distance only when there are views
     pos = jax.device_put(np.asarray(positions_np, dtype))
     cel = jax.device_put(np.asarray(cell_np, dtype))
+    if method == "host":
+        return _with_views(*allocate_on_host(template, positions_np, cell_np, min_capacity,
+                                             half, min_half_capacity, round_capacities),
+                           views, capacity_multiplier, round_capacities)
     if method == "all_pairs":  # host build: no compilation for one-off lists of small cells
         idx, shifts, dist, max_count = host_all_pairs(
             positions_np, frame, origin, pbc, image_range, radius, capacity_multiplier,
@@ -177,6 +189,27 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                                         f"{', '.join(overflow_causes(nbrs))})")
     dist = host_pair_distances(positions_np, cell_np, nbrs.idx, nbrs.shifts)
     return _with_views(nbrs, dist, views, capacity_multiplier, round_capacities)
+
+
+def allocate_on_host(template: NeighborList, positions: np.ndarray, cell: np.ndarray,
+                     min_capacity: int, half: bool, min_half_capacity: int, rounded: bool):
+    """A ``method="host"`` list (vesin pairs, exact capacities times the multiplier) and the
+    (N, K) distances of its slots (for views)."""
+    radius, multiplier = template.list_cutoff, template.capacity_multiplier
+    i, j, sh, d = vesin_pairs(positions, cell, template.pbc, radius, full=False)
+    n = positions.shape[0]
+    max_count = int(np.max(np.bincount(np.concatenate([i, j]), minlength=n), initial=0))
+    capacity = _rounded(max(int(math.ceil(max_count * multiplier)), 1, int(min_capacity)),
+                        rounded)
+    e = _half_capacity(len(i), multiplier, min_half_capacity, rounded) if half else 0
+    idx, shifts, hi, hj, hs, _, _, _ = pack_pairs(n, i, j, sh, d, capacity, e,
+                                                   bool(template.view_cutoffs))
+    nbrs = template.replace(idx=jax.device_put(idx), shifts=jax.device_put(shifts),
+                            max_count=jax.device_put(np.int32(max_count)))
+    if half:
+        nbrs = nbrs.replace(half_i=jax.device_put(hi), half_j=jax.device_put(hj),
+                            half_shifts=jax.device_put(hs))
+    return nbrs, host_pair_distances(positions, cell, idx, shifts)
 
 
 def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: float = 0.0,
@@ -320,7 +353,8 @@ def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList |
     half_grown = 0 if nbrs.half_i is None else int(
         math.ceil(nbrs.half_i.shape[0] * nbrs.capacity_multiplier))
     return allocate_neighbor_list(positions, cell, nbrs.pbc, cutoff=nbrs.cutoff, skin=nbrs.skin,
-                                  capacity_multiplier=nbrs.capacity_multiplier, method="auto",
+                                  capacity_multiplier=nbrs.capacity_multiplier,
+                                  method="host" if nbrs.method == "host" else "auto",
                                   min_capacity=grown, view_cutoffs=views,
                                   half=nbrs.half_i is not None, min_grid=min_grid,
                                   min_bin_capacity=bin_capacity, min_half_capacity=half_grown,

@@ -12,6 +12,7 @@ import numpy as np
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, BIN_CAPACITY, CAPACITY, GEOMETRY,
                                    VIEW_CAPACITY, NeighborList, _half_list,
                                    reciprocal_grid_ok)
+from jaxpot.neighbors.host import host_rebuild
 from jaxpot.types import Array
 
 
@@ -185,6 +186,8 @@ def _build(positions: Array, cell: Array, nbrs: NeighborList, capacity: int):
 
 def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
     """Rebuild the list at ``positions`` and ``cell`` with the same capacity (jittable)."""
+    if nbrs.method == "host":
+        return _rebuild_on_host(positions, cell, nbrs)
     idx, shifts, counts, occupancy, geometry_ok, d2 = _build(positions, cell, nbrs, nbrs.capacity)
     geometry_ok = geometry_ok & reciprocal_grid_ok(cell, nbrs)
     max_count = jnp.max(counts).astype(jnp.int32)
@@ -203,6 +206,22 @@ def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> 
                         reference_cell=cell.astype(nbrs.reference_cell.dtype),
                         overflow=(nbrs.overflow | bits).astype(jnp.int32), max_count=max_count,
                         max_occupancy=occupancy.astype(jnp.int32))
+
+
+def _rebuild_on_host(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
+    idx, shifts, hi, hj, hs, max_count, half_count, view_counts = host_rebuild(
+        positions, cell, nbrs)
+    bits = (jnp.where(max_count > nbrs.capacity, CAPACITY, 0)
+            | jnp.where(reciprocal_grid_ok(cell, nbrs), 0, GEOMETRY))
+    for v, k in enumerate(nbrs.view_capacities):
+        bits = bits | jnp.where(view_counts[v] > k, VIEW_CAPACITY, 0)
+    half = {}
+    if nbrs.half_i is not None:
+        half = dict(half_i=hi, half_j=hj, half_shifts=hs)
+        bits = bits | jnp.where(half_count > nbrs.half_i.shape[0], CAPACITY, 0)
+    return nbrs.replace(idx=idx, shifts=shifts, **half, reference_positions=positions,
+                        reference_cell=cell.astype(nbrs.reference_cell.dtype),
+                        overflow=(nbrs.overflow | bits).astype(jnp.int32), max_count=max_count)
 
 
 def needs_rebuild(positions: Array, cell: Array, nbrs: NeighborList) -> Array:

@@ -1,0 +1,124 @@
+"""Neighbor lists built on the host by vesin (C++ cell lists), also from inside jit.
+
+``method="host"`` lists are rebuilt by :func:`host_rebuild` through ``jax.pure_callback``:
+the positions go to the host, `vesin <https://github.com/Luthaf/vesin>`_ finds every pair within
+``cutoff + skin`` (any cell, any pbc, several images of one neighbor), and NumPy packs the pairs
+into the list's static shapes.  On a CPU backend the host and the device share memory, and a
+rebuild costs about a sixth of the XLA cell list (4,000 LJ atoms: ~45 ms against ~270 ms,
+benchmarks/RESULTS.md), which is most of an MD step.  On an accelerator every rebuild is a
+round trip to the host, so ``method="auto"`` keeps the jittable cell list there.
+
+The list is the same pytree as the other methods: dense rows (sorted by distance when the list
+has per-part views) and the flat half list, overflow bits set when a capacity is exceeded
+(the rows and half list are then truncated and the run driver reallocates).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import vesin
+
+from jaxpot.neighbors.core import NeighborList
+
+
+def vesin_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float, full: bool):
+    """Pairs ``(i, j, S, d)`` within ``radius`` Å: ``r_j - r_i + S @ cell``, as
+    ``ase.neighborlist.neighbor_list('ijSd')``; ``full=False`` gives each pair once."""
+    nl = vesin.NeighborList(cutoff=float(radius), full_list=bool(full))
+    i, j, s, d = nl.compute(np.asarray(positions, np.float64), np.asarray(cell, np.float64),
+                            [bool(p) for p in pbc], quantities="ijSd", copy=True)
+    return i.astype(np.int64), j.astype(np.int64), s.astype(np.int32), d
+
+
+def _row_ranks(i: np.ndarray, n: int):
+    """Order grouping pairs by center (stable) and each pair's slot in its center's row."""
+    key = i.astype(np.int16) if n < 2 ** 15 else i  # numpy radix-sorts 16-bit keys
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(i, minlength=n)
+    rank = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return order, rank, counts
+
+
+def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows: bool,
+               view_radii: tuple[float, ...] = (), pad: int | None = None):
+    """Dense rows and half list from each pair once (host side).
+
+    Args:
+        n: atoms; i, j, s, d: half list from :func:`vesin_pairs`; capacity: K slots per row;
+        half_capacity: E (0: no half list); sort_rows: rows by distance (for part views);
+        view_radii: ``view cutoff + skin`` of each view; pad: padding index (default ``n``).
+
+    Returns idx (n, K), shifts (n, K, 3), half_i, half_j (E,), half_shifts (E, 3), the largest
+    row count, the number of pairs, and the largest row count within each view radius (V,).
+    """
+    pad = n if pad is None else pad
+    ci = np.concatenate([i, j])
+    cj = np.concatenate([j, i])
+    cs = np.concatenate([s, -s])
+    cd = np.concatenate([d, d])
+    if sort_rows:
+        order = np.lexsort((cd, ci))
+        counts = np.bincount(ci, minlength=n)
+        rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
+    else:
+        order, rank, counts = _row_ranks(ci, n)
+    ci, cj, cs, cd = ci[order], cj[order], cs[order], cd[order]
+    keep = rank < capacity
+    flat = ci[keep] * capacity + rank[keep]
+    idx = np.full(n * capacity, pad, np.int32)
+    shifts = np.zeros((n * capacity, 3), np.int32)
+    idx[flat] = cj[keep]
+    shifts[flat] = cs[keep]
+    views = np.array([np.max(np.bincount(ci[cd < r], minlength=n), initial=0)
+                      for r in view_radii], np.int32)
+    e = min(len(i), half_capacity)
+    hi = np.full(half_capacity, pad, np.int32)
+    hj = np.full(half_capacity, pad, np.int32)
+    hs = np.zeros((half_capacity, 3), np.int32)
+    hi[:e], hj[:e], hs[:e] = i[:e], j[:e], s[:e]
+    return (idx.reshape(n, capacity), shifts.reshape(n, capacity, 3), hi, hj, hs,
+            np.int32(counts.max(initial=0)), np.int32(len(i)), views)
+
+
+def _host_build(static: tuple, positions, cell, atom_count=None):
+    """The pure callback: positions (N, 3), cell (3, 3) -> packed arrays (see pack_pairs)."""
+    pbc, radius, capacity, half_capacity, sort_rows, view_radii = static
+    positions = np.asarray(positions, np.float64)
+    n_total = positions.shape[0]
+    n = n_total if atom_count is None else int(atom_count)
+    i, j, s, d = vesin_pairs(positions[:n], np.asarray(cell), pbc, radius, full=False)
+    out = pack_pairs(n, i, j, s, d, capacity, half_capacity, sort_rows, view_radii,
+                     pad=n_total)
+    if n < n_total:  # padding atoms of a batch: empty rows
+        idx = np.full((n_total, capacity), n_total, np.int32)
+        shifts = np.zeros((n_total, capacity, 3), np.int32)
+        idx[:n], shifts[:n] = out[0], out[1]
+        out = (idx, shifts) + out[2:]
+    return out
+
+
+def host_rebuild(positions, cell, nbrs: NeighborList):
+    """Jittable: ``(idx, shifts, half_i, half_j, half_shifts, max_count, half_count,
+    view_counts)`` of the pairs at ``positions``/``cell``, built on the host (vesin).
+
+    No derivative flows through the integer outputs (inputs are ``stop_gradient``-ed); under
+    ``vmap`` the systems are built one after another."""
+    n, k = nbrs.idx.shape
+    e = 0 if nbrs.half_i is None else int(nbrs.half_i.shape[0])
+    static = (nbrs.pbc, nbrs.list_cutoff, k, e, bool(nbrs.view_cutoffs),
+              tuple(c + nbrs.skin for c in nbrs.view_cutoffs))
+    i32 = jnp.int32
+    shapes = (jax.ShapeDtypeStruct((n, k), i32), jax.ShapeDtypeStruct((n, k, 3), i32),
+              jax.ShapeDtypeStruct((e,), i32), jax.ShapeDtypeStruct((e,), i32),
+              jax.ShapeDtypeStruct((e, 3), i32), jax.ShapeDtypeStruct((), i32),
+              jax.ShapeDtypeStruct((), i32),
+              jax.ShapeDtypeStruct((len(nbrs.view_cutoffs),), i32))
+    args = [jax.lax.stop_gradient(positions), jax.lax.stop_gradient(cell)]
+    if nbrs.atom_count is not None:
+        args.append(nbrs.atom_count)
+    return jax.pure_callback(functools.partial(_host_build, static), shapes, *args,
+                             vmap_method="sequential")

@@ -1,0 +1,147 @@
+"""``method="host"`` neighbor lists (vesin on the host, also called from inside jit) against
+``ase.neighborlist.neighbor_list`` (reference) and against the jittable cell list."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk
+
+import jaxpot
+from jaxpot.mechanics import energy_forces_stress
+from jaxpot.neighbors import (CAPACITY, allocate_for_model, allocate_neighbor_list,
+                              reallocate_if_needed, rebuild_neighbor_list, update_neighbor_list)
+from test_neighbors import ase_pairs, jaxpot_pairs, pair_set, random_triclinic
+
+jax.config.update("jax_enable_x64", True)
+
+
+def half_pairs(nbrs):
+    """Each pair of the half list from both sides, as a set of (i, j, S)."""
+    i, j, s = (np.asarray(a) for a in (nbrs.half_i, nbrs.half_j, nbrs.half_shifts))
+    m = i < nbrs.n_atoms
+    i, j, s = i[m], j[m], s[m]
+    return pair_set(np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, -s]))
+
+
+@pytest.mark.parametrize("pbc", [(True, True, True), (True, False, True), (False, False, False)])
+def test_host_list_matches_ase_on_a_triclinic_cell(pbc):
+    atoms = random_triclinic(300, 3, scale=10.0, pbc=pbc)  # positions partly outside the cell
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=3.3,
+                                  method="host")
+    assert nbrs.method == "host"
+    ref = ase_pairs(atoms, 3.3)
+    assert jaxpot_pairs(nbrs) == ref
+    assert half_pairs(nbrs) == ref  # the half list holds each pair exactly once
+    assert int(np.sum(np.asarray(nbrs.half_i) < len(atoms))) == len(ref) // 2
+
+
+def test_host_list_holds_every_image_in_a_small_cell():
+    atoms = bulk("Si", "diamond", a=5.431)  # 2 atoms, cutoff beyond the cell
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=5.0,
+                                  method="host")
+    assert jaxpot_pairs(nbrs) == ase_pairs(atoms, 5.0)
+    assert half_pairs(nbrs) == ase_pairs(atoms, 5.0)
+
+
+def test_auto_picks_the_host_list_for_large_systems_on_cpu():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(4)  # 256 atoms
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=3.0)
+    assert nbrs.method == ("host" if jax.default_backend() == "cpu" else "cell_list")
+
+
+def test_host_rebuild_in_jit_equals_the_cell_list_and_ase():
+    """A skin update inside jit rebuilds through the host callback; the list equals ASE's
+    pairs at the new positions and the cell list's, and LJ energy/forces/stress agree."""
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(4)
+    atoms.rattle(0.05, seed=2)
+    cutoff, skin = 4.0, 0.5
+    lists = {m: allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                       cutoff=cutoff, skin=skin, method=m)
+             for m in ("host", "cell_list")}
+    moved = atoms.copy()
+    moved.positions += np.random.default_rng(0).normal(scale=0.2, size=(len(atoms), 3))
+    moved.set_cell(atoms.cell * 1.01, scale_atoms=False)
+    pos, cell = jnp.asarray(moved.positions), jnp.asarray(moved.cell.array)
+    update = jax.jit(update_neighbor_list)
+    out = {m: update(pos, cell, nb) for m, nb in lists.items()}
+    assert np.allclose(np.asarray(out["host"].reference_positions), moved.positions)  # rebuilt
+    assert jaxpot_pairs(out["host"]) == ase_pairs(moved, cutoff + skin)
+    assert jaxpot_pairs(out["host"]) == jaxpot_pairs(out["cell_list"])
+    assert half_pairs(out["host"]) == ase_pairs(moved, cutoff + skin)
+    lj = jaxpot.potentials.lennard_jones(sigma=2.3, epsilon=0.4, cutoff=cutoff)
+    species = jnp.asarray(moved.numbers)
+    a, b = (energy_forces_stress(lj, pos, cell, species, out[m]) for m in ("host", "cell_list"))
+    assert float(a.energy) == pytest.approx(float(b.energy), abs=1e-11)
+    np.testing.assert_allclose(a.forces, b.forces, atol=1e-11)
+    np.testing.assert_allclose(a.stress, b.stress, atol=1e-12)
+
+
+def test_host_list_overflow_is_flagged_in_jit_and_reallocated():
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=4.0,
+                                  capacity_multiplier=1.0, method="host")
+    dense = atoms.copy()
+    dense.set_cell(atoms.cell * 0.8, scale_atoms=True)
+    out = jax.jit(rebuild_neighbor_list)(jnp.asarray(dense.positions),
+                                         jnp.asarray(dense.cell.array), nbrs)
+    assert int(out.overflow) & CAPACITY  # never a silently truncated list
+    fixed, reallocated = reallocate_if_needed(dense.positions, dense.cell.array, out)
+    assert reallocated and fixed.method == "host" and not bool(fixed.did_overflow)
+    assert jaxpot_pairs(fixed) == ase_pairs(dense, 4.0)
+    assert half_pairs(fixed) == ase_pairs(dense, 4.0)
+
+
+def test_host_list_with_part_views_sorts_rows_like_the_cell_list():
+    """A sum of models at two cutoffs reads prefix views of distance-sorted rows: the host
+    list gives the sum the same energy and forces as the cell list (SW + LJ at 8 Å)."""
+    atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat(4)
+    atoms.rattle(0.05, seed=4)
+    model = jaxpot.potentials.stillinger_weber() + jaxpot.potentials.lennard_jones(
+        sigma=2.0, epsilon=0.01, cutoff=6.0)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    species = jnp.asarray(atoms.numbers)
+    results = []
+    for method in ("host", "cell_list"):
+        nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc,
+                                  skin=0.5, method=method)
+        assert nbrs.view_cutoffs
+        rebuilt = jax.jit(rebuild_neighbor_list)(pos + 0.01, cell, nbrs)
+        d = np.linalg.norm(np.asarray(pos)[np.minimum(np.asarray(rebuilt.idx), len(atoms) - 1)]
+                           - np.asarray(pos)[:, None] + np.asarray(rebuilt.shifts) @ atoms.cell.array,
+                           axis=-1)
+        d = np.where(np.asarray(rebuilt.idx) < len(atoms), d, 1e9)
+        assert np.all(np.diff(d, axis=1) >= -1e-12)  # rows sorted by distance
+        assert not bool(rebuilt.did_overflow)
+        results.append(energy_forces_stress(model, pos + 0.01, cell, species, rebuilt))
+    assert float(results[0].energy) == pytest.approx(float(results[1].energy), abs=1e-10)
+    np.testing.assert_allclose(results[0].forces, results[1].forces, atol=1e-10)
+
+
+def test_vmapped_host_update_and_derivatives_through_it():
+    """Under vmap the host build runs per system; the reference positions' derivative goes
+    through the conditional as for the jittable builds (finite differences)."""
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=4.0,
+                                  skin=0.6, method="host")
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    batch_pos = jnp.stack([pos + 0.01, pos.at[0].add(jnp.asarray([0.5, 0.4, 0.0]))])
+    stacked = jax.tree_util.tree_map(lambda x: jnp.stack([x] * 2), nbrs)
+    out = jax.jit(jax.vmap(update_neighbor_list, in_axes=(0, None, 0)))(batch_pos, cell,
+                                                                         stacked)
+    for r in range(2):
+        alone = update_neighbor_list(batch_pos[r], cell, nbrs)
+        np.testing.assert_array_equal(out.idx[r], alone.idx)
+        np.testing.assert_array_equal(out.half_i[r], alone.half_i)
+    moved = atoms.copy()
+    moved.positions = np.asarray(batch_pos[1])
+    assert pair_set(*alone.to_numpy_pairs()) == ase_pairs(moved, 4.6)
+
+    def ref_sum(x):
+        return jnp.sum(update_neighbor_list(x, cell, nbrs).reference_positions ** 2)
+
+    x = batch_pos[1]
+    grad = jax.jit(jax.grad(ref_sum))(x)
+    h = 1e-6
+    fd = (ref_sum(x.at[5, 1].add(h)) - ref_sum(x.at[5, 1].add(-h))) / (2 * h)
+    assert float(grad[5, 1]) == pytest.approx(float(fd), abs=1e-6)
