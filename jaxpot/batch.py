@@ -20,9 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.neighbors import (NeighborList, allocate_for_model, half_list_numpy,
-                              host_neighbor_arrays, host_pair_distances, ladder,
-                              reciprocal_grid)
+from jaxpot.neighbors import NeighborList, ladder, reciprocal_grid
+from jaxpot.neighbors.host import host_rows
 from jaxpot.mechanics import strain_derivative
 from jaxpot.pytree import pytree_dataclass
 from jaxpot.space import volume
@@ -67,21 +66,13 @@ class FramePairs(NamedTuple):
 
 
 def frame_pairs(model: EnergyModel, atoms, skin: float = 0.0) -> FramePairs:
-    """Neighbor data of one ``ase.Atoms`` for ``model`` (exact capacity, rows sorted).
-
-    Small structures are built on the host in NumPy (no compilation); large ones through
-    :func:`jaxpot.neighbors.allocate_for_model` (cell list)."""
-    if len(atoms) <= 2000:
-        idx, shifts, dist = host_neighbor_arrays(atoms.positions, atoms.cell.array, atoms.pbc,
-                                                 model.cutoff + skin)
-    else:
-        nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc,
-                                  skin=skin, capacity_multiplier=1.0, half=False)
-        idx, shifts = np.asarray(nbrs.idx), np.asarray(nbrs.shifts)
-        dist = host_pair_distances(atoms.positions, atoms.cell.array, idx, shifts)
+    """Neighbor data of one ``ase.Atoms`` for ``model`` (exact capacity, rows sorted by
+    distance), built on the host by vesin (no compilation, any size)."""
+    idx, shifts, dist, half = host_rows(atoms.positions, atoms.cell.array, atoms.pbc,
+                                        model.cutoff + skin)
     views = tuple(int(np.max(np.sum(dist < c + skin, axis=1), initial=0))
                   for c in _view_cutoffs(model))
-    return FramePairs(idx, shifts, views, half_list_numpy(idx, shifts)[:3])
+    return FramePairs(idx, shifts, views, half)
 
 
 def _view_cutoffs(model: EnergyModel) -> tuple[float, ...]:

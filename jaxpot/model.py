@@ -84,7 +84,8 @@ class _Static:
         by_value = _spec_by_value(spec)
         functions = () if by_value else (fields["energy_fn"], fields["atomic_energies_fn"])
         self.key = (spec, fields["cutoff"], fields["species"], fields["name"],
-                    fields["part_cutoffs"], fields["reciprocal_spacing"], functions)
+                    fields["part_cutoffs"], fields["reciprocal_spacing"], functions,
+                    fields["uses_rows"])
 
     def __eq__(self, other):
         return isinstance(other, _Static) and self.key == other.key
@@ -94,7 +95,7 @@ class _Static:
 
     def __repr__(self):
         """By value (stable across processes) where the spec allows, else by function name."""
-        spec, cutoff, species, name, parts, spacing, functions = self.key
+        spec, cutoff, species, name, parts, spacing, functions, _ = self.key
         names = tuple(getattr(f, "__qualname__", repr(f)) for f in functions if f is not None)
         return (f"_Static(spec={spec!r}, cutoff={cutoff!r}, species={species!r}, name={name!r},"
                 f" part_cutoffs={parts!r}, reciprocal_spacing={spacing!r}, "
@@ -142,6 +143,10 @@ class EnergyModel:
         reciprocal_spacing: for models with a reciprocal-space part (Ewald, PME), the
             resolution (Å) their neighbor lists must carry a reciprocal grid for (see
             :func:`jaxpot.neighbors.allocate_for_model`); 0 for short-ranged models.
+        uses_rows: the energy reads the neighbor list's dense (N, K) rows
+            (:func:`jaxpot.neighbors.neighbor_vectors`).  Pair models, which sum over the flat
+            half list only, say False: lists built on the host for them skip the rows (a
+            third of the rebuild cost in MD).  A list without rows refuses to give rows.
     """
 
     energy_fn: Callable
@@ -153,6 +158,7 @@ class EnergyModel:
     name: str = "model"
     part_cutoffs: tuple[float, ...] = ()
     reciprocal_spacing: float = 0.0
+    uses_rows: bool = True
 
     def __post_init__(self):
         cutoff = float(self.cutoff)
@@ -169,6 +175,7 @@ class EnergyModel:
             raise ValueError(f"{self.name}: reciprocal_spacing must be a finite length >= 0 Å, "
                              f"got {self.reciprocal_spacing}")
         object.__setattr__(self, "reciprocal_spacing", spacing)
+        object.__setattr__(self, "uses_rows", bool(self.uses_rows))
 
     def replace(self, **changes) -> "EnergyModel":
         """A copy with some fields changed (as ``dataclasses.replace``)."""
@@ -240,7 +247,7 @@ def check_neighbor_range(model: EnergyModel, neighbors: Any) -> None:
 
 
 _STATIC_FIELDS = ("energy_fn", "cutoff", "species", "atomic_energies_fn", "spec", "name",
-                  "part_cutoffs", "reciprocal_spacing")
+                  "part_cutoffs", "reciprocal_spacing", "uses_rows")
 
 
 def _flatten(model: EnergyModel):
@@ -315,7 +322,10 @@ def sum_models(*models: EnergyModel) -> EnergyModel:
                        name=" + ".join(m.name for m in models),
                        part_cutoffs=tuple(c for m in models for c in m.part_cutoffs),
                        reciprocal_spacing=min((m.reciprocal_spacing for m in models
-                                               if m.reciprocal_spacing > 0), default=0.0))
+                                               if m.reciprocal_spacing > 0), default=0.0),
+                       # parts at shorter cutoffs read prefix views of the rows
+                       uses_rows=any(m.uses_rows for m in models)
+                       or len({c for m in models for c in m.part_cutoffs}) > 1)
 
 
 def _restricted(neighbors, part_cutoffs: tuple[float, ...]):
@@ -343,7 +353,7 @@ def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
     return EnergyModel(energy_fn=energy_fn, params=model.params, cutoff=model.cutoff,
                        species=model.species, atomic_energies_fn=atomic, spec=spec,
                        name=f"{factor:g} * ({model.name})", part_cutoffs=model.part_cutoffs,
-                       reciprocal_spacing=model.reciprocal_spacing)
+                       reciprocal_spacing=model.reciprocal_spacing, uses_rows=model.uses_rows)
 
 
 def species_numbers(species) -> tuple[int, ...] | None:

@@ -10,6 +10,7 @@ from ase.build import bulk
 import jaxpot
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import (CAPACITY, allocate_for_model, allocate_neighbor_list,
+                              check_min_distance,
                               reallocate_if_needed, rebuild_neighbor_list, update_neighbor_list)
 from test_neighbors import ase_pairs, jaxpot_pairs, pair_set, random_triclinic
 
@@ -145,3 +146,45 @@ def test_vmapped_host_update_and_derivatives_through_it():
     h = 1e-6
     fd = (ref_sum(x.at[5, 1].add(h)) - ref_sum(x.at[5, 1].add(-h))) / (2 * h)
     assert float(grad[5, 1]) == pytest.approx(float(fd), abs=1e-6)
+
+
+def test_pair_model_lists_skip_the_rows_and_match_ase_lennard_jones():
+    """LJ reads the half list only (``uses_rows=False``): its host list has no rows, and
+    energy, forces and stress equal ASE's ``LennardJones`` calculator (reference)."""
+    from ase.calculators.lj import LennardJones
+    atoms = bulk("Ar", "fcc", a=5.26, cubic=True).repeat(4)  # 256 atoms
+    atoms.rattle(0.1, seed=5)
+    model = jaxpot.potentials.lennard_jones(sigma=3.4, epsilon=0.0104, cutoff=8.5)
+    assert not model.uses_rows and not (model + 2.0 * model).uses_rows
+    assert (model + jaxpot.potentials.stillinger_weber()).uses_rows
+    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=0.5,
+                              method="host")
+    assert not nbrs.rows and nbrs.idx.shape == (len(atoms), 0)
+    assert jaxpot_pairs(nbrs) == ase_pairs(atoms, 9.0)
+    moved = jnp.asarray(atoms.positions) + 0.02
+    rebuilt = jax.jit(rebuild_neighbor_list)(moved, jnp.asarray(atoms.cell.array), nbrs)
+    assert not bool(rebuilt.did_overflow) and rebuilt.idx.shape == (len(atoms), 0)
+    ref = atoms.copy()
+    ref.positions = np.asarray(moved)
+    ref.calc = LennardJones(sigma=3.4, epsilon=0.0104, rc=8.5, smooth=False)
+    out = energy_forces_stress(model, moved, jnp.asarray(atoms.cell.array),
+                               jnp.asarray(atoms.numbers), rebuilt)
+    assert float(out.energy) == pytest.approx(ref.get_potential_energy(), abs=1e-10)
+    np.testing.assert_allclose(out.forces, ref.get_forces(), atol=1e-10)
+    np.testing.assert_allclose(out.stress, ref.get_stress(voigt=False), atol=1e-12)
+
+
+def test_a_list_without_rows_refuses_a_model_that_reads_rows_and_checks_overlaps():
+    atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat(3)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=4.0,
+                                  method="host", rows=False)
+    sw = jaxpot.potentials.stillinger_weber()
+    with pytest.raises(ValueError, match="rows=False"):
+        energy_forces_stress(sw, jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
+                             jnp.asarray(atoms.numbers), nbrs)
+    close = atoms.copy()
+    close.positions[7] = close.positions[3] + [0.1, 0.0, 0.0]
+    close_list = allocate_neighbor_list(close.positions, close.cell.array, close.pbc,
+                                        cutoff=4.0, method="host", rows=False)
+    with pytest.raises(jaxpot.StructureError, match="atoms 3 and 7 overlap"):
+        check_min_distance(close.positions, close.cell.array, close_list, 0.5)

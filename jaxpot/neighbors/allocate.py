@@ -13,7 +13,7 @@ from jaxpot.neighbors.build import rebuild_neighbor_list
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
                                    reciprocal_grid,
                                    half_list_numpy, overflow_causes)
-from jaxpot.neighbors.host import pack_pairs, vesin_pairs
+from jaxpot.neighbors.host import host_rows, pack_pairs, vesin_pairs
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
 
@@ -56,7 +56,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                            min_bin_capacity: int = 0, min_half_capacity: int = 0,
                            round_capacities: bool = False,
                            stencil: int | None = None,
-                           reciprocal_spacing: float = 0.0) -> NeighborList:
+                           reciprocal_spacing: float = 0.0, rows: bool = True) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
 
     Args:
@@ -82,6 +82,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
             (``model.reciprocal_spacing``); 0 for none.  A periodic cell then gets a static
             ``reciprocal_grid`` with head-room ``skin / (cutoff + skin)``: the largest strain
             before the skin criterion rebuilds the list, where the grid is checked again.
+        rows: keep the dense (N, K) rows; ``rows=False`` (with ``half``) is honoured by
+            ``method="host"`` lists only, for models that read the half list alone.
     """
     positions_np = np.asarray(positions, dtype=float)
     cell_np = np.asarray(cell, dtype=float)
@@ -151,6 +153,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
     pos = jax.device_put(np.asarray(positions_np, dtype))
     cel = jax.device_put(np.asarray(cell_np, dtype))
     if method == "host":
+        template = template.replace(rows=bool(rows or not half or views))
         return _with_views(*allocate_on_host(template, positions_np, cell_np, min_capacity,
                                              half, min_half_capacity, round_capacities),
                            views, capacity_multiplier, round_capacities)
@@ -200,7 +203,7 @@ def allocate_on_host(template: NeighborList, positions: np.ndarray, cell: np.nda
     n = positions.shape[0]
     max_count = int(np.max(np.bincount(np.concatenate([i, j]), minlength=n), initial=0))
     capacity = _rounded(max(int(math.ceil(max_count * multiplier)), 1, int(min_capacity)),
-                        rounded)
+                        rounded) if template.rows else 0
     e = _half_capacity(len(i), multiplier, min_half_capacity, rounded) if half else 0
     idx, shifts, hi, hj, hs, _, _, _ = pack_pairs(n, i, j, sh, d, capacity, e,
                                                    bool(template.view_cutoffs))
@@ -216,6 +219,7 @@ def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: 
                        **kwargs) -> NeighborList:
     """:func:`allocate_neighbor_list` at ``model.cutoff`` with a view per part cutoff and the
     reciprocal grid of its long-range parts."""
+    kwargs.setdefault("rows", getattr(model, "uses_rows", True))
     return allocate_neighbor_list(positions, cell, pbc, cutoff=model.cutoff, skin=skin,
                                   view_cutoffs=getattr(model, "part_cutoffs", ()),
                                   reciprocal_spacing=getattr(model, "reciprocal_spacing", 0.0)
@@ -318,15 +322,9 @@ def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_
 
 
 def host_neighbor_arrays(positions, cell, pbc, radius: float):
-    """(idx, shifts, dist) of all pairs within ``radius`` Å, rows sorted, exact capacity: the
-    NumPy path (no JAX arrays, no compilation) used for batches of small structures."""
-    positions = np.asarray(positions, float)
-    cell = np.asarray(cell, float)
-    pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, bool), (3,)))
-    frame, origin = _open_frame(positions, cell, pbc, margin=radius)
-    widths = perpendicular_widths(frame)
-    image_range = tuple(int(math.ceil(radius / w)) if p else 0 for w, p in zip(widths, pbc))
-    return host_all_pairs(positions, frame, origin, pbc, image_range, radius)[:3]
+    """(idx, shifts, dist) of all pairs within ``radius`` Å, rows sorted by distance, exact
+    capacity: the host path (vesin, no JAX arrays, no compilation) of batches of structures."""
+    return host_rows(positions, cell, pbc, radius)[:3]
 
 
 def reallocate_if_needed(positions, cell, nbrs: NeighborList) -> tuple[NeighborList, bool]:
@@ -358,6 +356,7 @@ def reallocate(positions, cell, nbrs: NeighborList, keep_grid_of: NeighborList |
                                   min_capacity=grown, view_cutoffs=views,
                                   half=nbrs.half_i is not None, min_grid=min_grid,
                                   min_bin_capacity=bin_capacity, min_half_capacity=half_grown,
+                                  rows=nbrs.rows,
                                   stencil=nbrs.stencil if nbrs.method == "cell_list" else None,
                                   reciprocal_spacing=nbrs.reciprocal_spacing)
 
@@ -373,10 +372,18 @@ def host_pair_distances(positions, cell, idx, shifts) -> np.ndarray:
 
 def check_min_distance(positions, cell, nbrs: NeighborList, min_distance: float) -> None:
     """Raise :class:`StructureError` naming the first pair of atoms closer than ``min_distance``
-    Å (NumPy on the host: no compilation)."""
-    d = host_pair_distances(positions, cell, nbrs.idx, nbrs.shifts)
+    Å (NumPy on the host: no compilation).  Lists without rows are checked on the half list."""
+    pos, cell = np.asarray(positions, float), np.asarray(cell, float)
+    n = len(pos)
+    if nbrs.rows:
+        d = host_pair_distances(pos, cell, nbrs.idx, nbrs.shifts)
+        i, j, d = np.repeat(np.arange(n), d.shape[1]), np.asarray(nbrs.idx).reshape(-1), \
+            d.reshape(-1)
+    else:
+        i, j, sh = (np.asarray(a) for a in (nbrs.half_i, nbrs.half_j, nbrs.half_shifts))
+        vec = pos[np.minimum(j, n - 1)] - pos[np.minimum(i, n - 1)] + sh @ cell
+        d = np.where(i < n, np.linalg.norm(vec, axis=-1), np.inf)
     if d.size and d.min() < min_distance:
-        i, k = np.unravel_index(np.argmin(d), d.shape)
-        j = int(np.asarray(nbrs.idx)[i, k])
-        raise StructureError(f"atoms {i} and {j} overlap: distance {d[i, k]:.3g} Å "
-                             f"< {min_distance} Å")
+        e = int(np.argmin(d))
+        raise StructureError(f"atoms {int(i[e])} and {int(j[e])} overlap: distance "
+                             f"{d[e]:.3g} Å < {min_distance} Å")

@@ -211,7 +211,7 @@ def rebuild_neighbor_list(positions: Array, cell: Array, nbrs: NeighborList) -> 
 def _rebuild_on_host(positions: Array, cell: Array, nbrs: NeighborList) -> NeighborList:
     idx, shifts, hi, hj, hs, max_count, half_count, view_counts = host_rebuild(
         positions, cell, nbrs)
-    bits = (jnp.where(max_count > nbrs.capacity, CAPACITY, 0)
+    bits = (jnp.where((max_count > nbrs.capacity) & nbrs.rows, CAPACITY, 0)
             | jnp.where(reciprocal_grid_ok(cell, nbrs), 0, GEOMETRY))
     for v, k in enumerate(nbrs.view_capacities):
         bits = bits | jnp.where(view_counts[v] > k, VIEW_CAPACITY, 0)

@@ -59,6 +59,9 @@ class NeighborList:
         atom_count: () int32 or None: when set, atoms ``atom_count..N-1`` are padding (of a
             system padded to a batch's shape): a build gives them no neighbors and makes them
             nobody's neighbor.  None: every atom is real.
+        rows: False for a list that holds only the half list (``idx`` and ``shifts`` have K =
+            0): host-built lists of models that do not read rows (``EnergyModel.uses_rows``).
+            :func:`neighbor_vectors` refuses such a list.
     """
 
     idx: Array
@@ -87,6 +90,7 @@ class NeighborList:
     reciprocal_spacing: float = static_field(default=0.0)
     reciprocal_grid: tuple[int, ...] = static_field(default=())
     atom_count: Array | None = None
+    rows: bool = static_field(default=True)
 
     @property
     def did_overflow(self) -> Array:
@@ -132,6 +136,7 @@ class NeighborList:
 
     def pairs(self) -> tuple[Array, Array, Array, Array]:
         """Flat views ``(i, j, shifts, mask)`` of shapes (N*K,), (N*K,), (N*K, 3), (N*K,)."""
+        require_rows(self)
         n, k = self.idx.shape
         i = jnp.repeat(jnp.arange(n, dtype=jnp.int32), k)
         j = self.idx.reshape(-1)
@@ -139,6 +144,11 @@ class NeighborList:
 
     def to_numpy_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Host copy of the valid pairs ``(i, j, S)`` as ``ase.neighborlist.neighbor_list('ijS')``."""
+        if not self.rows:  # the half list from both sides
+            i, j, s = (np.asarray(a) for a in (self.half_i, self.half_j, self.half_shifts))
+            m = i < self.n_atoms
+            i, j, s = i[m], j[m], s[m]
+            return np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, -s])
         i, j, s, m = (np.asarray(a) for a in self.pairs())
         return i[m], j[m], s[m]
 
@@ -222,11 +232,21 @@ def neighbor_vectors(positions: Array, cell: Array, nbrs: NeighborList) -> tuple
 
     Padding entries get the zero vector; callers combine ``mask`` with their own cutoff.
     """
+    require_rows(nbrs)
     n = positions.shape[0]
     padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
     vectors = padded[nbrs.idx] - positions[:, None, :] + lattice_shift(nbrs.shifts, cell)
     mask = nbrs.idx < n
     return jnp.where(mask[..., None], vectors, 0.0), mask
+
+
+def require_rows(nbrs) -> None:
+    """Raise (at trace time) when ``nbrs`` has no dense rows (a half-list-only list)."""
+    if not getattr(nbrs, "rows", True):
+        raise ValueError("this neighbor list holds only the half list (rows=False, allocated "
+                         "for a model with uses_rows=False) but the model reads the dense (N, K)"
+                         " rows: allocate the list with rows=True (allocate_for_model does it "
+                         "for the model it is given)")
 
 
 def lattice_shift(shifts: Array, cell: Array) -> Array:

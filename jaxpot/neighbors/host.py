@@ -56,6 +56,15 @@ def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows:
     row count, the number of pairs, and the largest row count within each view radius (V,).
     """
     pad = n if pad is None else pad
+    e = min(len(i), half_capacity)
+    hi = np.full(half_capacity, pad, np.int32)
+    hj = np.full(half_capacity, pad, np.int32)
+    hs = np.zeros((half_capacity, 3), np.int32)
+    hi[:e], hj[:e], hs[:e] = i[:e], j[:e], s[:e]
+    if capacity == 0 and not view_radii:  # a list without rows: the half list only
+        counts = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
+        return (np.zeros((n, 0), np.int32), np.zeros((n, 0, 3), np.int32), hi, hj, hs,
+                np.int32(counts.max(initial=0)), np.int32(len(i)), np.zeros((0,), np.int32))
     ci = np.concatenate([i, j])
     cj = np.concatenate([j, i])
     cs = np.concatenate([s, -s])
@@ -75,13 +84,32 @@ def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows:
     shifts[flat] = cs[keep]
     views = np.array([np.max(np.bincount(ci[cd < r], minlength=n), initial=0)
                       for r in view_radii], np.int32)
-    e = min(len(i), half_capacity)
-    hi = np.full(half_capacity, pad, np.int32)
-    hj = np.full(half_capacity, pad, np.int32)
-    hs = np.zeros((half_capacity, 3), np.int32)
-    hi[:e], hj[:e], hs[:e] = i[:e], j[:e], s[:e]
     return (idx.reshape(n, capacity), shifts.reshape(n, capacity, 3), hi, hj, hs,
             np.int32(counts.max(initial=0)), np.int32(len(i)), views)
+
+
+def host_rows(positions, cell, pbc, radius: float):
+    """Every pair within ``radius`` Å, rows sorted by distance, exact capacity (host side).
+
+    Returns idx (N, K) with N as padding, shifts (N, K, 3), dist (N, K) Å with inf padding,
+    and the half list ``(i, j, S)`` (each pair once, unpadded)."""
+    positions = np.asarray(positions, np.float64)
+    n = positions.shape[0]
+    i, j, s, d = vesin_pairs(positions, cell, pbc, radius, full=False)
+    ci, cd = np.concatenate([i, j]), np.concatenate([d, d])
+    order = np.lexsort((cd, ci))
+    counts = np.bincount(ci, minlength=n)
+    k = max(int(counts.max(initial=0)), 1)
+    rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
+    flat = ci[order] * k + rank
+    idx = np.full(n * k, n, np.int32)
+    shifts = np.zeros((n * k, 3), np.int32)
+    dist = np.full(n * k, np.inf)
+    idx[flat] = np.concatenate([j, i])[order]
+    shifts[flat] = np.concatenate([s, -s])[order]
+    dist[flat] = cd[order]
+    half = (i.astype(np.int32), j.astype(np.int32), s)
+    return idx.reshape(n, k), shifts.reshape(n, k, 3), dist.reshape(n, k), half
 
 
 def _host_build(static: tuple, positions, cell, atom_count=None):

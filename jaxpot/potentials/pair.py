@@ -91,7 +91,7 @@ def pair_model(pair_fn: PairFn, params, cutoff: float, species, spec: str,
                        cutoff=float(cutoff),
                        species=None if species is None else tuple(int(z) for z in species),
                        atomic_energies_fn=pair_atomic_energies_fn(pair_fn, cutoff, lookup),
-                       spec=spec, name=name)
+                       spec=spec, name=name, uses_rows=False)
 
 
 def pair_matrix(value, n_species: int, name: str, *, positive: bool = False,
