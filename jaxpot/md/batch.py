@@ -62,7 +62,10 @@ def _allocate(model, positions: Sequence[np.ndarray], cells: Sequence[np.ndarray
     shapes ``(capacity, half capacity, image range, view capacities, reciprocal grid)``;
     capacities are rounded up to :func:`jaxpot.neighbors.ladder` sizes (head-room that keeps
     regrowths, and so recompilations, few)."""
-    lists = [allocate_for_model(model, p, c, pbc, skin=skin, method="all_pairs",
+    # host lists (vesin, rebuilt one system after another) on CPU; on accelerators the
+    # jittable all-pairs build, whose image range is the largest any system needs
+    method = "host" if jax.default_backend() == "cpu" else "all_pairs"
+    lists = [allocate_for_model(model, p, c, pbc, skin=skin, method=method,
                                 capacity_multiplier=multiplier)
              for p, c in zip(positions, cells)]
     sizes = [(nb.capacity, nb.half_i.shape[0] if nb.half_i is not None else 0, nb.image_range,
