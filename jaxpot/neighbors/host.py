@@ -20,15 +20,21 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import vesin
 
 from jaxpot.neighbors.core import NeighborList
+
+
+def _vesin():
+    """vesin, imported on first use: when torch is installed vesin imports it (~2 s), which
+    ``import jaxpot`` should not pay."""
+    import vesin
+    return vesin
 
 
 def vesin_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float, full: bool):
     """Pairs ``(i, j, S, d)`` within ``radius`` Å: ``r_j - r_i + S @ cell``, as
     ``ase.neighborlist.neighbor_list('ijSd')``; ``full=False`` gives each pair once."""
-    nl = vesin.NeighborList(cutoff=float(radius), full_list=bool(full))
+    nl = _vesin().NeighborList(cutoff=float(radius), full_list=bool(full))
     i, j, s, d = nl.compute(np.asarray(positions, np.float64), np.asarray(cell, np.float64),
                             [bool(p) for p in pbc], quantities="ijSd", copy=True)
     return i.astype(np.int64), j.astype(np.int64), s.astype(np.int32), d
