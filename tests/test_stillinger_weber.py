@@ -79,6 +79,50 @@ def test_multi_species_gan_file_matches_lammps():
     assert_matches_lammps(model, atoms, f"* * {path} Ga N", ["Ga", "N"])
 
 
+@pytest.mark.parametrize("name", ["diamond", "dense_liquid", "gan"])
+def test_triplets_over_the_first_slots_inside_the_cutoff_match_lammps(name, monkeypatch):
+    """With a skin the rows hold shells no triplet reaches, and the three-body sum runs over
+    the first TRIPLET_SLOTS neighbors inside the cutoff; where an atom has more (the dense
+    random liquid) it runs over all slots.  Both equal LAMMPS (energy, forces, stress,
+    per-atom energies), single- and multi-species (GaN.sw's long cutoffs reach 16 atoms of
+    wurtzite: 20 slots and a 2.5 Å skin there)."""
+    import importlib
+    sw_module = importlib.import_module("jaxpot.potentials.stillinger_weber")
+    skin = 1.5
+    if name == "gan":
+        monkeypatch.setattr(sw_module, "TRIPLET_SLOTS", 20)
+        skin = 2.5
+    TRIPLET_SLOTS = sw_module.TRIPLET_SLOTS
+    if name == "gan":
+        path = os.path.join(potentials_dir(), "GaN.sw")
+        model, pair_coeff, species = stillinger_weber(path), f"* * {path} Ga N", ["Ga", "N"]
+        atoms = lammps_frame(bulk("GaN", "wurtzite", a=3.19, c=5.19).repeat((3, 3, 2)))
+        atoms.rattle(0.08, seed=3)
+    else:
+        model, pair_coeff, species = stillinger_weber(), f"* * {SI_SW} Si", ["Si"]
+        if name == "diamond":
+            atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat(2)
+            atoms.rattle(0.1, seed=2)
+        else:
+            atoms = lammps_frame(random_silicon(n=64, density=0.07, seed=7, dmin=1.9))
+    e, f, s, ea = lammps_evaluate(atoms, "sw", pair_coeff, species)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                  cutoff=model.cutoff, skin=skin)
+    assert nbrs.capacity > 2 * TRIPLET_SLOTS  # the path that picks slots
+    i, j, d = ase_neighbor_list("ijd", atoms, model.cutoff)
+    kind = np.array([model.species.index(z) for z in atoms.numbers])
+    pair_cut = np.asarray(model.params["a"] * model.params["sigma"])[kind[i], kind[j], kind[j]]
+    inside = np.bincount(i[d < pair_cut], minlength=len(atoms)).max()
+    assert (inside > TRIPLET_SLOTS) == (name == "dense_liquid")  # the fallback to all slots
+    res = energy_forces_stress(model, jnp.asarray(atoms.positions),
+                               jnp.asarray(atoms.cell.array), jnp.asarray(atoms.numbers), nbrs,
+                               compute_energies=True)
+    assert abs(float(res.energy) - e) <= 1e-10 * abs(e)
+    np.testing.assert_allclose(res.forces, f, rtol=0, atol=1e-10 * max(1.0, np.abs(f).max()))
+    np.testing.assert_allclose(full_to_voigt(res.stress), s, rtol=0, atol=1e-10 * np.abs(s).max())
+    np.testing.assert_allclose(res.energies, ea, rtol=0, atol=1e-10)
+
+
 def test_published_diamond_energy(model):
     """Stillinger & Weber (1985) / LAMMPS: diamond Si at a = 5.431 Å is -4.3366 eV/atom."""
     atoms = bulk("Si", "diamond", a=5.431)

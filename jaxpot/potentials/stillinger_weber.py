@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers
@@ -122,27 +123,31 @@ def from_spec(config: dict) -> EnergyModel:
                             cutoff=config.get("cutoff"))
 
 
-def _terms_fn(lookup: np.ndarray, single: bool):
-    """``terms(params, positions, cell, species, neighbors) -> (phi2 (N,K), phi3 (N,K,K))``:
-    pair energies per neighbor slot and three-body energies per ordered neighbor pair."""
+#: three-body slots: when a list holds more than twice as many slots, the triplets run over the
+#: first TRIPLET_SLOTS neighbors inside the SW cutoff (a list with skin holds second and third
+#: shells that no triplet reaches); an atom with more falls back to all slots (exact always)
+TRIPLET_SLOTS = 12
 
-    def terms(params, positions, cell, species, neighbors):
+
+def _terms_fn(lookup: np.ndarray, single: bool):
+    """``terms(params, positions, cell, species, neighbors, to_neighbors) -> (phi2 (N,K),
+    e3 (N,), e3_neighbors (N,) or None)``: pair energies per neighbor slot, the three-body
+    energy summed over the ordered neighbor pairs (j, k) of each center, and (if asked) the
+    same energy credited to the neighbors j (for LAMMPS's per-atom tally)."""
+
+    def terms(params, positions, cell, species, neighbors, to_neighbors=False):
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         r = safe_norm(vectors, mask)
+        index = sj = None
         if single:
             def pair(name):
                 return params[name][0, 0, 0]
-            lam_eps = params["lambda"][0, 0, 0] * params["epsilon"][0, 0, 0]
-            cos0 = params["costheta0"][0, 0, 0]
         else:
             index, sj = species_indices(lookup, species, neighbors)
             si = index[:, None]
 
             def pair(name):  # entry (i, j, j) for each neighbor slot, (N, K)
                 return params[name][si, sj, sj]
-            si3, sj3, sk3 = index[:, None, None], sj[:, :, None], sj[:, None, :]
-            lam_eps = params["lambda"][si3, sj3, sk3] * params["epsilon"][si3, sj3, sk3]
-            cos0 = params["costheta0"][si3, sj3, sk3]
         sigma, cut = pair("sigma"), pair("a") * pair("sigma")
         # beyond (1 - 1e-8) * cut the exponential factors are exactly 0 in float64
         within = mask & (r < cut * (1.0 - 1e-8))
@@ -154,33 +159,62 @@ def _terms_fn(lookup: np.ndarray, single: bool):
         phi2 = jnp.where(within, phi2, 0.0)
         g = jnp.where(within, jnp.exp(pair("gamma") * sigma * inv), 0.0)  # (N, K)
         unit = vectors / rs[..., None]
-        cos = jnp.einsum("nja,nka->njk", unit, unit)
+        slots = (unit, g, neighbors.idx, sj)
+
+        def all_slots():
+            return _three_body(params, single, index, *slots, to_neighbors)
+
         k = neighbors.idx.shape[1]
-        off_diagonal = ~jnp.eye(k, dtype=bool)
-        phi3 = jnp.where(off_diagonal, lam_eps * (cos - cos0) ** 2 * g[:, :, None] * g[:, None, :],
-                         0.0)
-        return phi2, phi3
+        if k <= 2 * TRIPLET_SLOTS:
+            return (phi2,) + all_slots()
+
+        def first_slots():  # the first TRIPLET_SLOTS slots inside the cutoff
+            _, sel = jax.lax.top_k(jnp.where(within, k - jnp.arange(k), 0), TRIPLET_SLOTS)
+            picked = [None if a is None else jnp.take_along_axis(
+                a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1) for a in slots]
+            return _three_body(params, single, index, *picked, to_neighbors)
+
+        fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
+        return (phi2,) + jax.lax.cond(fits, first_slots, all_slots)
 
     return terms
 
 
+def _three_body(params, single: bool, index, unit, g, idx, sj, to_neighbors: bool):
+    """Three-body energy per center (N,) over the ordered slot pairs of ``unit`` (N, S, 3)
+    and ``g`` (N, S), and credited to the neighbors ``idx`` (N, S) when asked."""
+    if single:
+        lam_eps = params["lambda"][0, 0, 0] * params["epsilon"][0, 0, 0]
+        cos0 = params["costheta0"][0, 0, 0]
+    else:
+        si3, sj3, sk3 = index[:, None, None], sj[:, :, None], sj[:, None, :]
+        lam_eps = params["lambda"][si3, sj3, sk3] * params["epsilon"][si3, sj3, sk3]
+        cos0 = params["costheta0"][si3, sj3, sk3]
+    cos = jnp.einsum("nja,nka->njk", unit, unit)
+    off_diagonal = ~jnp.eye(unit.shape[1], dtype=bool)
+    phi3 = jnp.where(off_diagonal, lam_eps * (cos - cos0) ** 2 * g[:, :, None] * g[:, None, :],
+                     0.0)
+    if not to_neighbors:
+        return jnp.sum(phi3, axis=(1, 2)), None
+    n = unit.shape[0]
+    credited = jnp.zeros(n + 1, phi3.dtype).at[idx].add(jnp.sum(phi3, axis=2))[:n]
+    return jnp.sum(phi3, axis=(1, 2)), credited
+
+
 def _energy_fn(terms):
     def energy(params, positions, cell, species, neighbors):
-        phi2, phi3 = terms(params, positions, cell, species, neighbors)
-        return 0.5 * jnp.sum(phi2) + 0.5 * jnp.sum(phi3)  # pairs and triplets are seen twice
+        phi2, e3, _ = terms(params, positions, cell, species, neighbors)
+        return 0.5 * jnp.sum(phi2) + 0.5 * jnp.sum(e3)  # pairs and triplets are seen twice
     return energy
 
 
 def _atomic_energies_fn(terms):
     def atomic_energies(params, positions, cell, species, neighbors):
-        n = positions.shape[0]
-        phi2, phi3 = terms(params, positions, cell, species, neighbors)
+        phi2, e3, e3_neighbors = terms(params, positions, cell, species, neighbors,
+                                       to_neighbors=True)
         # triplet (j, i, k) appears for j<k and k<j: each ordered pair carries half its energy,
         # and LAMMPS gives a third of a triplet's energy to each of its three atoms
-        per_center = jnp.sum(phi3, axis=(1, 2)) / 6.0
-        per_neighbor = jnp.sum(phi3, axis=2) / 3.0
-        to_neighbors = jnp.zeros(n + 1, positions.dtype).at[neighbors.idx].add(per_neighbor)[:n]
-        return 0.5 * jnp.sum(phi2, axis=1) + per_center + to_neighbors
+        return 0.5 * jnp.sum(phi2, axis=1) + e3 / 6.0 + e3_neighbors / 3.0
 
     return atomic_energies
 
