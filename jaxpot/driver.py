@@ -91,16 +91,18 @@ def refresh_neighbors(model, positions: np.ndarray, cell: np.ndarray, pbc,
 
     Allocates when there is no list or the atom count / periodicity changed; rebuilds (keeping
     at least the current capacity, so compiled shapes stay) when the skin test fails.
-    Capacities are rounded up to a coarse ladder, so many structures share few shapes.
+    Capacities are rounded up to a coarse ladder, so many structures share few shapes.  Lists
+    carry the dense rows even for models that can do without (pair models): evaluation, not
+    the rare rebuild, dominates here, and pair sums are fastest over rows.
     """
     pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, bool), (3,)))
     if (neighbors is None or neighbors.n_atoms != len(positions) or neighbors.pbc != pbc
             or neighbors.cutoff != model.cutoff):
-        return allocate_for_model(model, positions, cell, pbc, skin=skin,
+        return allocate_for_model(model, positions, cell, pbc, skin=skin, rows=True,
                                   capacity_multiplier=capacity_multiplier, round_capacities=True)
     if not host_needs_rebuild(positions, cell, neighbors):
         return neighbors
-    return allocate_for_model(model, positions, cell, pbc, skin=skin,
+    return allocate_for_model(model, positions, cell, pbc, skin=skin, rows=True,
                               capacity_multiplier=capacity_multiplier,
                               min_capacity=neighbors.capacity, round_capacities=True)
 

@@ -195,3 +195,74 @@ def test_composed_model_is_the_sum_of_its_parts(fluid):
     np.testing.assert_allclose(rc.energies, np.asarray(ra.energies) + 0.5 * np.asarray(rb.energies),
                                atol=1e-12)
     assert sum([a, b]).cutoff == max(a.cutoff, b.cutoff)
+
+
+@pytest.mark.parametrize("rows", [True, False])
+def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows):
+    """Both pair-sum paths, the full rows (custom JVP: forces by row reductions, no
+    scatter) and the half list (each pair once), two species: energy = the NumPy pair sum over
+    ASE's neighbor list; force constants (jax.hessian) and cell second derivatives = central
+    differences of the autodiff gradients; parameter gradients = central differences of the
+    energy (a symmetric perturbation of each (S, S) matrix entry)."""
+    atoms = lj_fluid(n=12, seed=7)
+    atoms.numbers[::3] = 36
+    sigma = np.array([[1.0, 1.1], [1.1, 1.2]])
+    epsilon = np.array([[1.0, 0.8], [0.8, 1.3]])
+    model = lennard_jones(sigma=sigma, epsilon=epsilon, cutoff=2.6, species=["Ar", "Kr"],
+                          smooth=True, r_on=2.0)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    species = jnp.asarray(atoms.numbers)
+    nbrs = allocate_neighbor_list(pos, cell, atoms.pbc, cutoff=2.6, skin=0.3, method="host",
+                                  rows=rows)
+    assert (nbrs.idx.shape[1] > 0) == rows
+
+    def energy(p, c, params=model.params):
+        return model.replace(params=params).energy(p, c, species, nbrs)
+
+    i, j, d = ase_neighbor_list("ijd", atoms, 2.6)
+    k = (atoms.numbers == 36).astype(int)
+    s, e = sigma[k[i], k[j]], epsilon[k[i], k[j]]
+    x = np.clip((d ** 2 - 2.0 ** 2) / (2.6 ** 2 - 2.0 ** 2), 0, 1)  # ASE's C1 switch in r^2
+    switch = 1 - 3 * x ** 2 + 2 * x ** 3
+    e_ref = 0.5 * np.sum(4 * e * ((s / d) ** 12 - (s / d) ** 6) * switch)
+    assert float(energy(pos, cell)) == pytest.approx(e_ref, rel=1e-12)
+
+    grad_p = jax.jit(jax.grad(energy, argnums=0))
+    energy_j = jax.jit(energy)
+    h = 1e-5
+    g = np.asarray(grad_p(pos, cell)).ravel()
+    fd_g = [(float(energy_j(pos + jnp.zeros(36).at[m].set(h).reshape(12, 3), cell))
+             - float(energy_j(pos - jnp.zeros(36).at[m].set(h).reshape(12, 3), cell))) / (2 * h)
+            for m in range(36)]
+    np.testing.assert_allclose(g, fd_g, rtol=0, atol=1e-7 * np.abs(g).max())
+    hess = np.asarray(jax.jit(jax.hessian(energy, argnums=0))(pos, cell)).reshape(36, 36)
+    fd = np.zeros((36, 36))
+    for m in range(36):
+        step = jnp.zeros(36).at[m].set(h).reshape(12, 3)
+        fd[:, m] = np.asarray(grad_p(pos + step, cell) - grad_p(pos - step, cell)).ravel() / (2 * h)
+    np.testing.assert_allclose(hess, fd, rtol=0, atol=1e-6 * np.abs(hess).max())
+    np.testing.assert_allclose(hess, hess.T, rtol=0, atol=1e-10 * np.abs(hess).max())
+
+    grad_c = jax.jit(jax.grad(energy, argnums=1))
+    hess_c = np.asarray(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1)(pos, cell))
+    for a in range(3):
+        for b in range(3):
+            step = jnp.zeros((3, 3)).at[a, b].set(h)
+            fd_c = np.asarray(grad_c(pos, cell + step) - grad_c(pos, cell - step)) / (2 * h)
+            np.testing.assert_allclose(hess_c[:, :, a, b], fd_c, rtol=0,
+                                       atol=1e-6 * np.abs(hess_c).max())
+
+    grads = jax.grad(energy, argnums=2)(pos, cell, model.params)
+    for name in ("sigma", "epsilon"):
+        for a, b in [(0, 0), (0, 1), (1, 1)]:
+            bump = np.zeros((2, 2))
+            bump[a, b] = bump[b, a] = h
+
+            def shifted(sign):
+                params = dict(model.params)
+                params[name] = params[name] + sign * bump
+                return float(energy(pos, cell, params))
+
+            fd_p = (shifted(1) - shifted(-1)) / (2 * h)
+            g = float(grads[name][a, b] + (grads[name][b, a] if a != b else 0.0))
+            assert g == pytest.approx(fd_p, rel=1e-6, abs=1e-9)

@@ -31,22 +31,49 @@ def _vesin():
     return vesin
 
 
-def vesin_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float, full: bool):
+def vesin_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float, full: bool,
+                distances: bool = True):
     """Pairs ``(i, j, S, d)`` within ``radius`` Å: ``r_j - r_i + S @ cell``, as
-    ``ase.neighborlist.neighbor_list('ijSd')``; ``full=False`` gives each pair once."""
+    ``ase.neighborlist.neighbor_list('ijSd')``; ``full=False`` gives each pair once.
+
+    i, j int32, S (P, 3) int32, d (P,) Å (None unless ``distances``)."""
     nl = _vesin().NeighborList(cutoff=float(radius), full_list=bool(full))
-    i, j, s, d = nl.compute(np.asarray(positions, np.float64), np.asarray(cell, np.float64),
-                            [bool(p) for p in pbc], quantities="ijSd", copy=True)
-    return i.astype(np.int64), j.astype(np.int64), s.astype(np.int32), d
+    out = nl.compute(np.asarray(positions, np.float64), np.asarray(cell, np.float64),
+                     [bool(p) for p in pbc], quantities="ijSd" if distances else "ijS",
+                     copy=False)  # views into nl's buffers: converted (copied) before return
+    i, j, s = out[0].astype(np.int32), out[1].astype(np.int32), out[2].astype(np.int32)
+    return i, j, s, (np.array(out[3]) if distances else None)
 
 
 def _row_ranks(i: np.ndarray, n: int):
-    """Order grouping pairs by center (stable) and each pair's slot in its center's row."""
+    """Each pair's slot in its center's row (in input order, stable) and the row counts."""
     key = i.astype(np.int16) if n < 2 ** 15 else i  # numpy radix-sorts 16-bit keys
     order = np.argsort(key, kind="stable")
     counts = np.bincount(i, minlength=n)
-    rank = np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return order, rank, counts
+    starts = (np.cumsum(counts) - counts).astype(np.int32)
+    rank = np.empty(len(i), np.int32)
+    rank[order] = np.arange(len(i), dtype=np.int32) - np.repeat(starts, counts)
+    return rank, counts
+
+
+def _sorted_row_ranks(i: np.ndarray, d: np.ndarray, n: int):
+    """As :func:`_row_ranks` with each row ordered by distance."""
+    order = np.lexsort((d, i))
+    counts = np.bincount(i, minlength=n)
+    starts = (np.cumsum(counts) - counts).astype(np.int32)
+    rank = np.empty(len(i), np.int32)
+    rank[order] = np.arange(len(i), dtype=np.int32) - np.repeat(starts, counts)
+    return rank, counts
+
+
+def _put_rows(values: np.ndarray, flat: np.ndarray, size: int) -> np.ndarray:
+    """(size, 3) int32 zeros with ``values`` (M, 3) at rows ``flat``: one 12-byte copy per
+    entry (numpy copies void items faster than 3-int rows)."""
+    out = np.zeros((size, 3), np.int32)
+    item = np.dtype((np.void, 12))
+    out.view(item).reshape(-1)[flat] = np.ascontiguousarray(values, np.int32).view(
+        item).reshape(-1)
+    return out
 
 
 def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows: bool,
@@ -54,7 +81,8 @@ def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows:
     """Dense rows and half list from each pair once (host side).
 
     Args:
-        n: atoms; i, j, s, d: half list from :func:`vesin_pairs`; capacity: K slots per row;
+        n: atoms; i, j, s, d: half list from :func:`vesin_pairs` (``d`` may be None unless
+        rows are sorted or views asked); capacity: K slots per row (0: no rows);
         half_capacity: E (0: no half list); sort_rows: rows by distance (for part views);
         view_radii: ``view cutoff + skin`` of each view; pad: padding index (default ``n``).
 
@@ -74,20 +102,18 @@ def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows:
     ci = np.concatenate([i, j])
     cj = np.concatenate([j, i])
     cs = np.concatenate([s, -s])
-    cd = np.concatenate([d, d])
     if sort_rows:
-        order = np.lexsort((cd, ci))
-        counts = np.bincount(ci, minlength=n)
-        rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
+        cd = np.concatenate([d, d])
+        rank, counts = _sorted_row_ranks(ci, cd, n)
     else:
-        order, rank, counts = _row_ranks(ci, n)
-    ci, cj, cs, cd = ci[order], cj[order], cs[order], cd[order]
+        rank, counts = _row_ranks(ci, n)
+    flat = (ci if n * capacity < 2 ** 31 else ci.astype(np.int64)) * capacity + rank
     keep = rank < capacity
-    flat = ci[keep] * capacity + rank[keep]
+    if not keep.all():
+        flat, cj, cs = flat[keep], cj[keep], cs[keep]
     idx = np.full(n * capacity, pad, np.int32)
-    shifts = np.zeros((n * capacity, 3), np.int32)
-    idx[flat] = cj[keep]
-    shifts[flat] = cs[keep]
+    idx[flat] = cj
+    shifts = _put_rows(cs, flat, n * capacity)
     views = np.array([np.max(np.bincount(ci[cd < r], minlength=n), initial=0)
                       for r in view_radii], np.int32)
     return (idx.reshape(n, capacity), shifts.reshape(n, capacity, 3), hi, hj, hs,
@@ -103,18 +129,15 @@ def host_rows(positions, cell, pbc, radius: float):
     n = positions.shape[0]
     i, j, s, d = vesin_pairs(positions, cell, pbc, radius, full=False)
     ci, cd = np.concatenate([i, j]), np.concatenate([d, d])
-    order = np.lexsort((cd, ci))
-    counts = np.bincount(ci, minlength=n)
+    rank, counts = _sorted_row_ranks(ci, cd, n)
     k = max(int(counts.max(initial=0)), 1)
-    rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
-    flat = ci[order] * k + rank
+    flat = ci.astype(np.int64) * k + rank
     idx = np.full(n * k, n, np.int32)
-    shifts = np.zeros((n * k, 3), np.int32)
     dist = np.full(n * k, np.inf)
-    idx[flat] = np.concatenate([j, i])[order]
-    shifts[flat] = np.concatenate([s, -s])[order]
-    dist[flat] = cd[order]
-    half = (i.astype(np.int32), j.astype(np.int32), s)
+    idx[flat] = np.concatenate([j, i])
+    shifts = _put_rows(np.concatenate([s, -s]), flat, n * k)
+    dist[flat] = cd
+    half = (i, j, s)
     return idx.reshape(n, k), shifts.reshape(n, k, 3), dist.reshape(n, k), half
 
 
@@ -124,7 +147,8 @@ def _host_build(static: tuple, positions, cell, atom_count=None):
     positions = np.asarray(positions, np.float64)
     n_total = positions.shape[0]
     n = n_total if atom_count is None else int(atom_count)
-    i, j, s, d = vesin_pairs(positions[:n], np.asarray(cell), pbc, radius, full=False)
+    i, j, s, d = vesin_pairs(positions[:n], np.asarray(cell), pbc, radius, full=False,
+                             distances=sort_rows or bool(view_radii))
     out = pack_pairs(n, i, j, s, d, capacity, half_capacity, sort_rows, view_radii,
                      pad=n_total)
     if n < n_total:  # padding atoms of a batch: empty rows

@@ -1,8 +1,9 @@
 """Lift a pair function ``phi(params, r, species_i, species_j)`` into an energy model.
 
 Shared by Lennard-Jones, Morse and any other pairwise-additive term: the energy sums ``phi``
-over the neighbor list's half list (each pair once) when it has one, else over the full rows
-(each pair twice, halved); each atom gets half of each of its pair energies.  Also parameter
+over the neighbor list's full rows when it has them (each pair twice, halved; forces by row
+reductions, :mod:`jaxpot.potentials.pair_rows`), else over its half list (each pair once);
+each atom gets half of each of its pair energies.  Also parameter
 checks shared by the potentials (:func:`pair_matrix`, :func:`check_triplet_table`): bad
 input raises ValueError naming the parameter and value.
 """
@@ -16,7 +17,8 @@ import numpy as np
 
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, species_indices
-from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
+from jaxpot.neighbors import neighbor_vectors
+from jaxpot.potentials.pair_rows import half_components, rows_pair_energy_fn
 from jaxpot.types import Array
 
 PairFn = Callable[[object, Array, Array, Array], Array]
@@ -27,9 +29,10 @@ both are the int 0 for single-species models)."""
 def _pair_terms(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None, params, positions,
                 cell, species, neighbors):
     """``(i, j, phi)`` over each pair once (the half list), ``phi`` zero beyond the cutoff."""
-    i, j, vectors, mask = half_pair_vectors(positions, cell, neighbors)
-    sq = jnp.sum(vectors * vectors, axis=-1)
-    within = mask & (sq < cutoff * cutoff)  # two atoms at one point stay in: phi(0) = inf
+    i, j = neighbors.half_i, neighbors.half_j
+    d = half_components(positions, cell, i, j, neighbors.half_shifts)
+    sq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    within = (i < positions.shape[0]) & (sq < cutoff * cutoff)  # two atoms at one point stay in: phi(0) = inf
     r_safe = jnp.sqrt(jnp.where(within, sq, cutoff * cutoff))  # padding: finite gradients
     if lookup is None:  # one species: scalar parameters, no per-pair gathers
         phi = pair_fn(params, r_safe, 0, 0)
@@ -68,14 +71,21 @@ def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray |
     return atomic_energies
 
 
+def has_rows(neighbors) -> bool:
+    """True when ``neighbors`` carries dense (N, K) rows with at least one slot."""
+    idx = getattr(neighbors, "idx", None)
+    return getattr(neighbors, "rows", True) and idx is not None and idx.shape[-1] > 0
+
+
 def pair_energy_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None):
-    """Total energy ``sum_{pairs} phi(r)``: over the half list when the neighbor list has one
-    (half the work of the full rows and no per-row padding), else from the full rows."""
-    atomic = pair_atomic_energies_fn(pair_fn, cutoff, lookup)
+    """Total energy ``sum_{pairs} phi(r)``: over the full rows when the list has them (a
+    derivative without scatter-adds, :mod:`jaxpot.potentials.pair_rows`), else over the half
+    list (each pair once)."""
+    on_rows = rows_pair_energy_fn(pair_fn, cutoff, lookup)
 
     def energy(params, positions, cell, species, neighbors) -> Array:
-        if getattr(neighbors, "half_i", None) is None:
-            return jnp.sum(atomic(params, positions, cell, species, neighbors))
+        if has_rows(neighbors):
+            return on_rows(params, positions, cell, species, neighbors.idx, neighbors.shifts)
         return jnp.sum(_pair_terms(pair_fn, cutoff, lookup, params, positions, cell, species,
                                    neighbors)[2])
 

@@ -1,0 +1,104 @@
+"""Pair energy over the full (N, K) neighbor rows with a derivative that never scatters.
+
+``E = 1/2 sum_i sum_k phi(r_ik)`` over every atom's row.  Autodiff of the gather ``r_k``
+would make its reverse pass a scatter-add over all pairs, which XLA:CPU runs slowly.  A full
+list is symmetric: the entry ``(i, k, S)`` has its mirror ``(k, i, -S)`` with the same
+distance, the same mask and (for a symmetric ``phi``) the same ``g = dphi/d(r^2)``, so the
+position part of the tangent ``sum_rows g d_ik . (dr_k - dr_i)`` equals
+``-2 sum_i (sum_k g_ik d_ik) . dr_i``: a row reduction.  That identity is the JVP rule of a
+``custom_jvp``, so reverse mode (forces, stress), forward mode and higher derivatives (force
+constants, elastic constants) all follow from it, and parameters stay differentiable.
+
+Requires ``phi(params, r, s_i, s_j) = phi(params, r, s_j, s_i)`` (true for the symmetric
+(S, S) parameter matrices of :func:`jaxpot.potentials.pair.pair_matrix`) and a complete
+list (an overflowed list is flagged and rebuilt by the drivers before its result is used).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+
+from jaxpot.types import Array
+
+
+def _row_components(positions: Array, cell: Array, idx: Array, shifts: Array) -> list[Array]:
+    """Pair vectors ``r_k - r_i + S cell`` as three (N, K) arrays (x, y, z), Å.
+
+    Component-wise gathers from a (3, N+1) table: XLA:CPU gathers and reduces these faster
+    than (N, K, 3) vectors."""
+    table = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0).T
+    s = [shifts[..., b].astype(positions.dtype) for b in range(3)]
+    return [table[a][idx] - positions[:, a, None]
+            + (s[0] * cell[0, a] + s[1] * cell[1, a] + s[2] * cell[2, a]) for a in range(3)]
+
+
+def half_components(positions: Array, cell: Array, i: Array, j: Array, shifts: Array
+                    ) -> list[Array]:
+    """Half-list pair vectors ``r_j - r_i + S cell`` as three (E,) arrays, Å (padding index
+    N reads a zero row); their reverse pass scatters scalars, cheaper than (E, 3) rows."""
+    table = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0).T
+    s = [shifts[:, b].astype(positions.dtype) for b in range(3)]
+    return [table[a][j] - table[a][i]
+            + (s[0] * cell[0, a] + s[1] * cell[1, a] + s[2] * cell[2, a]) for a in range(3)]
+
+
+def _is_zero(tangent) -> bool:
+    return all(isinstance(t, SymbolicZero) for t in jax.tree_util.tree_leaves(
+        tangent, is_leaf=lambda t: isinstance(t, SymbolicZero)))
+
+
+def rows_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None):
+    """``energy(params, positions, cell, species, idx, shifts) -> eV``: the pair sum over
+    full rows ``idx`` (N, K) (padding index N) with shifts (N, K, 3), pairs with
+    ``r < cutoff`` only; ``lookup`` maps atomic number -> species index (None: one species)."""
+    rc2 = float(cutoff) ** 2
+
+    def pieces(positions, cell, species, idx, shifts):
+        n = positions.shape[0]
+        d = _row_components(positions, cell, idx, shifts)
+        sq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+        within = (idx < n) & (sq < rc2)  # two atoms at one point stay in: phi(0) = inf
+        if lookup is None:
+            index_i, index_j = 0, 0
+        else:
+            index = jnp.asarray(lookup)[species]
+            index_i = index[:, None]
+            index_j = jnp.concatenate([index, jnp.zeros((1,), index.dtype)])[idx]
+
+        def phi(params, x):
+            r = jnp.sqrt(jnp.where(within, x, rc2))  # padding: finite values and derivatives
+            return jnp.where(within, pair_fn(params, r, index_i, index_j), 0.0)
+
+        return d, sq, phi
+
+    @jax.custom_jvp
+    def energy(params, positions, cell, species, idx, shifts):
+        _, sq, phi = pieces(positions, cell, species, idx, shifts)
+        return 0.5 * jnp.sum(phi(params, sq))
+
+    def energy_jvp(primals, tangents):
+        params, positions, cell, species, idx, shifts = primals
+        d_params, d_positions, d_cell = tangents[:3]
+        d, sq, phi = pieces(positions, cell, species, idx, shifts)
+        e, g = jax.jvp(lambda x: phi(params, x), (sq,), (jnp.ones_like(sq),))
+        out = jnp.zeros((), e.dtype)
+        if not _is_zero(d_positions):  # the mirror entries fold the j side into row i
+            for a in range(3):
+                out = out - 2.0 * jnp.sum(jnp.sum(g * d[a], axis=1) * d_positions[:, a])
+        if not _is_zero(d_cell):  # sum_rows g d_a S_b dcell_ba: nine reductions, then (3, 3)
+            s = [shifts[..., b].astype(e.dtype) for b in range(3)]
+            w = jnp.stack([jnp.stack([jnp.sum(s[b] * g * d[a]) for a in range(3)])
+                           for b in range(3)])
+            out = out + jnp.sum(w * d_cell)
+        if not _is_zero(d_params):
+            d_params = jax.tree_util.tree_map(
+                lambda t, p: jnp.zeros_like(p) if isinstance(t, SymbolicZero) else t,
+                d_params, params, is_leaf=lambda t: isinstance(t, SymbolicZero))
+            out = out + 0.5 * jnp.sum(jax.jvp(lambda p: phi(p, sq), (params,), (d_params,))[1])
+        return 0.5 * jnp.sum(e), out
+
+    energy.defjvp(energy_jvp, symbolic_zeros=True)
+    return energy
