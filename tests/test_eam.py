@@ -129,3 +129,47 @@ def test_bad_files_and_species_raise_clear_errors(tmp_path):
     atoms.calc = JaxpotCalculator(eam(os.path.join(POT, "AlCu.eam.alloy")))
     with pytest.raises(StructureError, match=r"unknown species Ni"):
         atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize("fname", ["AlCu.eam.alloy", "AlFe_mm.eam.fs"])
+def test_rows_and_half_list_paths_agree_with_exact_second_and_parameter_derivatives(fname):
+    """The full-rows energy (custom JVP: forces by row reductions) = the half-list energy
+    (plain autodiff) in energy, forces and stress, two species (eam/alloy and eam/fs, whose
+    density depends on both ends); its force constants = central differences of its forces
+    and its parameter derivative (one embedding coefficient) = central differences of E."""
+    model = eam(os.path.join(POT, fname))
+    atoms = structure("AlCu" if fname.startswith("AlCu") else "AlFe", seed=5)[:12]
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    species = jnp.asarray(atoms.numbers)
+    lists = {rows: allocate_neighbor_list(pos, cell, atoms.pbc, cutoff=model.cutoff, skin=0.3,
+                                          method="host", rows=rows) for rows in (True, False)}
+    rows_res, half_res = (energy_forces_stress(model, pos, cell, species, lists[rows])
+                          for rows in (True, False))
+    assert float(rows_res.energy) == pytest.approx(float(half_res.energy), rel=1e-12)
+    np.testing.assert_allclose(rows_res.forces, half_res.forces, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(rows_res.stress, half_res.stress, rtol=0, atol=1e-12)
+
+    def energy(p, params=model.params, rows=True):
+        return model.replace(params=params).energy(p, cell, species, lists[rows])
+
+    grad = jax.jit(jax.grad(energy))
+    hess = np.asarray(jax.jit(jax.hessian(energy))(pos)).reshape(36, 36)
+    hess_half = np.asarray(jax.hessian(lambda p: energy(p, rows=False))(pos)).reshape(36, 36)
+    np.testing.assert_allclose(hess, hess_half, rtol=0, atol=1e-10 * np.abs(hess).max())
+    h = 1e-5
+    if fname.startswith("AlCu"):  # C1 splines: AlFe_mm's curvature jumps at knots
+        fd = np.stack([np.asarray(grad(pos + jnp.zeros(36).at[m].set(h).reshape(12, 3))
+                                  - grad(pos - jnp.zeros(36).at[m].set(h).reshape(12, 3)))
+                       .ravel() for m in range(36)], axis=1) / (2 * h)
+        np.testing.assert_allclose(hess, fd, rtol=0, atol=2e-6 * np.abs(hess).max())
+
+    g = jax.grad(energy, argnums=1)(pos, model.params)["embedding"]["coeffs"]
+    where = (0, int(np.argmax(np.abs(np.asarray(g[0, :, 3])))), 3)  # the busiest interval
+
+    def bumped(sign):
+        params = jax.tree_util.tree_map(lambda x: x, model.params)
+        params["embedding"] = dict(params["embedding"])
+        params["embedding"]["coeffs"] = params["embedding"]["coeffs"].at[where].add(sign * h)
+        return float(energy(pos, params))
+    assert float(g[where]) != 0.0
+    assert float(g[where]) == pytest.approx((bumped(1) - bumped(-1)) / (2 * h), rel=1e-6)

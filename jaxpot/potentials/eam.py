@@ -22,6 +22,7 @@ Learnable params: the piecewise-cubic coefficients and breakpoints of F, rho and
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers
@@ -31,6 +32,8 @@ from scipy.interpolate import InterpolatedUnivariateSpline, PPoly
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
+from jaxpot.potentials.pair import has_rows
+from jaxpot.potentials.pair_rows import instantiate, is_zero, row_components, rows_tangent
 from jaxpot.potentials.eam_files import EAMTables, read_eam_file
 
 LAMMPS_FUNCFL_CONSTANT = 27.2 * 0.529  # eV Å per (effective charge)^2, LAMMPS pair_eam.cpp
@@ -148,6 +151,26 @@ def _evaluate(family, table_index, x, uniform: bool, clamp: bool):
     return ((c[..., 0] * dx + c[..., 1]) * dx + c[..., 2]) * dx + c[..., 3]
 
 
+def _evaluate_with_slope(family, table_index, x, uniform: bool, clamp: bool):
+    """:func:`_evaluate` and its derivative in ``x`` from one lookup of the coefficients."""
+    breaks, coeffs = family["breaks"], family["coeffs"]
+    m = coeffs.shape[-2]
+    if uniform:
+        i = jnp.clip(jnp.floor(x / breaks[1]).astype(jnp.int32), 0, m - 1)
+    else:
+        i = jnp.clip(jnp.searchsorted(breaks, x, side="right") - 1, 0, m - 1)
+    dx = x - breaks[i]
+    slope_on = True
+    if clamp:
+        width = breaks[i + 1] - breaks[i]
+        slope_on = dx < width
+        dx = jnp.minimum(dx, width)
+    c = [coeffs[table_index, i, q] for q in range(4)]
+    value = ((c[0] * dx + c[1]) * dx + c[2]) * dx + c[3]
+    slope = (3.0 * c[0] * dx + 2.0 * c[1]) * dx + c[2]
+    return value, jnp.where(slope_on, slope, 0.0)
+
+
 def _derivative_at_end(family, table_index):
     breaks, c = family["breaks"], family["coeffs"][table_index, -1]
     h = breaks[-1] - breaks[-2]
@@ -196,16 +219,73 @@ def _build(params: dict, config: dict) -> EnergyModel:
             pair = pair / rs  # LAMMPS tabulates r*phi
         return rho, 0.5 * jnp.sum(jnp.where(within, pair, 0.0), axis=1), a
 
-    def atomic_energies(p, positions, cell, species, neighbors):
-        rho, pair_energy, a = densities_and_pairs(p, positions, cell, species, neighbors)
+    def embedding(p, a, rho):
         embed = _evaluate(p["embedding"], a, rho, lammps, lammps)
         if lammps:  # linear extrapolation above the table, as LAMMPS
             rho_max = p["embedding"]["breaks"][-1]
             slope = _derivative_at_end(p["embedding"], a)
             embed = embed + jnp.where(rho > rho_max, slope * (rho - rho_max), 0.0)
-        return embed + pair_energy
+        return embed
+
+    def atomic_energies(p, positions, cell, species, neighbors):
+        rho, pair_energy, a = densities_and_pairs(p, positions, cell, species, neighbors)
+        return embedding(p, a, rho) + pair_energy
+
+    def row_pieces(positions, cell, species, idx, shifts):
+        """Row vectors, distances (padding at cutoff/2), mask and the species of both ends."""
+        n = positions.shape[0]
+        d = row_components(positions, cell, idx, shifts)
+        sq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+        within = (idx < n) & (sq < cutoff * cutoff)
+        r = jnp.sqrt(jnp.where(within, sq, 0.25 * cutoff * cutoff))
+        a = jnp.asarray(lookup)[species]
+        b = jnp.concatenate([a, jnp.zeros((1,), a.dtype)])[idx]
+        return d, r, within, a, jnp.broadcast_to(a[:, None], b.shape), b
+
+    def row_functions(p, r, within, a2, b, mirror: bool):
+        """Per row entry (N, K), each with its r-derivative: density at i from k, at k from i
+        (``mirror``; else None) and pair energy, zero outside the cutoff."""
+        def masked(family, table, divide):
+            v, dv = _evaluate_with_slope(p[family], table, r, lammps, lammps)
+            if divide:  # LAMMPS tabulates r*phi
+                v, dv = v / r, (dv - v / r) / r
+            return jnp.where(within, v, 0.0), jnp.where(within, dv, 0.0)
+        dens = masked("density", b * s + a2, False)
+        other = masked("density", a2 * s + b, False) if mirror else None
+        return dens, other, masked("pair", a2 * s + b, lammps)
+
+    @jax.custom_jvp
+    def rows_energy(p, positions, cell, species, idx, shifts):
+        _, r, within, a, a2, b = row_pieces(positions, cell, species, idx, shifts)
+        (rho_ik, _), _, (phi, _) = row_functions(p, r, within, a2, b, False)
+        return jnp.sum(embedding(p, a, jnp.sum(rho_ik, axis=1))) + 0.5 * jnp.sum(phi)
+
+    def rows_energy_jvp(primals, tangents):
+        """Per pair, dE/dr = F'(rho_i) rho'_{k->i} + F'(rho_k) rho'_{i->k} + phi', equal on
+        mirror entries: the position tangent is a row reduction (pair_rows.rows_tangent)."""
+        p, positions, cell, species, idx, shifts = primals
+        d_p, d_positions, d_cell = tangents[:3]
+        d, r, within, a, a2, b = row_pieces(positions, cell, species, idx, shifts)
+        (rho_ik, drho_ik), other, (phi, dphi) = row_functions(p, r, within, a2, b, s > 1)
+        drho_ki = drho_ik if other is None else other[1]
+        rho = jnp.sum(rho_ik, axis=1)
+        embed, dembed = jax.jvp(lambda x: embedding(p, a, x), (rho,), (jnp.ones_like(rho),))
+        dembed_k = jnp.concatenate([dembed, jnp.zeros((1,), dembed.dtype)])[idx]
+        dedr = dembed[:, None] * drho_ik + dembed_k * drho_ki + dphi
+        # dE = sum_pairs dedr dr = 1/2 sum_rows (dedr / r) d . dd
+        out = rows_tangent(jnp.where(within, 0.5 * dedr / r, 0.0), d, shifts, d_positions,
+                           d_cell)
+        if not is_zero(d_p):
+            d_p = instantiate(d_p, p)
+            out = out + jax.jvp(lambda q: rows_energy.fun(q, positions, cell, species, idx,
+                                                          shifts), (p,), (d_p,))[1]
+        return jnp.sum(embed) + 0.5 * jnp.sum(phi), out
+
+    rows_energy.defjvp(rows_energy_jvp, symbolic_zeros=True)
 
     def energy(p, positions, cell, species, neighbors):
+        if has_rows(neighbors):
+            return rows_energy(p, positions, cell, species, neighbors.idx, neighbors.shifts)
         return jnp.sum(atomic_energies(p, positions, cell, species, neighbors))
 
     spec = make_spec("eam", __name__, **config)

@@ -24,7 +24,7 @@ from jax.custom_derivatives import SymbolicZero
 from jaxpot.types import Array
 
 
-def _row_components(positions: Array, cell: Array, idx: Array, shifts: Array) -> list[Array]:
+def row_components(positions: Array, cell: Array, idx: Array, shifts: Array) -> list[Array]:
     """Pair vectors ``r_k - r_i + S cell`` as three (N, K) arrays (x, y, z), Å.
 
     Component-wise gathers from a (3, N+1) table: XLA:CPU gathers and reduces these faster
@@ -45,9 +45,35 @@ def half_components(positions: Array, cell: Array, i: Array, j: Array, shifts: A
             + (s[0] * cell[0, a] + s[1] * cell[1, a] + s[2] * cell[2, a]) for a in range(3)]
 
 
-def _is_zero(tangent) -> bool:
+def is_zero(tangent) -> bool:
+    """True when every leaf of a ``custom_jvp`` tangent (``symbolic_zeros=True``) is zero."""
     return all(isinstance(t, SymbolicZero) for t in jax.tree_util.tree_leaves(
         tangent, is_leaf=lambda t: isinstance(t, SymbolicZero)))
+
+
+def instantiate(tangent, primal):
+    """A ``custom_jvp`` tangent pytree with its symbolic zeros made arrays like ``primal``."""
+    return jax.tree_util.tree_map(
+        lambda t, p: jnp.zeros_like(p) if isinstance(t, SymbolicZero) else t,
+        tangent, primal, is_leaf=lambda t: isinstance(t, SymbolicZero))
+
+
+def rows_tangent(c: Array, d: list[Array], shifts: Array, d_positions, d_cell) -> Array:
+    """``sum_rows c_ik d_ik . (dr_k - dr_i + S_ik dcell)`` for a coefficient ``c`` (N, K) that
+    is equal on mirror entries (``c_ik = c_ki``), zero on padding; ``d`` from
+    :func:`row_components`; tangents may be symbolic zeros.
+
+    The position part is the row reduction ``-2 sum_i (sum_k c_ik d_ik) . dr_i``."""
+    out = jnp.zeros((), c.dtype)
+    if not is_zero(d_positions):
+        for a in range(3):
+            out = out - 2.0 * jnp.sum(jnp.sum(c * d[a], axis=1) * d_positions[:, a])
+    if not is_zero(d_cell):  # sum_rows c d_a S_b dcell_ba: nine reductions, then (3, 3)
+        s = [shifts[..., b].astype(c.dtype) for b in range(3)]
+        w = jnp.stack([jnp.stack([jnp.sum(s[b] * c * d[a]) for a in range(3)])
+                       for b in range(3)])
+        out = out + jnp.sum(w * d_cell)
+    return out
 
 
 def rows_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None):
@@ -58,7 +84,7 @@ def rows_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None):
 
     def pieces(positions, cell, species, idx, shifts):
         n = positions.shape[0]
-        d = _row_components(positions, cell, idx, shifts)
+        d = row_components(positions, cell, idx, shifts)
         sq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
         within = (idx < n) & (sq < rc2)  # two atoms at one point stay in: phi(0) = inf
         if lookup is None:
@@ -84,19 +110,10 @@ def rows_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None):
         d_params, d_positions, d_cell = tangents[:3]
         d, sq, phi = pieces(positions, cell, species, idx, shifts)
         e, g = jax.jvp(lambda x: phi(params, x), (sq,), (jnp.ones_like(sq),))
-        out = jnp.zeros((), e.dtype)
-        if not _is_zero(d_positions):  # the mirror entries fold the j side into row i
-            for a in range(3):
-                out = out - 2.0 * jnp.sum(jnp.sum(g * d[a], axis=1) * d_positions[:, a])
-        if not _is_zero(d_cell):  # sum_rows g d_a S_b dcell_ba: nine reductions, then (3, 3)
-            s = [shifts[..., b].astype(e.dtype) for b in range(3)]
-            w = jnp.stack([jnp.stack([jnp.sum(s[b] * g * d[a]) for a in range(3)])
-                           for b in range(3)])
-            out = out + jnp.sum(w * d_cell)
-        if not _is_zero(d_params):
-            d_params = jax.tree_util.tree_map(
-                lambda t, p: jnp.zeros_like(p) if isinstance(t, SymbolicZero) else t,
-                d_params, params, is_leaf=lambda t: isinstance(t, SymbolicZero))
+        # E = 1/2 sum_rows phi(sq): dE = sum_rows g d . dd
+        out = rows_tangent(g, d, shifts, d_positions, d_cell)
+        if not is_zero(d_params):
+            d_params = instantiate(d_params, params)
             out = out + 0.5 * jnp.sum(jax.jvp(lambda p: phi(p, sq), (params,), (d_params,))[1])
         return 0.5 * jnp.sum(e), out
 
