@@ -92,6 +92,8 @@ def test_triplets_over_the_first_slots_inside_the_cutoff_match_lammps(name, monk
     if name == "gan":
         monkeypatch.setattr(sw_module, "TRIPLET_SLOTS", 20)
         skin = 2.5
+    if name == "dense_liquid":  # the fallback runs in blocks of rows: 3 here, one padded
+        monkeypatch.setattr(sw_module, "FALLBACK_BLOCK", 24)
     TRIPLET_SLOTS = sw_module.TRIPLET_SLOTS
     if name == "gan":
         path = os.path.join(potentials_dir(), "GaN.sw")
@@ -189,3 +191,50 @@ def test_bad_files_raise_clear_errors(tmp_path):
     bad.write_text("Si Si Si 2.1683 2.0951 1.80 21.0 1.20 -0.333 7.05 0.602 4.0\n")
     with pytest.raises(ValueError, match="14 fields"):
         stillinger_weber(str(bad))
+
+
+@pytest.mark.parametrize("name", ["diamond", "dense_liquid"])
+def test_derivatives_through_the_picked_slots_equal_plain_autodiff(name, monkeypatch):
+    """A list with skin (picked slots, or the blockwise fallback in the dense liquid: a custom
+    JVP differentiates inside the chosen branch) and a list without skin (few slots: plain
+    autodiff over all slot pairs) give the same force constants (jax.hessian), cell second
+    derivatives and parameter gradients; a parameter gradient = central differences."""
+    import importlib
+    sw_module = importlib.import_module("jaxpot.potentials.stillinger_weber")
+    monkeypatch.setattr(sw_module, "FALLBACK_BLOCK", 8)
+    model = stillinger_weber()
+    if name == "diamond":
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True)
+        atoms.rattle(0.1, seed=4)
+    else:
+        atoms = random_silicon(n=12, density=0.07, seed=3, dmin=1.9)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    species = jnp.asarray(atoms.numbers)
+    lists = [allocate_neighbor_list(pos, cell, atoms.pbc, cutoff=model.cutoff, skin=skin)
+             for skin in (2.0, 0.0)]
+    assert lists[0].capacity > 2 * sw_module.TRIPLET_SLOTS >= lists[1].capacity
+    inside = np.bincount(ase_neighbor_list("i", atoms, model.cutoff), minlength=len(atoms))
+    assert (inside.max() > sw_module.TRIPLET_SLOTS) == (name == "dense_liquid")
+
+    def energy(p, c, params, nbrs):
+        return model.replace(params=params).energy(p, c, species, nbrs)
+
+    n = 3 * len(atoms)
+    hess = [np.asarray(jax.hessian(energy)(pos, cell, model.params, nb)).reshape(n, n)
+            for nb in lists]
+    np.testing.assert_allclose(hess[0], hess[1], rtol=0, atol=1e-10 * np.abs(hess[1]).max())
+    cell_hess = [np.asarray(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1)(
+        pos, cell, model.params, nb)) for nb in lists]
+    np.testing.assert_allclose(cell_hess[0], cell_hess[1], rtol=0,
+                               atol=1e-10 * np.abs(cell_hess[1]).max())
+    grads = [jax.grad(energy, argnums=2)(pos, cell, model.params, nb) for nb in lists]
+    for key in ("lambda", "gamma", "A"):
+        np.testing.assert_allclose(grads[0][key], grads[1][key], rtol=1e-10, atol=1e-12)
+    h = 1e-6
+
+    def bumped(sign):
+        params = dict(model.params)
+        params["lambda"] = params["lambda"] + sign * h
+        return float(energy(pos, cell, params, lists[0]))
+    fd = (bumped(1) - bumped(-1)) / (2 * h)
+    assert float(grads[0]["lambda"][0, 0, 0]) == pytest.approx(fd, rel=1e-6)

@@ -27,6 +27,7 @@ from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_i
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.potentials.pair import check_triplet_table, select_elements
+from jaxpot.potentials.pair_rows import instantiate, is_zero
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
 # LAMMPS pair_sw's checks (all but cos theta0 >= 0), and lengths sigma, a > 0 where the pair
@@ -127,38 +128,132 @@ def from_spec(config: dict) -> EnergyModel:
 #: first TRIPLET_SLOTS neighbors inside the SW cutoff (a list with skin holds second and third
 #: shells that no triplet reaches); an atom with more falls back to all slots (exact always)
 TRIPLET_SLOTS = 12
+#: atoms per block of the all-slots fallback under a list with many slots (bounds its memory)
+FALLBACK_BLOCK = 256
+
+
+def _slot_terms(params, single: bool, vectors, mask, index, sj):
+    """Per neighbor slot (N, K): pair energy phi2, unit vectors (N, K, 3), the three-body
+    radial factor g and the mask of slots inside the SW cutoff."""
+    r = safe_norm(vectors, mask)
+    if single:
+        def pair(name):
+            return params[name][0, 0, 0]
+    else:
+        si = index[:, None]
+
+        def pair(name):  # entry (i, j, j) for each neighbor slot, (N, K)
+            return params[name][si, sj, sj]
+    sigma, cut = pair("sigma"), pair("a") * pair("sigma")
+    # beyond (1 - 1e-8) * cut the exponential factors are exactly 0 in float64
+    within = mask & (r < cut * (1.0 - 1e-8))
+    rs = jnp.where(within, r, 0.5 * cut)
+    inv = 1.0 / (rs - cut)
+    x = sigma / rs
+    phi2 = pair("A") * pair("epsilon") * (pair("B") * x ** pair("p") - x ** pair("q")) \
+        * jnp.exp(sigma * inv)
+    phi2 = jnp.where(within, phi2, 0.0)
+    g = jnp.where(within, jnp.exp(pair("gamma") * sigma * inv), 0.0)
+    return phi2, vectors / rs[..., None], g, within
+
+
+def _first_slots(within, arrays, count: int):
+    """``arrays`` (N, K, ...) reduced to the first ``count`` slots inside the cutoff of each
+    row (None entries pass through)."""
+    k = within.shape[1]
+    _, sel = jax.lax.top_k(jnp.where(within, k - jnp.arange(k), 0), count)
+    return [None if a is None else jnp.take_along_axis(
+        a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1) for a in arrays]
+
+
+def _three_body_total_fn(single: bool):
+    """``total(params, vectors, mask, index, sj) -> eV``: the three-body energy summed over
+    centers and ordered neighbor pairs, for lists with more than ``2 * TRIPLET_SLOTS`` slots.
+
+    A ``custom_jvp``: its rule picks the compact (first TRIPLET_SLOTS) or the blockwise
+    all-slots evaluation with ``lax.cond`` and differentiates inside the branch, so reverse
+    mode carries only the (N, K, 3) vector gradient, never residuals of both branches."""
+
+    def center_energy(params, vectors, mask, index, sj, compact: bool):
+        _, unit, g, within = _slot_terms(params, single, vectors, mask, index, sj)
+        slots = (unit, g, None, sj)
+        if compact:
+            slots = _first_slots(within, slots, TRIPLET_SLOTS)
+        return _three_body(params, single, index, *slots, False)[0]
+
+    def compact_total(params, vectors, mask, index, sj):
+        return jnp.sum(center_energy(params, vectors, mask, index, sj, True))
+
+    def blockwise(fn, params, vectors, mask, index, sj):
+        """Sum of ``fn(params, rows...)`` over blocks of FALLBACK_BLOCK rows (lax.map)."""
+        n = vectors.shape[0]
+        b = min(FALLBACK_BLOCK, n)
+        pad = -n % b
+        rows = [vectors, mask, index, sj]
+        rows = [None if a is None else jnp.concatenate(
+            [a, jnp.zeros((pad,) + a.shape[1:], a.dtype)]).reshape((-1, b) + a.shape[1:])
+            for a in rows]
+        return jax.lax.map(lambda blk: fn(params, *blk), rows)
+
+    def all_total(params, vectors, mask, index, sj):
+        return jnp.sum(blockwise(lambda *a: jnp.sum(center_energy(*a, False)), params,
+                                 vectors, mask, index, sj))
+
+    def fits(params, vectors, mask, index, sj):
+        within = _slot_terms(params, single, vectors, mask, index, sj)[3]
+        return jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
+
+    @jax.custom_jvp
+    def total(params, vectors, mask, index, sj):
+        args = (params, vectors, mask, index, sj)
+        return jax.lax.cond(fits(*args), lambda: compact_total(*args), lambda: all_total(*args))
+
+    def total_jvp(primals, tangents):
+        params, vectors, mask, index, sj = primals
+        d_params, d_vectors = tangents[:2]
+        argnums = (1,) if is_zero(d_params) else (0, 1)
+
+        def compact():
+            return jax.value_and_grad(compact_total, argnums)(*primals)
+
+        def fallback():  # each center's energy depends on its own row: gradients per block
+            def block(*a):
+                return jax.value_and_grad(lambda *b: jnp.sum(center_energy(*b, False)),
+                                          argnums)(*a)
+            n = vectors.shape[0]
+            e, grads = blockwise(block, params, vectors, mask, index, sj)
+            grads = list(grads)
+            if len(argnums) == 2:
+                grads[0] = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), grads[0])
+            grads[-1] = grads[-1].reshape((-1,) + vectors.shape[1:])[:n]
+            return jnp.sum(e), tuple(grads)
+
+        e, grads = jax.lax.cond(fits(*primals), compact, fallback)
+        out = jnp.sum(grads[-1] * instantiate(d_vectors, vectors))
+        if len(argnums) == 2:
+            d_params = instantiate(d_params, params)
+            out = out + sum(jnp.sum(a * b) for a, b in zip(jax.tree_util.tree_leaves(grads[0]),
+                                                            jax.tree_util.tree_leaves(d_params)))
+        return e, out
+
+    total.defjvp(total_jvp, symbolic_zeros=True)
+    return total
 
 
 def _terms_fn(lookup: np.ndarray, single: bool):
     """``terms(params, positions, cell, species, neighbors, to_neighbors) -> (phi2 (N,K),
-    e3 (N,), e3_neighbors (N,) or None)``: pair energies per neighbor slot, the three-body
-    energy summed over the ordered neighbor pairs (j, k) of each center, and (if asked) the
-    same energy credited to the neighbors j (for LAMMPS's per-atom tally)."""
+    e3 (N,) or its sum, e3_neighbors (N,) or None)``: pair energies per neighbor slot, the
+    three-body energy over the ordered neighbor pairs (j, k) of each center (summed over
+    centers on the ``total`` path of lists with many slots), and (if asked) the same energy
+    credited to the neighbors j (for LAMMPS's per-atom tally)."""
+    total = _three_body_total_fn(single)
 
     def terms(params, positions, cell, species, neighbors, to_neighbors=False):
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
-        r = safe_norm(vectors, mask)
         index = sj = None
-        if single:
-            def pair(name):
-                return params[name][0, 0, 0]
-        else:
+        if not single:
             index, sj = species_indices(lookup, species, neighbors)
-            si = index[:, None]
-
-            def pair(name):  # entry (i, j, j) for each neighbor slot, (N, K)
-                return params[name][si, sj, sj]
-        sigma, cut = pair("sigma"), pair("a") * pair("sigma")
-        # beyond (1 - 1e-8) * cut the exponential factors are exactly 0 in float64
-        within = mask & (r < cut * (1.0 - 1e-8))
-        rs = jnp.where(within, r, 0.5 * cut)
-        inv = 1.0 / (rs - cut)
-        x = sigma / rs
-        phi2 = pair("A") * pair("epsilon") * (pair("B") * x ** pair("p") - x ** pair("q")) \
-            * jnp.exp(sigma * inv)
-        phi2 = jnp.where(within, phi2, 0.0)
-        g = jnp.where(within, jnp.exp(pair("gamma") * sigma * inv), 0.0)  # (N, K)
-        unit = vectors / rs[..., None]
+        phi2, unit, g, within = _slot_terms(params, single, vectors, mask, index, sj)
         slots = (unit, g, neighbors.idx, sj)
 
         def all_slots():
@@ -167,12 +262,12 @@ def _terms_fn(lookup: np.ndarray, single: bool):
         k = neighbors.idx.shape[1]
         if k <= 2 * TRIPLET_SLOTS:
             return (phi2,) + all_slots()
+        if not to_neighbors:
+            return phi2, total(params, vectors, mask, index, sj), None
 
-        def first_slots():  # the first TRIPLET_SLOTS slots inside the cutoff
-            _, sel = jax.lax.top_k(jnp.where(within, k - jnp.arange(k), 0), TRIPLET_SLOTS)
-            picked = [None if a is None else jnp.take_along_axis(
-                a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1) for a in slots]
-            return _three_body(params, single, index, *picked, to_neighbors)
+        def first_slots():
+            return _three_body(params, single, index,
+                               *_first_slots(within, slots, TRIPLET_SLOTS), to_neighbors)
 
         fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
         return (phi2,) + jax.lax.cond(fits, first_slots, all_slots)
