@@ -157,82 +157,97 @@ def _slot_terms(params, single: bool, vectors, mask, index, sj):
     return phi2, vectors / rs[..., None], g, within
 
 
-def _first_slots(within, arrays, count: int):
-    """``arrays`` (N, K, ...) reduced to the first ``count`` slots inside the cutoff of each
-    row (None entries pass through)."""
-    k = within.shape[1]
-    _, sel = jax.lax.top_k(jnp.where(within, k - jnp.arange(k), 0), count)
-    return [None if a is None else jnp.take_along_axis(
-        a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1) for a in arrays]
+def _first_slots(within, unit, g, idx, sj, count: int):
+    """``unit, g, idx, sj`` (N, K, ...) reduced to the first ``count`` slots inside the cutoff
+    of each row, in slot order (None entries pass through); rows with fewer get g = 0.
+
+    The t-th slot inside is the number of slots whose running count of inside slots is <= t:
+    a comparison and a sum (XLA:CPU's top_k took 3x the whole pair term)."""
+    running = jnp.cumsum(within, axis=1)
+    sel = jnp.sum(running[:, :, None] <= jnp.arange(count), axis=1)  # (N, count)
+    valid = sel < within.shape[1]
+    sel = jnp.minimum(sel, within.shape[1] - 1)
+    unit, g, idx, sj = [None if a is None else jnp.take_along_axis(
+        a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1) for a in (unit, g, idx, sj)]
+    return unit, jnp.where(valid, g, 0.0), idx, sj
 
 
 def _three_body_total_fn(single: bool):
     """``total(params, vectors, mask, index, sj) -> eV``: the three-body energy summed over
     centers and ordered neighbor pairs, for lists with more than ``2 * TRIPLET_SLOTS`` slots.
 
-    A ``custom_jvp``: its rule picks the compact (first TRIPLET_SLOTS) or the blockwise
-    all-slots evaluation with ``lax.cond`` and differentiates inside the branch, so reverse
-    mode carries only the (N, K, 3) vector gradient, never residuals of both branches."""
+    A ``custom_jvp``: its rule evaluates the slot terms once, picks the compact (first
+    TRIPLET_SLOTS slots inside the cutoff) or the blockwise all-slots evaluation with
+    ``lax.cond`` and differentiates inside the branch (the picked slots' gradients mapped
+    back by gathers), so reverse mode carries only the (N, K, 3) vector gradient, never the
+    residuals of both branches."""
 
-    def center_energy(params, vectors, mask, index, sj, compact: bool):
-        _, unit, g, within = _slot_terms(params, single, vectors, mask, index, sj)
-        slots = (unit, g, None, sj)
-        if compact:
-            slots = _first_slots(within, slots, TRIPLET_SLOTS)
-        return _three_body(params, single, index, *slots, False)[0]
+    def slots_of(params, vectors, mask, index, sj):
+        return _slot_terms(params, single, vectors, mask, index, sj)[1:3]  # unit, g
 
-    def compact_total(params, vectors, mask, index, sj):
-        return jnp.sum(center_energy(params, vectors, mask, index, sj, True))
+    def three(params, index, unit, g, sj):
+        return jnp.sum(_three_body(params, single, index, unit, g, None, sj, False)[0])
 
-    def blockwise(fn, params, vectors, mask, index, sj):
-        """Sum of ``fn(params, rows...)`` over blocks of FALLBACK_BLOCK rows (lax.map)."""
-        n = vectors.shape[0]
-        b = min(FALLBACK_BLOCK, n)
-        pad = -n % b
-        rows = [vectors, mask, index, sj]
-        rows = [None if a is None else jnp.concatenate(
+    def compact(params, index, unit, g, sj, within):
+        """Energy and gradients (params, unit, g) through the first TRIPLET_SLOTS slots."""
+        unit_p, g_p, _, sj_p = _first_slots(within, unit, g, None, sj, TRIPLET_SLOTS)
+        e, (gp, gu, gg) = jax.value_and_grad(three, (0, 2, 3))(params, index, unit_p, g_p, sj_p)
+        running = jnp.cumsum(within, axis=1)  # slot k inside is picked slot running_k - 1
+        rank = jnp.clip(running - 1, 0, TRIPLET_SLOTS - 1)
+        picked = within & (running <= TRIPLET_SLOTS)
+        gu = jnp.where(picked[..., None], jnp.take_along_axis(gu, rank[..., None], 1), 0.0)
+        gg = jnp.where(picked, jnp.take_along_axis(gg, rank, 1), 0.0)
+        return e, (gp, gu, gg)
+
+    def blocks(index, unit, g, sj):
+        """Rows padded and split into blocks of FALLBACK_BLOCK centers."""
+        b = min(FALLBACK_BLOCK, unit.shape[0])
+        pad = -unit.shape[0] % b
+        return [None if a is None else jnp.concatenate(
             [a, jnp.zeros((pad,) + a.shape[1:], a.dtype)]).reshape((-1, b) + a.shape[1:])
-            for a in rows]
-        return jax.lax.map(lambda blk: fn(params, *blk), rows)
+            for a in (index, unit, g, sj)]
 
-    def all_total(params, vectors, mask, index, sj):
-        return jnp.sum(blockwise(lambda *a: jnp.sum(center_energy(*a, False)), params,
-                                 vectors, mask, index, sj))
+    def fallback_energy(params, index, unit, g, sj, within):
+        return jnp.sum(jax.lax.map(lambda blk: three(params, *blk), blocks(index, unit, g, sj)))
 
-    def fits(params, vectors, mask, index, sj):
+    def fallback(params, index, unit, g, sj, within):
+        """As :func:`compact` over all slot pairs, FALLBACK_BLOCK centers at a time (bounded
+        memory: each center's energy depends on its own row only)."""
+        n = unit.shape[0]
+        e, (gp, gu, gg) = jax.lax.map(
+            lambda blk: jax.value_and_grad(three, (0, 2, 3))(params, *blk),
+            blocks(index, unit, g, sj))
+        gp = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), gp)
+        return jnp.sum(e), (gp, gu.reshape((-1,) + unit.shape[1:])[:n],
+                            gg.reshape((-1,) + g.shape[1:])[:n])
+
+    def evaluate(params, vectors, mask, index, sj):
+        """Energy and gradients w.r.t. params and vectors (the slot terms' VJP applied)."""
         within = _slot_terms(params, single, vectors, mask, index, sj)[3]
-        return jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
+        (unit, g), slot_vjp = jax.vjp(lambda p, v: slots_of(p, v, mask, index, sj),
+                                      params, vectors)
+        fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
+        e, (gp, gu, gg) = jax.lax.cond(fits, compact, fallback, params, index, unit, g, sj,
+                                       within)
+        gp_slots, gv = slot_vjp((gu, gg))
+        return e, jax.tree_util.tree_map(jnp.add, gp, gp_slots), gv
 
     @jax.custom_jvp
     def total(params, vectors, mask, index, sj):
-        args = (params, vectors, mask, index, sj)
-        return jax.lax.cond(fits(*args), lambda: compact_total(*args), lambda: all_total(*args))
+        within = _slot_terms(params, single, vectors, mask, index, sj)[3]
+        unit, g = slots_of(params, vectors, mask, index, sj)
+        fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
+        return jax.lax.cond(fits, lambda *a: compact(*a)[0], fallback_energy,
+                            params, index, unit, g, sj, within)
 
     def total_jvp(primals, tangents):
-        params, vectors, mask, index, sj = primals
+        params, vectors = primals[:2]
         d_params, d_vectors = tangents[:2]
-        argnums = (1,) if is_zero(d_params) else (0, 1)
-
-        def compact():
-            return jax.value_and_grad(compact_total, argnums)(*primals)
-
-        def fallback():  # each center's energy depends on its own row: gradients per block
-            def block(*a):
-                return jax.value_and_grad(lambda *b: jnp.sum(center_energy(*b, False)),
-                                          argnums)(*a)
-            n = vectors.shape[0]
-            e, grads = blockwise(block, params, vectors, mask, index, sj)
-            grads = list(grads)
-            if len(argnums) == 2:
-                grads[0] = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), grads[0])
-            grads[-1] = grads[-1].reshape((-1,) + vectors.shape[1:])[:n]
-            return jnp.sum(e), tuple(grads)
-
-        e, grads = jax.lax.cond(fits(*primals), compact, fallback)
-        out = jnp.sum(grads[-1] * instantiate(d_vectors, vectors))
-        if len(argnums) == 2:
+        e, gp, gv = evaluate(*primals)
+        out = jnp.sum(gv * instantiate(d_vectors, vectors))
+        if not is_zero(d_params):
             d_params = instantiate(d_params, params)
-            out = out + sum(jnp.sum(a * b) for a, b in zip(jax.tree_util.tree_leaves(grads[0]),
+            out = out + sum(jnp.sum(a * b) for a, b in zip(jax.tree_util.tree_leaves(gp),
                                                             jax.tree_util.tree_leaves(d_params)))
         return e, out
 
@@ -267,7 +282,7 @@ def _terms_fn(lookup: np.ndarray, single: bool):
 
         def first_slots():
             return _three_body(params, single, index,
-                               *_first_slots(within, slots, TRIPLET_SLOTS), to_neighbors)
+                               *_first_slots(within, *slots, TRIPLET_SLOTS), to_neighbors)
 
         fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
         return (phi2,) + jax.lax.cond(fits, first_slots, all_slots)
