@@ -25,7 +25,9 @@ predict  ``jaxpot.predict(model, frames)`` over the 239 frames of
          included) and warm (second pass in the same process); energies must agree to 1e-9.
 
 jaxpot rows time the public kernel ``energy_forces_stress(..., compute_stress=False)`` on a
-list from ``allocate_for_model`` (pair models sum over its half list); ``setup_s`` is the list
+list from ``allocate_for_model`` (pair models get only the half list, as in MD) and on one with
+full rows (``rows=True``, as the calculator builds: pair and EAM energies then differentiate
+by row reductions); the faster is reported, the other in the note; ``setup_s`` is the list
 allocation (jaxpot) or ``allocate`` (jax-md), compilation excluded from every timing.
 
 Each section and dtype runs in its own subprocess (x64 is a process-wide JAX setting); a peer
@@ -222,7 +224,7 @@ def time_jaxpot(model, atoms, dtype: str, repeat: int = 5):
     pos = jnp.asarray(atoms.positions, dt)
     cell = jnp.asarray(atoms.cell.array, dt)
     species = jnp.asarray(atoms.numbers, jnp.int32)
-    lists = {"allocate_for_model": {}}
+    lists = {"allocate_for_model": {}, "full rows": {"rows": True}}
     evaluators = jaxpot_evaluators(model, cell, species)
     timings, out, alloc, caps = {}, {}, {}, {}
     for lname, kwargs in lists.items():

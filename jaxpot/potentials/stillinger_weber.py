@@ -124,9 +124,9 @@ def from_spec(config: dict) -> EnergyModel:
                             cutoff=config.get("cutoff"))
 
 
-#: three-body slots: when a list holds more than twice as many slots, the triplets run over the
-#: first TRIPLET_SLOTS neighbors inside the SW cutoff (a list with skin holds second and third
-#: shells that no triplet reaches); an atom with more falls back to all slots (exact always)
+#: three-body slots: when a list holds more slots, the triplets run over the first
+#: TRIPLET_SLOTS neighbors inside the SW cutoff (a list with skin holds second and third shells
+#: that no triplet reaches); an atom with more falls back to all slots (exact always)
 TRIPLET_SLOTS = 12
 #: atoms per block of the all-slots fallback under a list with many slots (bounds its memory)
 FALLBACK_BLOCK = 256
@@ -174,7 +174,7 @@ def _first_slots(within, unit, g, idx, sj, count: int):
 
 def _three_body_total_fn(single: bool):
     """``total(params, vectors, mask, index, sj) -> eV``: the three-body energy summed over
-    centers and ordered neighbor pairs, for lists with more than ``2 * TRIPLET_SLOTS`` slots.
+    centers and ordered neighbor pairs, for lists with more than ``TRIPLET_SLOTS`` slots.
 
     A ``custom_jvp``: its rule evaluates the slot terms once, picks the compact (first
     TRIPLET_SLOTS slots inside the cutoff) or the blockwise all-slots evaluation with
@@ -275,7 +275,7 @@ def _terms_fn(lookup: np.ndarray, single: bool):
             return _three_body(params, single, index, *slots, to_neighbors)
 
         k = neighbors.idx.shape[1]
-        if k <= 2 * TRIPLET_SLOTS:
+        if k <= TRIPLET_SLOTS:
             return (phi2,) + all_slots()
         if not to_neighbors:
             return phi2, total(params, vectors, mask, index, sj), None
