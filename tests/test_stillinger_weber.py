@@ -219,12 +219,13 @@ def test_derivatives_through_the_picked_slots_equal_plain_autodiff(name, monkeyp
     def energy(p, c, params):
         return model.replace(params=params).energy(p, c, species, nbrs)
 
-    def derivatives():  # traced afresh (no jit), so TRIPLET_SLOTS is read each time
+    def derivatives():  # jitted afresh each call, so TRIPLET_SLOTS is read at each trace
         n = 3 * len(atoms)
-        return (np.asarray(jax.hessian(energy)(pos, cell, model.params)).reshape(n, n),
-                np.asarray(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1)(
-                    pos, cell, model.params)),
-                jax.grad(energy, argnums=2)(pos, cell, model.params))
+        hess = jax.jit(jax.hessian(energy))
+        cell_hess = jax.jit(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1))
+        return (np.asarray(hess(pos, cell, model.params)).reshape(n, n),
+                np.asarray(cell_hess(pos, cell, model.params)),
+                jax.jit(jax.grad(energy, argnums=2))(pos, cell, model.params))
 
     hess, cell_hess, grads = derivatives()
     monkeypatch.setattr(sw_module, "TRIPLET_SLOTS", 10 ** 6)  # plain autodiff, all slots

@@ -68,3 +68,62 @@ def test_bad_file(tmp_path):
     bad.write_text("Si Si Si 3.0 1.0 1.3258 4.8381\n")
     with pytest.raises(ValueError, match="fields"):
         tersoff(str(bad))
+
+
+@pytest.mark.parametrize("case", ["diamond", "sic", "liquid"])
+def test_lists_with_skin_pick_slots_and_match_lammps(case, monkeypatch):
+    """With a 1.5 Å skin the rows hold shells no bond order reaches; the bond orders run over
+    the first 6 (crystals: 4 neighbors inside) or 12 slots inside the cutoff, or over all
+    slots in blocks (a dense random liquid with more than 12).  Each equals LAMMPS (energy,
+    forces, stress); force constants, cell second derivatives and parameter gradients equal
+    plain autodiff over all slots of the same list (TRIPLET_SLOTS raised)."""
+    import importlib
+
+    from ase.neighborlist import neighbor_list
+    from test_stillinger_weber import random_silicon
+    module = importlib.import_module("jaxpot.potentials.tersoff")
+    if case == "sic":
+        fname, species = "SiC.tersoff", ["Si", "C"]
+        atoms = lammps_frame(bulk("SiC", "zincblende", a=4.36, cubic=True))
+    else:
+        fname, species = "Si.tersoff", ["Si"]
+        atoms = lammps_frame(bulk("Si", "diamond", a=5.432, cubic=True) if case == "diamond"
+                             else random_silicon(n=24, density=0.09, seed=5, dmin=2.0))
+    atoms.rattle(0.1, seed=3)
+    path = os.path.join(POT, fname)
+    model = tersoff(path)
+    e, f, s, _ = lammps_evaluate(atoms, "tersoff", f"* * {path} {' '.join(species)}", species)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    z = jnp.asarray(atoms.numbers)
+    nbrs = allocate_neighbor_list(pos, cell, atoms.pbc, cutoff=model.cutoff, skin=1.5)
+    assert nbrs.capacity > module.TRIPLET_SLOTS
+    inside = np.bincount(neighbor_list("i", atoms, 3.2 if case != "sic" else 2.5),
+                         minlength=len(atoms)).max()
+    assert (inside > 12) == (case == "liquid") and (inside <= 6) == (case != "liquid")
+    res = energy_forces_stress(model, pos, cell, z, nbrs)
+    assert abs(float(res.energy) - e) <= 1e-12 * abs(e)
+    np.testing.assert_allclose(res.forces, f, rtol=0, atol=1e-11 * max(1.0, np.abs(f).max()))
+    np.testing.assert_allclose(full_to_voigt(res.stress), s, rtol=0, atol=1e-12 * max(
+        1.0, np.abs(s).max()))
+    if case == "liquid":
+        return
+
+    def energy(p, c, params):
+        return model.replace(params=params).energy(p, c, z, nbrs)
+
+    def derivatives():  # jitted afresh each call, so TRIPLET_SLOTS is read at each trace
+        n = 3 * len(atoms)
+        hess = jax.jit(jax.hessian(energy))
+        cell_hess = jax.jit(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1))
+        return (np.asarray(hess(pos, cell, model.params)).reshape(n, n),
+                np.asarray(cell_hess(pos, cell, model.params)),
+                jax.jit(jax.grad(energy, argnums=2))(pos, cell, model.params))
+
+    hess, cell_hess, grads = derivatives()
+    monkeypatch.setattr(module, "TRIPLET_SLOTS", 10 ** 6)
+    ref_hess, ref_cell_hess, ref_grads = derivatives()
+    np.testing.assert_allclose(hess, ref_hess, rtol=0, atol=1e-10 * np.abs(ref_hess).max())
+    np.testing.assert_allclose(cell_hess, ref_cell_hess, rtol=0,
+                               atol=1e-10 * np.abs(ref_cell_hess).max())
+    for key in ("lambda3", "beta", "A", "R"):
+        np.testing.assert_allclose(grads[key], ref_grads[key], rtol=1e-9, atol=1e-12)

@@ -27,7 +27,7 @@ from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_i
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.potentials.pair import check_triplet_table, select_elements
-from jaxpot.potentials.pair_rows import instantiate, is_zero
+from jaxpot.potentials.row_slots import pick_first, picked_slots_energy, take_slots
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
 # LAMMPS pair_sw's checks (all but cos theta0 >= 0), and lengths sigma, a > 0 where the pair
@@ -124,9 +124,10 @@ def from_spec(config: dict) -> EnergyModel:
                             cutoff=config.get("cutoff"))
 
 
-#: three-body slots: when a list holds more slots, the triplets run over the first
+#: three-body slots: when a list holds more slots, the triplets run over the first 6 or
 #: TRIPLET_SLOTS neighbors inside the SW cutoff (a list with skin holds second and third shells
-#: that no triplet reaches); an atom with more falls back to all slots (exact always)
+#: that no triplet reaches); an atom with more falls back to all slots (exact always; see
+#: :mod:`jaxpot.potentials.row_slots`)
 TRIPLET_SLOTS = 12
 #: atoms per block of the all-slots fallback under a list with many slots (bounds its memory)
 FALLBACK_BLOCK = 256
@@ -159,100 +160,19 @@ def _slot_terms(params, single: bool, vectors, mask, index, sj):
 
 def _first_slots(within, unit, g, idx, sj, count: int):
     """``unit, g, idx, sj`` (N, K, ...) reduced to the first ``count`` slots inside the cutoff
-    of each row, in slot order (None entries pass through); rows with fewer get g = 0.
-
-    The t-th slot inside is the number of slots whose running count of inside slots is <= t:
-    a comparison and a sum (XLA:CPU's top_k took 3x the whole pair term)."""
-    running = jnp.cumsum(within, axis=1)
-    sel = jnp.sum(running[:, :, None] <= jnp.arange(count), axis=1)  # (N, count)
-    valid = sel < within.shape[1]
-    sel = jnp.minimum(sel, within.shape[1] - 1)
-    unit, g, idx, sj = [None if a is None else jnp.take_along_axis(
-        a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1) for a in (unit, g, idx, sj)]
+    of each row, in slot order (None entries pass through); rows with fewer get g = 0."""
+    sel, valid = pick_first(within, count)
+    unit, g, idx, sj = [None if a is None else take_slots(a, sel) for a in (unit, g, idx, sj)]
     return unit, jnp.where(valid, g, 0.0), idx, sj
 
 
-def _three_body_total_fn(single: bool):
-    """``total(params, vectors, mask, index, sj) -> eV``: the three-body energy summed over
-    centers and ordered neighbor pairs, for lists with more than ``TRIPLET_SLOTS`` slots.
-
-    A ``custom_jvp``: its rule evaluates the slot terms once, picks the compact (first
-    TRIPLET_SLOTS slots inside the cutoff) or the blockwise all-slots evaluation with
-    ``lax.cond`` and differentiates inside the branch (the picked slots' gradients mapped
-    back by gathers), so reverse mode carries only the (N, K, 3) vector gradient, never the
-    residuals of both branches."""
-
-    def slots_of(params, vectors, mask, index, sj):
-        return _slot_terms(params, single, vectors, mask, index, sj)[1:3]  # unit, g
-
-    def three(params, index, unit, g, sj):
-        return jnp.sum(_three_body(params, single, index, unit, g, None, sj, False)[0])
-
-    def compact(params, index, unit, g, sj, within):
-        """Energy and gradients (params, unit, g) through the first TRIPLET_SLOTS slots."""
-        unit_p, g_p, _, sj_p = _first_slots(within, unit, g, None, sj, TRIPLET_SLOTS)
-        e, (gp, gu, gg) = jax.value_and_grad(three, (0, 2, 3))(params, index, unit_p, g_p, sj_p)
-        running = jnp.cumsum(within, axis=1)  # slot k inside is picked slot running_k - 1
-        rank = jnp.clip(running - 1, 0, TRIPLET_SLOTS - 1)
-        picked = within & (running <= TRIPLET_SLOTS)
-        gu = jnp.where(picked[..., None], jnp.take_along_axis(gu, rank[..., None], 1), 0.0)
-        gg = jnp.where(picked, jnp.take_along_axis(gg, rank, 1), 0.0)
-        return e, (gp, gu, gg)
-
-    def blocks(index, unit, g, sj):
-        """Rows padded and split into blocks of FALLBACK_BLOCK centers."""
-        b = min(FALLBACK_BLOCK, unit.shape[0])
-        pad = -unit.shape[0] % b
-        return [None if a is None else jnp.concatenate(
-            [a, jnp.zeros((pad,) + a.shape[1:], a.dtype)]).reshape((-1, b) + a.shape[1:])
-            for a in (index, unit, g, sj)]
-
-    def fallback_energy(params, index, unit, g, sj, within):
-        return jnp.sum(jax.lax.map(lambda blk: three(params, *blk), blocks(index, unit, g, sj)))
-
-    def fallback(params, index, unit, g, sj, within):
-        """As :func:`compact` over all slot pairs, FALLBACK_BLOCK centers at a time (bounded
-        memory: each center's energy depends on its own row only)."""
-        n = unit.shape[0]
-        e, (gp, gu, gg) = jax.lax.map(
-            lambda blk: jax.value_and_grad(three, (0, 2, 3))(params, *blk),
-            blocks(index, unit, g, sj))
-        gp = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), gp)
-        return jnp.sum(e), (gp, gu.reshape((-1,) + unit.shape[1:])[:n],
-                            gg.reshape((-1,) + g.shape[1:])[:n])
-
-    def evaluate(params, vectors, mask, index, sj):
-        """Energy and gradients w.r.t. params and vectors (the slot terms' VJP applied)."""
-        within = _slot_terms(params, single, vectors, mask, index, sj)[3]
-        (unit, g), slot_vjp = jax.vjp(lambda p, v: slots_of(p, v, mask, index, sj),
-                                      params, vectors)
-        fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
-        e, (gp, gu, gg) = jax.lax.cond(fits, compact, fallback, params, index, unit, g, sj,
-                                       within)
-        gp_slots, gv = slot_vjp((gu, gg))
-        return e, jax.tree_util.tree_map(jnp.add, gp, gp_slots), gv
-
-    @jax.custom_jvp
-    def total(params, vectors, mask, index, sj):
-        within = _slot_terms(params, single, vectors, mask, index, sj)[3]
-        unit, g = slots_of(params, vectors, mask, index, sj)
-        fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
-        return jax.lax.cond(fits, lambda *a: compact(*a)[0], fallback_energy,
-                            params, index, unit, g, sj, within)
-
-    def total_jvp(primals, tangents):
-        params, vectors = primals[:2]
-        d_params, d_vectors = tangents[:2]
-        e, gp, gv = evaluate(*primals)
-        out = jnp.sum(gv * instantiate(d_vectors, vectors))
-        if not is_zero(d_params):
-            d_params = instantiate(d_params, params)
-            out = out + sum(jnp.sum(a * b) for a, b in zip(jax.tree_util.tree_leaves(gp),
-                                                            jax.tree_util.tree_leaves(d_params)))
-        return e, out
-
-    total.defjvp(total_jvp, symbolic_zeros=True)
-    return total
+def _three_body_rows(single: bool):
+    """``row_energy(params, vectors, within, sj, index) -> (B,)`` three-body energy of each
+    center over the ordered pairs of its slots (for :func:`picked_slots_energy`)."""
+    def row_energy(params, vectors, within, sj, index):
+        _, unit, g, _ = _slot_terms(params, single, vectors, within, index, sj)
+        return _three_body(params, single, index, unit, g, None, sj, False)[0]
+    return row_energy
 
 
 def _terms_fn(lookup: np.ndarray, single: bool):
@@ -261,7 +181,7 @@ def _terms_fn(lookup: np.ndarray, single: bool):
     three-body energy over the ordered neighbor pairs (j, k) of each center (summed over
     centers on the ``total`` path of lists with many slots), and (if asked) the same energy
     credited to the neighbors j (for LAMMPS's per-atom tally)."""
-    total = _three_body_total_fn(single)
+    three_body_rows = _three_body_rows(single)
 
     def terms(params, positions, cell, species, neighbors, to_neighbors=False):
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
@@ -277,8 +197,11 @@ def _terms_fn(lookup: np.ndarray, single: bool):
         k = neighbors.idx.shape[1]
         if k <= TRIPLET_SLOTS:
             return (phi2,) + all_slots()
-        if not to_neighbors:
-            return phi2, total(params, vectors, mask, index, sj), None
+        if not to_neighbors:  # the first 6 or TRIPLET_SLOTS slots inside, else all in blocks
+            total = picked_slots_energy(three_body_rows,
+                                        sorted({min(6, TRIPLET_SLOTS), TRIPLET_SLOTS}),
+                                        FALLBACK_BLOCK)
+            return phi2, total(params, vectors, within, sj, index), None
 
         def first_slots():
             return _three_body(params, single, index,

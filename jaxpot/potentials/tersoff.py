@@ -25,6 +25,7 @@ from jaxpot.cutoffs import safe_norm
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
+from jaxpot.potentials.row_slots import picked_slots_energy
 from jaxpot.potentials.pair import check_triplet_table, select_elements
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
@@ -108,7 +109,7 @@ def tersoff(path: str, species=None, params: dict | None = None,
                      shapes={k: list(v.shape) for k, v in table.items()})
 
     def energy(p, positions, cell, species_z, neighbors):
-        return jnp.sum(terms(p, positions, cell, species_z, neighbors))
+        return terms(p, positions, cell, species_z, neighbors, total=True)
 
     def atomic(p, positions, cell, species_z, neighbors):
         pair = terms(p, positions, cell, species_z, neighbors)  # (N, K) energy of slot i->j
@@ -150,43 +151,65 @@ def _bond_order(zeta, beta, n):
                                                    exact))))
 
 
-def _terms_fn(lookup: np.ndarray):
-    """Per-slot pair energies (N, K): slot (i, j) carries fC fR / 2 + fC b_ij fA / 2."""
+#: many-slot rows: the bond orders run over the first 6 or TRIPLET_SLOTS neighbors inside the
+#: cutoff (all slots when an atom has more; see :mod:`jaxpot.potentials.row_slots`)
+TRIPLET_SLOTS = 12
 
-    def terms(p, positions, cell, species, neighbors):
+
+def _slot_energies(p, vectors, within, nb, index):
+    """Per-slot energies (B, S): slot (i, j) carries fC fR / 2 + fC b_ij fA / 2, from the
+    slots of B centers (``within``: inside the pair cutoff; ``nb`` (B, S), ``index`` (B,)
+    species indices)."""
+    r = safe_norm(vectors, within)
+    si = index[:, None]
+    single = p["R"].shape == (1, 1, 1)  # one element: scalars, no per-slot gathers
+
+    def pair(name):  # entry (i, j, j)
+        return p[name][0, 0, 0] if single else p[name][si, nb, nb]
+
+    def triplet(name):  # entry (i, j, k): (B, S, S)
+        return (p[name][0, 0, 0] if single
+                else p[name][si[:, :, None], nb[:, :, None], nb[:, None, :]])
+
+    rs = jnp.where(within, r, 0.5 * (pair("R") + pair("D")))
+    fc = jnp.where(within, _fc(rs, pair("R"), pair("D")), 0.0)
+    # zeta_ij: k runs over the other neighbour slots of i within the (i, j, k) cutoff
+    k_slots = r.shape[1]
+    rk = rs[:, None, :]
+    fc_ik = jnp.where(within[:, None, :], _fc(rk, triplet("R"), triplet("D")), 0.0)
+    unit = vectors / rs[..., None]
+    cos = jnp.einsum("nja,nka->njk", unit, unit)
+    c2, d2 = triplet("c") ** 2, triplet("d") ** 2
+    g = triplet("gamma") * (1.0 + c2 / d2 - c2 / (d2 + (cos - triplet("h")) ** 2))
+    arg = triplet("lambda3") * (rs[:, :, None] - rk)
+    arg = jnp.where(triplet("m") == 3.0, arg ** 3, arg)
+    expo = jnp.where(arg > 69.0776, 1.0e30, jnp.where(arg < -69.0776, 0.0,
+                                                       jnp.exp(jnp.clip(arg, -69.0776, 69.0776))))
+    off = ~jnp.eye(k_slots, dtype=bool)
+    zeta = jnp.sum(jnp.where(off & within[:, :, None], fc_ik * g * expo, 0.0), axis=2)
+    bij = _bond_order(zeta, pair("beta"), pair("n"))
+    repulsive = fc * pair("A") * jnp.exp(-pair("lambda1") * rs)
+    attractive = -fc * bij * pair("B") * jnp.exp(-pair("lambda2") * rs)
+    return jnp.where(within, 0.5 * repulsive + 0.5 * attractive, 0.0)
+
+
+def _terms_fn(lookup: np.ndarray):
+    """``terms(p, positions, cell, species, neighbors, total) -> (N, K)`` per-slot energies,
+    or (``total``) their sum, over the first TRIPLET_SLOTS slots inside the cutoff of rows
+    that are longer (:func:`jaxpot.potentials.row_slots.picked_slots_energy`)."""
+    def row_energy(p, vectors, within, nb, index):
+        return jnp.sum(_slot_energies(p, vectors, within, nb, index), axis=1)
+
+    def terms(p, positions, cell, species, neighbors, total=False):
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         r = safe_norm(vectors, mask)
         index, nb = species_indices(lookup, species, neighbors)
-        si = index[:, None]
-
-        def pair(name):  # entry (i, j, j)
-            return p[name][si, nb, nb]
-
-        def triplet(name):  # entry (i, j, k): (N, K, K)
-            return p[name][si[:, :, None], nb[:, :, None], nb[:, None, :]]
-
-        cut = pair("R") + pair("D")
-        within = mask & (r < cut)
-        rs = jnp.where(within, r, 0.5 * cut)
-        fc = jnp.where(within, _fc(rs, pair("R"), pair("D")), 0.0)
-        # zeta_ij: k runs over the other neighbour slots of i within the (i, j, k) cutoff
-        k_slots = r.shape[1]
-        rk = rs[:, None, :]
-        fc_ik = jnp.where(within[:, None, :], _fc(rk, triplet("R"), triplet("D")), 0.0)
-        unit = vectors / rs[..., None]
-        cos = jnp.einsum("nja,nka->njk", unit, unit)
-        c2, d2 = triplet("c") ** 2, triplet("d") ** 2
-        g = triplet("gamma") * (1.0 + c2 / d2 - c2 / (d2 + (cos - triplet("h")) ** 2))
-        arg = triplet("lambda3") * (rs[:, :, None] - rk)
-        arg = jnp.where(triplet("m") == 3.0, arg ** 3, arg)
-        expo = jnp.where(arg > 69.0776, 1.0e30, jnp.where(arg < -69.0776, 0.0,
-                                                           jnp.exp(jnp.clip(arg, -69.0776, 69.0776))))
-        off = ~jnp.eye(k_slots, dtype=bool)
-        zeta = jnp.sum(jnp.where(off & within[:, :, None], fc_ik * g * expo, 0.0), axis=2)
-        bij = _bond_order(zeta, pair("beta"), pair("n"))
-        repulsive = fc * pair("A") * jnp.exp(-pair("lambda1") * rs)
-        attractive = -fc * bij * pair("B") * jnp.exp(-pair("lambda2") * rs)
-        return jnp.where(within, 0.5 * repulsive + 0.5 * attractive, 0.0)
+        within = mask & (r < p["R"][index[:, None], nb, nb] + p["D"][index[:, None], nb, nb])
+        if total and neighbors.idx.shape[1] > TRIPLET_SLOTS:
+            counts = sorted({min(6, TRIPLET_SLOTS), TRIPLET_SLOTS})
+            return picked_slots_energy(row_energy, counts)(p, vectors, within, nb, index)
+        energies = _slot_energies(p, vectors, within, nb, index)
+        return jnp.sum(energies) if total else energies
 
     return terms
 

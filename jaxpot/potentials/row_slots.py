@@ -1,0 +1,126 @@
+"""Many-body energies over the first neighbors inside the cutoff of each row.
+
+A neighbor list with skin holds shells that no many-body term reaches (diamond Si within
+3.2 Å + 1 Å skin: 4 neighbors inside, 20 slots), and three-body terms cost (K, K) per atom.
+:func:`picked_slots_energy` evaluates a row-local energy ``sum_i e_i(row i)`` over the first
+``count`` slots inside the cutoff of each row when every row has at most ``count`` of them,
+and over all slots in blocks of rows otherwise (exact always).
+
+The choice is a ``lax.cond``; differentiating through it would make JAX's reverse mode carry
+zero residuals of the branch not taken ((N, K, K) arrays), so the energy is a ``custom_jvp``
+whose rule differentiates inside the chosen branch and maps the picked slots' gradients back
+to their slots by gathers.  Forward mode, second derivatives and parameter gradients follow.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxpot.potentials.pair_rows import instantiate, is_zero
+from jaxpot.types import Array
+
+RowEnergy = Callable[..., Array]
+"""``row_energy(params, vectors (B, S, 3), within (B, S), slots, centers) -> (B,) eV``: the
+energy of B centers from their slots; ``slots`` a pytree of (B, S, ...) arrays, ``centers`` of
+(B, ...) arrays; slots with ``within`` False must contribute nothing."""
+
+
+def pick_first(within: Array, count: int) -> tuple[Array, Array]:
+    """Slot index (N, count) of the first ``count`` slots inside each row, in slot order, and
+    which of them exist.  The t-th slot inside is the number of slots whose running count of
+    inside slots is <= t (XLA:CPU's top_k costs more than a whole pair term)."""
+    running = jnp.cumsum(within, axis=1)
+    sel = jnp.sum(running[:, :, None] <= jnp.arange(count), axis=1)
+    valid = sel < within.shape[1]
+    return jnp.minimum(sel, within.shape[1] - 1), valid
+
+
+def take_slots(tree, sel: Array):
+    """Every (N, K, ...) array of ``tree`` at slots ``sel`` (N, S)."""
+    return jax.tree_util.tree_map(lambda a: jnp.take_along_axis(
+        a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1), tree)
+
+
+def _blocks(tree, size: int):
+    """Rows of every (N, ...) array padded with zeros and split into (N / size, size, ...)."""
+    def split(a):
+        pad = -a.shape[0] % size
+        return jnp.concatenate([a, jnp.zeros((pad,) + a.shape[1:], a.dtype)]).reshape(
+            (-1, size) + a.shape[1:])
+    return jax.tree_util.tree_map(split, tree)
+
+
+def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: int = 256):
+    """``total(params, vectors, within, slots, centers) -> eV`` = ``sum(row_energy(...))``
+    over all rows, from the first ``count`` slots inside (``within``), the smallest of the
+    increasing ``counts`` that holds every row's inside slots, else over all slots ``block``
+    rows at a time (bounded memory).  Three-body terms cost count^2 per atom: a crystal with
+    4 neighbors takes the 6-slot branch, a liquid the 12-slot one.
+
+    ``vectors`` (N, K, 3) and ``params`` are differentiable; ``within``, ``slots`` and
+    ``centers`` are not (masks, species indices)."""
+    counts = tuple(sorted(int(c) for c in counts))
+
+    def total_of(params, vectors, within, slots, centers):
+        return jnp.sum(row_energy(params, vectors, within, slots, centers))
+
+    def compact(count, params, vectors, within, slots, centers):
+        sel, valid = pick_first(within, count)
+        vec_p, slot_p, within_p = take_slots((vectors, slots, within), sel)
+        e, (gp, gv) = jax.value_and_grad(total_of, (0, 1))(params, vec_p, within_p & valid,
+                                                          slot_p, centers)
+        running = jnp.cumsum(within, axis=1)  # slot k inside is picked slot running_k - 1
+        rank = jnp.clip(running - 1, 0, count - 1)
+        picked = within & (running <= count)
+        gv = jnp.where(picked[..., None], jnp.take_along_axis(gv, rank[..., None], 1), 0.0)
+        return e, (gp, gv)
+
+    def fallback(params, vectors, within, slots, centers):
+        n = vectors.shape[0]
+        size = min(block, n)
+        e, (gp, gv) = jax.lax.map(
+            lambda blk: jax.value_and_grad(total_of, (0, 1))(params, *blk),
+            _blocks((vectors, within, slots, centers), size))
+        gp = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), gp)
+        return jnp.sum(e), (gp, gv.reshape((-1,) + vectors.shape[1:])[:n])
+
+    def compact_energy(count, params, vectors, within, slots, centers):
+        sel, valid = pick_first(within, count)
+        vec_p, slot_p, within_p = take_slots((vectors, slots, within), sel)
+        return total_of(params, vec_p, within_p & valid, slot_p, centers)
+
+    def fallback_energy(params, vectors, within, slots, centers):
+        size = min(block, vectors.shape[0])
+        return jnp.sum(jax.lax.map(lambda blk: total_of(params, *blk),
+                                   _blocks((vectors, within, slots, centers), size)))
+
+    def branch(within):
+        """0, 1, ...: the first count holding every row's inside slots; len(counts): none."""
+        most = jnp.max(jnp.sum(within, axis=1))
+        return jnp.sum(most > jnp.asarray(counts))
+
+    def choose(compact_fn, fallback_fn, *args):
+        fns = [functools.partial(compact_fn, c) for c in counts] + [fallback_fn]
+        return jax.lax.switch(branch(args[2]), fns, *args)
+
+    @jax.custom_jvp
+    def total(params, vectors, within, slots, centers):
+        return choose(compact_energy, fallback_energy, params, vectors, within, slots, centers)
+
+    def total_jvp(primals, tangents):
+        params, vectors = primals[:2]
+        d_params, d_vectors = tangents[:2]
+        e, (gp, gv) = choose(compact, fallback, *primals)
+        out = jnp.sum(gv * instantiate(d_vectors, vectors))
+        if not is_zero(d_params):
+            d_params = instantiate(d_params, params)
+            out = out + sum(jnp.sum(a * b) for a, b in zip(jax.tree_util.tree_leaves(gp),
+                                                            jax.tree_util.tree_leaves(d_params)))
+        return e, out
+
+    total.defjvp(total_jvp, symbolic_zeros=True)
+    return total
