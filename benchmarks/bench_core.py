@@ -11,9 +11,9 @@ lj       LAMMPS ``bench/in.lj`` geometry: fcc at reduced density 0.8442 (a = (4/
          turn off: its energy and forces differ from LAMMPS's by that switch), LAMMPS serial
          force evaluation (``run N`` at time step 0 with no list rebuild) and LAMMPS in.lj MD
          step (``units lj``, T* 3.0, ``neigh_modify every 20 check no``, dt 0.005, NVE).
-sw_eam   Stillinger-Weber Si (diamond, 8x8x8 cubic cells = 4096 atoms) and EAM Cu
+sw_eam   Stillinger-Weber and Tersoff Si (diamond, 8x8x8 cubic cells = 4096 atoms) and EAM Cu
          (``Cu_u3.eam``, fcc 10x10x10 = 4000 atoms), rattled 0.01 Å, skin 0.3 Å, vs LAMMPS
-         ``pair_style sw`` / ``pair_style eam`` (force evaluation as above).
+         ``pair_style sw`` / ``tersoff`` / ``eam`` (force evaluation as above).
 sum      ``stillinger_weber() + lennard_jones(sigma=2, epsilon=0.01, cutoff=8)`` on 216-atom
          Si vs its two parts evaluated separately (each with its own list): ratio sum/parts.
 first    time to first energy + forces of SW on 64-atom Si through ``JaxpotCalculator`` in
@@ -339,7 +339,7 @@ def worker_sw_eam(args, rec: Recorder):
     setup_jax(args._dtype)
     dtype = args._dtype
     pot = potentials_dir()
-    from jaxpot.potentials import eam, stillinger_weber
+    from jaxpot.potentials import eam, stillinger_weber, tersoff
     cases = []
     for n in args.many_body_sizes:
         r_si = max(1, round((n / 8) ** (1 / 3)))
@@ -347,6 +347,9 @@ def worker_sw_eam(args, rec: Recorder):
         cases.append(("SW Si diamond", crystal("Si", "diamond", A_SI, r_si), 28.0855,
                       ["pair_style sw", f"pair_coeff * * {pot}/Si.sw Si"], "LAMMPS sw",
                       stillinger_weber))
+        cases.append(("Tersoff Si diamond", crystal("Si", "diamond", A_SI, r_si), 28.0855,
+                      ["pair_style tersoff", f"pair_coeff * * {pot}/Si.tersoff Si"],
+                      "LAMMPS tersoff", lambda: tersoff(os.path.join(pot, "Si.tersoff"))))
         cases.append(("EAM Cu_u3 fcc", crystal("Cu", "fcc", A_CU, r_cu), 63.546,
                       ["pair_style eam", f"pair_coeff 1 1 {pot}/Cu_u3.eam"], "LAMMPS eam",
                       lambda: eam(os.path.join(pot, "Cu_u3.eam"))))
