@@ -197,13 +197,19 @@ def test_composed_model_is_the_sum_of_its_parts(fluid):
     assert sum([a, b]).cutoff == max(a.cutoff, b.cutoff)
 
 
-@pytest.mark.parametrize("rows", [True, False])
-def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows):
-    """Both pair-sum paths, the full rows (custom JVP: forces by row reductions, no
-    scatter) and the half list (each pair once), two species: energy = the NumPy pair sum over
-    ASE's neighbor list; force constants (jax.hessian) and cell second derivatives = central
-    differences of the autodiff gradients; parameter gradients = central differences of the
-    energy (a symmetric perturbation of each (S, S) matrix entry)."""
+@pytest.mark.parametrize("rows", [True, False, "blocks"])
+def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeypatch):
+    """The pair-sum paths, full rows (custom JVP: forces by row reductions, no scatter; also
+    in blocks of rows, as large systems run, here 5 rows with one padded block) and the half
+    list (each pair once), two species: energy = the NumPy pair sum over ASE's neighbor list;
+    gradients = central differences of the energy; force constants (jax.hessian) and cell
+    second derivatives = central differences of the autodiff gradients; parameter gradients
+    = central differences of the energy (a symmetric perturbation of each matrix entry)."""
+    if rows == "blocks":
+        import importlib
+        monkeypatch.setattr(importlib.import_module("jaxpot.potentials.pair_rows"),
+                            "ROW_BLOCK", 5)
+        rows = True
     atoms = lj_fluid(n=12, seed=7)
     atoms.numbers[::3] = 36
     sigma = np.array([[1.0, 1.1], [1.1, 1.2]])
