@@ -87,6 +87,19 @@ def assert_derivatives_match_finite_differences(model, atoms, force_atol: float,
         energy, atoms.positions, atoms.cell.array, h_strain), atol=stress_atol)
 
 
+def second_derivatives(energy: Callable, positions, cell, params):
+    """Force constants (3N, 3N), cell second derivatives (3, 3, 3, 3) and the parameter
+    gradient of ``energy(positions, cell, params)``, each from a freshly jitted transform
+    (so module settings read at trace time, such as slot counts, apply to each call)."""
+    import jax
+    n = 3 * positions.shape[0]
+    hessian = jax.jit(jax.hessian(energy))(positions, cell, params)
+    cell_hessian = jax.jit(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1))(
+        positions, cell, params)
+    return (np.asarray(hessian).reshape(n, n), np.asarray(cell_hessian),
+            jax.jit(jax.grad(energy, argnums=2))(positions, cell, params))
+
+
 def run_cli_in(directory, argv: list[str]) -> int:
     """``jaxpot.cli.main(argv)`` run with ``directory`` as the working directory (restored)."""
     import os

@@ -16,7 +16,8 @@ from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.space import full_to_voigt
-from jaxpot.testing import assert_derivatives_match_finite_differences, random_rotation
+from jaxpot.testing import (assert_derivatives_match_finite_differences, random_rotation,
+                            second_derivatives)
 
 jax.config.update("jax_enable_x64", True)
 SI_SW = os.path.join(potentials_dir(), "Si.sw")
@@ -219,17 +220,10 @@ def test_derivatives_through_the_picked_slots_equal_plain_autodiff(name, monkeyp
     def energy(p, c, params):
         return model.replace(params=params).energy(p, c, species, nbrs)
 
-    def derivatives():  # jitted afresh each call, so TRIPLET_SLOTS is read at each trace
-        n = 3 * len(atoms)
-        hess = jax.jit(jax.hessian(energy))
-        cell_hess = jax.jit(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1))
-        return (np.asarray(hess(pos, cell, model.params)).reshape(n, n),
-                np.asarray(cell_hess(pos, cell, model.params)),
-                jax.jit(jax.grad(energy, argnums=2))(pos, cell, model.params))
-
-    hess, cell_hess, grads = derivatives()
+    hess, cell_hess, grads = second_derivatives(energy, pos, cell, model.params)
     monkeypatch.setattr(sw_module, "TRIPLET_SLOTS", 10 ** 6)  # plain autodiff, all slots
-    ref_hess, ref_cell_hess, ref_grads = derivatives()
+    ref_hess, ref_cell_hess, ref_grads = second_derivatives(energy, pos, cell,
+                                                            model.params)
     np.testing.assert_allclose(hess, ref_hess, rtol=0, atol=1e-10 * np.abs(ref_hess).max())
     np.testing.assert_allclose(cell_hess, ref_cell_hess, rtol=0,
                                atol=1e-10 * np.abs(ref_cell_hess).max())

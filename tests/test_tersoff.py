@@ -16,7 +16,7 @@ from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.potentials import tersoff
 from jaxpot.space import full_to_voigt
-from jaxpot.testing import assert_derivatives_match_finite_differences
+from jaxpot.testing import assert_derivatives_match_finite_differences, second_derivatives
 
 jax.config.update("jax_enable_x64", True)
 POT = potentials_dir()
@@ -111,17 +111,10 @@ def test_lists_with_skin_pick_slots_and_match_lammps(case, monkeypatch):
     def energy(p, c, params):
         return model.replace(params=params).energy(p, c, z, nbrs)
 
-    def derivatives():  # jitted afresh each call, so TRIPLET_SLOTS is read at each trace
-        n = 3 * len(atoms)
-        hess = jax.jit(jax.hessian(energy))
-        cell_hess = jax.jit(jax.jacfwd(jax.grad(energy, argnums=1), argnums=1))
-        return (np.asarray(hess(pos, cell, model.params)).reshape(n, n),
-                np.asarray(cell_hess(pos, cell, model.params)),
-                jax.jit(jax.grad(energy, argnums=2))(pos, cell, model.params))
-
-    hess, cell_hess, grads = derivatives()
+    hess, cell_hess, grads = second_derivatives(energy, pos, cell, model.params)
     monkeypatch.setattr(module, "TRIPLET_SLOTS", 10 ** 6)
-    ref_hess, ref_cell_hess, ref_grads = derivatives()
+    ref_hess, ref_cell_hess, ref_grads = second_derivatives(energy, pos, cell,
+                                                            model.params)
     np.testing.assert_allclose(hess, ref_hess, rtol=0, atol=1e-10 * np.abs(ref_hess).max())
     np.testing.assert_allclose(cell_hess, ref_cell_hess, rtol=0,
                                atol=1e-10 * np.abs(ref_cell_hess).max())

@@ -136,15 +136,19 @@ def _ase_params(t: EAMTables) -> dict:
 # ------------------------------------------------------------------------ evaluation
 
 
-def _evaluate(family, table_index, x, uniform: bool, clamp: bool):
-    """Piecewise cubic ``((c0 dx + c1) dx + c2) dx + c3`` of table ``table_index`` at ``x``."""
-    breaks, coeffs = family["breaks"], family["coeffs"]
-    m = coeffs.shape[-2]
+def _interval(breaks, m: int, x, uniform: bool):
+    """Interval index of ``x`` among ``breaks`` (clipped to the m intervals) and the offset."""
     if uniform:
         i = jnp.clip(jnp.floor(x / breaks[1]).astype(jnp.int32), 0, m - 1)
     else:
         i = jnp.clip(jnp.searchsorted(breaks, x, side="right") - 1, 0, m - 1)
-    dx = x - breaks[i]
+    return i, x - breaks[i]
+
+
+def _evaluate(family, table_index, x, uniform: bool, clamp: bool):
+    """Piecewise cubic ``((c0 dx + c1) dx + c2) dx + c3`` of table ``table_index`` at ``x``."""
+    breaks, coeffs = family["breaks"], family["coeffs"]
+    i, dx = _interval(breaks, coeffs.shape[-2], x, uniform)
     if clamp:
         dx = jnp.minimum(dx, breaks[i + 1] - breaks[i])
     c = coeffs[table_index, i]
@@ -154,12 +158,7 @@ def _evaluate(family, table_index, x, uniform: bool, clamp: bool):
 def _evaluate_with_slope(family, table_index, x, uniform: bool, clamp: bool):
     """:func:`_evaluate` and its derivative in ``x`` from one lookup of the coefficients."""
     breaks, coeffs = family["breaks"], family["coeffs"]
-    m = coeffs.shape[-2]
-    if uniform:
-        i = jnp.clip(jnp.floor(x / breaks[1]).astype(jnp.int32), 0, m - 1)
-    else:
-        i = jnp.clip(jnp.searchsorted(breaks, x, side="right") - 1, 0, m - 1)
-    dx = x - breaks[i]
+    i, dx = _interval(breaks, coeffs.shape[-2], x, uniform)
     slope_on = True
     if clamp:
         width = breaks[i + 1] - breaks[i]
