@@ -108,9 +108,9 @@ def test_host_list_with_part_views_sorts_rows_like_the_cell_list():
                                   skin=0.5, method=method)
         assert nbrs.view_cutoffs
         rebuilt = jax.jit(rebuild_neighbor_list)(pos + 0.01, cell, nbrs)
-        d = np.linalg.norm(np.asarray(pos)[np.minimum(np.asarray(rebuilt.idx), len(atoms) - 1)]
-                           - np.asarray(pos)[:, None] + np.asarray(rebuilt.shifts) @ atoms.cell.array,
-                           axis=-1)
+        p = np.asarray(pos)
+        d = np.linalg.norm(p[np.minimum(np.asarray(rebuilt.idx), len(atoms) - 1)] - p[:, None]
+                           + np.asarray(rebuilt.shifts) @ atoms.cell.array, axis=-1)
         d = np.where(np.asarray(rebuilt.idx) < len(atoms), d, 1e9)
         assert np.all(np.diff(d, axis=1) >= -1e-12)  # rows sorted by distance
         assert not bool(rebuilt.did_overflow)

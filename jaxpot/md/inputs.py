@@ -20,7 +20,8 @@ def host_view(atoms):
             tuple(bool(p) for p in atoms.pbc))
 
 
-def integrator_masses(integrator: Integrator, species: np.ndarray, masses: np.ndarray) -> np.ndarray:
+def integrator_masses(integrator: Integrator, species: np.ndarray,
+                      masses: np.ndarray) -> np.ndarray:
     """Per-atom masses (amu) with the integrator's ``masses=`` overrides; refuses
     non-positive or non-finite ones, naming the atom."""
     for z, m in integrator.option.get("masses", ()):

@@ -156,8 +156,9 @@ class NeighborList:
 def pad_neighbor_list(nbrs: NeighborList, n_atoms: int, capacity: int, half_capacity: int,
                       image_range: tuple[int, int, int], view_capacities: tuple[int, ...],
                       reciprocal_grid: tuple[int, ...] = ()) -> NeighborList:
-    """A copy of an (unpadded, all-pairs or host) list for ``n_atoms >= N`` atoms, the last ones padding
-    (``atom_count = N``), with larger static sizes shared by a batch of systems (host side).
+    """A copy of an (unpadded, all-pairs or host) list for ``n_atoms >= N`` atoms, the last
+    ones padding (``atom_count = N``), with larger static sizes shared by a batch of systems
+    (host side).
 
     Rows keep their neighbors (sorted by distance) followed by padding slots; a larger image
     range or reciprocal grid only adds candidates, so the list stays exact.

@@ -4,8 +4,8 @@
 the positions go to the host, `vesin <https://github.com/Luthaf/vesin>`_ finds every pair within
 ``cutoff + skin`` (any cell, any pbc, several images of one neighbor), and NumPy packs the pairs
 into the list's static shapes.  On a CPU backend the host and the device share memory, and a
-rebuild costs about a sixth of the XLA cell list (4,000 LJ atoms: ~45 ms against ~270 ms,
-benchmarks/RESULTS.md), which is most of an MD step.  On an accelerator every rebuild is a
+rebuild of a half list costs a twentieth of the XLA cell list (4,000 LJ atoms: 10-12 ms
+against ~270 ms; 21 ms with the dense rows; benchmarks/RESULTS.md).  On an accelerator every rebuild is a
 round trip to the host, so ``method="auto"`` keeps the jittable cell list there.
 
 The list is the same pytree as the other methods: dense rows (sorted by distance when the list

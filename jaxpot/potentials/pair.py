@@ -32,7 +32,8 @@ def _pair_terms(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None, param
     i, j = neighbors.half_i, neighbors.half_j
     d = half_components(positions, cell, i, j, neighbors.half_shifts)
     sq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
-    within = (i < positions.shape[0]) & (sq < cutoff * cutoff)  # two atoms at one point stay in: phi(0) = inf
+    # two atoms at one point stay in: phi(0) = inf
+    within = (i < positions.shape[0]) & (sq < cutoff * cutoff)
     r_safe = jnp.sqrt(jnp.where(within, sq, cutoff * cutoff))  # padding: finite gradients
     if lookup is None:  # one species: scalar parameters, no per-pair gathers
         phi = pair_fn(params, r_safe, 0, 0)

@@ -68,35 +68,36 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
     def total_of(params, vectors, within, slots, centers):
         return jnp.sum(row_energy(params, vectors, within, slots, centers))
 
-    def compact(count, params, vectors, within, slots, centers):
+    def picked(count, vectors, within, slots):
+        """Vectors, mask and slot data of the first ``count`` slots inside each row."""
         sel, valid = pick_first(within, count)
         vec_p, slot_p, within_p = take_slots((vectors, slots, within), sel)
-        e, (gp, gv) = jax.value_and_grad(total_of, (0, 1))(params, vec_p, within_p & valid,
-                                                          slot_p, centers)
+        return vec_p, within_p & valid, slot_p
+
+    def compact(count, params, vectors, within, slots, centers):
+        e, (gp, gv) = jax.value_and_grad(total_of, (0, 1))(
+            params, *picked(count, vectors, within, slots), centers)
         running = jnp.cumsum(within, axis=1)  # slot k inside is picked slot running_k - 1
         rank = jnp.clip(running - 1, 0, count - 1)
-        picked = within & (running <= count)
-        gv = jnp.where(picked[..., None], jnp.take_along_axis(gv, rank[..., None], 1), 0.0)
+        kept = within & (running <= count)
+        gv = jnp.where(kept[..., None], jnp.take_along_axis(gv, rank[..., None], 1), 0.0)
         return e, (gp, gv)
 
     def fallback(params, vectors, within, slots, centers):
         n = vectors.shape[0]
-        size = min(block, n)
         e, (gp, gv) = jax.lax.map(
             lambda blk: jax.value_and_grad(total_of, (0, 1))(params, *blk),
-            _blocks((vectors, within, slots, centers), size))
+            _blocks((vectors, within, slots, centers), min(block, n)))
         gp = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), gp)
         return jnp.sum(e), (gp, gv.reshape((-1,) + vectors.shape[1:])[:n])
 
     def compact_energy(count, params, vectors, within, slots, centers):
-        sel, valid = pick_first(within, count)
-        vec_p, slot_p, within_p = take_slots((vectors, slots, within), sel)
-        return total_of(params, vec_p, within_p & valid, slot_p, centers)
+        return total_of(params, *picked(count, vectors, within, slots), centers)
 
     def fallback_energy(params, vectors, within, slots, centers):
-        size = min(block, vectors.shape[0])
-        return jnp.sum(jax.lax.map(lambda blk: total_of(params, *blk),
-                                   _blocks((vectors, within, slots, centers), size)))
+        return jnp.sum(jax.lax.map(
+            lambda blk: total_of(params, *blk),
+            _blocks((vectors, within, slots, centers), min(block, vectors.shape[0]))))
 
     def branch(within):
         """0, 1, ...: the first count holding every row's inside slots; len(counts): none."""
