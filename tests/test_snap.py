@@ -21,6 +21,7 @@ from jaxpot.linear.solve import IllConditionedError
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
 from jaxpot.potentials.snap import snap, write_snap
+from jaxpot.testing import second_derivatives
 from lammps_reference import (lammps_compute_atom, lammps_evaluate, lammps_frame,
                               potentials_dir)
 
@@ -112,6 +113,46 @@ def test_zuo_snap_files_equal_lammps_pair_snap(element, quadratic):
     np.testing.assert_allclose(result.forces[0], f, atol=1e-9)
     np.testing.assert_allclose(result.stress[0], s, atol=1e-11)
     np.testing.assert_allclose(result.energies[0], e_atom, atol=1e-9)
+
+
+def test_adjoint_energy_equals_autodiff_of_the_bispectrum():
+    """The SNAP energy runs on LAMMPS's adjoint Y (bispectrum_adjoint); its value, forces,
+    stress, second derivatives (force constants, cell) and parameter gradient equal plain
+    autodiff of the contracted bispectrum (equal to LAMMPS ``compute sna/atom`` above); odd
+    twojmax, quadratic, two species (even twojmax and linear: the LAMMPS tests)."""
+    desc = bispectrum(["Si", "Ge"], 3, 4.4, 0.97, 0.1, radius={"Si": 0.5, "Ge": 0.47},
+                      weight={"Si": 1.0, "Ge": 0.7}, quadraticflag=1)
+    rng = np.random.default_rng(3)
+    model = snap(descriptor=desc, coefficients=rng.normal(size=(2, 1 + desc.n_features)) * 0.01)
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.2, seed=2)
+    atoms.numbers[[1, 6]] = 32
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    species = jnp.asarray(atoms.numbers)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                  cutoff=desc.cutoff, skin=0.5)
+
+    def reference(p, c, params):
+        feats = desc.features(p, c, species, nbrs)
+        beta = params["coefficients"][jnp.asarray(species == 32, int)]
+        return jnp.sum(beta[:, 0] + jnp.sum(beta[:, 1:] * feats, axis=-1))
+
+    def ours(p, c, params):
+        return model.energy_fn(params, p, c, species, nbrs)
+
+    atomic = model.atomic_energies_fn(model.params, pos, cell, species, nbrs)
+    assert float(jnp.sum(atomic)) == pytest.approx(float(reference(pos, cell, model.params)),
+                                                   abs=1e-11)
+    for argnum in (0, 1):  # forces and the cell derivative behind the stress
+        np.testing.assert_allclose(jax.grad(ours, argnum)(pos, cell, model.params),
+                                   jax.grad(reference, argnum)(pos, cell, model.params),
+                                   atol=1e-10)
+    (h, ch, g), (h_ref, ch_ref, g_ref) = (second_derivatives(f, pos, cell, model.params)
+                                          for f in (ours, reference))
+    np.testing.assert_allclose(h, h_ref, atol=1e-9)
+    np.testing.assert_allclose(ch, ch_ref, atol=1e-9)
+    np.testing.assert_allclose(g["coefficients"], g_ref["coefficients"], atol=1e-10)
+    np.testing.assert_allclose(h, h.T, atol=1e-10)
 
 
 def test_written_snap_files_are_read_by_lammps_and_jaxpot(tmp_path):

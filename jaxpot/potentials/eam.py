@@ -33,8 +33,9 @@ from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
 from jaxpot.potentials.pair import has_rows
-from jaxpot.potentials.pair_rows import instantiate, is_zero, row_components, rows_tangent
 from jaxpot.potentials.eam_files import EAMTables, read_eam_file
+from jaxpot.potentials.pair_rows import row_components, rows_tangent
+from jaxpot.tangents import instantiate, is_zero
 
 LAMMPS_FUNCFL_CONSTANT = 27.2 * 0.529  # eV Å per (effective charge)^2, LAMMPS pair_eam.cpp
 FAMILIES = ("embedding", "density", "pair")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
 
+from jaxpot.tangents import instantiate, is_zero
 from jaxpot.types import Array
 
 
@@ -60,19 +60,6 @@ def half_components(positions: Array, cell: Array, i: Array, j: Array, shifts: A
     table = _table(positions)
     offsets = _offsets(shifts, cell, positions.dtype)
     return [table[a][j] - table[a][i] + offsets[a] for a in range(3)]
-
-
-def is_zero(tangent) -> bool:
-    """True when every leaf of a ``custom_jvp`` tangent (``symbolic_zeros=True``) is zero."""
-    return all(isinstance(t, SymbolicZero) for t in jax.tree_util.tree_leaves(
-        tangent, is_leaf=lambda t: isinstance(t, SymbolicZero)))
-
-
-def instantiate(tangent, primal):
-    """A ``custom_jvp`` tangent pytree with its symbolic zeros made arrays like ``primal``."""
-    return jax.tree_util.tree_map(
-        lambda t, p: jnp.zeros_like(p) if isinstance(t, SymbolicZero) else t,
-        tangent, primal, is_leaf=lambda t: isinstance(t, SymbolicZero))
 
 
 def row_sums(c: Array, d: list[Array], shifts: Array, with_cell: bool):

@@ -20,7 +20,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from jaxpot.potentials.pair_rows import instantiate, is_zero
+from jaxpot.tangents import instantiate, is_zero
 from jaxpot.types import Array
 
 RowEnergy = Callable[..., Array]

@@ -13,8 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 from ase.data import chemical_symbols
 
-from jaxpot.descriptors.bispectrum import Bispectrum, bispectrum, bispectrum_features
-from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
+from jaxpot.descriptors._common import check_features_input
+from jaxpot.descriptors.bispectrum import (Bispectrum, bispectrum, bzero, slot_u, total_u,
+                                           with_quadratic)
+from jaxpot.descriptors.bispectrum_adjoint import bispectrum_energies
+from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
+                          species_lookup)
+from jaxpot.neighbors import neighbor_vectors
 from jaxpot.potentials.snap_files import (check_files_match, read_snapcoeff, read_snapparam,
                                           write_snap_files)
 
@@ -47,12 +52,19 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
         raise ValueError("snap: coefficients must be finite")
     kind = "qsnap" if descriptor.quadraticflag else "snap"
     spec = make_spec("snap", __name__, descriptor=list(descriptor._asdict().items()))
-    lookup = species_lookup(descriptor.species)
+    energies_of_u = bispectrum_energies(
+        descriptor.twojmax, bzero(descriptor.twojmax) if descriptor.bzeroflag else None,
+        _feature_energy(descriptor.quadraticflag))
 
     def atomic_energies(params, positions, cell, species, neighbors):
-        features = bispectrum_features(descriptor, positions, cell, species, neighbors)
-        beta = params["coefficients"][jnp.asarray(lookup)[species]]  # (N, 1 + F)
-        return beta[:, 0] + jnp.sum(beta[:, 1:] * features, axis=-1)
+        check_features_input(descriptor, species, neighbors, descriptor.cutoff, "snap")
+        vectors, mask = neighbor_vectors(positions, cell, neighbors)
+        centre, nb_index = species_indices(species_lookup(descriptor.species), species,
+                                           neighbors)
+        u = total_u(slot_u(descriptor, vectors, mask, centre, nb_index))
+        atoms_last = tuple((jnp.moveaxis(jnp.real(x), 0, -1), jnp.moveaxis(jnp.imag(x), 0, -1))
+                           for x in u)
+        return energies_of_u(params, atoms_last, centre)
 
     def energy(params, positions, cell, species, neighbors):
         return jnp.sum(atomic_energies(params, positions, cell, species, neighbors))
@@ -60,6 +72,15 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
     return EnergyModel(energy_fn=energy, params={"coefficients": jnp.asarray(coefficients)},
                        cutoff=descriptor.cutoff, species=descriptor.species,
                        atomic_energies_fn=atomic_energies, spec=spec, name=kind)
+
+
+def _feature_energy(quadratic: bool):
+    """E_i = beta_0 + beta . B_i (+ qSNAP's products) with the centre's coefficient row."""
+    def feature_energy(params, bis, centre):
+        features = with_quadratic(bis) if quadratic else bis
+        beta = params["coefficients"][centre]  # (N, 1 + F)
+        return beta[:, 0] + jnp.sum(beta[:, 1:] * features, axis=-1)
+    return feature_energy
 
 
 def _from_files(coeff_file: str, param_file: str, species) -> tuple[Bispectrum, np.ndarray]:

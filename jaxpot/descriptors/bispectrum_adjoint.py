@@ -1,0 +1,183 @@
+"""Energies of the bispectrum and their gradient by LAMMPS's adjoint (``SNA::compute_yi``).
+
+An energy E_i = f(B_i) of the bispectrum components (SNAP: linear, qSNAP: quadratic) depends
+on the total U^j of atom i only through the cubic forms B_{j1 j2 j}.  Differentiating the
+einsum contraction of :mod:`jaxpot.descriptors.bispectrum` costs twice its (slow, zero-padded)
+forward pass; instead, with the Z matrices of *every* coupling j1 >= j2 (any j),
+
+    Z^{j1 j2 j}_{m m'} = sum C^{j}_{m1 m2 m} C^{j}_{m1' m2' m'} U^{j1}_{m1 m1'} U^{j2}_{m2 m2'},
+
+the gradient is Y^j = sum_{j1 >= j2} beta_{j1 j2 j} Z^{j1 j2 j}, with beta the weights
+dE/dB of the component that (j1, j2, j) permutes to (LAMMPS's ``betaj``: factors 3, 2 and
+(j1 + 1)/(j + 1) from the symmetry of B under permutations), so that
+dE_i = Re sum_j <Y^j, dU^j> for every tangent dU from moving atoms (the U^j keep their
+symmetry U_{j-a, j-b} = (-1)^(a+b) conj(U_{ab})).  Z is computed once per atom, as a loop
+over (m2, m2') of windows of U^{j1}, vectorised over atoms; the components B come from the
+same Z.  :func:`bispectrum_energies` is a ``custom_jvp`` with this tangent: forces, stress,
+forward mode, second derivatives (phonons) and parameter gradients all follow.
+
+Arrays here put atoms last: U^j as real and imaginary parts (j+1, j+1, N).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.descriptors.sna_tables import bispectrum_indices, clebsch_gordan
+from jaxpot.tangents import instantiate, is_zero
+from jaxpot.types import Array
+
+FeatureEnergy = Callable[[object, Array, Array], Array]
+"""``feature_energy(params, B (N, nB), centre (N,)) -> (N,) eV``: the energy of each atom from
+its bispectrum components (bzero already subtracted)."""
+
+
+class Coupling(NamedTuple):
+    """Static data of one coupling (j1 >= j2, j) for the Z loop and the adjoint weights."""
+
+    j1: int
+    j2: int
+    j: int
+    weights: np.ndarray  # (pairs, j+1, j+1): C[m1, m2, m] C[m1', m2', m'] per (m2, m2')
+    rows: np.ndarray  # (pairs,) window start in the padded U^{j1}, first axis
+    cols: np.ndarray  # (pairs,) second axis
+    pad: tuple[int, int]  # (before, after) zero padding of U^{j1} on both axes
+    component: int  # index of the bispectrum component (j1, j2, j) permutes to
+    factor: float  # LAMMPS's betaj factor: Y^j += factor * g[component] * Z
+
+
+@lru_cache(maxsize=None)
+def couplings(twojmax: int) -> tuple[Coupling, ...]:
+    """Every (j1 >= j2, j) coupling in LAMMPS's idxz order, with its tables (cached)."""
+    index = {t: k for k, t in enumerate(bispectrum_indices(twojmax))}
+    out = []
+    for j1 in range(twojmax + 1):
+        for j2 in range(j1 + 1):
+            for j in range(j1 - j2, min(twojmax, j1 + j2) + 1, 2):
+                out.append(_coupling(j1, j2, j, index))
+    return tuple(out)
+
+
+def _coupling(j1: int, j2: int, j: int, index: dict) -> Coupling:
+    cg = clebsch_gordan(j1, j2, j)
+    o = (j1 + j2 - j) // 2  # m1 + m2 = m + o
+    w = np.zeros((j + 1, j2 + 1))  # w[m, m2] = C[m + o - m2, m2, m]
+    for m in range(j + 1):
+        for m2 in range(j2 + 1):
+            if 0 <= m + o - m2 <= j1:
+                w[m, m2] = cg[m + o - m2, m2, m]
+    pairs = [(a, b) for a in range(j2 + 1) for b in range(j2 + 1)]
+    weights = np.stack([np.outer(w[:, a], w[:, b]) for a, b in pairs])
+    before, after = j2, max(0, j + o - j1)
+    starts = np.array([before + o - a for a, _ in pairs]), np.array([before + o - b
+                                                                     for _, b in pairs])
+    if j >= j1:  # (j1, j2, j) is a component itself
+        component = index[(j1, j2, j)]
+        factor = 3.0 if j1 == j2 == j else (2.0 if j1 == j else 1.0)
+    elif j >= j2:
+        component = index[(j, j2, j1)]
+        factor = (j1 + 1) / (j + 1) * (2.0 if j2 == j else 1.0)
+    else:
+        component = index[(j2, j, j1)]
+        factor = (j1 + 1) / (j + 1)
+    return Coupling(j1, j2, j, weights, starts[0], starts[1], (before, after), component,
+                    factor)
+
+
+def coupling_z(c: Coupling, u1: tuple[Array, Array], u2: tuple[Array, Array]):
+    """Z^{j1 j2 j} (real, imaginary), each (j+1, j+1, N), from U^{j1}, U^{j2} (re, im)."""
+    n = u1[0].shape[-1]
+    pad = (c.pad, c.pad, (0, 0))
+    p_re, p_im = jnp.pad(u1[0], pad), jnp.pad(u1[1], pad)
+    v_re, v_im = u2[0].reshape(-1, n), u2[1].reshape(-1, n)
+    weights = jnp.asarray(c.weights, u1[0].dtype)[..., None]
+    rows, cols = jnp.asarray(c.rows), jnp.asarray(c.cols)
+    shape = (c.j + 1, c.j + 1, n)
+
+    def body(k, acc):
+        z_re, z_im = acc
+        s_re = jax.lax.dynamic_slice(p_re, (rows[k], cols[k], 0), shape)
+        s_im = jax.lax.dynamic_slice(p_im, (rows[k], cols[k], 0), shape)
+        w, b_re, b_im = weights[k], v_re[k], v_im[k]
+        return z_re + w * (s_re * b_re - s_im * b_im), z_im + w * (s_re * b_im + s_im * b_re)
+
+    zero = jnp.zeros(shape, u1[0].dtype)
+    return jax.lax.fori_loop(0, len(c.rows), body, (zero, zero))
+
+
+def all_z(twojmax: int, u: tuple[tuple[Array, Array], ...]) -> list:
+    """Z of every coupling of :func:`couplings`, from U^j = u[j] = (re, im) (j+1, j+1, N)."""
+    return [coupling_z(c, u[c.j1], u[c.j2]) for c in couplings(twojmax)]
+
+
+def components_of_z(twojmax: int, u, z) -> Array:
+    """Bispectrum components (nB, N) B = Re sum conj(U^j) Z of the component couplings."""
+    out = [None] * len(bispectrum_indices(twojmax))
+    for c, (z_re, z_im) in zip(couplings(twojmax), z):
+        if c.j >= c.j1:
+            u_re, u_im = u[c.j]
+            out[c.component] = jnp.sum(u_re * z_re + u_im * z_im, axis=(0, 1))
+    return jnp.stack(out)
+
+
+def adjoint_of_z(twojmax: int, z, g: Array) -> list:
+    """Y^j (re, im) (j+1, j+1, N) for weights g = dE/dB (nB, N).
+
+    Each Y^j is accumulated by a loop over its couplings: a loop's result is materialised,
+    whereas XLA:CPU would fuse a plain sum into every neighbour slot of the reverse pass and
+    recompute it there (K times the work)."""
+    groups = [[] for _ in range(twojmax + 1)]
+    for c, zc in zip(couplings(twojmax), z):
+        groups[c.j].append((c.factor * g[c.component], zc))
+    return [_weighted_sum(group) for group in groups]
+
+
+def _weighted_sum(group) -> tuple[Array, Array]:
+    """sum_t w_t (re_t, im_t) over ``group = [(w (N,), (re, im) (.., N))]`` in a loop."""
+    w = jnp.stack([t[0] for t in group])
+    z_re, z_im = jnp.stack([t[1][0] for t in group]), jnp.stack([t[1][1] for t in group])
+
+    def body(t, acc):
+        return acc[0] + w[t] * z_re[t], acc[1] + w[t] * z_im[t]
+
+    zero = jnp.zeros_like(z_re[0])
+    return jax.lax.fori_loop(0, len(group), body, (zero, zero))
+
+
+def bispectrum_energies(twojmax: int, bzero: np.ndarray | None,
+                        feature_energy: FeatureEnergy):
+    """``energies(params, u, centre) -> (N,)`` eV: ``feature_energy`` of the bispectrum of the
+    total U ``u`` (tuple over j of (re, im) (j+1, j+1, N)), minus ``bzero`` if given, as a
+    ``custom_jvp`` whose position tangent is the adjoint contraction Re <Y, dU>."""
+    offset = 0.0 if bzero is None else np.asarray(bzero)[:, None]
+
+    def components(u):
+        z = all_z(twojmax, u)
+        return z, components_of_z(twojmax, u, z) - offset
+
+    @jax.custom_jvp
+    def energies(params, u, centre):
+        return feature_energy(params, components(u)[1].T, centre)
+
+    def energies_jvp(primals, tangents):
+        params, u, centre = primals
+        d_params, d_u = tangents[:2]
+        z, bis = components(u)
+        e, pull = jax.vjp(lambda b: feature_energy(params, b, centre), bis.T)
+        g = pull(jnp.ones_like(e))[0].T  # dE_i / dB_i, (nB, N)
+        y = adjoint_of_z(twojmax, z, g)
+        d_u = instantiate(d_u, u)
+        out = sum(jnp.sum(y_re * du_re + y_im * du_im, axis=(0, 1))
+                  for (y_re, y_im), (du_re, du_im) in zip(y, d_u))
+        if not is_zero(d_params):
+            out = out + jax.jvp(lambda p: feature_energy(p, bis.T, centre), (params,),
+                                (instantiate(d_params, params),))[1]
+        return e, out
+
+    energies.defjvp(energies_jvp, symbolic_zeros=True)
+    return energies
