@@ -43,7 +43,7 @@ class Coupling(NamedTuple):
     j1: int
     j2: int
     j: int
-    weights: np.ndarray  # (pairs, j+1, j+1): C[m1, m2, m] C[m1', m2', m'] per (m2, m2')
+    weights: np.ndarray  # (pairs, j//2+1, j+1): C[m1, m2, m] C[m1', m2', m'] per (m2, m2')
     rows: np.ndarray  # (pairs,) window start in the padded U^{j1}, first axis
     cols: np.ndarray  # (pairs,) second axis
     pad: tuple[int, int]  # (before, after) zero padding of U^{j1} on both axes
@@ -72,7 +72,8 @@ def _coupling(j1: int, j2: int, j: int, index: dict) -> Coupling:
             if 0 <= m + o - m2 <= j1:
                 w[m, m2] = cg[m + o - m2, m2, m]
     pairs = [(a, b) for a in range(j2 + 1) for b in range(j2 + 1)]
-    weights = np.stack([np.outer(w[:, a], w[:, b]) for a, b in pairs])
+    half = j // 2 + 1  # rows m <= j/2: the others follow from the symmetry of Z
+    weights = np.stack([np.outer(w[:half, a], w[:, b]) for a, b in pairs])
     before, after = j2, max(0, j + o - j1)
     starts = np.array([before + o - a for a, _ in pairs]), np.array([before + o - b
                                                                      for _, b in pairs])
@@ -90,14 +91,15 @@ def _coupling(j1: int, j2: int, j: int, index: dict) -> Coupling:
 
 
 def coupling_z(c: Coupling, u1: tuple[Array, Array], u2: tuple[Array, Array]):
-    """Z^{j1 j2 j} (real, imaginary), each (j+1, j+1, N), from U^{j1}, U^{j2} (re, im)."""
+    """Rows m <= j/2 of Z^{j1 j2 j} (real, imaginary), each (j//2+1, j+1, N), from U^{j1},
+    U^{j2} (re, im).  Z has the symmetry of U: Z_{j-m, j-m'} = (-1)^(m+m') conj(Z_{m m'})."""
     n = u1[0].shape[-1]
     pad = (c.pad, c.pad, (0, 0))
     p_re, p_im = jnp.pad(u1[0], pad), jnp.pad(u1[1], pad)
     v_re, v_im = u2[0].reshape(-1, n), u2[1].reshape(-1, n)
     weights = jnp.asarray(c.weights, u1[0].dtype)[..., None]
     rows, cols = jnp.asarray(c.rows), jnp.asarray(c.cols)
-    shape = (c.j + 1, c.j + 1, n)
+    shape = (c.j // 2 + 1, c.j + 1, n)
 
     def body(k, acc):
         z_re, z_im = acc
@@ -111,22 +113,30 @@ def coupling_z(c: Coupling, u1: tuple[Array, Array], u2: tuple[Array, Array]):
 
 
 def all_z(twojmax: int, u: tuple[tuple[Array, Array], ...]) -> list:
-    """Z of every coupling of :func:`couplings`, from U^j = u[j] = (re, im) (j+1, j+1, N)."""
+    """Z (rows m <= j/2) of every coupling of :func:`couplings`, from U^j = u[j] = (re, im)
+    (j+1, j+1, N)."""
     return [coupling_z(c, u[c.j1], u[c.j2]) for c in couplings(twojmax)]
+
+
+def half_inner(j: int, a: tuple[Array, Array], b: tuple[Array, Array]) -> Array:
+    """Re sum conj(A) B over all (j+1)^2 entries of two matrices with U's symmetry, from
+    their rows m <= j/2 (weight 2, the middle row of an even j weight 1): (N,)."""
+    rows = np.where(2 * np.arange(j // 2 + 1) < j, 2.0, 1.0)[:, None, None]
+    h = j // 2 + 1
+    return jnp.sum(rows * (a[0][:h] * b[0][:h] + a[1][:h] * b[1][:h]), axis=(0, 1))
 
 
 def components_of_z(twojmax: int, u, z) -> Array:
     """Bispectrum components (nB, N) B = Re sum conj(U^j) Z of the component couplings."""
     out = [None] * len(bispectrum_indices(twojmax))
-    for c, (z_re, z_im) in zip(couplings(twojmax), z):
+    for c, zc in zip(couplings(twojmax), z):
         if c.j >= c.j1:
-            u_re, u_im = u[c.j]
-            out[c.component] = jnp.sum(u_re * z_re + u_im * z_im, axis=(0, 1))
+            out[c.component] = half_inner(c.j, u[c.j], zc)
     return jnp.stack(out)
 
 
 def adjoint_of_z(twojmax: int, z, g: Array) -> list:
-    """Y^j (re, im) (j+1, j+1, N) for weights g = dE/dB (nB, N).
+    """Y^j (re, im) (rows m <= j/2: (j//2+1, j+1, N)) for weights g = dE/dB (nB, N).
 
     Each Y^j is accumulated by a loop over its couplings: a loop's result is materialised,
     whereas XLA:CPU would fuse a plain sum into every neighbour slot of the reverse pass and
@@ -172,8 +182,7 @@ def bispectrum_energies(twojmax: int, bzero: np.ndarray | None,
         g = pull(jnp.ones_like(e))[0].T  # dE_i / dB_i, (nB, N)
         y = adjoint_of_z(twojmax, z, g)
         d_u = instantiate(d_u, u)
-        out = sum(jnp.sum(y_re * du_re + y_im * du_im, axis=(0, 1))
-                  for (y_re, y_im), (du_re, du_im) in zip(y, d_u))
+        out = sum(half_inner(j, d_u[j], y[j]) for j in range(twojmax + 1))
         if not is_zero(d_params):
             out = out + jax.jvp(lambda p: feature_energy(p, bis.T, centre), (params,),
                                 (instantiate(d_params, params),))[1]
