@@ -153,26 +153,38 @@ def cayley_klein(vectors, r, rcut, rfac0: float, rmin0: float):
 
 
 def wigner_u(a, b, twojmax: int) -> list[jax.Array]:
-    """[U^0, ..., U^twojmax], U^j of shape (..., j+1, j+1) indexed [ma, mb] as in LAMMPS.
+    """[U^0, ..., U^twojmax], U^j of shape (..., j+1, j+1) indexed [ma, mb] as in LAMMPS."""
+    return [full_columns(u, j) for j, u in enumerate(wigner_u_left(a, b, twojmax))]
 
-    Recursion of LAMMPS ``SNA::compute_uarray`` (VMK 4.8.2) for the columns mb <= j/2, the
-    rest by the symmetry U^j_{j-ma, j-mb} = (-1)^(ma+mb) conj(U^j_{ma, mb})."""
+
+def wigner_u_left(a, b, twojmax: int) -> list[jax.Array]:
+    """Columns mb <= j/2 of each U^j, (..., j+1, j//2+1): the recursion of LAMMPS
+    ``SNA::compute_uarray`` (VMK 4.8.2) needs no others; :func:`full_columns` adds the rest."""
     ca, cb = jnp.conj(a)[..., None, None], jnp.conj(b)[..., None, None]
     out = [jnp.ones(a.shape + (1, 1), a.dtype)]
     for j in range(1, twojmax + 1):
         h = j // 2
-        prev = out[-1][..., : h + 1]  # (..., j, h+1)
+        prev = out[-1]  # U^{j-1}[:, :h+1]; for even j column h is U^{j-1}'s first mirrored one
+        if prev.shape[-1] == h:
+            sign = (-1.0) ** (np.arange(j) + h)[:, None]
+            prev = jnp.concatenate([prev, sign * jnp.conj(prev[..., ::-1, h - 1:h])], axis=-1)
         ma, mb = np.arange(j + 1)[:, None], np.arange(h + 1)[None, :]
         c_a = np.sqrt(np.maximum(j - ma, 0) / (j - mb))  # 0 on row ma = j
         c_b = np.sqrt(ma / (j - mb))
         pad = [(0, 0)] * (prev.ndim - 2)
         top = jnp.pad(prev, pad + [(0, 1), (0, 0)])  # U^{j-1}[ma, mb]
         low = jnp.pad(prev, pad + [(1, 0), (0, 0)])  # U^{j-1}[ma-1, mb]
-        left = c_a * ca * top - c_b * cb * low  # (..., j+1, h+1)
-        sign = (-1.0) ** (np.arange(j + 1)[:, None] + np.arange(h + 1, j + 1)[None, :])
-        right = sign * jnp.conj(left[..., ::-1, ::-1])[..., 2 * h + 1 - j:]
-        out.append(jnp.concatenate([left, right], axis=-1))
+        out.append(c_a * ca * top - c_b * cb * low)  # (..., j+1, h+1)
     return out
+
+
+def full_columns(left: jax.Array, j: int) -> jax.Array:
+    """U^j (..., j+1, j+1) from its columns mb <= j/2 by the symmetry
+    U^j_{j-ma, j-mb} = (-1)^(ma+mb) conj(U^j_{ma, mb})."""
+    h = j // 2
+    sign = (-1.0) ** (np.arange(j + 1)[:, None] + np.arange(h + 1, j + 1)[None, :])
+    right = sign * jnp.conj(left[..., ::-1, ::-1])[..., 2 * h + 1 - j:]
+    return jnp.concatenate([left, right], axis=-1)
 
 
 # ------------------------------------------------------------------------ features
@@ -225,6 +237,12 @@ def bispectrum_features_from_vectors(desc: Bispectrum, vectors, mask, centre,
 
 def slot_u(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.Array]:
     """Each neighbour slot's weighted f_c(r) w_b U^j(r), j = 0..twojmax: (N, K, j+1, j+1)."""
+    return [full_columns(u, j)
+            for j, u in enumerate(slot_u_left(desc, vectors, mask, centre, nb_index))]
+
+
+def slot_u_left(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.Array]:
+    """Columns mb <= j/2 of :func:`slot_u`, (N, K, j+1, j//2+1)."""
     radius = jnp.asarray(desc.radius, vectors.dtype)
     weight = jnp.asarray(desc.weight, vectors.dtype)
     rcut = desc.rcutfac * (radius[centre][..., None] + radius[nb_index])  # (N, K)
@@ -240,7 +258,7 @@ def slot_u(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.Array]
     else:
         sfac = jnp.ones_like(safe_r)
     scale = jnp.where(within, sfac * weight[nb_index], 0.0).astype(a.dtype)
-    return [scale[..., None, None] * u for u in wigner_u(a, b, desc.twojmax)]
+    return [scale[..., None, None] * u for u in wigner_u_left(a, b, desc.twojmax)]
 
 
 def total_u(u_slots: list[jax.Array]) -> list[jax.Array]:
