@@ -90,32 +90,84 @@ def _coupling(j1: int, j2: int, j: int, index: dict) -> Coupling:
                     factor)
 
 
-def coupling_z(c: Coupling, u1: tuple[Array, Array], u2: tuple[Array, Array]):
-    """Rows m <= j/2 of Z^{j1 j2 j} (real, imaginary), each (j//2+1, j+1, N), from U^{j1},
-    U^{j2} (re, im).  Z has the symmetry of U: Z_{j-m, j-m'} = (-1)^(m+m') conj(Z_{m m'})."""
-    n = u1[0].shape[-1]
-    pad = (c.pad, c.pad, (0, 0))
-    p_re, p_im = jnp.pad(u1[0], pad), jnp.pad(u1[1], pad)
-    v_re, v_im = u2[0].reshape(-1, n), u2[1].reshape(-1, n)
-    weights = jnp.asarray(c.weights, u1[0].dtype)[..., None]
-    rows, cols = jnp.asarray(c.rows), jnp.asarray(c.cols)
-    shape = (c.j // 2 + 1, c.j + 1, n)
+class ZPlan(NamedTuple):
+    """One loop per j over (coupling, (m2, m2')) of every coupling with that j."""
 
-    def body(k, acc):
-        z_re, z_im = acc
-        s_re = jax.lax.dynamic_slice(p_re, (rows[k], cols[k], 0), shape)
-        s_im = jax.lax.dynamic_slice(p_im, (rows[k], cols[k], 0), shape)
-        w, b_re, b_im = weights[k], v_re[k], v_im[k]
-        return z_re + w * (s_re * b_re - s_im * b_im), z_im + w * (s_re * b_im + s_im * b_re)
+    j: int
+    members: tuple[int, ...]  # indices into couplings(twojmax)
+    slot: np.ndarray  # (steps,) which member each step adds to
+    frame: np.ndarray  # (steps,) j1 of the window's U (index into the stacked frames)
+    rows: np.ndarray  # (steps,) window start in the frame, first axis
+    cols: np.ndarray  # (steps,) second axis
+    flat: np.ndarray  # (steps,) index of U^{j2}_{m2 m2'} in the flattened U
+    weights: np.ndarray  # (steps, j//2+1, j+1)
 
-    zero = jnp.zeros(shape, u1[0].dtype)
-    return jax.lax.fori_loop(0, len(c.rows), body, (zero, zero))
+
+@lru_cache(maxsize=None)
+def z_plans(twojmax: int) -> tuple[ZPlan, ...]:
+    """The Z loops, one per j (few loops compile fast; cached)."""
+    offsets = np.cumsum([0] + [(j + 1) ** 2 for j in range(twojmax + 1)])
+    names = ("slot", "frame", "rows", "cols", "flat", "weights")
+    plans = []
+    for j in range(twojmax + 1):
+        members = tuple(k for k, c in enumerate(couplings(twojmax)) if c.j == j)
+        cols = {n: [] for n in names}
+        for g, k in enumerate(members):
+            c = couplings(twojmax)[k]
+            n2 = c.j2 + 1
+            for p, (m2, m2p) in enumerate((a, b) for a in range(n2) for b in range(n2)):
+                cols["slot"].append(g)
+                cols["frame"].append(c.j1)
+                # the coupling's own padding (c.pad[0]) becomes the frame's (twojmax)
+                cols["rows"].append(c.rows[p] - c.pad[0] + twojmax)
+                cols["cols"].append(c.cols[p] - c.pad[0] + twojmax)
+                cols["flat"].append(offsets[c.j2] + m2 * n2 + m2p)
+                cols["weights"].append(c.weights[p])
+        plans.append(ZPlan(j, members, *(np.asarray(cols[n]) for n in names)))
+    return tuple(plans)
+
+
+def _frames(twojmax: int, u, part: int) -> Array:
+    """Every U^j (part 0: real, 1: imaginary) zero-padded into one (J+1, F, F, N) stack with
+    U^j_{00} at [twojmax, twojmax]; F = 2.5 twojmax + 1 holds every Z window."""
+    size = twojmax + (3 * twojmax) // 2 + 1
+    return jnp.stack([jnp.pad(u[j][part], ((twojmax, size - twojmax - j - 1),) * 2
+                              + ((0, 0),)) for j in range(twojmax + 1)])
 
 
 def all_z(twojmax: int, u: tuple[tuple[Array, Array], ...]) -> list:
-    """Z (rows m <= j/2) of every coupling of :func:`couplings`, from U^j = u[j] = (re, im)
-    (j+1, j+1, N)."""
-    return [coupling_z(c, u[c.j1], u[c.j2]) for c in couplings(twojmax)]
+    """Rows m <= j/2 of Z^{j1 j2 j} (re, im), each (j//2+1, j+1, N), of every coupling of
+    :func:`couplings`, from U^j = u[j] = (re, im) (j+1, j+1, N).  Z has the symmetry of U:
+    Z_{j-m, j-m'} = (-1)^(m+m') conj(Z_{m m'}).  One loop per j adds the windows
+    C C U^{j1}[m + o - m2, m' + o - m2'] U^{j2}_{m2 m2'} over (coupling, m2, m2')."""
+    n = u[0][0].shape[-1]
+    frames = _frames(twojmax, u, 0), _frames(twojmax, u, 1)
+    flat = [jnp.concatenate([x[part].reshape(-1, n) for x in u]) for part in (0, 1)]
+    out = [None] * len(couplings(twojmax))
+    for plan in z_plans(twojmax):
+        shape = (1, plan.j // 2 + 1, plan.j + 1, n)
+        tables = [jnp.asarray(a) for a in (plan.slot, plan.frame, plan.rows, plan.cols,
+                                           plan.flat)]
+        weights = jnp.asarray(plan.weights, flat[0].dtype)[..., None]
+
+        def body(k, acc, tables=tables, weights=weights, shape=shape):
+            slot, frame, row, col, index = (t[k] for t in tables)
+            s_re = jax.lax.dynamic_slice(frames[0], (frame, row, col, 0), shape)[0]
+            s_im = jax.lax.dynamic_slice(frames[1], (frame, row, col, 0), shape)[0]
+            b_re, b_im, w = flat[0][index], flat[1][index], weights[k]
+            start = (slot, 0, 0, 0)
+            z_re = jax.lax.dynamic_slice(acc[0], start, shape)[0]
+            z_im = jax.lax.dynamic_slice(acc[1], start, shape)[0]
+            z_re = z_re + w * (s_re * b_re - s_im * b_im)
+            z_im = z_im + w * (s_re * b_im + s_im * b_re)
+            return (jax.lax.dynamic_update_slice(acc[0], z_re[None], start),
+                    jax.lax.dynamic_update_slice(acc[1], z_im[None], start))
+
+        zero = jnp.zeros((len(plan.members),) + shape[1:], flat[0].dtype)
+        z_re, z_im = jax.lax.fori_loop(0, len(plan.slot), body, (zero, zero))
+        for g, k in enumerate(plan.members):
+            out[k] = (z_re[g], z_im[g])
+    return out
 
 
 def half_inner(j: int, a: tuple[Array, Array], b: tuple[Array, Array]) -> Array:

@@ -4,7 +4,9 @@
 
 with B^i the bispectrum of :mod:`jaxpot.descriptors.bispectrum` (LAMMPS's convention) and one
 coefficient vector per species.  Parameters (learnable pytree): ``{"coefficients": (S, 1+F)}``
-in the ``.snapcoeff`` layout.  Forces and stress come from JAX, so they are LAMMPS's.
+in the ``.snapcoeff`` layout.  The energy is evaluated through LAMMPS's adjoint
+(:mod:`jaxpot.descriptors.bispectrum_adjoint`): forces and stress come from JAX through its
+``custom_jvp`` rule, equal to LAMMPS's.
 """
 
 from __future__ import annotations
