@@ -37,6 +37,7 @@ from jaxpot.descriptors.sna_tables import (bispectrum_indices, cg_blocks, n_bisp
                                            quadratic_pairs)
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
+from jaxpot.tangents import materialized
 
 #: LAMMPS's limit (the SNA code accepts any, but the tables grow as twojmax^5)
 MAX_TWOJMAX = 16
@@ -174,7 +175,9 @@ def wigner_u_left(a, b, twojmax: int) -> list[jax.Array]:
         pad = [(0, 0)] * (prev.ndim - 2)
         top = jnp.pad(prev, pad + [(0, 1), (0, 0)])  # U^{j-1}[ma, mb]
         low = jnp.pad(prev, pad + [(1, 0), (0, 0)])  # U^{j-1}[ma-1, mb]
-        out.append(c_a * ca * top - c_b * cb * low)  # (..., j+1, h+1)
+        # materialised: XLA:CPU would recompute the cotangent chain in every level's
+        # reverse pass (jaxpot.tangents.materialized)
+        out.append(materialized(c_a * ca * top - c_b * cb * low))  # (..., j+1, h+1)
     return out
 
 
