@@ -211,18 +211,6 @@ def _weighted_sum(group) -> tuple[Array, Array]:
     return jax.lax.fori_loop(0, len(group), body, (zero, zero))
 
 
-def energies_and_adjoint(twojmax: int, bzero: np.ndarray | None,
-                         feature_energy: FeatureEnergy, params, u, centre):
-    """(E (N,), Y, B (nB, N)): ``feature_energy`` of the bispectrum of the total U ``u``
-    (tuple over j of (re, im) (j+1, j+1, N); ``bzero`` subtracted if given), its adjoint
-    Y = dE/dU (rows m <= j/2, see :func:`half_inner`) and the components."""
-    z = all_z(twojmax, u)
-    bis = components_of_z(twojmax, u, z) - (0.0 if bzero is None else np.asarray(bzero)[:, None])
-    e, pull = jax.vjp(lambda b: feature_energy(params, b, centre), bis.T)
-    g = pull(jnp.ones_like(e))[0].T  # dE_i / dB_i, (nB, N)
-    return e, adjoint_of_z(twojmax, z, g), bis
-
-
 def bispectrum_energies(twojmax: int, bzero: np.ndarray | None,
                         feature_energy: FeatureEnergy):
     """``energies(params, u, centre) -> (N,)`` eV: ``feature_energy`` of the bispectrum of the
@@ -230,15 +218,21 @@ def bispectrum_energies(twojmax: int, bzero: np.ndarray | None,
     ``custom_jvp`` whose position tangent is the adjoint contraction Re <Y, dU>."""
     offset = 0.0 if bzero is None else np.asarray(bzero)[:, None]
 
+    def components(u):
+        z = all_z(twojmax, u)
+        return z, components_of_z(twojmax, u, z) - offset
+
     @jax.custom_jvp
     def energies(params, u, centre):
-        z = all_z(twojmax, u)
-        return feature_energy(params, (components_of_z(twojmax, u, z) - offset).T, centre)
+        return feature_energy(params, components(u)[1].T, centre)
 
     def energies_jvp(primals, tangents):
         params, u, centre = primals
         d_params, d_u = tangents[:2]
-        e, y, bis = energies_and_adjoint(twojmax, bzero, feature_energy, params, u, centre)
+        z, bis = components(u)
+        e, pull = jax.vjp(lambda b: feature_energy(params, b, centre), bis.T)
+        g = pull(jnp.ones_like(e))[0].T  # dE_i / dB_i, (nB, N)
+        y = adjoint_of_z(twojmax, z, g)
         d_u = instantiate(d_u, u)
         out = sum(half_inner(j, d_u[j], y[j]) for j in range(twojmax + 1))
         if not is_zero(d_params):

@@ -45,18 +45,6 @@ def take_slots(tree, sel: Array):
         a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1), tree)
 
 
-def unpick(picked: Array, within: Array, count: int) -> Array:
-    """Per-slot values (N, K, ...) from those of the slots :func:`pick_first` picked
-    (N, count, ...), zero elsewhere: the k-th slot inside is picked slot (running count - 1),
-    so gathers suffice (no scatter)."""
-    running = jnp.cumsum(within, axis=1)
-    rank = jnp.clip(running - 1, 0, count - 1)
-    kept = within & (running <= count)
-    rank = rank.reshape(rank.shape + (1,) * (picked.ndim - 2))
-    kept = kept.reshape(kept.shape + (1,) * (picked.ndim - 2))
-    return jnp.where(kept, jnp.take_along_axis(picked, rank, 1), 0.0)
-
-
 def _blocks(tree, size: int):
     """Rows of every (N, ...) array padded with zeros and split into (N / size, size, ...)."""
     def split(a):
@@ -89,7 +77,11 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
     def compact(count, params, vectors, within, slots, centers):
         e, (gp, gv) = jax.value_and_grad(total_of, (0, 1))(
             params, *picked(count, vectors, within, slots), centers)
-        return e, (gp, unpick(gv, within, count))
+        running = jnp.cumsum(within, axis=1)  # slot k inside is picked slot running_k - 1
+        rank = jnp.clip(running - 1, 0, count - 1)
+        kept = within & (running <= count)
+        gv = jnp.where(kept[..., None], jnp.take_along_axis(gv, rank[..., None], 1), 0.0)
+        return e, (gp, gv)
 
     def fallback(params, vectors, within, slots, centers):
         n = vectors.shape[0]

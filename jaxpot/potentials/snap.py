@@ -11,28 +11,19 @@ in the ``.snapcoeff`` layout.  The energy is evaluated through LAMMPS's adjoint
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.data import chemical_symbols
 
-from jaxpot.cutoffs import safe_norm
 from jaxpot.descriptors._common import check_features_input
 from jaxpot.descriptors.bispectrum import (Bispectrum, bispectrum, bzero, full_columns,
                                            slot_u_left, with_quadratic)
-from jaxpot.descriptors.bispectrum_adjoint import energies_and_adjoint, half_inner
+from jaxpot.descriptors.bispectrum_adjoint import bispectrum_energies
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.potentials.row_slots import pick_first, take_slots, unpick
 from jaxpot.potentials.snap_files import (check_files_match, read_snapcoeff, read_snapparam,
                                           write_snap_files)
-from jaxpot.tangents import instantiate, is_zero
-
-#: neighbours inside the cutoff that the Wigner recursion visits per row when no row has more
-#: (a list with skin holds more slots: diamond Si at 4.9 Å + 1 Å skin, 28 inside, 53 slots);
-#: rows with more take all slots (exact always).  Read at trace time.
-SNAP_SLOTS = 32
 
 
 def snap(coeff_file: str | None = None, param_file: str | None = None, *, species=None,
@@ -63,14 +54,21 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
         raise ValueError("snap: coefficients must be finite")
     kind = "qsnap" if descriptor.quadraticflag else "snap"
     spec = make_spec("snap", __name__, descriptor=list(descriptor._asdict().items()))
-    slot_energies = _slot_energies(descriptor)
+    energies_of_u = bispectrum_energies(
+        descriptor.twojmax, bzero(descriptor.twojmax) if descriptor.bzeroflag else None,
+        _feature_energy(descriptor.quadraticflag))
 
     def atomic_energies(params, positions, cell, species, neighbors):
         check_features_input(descriptor, species, neighbors, descriptor.cutoff, "snap")
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         centre, nb_index = species_indices(species_lookup(descriptor.species), species,
                                            neighbors)
-        return slot_energies(params, vectors, mask, centre, nb_index)
+        # slots summed before the symmetric columns are added: per atom, not per slot
+        u = [full_columns(jnp.sum(x, axis=1), j) + jnp.eye(j + 1, dtype=x.dtype)
+             for j, x in enumerate(slot_u_left(descriptor, vectors, mask, centre, nb_index))]
+        atoms_last = tuple((jnp.moveaxis(jnp.real(x), 0, -1), jnp.moveaxis(jnp.imag(x), 0, -1))
+                           for x in u)
+        return energies_of_u(params, atoms_last, centre)
 
     def energy(params, positions, cell, species, neighbors):
         return jnp.sum(atomic_energies(params, positions, cell, species, neighbors))
@@ -78,80 +76,6 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
     return EnergyModel(energy_fn=energy, params={"coefficients": jnp.asarray(coefficients)},
                        cutoff=descriptor.cutoff, species=descriptor.species,
                        atomic_energies_fn=atomic_energies, spec=spec, name=kind)
-
-
-def _slot_energies(desc: Bispectrum):
-    """``energies(params, vectors (N, K, 3), mask, centre, nb_index) -> (N,)`` eV, a
-    ``custom_jvp``: the adjoint Y of :mod:`~jaxpot.descriptors.bispectrum_adjoint`, and the
-    forces on the slots F = d Re<Y, U(r)>/dr by one reverse pass through the Wigner recursion
-    over the first :data:`SNAP_SLOTS` slots inside the cutoff when every row has at most that
-    many (else over all slots); the tangent is sum F . dr (a row reduction per atom)."""
-    bzero_ = bzero(desc.twojmax) if desc.bzeroflag else None
-    feature_energy = _feature_energy(desc.quadraticflag)
-
-    def total_u(vectors, mask, centre, nb_index):
-        """U^j (re, im) (j+1, j+1, N), atoms last; slots summed before the columns mb > j/2
-        are added (per atom, not per slot)."""
-        u = [full_columns(jnp.sum(x, axis=1), j) + jnp.eye(j + 1, dtype=x.dtype)
-             for j, x in enumerate(slot_u_left(desc, vectors, mask, centre, nb_index))]
-        return tuple((jnp.moveaxis(jnp.real(x), 0, -1), jnp.moveaxis(jnp.imag(x), 0, -1))
-                     for x in u)
-
-    def slot_forces(y, vectors, mask, centre, nb_index):
-        """d Re<Y, U>/d r_slot (N, K, 3) for fixed Y."""
-        def contracted(v):
-            u = total_u(v, mask, centre, nb_index)
-            return jnp.sum(sum(half_inner(j, u[j], y[j]) for j in range(desc.twojmax + 1)))
-        return jax.grad(contracted)(vectors)
-
-    def choose(fn, vectors, mask, centre, nb_index, *args):
-        """``fn`` over the first SNAP_SLOTS inside slots if every row fits, else all."""
-        count = SNAP_SLOTS
-        if vectors.shape[1] <= count:
-            return fn(*args, vectors, mask, centre, nb_index)
-        fits = jnp.max(jnp.sum(mask, axis=1)) <= count
-
-        def picked(vectors, mask, centre, nb_index, *args):
-            sel, valid = pick_first(mask, count)
-            v, nb, m = take_slots((vectors, nb_index, mask), sel)
-            out = fn(*args, v, m & valid, centre, nb)
-            return unpick(out, mask, count) if fn is slot_forces else out
-
-        def every(vectors, mask, centre, nb_index, *args):
-            return fn(*args, vectors, mask, centre, nb_index)
-
-        return jax.lax.cond(fits, picked, every, vectors, mask, centre, nb_index, *args)
-
-    def inside(vectors, mask, centre, nb_index):
-        radius = jnp.asarray(desc.radius, vectors.dtype)
-        rcut = desc.rcutfac * (radius[centre][:, None] + radius[nb_index])
-        return mask & (safe_norm(vectors, mask) < rcut)  # as slot_u_left decides
-
-    @jax.custom_jvp
-    def energies(params, vectors, mask, centre, nb_index):
-        mask = inside(vectors, mask, centre, nb_index)
-        u = choose(total_u, vectors, mask, centre, nb_index)
-        return energies_and_adjoint(desc.twojmax, bzero_, feature_energy, params, u,
-                                    centre)[0]
-
-    def energies_jvp(primals, tangents):
-        params, vectors, mask, centre, nb_index = primals
-        d_params, d_vectors = tangents[:2]
-        mask = inside(vectors, mask, centre, nb_index)
-        u = choose(total_u, vectors, mask, centre, nb_index)
-        e, y, bis = energies_and_adjoint(desc.twojmax, bzero_, feature_energy, params, u,
-                                         centre)
-        out = jnp.zeros_like(e)
-        if not is_zero(d_vectors):
-            force = choose(slot_forces, vectors, mask, centre, nb_index, y)
-            out = out + jnp.sum(force * instantiate(d_vectors, vectors), axis=(1, 2))
-        if not is_zero(d_params):
-            out = out + jax.jvp(lambda p: feature_energy(p, bis.T, centre), (params,),
-                                (instantiate(d_params, params),))[1]
-        return e, out
-
-    energies.defjvp(energies_jvp, symbolic_zeros=True)
-    return energies
 
 
 def _feature_energy(quadratic: bool):
