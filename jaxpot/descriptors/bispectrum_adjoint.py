@@ -44,9 +44,8 @@ class Coupling(NamedTuple):
     j2: int
     j: int
     weights: np.ndarray  # (pairs, j//2+1, j+1): C[m1, m2, m] C[m1', m2', m'] per (m2, m2')
-    rows: np.ndarray  # (pairs,) window start in the padded U^{j1}, first axis
-    cols: np.ndarray  # (pairs,) second axis
-    pad: tuple[int, int]  # (before, after) zero padding of U^{j1} on both axes
+    rows: np.ndarray  # (pairs,) o - m2: U^{j1} row of the window's first row (may be < 0)
+    cols: np.ndarray  # (pairs,) o - m2': its first column
     component: int  # index of the bispectrum component (j1, j2, j) permutes to
     factor: float  # LAMMPS's betaj factor: Y^j += factor * g[component] * Z
 
@@ -74,9 +73,7 @@ def _coupling(j1: int, j2: int, j: int, index: dict) -> Coupling:
     pairs = [(a, b) for a in range(j2 + 1) for b in range(j2 + 1)]
     half = j // 2 + 1  # rows m <= j/2: the others follow from the symmetry of Z
     weights = np.stack([np.outer(w[:half, a], w[:, b]) for a, b in pairs])
-    before, after = j2, max(0, j + o - j1)
-    starts = np.array([before + o - a for a, _ in pairs]), np.array([before + o - b
-                                                                     for _, b in pairs])
+    starts = np.array([o - a for a, _ in pairs]), np.array([o - b for _, b in pairs])
     if j >= j1:  # (j1, j2, j) is a component itself
         component = index[(j1, j2, j)]
         factor = 3.0 if j1 == j2 == j else (2.0 if j1 == j else 1.0)
@@ -86,8 +83,7 @@ def _coupling(j1: int, j2: int, j: int, index: dict) -> Coupling:
     else:
         component = index[(j2, j, j1)]
         factor = (j1 + 1) / (j + 1)
-    return Coupling(j1, j2, j, weights, starts[0], starts[1], (before, after), component,
-                    factor)
+    return Coupling(j1, j2, j, weights, starts[0], starts[1], component, factor)
 
 
 class ZPlan(NamedTuple):
@@ -118,9 +114,8 @@ def z_plans(twojmax: int) -> tuple[ZPlan, ...]:
             for p, (m2, m2p) in enumerate((a, b) for a in range(n2) for b in range(n2)):
                 cols["slot"].append(g)
                 cols["frame"].append(c.j1)
-                # the coupling's own padding (c.pad[0]) becomes the frame's (twojmax)
-                cols["rows"].append(c.rows[p] - c.pad[0] + twojmax)
-                cols["cols"].append(c.cols[p] - c.pad[0] + twojmax)
+                cols["rows"].append(c.rows[p] + twojmax)  # U^j_{00} sits at [J, J]
+                cols["cols"].append(c.cols[p] + twojmax)
                 cols["flat"].append(offsets[c.j2] + m2 * n2 + m2p)
                 cols["weights"].append(c.weights[p])
         plans.append(ZPlan(j, members, *(np.asarray(cols[n]) for n in names)))
