@@ -234,7 +234,7 @@ def bispectrum_features_from_vectors(desc: Bispectrum, vectors, mask, centre,
                                      nb_index) -> jax.Array:
     """(N, F) from pair vectors (N, K, 3) Å, their mask (N, K), the centres' species indices
     (N,) and the neighbours' (N, K), both in ``desc.species`` order."""
-    bis = bispectrum_of_u(desc, total_u(slot_u(desc, vectors, mask, centre, nb_index)))
+    bis = bispectrum_of_u(desc, atom_u(desc, vectors, mask, centre, nb_index))
     return with_quadratic(bis) if desc.quadraticflag else bis
 
 
@@ -262,6 +262,13 @@ def slot_u_left(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.A
         sfac = jnp.ones_like(safe_r)
     scale = jnp.where(within, sfac * weight[nb_index], 0.0).astype(a.dtype)
     return [scale[..., None, None] * u for u in wigner_u_left(a, b, desc.twojmax)]
+
+
+def atom_u(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.Array]:
+    """Total U^j_i = w_self I + sum over the slots, (N, j+1, j+1), w_self = 1; the slots are
+    summed on the columns mb <= j/2 before the others are added (per atom, not per slot)."""
+    return [full_columns(jnp.sum(u, axis=1), j) + jnp.eye(j + 1, dtype=u.dtype)
+            for j, u in enumerate(slot_u_left(desc, vectors, mask, centre, nb_index))]
 
 
 def total_u(u_slots: list[jax.Array]) -> list[jax.Array]:

@@ -16,8 +16,8 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from jaxpot.descriptors._common import check_features_input
-from jaxpot.descriptors.bispectrum import (Bispectrum, bispectrum, bzero, full_columns,
-                                           slot_u_left, with_quadratic)
+from jaxpot.descriptors.bispectrum import (Bispectrum, atom_u, bispectrum, bzero,
+                                           with_quadratic)
 from jaxpot.descriptors.bispectrum_adjoint import bispectrum_energies
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
@@ -63,9 +63,7 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         centre, nb_index = species_indices(species_lookup(descriptor.species), species,
                                            neighbors)
-        # slots summed before the symmetric columns are added: per atom, not per slot
-        u = [full_columns(jnp.sum(x, axis=1), j) + jnp.eye(j + 1, dtype=x.dtype)
-             for j, x in enumerate(slot_u_left(descriptor, vectors, mask, centre, nb_index))]
+        u = atom_u(descriptor, vectors, mask, centre, nb_index)
         atoms_last = tuple((jnp.moveaxis(jnp.real(x), 0, -1), jnp.moveaxis(jnp.imag(x), 0, -1))
                            for x in u)
         return energies_of_u(params, atoms_last, centre)
