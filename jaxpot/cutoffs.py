@@ -52,6 +52,11 @@ def smoothstep_switch(r: Array, r_on: float, r_cut: float) -> Array:
 
 def squared_polynomial_switch(r: Array, r_on: float, r_cut: float) -> Array:
     """C1 switch in r^2 used by ASE's ``LennardJones(smooth=True)``; 1 below r_on, 0 above r_cut."""
-    r2, ro2, rc2 = r * r, r_on * r_on, r_cut * r_cut
+    return polynomial_switch_of_squared(r * r, r_on, r_cut)
+
+
+def polynomial_switch_of_squared(r2: Array, r_on: float, r_cut: float) -> Array:
+    """:func:`squared_polynomial_switch` as a function of ``r2 = r^2`` (Å^2)."""
+    ro2, rc2 = r_on * r_on, r_cut * r_cut
     inner = (rc2 - r2) ** 2 * (rc2 + 2.0 * r2 - 3.0 * ro2) / (rc2 - ro2) ** 3
-    return jnp.where(r < r_on, 1.0, jnp.where(r < r_cut, inner, 0.0))
+    return jnp.where(r2 < ro2, 1.0, jnp.where(r2 < rc2, inner, 0.0))

@@ -197,11 +197,12 @@ def test_composed_model_is_the_sum_of_its_parts(fluid):
     assert sum([a, b]).cutoff == max(a.cutoff, b.cutoff)
 
 
-@pytest.mark.parametrize("rows", [True, False, "blocks"])
+@pytest.mark.parametrize("rows", [True, False, "blocks", "half-blocks"])
 def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeypatch):
     """The pair-sum paths, full rows (custom JVP: forces by row reductions, no scatter; also
     in blocks of rows, as large systems run, here 5 rows with one padded block) and the half
-    list (each pair once), two species: energy = the NumPy pair sum over ASE's neighbor list;
+    list (each pair once, custom JVP; also in blocks of pairs, as long lists run, here 16
+    pairs with one partial block), two species: energy = the NumPy pair sum over ASE's neighbor list;
     gradients = central differences of the energy; force constants (jax.hessian) and cell
     second derivatives = central differences of the autodiff gradients; parameter gradients
     = central differences of the energy (a symmetric perturbation of each matrix entry)."""
@@ -210,6 +211,12 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
         monkeypatch.setattr(importlib.import_module("jaxpot.potentials.pair_rows"),
                             "ROW_BLOCK", 5)
         rows = True
+    half_blocks = rows == "half-blocks"
+    if half_blocks:
+        import importlib
+        monkeypatch.setattr(importlib.import_module("jaxpot.potentials.pair_half"),
+                            "PAIR_BLOCK", 16)
+        rows = False
     atoms = lj_fluid(n=12, seed=7)
     atoms.numbers[::3] = 36
     sigma = np.array([[1.0, 1.1], [1.1, 1.2]])
@@ -221,6 +228,8 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
     nbrs = allocate_neighbor_list(pos, cell, atoms.pbc, cutoff=2.6, skin=0.3, method="host",
                                   rows=rows)
     assert (nbrs.idx.shape[1] > 0) == rows
+    if half_blocks:
+        assert nbrs.half_i.shape[0] > 32 and nbrs.half_i.shape[0] % 16  # blocks, one partial
 
     def energy(p, c, params=model.params):
         return model.replace(params=params).energy(p, c, species, nbrs)

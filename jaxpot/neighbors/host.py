@@ -76,6 +76,38 @@ def _put_rows(values: np.ndarray, flat: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+#: the half list is stored as this many interleaved runs of vesin's order (below)
+HALF_LIST_RUNS = 16
+
+
+def _interleaved_half_list(i, j, s, capacity: int, pad: int):
+    """Half list arrays (capacity,) of the pairs ``(i, j, s)``, padded with ``pad``.
+
+    vesin lists each center's pairs one after another; a scatter-add over such a list (the
+    reverse pass of a pair sum) adds into one atom many times in a row, and XLA:CPU's scatter
+    then runs 3x slower than over spread indices (1.6 M pairs: 8.2 ms against 2.5 ms).  The
+    pairs are therefore stored as HALF_LIST_RUNS interleaved runs (pair k of run r at slot
+    ``k * runs + r``), padding slots spread among them when the capacity allows."""
+    e = min(len(i), capacity)
+    runs = HALF_LIST_RUNS
+    q = -(-e // runs)
+    out_i = np.full(capacity, pad, np.int32)
+    out_j = np.full(capacity, pad, np.int32)
+    out_s = np.zeros((capacity, 3), np.int32)
+    s = np.ascontiguousarray(s, np.int32)
+    if e == 0 or q * runs > capacity or e <= (runs - 1) * q:
+        out_i[:e], out_j[:e], out_s[:e] = i[:e], j[:e], s[:e]
+        return out_i, out_j, out_s
+    item = np.dtype((np.void, 12))  # a shift as one 12-byte item: one copy per pair
+    full = (runs - 1) * q  # the first runs - 1 runs are full, the last has e - full pairs
+    for src, dst in ((i, out_i), (j, out_j), (s.view(item).reshape(-1),
+                                             out_s.view(item).reshape(-1))):
+        grid = dst[:q * runs].reshape(q, runs)
+        grid[:, :-1] = src[:full].reshape(runs - 1, q).T
+        grid[:e - full, -1] = src[full:e]
+    return out_i, out_j, out_s
+
+
 def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows: bool,
                view_radii: tuple[float, ...] = (), pad: int | None = None):
     """Dense rows and half list from each pair once (host side).
@@ -90,11 +122,7 @@ def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows:
     row count, the number of pairs, and the largest row count within each view radius (V,).
     """
     pad = n if pad is None else pad
-    e = min(len(i), half_capacity)
-    hi = np.full(half_capacity, pad, np.int32)
-    hj = np.full(half_capacity, pad, np.int32)
-    hs = np.zeros((half_capacity, 3), np.int32)
-    hi[:e], hj[:e], hs[:e] = i[:e], j[:e], s[:e]
+    hi, hj, hs = _interleaved_half_list(i, j, s, half_capacity, pad)
     if capacity == 0 and not view_radii:  # a list without rows: the half list only
         counts = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
         return (np.zeros((n, 0), np.int32), np.zeros((n, 0, 3), np.int32), hi, hj, hs,

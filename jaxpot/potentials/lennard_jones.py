@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxpot.cutoffs import squared_polynomial_switch
+from jaxpot.cutoffs import polynomial_switch_of_squared
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.model import species_numbers
 from jaxpot.checks import positive_finite
@@ -41,13 +41,13 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
     if not ro < rc:
         raise ValueError(f"r_on must lie in (0, cutoff) = (0, {rc}) Å, got {ro}")
 
-    def phi(params, r, si, sj):
+    def phi(params, r2, si, sj):  # of r^2: no square root (pair_model(squared=True))
         s = params["sigma"][si, sj]
         e = params["epsilon"][si, sj]
-        c6 = (s / r) ** 6
+        c6 = (s * s / r2) ** 3
         energy = 4.0 * e * (c6 * c6 - c6)
         if smooth:
-            return energy * squared_polynomial_switch(r, ro, rc)
+            return energy * polynomial_switch_of_squared(r2, ro, rc)
         if shift:
             c6c = (s / rc) ** 6
             return energy - 4.0 * e * (c6c * c6c - c6c)
@@ -57,7 +57,7 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
                      species=None if zs is None else list(zs), smooth=smooth, r_on=ro,
                      shift=shift)
     params = {"sigma": jnp.asarray(sig), "epsilon": jnp.asarray(eps)}
-    return pair_model(phi, params, rc, zs, spec, name="lennard_jones")
+    return pair_model(phi, params, rc, zs, spec, name="lennard_jones", squared=True)
 
 
 def from_spec(config: dict) -> EnergyModel:

@@ -2,7 +2,8 @@
 
 Shared by Lennard-Jones, Morse and any other pairwise-additive term: the energy sums ``phi``
 over the neighbor list's full rows when it has them (each pair twice, halved; forces by row
-reductions, :mod:`jaxpot.potentials.pair_rows`), else over its half list (each pair once);
+reductions, :mod:`jaxpot.potentials.pair_rows`), else over its half list (each pair once;
+:mod:`jaxpot.potentials.pair_half`);
 each atom gets half of each of its pair energies.  Also parameter
 checks shared by the potentials (:func:`pair_matrix`, :func:`check_triplet_table`): bad
 input raises ValueError naming the parameter and value.
@@ -18,23 +19,26 @@ import numpy as np
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, species_indices
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.potentials.pair_rows import half_components, rows_pair_energy_fn
+from jaxpot.potentials.pair_half import half_pair_energy_fn
+from jaxpot.potentials.pair_rows import distance_argument, half_components, rows_pair_energy_fn
 from jaxpot.types import Array
 
 PairFn = Callable[[object, Array, Array, Array], Array]
 """``phi(params, r (N,K) Å, index_i (N,1), index_j (N,K)) -> (N,K) eV`` (species indices;
-both are the int 0 for single-species models)."""
+both are the int 0 for single-species models); with ``squared=True`` its second argument is
+``r^2`` (Å^2), which spares functions of ``r^2`` (Lennard-Jones) a square root."""
 
 
-def _pair_terms(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None, params, positions,
-                cell, species, neighbors):
+def _pair_terms(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None, squared: bool,
+                params, positions, cell, species, neighbors):
     """``(i, j, phi)`` over each pair once (the half list), ``phi`` zero beyond the cutoff."""
     i, j = neighbors.half_i, neighbors.half_j
     d = half_components(positions, cell, i, j, neighbors.half_shifts)
     sq = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
     # two atoms at one point stay in: phi(0) = inf
     within = (i < positions.shape[0]) & (sq < cutoff * cutoff)
-    r_safe = jnp.sqrt(jnp.where(within, sq, cutoff * cutoff))  # padding: finite gradients
+    # padding: finite gradients
+    r_safe = distance_argument(jnp.where(within, sq, cutoff * cutoff), squared)
     if lookup is None:  # one species: scalar parameters, no per-pair gathers
         phi = pair_fn(params, r_safe, 0, 0)
     else:
@@ -43,7 +47,8 @@ def _pair_terms(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None, param
     return i, j, jnp.where(within, phi, 0.0)
 
 
-def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None):
+def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None,
+                            squared: bool = False):
     """Per-atom energy function ``0.5 * sum_j phi(r_ij)`` over pairs with ``r_ij < cutoff``.
 
     ``lookup`` maps atomic number -> species index (None: single species, index 0).
@@ -54,14 +59,16 @@ def pair_atomic_energies_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray |
     def atomic_energies(params, positions, cell, species, neighbors) -> Array:
         n = positions.shape[0]
         if getattr(neighbors, "half_i", None) is not None:
-            i, j, phi = _pair_terms(pair_fn, cutoff, lookup, params, positions, cell, species,
-                                    neighbors)
+            i, j, phi = _pair_terms(pair_fn, cutoff, lookup, squared, params, positions, cell,
+                                    species, neighbors)
             half = 0.5 * phi
             return jnp.zeros(n + 1, phi.dtype).at[i].add(half).at[j].add(half)[:n]
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         r = safe_norm(vectors, mask)
         within = mask & (r < cutoff)
         r_safe = jnp.where(within, r, cutoff)
+        if squared:
+            r_safe = r_safe * r_safe
         if lookup is None:
             phi = pair_fn(params, r_safe, 0, 0)
         else:
@@ -78,30 +85,35 @@ def has_rows(neighbors) -> bool:
     return getattr(neighbors, "rows", True) and idx is not None and idx.shape[-1] > 0
 
 
-def pair_energy_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None):
+def pair_energy_fn(pair_fn: PairFn, cutoff: float, lookup: np.ndarray | None,
+                   squared: bool = False):
     """Total energy ``sum_{pairs} phi(r)``: over the full rows when the list has them (a
     derivative without scatter-adds, :mod:`jaxpot.potentials.pair_rows`), else over the half
-    list (each pair once)."""
-    on_rows = rows_pair_energy_fn(pair_fn, cutoff, lookup)
+    list (each pair once, a derivative that scatters each pair once,
+    :mod:`jaxpot.potentials.pair_half`)."""
+    on_rows = rows_pair_energy_fn(pair_fn, cutoff, lookup, squared)
+    on_half = half_pair_energy_fn(pair_fn, cutoff, lookup, squared)
 
     def energy(params, positions, cell, species, neighbors) -> Array:
         if has_rows(neighbors):
             return on_rows(params, positions, cell, species, neighbors.idx, neighbors.shifts)
-        return jnp.sum(_pair_terms(pair_fn, cutoff, lookup, params, positions, cell, species,
-                                   neighbors)[2])
+        return on_half(params, positions, cell, species, neighbors.half_i, neighbors.half_j,
+                       neighbors.half_shifts)
 
     return energy
 
 
 def pair_model(pair_fn: PairFn, params, cutoff: float, species, spec: str,
-               name: str) -> EnergyModel:
-    """Build an :class:`EnergyModel` from a pair function (see :func:`pair_atomic_energies_fn`)."""
+               name: str, *, squared: bool = False) -> EnergyModel:
+    """Build an :class:`EnergyModel` from a pair function (see :func:`pair_atomic_energies_fn`;
+    ``squared``: it takes ``r^2``)."""
     from jaxpot.model import species_lookup
     lookup = None if species is None else species_lookup(species)
-    return EnergyModel(energy_fn=pair_energy_fn(pair_fn, cutoff, lookup), params=params,
+    return EnergyModel(energy_fn=pair_energy_fn(pair_fn, cutoff, lookup, squared), params=params,
                        cutoff=float(cutoff),
                        species=None if species is None else tuple(int(z) for z in species),
-                       atomic_energies_fn=pair_atomic_energies_fn(pair_fn, cutoff, lookup),
+                       atomic_energies_fn=pair_atomic_energies_fn(pair_fn, cutoff, lookup,
+                                                                  squared),
                        spec=spec, name=name, uses_rows=False)
 
 

@@ -1,0 +1,110 @@
+"""Pair energy over the half list (each pair once) with a scatter-once derivative rule.
+
+``E = sum_p phi(|r_j - r_i + S cell|)`` over the half list's pairs ``p = (i, j, S)``.  Plain
+autodiff gathers each coordinate separately and its reverse pass writes every per-pair
+temporary to memory before six scalar scatters; for the 1.6 M pairs of 32,000 LJ atoms those
+arrays leave the caches.  The ``custom_jvp`` here takes the position and cell tangent as
+``dE = sum_p 2 g_p d_p . (dr_j - dr_i + S dcell)`` (``g = dphi/d(r^2)``): pair vectors
+gathered as (B, 3) rows, ``2 g d`` added once at ``j`` and once at ``i``, ``PAIR_BLOCK``
+pairs at a time (``lax.scan``, the per-atom sums as the carry) so the temporaries stay in
+cache.  Reverse mode (forces, stress), forward mode and second derivatives follow from the
+rule; a parameter tangent falls back to autodiff of the whole sum.  Measured on XLA:CPU
+(float64, LAMMPS in.lj geometry, one MD step without a rebuild): 4,000 atoms 3.5 -> 2.5 ms,
+32,000 atoms 90 -> 26 ms (with :func:`jaxpot.neighbors.host`'s interleaved half list).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxpot.potentials.pair_rows import distance_argument
+from jaxpot.tangents import instantiate, is_zero
+
+#: pairs per block of the derivative of half lists longer than twice this
+PAIR_BLOCK = 131072
+
+
+def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
+                        squared: bool = False):
+    """``energy(params, positions, cell, species, i, j, shifts) -> eV``: ``phi`` summed once
+    over the pairs ``(i, j, shifts)`` (E,) with ``r < cutoff`` (padding index N);
+    ``lookup`` maps atomic number -> species index (None: one species); ``squared``:
+    ``pair_fn`` takes ``r^2`` rather than ``r``."""
+    rc2 = float(cutoff) ** 2
+
+    def terms(params, positions, cell, species, i, j, shifts):
+        """Pair vectors ``d`` (B, 3) Å, ``phi(params, r^2)`` and ``r^2`` (B,) Å^2."""
+        n = positions.shape[0]
+        table = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)])
+        s = shifts.astype(positions.dtype)
+        # no matmul or axis reductions: XLA:CPU sends those to library calls that cost more
+        # than the gathers here (32,000 LJ atoms: 31 -> 26 ms per MD step)
+        d = table[j] - table[i] + s[:, 0:1] * cell[0] + s[:, 1:2] * cell[1] + s[:, 2:3] * cell[2]
+        sq = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
+        within = (i < n) & (sq < rc2)  # two atoms at one point stay in: phi(0) = inf
+        if lookup is None:  # one species: scalar parameters, no per-pair gathers
+            ii, jj = 0, 0
+        else:
+            index = jnp.concatenate([jnp.asarray(lookup)[species], jnp.zeros((1,), jnp.int32)])
+            ii, jj = index[i], index[j]
+
+        def phi(p, x):
+            r = distance_argument(jnp.where(within, x, rc2), squared)  # padding: finite
+            return jnp.where(within, pair_fn(p, r, ii, jj), 0.0)
+
+        return d, phi, sq
+
+    def flat(params, positions, cell, species, i, j, shifts):
+        _, phi, sq = terms(params, positions, cell, species, i, j, shifts)
+        return jnp.sum(phi(params, sq))
+
+    energy = jax.custom_jvp(flat)
+
+    def position_jvp(params, positions, cell, species, i, j, shifts, d_positions, d_cell):
+        n, e = positions.shape[0], i.shape[0]
+        size = e if e <= 2 * PAIR_BLOCK else PAIR_BLOCK
+        with_cell = not is_zero(d_cell)
+        dtype = positions.dtype
+
+        def block(carry, start):
+            """Pairs [start, start + size): a slice ending at E at the latest, its pairs
+            before ``start`` (done by the previous block) masked (no padded copies)."""
+            total, at_j, at_i, w = carry
+            at = jnp.minimum(start, e - size)
+            i_b, j_b, s_b = (jax.lax.dynamic_slice_in_dim(a, at, size) for a in (i, j, shifts))
+            i_b = jnp.where(at + jnp.arange(size) < start, n, i_b)
+            d, phi, sq = terms(params, positions, cell, species, i_b, j_b, s_b)
+            value, g = jax.jvp(lambda x: phi(params, x), (sq,), (jnp.ones_like(sq),))
+            c = 2.0 * g[:, None] * d  # dE/d(r_j - r_i)
+            at_j, at_i = at_j.at[j_b].add(c), at_i.at[i_b].add(c)
+            if with_cell:  # d(S cell)_a / dcell_ba = S_b
+                w = w + s_b.astype(dtype).T @ c
+            return (total + jnp.sum(value), at_j, at_i, w), None
+
+        zeros = jnp.zeros((n + 1, 3), dtype)
+        init = (jnp.zeros((), dtype), zeros, zeros, jnp.zeros((3, 3), dtype))
+        if e == size:
+            total, at_j, at_i, w = block(init, 0)[0]
+        else:
+            (total, at_j, at_i, w), _ = jax.lax.scan(block, init, jnp.arange(0, e, size))
+        out = jnp.zeros((), dtype)
+        if not is_zero(d_positions):
+            out = out + jnp.sum((at_j - at_i)[:n] * d_positions)
+        if with_cell:
+            out = out + jnp.sum(w * d_cell)
+        return total, out
+
+    def energy_jvp(primals, tangents):
+        params, positions, cell, species, i, j, shifts = primals
+        d_params, d_positions, d_cell = tangents[:3]
+        if is_zero(d_params) and i.shape[0] > 0:
+            return position_jvp(params, positions, cell, species, i, j, shifts, d_positions,
+                                d_cell)
+        args = (params, positions, cell)
+        dargs = tuple(instantiate(t, x) for t, x in zip((d_params, d_positions, d_cell), args))
+        return jax.jvp(lambda p, x, c: flat(p, x, c, species, i, j, shifts), args, dargs)
+
+    energy.defjvp(energy_jvp, symbolic_zeros=True)
+    return energy
