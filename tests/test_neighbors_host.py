@@ -188,3 +188,28 @@ def test_a_list_without_rows_refuses_a_model_that_reads_rows_and_checks_overlaps
                                         cutoff=4.0, method="host", rows=False)
     with pytest.raises(jaxpot.StructureError, match="atoms 3 and 7 overlap"):
         check_min_distance(close.positions, close.cell.array, close_list, 0.5)
+
+
+@pytest.mark.parametrize("e,capacity", [(0, 4), (17, 40), (1000, 1000), (1000, 1010),
+                                        (1000, 1040), (999, 1300)])
+def test_half_list_packing_interleaves_runs_and_keeps_every_pair_once(e, capacity):
+    """The host half list is stored as HALF_LIST_RUNS interleaved runs of vesin's order
+    (consecutive slots hold pairs from different runs, so a scatter-add never hits one atom
+    many times in a row): every pair exactly once, padding (index pad, zero shift) elsewhere,
+    and the contiguous order where the runs do not fit the capacity."""
+    from jaxpot.neighbors.host import HALF_LIST_RUNS, _interleaved_half_list
+    rng = np.random.default_rng(e + capacity)
+    i = np.sort(rng.integers(0, 50, e)).astype(np.int32)
+    j = rng.integers(0, 50, e).astype(np.int32)
+    s = rng.integers(-2, 3, (e, 3)).astype(np.int32)
+    out_i, out_j, out_s = _interleaved_half_list(i, j, s, capacity, 99)
+    assert out_i.shape == out_j.shape == (capacity,) and out_s.shape == (capacity, 3)
+    real = out_i != 99
+    assert sorted(zip(out_i[real], out_j[real], map(tuple, out_s[real]))) == \
+        sorted(zip(i, j, map(tuple, s)))
+    assert np.all(out_j[~real] == 99) and np.all(out_s[~real] == 0)
+    q = -(-e // HALF_LIST_RUNS)
+    if e > (HALF_LIST_RUNS - 1) * q and q * HALF_LIST_RUNS <= capacity:  # interleaved
+        np.testing.assert_array_equal(out_i[:HALF_LIST_RUNS], i[::q][:HALF_LIST_RUNS])
+    else:
+        np.testing.assert_array_equal(out_i[:e], i)
