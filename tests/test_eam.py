@@ -131,12 +131,21 @@ def test_bad_files_and_species_raise_clear_errors(tmp_path):
         atoms.get_potential_energy()
 
 
-@pytest.mark.parametrize("fname", ["AlCu.eam.alloy", "AlFe_mm.eam.fs"])
-def test_rows_and_half_list_paths_agree_with_exact_second_and_parameter_derivatives(fname):
+@pytest.mark.parametrize("fname,blocks", [("AlCu.eam.alloy", False), ("AlFe_mm.eam.fs", False),
+                                          ("AlFe_mm.eam.fs", True)])
+def test_rows_and_half_list_paths_agree_with_exact_second_and_parameter_derivatives(
+        fname, blocks, monkeypatch):
     """The full-rows energy (custom JVP: forces by row reductions) = the half-list energy
-    (plain autodiff) in energy, forces and stress, two species (eam/alloy and eam/fs, whose
-    density depends on both ends); its force constants = central differences of its forces
-    and its parameter derivative (one embedding coefficient) = central differences of E."""
+    (custom JVP: densities, then one scatter per pair end; ``blocks``: in blocks of 16 pairs,
+    as lists of more than 262,144 pairs run) = per-atom energies summed (plain autodiff of
+    the half list) in energy, forces and stress, two species (eam/alloy and eam/fs, whose
+    density depends on both ends); rows and half-list force constants agree and equal central
+    differences of the forces; the parameter derivative (one embedding coefficient) = central
+    differences of E."""
+    if blocks:
+        import importlib
+        monkeypatch.setattr(importlib.import_module("jaxpot.potentials.pair_half"),
+                            "PAIR_BLOCK", 16)
     model = eam(os.path.join(POT, fname))
     atoms = structure("AlCu" if fname.startswith("AlCu") else "AlFe", seed=5)[:12]
     pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
@@ -148,6 +157,12 @@ def test_rows_and_half_list_paths_agree_with_exact_second_and_parameter_derivati
     assert float(rows_res.energy) == pytest.approx(float(half_res.energy), rel=1e-12)
     np.testing.assert_allclose(rows_res.forces, half_res.forces, rtol=0, atol=1e-11)
     np.testing.assert_allclose(rows_res.stress, half_res.stress, rtol=0, atol=1e-12)
+    summed = jax.grad(lambda x, c: jnp.sum(model.atomic_energies(x, c, species, lists[False])),
+                      argnums=(0, 1))(pos, cell)
+    half_grad = jax.grad(lambda x, c: model.energy(x, c, species, lists[False]),
+                         argnums=(0, 1))(pos, cell)
+    np.testing.assert_allclose(half_grad[0], summed[0], rtol=0, atol=1e-11)
+    np.testing.assert_allclose(half_grad[1], summed[1], rtol=0, atol=1e-11)
 
     def energy(p, params=model.params, rows=True):
         return model.replace(params=params).energy(p, cell, species, lists[rows])

@@ -34,6 +34,7 @@ from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lo
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
 from jaxpot.potentials.pair import has_rows
 from jaxpot.potentials.eam_files import EAMTables, read_eam_file
+from jaxpot.potentials.eam_half import half_eam_energy_fn
 from jaxpot.potentials.pair_rows import row_components, rows_tangent
 from jaxpot.tangents import instantiate, is_zero
 
@@ -283,16 +284,25 @@ def _build(params: dict, config: dict) -> EnergyModel:
 
     rows_energy.defjvp(rows_energy_jvp, symbolic_zeros=True)
 
+    half_energy = half_eam_energy_fn(
+        lambda family, table, x: _evaluate(family, table, x, lammps, lammps),
+        lambda family, table, x: _evaluate_with_slope(family, table, x, lammps, lammps),
+        embedding, lookup, s, cutoff, lammps)
+
     def energy(p, positions, cell, species, neighbors):
         if has_rows(neighbors):
             return rows_energy(p, positions, cell, species, neighbors.idx, neighbors.shifts)
-        return jnp.sum(atomic_energies(p, positions, cell, species, neighbors))
+        if getattr(neighbors, "half_i", None) is None:
+            return jnp.sum(atomic_energies(p, positions, cell, species, neighbors))
+        return half_energy(p, positions, cell, species, neighbors.half_i, neighbors.half_j,
+                           neighbors.half_shifts)
 
     spec = make_spec("eam", __name__, **config)
     jparams = {f: {k: jnp.asarray(v) for k, v in params[f].items()} for f in FAMILIES}
     return EnergyModel(energy_fn=energy, params=jparams, cutoff=cutoff, species=zs,
                        atomic_energies_fn=atomic_energies, spec=spec,
-                       name=f"eam({'/'.join(elements)}, {config['interpolation']})")
+                       name=f"eam({'/'.join(elements)}, {config['interpolation']})",
+                       uses_rows=False)
 
 
 register_model_kind("eam", from_spec)

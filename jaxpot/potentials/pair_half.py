@@ -21,9 +21,51 @@ import numpy as np
 
 from jaxpot.potentials.pair_rows import distance_argument
 from jaxpot.tangents import instantiate, is_zero
+from jaxpot.types import Array
 
 #: pairs per block of the derivative of half lists longer than twice this
 PAIR_BLOCK = 131072
+
+
+def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
+    """``carry = block(carry, i_b, j_b, shifts_b)`` over the pairs, in one call for lists of
+    up to ``2 * PAIR_BLOCK`` pairs, else ``PAIR_BLOCK`` at a time (``lax.scan``; the last
+    block is a slice ending at E whose pairs done by the previous block get ``i_b = n``, the
+    padding index, so no padded copies are made)."""
+    e = i.shape[0]
+    if e <= 2 * PAIR_BLOCK:
+        return block(init, i, j, shifts)
+    size = PAIR_BLOCK
+
+    def step(carry, start):
+        at = jnp.minimum(start, e - size)
+        i_b, j_b, s_b = (jax.lax.dynamic_slice_in_dim(a, at, size) for a in (i, j, shifts))
+        i_b = jnp.where(at + jnp.arange(size) < start, n, i_b)
+        return block(carry, i_b, j_b, s_b), None
+
+    return jax.lax.scan(step, init, jnp.arange(0, e, size))[0]
+
+
+def pair_tangent(per_atom: Array, w: Array, n: int, d_positions, d_cell, dtype) -> Array:
+    """``sum_i per_atom_i . dr_i + sum w dcell`` (per_atom (N+1, 3) with the padding row N;
+    symbolic-zero tangents skipped)."""
+    out = jnp.zeros((), dtype)
+    if not is_zero(d_positions):
+        out = out + jnp.sum(per_atom[:n] * d_positions)
+    if not is_zero(d_cell):
+        out = out + jnp.sum(w * d_cell)
+    return out
+
+
+def pair_vectors(positions: Array, cell: Array, i: Array, j: Array, shifts: Array):
+    """Pair vectors ``r_j - r_i + S cell`` (B, 3) Å gathered as rows and ``r^2`` (B,) Å^2
+    (padding index N reads a zero row)."""
+    table = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)])
+    s = shifts.astype(positions.dtype)
+    # no matmul or axis reductions: XLA:CPU sends those to library calls that cost more than
+    # the gathers here (32,000 LJ atoms: 31 -> 26 ms per MD step)
+    d = table[j] - table[i] + s[:, 0:1] * cell[0] + s[:, 1:2] * cell[1] + s[:, 2:3] * cell[2]
+    return d, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
 
 
 def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
@@ -37,12 +79,7 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
     def terms(params, positions, cell, species, i, j, shifts):
         """Pair vectors ``d`` (B, 3) Å, ``phi(params, r^2)`` and ``r^2`` (B,) Å^2."""
         n = positions.shape[0]
-        table = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)])
-        s = shifts.astype(positions.dtype)
-        # no matmul or axis reductions: XLA:CPU sends those to library calls that cost more
-        # than the gathers here (32,000 LJ atoms: 31 -> 26 ms per MD step)
-        d = table[j] - table[i] + s[:, 0:1] * cell[0] + s[:, 1:2] * cell[1] + s[:, 2:3] * cell[2]
-        sq = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
+        d, sq = pair_vectors(positions, cell, i, j, shifts)
         within = (i < n) & (sq < rc2)  # two atoms at one point stay in: phi(0) = inf
         if lookup is None:  # one species: scalar parameters, no per-pair gathers
             ii, jj = 0, 0
@@ -63,38 +100,24 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
     energy = jax.custom_jvp(flat)
 
     def position_jvp(params, positions, cell, species, i, j, shifts, d_positions, d_cell):
-        n, e = positions.shape[0], i.shape[0]
-        size = e if e <= 2 * PAIR_BLOCK else PAIR_BLOCK
+        n = positions.shape[0]
         with_cell = not is_zero(d_cell)
         dtype = positions.dtype
 
-        def block(carry, start):
-            """Pairs [start, start + size): a slice ending at E at the latest, its pairs
-            before ``start`` (done by the previous block) masked (no padded copies)."""
+        def block(carry, i_b, j_b, s_b):
             total, at_j, at_i, w = carry
-            at = jnp.minimum(start, e - size)
-            i_b, j_b, s_b = (jax.lax.dynamic_slice_in_dim(a, at, size) for a in (i, j, shifts))
-            i_b = jnp.where(at + jnp.arange(size) < start, n, i_b)
             d, phi, sq = terms(params, positions, cell, species, i_b, j_b, s_b)
             value, g = jax.jvp(lambda x: phi(params, x), (sq,), (jnp.ones_like(sq),))
             c = 2.0 * g[:, None] * d  # dE/d(r_j - r_i)
             at_j, at_i = at_j.at[j_b].add(c), at_i.at[i_b].add(c)
             if with_cell:  # d(S cell)_a / dcell_ba = S_b
                 w = w + s_b.astype(dtype).T @ c
-            return (total + jnp.sum(value), at_j, at_i, w), None
+            return total + jnp.sum(value), at_j, at_i, w
 
         zeros = jnp.zeros((n + 1, 3), dtype)
         init = (jnp.zeros((), dtype), zeros, zeros, jnp.zeros((3, 3), dtype))
-        if e == size:
-            total, at_j, at_i, w = block(init, 0)[0]
-        else:
-            (total, at_j, at_i, w), _ = jax.lax.scan(block, init, jnp.arange(0, e, size))
-        out = jnp.zeros((), dtype)
-        if not is_zero(d_positions):
-            out = out + jnp.sum((at_j - at_i)[:n] * d_positions)
-        if with_cell:
-            out = out + jnp.sum(w * d_cell)
-        return total, out
+        total, at_j, at_i, w = fold_pairs(block, init, n, i, j, shifts)
+        return total, pair_tangent(at_j - at_i, w, n, d_positions, d_cell, dtype)
 
     def energy_jvp(primals, tangents):
         params, positions, cell, species, i, j, shifts = primals
