@@ -30,7 +30,7 @@ Building is ``O(N)`` with a cell list (bins at least ``cutoff + skin`` wide, 27 
 blocks of centers so memory stays linear in ``N``.  ``method="host"`` (what ``"auto"`` picks on a
 CPU backend from 256 atoms) rebuilds through ``jax.pure_callback`` with vesin's C++ cell list,
 about 4-10x cheaper than XLA:CPU's build; lists for models that read only the half list
-(``EnergyModel.uses_rows`` False: pair potentials) then skip the dense rows.
+(``EnergyModel.uses_rows`` False: pair potentials, EAM) then skip the dense rows.
 """
 
 

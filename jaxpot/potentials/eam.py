@@ -18,6 +18,10 @@ round-off (the two differ by up to ~1e-3 eV/atom on coarse funcfl grids, REFEREN
 
 Both are pure JAX piecewise cubics, so forces, stress and higher derivatives are exact autodiff.
 Learnable params: the piecewise-cubic coefficients and breakpoints of F, rho and phi.
+
+The model reads the neighbor list's half list (``uses_rows=False``: its own lists have no
+rows), through the derivative rule of :mod:`jaxpot.potentials.eam_half`; on a list with
+full rows (a sum with a many-body model) it sums the rows with a row-reduction rule.
 """
 
 from __future__ import annotations
