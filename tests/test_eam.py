@@ -47,8 +47,13 @@ def structure(kind, seed=1):
     return atoms
 
 
-def evaluate(model, atoms):
-    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=model.cutoff)
+def evaluate(model, atoms, rows=True):
+    """Energy, forces, stress, per-atom energies on a list with full rows (the calculator's)
+    or on the half list only (``rows=False``: what ``allocate_for_model`` builds for EAM, and
+    MD runs on)."""
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=model.cutoff,
+                                  method="host", rows=rows)
+    assert (nbrs.idx.shape[1] > 0) == rows
     return energy_forces_stress(model, jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
                                 jnp.asarray(atoms.numbers), nbrs, compute_energies=True)
 
@@ -67,9 +72,10 @@ def case(request):
     return request.param, path, atoms, lammps, ase
 
 
-def test_lammps_interpolation_equals_lammps(case):
+@pytest.mark.parametrize("rows", [True, False])
+def test_lammps_interpolation_equals_lammps(case, rows):
     name, path, atoms, lammps, _ = case
-    res = evaluate(eam(path, interpolation="lammps"), atoms)
+    res = evaluate(eam(path, interpolation="lammps"), atoms, rows)
     e, f, s, ea = lammps
     assert abs(float(res.energy) - e) <= 1e-12 * abs(e)
     np.testing.assert_allclose(res.forces, f, rtol=0, atol=1e-12)
@@ -77,9 +83,10 @@ def test_lammps_interpolation_equals_lammps(case):
     np.testing.assert_allclose(res.energies, ea, rtol=0, atol=1e-12)
 
 
-def test_ase_interpolation_equals_ase(case):
+@pytest.mark.parametrize("rows", [True, False])
+def test_ase_interpolation_equals_ase(case, rows):
     name, path, atoms, _, ase = case
-    res = evaluate(eam(path, interpolation="ase"), atoms)
+    res = evaluate(eam(path, interpolation="ase"), atoms, rows)
     e, f, s = ase
     assert abs(float(res.energy) - e) <= 1e-12 * abs(e)
     np.testing.assert_allclose(res.forces, f, rtol=0, atol=1e-12)
