@@ -153,14 +153,10 @@ def cayley_klein(vectors, r, rcut, rfac0: float, rmin0: float):
     return a, b
 
 
-def wigner_u(a, b, twojmax: int) -> list[jax.Array]:
-    """[U^0, ..., U^twojmax], U^j of shape (..., j+1, j+1) indexed [ma, mb] as in LAMMPS."""
-    return [full_columns(u, j) for j, u in enumerate(wigner_u_left(a, b, twojmax))]
-
-
 def wigner_u_left(a, b, twojmax: int) -> list[jax.Array]:
-    """Columns mb <= j/2 of each U^j, (..., j+1, j//2+1): the recursion of LAMMPS
-    ``SNA::compute_uarray`` (VMK 4.8.2) needs no others; :func:`full_columns` adds the rest."""
+    """Columns mb <= j/2 of each U^j (indexed [ma, mb] as in LAMMPS), (..., j+1, j//2+1):
+    the recursion of LAMMPS ``SNA::compute_uarray`` (VMK 4.8.2) needs no others;
+    :func:`full_columns` adds the rest."""
     ca, cb = jnp.conj(a)[..., None, None], jnp.conj(b)[..., None, None]
     out = [jnp.ones(a.shape + (1, 1), a.dtype)]
     for j in range(1, twojmax + 1):
