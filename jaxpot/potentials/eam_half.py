@@ -16,7 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxpot.potentials.pair_half import fold_pairs, pair_tangent, pair_vectors
+from jaxpot.potentials.pair_half import fold_pairs, pair_vectors
+from jaxpot.potentials.pair_rows import tangent_of_sums
 from jaxpot.tangents import instantiate, is_zero
 
 
@@ -29,14 +30,18 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
     a, rho)`` is F; ``lammps``: pair tables hold ``r phi``."""
     s = n_species
 
-    def geometry(positions, cell, species, i, j, shifts):
+    def species_index(species):
+        """Species index of each atom (N,) and the same padded with 0 at N (N+1,)."""
+        a = jnp.asarray(lookup)[species]
+        return a, jnp.concatenate([a, jnp.zeros((1,), a.dtype)])
+
+    def geometry(positions, cell, padded, i, j, shifts):
+        """Pair vectors (B, 3), distances (padding at cutoff/2), mask, both ends' species."""
         n = positions.shape[0]
         d, sq = pair_vectors(positions, cell, i, j, shifts)
         within = (i < n) & (sq < cutoff * cutoff)
         r = jnp.sqrt(jnp.where(within, sq, 0.25 * cutoff * cutoff))
-        a = jnp.asarray(lookup)[species]
-        padded = jnp.concatenate([a, jnp.zeros((1,), a.dtype)])
-        return d, r, within, a, padded[i], padded[j]
+        return d, r, within, padded[i], padded[j]
 
     def pair_energy(p, r, ai, aj):
         """phi of both orders (equal in every file format; parameters may be fitted apart),
@@ -57,13 +62,13 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
             return v, v
         return lookup_fn(aj * s + ai), lookup_fn(ai * s + aj)
 
-    def densities(p, positions, cell, species, i, j, shifts):
-        """(rho (N,), sum of pair energies, species indices (N,))."""
+    def densities(p, positions, cell, padded, i, j, shifts):
+        """(rho (N,), sum of pair energies)."""
         n = positions.shape[0]
 
         def block(carry, i_b, j_b, s_b):
             at_i, at_j, pairs = carry
-            _, r, within, a, ai, aj = geometry(positions, cell, species, i_b, j_b, s_b)
+            _, r, within, ai, aj = geometry(positions, cell, padded, i_b, j_b, s_b)
             to_i, to_j = both_densities(p, r, ai, aj, False)
             phi = jnp.where(within, pair_energy(p, r, ai, aj), 0.0)
             return (at_i.at[i_b].add(jnp.where(within, to_i, 0.0)),
@@ -72,24 +77,26 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
         zeros = jnp.zeros((n + 1,), positions.dtype)
         at_i, at_j, pairs = fold_pairs(block, (zeros, zeros, jnp.zeros((), positions.dtype)),
                                        n, i, j, shifts)
-        return (at_i + at_j)[:n], pairs, jnp.asarray(lookup)[species]
+        return (at_i + at_j)[:n], pairs
 
     def total(p, positions, cell, species, i, j, shifts):
-        rho, pairs, a = densities(p, positions, cell, species, i, j, shifts)
+        a, padded = species_index(species)
+        rho, pairs = densities(p, positions, cell, padded, i, j, shifts)
         return jnp.sum(embedding(p, a, rho)) + pairs
 
     energy = jax.custom_jvp(total)
 
     def position_jvp(p, positions, cell, species, i, j, shifts, d_positions, d_cell):
         n, dtype = positions.shape[0], positions.dtype
-        rho, pairs, a = densities(p, positions, cell, species, i, j, shifts)
+        a, padded = species_index(species)
+        rho, pairs = densities(p, positions, cell, padded, i, j, shifts)
         embed, dembed = jax.jvp(lambda x: embedding(p, a, x), (rho,), (jnp.ones_like(rho),))
         dembed = jnp.concatenate([dembed, jnp.zeros((1,), dtype)])
         with_cell = not is_zero(d_cell)
 
         def block(carry, i_b, j_b, s_b):
             at_j, at_i, w = carry
-            d, r, within, _, ai, aj = geometry(positions, cell, species, i_b, j_b, s_b)
+            d, r, within, ai, aj = geometry(positions, cell, padded, i_b, j_b, s_b)
             drho_i, drho_j = both_densities(p, r, ai, aj, True)
             _, dphi = jax.jvp(lambda x: pair_energy(p, x, ai, aj), (r,), (jnp.ones_like(r),))
             dedr = dembed[i_b] * drho_i + dembed[j_b] * drho_j + dphi
@@ -103,7 +110,7 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
         at_j, at_i, w = fold_pairs(block, (zeros, zeros, jnp.zeros((3, 3), dtype)), n, i, j,
                                    shifts)
         return (jnp.sum(embed) + pairs,
-                pair_tangent(at_j - at_i, w, n, d_positions, d_cell, dtype))
+                tangent_of_sums((at_j - at_i)[:n], w, d_positions, d_cell, dtype))
 
     def energy_jvp(primals, tangents):
         p, positions, cell, species, i, j, shifts = primals

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.potentials.pair_rows import distance_argument
+from jaxpot.potentials.pair_rows import distance_argument, tangent_of_sums
 from jaxpot.tangents import instantiate, is_zero
 from jaxpot.types import Array
 
@@ -44,17 +44,6 @@ def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
         return block(carry, i_b, j_b, s_b), None
 
     return jax.lax.scan(step, init, jnp.arange(0, e, size))[0]
-
-
-def pair_tangent(per_atom: Array, w: Array, n: int, d_positions, d_cell, dtype) -> Array:
-    """``sum_i per_atom_i . dr_i + sum w dcell`` (per_atom (N+1, 3) with the padding row N;
-    symbolic-zero tangents skipped)."""
-    out = jnp.zeros((), dtype)
-    if not is_zero(d_positions):
-        out = out + jnp.sum(per_atom[:n] * d_positions)
-    if not is_zero(d_cell):
-        out = out + jnp.sum(w * d_cell)
-    return out
 
 
 def pair_vectors(positions: Array, cell: Array, i: Array, j: Array, shifts: Array):
@@ -117,7 +106,7 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
         zeros = jnp.zeros((n + 1, 3), dtype)
         init = (jnp.zeros((), dtype), zeros, zeros, jnp.zeros((3, 3), dtype))
         total, at_j, at_i, w = fold_pairs(block, init, n, i, j, shifts)
-        return total, pair_tangent(at_j - at_i, w, n, d_positions, d_cell, dtype)
+        return total, tangent_of_sums((at_j - at_i)[:n], w, d_positions, d_cell, dtype)
 
     def energy_jvp(primals, tangents):
         params, positions, cell, species, i, j, shifts = primals

@@ -73,11 +73,12 @@ def row_sums(c: Array, d: list[Array], shifts: Array, with_cell: bool):
                              for b in range(3)])
 
 
-def tangent_of_sums(force: Array, w, d_positions, d_cell, dtype) -> Array:
-    """``-2 sum_i force_i . dr_i + sum w dcell`` (symbolic-zero tangents skipped)."""
+def tangent_of_sums(grad: Array, w, d_positions, d_cell, dtype) -> Array:
+    """``sum_i grad_i . dr_i + sum w dcell`` for the position gradient ``grad`` (N, 3) and
+    cell gradient ``w`` (3, 3) of an energy (symbolic-zero tangents skipped)."""
     out = jnp.zeros((), dtype)
     if not is_zero(d_positions):
-        out = out - 2.0 * jnp.sum(force * d_positions)
+        out = out + jnp.sum(grad * d_positions)
     if not is_zero(d_cell):
         out = out + jnp.sum(w * d_cell)
     return out
@@ -90,7 +91,7 @@ def rows_tangent(c: Array, d: list[Array], shifts: Array, d_positions, d_cell) -
 
     The position part is the row reduction ``-2 sum_i (sum_k c_ik d_ik) . dr_i``."""
     force, w = row_sums(c, d, shifts, not is_zero(d_cell))
-    return tangent_of_sums(force, w, d_positions, d_cell, c.dtype)
+    return tangent_of_sums(-2.0 * force, w, d_positions, d_cell, c.dtype)
 
 
 #: rows per block of the derivative of large systems (more than twice as many atoms)
@@ -164,8 +165,9 @@ def rows_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
             return jnp.sum(e), force, (jnp.zeros((3, 3), e.dtype) if w is None else w)
 
         e, force, w = jax.lax.map(block, blocks)
-        return 0.5 * jnp.sum(e), tangent_of_sums(force.reshape(-1, 3)[:n], jnp.sum(w, axis=0),
-                                                 d_positions, d_cell, e.dtype)
+        return 0.5 * jnp.sum(e), tangent_of_sums(-2.0 * force.reshape(-1, 3)[:n],
+                                                 jnp.sum(w, axis=0), d_positions, d_cell,
+                                                 e.dtype)
 
     def energy_jvp(primals, tangents):
         params, positions, cell, species, idx, shifts = primals
