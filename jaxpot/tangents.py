@@ -38,3 +38,19 @@ def _materialized_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
     ones = jnp.ones(2, jnp.real(dx).dtype)
     return x, jax.lax.fori_loop(0, 2, lambda i, t: t * ones[i], dx)
+
+
+@jax.custom_jvp
+def reciprocal(x):
+    """``1 / x``, whose derivative ``-t / x^2`` reuses the quotient (``-y * y * t``).
+
+    Autodiff of ``1 / x`` divides a second time (``t / (x * x)``), and XLA:CPU stores each
+    division's result as a pass of its own over the pairs rather than recompute it."""
+    return 1.0 / x
+
+
+@reciprocal.defjvp
+def _reciprocal_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    y = 1.0 / x
+    return y, -(y * y) * dx

@@ -202,7 +202,7 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
     """The pair-sum paths, full rows (custom JVP: forces by row reductions, no scatter; also
     in blocks of rows, as large systems run, here 5 rows with one padded block) and the half
     list (each pair once, custom JVP; also in blocks of pairs, as long lists run, here 16
-    pairs with one partial block), two species: energy = the NumPy pair sum over ASE's
+    pairs with one partial block and three of padding only), two species: energy = the NumPy pair sum over ASE's
     neighbor list; gradients = central differences of the energy; force constants (jax.hessian) and cell
     second derivatives = central differences of the autodiff gradients; parameter gradients
     = central differences of the energy (a symmetric perturbation of each matrix entry)."""
@@ -228,7 +228,10 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
     nbrs = allocate_neighbor_list(pos, cell, atoms.pbc, cutoff=2.6, skin=0.3, method="host",
                                   rows=rows)
     assert (nbrs.idx.shape[1] > 0) == rows
-    if half_blocks:
+    if half_blocks:  # head-room of three blocks of padding only, which the rule skips
+        nbrs = allocate_neighbor_list(pos, cell, atoms.pbc, cutoff=2.6, skin=0.3, method="host",
+                                      rows=False, min_half_capacity=nbrs.half_i.shape[0] + 53)
+        assert int(jnp.sum(nbrs.half_i < 12)) < nbrs.half_i.shape[0] - 48
         assert nbrs.half_i.shape[0] > 32 and nbrs.half_i.shape[0] % 16  # blocks, one partial
 
     def energy(p, c, params=model.params):

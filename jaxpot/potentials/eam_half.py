@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxpot.potentials.pair_half import fold_pairs, pair_vectors
+from jaxpot.potentials.pair_half import add_rows, fold_pairs, pair_vectors, take_rows
 from jaxpot.potentials.pair_rows import tangent_of_sums
 from jaxpot.tangents import instantiate, is_zero
 
@@ -41,7 +41,7 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
         d, sq = pair_vectors(positions, cell, i, j, shifts)
         within = (i < n) & (sq < cutoff * cutoff)
         r = jnp.sqrt(jnp.where(within, sq, 0.25 * cutoff * cutoff))
-        return d, r, within, padded[i], padded[j]
+        return d, r, within, take_rows(padded, i), take_rows(padded, j)
 
     def pair_energy(p, r, ai, aj):
         """phi of both orders (equal in every file format; parameters may be fitted apart),
@@ -71,8 +71,8 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
             _, r, within, ai, aj = geometry(positions, cell, padded, i_b, j_b, s_b)
             to_i, to_j = both_densities(p, r, ai, aj, False)
             phi = jnp.where(within, pair_energy(p, r, ai, aj), 0.0)
-            return (at_i.at[i_b].add(jnp.where(within, to_i, 0.0)),
-                    at_j.at[j_b].add(jnp.where(within, to_j, 0.0)), pairs + jnp.sum(phi))
+            return (add_rows(at_i, i_b, jnp.where(within, to_i, 0.0)),
+                    add_rows(at_j, j_b, jnp.where(within, to_j, 0.0)), pairs + jnp.sum(phi))
 
         zeros = jnp.zeros((n + 1,), positions.dtype)
         at_i, at_j, pairs = fold_pairs(block, (zeros, zeros, jnp.zeros((), positions.dtype)),
@@ -99,9 +99,9 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
             d, r, within, ai, aj = geometry(positions, cell, padded, i_b, j_b, s_b)
             drho_i, drho_j = both_densities(p, r, ai, aj, True)
             _, dphi = jax.jvp(lambda x: pair_energy(p, x, ai, aj), (r,), (jnp.ones_like(r),))
-            dedr = dembed[i_b] * drho_i + dembed[j_b] * drho_j + dphi
+            dedr = take_rows(dembed, i_b) * drho_i + take_rows(dembed, j_b) * drho_j + dphi
             c = jnp.where(within, dedr / r, 0.0)[:, None] * d  # dE/d(r_j - r_i)
-            at_j, at_i = at_j.at[j_b].add(c), at_i.at[i_b].add(c)
+            at_j, at_i = add_rows(at_j, j_b, c), add_rows(at_i, i_b, c)
             if with_cell:  # d(S cell)_a / dcell_ba = S_b
                 w = w + s_b.astype(dtype).T @ c
             return at_j, at_i, w

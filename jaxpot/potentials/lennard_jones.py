@@ -17,6 +17,7 @@ from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.model import species_numbers
 from jaxpot.checks import positive_finite
 from jaxpot.potentials.pair import pair_matrix, pair_model
+from jaxpot.tangents import reciprocal
 
 
 def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, species=None,
@@ -44,7 +45,7 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
     def phi(params, r2, si, sj):  # of r^2: no square root (pair_model(squared=True))
         s = params["sigma"][si, sj]
         e = params["epsilon"][si, sj]
-        c6 = (s * s / r2) ** 3
+        c6 = (s * s * reciprocal(r2)) ** 3
         energy = 4.0 * e * (c6 * c6 - c6)
         if smooth:
             return energy * polynomial_switch_of_squared(r2, ro, rc)

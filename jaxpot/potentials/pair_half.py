@@ -31,7 +31,9 @@ def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
     """``carry = block(carry, i_b, j_b, shifts_b)`` over the pairs, in one call for lists of
     up to ``2 * PAIR_BLOCK`` pairs, else ``PAIR_BLOCK`` at a time (``lax.scan``; the last
     block is a slice ending at E whose pairs done by the previous block get ``i_b = n``, the
-    padding index, so no padded copies are made)."""
+    padding index, so no padded copies are made).  A block of padding only is skipped
+    (``lax.cond``): a list allocated with head-room costs what its pairs cost (32,000 LJ
+    atoms, 1.24 M pairs in 1.56 M slots: 22 -> 15.6 ms per energy + forces)."""
     e = i.shape[0]
     if e <= 2 * PAIR_BLOCK:
         return block(init, i, j, shifts)
@@ -41,9 +43,32 @@ def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
         at = jnp.minimum(start, e - size)
         i_b, j_b, s_b = (jax.lax.dynamic_slice_in_dim(a, at, size) for a in (i, j, shifts))
         i_b = jnp.where(at + jnp.arange(size) < start, n, i_b)
-        return block(carry, i_b, j_b, s_b), None
+        live = jnp.any(i_b < n)
+        return jax.lax.cond(live, lambda c: block(c, i_b, j_b, s_b), lambda c: c, carry), None
 
     return jax.lax.scan(step, init, jnp.arange(0, e, size))[0]
+
+
+def take_rows(table: Array, index: Array) -> Array:
+    """``table[index]``, (B,) or (B, C), for indices known to lie in ``[0, len(table))``.
+
+    ``table[index]`` on signed indices also wraps negative ones, a select per pair that XLA
+    runs as a pass of its own over the list; half-list indices never are negative."""
+    window = tuple(range(1, table.ndim))
+    dims = jax.lax.GatherDimensionNumbers(offset_dims=window, collapsed_slice_dims=(0,),
+                                          start_index_map=(0,))
+    return jax.lax.gather(table, index[:, None], dims, (1, *table.shape[1:]),
+                          mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+
+
+def add_rows(acc: Array, index: Array, values: Array) -> Array:
+    """``acc.at[index].add(values)``, values (B,) or (B, C), for indices in
+    ``[0, len(acc))`` (no negative-index wrapping pass, see :func:`take_rows`)."""
+    dims = jax.lax.ScatterDimensionNumbers(update_window_dims=tuple(range(1, acc.ndim)),
+                                           inserted_window_dims=(0,),
+                                           scatter_dims_to_operand_dims=(0,))
+    return jax.lax.scatter_add(acc, index[:, None], values, dims,
+                               mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
 
 
 def pair_vectors(positions: Array, cell: Array, i: Array, j: Array, shifts: Array):
@@ -53,7 +78,8 @@ def pair_vectors(positions: Array, cell: Array, i: Array, j: Array, shifts: Arra
     s = shifts.astype(positions.dtype)
     # no matmul or axis reductions: XLA:CPU sends those to library calls that cost more than
     # the gathers here (32,000 LJ atoms: 31 -> 26 ms per MD step)
-    d = table[j] - table[i] + s[:, 0:1] * cell[0] + s[:, 1:2] * cell[1] + s[:, 2:3] * cell[2]
+    d = (take_rows(table, j) - take_rows(table, i)
+         + s[:, 0:1] * cell[0] + s[:, 1:2] * cell[1] + s[:, 2:3] * cell[2])
     return d, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
 
 
@@ -98,7 +124,7 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
             d, phi, sq = terms(params, positions, cell, species, i_b, j_b, s_b)
             value, g = jax.jvp(lambda x: phi(params, x), (sq,), (jnp.ones_like(sq),))
             c = 2.0 * g[:, None] * d  # dE/d(r_j - r_i)
-            at_j, at_i = at_j.at[j_b].add(c), at_i.at[i_b].add(c)
+            at_j, at_i = add_rows(at_j, j_b, c), add_rows(at_i, i_b, c)
             if with_cell:  # d(S cell)_a / dcell_ba = S_b
                 w = w + s_b.astype(dtype).T @ c
             return total + jnp.sum(value), at_j, at_i, w
