@@ -16,7 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxpot.potentials.pair_half import add_rows, fold_pairs, pair_vectors, take_rows
+from jaxpot.potentials.pair_half import (add_rows, fold_pairs, pair_vectors, shift_moment,
+                                         take_rows)
 from jaxpot.potentials.pair_rows import tangent_of_sums
 from jaxpot.tangents import instantiate, is_zero
 
@@ -103,7 +104,7 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
             c = jnp.where(within, dedr / r, 0.0)[:, None] * d  # dE/d(r_j - r_i)
             at_j, at_i = add_rows(at_j, j_b, c), add_rows(at_i, i_b, c)
             if with_cell:  # d(S cell)_a / dcell_ba = S_b
-                w = w + s_b.astype(dtype).T @ c
+                w = w + shift_moment(s_b, c)
             return at_j, at_i, w
 
         zeros = jnp.zeros((n + 1, 3), dtype)

@@ -29,24 +29,32 @@ PAIR_BLOCK = 131072
 
 def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
     """``carry = block(carry, i_b, j_b, shifts_b)`` over the pairs, in one call for lists of
-    up to ``2 * PAIR_BLOCK`` pairs, else ``PAIR_BLOCK`` at a time (``lax.scan``; the last
-    block is a slice ending at E whose pairs done by the previous block get ``i_b = n``, the
-    padding index, so no padded copies are made).  A block of padding only is skipped
+    up to ``2 * PAIR_BLOCK`` pairs, else ``PAIR_BLOCK`` at a time (``lax.scan`` over the whole
+    blocks; the remainder is the slice of the last ``PAIR_BLOCK`` pairs, those done before
+    given ``i_b = n``, the padding index, so no padded copies are made).  A block of padding
+    only is skipped
     (``lax.cond``): a list allocated with head-room costs what its pairs cost (32,000 LJ
     atoms, 1.24 M pairs in 1.56 M slots: 22 -> 15.6 ms per energy + forces)."""
     e = i.shape[0]
     if e <= 2 * PAIR_BLOCK:
         return block(init, i, j, shifts)
     size = PAIR_BLOCK
+    whole = e // size
+
+    def skipping(carry, i_b, j_b, s_b):
+        return jax.lax.cond(jnp.any(i_b < n), lambda c: block(c, i_b, j_b, s_b), lambda c: c,
+                            carry)
 
     def step(carry, start):
-        at = jnp.minimum(start, e - size)
-        i_b, j_b, s_b = (jax.lax.dynamic_slice_in_dim(a, at, size) for a in (i, j, shifts))
-        i_b = jnp.where(at + jnp.arange(size) < start, n, i_b)
-        live = jnp.any(i_b < n)
-        return jax.lax.cond(live, lambda c: block(c, i_b, j_b, s_b), lambda c: c, carry), None
+        i_b, j_b, s_b = (jax.lax.dynamic_slice_in_dim(a, start, size) for a in (i, j, shifts))
+        return skipping(carry, i_b, j_b, s_b), None
 
-    return jax.lax.scan(step, init, jnp.arange(0, e, size))[0]
+    carry = jax.lax.scan(step, init, jnp.arange(0, whole * size, size))[0]
+    if whole * size == e:
+        return carry
+    # the remainder as the last ``size`` pairs, those done above marked as padding
+    i_b = jnp.where(jnp.arange(e - size, e) < whole * size, n, i[e - size:])
+    return skipping(carry, i_b, j[e - size:], shifts[e - size:])
 
 
 def take_rows(table: Array, index: Array) -> Array:
@@ -69,6 +77,14 @@ def add_rows(acc: Array, index: Array, values: Array) -> Array:
                                            scatter_dims_to_operand_dims=(0,))
     return jax.lax.scatter_add(acc, index[:, None], values, dims,
                                mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+
+
+def shift_moment(shifts: Array, c: Array) -> Array:
+    """``shifts.T @ c`` (3, 3) for shifts (B, 3) int and c (B, 3): nine sums over the pairs
+    of one column product each, which XLA:CPU runs 2x faster than the (3, B) x (B, 3)
+    matmul (195,000 float64 pairs: 1.5 against 3.3 ms)."""
+    s, ct = shifts.astype(c.dtype).T, c.T
+    return jnp.stack([jnp.stack([jnp.sum(s[b] * ct[a]) for a in range(3)]) for b in range(3)])
 
 
 def pair_vectors(positions: Array, cell: Array, i: Array, j: Array, shifts: Array):
@@ -126,7 +142,7 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
             c = 2.0 * g[:, None] * d  # dE/d(r_j - r_i)
             at_j, at_i = add_rows(at_j, j_b, c), add_rows(at_i, i_b, c)
             if with_cell:  # d(S cell)_a / dcell_ba = S_b
-                w = w + s_b.astype(dtype).T @ c
+                w = w + shift_moment(s_b, c)
             return total + jnp.sum(value), at_j, at_i, w
 
         zeros = jnp.zeros((n + 1, 3), dtype)
