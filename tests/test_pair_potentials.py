@@ -202,10 +202,11 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
     """The pair-sum paths, full rows (custom JVP: forces by row reductions, no scatter; also
     in blocks of rows, as large systems run, here 5 rows with one padded block) and the half
     list (each pair once, custom JVP; also in blocks of pairs, as long lists run, here 16
-    pairs with one partial block and three of padding only), two species: energy = the NumPy pair sum over ASE's
-    neighbor list; gradients = central differences of the energy; force constants (jax.hessian) and cell
-    second derivatives = central differences of the autodiff gradients; parameter gradients
-    = central differences of the energy (a symmetric perturbation of each matrix entry)."""
+    pairs with one partial block and three of padding only), two species: energy = the
+    NumPy pair sum over ASE's neighbor list; gradients = central differences of the energy;
+    force constants (jax.hessian) and cell second derivatives = central differences of the
+    autodiff gradients; parameter gradients = central differences of the energy (a symmetric
+    perturbation of each matrix entry)."""
     if rows == "blocks":
         import importlib
         monkeypatch.setattr(importlib.import_module("jaxpot.potentials.pair_rows"),
