@@ -92,19 +92,22 @@ def refresh_neighbors(model, positions: np.ndarray, cell: np.ndarray, pbc,
     Allocates when there is no list or the atom count / periodicity changed; rebuilds (keeping
     at least the current capacity, so compiled shapes stay) when the skin test fails.
     Capacities are rounded up to a coarse ladder, so many structures share few shapes.  Lists
-    carry the dense rows even for models that can do without (pair models): evaluation, not
-    the rare rebuild, dominates here, and pair sums are fastest over rows.
+    are of the model's kind: the half list alone for models that read no rows (pair, EAM),
+    whose energy, forces and stress are as fast on it at a hundred atoms and faster above
+    (4,000 atoms, with stress: LJ 5.0 ms on rows, 3.2 ms on the half list; EAM 28.7, 6.9).
     """
     pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, bool), (3,)))
     if (neighbors is None or neighbors.n_atoms != len(positions) or neighbors.pbc != pbc
             or neighbors.cutoff != model.cutoff):
-        return allocate_for_model(model, positions, cell, pbc, skin=skin, rows=True,
+        return allocate_for_model(model, positions, cell, pbc, skin=skin,
                                   capacity_multiplier=capacity_multiplier, round_capacities=True)
     if not host_needs_rebuild(positions, cell, neighbors):
         return neighbors
-    return allocate_for_model(model, positions, cell, pbc, skin=skin, rows=True,
+    half = 0 if neighbors.half_i is None else neighbors.half_i.shape[0]
+    return allocate_for_model(model, positions, cell, pbc, skin=skin,
                               capacity_multiplier=capacity_multiplier,
-                              min_capacity=neighbors.capacity, round_capacities=True)
+                              min_capacity=neighbors.capacity, min_half_capacity=half,
+                              round_capacities=True)
 
 
 def host_needs_rebuild(positions: np.ndarray, cell: np.ndarray, nbrs: NeighborList) -> bool:
