@@ -32,9 +32,8 @@ def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
     up to ``2 * PAIR_BLOCK`` pairs, else ``PAIR_BLOCK`` at a time (``lax.scan`` over the whole
     blocks; the remainder is the slice of the last ``PAIR_BLOCK`` pairs, those done before
     given ``i_b = n``, the padding index, so no padded copies are made).  A block of padding
-    only is skipped
-    (``lax.cond``): a list allocated with head-room costs what its pairs cost (32,000 LJ
-    atoms, 1.24 M pairs in 1.56 M slots: 22 -> 15.6 ms per energy + forces)."""
+    only is skipped (``lax.cond``): a list allocated with head-room costs what its pairs cost
+    (32,000 LJ atoms, 1.24 M pairs in 1.56 M slots: 22 -> 15.6 ms per energy + forces)."""
     e = i.shape[0]
     if e <= 2 * PAIR_BLOCK:
         return block(init, i, j, shifts)
