@@ -50,7 +50,7 @@ class JaxpotCalculator(Calculator):
         self.capacity_multiplier = float(capacity_multiplier)
         self.min_distance = min_distance
         self._nbrs: NeighborList | None = None
-        self.n_reallocations = 0  # times the neighbor capacity had to grow
+        self.n_reallocations = 0  # times a neighbor capacity (rows or half list) had to grow
         self.implemented_properties = ["energy", "free_energy", "forces", "stress"]
         if model.atomic_energies_fn is not None:
             self.implemented_properties.append("energies")
@@ -78,7 +78,8 @@ class JaxpotCalculator(Calculator):
         self._nbrs = nbrs = refresh_neighbors(
             self.model, atoms.positions, atoms.cell.array, atoms.pbc, old, skin=self.skin,
             capacity_multiplier=self.capacity_multiplier)
-        if old is not None and old.n_atoms == nbrs.n_atoms and nbrs.capacity > old.capacity:
+        if old is not None and old.n_atoms == nbrs.n_atoms and (
+                nbrs.capacity > old.capacity or nbrs.half_capacity > old.half_capacity):
             self.n_reallocations += 1
         if self.min_distance is not None:
             check_min_distance(atoms.positions, atoms.cell.array, nbrs, self.min_distance)

@@ -103,11 +103,10 @@ def refresh_neighbors(model, positions: np.ndarray, cell: np.ndarray, pbc,
                                   capacity_multiplier=capacity_multiplier, round_capacities=True)
     if not host_needs_rebuild(positions, cell, neighbors):
         return neighbors
-    half = 0 if neighbors.half_i is None else neighbors.half_i.shape[0]
     return allocate_for_model(model, positions, cell, pbc, skin=skin,
                               capacity_multiplier=capacity_multiplier,
-                              min_capacity=neighbors.capacity, min_half_capacity=half,
-                              round_capacities=True)
+                              min_capacity=neighbors.capacity,
+                              min_half_capacity=neighbors.half_capacity, round_capacities=True)
 
 
 def host_needs_rebuild(positions: np.ndarray, cell: np.ndarray, nbrs: NeighborList) -> bool:

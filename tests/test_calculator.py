@@ -87,6 +87,24 @@ def test_second_call_does_not_recompile(model):
     assert compiled.count == 0
 
 
+def test_half_list_of_pair_model_reallocates_on_compression(model):
+    """From 256 atoms the calculator builds the half list alone for a pair model (host
+    lists); compression grows it, is counted, and the energy stays ASE's LennardJones."""
+    atoms = bulk("Cu", "fcc", a=3.7, cubic=True).repeat(4)
+    atoms.rattle(0.05, seed=3)
+    calc = JaxpotCalculator(model, skin=0.3, capacity_multiplier=1.0)
+    atoms.calc = calc
+    atoms.get_potential_energy()
+    assert calc.neighbors.capacity == 0 and calc.neighbors.half_capacity > 0
+    atoms.set_cell(atoms.cell * 0.9, scale_atoms=True)
+    e, f = atoms.get_potential_energy(), atoms.get_forces()
+    assert calc.n_reallocations >= 1
+    ref = atoms.copy()
+    ref.calc = LennardJones(**LJ, rc=5.5)
+    assert e == pytest.approx(ref.get_potential_energy(), rel=1e-12)
+    np.testing.assert_allclose(f, ref.get_forces(), rtol=0, atol=1e-10)
+
+
 def test_neighbor_list_reallocates_on_compression(model):
     atoms = cu_cell(3)
     calc = JaxpotCalculator(model, skin=0.3, capacity_multiplier=1.0)

@@ -126,6 +126,11 @@ class NeighborList:
         return int(self.idx.shape[1])
 
     @property
+    def half_capacity(self) -> int:
+        """E, the number of pair slots of the half list (0 without one)."""
+        return 0 if self.half_i is None else int(self.half_i.shape[0])
+
+    @property
     def n_atoms(self) -> int:
         return int(self.idx.shape[0])
 
