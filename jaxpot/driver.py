@@ -94,7 +94,8 @@ def refresh_neighbors(model, positions: np.ndarray, cell: np.ndarray, pbc,
     Capacities are rounded up to a coarse ladder, so many structures share few shapes.  Lists
     are of the model's kind: the half list alone for models that read no rows (pair, EAM),
     whose energy, forces and stress are as fast on it at a hundred atoms and faster above
-    (4,000 atoms, with stress: LJ 5.0 ms on rows, 3.2 ms on the half list; EAM 28.7, 6.9).
+    (4,000 atoms, with stress: LJ 5.5-6.0 ms on rows, 3.5-3.9 on the half list; EAM 34, 19;
+    ``benchmarks/bench_list_kinds.py``).
     """
     pbc = tuple(bool(p) for p in np.broadcast_to(np.asarray(pbc, bool), (3,)))
     if (neighbors is None or neighbors.n_atoms != len(positions) or neighbors.pbc != pbc
