@@ -106,16 +106,19 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
     ``pair_fn`` takes ``r^2`` rather than ``r``."""
     rc2 = float(cutoff) ** 2
 
-    def terms(params, positions, cell, species, i, j, shifts):
+    def species_index(species):
+        """Species index of each atom padded with 0 at N (N+1,); None for one species."""
+        if lookup is None:
+            return None
+        return jnp.concatenate([jnp.asarray(lookup)[species], jnp.zeros((1,), jnp.int32)])
+
+    def terms(positions, cell, index, i, j, shifts):
         """Pair vectors ``d`` (B, 3) Å, ``phi(params, r^2)`` and ``r^2`` (B,) Å^2."""
         n = positions.shape[0]
         d, sq = pair_vectors(positions, cell, i, j, shifts)
         within = (i < n) & (sq < rc2)  # two atoms at one point stay in: phi(0) = inf
-        if lookup is None:  # one species: scalar parameters, no per-pair gathers
-            ii, jj = 0, 0
-        else:
-            index = jnp.concatenate([jnp.asarray(lookup)[species], jnp.zeros((1,), jnp.int32)])
-            ii, jj = index[i], index[j]
+        # one species: scalar parameters, no per-pair gathers
+        ii, jj = (0, 0) if index is None else (take_rows(index, i), take_rows(index, j))
 
         def phi(p, x):
             r = distance_argument(jnp.where(within, x, rc2), squared)  # padding: finite
@@ -124,7 +127,7 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
         return d, phi, sq
 
     def flat(params, positions, cell, species, i, j, shifts):
-        _, phi, sq = terms(params, positions, cell, species, i, j, shifts)
+        _, phi, sq = terms(positions, cell, species_index(species), i, j, shifts)
         return jnp.sum(phi(params, sq))
 
     energy = jax.custom_jvp(flat)
@@ -133,10 +136,11 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
         n = positions.shape[0]
         with_cell = not is_zero(d_cell)
         dtype = positions.dtype
+        index = species_index(species)
 
         def block(carry, i_b, j_b, s_b):
             total, at_j, at_i, w = carry
-            d, phi, sq = terms(params, positions, cell, species, i_b, j_b, s_b)
+            d, phi, sq = terms(positions, cell, index, i_b, j_b, s_b)
             value, g = jax.jvp(lambda x: phi(params, x), (sq,), (jnp.ones_like(sq),))
             c = 2.0 * g[:, None] * d  # dE/d(r_j - r_i)
             at_j, at_i = add_rows(at_j, j_b, c), add_rows(at_i, i_b, c)
