@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from ase.build import bulk
+from ase.neighborlist import neighbor_list as ase_neighbor_list
 
 import jaxpot
 from jaxpot.mechanics import energy_forces_stress
@@ -213,3 +214,91 @@ def test_half_list_packing_interleaves_runs_and_keeps_every_pair_once(e, capacit
         np.testing.assert_array_equal(out_i[:HALF_LIST_RUNS], i[::q][:HALF_LIST_RUNS])
     else:
         np.testing.assert_array_equal(out_i[:e], i)
+
+
+def _binned_cases():
+    """Cells at least three list radii across every periodic axis (the binned search's
+    domain): a rattled fcc crystal, a sheared triclinic cell with positions outside it, a
+    slab (one open axis), and an open cluster spilling far out of its cell."""
+    crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((5, 6, 7))
+    crystal.rattle(0.2, seed=4)
+    sheared = random_triclinic(900, 5, scale=16.0)
+    sheared.set_cell(sheared.cell.array @ np.array([[1.0, 0.0, 0.0], [0.45, 1.0, 0.0],
+                                                   [0.3, -0.2, 1.0]]), scale_atoms=True)
+    slab = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((5, 5, 4))
+    slab.pbc = (True, True, False)
+    slab.positions[:, 2] += np.random.default_rng(6).normal(0.0, 4.0, len(slab))
+    cluster = random_triclinic(400, 7, scale=14.0, pbc=False)
+    cluster.positions *= 1.7
+    return {"crystal": (crystal, 4.5), "sheared": (sheared, 3.1), "slab": (slab, 4.0),
+            "cluster": (cluster, 3.5)}
+
+
+@pytest.mark.parametrize("case", ["crystal", "sheared", "slab", "cluster"])
+def test_binned_search_finds_each_ase_pair_once(case):
+    """The binned host search (jaxpot.neighbors.binned) against
+    ``ase.neighborlist.neighbor_list``: every pair within the radius, once, with its image
+    shift; the same pairs whatever the number of search threads."""
+    from jaxpot.neighbors import binned
+    atoms, radius = _binned_cases()[case]
+    found = binned.binned_pairs(atoms.positions, atoms.cell.array, atoms.pbc, radius)
+    assert found is not None  # the case is in the binned search's domain
+    i, j, s = found
+    ref = ase_pairs(atoms, radius)
+    assert len(i) == len(ref) // 2
+    assert pair_set(np.concatenate([i, j]), np.concatenate([j, i]),
+                    np.concatenate([s, -s])) == ref
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(binned, "_workers", lambda: 3)
+        i3, j3, s3 = binned.binned_pairs(atoms.positions, atoms.cell.array, atoms.pbc, radius)
+    assert pair_set(i3, j3, s3) == pair_set(i, j, s)
+
+
+def test_binned_search_leaves_small_cells_to_vesin():
+    """A periodic axis narrower than three radii, or a singular cell: no binned search
+    (None), and ``host_pairs`` falls back to vesin with the same pairs as ASE."""
+    from jaxpot.neighbors.binned import binned_pairs
+    from jaxpot.neighbors.host import host_pairs
+    small = bulk("Si", "diamond", a=5.431).repeat(2)  # 10.9 Å across, radius 5.5
+    assert binned_pairs(small.positions, small.cell.array, small.pbc, 5.5) is None
+    assert binned_pairs(small.positions, np.zeros((3, 3)), (False,) * 3, 5.5) is None
+    i, j, s, d = host_pairs(small.positions, small.cell.array, small.pbc, 5.5)
+    assert pair_set(np.concatenate([i, j]), np.concatenate([j, i]),
+                    np.concatenate([s, -s])) == ase_pairs(small, 5.5)
+
+
+@pytest.mark.parametrize("spare", [0.25, -0.1])
+def test_binned_half_list_packing(spare):
+    """The MD rebuild's half list straight from the binned search: the pairs as
+    HALF_LIST_RUNS interleaved runs padded to the capacity (every ASE pair once), the pair
+    count and the largest per-atom count (np.bincount); with too small a capacity the first
+    pairs and the true count (the driver's overflow signal). A dense open cluster exceeds
+    the first guess of the pair count, so the search runs again with room."""
+    from jaxpot.neighbors.binned import binned_half_list
+    from jaxpot.neighbors.host import HALF_LIST_RUNS
+    atoms, radius = _binned_cases()["crystal"]
+    n = len(atoms)
+    exact = binned_half_list(atoms.positions, atoms.cell.array, atoms.pbc, radius)
+    pairs = exact[3]
+    capacity = int(pairs * (1 + spare))
+    i, j, s, count, max_count = binned_half_list(atoms.positions, atoms.cell.array,
+                                                 atoms.pbc, radius, capacity, n,
+                                                 HALF_LIST_RUNS)
+    assert i.shape == j.shape == (capacity,) and s.shape == (capacity, 3)
+    assert count == pairs == len(ase_pairs(atoms, radius)) // 2
+    real = i < n
+    assert int(real.sum()) == min(pairs, capacity)
+    assert np.all(j[~real] == n) and np.all(s[~real] == 0)
+    ase_i = ase_neighbor_list("i", atoms, radius)
+    assert max_count == np.bincount(ase_i, minlength=n).max()
+    got = pair_set(i[real], j[real], s[real])
+    assert got <= pair_set(*exact[:3]) and (spare < 0 or got == pair_set(*exact[:3]))
+    if spare > 0:  # interleaved: the first slots come from HALF_LIST_RUNS different runs
+        q = -(-pairs // HALF_LIST_RUNS)
+        np.testing.assert_array_equal(i[:HALF_LIST_RUNS], exact[0][::q][:HALF_LIST_RUNS])
+        assert np.all(i[-(capacity - HALF_LIST_RUNS * q):] == n)  # padding gathered at the end
+    dense = random_triclinic(300, 8, scale=3.0, pbc=False)  # ~1 atom per 0.1 Å^3
+    i, j, s = binned_half_list(dense.positions, dense.cell.array, dense.pbc, 2.5)[:3]
+    assert len(i) > 16 * len(dense) + 64  # beyond the open-cell guess
+    assert pair_set(np.concatenate([i, j]), np.concatenate([j, i]),
+                    np.concatenate([s, -s])) == ase_pairs(dense, 2.5)

@@ -13,7 +13,7 @@ from jaxpot.neighbors.build import rebuild_neighbor_list
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
                                    reciprocal_grid,
                                    half_list_numpy, overflow_causes)
-from jaxpot.neighbors.host import host_rows, pack_pairs, vesin_pairs
+from jaxpot.neighbors.host import host_pairs, host_rows, pack_pairs
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input
 
@@ -199,7 +199,7 @@ def allocate_on_host(template: NeighborList, positions: np.ndarray, cell: np.nda
     """A ``method="host"`` list (vesin pairs, exact capacities times the multiplier) and the
     (N, K) distances of its slots (for views)."""
     radius, multiplier = template.list_cutoff, template.capacity_multiplier
-    i, j, sh, d = vesin_pairs(positions, cell, template.pbc, radius, full=False)
+    i, j, sh, d = host_pairs(positions, cell, template.pbc, radius)
     n = positions.shape[0]
     max_count = int(np.max(np.bincount(np.concatenate([i, j]), minlength=n), initial=0))
     capacity = _rounded(max(int(math.ceil(max_count * multiplier)), 1, int(min_capacity)),

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.neighbors.binned import binned_half_list, binned_pairs
 from jaxpot.neighbors.core import NeighborList
 
 
@@ -80,14 +81,32 @@ def _put_rows(values: np.ndarray, flat: np.ndarray, size: int) -> np.ndarray:
 HALF_LIST_RUNS = 16
 
 
+def host_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float,
+               distances: bool = True):
+    """Pairs ``(i, j, S, d)`` within ``radius`` Å, each once (as :func:`vesin_pairs` with
+    ``full=False``): the binned search of :mod:`jaxpot.neighbors.binned` where it applies
+    (cells several cutoffs wide: MD), vesin elsewhere."""
+    pairs = binned_pairs(positions, cell, pbc, radius)
+    if pairs is None:
+        return vesin_pairs(positions, cell, pbc, radius, full=False, distances=distances)
+    i, j, s = pairs
+    d = None
+    if distances:
+        positions = np.asarray(positions, np.float64)
+        d = np.linalg.norm(positions[j] - positions[i] + s @ np.asarray(cell, np.float64),
+                           axis=1)
+    return i, j, s, d
+
+
 def _interleaved_half_list(i, j, s, capacity: int, pad: int):
     """Half list arrays (capacity,) of the pairs ``(i, j, s)``, padded with ``pad``.
 
-    vesin lists each center's pairs one after another; a scatter-add over such a list (the
-    reverse pass of a pair sum) adds into one atom many times in a row, and XLA:CPU's scatter
-    then runs 3x slower than over spread indices (1.6 M pairs: 8.2 ms against 2.5 ms).  The
-    pairs are therefore stored as HALF_LIST_RUNS interleaved runs (pair k of run r at slot
-    ``k * runs + r``), padding slots spread among them when the capacity allows."""
+    vesin lists each center's pairs one after another (the binned search too); a scatter-add
+    over such a list (the reverse pass of a pair sum) adds into one atom many times in a row,
+    and XLA:CPU's scatter then runs 3x slower than over spread indices (1.6 M pairs: 8.2 ms
+    against 2.5 ms).  The pairs are therefore stored as HALF_LIST_RUNS interleaved runs (pair
+    k of run r at slot ``k * runs + r``), padding slots spread among them when the capacity
+    allows."""
     e = min(len(i), capacity)
     runs = HALF_LIST_RUNS
     q = -(-e // runs)
@@ -155,7 +174,7 @@ def host_rows(positions, cell, pbc, radius: float):
     and the half list ``(i, j, S)`` (each pair once, unpadded)."""
     positions = np.asarray(positions, np.float64)
     n = positions.shape[0]
-    i, j, s, d = vesin_pairs(positions, cell, pbc, radius, full=False)
+    i, j, s, d = host_pairs(positions, cell, pbc, radius)
     ci, cd = np.concatenate([i, j]), np.concatenate([d, d])
     rank, counts = _sorted_row_ranks(ci, cd, n)
     k = max(int(counts.max(initial=0)), 1)
@@ -175,8 +194,15 @@ def _host_build(static: tuple, positions, cell, atom_count=None):
     positions = np.asarray(positions, np.float64)
     n_total = positions.shape[0]
     n = n_total if atom_count is None else int(atom_count)
-    i, j, s, d = vesin_pairs(positions[:n], np.asarray(cell), pbc, radius, full=False,
-                             distances=sort_rows or bool(view_radii))
+    if capacity == 0 and not view_radii:  # a half list only (MD of pair and EAM models)
+        found = binned_half_list(positions[:n], np.asarray(cell), pbc, radius, half_capacity,
+                                 n_total, HALF_LIST_RUNS)
+        if found is not None:
+            hi, hj, hs, pairs, max_count = found
+            return (np.zeros((n_total, 0), np.int32), np.zeros((n_total, 0, 3), np.int32), hi,
+                    hj, hs, np.int32(max_count), np.int32(pairs), np.zeros((0,), np.int32))
+    i, j, s, d = host_pairs(positions[:n], np.asarray(cell), pbc, radius,
+                            distances=sort_rows or bool(view_radii))
     out = pack_pairs(n, i, j, s, d, capacity, half_capacity, sort_rows, view_radii,
                      pad=n_total)
     if n < n_total:  # padding atoms of a batch: empty rows
