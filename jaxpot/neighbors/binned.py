@@ -2,7 +2,8 @@
 
 The MD loop rebuilds its list on the host every few steps (``method="host"``); for cells that
 hold many atoms this search is faster than vesin's general one (4,000 LJ atoms, 153,000 pairs:
-3.4 ms on one core, vesin 13.8 ms on one core and 9.2 ms on two; benchmarks/RESULTS.md):
+search 3.9 ms on two threads and 5.2 ms on one, vesin 9.2 ms on two and 13.8 ms on one; the
+whole rebuild with packing 6.6-7.1 ms against 8.6-12; benchmarks/RESULTS.md):
 
 * bins are parallelepipeds of the cell at least ``radius`` wide between opposite faces, so a
   pair within ``radius`` lies in the same or an adjacent bin, in any cell shape;

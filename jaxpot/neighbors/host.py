@@ -1,12 +1,13 @@
-"""Neighbor lists built on the host by vesin (C++ cell lists), also from inside jit.
+"""Neighbor lists built on the host (numba-compiled bins, or vesin), also from inside jit.
 
 ``method="host"`` lists are rebuilt by :func:`host_rebuild` through ``jax.pure_callback``:
-the positions go to the host, `vesin <https://github.com/Luthaf/vesin>`_ finds every pair within
-``cutoff + skin`` (any cell, any pbc, several images of one neighbor), and NumPy packs the pairs
-into the list's static shapes.  On a CPU backend the host and the device share memory, and a
-rebuild of a half list costs a twentieth of the XLA cell list (4,000 LJ atoms: 10-12 ms
-against ~270 ms; 21 ms with the dense rows; benchmarks/RESULTS.md).  On an accelerator every rebuild is a
-round trip to the host, so ``method="auto"`` keeps the jittable cell list there.
+the positions go to the host, and every pair within ``cutoff + skin`` is found by the binned
+search of :mod:`jaxpot.neighbors.binned` in cells several radii across (MD), or else by
+`vesin <https://github.com/Luthaf/vesin>`_ (any cell, any pbc, several images of one
+neighbor); the pairs are packed into the list's static shapes.  On a CPU backend the host
+and the device share memory, and a rebuild of a half list costs a fortieth of the XLA cell
+list (4,000 LJ atoms: 7 ms against ~270 ms; benchmarks/RESULTS.md).  On an accelerator every
+rebuild is a round trip to the host, so ``method="auto"`` keeps the jittable cell list there.
 
 The list is the same pytree as the other methods: dense rows (sorted by distance when the list
 has per-part views) and the flat half list, overflow bits set when a capacity is exceeded
