@@ -217,12 +217,11 @@ def _workers() -> int:
                       else os.cpu_count() or 1, 8))
 
 
-def _in_threads(fn, jobs: list[tuple]) -> list:
-    """``fn(*job)`` for each job, in threads (the kernels release the GIL)."""
-    if len(jobs) == 1:
-        return [fn(*jobs[0])]
-    with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
-        return list(pool.map(lambda job: fn(*job), jobs))
+def _in_threads(pool, fn, jobs: list[tuple]) -> list:
+    """``fn(*job)`` for each job: the first on this thread, the others on ``pool``'s (the
+    kernels release the GIL)."""
+    later = [pool.submit(fn, *job) for job in jobs[1:]]
+    return [fn(*jobs[0])] + [f.result() for f in later]
 
 
 def binned_half_list(positions: np.ndarray, cell: np.ndarray, pbc, radius: float,
@@ -251,29 +250,31 @@ def binned_half_list(positions: np.ndarray, cell: np.ndarray, pbc, radius: float
              for c in range(chunks)]
     expected = n * n / abs(np.linalg.det(cell)) * (2.0 / 3.0) * np.pi * radius ** 3
     guess = int(1.3 * expected / chunks) + 64 if np.all(pbc) else 16 * n // chunks + 64
-    search = _kernel("search")
-    while True:  # again with room for every pair when the guess was short
-        out = (np.empty(chunks * guess, np.int32), np.empty(chunks * guess, np.int32),
-               np.empty((chunks * guess, 3), np.int32))
-        per_atom = np.zeros((chunks, n), np.int32)
-        counts = _in_threads(search, [
-            (start, order, pos, image, cell_t, pbc, nbins, float(radius) ** 2, lo, hi,
-             *(x[c * guess:(c + 1) * guess] for x in out), per_atom[c])
-            for c, (lo, hi) in enumerate(slabs)])
-        if max(counts) <= guess:
-            break
-        guess = max(counts)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    pairs = int(offsets[-1])
-    size = pairs if capacity is None else int(capacity)
-    i, j = np.full(size, pad, np.int32), np.full(size, pad, np.int32)
-    shifts = np.zeros((size, 3), np.int32)
-    e = min(pairs, size)
-    q = -(-e // runs)
-    rows = e if e == 0 or q * runs > size or e <= (runs - 1) * q else q  # as the kernel
-    _in_threads(_kernel("interleave"), [
-        (*out, offsets, guess, size, int(pad), int(runs), c * rows // chunks,
-         (c + 1) * rows // chunks, i, j, shifts) for c in range(chunks)])
+    with concurrent.futures.ThreadPoolExecutor(max(chunks - 1, 1)) as pool:
+        while True:  # again with room for every pair when the guess was short
+            out = (np.empty(chunks * guess, np.int32), np.empty(chunks * guess, np.int32),
+                   np.empty((chunks * guess, 3), np.int32))
+            per_atom = np.zeros((chunks, n), np.int32)
+            counts = _in_threads(pool, _kernel("search"), [
+                (start, order, pos, image, cell_t, pbc, nbins, float(radius) ** 2, lo, hi,
+                 *(x[c * guess:(c + 1) * guess] for x in out), per_atom[c])
+                for c, (lo, hi) in enumerate(slabs)])
+            if max(counts) <= guess:
+                break
+            guess = max(counts)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        pairs = int(offsets[-1])
+        size = pairs if capacity is None else int(capacity)
+        e = min(pairs, size)
+        q = -(-e // runs)
+        rows = e if e == 0 or q * runs > size or e <= (runs - 1) * q else q  # as the kernel
+        width = 1 if rows == e else runs
+        i, j = np.empty(size, np.int32), np.empty(size, np.int32)
+        shifts = np.empty((size, 3), np.int32)
+        i[rows * width:], j[rows * width:], shifts[rows * width:] = pad, pad, 0
+        _in_threads(pool, _kernel("interleave"), [
+            (*out, offsets, guess, size, int(pad), int(runs), c * rows // chunks,
+             (c + 1) * rows // chunks, i, j, shifts) for c in range(chunks)])
     return i, j, shifts, pairs, int(per_atom.sum(axis=0).max())
 
 
