@@ -302,3 +302,22 @@ def test_binned_half_list_packing(spare):
     assert len(i) > 16 * len(dense) + 64  # beyond the open-cell guess
     assert pair_set(np.concatenate([i, j]), np.concatenate([j, i]),
                     np.concatenate([s, -s])) == ase_pairs(dense, 2.5)
+
+
+def test_binned_search_bounds_its_bins_and_declines_bad_positions():
+    """A sparse open system in a huge box gets at most BINS_PER_ATOM bins per atom (and the
+    ASE pairs); non-finite positions are left to the caller's checks (None), never binned."""
+    from ase import Atoms
+    from jaxpot.neighbors import binned
+    rng = np.random.default_rng(9)
+    gas = Atoms("Ar60", positions=rng.uniform(0.0, 400.0, (60, 3)), cell=[400.0] * 3,
+                pbc=True)
+    gas.positions[:30] = gas.positions[30:] + rng.normal(0.0, 1.0, (30, 3))  # close pairs
+    frac = gas.positions @ np.linalg.inv(gas.cell.array)
+    nbins = binned.bin_grid(gas.cell.array, gas.pbc, 2.5, frac)[0]
+    assert np.prod(nbins) <= binned.BINS_PER_ATOM * len(gas) and np.all(nbins >= 3)
+    i, j, s = binned.binned_pairs(gas.positions, gas.cell.array, gas.pbc, 2.5)
+    assert pair_set(np.concatenate([i, j]), np.concatenate([j, i]),
+                    np.concatenate([s, -s])) == ase_pairs(gas, 2.5)
+    gas.positions[3, 1] = np.nan
+    assert binned.binned_pairs(gas.positions, gas.cell.array, gas.pbc, 2.5) is None

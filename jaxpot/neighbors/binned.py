@@ -193,21 +193,32 @@ def _kernel(name: str):
                      "interleave": _interleave}[name])
 
 
+#: at most this many bins per atom (a sparse system in a large cell gets wider bins)
+BINS_PER_ATOM = 8
+
+
 def bin_grid(cell: np.ndarray, pbc, radius: float, frac: np.ndarray):
     """Bins per axis (3,) int64 and the fractional range (lower, upper) of non-periodic axes,
     or None where the binned search does not apply (singular cell, a periodic axis thinner
-    than MIN_PERIODIC_BINS * radius)."""
+    than MIN_PERIODIC_BINS * radius, non-finite or astronomically far positions).
+
+    Bins are at least ``radius`` wide and at most BINS_PER_ATOM per atom."""
     volume = abs(float(np.linalg.det(cell)))
     if not volume > 1e-9 * max(float(np.abs(cell).max()), 1.0) ** 3:
         return None
+    if not np.all(np.isfinite(frac)) or np.max(np.abs(frac), initial=0.0) > 2.0 ** 30:
+        return None  # the caller's checks report non-finite positions
     spacing = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)  # between opposite faces, Å
     lower = np.where(pbc, 0.0, frac.min(axis=0, initial=0.0))
     upper = np.where(pbc, 1.0, frac.max(axis=0, initial=0.0))
     width = spacing * (upper - lower)
-    nbins = np.maximum(np.floor(width / radius), 1).astype(np.int64)
+    nbins = np.maximum(np.floor(width / radius), 1.0)
+    limit = max(BINS_PER_ATOM * frac.shape[0], 64)
+    if np.prod(nbins) > limit:  # wider bins (still >= radius) for a sparse system
+        nbins = np.maximum(np.floor(nbins * (limit / np.prod(nbins)) ** (1.0 / 3.0)), 1.0)
+    nbins = nbins.astype(np.int64)
     if np.any(np.asarray(pbc) & (nbins < MIN_PERIODIC_BINS)):
         return None
-    nbins = np.minimum(nbins, 1 << 10)  # bounded bin array for sparse, far-flung molecules
     return nbins, lower, upper
 
 
