@@ -130,6 +130,27 @@ def test_compiles_once_and_hand_written_scan():
     np.testing.assert_allclose(np.asarray(state.positions), res.atoms.positions, atol=1e-10)
 
 
+def test_a_continued_run_reuses_the_compiled_chunk():
+    """md.run from the final atoms of an earlier run, whose neighbor counts differ from the
+    first start, compiles nothing: md.run rounds list capacities up to
+    ``jaxpot.neighbors.fine_ladder`` sizes (exact capacities gave every run its own shapes)."""
+    from jaxpot.neighbors import fine_ladder
+    atoms = argon(rattle=0.2, seed=2)
+    integrator = md.nve(LJ, 5.0)
+    first = md.run(integrator, atoms, 10, temperature=120.0, log_interval=10)
+    sizes = [(nb.capacity, nb.half_capacity) for nb in (
+        allocate_for_model(LJ, a.positions, a.cell.array, True, skin=1.0)
+        for a in (atoms, first.atoms))]
+    assert sizes[0] != sizes[1]  # exact capacities: the continued run needs other shapes
+    assert [[fine_ladder(k) for k in ks] for ks in sizes] == [[76, 1152]] * 2
+    with CompilationCounter() as compiled:
+        second = md.run(integrator, first.atoms, 10, log_interval=10)
+    assert compiled.count == 0
+    assert second.neighbors.capacity == first.neighbors.capacity
+    assert [fine_ladder(k) for k in (1, 4, 5, 63, 64, 65, 100, 1000, 4097)] == \
+        [4, 4, 8, 64, 64, 68, 100, 1024, 4352]
+
+
 def test_bad_input_is_refused_before_compiling():
     atoms = argon()
     with pytest.raises(ValueError, match="timestep"):

@@ -129,7 +129,8 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     else:
         nbrs = allocate_for_model(model, np.asarray(structure.positions),
                                   np.asarray(structure.cell), structure.pbc, skin=skin,
-                                  capacity_multiplier=capacity_multiplier)
+                                  capacity_multiplier=capacity_multiplier,
+                                  round_capacities="fine")  # a continued run: no compile
         state = init_jit(integrator, structure.positions, momenta, structure.cell,
                          structure.species, jnp.asarray(masses, dtype), nbrs, key)
         rows = [jax.device_get(observe_jit(integrator, state, nbrs, check_box))]

@@ -39,9 +39,9 @@ from __future__ import annotations
 import functools
 
 from jaxpot.neighbors.allocate import (allocate_for_model, allocate_neighbor_list,
-                                       check_min_distance, host_all_pairs, host_neighbor_arrays,
-                                       host_pair_distances, ladder, reallocate,
-                                       reallocate_if_needed)
+                                       check_min_distance, fine_ladder, host_all_pairs,
+                                       host_neighbor_arrays, host_pair_distances, ladder,
+                                       reallocate, reallocate_if_needed)
 from jaxpot.neighbors.build import needs_rebuild, rebuild_neighbor_list, update_neighbor_list
 from jaxpot.neighbors.core import (BIN_CAPACITY, CAPACITY, GEOMETRY, OVERFLOW_CAUSES,
                                    VIEW_CAPACITY, NeighborList, NeighborListFns,
@@ -60,8 +60,8 @@ def neighbor_list(cutoff: float, skin: float = 0.0, capacity_multiplier: float =
 
 __all__ = ["BIN_CAPACITY", "CAPACITY", "GEOMETRY", "OVERFLOW_CAUSES", "VIEW_CAPACITY",
            "NeighborList", "NeighborListFns", "NeighborListOverflowError", "allocate_for_model",
-           "allocate_neighbor_list", "check_min_distance", "half_list_numpy", "half_pair_vectors",
-           "host_all_pairs", "host_neighbor_arrays", "host_pair_distances", "ladder",
-           "lattice_shift", "needs_rebuild", "neighbor_list", "neighbor_vectors",
+           "allocate_neighbor_list", "check_min_distance", "fine_ladder", "half_list_numpy",
+           "half_pair_vectors", "host_all_pairs", "host_neighbor_arrays", "host_pair_distances",
+           "ladder", "lattice_shift", "needs_rebuild", "neighbor_list", "neighbor_vectors",
            "overflow_causes", "pad_neighbor_list", "reallocate", "reciprocal_grid",
            "reallocate_if_needed", "rebuild_neighbor_list", "update_neighbor_list"]

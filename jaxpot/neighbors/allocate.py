@@ -54,7 +54,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
                            view_cutoffs=(), half: bool = True,
                            min_grid: tuple[int, int, int] | None = None,
                            min_bin_capacity: int = 0, min_half_capacity: int = 0,
-                           round_capacities: bool = False,
+                           round_capacities: bool | str = False,
                            stencil: int | None = None,
                            reciprocal_spacing: float = 0.0, rows: bool = True) -> NeighborList:
     """Build a neighbor list on the host, choosing static capacities from the structure.
@@ -74,7 +74,9 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
             reallocated list stays valid at the geometry that overflowed too).
         round_capacities: round K, the half-list and view capacities up to a coarse ladder
             (4, 6, 8, 12, 16, 24, ...) so that structures of similar density share compiled
-            shapes (what the calculator uses when it sees many structures).
+            shapes (what the calculator uses when it sees many structures); ``"fine"``:
+            16 steps per octave (:func:`fine_ladder`, what MD runs use: a continued run of
+            the same system reuses the compiled chunk).
         stencil: cell-list bins are ``(cutoff + skin) / stencil`` wide and each atom looks
             ``stencil`` bins each way; None picks 2 for large cells (about 2x fewer candidate
             pairs than 1, so rebuilds in MD are cheaper) and 1 otherwise.
@@ -195,7 +197,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
 
 
 def allocate_on_host(template: NeighborList, positions: np.ndarray, cell: np.ndarray,
-                     min_capacity: int, half: bool, min_half_capacity: int, rounded: bool):
+                     min_capacity: int, half: bool, min_half_capacity: int, rounded: bool | str):
     """A ``method="host"`` list (vesin pairs, exact capacities times the multiplier) and the
     (N, K) distances of its slots (for views)."""
     radius, multiplier = template.list_cutoff, template.capacity_multiplier
@@ -226,7 +228,8 @@ def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: 
                                   or 0.0, **kwargs)
 
 
-def _half_capacity(count: int, multiplier: float, minimum: int, rounded: bool = False) -> int:
+def _half_capacity(count: int, multiplier: float, minimum: int,
+                   rounded: bool | str = False) -> int:
     return _rounded(max(int(math.ceil(count * multiplier)), 1, int(minimum)), rounded)
 
 
@@ -239,7 +242,21 @@ def ladder(k: int, minimum: int = 4) -> int:
     return size
 
 
-def _rounded(k: int, on: bool) -> int:
+def fine_ladder(k: int) -> int:
+    """Smallest size >= ``k`` among multiples of 4 up to 64, then 16 steps per octave (at
+    most 3 slots or 6.25 % above ``k``): runs of one system (an MD run continued by another)
+    share compiled shapes at little extra padding."""
+    if k <= 64:
+        return max(4, -(-k // 4) * 4)
+    step = 1 << (k.bit_length() - 5)
+    return -(-k // step) * step
+
+
+def _rounded(k: int, on: bool | str) -> int:
+    """``k`` rounded up as ``round_capacities`` asks: False (exact), True (:func:`ladder`) or
+    ``"fine"`` (:func:`fine_ladder`)."""
+    if on == "fine":
+        return fine_ladder(k)
     return ladder(k) if on else k
 
 
@@ -258,7 +275,7 @@ def _grid(widths, radius: float, pbc, n: int) -> tuple[int, int, int]:
 
 
 def _with_views(nbrs: NeighborList, dist: np.ndarray, views, multiplier: float,
-                rounded: bool = False) -> NeighborList:
+                rounded: bool | str = False) -> NeighborList:
     """Attach prefix views for shorter cutoffs (rows are sorted by distance)."""
     if not views:
         return nbrs
@@ -274,7 +291,7 @@ _jit_rebuild = jax.jit(rebuild_neighbor_list)
 
 
 def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_multiplier=1.0,
-                   min_capacity: int = 0, round_capacity: bool = False):
+                   min_capacity: int = 0, round_capacity: bool | str = False):
     """Host (NumPy, vectorised) all-pairs build; same pairs and shift convention as the jitted
     builder, rows sorted by distance.
 
