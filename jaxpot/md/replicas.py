@@ -140,7 +140,8 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     dtype = structure.positions.dtype
     template = allocate_for_model(first.model, np.asarray(structure.positions),
-                                  np.asarray(structure.cell), structure.pbc, skin=skin)
+                                  np.asarray(structure.cell), structure.pbc, skin=skin,
+                                  round_capacities="fine")  # as md.run: continued runs reuse
     states = []
     for integrator, seed, temp in zip(integrators, seeds, temps):
         mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
