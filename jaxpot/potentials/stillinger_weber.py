@@ -150,9 +150,9 @@ def _slot_terms(params, single: bool, vectors, mask, index, sj):
     within = mask & (r < cut * (1.0 - 1e-8))
     rs = jnp.where(within, r, 0.5 * cut)
     inv = 1.0 / (rs - cut)
-    x = sigma / rs
-    phi2 = pair("A") * pair("epsilon") * (pair("B") * x ** pair("p") - x ** pair("q")) \
-        * jnp.exp(sigma * inv)
+    log_x = jnp.log(sigma / rs)  # (sigma/r)^p and ^q from one logarithm (pow is exp(log))
+    phi2 = pair("A") * pair("epsilon") * (pair("B") * jnp.exp(pair("p") * log_x)
+                                          - jnp.exp(pair("q") * log_x)) * jnp.exp(sigma * inv)
     phi2 = jnp.where(within, phi2, 0.0)
     g = jnp.where(within, jnp.exp(pair("gamma") * sigma * inv), 0.0)
     return phi2, vectors / rs[..., None], g, within
