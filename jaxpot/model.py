@@ -85,7 +85,7 @@ class _Static:
         functions = () if by_value else (fields["energy_fn"], fields["atomic_energies_fn"])
         self.key = (spec, fields["cutoff"], fields["species"], fields["name"],
                     fields["part_cutoffs"], fields["reciprocal_spacing"], functions,
-                    fields["uses_rows"])
+                    fields["uses_rows"], fields["cpu_fusions"])
 
     def __eq__(self, other):
         return isinstance(other, _Static) and self.key == other.key
@@ -95,7 +95,7 @@ class _Static:
 
     def __repr__(self):
         """By value (stable across processes) where the spec allows, else by function name."""
-        spec, cutoff, species, name, parts, spacing, functions, _ = self.key
+        spec, cutoff, species, name, parts, spacing, functions = self.key[:7]
         names = tuple(getattr(f, "__qualname__", repr(f)) for f in functions if f is not None)
         return (f"_Static(spec={spec!r}, cutoff={cutoff!r}, species={species!r}, name={name!r},"
                 f" part_cutoffs={parts!r}, reciprocal_spacing={spacing!r}, "
@@ -147,6 +147,9 @@ class EnergyModel:
             (:func:`jaxpot.neighbors.neighbor_vectors`).  Pair models, which sum over the flat
             half list only, say False: lists built on the host for them skip the rows (a
             third of the rebuild cost in MD).  A list without rows refuses to give rows.
+        cpu_fusions: XLA:CPU's YNNPACK fusions suit this model (the default); three-body
+            models whose jitted MD runs faster without them say False
+            (:mod:`jaxpot.compiler`).
     """
 
     energy_fn: Callable
@@ -159,6 +162,7 @@ class EnergyModel:
     part_cutoffs: tuple[float, ...] = ()
     reciprocal_spacing: float = 0.0
     uses_rows: bool = True
+    cpu_fusions: bool = True
 
     def __post_init__(self):
         cutoff = float(self.cutoff)
@@ -176,6 +180,7 @@ class EnergyModel:
                              f"got {self.reciprocal_spacing}")
         object.__setattr__(self, "reciprocal_spacing", spacing)
         object.__setattr__(self, "uses_rows", bool(self.uses_rows))
+        object.__setattr__(self, "cpu_fusions", bool(self.cpu_fusions))
 
     def replace(self, **changes) -> "EnergyModel":
         """A copy with some fields changed (as ``dataclasses.replace``)."""
@@ -247,7 +252,7 @@ def check_neighbor_range(model: EnergyModel, neighbors: Any) -> None:
 
 
 _STATIC_FIELDS = ("energy_fn", "cutoff", "species", "atomic_energies_fn", "spec", "name",
-                  "part_cutoffs", "reciprocal_spacing", "uses_rows")
+                  "part_cutoffs", "reciprocal_spacing", "uses_rows", "cpu_fusions")
 
 
 def _flatten(model: EnergyModel):
@@ -325,7 +330,8 @@ def sum_models(*models: EnergyModel) -> EnergyModel:
                                                if m.reciprocal_spacing > 0), default=0.0),
                        # parts at shorter cutoffs read prefix views of the rows
                        uses_rows=any(m.uses_rows for m in models)
-                       or len({c for m in models for c in m.part_cutoffs}) > 1)
+                       or len({c for m in models for c in m.part_cutoffs}) > 1,
+                       cpu_fusions=all(m.cpu_fusions for m in models))
 
 
 def _restricted(neighbors, part_cutoffs: tuple[float, ...]):
@@ -353,7 +359,8 @@ def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
     return EnergyModel(energy_fn=energy_fn, params=model.params, cutoff=model.cutoff,
                        species=model.species, atomic_energies_fn=atomic, spec=spec,
                        name=f"{factor:g} * ({model.name})", part_cutoffs=model.part_cutoffs,
-                       reciprocal_spacing=model.reciprocal_spacing, uses_rows=model.uses_rows)
+                       reciprocal_spacing=model.reciprocal_spacing, uses_rows=model.uses_rows,
+                       cpu_fusions=model.cpu_fusions)
 
 
 def species_numbers(species) -> tuple[int, ...] | None:

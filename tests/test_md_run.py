@@ -151,6 +151,35 @@ def test_a_continued_run_reuses_the_compiled_chunk():
         [4, 4, 8, 64, 64, 68, 100, 1024, 4352]
 
 
+def test_models_without_cpu_fusions_run_md_with_them_off_and_the_same_trajectory(tmp_path):
+    """Stillinger–Weber says ``cpu_fusions=False`` (its MD chunk runs 1.3x faster without
+    XLA:CPU's YNNPACK fusions; jaxpot.compiler): md.run compiles its chunk with them off, a
+    sum with such a part does too, a pair model keeps the defaults, a saved and loaded SW
+    keeps the flag, and the trajectory equals a hand-written lax.scan compiled with the
+    defaults (float64, 1e-10 Å)."""
+    from jaxpot.compiler import YNN_FUSIONS_OFF, compiler_options
+    from jaxpot.potentials import stillinger_weber
+    sw = stillinger_weber()
+    expected = YNN_FUSIONS_OFF if jax.default_backend() == "cpu" else ()
+    assert compiler_options(sw) == expected and compiler_options(sw + LJ) == expected
+    assert compiler_options(LJ) == () and LJ.cpu_fusions and not (sw + LJ).cpu_fusions
+    jaxpot.save(sw, tmp_path / "sw.jaxpot")
+    assert not jaxpot.load(tmp_path / "sw.jaxpot").cpu_fusions
+    atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat(2)
+    atoms.rattle(0.05, seed=4)
+    integrator = md.nve(sw, 1.0)
+    res = md.run(integrator, atoms, 20, temperature=600.0, log_interval=10)
+    init, step = integrator
+    nbrs = allocate_for_model(sw, atoms.positions, atoms.cell.array, True, skin=1.0)
+    mb_key, key = jax.random.split(jax.random.PRNGKey(0))  # what run(seed=0) uses
+    momenta = md.maxwell_boltzmann(mb_key, jnp.asarray(atoms.get_masses()), 600.0)
+    state = init(jnp.asarray(atoms.positions), momenta, jnp.asarray(atoms.cell.array),
+                 jnp.asarray(atoms.numbers), jnp.asarray(atoms.get_masses()), nbrs, key)
+    (state, nbrs), _ = jax.jit(lambda c: jax.lax.scan(lambda c, _: (step(*c), None), c, None,
+                                                      20))((state, nbrs))
+    np.testing.assert_allclose(np.asarray(state.positions), res.atoms.positions, atol=1e-10)
+
+
 def test_bad_input_is_refused_before_compiling():
     atoms = argon()
     with pytest.raises(ValueError, match="timestep"):

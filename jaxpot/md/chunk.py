@@ -12,6 +12,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxpot.compiler import compiler_options
 from jaxpot.md.integrators import evaluate
 from jaxpot.md.state import Integrator, MDState, kinetic_energy, kinetic_tensor, temperature
 from jaxpot.space import full_to_voigt, volume
@@ -58,15 +59,29 @@ def frame(state: MDState) -> dict:
             "forces": state.forces, "energy": state.energy}
 
 
-@functools.partial(jax.jit, static_argnames=("n_logs", "log_interval", "with_frames",
-                                             "check_box"))
 def run_chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
               log_interval: int, with_frames: bool, check_box: bool):
-    """Up to ``n_logs * log_interval`` steps, stopping at step ``limit`` or on overflow.
+    """Up to ``n_logs * log_interval`` steps, stopping at step ``limit`` or on overflow
+    (jitted, with the model's compiler options: :mod:`jaxpot.compiler`).
 
     Returns (state, neighbors, rows, valid, frames): stacked log rows (n_logs,), a mask of
     the rows that were reached, and (if ``with_frames``) the states at those rows.
     """
+    return _jitted_chunk(compiler_options(integrator.model))(
+        integrator, state, neighbors, limit, n_logs=n_logs, log_interval=log_interval,
+        with_frames=with_frames, check_box=check_box)
+
+
+@functools.cache
+def _jitted_chunk(options: tuple):
+    """:func:`_chunk` jitted with the XLA ``options`` (one jit object per option set)."""
+    return jax.jit(_chunk, static_argnames=("n_logs", "log_interval", "with_frames",
+                                            "check_box"),
+                   compiler_options=dict(options) or None)
+
+
+def _chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
+           log_interval: int, with_frames: bool, check_box: bool):
 
     def interval(carry, _):
         st, nb = carry
