@@ -133,13 +133,13 @@ def _stencil_pairs(start, order, pos, image, cell_t, periodic, nbins, radius2, s
                                         pos[kk, 2] - x2
                                     if dx * dx + dy * dy + dz * dz < radius2:
                                         if count < capacity:
-                                            a, b = order[k], order[kk]
-                                            out_i[count], out_j[count] = a, b
+                                            ai, aj = order[k], order[kk]
+                                            out_i[count], out_j[count] = ai, aj
                                             out_s[count, 0] = w0 - image[kk, 0] + image[k, 0]
                                             out_s[count, 1] = w1 - image[kk, 1] + image[k, 1]
                                             out_s[count, 2] = w2 - image[kk, 2] + image[k, 2]
-                                            counts[a] += 1
-                                            counts[b] += 1
+                                            counts[ai] += 1
+                                            counts[aj] += 1
                                         count += 1
     return count
 
