@@ -67,7 +67,7 @@ class FramePairs(NamedTuple):
 
 def frame_pairs(model: EnergyModel, atoms, skin: float = 0.0) -> FramePairs:
     """Neighbor data of one ``ase.Atoms`` for ``model`` (exact capacity, rows sorted by
-    distance), built on the host by vesin (no compilation, any size)."""
+    distance), built on the host (binned search or vesin; no compilation, any size)."""
     idx, shifts, dist, half = host_rows(atoms.positions, atoms.cell.array, atoms.pbc,
                                         model.cutoff + skin)
     views = tuple(int(np.max(np.sum(dist < c + skin, axis=1), initial=0))

@@ -22,14 +22,16 @@ distance, so a shorter cutoff's neighbors are a prefix of each row; other lists 
 (half the cost of a build).  A flat *half list* (each pair once) serves pair models.
 
 Modules: :mod:`.core` (the pytree, pair vectors, half list), :mod:`.build` (jittable builds
-and the skin update), :mod:`.host` (builds on the host by vesin, also from inside jit),
+and the skin update), :mod:`.host` (builds on the host, also from inside jit),
+:mod:`.binned` (the host's numba-compiled cell list for large cells; vesin serves the rest),
 :mod:`.allocate` (host-side allocation and reallocation).
 
 Building is ``O(N)`` with a cell list (bins at least ``cutoff + skin`` wide, 27 neighbor bins) and
 ``O(N^2 S)`` all-pairs (``S`` lattice images) for small cells; both are jittable and processed in
 blocks of centers so memory stays linear in ``N``.  ``method="host"`` (what ``"auto"`` picks on a
-CPU backend from 256 atoms) rebuilds through ``jax.pure_callback`` with vesin's C++ cell list,
-about 4-10x cheaper than XLA:CPU's build; lists for models that read only the half list
+CPU backend from 256 atoms) rebuilds through ``jax.pure_callback`` on the host (the binned
+search of :mod:`.binned` in cells three list radii across, vesin's C++ cell list elsewhere),
+about 10-40x cheaper than XLA:CPU's build; lists for models that read only the half list
 (``EnergyModel.uses_rows`` False: pair potentials, EAM) then skip the dense rows.
 """
 

@@ -63,7 +63,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         positions: (N, 3) Å. cell: (3, 3) Å, rows are lattice vectors. pbc: 3 bools.
         cutoff: model cutoff in Å; skin: Verlet buffer in Å (pairs within cutoff+skin are kept).
         capacity_multiplier: head-room factor on neighbor and bin capacities.
-        method: ``"all_pairs"``, ``"cell_list"``, ``"host"`` (rebuilt on the host by vesin,
+        method: ``"all_pairs"``, ``"cell_list"``, ``"host"`` (rebuilt on the host,
             see :mod:`jaxpot.neighbors.host`) or ``"auto"``: all pairs for fewer than 256
             atoms, else ``"host"`` on a CPU backend and the cell list on accelerators.
         min_capacity: lower bound on K (used when reallocating after an overflow).
@@ -198,8 +198,9 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
 
 def allocate_on_host(template: NeighborList, positions: np.ndarray, cell: np.ndarray,
                      min_capacity: int, half: bool, min_half_capacity: int, rounded: bool | str):
-    """A ``method="host"`` list (vesin pairs, exact capacities times the multiplier) and the
-    (N, K) distances of its slots (for views)."""
+    """A ``method="host"`` list (:func:`host_pairs`: the binned search or vesin; exact
+    capacities times the multiplier, rounded as asked) and the (N, K) distances of its slots
+    (for views)."""
     radius, multiplier = template.list_cutoff, template.capacity_multiplier
     i, j, sh, d = host_pairs(positions, cell, template.pbc, radius)
     n = positions.shape[0]
@@ -340,7 +341,8 @@ def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_
 
 def host_neighbor_arrays(positions, cell, pbc, radius: float):
     """(idx, shifts, dist) of all pairs within ``radius`` Å, rows sorted by distance, exact
-    capacity: the host path (vesin, no JAX arrays, no compilation) of batches of structures."""
+    capacity: the host path (binned search or vesin, no JAX arrays, no compilation) of
+    batches of structures."""
     return host_rows(positions, cell, pbc, radius)[:3]
 
 
