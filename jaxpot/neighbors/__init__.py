@@ -24,7 +24,8 @@ distance, so a shorter cutoff's neighbors are a prefix of each row; other lists 
 Modules: :mod:`.core` (the pytree, pair vectors, half list), :mod:`.build` (jittable builds
 and the skin update), :mod:`.host` (builds on the host, also from inside jit),
 :mod:`.binned` (the host's numba-compiled cell list for large cells; vesin serves the rest),
-:mod:`.allocate` (host-side allocation and reallocation).
+:mod:`.allocate` (host-side allocation and reallocation), :mod:`.capacities` (the sizes
+capacities are rounded up to).
 
 Building is ``O(N)`` with a cell list (bins at least ``cutoff + skin`` wide, 27 neighbor bins) and
 ``O(N^2 S)`` all-pairs (``S`` lattice images) for small cells; both are jittable and processed in
@@ -41,10 +42,10 @@ from __future__ import annotations
 import functools
 
 from jaxpot.neighbors.allocate import (allocate_for_model, allocate_neighbor_list,
-                                       check_min_distance, fine_ladder, host_all_pairs,
-                                       host_neighbor_arrays, host_pair_distances, ladder,
-                                       reallocate, reallocate_if_needed)
+                                       check_min_distance, host_all_pairs, host_neighbor_arrays,
+                                       host_pair_distances, reallocate, reallocate_if_needed)
 from jaxpot.neighbors.build import needs_rebuild, rebuild_neighbor_list, update_neighbor_list
+from jaxpot.neighbors.capacities import fine_ladder, ladder
 from jaxpot.neighbors.core import (BIN_CAPACITY, CAPACITY, GEOMETRY, OVERFLOW_CAUSES,
                                    VIEW_CAPACITY, NeighborList, NeighborListFns,
                                    NeighborListOverflowError, half_list_numpy, half_pair_vectors,

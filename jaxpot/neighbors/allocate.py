@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.neighbors.build import rebuild_neighbor_list
+from jaxpot.neighbors.capacities import rounded_capacity
 from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
                                    reciprocal_grid,
                                    half_list_numpy, overflow_causes)
@@ -75,8 +76,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         round_capacities: round K, the half-list and view capacities up to a coarse ladder
             (4, 6, 8, 12, 16, 24, ...) so that structures of similar density share compiled
             shapes (what the calculator uses when it sees many structures); ``"fine"``:
-            16 steps per octave (:func:`fine_ladder`, what MD runs use: a continued run of
-            the same system reuses the compiled chunk).
+            16 steps per octave (:func:`.capacities.fine_ladder`, what MD runs use: a
+            continued run of the same system reuses the compiled chunk).
         stencil: cell-list bins are ``(cutoff + skin) / stencil`` wide and each atom looks
             ``stencil`` bins each way; None picks 2 for large cells (about 2x fewer candidate
             pairs than 1, so rebuilds in MD are cheaper) and 1 otherwise.
@@ -176,7 +177,7 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         return _with_views(nbrs, dist, views, capacity_multiplier, round_capacities)
     counted = _jit_rebuild(pos, cel, template)  # capacity 1: only counts matter
     max_count = int(counted.max_count)
-    capacity = _rounded(max(int(math.ceil(max_count * capacity_multiplier)), 1,
+    capacity = rounded_capacity(max(int(math.ceil(max_count * capacity_multiplier)), 1,
                             int(min_capacity)), round_capacities)
     template = template.replace(idx=jax.device_put(np.zeros((n, capacity), np.int32)),
                                 shifts=jax.device_put(np.zeros((n, capacity, 3), np.int32)))
@@ -205,7 +206,7 @@ def allocate_on_host(template: NeighborList, positions: np.ndarray, cell: np.nda
     i, j, sh, d = host_pairs(positions, cell, template.pbc, radius)
     n = positions.shape[0]
     max_count = int(np.max(np.bincount(np.concatenate([i, j]), minlength=n), initial=0))
-    capacity = _rounded(max(int(math.ceil(max_count * multiplier)), 1, int(min_capacity)),
+    capacity = rounded_capacity(max(int(math.ceil(max_count * multiplier)), 1, int(min_capacity)),
                         rounded) if template.rows else 0
     e = _half_capacity(len(i), multiplier, min_half_capacity, rounded) if half else 0
     idx, shifts, hi, hj, hs, _, _, _ = pack_pairs(n, i, j, sh, d, capacity, e,
@@ -231,34 +232,7 @@ def allocate_for_model(model, positions, cell, pbc=(True, True, True), *, skin: 
 
 def _half_capacity(count: int, multiplier: float, minimum: int,
                    rounded: bool | str = False) -> int:
-    return _rounded(max(int(math.ceil(count * multiplier)), 1, int(minimum)), rounded)
-
-
-def ladder(k: int, minimum: int = 4) -> int:
-    """Smallest of ``minimum``, then 1.5x / 4/3x steps (4, 6, 8, 12, 16, 24, 32, ... from 4)
-    that is >= ``k``: a coarse set of sizes, so similar structures share compiled shapes."""
-    size = minimum
-    while size < k:
-        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
-    return size
-
-
-def fine_ladder(k: int) -> int:
-    """Smallest size >= ``k`` among multiples of 4 up to 64, then 16 steps per octave (at
-    most 3 slots or 6.25 % above ``k``): runs of one system (an MD run continued by another)
-    share compiled shapes at little extra padding."""
-    if k <= 64:
-        return max(4, -(-k // 4) * 4)
-    step = 1 << (k.bit_length() - 5)
-    return -(-k // step) * step
-
-
-def _rounded(k: int, on: bool | str) -> int:
-    """``k`` rounded up as ``round_capacities`` asks: False (exact), True (:func:`ladder`) or
-    ``"fine"`` (:func:`fine_ladder`)."""
-    if on == "fine":
-        return fine_ladder(k)
-    return ladder(k) if on else k
+    return rounded_capacity(max(int(math.ceil(count * multiplier)), 1, int(minimum)), rounded)
 
 
 _FINE_STENCIL_ATOMS = 1000
@@ -283,7 +257,7 @@ def _with_views(nbrs: NeighborList, dist: np.ndarray, views, multiplier: float,
     caps = []
     for c in views:
         count = int(np.max(np.sum(dist < c + nbrs.skin, axis=1), initial=0))
-        caps.append(min(nbrs.capacity, _rounded(max(1, int(math.ceil(count * multiplier))),
+        caps.append(min(nbrs.capacity, rounded_capacity(max(1, int(math.ceil(count * multiplier))),
                                                 rounded)))
     return nbrs.replace(view_cutoffs=tuple(views), view_capacities=tuple(caps))
 
@@ -327,7 +301,7 @@ def host_all_pairs(positions, frame, origin, pbc, image_range, radius, capacity_
     ci, cj, cs, cd = ci[order], cj[order], cs[order], cd[order]
     counts = np.bincount(ci, minlength=n)
     max_count = int(counts.max(initial=0))
-    capacity = _rounded(max(int(math.ceil(max_count * capacity_multiplier)), 1,
+    capacity = rounded_capacity(max(int(math.ceil(max_count * capacity_multiplier)), 1,
                             int(min_capacity)), round_capacity)
     rank = np.arange(len(ci)) - np.repeat(np.cumsum(counts) - counts, counts)
     idx = np.full((n, capacity), n, np.int32)

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.neighbors.core import lattice_shift
 from jaxpot.potentials.pair_rows import distance_argument, tangent_of_sums
 from jaxpot.tangents import instantiate, is_zero
 from jaxpot.types import Array
@@ -90,11 +91,9 @@ def pair_vectors(positions: Array, cell: Array, i: Array, j: Array, shifts: Arra
     """Pair vectors ``r_j - r_i + S cell`` (B, 3) Å gathered as rows and ``r^2`` (B,) Å^2
     (padding index N reads a zero row)."""
     table = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)])
-    s = shifts.astype(positions.dtype)
     # no matmul or axis reductions: XLA:CPU sends those to library calls that cost more than
     # the gathers here (32,000 LJ atoms: 31 -> 26 ms per MD step)
-    d = (take_rows(table, j) - take_rows(table, i)
-         + s[:, 0:1] * cell[0] + s[:, 1:2] * cell[1] + s[:, 2:3] * cell[2])
+    d = take_rows(table, j) - take_rows(table, i) + lattice_shift(shifts, cell)
     return d, d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
 
 
