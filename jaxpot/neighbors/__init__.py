@@ -49,8 +49,8 @@ from jaxpot.neighbors.capacities import fine_ladder, ladder
 from jaxpot.neighbors.core import (BIN_CAPACITY, CAPACITY, GEOMETRY, OVERFLOW_CAUSES,
                                    VIEW_CAPACITY, NeighborList, NeighborListFns,
                                    NeighborListOverflowError, half_list_numpy, half_pair_vectors,
-                                   lattice_shift, neighbor_vectors, overflow_causes,
-                                   pad_neighbor_list, reciprocal_grid)
+                                   lattice_shift, neighbor_components, neighbor_vectors,
+                                   overflow_causes, pad_neighbor_list, reciprocal_grid)
 
 
 def neighbor_list(cutoff: float, skin: float = 0.0, capacity_multiplier: float = 1.25,
@@ -65,6 +65,7 @@ __all__ = ["BIN_CAPACITY", "CAPACITY", "GEOMETRY", "OVERFLOW_CAUSES", "VIEW_CAPA
            "NeighborList", "NeighborListFns", "NeighborListOverflowError", "allocate_for_model",
            "allocate_neighbor_list", "check_min_distance", "fine_ladder", "half_list_numpy",
            "half_pair_vectors", "host_all_pairs", "host_neighbor_arrays", "host_pair_distances",
-           "ladder", "lattice_shift", "needs_rebuild", "neighbor_list", "neighbor_vectors",
-           "overflow_causes", "pad_neighbor_list", "reallocate", "reciprocal_grid",
-           "reallocate_if_needed", "rebuild_neighbor_list", "update_neighbor_list"]
+           "ladder", "lattice_shift", "needs_rebuild", "neighbor_components", "neighbor_list",
+           "neighbor_vectors", "overflow_causes", "pad_neighbor_list", "reallocate",
+           "reciprocal_grid", "reallocate_if_needed", "rebuild_neighbor_list",
+           "update_neighbor_list"]

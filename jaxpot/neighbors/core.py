@@ -246,6 +246,29 @@ def neighbor_vectors(positions: Array, cell: Array, nbrs: NeighborList) -> tuple
     return jnp.where(mask[..., None], vectors, 0.0), mask
 
 
+def neighbor_components(positions: Array, cell: Array, nbrs: NeighborList
+                        ) -> tuple[tuple[Array, Array, Array], Array]:
+    """Pair vectors from each atom to its neighbors as three (N, K) arrays x, y, z (Å), and
+    the validity mask (N, K); :func:`neighbor_vectors` split by Cartesian component.
+
+    Models written over the three components run their reverse mode on (N, K) arrays only:
+    XLA:CPU pads and adds the cotangent of every slice of an (N, K, 3) array, which made
+    Stillinger–Weber's forces 2x slower than the same sums over components."""
+    require_rows(nbrs)
+    n = positions.shape[0]
+    mask = nbrs.idx < n
+    s = nbrs.shifts.astype(cell.dtype)
+    zero = jnp.zeros((1,), positions.dtype)
+
+    def component(a):
+        column = jnp.concatenate([positions[:, a], zero])
+        d = (column[nbrs.idx] - positions[:, a, None] + s[..., 0] * cell[0, a]
+             + s[..., 1] * cell[1, a] + s[..., 2] * cell[2, a])
+        return jnp.where(mask, d, 0.0)
+
+    return (component(0), component(1), component(2)), mask
+
+
 def require_rows(nbrs) -> None:
     """Raise (at trace time) when ``nbrs`` has no dense rows (a half-list-only list)."""
     if not getattr(nbrs, "rows", True):

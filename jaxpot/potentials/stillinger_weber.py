@@ -9,8 +9,10 @@ Parameters per element triplet follow LAMMPS ``pair_style sw``: the pair i-j use
 (i, j, j); the three-body term centred on i uses gamma, sigma, a of (i, j, j) for the i-j leg, of
 (i, k, k) for the i-k leg, and lambda, epsilon, cos theta0 of (i, j, k).  Per-atom energies
 follow LAMMPS's tally: half of each pair energy to each atom, a third of each triplet energy to
-each of its three atoms.  Built-in default: Stillinger & Weber, PRB 31, 5262 (1985) silicon, as
-in LAMMPS's ``Si.sw`` (diamond Si at a = 5.431 Å: -4.3366 eV/atom).
+each of its three atoms.  The three-body sum runs over moments of each atom's neighbors, O(K)
+per atom instead of K^2 neighbor pairs (:func:`_three_body`).  Built-in default: Stillinger &
+Weber, PRB 31, 5262 (1985) silicon, as in LAMMPS's ``Si.sw`` (diamond Si at a = 5.431 Å:
+-4.3366 eV/atom).
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers
 
-from jaxpot.cutoffs import safe_norm
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
-from jaxpot.neighbors import neighbor_vectors
+from jaxpot.neighbors import neighbor_components
 from jaxpot.potentials.pair import check_triplet_table, select_elements
-from jaxpot.potentials.row_slots import pick_first, picked_slots_energy, take_slots
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
 # LAMMPS pair_sw's checks (all but cos theta0 >= 0), and lengths sigma, a > 0 where the pair
@@ -108,7 +108,7 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
     zs = tuple(int(atomic_numbers[e]) for e in elements)
     lookup = species_lookup(zs)
     cutoff = float(cutoff) if cutoff is not None else float(np.max(table["a"] * table["sigma"]))
-    terms = _terms_fn(lookup, len(zs) == 1)
+    terms = _terms_fn(lookup, len(zs))
     spec = make_spec("stillinger_weber", __name__, species=elements, cutoff=cutoff,
                      shapes={k: list(v.shape) for k, v in table.items()})
     return EnergyModel(energy_fn=_energy_fn(terms),
@@ -124,19 +124,15 @@ def from_spec(config: dict) -> EnergyModel:
                             cutoff=config.get("cutoff"))
 
 
-#: three-body slots: when a list holds more slots, the triplets run over the first 6 or
-#: TRIPLET_SLOTS neighbors inside the SW cutoff (a list with skin holds second and third shells
-#: that no triplet reaches); an atom with more falls back to all slots (exact always; see
-#: :mod:`jaxpot.potentials.row_slots`)
-TRIPLET_SLOTS = 12
-#: atoms per block of the all-slots fallback under a list with many slots (bounds its memory)
-FALLBACK_BLOCK = 256
+#: weights of the components xx, yy, zz, xy, xz, yz of a symmetric 3x3 tensor in the full
+#: contraction T:T' (off-diagonal components appear twice)
+_TENSOR_WEIGHTS = (1.0, 1.0, 1.0, 2.0, 2.0, 2.0)
 
 
-def _slot_terms(params, single: bool, vectors, mask, index, sj):
-    """Per neighbor slot (N, K): pair energy phi2, unit vectors (N, K, 3), the three-body
-    radial factor g and the mask of slots inside the SW cutoff."""
-    r = safe_norm(vectors, mask)
+def _slot_terms(params, single: bool, components, mask, index, sj):
+    """Per neighbor slot (N, K): pair energy phi2, the unit vector's components (ux, uy, uz)
+    and the three-body radial factor g, both 0 outside the SW cutoff of the pair."""
+    x, y, z = components
     if single:
         def pair(name):
             return params[name][0, 0, 0]
@@ -147,91 +143,97 @@ def _slot_terms(params, single: bool, vectors, mask, index, sj):
             return params[name][si, sj, sj]
     sigma, cut = pair("sigma"), pair("a") * pair("sigma")
     # beyond (1 - 1e-8) * cut the exponential factors are exactly 0 in float64
-    within = mask & (r < cut * (1.0 - 1e-8))
-    rs = jnp.where(within, r, 0.5 * cut)
-    inv = 1.0 / (rs - cut)
-    log_x = jnp.log(sigma / rs)  # (sigma/r)^p and ^q from one logarithm (pow is exp(log))
-    phi2 = pair("A") * pair("epsilon") * (pair("B") * jnp.exp(pair("p") * log_x)
-                                          - jnp.exp(pair("q") * log_x)) * jnp.exp(sigma * inv)
+    r2 = x * x + y * y + z * z
+    within = mask & (r2 < (cut * (1.0 - 1e-8)) ** 2)
+    r = jnp.sqrt(jnp.where(within, r2, (0.5 * cut) ** 2))
+    cutoff_exponent = sigma / (r - cut)
+    log_x = jnp.log(sigma / r)  # (sigma/r)^p exp(...) as one exp (pow is exp(log) anyway)
+    phi2 = pair("A") * pair("epsilon") * (pair("B") * jnp.exp(pair("p") * log_x
+                                                              + cutoff_exponent)
+                                          - jnp.exp(pair("q") * log_x + cutoff_exponent))
     phi2 = jnp.where(within, phi2, 0.0)
-    g = jnp.where(within, jnp.exp(pair("gamma") * sigma * inv), 0.0)
-    return phi2, vectors / rs[..., None], g, within
+    g = jnp.where(within, jnp.exp(pair("gamma") * cutoff_exponent), 0.0)
+    inv_r = 1.0 / r
+    return phi2, (x * inv_r, y * inv_r, z * inv_r), g
 
 
-def _first_slots(within, unit, g, idx, sj, count: int):
-    """``unit, g, idx, sj`` (N, K, ...) reduced to the first ``count`` slots inside the cutoff
-    of each row, in slot order (None entries pass through); rows with fewer get g = 0."""
-    sel, valid = pick_first(within, count)
-    unit, g, idx, sj = [None if a is None else take_slots(a, sel) for a in (unit, g, idx, sj)]
-    return unit, jnp.where(valid, g, 0.0), idx, sj
-
-
-def _three_body_rows(single: bool):
-    """``row_energy(params, vectors, within, sj, index) -> (B,)`` three-body energy of each
-    center over the ordered pairs of its slots (for :func:`picked_slots_energy`)."""
-    def row_energy(params, vectors, within, sj, index):
-        _, unit, g, _ = _slot_terms(params, single, vectors, within, index, sj)
-        return _three_body(params, single, index, unit, g, None, sj, False)[0]
-    return row_energy
-
-
-def _terms_fn(lookup: np.ndarray, single: bool):
+def _terms_fn(lookup: np.ndarray, n_species: int):
     """``terms(params, positions, cell, species, neighbors, to_neighbors) -> (phi2 (N,K),
-    e3 (N,) or its sum, e3_neighbors (N,) or None)``: pair energies per neighbor slot, the
-    three-body energy over the ordered neighbor pairs (j, k) of each center (summed over
-    centers on the ``total`` path of lists with many slots), and (if asked) the same energy
-    credited to the neighbors j (for LAMMPS's per-atom tally)."""
-    three_body_rows = _three_body_rows(single)
+    e3 (N,), e3_neighbors (N,) or None)``: pair energies per neighbor slot, the three-body
+    energy over the ordered neighbor pairs (j, k) of each center, and (if asked) the same
+    energy credited to the neighbors j (for LAMMPS's per-atom tally)."""
+    single = n_species == 1
 
     def terms(params, positions, cell, species, neighbors, to_neighbors=False):
-        vectors, mask = neighbor_vectors(positions, cell, neighbors)
-        index = sj = None
-        if not single:
+        components, mask = neighbor_components(positions, cell, neighbors)
+        lam_eps = params["lambda"] * params["epsilon"]
+        if single:
+            index = sj = None
+            lam_eps, c0 = lam_eps[0], params["costheta0"][0]  # (1, 1): triplet (i, s, t)
+        else:
             index, sj = species_indices(lookup, species, neighbors)
-        phi2, unit, g, within = _slot_terms(params, single, vectors, mask, index, sj)
-        slots = (unit, g, neighbors.idx, sj)
-
-        def all_slots():
-            return _three_body(params, single, index, *slots, to_neighbors)
-
-        k = neighbors.idx.shape[1]
-        if k <= TRIPLET_SLOTS:
-            return (phi2,) + all_slots()
-        if not to_neighbors:  # the first 6 or TRIPLET_SLOTS slots inside, else all in blocks
-            total = picked_slots_energy(three_body_rows,
-                                        sorted({min(6, TRIPLET_SLOTS), TRIPLET_SLOTS}),
-                                        FALLBACK_BLOCK)
-            return phi2, total(params, vectors, within, sj, index), None
-
-        def first_slots():
-            return _three_body(params, single, index,
-                               *_first_slots(within, *slots, TRIPLET_SLOTS), to_neighbors)
-
-        fits = jnp.max(jnp.sum(within, axis=1)) <= TRIPLET_SLOTS
-        return (phi2,) + jax.lax.cond(fits, first_slots, all_slots)
+            lam_eps, c0 = lam_eps[index], params["costheta0"][index]  # (N, S, S)
+        phi2, unit, g = _slot_terms(params, single, components, mask, index, sj)
+        onehot = None if single else (sj[..., None] == jnp.arange(n_species)).astype(g.dtype)
+        e3, credit = _three_body(lam_eps, c0, sj, unit, g, onehot, to_neighbors)
+        if not to_neighbors:
+            return phi2, e3, None
+        n = positions.shape[0]
+        credited = jnp.zeros(n + 1, credit.dtype).at[neighbors.idx].add(credit)[:n]
+        return phi2, e3, credited
 
     return terms
 
 
-def _three_body(params, single: bool, index, unit, g, idx, sj, to_neighbors: bool):
-    """Three-body energy per center (N,) over the ordered slot pairs of ``unit`` (N, S, 3)
-    and ``g`` (N, S), and credited to the neighbors ``idx`` (N, S) when asked."""
-    if single:
-        lam_eps = params["lambda"][0, 0, 0] * params["epsilon"][0, 0, 0]
-        cos0 = params["costheta0"][0, 0, 0]
+def _three_body(lam_eps, c0, sj, unit, g, onehot, to_neighbors: bool):
+    """Three-body energy per center (N,), the ordered-pair sum
+
+        e_i = sum_{j != k} lam eps_(i, s_j, s_k) (u_j.u_k - c0_(i, s_j, s_k))^2 g_j g_k,
+
+    from moments of each center's neighbors of species s: G_s = sum g, V_s = sum g u,
+    T_s = sum g u (x) u.  Since (u_j.u_k)^2 summed over j, k is T_s:T_t,
+    e_i = sum_(s,t) lam eps (T_s:T_t - 2 c0 V_s.V_t + c0^2 G_s G_t) minus the j = k terms
+    lam eps (1 - c0)^2 g_j^2 (u.u = 1): O(K) per atom instead of K^2 slot pairs, over all
+    slots of the row (g = 0 outside the cutoff), so no slot picking.
+
+    ``lam_eps``, ``c0``: (N, S, S) per center, or (1, 1) for one species (``sj``, ``onehot``
+    None); ``unit``: components (N, K) each; ``onehot`` (N, K, S) neighbor species.  With
+    ``to_neighbors`` also each slot's share sum_{k != j} (N, K)."""
+    if onehot is None:
+        weights = g[..., None]  # (N, K, 1)
+        lam_jj, c0_jj = lam_eps[0, 0], c0[0, 0]
     else:
-        si3, sj3, sk3 = index[:, None, None], sj[:, :, None], sj[:, None, :]
-        lam_eps = params["lambda"][si3, sj3, sk3] * params["epsilon"][si3, sj3, sk3]
-        cos0 = params["costheta0"][si3, sj3, sk3]
-    cos = jnp.einsum("nja,nka->njk", unit, unit)
-    off_diagonal = ~jnp.eye(unit.shape[1], dtype=bool)
-    phi3 = jnp.where(off_diagonal, lam_eps * (cos - cos0) ** 2 * g[:, :, None] * g[:, None, :],
-                     0.0)
+        weights = onehot * g[..., None]
+        rows = jnp.arange(sj.shape[0])[:, None]
+        lam_jj, c0_jj = lam_eps[rows, sj, sj], c0[rows, sj, sj]  # (N, K): triplet (i, j, j)
+    ux, uy, uz = unit
+    outer = (ux * ux, uy * uy, uz * uz, ux * uy, ux * uz, uy * uz)
+    w = jnp.asarray(_TENSOR_WEIGHTS, g.dtype)
+
+    def moment(a):  # sum_k weights (N, K, S) * a (N, K) -> (N, S)
+        return jnp.sum(weights * a[..., None], axis=1)
+
+    big_g = jnp.sum(weights, axis=1)
+    v = jnp.stack([moment(a) for a in unit], axis=-1)  # (N, S, 3)
+    t = jnp.stack([moment(a) for a in outer], axis=-1)  # (N, S, 6)
+    tt = jnp.einsum("nsc,ntc->nst", t * w, t)
+    vv = jnp.einsum("nsa,nta->nst", v, v)
+    gg = big_g[:, :, None] * big_g[:, None, :]
+    diagonal = lam_jj * (1.0 - c0_jj) ** 2 * g * g  # the j = k terms, (N, K)
+    e3 = jnp.sum(lam_eps * (tt - 2.0 * c0 * vv + c0 ** 2 * gg), axis=(-2, -1)) - jnp.sum(
+        diagonal, axis=1)
     if not to_neighbors:
-        return jnp.sum(phi3, axis=(1, 2)), None
-    n = unit.shape[0]
-    credited = jnp.zeros(n + 1, phi3.dtype).at[idx].add(jnp.sum(phi3, axis=2))[:n]
-    return jnp.sum(phi3, axis=(1, 2)), credited
+        return e3, None
+    if onehot is None:
+        lam_j, c0_j = lam_eps[None], c0[None]  # (1, 1, 1)
+    else:
+        lam_j, c0_j = lam_eps[rows, sj], c0[rows, sj]  # (N, K, S): triplets (i, j, t)
+    wt = t * w
+    ut_u = sum(o[..., None] * wt[:, None, :, c] for c, o in enumerate(outer))  # (N, K, S)
+    u_v = sum(a[..., None] * v[:, None, :, b] for b, a in enumerate(unit))
+    credit = g * jnp.sum(lam_j * (ut_u - 2.0 * c0_j * u_v + c0_j ** 2 * big_g[:, None, :]),
+                         axis=2) - diagonal
+    return e3, credit
 
 
 def _energy_fn(terms):
