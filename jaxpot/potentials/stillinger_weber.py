@@ -129,6 +129,19 @@ def from_spec(config: dict) -> EnergyModel:
 _TENSOR_WEIGHTS = (1.0, 1.0, 1.0, 2.0, 2.0, 2.0)
 
 
+def slot_sum(a):
+    """Sum over the slot axis 1 of ``a`` (N, K, ...).  XLA:CPU rewrites a reduction longer
+    than 32 into a reduce-window pass that does not fuse with the producer of its operand, so
+    K > 32 slots are summed as (a, b) blocks of at most 32 each, the two sums kept apart by an
+    optimization barrier (else XLA merges them back)."""
+    k = a.shape[1]
+    split = next((b for b in range(32, 1, -1) if k % b == 0 and k // b <= 32), None)
+    if k <= 32 or split is None:
+        return jnp.sum(a, axis=1)
+    blocks = jnp.sum(a.reshape((a.shape[0], k // split, split) + a.shape[2:]), axis=2)
+    return jnp.sum(jax.lax.optimization_barrier(blocks), axis=1)
+
+
 def _slot_terms(params, single: bool, components, mask, index, sj):
     """Per neighbor slot (N, K): pair energy phi2, the unit vector's components (ux, uy, uz)
     and the three-body radial factor g, both 0 outside the SW cutoff of the pair."""
@@ -211,17 +224,17 @@ def _three_body(lam_eps, c0, sj, unit, g, onehot, to_neighbors: bool):
     w = jnp.asarray(_TENSOR_WEIGHTS, g.dtype)
 
     def moment(a):  # sum_k weights (N, K, S) * a (N, K) -> (N, S)
-        return jnp.sum(weights * a[..., None], axis=1)
+        return slot_sum(weights * a[..., None])
 
-    big_g = jnp.sum(weights, axis=1)
+    big_g = slot_sum(weights)
     v = jnp.stack([moment(a) for a in unit], axis=-1)  # (N, S, 3)
     t = jnp.stack([moment(a) for a in outer], axis=-1)  # (N, S, 6)
     tt = jnp.einsum("nsc,ntc->nst", t * w, t)
     vv = jnp.einsum("nsa,nta->nst", v, v)
     gg = big_g[:, :, None] * big_g[:, None, :]
     diagonal = lam_jj * (1.0 - c0_jj) ** 2 * g * g  # the j = k terms, (N, K)
-    e3 = jnp.sum(lam_eps * (tt - 2.0 * c0 * vv + c0 ** 2 * gg), axis=(-2, -1)) - jnp.sum(
-        diagonal, axis=1)
+    e3 = jnp.sum(lam_eps * (tt - 2.0 * c0 * vv + c0 ** 2 * gg), axis=(-2, -1)) - slot_sum(
+        diagonal)
     if not to_neighbors:
         return e3, None
     if onehot is None:
@@ -239,7 +252,7 @@ def _three_body(lam_eps, c0, sj, unit, g, onehot, to_neighbors: bool):
 def _energy_fn(terms):
     def energy(params, positions, cell, species, neighbors):
         phi2, e3, _ = terms(params, positions, cell, species, neighbors)
-        return 0.5 * jnp.sum(phi2) + 0.5 * jnp.sum(e3)  # pairs and triplets are seen twice
+        return 0.5 * jnp.sum(slot_sum(phi2)) + 0.5 * jnp.sum(e3)  # pairs, triplets seen twice
     return energy
 
 
@@ -249,7 +262,7 @@ def _atomic_energies_fn(terms):
                                        to_neighbors=True)
         # triplet (j, i, k) appears for j<k and k<j: each ordered pair carries half its energy,
         # and LAMMPS gives a third of a triplet's energy to each of its three atoms
-        return 0.5 * jnp.sum(phi2, axis=1) + e3 / 6.0 + e3_neighbors / 3.0
+        return 0.5 * slot_sum(phi2) + e3 / 6.0 + e3_neighbors / 3.0
 
     return atomic_energies
 
