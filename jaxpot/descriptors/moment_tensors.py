@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.mtp_basis import MTPBasis, alpha_arrays, mtp_basis
+from jaxpot.neighbors import slot_sum
 
 
 class MomentTensors(NamedTuple):
@@ -123,30 +124,52 @@ def program_of(level: int) -> AlphaProgram:
 
 def radial_functions(radial_coeffs, r_min: float, r_cut: float, size: int, vectors, vmask,
                      centre, nb_index, scaling: float = 1.0):
-    """(f_mu (N, K, n_mu), unit vectors (N, K, 3)); zero beyond r_cut and for padding."""
-    r2 = jnp.sum(vectors * vectors, axis=-1)
+    """(f_mu (N, K, n_mu), unit vectors); zero beyond r_cut and for padding.  ``vectors``:
+    (N, K, 3), or its components (x, y, z) (N, K) each (see
+    :func:`jaxpot.neighbors.neighbor_components`), and then the unit vectors come as
+    components too."""
+    split = isinstance(vectors, tuple)
+    r2 = (sum(c * c for c in vectors) if split else jnp.sum(vectors * vectors, axis=-1))
     inside = vmask & (r2 < r_cut ** 2)
     r = jnp.sqrt(jnp.where(inside, r2, 1.0))
-    unit = jnp.where(inside[..., None], vectors / r[..., None], 0.0)
+    if split:
+        unit = tuple(jnp.where(inside, c / r, 0.0) for c in vectors)
+    else:
+        unit = jnp.where(inside[..., None], vectors / r[..., None], 0.0)
     q = chebyshev_radial_basis(r, r_min, r_cut, size) * scaling
     c = radial_coeffs[centre[:, None], nb_index]  # (N, K, n_mu, size)
     return jnp.einsum("nkmb,nkb->nkm", c, q) * inside[..., None], unit
 
 
 def alpha_features(program: AlphaProgram, f, unit):
-    """Basis functions (N, F) from radial functions f (N, K, n_mu) and unit vectors (N, K, 3):
-    basic moments, then one gather/multiply/scatter-add per wave."""
-    basic = program.basic
-    top = int(basic[:, 1:].max())
-    powers = [jnp.ones_like(unit)]
-    for _ in range(top):
-        powers.append(powers[-1] * unit)
-    powers = jnp.stack(powers)  # (top + 1, N, K, 3)
-    mono = (powers[basic[:, 1], ..., 0] * powers[basic[:, 2], ..., 1]
-            * powers[basic[:, 3], ..., 2])  # (n_basic, N, K)
-    fb = jnp.moveaxis(f[..., basic[:, 0]], -1, 0)  # (n_basic, N, K)
+    """Basis functions (N, F) from radial functions f (N, K, n_mu) and unit vectors (N, K, 3)
+    or their components (x, y, z) (N, K) each: basic moments, then one gather/multiply/
+    scatter-add per wave.
+
+    Each basic moment sum_k f_mu x^a y^b z^c is its own product of static slices summed over
+    the slots (:func:`jaxpot.neighbors.slot_sum`): index gathers of the (N, K) powers would
+    make reverse mode scatter-add (n_basic, N, K) arrays, XLA:CPU's slowest path (level 16,
+    512 Si atoms with a 1 Å skin, K = 58: energy + forces 72 -> 14 ms, with components)."""
+    components = list(unit) if isinstance(unit, tuple) else [unit[..., d] for d in range(3)]
+    top = int(program.basic[:, 1:].max())
+    powers = []  # powers[d][e] = u_d^e (N, K)
+    for u in components:
+        row = [None, u]
+        for _ in range(2, top + 1):
+            row.append(row[-1] * u)
+        powers.append(row)
+    radial = [f[..., m] for m in range(f.shape[-1])]
+
+    def basic_moment(mu, *exponents):
+        term = radial[mu]
+        for d, e in enumerate(exponents):
+            if e:
+                term = term * powers[d][e]
+        return slot_sum(term, axis=1)
+
     moments = jnp.zeros((program.n_moments, f.shape[0]), f.dtype)
-    moments = moments.at[:len(basic)].set(jnp.sum(fb * mono, axis=-1))
+    moments = moments.at[:len(program.basic)].set(
+        jnp.stack([basic_moment(*(int(x) for x in row)) for row in program.basic]))
     for wave in program.waves:
         terms = wave[:, 2, None].astype(f.dtype) * moments[wave[:, 0]] * moments[wave[:, 1]]
         moments = moments.at[wave[:, 3]].add(terms)

@@ -50,7 +50,8 @@ from jaxpot.neighbors.core import (BIN_CAPACITY, CAPACITY, GEOMETRY, OVERFLOW_CA
                                    VIEW_CAPACITY, NeighborList, NeighborListFns,
                                    NeighborListOverflowError, half_list_numpy, half_pair_vectors,
                                    lattice_shift, neighbor_components, neighbor_vectors,
-                                   overflow_causes, pad_neighbor_list, reciprocal_grid)
+                                   overflow_causes, pad_neighbor_list, reciprocal_grid,
+                                   slot_sum)
 
 
 def neighbor_list(cutoff: float, skin: float = 0.0, capacity_multiplier: float = 1.25,
@@ -67,5 +68,5 @@ __all__ = ["BIN_CAPACITY", "CAPACITY", "GEOMETRY", "OVERFLOW_CAUSES", "VIEW_CAPA
            "half_pair_vectors", "host_all_pairs", "host_neighbor_arrays", "host_pair_distances",
            "ladder", "lattice_shift", "needs_rebuild", "neighbor_components", "neighbor_list",
            "neighbor_vectors", "overflow_causes", "pad_neighbor_list", "reallocate",
-           "reciprocal_grid", "reallocate_if_needed", "rebuild_neighbor_list",
+           "reciprocal_grid", "reallocate_if_needed", "rebuild_neighbor_list", "slot_sum",
            "update_neighbor_list"]

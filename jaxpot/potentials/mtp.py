@@ -21,7 +21,7 @@ from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors, alph
                                                program_of, radial_functions)
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup, species_numbers)
-from jaxpot.neighbors import neighbor_vectors
+from jaxpot.neighbors import neighbor_components
 
 
 def mtp(species, level: int = 16, r_cut: float = 5.0, r_min: float = 1.5, *,
@@ -65,7 +65,7 @@ def site_energies(program: AlphaProgram, species: tuple[int, ...], r_min: float,
     table = species_lookup(species)
 
     def atomic_energies(params, positions, cell, species, neighbors):
-        vectors, vmask = neighbor_vectors(positions, cell, neighbors)
+        vectors, vmask = neighbor_components(positions, cell, neighbors)
         centre, nb_index = species_indices(table, species, neighbors)
         f, unit = radial_functions(params["net"]["radial"], r_min, r_cut, radial_basis_size,
                                    vectors, vmask, centre, nb_index, scaling)

@@ -26,7 +26,7 @@ from ase.data import atomic_numbers
 
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
-from jaxpot.neighbors import neighbor_components
+from jaxpot.neighbors import neighbor_components, slot_sum
 from jaxpot.potentials.pair import check_triplet_table, select_elements
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
@@ -127,19 +127,6 @@ def from_spec(config: dict) -> EnergyModel:
 #: weights of the components xx, yy, zz, xy, xz, yz of a symmetric 3x3 tensor in the full
 #: contraction T:T' (off-diagonal components appear twice)
 _TENSOR_WEIGHTS = (1.0, 1.0, 1.0, 2.0, 2.0, 2.0)
-
-
-def slot_sum(a):
-    """Sum over the slot axis 1 of ``a`` (N, K, ...).  XLA:CPU rewrites a reduction longer
-    than 32 into a reduce-window pass that does not fuse with the producer of its operand, so
-    K > 32 slots are summed as (a, b) blocks of at most 32 each, the two sums kept apart by an
-    optimization barrier (else XLA merges them back)."""
-    k = a.shape[1]
-    split = next((b for b in range(32, 1, -1) if k % b == 0 and k // b <= 32), None)
-    if k <= 32 or split is None:
-        return jnp.sum(a, axis=1)
-    blocks = jnp.sum(a.reshape((a.shape[0], k // split, split) + a.shape[2:]), axis=2)
-    return jnp.sum(jax.lax.optimization_barrier(blocks), axis=1)
 
 
 def _slot_terms(params, single: bool, components, mask, index, sj):
