@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers
