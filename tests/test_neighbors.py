@@ -164,3 +164,29 @@ def test_rewrapping_positions_gives_the_same_pair_distances():
         vec = a.positions[j] - a.positions[i] + s @ a.cell.array
         d.append(sorted(zip(i.tolist(), np.round(np.linalg.norm(vec, axis=1), 10).tolist())))
     assert d[0] == d[1]
+
+
+@pytest.mark.parametrize("k", [7, 32, 35, 37, 48, 58])
+def test_slot_sum_equals_the_plain_sum_and_fuses_with_its_operand(k):
+    """neighbors.slot_sum = NumPy's sum over the slot axis (axis 1 and a last axis, blocked for
+    K = 35, 48, 58, sliced for the prime 37), its gradient is ones, and on CPU the compiled sum
+    of a product holds no reduce-window pass (XLA:CPU's rewrite of reductions over more than
+    32 elements, which does not fuse with the product) where its YNNPACK fusions are off."""
+    from types import SimpleNamespace
+
+    from jaxpot.compiler import compiler_options
+    from jaxpot.neighbors import slot_sum
+    rng = np.random.default_rng(k)
+    a = rng.normal(size=(5, k, 3))
+    np.testing.assert_allclose(slot_sum(jnp.asarray(a)), a.sum(axis=1), rtol=1e-13, atol=1e-13)
+    b = rng.normal(size=(4, 5, k))
+    np.testing.assert_allclose(slot_sum(jnp.asarray(b), axis=-1), b.sum(axis=-1), rtol=1e-13,
+                               atol=1e-13)
+    grad = jax.grad(lambda x: jnp.sum(slot_sum(x) * jnp.arange(3.0)))(jnp.asarray(a))
+    np.testing.assert_array_equal(grad, np.broadcast_to(np.arange(3.0), a.shape))
+    options = dict(compiler_options(SimpleNamespace(cpu_fusions=False)))
+    if options:  # XLA:CPU with its YNNPACK fusions off, as in SW's MD chunk
+        x, y = jnp.ones((256, k)), jnp.ones((256, k))
+        hlo = jax.jit(lambda x, y: slot_sum(jnp.exp(x) * y), compiler_options=options).lower(
+            x, y).compile().as_text()
+        assert "reduce-window" not in hlo

@@ -273,17 +273,21 @@ def neighbor_components(positions: Array, cell: Array, nbrs: NeighborList
 def slot_sum(a: Array, axis: int = 1) -> Array:
     """Sum of ``a`` over its slot axis (K neighbor slots; axis 1 of (N, K, ...) rows).
 
+    With its YNNPACK fusions off (models with ``cpu_fusions=False``, in their MD chunk)
     XLA:CPU rewrites a reduction over more than 32 elements into a reduce-window pass that
     does not fuse with the producer of its operand, so each product summed over K > 32 slots
     would be written to memory and read back.  Here K = b x c (b, c <= 32) is summed over c,
     then over b, with an optimization barrier between the two (else XLA merges them back):
     Stillinger–Weber's forces at K = 35, 32,768 atoms, 57.7 -> 42.4 ms.  K without such a
-    factorization is summed plainly."""
+    factorization (a prime, say) is summed as slices of at most 32 slots."""
     axis = axis % a.ndim
     k = a.shape[axis]
-    split = next((c for c in range(32, 1, -1) if k % c == 0 and k // c <= 32), None)
-    if k <= 32 or split is None:
+    if k <= 32:
         return jnp.sum(a, axis=axis)
+    split = next((c for c in range(32, 1, -1) if k % c == 0 and k // c <= 32), None)
+    if split is None:
+        return sum(jnp.sum(jax.lax.slice_in_dim(a, lo, min(lo + 32, k), axis=axis), axis=axis)
+                   for lo in range(0, k, 32))
     blocks = jnp.sum(a.reshape(a.shape[:axis] + (k // split, split) + a.shape[axis + 1:]),
                      axis=axis + 1)
     return jnp.sum(jax.lax.optimization_barrier(blocks), axis=axis)
