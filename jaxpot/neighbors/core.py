@@ -261,7 +261,8 @@ def neighbor_components(positions: Array, cell: Array, nbrs: NeighborList
     s = nbrs.shifts.astype(cell.dtype)
     zero = jnp.zeros((1,), positions.dtype)
 
-    def component(a):
+    def component(a):  # lattice_shift's column a, inline: slicing its (N, K, 3) result
+        # costs the stress path the same pads (SW energy + forces + stress 7.6 -> 18.5 ms)
         column = jnp.concatenate([positions[:, a], zero])
         d = (column[nbrs.idx] - positions[:, a, None] + s[..., 0] * cell[0, a]
              + s[..., 1] * cell[1, a] + s[..., 2] * cell[2, a])
