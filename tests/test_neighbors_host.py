@@ -255,8 +255,9 @@ def test_binned_search_finds_each_ase_pair_once(case):
 
 
 def test_binned_search_leaves_small_cells_to_vesin():
-    """A periodic axis narrower than three radii, or a singular cell: no binned search
-    (None), and ``host_pairs`` falls back to vesin with the same pairs as ASE."""
+    """A periodic axis narrower than MIN_PERIODIC_BINS bins of a REACH-th of the radius, or a
+    singular cell: no binned search (None), and ``host_pairs`` falls back to vesin with the
+    same pairs as ASE."""
     from jaxpot.neighbors.binned import binned_pairs
     from jaxpot.neighbors.host import host_pairs
     small = bulk("Si", "diamond", a=5.431).repeat(2)  # 10.9 Å across, radius 5.5
@@ -315,7 +316,8 @@ def test_binned_search_bounds_its_bins_and_declines_bad_positions():
     gas.positions[:30] = gas.positions[30:] + rng.normal(0.0, 1.0, (30, 3))  # close pairs
     frac = gas.positions @ np.linalg.inv(gas.cell.array)
     nbins = binned.bin_grid(gas.cell.array, gas.pbc, 2.5, frac)[0]
-    assert np.prod(nbins) <= binned.BINS_PER_ATOM * len(gas) and np.all(nbins >= 3)
+    assert np.prod(nbins) <= binned.BINS_PER_ATOM * len(gas)
+    assert np.all(nbins >= binned.MIN_PERIODIC_BINS)
     i, j, s = binned.binned_pairs(gas.positions, gas.cell.array, gas.pbc, 2.5)
     assert pair_set(np.concatenate([i, j]), np.concatenate([j, i]),
                     np.concatenate([s, -s])) == ase_pairs(gas, 2.5)

@@ -285,3 +285,16 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
             fd_p = (shifted(1) - shifted(-1)) / (2 * h)
             g = float(grads[name][a, b] + (grads[name][b, a] if a != b else 0.0))
             assert g == pytest.approx(fd_p, rel=1e-6, abs=1e-9)
+
+
+def test_add_rows_drops_the_padding_index():
+    """The half-list scatter adds each value at its row (np.add.at) and drops the padding
+    index N of an (N,)-row accumulator, which the pair paths rely on."""
+    from jaxpot.potentials.pair_half import add_rows
+    index = np.array([0, 3, 1, 3, 0, 2])
+    values = np.arange(12.0).reshape(6, 2)
+    expected = np.zeros((3, 2))
+    keep = index < 3
+    np.add.at(expected, index[keep], values[keep])
+    got = add_rows(jnp.zeros((3, 2)), jnp.asarray(index), jnp.asarray(values))
+    np.testing.assert_array_equal(np.asarray(got), expected)

@@ -2,20 +2,22 @@
 
 The MD loop rebuilds its list on the host every few steps (``method="host"``); for cells that
 hold many atoms this search is faster than vesin's general one (4,000 LJ atoms, 153,000 pairs:
-search 3.9 ms on two threads and 5.2 ms on one, vesin 9.2 ms on two and 13.8 ms on one; the
-whole rebuild with packing 6.6-7.1 ms against 8.6-12; benchmarks/RESULTS.md):
+search 3.9 ms on two threads and 5.2 ms on one, vesin 9.2 ms on two and 13.8 ms on one, with
+bins a whole radius wide; half as wide, the search takes 3.0 ms on one thread, the same pairs;
+benchmarks/RESULTS.md):
 
-* bins are parallelepipeds of the cell at least ``radius`` wide between opposite faces, so a
-  pair within ``radius`` lies in the same or an adjacent bin, in any cell shape;
-* each pair is found once, from a half stencil (13 neighbouring bins, and the later atoms of
-  the own bin), without an ``i < j`` test per candidate;
-* positions are wrapped into the cell and sorted by bin, so the candidates of a bin are
-  contiguous in memory.
+* bins are parallelepipeds of the cell at least ``radius / REACH`` wide between opposite
+  faces, so a pair within ``radius`` lies at most REACH bins apart along each axis, in any
+  cell shape (LAMMPS bins at half the neighbor cutoff by default too);
+* each pair is found once, from a half stencil (the later bins of the (2 REACH + 1)^3 around
+  an atom's, and the later atoms of its own bin), without an ``i < j`` test per candidate;
+* positions are wrapped into the cell and sorted by bin, so the bins along the last axis of a
+  stencil row hold one contiguous range of candidates.
 
-:func:`binned_pairs` applies where every periodic axis holds at least three bins (every
-neighbor then has a single image within ``radius``) and the cell is not singular; elsewhere it
-returns None and the caller uses vesin, which handles small cells with several images of one
-neighbor.  The kernels are compiled on first use and cached on disk by numba.
+:func:`binned_pairs` applies where every periodic axis holds at least MIN_PERIODIC_BINS bins
+(every neighbor then has a single image within ``radius``) and the cell is not singular;
+elsewhere it returns None and the caller uses vesin, which handles small cells with several
+images of one neighbor.  The kernels are compiled on first use and cached on disk by numba.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ import os
 
 import numpy as np
 
+#: bins are at least radius / REACH wide, so a pair within the radius lies at most REACH bins
+#: apart along each axis (LAMMPS bins at half the neighbor cutoff too)
+REACH = 2
 #: a periodic axis needs this many bins for the half stencil to find each pair once
-MIN_PERIODIC_BINS = 3
+MIN_PERIODIC_BINS = 2 * REACH + 1
 
 
 def _numba():
@@ -88,52 +93,66 @@ def _sort_into_bins(frac, cell_t, periodic, nbins, lower, upper):
 def _stencil_pairs(start, order, pos, image, cell_t, periodic, nbins, radius2, slab_lo,
                    slab_hi, out_i, out_j, out_s, counts):
     """The pairs within ``sqrt(radius2)`` whose first atom lies in the bins ``slab_lo <= c0
-    < slab_hi``, each once, from the bins of :func:`_sort_into_bins`: atom indices and
-    shifts written to ``out_i``, ``out_j`` (C,) and ``out_s`` (C, 3), one added to
-    ``counts`` (N,) of both atoms of each; returns how many there are (only counted past
-    C)."""
+    < slab_hi``, each once, from the bins of :func:`_sort_into_bins` (at least a REACH-th
+    of the radius wide): atom indices and shifts written to ``out_i``, ``out_j`` (C,) and
+    ``out_s`` (C, 3), one added to ``counts`` (N,) of both atoms of each; returns how many
+    there are (only counted past C).
+
+    Each atom scans the half stencil as runs of bins along the last axis: the bins
+    ``c2 - REACH ... c2 + REACH`` of one (c0, c1) row hold contiguous atoms, cut in up to
+    three ranges where the row wraps around a periodic face (each with its own shift)."""
     b0, b1, b2 = nbins[0], nbins[1], nbins[2]
+    reach = REACH
     capacity = out_i.shape[0]
     count = 0
     for c0 in range(slab_lo, slab_hi):
         for c1 in range(b1):
             for c2 in range(b2):
                 b = (c0 * b1 + c1) * b2 + c2
-                lo, hi = start[b], start[b + 1]
-                if lo == hi:
-                    continue
-                for o0 in range(0, 2):  # the half stencil: offsets after (0, 0, 0)
-                    d0, w0 = c0 + o0, 0
-                    if d0 >= b0:
-                        if not periodic[0]:
-                            continue
-                        d0, w0 = d0 - b0, 1
-                    for o1 in range(-1 if o0 > 0 else 0, 2):
-                        d1, w1 = c1 + o1, 0
-                        if d1 < 0 or d1 >= b1:
-                            if not periodic[1]:
+                for k in range(start[b], start[b + 1]):
+                    ai = order[k]
+                    for o0 in range(0, reach + 1):  # the half stencil: rows after (0, 0)
+                        d0, w0 = c0 + o0, 0
+                        if d0 >= b0:
+                            if not periodic[0]:
                                 continue
-                            d1, w1 = (d1 + b1, -1) if d1 < 0 else (d1 - b1, 1)
-                        for o2 in range(-1 if (o0 > 0 or o1 > 0) else 0, 2):
-                            d2, w2 = c2 + o2, 0
-                            if d2 < 0 or d2 >= b2:
-                                if not periodic[2]:
+                            d0, w0 = d0 - b0, 1
+                        for o1 in range(-reach if o0 > 0 else 0, reach + 1):
+                            d1, w1 = c1 + o1, 0
+                            if d1 < 0 or d1 >= b1:
+                                if not periodic[1]:
                                     continue
-                                d2, w2 = (d2 + b2, -1) if d2 < 0 else (d2 - b2, 1)
-                            same = o0 == 0 and o1 == 0 and o2 == 0
-                            bj = (d0 * b1 + d1) * b2 + d2
-                            jlo, jhi = start[bj], start[bj + 1]
-                            s0 = w0 * cell_t[0, 0] + w1 * cell_t[0, 1] + w2 * cell_t[0, 2]
-                            s1 = w0 * cell_t[1, 0] + w1 * cell_t[1, 1] + w2 * cell_t[1, 2]
-                            s2 = w0 * cell_t[2, 0] + w1 * cell_t[2, 1] + w2 * cell_t[2, 2]
-                            for k in range(lo, hi):
-                                x0, x1, x2 = pos[k, 0] - s0, pos[k, 1] - s1, pos[k, 2] - s2
-                                for kk in range(k + 1 if same else jlo, jhi):
+                                d1, w1 = (d1 + b1, -1) if d1 < 0 else (d1 - b1, 1)
+                            row = (d0 * b1 + d1) * b2
+                            own = o0 == 0 and o1 == 0  # own row: own bin (later atoms) on
+                            first, last = (c2 if own else c2 - reach), c2 + reach
+                            for part in range(3):  # wrapped below 0, inside, wrapped past
+                                if part == 1:
+                                    lo, hi, w2 = max(first, 0), min(last, b2 - 1), 0
+                                elif not periodic[2]:
+                                    continue
+                                elif part == 0:
+                                    if first >= 0:
+                                        continue
+                                    lo, hi, w2 = first + b2, b2 - 1, -1
+                                else:
+                                    if last < b2:
+                                        continue
+                                    lo, hi, w2 = 0, last - b2, 1
+                                jlo = k + 1 if own and part == 1 else start[row + lo]
+                                jhi = start[row + hi + 1]
+                                x0 = pos[k, 0] - (w0 * cell_t[0, 0] + w1 * cell_t[0, 1] +
+                                                  w2 * cell_t[0, 2])
+                                x1 = pos[k, 1] - (w0 * cell_t[1, 0] + w1 * cell_t[1, 1] +
+                                                  w2 * cell_t[1, 2])
+                                x2 = pos[k, 2] - (w0 * cell_t[2, 0] + w1 * cell_t[2, 1] +
+                                                  w2 * cell_t[2, 2])
+                                for kk in range(jlo, jhi):
                                     dx, dy, dz = pos[kk, 0] - x0, pos[kk, 1] - x1, \
                                         pos[kk, 2] - x2
                                     if dx * dx + dy * dy + dz * dz < radius2:
                                         if count < capacity:
-                                            ai, aj = order[k], order[kk]
+                                            aj = order[kk]
                                             out_i[count], out_j[count] = ai, aj
                                             out_s[count, 0] = w0 - image[kk, 0] + image[k, 0]
                                             out_s[count, 1] = w1 - image[kk, 1] + image[k, 1]
@@ -200,9 +219,9 @@ BINS_PER_ATOM = 8
 def bin_grid(cell: np.ndarray, pbc, radius: float, frac: np.ndarray):
     """Bins per axis (3,) int64 and the fractional range (lower, upper) of non-periodic axes,
     or None where the binned search does not apply (singular cell, a periodic axis thinner
-    than MIN_PERIODIC_BINS * radius, non-finite or astronomically far positions).
+    than MIN_PERIODIC_BINS * radius / REACH, non-finite or astronomically far positions).
 
-    Bins are at least ``radius`` wide and at most BINS_PER_ATOM per atom."""
+    Bins are at least ``radius / REACH`` wide and at most BINS_PER_ATOM per atom."""
     volume = abs(float(np.linalg.det(cell)))
     if not volume > 1e-9 * max(float(np.abs(cell).max()), 1.0) ** 3:
         return None
@@ -212,9 +231,9 @@ def bin_grid(cell: np.ndarray, pbc, radius: float, frac: np.ndarray):
     lower = np.where(pbc, 0.0, frac.min(axis=0, initial=0.0))
     upper = np.where(pbc, 1.0, frac.max(axis=0, initial=0.0))
     width = spacing * (upper - lower)
-    nbins = np.maximum(np.floor(width / radius), 1.0)
+    nbins = np.maximum(np.floor(width * REACH / radius), 1.0)
     limit = max(BINS_PER_ATOM * frac.shape[0], 64)
-    if np.prod(nbins) > limit:  # wider bins (still >= radius) for a sparse system
+    if np.prod(nbins) > limit:  # wider bins for a sparse system
         nbins = np.maximum(np.floor(nbins * (limit / np.prod(nbins)) ** (1.0 / 3.0)), 1.0)
     nbins = nbins.astype(np.int64)
     if np.any(np.asarray(pbc) & (nbins < MIN_PERIODIC_BINS)):

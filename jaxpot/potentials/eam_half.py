@@ -75,10 +75,10 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
             return (add_rows(at_i, i_b, jnp.where(within, to_i, 0.0)),
                     add_rows(at_j, j_b, jnp.where(within, to_j, 0.0)), pairs + jnp.sum(phi))
 
-        zeros = jnp.zeros((n + 1,), positions.dtype)
+        zeros = jnp.zeros((n,), positions.dtype)  # padding (index n) dropped
         at_i, at_j, pairs = fold_pairs(block, (zeros, zeros, jnp.zeros((), positions.dtype)),
                                        n, i, j, shifts)
-        return (at_i + at_j)[:n], pairs
+        return at_i + at_j, pairs
 
     def total(p, positions, cell, species, i, j, shifts):
         a, padded = species_index(species)
@@ -107,11 +107,11 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
                 w = w + shift_moment(s_b, c)
             return at_j, at_i, w
 
-        zeros = jnp.zeros((n + 1, 3), dtype)
+        zeros = jnp.zeros((n, 3), dtype)  # padding (index n) dropped
         at_j, at_i, w = fold_pairs(block, (zeros, zeros, jnp.zeros((3, 3), dtype)), n, i, j,
                                    shifts)
         return (jnp.sum(embed) + pairs,
-                tangent_of_sums((at_j - at_i)[:n], w, d_positions, d_cell, dtype))
+                tangent_of_sums(at_j - at_i, w, d_positions, d_cell, dtype))
 
     def energy_jvp(primals, tangents):
         p, positions, cell, species, i, j, shifts = primals

@@ -70,13 +70,17 @@ def take_rows(table: Array, index: Array) -> Array:
 
 
 def add_rows(acc: Array, index: Array, values: Array) -> Array:
-    """``acc.at[index].add(values)``, values (B,) or (B, C), for indices in
-    ``[0, len(acc))`` (no negative-index wrapping pass, see :func:`take_rows`)."""
+    """``acc.at[index].add(values)``, values (B,) or (B, C), for indices ``>= 0`` (no
+    negative-index wrapping pass, see :func:`take_rows`); indices ``>= len(acc)`` are dropped.
+
+    An (N,)-row ``acc`` drops the padding index N.  Padding added into a row of its own is
+    one read-modify-write of that row after another, which XLA:CPU runs in series: 4,000 LJ
+    atoms, 155,000 pairs in 195,000 slots, MD step 2.85 -> 2.33 ms when dropped."""
     dims = jax.lax.ScatterDimensionNumbers(update_window_dims=tuple(range(1, acc.ndim)),
                                            inserted_window_dims=(0,),
                                            scatter_dims_to_operand_dims=(0,))
     return jax.lax.scatter_add(acc, index[:, None], values, dims,
-                               mode=jax.lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+                               mode=jax.lax.GatherScatterMode.FILL_OR_DROP)
 
 
 def shift_moment(shifts: Array, c: Array) -> Array:
@@ -147,10 +151,10 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
                 w = w + shift_moment(s_b, c)
             return total + jnp.sum(value), at_j, at_i, w
 
-        zeros = jnp.zeros((n + 1, 3), dtype)
+        zeros = jnp.zeros((n, 3), dtype)  # padding (index n) dropped
         init = (jnp.zeros((), dtype), zeros, zeros, jnp.zeros((3, 3), dtype))
         total, at_j, at_i, w = fold_pairs(block, init, n, i, j, shifts)
-        return total, tangent_of_sums((at_j - at_i)[:n], w, d_positions, d_cell, dtype)
+        return total, tangent_of_sums(at_j - at_i, w, d_positions, d_cell, dtype)
 
     def energy_jvp(primals, tangents):
         params, positions, cell, species, i, j, shifts = primals
