@@ -323,3 +323,49 @@ def test_binned_search_bounds_its_bins_and_declines_bad_positions():
                     np.concatenate([s, -s])) == ase_pairs(gas, 2.5)
     gas.positions[3, 1] = np.nan
     assert binned.binned_pairs(gas.positions, gas.cell.array, gas.pbc, 2.5) is None
+
+
+def test_pure_callback_copies_its_results():
+    """The host rebuild hands ``jax.pure_callback`` views of buffers it writes again on the
+    next call (binned.Scratch): safe only because the callback's results are copied into
+    XLA's buffers, checked here (an aliasing JAX makes the first result read 2)."""
+    buffer = np.zeros(4096, np.int32)
+
+    def fill(x):
+        buffer[:] = x
+        return buffer
+
+    call = jax.jit(lambda x: jax.pure_callback(
+        fill, jax.ShapeDtypeStruct(buffer.shape, jnp.int32), x))
+    first = call(1)
+    second = call(2)
+    assert int(first[0]) == 1 and int(first[-1]) == 1 and int(second[0]) == 2
+
+
+def test_rebuilds_from_kept_buffers_leave_earlier_lists_intact():
+    """Rebuilds of the binned host search reuse their buffers: lists rebuilt one after
+    another (jit, eager, and vmapped over two configurations) each keep ASE's pairs at
+    their own positions."""
+    from jaxpot.neighbors.binned import binned_pairs
+    atoms = bulk("Ar", "fcc", a=5.26, cubic=True).repeat(4)  # 21 Å: 9 bins of 2.25 Å
+    cutoff, skin = 4.0, 0.5
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc, cutoff=cutoff,
+                                  skin=skin, method="host", rows=False)
+    assert binned_pairs(atoms.positions, atoms.cell.array, atoms.pbc, cutoff + skin) is not None
+    frames = []
+    for seed in range(3):
+        moved = atoms.copy()
+        moved.rattle(0.3, seed=seed)
+        frames.append(moved)
+    cell = jnp.asarray(atoms.cell.array)
+    rebuild = jax.jit(rebuild_neighbor_list)
+    lists = [rebuild(jnp.asarray(f.positions), cell, nbrs) for f in frames[:2]]
+    lists.append(rebuild_neighbor_list(jnp.asarray(frames[2].positions), cell, nbrs))
+    for frame, out in zip(frames, lists):
+        assert half_pairs(out) == ase_pairs(frame, cutoff + skin)
+    stacked = jnp.stack([jnp.asarray(f.positions) for f in frames[:2]])
+    both = jax.jit(jax.vmap(rebuild_neighbor_list, in_axes=(0, None, None)))(stacked, cell,
+                                                                              nbrs)
+    for b, frame in enumerate(frames[:2]):
+        one = jax.tree_util.tree_map(lambda a, b=b: a[b] if a.ndim else a, both)
+        assert half_pairs(one) == ase_pairs(frame, cutoff + skin)

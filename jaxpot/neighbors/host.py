@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.neighbors.binned import binned_half_list, binned_pairs
+from jaxpot.neighbors.binned import Scratch, binned_half_list, binned_pairs
 from jaxpot.neighbors.core import NeighborList
 
 
@@ -189,15 +189,17 @@ def host_rows(positions, cell, pbc, radius: float):
     return idx.reshape(n, k), shifts.reshape(n, k, 3), dist.reshape(n, k), half
 
 
-def _host_build(static: tuple, positions, cell, atom_count=None):
-    """The pure callback: positions (N, 3), cell (3, 3) -> packed arrays (see pack_pairs)."""
+def _host_build(static: tuple, scratch: Scratch, positions, cell, atom_count=None):
+    """The pure callback: positions (N, 3), cell (3, 3) -> packed arrays (see pack_pairs);
+    the half list of the binned search is written into ``scratch`` (the callback's results
+    are copied into XLA's buffers)."""
     pbc, radius, capacity, half_capacity, sort_rows, view_radii = static
     positions = np.asarray(positions, np.float64)
     n_total = positions.shape[0]
     n = n_total if atom_count is None else int(atom_count)
     if capacity == 0 and not view_radii:  # a half list only (MD of pair and EAM models)
         found = binned_half_list(positions[:n], np.asarray(cell), pbc, radius, half_capacity,
-                                 n_total, HALF_LIST_RUNS)
+                                 n_total, HALF_LIST_RUNS, scratch)
         if found is not None:
             hi, hj, hs, pairs, max_count = found
             return (np.zeros((n_total, 0), np.int32), np.zeros((n_total, 0, 3), np.int32), hi,
@@ -233,5 +235,6 @@ def host_rebuild(positions, cell, nbrs: NeighborList):
     args = [jax.lax.stop_gradient(positions), jax.lax.stop_gradient(cell)]
     if nbrs.atom_count is not None:
         args.append(nbrs.atom_count)
-    return jax.pure_callback(functools.partial(_host_build, static), shapes, *args,
+    # buffers of this traced rebuild, kept between its calls (binned.Scratch)
+    return jax.pure_callback(functools.partial(_host_build, static, Scratch()), shapes, *args,
                              vmap_method="sequential")
