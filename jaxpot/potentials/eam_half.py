@@ -16,8 +16,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxpot.potentials.pair_half import (add_rows, fold_pairs, pair_vectors, shift_moment,
-                                         take_rows)
+from jaxpot.potentials.pair_half import (add_rows, fold_pairs, pair_vectors, position_table,
+                                         shift_moment, take_rows)
 from jaxpot.potentials.pair_rows import tangent_of_sums
 from jaxpot.tangents import instantiate, is_zero
 
@@ -36,10 +36,11 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
         a = jnp.asarray(lookup)[species]
         return a, jnp.concatenate([a, jnp.zeros((1,), a.dtype)])
 
-    def geometry(positions, cell, padded, i, j, shifts):
-        """Pair vectors (B, 3), distances (padding at cutoff/2), mask, both ends' species."""
-        n = positions.shape[0]
-        d, sq = pair_vectors(positions, cell, i, j, shifts)
+    def geometry(table, cell, padded, i, j, shifts):
+        """Pair vectors (B, 3) from the position table, distances (padding at cutoff/2),
+        mask, both ends' species."""
+        n = table.shape[0] - 1
+        d, sq = pair_vectors(table, cell, i, j, shifts)
         within = (i < n) & (sq < cutoff * cutoff)
         r = jnp.sqrt(jnp.where(within, sq, 0.25 * cutoff * cutoff))
         return d, r, within, take_rows(padded, i), take_rows(padded, j)
@@ -65,11 +66,11 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
 
     def densities(p, positions, cell, padded, i, j, shifts):
         """(rho (N,), sum of pair energies)."""
-        n = positions.shape[0]
+        n, table = positions.shape[0], position_table(positions)
 
         def block(carry, i_b, j_b, s_b):
             at_i, at_j, pairs = carry
-            _, r, within, ai, aj = geometry(positions, cell, padded, i_b, j_b, s_b)
+            _, r, within, ai, aj = geometry(table, cell, padded, i_b, j_b, s_b)
             to_i, to_j = both_densities(p, r, ai, aj, False)
             phi = jnp.where(within, pair_energy(p, r, ai, aj), 0.0)
             return (add_rows(at_i, i_b, jnp.where(within, to_i, 0.0)),
@@ -93,11 +94,11 @@ def half_eam_energy_fn(evaluate, evaluate_with_slope, embedding, lookup, n_speci
         rho, pairs = densities(p, positions, cell, padded, i, j, shifts)
         embed, dembed = jax.jvp(lambda x: embedding(p, a, x), (rho,), (jnp.ones_like(rho),))
         dembed = jnp.concatenate([dembed, jnp.zeros((1,), dtype)])
-        with_cell = not is_zero(d_cell)
+        with_cell, table = not is_zero(d_cell), position_table(positions)
 
         def block(carry, i_b, j_b, s_b):
             at_j, at_i, w = carry
-            d, r, within, ai, aj = geometry(positions, cell, padded, i_b, j_b, s_b)
+            d, r, within, ai, aj = geometry(table, cell, padded, i_b, j_b, s_b)
             drho_i, drho_j = both_densities(p, r, ai, aj, True)
             _, dphi = jax.jvp(lambda x: pair_energy(p, x, ai, aj), (r,), (jnp.ones_like(r),))
             dedr = take_rows(dembed, i_b) * drho_i + take_rows(dembed, j_b) * drho_j + dphi

@@ -91,10 +91,17 @@ def shift_moment(shifts: Array, c: Array) -> Array:
     return jnp.stack([jnp.stack([jnp.sum(s[b] * ct[a]) for a in range(3)]) for b in range(3)])
 
 
-def pair_vectors(positions: Array, cell: Array, i: Array, j: Array, shifts: Array):
-    """Pair vectors ``r_j - r_i + S cell`` (B, 3) Å gathered as rows and ``r^2`` (B,) Å^2
-    (padding index N reads a zero row)."""
-    table = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)])
+def position_table(positions: Array) -> Array:
+    """Positions (N, 3) with a zero row appended (N + 1, 3), which the padding index N reads.
+
+    Built once per evaluation, outside :func:`fold_pairs`: inside its loop XLA:CPU would
+    copy the positions again for every block (256,000 LJ atoms: 20 ms per energy + forces)."""
+    return jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)])
+
+
+def pair_vectors(table: Array, cell: Array, i: Array, j: Array, shifts: Array):
+    """Pair vectors ``r_j - r_i + S cell`` (B, 3) Å gathered as rows from the
+    :func:`position_table` and ``r^2`` (B,) Å^2 (padding index N reads the zero row)."""
     # no matmul or axis reductions: XLA:CPU sends those to library calls that cost more than
     # the gathers here (32,000 LJ atoms: 31 -> 26 ms per MD step)
     d = take_rows(table, j) - take_rows(table, i) + lattice_shift(shifts, cell)
@@ -115,10 +122,10 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
             return None
         return jnp.concatenate([jnp.asarray(lookup)[species], jnp.zeros((1,), jnp.int32)])
 
-    def terms(positions, cell, index, i, j, shifts):
+    def terms(table, cell, index, i, j, shifts):
         """Pair vectors ``d`` (B, 3) Å, ``phi(params, r^2)`` and ``r^2`` (B,) Å^2."""
-        n = positions.shape[0]
-        d, sq = pair_vectors(positions, cell, i, j, shifts)
+        n = table.shape[0] - 1
+        d, sq = pair_vectors(table, cell, i, j, shifts)
         within = (i < n) & (sq < rc2)  # two atoms at one point stay in: phi(0) = inf
         # one species: scalar parameters, no per-pair gathers
         ii, jj = (0, 0) if index is None else (take_rows(index, i), take_rows(index, j))
@@ -130,7 +137,8 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
         return d, phi, sq
 
     def flat(params, positions, cell, species, i, j, shifts):
-        _, phi, sq = terms(positions, cell, species_index(species), i, j, shifts)
+        _, phi, sq = terms(position_table(positions), cell, species_index(species), i, j,
+                           shifts)
         return jnp.sum(phi(params, sq))
 
     energy = jax.custom_jvp(flat)
@@ -139,11 +147,11 @@ def half_pair_energy_fn(pair_fn, cutoff: float, lookup: np.ndarray | None,
         n = positions.shape[0]
         with_cell = not is_zero(d_cell)
         dtype = positions.dtype
-        index = species_index(species)
+        index, table = species_index(species), position_table(positions)
 
         def block(carry, i_b, j_b, s_b):
             total, at_j, at_i, w = carry
-            d, phi, sq = terms(positions, cell, index, i_b, j_b, s_b)
+            d, phi, sq = terms(table, cell, index, i_b, j_b, s_b)
             value, g = jax.jvp(lambda x: phi(params, x), (sq,), (jnp.ones_like(sq),))
             c = 2.0 * g[:, None] * d  # dE/d(r_j - r_i)
             at_j, at_i = add_rows(at_j, j_b, c), add_rows(at_i, i_b, c)
