@@ -271,8 +271,8 @@ class Scratch:
 
     A rebuild writes a few bytes per pair into fresh buffers twice (the search, then the
     packed list); at 256,000 LJ atoms these are ~500 MB of new pages per rebuild, whose page
-    faults cost as much as the search (rebuild in ``md.run`` 413 -> 216 ms, MD step 232 ->
-    189 ms with the buffers kept).  The arrays handed out stay valid until the next call on
+    faults cost as much as the search (rebuild in ``md.run`` 391 -> 244 ms, MD step 222 ->
+    204 ms with the buffers kept).  The arrays handed out stay valid until the next call on
     the same thread: the caller copies them (``jax.pure_callback`` copies its results into
     XLA's buffers, tests/test_neighbors_host.py checks it).  Sets are keyed by thread id,
     not thread-local: XLA runs callbacks on short-lived threads whose ids recur; at most
