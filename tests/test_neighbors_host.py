@@ -217,11 +217,15 @@ def test_half_list_packing_interleaves_runs_and_keeps_every_pair_once(e, capacit
 
 
 def _binned_cases():
-    """Cells at least three list radii across every periodic axis (the binned search's
-    domain): a rattled fcc crystal, a sheared triclinic cell with positions outside it, a
-    slab (one open axis), and an open cluster spilling far out of its cell."""
+    """Cells of at least MIN_PERIODIC_BINS bins of radius / REACH across every periodic axis
+    (the binned search's domain): a rattled fcc crystal, the thinnest such crystal (exactly
+    five bins a side, where a stencil row wraps both faces), a sheared triclinic cell with
+    positions outside it, a slab (one open axis), and an open cluster spilling far out of
+    its cell."""
     crystal = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((5, 6, 7))
     crystal.rattle(0.2, seed=4)
+    thin = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(3)  # 10.8 Å: 2.7 radii of 4.0 Å
+    thin.rattle(0.3, seed=8)
     sheared = random_triclinic(900, 5, scale=16.0)
     sheared.set_cell(sheared.cell.array @ np.array([[1.0, 0.0, 0.0], [0.45, 1.0, 0.0],
                                                    [0.3, -0.2, 1.0]]), scale_atoms=True)
@@ -230,17 +234,21 @@ def _binned_cases():
     slab.positions[:, 2] += np.random.default_rng(6).normal(0.0, 4.0, len(slab))
     cluster = random_triclinic(400, 7, scale=14.0, pbc=False)
     cluster.positions *= 1.7
-    return {"crystal": (crystal, 4.5), "sheared": (sheared, 3.1), "slab": (slab, 4.0),
-            "cluster": (cluster, 3.5)}
+    return {"crystal": (crystal, 4.5), "thin": (thin, 4.0), "sheared": (sheared, 3.1),
+            "slab": (slab, 4.0), "cluster": (cluster, 3.5)}
 
 
-@pytest.mark.parametrize("case", ["crystal", "sheared", "slab", "cluster"])
+@pytest.mark.parametrize("case", ["crystal", "thin", "sheared", "slab", "cluster"])
 def test_binned_search_finds_each_ase_pair_once(case):
     """The binned host search (jaxpot.neighbors.binned) against
     ``ase.neighborlist.neighbor_list``: every pair within the radius, once, with its image
     shift; the same pairs whatever the number of search threads."""
     from jaxpot.neighbors import binned
     atoms, radius = _binned_cases()[case]
+    if case == "thin":
+        frac = atoms.positions @ np.linalg.inv(atoms.cell.array)
+        nbins = binned.bin_grid(atoms.cell.array, atoms.pbc, radius, frac)[0]
+        assert np.all(nbins == binned.MIN_PERIODIC_BINS)
     found = binned.binned_pairs(atoms.positions, atoms.cell.array, atoms.pbc, radius)
     assert found is not None  # the case is in the binned search's domain
     i, j, s = found
