@@ -275,8 +275,11 @@ class Scratch:
     204 ms with the buffers kept).  The arrays handed out stay valid until the next call on
     the same thread: the caller copies them (``jax.pure_callback`` copies its results into
     XLA's buffers, tests/test_neighbors_host.py checks it).  Sets are keyed by thread id,
-    not thread-local: XLA runs callbacks on short-lived threads whose ids recur; at most
-    THREADS sets are kept (the least recently used dropped)."""
+    not thread-local: XLA runs callbacks on its own threads, and Python's state for such a
+    thread (its ``threading.local``) is dropped after every call while the id recurs.  At
+    most THREADS sets are kept (the least recently used dropped), each about twice the list
+    (~0.5 GB at 256,000 LJ atoms), for as long as the compiled rebuild lives: host memory
+    traded for the page faults."""
 
     THREADS = 4
 
