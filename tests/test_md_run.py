@@ -248,3 +248,29 @@ def test_replicas_equal_separate_runs():
         np.testing.assert_allclose(rep.atoms[r].positions, single.atoms.positions, atol=1e-10)
         np.testing.assert_allclose(rep.logs[r].temperature, single.log.temperature, rtol=1e-9)
     assert not np.allclose(rep.atoms[1].positions, rep.atoms[2].positions)
+
+
+def test_runs_in_two_threads_equal_runs_alone():
+    """Two md.run calls at once, from two Python threads, each give the trajectory of the
+    same run made alone (bit-identical): the host rebuilds' kept buffers
+    (jaxpot.neighbors.binned.Scratch) are not shared between concurrent calls."""
+    import concurrent.futures
+    from jaxpot.neighbors.binned import binned_pairs
+    lj = lennard_jones(sigma=3.4, epsilon=0.0104, cutoff=4.0, smooth=True)
+    atoms = bulk("Ar", "fcc", a=5.3, cubic=True).repeat(4)  # 21.2 Å: 9 bins of 2.25 Å
+    assert binned_pairs(atoms.positions, atoms.cell.array, atoms.pbc, 4.5) is not None
+    integrator = md.nve(lj, timestep=5.0)
+
+    def one(seed):
+        return md.run(integrator, atoms, 120, temperature=200.0, seed=seed, skin=0.5,
+                      log_interval=40, chunk=40, progress=False)
+
+    alone = [one(seed) for seed in (1, 2)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(one, (1, 2)))
+    for a, b in zip(alone, together):
+        assert not np.allclose(np.asarray(a.neighbors.reference_positions),
+                               atoms.positions)  # the list was rebuilt during the run
+        np.testing.assert_array_equal(a.atoms.positions, b.atoms.positions)
+        np.testing.assert_array_equal(a.log.total_energy, b.log.total_energy)
+    assert not np.array_equal(alone[0].atoms.positions, alone[1].atoms.positions)
