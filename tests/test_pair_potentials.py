@@ -197,12 +197,13 @@ def test_composed_model_is_the_sum_of_its_parts(fluid):
     assert sum([a, b]).cutoff == max(a.cutoff, b.cutoff)
 
 
-@pytest.mark.parametrize("rows", [True, False, "blocks", "half-blocks"])
+@pytest.mark.parametrize("rows", [True, False, "blocks", "half-blocks", "half-tail"])
 def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeypatch):
     """The pair-sum paths, full rows (custom JVP: forces by row reductions, no scatter; also
     in blocks of rows, as large systems run, here 5 rows with one padded block) and the half
     list (each pair once, custom JVP; also in blocks of pairs, as long lists run, here 16
-    pairs with one partial block and three of padding only), two species: energy = the
+    pairs with one partial block and three of padding only; and as a shorter list ends, a
+    head and eight blocks of ten slots, those of padding only skipped), two species: energy = the
     NumPy pair sum over ASE's neighbor list; gradients = central differences of the energy;
     force constants (jax.hessian) and cell second derivatives = central differences of the
     autodiff gradients; parameter gradients = central differences of the energy (a symmetric
@@ -212,11 +213,15 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
         monkeypatch.setattr(importlib.import_module("jaxpot.potentials.pair_rows"),
                             "ROW_BLOCK", 5)
         rows = True
-    half_blocks = rows == "half-blocks"
+    half_blocks = rows in ("half-blocks", "half-tail")
     if half_blocks:
         import importlib
-        monkeypatch.setattr(importlib.import_module("jaxpot.potentials.pair_half"),
-                            "PAIR_BLOCK", 16)
+        pair_half = importlib.import_module("jaxpot.potentials.pair_half")
+        if rows == "half-blocks":
+            monkeypatch.setattr(pair_half, "PAIR_BLOCK", 16)
+        else:
+            monkeypatch.setattr(pair_half, "TAIL_MIN", 16)
+            monkeypatch.setattr(pair_half, "TAIL_PARTS", pair_half.TAIL_BLOCKS + 2)
         rows = False
     atoms = lj_fluid(n=12, seed=7)
     atoms.numbers[::3] = 36
@@ -234,6 +239,9 @@ def test_pair_sum_paths_second_derivatives_and_parameter_gradients(rows, monkeyp
                                       rows=False, min_half_capacity=nbrs.half_i.shape[0] + 53)
         assert int(jnp.sum(nbrs.half_i < 12)) < nbrs.half_i.shape[0] - 48
         assert nbrs.half_i.shape[0] > 32 and nbrs.half_i.shape[0] % 16  # blocks, one partial
+        e = nbrs.half_i.shape[0]
+        tail = np.asarray(nbrs.half_i[e - 8 * (e // 10):]).reshape(8, -1) < 12
+        assert tail.any(axis=1).sum() in range(1, 8)  # tail blocks with pairs, and skipped
 
     def energy(p, c, params=model.params):
         return model.replace(params=params).energy(p, c, species, nbrs)

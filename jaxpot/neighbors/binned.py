@@ -91,11 +91,11 @@ def _sort_into_bins(frac, cell_t, periodic, nbins, lower, upper):
     return start, order, positions, images
 
 
-def _stencil_pairs(start, order, pos, image, cell_t, periodic, nbins, radius2, slab_lo,
-                   slab_hi, out_i, out_j, out_s, counts):
-    """The pairs within ``sqrt(radius2)`` whose first atom lies in the bins ``slab_lo <= c0
-    < slab_hi``, each once, from the bins of :func:`_sort_into_bins` (at least a REACH-th
-    of the radius wide): atom indices and shifts written to ``out_i``, ``out_j`` (C,) and
+def _stencil_pairs(start, order, pos, image, cell_t, periodic, nbins, radius2, rows_lo,
+                   rows_hi, out_i, out_j, out_s, counts):
+    """The pairs within ``sqrt(radius2)`` whose first atom lies in the bin rows ``rows_lo <=
+    c0 * nbins[1] + c1 < rows_hi``, each once, from the bins of :func:`_sort_into_bins` (at
+    least a REACH-th of the radius wide): atom indices and shifts written to ``out_i``, ``out_j`` (C,) and
     ``out_s`` (C, 3), one added to ``counts`` (N,) of both atoms of each; returns how many
     there are (only counted past C).
 
@@ -106,61 +106,61 @@ def _stencil_pairs(start, order, pos, image, cell_t, periodic, nbins, radius2, s
     reach = REACH
     capacity = out_i.shape[0]
     count = 0
-    for c0 in range(slab_lo, slab_hi):
-        for c1 in range(b1):
-            for c2 in range(b2):
-                b = (c0 * b1 + c1) * b2 + c2
-                for k in range(start[b], start[b + 1]):
-                    ai = order[k]
-                    for o0 in range(0, reach + 1):  # the half stencil: rows after (0, 0)
-                        d0, w0 = c0 + o0, 0
-                        if d0 >= b0:
-                            if not periodic[0]:
+    for c01 in range(rows_lo, rows_hi):
+        c0, c1 = c01 // b1, c01 % b1
+        for c2 in range(b2):
+            b = (c0 * b1 + c1) * b2 + c2
+            for k in range(start[b], start[b + 1]):
+                ai = order[k]
+                for o0 in range(0, reach + 1):  # the half stencil: rows after (0, 0)
+                    d0, w0 = c0 + o0, 0
+                    if d0 >= b0:
+                        if not periodic[0]:
+                            continue
+                        d0, w0 = d0 - b0, 1
+                    for o1 in range(-reach if o0 > 0 else 0, reach + 1):
+                        d1, w1 = c1 + o1, 0
+                        if d1 < 0 or d1 >= b1:
+                            if not periodic[1]:
                                 continue
-                            d0, w0 = d0 - b0, 1
-                        for o1 in range(-reach if o0 > 0 else 0, reach + 1):
-                            d1, w1 = c1 + o1, 0
-                            if d1 < 0 or d1 >= b1:
-                                if not periodic[1]:
+                            d1, w1 = (d1 + b1, -1) if d1 < 0 else (d1 - b1, 1)
+                        row = (d0 * b1 + d1) * b2
+                        own = o0 == 0 and o1 == 0  # own row: own bin (later atoms) on
+                        first, last = (c2 if own else c2 - reach), c2 + reach
+                        for part in range(3):  # wrapped below 0, inside, wrapped past
+                            if part == 1:
+                                lo, hi, w2 = max(first, 0), min(last, b2 - 1), 0
+                            elif not periodic[2]:
+                                continue
+                            elif part == 0:
+                                if first >= 0:
                                     continue
-                                d1, w1 = (d1 + b1, -1) if d1 < 0 else (d1 - b1, 1)
-                            row = (d0 * b1 + d1) * b2
-                            own = o0 == 0 and o1 == 0  # own row: own bin (later atoms) on
-                            first, last = (c2 if own else c2 - reach), c2 + reach
-                            for part in range(3):  # wrapped below 0, inside, wrapped past
-                                if part == 1:
-                                    lo, hi, w2 = max(first, 0), min(last, b2 - 1), 0
-                                elif not periodic[2]:
+                                lo, hi, w2 = first + b2, b2 - 1, -1
+                            else:
+                                if last < b2:
                                     continue
-                                elif part == 0:
-                                    if first >= 0:
-                                        continue
-                                    lo, hi, w2 = first + b2, b2 - 1, -1
-                                else:
-                                    if last < b2:
-                                        continue
-                                    lo, hi, w2 = 0, last - b2, 1
-                                jlo = k + 1 if own and part == 1 else start[row + lo]
-                                jhi = start[row + hi + 1]
-                                x0 = pos[k, 0] - (w0 * cell_t[0, 0] + w1 * cell_t[0, 1] +
-                                                  w2 * cell_t[0, 2])
-                                x1 = pos[k, 1] - (w0 * cell_t[1, 0] + w1 * cell_t[1, 1] +
-                                                  w2 * cell_t[1, 2])
-                                x2 = pos[k, 2] - (w0 * cell_t[2, 0] + w1 * cell_t[2, 1] +
-                                                  w2 * cell_t[2, 2])
-                                for kk in range(jlo, jhi):
-                                    dx, dy, dz = pos[kk, 0] - x0, pos[kk, 1] - x1, \
-                                        pos[kk, 2] - x2
-                                    if dx * dx + dy * dy + dz * dz < radius2:
-                                        if count < capacity:
-                                            aj = order[kk]
-                                            out_i[count], out_j[count] = ai, aj
-                                            out_s[count, 0] = w0 - image[kk, 0] + image[k, 0]
-                                            out_s[count, 1] = w1 - image[kk, 1] + image[k, 1]
-                                            out_s[count, 2] = w2 - image[kk, 2] + image[k, 2]
-                                            counts[ai] += 1
-                                            counts[aj] += 1
-                                        count += 1
+                                lo, hi, w2 = 0, last - b2, 1
+                            jlo = k + 1 if own and part == 1 else start[row + lo]
+                            jhi = start[row + hi + 1]
+                            x0 = pos[k, 0] - (w0 * cell_t[0, 0] + w1 * cell_t[0, 1] +
+                                              w2 * cell_t[0, 2])
+                            x1 = pos[k, 1] - (w0 * cell_t[1, 0] + w1 * cell_t[1, 1] +
+                                              w2 * cell_t[1, 2])
+                            x2 = pos[k, 2] - (w0 * cell_t[2, 0] + w1 * cell_t[2, 1] +
+                                              w2 * cell_t[2, 2])
+                            for kk in range(jlo, jhi):
+                                dx, dy, dz = pos[kk, 0] - x0, pos[kk, 1] - x1, \
+                                    pos[kk, 2] - x2
+                                if dx * dx + dy * dy + dz * dz < radius2:
+                                    if count < capacity:
+                                        aj = order[kk]
+                                        out_i[count], out_j[count] = ai, aj
+                                        out_s[count, 0] = w0 - image[kk, 0] + image[k, 0]
+                                        out_s[count, 1] = w1 - image[kk, 1] + image[k, 1]
+                                        out_s[count, 2] = w2 - image[kk, 2] + image[k, 2]
+                                        counts[ai] += 1
+                                        counts[aj] += 1
+                                    count += 1
     return count
 
 
@@ -170,40 +170,54 @@ def _interleave(out_i, out_j, out_s, offsets, stride, capacity, pad, runs, row_l
     ``p = r * q + k`` of the found ones (chunk c holds pairs ``offsets[c] <= p <
     offsets[c + 1]`` from ``c * stride`` of the flat ``out_*``), so that the pairs form
     ``runs`` interleaved runs; in order (one run) where the runs do not fit the capacity;
-    ``pad`` with zero shifts in the slots past the last pair of a run."""
+    ``pad`` with zero shifts in the slots past the last pair of a run.
+
+    Rows are copied ROW_TILE at a time, one run after another: each run reads on from where
+    it stopped and writes within the tile's slots, which stay in cache (4,000 LJ atoms: 1.07
+    -> 0.3 ms a thread, against a pass over the slots reading every run in turn)."""
     e = min(offsets[-1], capacity)
     q = -(-e // runs)
     width = runs if not (e == 0 or q * runs > capacity or e <= (runs - 1) * q) else 1
     rows = q if width > 1 else e
+    row_hi = min(row_hi, rows)
     chunks = offsets.shape[0] - 1
     read = np.empty(width, np.int64)  # where run r reads next, and where its chunk ends
     stop = np.empty(width, np.int64)
     chunk = np.zeros(width, np.int64)
+    valid = np.empty(width, np.int64)  # rows of run r that hold pairs
     for r in range(width):
-        p = min(r * q + row_lo if width > 1 else row_lo, e)
+        first = r * q if width > 1 else 0  # the pair in row 0 of run r
+        p = min(first + row_lo, e)
         c = 0
         while c < chunks - 1 and p >= offsets[c + 1]:
             c += 1
         chunk[r] = c
         read[r] = c * stride + p - offsets[c]
         stop[r] = c * stride + offsets[c + 1] - offsets[c]
-    for k in range(row_lo, min(row_hi, rows)):
+        valid[r] = min(row_hi, max(e - first, 0))
+    for k0 in range(row_lo, row_hi, ROW_TILE):
+        k1 = min(k0 + ROW_TILE, row_hi)
         for r in range(width):
-            slot = k * width + r
-            if (r * q + k if width > 1 else k) >= e:
-                i[slot], j[slot] = pad, pad
-                shifts[slot, 0], shifts[slot, 1], shifts[slot, 2] = 0, 0, 0
-                continue
-            while read[r] >= stop[r]:  # the next chunk's pairs
-                chunk[r] += 1
-                c = chunk[r]
-                read[r] = c * stride
-                stop[r] = c * stride + offsets[c + 1] - offsets[c]
-            src = read[r]
-            read[r] += 1
-            i[slot], j[slot] = out_i[src], out_j[src]
-            shifts[slot, 0], shifts[slot, 1], shifts[slot, 2] = \
-                out_s[src, 0], out_s[src, 1], out_s[src, 2]
+            src, end, c = read[r], stop[r], chunk[r]
+            for k in range(k0, k1):
+                slot = k * width + r
+                if k >= valid[r]:
+                    i[slot], j[slot] = pad, pad
+                    shifts[slot, 0], shifts[slot, 1], shifts[slot, 2] = 0, 0, 0
+                    continue
+                while src >= end:  # the next chunk's pairs
+                    c += 1
+                    src = c * stride
+                    end = c * stride + offsets[c + 1] - offsets[c]
+                i[slot], j[slot] = out_i[src], out_j[src]
+                shifts[slot, 0], shifts[slot, 1], shifts[slot, 2] = \
+                    out_s[src, 0], out_s[src, 1], out_s[src, 2]
+                src += 1
+            read[r], stop[r], chunk[r] = src, end, c
+
+
+#: rows of the half list copied together by :func:`_interleave` (ROW_TILE * runs slots)
+ROW_TILE = 256
 
 
 @functools.cache
@@ -333,9 +347,11 @@ def binned_half_list(positions: np.ndarray, cell: np.ndarray, pbc, radius: float
     nbins, lower, upper = grid
     cell_t = np.ascontiguousarray(cell.T)
     start, order, pos, image = _kernel("sort")(frac, cell_t, pbc, nbins, lower, upper)
-    chunks = min(_workers(), int(nbins[0]))
-    slabs = [(c * int(nbins[0]) // chunks, (c + 1) * int(nbins[0]) // chunks)
-             for c in range(chunks)]
+    chunks = min(_workers(), int(nbins[0] * nbins[1]))
+    # each thread the rows of bins (c0, c1) holding about n / chunks atoms
+    row_starts = start[::int(nbins[2])]
+    cuts = np.searchsorted(row_starts, np.arange(1, chunks) * n / chunks)
+    slabs = list(zip([0, *cuts], [*cuts, len(row_starts) - 1]))
     expected = n * n / abs(np.linalg.det(cell)) * (2.0 / 3.0) * np.pi * radius ** 3
     guess = int(1.3 * expected / chunks) + 64 if np.all(pbc) else 16 * n // chunks + 64
     pool = _pool(max(chunks - 1, 1))

@@ -26,6 +26,9 @@ from jaxpot.types import Array
 
 #: pairs per block of the derivative of half lists longer than twice this
 PAIR_BLOCK = 131072
+#: a shorter list of at least TAIL_MIN slots ends in TAIL_BLOCKS blocks of a TAIL_PARTS-th
+#: of its slots each, skipped when they hold padding only (the head-room of an MD list)
+TAIL_BLOCKS, TAIL_PARTS, TAIL_MIN = 8, 40, 8192
 
 
 def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
@@ -40,9 +43,28 @@ def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
     energy + forces 130-135 -> 120-129 ms)."""
     e = i.shape[0]
     if e <= 2 * PAIR_BLOCK:
-        return block(init, i, j, shifts)
+        if e < TAIL_MIN:
+            return block(init, i, j, shifts)
+        size = e // TAIL_PARTS
+        head = e - TAIL_BLOCKS * size
+        carry = block(init, i[:head], j[:head], shifts[:head])
+        return _skipping_blocks(block, carry, n, i, j, shifts, head, size, TAIL_BLOCKS)
     size = PAIR_BLOCK
     whole = e // size
+    carry = _skipping_blocks(block, init, n, i, j, shifts, 0, size, whole)
+    if whole * size == e:
+        return carry
+    # the remainder as the last ``size`` pairs, those done above marked as padding
+    i_b = jnp.where(jnp.arange(e - size, e) < whole * size, n, i[e - size:])
+    return jax.lax.cond(jnp.any(i_b < n), lambda c: block(c, i_b, j[e - size:],
+                                                          shifts[e - size:]),
+                        lambda c: c, carry)
+
+
+def _skipping_blocks(block, carry, n: int, i: Array, j: Array, shifts: Array, first: int,
+                     size: int, count: int):
+    """``carry`` folded by ``block`` over ``count`` blocks of ``size`` pairs from slot
+    ``first`` (``lax.scan``), each skipped (``lax.cond``) when it holds padding only."""
 
     def sliced(carry, start):  # inside the branch, so a skipped block slices nothing
         return block(carry, *(jax.lax.dynamic_slice_in_dim(a, start, size)
@@ -52,15 +74,9 @@ def fold_pairs(block, init, n: int, i: Array, j: Array, shifts: Array):
         active, start = block_start
         return jax.lax.cond(active, sliced, lambda c, _: c, carry, start), None
 
-    active = jnp.any(i[:whole * size].reshape(whole, size) < n, axis=1)
-    carry = jax.lax.scan(step, init, (active, jnp.arange(0, whole * size, size)))[0]
-    if whole * size == e:
-        return carry
-    # the remainder as the last ``size`` pairs, those done above marked as padding
-    i_b = jnp.where(jnp.arange(e - size, e) < whole * size, n, i[e - size:])
-    return jax.lax.cond(jnp.any(i_b < n), lambda c: block(c, i_b, j[e - size:],
-                                                          shifts[e - size:]),
-                        lambda c: c, carry)
+    end = first + count * size
+    active = jnp.any(i[first:end].reshape(count, size) < n, axis=1)
+    return jax.lax.scan(step, carry, (active, jnp.arange(first, end, size)))[0]
 
 
 def take_rows(table: Array, index: Array) -> Array:
