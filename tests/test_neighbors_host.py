@@ -377,3 +377,36 @@ def test_rebuilds_from_kept_buffers_leave_earlier_lists_intact():
     for b, frame in enumerate(frames[:2]):
         one = jax.tree_util.tree_map(lambda a, b=b: a[b] if a.ndim else a, both)
         assert half_pairs(one) == ase_pairs(frame, cutoff + skin)
+
+
+@pytest.mark.parametrize("capacity", [64, 9])
+def test_rows_packed_from_pairs_hold_ase_neighbors_in_list_order(capacity):
+    """``rows_kernel.pack_rows``: every atom's row holds its neighbors of ASE's full list
+    (j, S) once, in the documented order (the pairs with the atom first, in list order,
+    then those with it second, as a stable sort of the centers puts them), padded with the
+    padding index and zero shifts; a capacity below the largest count keeps each row's
+    first K pairs and still reports the true counts."""
+    from jaxpot.neighbors.host import host_pairs
+    from jaxpot.neighbors.rows_kernel import pack_rows
+    atoms = random_triclinic(120, 5, scale=8.0, pbc=(True, True, False))
+    n = len(atoms)
+    i, j, s, _ = host_pairs(atoms.positions, atoms.cell.array, atoms.pbc, 3.6)
+    idx, shifts, counts = pack_rows(n, i, j, s, capacity, n)
+    ci, cj, cs = np.concatenate([i, j]), np.concatenate([j, i]), np.concatenate([s, -s])
+    order = np.argsort(ci, kind="stable")
+    np.testing.assert_array_equal(counts, np.bincount(ci, minlength=n))
+    assert (counts.max() > capacity) == (capacity == 9)
+    start = 0
+    for a in range(n):
+        mine = order[start:start + counts[a]][:capacity]
+        start += counts[a]
+        k = len(mine)
+        np.testing.assert_array_equal(idx[a, :k], cj[mine])
+        np.testing.assert_array_equal(shifts[a, :k], cs[mine])
+        assert np.all(idx[a, k:] == n) and np.all(shifts[a, k:] == 0)
+    ai, aj, a_s = ase_neighbor_list("ijS", atoms, 3.6)
+    ref = sorted(zip(ai.tolist(), aj.tolist(), map(tuple, a_s.tolist())))
+    if capacity == 64:  # nothing truncated: the rows are ASE's full list
+        got = sorted((a, int(b), tuple(int(x) for x in sh)) for a in range(n)
+                     for b, sh in zip(idx[a], shifts[a]) if b < n)
+        assert got == ref

@@ -41,7 +41,7 @@ def _numba():
     return numba
 
 
-def _compile(fn):
+def compile_kernel(fn):
     """``fn`` compiled by numba (no Python objects, cached on disk), on first use."""
     return _numba().njit(cache=True, nogil=True)(fn)
 
@@ -223,7 +223,7 @@ ROW_TILE = 256
 @functools.cache
 def _kernel(name: str):
     """The compiled kernel ``name`` (compiled once per process, loaded from numba's cache)."""
-    return _compile({"sort": _sort_into_bins, "search": _stencil_pairs,
+    return compile_kernel({"sort": _sort_into_bins, "search": _stencil_pairs,
                      "interleave": _interleave}[name])
 
 

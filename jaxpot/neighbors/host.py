@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxpot.neighbors.binned import Scratch, binned_half_list, binned_pairs
 from jaxpot.neighbors.core import NeighborList
+from jaxpot.neighbors.rows_kernel import pack_rows
 
 
 def _vesin():
@@ -47,19 +48,8 @@ def vesin_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float, ful
     return i, j, s, (np.array(out[3]) if distances else None)
 
 
-def _row_ranks(i: np.ndarray, n: int):
-    """Each pair's slot in its center's row (in input order, stable) and the row counts."""
-    key = i.astype(np.int16) if n < 2 ** 15 else i  # numpy radix-sorts 16-bit keys
-    order = np.argsort(key, kind="stable")
-    counts = np.bincount(i, minlength=n)
-    starts = (np.cumsum(counts) - counts).astype(np.int32)
-    rank = np.empty(len(i), np.int32)
-    rank[order] = np.arange(len(i), dtype=np.int32) - np.repeat(starts, counts)
-    return rank, counts
-
-
 def _sorted_row_ranks(i: np.ndarray, d: np.ndarray, n: int):
-    """As :func:`_row_ranks` with each row ordered by distance."""
+    """Each pair's slot in its center's row, rows ordered by distance, and the row counts."""
     order = np.lexsort((d, i))
     counts = np.bincount(i, minlength=n)
     starts = (np.cumsum(counts) - counts).astype(np.int32)
@@ -147,14 +137,15 @@ def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows:
         counts = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
         return (np.zeros((n, 0), np.int32), np.zeros((n, 0, 3), np.int32), hi, hj, hs,
                 np.int32(counts.max(initial=0)), np.int32(len(i)), np.zeros((0,), np.int32))
+    if not sort_rows and not view_radii:  # rows in list order, one compiled pass
+        idx, shifts, counts = pack_rows(n, i, j, s, capacity, pad)
+        return (idx, shifts, hi, hj, hs, np.int32(counts.max(initial=0)), np.int32(len(i)),
+                np.zeros((0,), np.int32))
     ci = np.concatenate([i, j])
     cj = np.concatenate([j, i])
     cs = np.concatenate([s, -s])
-    if sort_rows:
-        cd = np.concatenate([d, d])
-        rank, counts = _sorted_row_ranks(ci, cd, n)
-    else:
-        rank, counts = _row_ranks(ci, n)
+    cd = np.concatenate([d, d])
+    rank, counts = _sorted_row_ranks(ci, cd, n)
     flat = (ci if n * capacity < 2 ** 31 else ci.astype(np.int64)) * capacity + rank
     keep = rank < capacity
     if not keep.all():
