@@ -253,7 +253,7 @@ def test_replicas_equal_separate_runs():
 def test_runs_in_two_threads_equal_runs_alone():
     """Two md.run calls at once, from two Python threads, each give the trajectory of the
     same run made alone (bit-identical): the host rebuilds' kept buffers
-    (jaxpot.neighbors.binned.Scratch) are not shared between concurrent calls."""
+    (jaxpot.neighbors.host_workers.Scratch) are not shared between concurrent calls."""
     import concurrent.futures
     from jaxpot.neighbors.binned import binned_pairs
     lj = lennard_jones(sigma=3.4, epsilon=0.0104, cutoff=4.0, smooth=True)

@@ -198,12 +198,13 @@ def test_half_list_packing_interleaves_runs_and_keeps_every_pair_once(e, capacit
     (consecutive slots hold pairs from different runs, so a scatter-add never hits one atom
     many times in a row): every pair exactly once, padding (index pad, zero shift) elsewhere,
     and the contiguous order where the runs do not fit the capacity."""
-    from jaxpot.neighbors.host import HALF_LIST_RUNS, _interleaved_half_list
+    from jaxpot.neighbors.binned import interleaved_half_list
+    from jaxpot.neighbors.host import HALF_LIST_RUNS
     rng = np.random.default_rng(e + capacity)
     i = np.sort(rng.integers(0, 50, e)).astype(np.int32)
     j = rng.integers(0, 50, e).astype(np.int32)
     s = rng.integers(-2, 3, (e, 3)).astype(np.int32)
-    out_i, out_j, out_s = _interleaved_half_list(i, j, s, capacity, 99)
+    out_i, out_j, out_s = interleaved_half_list(i, j, s, capacity, 99, HALF_LIST_RUNS)
     assert out_i.shape == out_j.shape == (capacity,) and out_s.shape == (capacity, 3)
     real = out_i != 99
     assert sorted(zip(out_i[real], out_j[real], map(tuple, out_s[real]))) == \
@@ -257,7 +258,7 @@ def test_binned_search_finds_each_ase_pair_once(case):
     assert pair_set(np.concatenate([i, j]), np.concatenate([j, i]),
                     np.concatenate([s, -s])) == ref
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(binned, "_workers", lambda: 3)
+        patch.setattr(binned, "workers", lambda: 3)
         i3, j3, s3 = binned.binned_pairs(atoms.positions, atoms.cell.array, atoms.pbc, radius)
     assert pair_set(i3, j3, s3) == pair_set(i, j, s)
 
@@ -335,8 +336,8 @@ def test_binned_search_bounds_its_bins_and_declines_bad_positions():
 
 def test_pure_callback_copies_its_results():
     """The host rebuild hands ``jax.pure_callback`` views of buffers it writes again on the
-    next call (binned.Scratch): safe only because the callback's results are copied into
-    XLA's buffers, checked here (an aliasing JAX makes the first result read 2)."""
+    next call (host_workers.Scratch): safe only because the callback's results are copied
+    into XLA's buffers, checked here (an aliasing JAX makes the first result read 2)."""
     buffer = np.zeros(4096, np.int32)
 
     def fill(x):

@@ -22,28 +22,18 @@ images of one neighbor.  The kernels are compiled on first use and cached on dis
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import os
-import threading
 
 import numpy as np
+
+from jaxpot.neighbors.host_workers import (Scratch, buffer, compile_kernel, in_threads,
+                                            pool, workers)
 
 #: bins are at least radius / REACH wide, so a pair within the radius lies at most REACH bins
 #: apart along each axis (LAMMPS bins at half the neighbor cutoff too)
 REACH = 2
 #: a periodic axis needs this many bins for the half stencil to find each pair once
 MIN_PERIODIC_BINS = 2 * REACH + 1
-
-
-def _numba():
-    import numba
-    return numba
-
-
-def compile_kernel(fn):
-    """``fn`` compiled by numba (no Python objects, cached on disk), on first use."""
-    return _numba().njit(cache=True, nogil=True)(fn)
 
 
 def _sort_into_bins(frac, cell_t, periodic, nbins, lower, upper):
@@ -259,71 +249,6 @@ def bin_grid(cell: np.ndarray, pbc, radius: float, frac: np.ndarray):
     return nbins, lower, upper
 
 
-def _workers() -> int:
-    """Threads of the search: the cores this process may use, at most 8."""
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1, 8))
-
-
-@functools.cache
-def _pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
-    """``threads`` worker threads, started on first use and kept for the process: a rebuild
-    that started and joined threads of its own paid ~0.8 ms for it inside ``md.run``
-    (4,000 LJ atoms: 5.5 -> 4.8 ms per rebuild)."""
-    return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="jaxpot-bins")
-
-
-def _in_threads(pool, fn, jobs: list[tuple]) -> list:
-    """``fn(*job)`` for each job: the first on this thread, the others on ``pool``'s (the
-    kernels release the GIL)."""
-    later = [pool.submit(fn, *job) for job in jobs[1:]]
-    return [fn(*jobs[0])] + [f.result() for f in later]
-
-
-class Scratch:
-    """int32 buffers kept from one rebuild to the next, a set per calling thread.
-
-    A rebuild writes a few bytes per pair into fresh buffers twice (the search, then the
-    packed list); at 256,000 LJ atoms these are ~500 MB of new pages per rebuild, whose page
-    faults cost as much as the search (rebuild in ``md.run`` 391 -> 244 ms, MD step 222 ->
-    204 ms with the buffers kept).  The arrays handed out stay valid until the next call on
-    the same thread: the caller copies them (``jax.pure_callback`` copies its results into
-    XLA's buffers, tests/test_neighbors_host.py checks it).  Sets are keyed by thread id,
-    not thread-local: XLA runs callbacks on its own threads, and Python's state for such a
-    thread (its ``threading.local``) is dropped after every call while the id recurs.  At
-    most THREADS sets are kept (the least recently used dropped), each about twice the list
-    (~0.5 GB at 256,000 LJ atoms), for as long as the compiled rebuild lives: host memory
-    traded for the page faults."""
-
-    THREADS = 4
-
-    def __init__(self):
-        self._sets: dict[int, dict[str, np.ndarray]] = {}
-        self._lock = threading.Lock()
-
-    def array(self, name: str, rows: int, columns: int = 0) -> np.ndarray:
-        """An uninitialised (rows,) or (rows, columns) int32 view of this thread's buffer
-        ``name``, grown (never shrunk) as asked."""
-        me = threading.get_ident()
-        with self._lock:
-            held = self._sets.pop(me, {})
-            self._sets[me] = held  # most recently used last
-            while len(self._sets) > self.THREADS:
-                del self._sets[next(iter(self._sets))]
-        shape = (rows, columns) if columns else (rows,)
-        buffer = held.get(name)
-        if buffer is None or buffer.shape[0] < rows or buffer.shape[1:] != shape[1:]:
-            buffer = held[name] = np.empty(shape, np.int32)
-        return buffer[:rows]
-
-
-def _buffer(scratch: Scratch | None, name: str, rows: int, columns: int = 0) -> np.ndarray:
-    """``scratch.array(...)``, or a new array without scratch."""
-    if scratch is None:
-        return np.empty((rows, columns) if columns else (rows,), np.int32)
-    return scratch.array(name, rows, columns)
-
-
 def binned_half_list(positions: np.ndarray, cell: np.ndarray, pbc, radius: float,
                      capacity: int | None = None, pad: int = -1, runs: int = 1,
                      scratch: Scratch | None = None):
@@ -332,8 +257,9 @@ def binned_half_list(positions: np.ndarray, cell: np.ndarray, pbc, radius: float
     as ``runs`` interleaved runs and padded with ``pad`` to ``capacity`` slots (None: exactly
     the pairs, in search order; fewer slots than pairs: the first ones), n_pairs the pairs
     found and max_count the most pairs of one atom; None where the search does not apply
-    (see :func:`bin_grid`).  The search and the packing run on :func:`_workers` threads;
-    with ``scratch`` they write into its buffers (i, j and S are then views into them)."""
+    (see :func:`bin_grid`).  The search and the packing run on ``host_workers.workers()``
+    threads; with ``scratch`` they write into its buffers (i, j and S are then views into
+    them)."""
     positions = np.ascontiguousarray(positions, np.float64)
     cell = np.asarray(cell, np.float64)
     pbc = np.array([bool(p) for p in pbc])
@@ -347,20 +273,20 @@ def binned_half_list(positions: np.ndarray, cell: np.ndarray, pbc, radius: float
     nbins, lower, upper = grid
     cell_t = np.ascontiguousarray(cell.T)
     start, order, pos, image = _kernel("sort")(frac, cell_t, pbc, nbins, lower, upper)
-    chunks = min(_workers(), int(nbins[0] * nbins[1]))
+    chunks = min(workers(), int(nbins[0] * nbins[1]))
     # each thread the rows of bins (c0, c1) holding about n / chunks atoms
     row_starts = start[::int(nbins[2])]
     cuts = np.searchsorted(row_starts, np.arange(1, chunks) * n / chunks)
     slabs = list(zip([0, *cuts], [*cuts, len(row_starts) - 1]))
     expected = n * n / abs(np.linalg.det(cell)) * (2.0 / 3.0) * np.pi * radius ** 3
     guess = int(1.3 * expected / chunks) + 64 if np.all(pbc) else 16 * n // chunks + 64
-    pool = _pool(max(chunks - 1, 1))
+    threads = pool(max(chunks - 1, 1))
     while True:  # again with room for every pair when the guess was short
-        out = (_buffer(scratch, "found_i", chunks * guess),
-               _buffer(scratch, "found_j", chunks * guess),
-               _buffer(scratch, "found_shifts", chunks * guess, 3))
+        out = (buffer(scratch, "found_i", chunks * guess),
+               buffer(scratch, "found_j", chunks * guess),
+               buffer(scratch, "found_shifts", chunks * guess, 3))
         per_atom = np.zeros((chunks, n), np.int32)
-        counts = _in_threads(pool, _kernel("search"), [
+        counts = in_threads(threads, _kernel("search"), [
             (start, order, pos, image, cell_t, pbc, nbins, float(radius) ** 2, lo, hi,
              *(x[c * guess:(c + 1) * guess] for x in out), per_atom[c])
             for c, (lo, hi) in enumerate(slabs)])
@@ -370,17 +296,39 @@ def binned_half_list(positions: np.ndarray, cell: np.ndarray, pbc, radius: float
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     pairs = int(offsets[-1])
     size = pairs if capacity is None else int(capacity)
-    e = min(pairs, size)
+    outputs = (buffer(scratch, "i", size), buffer(scratch, "j", size),
+               buffer(scratch, "shifts", size, 3))
+    _pack_runs(out, offsets, guess, size, pad, runs, outputs, threads, chunks)
+    return (*outputs, pairs, int(per_atom.sum(axis=0).max()))
+
+
+def _pack_runs(found, offsets, stride: int, size: int, pad: int, runs: int, outputs, threads,
+               chunks: int):
+    """The found pairs (chunk c: ``offsets[c] <= p < offsets[c + 1]`` from ``c * stride``
+    of ``found``'s i, j, S) written into ``outputs`` (i, j (size,), S (size, 3)) as ``runs``
+    interleaved runs (:func:`_interleave`, its rows split between ``chunks`` threads)."""
+    e = min(int(offsets[-1]), size)
     q = -(-e // runs)
     rows = e if e == 0 or q * runs > size or e <= (runs - 1) * q else q  # as the kernel
     width = 1 if rows == e else runs
-    i, j = _buffer(scratch, "i", size), _buffer(scratch, "j", size)
-    shifts = _buffer(scratch, "shifts", size, 3)
+    i, j, shifts = outputs
     i[rows * width:], j[rows * width:], shifts[rows * width:] = pad, pad, 0
-    _in_threads(pool, _kernel("interleave"), [
-        (*out, offsets, guess, size, int(pad), int(runs), c * rows // chunks,
+    in_threads(threads, _kernel("interleave"), [
+        (*found, offsets, stride, size, int(pad), int(runs), c * rows // chunks,
          (c + 1) * rows // chunks, i, j, shifts) for c in range(chunks)])
-    return i, j, shifts, pairs, int(per_atom.sum(axis=0).max())
+
+
+def interleaved_half_list(i: np.ndarray, j: np.ndarray, s: np.ndarray, capacity: int,
+                          pad: int, runs: int):
+    """Half list arrays (capacity,) of the pairs ``(i, j, s)`` stored as ``runs``
+    interleaved runs (pair k of run r at slot ``k * runs + r``), padded with ``pad`` and
+    zero shifts; in order where the runs do not fit the capacity (one thread)."""
+    found = tuple(np.ascontiguousarray(a, np.int32) for a in (i, j, s))
+    outputs = (np.empty(capacity, np.int32), np.empty(capacity, np.int32),
+               np.empty((capacity, 3), np.int32))
+    offsets = np.array([0, len(found[0])], np.int64)
+    _pack_runs(found, offsets, len(found[0]), capacity, pad, runs, outputs, None, 1)
+    return outputs
 
 
 def binned_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float):

@@ -22,8 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.neighbors.binned import Scratch, binned_half_list, binned_pairs
+from jaxpot.neighbors.binned import binned_half_list, binned_pairs, interleaved_half_list
 from jaxpot.neighbors.core import NeighborList
+from jaxpot.neighbors.host_workers import Scratch
 from jaxpot.neighbors.rows_kernel import pack_rows
 
 
@@ -68,7 +69,12 @@ def _put_rows(values: np.ndarray, flat: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-#: the half list is stored as this many interleaved runs of vesin's order (below)
+#: the half list is stored as this many interleaved runs of the search's order: vesin and
+#: the binned search list each center's pairs one after another, and a scatter-add over such
+#: a list (the reverse pass of a pair sum) adds into one atom many times in a row, which
+#: XLA:CPU's scatter runs 3x slower than over spread indices (1.6 M pairs: 8.2 ms against
+#: 2.5 ms); pair k of run r sits at slot ``k * runs + r``
+#: (:func:`jaxpot.neighbors.binned.interleaved_half_list`)
 HALF_LIST_RUNS = 16
 
 
@@ -89,35 +95,6 @@ def host_pairs(positions: np.ndarray, cell: np.ndarray, pbc, radius: float,
     return i, j, s, d
 
 
-def _interleaved_half_list(i, j, s, capacity: int, pad: int):
-    """Half list arrays (capacity,) of the pairs ``(i, j, s)``, padded with ``pad``.
-
-    vesin lists each center's pairs one after another (the binned search too); a scatter-add
-    over such a list (the reverse pass of a pair sum) adds into one atom many times in a row,
-    and XLA:CPU's scatter then runs 3x slower than over spread indices (1.6 M pairs: 8.2 ms
-    against 2.5 ms).  The pairs are therefore stored as HALF_LIST_RUNS interleaved runs (pair
-    k of run r at slot ``k * runs + r``), padding slots spread among them when the capacity
-    allows."""
-    e = min(len(i), capacity)
-    runs = HALF_LIST_RUNS
-    q = -(-e // runs)
-    out_i = np.full(capacity, pad, np.int32)
-    out_j = np.full(capacity, pad, np.int32)
-    out_s = np.zeros((capacity, 3), np.int32)
-    s = np.ascontiguousarray(s, np.int32)
-    if e == 0 or q * runs > capacity or e <= (runs - 1) * q:
-        out_i[:e], out_j[:e], out_s[:e] = i[:e], j[:e], s[:e]
-        return out_i, out_j, out_s
-    item = np.dtype((np.void, 12))  # a shift as one 12-byte item: one copy per pair
-    full = (runs - 1) * q  # the first runs - 1 runs are full, the last has e - full pairs
-    for src, dst in ((i, out_i), (j, out_j), (s.view(item).reshape(-1),
-                                             out_s.view(item).reshape(-1))):
-        grid = dst[:q * runs].reshape(q, runs)
-        grid[:, :-1] = src[:full].reshape(runs - 1, q).T
-        grid[:e - full, -1] = src[full:e]
-    return out_i, out_j, out_s
-
-
 def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows: bool,
                view_radii: tuple[float, ...] = (), pad: int | None = None):
     """Dense rows and half list from each pair once (host side).
@@ -132,7 +109,7 @@ def pack_pairs(n: int, i, j, s, d, capacity: int, half_capacity: int, sort_rows:
     row count, the number of pairs, and the largest row count within each view radius (V,).
     """
     pad = n if pad is None else pad
-    hi, hj, hs = _interleaved_half_list(i, j, s, half_capacity, pad)
+    hi, hj, hs = interleaved_half_list(i, j, s, half_capacity, pad, HALF_LIST_RUNS)
     if capacity == 0 and not view_radii:  # a list without rows: the half list only
         counts = np.bincount(i, minlength=n) + np.bincount(j, minlength=n)
         return (np.zeros((n, 0), np.int32), np.zeros((n, 0, 3), np.int32), hi, hj, hs,
@@ -226,6 +203,6 @@ def host_rebuild(positions, cell, nbrs: NeighborList):
     args = [jax.lax.stop_gradient(positions), jax.lax.stop_gradient(cell)]
     if nbrs.atom_count is not None:
         args.append(nbrs.atom_count)
-    # buffers of this traced rebuild, kept between its calls (binned.Scratch)
+    # buffers of this traced rebuild, kept between its calls (host_workers.Scratch)
     return jax.pure_callback(functools.partial(_host_build, static, Scratch()), shapes, *args,
                              vmap_method="sequential")

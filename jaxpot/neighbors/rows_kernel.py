@@ -15,7 +15,7 @@ import functools
 
 import numpy as np
 
-from jaxpot.neighbors.binned import compile_kernel
+from jaxpot.neighbors.host_workers import compile_kernel
 
 
 def _fill_rows(i, j, s, capacity, pad, idx, shifts, counts):
