@@ -17,8 +17,10 @@ Weber, PRB 31, 5262 (1985) silicon, as in LAMMPS's ``Si.sw`` (diamond Si at a = 
 
 from __future__ import annotations
 
+import functools
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.data import atomic_numbers
@@ -27,6 +29,7 @@ from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_i
                           species_lookup)
 from jaxpot.neighbors import neighbor_components, slot_sum
 from jaxpot.potentials.pair import check_triplet_table, select_elements
+from jaxpot.tangents import instantiate, is_zero
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
 # LAMMPS pair_sw's checks (all but cos theta0 >= 0), and lengths sigma, a > 0 where the pair
@@ -110,7 +113,7 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
     terms = _terms_fn(lookup, len(zs))
     spec = make_spec("stillinger_weber", __name__, species=elements, cutoff=cutoff,
                      shapes={k: list(v.shape) for k, v in table.items()})
-    return EnergyModel(energy_fn=_energy_fn(terms),
+    return EnergyModel(energy_fn=_energy_fn(terms, len(zs) == 1),
                        params={k: jnp.asarray(v) for k, v in table.items()}, cutoff=cutoff,
                        species=zs, atomic_energies_fn=_atomic_energies_fn(terms), spec=spec,
                        name="stillinger_weber", cpu_fusions=False)  # MD 1.5-1.8x faster without
@@ -235,11 +238,93 @@ def _three_body(lam_eps, c0, sj, unit, g, onehot, to_neighbors: bool):
     return e3, credit
 
 
-def _energy_fn(terms):
+def _energy_fn(terms, single: bool):
     def energy(params, positions, cell, species, neighbors):
+        if single:  # forces from the slot gradient of _one_species_slot_gradient
+            components, mask = neighbor_components(positions, cell, neighbors)
+            return _one_species_energy(params, *components, mask)
         phi2, e3, _ = terms(params, positions, cell, species, neighbors)
         return 0.5 * jnp.sum(slot_sum(phi2)) + 0.5 * jnp.sum(e3)  # pairs, triplets seen twice
     return energy
+
+
+def _one_species_plain(params, x, y, z, mask):
+    """The energy of one species from the pair vectors' components (N, K) and mask."""
+    phi2, unit, g = _slot_terms(params, True, (x, y, z), mask, None, None)
+    lam_eps, c0 = (params["lambda"] * params["epsilon"])[0], params["costheta0"][0]
+    e3, _ = _three_body(lam_eps, c0, None, unit, g, None, False)
+    return 0.5 * jnp.sum(slot_sum(phi2)) + 0.5 * jnp.sum(e3)
+
+
+_one_species_energy = jax.custom_jvp(_one_species_plain)
+
+
+@functools.partial(_one_species_energy.defjvp, symbolic_zeros=True)
+def _one_species_jvp(primals, tangents):
+    """Position and cell tangents through the analytic slot gradient; a parameter tangent
+    (training SW parameters) through autodiff of the plain energy."""
+    params, x, y, z, mask = primals
+    d_params, dx, dy, dz = tangents[:4]
+    if not is_zero(d_params):
+        args = (params, x, y, z)
+        dargs = tuple(instantiate(t, a) for t, a in zip((d_params, dx, dy, dz), args))
+        return jax.jvp(lambda p, a, b, c: _one_species_plain(p, a, b, c, mask), args, dargs)
+    energy, grads = _one_species_slot_gradient(params, x, y, z, mask)
+    out = jnp.zeros((), energy.dtype)
+    for grad, d in zip(grads, (dx, dy, dz)):
+        if not is_zero(d):
+            out = out + jnp.sum(grad * d)
+    return energy, out
+
+
+def _one_species_slot_gradient(params, x, y, z, mask):
+    """The energy E and dE/d(x, y, z) per neighbor slot ((N, K) each), one species: E = half
+    the pair energies plus half the three-body energies of each center, as
+    :func:`_one_species_plain` (the same sums in another order: equal to round-off).
+
+    From the slot terms and the moments G, V, T, D = sum g^2 of each center, with
+    dE/dd = (dE/dr) u + (g / r) (1 - u u^T) dE/du (no reverse pass over (N, K)
+    temporaries: 32,768 atoms, energy + forces 44.9 -> 39.4 ms)."""
+    p = {k: v[0, 0, 0] for k, v in params.items()}
+    sigma, cut = p["sigma"], p["a"] * p["sigma"]
+    r2 = x * x + y * y + z * z
+    within = mask & (r2 < (cut * (1.0 - 1e-8)) ** 2)  # as _slot_terms
+    r = jnp.sqrt(jnp.where(within, r2, (0.5 * cut) ** 2))
+    inv_r, inv_rc = 1.0 / r, 1.0 / (r - cut)
+    ce = sigma * inv_rc
+    log_x = jnp.log(sigma / r)
+    xp, xq = jnp.exp(p["p"] * log_x + ce), jnp.exp(p["q"] * log_x + ce)
+    ae = p["A"] * p["epsilon"]
+    phi2 = jnp.where(within, ae * (p["B"] * xp - xq), 0.0)
+    dphi2 = jnp.where(within, ae * ((p["q"] * xq - p["p"] * p["B"] * xp) * inv_r
+                                    - (p["B"] * xp - xq) * ce * inv_rc), 0.0)
+    g = jnp.where(within, jnp.exp(p["gamma"] * ce), 0.0)
+    dg = -p["gamma"] * ce * inv_rc * g
+    ux, uy, uz = x * inv_r, y * inv_r, z * inv_r
+
+    def total(a):
+        return slot_sum(a)[:, None]
+
+    big_g = total(g)
+    vx, vy, vz = total(g * ux), total(g * uy), total(g * uz)
+    gx, gy, gz = g * ux, g * uy, g * uz
+    txx, tyy, tzz = total(gx * ux), total(gy * uy), total(gz * uz)
+    txy, txz, tyz = total(gx * uy), total(gx * uz), total(gy * uz)
+    c0, le = p["costheta0"], p["lambda"] * p["epsilon"]
+    tt = txx ** 2 + tyy ** 2 + tzz ** 2 + 2.0 * (txy ** 2 + txz ** 2 + tyz ** 2)
+    e3 = le * (tt - 2.0 * c0 * (vx ** 2 + vy ** 2 + vz ** 2) + c0 ** 2 * big_g ** 2
+               - (1.0 - c0) ** 2 * total(g * g))
+    energy = 0.5 * jnp.sum(slot_sum(phi2)) + 0.5 * jnp.sum(e3)
+    tux = txx * ux + txy * uy + txz * uz  # T u
+    tuy = txy * ux + tyy * uy + tyz * uz
+    tuz = txz * ux + tyz * uy + tzz * uz
+    utu = ux * tux + uy * tuy + uz * tuz
+    uv = ux * vx + uy * vy + uz * vz
+    radial = 0.5 * dphi2 + le * dg * (utu - 2.0 * c0 * uv + c0 ** 2 * big_g
+                                      - (1.0 - c0) ** 2 * g)
+    tangential = 2.0 * le * g * inv_r
+    return energy, tuple(radial * u + tangential * ((tu - utu * u) - c0 * (v - uv * u))
+                         for u, tu, v in ((ux, tux, vx), (uy, tuy, vy), (uz, tuz, vz)))
 
 
 def _atomic_energies_fn(terms):
