@@ -10,9 +10,10 @@ Parameters per element triplet follow LAMMPS ``pair_style sw``: the pair i-j use
 (i, k, k) for the i-k leg, and lambda, epsilon, cos theta0 of (i, j, k).  Per-atom energies
 follow LAMMPS's tally: half of each pair energy to each atom, a third of each triplet energy to
 each of its three atoms.  The three-body sum runs over moments of each atom's neighbors, O(K)
-per atom instead of K^2 neighbor pairs (:func:`_three_body`).  Built-in default: Stillinger &
-Weber, PRB 31, 5262 (1985) silicon, as in LAMMPS's ``Si.sw`` (diamond Si at a = 5.431 Å:
--4.3366 eV/atom).
+per atom instead of K^2 neighbor pairs (:func:`_three_body`); with one species the forces come
+from an analytic gradient per neighbor slot (:func:`_one_species_slot_gradient`).  Built-in
+default: Stillinger & Weber, PRB 31, 5262 (1985) silicon, as in LAMMPS's ``Si.sw`` (diamond Si
+at a = 5.431 Å: -4.3366 eV/atom).
 """
 
 from __future__ import annotations
@@ -283,8 +284,8 @@ def _one_species_slot_gradient(params, x, y, z, mask):
     :func:`_one_species_plain` (the same sums in another order: equal to round-off).
 
     From the slot terms and the moments G, V, T, D = sum g^2 of each center, with
-    dE/dd = (dE/dr) u + (g / r) (1 - u u^T) dE/du (no reverse pass over (N, K)
-    temporaries: 32,768 atoms, energy + forces 44.9 -> 39.4 ms)."""
+    dE/dd = (dE/dr) u + (1 - u u^T) dE/du / r for the pair vector d = r u (no reverse pass
+    over (N, K) temporaries: 32,768 atoms, energy + forces 44.9 -> 39.4 ms)."""
     p = {k: v[0, 0, 0] for k, v in params.items()}
     sigma, cut = p["sigma"], p["a"] * p["sigma"]
     r2 = x * x + y * y + z * z
