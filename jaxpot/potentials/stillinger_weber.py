@@ -132,10 +132,9 @@ def from_spec(config: dict) -> EnergyModel:
 _TENSOR_WEIGHTS = (1.0, 1.0, 1.0, 2.0, 2.0, 2.0)
 
 
-def _slot_terms(params, single: bool, components, mask, index, sj):
-    """Per neighbor slot (N, K): pair energy phi2, the unit vector's components (ux, uy, uz)
-    and the three-body radial factor g, both 0 outside the SW cutoff of the pair."""
-    x, y, z = components
+def _pair_parameters(params, single: bool, index, sj):
+    """``pair(name)``: the parameter ``name`` of each neighbor slot's pair, entry (i, j, j)
+    as (N, K), or a scalar for one species."""
     if single:
         def pair(name):
             return params[name][0, 0, 0]
@@ -144,18 +143,37 @@ def _slot_terms(params, single: bool, components, mask, index, sj):
 
         def pair(name):  # entry (i, j, j) for each neighbor slot, (N, K)
             return params[name][si, sj, sj]
+    return pair
+
+
+def _radial_terms(pair, components, mask):
+    """Per neighbor slot (N, K): within the SW cutoff a sigma of the pair (bool), r (Å; half
+    the cutoff outside it), 1 / (r - a sigma), sigma / (r - a sigma), the two factors
+    (sigma/r)^p and (sigma/r)^q of phi2 each times exp(sigma / (r - a sigma)), the pair
+    energy phi2 and the three-body radial factor g, both 0 outside the cutoff; ``pair`` from
+    :func:`_pair_parameters`."""
+    x, y, z = components
     sigma, cut = pair("sigma"), pair("a") * pair("sigma")
     # beyond (1 - 1e-8) * cut the exponential factors are exactly 0 in float64
     r2 = x * x + y * y + z * z
     within = mask & (r2 < (cut * (1.0 - 1e-8)) ** 2)
     r = jnp.sqrt(jnp.where(within, r2, (0.5 * cut) ** 2))
-    cutoff_exponent = sigma / (r - cut)
+    inv_rc = 1.0 / (r - cut)
+    cutoff_exponent = sigma * inv_rc
     log_x = jnp.log(sigma / r)  # (sigma/r)^p exp(...) as one exp (pow is exp(log) anyway)
-    phi2 = pair("A") * pair("epsilon") * (pair("B") * jnp.exp(pair("p") * log_x
-                                                              + cutoff_exponent)
-                                          - jnp.exp(pair("q") * log_x + cutoff_exponent))
-    phi2 = jnp.where(within, phi2, 0.0)
+    xp = jnp.exp(pair("p") * log_x + cutoff_exponent)
+    xq = jnp.exp(pair("q") * log_x + cutoff_exponent)
+    phi2 = jnp.where(within, pair("A") * pair("epsilon") * (pair("B") * xp - xq), 0.0)
     g = jnp.where(within, jnp.exp(pair("gamma") * cutoff_exponent), 0.0)
+    return within, r, inv_rc, cutoff_exponent, xp, xq, phi2, g
+
+
+def _slot_terms(params, single: bool, components, mask, index, sj):
+    """Per neighbor slot (N, K): pair energy phi2, the unit vector's components (ux, uy, uz)
+    and the three-body radial factor g, both 0 outside the SW cutoff of the pair."""
+    x, y, z = components
+    pair = _pair_parameters(params, single, index, sj)
+    _, r, _, _, _, _, phi2, g = _radial_terms(pair, components, mask)
     inv_r = 1.0 / r
     return phi2, (x * inv_r, y * inv_r, z * inv_r), g
 
@@ -286,20 +304,12 @@ def _one_species_slot_gradient(params, x, y, z, mask):
     From the slot terms and the moments G, V, T, D = sum g^2 of each center, with
     dE/dd = (dE/dr) u + (1 - u u^T) dE/du / r for the pair vector d = r u (no reverse pass
     over (N, K) temporaries: 32,768 atoms, energy + forces 44.9 -> 39.4 ms)."""
-    p = {k: v[0, 0, 0] for k, v in params.items()}
-    sigma, cut = p["sigma"], p["a"] * p["sigma"]
-    r2 = x * x + y * y + z * z
-    within = mask & (r2 < (cut * (1.0 - 1e-8)) ** 2)  # as _slot_terms
-    r = jnp.sqrt(jnp.where(within, r2, (0.5 * cut) ** 2))
-    inv_r, inv_rc = 1.0 / r, 1.0 / (r - cut)
-    ce = sigma * inv_rc
-    log_x = jnp.log(sigma / r)
-    xp, xq = jnp.exp(p["p"] * log_x + ce), jnp.exp(p["q"] * log_x + ce)
-    ae = p["A"] * p["epsilon"]
-    phi2 = jnp.where(within, ae * (p["B"] * xp - xq), 0.0)
-    dphi2 = jnp.where(within, ae * ((p["q"] * xq - p["p"] * p["B"] * xp) * inv_r
-                                    - (p["B"] * xp - xq) * ce * inv_rc), 0.0)
-    g = jnp.where(within, jnp.exp(p["gamma"] * ce), 0.0)
+    pair = _pair_parameters(params, True, None, None)
+    p = {k: pair(k) for k in PARAMETER_NAMES}
+    within, r, inv_rc, ce, xp, xq, phi2, g = _radial_terms(pair, (x, y, z), mask)
+    inv_r = 1.0 / r
+    dphi2 = jnp.where(within, p["A"] * p["epsilon"] * (
+        (p["q"] * xq - p["p"] * p["B"] * xp) * inv_r - (p["B"] * xp - xq) * ce * inv_rc), 0.0)
     dg = -p["gamma"] * ce * inv_rc * g
     ux, uy, uz = x * inv_r, y * inv_r, z * inv_r
 
