@@ -214,7 +214,7 @@ ROW_TILE = 256
 def _kernel(name: str):
     """The compiled kernel ``name`` (compiled once per process, loaded from numba's cache)."""
     return compile_kernel({"sort": _sort_into_bins, "search": _stencil_pairs,
-                     "interleave": _interleave}[name])
+                           "interleave": _interleave}[name])
 
 
 #: at most this many bins per atom (a sparse system in a large cell gets wider bins)
