@@ -3,6 +3,7 @@
 direct sums, finite differences and phonopy; invariances; bad input."""
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -331,7 +332,8 @@ def test_charge_model_fitted_to_dft_charges_beats_fixed_charges():
     RMSE is below that of the best fixed per-element charges (the per-element means)."""
     from ase.io import read
     from jaxpot.electrostatics import fit_charges
-    frames = read("../shared/data/water_rpbe_d3_n2p2_example.extxyz", ":6")
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+    frames = read(os.path.join(data, "water_rpbe_d3_n2p2_example.extxyz"), ":6")
     train, test = frames[:5], frames[5:]
     result = fit_charges(environment_charges(["O", "H"], r_cut=4.0, hidden=(8,)), train,
                          key="n2p2_charge", steps=300, learning_rate=1e-2)
