@@ -14,7 +14,7 @@ configurations, seeded random subsets) and the calibration of the predictive sta
 deviation (``gap.predictive_std``) against the actual test errors (Spearman rank correlation
 per structure for energies and per atom for forces; PNG scatter plot).
 
-Run: python benchmarks/gap_accuracy.py [--elements Si Ge Li] [--n-sparse 1000]
+Run: python benchmarks/gap_accuracy.py [--elements Si Ge Li] [--n-sparse M]
          [--learning-curve 25 50 100 214] [--steps 150] [--out gap_accuracy.json]
 Writes benchmarks/results/gap_accuracy.json and benchmarks/results/gap_calibration_<El>.png.
 """
@@ -22,6 +22,7 @@ Writes benchmarks/results/gap_accuracy.json and benchmarks/results/gap_calibrati
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -86,14 +87,15 @@ def calibration(result, test, element: str, tag: str = "") -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--elements", nargs="+", default=["Si", "Ge", "Li"])
-    parser.add_argument("--n-sparse", type=int, default=1000)
+    parser.add_argument("--n-sparse", type=int, default=None,
+                        help="SOAP sparse points (default: GapSettings()'s)")
     parser.add_argument("--learning-curve", nargs="*", type=int, default=[25, 50, 100, 214])
     parser.add_argument("--steps", type=int, default=150, help="evidence steps (0: skip)")
     parser.add_argument("--out", default="gap_accuracy.json", help="file in benchmarks/results")
     args = parser.parse_args()
     base = gap.GapSettings()
-    base = base.replace(soap=gap.SoapSettings(**{**base.soap.__dict__,
-                                                 "n_sparse": args.n_sparse}))
+    if args.n_sparse:
+        base = base.replace(soap=dataclasses.replace(base.soap, n_sparse=args.n_sparse))
     out = {"n_sparse": args.n_sparse, "settings": repr(base), "elements": {},
            "file": args.out}
     for k, element in enumerate(args.elements):
@@ -105,7 +107,7 @@ def main() -> None:
         print(element, "default ", entry["default"], flush=True)
         if k == 0:
             entry["calibration"] = calibration(result, test, element,
-                                               "" if args.out == "gap_accuracy.json" else "_2b")
+                                               Path(args.out).stem.replace("gap_accuracy", ""))
             print(element, "calibration", entry["calibration"], flush=True)
         out["elements"][element] = entry
         _write(out)

@@ -9,13 +9,18 @@ and over the elements.  The candidate with the lowest score becomes the default 
 ``jaxpot.gap.GapSettings``; settings that suit three chemically different elements (a covalent
 semiconductor pair and an alkali metal) are meant to carry over to elements we do not have.
 
+Candidates named ``+2b M<n> ...`` fix their own number of SOAP sparse points; the others use
+``--n-sparse``.  Rows of candidates and elements not run are kept from the previous file.
+
 Run: python benchmarks/select_gap_defaults.py [--elements Si Ge Li] [--n-sparse 500]
+         [--only NAME ...]
 Writes benchmarks/results/gap_defaults.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -36,9 +41,14 @@ PUBLISHED = {"Si": (2.91, 0.07), "Ge": (2.06, 0.05), "Li": (0.49, 0.01)}
 
 
 def candidates(n_sparse: int) -> dict[str, gap.GapSettings]:
-    def soap(cutoff=5.0, l_max=6):
-        return gap.SoapSettings(cutoff=cutoff, n_max=8, l_max=l_max, atom_sigma=0.5, zeta=4,
-                                delta=1.0, n_sparse=n_sparse)
+    def soap(cutoff=5.0, l_max=6, m=None, **changes):
+        return dataclasses.replace(gap.SoapSettings(
+            cutoff=cutoff, n_max=8, l_max=l_max, atom_sigma=0.5, zeta=4, delta=1.0,
+            n_sparse=m or n_sparse), **changes)
+
+    def with_2b(sigma=(0.001, 0.02, 0.02, 0), **soap_changes):
+        return gap.GapSettings(soap=soap(**soap_changes), distance_2b=gap.TwoBodySettings(
+            cutoff=5.0, theta_uniform=1.0, delta=1.0, n_sparse=20), default_sigma=sigma)
     return {
         "s(0.002,0.1,0.05)": gap.GapSettings(soap=soap(), default_sigma=(0.002, 0.1, 0.05, 0)),
         "s(0.001,0.05,0.05)": gap.GapSettings(soap=soap(), default_sigma=(0.001, 0.05, 0.05, 0)),
@@ -56,6 +66,22 @@ def candidates(n_sparse: int) -> dict[str, gap.GapSettings]:
             soap=soap(), distance_2b=gap.TwoBodySettings(cutoff=5.0, theta_uniform=1.0,
                                                          delta=1.0, n_sparse=20),
             default_sigma=(0.001, 0.02, 0.02, 0)),
+        # sparse-point counts and force-oriented variants of the +2b default (n_sparse fixed
+        # per candidate, whatever --n-sparse says)
+        "+2b M1000": with_2b(m=1000),
+        "+2b M2000": with_2b(m=2000),
+        "+2b M3000": with_2b(m=3000),
+        "+2b M2000 F0.01": with_2b(sigma=(0.001, 0.01, 0.02, 0), m=2000),
+        "+2b M2000 zeta2": with_2b(m=2000, zeta=2),
+        "+2b M2000 nmax10 lmax8": with_2b(m=2000, n_max=10, l_max=8),
+        "+2b M2000 nmax10 lmax8 F0.01": with_2b(sigma=(0.001, 0.01, 0.02, 0), m=2000,
+                                                n_max=10, l_max=8),
+        "+2b M2000 nmax10 lmax8 zeta2": with_2b(m=2000, n_max=10, l_max=8, zeta=2),
+        "+2b M2000 nmax12 lmax10": with_2b(m=2000, n_max=12, l_max=10),
+        "+2b M2000 nmax12 lmax10 zeta2": with_2b(m=2000, n_max=12, l_max=10, zeta=2),
+        "+2b M3000 nmax12 lmax10": with_2b(m=3000, n_max=12, l_max=10),
+        "+2b M2000 nmax12 lmax10 as0.6": with_2b(m=2000, n_max=12, l_max=10, atom_sigma=0.6),
+        "+2b M2000 nmax10 lmax8 as0.4": with_2b(m=2000, n_max=10, l_max=8, atom_sigma=0.4),
     }
 
 
