@@ -341,6 +341,14 @@ def run_element(element: str, args, settings: dict, work: Path) -> tuple[list, l
         speed_rows.append(attempt({"element": element, "code": mode},
                                   f"{mode} {element} prediction speed",
                                   lambda s=spec: python_worker(s, work, args.timeout)))
+    for path in args.models or []:  # other jaxpot models (e.g. GapSettings() fits), same run
+        for mode in ("jaxpot_calculator", "jaxpot_predict"):
+            spec = {"kind": "speed", "mode": mode, "element": element, "repeats": args.repeats,
+                    "model_file": os.path.abspath(path)}
+            code = f"{mode} ({Path(path).name})"
+            speed_rows.append(attempt({"element": element, "code": code},
+                                      f"{code} {element} prediction speed",
+                                      lambda s=spec: python_worker(s, work, args.timeout)))
     return fit_rows, speed_rows
 
 
@@ -494,6 +502,9 @@ def main():
                         help="10 training configs, n_sparse 50, l_max=n_max=4 (smoke test)")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per subprocess")
     parser.add_argument("--keep", help="keep the work files (training xyz, models, logs) here")
+    parser.add_argument("--models", nargs="*",
+                        help="more jaxpot model files whose prediction speed is timed in the "
+                             "same run (e.g. from gap_si_properties.py --save)")
     parser.add_argument("--_worker")
     args = parser.parse_args()
     if args._worker:

@@ -4,9 +4,11 @@ split: relaxed lattice constant, relaxed-ion C11/C12/C44 (GPa) and phonons at Γ
 reference cell; C11 152.8, C12 56.6 GPa from its ±2 % strains, ../shared/data/README.md) and,
 for context only (another functional), CASTEP PW91 phonons of the GAP-18 testing framework.
 
-Run: python benchmarks/gap_si_properties.py   (prints one JSON line)
+Run: python benchmarks/gap_si_properties.py [--save MODEL] [--soap KEY=VALUE ...]
+(prints one JSON line; --save writes the fitted model, e.g. for ``bench_gap.py --models``;
+--soap changes SOAP settings of ``GapSettings()``, e.g. zeta=4 n_sparse=1000)
 """
-import json, jax
+import argparse, dataclasses, json, jax
 jax.config.update("jax_enable_x64", True)
 import numpy as np
 from ase.build import bulk
@@ -16,7 +18,18 @@ from jaxpot.properties import elastic_constants, phonons, relax
 from pathlib import Path
 fr = read(Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mlearn_Si_PBE.extxyz', ':')
 train = [a for a in fr if a.info['split'] == 'training']
-res = gap.fit(train, gap.GapSettings(), progress=False)
+parser = argparse.ArgumentParser()
+parser.add_argument("--save", help="write the fitted model here")
+parser.add_argument("--soap", nargs="*", default=[],
+                    help="SOAP settings other than the defaults, e.g. zeta=4 n_sparse=1000")
+args = parser.parse_args()
+settings = gap.GapSettings()
+changes = {k: type(getattr(settings.soap, k))(v) for k, v in (x.split("=") for x in args.soap)}
+settings = settings.replace(soap=dataclasses.replace(settings.soap, **changes))
+res = gap.fit(train, settings, progress=False)
+if args.save:
+    import jaxpot
+    jaxpot.save(res.model, args.save)
 r = relax(res.model, bulk("Si", "diamond", a=5.43)).atoms
 a0 = r.cell.cellpar()[0] * np.sqrt(2)
 c = elastic_constants(res.model, r)

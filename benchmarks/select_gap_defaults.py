@@ -77,6 +77,8 @@ def candidates(n_sparse: int) -> dict[str, gap.GapSettings]:
         "+2b M2000 nmax10 lmax8 F0.01": with_2b(sigma=(0.001, 0.01, 0.02, 0), m=2000,
                                                 n_max=10, l_max=8),
         "+2b M2000 nmax10 lmax8 zeta2": with_2b(m=2000, n_max=10, l_max=8, zeta=2),
+        "+2b M2000 nmax10 lmax8 zeta2 F0.01": with_2b(sigma=(0.001, 0.01, 0.02, 0), m=2000,
+                                                      n_max=10, l_max=8, zeta=2),
         "+2b M2000 nmax12 lmax10": with_2b(m=2000, n_max=12, l_max=10),
         "+2b M2000 nmax12 lmax10 zeta2": with_2b(m=2000, n_max=12, l_max=10, zeta=2),
         "+2b M3000 nmax12 lmax10": with_2b(m=3000, n_max=12, l_max=10),

@@ -10,7 +10,7 @@ set; jaxpot's default, where gap_fit's is the isolated-atom energy).
 
 ``GapSettings()`` are jaxpot's defaults, chosen on validation splits carved from the mlearn
 Si, Ge and Li training splits (``benchmarks/select_gap_defaults.py``): SOAP (cutoff 5 Å,
-n_max 10, l_max 8, atom_sigma 0.5, zeta 2, delta 1, 2000 CUR sparse points) plus a distance_2b
+n_max 12, l_max 10, atom_sigma 0.5, zeta 2, delta 1, 2000 CUR sparse points) plus a distance_2b
 term (cutoff 5 Å, theta 1 Å, delta 1, 20 points), ``default_sigma = (0.001, 0.02, 0.02)``
 per atom, e0 from a least-squares average, virials fitted.  Settings parsed from a gap_fit
 command line or TOML file contain exactly the descriptors given there.
@@ -32,8 +32,8 @@ class SoapSettings:
     """gap_fit's ``soap`` descriptor and its dot-product GP (``covariance_type=dot_product``)."""
 
     cutoff: float = 5.0
-    n_max: int = 10
-    l_max: int = 8
+    n_max: int = 12
+    l_max: int = 10
     atom_sigma: float = 0.5
     zeta: int = 2
     delta: float = 1.0
