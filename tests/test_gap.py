@@ -263,7 +263,7 @@ def test_predictive_std_equals_the_dense_dtc_formula(si_frames):
     from jaxpot.gap.terms import soap_gp_descriptor
     from jaxpot.gap.uncertainty import predictive_std
     train, test = si_frames
-    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=3,
+    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=3, zeta=4,
                                                      n_sparse=25, delta=0.5),
                                e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0),
                                fit_virials=False, sparse_jitter=1e-4,  # a well-posed K_MM^-1
