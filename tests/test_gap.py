@@ -195,14 +195,28 @@ def test_bad_training_data_is_named(si_frames, tmp_path):
 
 
 def test_bad_settings_are_named():
+    soap = "soap cutoff=4 l_max=2 n_max=2 atom_sigma=0.5"
     with pytest.raises(ConfigError, match=r"unsupported gap_fit keys \['banana'\]"):
-        parse_gap_fit("at_file=x.xyz gap={soap cutoff=4} banana=1 default_sigma={1 1 1 0}")
+        parse_gap_fit(f"at_file=x.xyz gap={{{soap}}} banana=1 default_sigma={{1 1 1 0}}")
     with pytest.raises(ConfigError, match=r"soap: unsupported keys \['colour'\]"):
-        parse_gap_fit("gap={soap cutoff=4 colour=red} default_sigma={1 1 1 0}")
+        parse_gap_fit(f"gap={{{soap} colour=red}} default_sigma={{1 1 1 0}}")
     with pytest.raises(ConfigError, match="covariance_type=ard_se is not supported"):
-        parse_gap_fit("gap={soap cutoff=4 covariance_type=ard_se} default_sigma={1 1 1 0}")
+        parse_gap_fit(f"gap={{{soap} covariance_type=ard_se}} default_sigma={{1 1 1 0}}")
     with pytest.raises(ConfigError, match="core_param_file"):
-        parse_gap_fit("gap={soap cutoff=4} core_param_file=x.xml default_sigma={1 1 1 0}")
+        parse_gap_fit(f"gap={{{soap}}} core_param_file=x.xml default_sigma={{1 1 1 0}}")
+    # QUIP's soap descriptor registers these four as PARAM_MANDATORY
+    with pytest.raises(ConfigError, match=r"soap needs \['l_max', 'atom_sigma'\]"):
+        parse_gap_fit("gap={soap cutoff=4 n_max=2} default_sigma={1 1 1 0}")
+
+
+def test_gap_fit_command_lines_take_gap_fits_defaults_not_jaxpots():
+    """A gap_fit line without zeta means gap_fit's default exponent, 1 (gap_fit_module:
+    param_register 'zeta' '1.0'), whatever GapSettings() uses; a TOML table takes jaxpot's."""
+    job = parse_gap_fit("gap={soap cutoff=4 l_max=2 n_max=2 atom_sigma=0.5} "
+                        "default_sigma={0.01 0.1 0.1 0}")
+    assert job.settings.soap.zeta == 1 != gap.SoapSettings().zeta
+    assert parse_gap_fit("gap={soap cutoff=4 l_max=2 n_max=2 atom_sigma=0.5 zeta=3} "
+                         "default_sigma={0.01 0.1 0.1 0}").settings.soap.zeta == 3
     with pytest.raises(ValueError, match="default_sigma"):
         gap.GapSettings(default_sigma=(0.0, 0.1, 0.1, 0.0))
 

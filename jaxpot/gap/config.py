@@ -118,9 +118,14 @@ def parse_pairs(text: str) -> dict[str, str]:
     return out
 
 
+#: soap keys gap_fit (QUIP's descriptors) requires on a command line
+_SOAP_MANDATORY = ("cutoff", "l_max", "n_max", "atom_sigma")
+
+
 def parse_gap_fit(command_line: str | list[str]) -> FitJob:
     """Settings from a gap_fit command line (a string or argv list; a leading ``gap_fit``
-    is skipped)."""
+    is skipped).  As in gap_fit, soap needs cutoff, l_max, n_max and atom_sigma, and zeta
+    defaults to 1 (a TOML file's tables take jaxpot's defaults instead)."""
     if isinstance(command_line, (list, tuple)):
         command_line = " ".join(shlex.quote(t) if "=" not in t else t for t in command_line)
     text = command_line.strip()
@@ -133,9 +138,16 @@ def parse_gap_fit(command_line: str | list[str]) -> FitJob:
         words = part.strip().split(None, 1)
         if not words:
             continue
-        descriptors.append((words[0].lower(),
-                            {k: _number_or_text(_unwrap(v))
-                             for k, v in parse_pairs(words[1] if len(words) > 1 else "").items()}))
+        name = words[0].lower()
+        options = {k: _number_or_text(_unwrap(v))
+                   for k, v in parse_pairs(words[1] if len(words) > 1 else "").items()}
+        if name == "soap":  # gap_fit's own rules, not jaxpot's defaults (GapSettings())
+            missing = [k for k in _SOAP_MANDATORY if k not in options]
+            if missing:
+                raise ConfigError(f"gap_fit command line: soap needs {missing} (mandatory in "
+                                  "gap_fit too)")
+            options.setdefault("zeta", 1)  # gap_fit's default exponent
+        descriptors.append((name, options))
     values: dict[str, Any] = {}
     for key, value in top.items():
         raw = _unwrap(value)
