@@ -62,10 +62,7 @@ def candidates(n_sparse: int) -> dict[str, gap.GapSettings]:
         "evidence-tuned": "lml",
         "s(0.001,0.02,0.02) lmax8": gap.GapSettings(soap=soap(l_max=8),
                                                      default_sigma=(0.001, 0.02, 0.02, 0)),
-        "s(0.001,0.02,0.02) +2b": gap.GapSettings(
-            soap=soap(), distance_2b=gap.TwoBodySettings(cutoff=5.0, theta_uniform=1.0,
-                                                         delta=1.0, n_sparse=20),
-            default_sigma=(0.001, 0.02, 0.02, 0)),
+        "s(0.001,0.02,0.02) +2b": with_2b(),
         # sparse-point counts and force-oriented variants of the +2b default (n_sparse fixed
         # per candidate, whatever --n-sparse says)
         "+2b M1000": with_2b(m=1000),

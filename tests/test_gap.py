@@ -207,6 +207,8 @@ def test_bad_settings_are_named():
     # QUIP's soap descriptor registers these four as PARAM_MANDATORY
     with pytest.raises(ConfigError, match=r"soap needs \['l_max', 'atom_sigma'\]"):
         parse_gap_fit("gap={soap cutoff=4 n_max=2} default_sigma={1 1 1 0}")
+    with pytest.raises(ValueError, match="default_sigma"):
+        gap.GapSettings(default_sigma=(0.0, 0.1, 0.1, 0.0))
 
 
 def test_gap_fit_command_lines_take_gap_fits_defaults_not_jaxpots():
@@ -217,8 +219,6 @@ def test_gap_fit_command_lines_take_gap_fits_defaults_not_jaxpots():
     assert job.settings.soap.zeta == 1 != gap.SoapSettings().zeta
     assert parse_gap_fit("gap={soap cutoff=4 l_max=2 n_max=2 atom_sigma=0.5 zeta=3} "
                          "default_sigma={0.01 0.1 0.1 0}").settings.soap.zeta == 3
-    with pytest.raises(ValueError, match="default_sigma"):
-        gap.GapSettings(default_sigma=(0.0, 0.1, 0.1, 0.0))
 
 
 def test_prediction_refuses_an_unseen_species(si_frames):
