@@ -11,7 +11,7 @@ benchmarks/mtp_accuracy.py), compared with LAMMPS's Si SNAP on the same cells.  
   first_s       wall time to the first ``--chunk`` MD steps (allocation + compilation)
 
 Run: python benchmarks/bench_snap.py [--sizes 2 4 6] [--steps 40] [--models si_snap ge_qsnap]
-         [--codes lammps jaxpot] [--jaxpot-skin 1.0]
+         [--codes lammps jaxpot] [--jaxpot-skin 1.0] [--out STEM]
 Writes benchmarks/results/snap.json (mtp_speed.json for --models [si_snap] si_mtp).
 """
 
@@ -119,6 +119,7 @@ def main():
     p.add_argument("--precisions", nargs="+", default=["float64", "float32"])
     p.add_argument("--jaxpot-skin", type=float, default=SKIN, help="Å (LAMMPS keeps 1 Å)")
     p.add_argument("--codes", nargs="+", default=["lammps", "jaxpot"])
+    p.add_argument("--out", help="results file stem (default: snap, snap_skin<S>, mtp_speed)")
     p.add_argument("--worker")
     args = p.parse_args()
     if args.worker:
@@ -152,7 +153,7 @@ def main():
     name = "snap" if args.jaxpot_skin == SKIN else f"snap_skin{args.jaxpot_skin:g}"
     if args.models == ["si_mtp"] or args.models == ["si_snap", "si_mtp"]:
         name = "mtp_speed"
-    print(write_json(name, {"machine": machine(), "rows": rows}))
+    print(write_json(args.out or name, {"machine": machine(), "rows": rows}))
 
 
 if __name__ == "__main__":
