@@ -15,6 +15,8 @@ the optional normalisation.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -39,50 +41,74 @@ def soap_pair_gradients(desc: SOAP, positions, cell, species, neighbors):
     return features, grads.transpose(0, 1, 3, 2)
 
 
-def soap_slot_gradients(desc: SOAP, positions, cell, species, neighbors):
-    """As :func:`soap_pair_gradients` with the Jacobian laid out (N, K, 3, F): each slot's
-    three derivative vectors contiguous, as a (N K 3, F) matrix product wants them."""
+class SlotJacobian(NamedTuple):
+    """What the per-slot Jacobian of every centre is built from (leading axis N: centres).
+
+    ``features`` (N, F) are the final (normalised if asked) features; ``per_centre`` holds the
+    inputs of :func:`centre_slot_jacobian` for each centre, so that the (N, K, 3, F) Jacobian
+    can be formed a block of centres at a time (GAP rows: :mod:`jaxpot.gap.rows`)."""
+
+    features: jax.Array
+    per_centre: tuple
+
+
+def slot_jacobian_setup(desc: SOAP, positions, cell, species, neighbors) -> SlotJacobian:
+    """Features and the per-centre inputs of the slot Jacobian (cheap: O(N K n (l+1)^2))."""
     if desc.average != "off":
         raise NotImplementedError("pair gradients need per-centre features (average='off')")
     vectors, mask = neighbor_vectors(positions, cell, neighbors)
     density = _density(desc, vectors, mask, species, neighbors)
     radial, ylm = _slot_factors(desc, vectors, density.mask)
     coeffs = _sum_slot_factors(desc, density, radial, ylm)
-    features = spectrum_layout(desc, full_products(coeffs))
+    raw = spectrum_layout(desc, full_products(coeffs))
     tangents = [jax.jvp(lambda v: _slot_factors(desc, v, density.mask), (vectors,),
                         (jnp.zeros_like(vectors).at[..., a].set(1.0),))[1] for a in range(3)]
     d_radial = [jnp.stack(per_l, axis=2) for per_l in zip(*(t[0] for t in tangents))]
     d_ylm = [jnp.stack(per_l, axis=2) for per_l in zip(*(t[1] for t in tangents))]
+    norm = safe_norm(raw) if desc.normalize else jnp.ones(raw.shape[0], raw.dtype)
+    features = raw / norm[:, None] if desc.normalize else raw
+    return SlotJacobian(features, (density.onehot, coeffs, radial, ylm, d_radial, d_ylm,
+                                   features, norm, density.mask))
 
-    def centre_jacobian(onehot, coeffs_i, radial_i, ylm_i, d_radial_i, d_ylm_i):
-        """One centre -> (K, 3, F); the slot term is R (x) Y, so by the product rule
-        Q = dR (x) (Y . c) + R (x) (dY . c)."""
-        k = onehot.shape[0]
-        d_full = []
-        for c, rad, y, d_rad, d_y in zip(coeffs_i, radial_i, ylm_i, d_radial_i, d_ylm_i):
-            yc = jnp.einsum("kq,bpq->kbp", y, c)
-            dyc = jnp.einsum("kdq,bpq->kdbp", d_y, c)
-            q = (d_rad[:, :, :, None, None] * yc[:, None, None]
-                 + rad[:, None, :, None, None] * dyc[:, :, None])  # (k, 3, n, b, p)
-            a_part = onehot[:, None, :, None, None, None] * q[:, :, None]  # (k,3,a,n,b,p)
-            a_part = a_part.transpose(0, 1, 2, 4, 3, 5)  # (k, 3, a, b, n, p)
-            d_full.append((a_part + a_part.transpose(0, 1, 3, 2, 5, 4)).reshape(
-                k * 3, *a_part.shape[2:]))
-        return spectrum_layout(desc, d_full).reshape(k, 3, -1)
 
-    n, k = mask.shape
-    per_centre = k * 3 * desc.n_channels ** 2 * desc.n_max ** 2 * (desc.l_max + 1)
-    batch = max(1, min(n, _CHUNK_DOUBLES // per_centre))
-    grads = jax.lax.map(lambda x: centre_jacobian(*x),
-                        (density.onehot, coeffs, radial, ylm, d_radial, d_ylm),
-                        batch_size=batch)  # (N, K, 3, F)
-    if desc.normalize:
-        norm = safe_norm(features)
-        unit = features / norm[:, None]
-        grads = (grads - unit[:, None, None, :]
-                 * jnp.einsum("nkdf,nf->nkd", grads, unit)[..., None]) / norm[:, None, None, None]
-        features = unit
-    return features, grads * density.mask[:, :, None, None]
+def centre_slot_jacobian(desc: SOAP, onehot, coeffs_i, radial_i, ylm_i, d_radial_i, d_ylm_i,
+                         feature_i, norm_i, mask_i) -> jax.Array:
+    """One centre's (K, 3, F) = d p_i / d r_ik from its :class:`SlotJacobian` inputs; the slot
+    term is R (x) Y, so by the product rule Q = dR (x) (Y . c) + R (x) (dY . c)."""
+    k = onehot.shape[0]
+    d_full = []
+    for c, rad, y, d_rad, d_y in zip(coeffs_i, radial_i, ylm_i, d_radial_i, d_ylm_i):
+        yc = jnp.einsum("kq,bpq->kbp", y, c)
+        dyc = jnp.einsum("kdq,bpq->kdbp", d_y, c)
+        q = (d_rad[:, :, :, None, None] * yc[:, None, None]
+             + rad[:, None, :, None, None] * dyc[:, :, None])  # (k, 3, n, b, p)
+        a_part = onehot[:, None, :, None, None, None] * q[:, :, None]  # (k,3,a,n,b,p)
+        a_part = a_part.transpose(0, 1, 2, 4, 3, 5)  # (k, 3, a, b, n, p)
+        d_full.append((a_part + a_part.transpose(0, 1, 3, 2, 5, 4)).reshape(
+            k * 3, *a_part.shape[2:]))
+    grads = spectrum_layout(desc, d_full).reshape(k, 3, -1)
+    if desc.normalize:  # d(p / |p|) = (dp - u (u . dp)) / |p|
+        grads = (grads - feature_i * jnp.einsum("kdf,f->kd", grads, feature_i)[..., None]) \
+            / norm_i
+    return grads * mask_i[:, None, None]
+
+
+def centres_per_block(desc: SOAP, capacity: int, extra_per_slot: int = 0) -> int:
+    """Centres whose slot Jacobians (and ``extra_per_slot`` doubles per slot and direction)
+    fit one block of ~``_CHUNK_DOUBLES`` doubles."""
+    per_centre = capacity * 3 * (desc.n_channels ** 2 * desc.n_max ** 2 * (desc.l_max + 1)
+                                 + extra_per_slot)
+    return max(1, _CHUNK_DOUBLES // max(per_centre, 1))
+
+
+def soap_slot_gradients(desc: SOAP, positions, cell, species, neighbors):
+    """As :func:`soap_pair_gradients` with the Jacobian laid out (N, K, 3, F): each slot's
+    three derivative vectors contiguous, as a (N K 3, F) matrix product wants them."""
+    setup = slot_jacobian_setup(desc, positions, cell, species, neighbors)
+    n, k = setup.per_centre[-1].shape
+    grads = jax.lax.map(lambda x: centre_slot_jacobian(desc, *x), setup.per_centre,
+                        batch_size=min(n, centres_per_block(desc, k)))  # (N, K, 3, F)
+    return setup.features, grads
 
 
 soap_pair_gradients_jit = jax.jit(soap_pair_gradients, static_argnums=0)

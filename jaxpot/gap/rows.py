@@ -9,7 +9,9 @@ SOAP rows use the sparse per-neighbour Jacobian of the descriptor
 (:func:`jaxpot.descriptors.soap_pair_gradients`): with D_ikm = dk(p_i, x_m)/dr_ik the force rows
 are a gather/scatter of D over the neighbour slots and the virial rows the contraction of D with
 the pair vectors, so the cost is one (N K 3, F) x (F, M) product per structure; gap_fit spends
-most of its fit in this step.  Any other term linear in its ``alpha`` (distance_2b) gets its rows
+most of its fit in this step.  The Jacobian and D are formed a block of centres at a time
+(:func:`jaxpot.descriptors.soap_gradients.centres_per_block`), so memory is O(block K (F + M)
++ N M) however large the cell.  Any other term linear in its ``alpha`` (distance_2b) gets its rows
 by forward-mode differentiation of its forces and virial with respect to alpha.
 """
 
@@ -23,7 +25,8 @@ import numpy as np
 
 from jaxpot.batch import Batch
 from jaxpot.descriptors.soap import SOAP
-from jaxpot.descriptors.soap_gradients import soap_slot_gradients
+from jaxpot.descriptors.soap_gradients import (centre_slot_jacobian, centres_per_block,
+                                                slot_jacobian_setup)
 from jaxpot.gap.terms import sparse_species_index
 from jaxpot.mechanics import strain_derivative
 from jaxpot.model import EnergyModel, species_lookup
@@ -41,7 +44,8 @@ class Rows(NamedTuple):
 
 def _soap_structure_rows(desc: SOAP, zeta: int, n_sparse: tuple[int, ...], sparse, delta,
                          positions, cell, species, mask, neighbors) -> Rows:
-    p, grads = soap_slot_gradients(desc, positions, cell, species, neighbors)  # (N,K,3,F)
+    setup = slot_jacobian_setup(desc, positions, cell, species, neighbors)
+    p = setup.features
     index = jnp.asarray(species_lookup(desc.species, fill=-1))[species]
     same = (index[:, None] == jnp.asarray(sparse_species_index(n_sparse))[None, :]) \
         & mask[:, None]
@@ -49,14 +53,36 @@ def _soap_structure_rows(desc: SOAP, zeta: int, n_sparse: tuple[int, ...], spars
     d2 = delta ** 2
     energy = d2 * jnp.sum(jnp.where(same, s ** zeta, 0.0), axis=0)
     c = jnp.where(same, d2 * zeta * s ** (zeta - 1), 0.0)  # dk/d(p.x) (N, M)
-    # d eps_i / d r_ik for every slot and sparse point, (N, K, 3, M)
-    slot = jnp.einsum("nkaf,mf->nkam", grads, sparse) * c[:, None, None, :]
-    n = positions.shape[0]
-    de_dr = jnp.zeros((n + 1,) + slot.shape[2:], slot.dtype).at[neighbors.idx].add(slot)[:n] \
-        - jnp.sum(slot, axis=1)
     vectors, _ = neighbor_vectors(positions, cell, neighbors)
-    de_deps = jnp.einsum("nkam,nkb->abm", slot, vectors)
-    return Rows(energy, -de_dr * mask[:, None, None], -de_deps)
+    n, k = neighbors.idx.shape
+    m = sparse.shape[0]
+    # centres a block at a time, so that the (N, K, 3, F) Jacobian and the (N, K, 3, M) slot
+    # rows are never whole: memory O(block K (F + M) + N M) for a structure of any size
+    blocks = -(-n // min(n, centres_per_block(desc, k, m + sparse.shape[1])))
+    size = -(-n // blocks)
+    pad = blocks * size - n
+
+    def blocked(x, mode="edge"):  # (N, ...) -> (blocks, size, ...)
+        x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1), mode=mode)
+        return x.reshape(blocks, size, *x.shape[1:])
+
+    # padding centres repeat the last centre with c = 0 (zero rows), scattered to row n
+    centres = jnp.minimum(jnp.arange(blocks * size), n).reshape(blocks, size)
+    xs = (jax.tree_util.tree_map(blocked, setup.per_centre), blocked(c, "constant"),
+          blocked(neighbors.idx), blocked(vectors))
+
+    def block(carry, x):
+        de_dr, de_deps = carry
+        (per_centre, c_b, idx_b, vec_b), rows_b = x
+        grads = jax.vmap(lambda *a: centre_slot_jacobian(desc, *a))(*per_centre)
+        # d eps_i / d r_ik for every slot and sparse point, (size, K, 3, M)
+        slot = jnp.einsum("nkaf,mf->nkam", grads, sparse) * c_b[:, None, None, :]
+        de_dr = de_dr.at[idx_b].add(slot).at[rows_b].add(-jnp.sum(slot, axis=1))
+        return (de_dr, de_deps + jnp.einsum("nkam,nkb->abm", slot, vec_b)), None
+
+    zero = (jnp.zeros((n + 1, 3, m), p.dtype), jnp.zeros((3, 3, m), p.dtype))
+    (de_dr, de_deps), _ = jax.lax.scan(block, zero, (xs, centres))
+    return Rows(energy, -de_dr[:n] * mask[:, None, None], -de_deps)
 
 
 def soap_rows(desc: SOAP, zeta: int, n_sparse: tuple[int, ...], sparse, delta,
@@ -98,17 +124,21 @@ def _linear_structure_rows(model: EnergyModel, positions, cell, species, mask,
 
 
 def linear_rows(model: EnergyModel, batch: Batch) -> Rows:
-    """Rows of a term linear in ``params["alpha"]`` (e.g. distance_2b) for a batch."""
-    return jax.vmap(_linear_structure_rows, in_axes=(None, 0, 0, 0, 0, 0))(
-        model, batch.positions, batch.cell, batch.species, batch.atom_mask, batch.neighbors)
+    """Rows of a term linear in ``params["alpha"]`` (e.g. distance_2b) for a batch (one
+    structure at a time: the forward-mode tangents of every alpha are per structure)."""
+    return jax.lax.map(lambda args: _linear_structure_rows(model, *args),
+                       (batch.positions, batch.cell, batch.species, batch.atom_mask,
+                        batch.neighbors))
 
 
 linear_rows_jit = jax.jit(linear_rows)
 
 
 def rows_memory_per_structure(n_atoms: int, capacity: int, n_sparse: int) -> int:
-    """Bytes of the largest per-structure temporary of :func:`soap_rows` (float64)."""
-    return int(8 * 3 * n_atoms * capacity * n_sparse * 3)
+    """Bytes of one structure's kernel rows in a batch (float64): the (N, 3, M) force rows and
+    their accumulator (the per-slot temporaries are bounded per block of centres, once per
+    batch, by :func:`jaxpot.descriptors.soap_gradients.centres_per_block`)."""
+    return int(8 * 3 * (n_atoms + 1) * n_sparse * 3)
 
 
 def observation_rows(rows: Rows, n_atoms: int, slot: int) -> tuple[np.ndarray, np.ndarray,
