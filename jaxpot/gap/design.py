@@ -89,7 +89,7 @@ def structure_rows(model: EnergyModel, frames: Sequence,
     m_tot = terms.n_columns
 
     def per_structure_bytes(bucket):
-        return gap_rows.rows_memory_per_structure(bucket.n_atoms, bucket.capacity, m_tot)
+        return gap_rows.rows_memory_per_structure(bucket.n_atoms, m_tot)
 
     for members, batch in batches(model, frames, pairs, per_structure_bytes):
         parts = []

@@ -134,7 +134,7 @@ def linear_rows(model: EnergyModel, batch: Batch) -> Rows:
 linear_rows_jit = jax.jit(linear_rows)
 
 
-def rows_memory_per_structure(n_atoms: int, capacity: int, n_sparse: int) -> int:
+def rows_memory_per_structure(n_atoms: int, n_sparse: int) -> int:
     """Bytes of one structure's kernel rows in a batch (float64): the (N, 3, M) force rows and
     their accumulator (the per-slot temporaries are bounded per block of centres, once per
     batch, by :func:`jaxpot.descriptors.soap_gradients.centres_per_block`)."""
