@@ -49,12 +49,12 @@ def main() -> None:
     start = time.perf_counter()
     fitting, validation = split(args.element)
     settings = gap.GapSettings()
-    problem = gap_fit.prepare(fitting, settings, progress=False)
     if args.second == ["none"]:
-        second, changes = None, None
+        changes = None
         model = gap.fit(fitting, settings, progress=False).model
     else:
         changes = dict(SECOND, **{k: float(v) for k, v in (a.split("=") for a in args.second)})
+        problem = gap_fit.prepare(fitting, settings, progress=False)
         second = _second_soap(problem, settings, fitting, changes)
         model = _fit_with(problem, second, settings)
     ev = evaluate(model, validation, progress=False).overall
@@ -108,12 +108,12 @@ def _fit_with(problem, second, settings):
     for b in gap_fit.observation_blocks(problem):
         r2 = rows2[b.frame]
         extra = {0: r2.energy[None], 1: r2.forces, 2: r2.virial}[b.kind]
-        buffer.append((np.concatenate([b.rows, extra], 1), b.targets, b.sigmas))
-        if sum(len(x[0]) for x in buffer) > 4 * len(u):
-            state = qr_update(state, *(np.concatenate(z) for z in zip(*buffer)))
+        buffer.append(b._replace(rows=np.concatenate([b.rows, extra], 1)))
+        if sum(len(x.rows) for x in buffer) > 4 * len(u):
+            state = qr_update(state, *gap_fit._stack(buffer))
             buffer = []
     if buffer:
-        state = qr_update(state, *(np.concatenate(z) for z in zip(*buffer)))
+        state = qr_update(state, *gap_fit._stack(buffer))
     alpha = qr_solve(state)
     a2 = jax.numpy.asarray(alpha[m1:])
     return set_alpha(problem.unfitted, alpha[:m1]) + model2.replace(

@@ -105,7 +105,7 @@ def soap_slot_gradients(desc: SOAP, positions, cell, species, neighbors):
     """As :func:`soap_pair_gradients` with the Jacobian laid out (N, K, 3, F): each slot's
     three derivative vectors contiguous, as a (N K 3, F) matrix product wants them."""
     setup = slot_jacobian_setup(desc, positions, cell, species, neighbors)
-    n, k = setup.per_centre[-1].shape
+    n, k = neighbors.idx.shape
     grads = jax.lax.map(lambda x: centre_slot_jacobian(desc, *x), setup.per_centre,
                         batch_size=min(n, centres_per_block(desc, k)))  # (N, K, 3, F)
     return setup.features, grads
