@@ -28,6 +28,8 @@ def main():
     p.add_argument("--element", default="Si")
     p.add_argument("--level", type=int, default=16)
     p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--patience", type=int, default=None,
+                   help="early-stopping patience of L-BFGS (default: LbfgsSettings')")
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..",
                                                   "shared", "data"))
     args = p.parse_args()
@@ -52,6 +54,8 @@ def main():
     lin = LinearFitSettings()
     lbfgs = LbfgsSettings(iterations=args.iterations, weights=LossWeights(
         lin.energy_sigma, lin.force_sigma, lin.stress_sigma))
+    if args.patience is not None:
+        lbfgs = lbfgs._replace(patience=args.patience)
     folder = os.path.join(os.path.dirname(__file__), "checkpoints")  # git-ignored
     os.makedirs(folder, exist_ok=True)
     ckpt = os.path.join(folder, f"mtp_{el}_L{args.level}")

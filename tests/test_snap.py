@@ -280,9 +280,17 @@ def test_interrupted_fit_resumes_from_its_checkpoint(labelled, tmp_path, monkeyp
     assert len(resumed_calls) == len(frames) - 3  # the three absorbed structures are skipped
     np.testing.assert_allclose(resumed.model.params["coefficients"],
                                whole.model.params["coefficients"], rtol=1e-8, atol=1e-12)
+    # another ridge acts on the absorbed factors only: the rows are reused, none recomputed
+    resumed_calls.clear()
+    ridged = dataclasses.replace(settings, ridge=1e-6)
+    reused = fit_snap(frames, desc, ridged, progress=False, checkpoint=path)
+    assert not resumed_calls
+    np.testing.assert_allclose(reused.model.params["coefficients"],
+                               fit_snap(frames, desc, ridged, progress=False)
+                               .model.params["coefficients"], rtol=1e-8, atol=1e-12)
     with pytest.raises(CheckpointMismatchError, match="other settings or data"):
-        fit_snap(frames, desc, dataclasses.replace(settings, ridge=1e-6), progress=False,
-                 checkpoint=path)
+        fit_snap(frames, desc, dataclasses.replace(settings, config_type_weights={"x": 2.0}),
+                 progress=False, checkpoint=path)
 
 
 def test_ill_conditioned_fit_names_the_regulariser(labelled):

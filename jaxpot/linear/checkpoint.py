@@ -1,10 +1,12 @@
 """Checkpoints of a running linear fit: the QR factors absorbed so far, per subset and kind.
 
 One ``.npz`` written to a temporary name and renamed (atomic) after each batch of
-configurations, with the indices already absorbed and a fingerprint of basis, settings and
-data (:func:`jaxpot.gap.checkpoint.fingerprint`).  A fit given the same path resumes: absorbed
-configurations are skipped, so the result equals an uninterrupted fit to round-off.  A
-checkpoint of another fit is refused (:class:`~jaxpot.gap.checkpoint.CheckpointMismatchError`).
+configurations, with the indices already absorbed and a fingerprint of what the rows depend
+on: basis, config_type weights, validation split and data
+(:func:`jaxpot.gap.checkpoint.fingerprint`).  A fit given the same path resumes: absorbed
+configurations are skipped, so the result equals an uninterrupted fit to round-off; one that
+changes only the kind weights or the ridge reuses every row.  A checkpoint whose rows differ is
+refused (:class:`~jaxpot.gap.checkpoint.CheckpointMismatchError`).
 """
 
 from __future__ import annotations

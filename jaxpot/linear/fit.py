@@ -137,11 +137,16 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
     if search and settings.validation_fraction <= 0:
         raise ValueError("choosing weights or ridge needs a validation split "
                          "(validation_fraction > 0), or give single values")
-    _, val_idx = split_indices(len(frames), settings.validation_fraction if search
-                                       else 0.0, settings.seed)
+    fraction = settings.validation_fraction if search else 0.0
+    _, val_idx = split_indices(len(frames), fraction, settings.seed)
     subset = np.zeros(len(frames), int)
     subset[val_idx] = 1
-    states = _absorb_all(basis, template, frames, labels, subset, settings, progress, checkpoint)
+    # what the absorbed rows depend on: a checkpoint stays valid when only the weight and
+    # ridge grids change (they act on the QR factors, not on the rows)
+    rows_key = (basis, sorted(settings.config_type_weights.items()), fraction,
+                settings.seed if fraction else None)
+    states = _absorb_all(basis, template, frames, labels, subset, settings, progress,
+                         checkpoint, rows_key)
     timings["rows_and_qr"] = time.perf_counter() - start
     start = time.perf_counter()
     penalised = basis.penalised()
@@ -168,8 +173,10 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
     return LinearFit(model, choice, table, timings, counts, everything)
 
 
-def _absorb_all(basis, template, frames, labels, subset, settings, progress, checkpoint):
-    """Rows of every frame absorbed into QR factors: [train, validation] x kind."""
+def _absorb_all(basis, template, frames, labels, subset, settings, progress, checkpoint,
+                rows_key):
+    """Rows of every frame absorbed into QR factors: [train, validation] x kind (``rows_key``:
+    everything the rows depend on besides the frames, the checkpoint's fingerprint)."""
     from tqdm.auto import tqdm
 
     from jaxpot.gap.checkpoint import fingerprint
@@ -177,7 +184,7 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
     p = basis.n_columns
     states = [{k: empty_state(p) for k in KINDS} for _ in range(2)]
     done: set[int] = set()
-    digest = fingerprint((basis, settings), frames) if checkpoint else ""
+    digest = fingerprint(rows_key, frames) if checkpoint else ""
     restored = ckpt.load(checkpoint, digest) if checkpoint else None
     if restored is not None:
         states, done = restored
