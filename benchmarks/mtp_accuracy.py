@@ -32,6 +32,8 @@ def main():
                    help="early-stopping patience of L-BFGS (default: LbfgsSettings')")
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..",
                                                   "shared", "data"))
+    p.add_argument("--memory", type=int, default=None,
+                   help="L-BFGS memory; 0: full BFGS (default: LbfgsSettings')")
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
     from ase.data import atomic_numbers
@@ -56,9 +58,14 @@ def main():
         lin.energy_sigma, lin.force_sigma, lin.stress_sigma))
     if args.patience is not None:
         lbfgs = lbfgs._replace(patience=args.patience)
+    tag = ""
+    if args.memory is not None:
+        lbfgs = lbfgs._replace(memory=args.memory)
+        tag = "_bfgs" if args.memory == 0 else f"_m{args.memory}"
     folder = os.path.join(os.path.dirname(__file__), "checkpoints")  # git-ignored
     os.makedirs(folder, exist_ok=True)
-    ckpt = os.path.join(folder, f"mtp_{el}_L{args.level}")
+    name = f"mtp_{el}_L{args.level}{tag}"
+    ckpt = os.path.join(folder, name)
     start = time.perf_counter()
     fit = fit_mtp(train, desc, lin, lbfgs, source=f"mlearn_{el}", progress=True,
                   checkpoint=ckpt)
@@ -78,9 +85,9 @@ def main():
                fit.linear.timings, "linear": linear.to_dict(), "jaxpot": final.to_dict(),
                "machine": machine()}
     import jaxpot
-    jaxpot.save(fit.model, os.path.join(os.path.dirname(__file__), "results",
-                                        f"mtp_{el}_L{args.level}.jaxpot"))
-    print(write_json(f"mtp_{el}_L{args.level}", payload))
+    payload["lbfgs_memory"] = lbfgs.memory
+    jaxpot.save(fit.model, os.path.join(os.path.dirname(__file__), "results", f"{name}.jaxpot"))
+    print(write_json(name, payload))
 
 
 if __name__ == "__main__":

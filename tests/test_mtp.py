@@ -169,6 +169,48 @@ def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path):
         hist[-1]["train_loss"], rel=1e-9)
 
 
+def test_bfgs_update_satisfies_the_secant_equation():
+    """The BFGS inverse-Hessian update (Nocedal & Wright, Numerical Optimization, eq. 6.17)
+    maps y to s (the secant equation, 6.6) and keeps h symmetric positive definite when
+    s.y > 0; on a vector v orthogonal to s and y it acts as h v - rho s (h y).v (the
+    product form (I - rho s y^T) h (I - rho y s^T) + rho s s^T applied to v)."""
+    from jaxpot.nn.lbfgs import bfgs_update
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(6, 6))
+    h = a @ a.T + 6 * np.eye(6)
+    s, y = rng.normal(size=6), rng.normal(size=6)
+    y = y if np.dot(s, y) > 0 else -y
+    new = bfgs_update(h, s, y)
+    np.testing.assert_allclose(new @ y, s, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(new, new.T, rtol=0, atol=1e-12)
+    assert np.linalg.eigvalsh(new).min() > 0
+    q, _ = np.linalg.qr(np.stack([s, y], axis=1))
+    v = rng.normal(size=6)
+    v -= q @ (q.T @ v)
+    rho = 1.0 / np.dot(s, y)
+    np.testing.assert_allclose(new @ v, h @ v - rho * s * np.dot(h @ y, v), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_dense_bfgs_fit_lowers_the_loss_and_resumes(labelled, tmp_path):
+    """``memory = 0`` (full BFGS, a dense inverse Hessian in the checkpoint) lowers the
+    training loss and a run interrupted after 2 iterations resumes to the uninterrupted one."""
+    desc, _, _, frames = labelled
+    lin = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,),
+                            validation_fraction=0.25)
+    settings = LbfgsSettings(iterations=4, memory=0, validation_fraction=0.25,
+                             checkpoint_every=1)
+    full = fit_mtp(frames, desc, lin, settings, seed=3, progress=False)
+    hist = full.training.history
+    assert len(hist) == 4 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    path = str(tmp_path / "run")
+    fit_mtp(frames, desc, lin, settings._replace(iterations=2), seed=3, progress=False,
+            checkpoint=path)
+    resumed = fit_mtp(frames, desc, lin, settings, seed=3, progress=False, checkpoint=path)
+    assert resumed.training.history[-1]["train_loss"] == pytest.approx(
+        hist[-1]["train_loss"], rel=1e-9)
+
+
 def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
     from jaxpot.testing import cli_fit
     from motep.calculator import make_calculator

@@ -4,7 +4,9 @@
 
 The loss is :mod:`jaxpot.nn.loss`'s over the whole training split (global means, so the sum of
 the chunks' contributions is exact); each iteration takes the L-BFGS direction (two-loop
-recursion, ``memory`` pairs) and a backtracking line search with Armijo's condition.  The
+recursion, ``memory`` pairs; ``memory = 0``: full BFGS with a dense inverse Hessian, which
+keeps the curvature of every step, for a few thousand parameters at most, as an MTP's) and a
+backtracking line search with Armijo's condition.  The
 recursion starts from an inverse Gauss-Newton approximation (:func:`preconditioner`: exact
 blocks where the caller has them, such as an MTP's moment coefficients, in which the loss is
 quadratic, and the Gauss-Newton diagonal elsewhere), not from a multiple of the identity:
@@ -39,7 +41,7 @@ from jaxpot.nn.train import TrainResult, _accumulate, _sum_dict, close_epoch
 
 class LbfgsSettings(NamedTuple):
     iterations: int = 200
-    memory: int = 20
+    memory: int = 20  #: (s, y) pairs kept; 0: full BFGS, a dense (P, P) inverse Hessian
     weights: LossWeights = LossWeights()
     validation_fraction: float = 0.1
     seed: int = 0
@@ -177,6 +179,15 @@ def _first_direction(g, x, m0, first_step: float):
     return -g * first_step * max(np.linalg.norm(x), 1.0) / max(np.linalg.norm(g), 1e-300)
 
 
+def bfgs_update(h: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The BFGS update of an inverse Hessian approximation h (P, P) by the step s and gradient
+    change y (s.y > 0): (I - rho s y^T) h (I - rho y s^T) + rho s s^T, rho = 1 / s.y."""
+    rho = 1.0 / np.dot(s, y)
+    hy = h @ y
+    return (h - rho * (np.outer(s, hy) + np.outer(hy, s))
+            + (rho * rho * np.dot(y, hy) + rho) * np.outer(s, s))
+
+
 def _direction(g, s_mem, y_mem, n, gamma, m0=None):
     """-H g by the two-loop recursion over the newest n pairs (rows 0..n-1, oldest first),
     from H0 = gamma * m0 (m0 = identity when None)."""
@@ -226,8 +237,9 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     x0, unravel = ravel_pytree(model.params["net"])
     p = x0.size
     m = settings.memory
-    state = {"x": np.asarray(x0, float), "best": np.asarray(x0, float),
-             "s": np.zeros((m, p)), "y": np.zeros((m, p))}
+    state = {"x": np.asarray(x0, float), "best": np.asarray(x0, float)}
+    state.update({"h": np.zeros((p, p))} if m == 0 else
+                 {"s": np.zeros((m, p)), "y": np.zeros((m, p))})
     header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0,
               "n_memory": 0}
     # the stopping rules are not part of the run: a finished run resumes with more iterations
@@ -274,7 +286,9 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     for it in range(header["epoch"], settings.iterations):
         start = time.perf_counter()
         n = header["n_memory"]
-        if n:
+        if n and m == 0:
+            d = -(state["h"] @ g)
+        elif n:
             s_last, y_last = state["s"][n - 1], state["y"][n - 1]
             gamma = np.dot(s_last, y_last) / np.dot(y_last, y_last if m0 is None
                                                      else m0 @ y_last)
@@ -300,10 +314,18 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
         s_vec, y_vec = x_new - x, g_new - g
         if np.dot(s_vec, y_vec) > 1e-10 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
             k = header["n_memory"]
-            if k == m:
-                state["s"][:-1], state["y"][:-1] = state["s"][1:].copy(), state["y"][1:].copy()
-                k -= 1
-            state["s"][k], state["y"][k] = s_vec, y_vec
+            if m == 0:  # dense: from gamma * M0 scaled by the first pair (Nocedal & Wright 6.20)
+                if k == 0:
+                    m0y = y_vec if m0 is None else m0 @ y_vec
+                    h0 = (np.eye(p) if m0 is None else m0) * (np.dot(s_vec, y_vec)
+                                                               / np.dot(y_vec, m0y))
+                state["h"] = bfgs_update(h0 if k == 0 else state["h"], s_vec, y_vec)
+            else:
+                if k == m:
+                    state["s"][:-1] = state["s"][1:].copy()
+                    state["y"][:-1] = state["y"][1:].copy()
+                    k -= 1
+                state["s"][k], state["y"][k] = s_vec, y_vec
             header["n_memory"] = k + 1
         decrease = (f - f_new) / max(abs(f), 1e-300)
         x, f, g, sums = x_new, f_new, g_new, sums_new
