@@ -47,7 +47,10 @@ class LbfgsSettings(NamedTuple):
     seed: int = 0
     chunk: int = 8  #: structures per jitted evaluation (bounds memory)
     tolerance: float = 1e-7
-    patience: int = 50
+    #: iterations without a better validation loss before stopping; the validation loss of an
+    #: MTP fit can rise for ~100 iterations before falling below the linear fit's (mlearn Ge,
+    #: level 20), and the best iteration is kept anyway, so the default never stops early
+    patience: int = 200
     first_step: float = 1e-3  #: first step length relative to |params| (no preconditioner)
     checkpoint_every: int = 5
     diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
