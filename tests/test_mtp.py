@@ -192,9 +192,10 @@ def test_bfgs_update_satisfies_the_secant_equation():
                                atol=1e-12)
 
 
-def test_dense_bfgs_fit_lowers_the_loss_and_resumes(labelled, tmp_path):
+def test_dense_bfgs_fit_lowers_the_loss_and_resumes(labelled, tmp_path, monkeypatch):
     """``memory = 0`` (full BFGS, a dense inverse Hessian in the checkpoint) lowers the
-    training loss and a run interrupted after 2 iterations resumes to the uninterrupted one."""
+    training loss, a run interrupted after 2 iterations resumes to the uninterrupted one, and
+    a parameter count whose dense matrix exceeds the memory limit is refused by name."""
     desc, _, _, frames = labelled
     lin = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,),
                             validation_fraction=0.25)
@@ -209,6 +210,9 @@ def test_dense_bfgs_fit_lowers_the_loss_and_resumes(labelled, tmp_path):
     resumed = fit_mtp(frames, desc, lin, settings, seed=3, progress=False, checkpoint=path)
     assert resumed.training.history[-1]["train_loss"] == pytest.approx(
         hist[-1]["train_loss"], rel=1e-9)
+    monkeypatch.setattr("jaxpot.nn.lbfgs.DENSE_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"memory = 0 \(full BFGS\).*give memory > 0"):
+        fit_mtp(frames, desc, lin, settings, seed=3, progress=False)
 
 
 def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):

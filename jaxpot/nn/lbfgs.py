@@ -39,6 +39,9 @@ from jaxpot.nn.loss import LossWeights, autodiff_results, error_sums, loss_from_
 from jaxpot.nn.train import TrainResult, _accumulate, _sum_dict, close_epoch
 
 
+DENSE_BYTES = 1 << 30  #: the largest dense inverse Hessian of full BFGS (memory = 0), bytes
+
+
 class LbfgsSettings(NamedTuple):
     iterations: int = 200
     memory: int = 20  #: (s, y) pairs kept; 0: full BFGS, a dense (P, P) inverse Hessian
@@ -240,6 +243,9 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     x0, unravel = ravel_pytree(model.params["net"])
     p = x0.size
     m = settings.memory
+    if m == 0 and p * p * 8 > DENSE_BYTES:
+        raise ValueError(f"memory = 0 (full BFGS) keeps a dense inverse Hessian of {p} x {p} "
+                         f"parameters ({p * p * 8 / 1e9:.1f} GB); give memory > 0 (L-BFGS)")
     state = {"x": np.asarray(x0, float), "best": np.asarray(x0, float)}
     state.update({"h": np.zeros((p, p))} if m == 0 else
                  {"s": np.zeros((m, p)), "y": np.zeros((m, p))})
