@@ -151,7 +151,8 @@ def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path):
     desc, _, _, frames = labelled
     lin = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,),
                             validation_fraction=0.25)
-    settings = LbfgsSettings(iterations=6, validation_fraction=0.25, checkpoint_every=1)
+    settings = LbfgsSettings(iterations=6, memory=20, validation_fraction=0.25,
+                             checkpoint_every=1)
     full = fit_mtp(frames, desc, lin, settings, seed=3, progress=False)
     hist = full.training.history
     assert len(hist) == 6 and hist[-1]["train_loss"] < hist[0]["train_loss"]
