@@ -196,6 +196,24 @@ def bfgs_update(h: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
             + (rho * rho * np.dot(y, hy) + rho) * np.outer(s, s))
 
 
+def _remember(state: dict, n: int, s: np.ndarray, y: np.ndarray, m0) -> int:
+    """Take the pair (s, y) into ``state`` (in place) after n earlier ones; the new count.
+
+    Dense (``state["h"]``): BFGS update, the first from gamma M0 with gamma = s.y / y.M0 y
+    (Nocedal & Wright 6.20); else the newest ``len(state["s"])`` pairs are kept."""
+    if "h" in state:
+        if n == 0:
+            m0y = y if m0 is None else m0 @ y
+            start = (np.eye(len(s)) if m0 is None else m0) * (np.dot(s, y) / np.dot(y, m0y))
+        state["h"] = bfgs_update(start if n == 0 else state["h"], s, y)
+        return n + 1
+    if n == len(state["s"]):
+        state["s"][:-1], state["y"][:-1] = state["s"][1:].copy(), state["y"][1:].copy()
+        n -= 1
+    state["s"][n], state["y"][n] = s, y
+    return n + 1
+
+
 def _direction(g, s_mem, y_mem, n, gamma, m0=None):
     """-H g by the two-loop recursion over the newest n pairs (rows 0..n-1, oldest first),
     from H0 = gamma * m0 (m0 = identity when None)."""
@@ -324,20 +342,7 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
             break
         s_vec, y_vec = x_new - x, g_new - g
         if np.dot(s_vec, y_vec) > 1e-10 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
-            k = header["n_memory"]
-            if m == 0:  # dense: from gamma * M0 scaled by the first pair (Nocedal & Wright 6.20)
-                if k == 0:
-                    m0y = y_vec if m0 is None else m0 @ y_vec
-                    h0 = (np.eye(p) if m0 is None else m0) * (np.dot(s_vec, y_vec)
-                                                               / np.dot(y_vec, m0y))
-                state["h"] = bfgs_update(h0 if k == 0 else state["h"], s_vec, y_vec)
-            else:
-                if k == m:
-                    state["s"][:-1] = state["s"][1:].copy()
-                    state["y"][:-1] = state["y"][1:].copy()
-                    k -= 1
-                state["s"][k], state["y"][k] = s_vec, y_vec
-            header["n_memory"] = k + 1
+            header["n_memory"] = _remember(state, header["n_memory"], s_vec, y_vec, m0)
         decrease = (f - f_new) / max(abs(f), 1e-300)
         x, f, g, sums = x_new, f_new, g_new, sums_new
         state["x"] = x
