@@ -144,14 +144,16 @@ def test_linear_fit_recovers_the_labelling_mtp(labelled):
         np.testing.assert_allclose(a, b, atol=1e-7)
 
 
-def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path):
-    """From a perturbed radial start the linear fit cannot be exact; L-BFGS over all
-    coefficients lowers the validation loss, keeps the best iteration, and a run interrupted
-    after 3 iterations resumes to the uninterrupted result."""
+@pytest.mark.parametrize("memory", [20, 0])
+def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path, memory):
+    """From a perturbed radial start the linear fit cannot be exact; L-BFGS (memory 20) or
+    full BFGS (memory 0, a dense inverse Hessian in the checkpoint) over all coefficients
+    lowers the validation loss, keeps the best iteration, and a run interrupted after 3
+    iterations resumes to the uninterrupted result."""
     desc, _, _, frames = labelled
     lin = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,),
                             validation_fraction=0.25)
-    settings = LbfgsSettings(iterations=6, memory=20, validation_fraction=0.25,
+    settings = LbfgsSettings(iterations=6, memory=memory, validation_fraction=0.25,
                              checkpoint_every=1)
     full = fit_mtp(frames, desc, lin, settings, seed=3, progress=False)
     hist = full.training.history
@@ -193,27 +195,12 @@ def test_bfgs_update_satisfies_the_secant_equation():
                                atol=1e-12)
 
 
-def test_dense_bfgs_fit_lowers_the_loss_and_resumes(labelled, tmp_path, monkeypatch):
-    """``memory = 0`` (full BFGS, a dense inverse Hessian in the checkpoint) lowers the
-    training loss, a run interrupted after 2 iterations resumes to the uninterrupted one, and
-    a parameter count whose dense matrix exceeds the memory limit is refused by name."""
-    desc, _, _, frames = labelled
-    lin = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,),
-                            validation_fraction=0.25)
-    settings = LbfgsSettings(iterations=4, memory=0, validation_fraction=0.25,
-                             checkpoint_every=1)
-    full = fit_mtp(frames, desc, lin, settings, seed=3, progress=False)
-    hist = full.training.history
-    assert len(hist) == 4 and hist[-1]["train_loss"] < hist[0]["train_loss"]
-    path = str(tmp_path / "run")
-    fit_mtp(frames, desc, lin, settings._replace(iterations=2), seed=3, progress=False,
-            checkpoint=path)
-    resumed = fit_mtp(frames, desc, lin, settings, seed=3, progress=False, checkpoint=path)
-    assert resumed.training.history[-1]["train_loss"] == pytest.approx(
-        hist[-1]["train_loss"], rel=1e-9)
+def test_dense_bfgs_refuses_a_matrix_over_its_memory_limit(labelled, monkeypatch):
+    from jaxpot.nn.lbfgs import train_lbfgs
+    _, _, truth, frames = labelled
     monkeypatch.setattr("jaxpot.nn.lbfgs.DENSE_BYTES", 1000)
     with pytest.raises(ValueError, match=r"memory = 0 \(full BFGS\).*give memory > 0"):
-        fit_mtp(frames, desc, lin, settings, seed=3, progress=False)
+        train_lbfgs(truth, frames, settings=LbfgsSettings(memory=0), progress=False)
 
 
 def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
