@@ -202,10 +202,11 @@ def _remember(state: dict, n: int, s: np.ndarray, y: np.ndarray, m0) -> int:
     Dense (``state["h"]``): BFGS update, the first from gamma M0 with gamma = s.y / y.M0 y
     (Nocedal & Wright 6.20); else the newest ``len(state["s"])`` pairs are kept."""
     if "h" in state:
+        h = state["h"]
         if n == 0:
             m0y = y if m0 is None else m0 @ y
-            start = (np.eye(len(s)) if m0 is None else m0) * (np.dot(s, y) / np.dot(y, m0y))
-        state["h"] = bfgs_update(start if n == 0 else state["h"], s, y)
+            h = (np.eye(len(s)) if m0 is None else m0) * (np.dot(s, y) / np.dot(y, m0y))
+        state["h"] = bfgs_update(h, s, y)
         return n + 1
     if n == len(state["s"]):
         state["s"][:-1], state["y"][:-1] = state["s"][1:].copy(), state["y"][1:].copy()
