@@ -1,13 +1,17 @@
 """Test errors of jaxpot's MTP fits on mlearn (Zuo et al. 2020) with the paper's split.
 
     python benchmarks/mtp_accuracy.py --element Si [--level 16] [--iterations 200]
+        [--patience N] [--memory M]
 
 Fits on the ``split=training`` configurations with jaxpot's defaults (``jaxpot fit`` with
 ``model = "mtp"``: r_cut 5 Å, r_min = shortest training distance - 0.2 Å, weights and ridge of
 the linear stage chosen on a seeded 10 % validation split carved from training, then full-batch
-L-BFGS keeping the best validation iteration) and evaluates the test split once, for the linear
+BFGS keeping the best validation iteration) and evaluates the test split once, for the linear
 stage and for the final model.  The fit is checkpointed under benchmarks/checkpoints/, so a
-rerun with more ``--iterations`` continues the same fit.
+rerun with more ``--iterations`` continues the same fit.  ``--memory`` sets the optimiser
+(default full BFGS; ``--memory 20``: L-BFGS) and tags the file names (``_bfgs`` for 0,
+``_m<memory>`` otherwise); untagged results written before 2026-11-26 12:00 are L-BFGS with
+memory 20 (their JSON has no ``lbfgs_memory``), and their checkpoints refuse a default rerun.
 Writes benchmarks/results/mtp_<element>_L<level>.json and the model, .jaxpot (the model
 benchmarks/bench_snap.py --models si_snap si_mtp runs MD with).
 """
