@@ -416,6 +416,7 @@ def main():
     parser.add_argument("--ase-steps", type=int, default=10)
     parser.add_argument("--no-jax-md-sw", action="store_true", help="skip jax-md SW rows")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker")
+    parser.add_argument("--out", default="md", help="results file stem")
     parser.add_argument("--_worker")
     args = parser.parse_args()
     if args._worker:
@@ -453,7 +454,7 @@ def main():
                                 "E_end", "realloc"])
     print("T_end: LJ reduced (T*), SW/EAM K; E: total energy per atom (LJ epsilon, SW/EAM eV); "
           "x_*: throughput ratio, >1 faster")
-    path = write_json("md", {
+    path = write_json(args.out, {
         "machine": machine(), "versions": versions(),
         "load_average_start": load_start, "load_average_end": os.getloadavg(),
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),

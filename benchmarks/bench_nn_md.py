@@ -1,14 +1,17 @@
 """BPNN inference in MD: jaxpot vs TorchANI, atom-steps per second, same model size.
 
-    python benchmarks/bench_nn_md.py [--repeats 2 3 4] [--steps 200]
+    python benchmarks/bench_nn_md.py [--repeats 2 3 4] [--steps 200] [--torch-device cuda]
+        [--torch-neighborlist cell_list] [--out nn_md_gpu]
 
 The same architecture (one (64, 64) network per element on ANI AEVs, 48 features at 5 Å)
 runs on diamond Si supercells.  jaxpot: ``md.run`` with velocity Verlet (jitted chunks,
-neighbor list updated inside jit), float32 and float64.  TorchANI 2.9: AEVComputer (pyaev,
-its CPU path) + ANINetworks, energy and forces by autograd per step in float32 — forces only,
-no integration or neighbor bookkeeping, so this favours TorchANI.  Time to first result
+neighbor list updated inside jit), float32 and float64, on JAX's default device.  TorchANI
+2.9: AEVComputer (pyaev: its compiled cuaev extension is not in the PyPI wheel) + ANINetworks
+on ``--torch-device`` with its ``--torch-neighborlist`` pair search, energy and forces by
+autograd per step in float32 — forces only, no integration or neighbor bookkeeping, so this
+favours TorchANI.  Time to first result
 (compilation included) is reported next to the steady rate.  Writes
-benchmarks/results/nn_md.json.
+benchmarks/results/<--out, default nn_md>.json.
 """
 
 from __future__ import annotations
@@ -40,25 +43,29 @@ def jaxpot_rate(repeat: int, steps: int, x64: bool) -> dict:
             "total_s": time.perf_counter() - t0}
 
 
-def torchani_rate(repeat: int, steps: int) -> dict:
+def torchani_rate(repeat: int, steps: int, device: str, neighborlist: str) -> dict:
     import numpy as np
     import torch
     from ase.build import bulk
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from torchani_peer import torchani_bpnn
-    comp, nets = torchani_bpnn()
+    comp, nets = torchani_bpnn(device=device, neighborlist=neighborlist)
     atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
-    cell = torch.tensor(atoms.cell.array, dtype=torch.float32)
-    pbc = torch.tensor([True] * 3)
-    species = torch.zeros((1, len(atoms)), dtype=torch.long)
-    pos = atoms.positions + np.random.default_rng(0).normal(0, 0.03, atoms.positions.shape)
+    f32 = {"dtype": torch.float32, "device": device}
+    cell = torch.tensor(atoms.cell.array, **f32)
+    pbc = torch.tensor([True] * 3, device=device)
+    species = torch.zeros((1, len(atoms)), dtype=torch.long, device=device)
+    pos = torch.tensor(atoms.positions + np.random.default_rng(0).normal(
+        0, 0.03, atoms.positions.shape), **f32)[None]
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
     times = []
     for _ in range(steps + 1):
         t = time.perf_counter()
-        c = torch.tensor(pos, dtype=torch.float32)[None].requires_grad_(True)
+        c = pos.detach().requires_grad_(True)
         e = nets(species, comp(species, c, cell=cell, pbc=pbc)).sum()
         f = -torch.autograd.grad(e, c)[0]
-        pos = pos + 1e-4 * f[0].numpy()
+        pos = pos + 1e-4 * f
+        sync()
         times.append(time.perf_counter() - t)
     return {"atoms": len(atoms), "first_result_s": times[0],
             "atom_steps_per_s": len(atoms) / float(np.mean(times[1:]))}
@@ -68,18 +75,24 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, nargs="+", default=[2, 3, 4])
     p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--torch-device", default="cpu", help="cpu or cuda")
+    p.add_argument("--torch-neighborlist", default="all_pairs", help="all_pairs or cell_list")
+    p.add_argument("--out", default="nn_md", help="results file stem")
     p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:  # one measurement in a fresh process (clean compilation caches)
         code, repeat, x64 = args.one
         out = (jaxpot_rate(int(repeat), args.steps, x64 == "1") if code == "jaxpot"
-               else torchani_rate(int(repeat), args.steps))
+               else torchani_rate(int(repeat), args.steps, args.torch_device,
+                                  args.torch_neighborlist))
         print("RESULT " + json.dumps(out))
         return
     rows = []
     for repeat in args.repeats:
         for code, x64 in (("jaxpot", "0"), ("jaxpot", "1"), ("torchani", "0")):
             proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps),
+                                   "--torch-device", args.torch_device,
+                                   "--torch-neighborlist", args.torch_neighborlist,
                                    "--one", code, str(repeat), x64], capture_output=True,
                                   text=True, check=False)
             line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -95,9 +108,11 @@ def main():
     import torchani
     out = {"rows": rows, "steps": args.steps, "cores": os.cpu_count(),
            "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
-           "torch": torch.__version__, "torchani": torchani.__version__}
+           "torch": torch.__version__, "torchani": torchani.__version__,
+           "jax_device": str(jax.devices()[0]), "torch_device": args.torch_device,
+           "torch_neighborlist": args.torch_neighborlist}
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    with open(os.path.join(os.path.dirname(__file__), "results", "nn_md.json"), "w") as fh:
+    with open(os.path.join(os.path.dirname(__file__), "results", f"{args.out}.json"), "w") as fh:
         json.dump(out, fh, indent=1)
 
 

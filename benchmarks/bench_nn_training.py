@@ -1,14 +1,16 @@
 """BPNN training throughput: jaxpot vs TorchANI, same architecture and data, same run.
 
-    python benchmarks/bench_nn_training.py [--frames 64] [--epochs 3]
+    python benchmarks/bench_nn_training.py [--frames 64] [--epochs 3] [--torch-device cuda]
+        [--out nn_training_gpu]
 
 Both train a Behler–Parrinello network (one (64, 64) MLP per element on the same ANI AEVs:
 jaxpot's scaled_ani_settings at 5 Å) on mlearn Si training structures (64 atoms) with an
 energy + force loss, Adam, batch size 4, on the CPU.  TorchANI (2.9, pyaev, its documented
 force-training recipe: AEVs and their graph rebuilt each step, forces by autograd with
-create_graph) runs with torch.set_num_threads(cores).  jaxpot trains on fixed features and
-Jacobians (computed once; that preparation time is reported separately, as is compilation).
-Prints a table and writes benchmarks/results/nn_training.json.
+create_graph) runs with torch.set_num_threads(cores), on ``--torch-device`` (on a GPU jaxpot
+runs on JAX's default device, the GPU).  jaxpot trains on fixed features and Jacobians
+(computed once; that preparation time is reported separately, as is compilation).  Prints a
+table and writes benchmarks/results/<--out, default nn_training>.json.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--torch-device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", default="nn_training", help="results file stem")
     args = p.parse_args()
     import jax
     import numpy as np
@@ -73,14 +77,17 @@ def main():
     import torchani
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from torchani_peer import torchani_bpnn
-    comp, nets = torchani_bpnn()
+    dev = args.torch_device
+    comp, nets = torchani_bpnn(device=dev)
     n_f = comp.out_dim
     optim = torch.optim.Adam(nets.parameters(), lr=1e-3)
-    coords = [torch.tensor(a.positions, dtype=torch.float32) for a in frames]
-    cells = [torch.tensor(a.cell.array, dtype=torch.float32) for a in frames]
-    energies = torch.tensor([a.get_potential_energy() for a in frames], dtype=torch.float32)
-    forces = [torch.tensor(a.get_forces(), dtype=torch.float32) for a in frames]
-    pbc = torch.tensor([True, True, True])
+    f32 = {"dtype": torch.float32, "device": dev}
+    coords = [torch.tensor(a.positions, **f32) for a in frames]
+    cells = [torch.tensor(a.cell.array, **f32) for a in frames]
+    energies = torch.tensor([a.get_potential_energy() for a in frames], **f32)
+    forces = [torch.tensor(a.get_forces(), **f32) for a in frames]
+    pbc = torch.tensor([True, True, True], device=dev)
+    species = torch.zeros((1, 64), dtype=torch.long, device=dev)
     times = []
     for epoch in range(args.epochs + 1):
         t = time.perf_counter()
@@ -90,13 +97,14 @@ def main():
             loss = 0.0
             for i in order[start:start + 4]:  # periodic cells differ: one structure at a time
                 c = coords[i].clone()[None].requires_grad_(True)
-                species = torch.zeros((1, 64), dtype=torch.long)
                 aev = comp(species, c, cell=cells[i], pbc=pbc)
                 e = nets(species, aev).sum()
                 f = -torch.autograd.grad(e, c, create_graph=True)[0][0]
                 loss = loss + ((e - energies[i]) / 64) ** 2 + ((f - forces[i]) ** 2).mean()
             loss.backward()
             optim.step()
+        if dev != "cpu":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
     rows["torchani"] = {"first_epoch_s": times[0],
                         "structures_per_s": len(frames) / np.mean(times[1:])}
@@ -112,9 +120,11 @@ def main():
     out = {"rows": rows, "ratio": ratio, "frames": len(frames), "features": n_f,
            "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
            "jax": jax.__version__, "torch": torch.__version__, "torchani": torchani.__version__,
-           "x64": bool(jax.config.jax_enable_x64)}
+           "x64": bool(jax.config.jax_enable_x64), "jax_device": str(jax.devices()[0]),
+           "torch_device": dev}
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    with open(os.path.join(os.path.dirname(__file__), "results", "nn_training.json"), "w") as fh:
+    with open(os.path.join(os.path.dirname(__file__), "results", f"{args.out}.json"),
+              "w") as fh:
         json.dump(out, fh, indent=1)
 
 

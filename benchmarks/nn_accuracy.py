@@ -32,6 +32,7 @@ def main():
     p.add_argument("--epochs", type=int)
     p.add_argument("--ensemble", type=int, default=1)
     p.add_argument("--x64", action="store_true")
+    p.add_argument("--out", help="results file stem (default nn_<model>_<element>[_ens<K>])")
     p.add_argument("--set", action="append", default=[], help="train.KEY=VALUE or model.KEY=VALUE")
     args = p.parse_args()
     if args.x64:
@@ -55,8 +56,10 @@ def main():
         train_frames = [a for a in frames if a.info["split"] == "training"]
         test_frames = [a for a in frames if a.info["split"] == "test"]
         species, cutoff = [args.element], 5.0
+    tag = args.out or (f"nn_{args.model}_{args.element}"
+                       + (f"_ens{args.ensemble}" if args.ensemble > 1 else ""))
     config = {"model": args.model, "species": species, "cutoff": cutoff,
-              "output": f"/tmp/nn_{args.model}_{args.element}_ens{args.ensemble}.jaxpot",
+              "output": f"/tmp/{tag}.jaxpot",
               "train_frames": train_frames, "train_settings": {}, "model_settings": {}}
     if args.epochs:
         config["train_settings"]["epochs"] = args.epochs
@@ -79,11 +82,10 @@ def main():
            "best_epoch": result.best_epoch, "stop": result.stop_reason,
            "test": ev.to_dict(), "published": PUBLISHED.get(args.element),
            "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-           "jax": jax.__version__, "x64": bool(args.x64)}
+           "jax": jax.__version__, "jax_device": str(jax.devices()[0]), "x64": bool(args.x64)}
     if args.ensemble > 1:
         out["calibration"] = ensemble_calibration(result.model, test_frames, args)
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    tag = f"nn_{args.model}_{args.element}" + (f"_ens{args.ensemble}" if args.ensemble > 1 else "")
     with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
         json.dump(out, fh, indent=1)
 

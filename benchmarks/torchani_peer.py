@@ -7,9 +7,11 @@ import os
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
 
-def torchani_bpnn(cutoff: float = 5.0, hidden=(64, 64)):
-    """(AEVComputer, ANINetworks) in float32: jaxpot's ``scaled_ani_settings`` AEVs for Si and
-    one CELU network of ``hidden`` widths, torch using every core."""
+def torchani_bpnn(cutoff: float = 5.0, hidden=(64, 64), device: str = "cpu",
+                  neighborlist: str = "all_pairs"):
+    """(AEVComputer, ANINetworks) in float32 on ``device``: jaxpot's ``scaled_ani_settings``
+    AEVs for Si and one CELU network of ``hidden`` widths, torch using every core.
+    ``neighborlist`` is TorchANI's pair search (``all_pairs`` or ``cell_list``)."""
     import torch
     import torchani
     from torchani.nn import ANINetworks, AtomicNetwork
@@ -22,6 +24,6 @@ def torchani_bpnn(cutoff: float = 5.0, hidden=(64, 64)):
                                       torch.tensor(s["zeta"]).float(),
                                       torch.tensor(s["shifts_angular"]).float(),
                                       torch.tensor(s["sections"]).float(), s["r_cut_angular"])
-    comp = torchani.AEVComputer(radial, angular, num_species=1)
+    comp = torchani.AEVComputer(radial, angular, num_species=1, neighborlist=neighborlist)
     nets = ANINetworks({"Si": AtomicNetwork([comp.out_dim, *hidden, 1], "celu", bias=True)})
-    return comp, nets
+    return comp.to(device), nets.to(device)

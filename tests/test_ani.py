@@ -16,7 +16,8 @@ from ase import Atoms
 from ase.build import molecule
 
 from jaxpot.descriptors import ani1x_parameters, ani_aev
-from jaxpot.neighbors import allocate_neighbor_list
+from jaxpot.model import species_indices, species_lookup
+from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
 from jaxpot.testing import random_rotation
 
 jax.config.update("jax_enable_x64", True)
@@ -66,6 +67,33 @@ def test_equals_torchani_element_by_element(reference, make):
     assert ours.shape == ref.shape == (len(atoms), desc.n_features)
     assert np.abs(ref[:, 64:]).max() > 0.1  # angular terms are exercised
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+
+
+def test_angular_view_and_atom_blocks_equal_torchani(reference, monkeypatch):
+    """A list with a view at r_cut_angular (rows sorted by distance) confines the angular sum
+    to the view's slots; several atom blocks (one padded) give the same AEVs.  Reference:
+    torchani ``AEVComputer.like_1x``."""
+    from jaxpot.descriptors import ani
+    comp, desc = reference
+    atoms = periodic_cell()
+    ref = torchani_aev(comp, atoms)[0].detach().numpy()
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, True,
+                                  cutoff=desc.r_cut_radial, skin=0.5,
+                                  view_cutoffs=(desc.r_cut_angular,))
+    k = ani.angular_slots(nbrs, desc.r_cut_angular)
+    assert k is not None and k < nbrs.capacity  # the angular sum skips slots
+    args = (jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
+            jnp.asarray(atoms.numbers))
+    vectors, mask = neighbor_vectors(*args[:2], nbrs)
+    inside = np.asarray(mask & (jnp.linalg.norm(vectors, axis=-1) < desc.r_cut_angular))
+    last = int(np.nonzero(inside.any(0))[0].max())  # the last slot an angular term needs
+    assert last < k
+    monkeypatch.setattr(ani, "_TRIPLETS_PER_BLOCK", 5 * k * (k - 1) // 2)  # 3 blocks, padded
+    ours = ani.ani_features(desc, *args, nbrs)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    _, nb_index = species_indices(species_lookup(desc.species), args[2], nbrs)
+    short = ani.ani_features_from_vectors(desc, vectors, mask, nb_index, angular_slots=last)
+    assert np.abs(short - ref).max() > 1e-6  # one slot fewer loses angular terms
 
 
 def test_position_gradients_match_torch_autograd_and_finite_differences(reference):

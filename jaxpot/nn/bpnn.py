@@ -137,9 +137,13 @@ def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
     def energy(params, positions, cell, species, neighbors):
         return jnp.sum(atomic(params, positions, cell, species, neighbors))
 
-    return EnergyModel(energy_fn=energy, params=params, cutoff=descriptor_cutoff(desc),
-                       species=zs, atomic_energies_fn=atomic,
-                       spec=make_spec("bpnn", _MODULE, **config), name="BPNN")
+    cutoff = descriptor_cutoff(desc)
+    # ANI's angular sum reads the list's view at its shorter cutoff (see jaxpot.descriptors.ani)
+    views = ((desc.r_cut_angular, cutoff)
+             if isinstance(desc, ANI) and desc.r_cut_angular < cutoff else ())
+    return EnergyModel(energy_fn=energy, params=params, cutoff=cutoff, species=zs,
+                       atomic_energies_fn=atomic, spec=make_spec("bpnn", _MODULE, **config),
+                       name="BPNN", part_cutoffs=views)
 
 
 def local_energy_of_features(config: dict):

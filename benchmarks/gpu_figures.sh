@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# GPU figures of the NN, SNAP/MTP, GAP and LJ benchmarks in one run, on JAX's default device
+# (and CUDA for TorchANI).  Each part runs under a time limit; a failing part is reported and
+# the others still run.  Results: benchmarks/results/*_gpu.json (plus the printed tables).
+#
+#   bash benchmarks/gpu_figures.sh [part ...]      parts: nn snap gap lj painn (default: all)
+#
+# gap times a saved GAP model (GAP_MODEL, default si_default.jaxpot from
+# `gap_si_properties.py --save si_default.jaxpot`): one 64-atom cell through the calculator and
+# the 25-frame mlearn Si test set through jaxpot.predict.  painn trains the default PaiNN on
+# mlearn Si (nn_accuracy.py) and reports its test error and wall time.
+set -u
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 TORCHANI_NO_WARN_EXTENSIONS=1
+py=${PYTHON:-python3}
+gap_model=$(realpath "${GAP_MODEL:-si_default.jaxpot}" 2>/dev/null)
+results=benchmarks/results
+
+step() {  # step LIMIT_S COMMAND...: run under a time limit, report exit status and wall time
+  local limit=$1 t0=$SECONDS
+  shift
+  echo "== $* (limit ${limit} s)"
+  timeout "$limit" "$@"
+  echo "== exit $? after $((SECONDS - t0)) s"
+}
+
+gap_speed() {  # the calculator and batch prediction workers of bench_gap.py, one JSON
+  local spec='{"kind": "speed", "element": "Si", "repeats": 5, "model_file": "'$gap_model'"'
+  {
+    echo '{"model_file": "'$gap_model'",'
+    echo ' "jaxpot_calculator":'
+    timeout 90 $py benchmarks/bench_gap.py --_worker "$spec, \"mode\": \"jaxpot_calculator\"}" \
+      | tail -1
+    echo ', "jaxpot_predict":'
+    timeout 90 $py benchmarks/bench_gap.py --_worker "$spec, \"mode\": \"jaxpot_predict\"}" \
+      | tail -1
+    echo '}'
+  } > $results/gap_speed_gpu.json && cat $results/gap_speed_gpu.json
+}
+
+nvidia-smi -L 2>/dev/null
+$py -c "import jax; print('jax', jax.__version__, jax.devices())"
+for part in ${@:-nn snap gap lj painn}; do
+  case $part in
+    nn)
+      step 120 $py benchmarks/bench_nn_training.py --torch-device cuda --out nn_training_gpu
+      step 240 $py benchmarks/bench_nn_md.py --repeats 4 12 --torch-device cuda \
+        --torch-neighborlist cell_list --out nn_md_gpu ;;
+    snap)
+      step 200 $py benchmarks/bench_snap.py --codes jaxpot --models si_snap si_mtp \
+        --sizes 4 8 --out snap_gpu ;;
+    gap)
+      [ -f "$gap_model" ] && gap_speed || echo "== gap: no model file $gap_model" ;;
+    lj)
+      step 240 $py benchmarks/bench_md.py --sizes 256000 --model lj --codes jaxpot jax_md \
+        --steps 100 --out md_lj_256k_gpu ;;
+    painn)
+      step 420 $py benchmarks/nn_accuracy.py --model painn --element Si \
+        --out nn_painn_Si_gpu ;;
+    *) echo "unknown part $part" ;;
+  esac
+done
