@@ -153,6 +153,25 @@ def test_cell_shrink_beyond_image_range_sets_overflow():
     assert bool(out.did_overflow)
 
 
+def test_float32_cell_list_wraps_a_coordinate_just_below_zero():
+    """-1e-7 Å in a 20 Å box wraps to the fraction 1 - 5e-9, which float32 rounds to 1.0: the
+    list must put the atom at the next image's 0.0, not report it outside the box (the
+    256,000-atom LJ run on a GPU failed so).  Reference: ASE's neighbor list."""
+    rng = np.random.default_rng(0)
+    atoms = Atoms("Ar400", positions=rng.uniform(0, 20.0, (400, 3)), cell=[20.0] * 3, pbc=True)
+    atoms.positions[0] = [-1e-7, 5.0, 5.0]
+    jax.config.update("jax_enable_x64", False)
+    try:
+        nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=3.0,
+                                      method="cell_list")
+        out = jax.jit(rebuild_neighbor_list)(jnp.asarray(atoms.positions, jnp.float32),
+                                             jnp.asarray(atoms.cell.array, jnp.float32), nbrs)
+        assert not bool(out.did_overflow)
+        assert jaxpot_pairs(out) == ase_pairs(atoms, 3.0)
+    finally:
+        jax.config.update("jax_enable_x64", True)
+
+
 def test_rewrapping_positions_gives_the_same_pair_distances():
     atoms = random_triclinic(20, 7, scale=6.0)
     wrapped = atoms.copy()

@@ -36,7 +36,11 @@ def _wrapped(positions: Array, cell: Array, nbrs: NeighborList):
     frac = jnp.linalg.solve(frame.T, (positions - nbrs.binning_origin).T).T
     pbc = jnp.asarray(nbrs.pbc)
     image = jnp.where(pbc, jnp.floor(frac), 0.0)
-    return frac - image, image.astype(jnp.int32), frame
+    wrapped = frac - image
+    # a tiny negative coordinate wraps to 1 - eps, which rounds to 1.0 (in float32 below
+    # ~6e-8): that point is the next image's 0.0
+    up = pbc & (wrapped >= 1.0)
+    return jnp.where(up, 0.0, wrapped), (image + up).astype(jnp.int32), frame
 
 
 def _compact(keep: Array, cand_d2: Array, capacity: int, sort: bool = True):
