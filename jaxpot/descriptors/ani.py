@@ -193,8 +193,8 @@ def ani_features_from_vectors(desc: ANI, vectors, mask, nb_index,
         return jnp.einsum("btq,btz->bqz", weighted, angular)
 
     per_block = _TRIPLETS_PER_BLOCK * (1 if jax.default_backend() == "cpu" else 16)
-    b = max(1, min(n, per_block // max(jj.size, 1)))
-    n_blocks = -(-n // b)
+    n_blocks = max(1, -(-n * jj.size // per_block))
+    b = -(-n // n_blocks)  # equal blocks: at most n_blocks - 1 padded centres
     pad = n_blocks * b - n
 
     def blocked(x):
