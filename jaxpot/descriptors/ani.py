@@ -16,10 +16,11 @@ The 0.25 radial factor (NeuroChem, not in the paper) and the 0.95 factor follow 
 Feature order (torchani): radial blocks per neighbour species in the order given (torchani's
 element indices), each over shifts; then angular blocks per species pair in ``triu`` order
 ((0,0), (0,1), ..., (1,1), ...), each over shifts (outer) x sections (inner).  Periodic images
-within the cutoffs are included.  Memory is O(N K F): the angular double sum runs as a scan
-over neighbour slots.  A list with a view at ``r_cut_angular`` (rows sorted by distance; a
-BPNN on ANI features asks for one through its ``part_cutoffs``) confines that double sum to the
-view's leading slots: its cost falls as (K_angular / K)^2, 3-10x for Si at the defaults.
+within the cutoffs are included.  The angular double sum is one batched contraction over the
+slot pairs j < k, in blocks of centres so memory stays linear in N.  A list with a view at
+``r_cut_angular`` (rows sorted by distance; a BPNN on ANI features asks for one through its
+``part_cutoffs``) confines that double sum to the view's leading slots: its cost falls as
+(K_angular / K)^2, 3-10x for Si at the defaults.
 """
 
 from __future__ import annotations
@@ -178,7 +179,8 @@ def ani_features_from_vectors(desc: ANI, vectors, mask, nb_index,
     jj, kk = np.triu_indices(r.shape[1], 1)  # each unordered slot pair {j, k} once
 
     def block(args):
-        """(B, P, S, Z) angular terms of B centres, summed over slot pairs."""
+        """(B, P S, Z) angular terms of B centres (species pairs x shifts, sections), summed
+        over their slot pairs."""
         v, rs, fc, nb = args
         cos = jnp.sum(v[:, jj] * v[:, kk], -1) / jnp.maximum(rs[:, jj] * rs[:, kk], 1e-10)
         theta = jnp.arccos(0.95 * cos)
