@@ -71,7 +71,7 @@ def test_equals_torchani_element_by_element(reference, make):
 
 def test_angular_view_and_atom_blocks_equal_torchani(reference, monkeypatch):
     """A list with a view at r_cut_angular (rows sorted by distance) confines the angular sum
-    to the view's slots; several atom blocks, padded, give the same AEVs.  Reference:
+    to the view's slots; several atom batches and a remainder give the same AEVs.  Reference:
     torchani ``AEVComputer.like_1x``."""
     from jaxpot.descriptors import ani
     comp, desc = reference
@@ -88,8 +88,8 @@ def test_angular_view_and_atom_blocks_equal_torchani(reference, monkeypatch):
     inside = np.asarray(mask & (jnp.linalg.norm(vectors, axis=-1) < desc.r_cut_angular))
     last = int(np.nonzero(inside.any(0))[0].max())  # the last slot an angular term needs
     assert last < k
-    # 12 centres in 5 blocks of 3: the last block is all padding
-    monkeypatch.setattr(ani, "_TRIPLETS_PER_BLOCK", 3 * k * (k - 1) // 2 - 1)
+    # 12 centres in batches of 5: two batches and a remainder of 2
+    monkeypatch.setattr(ani, "_TRIPLETS_PER_BLOCK", 5 * k * (k - 1) // 2)
     ours = ani.ani_features(desc, *args, nbrs)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12 * np.abs(ref).max())
     _, nb_index = species_indices(species_lookup(desc.species), args[2], nbrs)

@@ -178,32 +178,25 @@ def ani_features_from_vectors(desc: ANI, vectors, mask, nb_index,
     sections = jnp.asarray(desc.sections, dtype)
     jj, kk = np.triu_indices(r.shape[1], 1)  # each unordered slot pair {j, k} once
 
-    def block(args):
-        """(B, P S, Z) angular terms of B centres (species pairs x shifts, sections), summed
-        over their slot pairs."""
+    def centre(args):
+        """(P S, Z) angular terms of one centre (species pairs x shifts, sections), summed
+        over its slot pairs."""
         v, rs, fc, nb = args
-        cos = jnp.sum(v[:, jj] * v[:, kk], -1) / jnp.maximum(rs[:, jj] * rs[:, kk], 1e-10)
+        cos = jnp.sum(v[jj] * v[kk], -1) / jnp.maximum(rs[jj] * rs[kk], 1e-10)
         theta = jnp.arccos(0.95 * cos)
         angular = 2.0 * ((1.0 + jnp.cos(theta[..., None] - sections)) / 2.0) ** desc.zeta
-        mean_r = 0.5 * (rs[:, jj] + rs[:, kk])
+        mean_r = 0.5 * (rs[jj] + rs[kk])
         gauss = (jnp.exp(-desc.eta_angular * (mean_r[..., None] - shifts_a) ** 2)
-                 * (fc[:, jj] * fc[:, kk])[..., None])  # (B, T, S)
-        pair_onehot = (pair_of[nb[:, jj], nb[:, kk]][..., None]
-                       == jnp.arange(rows.size)).astype(dtype)  # (B, T, P)
-        weighted = (pair_onehot[..., :, None] * gauss[..., None, :]).reshape(
-            gauss.shape[0], jj.size, -1)  # (B, T, P S)
-        return jnp.einsum("btq,btz->bqz", weighted, angular)
+                 * (fc[jj] * fc[kk])[..., None])  # (T, S)
+        pair_onehot = (pair_of[nb[jj], nb[kk]][..., None]
+                       == jnp.arange(rows.size)).astype(dtype)  # (T, P)
+        weighted = (pair_onehot[:, :, None] * gauss[:, None, :]).reshape(jj.size, -1)
+        return jnp.einsum("tq,tz->qz", weighted, angular)
 
     per_block = _TRIPLETS_PER_BLOCK * (1 if jax.default_backend() == "cpu" else 16)
-    n_blocks = max(1, -(-n * jj.size // per_block))
-    b = -(-n // n_blocks)  # equal blocks: at most n_blocks - 1 padded centres
-    pad = n_blocks * b - n
-
-    def blocked(x):
-        x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
-        return x.reshape(n_blocks, b, *x.shape[1:])
-    out_angular = jax.lax.map(block, tuple(blocked(x) for x in (v_safe, r_safe, fc_a, nb_index)))
-    out_angular = out_angular.reshape(n_blocks * b, -1)[:n]
+    out_angular = jax.lax.map(centre, (v_safe, r_safe, fc_a, nb_index),
+                              batch_size=min(n, max(1, per_block // max(jj.size, 1))))
+    out_angular = out_angular.reshape(n, -1)
     return jnp.concatenate([out_radial, out_angular], axis=-1)
 
 
