@@ -27,18 +27,21 @@ step() {  # step LIMIT_S COMMAND...: run under a time limit, report exit status 
   echo "== exit $? after $((SECONDS - t0)) s"
 }
 
-gap_speed() {  # the calculator and batch prediction workers of bench_gap.py, one JSON
+gap_worker() {  # gap_worker MODE: bench_gap.py's speed worker; its JSON line on stdout
   local spec='{"kind": "speed", "element": "Si", "repeats": 5, "model_file": "'$gap_model'"'
-  {
-    echo '{"model_file": "'$gap_model'",'
-    echo ' "jaxpot_calculator":'
-    step 60 $py benchmarks/bench_gap.py --_worker "$spec, \"mode\": \"jaxpot_calculator\"}" \
-      | grep '^{'
-    echo ', "jaxpot_predict":'
-    step 60 $py benchmarks/bench_gap.py --_worker "$spec, \"mode\": \"jaxpot_predict\"}" \
-      | grep '^{'
-    echo '}'
-  } > $results/gap_speed_gpu.json && cat $results/gap_speed_gpu.json
+  local out
+  out=$(step 60 $py benchmarks/bench_gap.py --_worker "$spec, \"mode\": \"$1\"}")
+  echo "$out" | grep '^==' >&2
+  echo "$out" | grep '^{'
+}
+
+gap_speed() {  # the calculator and batch prediction workers of bench_gap.py, one JSON
+  local calc pred
+  calc=$(gap_worker jaxpot_calculator) && pred=$(gap_worker jaxpot_predict) \
+    || { echo "== gap: a worker failed, nothing written"; return; }
+  echo "{\"model_file\": \"$gap_model\", \"jaxpot_calculator\": $calc," \
+    "\"jaxpot_predict\": $pred}" > $results/gap_speed_gpu.json
+  cat $results/gap_speed_gpu.json
 }
 
 nvidia-smi -L 2>/dev/null
