@@ -140,6 +140,49 @@ def test_bpnn_equals_torchani_ani_networks(tmp_path):
     np.testing.assert_allclose(atoms.get_potential_energies(), ref, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("rattle, skin, branch", [(0.05, 1.0, 0), (0.3, 0.5, 1),
+                                                  (0.05, 0.0, 2)])
+def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch):
+    """Reference: the BPNN on the AEVs of all angular slots (its atomic energies, = torchani's
+    ANI networks on torchani's AEVs above) and their autodiff derivatives.  The energy's
+    angular sum over the first K_a/2 (branch 0) or 3K_a/4 (1) neighbours inside, or over all
+    K_a slots (2: a row has more), gives the same energy, forces, stress and parameter
+    gradient of a force loss; each case takes the branch named."""
+    import jax.numpy as jnp
+    from jaxpot.descriptors.ani import angular_counts, angular_slots
+    from jaxpot.neighbors import neighbor_vectors
+    from jaxpot.nn.bpnn import make_descriptor, picked_counts
+    model = bpnn(["Si"], 5.0, seed=1)
+    desc = make_descriptor(json.loads(model.spec)["config"]["descriptor"])
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+    atoms.rattle(rattle, seed=1)
+    nbrs = jaxpot.allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc,
+                                     skin=skin)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    num = jnp.asarray(atoms.numbers)
+    k = angular_slots(nbrs, desc.r_cut_angular)
+    most = int(jnp.max(angular_counts(desc, *neighbor_vectors(pos, cell, nbrs), k)))
+    assert int(np.sum(most > np.asarray(picked_counts(k)))) == branch
+
+    def reference(params, p, c):
+        return jnp.sum(model.atomic_energies_fn(params, p, c, num, nbrs))
+
+    def picked(params, p, c):
+        return model.energy_fn(params, p, c, num, nbrs)
+
+    for fn in (reference, picked):
+        e, (g_pos, g_cell) = jax.jit(jax.value_and_grad(fn, (1, 2)))(model.params, pos, cell)
+        if fn is reference:
+            e_ref, g_ref = e, (g_pos, g_cell)
+    np.testing.assert_allclose(e, e_ref, rtol=1e-13)
+    np.testing.assert_allclose(g_pos, g_ref[0], atol=1e-12)
+    np.testing.assert_allclose(g_cell, g_ref[1], atol=1e-11)
+    loss = [jax.grad(lambda prm, fn=fn: jnp.sum(jax.grad(fn, 1)(prm, pos, cell) ** 2))(
+        model.params) for fn in (reference, picked)]
+    for a, b in zip(jax.tree_util.tree_leaves(loss[0]), jax.tree_util.tree_leaves(loss[1])):
+        np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+
+
 def test_sw_fit_end_to_end_reaches_force_error(frames, test_frames):
     """A BPNN trained on 40 Stillinger–Weber-labelled crystals predicts held-out forces to
     RMSE < 0.15 eV/Å (the labels' force RMS is about 1.3 eV/Å), energies to < 10 meV/atom."""

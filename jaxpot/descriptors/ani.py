@@ -36,6 +36,7 @@ from jaxpot.checks import positive_finite
 from jaxpot.descriptors._common import check_features_input, features_of_atoms, species_numbers
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
+from jaxpot.row_slots import pick_first, take_slots
 
 
 _TRIPLETS_PER_BLOCK = 1 << 18  # centre-pair terms at once on a CPU (~100 B each); GPU: 16x
@@ -152,20 +153,54 @@ def ani_features_from_vectors(desc: ANI, vectors, mask, nb_index,
     species indices (N, K) in ``desc.species`` order; row i depends on ``vectors[i]`` only.
     ``angular_slots``: only the leading slots hold neighbours within ``r_cut_angular``
     (:func:`angular_slots`); the angular sum then skips the rest."""
+    if angular_slots is not None:  # the angular terms see the leading slots only
+        a = (x[:, :angular_slots] for x in (vectors, mask, nb_index))
+    else:
+        a = (vectors, mask, nb_index)
+    return jnp.concatenate([radial_features(desc, vectors, mask, nb_index),
+                            angular_features(desc, *a)], axis=-1)
+
+
+def picked_features(desc: ANI, vectors, mask, nb_index, angular_slots: int | None,
+                    count: int) -> jax.Array:
+    """:func:`ani_features_from_vectors` with the angular sum over the first ``count`` slots
+    within ``r_cut_angular`` of each row (of its leading ``angular_slots``): exact when no row
+    has more (``count^2`` slot pairs instead of K^2; see :func:`angular_counts`)."""
+    a = [x[:, :angular_slots] if angular_slots is not None else x
+         for x in (vectors, mask, nb_index)]
+    within = a[1] & (safe_norm(a[0], a[1]) < desc.r_cut_angular)
+    sel, valid = pick_first(within, count)
+    v, inside, nb = take_slots((a[0], within, a[2]), sel)
+    return jnp.concatenate([radial_features(desc, vectors, mask, nb_index),
+                            angular_features(desc, v, inside & valid, nb)], axis=-1)
+
+
+def angular_counts(desc: ANI, vectors, mask, angular_slots: int | None) -> jax.Array:
+    """Neighbours within ``r_cut_angular`` of each row (N,)."""
+    if angular_slots is not None:
+        vectors, mask = vectors[:, :angular_slots], mask[:, :angular_slots]
+    return jnp.sum(mask & (safe_norm(vectors, mask) < desc.r_cut_angular), axis=1)
+
+
+def radial_features(desc: ANI, vectors, mask, nb_index) -> jax.Array:
+    """(N, S R) radial blocks, per neighbour species over shifts."""
+    s = len(desc.species)
+    r = safe_norm(vectors, mask)
+    onehot = (nb_index[..., None] == jnp.arange(s)).astype(vectors.dtype)  # (N, K, S)
+    within_r = mask & (r < desc.r_cut_radial)
+    shifts_r = jnp.asarray(desc.shifts_radial, vectors.dtype)
+    radial = (0.25 * jnp.exp(-desc.eta_radial * (r[..., None] - shifts_r) ** 2)  # (N, K, R)
+              * jnp.where(within_r, cosine_cutoff(r, desc.r_cut_radial), 0.0)[..., None])
+    return jnp.einsum("nkr,nks->nsr", radial, onehot).reshape(r.shape[0], -1)
+
+
+def angular_features(desc: ANI, vectors, mask, nb_index) -> jax.Array:
+    """(N, P Z) angular blocks, per species pair over shifts x sections, summed over each
+    row's slot pairs j < k, in blocks of centres (``lax.map``)."""
     dtype = vectors.dtype
     s = len(desc.species)
     r = safe_norm(vectors, mask)
-    onehot = (nb_index[..., None] == jnp.arange(s)).astype(dtype)  # (N, K, S)
-
-    within_r = mask & (r < desc.r_cut_radial)
-    shifts_r = jnp.asarray(desc.shifts_radial, dtype)
-    radial = (0.25 * jnp.exp(-desc.eta_radial * (r[..., None] - shifts_r) ** 2)  # (N, K, R)
-              * jnp.where(within_r, cosine_cutoff(r, desc.r_cut_radial), 0.0)[..., None])
     n = r.shape[0]
-    out_radial = jnp.einsum("nkr,nks->nsr", radial, onehot).reshape(n, -1)
-
-    if angular_slots is not None:  # the angular terms see the leading slots only
-        vectors, mask, nb_index, r = (x[:, :angular_slots] for x in (vectors, mask, nb_index, r))
     within_a = mask & (r < desc.r_cut_angular)
     fc_a = jnp.where(within_a, cosine_cutoff(r, desc.r_cut_angular), 0.0)
     r_safe = jnp.where(within_a, r, 1.0)
@@ -194,10 +229,9 @@ def ani_features_from_vectors(desc: ANI, vectors, mask, nb_index,
         return jnp.einsum("tq,tz->qz", weighted, angular)
 
     per_block = _TRIPLETS_PER_BLOCK * (1 if jax.default_backend() == "cpu" else 16)
-    out_angular = jax.lax.map(centre, (v_safe, r_safe, fc_a, nb_index),
-                              batch_size=min(n, max(1, per_block // max(jj.size, 1))))
-    out_angular = out_angular.reshape(n, -1)
-    return jnp.concatenate([out_radial, out_angular], axis=-1)
+    out = jax.lax.map(centre, (v_safe, r_safe, fc_a, nb_index),
+                      batch_size=min(n, max(1, per_block // max(jj.size, 1))))
+    return out.reshape(n, -1)
 
 
 _jit_features = jax.jit(ani_features, static_argnums=0)

@@ -18,9 +18,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features
-from jaxpot.descriptors.ani import ANI, ani_aev, ani_features
-from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
+from jaxpot.descriptors._common import check_features_input
+from jaxpot.descriptors.ani import (ANI, angular_counts, angular_slots, ani_aev, ani_features,
+                                    ani_features_from_vectors, picked_features)
+from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
+                          species_lookup)
+from jaxpot.neighbors import neighbor_vectors
 from jaxpot.nn.layers import MLP, loadable
+from jaxpot.row_slots import branch_of_counts, switched_energy, value_and_grads
 
 _MODULE = "jaxpot.nn.bpnn"
 
@@ -137,6 +142,8 @@ def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
     def energy(params, positions, cell, species, neighbors):
         return jnp.sum(atomic(params, positions, cell, species, neighbors))
 
+    if isinstance(desc, ANI):
+        energy = picked_ani_energy(desc, local)
     cutoff = descriptor_cutoff(desc)
     # ANI's angular sum reads the list's view at its shorter cutoff (see jaxpot.descriptors.ani)
     views = ((desc.r_cut_angular, cutoff)
@@ -144,6 +151,45 @@ def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
     return EnergyModel(energy_fn=energy, params=params, cutoff=cutoff, species=zs,
                        atomic_energies_fn=atomic, spec=make_spec("bpnn", _MODULE, **config),
                        name="BPNN", part_cutoffs=views)
+
+
+def picked_ani_energy(desc: ANI, local):
+    """``energy(params, positions, cell, species, neighbors)`` eV of networks ``local`` on ANI
+    features whose angular sum runs over the first ``count`` neighbours within
+    ``r_cut_angular`` of each row, the smaller of K_a / 2 and 3 K_a / 4 (K_a: the list's
+    angular slots) that holds every row, else over all K_a slots (exact always;
+    :func:`jaxpot.row_slots.switched_energy`).  MD's 1 Å skin leaves about twice the
+    neighbours inside in the slots, and the angular sum costs count^2: 2-3x faster forces."""
+    lookup = species_lookup(desc.species)
+
+    def energy(params, positions, cell, species, neighbors):
+        check_features_input(desc, species, neighbors, desc.neighbor_cutoff, "ani")
+        vectors, mask = neighbor_vectors(positions, cell, neighbors)
+        _, nb = species_indices(lookup, species, neighbors)
+        k = angular_slots(neighbors, desc.r_cut_angular)
+        k_a = k if k is not None else vectors.shape[1]
+        counts = picked_counts(k_a)
+
+        def of_features(fn):
+            def e(p, v, mask, nb, species, inside):
+                return jnp.sum(local(p, fn(v, mask, nb), species))
+            return e, lambda with_params, *args: value_and_grads(e, with_params)(*args)
+
+        branches = [of_features(lambda v, m, n, c=c: picked_features(desc, v, m, n, k, c))
+                    for c in counts]
+        branches.append(of_features(
+            lambda v, m, n: ani_features_from_vectors(desc, v, m, n, k)))
+        total = switched_energy(branches, lambda mask, nb, species, inside:
+                                branch_of_counts(inside, counts))
+        inside = angular_counts(desc, jax.lax.stop_gradient(vectors), mask, k)
+        return total(params, vectors, mask, nb, species, inside)
+
+    return energy
+
+
+def picked_counts(k_a: int) -> tuple[int, ...]:
+    """The angular neighbour counts :func:`picked_ani_energy` tries, given K_a slots."""
+    return tuple(sorted({c for c in (k_a // 2, (3 * k_a) // 4) if 0 < c < k_a}))
 
 
 def local_energy_of_features(config: dict):

@@ -25,7 +25,7 @@ from jaxpot.cutoffs import safe_norm
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.potentials.row_slots import picked_slots_energy
+from jaxpot.row_slots import picked_slots_energy
 from jaxpot.potentials.pair import check_triplet_table, select_elements
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
@@ -152,7 +152,7 @@ def _bond_order(zeta, beta, n):
 
 
 #: many-slot rows: the bond orders run over the first 6 or TRIPLET_SLOTS neighbors inside the
-#: cutoff (all slots when an atom has more; see :mod:`jaxpot.potentials.row_slots`)
+#: cutoff (all slots when an atom has more; see :mod:`jaxpot.row_slots`)
 TRIPLET_SLOTS = 12
 
 
@@ -196,7 +196,7 @@ def _slot_energies(p, vectors, within, nb, index):
 def _terms_fn(lookup: np.ndarray):
     """``terms(p, positions, cell, species, neighbors, total) -> (N, K)`` per-slot energies,
     or (``total``) their sum, over the first TRIPLET_SLOTS slots inside the cutoff of rows
-    that are longer (:func:`jaxpot.potentials.row_slots.picked_slots_energy`)."""
+    that are longer (:func:`jaxpot.row_slots.picked_slots_energy`)."""
     def row_energy(p, vectors, within, nb, index):
         return jnp.sum(_slot_energies(p, vectors, within, nb, index), axis=1)
 

@@ -6,10 +6,12 @@ A neighbor list with skin holds shells that no many-body term reaches (diamond S
 ``count`` slots inside the cutoff of each row when every row has at most ``count`` of them,
 and over all slots in blocks of rows otherwise (exact always).
 
-The choice is a ``lax.cond``; differentiating through it would make JAX's reverse mode carry
-zero residuals of the branch not taken ((N, K, K) arrays), so the energy is a ``custom_jvp``
-whose rule differentiates inside the chosen branch and maps the picked slots' gradients back
-to their slots by gathers.  Forward mode, second derivatives and parameter gradients follow.
+The choice is a ``lax.switch``; differentiating through it would make JAX's reverse mode
+carry zero residuals of the branches not taken ((N, K, K) arrays), so the energy is a
+``custom_jvp`` whose rule differentiates inside the chosen branch
+(:func:`switched_energy`, also used by the BPNN's picked angular sum) and maps the picked
+slots' gradients back to their slots by gathers.  Forward mode, second derivatives and
+parameter gradients follow.
 """
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
         vec_p, slot_p, within_p = take_slots((vectors, slots, within), sel)
         return vec_p, within_p & valid, slot_p
 
-    def compact(count, params, vectors, within, slots, centers):
-        e, (gp, gv) = jax.value_and_grad(total_of, (0, 1))(
+    def compact(count, with_params, params, vectors, within, slots, centers):
+        e, (gp, gv) = value_and_grads(total_of, with_params)(
             params, *picked(count, vectors, within, slots), centers)
         running = jnp.cumsum(within, axis=1)  # slot k inside is picked slot running_k - 1
         rank = jnp.clip(running - 1, 0, count - 1)
@@ -83,12 +85,12 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
         gv = jnp.where(kept[..., None], jnp.take_along_axis(gv, rank[..., None], 1), 0.0)
         return e, (gp, gv)
 
-    def fallback(params, vectors, within, slots, centers):
+    def fallback(with_params, params, vectors, within, slots, centers):
         n = vectors.shape[0]
         e, (gp, gv) = jax.lax.map(
-            lambda blk: jax.value_and_grad(total_of, (0, 1))(params, *blk),
+            lambda blk: value_and_grads(total_of, with_params)(params, *blk),
             _blocks((vectors, within, slots, centers), min(block, n)))
-        gp = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), gp)
+        gp = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), gp)  # None stays None
         return jnp.sum(e), (gp, gv.reshape((-1,) + vectors.shape[1:])[:n])
 
     def compact_energy(count, params, vectors, within, slots, centers):
@@ -99,25 +101,54 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
             lambda blk: total_of(params, *blk),
             _blocks((vectors, within, slots, centers), min(block, vectors.shape[0]))))
 
-    def branch(within):
-        """0, 1, ...: the first count holding every row's inside slots; len(counts): none."""
-        most = jnp.max(jnp.sum(within, axis=1))
-        return jnp.sum(most > jnp.asarray(counts))
+    branches = [(functools.partial(compact_energy, c), functools.partial(compact, c))
+                for c in counts] + [(fallback_energy, fallback)]
+    return switched_energy(branches, lambda within, slots, centers: branch_of_counts(
+        jnp.sum(within, axis=1), counts))
 
-    def choose(compact_fn, fallback_fn, *args):
-        fns = [functools.partial(compact_fn, c) for c in counts] + [fallback_fn]
-        return jax.lax.switch(branch(args[2]), fns, *args)
+
+def value_and_grads(energy, with_params: bool):
+    """``f(params, vectors, *rest) -> (e, (d/d params or None, d/d vectors))``."""
+    if with_params:
+        return jax.value_and_grad(energy, (0, 1))
+
+    def f(params, vectors, *rest):
+        e, gv = jax.value_and_grad(energy, 1)(params, vectors, *rest)
+        return e, (None, gv)
+    return f
+
+
+def branch_of_counts(count: Array, counts: tuple[int, ...]) -> Array:
+    """0, 1, ...: the first of the increasing ``counts`` that holds every entry of ``count``
+    (e.g. each row's slots inside a cutoff); len(counts): none does."""
+    return jnp.sum(jnp.max(count) > jnp.asarray(counts))
+
+
+def switched_energy(branches, branch):
+    """``total(params, vectors, *rest) -> eV``: the energy of branch ``branch(*rest)`` (an int
+    array; ``rest`` are not differentiable: masks, indices), as a ``custom_jvp`` whose tangent
+    is that branch's own gradient, computed inside the branch.
+
+    ``branches``: ``(energy, value_and_grad)`` pairs; ``energy(params, vectors, *rest)`` and
+    ``value_and_grad(with_params, params, vectors, *rest) -> (energy, (d/d params, d/d
+    vectors))``, the first None unless ``with_params`` (a Python bool: forces alone skip the
+    parameter gradient; :func:`value_and_grads`).  Differentiating a plain ``lax.switch``
+    would make reverse mode carry (zero) residuals of every branch."""
+    energies = [e for e, _ in branches]
+    gradients = [g for _, g in branches]
 
     @jax.custom_jvp
-    def total(params, vectors, within, slots, centers):
-        return choose(compact_energy, fallback_energy, params, vectors, within, slots, centers)
+    def total(params, vectors, *rest):
+        return jax.lax.switch(branch(*rest), energies, params, vectors, *rest)
 
     def total_jvp(primals, tangents):
         params, vectors = primals[:2]
         d_params, d_vectors = tangents[:2]
-        e, (gp, gv) = choose(compact, fallback, *primals)
+        with_params = not is_zero(d_params)
+        e, (gp, gv) = jax.lax.switch(branch(*primals[2:]), [
+            functools.partial(g, with_params) for g in gradients], *primals)
         out = jnp.sum(gv * instantiate(d_vectors, vectors))
-        if not is_zero(d_params):
+        if with_params:
             d_params = instantiate(d_params, params)
             out = out + sum(jnp.sum(a * b) for a, b in zip(jax.tree_util.tree_leaves(gp),
                                                             jax.tree_util.tree_leaves(d_params)))
