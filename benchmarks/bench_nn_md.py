@@ -1,7 +1,7 @@
 """BPNN inference in MD: jaxpot vs TorchANI, atom-steps per second, same model size.
 
     python benchmarks/bench_nn_md.py [--repeats 2 3 4] [--steps 200] [--torch-device cuda]
-        [--torch-neighborlist all_pairs] [--out nn_md_gpu]
+        [--torch-neighborlist all_pairs] [--apax-python ENV/bin/python] [--out nn_md_gpu]
 
 The same architecture (one (64, 64) network per element on ANI AEVs, 48 features at 5 Å)
 runs on diamond Si supercells.  jaxpot: ``md.run`` with velocity Verlet (jitted chunks,
@@ -10,8 +10,11 @@ neighbor list updated inside jit), float32 and float64, on JAX's default device.
 on ``--torch-device`` with its ``--torch-neighborlist`` pair search (default ``cell_list``,
 its fastest here), energy and forces by autograd per step in float32 — forces only, no
 integration or neighbor bookkeeping, so this favours TorchANI.  Time to first result
-(compilation included) is reported next to the steady rate.  Writes
-benchmarks/results/<--out, default nn_md>.json.
+(compilation included) is reported next to the steady rate.  With ``--apax-python`` (the
+interpreter of a virtual environment holding apax, a JAX peer), apax's GMNN of the same widths
+and cutoff (trained for one epoch on 16 mlearn Si structures: the rate does not depend on the
+weights) runs NVE in its own jitted MD driver, float32, 1,000 steps after its first inner loop
+(benchmarks/apax_peer.py).  Writes benchmarks/results/<--out, default nn_md>.json.
 """
 
 from __future__ import annotations
@@ -71,6 +74,39 @@ def torchani_rate(repeat: int, steps: int, device: str, neighborlist: str) -> di
             "atom_steps_per_s": len(atoms) / float(np.mean(times[1:]))}
 
 
+def print_row(r: dict) -> None:
+    print(f"{r['code']:14} {r['atoms']:6d} atoms  first result {r['first_result_s']:7.2f} s"
+          f"  {r['atom_steps_per_s']:12.0f} atom-steps/s", flush=True)
+
+
+def apax_model(python: str):
+    """A folder (TemporaryDirectory) holding an apax GMNN trained one epoch on 16 Si frames."""
+    import tempfile
+    from ase.io import read, write
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from apax_peer import call
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                        "mlearn_Si_PBE.extxyz")
+    frames = [a for a in read(data, ":") if a.info["split"] == "training"][:16]
+    folder = tempfile.TemporaryDirectory()
+    path = os.path.join(folder.name, "frames.extxyz")
+    write(path, frames)
+    call(python, ["train", path, "--epochs", "0", "--dir", folder.name])
+    return folder
+
+
+def apax_rate(python: str, folder: str, repeat: int) -> dict:
+    """apax's MD rate on the diamond cell jaxpot runs (benchmarks/apax_peer.py)."""
+    from ase.build import bulk
+    from ase.io import write
+    from apax_peer import call
+    path = os.path.join(folder, f"si_{repeat}.extxyz")
+    write(path, bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat))
+    out = call(python, ["md", folder, path, "--steps", "1000"])
+    return {"code": "apax f32", "atoms": out["atoms"], "first_result_s": out["first_result_s"],
+            "atom_steps_per_s": out["atom_steps_per_s"], "apax": out["apax"]}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, nargs="+", default=[2, 3, 4])
@@ -78,6 +114,7 @@ def main():
     p.add_argument("--torch-device", default="cpu", help="cpu or cuda")
     p.add_argument("--torch-neighborlist", default="cell_list",
                    help="TorchANI pair search: cell_list (its fastest here) or all_pairs")
+    p.add_argument("--apax-python", help="python of an environment with apax (adds its rows)")
     p.add_argument("--out", default="nn_md", help="results file stem")
     p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -89,7 +126,11 @@ def main():
         print("RESULT " + json.dumps(out))
         return
     rows = []
+    apax_dir = apax_model(args.apax_python) if args.apax_python else None
     for repeat in args.repeats:
+        if apax_dir:
+            rows.append(apax_rate(args.apax_python, apax_dir.name, repeat))
+            print_row(rows[-1])
         for code, x64 in (("jaxpot", "0"), ("jaxpot", "1"), ("torchani", "0")):
             proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps),
                                    "--torch-device", args.torch_device,
@@ -102,8 +143,7 @@ def main():
             r = json.loads(line[0][7:])
             r.update(code=code + (" f64" if x64 == "1" else " f32"))
             rows.append(r)
-            print(f"{r['code']:14} {r['atoms']:6d} atoms  first result {r['first_result_s']:7.2f} s"
-                  f"  {r['atom_steps_per_s']:12.0f} atom-steps/s", flush=True)
+            print_row(r)
     import jax
     import torch
     import torchani
@@ -112,6 +152,8 @@ def main():
            "torch": torch.__version__, "torchani": torchani.__version__,
            "jax_device": str(jax.devices()[0]), "torch_device": args.torch_device,
            "torch_neighborlist": args.torch_neighborlist}
+    if apax_dir:
+        out["apax"] = next(r["apax"] for r in rows if r["code"] == "apax f32")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     with open(os.path.join(os.path.dirname(__file__), "results", f"{args.out}.json"), "w") as fh:
         json.dump(out, fh, indent=1)

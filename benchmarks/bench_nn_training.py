@@ -1,7 +1,7 @@
 """BPNN training throughput: jaxpot vs TorchANI, same architecture and data, same run.
 
     python benchmarks/bench_nn_training.py [--frames 64] [--epochs 3] [--torch-device cuda]
-        [--out nn_training_gpu]
+        [--apax-python ENV/bin/python] [--out nn_training_gpu]
 
 Both train a Behler–Parrinello network (one (64, 64) MLP per element on the same ANI AEVs:
 jaxpot's scaled_ani_settings at 5 Å) on mlearn Si training structures (64 atoms) with an
@@ -9,8 +9,11 @@ energy + force loss, Adam, batch size 4, on the CPU.  TorchANI (2.9, pyaev, its 
 force-training recipe: AEVs and their graph rebuilt each step, forces by autograd with
 create_graph) runs with torch.set_num_threads(cores), on ``--torch-device`` (on a GPU jaxpot
 runs on JAX's default device, the GPU).  jaxpot trains on fixed features and Jacobians
-(computed once; that preparation time is reported separately, as is compilation).  Prints a
-table and writes benchmarks/results/<--out, default nn_training>.json.
+(computed once; that preparation time is reported separately, as is compilation).  With
+``--apax-python`` (the interpreter of a virtual environment holding apax, a JAX peer), apax's
+GMNN of the same widths and cutoff trains on the same structures with its own trainer
+(benchmarks/apax_peer.py).  Prints a table and writes
+benchmarks/results/<--out, default nn_training>.json.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def main():
     p.add_argument("--frames", type=int, default=64)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--torch-device", default="cpu", help="cpu or cuda")
+    p.add_argument("--apax-python", help="python of an environment with apax (adds its rows)")
     p.add_argument("--out", default="nn_training", help="results file stem")
     args = p.parse_args()
     import jax
@@ -109,6 +113,9 @@ def main():
     rows["torchani"] = {"first_epoch_s": times[0],
                         "structures_per_s": len(frames) / np.mean(times[1:])}
 
+    if args.apax_python:
+        rows["apax"] = apax_training(args.apax_python, frames, args.epochs)
+
     print(f"BPNN training, {len(frames)} Si structures of 64 atoms, ANI AEVs "
           f"({n_f} features), (64, 64) networks, energy + force loss, batch 4")
     print(f"{'code':10} {'prepare s':>10} {'1st epoch s':>12} {'structures/s':>13}")
@@ -117,6 +124,9 @@ def main():
               f"{r['structures_per_s']:13.1f}")
     ratio = rows["jaxpot"]["structures_per_s"] / rows["torchani"]["structures_per_s"]
     print(f"jaxpot / torchani throughput: {ratio:.1f}x")
+    if "apax" in rows:
+        print(f"jaxpot / apax throughput: "
+              f"{rows['jaxpot']['structures_per_s'] / rows['apax']['structures_per_s']:.1f}x")
     out = {"rows": rows, "ratio": ratio, "frames": len(frames), "features": n_f,
            "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
            "jax": jax.__version__, "torch": torch.__version__, "torchani": torchani.__version__,
@@ -126,6 +136,20 @@ def main():
     with open(os.path.join(os.path.dirname(__file__), "results", f"{args.out}.json"),
               "w") as fh:
         json.dump(out, fh, indent=1)
+
+
+def apax_training(python: str, frames, epochs: int) -> dict:
+    """apax's training rate on ``frames`` (benchmarks/apax_peer.py in its own environment)."""
+    import tempfile
+    from ase.io import write
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from apax_peer import call
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "frames.extxyz")
+        write(path, frames)
+        out = call(python, ["train", path, "--epochs", str(epochs), "--dir", folder])
+    return {k: out[k] for k in ("first_epoch_s", "structures_per_s", "features",
+                                "readout_params", "apax", "jax")}
 
 
 if __name__ == "__main__":
