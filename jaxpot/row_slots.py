@@ -21,6 +21,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.custom_batching import custom_vmap
 
 from jaxpot.tangents import instantiate, is_zero
 from jaxpot.types import Array
@@ -124,6 +125,17 @@ def branch_of_counts(count: Array, counts: tuple[int, ...]) -> Array:
     return jnp.sum(jnp.max(count) > jnp.asarray(counts))
 
 
+@custom_vmap
+def shared_branch(index: Array) -> Array:
+    """``index``; under ``vmap``, the largest index of the batch, unbatched."""
+    return index
+
+
+@shared_branch.def_vmap
+def _shared_branch_vmap(axis_size, in_batched, index):
+    return shared_branch(jnp.max(index)), False
+
+
 def switched_energy(branches, branch):
     """``total(params, vectors, *rest) -> eV``: the energy of branch ``branch(*rest)`` (an int
     array; ``rest`` are not differentiable: masks, indices), as a ``custom_jvp`` whose tangent
@@ -133,19 +145,23 @@ def switched_energy(branches, branch):
     ``value_and_grad(with_params, params, vectors, *rest) -> (energy, (d/d params, d/d
     vectors))``, the first None unless ``with_params`` (a Python bool: forces alone skip the
     parameter gradient; :func:`value_and_grads`).  Differentiating a plain ``lax.switch``
-    would make reverse mode carry (zero) residuals of every branch."""
+    would make reverse mode carry (zero) residuals of every branch.  Under ``vmap``
+    (replicas, batches of systems) every member takes the batch's largest branch
+    (:func:`shared_branch`): a ``switch`` on a batched index would run all branches, so each
+    branch must be exact wherever a lower one is (as a ladder of counts and its fallback).
+    """
     energies = [e for e, _ in branches]
     gradients = [g for _, g in branches]
 
     @jax.custom_jvp
     def total(params, vectors, *rest):
-        return jax.lax.switch(branch(*rest), energies, params, vectors, *rest)
+        return jax.lax.switch(shared_branch(branch(*rest)), energies, params, vectors, *rest)
 
     def total_jvp(primals, tangents):
         params, vectors = primals[:2]
         d_params, d_vectors = tangents[:2]
         with_params = not is_zero(d_params)
-        e, (gp, gv) = jax.lax.switch(branch(*primals[2:]), [
+        e, (gp, gv) = jax.lax.switch(shared_branch(branch(*primals[2:])), [
             functools.partial(g, with_params) for g in gradients], *primals)
         out = jnp.sum(gv * instantiate(d_vectors, vectors))
         if with_params:

@@ -183,6 +183,36 @@ def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
 
 
+def test_bpnn_picked_sum_under_vmap_runs_one_branch_for_the_batch():
+    """Reference: each structure's all-slot energy and forces (above).  Under ``vmap`` two
+    structures that need different branches (16 and 17 neighbours inside, counts (16, 24))
+    share the larger one, so the batch runs one branch (a ``cond`` stays in the program; a
+    batched index would turn it into a select over every branch)."""
+    import jax.numpy as jnp
+    model = bpnn(["Si"], 5.0, seed=1)
+    crystal = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+    calm, hot = crystal.copy(), crystal.copy()
+    calm.rattle(0.05, seed=1)
+    hot.rattle(0.3, seed=1)
+    nbrs = jaxpot.allocate_for_model(model, hot.positions, hot.cell.array, hot.pbc, skin=0.5)
+    pos = jnp.stack([jnp.asarray(calm.positions), jnp.asarray(hot.positions)])
+    cell, num = jnp.asarray(crystal.cell.array), jnp.asarray(crystal.numbers)
+
+    def picked(p):
+        return jax.value_and_grad(lambda q: model.energy_fn(model.params, q, cell, num,
+                                                            nbrs))(p)
+
+    def reference(p):
+        return jax.value_and_grad(lambda q: jnp.sum(model.atomic_energies_fn(
+            model.params, q, cell, num, nbrs)))(p)
+
+    e, f = jax.jit(jax.vmap(picked))(pos)
+    e_ref, f_ref = jax.vmap(reference)(pos)
+    np.testing.assert_allclose(e, e_ref, rtol=1e-13)
+    np.testing.assert_allclose(f, f_ref, atol=1e-12)
+    assert "cond[" in str(jax.make_jaxpr(jax.vmap(picked))(pos))
+
+
 def test_sw_fit_end_to_end_reaches_force_error(frames, test_frames):
     """A BPNN trained on 40 Stillinger–Weber-labelled crystals predicts held-out forces to
     RMSE < 0.15 eV/Å (the labels' force RMS is about 1.3 eV/Å), energies to < 10 meV/atom."""
