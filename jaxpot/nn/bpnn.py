@@ -159,7 +159,8 @@ def picked_ani_energy(desc: ANI, local):
     ``r_cut_angular`` of each row, the smaller of K_a / 2 and 3 K_a / 4 (K_a: the list's
     angular slots) that holds every row, else over all K_a slots (exact always;
     :func:`jaxpot.row_slots.switched_energy`).  MD's 1 Å skin leaves about twice the
-    neighbours inside in the slots, and the angular sum costs count^2: 2-3x faster forces."""
+    neighbours inside in the slots, and the angular sum costs count^2: 2-3x faster forces.
+    A list without skin sums over its slots directly (one branch to compile)."""
     lookup = species_lookup(desc.species)
 
     def energy(params, positions, cell, species, neighbors):
@@ -168,7 +169,10 @@ def picked_ani_energy(desc: ANI, local):
         _, nb = species_indices(lookup, species, neighbors)
         k = angular_slots(neighbors, desc.r_cut_angular)
         k_a = k if k is not None else vectors.shape[1]
-        counts = picked_counts(k_a)
+        counts = picked_counts(k_a) if getattr(neighbors, "skin", 0.0) > 0 else ()
+        if not counts:  # without skin the slots hold about the neighbours inside
+            return jnp.sum(local(params, ani_features_from_vectors(desc, vectors, mask, nb, k),
+                                 species))
 
         def of_features(fn):
             def e(p, v, mask, nb, species, inside):
