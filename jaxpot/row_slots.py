@@ -102,10 +102,10 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
             lambda blk: total_of(params, *blk),
             _blocks((vectors, within, slots, centers), min(block, vectors.shape[0]))))
 
-    branches = [(functools.partial(compact_energy, c), functools.partial(compact, c))
-                for c in counts] + [(fallback_energy, fallback)]
-    return switched_energy(branches, lambda within, slots, centers: branch_of_counts(
-        jnp.sum(within, axis=1), counts))
+    energies = [functools.partial(compact_energy, c) for c in counts] + [fallback_energy]
+    gradients = [functools.partial(compact, c) for c in counts] + [fallback]
+    return switched_energy(energies, lambda within, slots, centers: branch_of_counts(
+        jnp.sum(within, axis=1), counts), gradients)
 
 
 def value_and_grads(energy, with_params: bool):
@@ -136,22 +136,24 @@ def _shared_branch_vmap(axis_size, in_batched, index):
     return shared_branch(jnp.max(index)), False
 
 
-def switched_energy(branches, branch):
+def switched_energy(energies, branch, gradients=None):
     """``total(params, vectors, *rest) -> eV``: the energy of branch ``branch(*rest)`` (an int
     array; ``rest`` are not differentiable: masks, indices), as a ``custom_jvp`` whose tangent
     is that branch's own gradient, computed inside the branch.
 
-    ``branches``: ``(energy, value_and_grad)`` pairs; ``energy(params, vectors, *rest)`` and
-    ``value_and_grad(with_params, params, vectors, *rest) -> (energy, (d/d params, d/d
-    vectors))``, the first None unless ``with_params`` (a Python bool: forces alone skip the
-    parameter gradient; :func:`value_and_grads`).  Differentiating a plain ``lax.switch``
-    would make reverse mode carry (zero) residuals of every branch.  Under ``vmap``
-    (replicas, batches of systems) every member takes the batch's largest branch
-    (:func:`shared_branch`): a ``switch`` on a batched index would run all branches, so each
-    branch must be exact wherever a lower one is (as a ladder of counts and its fallback).
+    ``energies``: one ``energy(params, vectors, *rest)`` per branch.  ``gradients``: per
+    branch, ``value_and_grad(with_params, params, vectors, *rest) -> (energy, (d/d params,
+    d/d vectors))``, the first None unless ``with_params`` (a Python bool: forces alone skip
+    the parameter gradient); default: autodiff of each energy (:func:`value_and_grads`).
+    Differentiating a plain ``lax.switch`` would make reverse mode carry (zero) residuals of
+    every branch.  Under ``vmap`` (replicas, batches of systems) every member takes the
+    batch's largest branch (:func:`shared_branch`): a ``switch`` on a batched index would run
+    all branches, so each branch must be exact wherever a lower one is (as a ladder of counts
+    and its fallback).
     """
-    energies = [e for e, _ in branches]
-    gradients = [g for _, g in branches]
+    if gradients is None:
+        gradients = [lambda with_params, *args, e=e: value_and_grads(e, with_params)(*args)
+                     for e in energies]
 
     @jax.custom_jvp
     def total(params, vectors, *rest):

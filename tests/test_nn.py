@@ -150,7 +150,7 @@ def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch):
     gradient of a force loss; each case takes the branch named (a list without skin has no
     ladder: it sums over its slots directly)."""
     import jax.numpy as jnp
-    from jaxpot.descriptors.ani import angular_counts, angular_slots
+    from jaxpot.descriptors.ani import angular_slots, angular_within
     from jaxpot.neighbors import neighbor_vectors
     from jaxpot.nn.bpnn import make_descriptor, picked_counts
     model = bpnn(["Si"], 5.0, seed=1)
@@ -162,7 +162,7 @@ def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch):
     pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
     num = jnp.asarray(atoms.numbers)
     k = angular_slots(nbrs, desc.r_cut_angular)
-    most = int(jnp.max(angular_counts(desc, *neighbor_vectors(pos, cell, nbrs), k)))
+    most = int(jnp.max(jnp.sum(angular_within(desc, *neighbor_vectors(pos, cell, nbrs), k), 1)))
     counts = picked_counts(k) if skin > 0 else ()
     assert int(np.sum(most > np.asarray(counts, int))) == branch
 

@@ -153,33 +153,31 @@ def ani_features_from_vectors(desc: ANI, vectors, mask, nb_index,
     species indices (N, K) in ``desc.species`` order; row i depends on ``vectors[i]`` only.
     ``angular_slots``: only the leading slots hold neighbours within ``r_cut_angular``
     (:func:`angular_slots`); the angular sum then skips the rest."""
-    if angular_slots is not None:  # the angular terms see the leading slots only
-        a = (x[:, :angular_slots] for x in (vectors, mask, nb_index))
-    else:
-        a = (vectors, mask, nb_index)
-    return jnp.concatenate([radial_features(desc, vectors, mask, nb_index),
-                            angular_features(desc, *a)], axis=-1)
+    return jnp.concatenate([radial_features(desc, vectors, mask, nb_index), angular_features(
+        desc, *angular_view(angular_slots, vectors, mask, nb_index))], axis=-1)
+
+
+def angular_view(angular_slots: int | None, *arrays):
+    """The leading ``angular_slots`` slots of each (N, K, ...) array (all when None)."""
+    return tuple(a if angular_slots is None else a[:, :angular_slots] for a in arrays)
+
+
+def angular_within(desc: ANI, vectors, mask, angular_slots: int | None) -> jax.Array:
+    """(N, K_a) which of the leading ``angular_slots`` slots lie within ``r_cut_angular``."""
+    vectors, mask = angular_view(angular_slots, vectors, mask)
+    return mask & (safe_norm(vectors, mask) < desc.r_cut_angular)
 
 
 def picked_features(desc: ANI, vectors, mask, nb_index, angular_slots: int | None,
-                    count: int) -> jax.Array:
+                    within, count: int) -> jax.Array:
     """:func:`ani_features_from_vectors` with the angular sum over the first ``count`` slots
-    within ``r_cut_angular`` of each row (of its leading ``angular_slots``): exact when no row
-    has more (``count^2`` slot pairs instead of K^2; see :func:`angular_counts`)."""
-    a = [x[:, :angular_slots] if angular_slots is not None else x
-         for x in (vectors, mask, nb_index)]
-    within = a[1] & (safe_norm(a[0], a[1]) < desc.r_cut_angular)
+    ``within`` r_cut_angular of each row (:func:`angular_within`): exact when no row has more
+    (``count^2`` slot pairs instead of K_a^2)."""
+    view_vectors, view_nb = angular_view(angular_slots, vectors, nb_index)
     sel, valid = pick_first(within, count)
-    v, inside, nb = take_slots((a[0], within, a[2]), sel)
+    v, inside, nb = take_slots((view_vectors, within, view_nb), sel)
     return jnp.concatenate([radial_features(desc, vectors, mask, nb_index),
                             angular_features(desc, v, inside & valid, nb)], axis=-1)
-
-
-def angular_counts(desc: ANI, vectors, mask, angular_slots: int | None) -> jax.Array:
-    """Neighbours within ``r_cut_angular`` of each row (N,)."""
-    if angular_slots is not None:
-        vectors, mask = vectors[:, :angular_slots], mask[:, :angular_slots]
-    return jnp.sum(mask & (safe_norm(vectors, mask) < desc.r_cut_angular), axis=1)
 
 
 def radial_features(desc: ANI, vectors, mask, nb_index) -> jax.Array:

@@ -19,13 +19,13 @@ import numpy as np
 
 from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features
 from jaxpot.descriptors._common import check_features_input
-from jaxpot.descriptors.ani import (ANI, angular_counts, angular_slots, ani_aev, ani_features,
+from jaxpot.descriptors.ani import (ANI, angular_slots, angular_within, ani_aev, ani_features,
                                     ani_features_from_vectors, picked_features)
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.nn.layers import MLP, loadable
-from jaxpot.row_slots import branch_of_counts, switched_energy, value_and_grads
+from jaxpot.row_slots import branch_of_counts, switched_energy
 
 _MODULE = "jaxpot.nn.bpnn"
 
@@ -175,18 +175,18 @@ def picked_ani_energy(desc: ANI, local):
                                  species))
 
         def of_features(fn):
-            def e(p, v, mask, nb, species, inside):
-                return jnp.sum(local(p, fn(v, mask, nb), species))
-            return e, lambda with_params, *args: value_and_grads(e, with_params)(*args)
+            def e(p, v, mask, nb, species, within):
+                return jnp.sum(local(p, fn(v, mask, nb, within), species))
+            return e
 
-        branches = [of_features(lambda v, m, n, c=c: picked_features(desc, v, m, n, k, c))
+        energies = [of_features(lambda v, m, n, w, c=c: picked_features(desc, v, m, n, k, w, c))
                     for c in counts]
-        branches.append(of_features(
-            lambda v, m, n: ani_features_from_vectors(desc, v, m, n, k)))
-        total = switched_energy(branches, lambda mask, nb, species, inside:
-                                branch_of_counts(inside, counts))
-        inside = angular_counts(desc, jax.lax.stop_gradient(vectors), mask, k)
-        return total(params, vectors, mask, nb, species, inside)
+        energies.append(of_features(
+            lambda v, m, n, w: ani_features_from_vectors(desc, v, m, n, k)))
+        total = switched_energy(energies, lambda mask, nb, species, within:
+                                branch_of_counts(jnp.sum(within, axis=1), counts))
+        within = angular_within(desc, vectors, mask, k)  # a mask: no derivative
+        return total(params, vectors, mask, nb, species, within)
 
     return energy
 
