@@ -72,19 +72,12 @@ def train(frames: str, epochs: int, folder: str) -> dict:
 def md(folder: str, structure: str, steps: int, n_inner: int) -> dict:
     """Steady MD rate from two fresh processes: one inner loop, then ``steps`` more (each
     pays the same compilation, which the difference removes)."""
-    import subprocess
     import sys
     from ase.io import read
     n_atoms = len(read(structure))
-    wall = []
-    for n_steps in (n_inner, n_inner + steps):
-        proc = subprocess.run([sys.executable, __file__, "md-once", folder, structure,
-                               "--steps", str(n_steps), "--n-inner", str(n_inner)],
-                              capture_output=True, text=True, check=False)
-        line = [x for x in proc.stdout.splitlines() if x.startswith("WALL ")]
-        if not line:
-            raise RuntimeError(proc.stderr[-2000:])
-        wall.append(float(line[0][5:]))
+    wall = [call(sys.executable, ["md-once", folder, structure, "--steps", str(n),
+                                  "--n-inner", str(n_inner)])["wall_s"]
+            for n in (n_inner, n_inner + steps)]
     return {"atoms": n_atoms, "first_result_s": wall[0],
             "atom_steps_per_s": steps * n_atoms / (wall[1] - wall[0])}
 
@@ -104,6 +97,15 @@ def md_once(folder: str, structure: str, n_steps: int, n_inner: int) -> float:
     t0 = time.perf_counter()
     run_md(model, parse_config(md_config, mode="md"), log_level="error")
     return time.perf_counter() - t0
+
+
+def train_frames(python: str, frames, folder: str, epochs: int) -> dict:
+    """Client side (no apax needed): write ``frames`` (ase.Atoms) to ``folder`` and train on
+    them with apax's ``python``; the ``train`` result."""
+    from ase.io import write
+    path = os.path.join(folder, "frames.extxyz")
+    write(path, frames)
+    return call(python, ["train", path, "--epochs", str(epochs), "--dir", folder])
 
 
 def call(python: str, argv: list[str]) -> dict:
@@ -135,11 +137,12 @@ def main():
     once.add_argument("--steps", type=int, required=True)
     once.add_argument("--n-inner", type=int, default=100)
     args = p.parse_args()
-    if args.cmd == "md-once":
-        print(f"WALL {md_once(args.dir, args.structure, args.steps, args.n_inner)}", flush=True)
-        return
-    out = (train(args.frames, args.epochs, args.dir) if args.cmd == "train"
-           else md(args.dir, args.structure, args.steps, args.n_inner))
+    if args.cmd == "train":
+        out = train(args.frames, args.epochs, args.dir)
+    elif args.cmd == "md":
+        out = md(args.dir, args.structure, args.steps, args.n_inner)
+    else:
+        out = {"wall_s": md_once(args.dir, args.structure, args.steps, args.n_inner)}
     import apax
     import jax
     out.update(apax=apax.__version__, jax=jax.__version__, device=str(jax.devices()[0]))

@@ -82,16 +82,14 @@ def print_row(r: dict) -> None:
 def apax_model(python: str):
     """A folder (TemporaryDirectory) holding an apax GMNN trained one epoch on 16 Si frames."""
     import tempfile
-    from ase.io import read, write
+    from ase.io import read
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from apax_peer import call
+    from apax_peer import train_frames
     data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                         "mlearn_Si_PBE.extxyz")
     frames = [a for a in read(data, ":") if a.info["split"] == "training"][:16]
     folder = tempfile.TemporaryDirectory()
-    path = os.path.join(folder.name, "frames.extxyz")
-    write(path, frames)
-    call(python, ["train", path, "--epochs", "0", "--dir", folder.name])
+    train_frames(python, frames, folder.name, epochs=0)
     return folder
 
 

@@ -141,13 +141,10 @@ def main():
 def apax_training(python: str, frames, epochs: int) -> dict:
     """apax's training rate on ``frames`` (benchmarks/apax_peer.py in its own environment)."""
     import tempfile
-    from ase.io import write
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from apax_peer import call
+    from apax_peer import train_frames
     with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "frames.extxyz")
-        write(path, frames)
-        out = call(python, ["train", path, "--epochs", str(epochs), "--dir", folder])
+        out = train_frames(python, frames, folder, epochs)
     return {k: out[k] for k in ("first_epoch_s", "structures_per_s", "features",
                                 "readout_params", "apax", "jax")}
 
