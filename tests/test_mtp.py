@@ -112,6 +112,36 @@ def test_mtp_derivatives_invariances_and_save_load(tmp_path):
     np.testing.assert_array_equal(atoms.get_forces(), f)
 
 
+def test_design_jacobian_equals_jacfwd_of_the_features():
+    """The design rows' explicit forward mode (tangents as a trailing axis, atoms in chunks)
+    equals jax.jacfwd of the features for two species, an atom count that is not a multiple
+    of the chunk, and padding slots."""
+    from jaxpot.descriptors.moment_tensors import mtp_features_from_vectors
+    from jaxpot.descriptors.mtp_jacobian import mtp_features_and_jacobian
+    from jaxpot.model import species_indices, species_lookup
+    from jaxpot.neighbors import neighbor_vectors
+    atoms = _sige()[:7]
+    model = _random_mtp(level=14)
+    desc = MomentTensors((14, 32), 14, 1.8, 5.0)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell[:])
+    nbrs = jaxpot.neighbors.allocate_for_model(model, pos, cell, skin=0.5)
+    v, vm = neighbor_vectors(pos, cell, nbrs)
+    centre, nb = species_indices(species_lookup(desc.species),
+                                 jnp.asarray(atoms.numbers), nbrs)
+    assert not bool(jnp.all(vm))  # some padding slots
+    radial = model.params["net"]["radial"]
+    b, jac = mtp_features_and_jacobian(desc, radial, v, vm, centre, nb)
+
+    def one(vi, mi, ci, ni):
+        return mtp_features_from_vectors(desc, radial, vi[None], mi[None], ci[None],
+                                         ni[None])[0]
+    ref = jax.vmap(one)(v, vm, centre, nb)
+    ref_jac = jax.vmap(jax.jacfwd(one))(v, vm, centre, nb)
+    np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-12 * float(jnp.abs(ref).max()))
+    np.testing.assert_allclose(jac, ref_jac, rtol=1e-10,
+                               atol=1e-12 * float(jnp.abs(ref_jac).max()))
+
+
 @pytest.fixture(scope="module")
 def labelled():
     """Frames labelled by a known level-8 Si MTP (the radial part the fit will use)."""

@@ -141,15 +141,10 @@ def radial_functions(radial_coeffs, r_min: float, r_cut: float, size: int, vecto
     return jnp.einsum("nkmb,nkb->nkm", c, q) * inside[..., None], unit
 
 
-def alpha_features(program: AlphaProgram, f, unit):
-    """Basis functions (N, F) from radial functions f (N, K, n_mu) and unit vectors (N, K, 3)
-    or their components (x, y, z) (N, K) each: basic moments, then one gather/multiply/
-    scatter-add per wave.
-
-    Each basic moment sum_k f_mu x^a y^b z^c is its own product of static slices summed over
-    the slots (:func:`jaxpot.neighbors.slot_sum`): index gathers of the (N, K) powers would
-    make reverse mode scatter-add (n_basic, N, K) arrays, XLA:CPU's slowest path (level 16,
-    512 Si atoms with a 1 Å skin, K = 58: energy + forces 72 -> 14 ms, with components)."""
+def basic_terms(program: AlphaProgram, f, unit) -> list:
+    """One (N, K) array per basic moment, its terms f_mu x^a y^b z^c for each neighbour slot
+    (summed over the slots, the basic moments); f (N, K, n_mu), unit vectors (N, K, 3) or
+    their components (x, y, z)."""
     components = list(unit) if isinstance(unit, tuple) else [unit[..., d] for d in range(3)]
     top = int(program.basic[:, 1:].max())
     powers = []  # powers[d][e] = u_d^e (N, K)
@@ -160,20 +155,36 @@ def alpha_features(program: AlphaProgram, f, unit):
         powers.append(row)
     radial = [f[..., m] for m in range(f.shape[-1])]
 
-    def basic_moment(mu, *exponents):
-        term = radial[mu]
+    def term(mu, *exponents):
+        t = radial[mu]
         for d, e in enumerate(exponents):
             if e:
-                term = term * powers[d][e]
-        return slot_sum(term, axis=1)
+                t = t * powers[d][e]
+        return t
+    return [term(*(int(x) for x in row)) for row in program.basic]
 
-    moments = jnp.zeros((program.n_moments, f.shape[0]), f.dtype)
-    moments = moments.at[:len(program.basic)].set(
-        jnp.stack([basic_moment(*(int(x) for x in row)) for row in program.basic]))
+
+def run_waves(program: AlphaProgram, basic):
+    """All moments (n_moments, N) from the basic ones (n_basic, N): one gather/multiply/
+    scatter-add per wave."""
+    moments = jnp.zeros((program.n_moments,) + basic.shape[1:], basic.dtype)
+    moments = moments.at[:len(program.basic)].set(basic)
     for wave in program.waves:
-        terms = wave[:, 2, None].astype(f.dtype) * moments[wave[:, 0]] * moments[wave[:, 1]]
+        terms = wave[:, 2, None].astype(basic.dtype) * moments[wave[:, 0]] * moments[wave[:, 1]]
         moments = moments.at[wave[:, 3]].add(terms)
-    return moments[program.mapping].T
+    return moments
+
+
+def alpha_features(program: AlphaProgram, f, unit):
+    """Basis functions (N, F) from radial functions f (N, K, n_mu) and unit vectors (N, K, 3)
+    or their components (x, y, z) (N, K) each: basic moments, then the waves.
+
+    Each basic moment sum_k f_mu x^a y^b z^c is its own product of static slices summed over
+    the slots (:func:`jaxpot.neighbors.slot_sum`): index gathers of the (N, K) powers would
+    make reverse mode scatter-add (n_basic, N, K) arrays, XLA:CPU's slowest path (level 16,
+    512 Si atoms with a 1 Å skin, K = 58: energy + forces 72 -> 14 ms, with components)."""
+    basic = jnp.stack([slot_sum(t, axis=1) for t in basic_terms(program, f, unit)])
+    return run_waves(program, basic)[program.mapping].T
 
 
 def mtp_features_from_vectors(desc: MomentTensors, radial_coeffs, vectors, vmask, centre,
@@ -182,21 +193,6 @@ def mtp_features_from_vectors(desc: MomentTensors, radial_coeffs, vectors, vmask
     f, unit = radial_functions(radial_coeffs, desc.r_min, desc.r_cut, desc.radial_basis_size,
                                vectors, vmask, centre, nb_index)
     return alpha_features(program_of(desc.level), f, unit)
-
-
-def mtp_features_and_jacobian(desc: MomentTensors, radial_coeffs, vectors, vmask, centre,
-                              nb_index):
-    """(B (N, F), dB_i/dr_ik (N, F, K, 3)): forward-mode per atom (3K tangents)."""
-    def one(v, vm, ci, nb):
-        return mtp_features_from_vectors(desc, radial_coeffs, v[None], vm[None], ci[None],
-                                         nb[None])[0]
-
-    def value_and_jac(v, vm, ci, nb):
-        b = one(v, vm, ci, nb)
-        jac = jax.jacfwd(one)(v, vm, ci, nb)  # (F, K, 3)
-        return b, jac
-
-    return jax.vmap(value_and_jac)(vectors, vmask, centre, nb_index)
 
 
 def initial_radial_coeffs(desc: MomentTensors, seed: int = 0, noise: float = 0.01,

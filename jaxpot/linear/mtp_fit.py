@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.moment_tensors import (MomentTensors, initial_radial_coeffs,
-                                               mtp_features_and_jacobian, radial_functions)
+                                               radial_functions)
+from jaxpot.descriptors.mtp_jacobian import mtp_features_and_jacobian
 from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_linear
 from jaxpot.model import EnergyModel, species_indices, species_lookup
