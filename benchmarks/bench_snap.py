@@ -11,7 +11,7 @@ benchmarks/mtp_accuracy.py), compared with LAMMPS's Si SNAP on the same cells.  
   first_s       wall time to the first ``--chunk`` MD steps (allocation + compilation)
 
 Run: python benchmarks/bench_snap.py [--sizes 2 4 6] [--steps 40] [--models si_snap ge_qsnap]
-         [--codes lammps jaxpot] [--jaxpot-skin 1.0] [--out STEM]
+         [--codes lammps jaxpot] [--jaxpot-skin 1.0] [--out STEM] [--mtp-model FILE]
 Writes benchmarks/results/snap.json (mtp_speed.json for --models [si_snap] si_mtp).
 """
 
@@ -54,7 +54,7 @@ def run_jaxpot(spec: dict) -> dict:
     element, stem, a, mass = FILES[spec["model"]]
     t0 = time.perf_counter()
     if stem is None:
-        model = jaxpot.load(MTP_MODEL)
+        model = jaxpot.load(spec.get("mtp_model") or MTP_MODEL)
     else:
         base = os.path.join(potentials(), stem)
         model = snap(base + ".snapcoeff", base + ".snapparam")
@@ -123,6 +123,7 @@ def main():
     p.add_argument("--jaxpot-skin", type=float, default=SKIN, help="Å (LAMMPS keeps 1 Å)")
     p.add_argument("--codes", nargs="+", default=["lammps", "jaxpot"])
     p.add_argument("--out", help="results file stem (default: snap, snap_skin<S>, mtp_speed)")
+    p.add_argument("--mtp-model", default=MTP_MODEL, help="the .jaxpot file si_mtp runs")
     p.add_argument("--worker")
     args = p.parse_args()
     if args.worker:
@@ -136,7 +137,8 @@ def main():
                 dict(code="jaxpot", precision=pr, skin=args.jaxpot_skin)
                 for pr in args.precisions] * ("jaxpot" in args.codes)
             for s in specs:
-                s = dict(s, model=model, k=k, steps=args.steps, chunk=args.chunk)
+                s = dict(s, model=model, k=k, steps=args.steps, chunk=args.chunk,
+                         mtp_model=os.path.abspath(args.mtp_model))
                 out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(s)],
                                      capture_output=True, text=True)
                 if out.returncode:

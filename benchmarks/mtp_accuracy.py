@@ -31,7 +31,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--element", default="Si")
     p.add_argument("--level", type=int, default=16)
-    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--iterations", type=int, default=200, help="0: the linear stage only")
     p.add_argument("--patience", type=int, default=None,
                    help="early-stopping patience of L-BFGS (default: LbfgsSettings')")
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..",
@@ -66,25 +66,30 @@ def main():
     if args.memory is not None:
         lbfgs = lbfgs._replace(memory=args.memory)
         tag = "_bfgs" if args.memory == 0 else f"_m{args.memory}"
+    if args.iterations == 0:
+        tag = "_linear"
     folder = os.path.join(os.path.dirname(__file__), "checkpoints")  # git-ignored
     os.makedirs(folder, exist_ok=True)
     name = f"mtp_{el}_L{args.level}{tag}"
     ckpt = os.path.join(folder, name)
     start = time.perf_counter()
-    fit = fit_mtp(train, desc, lin, lbfgs, source=f"mlearn_{el}", progress=True,
-                  checkpoint=ckpt)
+    fit = fit_mtp(train, desc, lin, lbfgs, nonlinear=args.iterations > 0,
+                  source=f"mlearn_{el}", progress=True, checkpoint=ckpt)
     fit_s = time.perf_counter() - start
     linear = evaluate(fit.linear.model, test, progress=False)
     final = evaluate(fit.model, test, progress=False)
     print(f"jaxpot MTP level {args.level} linear stage\n{linear.table()}")
-    print(f"jaxpot MTP level {args.level} after L-BFGS (best validation iteration "
-          f"{fit.training.best_epoch} of {len(fit.training.history)}, "
-          f"{fit.training.stop_reason}), this run {fit_s:.0f} s\n{final.table()}")
+    history = fit.training.history if fit.training else []
+    if fit.training:
+        print(f"jaxpot MTP level {args.level} after BFGS (best validation iteration "
+              f"{fit.training.best_epoch} of {len(history)}, "
+              f"{fit.training.stop_reason}), this run {fit_s:.0f} s\n{final.table()}")
     payload = {"element": el, "level": args.level, "r_min": r_min, "r_cut": desc.r_cut,
                "n_functions": desc.n_features, "fit_s_this_run": fit_s,
-               "lbfgs_seconds": sum(r["seconds"] for r in fit.training.history),
-               "iterations": len(fit.training.history), "best_iteration":
-               fit.training.best_epoch, "stop_reason": fit.training.stop_reason,
+               "lbfgs_seconds": sum(r["seconds"] for r in history),
+               "iterations": len(history),
+               "best_iteration": fit.training.best_epoch if fit.training else None,
+               "stop_reason": fit.training.stop_reason if fit.training else "linear only",
                "linear_choice": fit.linear.choice._asdict(), "linear_timings":
                fit.linear.timings, "linear": linear.to_dict(), "jaxpot": final.to_dict(),
                "machine": machine()}
