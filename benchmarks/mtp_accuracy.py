@@ -1,13 +1,14 @@
 """Test errors of jaxpot's MTP fits on mlearn (Zuo et al. 2020) with the paper's split.
 
-    python benchmarks/mtp_accuracy.py --element Si [--level 16] [--iterations 200]
+    python benchmarks/mtp_accuracy.py --element Si [--level 22] [--iterations 0]
         [--patience N] [--memory M]
 
 Fits on the ``split=training`` configurations with jaxpot's defaults (``jaxpot fit`` with
-``model = "mtp"``: r_cut 5 Å, r_min = shortest training distance - 0.2 Å, weights and ridge of
-the linear stage chosen on a seeded 10 % validation split carved from training, then full-batch
-BFGS keeping the best validation iteration) and evaluates the test split once, for the linear
-stage and for the final model.  The fit is checkpointed under benchmarks/checkpoints/, so a
+``model = "mtp"``: level 22, r_cut 5 Å, r_min = shortest training distance - 0.2 Å, weights and
+ridge of the linear stage chosen on a seeded 10 % validation split carved from training; with
+``--iterations N`` then N iterations of full-batch BFGS keeping the best validation iteration)
+and evaluates the test split once, for the linear stage and for the final model.  Before
+2026-11-26 20:00 the flags defaulted to level 16 and 200 iterations.  The fit is checkpointed under benchmarks/checkpoints/, so a
 rerun with more ``--iterations`` continues the same fit.  ``--memory`` sets the optimiser
 (default full BFGS; ``--memory 20``: L-BFGS) and tags the file names (``_bfgs`` for 0,
 ``_m<memory>`` otherwise); untagged results written before 2026-11-26 12:00 are L-BFGS with
@@ -25,13 +26,15 @@ import time
 import jax
 
 from _common import machine, write_json
+from jaxpot.linear.pipeline import MTP_DEFAULTS, MTP_LBFGS_DEFAULTS
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--element", default="Si")
-    p.add_argument("--level", type=int, default=16)
-    p.add_argument("--iterations", type=int, default=200, help="0: the linear stage only")
+    p.add_argument("--level", type=int, default=MTP_DEFAULTS["level"])
+    p.add_argument("--iterations", type=int, default=MTP_LBFGS_DEFAULTS["iterations"],
+                   help="BFGS iterations; 0: the linear stage only")
     p.add_argument("--patience", type=int, default=None,
                    help="early-stopping patience of L-BFGS (default: LbfgsSettings')")
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..",
@@ -47,7 +50,7 @@ def main():
     from jaxpot.evaluation import evaluate
     from jaxpot.linear import LinearFitSettings
     from jaxpot.linear.mtp_fit import fit_mtp
-    from jaxpot.linear.pipeline import MTP_DEFAULTS, shortest_distance
+    from jaxpot.linear.pipeline import shortest_distance
     from jaxpot.nn.lbfgs import LbfgsSettings
     from jaxpot.nn.loss import LossWeights
     el = args.element

@@ -272,6 +272,31 @@ def test_bad_mtp_input_is_named(tmp_path):
         mtp_descriptor_from_config({"mtp": {"level": 1, "r_min": 1.0}}, ["Si"], [])
 
 
+def test_default_mtp_config_is_level_22_linear_stage_only(labelled, tmp_path, monkeypatch):
+    """A config with only model/train/output fits level 22 without the non-linear stage (the
+    defaults chosen on mlearn's validation splits, benchmarks/RESULTS.md); an [lbfgs] table
+    with iterations turns the non-linear stage on; with two species the defaults are level 16
+    with 200 BFGS iterations (only the non-linear stage learns species-pair radial functions)."""
+    from ase.io import write
+    from jaxpot.linear import mtp_fit, pipeline
+    _, _, _, frames = labelled
+    calls = []
+
+    def record(frames, desc, settings, lbfgs, *, nonlinear, **kwargs):
+        calls.append((desc.level, nonlinear, lbfgs.iterations))
+        raise KeyboardInterrupt  # stop before any fitting
+
+    monkeypatch.setattr(mtp_fit, "fit_mtp", record)
+    write(tmp_path / "si.extxyz", frames[:2])
+    write(tmp_path / "sige.extxyz", [_sige()])
+    for name, extra in (("si", {}), ("si", {"lbfgs": {"iterations": 30}}), ("sige", {})):
+        config = {"model": "mtp", "train": [str(tmp_path / f"{name}.extxyz")],
+                  "output": str(tmp_path / f"{name}.jaxpot"), **extra}
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(config, progress=False, echo=lambda *a: None)
+    assert calls == [(22, False, 0), (22, True, 30), (16, True, 200)]
+
+
 @pytest.mark.parametrize("legacy", [True, False])
 def test_read_mtp_of_a_motep_written_file_equals_motep(tmp_path, legacy):
     """A potential motep writes (its legacy mlip-2 layout and its newer one, with scaling 0.7

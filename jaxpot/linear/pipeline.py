@@ -22,12 +22,22 @@ An MTP (``model = "mtp"``) takes an ``[mtp]`` table instead of ``[snap]`` and an
 
     model = "mtp"                  # also writes si.mtp for mlip-2 / LAMMPS pair_style mlip
     [mtp]
-    level = 16                     # mlip-2's levels; default 16
+    level = 22                     # mlip-2's levels; default 22 (16 for several species)
     r_cut = 5.0                    # Å, default 5.0
     r_min = 1.6                    # Å, default: the shortest training distance - 0.2
     radial_basis_size = 8
     [lbfgs]
-    iterations = 200               # 0: the linear fit only
+    iterations = 200               # BFGS of every coefficient; default 0: the linear fit
+                                   # only (200 for several species)
+
+The defaults (level 22, linear stage only) were chosen on the validation splits of mlearn Si,
+Ge and Li: their validation score (sum of RMSE / sigma) is lower than level 16 with 200 BFGS
+iterations on all three and than level 20 with 250-450 BFGS iterations on Si and Ge, in
+3-4 minutes on 2 cores instead of 7 and 45-55 (benchmarks/RESULTS.md).  At level 22 the
+non-linear stage costs far more than the linear one; lower levels take it in minutes.  With
+several species the defaults stay level 16 with 200 BFGS iterations: the linear stage's radial
+functions are the same for every species pair, so only the non-linear stage tells neighbours
+of different species apart (no multi-species validation has chosen otherwise).
 
 While it runs, ``<output>.checkpoint.npz`` holds the rows absorbed so far (atomic): running
 the same config again resumes from it; it is removed once the model is written.  The report
@@ -50,9 +60,20 @@ from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_snap
 MODELS = ("snap", "qsnap", "mtp")
 _TOP = {"model", "train", "output", "test", "report", "snap", "fit", "mtp", "lbfgs"}
 _MTP_KEYS = {"level", "r_cut", "r_min", "radial_basis_size"}
-MTP_DEFAULTS = {"level": 16, "r_cut": 5.0, "radial_basis_size": 8}
+MTP_DEFAULTS = {"level": 22, "r_cut": 5.0, "radial_basis_size": 8}
+MTP_LBFGS_DEFAULTS = {"iterations": 0}  #: the linear stage only (see the module docstring)
 _SNAP_KEYS = {"twojmax", "rcutfac", "rfac0", "rmin0", "quadraticflag", "bzeroflag",
               "switchflag", "radius", "weight"}
+
+
+def mtp_defaults(n_species: int) -> tuple[dict, dict]:
+    """The defaults of the ``[mtp]`` and ``[lbfgs]`` tables for ``n_species`` species: with
+    several, level 16 and 200 BFGS iterations, since the linear stage's radial functions are
+    the same for every species pair (xi is shared, as in mlip-2) and only the non-linear stage
+    tells neighbours of different species apart."""
+    if n_species > 1:
+        return dict(MTP_DEFAULTS, level=16), dict(MTP_LBFGS_DEFAULTS, iterations=200)
+    return dict(MTP_DEFAULTS), dict(MTP_LBFGS_DEFAULTS)
 
 
 class ConfigError(ValueError):
@@ -108,7 +129,7 @@ def mtp_descriptor_from_config(config: Mapping, species: list[str], frames):
     """The :class:`~jaxpot.descriptors.moment_tensors.MomentTensors` of an ``[mtp]`` table."""
     from ase.data import atomic_numbers
     from jaxpot.descriptors.moment_tensors import MomentTensors, check_settings
-    table = {**MTP_DEFAULTS, **dict(config.get("mtp") or {})}
+    table = {**mtp_defaults(len(species))[0], **dict(config.get("mtp") or {})}
     unknown = sorted(set(table) - _MTP_KEYS)
     if unknown:
         raise ConfigError(f"[mtp]: unknown keys {unknown}; known: {sorted(_MTP_KEYS)}")
@@ -226,7 +247,8 @@ class MtpRun(NamedTuple):
 def _run_mtp(config, species, frames, settings, source, output, progress, echo, files):
     from jaxpot.linear.mtp_fit import fit_mtp
     desc = mtp_descriptor_from_config(config, species, frames)
-    lbfgs = _lbfgs_settings(dict(config.get("lbfgs") or {}))
+    lbfgs = _lbfgs_settings({**mtp_defaults(len(species))[1],
+                             **dict(config.get("lbfgs") or {})})
     echo(f"jaxpot fit: MTP level {desc.level} ({desc.n_features} basis functions, radial "
          f"range {desc.r_min}-{desc.r_cut} Å, species {species}) on {len(frames)} "
          f"configurations from {', '.join(files)}")
