@@ -8,11 +8,12 @@ Fits on the ``split=training`` configurations with jaxpot's defaults (``jaxpot f
 ridge of the linear stage chosen on a seeded 10 % validation split carved from training; with
 ``--iterations N`` then N iterations of full-batch BFGS keeping the best validation iteration)
 and evaluates the test split once, for the linear stage and for the final model.  Before
-2026-11-26 20:00 the flags defaulted to level 16 and 200 iterations.  The fit is checkpointed under benchmarks/checkpoints/, so a
-rerun with more ``--iterations`` continues the same fit.  ``--memory`` sets the optimiser
-(default full BFGS; ``--memory 20``: L-BFGS) and tags the file names (``_bfgs`` for 0,
-``_m<memory>`` otherwise); untagged results written before 2026-11-26 12:00 are L-BFGS with
-memory 20 (their JSON has no ``lbfgs_memory``), and their checkpoints refuse a default rerun.
+2026-11-26 20:00 the flags defaulted to level 16 and 200 iterations.  The fit is checkpointed
+under benchmarks/checkpoints/, so a rerun with more ``--iterations`` continues the same fit.
+``--memory`` sets the optimiser (default full BFGS; ``--memory 20``: L-BFGS) and tags the file
+names (``_bfgs`` for 0, ``_m<memory>`` otherwise; ``_linear`` for ``--iterations 0``).
+Untagged results written before 2026-11-26 12:00 are L-BFGS with memory 20 (their JSON has no
+``lbfgs_memory``), and their checkpoints refuse a default rerun.
 Writes benchmarks/results/mtp_<element>_L<level>.json and the model, .jaxpot (the model
 benchmarks/bench_snap.py --models si_snap si_mtp runs MD with).
 """
