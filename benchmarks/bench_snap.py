@@ -54,7 +54,7 @@ def run_jaxpot(spec: dict) -> dict:
     element, stem, a, mass = FILES[spec["model"]]
     t0 = time.perf_counter()
     if stem is None:
-        model = jaxpot.load(spec.get("mtp_model") or MTP_MODEL)
+        model = jaxpot.load(spec["mtp_model"])
     else:
         base = os.path.join(potentials(), stem)
         model = snap(base + ".snapcoeff", base + ".snapparam")

@@ -48,7 +48,7 @@ def take_slots(tree, sel: Array):
         a, sel.reshape(sel.shape + (1,) * (a.ndim - 2)), axis=1), tree)
 
 
-def _blocks(tree, size: int):
+def row_blocks(tree, size: int):
     """Rows of every (N, ...) array padded with zeros and split into (N / size, size, ...)."""
     def split(a):
         pad = -a.shape[0] % size
@@ -90,7 +90,7 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
         n = vectors.shape[0]
         e, (gp, gv) = jax.lax.map(
             lambda blk: value_and_grads(total_of, with_params)(params, *blk),
-            _blocks((vectors, within, slots, centers), min(block, n)))
+            row_blocks((vectors, within, slots, centers), min(block, n)))
         gp = jax.tree_util.tree_map(lambda x: jnp.sum(x, axis=0), gp)  # None stays None
         return jnp.sum(e), (gp, gv.reshape((-1,) + vectors.shape[1:])[:n])
 
@@ -100,7 +100,7 @@ def picked_slots_energy(row_energy: RowEnergy, counts: tuple[int, ...], block: i
     def fallback_energy(params, vectors, within, slots, centers):
         return jnp.sum(jax.lax.map(
             lambda blk: total_of(params, *blk),
-            _blocks((vectors, within, slots, centers), min(block, vectors.shape[0]))))
+            row_blocks((vectors, within, slots, centers), min(block, vectors.shape[0]))))
 
     energies = [functools.partial(compact_energy, c) for c in counts] + [fallback_energy]
     gradients = [functools.partial(compact, c) for c in counts] + [fallback]

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxpot.descriptors.moment_tensors import (MomentTensors, basic_terms, program_of,
-                                               radial_functions)
+                                               radial_functions, run_waves)
+from jaxpot.row_slots import row_blocks
 
 ATOMS_PER_CHUNK = 2  #: atoms whose tangents are carried at once (bounds memory)
 
@@ -39,15 +40,15 @@ def _chunk_features_and_jacobian(desc: MomentTensors, radial_coeffs, vectors, vm
     values = terms(vectors)
     slopes = jax.vmap(along, out_axes=-1)(jnp.eye(3, dtype=vectors.dtype))  # (.., K, 3)
     n_basic, n, k = values.shape
-    m = jnp.zeros((program.n_moments, n), values.dtype).at[:n_basic].set(values.sum(-1))
+    # a wave's inputs are complete before it runs (alpha_program refuses adds after a use),
+    # so the final moments give every wave's input values
+    m = run_waves(program, values.sum(-1))
     t = jnp.zeros((program.n_moments, n, 3 * k), values.dtype)
     t = t.at[:n_basic].set(slopes.reshape(n_basic, n, 3 * k))
     for wave in program.waves:
-        c = wave[:, 2, None].astype(values.dtype)
-        mi, mj = m[wave[:, 0]], m[wave[:, 1]]
-        m = m.at[wave[:, 3]].add(c * mi * mj)
-        t = t.at[wave[:, 3]].add(c[..., None] * (t[wave[:, 0]] * mj[..., None]
-                                                 + mi[..., None] * t[wave[:, 1]]))
+        c = wave[:, 2, None, None].astype(values.dtype)
+        mi, mj = m[wave[:, 0], :, None], m[wave[:, 1], :, None]
+        t = t.at[wave[:, 3]].add(c * (t[wave[:, 0]] * mj + mi * t[wave[:, 1]]))
     b = m[program.mapping].T
     jac = t[program.mapping].reshape(-1, n, k, 3).transpose(1, 0, 2, 3)
     return b, jac
@@ -58,14 +59,9 @@ def mtp_features_and_jacobian(desc: MomentTensors, radial_coeffs, vectors, vmask
     """(B (N, F), dB_i/dr_ik (N, F, K, 3)) from neighbour vectors (N, K, 3) Å, their mask,
     the centre species indices (N,) and the neighbours' (N, K)."""
     n = vectors.shape[0]
-    chunk = min(ATOMS_PER_CHUNK, n)
-    pad = -n % chunk
-
-    def split(x):
-        x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
-        return x.reshape((-1, chunk) + x.shape[1:])
 
     def one(args):
         return _chunk_features_and_jacobian(desc, radial_coeffs, *args)
-    b, jac = jax.lax.map(one, tuple(split(x) for x in (vectors, vmask, centre, nb_index)))
+    b, jac = jax.lax.map(one, row_blocks((vectors, vmask, centre, nb_index),
+                                         min(ATOMS_PER_CHUNK, n)))
     return b.reshape((-1,) + b.shape[2:])[:n], jac.reshape((-1,) + jac.shape[2:])[:n]
