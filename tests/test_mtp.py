@@ -114,7 +114,7 @@ def test_mtp_derivatives_invariances_and_save_load(tmp_path):
 
 def test_design_jacobian_equals_jacfwd_of_the_features():
     """The design rows' explicit forward mode (tangents as a trailing axis, atoms in chunks)
-    equals jax.jacfwd of the features for two species, an atom count that is not a multiple
+    equals jax.jacfwd of the features, and central finite differences, for two species, an atom count that is not a multiple
     of the chunk, and padding slots."""
     from jaxpot.descriptors.moment_tensors import mtp_features_from_vectors
     from jaxpot.descriptors.mtp_jacobian import mtp_features_and_jacobian
@@ -140,6 +140,13 @@ def test_design_jacobian_equals_jacfwd_of_the_features():
     np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-12 * float(jnp.abs(ref).max()))
     np.testing.assert_allclose(jac, ref_jac, rtol=1e-10,
                                atol=1e-12 * float(jnp.abs(ref_jac).max()))
+    h = 1e-5  # and central finite differences in a few neighbour-vector components
+    for i, slot, a in ((0, 0, 0), (3, 2, 1), (6, 5, 2)):
+        step = jnp.zeros_like(v).at[i, slot, a].set(h)
+        up = mtp_features_and_jacobian(desc, radial, v + step, vm, centre, nb)[0][i]
+        down = mtp_features_and_jacobian(desc, radial, v - step, vm, centre, nb)[0][i]
+        np.testing.assert_allclose(jac[i, :, slot, a], (up - down) / (2 * h), rtol=1e-6,
+                                   atol=1e-7 * float(jnp.abs(jac[i]).max()))
 
 
 @pytest.fixture(scope="module")
