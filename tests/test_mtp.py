@@ -112,6 +112,57 @@ def test_mtp_derivatives_invariances_and_save_load(tmp_path):
     np.testing.assert_array_equal(atoms.get_forces(), f)
 
 
+def test_host_kernel_equals_the_xla_program_under_every_transform():
+    """On a CPU, xi . B(i) runs in the numba kernel of moment_host (energies and forces equal
+    motep's in test_written_mtp_file_equals_motep); here energies, forces, the Hessian, a
+    force-matching loss gradient in every parameter, vmap and float32 equal the XLA program
+    of the features (moment_tensors.alpha_features), a product the kernel shares no code with."""
+    from jaxpot.descriptors import moment_tensors as mt
+    from jaxpot.model import species_indices, species_lookup
+    from jaxpot.neighbors import allocate_for_model, neighbor_components
+    from jaxpot.potentials.mtp import descriptor_of
+    model = _random_mtp(level=14)
+    desc = descriptor_of(model)
+    atoms = _sige(seed=4)
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    species = jnp.asarray(atoms.numbers)
+    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, skin=0.3)
+    table = species_lookup(desc.species)
+
+    def reference(params, x):
+        v, vmask = neighbor_components(x, cell, nbrs)
+        centre, nb = species_indices(table, species, nbrs)
+        f, u = mt.radial_functions(params["net"]["radial"], desc.r_min, desc.r_cut,
+                                   desc.radial_basis_size, v, vmask, centre, nb)
+        b = mt.alpha_features(mt.program_of(desc.level), f, u)
+        norm = params["norm"]
+        return jnp.sum(norm["e0"][centre] + norm["energy_scale"] * (b @ params["net"]["xi"]))
+
+    def host(params, x):
+        return model.energy_fn(params, x, cell, species, nbrs)
+
+    assert "callback" in jax.jit(jax.grad(host, 1)).lower(model.params, pos).as_text()
+    p = model.params
+
+    def close(a, b, rtol=1e-12):
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            np.testing.assert_allclose(x, y, rtol=0, atol=rtol * np.abs(y).max())
+    close(host(p, pos), reference(p, pos))
+    close(jax.grad(host, 1)(p, pos), jax.grad(reference, 1)(p, pos))
+    close(jax.hessian(host, 1)(p, pos), jax.hessian(reference, 1)(p, pos))
+
+    def loss(energy):
+        return lambda q: energy(q, pos) ** 2 + jnp.sum(jax.grad(energy, 1)(q, pos) ** 2)
+    close(jax.grad(loss(host))(p), jax.grad(loss(reference))(p), 1e-11)
+    moved = jnp.stack([pos, pos + 0.02])
+    close(jax.vmap(jax.grad(host, 1), (None, 0))(p, moved)[1],
+          jax.grad(reference, 1)(p, moved[1]))
+    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), p)
+    f32 = jax.grad(host, 1)(p32, pos.astype(jnp.float32))
+    assert f32.dtype == jnp.float32
+    close(f32, jax.grad(reference, 1)(p, pos), 1e-5)
+
+
 def test_design_jacobian_equals_jacfwd_of_the_features():
     """The design rows' explicit forward mode (tangents as a trailing axis, atoms in chunks)
     equals jax.jacfwd of the features, and central finite differences, for two species, an atom count that is not a multiple
@@ -221,15 +272,15 @@ def test_bfgs_update_satisfies_the_secant_equation():
     s, y = rng.normal(size=6), rng.normal(size=6)
     y = y if np.dot(s, y) > 0 else -y
     new = bfgs_update(h, s, y)
-    np.testing.assert_allclose(new @ y, s, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(new @ y, s, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(new, new.T, rtol=0, atol=1e-12)
     assert np.linalg.eigvalsh(new).min() > 0
     q, _ = np.linalg.qr(np.stack([s, y], axis=1))
     v = rng.normal(size=6)
     v -= q @ (q.T @ v)
     rho = 1.0 / np.dot(s, y)
-    np.testing.assert_allclose(new @ v, h @ v - rho * s * np.dot(h @ y, v), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(new @ v, h @ v - rho * s * np.dot(h @ y, v), rtol=1e-10,
+                               atol=1e-10)
 
 
 def test_dense_bfgs_refuses_a_matrix_over_its_memory_limit(labelled, monkeypatch):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors, alpha_features,
+from jaxpot.descriptors.moment_host import moment_site_sums
+from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors, basic_moments,
                                                check_settings, initial_radial_coeffs,
                                                program_of, radial_functions)
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
@@ -61,17 +62,19 @@ def _check_params(desc: MomentTensors, params) -> None:
 def site_energies(program: AlphaProgram, species: tuple[int, ...], r_min: float, r_cut: float,
                   radial_basis_size: int, scaling: float = 1.0):
     """``(atomic_energies, energy)`` functions of an MTP whose basis is ``program`` (jaxpot's
-    own level basis or an mlip-2 file's): E_i = e0[z_i] + s * xi . B(i)."""
+    own level basis or an mlip-2 file's): E_i = e0[z_i] + s * xi . B(i), xi . B(i) by
+    :func:`~jaxpot.descriptors.moment_host.moment_site_sums` (the host kernel on a CPU)."""
     table = species_lookup(species)
+    site_sums = moment_site_sums(program)
 
     def atomic_energies(params, positions, cell, species, neighbors):
         vectors, vmask = neighbor_components(positions, cell, neighbors)
         centre, nb_index = species_indices(table, species, neighbors)
         f, unit = radial_functions(params["net"]["radial"], r_min, r_cut, radial_basis_size,
                                    vectors, vmask, centre, nb_index, scaling)
-        b = alpha_features(program, f, unit)
+        sums = site_sums(basic_moments(program, f, unit), params["net"]["xi"])
         norm = params["norm"]
-        return norm["e0"][centre] + norm["energy_scale"] * (b @ params["net"]["xi"])
+        return norm["e0"][centre] + norm["energy_scale"] * sums
 
     def energy(params, positions, cell, species, neighbors):
         return jnp.sum(atomic_energies(params, positions, cell, species, neighbors))
