@@ -17,9 +17,10 @@ def _numba():
     return numba
 
 
-def compile_kernel(fn):
-    """``fn`` compiled by numba (no Python objects, cached on disk), on first use."""
-    return _numba().njit(cache=True, nogil=True)(fn)
+def compile_kernel(fn, fastmath=False):
+    """``fn`` compiled by numba (no Python objects, cached on disk), on first use;
+    ``fastmath``: numba's flags (a set of LLVM fast-math flags, or True for all)."""
+    return _numba().njit(cache=True, nogil=True, fastmath=fastmath)(fn)
 
 
 def workers() -> int:

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.moment_host import moment_site_sums
-from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors, basic_moments,
+from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors,
                                                check_settings, initial_radial_coeffs,
                                                program_of, radial_functions)
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
@@ -72,7 +72,7 @@ def site_energies(program: AlphaProgram, species: tuple[int, ...], r_min: float,
         centre, nb_index = species_indices(table, species, neighbors)
         f, unit = radial_functions(params["net"]["radial"], r_min, r_cut, radial_basis_size,
                                    vectors, vmask, centre, nb_index, scaling)
-        sums = site_sums(basic_moments(program, f, unit), params["net"]["xi"])
+        sums = site_sums(f, unit, params["net"]["xi"])
         norm = params["norm"]
         return norm["e0"][centre] + norm["energy_scale"] * sums
 
