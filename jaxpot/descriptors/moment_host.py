@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
-from jaxpot.descriptors.moment_tensors import AlphaProgram, basic_moments, run_waves
+from jaxpot.descriptors.moment_tensors import AlphaProgram, alpha_features
 from jaxpot.neighbors.host_workers import compile_kernel, in_threads, pool, workers
 
 #: atoms run together by the kernel (one vector lane each)
@@ -177,8 +177,7 @@ def moment_site_sums(program: AlphaProgram):
     host = HostProgram(program)
 
     def xla_sums(f, x, y, z, xi):
-        basic = basic_moments(program, f, (x, y, z))
-        return run_waves(program, basic)[program.mapping].T @ xi
+        return alpha_features(program, f, (x, y, z)) @ xi
 
     def xla_sums_and_gradient(f, x, y, z, xi):
         sums, pullback = jax.vjp(lambda *a: xla_sums(*a, xi), f, x, y, z)
@@ -216,8 +215,8 @@ def moment_site_sums(program: AlphaProgram):
             if not isinstance(t, SymbolicZero):
                 tangent = tangent + jnp.sum((g * t).reshape(len(sums), -1), axis=1)
         if not isinstance(tangents[4], SymbolicZero):
-            basic = basic_moments(program, inputs[0], tuple(inputs[1:]))
-            tangent = tangent + run_waves(program, basic)[program.mapping].T @ tangents[4]
+            features = alpha_features(program, inputs[0], tuple(inputs[1:]))
+            tangent = tangent + features @ tangents[4]
         return sums, tangent
 
     sums_of.defjvp(sums_jvp, symbolic_zeros=True)

@@ -182,12 +182,8 @@ def alpha_features(program: AlphaProgram, f, unit):
     the slots (:func:`jaxpot.neighbors.slot_sum`): index gathers of the (N, K) powers would
     make reverse mode scatter-add (n_basic, N, K) arrays, XLA:CPU's slowest path (level 16,
     512 Si atoms with a 1 Å skin, K = 58: energy + forces 72 -> 14 ms, with components)."""
-    return run_waves(program, basic_moments(program, f, unit))[program.mapping].T
-
-
-def basic_moments(program: AlphaProgram, f, unit):
-    """The basic moments (n_basic, N): :func:`basic_terms` summed over the slots."""
-    return jnp.stack([slot_sum(t, axis=1) for t in basic_terms(program, f, unit)])
+    basic = jnp.stack([slot_sum(t, axis=1) for t in basic_terms(program, f, unit)])
+    return run_waves(program, basic)[program.mapping].T
 
 
 def mtp_features_from_vectors(desc: MomentTensors, radial_coeffs, vectors, vmask, centre,
