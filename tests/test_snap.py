@@ -161,6 +161,51 @@ def test_adjoint_energy_equals_autodiff_of_the_bispectrum():
     np.testing.assert_allclose(h, h.T, atol=1e-10)
 
 
+def test_host_kernel_equals_the_einsum_bispectrum_under_every_transform():
+    """On a CPU the SNAP energy runs in bispectrum_host's numba kernel (energies and forces
+    equal LAMMPS pair_style snap above); here a linear two-species model on 13 atoms (not a
+    multiple of the kernel's 8 lanes) equals plain autodiff of the einsum bispectrum (equal to
+    LAMMPS compute sna/atom) in energy, forces, a force-matching loss gradient, vmap and
+    float32 — code the kernel shares nothing with but the Cayley–Klein map."""
+    desc = bispectrum(["Si", "Ge"], 4, 4.4, 0.97, 0.1, radius={"Si": 0.5, "Ge": 0.47},
+                      weight={"Si": 1.0, "Ge": 0.7})
+    rng = np.random.default_rng(5)
+    model = snap(descriptor=desc, coefficients=rng.normal(size=(2, 1 + desc.n_features)) * 0.01)
+    atoms = _cell(seed=7, ge=(2, 9))[:13]
+    pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
+    species = jnp.asarray(atoms.numbers)
+    nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, atoms.pbc,
+                                  cutoff=desc.cutoff, skin=0.3)
+
+    def reference(params, x):
+        feats = desc.features(x, cell, species, nbrs)
+        beta = params["coefficients"][jnp.asarray(species == 32, int)]
+        return jnp.sum(beta[:, 0] + jnp.sum(beta[:, 1:] * feats, axis=-1))
+
+    def host(params, x):
+        return model.energy_fn(params, x, cell, species, nbrs)
+
+    assert "callback" in jax.jit(jax.grad(host, 1)).lower(model.params, pos).as_text()
+    p = model.params
+
+    def close(a, b, tol=1e-12):
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+            np.testing.assert_allclose(x, y, rtol=0, atol=tol * np.abs(y).max())
+    close(host(p, pos), reference(p, pos))
+    close(jax.grad(host, 1)(p, pos), jax.grad(reference, 1)(p, pos))
+
+    def loss(energy):
+        return lambda q: energy(q, pos) ** 2 + jnp.sum(jax.grad(energy, 1)(q, pos) ** 2)
+    close(jax.grad(loss(host))(p), jax.grad(loss(reference))(p), 1e-11)
+    moved = jnp.stack([pos, pos + 0.02])
+    close(jax.vmap(jax.grad(host, 1), (None, 0))(p, moved)[1],
+          jax.grad(reference, 1)(p, moved[1]))
+    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), p)
+    f32 = jax.grad(host, 1)(p32, pos.astype(jnp.float32))
+    assert f32.dtype == jnp.float32
+    close(f32, jax.grad(reference, 1)(p, pos), 1e-5)
+
+
 def test_written_snap_files_are_read_by_lammps_and_jaxpot(tmp_path):
     rng = np.random.default_rng(4)
     desc = bispectrum(["Si", "Ge"], 4, 4.6, 0.97, 0.0, radius={"Si": 0.5, "Ge": 0.48},

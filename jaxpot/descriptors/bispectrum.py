@@ -242,6 +242,13 @@ def slot_u(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.Array]
 
 def slot_u_left(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.Array]:
     """Columns mb <= j/2 of :func:`slot_u`, (N, K, j+1, j//2+1)."""
+    a, b, scale = slot_cayley_klein(desc, vectors, mask, centre, nb_index)
+    return [scale[..., None, None] * u for u in wigner_u_left(a, b, desc.twojmax)]
+
+
+def slot_cayley_klein(desc: Bispectrum, vectors, mask, centre, nb_index):
+    """Each neighbour slot's Cayley–Klein parameters (a, b) (N, K) complex and its weight
+    f_c(r) w_b (N, K) real, 0 on empty slots and beyond the pair cutoff."""
     radius = jnp.asarray(desc.radius, vectors.dtype)
     weight = jnp.asarray(desc.weight, vectors.dtype)
     rcut = desc.rcutfac * (radius[centre][..., None] + radius[nb_index])  # (N, K)
@@ -256,8 +263,7 @@ def slot_u_left(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.A
         sfac = jnp.where(safe_r <= desc.rmin0, 1.0, 0.5 * (jnp.cos(np.pi * x) + 1.0))
     else:
         sfac = jnp.ones_like(safe_r)
-    scale = jnp.where(within, sfac * weight[nb_index], 0.0).astype(a.dtype)
-    return [scale[..., None, None] * u for u in wigner_u_left(a, b, desc.twojmax)]
+    return a, b, jnp.where(within, sfac * weight[nb_index], 0.0)
 
 
 def atom_u(desc: Bispectrum, vectors, mask, centre, nb_index) -> list[jax.Array]:

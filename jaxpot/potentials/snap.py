@@ -11,14 +11,16 @@ in the ``.snapcoeff`` layout.  The energy is evaluated through LAMMPS's adjoint
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from ase.data import chemical_symbols
 
 from jaxpot.descriptors._common import check_features_input
 from jaxpot.descriptors.bispectrum import (Bispectrum, atom_u, bispectrum, bzero,
-                                           with_quadratic)
+                                           slot_cayley_klein, with_quadratic)
 from jaxpot.descriptors.bispectrum_adjoint import bispectrum_energies
+from jaxpot.descriptors.bispectrum_host import snap_site_energies
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
@@ -54,15 +56,20 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
         raise ValueError("snap: coefficients must be finite")
     kind = "qsnap" if descriptor.quadraticflag else "snap"
     spec = make_spec("snap", __name__, descriptor=list(descriptor._asdict().items()))
-    energies_of_u = bispectrum_energies(
-        descriptor.twojmax, bzero(descriptor.twojmax) if descriptor.bzeroflag else None,
-        _feature_energy(descriptor.quadraticflag))
+    offset = bzero(descriptor.twojmax) if descriptor.bzeroflag else None
+    feature_energy = _feature_energy(descriptor.quadraticflag)
+    energies_of_u = bispectrum_energies(descriptor.twojmax, offset, feature_energy)
+    on_host = snap_site_energies(descriptor.twojmax, offset, feature_energy,
+                                 linear=not descriptor.quadraticflag)
 
     def atomic_energies(params, positions, cell, species, neighbors):
         check_features_input(descriptor, species, neighbors, descriptor.cutoff, "snap")
         vectors, mask = neighbor_vectors(positions, cell, neighbors)
         centre, nb_index = species_indices(species_lookup(descriptor.species), species,
                                            neighbors)
+        if jax.default_backend() == "cpu":
+            a, b, s = slot_cayley_klein(descriptor, vectors, mask, centre, nb_index)
+            return on_host(params, a, b, s, centre)
         u = atom_u(descriptor, vectors, mask, centre, nb_index)
         atoms_last = tuple((jnp.moveaxis(jnp.real(x), 0, -1), jnp.moveaxis(jnp.imag(x), 0, -1))
                            for x in u)
