@@ -6,10 +6,11 @@ slots, which stream large arrays through memory.  Here one numba kernel does wha
 ``SNA`` does per atom, for 8 atoms at a time (one per vector lane): the total U^j from every
 neighbour's Wigner matrices (``compute_uarray``'s recursion), every Z^{j1 j2 j} entry once,
 adding it to the bispectrum B (``compute_bi``) and, weighted by the energy's dE/dB, to the
-adjoint Y^j (``compute_yi``), then each neighbour's dU (forward mode along the Cayley–Klein
-parameters (a, b)) contracted with Y (``compute_deidrj``).  The kernel's inputs are per slot:
-a, b and the weight s = f_c(r) w_b; XLA maps positions to them and back, so forces, stress
-and the cell follow by the chain rule.
+adjoint Y^j (``compute_yi``), then each neighbour's gradient along its Cayley–Klein
+parameters (a, b) by the reverse sweep of its recursion from the cotangent Y
+(``compute_duidrj`` and ``compute_deidrj`` in one).  Neighbour slots beyond the cutoff are
+skipped.  The kernel's inputs are per slot: a, b and the weight s = f_c(r) w_b; XLA maps
+positions to them and back, so forces, stress and the cell follow by the chain rule.
 
 :func:`snap_site_energies` is a ``custom_jvp``: the tangent along (a, b, s) is <g, d(a, b, s)>
 with g from the kernel; g is itself a ``custom_jvp`` whose derivatives (Hessians, phonons)
@@ -46,143 +47,135 @@ def _snap_kernel(ar, ai, br, bi, s, g, rec, rec_c, mirror, mirror_sign, diagonal
     gradient of sum_c g[a, c] B[a, c] along each slot's (Re a, Im a, Re b, Im b, s) (N, K).
 
     U^j matrices are flat, row-major, levels one after another (:class:`HostTables`); ``rec``
-    (R, 3) = (target, source, source one row up) and ``rec_c`` (R, 2) their factors run
-    U^j[ma, mb] = c_a conj(a) U^{j-1}[ma, mb] - c_b conj(b) U^{j-1}[ma-1, mb] on columns
-    mb <= j/2, ``mirror`` (M, 2) fills the others, U[t] = sign conj(U[src]).  Z entry e sums
-    ``weights[t] U[terms[t, 0]] U[terms[t, 1]]`` over t < entry_end[e], adds
+    (R, 6) = (target, source, source one row up, j, mirror range) and ``rec_c`` (R, 2) their
+    factors run U^j[ma, mb] = c_a conj(a) U^{j-1}[ma, mb] - c_b conj(b) U^{j-1}[ma-1, mb] on
+    columns mb <= j/2, then ``mirror`` (M, 2) fills level j's others, U[t] = sign conj(U[src]).
+    Z entry e sums ``weights[t] U[terms[t, 0]] U[terms[t, 1]]`` over its terms t, adds
     entry_b[e] Re(conj(U[entry_u[e]]) Z) to B[entry_g[e]] (entry_b = 0: not a component) and
-    entry_factor[e] g[entry_g[e]] Z to Y[entry_y[e]] (columns mb <= j/2 only)."""
-    n_k, n_u, n_y = ar.shape[1], diagonal.shape[0], half.shape[0]
-    n_e = entry_end.shape[0]
-    tr, ti = np.zeros((n_u, LANES), ar.dtype), np.zeros((n_u, LANES), ar.dtype)
-    ur, ui = np.zeros((n_u, LANES), ar.dtype), np.zeros((n_u, LANES), ar.dtype)
-    yr, yi = np.zeros((n_y, LANES), ar.dtype), np.zeros((n_y, LANES), ar.dtype)
-    dr, di = np.zeros((4, n_u, LANES), ar.dtype), np.zeros((4, n_u, LANES), ar.dtype)
-    b_out = np.zeros((n_b, LANES), ar.dtype)
-    gl = np.zeros((n_b, LANES), ar.dtype)
-    xa, xb = np.zeros((4, LANES), ar.dtype), np.zeros((4, LANES), ar.dtype)
-    acc = np.zeros((5, LANES), ar.dtype)
-    zr, zi = np.zeros(LANES, ar.dtype), np.zeros(LANES, ar.dtype)
+    entry_factor[e] g[entry_g[e]] Z to Y[entry_y[e]] (columns mb <= j/2 only).  Each slot's
+    gradient is the reverse sweep of its recursion from the cotangent s Y.  Slots with s = 0
+    (beyond the cutoff, empty) are skipped and get gradient 0: s has zero slope there."""
+    n_k, n_u, n_y, n_r = ar.shape[1], diagonal.shape[0], half.shape[0], rec.shape[0]
+    dtype = ar.dtype
+    tr, ti = np.zeros((n_u, LANES), dtype), np.zeros((n_u, LANES), dtype)
+    ur, ui = np.zeros((n_u, LANES), dtype), np.zeros((n_u, LANES), dtype)
+    vr, vi = np.zeros((n_u, LANES), dtype), np.zeros((n_u, LANES), dtype)
+    yr, yi = np.zeros((n_y, LANES), dtype), np.zeros((n_y, LANES), dtype)
+    b_out, gl = np.zeros((n_b, LANES), dtype), np.zeros((n_b, LANES), dtype)
+    x, w = np.zeros((4, LANES), dtype), np.zeros(LANES, dtype)
+    acc = np.zeros((5, LANES), dtype)
+    zr, zi = np.zeros(LANES, dtype), np.zeros(LANES, dtype)
+    active = np.zeros((LANES, n_k), np.int64)
+    n_active = np.zeros(LANES, np.int64)
     for a0 in range(lo, hi, LANES):
         count = min(LANES, hi - a0)
-        tr[:] = 0.0
-        ti[:] = 0.0
+        n_active[:] = 0
+        for b in range(count):
+            for k in range(n_k):
+                if s[a0 + b, k] != 0.0:
+                    active[b, n_active[b]] = k
+                    n_active[b] += 1
+                if with_gradient:
+                    dar[a0 + b, k] = dai[a0 + b, k] = dbr[a0 + b, k] = 0.0
+                    dbi[a0 + b, k] = ds[a0 + b, k] = 0.0
         for q in range(n_u):
             for b in range(LANES):
                 tr[q, b] = diagonal[q]  # w_self I
-        for k in range(n_k):
-            for b in range(count):
-                xa[0, b], xa[1, b] = ar[a0 + b, k], ai[a0 + b, k]
-                xa[2, b], xa[3, b] = br[a0 + b, k], bi[a0 + b, k]
-            ur[0, :] = 1.0
-            ui[0, :] = 0.0
-            for t in range(rec.shape[0]):
-                q, p1, p2 = rec[t, 0], rec[t, 1], rec[t, 2]
-                ca, cb = rec_c[t, 0], rec_c[t, 1]
-                for b in range(LANES):  # conj(a) U1 and conj(b) U2
-                    ur[q, b] = (ca * (xa[0, b] * ur[p1, b] + xa[1, b] * ui[p1, b])
-                                - cb * (xa[2, b] * ur[p2, b] + xa[3, b] * ui[p2, b]))
-                    ui[q, b] = (ca * (xa[0, b] * ui[p1, b] - xa[1, b] * ur[p1, b])
-                                - cb * (xa[2, b] * ui[p2, b] - xa[3, b] * ur[p2, b]))
-                if t + 1 == rec.shape[0] or rec[t + 1, 3] != rec[t, 3]:
-                    for m in range(rec[t, 4], rec[t, 5]):
-                        q, p = mirror[m, 0], mirror[m, 1]
+                ti[q, b] = 0.0
+        for sweep in range(2 if with_gradient else 1):  # 0: total U, B, Y; 1: gradient
+            for kk in range(n_active.max()):
+                for b in range(LANES):  # lanes without a kk-th slot: a = 1, b = 0, w = 0
+                    x[0, b], x[1, b], x[2, b], x[3, b], w[b] = 1.0, 0.0, 0.0, 0.0, 0.0
+                    if b < count and kk < n_active[b]:
+                        a, k = a0 + b, active[b, kk]
+                        x[0, b], x[1, b], x[2, b] = ar[a, k], ai[a, k], br[a, k]
+                        x[3, b], w[b] = bi[a, k], s[a, k]
+                    ur[0, b], ui[0, b] = 1.0, 0.0
+                for t in range(n_r):
+                    q, p1, p2 = rec[t, 0], rec[t, 1], rec[t, 2]
+                    ca, cb = rec_c[t, 0], rec_c[t, 1]
+                    for b in range(LANES):  # c_a conj(a) U1 - c_b conj(b) U2
+                        ur[q, b] = (ca * (x[0, b] * ur[p1, b] + x[1, b] * ui[p1, b])
+                                    - cb * (x[2, b] * ur[p2, b] + x[3, b] * ui[p2, b]))
+                        ui[q, b] = (ca * (x[0, b] * ui[p1, b] - x[1, b] * ur[p1, b])
+                                    - cb * (x[2, b] * ui[p2, b] - x[3, b] * ur[p2, b]))
+                    if t + 1 == n_r or rec[t + 1, 3] != rec[t, 3]:
+                        for m in range(rec[t, 4], rec[t, 5]):
+                            q, p = mirror[m, 0], mirror[m, 1]
+                            for b in range(LANES):
+                                ur[q, b] = mirror_sign[m] * ur[p, b]
+                                ui[q, b] = -mirror_sign[m] * ui[p, b]
+                if sweep == 0:
+                    for q in range(n_u):
                         for b in range(LANES):
-                            ur[q, b] = mirror_sign[m] * ur[p, b]
-                            ui[q, b] = -mirror_sign[m] * ui[p, b]
+                            tr[q, b] += w[b] * ur[q, b]
+                            ti[q, b] += w[b] * ui[q, b]
+                    continue
+                vr[:] = 0.0
+                vi[:] = 0.0
+                acc[:] = 0.0
+                for h in range(n_y):
+                    q, c = half[h], half_weight[h]
+                    for b in range(LANES):
+                        vr[q, b] = c * yr[h, b]
+                        vi[q, b] = c * yi[h, b]
+                        acc[4, b] += vr[q, b] * ur[q, b] + vi[q, b] * ui[q, b]
+                for t in range(n_r - 1, -1, -1):  # the recursion's reverse sweep
+                    if t + 1 == n_r or rec[t + 1, 3] != rec[t, 3]:
+                        for m in range(rec[t, 5] - 1, rec[t, 4] - 1, -1):
+                            q, p, sg = mirror[m, 0], mirror[m, 1], mirror_sign[m]
+                            for b in range(LANES):
+                                vr[p, b] += sg * vr[q, b]
+                                vi[p, b] -= sg * vi[q, b]
+                    q, p1, p2 = rec[t, 0], rec[t, 1], rec[t, 2]
+                    ca, cb = rec_c[t, 0], rec_c[t, 1]
+                    for b in range(LANES):
+                        gr, gi = vr[q, b], vi[q, b]
+                        vr[p1, b] += ca * (x[0, b] * gr - x[1, b] * gi)
+                        vi[p1, b] += ca * (x[1, b] * gr + x[0, b] * gi)
+                        vr[p2, b] -= cb * (x[2, b] * gr - x[3, b] * gi)
+                        vi[p2, b] -= cb * (x[3, b] * gr + x[2, b] * gi)
+                        acc[0, b] += ca * (ur[p1, b] * gr + ui[p1, b] * gi)
+                        acc[1, b] += ca * (ui[p1, b] * gr - ur[p1, b] * gi)
+                        acc[2, b] -= cb * (ur[p2, b] * gr + ui[p2, b] * gi)
+                        acc[3, b] -= cb * (ui[p2, b] * gr - ur[p2, b] * gi)
+                for b in range(count):
+                    if kk < n_active[b]:
+                        a, k = a0 + b, active[b, kk]
+                        dar[a, k], dai[a, k] = w[b] * acc[0, b], w[b] * acc[1, b]
+                        dbr[a, k], dbi[a, k] = w[b] * acc[2, b], w[b] * acc[3, b]
+                        ds[a, k] = acc[4, b]
+            if sweep == 1:
+                continue
+            b_out[:] = 0.0
+            yr[:] = 0.0
+            yi[:] = 0.0
+            gl[:] = 0.0
             for b in range(count):
-                w = s[a0 + b, k]
-                for q in range(n_u):
-                    tr[q, b] += w * ur[q, b]
-                    ti[q, b] += w * ui[q, b]
-        b_out[:] = 0.0
-        yr[:] = 0.0
-        yi[:] = 0.0
-        gl[:] = 0.0
-        for b in range(count):
-            for c in range(n_b):
-                gl[c, b] = g[a0 + b, c]
-        start = 0
-        for e in range(n_e):
-            zr[:] = 0.0
-            zi[:] = 0.0
-            for t in range(start, entry_end[e]):
-                w, p1, p2 = weights[t], terms[t, 0], terms[t, 1]
-                for b in range(LANES):
-                    zr[b] += w * (tr[p1, b] * tr[p2, b] - ti[p1, b] * ti[p2, b])
-                    zi[b] += w * (tr[p1, b] * ti[p2, b] + ti[p1, b] * tr[p2, b])
-            start = entry_end[e]
-            c, qu, qy = entry_g[e], entry_u[e], entry_y[e]
-            if entry_b[e] != 0.0:
-                for b in range(LANES):
-                    b_out[c, b] += entry_b[e] * (tr[qu, b] * zr[b] + ti[qu, b] * zi[b])
-            if with_gradient:
-                f = entry_factor[e]
-                for b in range(LANES):
-                    yr[qy, b] += f * gl[c, b] * zr[b]
-                    yi[qy, b] += f * gl[c, b] * zi[b]
-        for b in range(count):
-            for c in range(n_b):
-                bis[a0 + b, c] = b_out[c, b]
-        if not with_gradient:
-            continue
-        for k in range(n_k):
+                for c in range(n_b):
+                    gl[c, b] = g[a0 + b, c]
+            start = 0
+            for e in range(entry_end.shape[0]):
+                zr[:] = 0.0
+                zi[:] = 0.0
+                for t in range(start, entry_end[e]):
+                    c, p1, p2 = weights[t], terms[t, 0], terms[t, 1]
+                    for b in range(LANES):
+                        zr[b] += c * (tr[p1, b] * tr[p2, b] - ti[p1, b] * ti[p2, b])
+                        zi[b] += c * (tr[p1, b] * ti[p2, b] + ti[p1, b] * tr[p2, b])
+                start = entry_end[e]
+                c, qu, qy = entry_g[e], entry_u[e], entry_y[e]
+                if entry_b[e] != 0.0:
+                    for b in range(LANES):
+                        b_out[c, b] += entry_b[e] * (tr[qu, b] * zr[b] + ti[qu, b] * zi[b])
+                if with_gradient:
+                    f = entry_factor[e]
+                    for b in range(LANES):
+                        yr[qy, b] += f * gl[c, b] * zr[b]
+                        yi[qy, b] += f * gl[c, b] * zi[b]
             for b in range(count):
-                xa[0, b], xa[1, b] = ar[a0 + b, k], ai[a0 + b, k]
-                xa[2, b], xa[3, b] = br[a0 + b, k], bi[a0 + b, k]
-            ur[0, :] = 1.0
-            ui[0, :] = 0.0
-            dr[:, 0, :] = 0.0
-            di[:, 0, :] = 0.0
-            for t in range(rec.shape[0]):
-                q, p1, p2 = rec[t, 0], rec[t, 1], rec[t, 2]
-                ca, cb = rec_c[t, 0], rec_c[t, 1]
-                for b in range(LANES):
-                    u1r, u1i, u2r, u2i = ur[p1, b], ui[p1, b], ur[p2, b], ui[p2, b]
-                    ur[q, b] = (ca * (xa[0, b] * u1r + xa[1, b] * u1i)
-                                - cb * (xa[2, b] * u2r + xa[3, b] * u2i))
-                    ui[q, b] = (ca * (xa[0, b] * u1i - xa[1, b] * u1r)
-                                - cb * (xa[2, b] * u2i - xa[3, b] * u2r))
-                    for d in range(4):
-                        v1r, v1i, v2r, v2i = dr[d, p1, b], di[d, p1, b], dr[d, p2, b], di[d, p2, b]
-                        dr[d, q, b] = (ca * (xa[0, b] * v1r + xa[1, b] * v1i)
-                                       - cb * (xa[2, b] * v2r + xa[3, b] * v2i))
-                        di[d, q, b] = (ca * (xa[0, b] * v1i - xa[1, b] * v1r)
-                                       - cb * (xa[2, b] * v2i - xa[3, b] * v2r))
-                    # the direct terms: d conj(a) / d(Re a, Im a) = (1, -i), likewise for b
-                    dr[0, q, b] += ca * u1r
-                    di[0, q, b] += ca * u1i
-                    dr[1, q, b] += ca * u1i
-                    di[1, q, b] -= ca * u1r
-                    dr[2, q, b] -= cb * u2r
-                    di[2, q, b] -= cb * u2i
-                    dr[3, q, b] -= cb * u2i
-                    di[3, q, b] += cb * u2r
-                if t + 1 == rec.shape[0] or rec[t + 1, 3] != rec[t, 3]:
-                    for m in range(rec[t, 4], rec[t, 5]):
-                        q, p = mirror[m, 0], mirror[m, 1]
-                        sg = mirror_sign[m]
-                        for b in range(LANES):
-                            ur[q, b] = sg * ur[p, b]
-                            ui[q, b] = -sg * ui[p, b]
-                            for d in range(4):
-                                dr[d, q, b] = sg * dr[d, p, b]
-                                di[d, q, b] = -sg * di[d, p, b]
-            acc[:] = 0.0
-            for h in range(n_y):
-                q, w = half[h], half_weight[h]
-                for b in range(LANES):
-                    wr, wi = w * yr[h, b], w * yi[h, b]
-                    acc[4, b] += wr * ur[q, b] + wi * ui[q, b]
-                    for d in range(4):
-                        acc[d, b] += wr * dr[d, q, b] + wi * di[d, q, b]
-            for b in range(count):
-                w = s[a0 + b, k]
-                dar[a0 + b, k] = w * acc[0, b]
-                dai[a0 + b, k] = w * acc[1, b]
-                dbr[a0 + b, k] = w * acc[2, b]
-                dbi[a0 + b, k] = w * acc[3, b]
-                ds[a0 + b, k] = acc[4, b]
+                for c in range(n_b):
+                    bis[a0 + b, c] = b_out[c, b]
 
 
 #: LLVM may reorder and fuse the kernel's sums (vectorising the lanes), keeping NaN and
