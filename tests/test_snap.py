@@ -163,11 +163,13 @@ def test_adjoint_energy_equals_autodiff_of_the_bispectrum():
 
 def test_host_kernel_equals_the_einsum_bispectrum_under_every_transform():
     """On a CPU the SNAP energy runs in bispectrum_host's numba kernel (energies and forces
-    equal LAMMPS pair_style snap above); here a linear two-species model on 13 atoms (not a
-    multiple of the kernel's 8 lanes) equals plain autodiff of the einsum bispectrum (equal to
-    LAMMPS compute sna/atom) in energy, forces, a force-matching loss gradient, vmap and
-    float32 — code the kernel shares nothing with but the Cayley–Klein map."""
-    desc = bispectrum(["Si", "Ge"], 4, 4.4, 0.97, 0.1, radius={"Si": 0.5, "Ge": 0.47},
+    equal LAMMPS pair_style snap above, qSNAP's second derivatives the einsum form's in
+    test_adjoint_energy_equals_autodiff_of_the_bispectrum); here a linear two-species model
+    (even twojmax: Z's middle column) on 13 atoms (not a multiple of the kernel's 8 lanes)
+    equals plain autodiff of the einsum bispectrum (equal to LAMMPS compute sna/atom) in
+    energy, forces, a force-matching loss gradient, vmap and float32 — code the kernel shares
+    nothing with but the Cayley–Klein map."""
+    desc = bispectrum(["Si", "Ge"], 2, 4.4, 0.97, 0.1, radius={"Si": 0.5, "Ge": 0.47},
                       weight={"Si": 1.0, "Ge": 0.7})
     rng = np.random.default_rng(5)
     model = snap(descriptor=desc, coefficients=rng.normal(size=(2, 1 + desc.n_features)) * 0.01)

@@ -39,12 +39,13 @@ from jaxpot.tangents import instantiate, is_zero
 LANES = 8
 
 
-def _snap_kernel(ar, ai, br, bi, s, g, rec, rec_c, mirror, mirror_sign, diagonal, half,
-                 half_weight, terms, weights, entry_end, entry_u, entry_y, entry_b,
-                 entry_factor, entry_g, n_b, lo, hi, bis, dar, dai, dbr, dbi, ds,
+def _snap_kernel(ar, ai, br, bi, s, g, quad, centre, offset, rec, rec_c, mirror, mirror_sign,
+                 diagonal, half, half_weight, terms, weights, entry_end, entry_u, entry_y,
+                 entry_b, entry_factor, entry_g, n_b, lo, hi, bis, dar, dai, dbr, dbi, ds,
                  with_gradient):  # pragma: no cover - compiled by numba
     """Bispectrum ``bis`` (N, n_b) of atoms lo <= a < hi and, with ``with_gradient``, the
-    gradient of sum_c g[a, c] B[a, c] along each slot's (Re a, Im a, Re b, Im b, s) (N, K).
+    gradient of E_a = g[a] . B'_a + B'_a . Q B'_a / 2 along each slot's (Re a, Im a, Re b,
+    Im b, s) (N, K), with B' = B - offset and Q = quad[centre[a]] (no Q if ``quad`` is empty).
 
     U^j matrices are flat, row-major, levels one after another (:class:`HostTables`); ``rec``
     (R, 6) = (target, source, source one row up, j, mirror range) and ``rec_c`` (R, 2) their
@@ -56,7 +57,7 @@ def _snap_kernel(ar, ai, br, bi, s, g, rec, rec_c, mirror, mirror_sign, diagonal
     gradient is the reverse sweep of its recursion from the cotangent s Y.  Slots with s = 0
     (beyond the cutoff, empty) are skipped and get gradient 0: s has zero slope there."""
     n_k, n_u, n_y, n_r = ar.shape[1], diagonal.shape[0], half.shape[0], rec.shape[0]
-    dtype = ar.dtype
+    n_e, quadratic, dtype = entry_end.shape[0], quad.shape[0] > 0, ar.dtype
     tr, ti = np.zeros((n_u, LANES), dtype), np.zeros((n_u, LANES), dtype)
     ur, ui = np.zeros((n_u, LANES), dtype), np.zeros((n_u, LANES), dtype)
     vr, vi = np.zeros((n_u, LANES), dtype), np.zeros((n_u, LANES), dtype)
@@ -65,6 +66,8 @@ def _snap_kernel(ar, ai, br, bi, s, g, rec, rec_c, mirror, mirror_sign, diagonal
     x, w = np.zeros((4, LANES), dtype), np.zeros(LANES, dtype)
     acc = np.zeros((5, LANES), dtype)
     zr, zi = np.zeros(LANES, dtype), np.zeros(LANES, dtype)
+    z_r = np.zeros((n_e if quadratic else 0, LANES), dtype)  # every Z of the 8 atoms
+    z_i = np.zeros((n_e if quadratic else 0, LANES), dtype)
     active = np.zeros((LANES, n_k), np.int64)
     n_active = np.zeros(LANES, np.int64)
     for a0 in range(lo, hi, LANES):
@@ -155,7 +158,7 @@ def _snap_kernel(ar, ai, br, bi, s, g, rec, rec_c, mirror, mirror_sign, diagonal
                 for c in range(n_b):
                     gl[c, b] = g[a0 + b, c]
             start = 0
-            for e in range(entry_end.shape[0]):
+            for e in range(n_e):
                 zr[:] = 0.0
                 zi[:] = 0.0
                 for t in range(start, entry_end[e]):
@@ -168,7 +171,10 @@ def _snap_kernel(ar, ai, br, bi, s, g, rec, rec_c, mirror, mirror_sign, diagonal
                 if entry_b[e] != 0.0:
                     for b in range(LANES):
                         b_out[c, b] += entry_b[e] * (tr[qu, b] * zr[b] + ti[qu, b] * zi[b])
-                if with_gradient:
+                if quadratic:  # Y once dE/dB is known, below
+                    for b in range(LANES):
+                        z_r[e, b], z_i[e, b] = zr[b], zi[b]
+                elif with_gradient:
                     f = entry_factor[e]
                     for b in range(LANES):
                         yr[qy, b] += f * gl[c, b] * zr[b]
@@ -176,6 +182,17 @@ def _snap_kernel(ar, ai, br, bi, s, g, rec, rec_c, mirror, mirror_sign, diagonal
             for b in range(count):
                 for c in range(n_b):
                     bis[a0 + b, c] = b_out[c, b]
+            if quadratic and with_gradient:  # dE/dB = g + Q (B - offset), Q of the centre's species
+                for b in range(count):
+                    q = quad[centre[a0 + b]]
+                    for c in range(n_b):
+                        for d in range(n_b):
+                            gl[c, b] += q[c, d] * (b_out[d, b] - offset[d])
+                for e in range(n_e):
+                    f, c, qy = entry_factor[e], entry_g[e], entry_y[e]
+                    for b in range(LANES):
+                        yr[qy, b] += f * gl[c, b] * z_r[e, b]
+                        yi[qy, b] += f * gl[c, b] * z_i[e, b]
 
 
 #: LLVM may reorder and fuse the kernel's sums (vectorising the lanes), keeping NaN and
@@ -251,11 +268,14 @@ class HostTables:
         self.entry_g = np.asarray(e_g, np.int64)
         self.n_b = int(max(c.component for c in couplings(twojmax)) + 1)
 
-    def __call__(self, ar, ai, br, bi, s, g, with_gradient: bool):
-        """(B (N, n_b), and with ``with_gradient`` d sum(g B) / d (Re a, Im a, Re b, Im b, s),
-        each (N, K)) on the host, atoms split over threads."""
-        ar, ai, br, bi, s, g = (np.ascontiguousarray(x) for x in (ar, ai, br, bi, s, g))
+    def __call__(self, ar, ai, br, bi, s, g, quad, centre, offset, with_gradient: bool):
+        """(B (N, n_b), and with ``with_gradient`` the gradient of E = g . B' + B' . Q B' / 2
+        (B' = B - offset, Q = quad[centre] (S, n_b, n_b), none if S = 0) along (Re a, Im a,
+        Re b, Im b, s), each (N, K)) on the host, atoms split over threads."""
         dtype, n = ar.dtype, ar.shape[0]
+        ar, ai, br, bi, s, g, quad, offset = (np.ascontiguousarray(x, dtype) for x in
+                                              (ar, ai, br, bi, s, g, quad, offset))
+        centre = np.ascontiguousarray(centre, np.int64)
         bis = np.empty((n, self.n_b), dtype)
         grads = [np.empty(ar.shape if with_gradient else (0, 0), dtype) for _ in range(5)]
         threads = max(1, min(workers(), -(-n // LANES)))
@@ -265,7 +285,7 @@ class HostTables:
                   self.terms, self.weights.astype(dtype), self.entry_end, self.entry_u,
                   self.entry_y, self.entry_b.astype(dtype), self.entry_factor.astype(dtype),
                   self.entry_g, self.n_b)
-        jobs = [(ar, ai, br, bi, s, g.astype(dtype)) + tables
+        jobs = [(ar, ai, br, bi, s, g, quad, centre, offset) + tables
                 + (lo, min(lo + per, n), bis, *grads, with_gradient) for lo in range(0, n, per)]
         if jobs:
             in_threads(pool(workers()), _kernel(), jobs)
@@ -285,44 +305,60 @@ def xla_components(twojmax: int, ar, ai, br, bi, s) -> jax.Array:
 
 
 def snap_site_energies(twojmax: int, bzero: np.ndarray | None, feature_energy: FeatureEnergy,
-                       linear: bool):
+                       n_species: int, quadratic: bool):
     """A jittable ``energies(params, a, b, s, centre) -> (N,)`` eV: ``feature_energy`` of the
     bispectrum (minus ``bzero`` if given) of the slots' Cayley–Klein parameters a, b (N, K)
-    complex and weights s (N, K), run by the host kernel (for a CPU backend).  ``linear``: the
-    energy is linear in B, so dE/dB needs no B (one kernel call per energy and gradient)."""
+    complex and weights s (N, K), run by the host kernel (for a CPU backend).
+    ``feature_energy`` must be linear in B, or quadratic with ``quadratic``: the kernel takes
+    its gradient g and Hessian Q (one per species of ``n_species``) at B = 0, from JAX."""
     host = HostTables(twojmax)
-    offset = 0.0 if bzero is None else jnp.asarray(bzero)
+    offset = np.zeros(host.n_b) if bzero is None else np.asarray(bzero, float)
 
-    def xla_weighted(ar, ai, br, bi, s, g):
-        bis, pullback = jax.vjp(functools.partial(xla_components, twojmax), ar, ai, br, bi, s)
-        return (bis, *pullback(g.astype(bis.dtype)))
+    def taylor(params, centre, dtype):
+        """g (N, n_b) and Q (S, n_b, n_b) (S = 0 if linear) of feature_energy at B' = 0."""
+        def one(b, c):
+            return feature_energy(params, b[None], c[None])[0]
+        zero = jnp.zeros(host.n_b, dtype)
+        g = jax.vmap(jax.grad(one), (None, 0))(zero, centre)
+        if not quadratic:
+            return g, jnp.zeros((0, host.n_b, host.n_b), dtype)
+        return g, jax.vmap(jax.hessian(one), (None, 0))(zero, jnp.arange(n_species))
 
-    def callback(with_gradient: bool, ar, ai, br, bi, s, g):
+    def xla_weighted(ar, ai, br, bi, s, g, quad, centre):
+        def energy(*inputs):
+            b = xla_components(twojmax, *inputs) - offset
+            e = jnp.sum(g * b)
+            if quad.shape[0]:
+                e = e + 0.5 * jnp.einsum("nc,ncd,nd->", b, quad[centre], b)
+            return e
+        bis = xla_components(twojmax, ar, ai, br, bi, s)
+        return (bis, *jax.grad(energy, (0, 1, 2, 3, 4))(ar, ai, br, bi, s))
+
+    def callback(with_gradient: bool, ar, ai, br, bi, s, g, quad, centre):
         shapes = [jax.ShapeDtypeStruct((ar.shape[0], host.n_b), ar.dtype)]
         shapes += [jax.ShapeDtypeStruct(ar.shape if with_gradient else (0, 0), ar.dtype)] * 5
         run = functools.partial(_host_call, host, with_gradient)
         return jax.pure_callback(run, tuple(shapes), ar, ai, br, bi, s, g.astype(ar.dtype),
+                                 quad.astype(ar.dtype), centre, offset.astype(ar.dtype),
                                  vmap_method="sequential")
 
     @jax.custom_jvp
-    def weighted(ar, ai, br, bi, s, g):
-        return callback(True, ar, ai, br, bi, s, g)
+    def weighted(ar, ai, br, bi, s, g, quad, centre):
+        return callback(True, ar, ai, br, bi, s, g, quad, centre)
 
     @weighted.defjvp
     def _(primals, tangents):
-        return jax.jvp(xla_weighted, primals, tangents)
+        return jax.jvp(lambda *x: xla_weighted(*x, primals[-1]), primals[:-1], tangents[:-1])
 
     @jax.custom_jvp
     def components(ar, ai, br, bi, s):
-        return callback(False, ar, ai, br, bi, s, jnp.zeros((ar.shape[0], host.n_b)))[0]
+        zero = jnp.zeros((ar.shape[0], host.n_b), ar.dtype)
+        return callback(False, ar, ai, br, bi, s, zero, jnp.zeros((0, host.n_b, host.n_b)),
+                        jnp.zeros(ar.shape[0], jnp.int32))[0]
 
     @components.defjvp
     def _(primals, tangents):
         return jax.jvp(functools.partial(xla_components, twojmax), primals, tangents)
-
-    def energy_gradient(params, bis, centre):
-        e, pullback = jax.vjp(lambda b: feature_energy(params, b, centre), bis)
-        return pullback(jnp.ones_like(e))[0]
 
     @jax.custom_jvp
     def energies(params, ar, ai, br, bi, s, centre):
@@ -330,16 +366,14 @@ def snap_site_energies(twojmax: int, bzero: np.ndarray | None, feature_energy: F
 
     def energies_jvp(primals, tangents):
         params, *inputs, centre = primals
-        n = inputs[0].shape[0]
-        at = jnp.zeros((n, host.n_b), inputs[0].dtype) if linear else (
-            components(*inputs) - offset)
-        bis, *gradient = weighted(*inputs, energy_gradient(params, at, centre))
+        g, quad = taylor(params, centre, inputs[0].dtype)
+        bis, *gradient = weighted(*inputs, g, quad, centre)
         bis = bis - offset
         e = feature_energy(params, bis, centre)
         tangent = jnp.zeros_like(e)
-        for g, t in zip(gradient, tangents[1:6]):
+        for grad, t in zip(gradient, tangents[1:6]):
             if not is_zero(t):
-                tangent = tangent + jnp.sum(g * t, axis=1)
+                tangent = tangent + jnp.sum(grad * t, axis=1)
         if not is_zero(tangents[0]):
             tangent = tangent + jax.jvp(lambda p: feature_energy(p, bis, centre), (params,),
                                         (instantiate(tangents[0], params),))[1]

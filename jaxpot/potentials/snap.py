@@ -60,7 +60,7 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
     feature_energy = _feature_energy(descriptor.quadraticflag)
     energies_of_u = bispectrum_energies(descriptor.twojmax, offset, feature_energy)
     on_host = snap_site_energies(descriptor.twojmax, offset, feature_energy,
-                                 linear=not descriptor.quadraticflag)
+                                 len(descriptor.species), descriptor.quadraticflag)
 
     def atomic_energies(params, positions, cell, species, neighbors):
         check_features_input(descriptor, species, neighbors, descriptor.cutoff, "snap")
