@@ -121,7 +121,7 @@ def test_host_kernel_equals_the_xla_program_under_every_transform():
     from jaxpot.model import species_indices, species_lookup
     from jaxpot.neighbors import allocate_for_model, neighbor_components
     from jaxpot.potentials.mtp import descriptor_of
-    model = _random_mtp(level=14)
+    model = _random_mtp(level=12)
     desc = descriptor_of(model)
     atoms = _sige(seed=4)
     pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array)
@@ -172,8 +172,8 @@ def test_design_jacobian_equals_jacfwd_of_the_features():
     from jaxpot.model import species_indices, species_lookup
     from jaxpot.neighbors import neighbor_vectors
     atoms = _sige()[:7]
-    model = _random_mtp(level=14)
-    desc = MomentTensors((14, 32), 14, 1.8, 5.0)
+    model = _random_mtp(level=12)
+    desc = MomentTensors((14, 32), 12, 1.8, 5.0)
     pos, cell = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell[:])
     nbrs = jaxpot.neighbors.allocate_for_model(model, pos, cell, skin=0.5)
     v, vm = neighbor_vectors(pos, cell, nbrs)
