@@ -20,7 +20,8 @@ from jaxpot.linear.mtp_fit import MtpBasis, fit_mtp
 from jaxpot.nn.lbfgs import LbfgsSettings
 from jaxpot.potentials.mtp import mtp
 from jaxpot.potentials.mtp_files import write_mtp
-from jaxpot.testing import assert_derivatives_match_finite_differences, random_rotation
+from jaxpot.testing import (assert_derivatives_match_finite_differences, assert_host_kernel_matches,
+                            random_rotation)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -141,32 +142,13 @@ def test_host_kernel_equals_the_xla_program_under_every_transform():
     def host(params, x):
         return model.energy_fn(params, x, cell, species, nbrs)
 
-    assert "callback" in jax.jit(jax.grad(host, 1)).lower(model.params, pos).as_text()
-    p = model.params
-
-    def close(a, b, rtol=1e-12):
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-            np.testing.assert_allclose(x, y, rtol=0, atol=rtol * np.abs(y).max())
-    close(host(p, pos), reference(p, pos))
-    close(jax.grad(host, 1)(p, pos), jax.grad(reference, 1)(p, pos))
-    close(jax.hessian(host, 1)(p, pos), jax.hessian(reference, 1)(p, pos))
-
-    def loss(energy):
-        return lambda q: energy(q, pos) ** 2 + jnp.sum(jax.grad(energy, 1)(q, pos) ** 2)
-    close(jax.grad(loss(host))(p), jax.grad(loss(reference))(p), 1e-11)
-    moved = jnp.stack([pos, pos + 0.02])
-    close(jax.vmap(jax.grad(host, 1), (None, 0))(p, moved)[1],
-          jax.grad(reference, 1)(p, moved[1]))
-    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), p)
-    f32 = jax.grad(host, 1)(p32, pos.astype(jnp.float32))
-    assert f32.dtype == jnp.float32
-    close(f32, jax.grad(reference, 1)(p, pos), 1e-5)
+    assert_host_kernel_matches(host, reference, model.params, pos, hessian=True)
 
 
 def test_design_jacobian_equals_jacfwd_of_the_features():
     """The design rows' explicit forward mode (tangents as a trailing axis, atoms in chunks)
-    equals jax.jacfwd of the features, and central finite differences, for two species, an atom count that is not a multiple
-    of the chunk, and padding slots."""
+    equals jax.jacfwd of the features, and central finite differences, for two species, an
+    atom count that is not a multiple of the chunk, and padding slots."""
     from jaxpot.descriptors.moment_tensors import mtp_features_from_vectors
     from jaxpot.descriptors.mtp_jacobian import mtp_features_and_jacobian
     from jaxpot.model import species_indices, species_lookup

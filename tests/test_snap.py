@@ -21,7 +21,7 @@ from jaxpot.linear.solve import IllConditionedError
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
 from jaxpot.potentials.snap import snap, write_snap
-from jaxpot.testing import second_derivatives
+from jaxpot.testing import assert_host_kernel_matches, second_derivatives
 from lammps_reference import (lammps_compute_atom, lammps_evaluate, lammps_frame,
                               potentials_dir)
 
@@ -187,25 +187,7 @@ def test_host_kernel_equals_the_einsum_bispectrum_under_every_transform():
     def host(params, x):
         return model.energy_fn(params, x, cell, species, nbrs)
 
-    assert "callback" in jax.jit(jax.grad(host, 1)).lower(model.params, pos).as_text()
-    p = model.params
-
-    def close(a, b, tol=1e-12):
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-            np.testing.assert_allclose(x, y, rtol=0, atol=tol * np.abs(y).max())
-    close(host(p, pos), reference(p, pos))
-    close(jax.grad(host, 1)(p, pos), jax.grad(reference, 1)(p, pos))
-
-    def loss(energy):
-        return lambda q: energy(q, pos) ** 2 + jnp.sum(jax.grad(energy, 1)(q, pos) ** 2)
-    close(jax.grad(loss(host))(p), jax.grad(loss(reference))(p), 1e-11)
-    moved = jnp.stack([pos, pos + 0.02])
-    close(jax.vmap(jax.grad(host, 1), (None, 0))(p, moved)[1],
-          jax.grad(reference, 1)(p, moved[1]))
-    p32 = jax.tree.map(lambda a: a.astype(jnp.float32), p)
-    f32 = jax.grad(host, 1)(p32, pos.astype(jnp.float32))
-    assert f32.dtype == jnp.float32
-    close(f32, jax.grad(reference, 1)(p, pos), 1e-5)
+    assert_host_kernel_matches(host, reference, model.params, pos)
 
 
 def test_written_snap_files_are_read_by_lammps_and_jaxpot(tmp_path):
