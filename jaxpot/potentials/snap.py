@@ -4,9 +4,10 @@
 
 with B^i the bispectrum of :mod:`jaxpot.descriptors.bispectrum` (LAMMPS's convention) and one
 coefficient vector per species.  Parameters (learnable pytree): ``{"coefficients": (S, 1+F)}``
-in the ``.snapcoeff`` layout.  The energy is evaluated through LAMMPS's adjoint
-(:mod:`jaxpot.descriptors.bispectrum_adjoint`): forces and stress come from JAX through its
-``custom_jvp`` rule, equal to LAMMPS's.
+in the ``.snapcoeff`` layout.  On a CPU backend the energy and its gradient run in one numba
+kernel per call, LAMMPS's per-atom algorithm (:mod:`jaxpot.descriptors.bispectrum_host`);
+elsewhere through LAMMPS's adjoint in XLA (:mod:`jaxpot.descriptors.bispectrum_adjoint`).
+Both are ``custom_jvp`` rules: forces and stress come from JAX, equal to LAMMPS's.
 """
 
 from __future__ import annotations
