@@ -82,6 +82,10 @@ def main():
     fit_s = time.perf_counter() - start
     linear = evaluate(fit.linear.model, test, progress=False)
     final = evaluate(fit.model, test, progress=False)
+    best = min(fit.linear.validation, key=lambda row: row["score"])
+    print(f"linear stage's validation score {best['score']:.3f} (RMSE energy "
+          f"{best['rmse_energy']:.6f}, forces {best['rmse_forces']:.5f}, stress "
+          f"{best['rmse_stress']:.4f})")
     print(f"jaxpot MTP level {args.level} linear stage\n{linear.table()}")
     history = fit.training.history if fit.training else []
     if fit.training:
@@ -94,7 +98,8 @@ def main():
                "iterations": len(history),
                "best_iteration": fit.training.best_epoch if fit.training else None,
                "stop_reason": fit.training.stop_reason if fit.training else "linear only",
-               "linear_choice": fit.linear.choice._asdict(), "linear_timings":
+               "linear_choice": fit.linear.choice._asdict(), "linear_validation": best,
+               "linear_timings":
                fit.linear.timings, "linear": linear.to_dict(), "jaxpot": final.to_dict(),
                "machine": machine()}
     import jaxpot
