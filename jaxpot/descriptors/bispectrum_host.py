@@ -332,13 +332,14 @@ def snap_site_energies(twojmax: int, bzero: np.ndarray | None, feature_energy: F
 
     def xla_weighted(ar, ai, br, bi, s, g, quad, centre):
         def energy(*inputs):
-            b = xla_components(twojmax, *inputs) - offset
+            bis = xla_components(twojmax, *inputs)
+            b = bis - offset
             e = jnp.sum(g * b)
             if quad.shape[0]:
                 e = e + 0.5 * jnp.einsum("nc,ncd,nd->", b, quad[centre], b)
-            return e
-        bis = xla_components(twojmax, ar, ai, br, bi, s)
-        return (bis, *jax.grad(energy, (0, 1, 2, 3, 4))(ar, ai, br, bi, s))
+            return e, bis
+        grads, bis = jax.grad(energy, (0, 1, 2, 3, 4), has_aux=True)(ar, ai, br, bi, s)
+        return (bis, *grads)
 
     def callback(with_gradient: bool, ar, ai, br, bi, s, g, quad, centre):
         shapes = [jax.ShapeDtypeStruct((ar.shape[0], host.n_b), ar.dtype)]
