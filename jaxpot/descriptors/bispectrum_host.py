@@ -32,7 +32,7 @@ from jaxpot.descriptors.bispectrum import (components_of_stacks, full_columns, p
                                            triple_stacks, wigner_u_left)
 from jaxpot.descriptors.bispectrum_adjoint import couplings
 from jaxpot.descriptors.sna_tables import clebsch_gordan
-from jaxpot.neighbors.host_workers import compile_kernel, in_threads, pool, workers
+from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
 from jaxpot.tangents import instantiate, is_zero
 
 #: atoms run together by the kernel (one vector lane each)
@@ -278,17 +278,13 @@ class HostTables:
         centre = np.ascontiguousarray(centre, np.int64)
         bis = np.empty((n, self.n_b), dtype)
         grads = [np.empty(ar.shape if with_gradient else (0, 0), dtype) for _ in range(5)]
-        threads = max(1, min(workers(), -(-n // LANES)))
-        per = max(1, -(-n // (threads * LANES))) * LANES
         tables = (self.rec, self.rec_c.astype(dtype), self.mirror, self.mirror_sign.astype(dtype),
                   self.diagonal.astype(dtype), self.half, self.half_weight.astype(dtype),
                   self.terms, self.weights.astype(dtype), self.entry_end, self.entry_u,
                   self.entry_y, self.entry_b.astype(dtype), self.entry_factor.astype(dtype),
                   self.entry_g, self.n_b)
-        jobs = [(ar, ai, br, bi, s, g, quad, centre, offset) + tables
-                + (lo, min(lo + per, n), bis, *grads, with_gradient) for lo in range(0, n, per)]
-        if jobs:
-            in_threads(pool(workers()), _kernel(), jobs)
+        run_in_blocks(_kernel(), n, LANES, (ar, ai, br, bi, s, g, quad, centre, offset) + tables,
+                      (bis, *grads, with_gradient))
         return (bis, *grads)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from jaxpot.descriptors.moment_tensors import AlphaProgram, alpha_features
-from jaxpot.neighbors.host_workers import compile_kernel, in_threads, pool, workers
+from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
 
 #: atoms run together by the kernel (one vector lane each)
 LANES = 8
@@ -158,15 +158,11 @@ class HostProgram:
         sums = np.empty(n, f.dtype)
         grads = [np.empty(a.shape if with_gradient else (0,) * a.ndim, f.dtype)
                  for a in (f, x, y, z)]
-        threads = max(1, min(workers(), -(-n // LANES)))
-        per = max(1, -(-n // (threads * LANES))) * LANES
         multiplicity = self.entries[:, 2].astype(f.dtype)
         tables = (self.parent, self.axis, self.basic_mu, self.basic_mono, self.entries,
                   multiplicity, self.mapping, self.n_moments)
-        jobs = [(f, x, y, z, weights) + tables + (lo, min(lo + per, n), sums, *grads,
-                                                  with_gradient) for lo in range(0, n, per)]
-        if jobs:
-            in_threads(pool(workers()), _kernel(), jobs)
+        run_in_blocks(_kernel(), n, LANES, (f, x, y, z, weights) + tables,
+                      (sums, *grads, with_gradient))
         return (sums, *grads)
 
 

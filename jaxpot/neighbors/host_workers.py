@@ -44,6 +44,16 @@ def in_threads(threads, fn, jobs: list[tuple]) -> list:
     return [fn(*jobs[0])] + [f.result() for f in later]
 
 
+def run_in_blocks(kernel, n: int, block: int, head: tuple, tail: tuple) -> None:
+    """``kernel(*head, lo, hi, *tail)`` over n atoms in contiguous ranges [lo, hi), one per
+    worker thread, each a multiple of ``block`` atoms long but the last."""
+    threads = max(1, min(workers(), -(-n // block)))
+    per = max(1, -(-n // (threads * block))) * block
+    jobs = [head + (lo, min(lo + per, n)) + tail for lo in range(0, n, per)]
+    if jobs:
+        in_threads(pool(workers()), kernel, jobs)
+
+
 class Scratch:
     """int32 buffers kept from one rebuild to the next, a set per calling thread.
 
