@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from jaxpot.descriptors.moment_layout import moment_layout
 from jaxpot.descriptors.moment_tensors import AlphaProgram, alpha_features
 from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
 
@@ -37,71 +38,107 @@ from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
 LANES = 8
 
 
-def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, entries,
-                      multiplicity, mapping, n_moments, lo, hi, sums, df, dx, dy, dz,
+def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, start, left,
+                      right, coef, mapping, lo, hi, sums, df, dx, dy, dz,
                       with_gradient):  # pragma: no cover - compiled by numba
     """sums[a] = weights . m[mapping] for atoms lo <= a < hi, m the moments of atom a: the basic
     ones sum_k f[a, k, mu] x^a y^b z^c (monomial r = monomial parent[r] times component
-    axis[r]; basic q = (basic_mu[q], basic_mono[q])), then ``entries`` (T, 4) int32 as
-    alpha_index_times with their multiplicity (T,) in f's dtype.  With ``with_gradient``,
+    axis[r]; basic q = (basic_mu[q], basic_mono[q])), then moment n_basic + s = sum of
+    coef[t] m[left[t]] m[right[t]] over start[s] <= t < start[s + 1] (a
+    :class:`~jaxpot.descriptors.moment_layout.MomentLayout`).  With ``with_gradient``,
     df, dx, dy, dz = d sums[a] / d (f, x, y, z)[a]."""
     n_mono, n_basic, n_k, n_mu = parent.shape[0], basic_mu.shape[0], f.shape[1], f.shape[2]
-    m = np.zeros((n_moments, LANES), f.dtype)
-    d = np.zeros((n_moments, LANES), f.dtype)
-    p = np.ones((n_k, n_mono), f.dtype)
-    weight = np.zeros((n_mu, n_mono), f.dtype)
-    u = np.zeros((n_k, 3), f.dtype)
-    du = np.zeros((n_k, 3), f.dtype)
+    n_moments = n_basic + start.shape[0] - 1
+    # moment q of lane b at m[LANES q + b] (left, right: LANES times the moments' numbers,
+    # unsigned, so that indexing needs no wraparound), rows on 64-byte boundaries
+    m_buf = np.empty(n_moments * LANES + LANES, f.dtype)
+    d_buf = np.empty(n_moments * LANES + LANES, f.dtype)
+    shift = (-m_buf.ctypes.data % 64) // m_buf.itemsize
+    m = m_buf[shift:shift + n_moments * LANES]
+    shift = (-d_buf.ctypes.data % 64) // d_buf.itemsize
+    d = d_buf[shift:shift + n_moments * LANES]
+    p = np.ones((n_mono, n_k), f.dtype)  # the monomials of each slot
+    dp = np.zeros((n_mono, n_k), f.dtype)
+    u = np.zeros((3, n_k), f.dtype)
+    du = np.zeros((3, n_k), f.dtype)
+    ft = np.zeros((n_mu, n_k), f.dtype)
+    dft = np.zeros((n_mu, n_k), f.dtype)
     for a0 in range(lo, hi, LANES):
         count = min(LANES, hi - a0)
-        m[:] = 0.0
+        m[:n_basic * LANES] = 0.0
         for b in range(count):
             a = a0 + b
             for k in range(n_k):
-                u[k, 0], u[k, 1], u[k, 2] = x[a, k], y[a, k], z[a, k]
-                for r in range(1, n_mono):
-                    p[k, r] = p[k, parent[r]] * u[k, axis[r]]
-            moments = np.dot(f[a].T, p)  # (n_mu, n_mono)
+                u[0, k], u[1, k], u[2, k] = x[a, k], y[a, k], z[a, k]
+                for mu in range(n_mu):
+                    ft[mu, k] = f[a, k, mu]
+            for r in range(1, n_mono):
+                below, component, out = p[parent[r]], u[axis[r]], p[r]
+                for k in range(n_k):
+                    out[k] = below[k] * component[k]
             for q in range(n_basic):
-                m[q, b] = moments[basic_mu[q], basic_mono[q]]
-        for t in range(entries.shape[0]):
-            i, j, k = entries[t, 0], entries[t, 1], entries[t, 3]
-            c = multiplicity[t]
+                radial, mono, total = ft[basic_mu[q]], p[basic_mono[q]], 0.0
+                for k in range(n_k):
+                    total += radial[k] * mono[k]
+                m[q * LANES + b] = total
+        out = n_basic * LANES
+        for s in range(n_moments - n_basic):
+            t = start[s]
+            i, j, c = left[t], right[t], coef[t]
             for b in range(LANES):
-                m[k, b] += c * m[i, b] * m[j, b]
+                m[out + b] = c * m[i + b] * m[j + b]
+            for t in range(start[s] + 1, start[s + 1]):
+                i, j, c = left[t], right[t], coef[t]
+                for b in range(LANES):
+                    m[out + b] += c * m[i + b] * m[j + b]
+            out += LANES
         for b in range(count):
             sums[a0 + b] = 0.0
             for q in range(mapping.shape[0]):
-                sums[a0 + b] += weights[q] * m[mapping[q], b]
+                sums[a0 + b] += weights[q] * m[mapping[q] * LANES + b]
         if not with_gradient:
             continue
         d[:] = 0.0
         for q in range(mapping.shape[0]):
             for b in range(LANES):
-                d[mapping[q], b] += weights[q]
-        for t in range(entries.shape[0] - 1, -1, -1):
-            i, j, k = entries[t, 0], entries[t, 1], entries[t, 3]
-            c = multiplicity[t]
-            for b in range(LANES):
-                g = c * d[k, b]
-                d[i, b] += g * m[j, b]
-                d[j, b] += g * m[i, b]
+                d[mapping[q] * LANES + b] += weights[q]
+        for s in range(n_moments - n_basic - 1, -1, -1):
+            out = (n_basic + s) * LANES
+            for t in range(start[s], start[s + 1]):
+                i, j, c = left[t], right[t], coef[t]
+                for b in range(LANES):
+                    g = c * d[out + b]
+                    d[i + b] += g * m[j + b]
+                    d[j + b] += g * m[i + b]
         for b in range(count):
             a = a0 + b
             for k in range(n_k):
-                u[k, 0], u[k, 1], u[k, 2] = x[a, k], y[a, k], z[a, k]
-                for r in range(1, n_mono):
-                    p[k, r] = p[k, parent[r]] * u[k, axis[r]]
-            for q in range(n_basic):
-                weight[basic_mu[q], basic_mono[q]] = d[q, b]
-            dp = np.dot(f[a], weight)  # (n_k, n_mono)
-            df[a] = np.dot(p, weight.T)
+                u[0, k], u[1, k], u[2, k] = x[a, k], y[a, k], z[a, k]
+                for mu in range(n_mu):
+                    ft[mu, k] = f[a, k, mu]
+            for r in range(1, n_mono):
+                below, component, out = p[parent[r]], u[axis[r]], p[r]
+                for k in range(n_k):
+                    out[k] = below[k] * component[k]
+            dp[:] = 0.0
+            dft[:] = 0.0
             du[:] = 0.0
+            for q in range(n_basic):
+                g, mu, r = d[q * LANES + b], basic_mu[q], basic_mono[q]
+                dradial, dmono, radial, mono = dft[mu], dp[r], ft[mu], p[r]
+                for k in range(n_k):
+                    dradial[k] += g * mono[k]
+                    dmono[k] += g * radial[k]
+            for r in range(n_mono - 1, 0, -1):
+                dmono, dbelow, below = dp[r], dp[parent[r]], p[parent[r]]
+                dcomponent, component = du[axis[r]], u[axis[r]]
+                for k in range(n_k):
+                    dcomponent[k] += dmono[k] * below[k]
+                    dbelow[k] += dmono[k] * component[k]
             for k in range(n_k):
-                for r in range(n_mono - 1, 0, -1):
-                    dp[k, parent[r]] += dp[k, r] * u[k, axis[r]]
-                    du[k, axis[r]] += dp[k, r] * p[k, parent[r]]
-                dx[a, k], dy[a, k], dz[a, k] = du[k, 0], du[k, 1], du[k, 2]
+                dx[a, k], dy[a, k], dz[a, k] = du[0, k], du[1, k], du[2, k]
+                for mu in range(n_mu):
+                    df[a, k, mu] = dft[mu, k]
 
 
 #: LLVM may reorder and fuse the kernel's sums (which vectorises the lanes: level 22, 512 Si
@@ -136,18 +173,17 @@ def monomial_table(basic: np.ndarray):
 
 class HostProgram:
     """An :class:`AlphaProgram` laid out for the kernel: the monomials of its basic moments
-    (:func:`monomial_table`) and its ``times`` entries in order (the waves concatenated: a
-    wave's inputs are complete before it runs), int32 (T, 4)."""
+    (:func:`monomial_table`) and its products in the order of
+    :func:`~jaxpot.descriptors.moment_layout.moment_layout`."""
 
     def __init__(self, program: AlphaProgram):
         basic = np.asarray(program.basic).reshape(-1, 4)
         self.parent, self.axis, self.basic_mono = monomial_table(basic)
         self.basic_mu = np.ascontiguousarray(basic[:, 0], np.int64)
-        waves = [np.asarray(w, np.int32).reshape(-1, 4) for w in program.waves]
-        self.entries = np.ascontiguousarray(np.concatenate(waves) if waves
-                                            else np.zeros((0, 4), np.int32))
-        self.mapping = np.ascontiguousarray(program.mapping, np.int64)
-        self.n_moments = int(program.n_moments)
+        self.layout = moment_layout(program)
+        self.start = self.layout.start.astype(np.uint32)
+        self.left, self.right = ((np.asarray(a, np.int64) * LANES).astype(np.uint32)
+                                 for a in (self.layout.left, self.layout.right))
 
     def __call__(self, f, x, y, z, weights, with_gradient: bool):
         """(sums (N,), and with ``with_gradient`` d sums / d (f, x, y, z)) on the host from
@@ -158,9 +194,9 @@ class HostProgram:
         sums = np.empty(n, f.dtype)
         grads = [np.empty(a.shape if with_gradient else (0,) * a.ndim, f.dtype)
                  for a in (f, x, y, z)]
-        multiplicity = self.entries[:, 2].astype(f.dtype)
-        tables = (self.parent, self.axis, self.basic_mu, self.basic_mono, self.entries,
-                  multiplicity, self.mapping, self.n_moments)
+        layout = self.layout
+        tables = (self.parent, self.axis, self.basic_mu, self.basic_mono, self.start,
+                  self.left, self.right, layout.coef.astype(f.dtype), layout.mapping)
         run_in_blocks(_kernel(), n, LANES, (f, x, y, z, weights) + tables,
                       (sums, *grads, with_gradient))
         return (sums, *grads)
