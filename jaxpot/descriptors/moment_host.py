@@ -7,11 +7,19 @@ gather, multiply and scatter-add of (entries, N) arrays per wave: every wave str
 (54,689 entries, 13,837 moments) on 512 Si atoms that is 125 ms forward and 519 ms forward +
 reverse on two cores, and the 421 basic moments (one product and slot sum each) add ~90 ms
 and most of the compile time.  The kernel here takes each atom's basic moments
-sum_k f_mu(r_k) x^a y^b z^c as one small matrix product (f^T times the monomials, built by
-recursion), runs ``alpha_index_times`` in order for 8 atoms at a time (their moments, 8 x
-13,837 numbers, stay in cache and the 8 atoms fill the vector lanes), then the adjoint of
-both in reverse order.  Energy + forces of that system with a 1 Å skin: 620 -> ~65 ms (one-off
-measurements while writing it; MD figures in benchmarks/RESULTS.md).
+sum_k f_mu(r_k) x^a y^b z^c as dot products over the slots (the monomials built by recursion,
+one slot-long vector each), runs the products for 8 atoms at a time in the order of
+:mod:`jaxpot.descriptors.moment_layout` (depth first, each moment written once), then the
+adjoint of both in reverse order.  Energy + forces of that system with a 1 Å skin:
+620 -> ~65 ms (one-off measurements while writing it; MD figures in benchmarks/RESULTS.md).
+
+The product loops run one entry at a time in scalar code (numba gives LLVM no aliasing
+facts, so the 8 lanes are not vectorised); what made them faster was fewer instructions per
+entry: flat moment arrays indexed by unsigned offsets (no wraparound or stride arithmetic),
+and the per-atom parts as loops over one-dimensional slot vectors instead of BLAS calls on
+small matrices (level 24, 512 Si atoms, 2 threads of a loaded 2-core EPYC, interleaved with
+the previous kernel: energy 1.6x, energy + gradient 1.2x faster; level 22 1.7x and 1.4x).
+16 lanes, and m and its adjoint interleaved in one array, were slower at level 24.
 
 Derivatives stay exact under every transform.  :func:`moment_site_sums` is a ``custom_jvp``:
 its tangent along (f, x, y, z) is <g, d(f, x, y, z)> with g their gradient from the same
@@ -45,8 +53,9 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
     ones sum_k f[a, k, mu] x^a y^b z^c (monomial r = monomial parent[r] times component
     axis[r]; basic q = (basic_mu[q], basic_mono[q])), then moment n_basic + s = sum of
     coef[t] m[left[t]] m[right[t]] over start[s] <= t < start[s + 1] (a
-    :class:`~jaxpot.descriptors.moment_layout.MomentLayout`).  With ``with_gradient``,
-    df, dx, dy, dz = d sums[a] / d (f, x, y, z)[a]."""
+    :class:`~jaxpot.descriptors.moment_layout.MomentLayout`, left and right as LANES times
+    the moments' numbers, uint32).  With ``with_gradient``, df, dx, dy, dz = d sums[a] /
+    d (f, x, y, z)[a]."""
     n_mono, n_basic, n_k, n_mu = parent.shape[0], basic_mu.shape[0], f.shape[1], f.shape[2]
     n_moments = n_basic + start.shape[0] - 1
     # moment q of lane b at m[LANES q + b] (left, right: LANES times the moments' numbers,
@@ -141,8 +150,8 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
                     df[a, k, mu] = dft[mu, k]
 
 
-#: LLVM may reorder and fuse the kernel's sums (which vectorises the lanes: level 22, 512 Si
-#: atoms, 58 slots, 75 -> 56 ms), keeping NaN and infinity semantics (no nnan / ninf)
+#: LLVM may reorder and fuse the kernel's sums (which vectorises the sums over slots),
+#: keeping NaN and infinity semantics (no nnan / ninf)
 FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}
 
 

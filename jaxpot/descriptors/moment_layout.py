@@ -8,8 +8,11 @@ from all over the earlier waves' 30,000, and the moments of 8 atoms (2.4 MB, and
 again for their adjoints) do not fit a core's L2 cache.  Here a moment is computed right
 after the moments it is made of (a depth-first post-order from ``mapping``), and moments are
 numbered in that order: its inputs were mostly written shortly before, the reverse sweep
-meets them in the opposite order, and each moment is written once (its products summed in
-registers, no zeroing pass).  Moments no output depends on are dropped.
+meets them in the opposite order, and each moment is written once (no zeroing pass).
+Moments no output depends on are dropped.  In an LRU model of the 8-atom rows (8,192 lines
+of L2) this takes forward misses from 14 to 10 % of the accesses at level 24 (reverse 18 to
+16 %); measured, the kernel is bound by its instruction count more than by misses, and the
+order alone gained ~15 % forward and nothing in reverse.
 """
 
 from __future__ import annotations
