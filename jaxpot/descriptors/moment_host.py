@@ -13,13 +13,15 @@ one slot-long vector each), runs the products for 8 atoms at a time in the order
 adjoint of both in reverse order.  Energy + forces of that system with a 1 Å skin:
 620 -> ~65 ms (one-off measurements while writing it; MD figures in benchmarks/RESULTS.md).
 
-The product loops run one entry at a time in scalar code (numba gives LLVM no aliasing
-facts, so the 8 lanes are not vectorised); what made them faster was fewer instructions per
-entry: flat moment arrays indexed by unsigned offsets (no wraparound or stride arithmetic),
-and the per-atom parts as loops over one-dimensional slot vectors instead of BLAS calls on
-small matrices (level 24, 512 Si atoms, 2 threads of a loaded 2-core EPYC, interleaved with
-the previous kernel: energy 1.6x, energy + gradient 1.2x faster; level 22 1.7x and 1.4x).
-16 lanes, and m and its adjoint interleaved in one array, were slower at level 24.
+The product loops take one entry at a time, its 8 lanes as one vector operation
+(:mod:`jaxpot.descriptors.lane_ops`: as loops over the lanes they stayed scalar, numba gives
+LLVM no aliasing facts); that made them ~2x faster (level 24, 512 Si atoms, 58 slots,
+interleaved on a loaded 2-core EPYC with AVX2: energy 2.1x, energy + gradient 1.8-2.1x;
+level 22 1.8x and 1.5x).  Before that, fewer instructions per entry had helped: flat moment
+arrays indexed by unsigned offsets (no wraparound or stride arithmetic), and the per-atom
+parts as loops over one-dimensional slot vectors instead of BLAS calls on small matrices
+(energy 1.6x, energy + gradient 1.2x at level 24).  16 lanes, and m and its adjoint
+interleaved in one array, were slower at level 24.
 
 Derivatives stay exact under every transform.  :func:`moment_site_sums` is a ``custom_jvp``:
 its tangent along (f, x, y, z) is <g, d(f, x, y, z)> with g their gradient from the same
@@ -38,12 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
+from jaxpot.descriptors.lane_ops import LANES, row_adjoint, row_product
 from jaxpot.descriptors.moment_layout import moment_layout
 from jaxpot.descriptors.moment_tensors import AlphaProgram, alpha_features
 from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
-
-#: atoms run together by the kernel (one vector lane each)
-LANES = 8
 
 
 def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, start, left,
@@ -93,13 +93,9 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
         out = n_basic * LANES
         for s in range(n_moments - n_basic):
             t = start[s]
-            i, j, c = left[t], right[t], coef[t]
-            for b in range(LANES):
-                m[out + b] = c * m[i + b] * m[j + b]
+            row_product(m, out, left[t], right[t], coef[t], False)
             for t in range(start[s] + 1, start[s + 1]):
-                i, j, c = left[t], right[t], coef[t]
-                for b in range(LANES):
-                    m[out + b] += c * m[i + b] * m[j + b]
+                row_product(m, out, left[t], right[t], coef[t], True)
             out += LANES
         for b in range(count):
             sums[a0 + b] = 0.0
@@ -114,11 +110,7 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
         for s in range(n_moments - n_basic - 1, -1, -1):
             out = (n_basic + s) * LANES
             for t in range(start[s], start[s + 1]):
-                i, j, c = left[t], right[t], coef[t]
-                for b in range(LANES):
-                    g = c * d[out + b]
-                    d[i + b] += g * m[j + b]
-                    d[j + b] += g * m[i + b]
+                row_adjoint(d, m, out, left[t], right[t], coef[t])
         for b in range(count):
             a = a0 + b
             for k in range(n_k):
