@@ -5,14 +5,17 @@ XLA_FLAGS is already set, XLA's backend optimisation is turned down (level 0), w
 the suite's time by about a quarter and leaves every result within its tolerance.  The two
 xdist workers share the two cores, so XLA's Eigen thread pool and the BLAS/OpenMP threads are
 turned off too (one thread per worker: 1,951 s -> 1,673 s of test time with the changes of
-the same commit).  Set before JAX starts its backend; the notebook kernels the tests launch
+the same commit), and XLA's older loop emitters replace its MLIR fusion emitters (two
+compile-heavy test groups 209 -> 195 s, two run-heavy MD ones 105 -> 85-90 s, run side by side
+on the 2-core AMD VM; ``--xla_cpu_parallel_codegen_split_count=1`` and the thunk-free runtime
+were slower).  Set before JAX starts its backend; the notebook kernels the tests launch
 inherit it.
 """
 
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
-                      "--xla_cpu_multi_thread_eigen=false")
+                      "--xla_cpu_multi_thread_eigen=false --xla_cpu_use_fusion_emitters=false")
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
