@@ -10,8 +10,9 @@ and most of the compile time.  The kernel here takes each atom's basic moments
 sum_k f_mu(r_k) x^a y^b z^c as dot products over the slots (the monomials built by recursion,
 one slot-long vector each), runs the products for 8 atoms at a time in the order of
 :mod:`jaxpot.descriptors.moment_layout` (depth first, each moment written once), then the
-adjoint of both in reverse order.  Energy + forces of that system with a 1 Å skin:
-620 -> ~65 ms (one-off measurements while writing it; MD figures in benchmarks/RESULTS.md).
+adjoint of both in reverse order.  Energy + forces + stress of that system with a 1 Å skin:
+620 ms in XLA, 73 ms with the first host kernel, 35 ms now (level 24: 188 -> 54-72 ms; MD
+figures in benchmarks/RESULTS.md).
 
 The product loops take one entry at a time, its 8 lanes as one vector operation
 (:mod:`jaxpot.descriptors.lane_ops`: as loops over the lanes they stayed scalar, numba gives
@@ -46,6 +47,25 @@ from jaxpot.descriptors.moment_tensors import AlphaProgram, alpha_features
 from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
 
 
+#: LLVM may reorder and fuse the kernel's sums (which vectorises the sums over slots),
+#: keeping NaN and infinity semantics (no nnan / ninf)
+FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@functools.partial(compile_kernel, fastmath=FAST_MATH, inline="always")
+def _slot_parts(a, f, x, y, z, parent, axis, ft, u, p):  # pragma: no cover - numba
+    """Atom a's slots as rows over the slots: radial functions ft (n_mu, K), unit vectors
+    u (3, K) and monomials p (R, K) (p[r] = p[parent[r]] u[axis[r]]; p[0] = 1 is kept)."""
+    for k in range(f.shape[1]):
+        u[0, k], u[1, k], u[2, k] = x[a, k], y[a, k], z[a, k]
+        for mu in range(f.shape[2]):
+            ft[mu, k] = f[a, k, mu]
+    for r in range(1, parent.shape[0]):
+        below, component, out = p[parent[r]], u[axis[r]], p[r]
+        for k in range(f.shape[1]):
+            out[k] = below[k] * component[k]
+
+
 def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, start, left,
                       right, coef, mapping, lo, hi, sums, df, dx, dy, dz,
                       with_gradient):  # pragma: no cover - compiled by numba
@@ -77,14 +97,7 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
         m[:n_basic * LANES] = 0.0
         for b in range(count):
             a = a0 + b
-            for k in range(n_k):
-                u[0, k], u[1, k], u[2, k] = x[a, k], y[a, k], z[a, k]
-                for mu in range(n_mu):
-                    ft[mu, k] = f[a, k, mu]
-            for r in range(1, n_mono):
-                below, component, out = p[parent[r]], u[axis[r]], p[r]
-                for k in range(n_k):
-                    out[k] = below[k] * component[k]
+            _slot_parts(a, f, x, y, z, parent, axis, ft, u, p)
             for q in range(n_basic):
                 radial, mono, total = ft[basic_mu[q]], p[basic_mono[q]], 0.0
                 for k in range(n_k):
@@ -113,14 +126,7 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
                 row_adjoint(d, m, out, left[t], right[t], coef[t])
         for b in range(count):
             a = a0 + b
-            for k in range(n_k):
-                u[0, k], u[1, k], u[2, k] = x[a, k], y[a, k], z[a, k]
-                for mu in range(n_mu):
-                    ft[mu, k] = f[a, k, mu]
-            for r in range(1, n_mono):
-                below, component, out = p[parent[r]], u[axis[r]], p[r]
-                for k in range(n_k):
-                    out[k] = below[k] * component[k]
+            _slot_parts(a, f, x, y, z, parent, axis, ft, u, p)
             dp[:] = 0.0
             dft[:] = 0.0
             du[:] = 0.0
@@ -140,11 +146,6 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
                 dx[a, k], dy[a, k], dz[a, k] = du[0, k], du[1, k], du[2, k]
                 for mu in range(n_mu):
                     df[a, k, mu] = dft[mu, k]
-
-
-#: LLVM may reorder and fuse the kernel's sums (which vectorises the sums over slots),
-#: keeping NaN and infinity semantics (no nnan / ninf)
-FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @functools.cache

@@ -17,10 +17,11 @@ def _numba():
     return numba
 
 
-def compile_kernel(fn, fastmath=False):
+def compile_kernel(fn, fastmath=False, inline: str = "never"):
     """``fn`` compiled by numba (no Python objects, cached on disk), on first use;
-    ``fastmath``: numba's flags (a set of LLVM fast-math flags, or True for all)."""
-    return _numba().njit(cache=True, nogil=True, fastmath=fastmath)(fn)
+    ``fastmath``: numba's flags (a set of LLVM fast-math flags, or True for all);
+    ``inline="always"`` for a helper other kernels call (inlined into them by numba)."""
+    return _numba().njit(cache=True, nogil=True, fastmath=fastmath, inline=inline)(fn)
 
 
 def workers() -> int:
