@@ -1,10 +1,10 @@
 """Test errors of jaxpot's MTP fits on mlearn (Zuo et al. 2020) with the paper's split.
 
-    python benchmarks/mtp_accuracy.py --element Si [--level 22] [--iterations 0]
+    python benchmarks/mtp_accuracy.py --element Si [--level 24] [--iterations 0]
         [--patience N] [--memory M]
 
 Fits on the ``split=training`` configurations with jaxpot's defaults (``jaxpot fit`` with
-``model = "mtp"``: level 22, r_cut 5 Å, r_min = shortest training distance - 0.2 Å, weights and
+``model = "mtp"``: level 24, r_cut 5 Å, r_min = shortest training distance - 0.2 Å, weights and
 ridge of the linear stage chosen on a seeded 10 % validation split carved from training; with
 ``--iterations N`` then N iterations of full-batch BFGS keeping the best validation iteration)
 and evaluates the test split once, for the linear stage and for the final model.  Before

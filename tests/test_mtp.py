@@ -312,8 +312,8 @@ def test_bad_mtp_input_is_named(tmp_path):
         mtp_descriptor_from_config({"mtp": {"level": 1, "r_min": 1.0}}, ["Si"], [])
 
 
-def test_default_mtp_config_is_level_22_linear_stage_only(labelled, tmp_path, monkeypatch):
-    """A config with only model/train/output fits level 22 without the non-linear stage (the
+def test_default_mtp_config_is_level_24_linear_stage_only(labelled, tmp_path, monkeypatch):
+    """A config with only model/train/output fits level 24 without the non-linear stage (the
     defaults chosen on mlearn's validation splits, benchmarks/RESULTS.md); an [lbfgs] table
     with iterations turns the non-linear stage on; with two species the defaults are level 16
     with 200 BFGS iterations (only the non-linear stage learns species-pair radial functions)."""
@@ -334,7 +334,7 @@ def test_default_mtp_config_is_level_22_linear_stage_only(labelled, tmp_path, mo
                   "output": str(tmp_path / f"{name}.jaxpot"), **extra}
         with pytest.raises(KeyboardInterrupt):
             pipeline.run(config, progress=False, echo=lambda *a: None)
-    assert calls == [(22, False, 0), (22, True, 30), (16, True, 200)]
+    assert calls == [(24, False, 0), (24, True, 30), (16, True, 200)]
 
 
 @pytest.mark.parametrize("legacy", [True, False])
