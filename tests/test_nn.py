@@ -146,9 +146,9 @@ def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch):
     """Reference: the BPNN on the AEVs of all angular slots (its atomic energies, = torchani's
     ANI networks on torchani's AEVs above) and their autodiff derivatives.  The energy's
     angular sum over the first K_a/2 (branch 0) or 3K_a/4 (1) neighbours inside, or over all
-    K_a slots (2: a row has more), gives the same energy, forces, stress and parameter
-    gradient of a force loss; each case takes the branch named (a list without skin has no
-    ladder: it sums over its slots directly)."""
+    K_a slots (2: a row has more), gives the same energy, forces and stress, and (1 Å skin)
+    parameter gradient of a force loss; each case takes the branch named (a list without skin
+    has no ladder: it sums over its slots directly)."""
     import jax.numpy as jnp
     from jaxpot.descriptors.ani import angular_slots, angular_within
     from jaxpot.neighbors import neighbor_vectors
@@ -179,6 +179,8 @@ def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch):
     np.testing.assert_allclose(e, e_ref, rtol=1e-13)
     np.testing.assert_allclose(g_pos, g_ref[0], atol=1e-12)
     np.testing.assert_allclose(g_cell, g_ref[1], atol=1e-11)
+    if (rattle, skin) != (0.05, 1.0):
+        return  # second derivatives in one case: the branches differ only in a static count
     loss = [jax.grad(lambda prm, fn=fn: jnp.sum(jax.grad(fn, 1)(prm, pos, cell) ** 2))(
         model.params) for fn in (reference, picked)]
     for a, b in zip(jax.tree_util.tree_leaves(loss[0]), jax.tree_util.tree_leaves(loss[1])):
