@@ -45,11 +45,12 @@ def producers(entries: np.ndarray, n_moments: int):
     return offsets, rows
 
 
-def postorder(entries: np.ndarray, n_basic: int, mapping: np.ndarray, n_moments: int):
+def postorder(entries: np.ndarray, offsets: np.ndarray, rows: np.ndarray, n_basic: int,
+              mapping: np.ndarray):
     """Non-basic moments (S,) in depth-first post-order from ``mapping``: every moment after
-    the moments its products read; only moments some output depends on."""
-    offsets, rows = producers(entries, n_moments)
-    done = np.zeros(n_moments, bool)
+    the moments its products read; only moments some output depends on.  ``offsets, rows``:
+    the entries grouped by target (:func:`producers`)."""
+    done = np.zeros(len(offsets) - 1, bool)
     done[:n_basic] = True
     opened = done.copy()
     order = []
@@ -76,11 +77,11 @@ def moment_layout(program: AlphaProgram) -> MomentLayout:
     waves = [np.asarray(w, np.int64).reshape(-1, 4) for w in program.waves]
     entries = np.concatenate(waves) if waves else np.zeros((0, 4), np.int64)
     mapping = np.asarray(program.mapping, np.int64)
-    order = postorder(entries, n_basic, mapping, int(program.n_moments))
+    offsets, rows = producers(entries, int(program.n_moments))
+    order = postorder(entries, offsets, rows, n_basic, mapping)
     number = np.full(int(program.n_moments), -1, np.int64)
     number[:n_basic] = np.arange(n_basic)
     number[order] = n_basic + np.arange(len(order))
-    offsets, rows = producers(entries, int(program.n_moments))
     counts = offsets[order + 1] - offsets[order]
     start = np.zeros(len(order) + 1, np.int64)
     np.cumsum(counts, out=start[1:])
