@@ -108,7 +108,7 @@ def _relabellings(k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(perms, np.int64).reshape(len(perms), k), np.asarray(pairs, np.int64)
 
 
-def _canonical(mus, multiplicities, pairs, k) -> tuple:
+def _canonical(mus, multiplicities, k: int) -> tuple:
     """Least (mus, multiplicities) over all relabellings of the nodes (all k! at once: the
     level-24 basis took 2 minutes with a Python loop over them)."""
     nodes, relabelled = _relabellings(k)
@@ -146,7 +146,7 @@ def connected_contractions(level: int) -> tuple[Contraction, ...]:
                 continue
             spare = (level - 2 * k - 2 * sum(mult)) // 4
             for mus in _compositions(spare, k):
-                key = _canonical(mus, mult, pairs, k)
+                key = _canonical(mus, mult, k)
                 if key not in found:
                     edges = tuple((a, b, m) for (a, b), m in zip(pairs, key[1]) if m)
                     found[key] = Contraction(key[0], edges)
