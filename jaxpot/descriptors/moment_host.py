@@ -52,6 +52,14 @@ from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
 FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
+@functools.partial(compile_kernel, inline="always")
+def _aligned(buffer, size):  # pragma: no cover - numba
+    """The first ``size`` elements of ``buffer`` (at least 64 bytes longer) that start on a
+    64-byte boundary."""
+    shift = (-buffer.ctypes.data % 64) // buffer.itemsize
+    return buffer[shift:shift + size]
+
+
 @functools.partial(compile_kernel, fastmath=FAST_MATH, inline="always")
 def _slot_parts(a, f, x, y, z, parent, axis, ft, u, p):  # pragma: no cover - numba
     """Atom a's slots as rows over the slots: radial functions ft (n_mu, K), unit vectors
@@ -80,12 +88,9 @@ def _site_sums_kernel(f, x, y, z, weights, parent, axis, basic_mu, basic_mono, s
     n_moments = n_basic + start.shape[0] - 1
     # moment q of lane b at m[LANES q + b] (left, right: LANES times the moments' numbers,
     # unsigned, so that indexing needs no wraparound), rows on 64-byte boundaries
-    m_buf = np.empty(n_moments * LANES + LANES, f.dtype)
-    d_buf = np.empty(n_moments * LANES + LANES, f.dtype)
-    shift = (-m_buf.ctypes.data % 64) // m_buf.itemsize
-    m = m_buf[shift:shift + n_moments * LANES]
-    shift = (-d_buf.ctypes.data % 64) // d_buf.itemsize
-    d = d_buf[shift:shift + n_moments * LANES]
+    size, slack = n_moments * LANES, 64 // f.itemsize
+    m = _aligned(np.empty(size + slack, f.dtype), size)
+    d = _aligned(np.empty(size + slack, f.dtype), size)
     p = np.ones((n_mono, n_k), f.dtype)  # the monomials of each slot
     dp = np.zeros((n_mono, n_k), f.dtype)
     u = np.zeros((3, n_k), f.dtype)
