@@ -4,11 +4,14 @@
 # the others still run.  Results: benchmarks/results/*_gpu.json (plus the printed tables).
 #
 #   bash benchmarks/gpu_figures.sh [part ...]      parts: nn snap gap lj painn (default: all)
+#                                                   painn_long (not in the default set)
 #
 # gap times a saved GAP model (GAP_MODEL, default si_default.jaxpot from
 # `gap_si_properties.py --save si_default.jaxpot`): one 64-atom cell through the calculator and
 # the 25-frame mlearn Si test set through jaxpot.predict.  painn trains the default PaiNN on
-# mlearn Si (nn_accuracy.py) and reports its test error and wall time.  DEADLINE_S (seconds
+# mlearn Si (nn_accuracy.py) and reports its test error and wall time.  painn_long trains a wider
+# PaiNN (PAINN_LONG_SET: nn_accuracy.py --set items) on Si, Ge and Li side by side on the one
+# GPU, each for PAINN_BUDGET_S seconds (epochs fitted to the budget), logs in $results.  DEADLINE_S (seconds
 # from the start) caps every part's limit, so a run inside a lease ends in time.
 set -u
 cd "$(dirname "$0")/.."
@@ -60,6 +63,16 @@ for part in ${@:-nn snap gap lj painn}; do
     lj)
       step 240 $py benchmarks/bench_md.py --sizes 256000 --model lj --codes jaxpot jax_md \
         --steps 100 --out md_lj_256k_gpu ;;
+    painn_long)
+      for el in Si Ge Li; do
+        step $((${PAINN_BUDGET_S:-420} + 120)) $py benchmarks/nn_accuracy.py --model painn \
+          --element $el --time-budget ${PAINN_BUDGET_S:-420} --out nn_painn_${el}_gpu_long \
+          ${PAINN_LONG_SET:---set model.features=128 --set model.n_rbf=20 \
+          --set train.learning_rate=1e-3 --set train.final_learning_rate=1e-5} \
+          > $results/nn_painn_${el}_gpu_long.log 2>&1 &
+      done
+      wait
+      grep -h "probe:\|wrote\|test MAE\|== exit" $results/nn_painn_*_gpu_long.log ;;
     painn)
       step 400 $py benchmarks/nn_accuracy.py --model painn --element Si \
         --out nn_painn_Si_gpu ;;

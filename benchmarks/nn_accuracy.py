@@ -2,6 +2,10 @@
 
     python benchmarks/nn_accuracy.py --model painn --element Si [--epochs N] [--ensemble K]
     python benchmarks/nn_accuracy.py --model bpnn --element water   # n2p2 examples: water, cu2s
+    python benchmarks/nn_accuracy.py --model painn --element Ge --time-budget 400   # seconds
+
+``--time-budget S`` times three probe epochs first and sets the epoch count (and so the cosine
+schedule's length) to what fits in S seconds, with ``time_limit_s`` as a backstop.
 
 Trains on the ``split=training`` configurations (validation carved from them), reports the test
 MAE/RMSE overall and per config_type, next to the published NNP/GAP/MTP numbers, and writes
@@ -31,6 +35,7 @@ def main():
     p.add_argument("--element", default="Si")
     p.add_argument("--epochs", type=int)
     p.add_argument("--ensemble", type=int, default=1)
+    p.add_argument("--time-budget", type=float, help="seconds for probe + training")
     p.add_argument("--x64", action="store_true")
     p.add_argument("--out", help="results file stem (default nn_<model>_<element>[_ens<K>])")
     p.add_argument("--set", action="append", default=[], help="train.KEY=VALUE or model.KEY=VALUE")
@@ -70,6 +75,8 @@ def main():
         section, name = key.split(".", 1)
         config["train_settings" if section == "train" else "model_settings"][name] = json.loads(value)
     start = time.perf_counter()
+    if args.time_budget:
+        fit_epochs_to_budget(config, args.time_budget, start)
     result = train(config, progress=True)
     seconds = time.perf_counter() - start
     ev = evaluate(result.model, test_frames)
@@ -88,6 +95,28 @@ def main():
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
         json.dump(out, fh, indent=1)
+
+
+def fit_epochs_to_budget(config: dict, budget_s: float, start: float, margin: float = 0.85):
+    """Set config's epochs (and time_limit_s) from three probe epochs: the run repeats the
+    probe's fixed cost (data preparation, the first epoch's compilation), then epochs at the
+    probe's median epoch time."""
+    import statistics
+    from jaxpot.nn.pipeline import train
+    settings = config["train_settings"]
+    probe = {**config, "output": config["output"] + ".probe.jaxpot", "report": None,
+             "checkpoint": None, "train_settings": {**settings, "epochs": 3}}
+    began = time.perf_counter()
+    history = train(probe, progress=False, echo=lambda *a: None).history
+    probe_s = time.perf_counter() - began
+    per_epoch = statistics.median(h["seconds"] for h in history[1:])
+    prepare_s = probe_s - sum(h["seconds"] for h in history)
+    fixed_s = probe_s - 3 * per_epoch
+    left = budget_s - (time.perf_counter() - start)
+    settings["epochs"] = max(int(margin * (left - fixed_s) / per_epoch), 3)
+    settings["time_limit_s"] = left - prepare_s
+    print(f"probe: {per_epoch:.2f} s/epoch, fixed cost {fixed_s:.0f} s; {left:.0f} s left -> "
+          f"{settings['epochs']} epochs", flush=True)
 
 
 def ensemble_calibration(model, test_frames, args) -> dict:

@@ -291,6 +291,14 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
     assert counts[1] == counts[2] <= 8
 
 
+def test_time_limit_stops_after_the_epoch_that_passes_it(frames):
+    """TrainSettings.time_limit_s: with a zero limit one epoch runs and the stop is named."""
+    result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:8],
+                         settings=FAST._replace(epochs=50, time_limit_s=0.0), progress=False)
+    assert result.stop_reason == "time limit"
+    assert len(result.history) == 1 and result.best_epoch == 0
+
+
 def test_ensemble_mean_spread_calibration_and_file(frames, test_frames, tmp_path):
     settings = FAST._replace(ensemble_size=3, epochs=3)
     result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:10], settings=settings,

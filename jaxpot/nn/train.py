@@ -56,6 +56,7 @@ class TrainSettings(NamedTuple):
     seed: int = 0
     grad_clip: float = 100.0
     checkpoint_every: int = 1
+    time_limit_s: float | None = None  # wall seconds per call; stops after the epoch past it
 
 
 #: default epochs per model kind: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores
@@ -170,6 +171,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     bar = tqdm(total=settings.epochs, initial=header["epoch"], disable=not progress,
                unit="epoch", desc=f"training {model.name}")
     stop = "epochs"
+    began = time.perf_counter()
     for epoch in range(header["epoch"], settings.epochs):
         if header["bad_epochs"] >= settings.patience:
             stop = "early stopping"
@@ -210,9 +212,14 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             state = {**state, "best": state["ema"]}
         bar.set_postfix_str(_postfix(record), refresh=False)
         bar.update(1)
+        out_of_time = settings.time_limit_s is not None and epoch + 1 < settings.epochs and (
+            time.perf_counter() - began > settings.time_limit_s)
         if checkpoint and ((epoch + 1) % settings.checkpoint_every == 0
-                           or epoch + 1 == settings.epochs):
+                           or epoch + 1 == settings.epochs or out_of_time):
             ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
+        if out_of_time:
+            stop = "time limit"
+            break
     else:
         if header["bad_epochs"] >= settings.patience:
             stop = "early stopping"
