@@ -7,7 +7,8 @@ pair, the angular sum is G = 1/2 sum_{j != k} T(v_j, v_k) with T symmetric, so
     dG / dv_j = sum_{k != j} d_1 T(v_j, v_k),
 
 one forward-mode derivative (3 tangents) per ordered pair; the radial terms depend on one
-vector each.  Used to precompute the fixed features of Behler–Parrinello training
+vector each.  With rows sorted by distance (jaxpot's lists), the angular pairs run over the
+leading ``angular_slots`` slots only, those within r_cut_angular (the list's view there).  Used to precompute the fixed features of Behler–Parrinello training
 (:mod:`jaxpot.nn.fixed_features`); equal to autodiff (tested).
 """
 
@@ -25,9 +26,10 @@ def _norm(v):
     return jnp.sqrt(jnp.maximum(jnp.sum(v * v), 1e-30))
 
 
-def ani_features_and_jacobian(desc: ANI, vectors, mask, nb_index):
+def ani_features_and_jacobian(desc: ANI, vectors, mask, nb_index, angular_slots=None):
     """(G (N, F), J = dG_i/dv_ik (N, F, K, 3)) from pair vectors (N, K, 3) Å, mask (N, K) and
-    neighbour species indices (N, K) in ``desc.species`` order."""
+    neighbour species indices (N, K) in ``desc.species`` order.  ``angular_slots``: every
+    neighbour within ``desc.r_cut_angular`` lies in that many leading slots (default K)."""
     dtype = vectors.dtype
     n, k_slots, _ = vectors.shape
     s = len(desc.species)
@@ -66,15 +68,18 @@ def ani_features_and_jacobian(desc: ANI, vectors, mask, nb_index):
     rows, cols = np.triu_indices(s)
     pairs = np.zeros((s, s), int)
     pairs[rows, cols] = pairs[cols, rows] = np.arange(rows.size)
-    pair_type = jnp.asarray(pairs)[nb_index[:, :, None], nb_index[:, None, :]]  # (N, K, K)
-    ok = within_a[:, :, None] & within_a[:, None, :] & ~jnp.eye(k_slots, dtype=bool)
+    ka = k_slots if angular_slots is None else min(int(angular_slots), k_slots)
+    nb_a, within_a = nb_index[:, :ka], within_a[:, :ka]
+    pair_type = jnp.asarray(pairs)[nb_a[:, :, None], nb_a[:, None, :]]  # (N, Ka, Ka)
+    ok = within_a[:, :, None] & within_a[:, None, :] & ~jnp.eye(ka, dtype=bool)
     pair_onehot = (pair_type[..., None] == jnp.arange(rows.size)).astype(dtype) * ok[..., None]
-    safe_a = jnp.where(within_a[..., None], vectors, 1.0)
+    safe_a = jnp.where(within_a[..., None], vectors[:, :ka], 1.0)
 
     def per_atom(v):
         return jax.vmap(lambda vj: jax.vmap(lambda vk: value_and_d1(angular, vj, vk))(v))(v)
 
     ang, d_ang = jax.vmap(per_atom)(safe_a)  # (N, K, K, A), (N, K, K, A, 3)
     g_ang = 0.5 * jnp.einsum("njka,njkp->npa", ang, pair_onehot).reshape(n, -1)
-    j_ang = jnp.einsum("njkad,njkp->npajd", d_ang, pair_onehot).reshape(n, -1, k_slots, 3)
+    j_ang = jnp.einsum("njkad,njkp->npajd", d_ang, pair_onehot).reshape(n, -1, ka, 3)
+    j_ang = jnp.pad(j_ang, ((0, 0), (0, 0), (0, k_slots - ka), (0, 0)))
     return (jnp.concatenate([g_rad, g_ang], axis=1), jnp.concatenate([j_rad, j_ang], axis=1))

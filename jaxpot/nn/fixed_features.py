@@ -38,7 +38,8 @@ def structure_features(desc, positions, cell, species, neighbors):
     from jaxpot.descriptors.ani import ANI
     if isinstance(desc, ANI):
         from jaxpot.descriptors.ani_jacobian import ani_features_and_jacobian
-        g, jac = ani_features_and_jacobian(desc, vectors, mask, nb_index)
+        g, jac = ani_features_and_jacobian(
+            desc, vectors, mask, nb_index, neighbors.within(desc.r_cut_angular).capacity)
         return g, jac, vectors
     fn = _from_vectors(desc)
 
@@ -63,9 +64,10 @@ def prepare(model: EnergyModel, batch: Batch, chunk: int = 1) -> dict:
     from jaxpot.nn.bpnn import make_descriptor
     run = _batched_features(make_descriptor(json.loads(model.spec)["config"]["descriptor"]))
     n = batch.positions.shape[0]
+    host = jax.device_get(batch)  # slice on the host: a device slice compiles per offset
     parts = []
     for start in range(0, n, chunk):
-        sub = jax.tree_util.tree_map(lambda x, a=start: x[a:a + chunk], batch)
+        sub = jax.tree_util.tree_map(lambda x, a=start: x[a:a + chunk], host)
         parts.append(run(sub.positions, sub.cell, sub.species, sub.neighbors))
     g, jac, vec = (jnp.concatenate([p[i] for p in parts]) for i in range(3))
     return {"g": g, "jac": jac, "vectors": vec}
