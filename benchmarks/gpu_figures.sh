@@ -9,10 +9,11 @@
 # gap times a saved GAP model (GAP_MODEL, default si_default.jaxpot from
 # `gap_si_properties.py --save si_default.jaxpot`): one 64-atom cell through the calculator and
 # the 25-frame mlearn Si test set through jaxpot.predict.  painn trains the default PaiNN on
-# mlearn Si (nn_accuracy.py) and reports its test error and wall time.  painn_long trains a wider
-# PaiNN (PAINN_LONG_SET: nn_accuracy.py --set items) on Si, Ge and Li side by side on the one
-# GPU, each for PAINN_BUDGET_S seconds (epochs fitted to the budget), logs in $results.  DEADLINE_S (seconds
-# from the start) caps every part's limit, so a run inside a lease ends in time.
+# mlearn Si (nn_accuracy.py) and reports its test error and wall time.  painn_long trains a
+# wider PaiNN (PAINN_LONG_SET: nn_accuracy.py --set items) on Si, Ge and Li side by side on the
+# one GPU, each for PAINN_BUDGET_S seconds (epochs fitted to the budget), logs in $results.
+# DEADLINE_S (seconds from the start) caps every part's limit, so a run inside a lease ends in
+# time.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 TORCHANI_NO_WARN_EXTENSIONS=1

@@ -8,7 +8,8 @@ pair, the angular sum is G = 1/2 sum_{j != k} T(v_j, v_k) with T symmetric, so
 
 one forward-mode derivative (3 tangents) per ordered pair; the radial terms depend on one
 vector each.  With rows sorted by distance (jaxpot's lists), the angular pairs run over the
-leading ``angular_slots`` slots only, those within r_cut_angular (the list's view there).  Used to precompute the fixed features of Behler–Parrinello training
+leading ``angular_slots`` slots only, those within r_cut_angular (the list's view there).
+Used to precompute the fixed features of Behler–Parrinello training
 (:mod:`jaxpot.nn.fixed_features`); equal to autodiff (tested).
 """
 
@@ -78,7 +79,7 @@ def ani_features_and_jacobian(desc: ANI, vectors, mask, nb_index, angular_slots=
     def per_atom(v):
         return jax.vmap(lambda vj: jax.vmap(lambda vk: value_and_d1(angular, vj, vk))(v))(v)
 
-    ang, d_ang = jax.vmap(per_atom)(safe_a)  # (N, K, K, A), (N, K, K, A, 3)
+    ang, d_ang = jax.vmap(per_atom)(safe_a)  # (N, Ka, Ka, A), (N, Ka, Ka, A, 3)
     g_ang = 0.5 * jnp.einsum("njka,njkp->npa", ang, pair_onehot).reshape(n, -1)
     j_ang = jnp.einsum("njkad,njkp->npajd", d_ang, pair_onehot).reshape(n, -1, ka, 3)
     j_ang = jnp.pad(j_ang, ((0, 0), (0, 0), (0, k_slots - ka), (0, 0)))

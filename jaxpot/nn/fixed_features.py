@@ -64,10 +64,9 @@ def prepare(model: EnergyModel, batch: Batch, chunk: int = 1) -> dict:
     from jaxpot.nn.bpnn import make_descriptor
     run = _batched_features(make_descriptor(json.loads(model.spec)["config"]["descriptor"]))
     n = batch.positions.shape[0]
-    host = jax.device_get(batch)  # slice on the host: a device slice compiles per offset
     parts = []
     for start in range(0, n, chunk):
-        sub = jax.tree_util.tree_map(lambda x, a=start: x[a:a + chunk], host)
+        sub = jax.tree_util.tree_map(lambda x, a=start: x[a:a + chunk], batch)
         parts.append(run(sub.positions, sub.cell, sub.species, sub.neighbors))
     g, jac, vec = (jnp.concatenate([p[i] for p in parts]) for i in range(3))
     return {"g": g, "jac": jac, "vectors": vec}
