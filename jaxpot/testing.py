@@ -112,23 +112,25 @@ def assert_host_kernel_matches(host: Callable, reference: Callable, params, posi
     def close(a, b, tol=1e-12):
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
             np.testing.assert_allclose(x, y, rtol=0, atol=tol * np.abs(y).max())
-    close(host(params, positions), reference(params, positions))
-    close(jax.grad(host, 1)(params, positions), jax.grad(reference, 1)(params, positions))
+    jit = jax.jit  # one program per transform: op-by-op evaluation compiles every primitive
+    close(jit(host)(params, positions), jit(reference)(params, positions))
+    close(jit(jax.grad(host, 1))(params, positions),
+          jit(jax.grad(reference, 1))(params, positions))
     if hessian:
-        close(jax.hessian(host, 1)(params, positions),
-              jax.hessian(reference, 1)(params, positions))
+        close(jit(jax.hessian(host, 1))(params, positions),
+              jit(jax.hessian(reference, 1))(params, positions))
 
     def loss(energy):
         return lambda q: (energy(q, positions) ** 2
                           + jnp.sum(jax.grad(energy, 1)(q, positions) ** 2))
-    close(jax.grad(loss(host))(params), jax.grad(loss(reference))(params), 1e-11)
+    close(jit(jax.grad(loss(host)))(params), jit(jax.grad(loss(reference)))(params), 1e-11)
     moved = jnp.stack([positions, positions + 0.02])
-    close(jax.vmap(jax.grad(host, 1), (None, 0))(params, moved)[1],
-          jax.grad(reference, 1)(params, moved[1]))
+    close(jit(jax.vmap(jax.grad(host, 1), (None, 0)))(params, moved)[1],
+          jit(jax.grad(reference, 1))(params, moved[1]))
     p32 = jax.tree.map(lambda a: a.astype(jnp.float32), params)
-    f32 = jax.grad(host, 1)(p32, positions.astype(jnp.float32))
+    f32 = jit(jax.grad(host, 1))(p32, positions.astype(jnp.float32))
     assert f32.dtype == jnp.float32
-    close(f32, jax.grad(reference, 1)(params, positions), 1e-5)
+    close(f32, jit(jax.grad(reference, 1))(params, positions), 1e-5)
 
 
 def run_cli_in(directory, argv: list[str]) -> int:

@@ -164,10 +164,10 @@ def test_rows_and_half_list_paths_agree_with_exact_second_and_parameter_derivati
     assert float(rows_res.energy) == pytest.approx(float(half_res.energy), rel=1e-12)
     np.testing.assert_allclose(rows_res.forces, half_res.forces, rtol=0, atol=1e-11)
     np.testing.assert_allclose(rows_res.stress, half_res.stress, rtol=0, atol=1e-12)
-    summed = jax.grad(lambda x, c: jnp.sum(model.atomic_energies(x, c, species, lists[False])),
-                      argnums=(0, 1))(pos, cell)
-    half_grad = jax.grad(lambda x, c: model.energy(x, c, species, lists[False]),
-                         argnums=(0, 1))(pos, cell)
+    summed = jax.jit(jax.grad(lambda x, c: jnp.sum(model.atomic_energies(
+        x, c, species, lists[False])), argnums=(0, 1)))(pos, cell)
+    half_grad = jax.jit(jax.grad(lambda x, c: model.energy(x, c, species, lists[False]),
+                                 argnums=(0, 1)))(pos, cell)
     np.testing.assert_allclose(half_grad[0], summed[0], rtol=0, atol=1e-11)
     np.testing.assert_allclose(half_grad[1], summed[1], rtol=0, atol=1e-11)
 
@@ -176,7 +176,8 @@ def test_rows_and_half_list_paths_agree_with_exact_second_and_parameter_derivati
 
     grad = jax.jit(jax.grad(energy))
     hess = np.asarray(jax.jit(jax.hessian(energy))(pos)).reshape(36, 36)
-    hess_half = np.asarray(jax.hessian(lambda p: energy(p, rows=False))(pos)).reshape(36, 36)
+    hess_half = np.asarray(jax.jit(jax.hessian(lambda p: energy(p, rows=False)))(pos)).reshape(
+        36, 36)
     np.testing.assert_allclose(hess, hess_half, rtol=0, atol=1e-10 * np.abs(hess).max())
     h = 1e-5
     if fname.startswith("AlCu"):  # C1 splines: AlFe_mm's curvature jumps at knots
@@ -185,13 +186,14 @@ def test_rows_and_half_list_paths_agree_with_exact_second_and_parameter_derivati
                        .ravel() for m in range(36)], axis=1) / (2 * h)
         np.testing.assert_allclose(hess, fd, rtol=0, atol=2e-6 * np.abs(hess).max())
 
-    g = jax.grad(energy, argnums=1)(pos, model.params)["embedding"]["coeffs"]
+    g = jax.jit(jax.grad(energy, argnums=1))(pos, model.params)["embedding"]["coeffs"]
+    energy_of_params = jax.jit(energy)
     where = (0, int(np.argmax(np.abs(np.asarray(g[0, :, 3])))), 3)  # the busiest interval
 
     def bumped(sign):
         params = jax.tree_util.tree_map(lambda x: x, model.params)
         params["embedding"] = dict(params["embedding"])
         params["embedding"]["coeffs"] = params["embedding"]["coeffs"].at[where].add(sign * h)
-        return float(energy(pos, params))
+        return float(energy_of_params(pos, params))
     assert float(g[where]) != 0.0
     assert float(g[where]) == pytest.approx((bumped(1) - bumped(-1)) / (2 * h), rel=1e-6)

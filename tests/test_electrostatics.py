@@ -315,7 +315,7 @@ def test_environment_charges_are_neutral_differentiable_and_invariant():
                                  compute_stress=False)
         return r.energy + 0.1 * jnp.sum(r.forces ** 2)
 
-    grad = jax.grad(loss)(model.params)
+    grad = jax.jit(jax.grad(loss))(model.params)
     w = model.params["charges"]["net"][0]["w"]
     h = 1e-6
     bump = jnp.zeros_like(w).at[0, 3, 2].set(h)
@@ -323,7 +323,8 @@ def test_environment_charges_are_neutral_differentiable_and_invariant():
     def with_w(x):
         net = [dict(model.params["charges"]["net"][0], w=x), *model.params["charges"]["net"][1:]]
         return {"charges": dict(model.params["charges"], net=net)}
-    fd = (loss(with_w(w + bump)) - loss(with_w(w - bump))) / (2 * h)
+    loss_j = jax.jit(loss)
+    fd = (loss_j(with_w(w + bump)) - loss_j(with_w(w - bump))) / (2 * h)
     assert float(grad["charges"]["net"][0]["w"][0, 3, 2]) == pytest.approx(float(fd), rel=1e-6)
 
 

@@ -163,21 +163,23 @@ def test_design_jacobian_equals_jacfwd_of_the_features():
                                  jnp.asarray(atoms.numbers), nbrs)
     assert not bool(jnp.all(vm))  # some padding slots
     radial = model.params["net"]["radial"]
-    b, jac = mtp_features_and_jacobian(desc, radial, v, vm, centre, nb)
+    features_and_jacobian = jax.jit(
+        lambda vv: mtp_features_and_jacobian(desc, radial, vv, vm, centre, nb))
+    b, jac = features_and_jacobian(v)
 
     def one(vi, mi, ci, ni):
         return mtp_features_from_vectors(desc, radial, vi[None], mi[None], ci[None],
                                          ni[None])[0]
-    ref = jax.vmap(one)(v, vm, centre, nb)
-    ref_jac = jax.vmap(jax.jacfwd(one))(v, vm, centre, nb)
+    ref = jax.jit(jax.vmap(one))(v, vm, centre, nb)
+    ref_jac = jax.jit(jax.vmap(jax.jacfwd(one)))(v, vm, centre, nb)
     np.testing.assert_allclose(b, ref, rtol=1e-12, atol=1e-12 * float(jnp.abs(ref).max()))
     np.testing.assert_allclose(jac, ref_jac, rtol=1e-10,
                                atol=1e-12 * float(jnp.abs(ref_jac).max()))
     h = 1e-5  # and central finite differences in a few neighbour-vector components
     for i, slot, a in ((0, 0, 0), (3, 2, 1), (6, 5, 2)):
         step = jnp.zeros_like(v).at[i, slot, a].set(h)
-        up = mtp_features_and_jacobian(desc, radial, v + step, vm, centre, nb)[0][i]
-        down = mtp_features_and_jacobian(desc, radial, v - step, vm, centre, nb)[0][i]
+        up = features_and_jacobian(v + step)[0][i]
+        down = features_and_jacobian(v - step)[0][i]
         np.testing.assert_allclose(jac[i, :, slot, a], (up - down) / (2 * h), rtol=1e-6,
                                    atol=1e-7 * float(jnp.abs(jac[i]).max()))
 

@@ -181,7 +181,7 @@ def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch, loss_gra
     np.testing.assert_allclose(g_cell, g_ref[1], atol=1e-11)
     if not loss_gradient:
         return  # second derivatives in one case: the branches differ only in a static count
-    loss = [jax.grad(lambda prm, fn=fn: jnp.sum(jax.grad(fn, 1)(prm, pos, cell) ** 2))(
+    loss = [jax.jit(jax.grad(lambda prm, fn=fn: jnp.sum(jax.grad(fn, 1)(prm, pos, cell) ** 2)))(
         model.params) for fn in (reference, picked)]
     for a, b in zip(jax.tree_util.tree_leaves(loss[0]), jax.tree_util.tree_leaves(loss[1])):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
@@ -211,7 +211,7 @@ def test_bpnn_picked_sum_under_vmap_runs_one_branch_for_the_batch():
             model.params, q, cell, num, nbrs)))(p)
 
     e, f = jax.jit(jax.vmap(picked))(pos)
-    e_ref, f_ref = jax.vmap(reference)(pos)
+    e_ref, f_ref = jax.jit(jax.vmap(reference))(pos)
     np.testing.assert_allclose(e, e_ref, rtol=1e-13)
     np.testing.assert_allclose(f, f_ref, atol=1e-12)
     assert "cond[" in str(jax.make_jaxpr(jax.vmap(picked))(pos))
