@@ -107,15 +107,16 @@ def assert_host_kernel_matches(host: Callable, reference: Callable, params, posi
     every parameter, under vmap and in float32 (and the Hessian with ``hessian``)."""
     import jax
     import jax.numpy as jnp
-    assert "callback" in jax.jit(jax.grad(host, 1)).lower(params, positions).as_text()
+    jit = jax.jit  # one program per transform: op-by-op evaluation compiles every primitive
+    host_gradient, reference_gradient = jit(jax.grad(host, 1)), jit(jax.grad(reference, 1))
+    assert "callback" in host_gradient.lower(params, positions).as_text()
 
     def close(a, b, tol=1e-12):
         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
             np.testing.assert_allclose(x, y, rtol=0, atol=tol * np.abs(y).max())
-    jit = jax.jit  # one program per transform: op-by-op evaluation compiles every primitive
     close(jit(host)(params, positions), jit(reference)(params, positions))
-    close(jit(jax.grad(host, 1))(params, positions),
-          jit(jax.grad(reference, 1))(params, positions))
+    expected = reference_gradient(params, positions)
+    close(host_gradient(params, positions), expected)
     if hessian:
         close(jit(jax.hessian(host, 1))(params, positions),
               jit(jax.hessian(reference, 1))(params, positions))
@@ -126,11 +127,11 @@ def assert_host_kernel_matches(host: Callable, reference: Callable, params, posi
     close(jit(jax.grad(loss(host)))(params), jit(jax.grad(loss(reference)))(params), 1e-11)
     moved = jnp.stack([positions, positions + 0.02])
     close(jit(jax.vmap(jax.grad(host, 1), (None, 0)))(params, moved)[1],
-          jit(jax.grad(reference, 1))(params, moved[1]))
+          reference_gradient(params, moved[1]))
     p32 = jax.tree.map(lambda a: a.astype(jnp.float32), params)
-    f32 = jit(jax.grad(host, 1))(p32, positions.astype(jnp.float32))
+    f32 = host_gradient(p32, positions.astype(jnp.float32))
     assert f32.dtype == jnp.float32
-    close(f32, jit(jax.grad(reference, 1))(params, positions), 1e-5)
+    close(f32, expected, 1e-5)
 
 
 def run_cli_in(directory, argv: list[str]) -> int:
