@@ -1,6 +1,6 @@
 """One contract table over every model kind: LJ, Morse, EAM, SW, Tersoff, a GAP (SOAP +
-distance_2b), a BPNN, a PaiNN, a qSNAP, an MTP (level 10), a sum at two cutoffs, a scaled model and a model read
-back from a file.
+distance_2b), a BPNN, a PaiNN, a MACE, a qSNAP, an MTP (level 10), a sum at two cutoffs, a
+scaled model and a model read back from a file.
 
 Each row is checked for: forces and stress = central finite differences of its own energy;
 translation, rotation, permutation, periodic-image and supercell invariance; ``jaxpot.predict``
@@ -78,6 +78,17 @@ def _painn():
     return painn(["Si"], 4.0, features=8, layers=2, n_rbf=6, seed=2)
 
 
+def _mace():
+    """A MACE with random readouts (a fresh one starts at zero: its energy would be e0)."""
+    from jaxpot.nn import mace
+    model = mace(["Si"], 4.0, channels=4, radial_hidden=(8,), n_rbf=6, seed=3)
+    rng = np.random.default_rng(7)
+    net = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.asarray(rng.normal(size=x.shape), x.dtype)
+        if "readout" in jax.tree_util.keystr(path) else x, model.params["net"])
+    return model.replace(params={**model.params, "net": net})
+
+
 MODELS = {  # name -> (factory, element)
     "lennard_jones": (lambda: lennard_jones(sigma=2.1, epsilon=0.05, cutoff=5.0, smooth=True),
                       "Si"),
@@ -91,6 +102,7 @@ MODELS = {  # name -> (factory, element)
     "snap": (_snap, "Si"),
     "mtp": (_mtp, "Si"),
     "painn": (_painn, "Si"),
+    "mace": (_mace, "Si"),
     "scaled": (lambda: 0.5 * eam(os.path.join(potentials_dir(), "Cu_u3.eam")), "Cu"),
     "loaded": (None, "Si"),
 }

@@ -1,4 +1,4 @@
-"""Neural-network potentials (BPNN, PaiNN, deep ensembles) and their training.
+"""Neural-network potentials (BPNN, PaiNN, MACE-like, deep ensembles) and their training.
 
 References: torchani 2.9's ANI networks (``ANINetworks`` of ``AtomicNetwork`` with CELU(0.1))
 for the BPNN energy on torchani's own AEVs; autodiff (itself = finite differences in
@@ -23,7 +23,7 @@ import jaxpot
 from jaxpot.batch import batch_energy_forces_stress
 from jaxpot.calculator import JaxpotCalculator
 from jaxpot.gap.labels import TrainingDataError
-from jaxpot.nn import bpnn, painn
+from jaxpot.nn import bpnn, mace, painn
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import build_dataset, read_labels_checked
 from jaxpot.nn.ensemble import calibration_factors, ensemble_predict
@@ -231,10 +231,13 @@ def test_sw_fit_end_to_end_reaches_force_error(frames, test_frames):
     assert result.history[-1]["val_forces_rmse"] < result.history[0]["val_forces_rmse"] / 3
 
 
-def test_painn_trains_and_is_equivariant(frames):
-    """A short PaiNN training lowers the validation force error; the trained model's forces
-    rotate with the structure."""
-    result = train_model(painn(["Si"], 4.0, features=16, layers=2, n_rbf=8), frames[:12],
+@pytest.mark.parametrize("make", [
+    lambda: painn(["Si"], 4.0, features=16, layers=2, n_rbf=8),
+    lambda: mace(["Si"], 4.0, channels=8, radial_hidden=(16,), n_rbf=6)], ids=["painn", "mace"])
+def test_message_passing_trains_and_is_equivariant(frames, make):
+    """A short PaiNN or MACE training lowers the validation force error; the trained model's
+    forces rotate with the structure."""
+    result = train_model(make(), frames[:12],
                          settings=FAST._replace(epochs=12, batch_size=2, learning_rate=1e-2),
                          progress=False)
     first, last = result.history[0], result.history[-1]
@@ -371,7 +374,7 @@ def test_jaxpot_train_cli_minimal_config(frames, test_frames, tmp_path):
     assert any(k.endswith("test.extxyz") for k in json.loads((report / "errors.json").read_text()))
     assert list(report.glob("*.png"))
     assert main(["evaluate", str(tmp_path / "si.jaxpot"), str(tmp_path / "test.extxyz")]) == 0
-    (tmp_path / "bad.toml").write_text('model = "mace"\ntrain = ["x"]\noutput = "o"\n'
+    (tmp_path / "bad.toml").write_text('model = "schnet"\ntrain = ["x"]\noutput = "o"\n'
                                        'cutoff = 4.0\nspecies = ["Si"]\n')
     with pytest.raises(SystemExit, match="model must be one of"):
         main(["train", str(tmp_path / "bad.toml")])

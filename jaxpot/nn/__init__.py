@@ -1,4 +1,4 @@
-"""Neural-network potentials: Behler–Parrinello (BPNN) and PaiNN, deep ensembles, training.
+"""Neural-network potentials: Behler–Parrinello (BPNN), PaiNN, MACE-like; ensembles; training.
 
     from jaxpot.nn import bpnn, painn, train_model, TrainSettings
     result = train_model(painn(["Si"], 5.0), frames)        # or: jaxpot train CONFIG.toml
@@ -9,9 +9,11 @@ from jaxpot.nn.bpnn import bpnn
 from jaxpot.nn.ensemble import calibrate, ensemble, ensemble_predict
 from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
 from jaxpot.nn.loss import LossWeights
+from jaxpot.nn.mace import mace
 from jaxpot.nn.painn import painn
 from jaxpot.nn.pipeline import train
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
 
-__all__ = ["LbfgsSettings", "LossWeights", "TrainSettings", "TrainingDivergedError", "bpnn", "calibrate",
-           "ensemble", "ensemble_predict", "painn", "train", "train_lbfgs", "train_model"]
+__all__ = ["LbfgsSettings", "LossWeights", "TrainSettings", "TrainingDivergedError", "bpnn",
+           "calibrate", "ensemble", "ensemble_predict", "mace", "painn", "train", "train_lbfgs",
+           "train_model"]

@@ -5,6 +5,8 @@
 * energy_scale (eV): RMS of the force components of the training set (the scale the networks'
   outputs should have, as MACE and NequIP use), or the standard deviation of the residual
   per-atom energies when no forces are labelled.
+* avg_neighbors: mean number of neighbours within the cutoff per atom (MACE's message
+  normalisation), for models that have it.
 * shift, scale (S, F): mean and standard deviation of each BPNN feature over the atoms of each
   species (features that never vary get scale 1).
 """
@@ -47,6 +49,13 @@ def energy_scale(frames, labels, e0: np.ndarray, species: tuple[int, ...]) -> fl
     return std if std > 1e-6 else 1.0
 
 
+def mean_neighbor_count(frames, cutoff: float) -> float:
+    """Mean number of neighbours within ``cutoff`` Å per atom over the frames (at least 1)."""
+    from ase.neighborlist import neighbor_list
+    pairs = sum(len(neighbor_list("i", atoms, cutoff)) for atoms in frames)
+    return max(pairs / max(sum(len(atoms) for atoms in frames), 1), 1.0)
+
+
 def feature_statistics(model: EnergyModel, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """(shift, scale) (S, F) of a BPNN's features over the dataset's real atoms."""
     from jaxpot.nn.bpnn import features, make_descriptor
@@ -84,6 +93,8 @@ def fit_normalization(model: EnergyModel, frames, labels, dataset: Dataset) -> E
     e0 = reference_energies(frames, labels, species)
     norm["e0"] = jnp.asarray(e0, dtype)
     norm["energy_scale"] = jnp.asarray(energy_scale(frames, labels, e0, species), dtype)
+    if "avg_neighbors" in norm:
+        norm["avg_neighbors"] = jnp.asarray(mean_neighbor_count(frames, model.cutoff), dtype)
     if "shift" in norm:
         shift, scale = feature_statistics(model, dataset)
         norm["shift"], norm["scale"] = jnp.asarray(shift, dtype), jnp.asarray(scale, dtype)

@@ -2,7 +2,7 @@
 
 Minimal config (TOML or a dict)::
 
-    model = "painn"            # or "bpnn"
+    model = "painn"            # or "bpnn", "mace"
     train = ["data.extxyz"]    # labelled extxyz files (ASE-readable)
     output = "si.jaxpot"
     cutoff = 5.0               # Å
@@ -10,11 +10,11 @@ Minimal config (TOML or a dict)::
 
 Optional: ``validation`` (files; default: a seeded fraction of ``train``), ``test`` (files to
 report errors on), ``checkpoint`` (default ``<output>.ckpt.npz``), ``report`` (directory,
-default ``<output>_report``), ``[model]`` (architecture: :func:`~jaxpot.nn.bpnn` or
-:func:`~jaxpot.nn.painn` keywords), ``[train]`` (:class:`~jaxpot.nn.train.TrainSettings`
-fields; ``[train.weights]`` the loss sigmas ``energy`` eV/atom, ``forces`` eV/Å, ``stress``
-GPa).  The report directory gets ``metrics.jsonl`` (one line per epoch), ``errors.json`` and
-parity plots for the validation and test files.
+default ``<output>_report``), ``[model]`` (architecture: :func:`~jaxpot.nn.bpnn`,
+:func:`~jaxpot.nn.painn` or :func:`~jaxpot.nn.mace` keywords), ``[train]``
+(:class:`~jaxpot.nn.train.TrainSettings` fields; ``[train.weights]`` the loss sigmas ``energy``
+eV/atom, ``forces`` eV/Å, ``stress`` GPa).  The report directory gets ``metrics.jsonl`` (one
+line per epoch), ``errors.json`` and parity plots for the validation and test files.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.train import TrainResult, TrainSettings, train_model
 
-MODELS = ("bpnn", "painn")
+MODELS = ("bpnn", "painn", "mace")
 _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "checkpoint",
         "report", "model_settings", "train_settings", "train_frames", "seed"}
 
@@ -109,6 +109,7 @@ def _read(paths, what: str) -> tuple[list, list[str]]:
 def build_model(config: Mapping):
     """The untrained model a config names (``model``, ``species``, ``cutoff``, ``[model]``)."""
     from jaxpot.nn.bpnn import bpnn
+    from jaxpot.nn.mace import mace
     from jaxpot.nn.painn import painn
     kind = config.get("model")
     if kind not in MODELS:
@@ -116,7 +117,7 @@ def build_model(config: Mapping):
     for key in ("species", "cutoff"):
         if key not in config:
             raise ConfigError(f"the config needs {key!r}")
-    builder = {"bpnn": bpnn, "painn": painn}[kind]
+    builder = {"bpnn": bpnn, "painn": painn, "mace": mace}[kind]
     settings = dict(config.get("model_settings") or {})
     settings.setdefault("seed", int(config.get("seed", 0)))
     try:

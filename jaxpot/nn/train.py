@@ -60,7 +60,7 @@ class TrainSettings(NamedTuple):
 
 
 #: default epochs per model kind: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores
-DEFAULT_EPOCHS = {"bpnn": 1000, "painn": 150}
+DEFAULT_EPOCHS = {"bpnn": 1000, "painn": 150, "mace": 40}
 
 
 def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
@@ -84,9 +84,11 @@ def _initial_member_params(model: EnergyModel, k: int, seed: int):
     if k == 0:
         return model.params
     from jaxpot.nn.bpnn import bpnn_from_config
+    from jaxpot.nn.mace import mace_from_config
     from jaxpot.nn.painn import painn_from_config
     spec = json.loads(model.spec)
-    builders = {"bpnn": bpnn_from_config, "painn": painn_from_config}
+    builders = {"bpnn": bpnn_from_config, "painn": painn_from_config,
+                "mace": mace_from_config}
     if spec.get("kind") not in builders:
         raise ValueError(f"ensembles can be trained for {sorted(builders)}, not {model.kind!r}")
     return builders[spec["kind"]](spec["config"], seed=seed + k).params
