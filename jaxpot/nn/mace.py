@@ -129,7 +129,7 @@ class MACE(nn.Module):
 
     n_species: int
     cutoff: float
-    channels: int = 32
+    channels: int = 16
     max_ell: int = 2
     hidden_ell: int = 1
     correlation: int = 3
@@ -178,7 +178,7 @@ class MACE(nn.Module):
         return total
 
 
-def mace(species, cutoff: float = 5.0, *, channels: int = 32, max_ell: int = 2,
+def mace(species, cutoff: float = 5.0, *, channels: int = 16, max_ell: int = 2,
          hidden_ell: int = 1, correlation: int = 3, layers: int = 2, n_rbf: int = 8,
          radial_hidden: Sequence[int] = (64, 64), activation: str = "silu",
          cutoff_kind: str = "polynomial", seed: int = 0, dtype=None,

@@ -60,7 +60,7 @@ class TrainSettings(NamedTuple):
 
 
 #: default epochs per model kind: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores
-DEFAULT_EPOCHS = {"bpnn": 1000, "painn": 150, "mace": 40}
+DEFAULT_EPOCHS = {"bpnn": 1000, "painn": 150, "mace": 30}
 
 
 def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
