@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import cosine_cutoff, polynomial_cutoff
+from jaxpot.model import EnergyModel, species_lookup
+from jaxpot.neighbors import neighbor_vectors
 
 
 def celu_01(x):
@@ -86,3 +88,29 @@ def loadable(from_config: Callable) -> Callable:
                                        shapes)
         return from_config(config, params=zeros)
     return rebuild
+
+
+def vector_network_model(apply: Callable, params, species: tuple[int, ...], cutoff: float,
+                         spec: str, name: str) -> EnergyModel:
+    """The EnergyModel of a network on pair vectors (PaiNN, MACE).
+
+    ``apply(params, k, vectors, mask, idx)`` gives the network's per-atom outputs (N,) from
+    species indices k (N,), pair vectors (N, K, 3) Å, mask and neighbour index (N, K); the
+    local energy is ``norm["energy_scale"] * out + norm["e0"][k]`` eV, 0 for an atom whose
+    species the model does not know."""
+    order = species_lookup(species, fill=-1)
+
+    def atomic(params, positions, cell, atom_species, neighbors):
+        index = jnp.asarray(order)[atom_species]
+        known = index >= 0
+        k = jnp.maximum(index, 0)
+        vectors, mask = neighbor_vectors(positions, cell, neighbors)
+        out = apply(params, k, vectors, mask, neighbors.idx)
+        norm = params["norm"]
+        return jnp.where(known, norm["energy_scale"] * out + norm["e0"][k], 0.0)
+
+    def energy(params, positions, cell, atom_species, neighbors):
+        return jnp.sum(atomic(params, positions, cell, atom_species, neighbors))
+
+    return EnergyModel(energy_fn=energy, params=params, cutoff=cutoff, species=species,
+                       atomic_energies_fn=atomic, spec=spec, name=name)

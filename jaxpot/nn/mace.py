@@ -11,8 +11,9 @@ R(r_ij) a radial MLP of a Bessel basis times a smooth cutoff, each layer compute
 so one layer already sees (correlation + 1)-body angular correlations (ACE's product basis,
 contracted channel-wise with species-dependent weights, as MACE's symmetric contraction).
 The readout is linear on the scalars after each layer except the last, a small MLP after the
-last; the readouts' last weights start at zero.  eps_i = scale * sum_layers readout + e0_{Z_i} (eV).  ``scale``, ``e0`` and the mean
-neighbour count ``n_avg`` are fitted on the training set and stored in ``params["norm"]``.
+last; the readouts' last weights start at zero.  eps_i = scale * sum_layers readout + e0_{Z_i}
+(eV).  ``scale``, ``e0`` and the mean neighbour count ``n_avg`` are fitted on the training
+set and stored in ``params["norm"]``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
-from jaxpot.neighbors import neighbor_vectors
-from jaxpot.nn.layers import activation, bessel_basis, envelope, loadable
+from jaxpot.model import EnergyModel, make_spec, register_model_kind
+from jaxpot.nn.layers import (activation, bessel_basis, envelope, loadable,
+                              vector_network_model)
 
 _MODULE = "jaxpot.nn.mace"
 
@@ -223,24 +224,13 @@ def mace_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
         params = {"net": net, "norm": {"e0": jnp.zeros((len(zs),), dtype),
                                        "energy_scale": jnp.ones((), dtype),
                                        "avg_neighbors": jnp.asarray(10.0, dtype)}}
-    order = species_lookup(zs, fill=-1)
 
-    def atomic(params, positions, cell, species, neighbors):
-        index = jnp.asarray(order)[species]
-        known = index >= 0
-        k = jnp.maximum(index, 0)
-        vectors, mask = neighbor_vectors(positions, cell, neighbors)
-        norm = params["norm"]
-        out = module.apply(params["net"], k, vectors, mask, neighbors.idx,
-                           1.0 / norm["avg_neighbors"])
-        return jnp.where(known, norm["energy_scale"] * out + norm["e0"][k], 0.0)
+    def apply(params, k, vectors, mask, idx):
+        return module.apply(params["net"], k, vectors, mask, idx,
+                            1.0 / params["norm"]["avg_neighbors"])
 
-    def energy(params, positions, cell, species, neighbors):
-        return jnp.sum(atomic(params, positions, cell, species, neighbors))
-
-    return EnergyModel(energy_fn=energy, params=params, cutoff=cutoff, species=zs,
-                       atomic_energies_fn=atomic, spec=make_spec("mace", _MODULE, **config),
-                       name="MACE")
+    return vector_network_model(apply, params, zs, cutoff, make_spec("mace", _MODULE, **config),
+                                "MACE")
 
 
 register_model_kind("mace", loadable(mace_from_config))

@@ -22,9 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
-from jaxpot.neighbors import neighbor_vectors
-from jaxpot.nn.layers import MLP, loadable, bessel_basis, envelope
+from jaxpot.model import EnergyModel, make_spec, register_model_kind
+from jaxpot.nn.layers import MLP, bessel_basis, envelope, loadable, vector_network_model
 
 _MODULE = "jaxpot.nn.painn"
 
@@ -110,23 +109,8 @@ def painn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
                           jnp.ones((2, 1), bool), jnp.array([[1], [0]]))
         params = {"net": net, "norm": {"e0": jnp.zeros((len(zs),), dtype),
                                        "energy_scale": jnp.ones((), dtype)}}
-    order = species_lookup(zs, fill=-1)
-
-    def atomic(params, positions, cell, species, neighbors):
-        index = jnp.asarray(order)[species]
-        known = index >= 0
-        k = jnp.maximum(index, 0)
-        vectors, mask = neighbor_vectors(positions, cell, neighbors)
-        out = module.apply(params["net"], k, vectors, mask, neighbors.idx)
-        norm = params["norm"]
-        return jnp.where(known, norm["energy_scale"] * out + norm["e0"][k], 0.0)
-
-    def energy(params, positions, cell, species, neighbors):
-        return jnp.sum(atomic(params, positions, cell, species, neighbors))
-
-    return EnergyModel(energy_fn=energy, params=params, cutoff=cutoff, species=zs,
-                       atomic_energies_fn=atomic, spec=make_spec("painn", _MODULE, **config),
-                       name="PaiNN")
+    return vector_network_model(lambda p, *args: module.apply(p["net"], *args), params, zs,
+                                cutoff, make_spec("painn", _MODULE, **config), "PaiNN")
 
 
 register_model_kind("painn", loadable(painn_from_config))
