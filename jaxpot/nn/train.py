@@ -124,7 +124,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
                 validation_frames: Sequence | None = None, names=None,
                 source: str = "frames", checkpoint: str | None = None,
                 progress: bool = True, log=None) -> TrainResult:
-    """Train ``model`` (a BPNN or PaiNN) on labelled ``ase.Atoms`` frames.
+    """Train ``model`` (a BPNN, PaiNN or MACE) on labelled ``ase.Atoms`` frames.
 
     Args:
         frames: training frames with energies/forces/stress (ASE calculator results or the
