@@ -4,14 +4,15 @@
 # the others still run.  Results: benchmarks/results/*_gpu.json (plus the printed tables).
 #
 #   bash benchmarks/gpu_figures.sh [part ...]      parts: nn snap gap lj painn (default: all)
-#                                                   painn_long (not in the default set)
+#                                                   painn_long, mace_long (not in the default)
 #
 # gap times a saved GAP model (GAP_MODEL, default si_default.jaxpot from
 # `gap_si_properties.py --save si_default.jaxpot`): one 64-atom cell through the calculator and
 # the 25-frame mlearn Si test set through jaxpot.predict.  painn trains the default PaiNN on
 # mlearn Si (nn_accuracy.py) and reports its test error and wall time.  painn_long trains a
 # wider PaiNN (PAINN_LONG_SET: nn_accuracy.py --set items) on Si, Ge and Li side by side on the
-# one GPU, each for PAINN_BUDGET_S seconds (epochs fitted to the budget), logs in $results.
+# one GPU, each for PAINN_BUDGET_S seconds (epochs fitted to the budget), logs in $results;
+# mace_long the same for the MACE-like model (MACE_LONG_SET, MACE_BUDGET_S; 64 channels).
 # DEADLINE_S (seconds from the start) caps every part's limit, so a run inside a lease ends in
 # time.
 set -u
@@ -48,6 +49,18 @@ gap_speed() {  # the calculator and batch prediction workers of bench_gap.py, on
   cat $results/gap_speed_gpu.json
 }
 
+long_runs() {  # long_runs MODEL BUDGET_S SET...: Si, Ge, Li side by side on the one GPU
+  local model=$1 budget=$2 el
+  shift 2
+  for el in Si Ge Li; do
+    step $((budget + 120)) $py benchmarks/nn_accuracy.py --model $model --element $el \
+      --time-budget $budget --out nn_${model}_${el}_gpu_long "$@" \
+      > $results/nn_${model}_${el}_gpu_long.log 2>&1 &
+  done
+  wait
+  grep -h "probe:\|wrote\|test MAE\|== exit" $results/nn_${model}_*_gpu_long.log
+}
+
 nvidia-smi -L 2>/dev/null
 $py -c "import jax; print('jax', jax.__version__, jax.devices())"
 for part in ${@:-nn snap gap lj painn}; do
@@ -65,15 +78,11 @@ for part in ${@:-nn snap gap lj painn}; do
       step 240 $py benchmarks/bench_md.py --sizes 256000 --model lj --codes jaxpot jax_md \
         --steps 100 --out md_lj_256k_gpu ;;
     painn_long)
-      for el in Si Ge Li; do
-        step $((${PAINN_BUDGET_S:-420} + 120)) $py benchmarks/nn_accuracy.py --model painn \
-          --element $el --time-budget ${PAINN_BUDGET_S:-420} --out nn_painn_${el}_gpu_long \
-          ${PAINN_LONG_SET:---set model.features=128 --set model.n_rbf=20 \
-          --set train.learning_rate=1e-3 --set train.final_learning_rate=1e-5} \
-          > $results/nn_painn_${el}_gpu_long.log 2>&1 &
-      done
-      wait
-      grep -h "probe:\|wrote\|test MAE\|== exit" $results/nn_painn_*_gpu_long.log ;;
+      long_runs painn ${PAINN_BUDGET_S:-420} ${PAINN_LONG_SET:---set model.features=128 \
+        --set model.n_rbf=20 --set train.learning_rate=1e-3 \
+        --set train.final_learning_rate=1e-5} ;;
+    mace_long)
+      long_runs mace ${MACE_BUDGET_S:-420} ${MACE_LONG_SET:---set model.channels=64} ;;
     painn)
       step 400 $py benchmarks/nn_accuracy.py --model painn --element Si \
         --out nn_painn_Si_gpu ;;
