@@ -172,8 +172,8 @@ def test_npt_volume_and_compressibility_match_ase_equation_of_state():
       B = -V dP/dV from ASE at the mean volume (central differences), within 40 % (measured
       +6 % here in 6,000 steps, +11 % in 8,000, +2 to +18 % with 16 replicas of
       10,000-20,000 steps: the anharmonic softening of B at 10 K plus a sampling error of
-      ~10-15 %).  At 1 K the volume mode takes
-      ~100 ps to take up its share of kT from the nearly harmonic crystal: too slow here;
+      ~10-15 %).  At 1 K the volume mode takes ~100 ps to take up its share of kT from the
+      nearly harmonic crystal: too slow here;
     * the mean pressure and temperature are the targets (0.01 GPa, 5 %) and the extended
       energy is conserved (drift < 5e-5 eV/atom)."""
     n, pressure = 32, 0.3

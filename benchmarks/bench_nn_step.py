@@ -1,0 +1,67 @@
+"""Cost of one training step's gradient for the message-passing networks, side by side.
+
+    python benchmarks/bench_nn_step.py [--out nn_step]
+
+For each model: one 64-atom mlearn Si frame, float32, jitted ``grad`` over the weights of
+sum(F^2) + E (forces by autodiff inside, as in training), and the forces alone; compile time
+of the first call, then the best of 5 rounds.  PaiNN (the default, F 32) is the peer; MACE at
+its default (16 channels) and three variants.  Prints a table and writes
+benchmarks/results/<--out>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+
+from _common import best_time, machine, print_table, write_json
+
+
+def measure(model, atoms) -> dict:
+    from jaxpot.neighbors import allocate_for_model
+    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=0.0)
+    args = (jnp.asarray(atoms.positions, jnp.float32), jnp.asarray(atoms.cell.array, jnp.float32),
+            jnp.asarray(atoms.numbers), nbrs)
+
+    def loss(params):
+        forces = -jax.grad(model.energy_fn, 1)(params, *args)
+        return jnp.sum(forces ** 2) + model.energy_fn(params, *args)
+
+    step, forces = jax.jit(jax.grad(loss)), jax.jit(jax.grad(model.energy_fn, 1))
+    start = time.perf_counter()
+    jax.block_until_ready(step(model.params))
+    compile_s = time.perf_counter() - start
+    jax.block_until_ready(forces(model.params, *args))
+    return {"K": nbrs.idx.shape[1], "compile s": round(compile_s, 1),
+            "loss grad ms": round(1e3 * best_time(
+                lambda: jax.block_until_ready(step(model.params))), 1),
+            "forces ms": round(1e3 * best_time(
+                lambda: jax.block_until_ready(forces(model.params, *args))), 1)}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default="nn_step")
+    args = p.parse_args()
+    from ase.io import read
+    from jaxpot.nn import mace, painn
+    data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+    frames = read(os.path.join(data, "mlearn_Si_PBE.extxyz"), ":")
+    atoms = next(a for a in frames if len(a) == 64)
+    models = {"PaiNN (default, F 32)": painn(["Si"], 5.0),
+              "MACE (default, 16 channels)": mace(["Si"], 5.0),
+              "MACE 32 channels": mace(["Si"], 5.0, channels=32),
+              "MACE 32 channels, l <= 1": mace(["Si"], 5.0, channels=32, max_ell=1),
+              "MACE 32 channels, 1 layer": mace(["Si"], 5.0, channels=32, layers=1)}
+    rows = [{"model": name, **measure(model, atoms)} for name, model in models.items()]
+    print_table(rows, ["model", "K", "compile s", "loss grad ms", "forces ms"])
+    print("wrote", write_json(args.out, {"machine": machine(), "frame_atoms": len(atoms),
+                                         "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
