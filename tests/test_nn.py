@@ -345,6 +345,8 @@ def test_bad_training_data_names_the_configuration(frames):
     ge = bulk("Ge", "diamond", 5.65)
     with pytest.raises(ValueError, match="Ge|32"):
         jaxpot.predict(bpnn(["Si"], 4.0, hidden=(8,)), [ge])
+    with pytest.raises(ValueError, match="network potentials.*'stillinger_weber'"):
+        train_model(stillinger_weber(), frames[:5], settings=FAST, progress=False)
 
 
 def test_diverging_loss_names_epoch_and_step_and_keeps_best(frames):

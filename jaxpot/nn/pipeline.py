@@ -24,10 +24,10 @@ import os
 from typing import NamedTuple
 from collections.abc import Mapping
 
+from jaxpot.nn.kinds import NETWORK_KINDS
 from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.train import TrainResult, TrainSettings, train_model
 
-MODELS = ("bpnn", "painn", "mace")
 _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "checkpoint",
         "report", "model_settings", "train_settings", "train_frames", "seed"}
 
@@ -108,16 +108,13 @@ def _read(paths, what: str) -> tuple[list, list[str]]:
 
 def build_model(config: Mapping):
     """The untrained model a config names (``model``, ``species``, ``cutoff``, ``[model]``)."""
-    from jaxpot.nn.bpnn import bpnn
-    from jaxpot.nn.mace import mace
-    from jaxpot.nn.painn import painn
     kind = config.get("model")
-    if kind not in MODELS:
-        raise ConfigError(f"model must be one of {list(MODELS)}, got {kind!r}")
+    if kind not in NETWORK_KINDS:
+        raise ConfigError(f"model must be one of {list(NETWORK_KINDS)}, got {kind!r}")
     for key in ("species", "cutoff"):
         if key not in config:
             raise ConfigError(f"the config needs {key!r}")
-    builder = {"bpnn": bpnn, "painn": painn, "mace": mace}[kind]
+    builder = NETWORK_KINDS[kind].build
     settings = dict(config.get("model_settings") or {})
     settings.setdefault("seed", int(config.get("seed", 0)))
     try:

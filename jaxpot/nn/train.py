@@ -25,8 +25,10 @@ import optax
 
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
+from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
+from jaxpot.nn.kinds import NETWORK_KINDS
 from jaxpot.nn.loss import (ErrorSums, LossWeights, autodiff_results, batch_loss, error_sums,
                             loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization
@@ -43,7 +45,7 @@ class TrainingDivergedError(RuntimeError):
 class TrainSettings(NamedTuple):
     """Hyperparameters of :func:`train_model` (learning rates per step; sigmas in ``weights``)."""
 
-    epochs: int | None = None  # None: DEFAULT_EPOCHS of the model kind
+    epochs: int | None = None  # None: the kind's default_epochs (jaxpot.nn.kinds)
     batch_size: int = 4
     learning_rate: float = 3e-3
     final_learning_rate: float = 3e-5
@@ -59,13 +61,10 @@ class TrainSettings(NamedTuple):
     time_limit_s: float | None = None  # wall seconds per call; stops after the epoch past it
 
 
-#: default epochs per model kind: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores
-DEFAULT_EPOCHS = {"bpnn": 1000, "painn": 150, "mace": 30}
-
-
 def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
     """``settings`` with the model-dependent defaults (epochs, patience) filled in."""
-    epochs = settings.epochs or DEFAULT_EPOCHS.get(model.kind, 300)
+    kind = NETWORK_KINDS.get(model.kind)
+    epochs = settings.epochs or (kind.default_epochs if kind else 300)
     patience = settings.patience if settings.patience is not None else max(50, epochs // 3)
     return settings._replace(epochs=int(epochs), patience=int(patience))
 
@@ -83,15 +82,11 @@ def _initial_member_params(model: EnergyModel, k: int, seed: int):
     """Member k's params: the model's own for k = 0, fresh ones from seed + k otherwise."""
     if k == 0:
         return model.params
-    from jaxpot.nn.bpnn import bpnn_from_config
-    from jaxpot.nn.mace import mace_from_config
-    from jaxpot.nn.painn import painn_from_config
-    spec = json.loads(model.spec)
-    builders = {"bpnn": bpnn_from_config, "painn": painn_from_config,
-                "mace": mace_from_config}
-    if spec.get("kind") not in builders:
-        raise ValueError(f"ensembles can be trained for {sorted(builders)}, not {model.kind!r}")
-    return builders[spec["kind"]](spec["config"], seed=seed + k).params
+    if model.kind not in NETWORK_KINDS:
+        raise ValueError(f"ensembles can be trained for {list(NETWORK_KINDS)}, not "
+                         f"{model.kind!r}")
+    config = json.loads(model.spec)["config"]
+    return NETWORK_KINDS[model.kind].from_config(config, seed=seed + k).params
 
 
 def _optimizer(settings: TrainSettings, steps_per_epoch: int):
@@ -137,6 +132,9 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     frames = list(frames)
     if not frames:
         raise ValueError("train_model got no frames")
+    if not (isinstance(model.params, dict) and {"net", "norm"} <= set(model.params)):
+        raise ValueError(f"train_model trains network potentials (params 'net' and 'norm': "
+                         f"{', '.join(NETWORK_KINDS)}), not a {model.kind!r} model")
     settings = resolved(settings or TrainSettings(), model)
     if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
         raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
@@ -273,8 +271,8 @@ def _result(model, best_net, norm, header, stop, val_frames, frames) -> TrainRes
 def training_view(model: EnergyModel):
     """(prepare, results_fn) for :func:`train_model`: BPNNs train on fixed features and their
     Jacobians (:mod:`jaxpot.nn.fixed_features`); other models by autodiff."""
-    if model.kind == "bpnn":
-        from jaxpot.nn import fixed_features
+    kind = NETWORK_KINDS.get(model.kind)
+    if kind is not None and kind.fixed_features:
         return fixed_features.prepare, fixed_features.results
     return None, autodiff_results
 

@@ -1,0 +1,41 @@
+"""The network kinds jaxpot trains: one row per kind, the only list of them.
+
+    kind = NETWORK_KINDS["mace"]
+    model = kind.build(["Si"], 5.0, channels=16)     # what ``model = "mace"`` in a config builds
+    fresh = kind.from_config(config, seed=3)         # an ensemble member's own initial weights
+
+A row says how a config builds the model (``build``), how an ensemble member gets fresh weights
+from its seed (``from_config``), how many epochs a run trains when the config does not say
+(``default_epochs``: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores), and what
+the training step differentiates (``fixed_features``: BPNNs train on precomputed features and
+their Jacobians, the others by autodiff through the model).  Loading needs none of this: each
+kind registers its rebuild with :func:`jaxpot.model.register_model_kind` itself.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Callable, NamedTuple
+from collections.abc import Mapping
+
+from jaxpot.model import EnergyModel
+from jaxpot.nn.bpnn import bpnn, bpnn_from_config
+from jaxpot.nn.mace import mace, mace_from_config
+from jaxpot.nn.painn import painn, painn_from_config
+
+
+class NetworkKind(NamedTuple):
+    """How jaxpot builds, seeds and trains one kind of network potential."""
+
+    build: Callable[..., EnergyModel]  # (species, cutoff Å, **architecture) -> model
+    from_config: Callable[..., EnergyModel]  # (spec config, seed=) -> model, fresh weights
+    default_epochs: int
+    fixed_features: bool = False  # train on precomputed features (jaxpot.nn.fixed_features)
+
+
+NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
+    "bpnn": NetworkKind(bpnn, bpnn_from_config, 1000, fixed_features=True),
+    "painn": NetworkKind(painn, painn_from_config, 150),
+    "mace": NetworkKind(mace, mace_from_config, 30),
+})
+
