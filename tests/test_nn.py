@@ -380,6 +380,11 @@ def test_jaxpot_train_cli_minimal_config(frames, test_frames, tmp_path):
                                        'cutoff = 4.0\nspecies = ["Si"]\n')
     with pytest.raises(SystemExit, match="model must be one of"):
         main(["train", str(tmp_path / "bad.toml")])
+    (tmp_path / "bad.toml").write_text('model = "bpnn"\ntrain = ["x"]\noutput = "o"\n'
+                                       'cutoff = 4.0\nspecies = ["Si"]\n'
+                                       '[training]\nbatch_size = "four"\n')
+    with pytest.raises(SystemExit, match="batch_size = 'four': expected int"):
+        main(["train", str(tmp_path / "bad.toml")])
 
 
 def test_calibration_metrics_on_known_distributions():

@@ -6,7 +6,8 @@
 
 A row says how a config builds the model (``build``), how an ensemble member gets fresh weights
 from its seed (``from_config``), how many epochs a run trains when the config does not say
-(``default_epochs``: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores), and what
+(``default_epochs``: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores) in steps of
+how many structures (``default_batch_size``), and what
 the training step differentiates (``fixed_features``: BPNNs train on precomputed features and
 their Jacobians, the others by autodiff through the model).  Loading needs none of this: each
 kind registers its rebuild with :func:`jaxpot.model.register_model_kind` itself.
@@ -30,12 +31,13 @@ class NetworkKind(NamedTuple):
     build: Callable[..., EnergyModel]  # (species, cutoff Å, **architecture) -> model
     from_config: Callable[..., EnergyModel]  # (spec config, seed=) -> model, fresh weights
     default_epochs: int
+    default_batch_size: int = 4
     fixed_features: bool = False  # train on precomputed features (jaxpot.nn.fixed_features)
 
 
 NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
     "bpnn": NetworkKind(bpnn, bpnn_from_config, 1000, fixed_features=True),
-    "painn": NetworkKind(painn, painn_from_config, 150),
-    "mace": NetworkKind(mace, mace_from_config, 30),
+    "painn": NetworkKind(painn, painn_from_config, 150, default_batch_size=1),
+    "mace": NetworkKind(mace, mace_from_config, 30, default_batch_size=1),
 })
 

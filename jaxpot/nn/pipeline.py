@@ -32,6 +32,10 @@ _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "
         "report", "model_settings", "train_settings", "train_frames", "seed"}
 
 
+#: types of the TrainSettings fields whose default is None (the model kind decides)
+_OPTIONAL_TYPES = {"epochs": int, "batch_size": int, "patience": int, "time_limit_s": float}
+
+
 class ConfigError(ValueError):
     """A training config that cannot be run (the message names the key)."""
 
@@ -86,11 +90,13 @@ def _settings(table: Mapping) -> TrainSettings:
                               "stress")
         table["weights"] = LossWeights(**{k: float(v) for k, v in weights.items()})
     defaults = TrainSettings()
-    try:
-        typed = {k: v if k == "weights" or getattr(defaults, k) is None
-                 else type(getattr(defaults, k))(v) for k, v in table.items()}
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"[training]: {err}") from None
+    typed = {}
+    for key, value in table.items():
+        kind = _OPTIONAL_TYPES.get(key, type(getattr(defaults, key)))
+        try:
+            typed[key] = value if key == "weights" or value is None else kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"[training] {key} = {value!r}: expected {kind.__name__}") from None
     return defaults._replace(**typed)
 
 

@@ -46,7 +46,7 @@ class TrainSettings(NamedTuple):
     """Hyperparameters of :func:`train_model` (learning rates per step; sigmas in ``weights``)."""
 
     epochs: int | None = None  # None: the kind's default_epochs (jaxpot.nn.kinds)
-    batch_size: int = 4
+    batch_size: int | None = None  # structures per step; None: the kind's default
     learning_rate: float = 3e-3
     final_learning_rate: float = 3e-5
     warmup_epochs: int = 5
@@ -62,11 +62,15 @@ class TrainSettings(NamedTuple):
 
 
 def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
-    """``settings`` with the model-dependent defaults (epochs, patience) filled in."""
+    """``settings`` with the model-dependent defaults (epochs, batch size, patience) filled in."""
     kind = NETWORK_KINDS.get(model.kind)
-    epochs = settings.epochs or (kind.default_epochs if kind else 300)
+    epochs = settings.epochs if settings.epochs is not None else (
+        kind.default_epochs if kind else 300)
+    batch_size = settings.batch_size if settings.batch_size is not None else (
+        kind.default_batch_size if kind else 4)
     patience = settings.patience if settings.patience is not None else max(50, epochs // 3)
-    return settings._replace(epochs=int(epochs), patience=int(patience))
+    return settings._replace(epochs=int(epochs), batch_size=int(batch_size),
+                             patience=int(patience))
 
 
 class TrainResult(NamedTuple):
