@@ -5,12 +5,12 @@
     fresh = kind.from_config(config, seed=3)         # an ensemble member's own initial weights
 
 A row says how a config builds the model (``build``), how an ensemble member gets fresh weights
-from its seed (``from_config``), how many epochs a run trains when the config does not say
-(``default_epochs``: about 10 minutes for 250 structures of 64 atoms on 2 CPU cores) in steps of
-how many structures (``default_batch_size``), and what
-the training step differentiates (``fixed_features``: BPNNs train on precomputed features and
-their Jacobians, the others by autodiff through the model).  Loading needs none of this: each
-kind registers its rebuild with :func:`jaxpot.model.register_model_kind` itself.
+from its seed (``from_config``), how many epochs of how many structures per step a run trains
+when the config does not say (``default_epochs``, ``default_batch_size``: 10-15 minutes for
+250 structures of 64 atoms on 2 CPU cores), and what the training step differentiates
+(``fixed_features``: BPNNs train on precomputed features and their Jacobians, the others by
+autodiff through the model).  Loading needs none of this: each kind registers its rebuild
+with :func:`jaxpot.model.register_model_kind` itself.
 """
 
 from __future__ import annotations
@@ -40,4 +40,3 @@ NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
     "painn": NetworkKind(painn, painn_from_config, 150, default_batch_size=1),
     "mace": NetworkKind(mace, mace_from_config, 30, default_batch_size=1),
 })
-
