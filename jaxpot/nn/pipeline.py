@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 from typing import NamedTuple
 from collections.abc import Mapping
 
@@ -30,10 +31,6 @@ from jaxpot.nn.train import TrainResult, TrainSettings, train_model
 
 _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "checkpoint",
         "report", "model_settings", "train_settings", "train_frames", "seed"}
-
-
-#: types of the TrainSettings fields whose default is None (the model kind decides)
-_OPTIONAL_TYPES = {"epochs": int, "batch_size": int, "patience": int, "time_limit_s": float}
 
 
 class ConfigError(ValueError):
@@ -75,6 +72,12 @@ def load_config(path: str) -> dict:
     return config
 
 
+def _field_type(name: str) -> type:
+    """The type a TrainSettings field holds (``int`` for ``int | None``)."""
+    hint = typing.get_type_hints(TrainSettings)[name]
+    return next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+
+
 def _settings(table: Mapping) -> TrainSettings:
     table = dict(table or {})
     weights = table.pop("weights", None)
@@ -89,15 +92,14 @@ def _settings(table: Mapping) -> TrainSettings:
             raise ConfigError(f"unknown [training.weights] keys {bad}; use energy, forces, "
                               "stress")
         table["weights"] = LossWeights(**{k: float(v) for k, v in weights.items()})
-    defaults = TrainSettings()
     typed = {}
     for key, value in table.items():
-        kind = _OPTIONAL_TYPES.get(key, type(getattr(defaults, key)))
+        kind = _field_type(key)
         try:
             typed[key] = value if key == "weights" or value is None else kind(value)
         except (TypeError, ValueError):
             raise ConfigError(f"[training] {key} = {value!r}: expected {kind.__name__}") from None
-    return defaults._replace(**typed)
+    return TrainSettings()._replace(**typed)
 
 
 def _read(paths, what: str) -> tuple[list, list[str]]:
