@@ -13,6 +13,7 @@
 # wider PaiNN (PAINN_LONG_SET: nn_accuracy.py --set items) on Si, Ge and Li side by side on the
 # one GPU, each for PAINN_BUDGET_S seconds (epochs fitted to the budget), logs in $results;
 # mace_long the same for the MACE-like model (MACE_LONG_SET, MACE_BUDGET_S; 64 channels).
+# LONG_ELEMENTS picks the elements of a long run and LONG_TAG suffixes its result names.
 # DEADLINE_S (seconds from the start) caps every part's limit, so a run inside a lease ends in
 # time.
 set -u
@@ -49,16 +50,16 @@ gap_speed() {  # the calculator and batch prediction workers of bench_gap.py, on
   cat $results/gap_speed_gpu.json
 }
 
-long_runs() {  # long_runs MODEL BUDGET_S SET...: Si, Ge, Li side by side on the one GPU
-  local model=$1 budget=$2 el
+long_runs() {  # long_runs MODEL BUDGET_S SET...: LONG_ELEMENTS (Si Ge Li) side by side on the GPU
+  local model=$1 budget=$2 el tag
   shift 2
-  for el in Si Ge Li; do
+  for el in ${LONG_ELEMENTS:-Si Ge Li}; do
+    tag=nn_${model}_${el}_gpu_long${LONG_TAG:-}
     step $((budget + 120)) $py benchmarks/nn_accuracy.py --model $model --element $el \
-      --time-budget $budget --out nn_${model}_${el}_gpu_long "$@" \
-      > $results/nn_${model}_${el}_gpu_long.log 2>&1 &
+      --time-budget $budget --out $tag "$@" > $results/$tag.log 2>&1 &
   done
   wait
-  grep -h "probe:\|wrote\|test MAE\|== exit" $results/nn_${model}_*_gpu_long.log
+  grep -h "wrote\|test MAE\|== exit" $results/nn_${model}_*_gpu_long${LONG_TAG:-}.log
 }
 
 nvidia-smi -L 2>/dev/null

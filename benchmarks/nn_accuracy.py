@@ -4,12 +4,9 @@
     python benchmarks/nn_accuracy.py --model bpnn --element water   # n2p2 examples: water, cu2s
     python benchmarks/nn_accuracy.py --model painn --element Ge --time-budget 400   # seconds
 
-``--time-budget S`` times three probe epochs first and sets the epoch count (and so the cosine
-schedule's length) to what fits in S seconds, with ``time_limit_s`` as a backstop.
-
-Trains on the ``split=training`` configurations (validation carved from them), reports the test
-MAE/RMSE overall and per config_type, next to the published NNP/GAP/MTP numbers, and writes
-benchmarks/results/nn_<model>_<element>.json.
+``--time-budget S`` is ``TrainSettings.time_budget_s``: the trainer times its first three
+epochs and fits the epoch count (and so the cosine schedule's length) to what is left of S
+seconds (counted from the start of training, data preparation included), then stops at S.
 """
 
 from __future__ import annotations
@@ -76,7 +73,7 @@ def main():
         config["train_settings" if section == "train" else "model_settings"][name] = json.loads(value)
     start = time.perf_counter()
     if args.time_budget:
-        fit_epochs_to_budget(config, args.time_budget, start)
+        config["train_settings"]["time_budget_s"] = args.time_budget
     result = train(config, progress=True)
     seconds = time.perf_counter() - start
     ev = evaluate(result.model, test_frames)
@@ -85,6 +82,7 @@ def main():
     print(f"{args.model} {args.element}: test MAE {o['energy_mae']:.2f} meV/atom, "
           f"{o['force_mae']:.4f} eV/Å; published {PUBLISHED.get(args.element)}; {seconds:.0f} s")
     out = {"model": args.model, "element": args.element, "train_seconds": seconds,
+           "epochs_run": len(result.history),
            "settings": {k: v for k, v in config.items() if k != "train_frames"},
            "best_epoch": result.best_epoch, "stop": result.stop_reason,
            "test": ev.to_dict(), "published": PUBLISHED.get(args.element),
@@ -95,28 +93,6 @@ def main():
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
     with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
         json.dump(out, fh, indent=1)
-
-
-def fit_epochs_to_budget(config: dict, budget_s: float, start: float, margin: float = 0.85):
-    """Set config's epochs (and time_limit_s) from three probe epochs: the run repeats the
-    probe's fixed cost (data preparation, the first epoch's compilation), then epochs at the
-    probe's median epoch time."""
-    import statistics
-    from jaxpot.nn.pipeline import train
-    settings = config["train_settings"]
-    probe = {**config, "output": config["output"] + ".probe.jaxpot", "report": None,
-             "checkpoint": None, "train_settings": {**settings, "epochs": 3}}
-    began = time.perf_counter()
-    history = train(probe, progress=False, echo=lambda *a: None).history
-    probe_s = time.perf_counter() - began
-    per_epoch = statistics.median(h["seconds"] for h in history[1:])
-    prepare_s = probe_s - sum(h["seconds"] for h in history)
-    fixed_s = probe_s - 3 * per_epoch
-    left = budget_s - (time.perf_counter() - start)
-    settings["epochs"] = max(int(margin * (left - fixed_s) / per_epoch), 3)
-    settings["time_limit_s"] = left - prepare_s
-    print(f"probe: {per_epoch:.2f} s/epoch, fixed cost {fixed_s:.0f} s; {left:.0f} s left -> "
-          f"{settings['epochs']} epochs", flush=True)
 
 
 def ensemble_calibration(model, test_frames, args) -> dict:

@@ -294,12 +294,91 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
     assert counts[1] == counts[2] <= 8
 
 
-def test_time_limit_stops_after_the_epoch_that_passes_it(frames):
-    """TrainSettings.time_limit_s: with a zero limit one epoch runs and the stop is named."""
-    result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:8],
-                         settings=FAST._replace(epochs=50, time_limit_s=0.0), progress=False)
-    assert result.stop_reason == "time limit"
+def test_learning_rate_equals_optax_warmup_cosine():
+    """The traced schedule equals optax.warmup_cosine_decay_schedule (the reference) at
+    every step, warmup and tail included, also under jit with the schedule as an argument."""
+    import jax.numpy as jnp
+    import optax
+    from jaxpot.nn.train import learning_rate
+    for peak, final, warmup, total in ((3e-3, 3e-5, 25, 300), (1e-3, 0.0, 1, 7)):
+        ref = optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total, final)
+        sched = jnp.array([peak, final, warmup, total], dtype=float)
+        steps = np.arange(total + 5)
+        ours = jax.jit(jax.vmap(learning_rate, in_axes=(0, None)))(steps, sched)
+        np.testing.assert_allclose(ours, [float(ref(int(t))) for t in steps],
+                                   rtol=1e-12, atol=1e-15)
+
+
+def test_run_length_is_not_compiled_into_the_step(frames, tmp_path):
+    """The schedule (and so the epoch count) is an argument of the compiled step, not a
+    constant: with JAX's persistent compilation cache on, a 3-epoch run after a 2-epoch run
+    (another cosine length: a time-budget probe, then the run) finds every program it
+    compiles in the cache (a hit is still counted as a backend compile event)."""
+    from jax.experimental.compilation_cache import compilation_cache as cc
+    events = []
+    jax.monitoring.register_event_listener(lambda e, **kw: events.append(e))
+    data = frames[:6] + sw_frames(2, seed=5, repeat=(2, 1, 1))
+    saved = (jax.config.jax_compilation_cache_dir,
+             jax.config.jax_persistent_cache_min_compile_time_secs)
+    try:
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "xla"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        cc.reset_cache()
+        counts = []
+        for epochs in (2, 3):
+            events.clear()
+            with CompilationCounter() as compiled:
+                result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), data,
+                                     settings=FAST._replace(epochs=epochs), progress=False)
+            counts.append((compiled.count, events.count("/jax/compilation_cache/cache_hits"),
+                           events.count("/jax/compilation_cache/cache_misses")))
+        assert len(result.history) == 3
+    finally:
+        jax.config.update("jax_compilation_cache_dir", saved[0])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", saved[1])
+        cc.reset_cache()
+    (_, _, first_misses), (second, hits, misses) = counts
+    assert first_misses >= 2 and misses == 0 and hits == second >= 2, counts
+
+
+def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_path):
+    """TrainSettings.time_budget_s: a zero budget runs one epoch and names the stop; a budget
+    of several epochs is fitted after PROBE_EPOCHS timed epochs (cosine schedule ending at
+    final_learning_rate on the fitted last epoch), capped by an explicit epochs; a resumed
+    run keeps the fitted count from its checkpoint."""
+    from jaxpot.nn.train import PROBE_EPOCHS, budget_epochs
+    model = bpnn(["Si"], 4.0, hidden=(8,))
+    result = train_model(model, frames[:8], settings=FAST._replace(
+        epochs=50, time_budget_s=0.0), progress=False)
+    assert result.stop_reason == "time budget"
     assert len(result.history) == 1 and result.best_epoch == 0
+    history = [{"seconds": s} for s in (9.0, 1.0, 3.0)]
+    assert budget_epochs(history, 10.0, 30.0) == 3 + int(0.95 * 20 / 2.0)
+    assert budget_epochs(history, 10.0, 30.0, cap=5) == 5
+    assert budget_epochs(history, 40.0, 30.0) == 3
+    import jax.numpy as jnp
+    from jaxpot.nn.train import learning_rate
+    records = []
+
+    def kill_at_epoch_3(record):
+        records.append(record)
+        if record["epoch"] == PROBE_EPOCHS:
+            raise KeyboardInterrupt
+
+    path = str(tmp_path / "budget.npz")
+    settings = FAST._replace(epochs=None, time_budget_s=1e4, patience=1000)
+    for _ in range(2):  # killed in epoch 3; then resumed from epoch 3 and killed again
+        with pytest.raises(KeyboardInterrupt):
+            train_model(model, frames[:8], validation_frames=frames[8:10], settings=settings,
+                        checkpoint=path, progress=False, log=kill_at_epoch_3)
+    planned = json.loads(str(np.load(path)["header"]))["epochs"]
+    assert planned > 1000  # the BPNN default epochs, used before the fit
+    steps = 2  # 8 structures of one size, 4 per step
+    fitted = jnp.array([FAST.learning_rate, FAST.final_learning_rate, steps, planned * steps])
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3, 3]
+    assert records[-1]["learning_rate"] == pytest.approx(
+        float(learning_rate(4 * steps - 1, fitted)), rel=1e-12)
+    assert records[-1]["learning_rate"] == records[-2]["learning_rate"]
 
 
 def test_ensemble_mean_spread_calibration_and_file(frames, test_frames, tmp_path):

@@ -13,7 +13,9 @@ it, ending bit-identical to an uninterrupted run on the same machine.
 
 from __future__ import annotations
 
+import itertools
 import json
+import statistics
 import time
 from typing import NamedTuple
 from collections.abc import Sequence
@@ -32,6 +34,9 @@ from jaxpot.nn.kinds import NETWORK_KINDS
 from jaxpot.nn.loss import (ErrorSums, LossWeights, autodiff_results, batch_loss, error_sums,
                             loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization
+
+
+PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
 
 
 class TrainingDivergedError(RuntimeError):
@@ -58,7 +63,7 @@ class TrainSettings(NamedTuple):
     seed: int = 0
     grad_clip: float = 100.0
     checkpoint_every: int = 1
-    time_limit_s: float | None = None  # wall seconds per call; stops after the epoch past it
+    time_budget_s: float | None = None  # wall seconds per call; see train_model
 
 
 def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
@@ -94,12 +99,27 @@ def _initial_member_params(model: EnergyModel, k: int, seed: int):
 
 
 def _optimizer(settings: TrainSettings, steps_per_epoch: int):
+    """(optax chain without the learning rate, schedule array): the warmup-cosine rate is
+    applied inside the step from ``schedule`` = (peak, final, warmup steps, total steps), an
+    argument rather than a constant, so one compiled step serves any run length (a probe, a
+    resumed run with more epochs, and the persistent compilation cache all reuse it)."""
     total = max(settings.epochs * steps_per_epoch, 1)
-    warmup = min(settings.warmup_epochs * steps_per_epoch, total - 1)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, settings.learning_rate, max(warmup, 1), total, settings.final_learning_rate)
+    warmup = max(min(settings.warmup_epochs * steps_per_epoch, total - 1), 1)
+    schedule = jnp.asarray([settings.learning_rate, settings.final_learning_rate, warmup, total])
     return optax.chain(optax.clip_by_global_norm(settings.grad_clip),
-                       optax.adam(schedule)), schedule
+                       optax.scale_by_adam()), schedule
+
+
+def learning_rate(step, schedule):
+    """Warmup-cosine learning rate at optimizer step ``step`` (0-based), as
+    ``optax.warmup_cosine_decay_schedule(0, peak, warmup, total, final)``: linear from 0 to
+    peak over ``warmup`` steps, then a half cosine to ``final`` at ``total``; jit-traceable in
+    both arguments."""
+    peak, final, warmup, total = (schedule[i] for i in range(4))
+    rising = peak * step / warmup
+    t = jnp.clip((step - warmup) / jnp.maximum(total - warmup, 1.0), 0.0, 1.0)
+    falling = final + (peak - final) * 0.5 * (1.0 + jnp.cos(jnp.pi * t))
+    return jnp.where(step < warmup, rising, falling)
 
 
 def _sum_dict(sums: ErrorSums) -> dict:
@@ -132,6 +152,13 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         source: name of the frames in error messages. checkpoint: path of a resumable
             checkpoint (``.npz``). progress: live tqdm bar with train/validation errors.
         log: callable receiving each epoch's metrics dict (e.g. a JSON-lines writer).
+
+    With ``settings.time_budget_s`` the first :data:`PROBE_EPOCHS` epochs are timed and the
+    epoch count (and so the cosine schedule's length) is set to what fits in the budget,
+    counted from this call's start (data preparation and compilation included) and capped by
+    ``settings.epochs`` when that is given; training also stops after the epoch that passes
+    the budget.  The fitted count depends on the machine's speed, so such a run is
+    reproducible only through its checkpoint (which stores the count), not bit for bit.
     """
     frames = list(frames)
     if not frames:
@@ -139,7 +166,9 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     if not (isinstance(model.params, dict) and {"net", "norm"} <= set(model.params)):
         raise ValueError(f"train_model trains network potentials (params 'net' and 'norm': "
                          f"{', '.join(NETWORK_KINDS)}), not a {model.kind!r} model")
-    settings = resolved(settings or TrainSettings(), model)
+    called = time.perf_counter()
+    requested = settings or TrainSettings()
+    settings = resolved(requested, model)
     if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
         raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     labels = read_labels_checked(frames, names, source)
@@ -171,14 +200,19 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         restored = ckpt.load(checkpoint, state, digest)
         if restored is not None:
             state, header = restored
+    if "epochs" in header:  # the budget-fitted length of the run being resumed
+        settings = resolved(requested._replace(epochs=header["epochs"]), model)
+        schedule = _optimizer(settings, steps_per_epoch)[1]
     from tqdm.auto import tqdm
     bar = tqdm(total=settings.epochs, initial=header["epoch"], disable=not progress,
                unit="epoch", desc=f"training {model.name}")
-    stop = "epochs"
-    began = time.perf_counter()
-    for epoch in range(header["epoch"], settings.epochs):
+    budget = settings.time_budget_s
+    for epoch in itertools.count(header["epoch"]):
         if header["bad_epochs"] >= settings.patience:
             stop = "early stopping"
+            break
+        if epoch >= settings.epochs:
+            stop = "epochs"
             break
         start = time.perf_counter()
         rng = np.random.default_rng([settings.seed, epoch])
@@ -186,7 +220,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         for bucket_index, rows, weight in epoch_plan(train_set, settings.batch_size, rng):
             bucket = train_set.buckets[bucket_index]
             state, loss, sums = step_fn(state, bucket.batch, bucket.targets, bucket.extra,
-                                        rows, weight)
+                                        rows, weight, schedule)
             losses.append(loss)
             total = _accumulate(total, sums)
         losses = np.asarray(jnp.stack(losses))  # (steps, K)
@@ -200,7 +234,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
                 f"(epoch {header['best_epoch']}) is kept" + (
                     f" in the checkpoint {checkpoint}" if checkpoint else "")
                 + "; lower learning_rate or check the labels", result)
-        record = {"epoch": epoch, "learning_rate": float(schedule(int(state["step"]) - 1)),
+        lr = learning_rate(int(state["step"]) - 1, schedule)
+        record = {"epoch": epoch, "learning_rate": float(lr),
                   "train_loss": float(losses.mean()),
                   **{f"train_{k}": v for k, v in _sum_dict(total).items()}}
         if val_set is not None:
@@ -214,24 +249,37 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             score = record["train_loss"]
         if close_epoch(header, record, score, epoch, start, log):
             state = {**state, "best": state["ema"]}
+        if budget is not None and "epochs" not in header and epoch + 1 == PROBE_EPOCHS:
+            header["epochs"] = budget_epochs(header["history"], time.perf_counter() - called,
+                                             budget, requested.epochs)
+            settings = resolved(requested._replace(epochs=header["epochs"]), model)
+            schedule = _optimizer(settings, steps_per_epoch)[1]
+            bar.total = settings.epochs
         bar.set_postfix_str(_postfix(record), refresh=False)
         bar.update(1)
-        out_of_time = settings.time_limit_s is not None and epoch + 1 < settings.epochs and (
-            time.perf_counter() - began > settings.time_limit_s)
+        out_of_time = budget is not None and epoch + 1 < settings.epochs and (
+            time.perf_counter() - called > budget)
         if checkpoint and ((epoch + 1) % settings.checkpoint_every == 0
                            or epoch + 1 == settings.epochs or out_of_time):
             ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
         if out_of_time:
-            stop = "time limit"
+            stop = "time budget"
             break
-    else:
-        if header["bad_epochs"] >= settings.patience:
-            stop = "early stopping"
     bar.close()
     result = _result(model, state["best"], norm, header, stop, val_frames, frames)
     if k_members > 1 and val_frames:
         result = result._replace(model=calibrate(result.model, val_frames, val_labels))
     return result
+
+
+def budget_epochs(history: list, elapsed_s: float, budget_s: float, cap: int | None = None,
+                  margin: float = 0.95) -> int:
+    """Epochs that fit a wall-time budget (s): those in ``history`` plus ``margin`` of the
+    time left over the median epoch time (the first epoch, which compiles, left out)."""
+    per_epoch = statistics.median(h["seconds"] for h in history[1:] or history)
+    more = int(margin * (budget_s - elapsed_s) / per_epoch)
+    n = len(history) + max(more, 0)
+    return min(n, cap) if cap is not None else n
 
 
 def close_epoch(header: dict, record: dict, score: float, epoch: int, start: float,
@@ -296,14 +344,16 @@ def _compiled_steps(model: EnergyModel, optimizer, settings: TrainSettings,
                     in_axes=(0, None, None, None, None))
 
     @jax.jit
-    def step(state, batch, targets, extra, rows, weight):
+    def step(state, batch, targets, extra, rows, weight, schedule):
         batch, targets, extra = jax.tree_util.tree_map(lambda x: x[rows],
                                                        (batch, targets, extra))
         (loss, sums), grads = grad(state["net"], batch, targets, extra, weight.astype(
             targets.energy.dtype))
         updates, opt = jax.vmap(optimizer.update)(grads, state["opt"], state["net"])
-        net = optax.apply_updates(state["net"], updates)
         t = state["step"].astype(loss.dtype)
+        lr = learning_rate(t, schedule.astype(loss.dtype))
+        net = optax.apply_updates(state["net"], jax.tree_util.tree_map(lambda u: -lr * u,
+                                                                       updates))
         d = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
         ema = jax.tree_util.tree_map(lambda e, p: d * e + (1.0 - d) * p, state["ema"], net)
         return {**state, "net": net, "opt": opt, "ema": ema, "step": state["step"] + 1}, loss, sums
