@@ -3,10 +3,14 @@
     python benchmarks/nn_accuracy.py --model painn --element Si [--epochs N] [--ensemble K]
     python benchmarks/nn_accuracy.py --model bpnn --element water   # n2p2 examples: water, cu2s
     python benchmarks/nn_accuracy.py --model painn --element Ge --time-budget 400   # seconds
+    python benchmarks/nn_accuracy.py --model mace --element Si --evaluate M.jaxpot --out TAG
 
 ``--time-budget S`` is ``TrainSettings.time_budget_s``: the trainer times its first three
 epochs and fits the epoch count (and so the cosine schedule's length) to what is left of S
 seconds (counted from the start of training, data preparation included), then stops at S.
+``--evaluate FILE`` skips training and reports the test errors of a saved model (one trained
+elsewhere, e.g. on a GPU whose run ended before its evaluation), with the training summary
+from the run's report directory (``--report``, default ``<FILE stem>_report``) when present.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ def main():
     p.add_argument("--x64", action="store_true")
     p.add_argument("--out", help="results file stem (default nn_<model>_<element>[_ens<K>])")
     p.add_argument("--set", action="append", default=[], help="train.KEY=VALUE or model.KEY=VALUE")
+    p.add_argument("--evaluate", help="a saved model file: report its test errors, no training")
+    p.add_argument("--report", help="with --evaluate: the training run's report directory")
     args = p.parse_args()
     if args.x64:
         jax.config.update("jax_enable_x64", True)
@@ -71,6 +77,8 @@ def main():
         key, value = item.split("=", 1)
         section, name = key.split(".", 1)
         config["train_settings" if section == "train" else "model_settings"][name] = json.loads(value)
+    if args.evaluate:
+        return evaluate_saved(args, test_frames, tag)
     start = time.perf_counter()
     if args.time_budget:
         config["train_settings"]["time_budget_s"] = args.time_budget
@@ -91,6 +99,34 @@ def main():
     if args.ensemble > 1:
         out["calibration"] = ensemble_calibration(result.model, test_frames, args)
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
+    with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+def evaluate_saved(args, test_frames, tag: str) -> None:
+    """Test errors of the saved model ``args.evaluate``, with its run's training summary."""
+    import jaxpot
+    from jaxpot.evaluation import evaluate
+    model = jaxpot.load(args.evaluate)
+    ev = evaluate(model, test_frames)
+    print(ev.table())
+    o = ev.to_dict()["overall"]
+    print(f"{args.model} {args.element}: test MAE {o['energy_mae']:.2f} meV/atom, "
+          f"{o['force_mae']:.4f} eV/Å; published {PUBLISHED.get(args.element)}")
+    out = {"model": args.model, "element": args.element, "model_file": args.evaluate,
+           "test": ev.to_dict(), "published": PUBLISHED.get(args.element),
+           "evaluated_on": {"machine": platform.processor() or platform.machine(),
+                            "jax": jax.__version__, "jax_device": str(jax.devices()[0])}}
+    report = args.report or os.path.splitext(args.evaluate)[0] + "_report"
+    metrics = os.path.join(report, "metrics.jsonl")
+    if os.path.exists(metrics):
+        with open(metrics) as fh:
+            history = [json.loads(line) for line in fh]
+        best = min(history, key=lambda r: r.get("val_loss", r["train_loss"]))
+        out.update(epochs_run=len(history), best_epoch=best["epoch"],
+                   train_seconds_in_epochs=sum(r["seconds"] for r in history),
+                   first_epoch_seconds=history[0]["seconds"],
+                   best_validation={k: v for k, v in best.items() if k.startswith("val_")})
     with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
         json.dump(out, fh, indent=1)
 
