@@ -342,10 +342,9 @@ def test_run_length_is_not_compiled_into_the_step(frames, tmp_path):
 
 
 def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_path):
-    """TrainSettings.time_budget_s: a zero budget runs one epoch and names the stop; a budget
-    of several epochs is fitted after PROBE_EPOCHS timed epochs (cosine schedule ending at
-    final_learning_rate on the fitted last epoch), capped by an explicit epochs; a resumed
-    run keeps the fitted count from its checkpoint."""
+    """TrainSettings.time_budget_s: a zero budget runs one epoch and names the stop; the
+    epoch count is fitted after PROBE_EPOCHS timed epochs (and refitted after each), capped
+    by an explicit epochs; a resumed run's schedule is the fitted one from its checkpoint."""
     from jaxpot.nn.train import PROBE_EPOCHS, budget_epochs
     model = bpnn(["Si"], 4.0, hidden=(8,))
     result = train_model(model, frames[:8], settings=FAST._replace(

@@ -63,7 +63,7 @@ class TrainSettings(NamedTuple):
     seed: int = 0
     grad_clip: float = 100.0
     checkpoint_every: int = 1
-    time_budget_s: float | None = None  # wall seconds per call; see train_model
+    time_budget_s: float | None = None  # wall seconds of training; see train_model
 
 
 def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
@@ -154,10 +154,11 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         log: callable receiving each epoch's metrics dict (e.g. a JSON-lines writer).
 
     With ``settings.time_budget_s`` the first :data:`PROBE_EPOCHS` epochs are timed and the
-    epoch count (and so the cosine schedule's length) is set to what fits in the budget,
-    counted from this call's start (data preparation and compilation included) and capped by
-    ``settings.epochs`` when that is given; training also stops after the epoch that passes
-    the budget.  The fitted count depends on the machine's speed, so such a run is
+    epoch count (and so the cosine schedule's length) is set to what fits in the budget, then
+    refitted after every epoch to the median epoch time so far (a machine that speeds up or
+    slows down still ends its schedule at the budget); capped by ``settings.epochs`` when that
+    is given.  The budget counts this call's data preparation and every epoch run, those of
+    a resumed run's earlier calls included; training stops after the epoch that passes it.  The fitted count depends on the machine's speed, so such a run is
     reproducible only through its checkpoint (which stores the count), not bit for bit.
     """
     frames = list(frames)
@@ -207,6 +208,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     bar = tqdm(total=settings.epochs, initial=header["epoch"], disable=not progress,
                unit="epoch", desc=f"training {model.name}")
     budget = settings.time_budget_s
+    preparation_s = time.perf_counter() - called
     for epoch in itertools.count(header["epoch"]):
         if header["bad_epochs"] >= settings.patience:
             stop = "early stopping"
@@ -249,16 +251,15 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             score = record["train_loss"]
         if close_epoch(header, record, score, epoch, start, log):
             state = {**state, "best": state["ema"]}
-        if budget is not None and "epochs" not in header and epoch + 1 == PROBE_EPOCHS:
-            header["epochs"] = budget_epochs(header["history"], time.perf_counter() - called,
-                                             budget, requested.epochs)
+        spent = preparation_s + sum(r["seconds"] for r in header["history"])
+        if budget is not None and epoch + 1 >= PROBE_EPOCHS:
+            header["epochs"] = budget_epochs(header["history"], spent, budget, requested.epochs)
             settings = resolved(requested._replace(epochs=header["epochs"]), model)
             schedule = _optimizer(settings, steps_per_epoch)[1]
             bar.total = settings.epochs
         bar.set_postfix_str(_postfix(record), refresh=False)
         bar.update(1)
-        out_of_time = budget is not None and epoch + 1 < settings.epochs and (
-            time.perf_counter() - called > budget)
+        out_of_time = budget is not None and epoch + 1 < settings.epochs and spent > budget
         if checkpoint and ((epoch + 1) % settings.checkpoint_every == 0
                            or epoch + 1 == settings.epochs or out_of_time):
             ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
