@@ -158,8 +158,9 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     refitted after every epoch to the median epoch time so far (a machine that speeds up or
     slows down still ends its schedule at the budget); capped by ``settings.epochs`` when that
     is given.  The budget counts this call's data preparation and every epoch run, those of
-    a resumed run's earlier calls included; training stops after the epoch that passes it.  The fitted count depends on the machine's speed, so such a run is
-    reproducible only through its checkpoint (which stores the count), not bit for bit.
+    a resumed run's earlier calls included; training stops after the epoch that passes it.
+    The fitted count depends on the machine's speed, so such a run is reproducible only
+    through its checkpoint (which stores the count), not bit for bit.
     """
     frames = list(frames)
     if not frames:
