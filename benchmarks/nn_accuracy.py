@@ -76,7 +76,8 @@ def main():
     for item in args.set:
         key, value = item.split("=", 1)
         section, name = key.split(".", 1)
-        config["train_settings" if section == "train" else "model_settings"][name] = json.loads(value)
+        part = "train_settings" if section == "train" else "model_settings"
+        config[part][name] = json.loads(value)
     if args.evaluate:
         return evaluate_saved(args, test_frames, tag)
     start = time.perf_counter()
