@@ -312,11 +312,15 @@ def test_learning_rate_equals_optax_warmup_cosine():
 def test_run_length_is_not_compiled_into_the_step(frames, tmp_path):
     """The schedule (and so the epoch count) is an argument of the compiled step, not a
     constant: with JAX's persistent compilation cache on, a 3-epoch run after a 2-epoch run
-    (another cosine length: a time-budget probe, then the run) finds every program it
+    (another cosine length, as when a time budget refits the run) finds every program it
     compiles in the cache (a hit is still counted as a backend compile event)."""
     from jax.experimental.compilation_cache import compilation_cache as cc
     events = []
-    jax.monitoring.register_event_listener(lambda e, **kw: events.append(e))
+
+    def listen(event, **kwargs):
+        events.append(event)
+
+    jax.monitoring.register_event_listener(listen)
     data = frames[:6] + sw_frames(2, seed=5, repeat=(2, 1, 1))
     saved = (jax.config.jax_compilation_cache_dir,
              jax.config.jax_persistent_cache_min_compile_time_secs)
@@ -334,6 +338,7 @@ def test_run_length_is_not_compiled_into_the_step(frames, tmp_path):
                            events.count("/jax/compilation_cache/cache_misses")))
         assert len(result.history) == 3
     finally:
+        jax.monitoring.unregister_event_listener(listen)
         jax.config.update("jax_compilation_cache_dir", saved[0])
         jax.config.update("jax_persistent_cache_min_compile_time_secs", saved[1])
         cc.reset_cache()
@@ -345,7 +350,8 @@ def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_pat
     """TrainSettings.time_budget_s: a zero budget runs one epoch and names the stop; the
     epoch count is fitted after PROBE_EPOCHS timed epochs (and refitted after each), capped
     by an explicit epochs; a resumed run's schedule is the fitted one from its checkpoint."""
-    from jaxpot.nn.train import PROBE_EPOCHS, budget_epochs
+    import jax.numpy as jnp
+    from jaxpot.nn.train import PROBE_EPOCHS, budget_epochs, learning_rate
     model = bpnn(["Si"], 4.0, hidden=(8,))
     result = train_model(model, frames[:8], settings=FAST._replace(
         epochs=50, time_budget_s=0.0), progress=False)
@@ -355,8 +361,6 @@ def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_pat
     assert budget_epochs(history, 10.0, 30.0) == 3 + int(0.95 * 20 / 2.0)
     assert budget_epochs(history, 10.0, 30.0, cap=5) == 5
     assert budget_epochs(history, 40.0, 30.0) == 3
-    import jax.numpy as jnp
-    from jaxpot.nn.train import learning_rate
     records = []
 
     def kill_at_epoch_3(record):

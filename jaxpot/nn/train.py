@@ -101,8 +101,8 @@ def _initial_member_params(model: EnergyModel, k: int, seed: int):
 def _optimizer(settings: TrainSettings, steps_per_epoch: int):
     """(optax chain without the learning rate, schedule array): the warmup-cosine rate is
     applied inside the step from ``schedule`` = (peak, final, warmup steps, total steps), an
-    argument rather than a constant, so one compiled step serves any run length (a probe, a
-    resumed run with more epochs, and the persistent compilation cache all reuse it)."""
+    argument rather than a constant, so one compiled step serves any run length (a time
+    budget's refits, a resumed run, and JAX's persistent compilation cache all reuse it)."""
     total = max(settings.epochs * steps_per_epoch, 1)
     warmup = max(min(settings.warmup_epochs * steps_per_epoch, total - 1), 1)
     schedule = jnp.asarray([settings.learning_rate, settings.final_learning_rate, warmup, total])
