@@ -49,7 +49,8 @@ def main():
     from jaxpot.nn import bpnn
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
-    from jaxpot.nn.train import TrainSettings, _compiled_steps, _optimizer, training_view
+    from jaxpot.nn.train import (TrainSettings, _compiled_steps, _optimizer, _schedule,
+                                  training_view)
     import jax.numpy as jnp
     model = bpnn(["Si"], 5.0)
     labels = read_labels_checked(frames)
@@ -60,7 +61,8 @@ def main():
     t_prep = time.perf_counter() - t0
     model = fit_normalization(model, frames, labels, ds)
     settings = TrainSettings(epochs=args.epochs, batch_size=4)
-    opt, _ = _optimizer(settings, 16)
+    opt = _optimizer(settings)
+    schedule = _schedule(settings, len(epoch_plan(ds, 4, None)))
     net = jax.tree_util.tree_map(lambda x: x[None], model.params["net"])
     state = {"net": net, "opt": jax.vmap(opt.init)(net), "ema": net, "best": net,
              "step": jnp.zeros((), jnp.int32)}
@@ -70,7 +72,7 @@ def main():
         t = time.perf_counter()
         for k, rows_, w in epoch_plan(ds, 4, np.random.default_rng(epoch)):
             b = ds.buckets[k]
-            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows_, w)
+            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows_, w, schedule)
         jax.block_until_ready(loss)
         times.append(time.perf_counter() - t)
     rows["jaxpot"] = {"prepare_s": t_prep, "first_epoch_s": times[0],

@@ -98,16 +98,19 @@ def _initial_member_params(model: EnergyModel, k: int, seed: int):
     return NETWORK_KINDS[model.kind].from_config(config, seed=seed + k).params
 
 
-def _optimizer(settings: TrainSettings, steps_per_epoch: int):
-    """(optax chain without the learning rate, schedule array): the warmup-cosine rate is
-    applied inside the step from ``schedule`` = (peak, final, warmup steps, total steps), an
-    argument rather than a constant, so one compiled step serves any run length (a time
+def _optimizer(settings: TrainSettings):
+    """Adam with gradient clipping, without the learning rate: the step scales by
+    :func:`learning_rate` of the schedule it is given."""
+    return optax.chain(optax.clip_by_global_norm(settings.grad_clip), optax.scale_by_adam())
+
+
+def _schedule(settings: TrainSettings, steps_per_epoch: int):
+    """(peak, final, warmup steps, total steps) of the warmup-cosine rate: an argument of the
+    compiled step rather than a constant, so one compiled step serves any run length (a time
     budget's refits, a resumed run, and JAX's persistent compilation cache all reuse it)."""
     total = max(settings.epochs * steps_per_epoch, 1)
     warmup = max(min(settings.warmup_epochs * steps_per_epoch, total - 1), 1)
-    schedule = jnp.asarray([settings.learning_rate, settings.final_learning_rate, warmup, total])
-    return optax.chain(optax.clip_by_global_norm(settings.grad_clip),
-                       optax.scale_by_adam()), schedule
+    return jnp.asarray([settings.learning_rate, settings.final_learning_rate, warmup, total])
 
 
 def learning_rate(step, schedule):
@@ -191,7 +194,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     nets = [_initial_member_params(model, k, settings.seed)["net"] for k in range(k_members)]
     net = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *nets)
     steps_per_epoch = len(epoch_plan(train_set, settings.batch_size, None))
-    optimizer, schedule = _optimizer(settings, steps_per_epoch)
+    optimizer, schedule = _optimizer(settings), _schedule(settings, steps_per_epoch)
     state = {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
              "step": jnp.zeros((), jnp.int32)}
     step_fn, eval_fn = _compiled_steps(model, optimizer, settings, results_fn)
@@ -204,7 +207,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             state, header = restored
     if "epochs" in header:  # the budget-fitted length of the run being resumed
         settings = resolved(requested._replace(epochs=header["epochs"]), model)
-        schedule = _optimizer(settings, steps_per_epoch)[1]
+        schedule = _schedule(settings, steps_per_epoch)
     from tqdm.auto import tqdm
     bar = tqdm(total=settings.epochs, initial=header["epoch"], disable=not progress,
                unit="epoch", desc=f"training {model.name}")
@@ -256,7 +259,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         if budget is not None and epoch + 1 >= PROBE_EPOCHS:
             header["epochs"] = budget_epochs(header["history"], spent, budget, requested.epochs)
             settings = resolved(requested._replace(epochs=header["epochs"]), model)
-            schedule = _optimizer(settings, steps_per_epoch)[1]
+            schedule = _schedule(settings, steps_per_epoch)
             bar.total = settings.epochs
         bar.set_postfix_str(_postfix(record), refresh=False)
         bar.update(1)
