@@ -46,7 +46,6 @@ def main():
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     from ase.io import read
-    from jaxpot.evaluation import evaluate
     from jaxpot.nn.pipeline import train
     data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     n2p2 = {"water": "water_rpbe_d3_n2p2_example.extxyz", "cu2s": "cu2s_pbe_n2p2_example.extxyz"}
@@ -85,11 +84,7 @@ def main():
         config["train_settings"]["time_budget_s"] = args.time_budget
     result = train(config, progress=True)
     seconds = time.perf_counter() - start
-    ev = evaluate(result.model, test_frames)
-    print(ev.table())
-    o = ev.to_dict()["overall"]
-    print(f"{args.model} {args.element}: test MAE {o['energy_mae']:.2f} meV/atom, "
-          f"{o['force_mae']:.4f} eV/Å; published {PUBLISHED.get(args.element)}; {seconds:.0f} s")
+    ev = test_errors(result.model, test_frames, args, f"; {seconds:.0f} s")
     out = {"model": args.model, "element": args.element, "train_seconds": seconds,
            "epochs_run": len(result.history),
            "settings": {k: v for k, v in config.items() if k != "train_frames"},
@@ -99,21 +94,31 @@ def main():
            "jax": jax.__version__, "jax_device": str(jax.devices()[0]), "x64": bool(args.x64)}
     if args.ensemble > 1:
         out["calibration"] = ensemble_calibration(result.model, test_frames, args)
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
+    write_result(tag, out)
+
+
+def test_errors(model, test_frames, args, suffix: str = ""):
+    """jaxpot.evaluation of ``model`` on the test frames, printed (table and summary line)."""
+    from jaxpot.evaluation import evaluate
+    ev = evaluate(model, test_frames)
+    print(ev.table())
+    o = ev.to_dict()["overall"]
+    print(f"{args.model} {args.element}: test MAE {o['energy_mae']:.2f} meV/atom, "
+          f"{o['force_mae']:.4f} eV/Å; published {PUBLISHED.get(args.element)}{suffix}")
+    return ev
+
+
+def write_result(tag: str, out: dict) -> None:
+    folder = os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{tag}.json"), "w") as fh:
         json.dump(out, fh, indent=1)
 
 
 def evaluate_saved(args, test_frames, tag: str) -> None:
     """Test errors of the saved model ``args.evaluate``, with its run's training summary."""
     import jaxpot
-    from jaxpot.evaluation import evaluate
-    model = jaxpot.load(args.evaluate)
-    ev = evaluate(model, test_frames)
-    print(ev.table())
-    o = ev.to_dict()["overall"]
-    print(f"{args.model} {args.element}: test MAE {o['energy_mae']:.2f} meV/atom, "
-          f"{o['force_mae']:.4f} eV/Å; published {PUBLISHED.get(args.element)}")
+    ev = test_errors(jaxpot.load(args.evaluate), test_frames, args)
     out = {"model": args.model, "element": args.element, "model_file": args.evaluate,
            "test": ev.to_dict(), "published": PUBLISHED.get(args.element),
            "evaluated_on": {"machine": platform.processor() or platform.machine(),
@@ -128,8 +133,7 @@ def evaluate_saved(args, test_frames, tag: str) -> None:
                    train_seconds_in_epochs=sum(r["seconds"] for r in history),
                    first_epoch_seconds=history[0]["seconds"],
                    best_validation={k: v for k, v in best.items() if k.startswith("val_")})
-    with open(os.path.join(os.path.dirname(__file__), "results", f"{tag}.json"), "w") as fh:
-        json.dump(out, fh, indent=1)
+    write_result(tag, out)
 
 
 def ensemble_calibration(model, test_frames, args) -> dict:
