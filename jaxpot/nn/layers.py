@@ -69,6 +69,19 @@ def bessel_basis(r, r_cut: float, n: int):
     return jnp.sqrt(2.0 / r_cut) * jnp.where(r[..., None] > 0, value, k)
 
 
+def cubic_hermite(x, values, slopes, spacing: float):
+    """A function tabulated at x_g = g * spacing, g = 0..G (``values``, ``slopes``: (G+1, M)),
+    interpolated at x (...) by cubic Hermite polynomials: (..., M).  C1 in x; x outside
+    [0, G * spacing] extrapolates the end intervals' cubics."""
+    last = values.shape[0] - 2
+    t = x / spacing
+    cell = jnp.clip(jnp.floor(t), 0, last)
+    u = (t - cell)[..., None]
+    cell = cell.astype(jnp.int32)
+    v = (1 + 2 * u) * (1 - u) ** 2 * values[cell] + u ** 2 * (3 - 2 * u) * values[cell + 1]
+    return v + spacing * u * (1 - u) * ((1 - u) * slopes[cell] - u * slopes[cell + 1])
+
+
 def envelope(r, r_cut: float, kind: str = "cosine"):
     """Smooth cutoff: ``cosine`` (Behler) or ``polynomial`` (p = 6, NequIP)."""
     if kind == "cosine":

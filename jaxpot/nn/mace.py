@@ -14,10 +14,17 @@ The readout is linear on the scalars after each layer except the last, a small M
 last; the readouts' last weights start at zero.  eps_i = scale * sum_layers readout + e0_{Z_i}
 (eV).  ``scale``, ``e0`` and the mean neighbour count ``n_avg`` are fitted on the training
 set and stored in ``params["norm"]``.
+
+Two evaluations keep CPU training affordable: the radial MLP is tabulated on a grid of r
+(``radial_grid`` intervals; values and slopes) and interpolated per pair, so the MLP and its
+derivatives run on ~100 points instead of every pair; and the product basis is one
+contraction of A's symmetric monomials with the weighted path tensors, not a chain of
+path-wise tensor products (the same function; checked against e3nn in tests/test_mace.py).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -27,7 +34,7 @@ import numpy as np
 
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.nn.layers import (activation, bessel_basis, envelope, loadable,
+from jaxpot.nn.layers import (activation, bessel_basis, cubic_hermite, envelope, loadable,
                               vector_network_model)
 
 _MODULE = "jaxpot.nn.mace"
@@ -57,18 +64,47 @@ def _irreps_to(ell: int) -> str:
     return " + ".join(f"{l}{'eo'[l % 2]}" for l in range(ell + 1))
 
 
+def _radial_basis(r, fc, cutoff: float, n_rbf: int):
+    """The radial MLP's input: Bessel functions of r / r_c (values of order 1, as
+    e3nn.bessel) times the cutoff function fc: (..., n_rbf)."""
+    return bessel_basis(r, cutoff, n_rbf) * fc[..., None] * cutoff ** 1.5
+
+
 class OneParticleBasis(nn.Module):
-    """A_i,c = W_A sum_j R_c,path(r_ij) (h_j,c (x) Y(r̂_ij))_path / n_avg: (N, C, dim_Y)."""
+    """A_i,c = W_A sum_j R_c,path(r_ij) (h_j,c (x) Y(r̂_ij))_path / n_avg: (N, C, dim_Y).
+
+    R is a radial MLP of a Bessel basis; with ``radial_grid`` > 0 the MLP runs on that many
+    intervals of [0, r_c] (values and r-derivatives) and R(r_ij) is their cubic Hermite
+    interpolant, so each training step evaluates the MLP on a grid, not on every edge."""
 
     channels: int
     sh_irreps: str
     radial_hidden: Sequence[int]
     act: str
+    cutoff: float
+    n_rbf: int
+    cutoff_kind: str
+    radial_grid: int = 0
+
+    def radial(self, mlp, r, within):
+        """R(r) (N, K, outputs) of the MLP ``mlp``, zero off ``within``."""
+        if not self.radial_grid:
+            fc = jnp.where(within, envelope(r, self.cutoff, self.cutoff_kind), 0.0)
+            return mlp(_radial_basis(r, fc, self.cutoff, self.n_rbf))
+        grid = jnp.linspace(0.0, self.cutoff, self.radial_grid + 1, dtype=r.dtype)
+        basis, slope = jax.jvp(lambda x: _radial_basis(
+            x, envelope(x, self.cutoff, self.cutoff_kind), self.cutoff, self.n_rbf),
+            (grid,), (jnp.ones_like(grid),))
+        values, slopes = nn.jvp(lambda m, x: m(x), mlp, (basis,), (slope,),
+                                variable_tangents={})
+        table = cubic_hermite(r, values, slopes, self.cutoff / self.radial_grid)
+        return jnp.where(within[..., None], table, 0.0)
 
     @nn.compact
-    def __call__(self, h, y, rbf, nb, inv_avg_neighbors):
-        """h (N, C x irreps) node features, y (N, K, 1, dim_Y) spherical harmonics, rbf (N, K,
-        R) radial basis, nb (N, K) neighbour index (N for none)."""
+    def __call__(self, h, y, r, within, nb, inv_avg_neighbors):
+        """h (N, C x irreps) node features, y (N, K, 1, dim_Y) spherical harmonics, r (N, K)
+        pair distances Å, within (N, K) pairs inside the cutoff, nb (N, K) neighbour index
+        (N for none)."""
         import e3nn_jax as e3nn
         c, sh_irreps = self.channels, e3nn.Irreps(self.sh_irreps)
         up = e3nn.flax.Linear(h.irreps, name="up")(h)
@@ -80,9 +116,10 @@ class OneParticleBasis(nn.Module):
         msg = jnp.einsum("nkci,nkiq->nkcq", hj.array, per_edge)
         # radial MLP without biases (zero at the cutoff), activations of unit variance
         copies = msg_irreps.num_irreps
-        weights = e3nn.flax.MultiLayerPerceptron(
+        mlp = e3nn.flax.MultiLayerPerceptron(
             (*self.radial_hidden, c * copies), activation(self.act), output_activation=False,
-            name="radial")(rbf)
+            name="radial")
+        weights = self.radial(mlp, r, within)
         weights = weights.reshape(weights.shape[:2] + (c, copies))
         expand = np.eye(copies)[:, _copy_index(msg_irreps)].astype(weights.dtype)
         a = jnp.sum(msg * (weights @ expand), axis=1) * inv_avg_neighbors  # (N, C, d_msg)
@@ -91,9 +128,80 @@ class OneParticleBasis(nn.Module):
         return a.mul_to_axis(c)
 
 
+def _symmetric_monomials(dim: int, degree: int) -> np.ndarray:
+    """The multisets i1 <= ... <= i_nu of {0..dim-1}, nu = degree: (count, degree)."""
+    return np.array(list(itertools.combinations_with_replacement(range(dim), degree)))
+
+
+def _product_tensors(irreps_a: str, irreps_out: str, correlation: int):
+    """The product basis as dense tensors on symmetric monomials of A.
+
+    e3nn's path-wise products (A (x) A)_paths, ((A (x) A) (x) A)_paths, ... filtered to
+    ``irreps_out`` and regrouped, then one weight per path copy: B[o] = sum_p w_p sum_m
+    U[m, o, p] A^m with A^m = A_i1 ... A_inu over the monomials m.  Returns the monomials of
+    each degree, U (n_monomials, d_out, P) and the irreps of B (one copy of each irrep)."""
+    import e3nn_jax as e3nn
+    irreps_a, keep_out = e3nn.Irreps(irreps_a), e3nn.Irreps(irreps_out)
+    dim = irreps_a.dim
+    with jax.ensure_compile_time_eval():
+        def basis(nu, axis):  # e_i on axis ``axis`` of nu broadcast axes
+            shape = [1] * nu + [dim]
+            shape[axis] = dim
+            return e3nn.IrrepsArray(irreps_a, np.eye(dim).reshape(shape))
+        terms, power = [], basis(1, 0)
+        for nu in range(1, correlation + 1):
+            if nu > 1:
+                keep = irreps_a if nu < correlation else keep_out
+                lifted = e3nn.IrrepsArray(power.irreps, power.array[..., None, :])
+                power = e3nn.tensor_product(lifted, basis(nu, nu - 1), filter_ir_out=keep)
+            terms.append(power.filter(keep_out))
+        joined = e3nn.Irreps(sum((t.irreps for t in terms), e3nn.Irreps("")))
+        order = np.concatenate([np.arange(a, b) for a, b in
+                                (joined.slices()[i].indices(joined.dim)[:2]
+                                 for i in joined.sort().inv)])
+        grouped = joined.sort().irreps.simplify()
+    out_irreps = e3nn.Irreps([(1, ir) for _, ir in grouped])
+    fold = np.zeros((grouped.dim, out_irreps.dim, grouped.num_irreps))  # b -> (o, p)
+    col = o = p = 0
+    for mul, ir in grouped:
+        for copy in range(mul):
+            for m in range(ir.dim):
+                fold[col + copy * ir.dim + m, o + m, p + copy] = 1.0
+        col, o, p = col + mul * ir.dim, o + ir.dim, p + mul
+    blocks, monomials, start = [], [], 0
+    for nu, term in enumerate(terms, 1):
+        full = np.zeros((dim,) * nu + (joined.dim,))
+        full[..., start:start + term.irreps.dim] = np.asarray(term.array).reshape(
+            (dim,) * nu + (-1,))
+        start += term.irreps.dim
+        u = np.tensordot(full[..., order], fold, axes=1)  # (dim^nu, d_out, P)
+        multisets = _symmetric_monomials(dim, nu)
+        blocks.append(np.stack([sum(u[perm] for perm in set(itertools.permutations(m)))
+                                for m in multisets]))
+        monomials.append(multisets)
+    return monomials, np.concatenate(blocks), out_irreps
+
+
+def _monomials(a, monomials):
+    """A^m over the symmetric monomials of each degree: a (..., dim) -> (..., n_monomials).
+    Degree nu multiplies a degree nu - 1 monomial by one more factor; the factors are picked
+    by one-hot matmuls (gathers and their scatter transposes are slow on XLA:CPU)."""
+    def pick(x, index):
+        return x @ np.eye(x.shape[-1], dtype=x.dtype)[:, index]
+    out, prev = [a], a
+    for lower, upper in zip(monomials, monomials[1:]):
+        prefix = {tuple(m): i for i, m in enumerate(lower)}
+        prev = pick(prev, [prefix[tuple(m[:-1])] for m in upper]) * pick(a, upper[:, -1])
+        out.append(prev)
+    return jnp.concatenate(out, axis=-1)
+
+
 class ProductBasis(nn.Module):
     """B_i,c = sum_nu sum_paths w_{Z_i},c,path (A_i,c (x) ... (x) A_i,c)_path, nu = 1 ..
-    correlation, kept in ``irreps_out``; then a channel-mixing linear map: (N, C x irreps)."""
+    correlation, kept in ``irreps_out``; then a channel-mixing linear map: (N, C x irreps).
+
+    The paths are e3nn's ``tensor_product``s; they are evaluated as one contraction of the
+    symmetric monomials of A with the weighted path tensors (:func:`_product_tensors`)."""
 
     n_species: int
     irreps_out: str
@@ -103,24 +211,20 @@ class ProductBasis(nn.Module):
     def __call__(self, a, onehot):
         """a (N, C, dim_Y) one-particle basis, onehot (N, S) species."""
         import e3nn_jax as e3nn
-        n, c = a.shape[:2]
+        c = a.shape[1]
         keep_out = e3nn.Irreps(self.irreps_out)
-        terms, power = [a.filter(keep_out)], a
-        for nu in range(2, self.correlation + 1):
-            keep = a.irreps if nu < self.correlation else keep_out
-            power = e3nn.tensor_product(power, a, filter_ir_out=keep)
-            terms.append(power.filter(keep_out))
-        b = e3nn.concatenate(terms, axis=-1).regroup()  # (N, C, d_B)
-        copies = b.irreps.num_irreps
+        monomials, u, out_irreps = _product_tensors(str(a.irreps), self.irreps_out,
+                                                    self.correlation)
+        copies = u.shape[-1]
         w = self.param("weights", nn.initializers.normal(1.0), (self.n_species, c, copies),
                        a.dtype)
-        wb = jnp.einsum("ns,scp->ncp", onehot, w) / np.sqrt(copies)
-        starts = np.cumsum([0] + [mul for mul, _ in b.irreps])
-        chunks = [None if x is None else jnp.sum(x * wb[:, :, i:i + mul, None], axis=2,
-                                                 keepdims=True)
-                  for x, (mul, _), i in zip(b.chunks, b.irreps, starts)]
-        product = e3nn.from_chunks(e3nn.Irreps([(1, ir) for _, ir in b.irreps]), chunks,
-                                   (n, c), a.dtype).axis_to_mul()
+        coef = jnp.einsum("mop,scp->scmo", u.astype(a.dtype), w) / np.sqrt(copies)
+        features = _monomials(a.array, monomials)  # (N, C, n_monomials)
+        per_species = [jnp.einsum("ncm,cmo->nco", features, coef[s])
+                       for s in range(self.n_species)]
+        out = (per_species[0] if self.n_species == 1 else
+               jnp.einsum("ns,snco->nco", onehot, jnp.stack(per_species)))
+        product = e3nn.IrrepsArray(out_irreps, out).axis_to_mul()
         return e3nn.flax.Linear(e3nn.Irreps([(c, ir) for _, ir in keep_out]),
                                 name="mix")(product)
 
@@ -139,6 +243,7 @@ class MACE(nn.Module):
     radial_hidden: Sequence[int] = (64, 64)
     act: str = "silu"
     cutoff_kind: str = "polynomial"
+    radial_grid: int = 0
 
     @nn.compact
     def __call__(self, species_index, vectors, mask, idx, inv_avg_neighbors):
@@ -148,9 +253,6 @@ class MACE(nn.Module):
         c, n = self.channels, species_index.shape[0]
         r = safe_norm(vectors, mask)
         within = mask & (r < self.cutoff)
-        fc = jnp.where(within, envelope(r, self.cutoff, self.cutoff_kind), 0.0)
-        # Bessel functions of r / r_c (values of order 1, as e3nn.bessel) times the cutoff
-        rbf = bessel_basis(r, self.cutoff, self.n_rbf) * fc[..., None] * self.cutoff ** 1.5
         safe = jnp.where(within[..., None], vectors, jnp.array([0.0, 0.0, 1.0], vectors.dtype))
         sh_irreps = _irreps_to(self.max_ell)
         y = e3nn.spherical_harmonics(sh_irreps, safe[:, :, None, :], normalize=True,
@@ -163,7 +265,8 @@ class MACE(nn.Module):
             last = layer == self.layers - 1
             hidden = "0e" if last else _irreps_to(self.hidden_ell)
             a = OneParticleBasis(c, sh_irreps, tuple(self.radial_hidden), self.act,
-                                 name=f"A_{layer}")(h, y, rbf, nb, inv_avg_neighbors)
+                                 self.cutoff, self.n_rbf, self.cutoff_kind, self.radial_grid,
+                                 name=f"A_{layer}")(h, y, r, within, nb, inv_avg_neighbors)
             message = ProductBasis(self.n_species, hidden, self.correlation,
                                    name=f"B_{layer}")(a, onehot)
             skip = e3nn.flax.Linear(message.irreps, force_irreps_out=True,
@@ -182,7 +285,7 @@ class MACE(nn.Module):
 def mace(species, cutoff: float = 5.0, *, channels: int = 16, max_ell: int = 2,
          hidden_ell: int = 1, correlation: int = 3, layers: int = 2, n_rbf: int = 8,
          radial_hidden: Sequence[int] = (64, 64), activation: str = "silu",
-         cutoff_kind: str = "polynomial", seed: int = 0, dtype=None,
+         cutoff_kind: str = "polynomial", radial_grid: int = 128, seed: int = 0, dtype=None,
          params=None) -> EnergyModel:
     """A MACE-like potential with freshly initialised weights (see the module docstring).
 
@@ -192,6 +295,8 @@ def mace(species, cutoff: float = 5.0, *, channels: int = 16, max_ell: int = 2,
         correlation: body order of the product basis minus one. layers: interactions.
         n_rbf: Bessel functions. radial_hidden: widths of the radial MLP.
         activation: see :mod:`jaxpot.nn.layers`. cutoff_kind: "polynomial" or "cosine".
+        radial_grid: intervals of [0, cutoff] on which the radial MLP is tabulated and
+            interpolated (0: the MLP on every pair).
         seed: initialisation seed. dtype: parameter dtype (default JAX's float).
         params: full params to use instead.
     """
@@ -202,7 +307,7 @@ def mace(species, cutoff: float = 5.0, *, channels: int = 16, max_ell: int = 2,
               "max_ell": int(max_ell), "hidden_ell": int(hidden_ell),
               "correlation": int(correlation), "layers": int(layers), "n_rbf": int(n_rbf),
               "radial_hidden": [int(x) for x in radial_hidden], "activation": activation,
-              "cutoff_kind": cutoff_kind, "dtype": dtype.name}
+              "cutoff_kind": cutoff_kind, "radial_grid": int(radial_grid), "dtype": dtype.name}
     return mace_from_config(config, seed=seed, params=params)
 
 
@@ -215,7 +320,8 @@ def mace_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
         raise ValueError("mace needs max_ell >= hidden_ell and correlation >= 1")
     module = MACE(len(zs), cutoff, config["channels"], config["max_ell"], config["hidden_ell"],
                   config["correlation"], config["layers"], config["n_rbf"],
-                  tuple(config["radial_hidden"]), config["activation"], config["cutoff_kind"])
+                  tuple(config["radial_hidden"]), config["activation"], config["cutoff_kind"],
+                  config.get("radial_grid", 0))  # files before radial_grid: the MLP per pair
     if params is None:
         net = jax.jit(module.init)(jax.random.PRNGKey(seed), jnp.zeros(2, int),
                                    jnp.ones((2, 1, 3), dtype), jnp.ones((2, 1), bool),
