@@ -28,6 +28,7 @@ from jaxpot.nn import fixed_features
 from jaxpot.nn.data import build_dataset, read_labels_checked
 from jaxpot.nn.ensemble import calibration_factors, ensemble_predict
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
+from jaxpot.nn.uncertainty_metrics import calibration, fit_sigma_scale
 from jaxpot.potentials import stillinger_weber
 from jaxpot.testing import CompilationCounter
 
@@ -395,13 +396,15 @@ def test_ensemble_mean_spread_calibration_and_file(frames, test_frames, tmp_path
     np.testing.assert_allclose(pred.energy, plain.energy, rtol=1e-12)
     np.testing.assert_allclose(pred.forces[0], plain.forces[0], atol=1e-12)
     assert np.all(pred.energy_std > 0) and np.all(pred.forces_std[0] > 0)
-    # the stored calibration = sqrt(mean(err^2 / std^2)) of the raw spread on validation
+    # the stored calibration gives the raw spread its smallest miscalibration area on validation
     val = result.validation_frames
     raw = ensemble_predict(model, val, calibrated=False)
     f_err = np.concatenate([(raw.forces[i] - a.get_forces()).ravel() for i, a in enumerate(val)])
     f_std = np.concatenate([s.ravel() for s in raw.forces_std])
     cal = np.asarray(model.params["calibration"])
-    assert cal[1] == pytest.approx(np.sqrt(np.mean(f_err ** 2 / f_std ** 2)), rel=1e-10)
+    area = calibration(f_err, cal[1] * f_std).miscalibration_area
+    assert all(area <= calibration(f_err, c * f_std).miscalibration_area
+               for c in cal[1] * np.array([0.8, 0.9, 1.1, 1.25]))
     assert cal[1] == pytest.approx(calibration_factors(raw, read_labels_checked(val))[1])
     np.testing.assert_allclose(pred.forces_std[0], cal[1] * ensemble_predict(
         model, test_frames, calibrated=False).forces_std[0], rtol=1e-12)
@@ -474,7 +477,6 @@ def test_calibration_metrics_on_known_distributions():
     the 1-sigma interval is erf(1/sqrt 2) = 0.6827); sigmas half the truth are overconfident
     (area = mean |P(|Z| < z/2) - P(|Z| < z)| > 0.1); an uninformative sigma has rank
     correlation ~ 0, an informative one > 0.5."""
-    from jaxpot.nn.uncertainty_metrics import calibration
     rng = np.random.default_rng(0)
     sigma = rng.uniform(0.05, 1.0, 20000)
     err = rng.normal(size=sigma.size) * sigma
@@ -485,3 +487,19 @@ def test_calibration_metrics_on_known_distributions():
     assert good.spearman > 0.5
     assert calibration(err, 0.5 * sigma).miscalibration_area > 0.1
     assert abs(calibration(err, rng.permutation(sigma)).spearman) < 0.05
+
+
+def test_sigma_scale_recovers_the_true_factor_despite_tiny_sigmas():
+    """Errors from N(0, (3 sigma)^2): the fitted scale is 3 (Gaussian truth), also when 2 % of
+    the values are rounding noise over near-zero sigmas (forces zero by symmetry), where the
+    likelihood's sqrt(mean(err^2 / sigma^2)) is off by orders of magnitude."""
+    rng = np.random.default_rng(1)
+    sigma = rng.uniform(0.05, 1.0, 20000)
+    err = 3.0 * rng.normal(size=sigma.size) * sigma
+    assert fit_sigma_scale(err, sigma) == pytest.approx(3.0, rel=0.03)
+    noisy_sigma, noisy_err = sigma.copy(), err.copy()
+    noisy_sigma[:400], noisy_err[:400] = 1e-8, rng.normal(size=400) * 1e-6
+    assert np.sqrt(np.mean(noisy_err ** 2 / noisy_sigma ** 2)) > 10.0
+    c = fit_sigma_scale(noisy_err, noisy_sigma)
+    assert c == pytest.approx(3.0, rel=0.06)
+    assert calibration(noisy_err, c * noisy_sigma).miscalibration_area < 0.03

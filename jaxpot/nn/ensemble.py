@@ -6,7 +6,7 @@ stacked on a leading axis (``params["members"]``) plus calibration factors
 (``params["calibration"]``: energy, forces, stress) that turn the members' spread into an error
 bar: sigma = factor * std over members (Lakshminarayanan et al., NeurIPS 2017; the single
 scale factor as apax's shallow ensembles do, fitted on a validation split by
-:func:`calibration_factors`).  :func:`ensemble_predict` returns the mean and calibrated spread of
+:func:`calibration_factors` to the smallest miscalibration area).  :func:`ensemble_predict` returns the mean and calibrated spread of
 energy, forces and stress.
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 from jaxpot.batch import (batch_energy_forces_stress, check_frames, frame_pairs,
                           packed_batches, plan_buckets)
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
+from jaxpot.nn.uncertainty_metrics import fit_sigma_scale
 from jaxpot.space import VOIGT_PAIRS
 
 _MODULE = "jaxpot.nn.ensemble"
@@ -153,14 +154,13 @@ def ensemble_predict(model: EnergyModel, frames, batch_size: int | None = None,
 def calibration_factors(prediction: EnsemblePrediction, labels) -> np.ndarray:
     """Scale factors (energy, forces, stress) making the raw spread an error bar on ``labels``.
 
-    For each quantity the factor c minimises the Gaussian negative log-likelihood of the errors
-    with sigma = c * std: c^2 = mean(err^2 / std^2) (1 where nothing is labelled)."""
+    For each quantity the factor c gives c * std the smallest miscalibration area on these
+    errors (:func:`jaxpot.nn.uncertainty_metrics.fit_sigma_scale`); 1 where fewer than two
+    values are labelled."""
     def factor(err, std):
-        err, std = np.concatenate(err) if err else np.zeros(0), np.concatenate(std) if std else None
-        if std is None or err.size == 0:
+        if sum(np.size(e) for e in err) < 2:
             return 1.0
-        ok = std > 1e-12
-        return float(np.sqrt(np.mean(err[ok] ** 2 / std[ok] ** 2))) if ok.any() else 1.0
+        return fit_sigma_scale(np.concatenate(err), np.concatenate(std))
 
     e_err, e_std, f_err, f_std, s_err, s_std = [], [], [], [], [], []
     for i, lab in enumerate(labels):
