@@ -6,8 +6,8 @@ stacked on a leading axis (``params["members"]``) plus calibration factors
 (``params["calibration"]``: energy, forces, stress) that turn the members' spread into an error
 bar: sigma = factor * std over members (Lakshminarayanan et al., NeurIPS 2017; the single
 scale factor as apax's shallow ensembles do, fitted on a validation split by
-:func:`calibration_factors` to the smallest miscalibration area).  :func:`ensemble_predict` returns the mean and calibrated spread of
-energy, forces and stress.
+:func:`calibration_factors` to the smallest miscalibration area).  :func:`ensemble_predict`
+returns the mean and calibrated spread of energy, forces and stress.
 """
 
 from __future__ import annotations
