@@ -5,8 +5,10 @@
 For each model: one 64-atom mlearn Si frame, float32, jitted ``grad`` over the weights of
 sum(F^2) + E (forces by autodiff inside, as in training), and the forces alone; compile time
 of the first call, then the best of 5 rounds.  PaiNN (the default, F 32) is the peer; MACE at
-its default (16 channels, radial MLP tabulated on 128 intervals) and four variants.  Prints a
-table and writes benchmarks/results/<--out>.json.
+its default (16 channels, radial MLP tabulated on 128 intervals) and four variants.  Then the
+trainer's whole compiled step (energy + forces + stress loss, Adam, EMA; one structure per
+step over a bucket of 60 frames) for the defaults.  Prints tables and writes
+benchmarks/results/<--out>.json.
 """
 
 from __future__ import annotations
@@ -43,6 +45,48 @@ def measure(model, atoms) -> dict:
                 lambda: jax.block_until_ready(forces(model.params, *args))), 1)}
 
 
+def training_step(model, frames, n_frames: int = 60) -> dict:
+    """The trainer's own compiled step (``jaxpot.nn.train``: one structure, energy + forces +
+    stress loss, Adam, EMA) over one bucket of the first ``n_frames`` mlearn Si frames: compile
+    s, then ms per step over an epoch of them (best of 2)."""
+    import numpy as np
+    from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
+    from jaxpot.nn.normalization import fit_normalization
+    from jaxpot.nn.train import (TrainSettings, _compiled_steps, _optimizer, _schedule,
+                                 resolved, training_view)
+    frames = frames[:n_frames]
+    labels = read_labels_checked(frames, None, "mlearn Si")
+    settings = resolved(TrainSettings(), model)
+    prepare, results_fn = training_view(model)
+    data = build_dataset(model, frames, labels, "mlearn Si", prepare=prepare)
+    model = fit_normalization(model, frames, labels, data)
+    net = jax.tree_util.tree_map(lambda x: x[None], model.params["net"])
+    optimizer = _optimizer(settings)
+    state = {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
+             "step": jnp.zeros((), jnp.int32)}
+    step, _ = _compiled_steps(model, optimizer, settings, results_fn)
+    plan = epoch_plan(data, settings.batch_size, np.random.default_rng(0))
+    schedule = _schedule(settings, len(plan))
+
+    def epoch(state):
+        for k, rows, weight in plan:
+            b = data.buckets[k]
+            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows, weight, schedule)
+        jax.block_until_ready(loss)
+        return state
+    start = time.perf_counter()
+    b = data.buckets[plan[0][0]]
+    jax.block_until_ready(step(state, b.batch, b.targets, b.extra, *plan[0][1:], schedule))
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        state = epoch(state)
+        times.append((time.perf_counter() - start) / len(plan))
+    return {"K": b.batch.neighbors.idx.shape[-1], "compile s": round(compile_s, 1),
+            "train step ms": round(1e3 * min(times), 1)}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default="nn_step")
@@ -60,8 +104,13 @@ def main():
               "MACE 32 channels, 1 layer": mace(["Si"], 5.0, channels=32, layers=1)}
     rows = [{"model": name, **measure(model, atoms)} for name, model in models.items()]
     print_table(rows, ["model", "K", "compile s", "loss grad ms", "forces ms"])
+    steps = [{"model": name, **training_step(model, frames)} for name, model in
+             {"MACE (default)": mace(["Si"], 5.0),
+              "MACE default, radial MLP on every pair": mace(["Si"], 5.0, radial_grid=0),
+              "PaiNN (default)": painn(["Si"], 5.0)}.items()]
+    print_table(steps, ["model", "K", "compile s", "train step ms"])
     print("wrote", write_json(args.out, {"machine": machine(), "frame_atoms": len(atoms),
-                                         "rows": rows}))
+                                         "rows": rows, "training_steps": steps}))
 
 
 if __name__ == "__main__":

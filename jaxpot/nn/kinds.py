@@ -38,5 +38,5 @@ class NetworkKind(NamedTuple):
 NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
     "bpnn": NetworkKind(bpnn, bpnn_from_config, 1000, fixed_features=True),
     "painn": NetworkKind(painn, painn_from_config, 135, default_batch_size=1),
-    "mace": NetworkKind(mace, mace_from_config, 30, default_batch_size=1),
+    "mace": NetworkKind(mace, mace_from_config, 32, default_batch_size=1),
 })
