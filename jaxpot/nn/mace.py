@@ -24,6 +24,7 @@ path-wise tensor products (the same function; checked against e3nn in tests/test
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 
@@ -133,13 +134,15 @@ def _symmetric_monomials(dim: int, degree: int) -> np.ndarray:
     return np.array(list(itertools.combinations_with_replacement(range(dim), degree)))
 
 
+@functools.lru_cache(maxsize=None)
 def _product_tensors(irreps_a: str, irreps_out: str, correlation: int):
     """The product basis as dense tensors on symmetric monomials of A.
 
     e3nn's path-wise products (A (x) A)_paths, ((A (x) A) (x) A)_paths, ... filtered to
     ``irreps_out`` and regrouped, then one weight per path copy: B[o] = sum_p w_p sum_m
     U[m, o, p] A^m with A^m = A_i1 ... A_inu over the monomials m.  Returns the monomials of
-    each degree, U (n_monomials, d_out, P) and the irreps of B (one copy of each irrep)."""
+    each degree, U (n_monomials, d_out, P) and the irreps of B (one copy of each irrep);
+    memoised, as every trace of the model asks again (read-only arrays)."""
     import e3nn_jax as e3nn
     irreps_a, keep_out = e3nn.Irreps(irreps_a), e3nn.Irreps(irreps_out)
     dim = irreps_a.dim
@@ -179,7 +182,10 @@ def _product_tensors(irreps_a: str, irreps_out: str, correlation: int):
         blocks.append(np.stack([sum(u[perm] for perm in set(itertools.permutations(m)))
                                 for m in multisets]))
         monomials.append(multisets)
-    return monomials, np.concatenate(blocks), out_irreps
+    u = np.concatenate(blocks)
+    for array in (*monomials, u):
+        array.setflags(write=False)
+    return tuple(monomials), u, out_irreps
 
 
 def _monomials(a, monomials):
