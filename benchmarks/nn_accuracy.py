@@ -137,7 +137,8 @@ def evaluate_saved(args, test_frames, tag: str) -> None:
 
 
 def ensemble_calibration(model, test_frames, args) -> dict:
-    """Spread vs actual error on the test set: Spearman, miscalibration area, plot."""
+    """Spread vs actual error on the test set: Spearman, miscalibration area, plot; and the
+    calibration factors the training fitted on the validation split."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -148,7 +149,9 @@ def ensemble_calibration(model, test_frames, args) -> dict:
     f_err = np.concatenate([(f - a.get_forces()).ravel() for f, a in zip(pred.forces, test_frames)])
     f_sig = np.concatenate([s.ravel() for s in pred.forces_std])
     e_err = pred.energy - np.array([a.get_potential_energy() for a in test_frames])
-    out = {}
+    factors = np.asarray(model.params["calibration"], float)
+    print("calibration factors (energy, forces, stress), fitted on validation:", factors)
+    out = {"factors": factors.tolist()}
     fig, ax = plt.subplots(1, 2, figsize=(8, 3.5))
     for name, err, sig in (("forces", f_err, f_sig), ("energy", e_err, pred.energy_std)):
         c = calibration(err, sig)
