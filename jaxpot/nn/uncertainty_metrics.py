@@ -47,12 +47,12 @@ def _levels(n_levels: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _areas(sorted_ratios: np.ndarray, scales: np.ndarray, n_levels: int):
-    """Miscalibration area of scale * sigma for each scale (S,), and the observed fractions
-    (S, P), from the sorted |error| / sigma."""
+    """Miscalibration area of scale * sigma for each scale (S,), the interval probabilities
+    (P,) and the observed fractions (S, P), from the sorted |error| / sigma."""
     expected, z = _levels(n_levels)
     observed = np.searchsorted(sorted_ratios, np.outer(scales, z), side="right")
     observed = observed / sorted_ratios.size
-    return np.trapezoid(np.abs(observed - expected), expected, axis=-1), observed
+    return np.trapezoid(np.abs(observed - expected), expected, axis=-1), expected, observed
 
 
 def _ratios(err, sig) -> np.ndarray:
@@ -62,9 +62,9 @@ def _ratios(err, sig) -> np.ndarray:
 def calibration(errors, sigmas, n_levels: int = 101) -> Calibration:
     """Calibration of ``sigmas`` (predicted one-sigma) against ``errors`` (same shape)."""
     err, sig = _checked(errors, sigmas)
-    area, observed = _areas(_ratios(err, sig), np.ones(1), n_levels)
+    area, expected, observed = _areas(_ratios(err, sig), np.ones(1), n_levels)
     rho = float(spearmanr(err, sig).statistic)
-    return Calibration(rho, float(area[0]), _levels(n_levels)[0], observed[0],
+    return Calibration(rho, float(area[0]), expected, observed[0],
                        float(np.sqrt(np.mean(err ** 2))), float(np.mean(sig)))
 
 
