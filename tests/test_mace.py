@@ -65,7 +65,7 @@ def _product_basis_by_paths(a, onehot, weights, irreps_out, correlation):
 
 @pytest.mark.parametrize("irreps_a, irreps_out, correlation, n_species", [
     ("0e + 1o + 2e", "0e + 1o", 3, 1), ("0e + 1o + 2e", "0e", 3, 2),
-    ("0e + 1o", "0e + 1o", 2, 3), ("0e + 1o + 2e + 3o", "0e + 1o + 2e", 3, 1)])
+    ("0e + 1o", "0e + 1o", 2, 3), ("0e + 1o + 2e", "0e + 1o + 2e", 2, 1)])
 def test_product_basis_equals_e3nn_paths(irreps_a, irreps_out, correlation, n_species):
     """The dense product basis (symmetric monomials of A times the weighted path tensors)
     equals e3nn's path-wise tensor products with the same weights, before and after the
@@ -130,11 +130,11 @@ def test_tabulated_radial_functions_converge_to_the_mlp():
     atoms = _rattled_si()
     e_ref, f_ref = _energy_and_forces(model.replace(params=params), atoms)
     errors = []
-    for grid in (32, 64, 128):
+    for grid in (32, 128):
         tabulated = mace_from_config(dict(config, radial_grid=grid), params=params)
         e, f = _energy_and_forces(tabulated, atoms)
         errors.append((abs(e - e_ref), np.abs(f - f_ref).max()))
-    (e32, f32), (e64, f64), (e128, f128) = errors
+    (e32, f32), (e128, f128) = errors
     assert e128 < 1e-6 * len(atoms) and f128 < 3e-4 * np.abs(f_ref).max()
     assert e32 / e128 > 30 and f32 / f128 > 15  # orders 4 and 3: 256x and 64x ideally
     old = {k: v for k, v in config.items() if k != "radial_grid"}
