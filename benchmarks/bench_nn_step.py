@@ -53,7 +53,7 @@ def training_step(model, frames, n_frames: int = 60) -> dict:
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
     from jaxpot.nn.train import (TrainSettings, _compiled_steps, _optimizer, _schedule,
-                                 resolved, training_view)
+                                 initial_state, resolved, training_view)
     frames = frames[:n_frames]
     labels = read_labels_checked(frames, None, "mlearn Si")
     settings = resolved(TrainSettings(), model)
@@ -62,8 +62,7 @@ def training_step(model, frames, n_frames: int = 60) -> dict:
     model = fit_normalization(model, frames, labels, data)
     net = jax.tree_util.tree_map(lambda x: x[None], model.params["net"])
     optimizer = _optimizer(settings)
-    state = {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
-             "step": jnp.zeros((), jnp.int32)}
+    state = initial_state(net, optimizer)
     step, _ = _compiled_steps(model, optimizer, settings, results_fn)
     plan = epoch_plan(data, settings.batch_size, np.random.default_rng(0))
     schedule = _schedule(settings, len(plan))

@@ -50,8 +50,7 @@ def main():
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
     from jaxpot.nn.train import (TrainSettings, _compiled_steps, _optimizer, _schedule,
-                                  training_view)
-    import jax.numpy as jnp
+                                  initial_state, training_view)
     model = bpnn(["Si"], 5.0)
     labels = read_labels_checked(frames)
     t0 = time.perf_counter()
@@ -64,8 +63,7 @@ def main():
     opt = _optimizer(settings)
     schedule = _schedule(settings, len(epoch_plan(ds, 4, None)))
     net = jax.tree_util.tree_map(lambda x: x[None], model.params["net"])
-    state = {"net": net, "opt": jax.vmap(opt.init)(net), "ema": net, "best": net,
-             "step": jnp.zeros((), jnp.int32)}
+    state = initial_state(net, opt)
     step, _ = _compiled_steps(model, opt, settings, results_fn)
     times = []
     for epoch in range(args.epochs + 1):

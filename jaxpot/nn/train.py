@@ -113,6 +113,13 @@ def _schedule(settings: TrainSettings, steps_per_epoch: int):
     return jnp.asarray([settings.learning_rate, settings.final_learning_rate, warmup, total])
 
 
+def initial_state(net, optimizer) -> dict:
+    """The trainer's state for members' weights ``net`` (stacked on axis 0): weights, the
+    optimizer's state, EMA and best weights, step counter."""
+    return {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
+            "step": jnp.zeros((), jnp.int32)}
+
+
 def learning_rate(step, schedule):
     """Warmup-cosine learning rate at optimizer step ``step`` (0-based), as
     ``optax.warmup_cosine_decay_schedule(0, peak, warmup, total, final)``: linear from 0 to
@@ -195,8 +202,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     net = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *nets)
     steps_per_epoch = len(epoch_plan(train_set, settings.batch_size, None))
     optimizer, schedule = _optimizer(settings), _schedule(settings, steps_per_epoch)
-    state = {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
-             "step": jnp.zeros((), jnp.int32)}
+    state = initial_state(net, optimizer)
     step_fn, eval_fn = _compiled_steps(model, optimizer, settings, results_fn)
 
     header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0}
