@@ -101,8 +101,13 @@ def _chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: 
 
 
 @functools.partial(jax.jit, static_argnames=("check_box",))
-def observe_jit(integrator: Integrator, state: MDState, neighbors, check_box: bool) -> dict:
-    return observe(integrator, state, neighbors, check_box)
+def start_jit(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
+              check_box: bool):
+    """The run's first state (``integrator.init``) and its log row, one compiled program (two
+    would each compile the model's derivatives)."""
+    state = integrator.init(positions, momenta, cell, species, masses, neighbors, key,
+                            pbc=neighbors.pbc)
+    return state, observe(integrator, state, neighbors, check_box)
 
 
 @jax.jit
