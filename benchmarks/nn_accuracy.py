@@ -4,6 +4,8 @@
     python benchmarks/nn_accuracy.py --model bpnn --element water   # n2p2 examples: water, cu2s
     python benchmarks/nn_accuracy.py --model painn --element Ge --time-budget 400   # seconds
     python benchmarks/nn_accuracy.py --model mace --element Si --evaluate M.jaxpot --out TAG
+    python benchmarks/nn_accuracy.py --model mace --element fcc_eam \
+        --files /tmp/cu_eam_train.extxyz /tmp/cu_eam_test.extxyz    # any labelled split, 5 Å
 
 ``--time-budget S`` is ``TrainSettings.time_budget_s``: the trainer times its first three
 epochs and fits the epoch count (and so the cosine schedule's length) to what is left of S
@@ -42,6 +44,8 @@ def main():
     p.add_argument("--set", action="append", default=[], help="train.KEY=VALUE or model.KEY=VALUE")
     p.add_argument("--evaluate", help="a saved model file: report its test errors, no training")
     p.add_argument("--report", help="with --evaluate: the training run's report directory")
+    p.add_argument("--files", nargs=2, metavar=("TRAIN", "TEST"),
+                   help="train and test files instead of mlearn's (--element names them)")
     args = p.parse_args()
     if args.x64:
         jax.config.update("jax_enable_x64", True)
@@ -49,7 +53,11 @@ def main():
     from jaxpot.nn.pipeline import train
     data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     n2p2 = {"water": "water_rpbe_d3_n2p2_example.extxyz", "cu2s": "cu2s_pbe_n2p2_example.extxyz"}
-    if args.element in n2p2:  # 20-frame examples: a seeded 80/20 split (no published split)
+    if args.files:
+        train_frames, test_frames = (read(path, ":") for path in args.files)
+        species = sorted({s for a in train_frames for s in a.get_chemical_symbols()})
+        cutoff = 5.0
+    elif args.element in n2p2:  # 20-frame examples: a seeded 80/20 split (no published split)
         import numpy as np
         frames = read(os.path.join(data, n2p2[args.element]), ":")
         order = np.random.default_rng(0).permutation(len(frames))

@@ -295,6 +295,33 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
     assert counts[1] == counts[2] <= 8
 
 
+def test_default_epochs_shrink_with_the_training_sets_pairs():
+    """A message-passing kind's default epochs are for mlearn Si's 358,380 pairs within 5 Å
+    (jaxpot.nn.kinds):
+    a set with more pairs gets proportionally fewer (never below min_epochs), a smaller one
+    the same; explicit epochs are kept.  Pair counts: the diamond shells
+    (4 + 12 + 12 neighbours within 5 Å, analytic), as ASE's neighbor_list counts them."""
+    from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
+    from jaxpot.nn.normalization import pair_count
+    from jaxpot.nn.train import resolved
+    kind = NETWORK_KINDS["mace"]
+    assert [default_epochs(kind, n) for n in (None, 200_000, 360_000, 720_000, 1_080_000,
+                                              10 ** 9)] == [32, 32, 32, 16, 11, 8]
+    big = bulk("Si", "diamond", a=5.43, cubic=True).repeat((4, 4, 4))  # 512 atoms
+    assert pair_count([big], 5.0) == 512 * 28
+    frames_ = [big] * 51  # 731,136 pairs: 32 * 360,000 / 731,136 = 15.8
+    model = mace(["Si"], 5.0, channels=4)
+    assert resolved(TrainSettings(), model, frames_).epochs == 16
+    assert resolved(TrainSettings(), model, frames_[:20]).epochs == 32
+    assert resolved(TrainSettings(epochs=40), model, frames_).epochs == 40
+    assert resolved(TrainSettings(), bpnn(["Si"], 5.0), frames_).epochs == 492
+    # the warmup is at most a sixth of the run: 5 epochs of 32, 2 of 16 (10 steps per epoch)
+    from jaxpot.nn.train import _schedule
+    for settings, warmup_steps in ((resolved(TrainSettings(), model), 50),
+                                   (resolved(TrainSettings(), model, frames_), 20)):
+        assert int(_schedule(settings, 10)[2]) == warmup_steps
+
+
 def test_learning_rate_equals_optax_warmup_cosine():
     """The traced schedule equals optax.warmup_cosine_decay_schedule (the reference) at
     every step, warmup and tail included, also under jit with the schedule as an argument."""

@@ -49,11 +49,15 @@ def energy_scale(frames, labels, e0: np.ndarray, species: tuple[int, ...]) -> fl
     return std if std > 1e-6 else 1.0
 
 
+def pair_count(frames, cutoff: float) -> int:
+    """Ordered pairs (i, j) within ``cutoff`` Å over the frames (periodic images included)."""
+    from ase.neighborlist import neighbor_list
+    return sum(len(neighbor_list("i", atoms, cutoff)) for atoms in frames)
+
+
 def mean_neighbor_count(frames, cutoff: float) -> float:
     """Mean number of neighbours within ``cutoff`` Å per atom over the frames (at least 1)."""
-    from ase.neighborlist import neighbor_list
-    pairs = sum(len(neighbor_list("i", atoms, cutoff)) for atoms in frames)
-    return max(pairs / max(sum(len(atoms) for atoms in frames), 1), 1.0)
+    return max(pair_count(frames, cutoff) / max(sum(len(atoms) for atoms in frames), 1), 1.0)
 
 
 def feature_statistics(model: EnergyModel, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:

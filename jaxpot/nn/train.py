@@ -30,10 +30,10 @@ from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
-from jaxpot.nn.kinds import NETWORK_KINDS
+from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
 from jaxpot.nn.loss import (ErrorSums, LossWeights, autodiff_results, batch_loss, error_sums,
                             loss_from_sums)
-from jaxpot.nn.normalization import fit_normalization
+from jaxpot.nn.normalization import fit_normalization, pair_count
 
 
 PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
@@ -54,7 +54,7 @@ class TrainSettings(NamedTuple):
     batch_size: int | None = None  # structures per step; None: the kind's default
     learning_rate: float = 3e-3
     final_learning_rate: float = 3e-5
-    warmup_epochs: int = 5
+    warmup_epochs: int = 5  # at most a sixth of the run's epochs
     weights: LossWeights = LossWeights()
     validation_fraction: float = 0.1
     patience: int | None = None  # epochs without validation gain; None: max(50, epochs // 3)
@@ -66,11 +66,18 @@ class TrainSettings(NamedTuple):
     time_budget_s: float | None = None  # wall seconds of training; see train_model
 
 
-def resolved(settings: TrainSettings, model: EnergyModel) -> TrainSettings:
-    """``settings`` with the model-dependent defaults (epochs, batch size, patience) filled in."""
+def resolved(settings: TrainSettings, model: EnergyModel, frames=None) -> TrainSettings:
+    """``settings`` with the model-dependent defaults (epochs, batch size, patience) filled in;
+    the default epochs of a message-passing kind depend on the pairs within the cutoff of the
+    training ``frames`` (:func:`jaxpot.nn.kinds.default_epochs`)."""
     kind = NETWORK_KINDS.get(model.kind)
-    epochs = settings.epochs if settings.epochs is not None else (
-        kind.default_epochs if kind else 300)
+    if settings.epochs is not None:
+        epochs = settings.epochs
+    elif kind is None:
+        epochs = 300
+    else:
+        needs_pairs = frames is not None and kind.reference_pairs is not None
+        epochs = default_epochs(kind, pair_count(frames, model.cutoff) if needs_pairs else None)
     batch_size = settings.batch_size if settings.batch_size is not None else (
         kind.default_batch_size if kind else 4)
     patience = settings.patience if settings.patience is not None else max(50, epochs // 3)
@@ -109,7 +116,8 @@ def _schedule(settings: TrainSettings, steps_per_epoch: int):
     compiled step rather than a constant, so one compiled step serves any run length (a time
     budget's refits, a resumed run, and JAX's persistent compilation cache all reuse it)."""
     total = max(settings.epochs * steps_per_epoch, 1)
-    warmup = max(min(settings.warmup_epochs * steps_per_epoch, total - 1), 1)
+    warmup_epochs = min(settings.warmup_epochs, max(settings.epochs // 6, 1))  # <= 1/6 of a run
+    warmup = max(min(warmup_epochs * steps_per_epoch, total - 1), 1)
     return jnp.asarray([settings.learning_rate, settings.final_learning_rate, warmup, total])
 
 
@@ -180,17 +188,17 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
                          f"{', '.join(NETWORK_KINDS)}), not a {model.kind!r} model")
     called = time.perf_counter()
     requested = settings or TrainSettings()
-    settings = resolved(requested, model)
-    if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
-        raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     labels = read_labels_checked(frames, names, source)
     if validation_frames is None:
-        tr, va = split_indices(len(frames), settings.validation_fraction, settings.seed)
+        tr, va = split_indices(len(frames), requested.validation_fraction, requested.seed)
         val_frames, val_labels = [frames[i] for i in va], [labels[i] for i in va]
         frames, labels = [frames[i] for i in tr], [labels[i] for i in tr]
     else:
         val_frames = list(validation_frames)
         val_labels = read_labels_checked(val_frames, names, f"{source} (validation)")
+    settings = resolved(requested, model, frames)
+    if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
+        raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     prepare, results_fn = training_view(model)
     train_set = build_dataset(model, frames, labels, source, prepare=prepare)
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)",
