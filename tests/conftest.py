@@ -42,10 +42,10 @@ def _release_compiled_code():
 #: the longest test files (seconds on 2 CPU cores), started first so that the two xdist
 #: workers (``-n 2 --dist loadfile``) finish together: longest-processing-time-first order
 #: (pyproject's ``--no-loadscope-reorder`` keeps xdist from re-sorting by test count)
-LONGEST_FIRST = ("test_notebooks_fits.py", "test_nn.py", "test_contract.py", "test_md.py",
-                 "test_electrostatics.py", "test_gap.py", "test_notebooks.py", "test_snap.py",
-                 "test_mtp.py", "test_soap.py", "test_elastic.py", "test_md_run.py",
-                 "test_md_batch.py")
+LONGEST_FIRST = ("test_contract.py", "test_nn.py", "test_notebooks_fits.py", "test_md.py",
+                 "test_mtp.py", "test_electrostatics.py", "test_gap.py", "test_tersoff.py",
+                 "test_notebooks.py", "test_snap.py", "test_eam.py", "test_soap.py",
+                 "test_md_run.py", "test_stillinger_weber.py")
 
 
 def pytest_collection_modifyitems(session, config, items):
