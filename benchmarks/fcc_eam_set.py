@@ -6,8 +6,8 @@ The held-out mlearn elements (Cu, Ni, Mo) are not used here.  This set only has 
 (Zuo et al. 2020's recipe): 3x3x3 conventional fcc cells of 108 atoms, thermally displaced and
 strained as AIMD-NVT snapshots, one-vacancy cells of 107 atoms, (100)/(110)/(111) slabs and
 strained 4-atom cells ("Elastic").  It times default trainings on structures of that size
-(``nn_default_cost.py``); its labels come from jaxpot's EAM, which equals LAMMPS ``pair_style
-eam`` (tests/test_potentials.py).
+(``nn_accuracy.py --files``); its labels come from jaxpot's EAM, which equals LAMMPS
+``pair_style eam`` (tests/test_eam.py).
 """
 
 from __future__ import annotations

@@ -296,11 +296,10 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
 
 
 def test_default_epochs_shrink_with_the_training_sets_pairs():
-    """A message-passing kind's default epochs are for mlearn Si's 358,380 pairs within 5 Å
-    (jaxpot.nn.kinds):
-    a set with more pairs gets proportionally fewer (never below min_epochs), a smaller one
-    the same; explicit epochs are kept.  Pair counts: the diamond shells
-    (4 + 12 + 12 neighbours within 5 Å, analytic), as ASE's neighbor_list counts them."""
+    """A network kind's default epochs are for mlearn Si's 358,380 pairs within 5 Å
+    (jaxpot.nn.kinds): a set with more pairs gets proportionally fewer (never below
+    min_epochs), a smaller one the same; explicit epochs are kept.  Pair counts: the diamond
+    shells (4 + 12 + 12 neighbours within 5 Å, analytic), as ASE's neighbor_list counts them."""
     from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
     from jaxpot.nn.normalization import pair_count
     from jaxpot.nn.train import resolved

@@ -17,8 +17,9 @@ a BPNN's feature Jacobians have one row per pair), so the default epochs are tho
 reference training set (``reference_pairs``: mlearn Si's 214 training structures
 have 358,380 ordered pairs within 5 Å); a set with more pairs gets proportionally fewer
 (:func:`default_epochs`), so that a default run of larger or denser structures (108-atom
-fcc metal cells have 2.6x Si's pairs) still ends in about the same time, and stays
-reproducible (no clock involved).  An explicit ``epochs`` is always kept.
+fcc metal cells have 2.6x Si's pairs) costs about the same, and stays reproducible (no
+clock involved).  MACE's and BPNN's epoch costs follow the pairs; PaiNN's grow faster
+(4.4x for 2.6x, benchmarks/RESULTS.md).  An explicit ``epochs`` is always kept.
 """
 
 from __future__ import annotations
