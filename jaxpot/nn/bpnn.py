@@ -24,7 +24,7 @@ from jaxpot.descriptors.ani import (ANI, angular_slots, angular_within, ani_aev,
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.nn.layers import MLP, loadable
+from jaxpot.nn.layers import MLP, init_variables, loadable
 from jaxpot.row_slots import branch_of_counts, switched_energy
 
 _MODULE = "jaxpot.nn.bpnn"
@@ -129,7 +129,7 @@ def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
     net = ElementNetworks(len(zs), tuple(config["hidden"]), config["activation"], dtype)
     if params is None:
         n_f = desc.n_features
-        params = {"net": net.init(jax.random.PRNGKey(seed), jnp.zeros((1, n_f), dtype)),
+        params = {"net": init_variables(net, seed, jnp.zeros((1, n_f), dtype)),
                   "norm": {"shift": jnp.zeros((len(zs), n_f), dtype),
                            "scale": jnp.ones((len(zs), n_f), dtype),
                            "e0": jnp.zeros((len(zs),), dtype),

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.nn.layers import MLP, bessel_basis, envelope, loadable, vector_network_model
+from jaxpot.nn.layers import (MLP, bessel_basis, envelope, init_variables, loadable,
+                              vector_network_model)
 
 _MODULE = "jaxpot.nn.painn"
 
@@ -105,8 +106,8 @@ def painn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
     module = PaiNN(len(zs), cutoff, config["features"], config["layers"], config["n_rbf"],
                    config["activation"], config["cutoff_kind"], dtype)
     if params is None:
-        net = module.init(jax.random.PRNGKey(seed), jnp.zeros(2, int), jnp.ones((2, 1, 3), dtype),
-                          jnp.ones((2, 1), bool), jnp.array([[1], [0]]))
+        net = init_variables(module, seed, jnp.zeros(2, int), jnp.ones((2, 1, 3), dtype),
+                             jnp.ones((2, 1), bool), jnp.array([[1], [0]]))
         params = {"net": net, "norm": {"e0": jnp.zeros((len(zs),), dtype),
                                        "energy_scale": jnp.ones((), dtype)}}
     return vector_network_model(lambda p, *args: module.apply(p["net"], *args), params, zs,
