@@ -48,9 +48,11 @@ def _copy_index(irreps) -> np.ndarray:
                                                        irreps)])
 
 
+@functools.lru_cache(maxsize=None)
 def _coupling(irreps_h, irreps_y, irreps_out):
     """The bilinear map of ``e3nn.tensor_product(h, y, filter_ir_out=irreps_out)`` as a dense
-    array (d_h, d_y, d_msg) and the irreps of its output (paths not regrouped)."""
+    array (d_h, d_y, d_msg) and the irreps of its output (paths not regrouped); memoised, as
+    every trace of the model asks again (read-only array)."""
     import e3nn_jax as e3nn
 
     def product():
@@ -59,14 +61,17 @@ def _coupling(irreps_h, irreps_y, irreps_out):
         return e3nn.tensor_product(eye_h, eye_y, filter_ir_out=irreps_out,
                                    regroup_output=False)
     out = _constant(product)
-    return np.asarray(out.array), out.irreps
+    coupling = np.array(out.array)
+    coupling.setflags(write=False)
+    return coupling, out.irreps
 
 
 def _constant(fn):
-    """``fn()`` (arrays made of constants only) evaluated now, also inside a trace, as one
-    compiled program: op by op (``jax.ensure_compile_time_eval``), e3nn's products compiled a
-    program per operation (MACE's construction took 19 s, 143 compilations)."""
-    return jax.jit(fn).lower().compile()()
+    """``fn()`` (arrays made of constants only) evaluated now in float64, also inside a trace,
+    as one compiled program: op by op (``jax.ensure_compile_time_eval``), e3nn's products
+    compiled a program per operation (MACE's construction took 19 s, 143 compilations)."""
+    with jax.enable_x64(True):
+        return jax.jit(fn).lower().compile()()
 
 
 def _irreps_to(ell: int) -> str:
