@@ -1,20 +1,24 @@
 """Shared test set-up: float64 everywhere (physics checks), small shared structures.
 
 The tests check numbers, not speed, and most of their time is XLA compilation: unless
-XLA_FLAGS is already set, XLA's backend optimisation is turned down (level 0), which cuts
-the suite's time by about a quarter and leaves every result within its tolerance.  The two
-xdist workers share the two cores, so XLA's Eigen thread pool and the BLAS/OpenMP threads are
-turned off too (one thread per worker: 1,951 s -> 1,673 s of test time with the changes of
-the same commit), and XLA's older loop emitters replace its MLIR fusion emitters (two
-compile-heavy test groups 209 -> 195 s, two run-heavy MD ones 105 -> 85-90 s, run side by side
-on the 2-core AMD VM; ``--xla_cpu_parallel_codegen_split_count=1`` and the thunk-free runtime
-were slower).  Set before JAX starts its backend; the notebook kernels the tests launch
-inherit it.
+JAX_DISABLE_MOST_OPTIMIZATIONS is already set, XLA's backend optimisation is turned down
+(level 0, JAX's ``jax_disable_most_optimizations``), which cuts the suite's time by about a
+quarter and leaves every result within its tolerance; the few tests whose time is spent
+running long MD, not compiling, ask for the optimised programs (fixture ``optimized_xla``:
+a 32-atom LJ run of 20,000 steps 6.7 -> 1.9 s, its compilation 2 -> 4 s).  Unless XLA_FLAGS
+is already set, the two xdist workers share the two cores, so XLA's Eigen thread pool and
+the BLAS/OpenMP threads are turned off too (one thread per worker: 1,951 s -> 1,673 s of
+test time with the changes of the same commit), and XLA's older loop emitters replace its
+MLIR fusion emitters (two compile-heavy test groups 209 -> 195 s, two run-heavy MD ones
+105 -> 85-90 s, run side by side on the 2-core AMD VM;
+``--xla_cpu_parallel_codegen_split_count=1`` and the thunk-free runtime were slower).  Set
+before JAX starts its backend; the notebook kernels the tests launch inherit it.
 """
 
 import os
 
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+os.environ.setdefault("XLA_FLAGS",
                       "--xla_cpu_multi_thread_eigen=false --xla_cpu_use_fusion_emitters=false")
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -27,17 +31,42 @@ import pytest  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 
+def _worker_is_large() -> bool:
+    """Whether this process holds over 20,000 memory mappings or 3 GB resident (Linux's
+    /proc; elsewhere always)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            mappings = sum(1 for _ in maps)
+        with open("/proc/self/statm") as statm:
+            resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return True
+    return mappings > 20_000 or resident > 3e9
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_code():
-    """Drop JAX's caches after each test file.
+    """Drop JAX's caches after a test file once the worker is large.
 
     Every XLA:CPU executable holds a few memory mappings; a worker that keeps all of the
     suite's executables reaches the kernel's ``vm.max_map_count`` (65,530) and LLVM's JIT
-    then segfaults while compiling.  Files share no compiled code worth keeping.
+    then segfaults while compiling.  Dropping them after every file cost 53 s of the suite's
+    test time (``jax.clear_caches`` and ``gc.collect``).
     """
     yield
-    jax.clear_caches()
-    gc.collect()
+    if _worker_is_large():
+        jax.clear_caches()
+        gc.collect()
+
+@pytest.fixture
+def optimized_xla():
+    """XLA's full optimisation for the programs this test compiles (for tests that run long
+    MD: their run time, not their compilation, is what they cost)."""
+    jax.config.update("jax_disable_most_optimizations", False)
+    yield
+    jax.config.update("jax_disable_most_optimizations", os.environ[
+        "JAX_DISABLE_MOST_OPTIMIZATIONS"].lower() in ("1", "true", "t", "yes", "y", "on"))
+
 
 #: the longest test files (seconds on 2 CPU cores), started first so that the two xdist
 #: workers (``-n 2 --dist loadfile``) finish together: longest-processing-time-first order

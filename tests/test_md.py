@@ -130,7 +130,7 @@ def _kinetic_statistics(integrator, atoms, steps, temperature, equilibrate=2000)
 
 
 @pytest.mark.parametrize("kind", ["langevin", "nose_hoover"])
-def test_canonical_kinetic_energy(kind):
+def test_canonical_kinetic_energy(kind, optimized_xla):
     """<K> = 3N kT/2 within 4 block-averaged standard errors; var(K) = 3N (kT)^2 / 2 within 25 %."""
     temperature = 60.0
     integrator = (md.langevin(LJ, 10.0, temperature, 0.01) if kind == "langevin"
@@ -161,7 +161,7 @@ def _ase_volume_at(pressure: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def test_npt_volume_and_compressibility_match_ase_equation_of_state():
+def test_npt_volume_and_compressibility_match_ase_equation_of_state(optimized_xla):
     """MTK NPT (isotropic) of the 32-atom LJ argon crystal at 0.3 GPa against the equation of
     state of ASE's LennardJones (ideal crystal, static pressure from ASE's stress):
 
