@@ -58,6 +58,7 @@ def _release_compiled_code():
         jax.clear_caches()
         gc.collect()
 
+
 @pytest.fixture
 def optimized_xla():
     """XLA's full optimisation for the programs this test compiles (for tests that run long
