@@ -1,6 +1,7 @@
 """Where PaiNN's cost per neighbour slot grows: energy and forces (jitted, float32, default
-widths, best of 7 after compiling) on diamond Si and fcc Cu supercells of 1,760-14,848 slots
-(atoms x K at a 5 Å cutoff, no skin), in ns per slot (RESULTS.md, "PaiNN's cost per slot").
+widths, ``_common.best_time`` after compiling) on diamond Si and fcc Cu supercells of
+1,760-14,848 slots (atoms x K at a 5 Å cutoff, no skin), in ns per slot (RESULTS.md,
+"PaiNN's cost per slot").
 
     python benchmarks/bench_painn_slots.py [--out NAME]
 """
@@ -8,19 +9,8 @@ widths, best of 7 after compiling) on diamond Si and fcc Cu supercells of 1,760-
 from __future__ import annotations
 
 import argparse
-import time
 
-from _common import machine, print_table, write_json
-
-
-def _best_ms(fn, repeat: int = 7) -> float:
-    import jax
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return 1e3 * min(times)
+from _common import best_time, machine, print_table, write_json
 
 
 def main():
@@ -48,8 +38,8 @@ def main():
         jax.block_until_ready(energy(model.params, *inputs))
         jax.block_until_ready(forces(model.params, *inputs))
         n, k = nbrs.idx.shape
-        e_ms = _best_ms(lambda: energy(model.params, *inputs))
-        f_ms = _best_ms(lambda: forces(model.params, *inputs))
+        e_ms = 1e3 * best_time(lambda: jax.block_until_ready(energy(model.params, *inputs)))
+        f_ms = 1e3 * best_time(lambda: jax.block_until_ready(forces(model.params, *inputs)))
         rows.append({"cell": f"{element} {len(atoms)}", "atoms x K": f"{n} x {k}",
                      "slots": n * k, "energy ms": round(e_ms, 1),
                      "energy ns/slot": round(1e6 * e_ms / (n * k)),
