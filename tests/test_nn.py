@@ -308,16 +308,16 @@ def test_default_epochs_shrink_with_the_training_sets_pairs():
                                               10 ** 9)] == [32, 32, 32, 16, 11, 8]
     big = bulk("Si", "diamond", a=5.43, cubic=True).repeat((4, 4, 4))  # 512 atoms
     assert pair_count([big], 5.0) == 512 * 28
-    frames_ = [big] * 51  # 731,136 pairs: 32 * 360,000 / 731,136 = 15.8
+    pairs = pair_count([big] * 51, 5.0)  # 731,136 pairs: 32 * 360,000 / 731,136 = 15.8
     model = mace(["Si"], 5.0, channels=4)
-    assert resolved(TrainSettings(), model, frames_).epochs == 16
-    assert resolved(TrainSettings(), model, frames_[:20]).epochs == 32
-    assert resolved(TrainSettings(epochs=40), model, frames_).epochs == 40
-    assert resolved(TrainSettings(), bpnn(["Si"], 5.0), frames_).epochs == 492
+    assert resolved(TrainSettings(), model, pairs).epochs == 16
+    assert resolved(TrainSettings(), model, pair_count([big] * 20, 5.0)).epochs == 32
+    assert resolved(TrainSettings(epochs=40), model, pairs).epochs == 40
+    assert resolved(TrainSettings(), bpnn(["Si"], 5.0), pairs).epochs == 492
     # the warmup is at most a sixth of the run: 5 epochs of 32, 2 of 16 (10 steps per epoch)
     from jaxpot.nn.train import _schedule
     for settings, warmup_steps in ((resolved(TrainSettings(), model), 50),
-                                   (resolved(TrainSettings(), model, frames_), 20)):
+                                   (resolved(TrainSettings(), model, pairs), 20)):
         assert int(_schedule(settings, 10)[2]) == warmup_steps
 
 

@@ -55,9 +55,12 @@ def pair_count(frames, cutoff: float) -> int:
     return sum(len(neighbor_list("i", atoms, cutoff)) for atoms in frames)
 
 
-def mean_neighbor_count(frames, cutoff: float) -> float:
-    """Mean number of neighbours within ``cutoff`` Å per atom over the frames (at least 1)."""
-    return max(pair_count(frames, cutoff) / max(sum(len(atoms) for atoms in frames), 1), 1.0)
+def mean_neighbor_count(frames, cutoff: float, n_pairs: int | None = None) -> float:
+    """Mean number of neighbours within ``cutoff`` Å per atom over the frames (at least 1);
+    ``n_pairs``: their :func:`pair_count`, if already known."""
+    if n_pairs is None:
+        n_pairs = pair_count(frames, cutoff)
+    return max(n_pairs / max(sum(len(atoms) for atoms in frames), 1), 1.0)
 
 
 def feature_statistics(model: EnergyModel, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -89,8 +92,10 @@ def feature_statistics(model: EnergyModel, dataset: Dataset) -> tuple[np.ndarray
     return mean, np.where(std > 1e-6 * np.maximum(np.abs(mean), 1.0), std, 1.0)
 
 
-def fit_normalization(model: EnergyModel, frames, labels, dataset: Dataset) -> EnergyModel:
-    """``model`` with ``params["norm"]`` fitted on the training frames (see module docstring)."""
+def fit_normalization(model: EnergyModel, frames, labels, dataset: Dataset,
+                      n_pairs: int | None = None) -> EnergyModel:
+    """``model`` with ``params["norm"]`` fitted on the training frames (see module docstring);
+    ``n_pairs``: the frames' :func:`pair_count` within the model's cutoff, if already known."""
     species = tuple(model.species)
     norm = dict(model.params["norm"])
     dtype = norm["e0"].dtype
@@ -98,7 +103,8 @@ def fit_normalization(model: EnergyModel, frames, labels, dataset: Dataset) -> E
     norm["e0"] = jnp.asarray(e0, dtype)
     norm["energy_scale"] = jnp.asarray(energy_scale(frames, labels, e0, species), dtype)
     if "avg_neighbors" in norm:
-        norm["avg_neighbors"] = jnp.asarray(mean_neighbor_count(frames, model.cutoff), dtype)
+        norm["avg_neighbors"] = jnp.asarray(
+            mean_neighbor_count(frames, model.cutoff, n_pairs), dtype)
     if "shift" in norm:
         shift, scale = feature_statistics(model, dataset)
         norm["shift"], norm["scale"] = jnp.asarray(shift, dtype), jnp.asarray(scale, dtype)

@@ -66,18 +66,18 @@ class TrainSettings(NamedTuple):
     time_budget_s: float | None = None  # wall seconds of training; see train_model
 
 
-def resolved(settings: TrainSettings, model: EnergyModel, frames=None) -> TrainSettings:
+def resolved(settings: TrainSettings, model: EnergyModel,
+             n_pairs: int | None = None) -> TrainSettings:
     """``settings`` with the model-dependent defaults (epochs, batch size, patience) filled in;
-    the default epochs of a message-passing kind depend on the pairs within the cutoff of the
-    training ``frames`` (:func:`jaxpot.nn.kinds.default_epochs`)."""
+    a network kind's default epochs depend on the training set's ``n_pairs`` ordered pairs
+    within the cutoff (:func:`jaxpot.nn.kinds.default_epochs`)."""
     kind = NETWORK_KINDS.get(model.kind)
     if settings.epochs is not None:
         epochs = settings.epochs
     elif kind is None:
         epochs = 300
     else:
-        needs_pairs = frames is not None and kind.reference_pairs is not None
-        epochs = default_epochs(kind, pair_count(frames, model.cutoff) if needs_pairs else None)
+        epochs = default_epochs(kind, n_pairs)
     batch_size = settings.batch_size if settings.batch_size is not None else (
         kind.default_batch_size if kind else 4)
     patience = settings.patience if settings.patience is not None else max(50, epochs // 3)
@@ -196,14 +196,18 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     else:
         val_frames = list(validation_frames)
         val_labels = read_labels_checked(val_frames, names, f"{source} (validation)")
-    settings = resolved(requested, model, frames)
+    kind = NETWORK_KINDS.get(model.kind)
+    needs_pairs = "avg_neighbors" in model.params["norm"] or (
+        requested.epochs is None and kind is not None and kind.reference_pairs is not None)
+    n_pairs = pair_count(frames, model.cutoff) if needs_pairs else None  # one ASE pass
+    settings = resolved(requested, model, n_pairs)
     if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
         raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     prepare, results_fn = training_view(model)
     train_set = build_dataset(model, frames, labels, source, prepare=prepare)
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)",
                             prepare=prepare) if val_frames else None
-    model = fit_normalization(model, frames, labels, train_set)
+    model = fit_normalization(model, frames, labels, train_set, n_pairs)
     norm = model.params["norm"]
     k_members = settings.ensemble_size
     nets = [_initial_member_params(model, k, settings.seed)["net"] for k in range(k_members)]
