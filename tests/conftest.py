@@ -55,8 +55,21 @@ def _release_compiled_code():
     """
     yield
     if _worker_is_large():
+        gc.unfreeze()
         jax.clear_caches()
         gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def _frozen_heap():
+    """Move every object alive before a test out of the collector's reach (``gc.freeze``).
+
+    Tracing and compiling allocate many objects, so Python's full collections, each a scan of
+    the whole heap with JAX's caches in it, took 5 of 68-70 s of ``test_eam.py`` and
+    ``test_snap.py``; frozen, 2.  What a test leaves behind stays frozen until the worker is
+    large (above), when it is unfrozen and collected with JAX's caches."""
+    gc.freeze()
+    yield
 
 
 @pytest.fixture

@@ -140,18 +140,23 @@ def models(tmp_path_factory):
     return built
 
 
-def evaluate(model, atoms):
-    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=0.3)
+SKIN = 0.3  # Å, every list of this file: the tests of one model share their compiled programs
+
+
+def evaluate(model, atoms, energies=False):
+    """Energy, forces, stress (and with ``energies`` the atomic energies) of ``atoms``: one
+    compiled program per model, size and flags, shared by the tests below."""
+    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=SKIN)
     return energy_forces_stress(model, jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
                                 jnp.asarray(atoms.numbers), nbrs, compute_stress=all(atoms.pbc),
-                                compute_energies=True)
+                                compute_energies=energies)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_forces_and_stress_equal_finite_differences(models, name):
     atoms = crystal(MODELS[name][1])
     assert_derivatives_match_finite_differences(models[name], atoms, force_atol=1e-6,
-                                                stress_atol=1e-7)
+                                                stress_atol=1e-7, skin=SKIN)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -197,7 +202,7 @@ def test_predict_over_mixed_sizes_equals_one_at_a_time(models, name):
     frames = [crystal(element), primitive(element), cluster(element), crystal(element, seed=5)]
     pred = jaxpot.predict(model, frames)
     for i, atoms in enumerate(frames):
-        ref = evaluate(model, atoms)
+        ref = evaluate(model, atoms, energies=True)
         assert pred.energy[i] == pytest.approx(float(ref.energy), rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(pred.forces[i], ref.forces, rtol=0, atol=1e-12)
         np.testing.assert_allclose(pred.energies[i], ref.energies, rtol=0, atol=1e-12)
@@ -213,7 +218,7 @@ def test_equal_model_objects_share_compiled_code(models, name, tmp_path):
     """A second, identical object (or the model read back from its file) compiles nothing."""
     model, element = models[name], MODELS[name][1]
     atoms = crystal(element)
-    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=0.3)
+    nbrs = allocate_for_model(model, atoms.positions, atoms.cell.array, atoms.pbc, skin=SKIN)
     args = (jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
             jnp.asarray(atoms.numbers), nbrs)
     first = energy_forces_stress(model, *args)
@@ -237,7 +242,7 @@ def test_a_sum_equals_its_parts_and_each_part_sees_its_own_cutoff(models):
     assert float(whole.energy) == pytest.approx(sum(float(p.energy) for p in parts), rel=1e-13)
     np.testing.assert_allclose(whole.forces, parts[0].forces + parts[1].forces, atol=1e-12)
     np.testing.assert_allclose(whole.stress, parts[0].stress + parts[1].stress, atol=1e-13)
-    nbrs = allocate_for_model(total, atoms.positions, atoms.cell.array, True, skin=0.3)
+    nbrs = allocate_for_model(total, atoms.positions, atoms.cell.array, True, skin=SKIN)
     view = nbrs.within(sw.cutoff)
     assert view.cutoff == sw.cutoff and view.capacity < nbrs.capacity / 2
     assert total.part_cutoffs == (sw.cutoff, 6.0)

@@ -63,10 +63,11 @@ def prepare(model: EnergyModel, batch: Batch, chunk: int = 1) -> dict:
     chunks of ``chunk`` structures to bound memory)."""
     from jaxpot.nn.bpnn import make_descriptor
     run = _batched_features(make_descriptor(json.loads(model.spec)["config"]["descriptor"]))
+    host = jax.device_get(batch)  # slicing on the host: an eager slice compiles per start
     n = batch.positions.shape[0]
     parts = []
     for start in range(0, n, chunk):
-        sub = jax.tree_util.tree_map(lambda x, a=start: x[a:a + chunk], batch)
+        sub = jax.tree_util.tree_map(lambda x, a=start: x[a:a + chunk], host)
         parts.append(run(sub.positions, sub.cell, sub.species, sub.neighbors))
     g, jac, vec = (jnp.concatenate([p[i] for p in parts]) for i in range(3))
     return {"g": g, "jac": jac, "vectors": vec}
