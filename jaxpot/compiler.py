@@ -14,11 +14,19 @@ does not know it, or the backend is not a CPU, nothing is passed.
 from __future__ import annotations
 
 import functools
+from types import MappingProxyType
 
 import jax
 
 #: XLA:CPU's option that turns the YNNPACK fusions off
 YNN_FUSIONS_OFF = (("xla_cpu_experimental_ynn_fusion_type", ""),)
+
+#: options for a program run once, whose run time is nothing next to its compilation (a
+#: network's initialisation, MACE's coupling constants): XLA's backend and LLVM's expensive
+#: passes off, as ``jax_disable_most_optimizations`` does (PaiNN's initialisation compiled in
+#: 5.7-6.7 s, without them 2.6-3.1 s; its weights move by at most 3 ulp)
+RUN_ONCE = MappingProxyType({"xla_backend_optimization_level": 0,
+                             "xla_llvm_disable_expensive_passes": True})
 
 
 @functools.cache

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.compiler import RUN_ONCE
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.nn.layers import (activation, bessel_basis, cubic_hermite, envelope, init_variables,
@@ -68,10 +69,10 @@ def _coupling(irreps_h, irreps_y, irreps_out):
 
 def _constant(fn):
     """``fn()`` (arrays made of constants only) evaluated now in float64, also inside a trace,
-    as one compiled program: op by op (``jax.ensure_compile_time_eval``), e3nn's products
+    as one compiled program (without optimisation: it runs once): op by op (``jax.ensure_compile_time_eval``), e3nn's products
     compiled a program per operation (MACE's construction took 19 s, 143 compilations)."""
     with jax.enable_x64(True):
-        return jax.jit(fn).lower().compile()()
+        return jax.jit(fn, compiler_options=dict(RUN_ONCE)).lower().compile()()
 
 
 def _irreps_to(ell: int) -> str:
