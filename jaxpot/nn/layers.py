@@ -62,16 +62,29 @@ class MLP(nn.Module):
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_init(module: nn.Module) -> Callable:
-    return jax.jit(module.lazy_init, compiler_options=dict(RUN_ONCE))
+def _jitted_init(module: nn.Module) -> Callable:
+    return jax.jit(module.lazy_init)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_init(module: nn.Module, signature: tuple) -> Callable:
+    """``module.lazy_init`` compiled as a run-once program for inputs of ``signature``
+    ((shape, dtype) per input), from the trace that :func:`_jitted_init` keeps."""
+    args = [jax.ShapeDtypeStruct(shape, dtype) for shape, dtype in signature]
+    return _jitted_init(module).lower(*args).compile(compiler_options=dict(RUN_ONCE))
 
 
 def init_variables(module: nn.Module, seed: int, *example):
     """``module``'s fresh variables from ``seed`` for inputs shaped like ``example``: one
     compiled program (without optimisation: it runs once), kept for equal modules (an
     ensemble's members compile it once).  Op by op, flax's initialisers compiled a program
-    per operation (MACE: 143 programs, 10 s)."""
-    return _compiled_init(module)(jax.random.PRNGKey(seed), *example)
+    per operation (MACE: 143 programs, 10 s).  Inside a trace (loading's ``eval_shape``)
+    the same jitted function is traced, from its cache."""
+    key = jax.random.PRNGKey(seed)
+    if isinstance(key, jax.core.Tracer):
+        return _jitted_init(module)(key, *example)
+    args = (key, *map(jnp.asarray, example))
+    return _compiled_init(module, tuple((x.shape, x.dtype) for x in args))(*args)
 
 
 def bessel_basis(r, r_cut: float, n: int):
