@@ -69,8 +69,9 @@ def _coupling(irreps_h, irreps_y, irreps_out):
 
 def _constant(fn):
     """``fn()`` (arrays made of constants only) evaluated now in float64, also inside a trace,
-    as one compiled program (without optimisation: it runs once): op by op (``jax.ensure_compile_time_eval``), e3nn's products
-    compiled a program per operation (MACE's construction took 19 s, 143 compilations)."""
+    as one compiled program (without optimisation: it runs once): op by op
+    (``jax.ensure_compile_time_eval``), e3nn's products compiled a program per operation
+    (MACE's construction took 19 s, 143 compilations)."""
     with jax.enable_x64(True):
         return jax.jit(fn, compiler_options=dict(RUN_ONCE)).lower().compile()()
 
