@@ -76,10 +76,10 @@ def _frozen_heap():
 def optimized_xla():
     """XLA's full optimisation for the programs this test compiles (for tests that run long
     MD: their run time, not their compilation, is what they cost)."""
+    before = jax.config.read("jax_disable_most_optimizations")
     jax.config.update("jax_disable_most_optimizations", False)
     yield
-    jax.config.update("jax_disable_most_optimizations", os.environ[
-        "JAX_DISABLE_MOST_OPTIMIZATIONS"].lower() in ("1", "true", "t", "yes", "y", "on"))
+    jax.config.update("jax_disable_most_optimizations", before)
 
 
 #: the longest test files (seconds on 2 CPU cores), started first so that the two xdist
