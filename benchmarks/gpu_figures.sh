@@ -13,7 +13,10 @@
 # wider PaiNN (PAINN_LONG_SET: nn_accuracy.py --set items) on Si, Ge and Li side by side on the
 # one GPU, each for PAINN_BUDGET_S seconds (epochs fitted to the budget), logs in $results;
 # mace_long the same for the MACE-like model (MACE_LONG_SET, MACE_BUDGET_S; 64 channels).
-# LONG_ELEMENTS picks the elements of a long run and LONG_TAG suffixes its result names.
+# LONG_ELEMENTS picks the elements of a long run and LONG_TAG suffixes its result names. A long
+# run saves its model and report in $results (nn_MODEL_EL_gpu_long*.jaxpot, *_report/) and skips
+# XLA's GPU autotuning (GPU_AUTOTUNE=1 keeps it): the 2026-11-27 MACE runs spent 189-366 s of a
+# 445 s budget compiling.
 # DEADLINE_S (seconds from the start) caps every part's limit, so a run inside a lease ends in
 # time.
 set -u
@@ -50,13 +53,29 @@ gap_speed() {  # the calculator and batch prediction workers of bench_gap.py, on
   cat $results/gap_speed_gpu.json
 }
 
+fast_compile() {  # export XLA_FLAGS that skip the GPU autotuners, if this XLA knows them
+  [ "${GPU_AUTOTUNE:-0}" = 1 ] && return
+  local flags probe="import jax, jax.numpy as jnp; jax.jit(lambda x: x @ x)(jnp.ones((64, 64)))"
+  for flags in "--xla_gpu_autotune_level=0 --xla_gpu_experimental_enable_fusion_autotuner=false" \
+      "--xla_gpu_autotune_level=0"; do
+    if XLA_FLAGS="${XLA_FLAGS:-} $flags" $py -c "$probe" > /dev/null 2>&1; then
+      export XLA_FLAGS="${XLA_FLAGS:-} $flags"
+      echo "== XLA_FLAGS=$XLA_FLAGS"
+      return
+    fi
+  done
+  echo "== this XLA knows none of the autotuning flags: autotuning kept"
+}
+
 long_runs() {  # long_runs MODEL BUDGET_S SET...: LONG_ELEMENTS (Si Ge Li) side by side on the GPU
   local model=$1 budget=$2 el tag
   shift 2
+  fast_compile
   for el in ${LONG_ELEMENTS:-Si Ge Li}; do
     tag=nn_${model}_${el}_gpu_long${LONG_TAG:-}
     step $((budget + 120)) $py benchmarks/nn_accuracy.py --model $model --element $el \
-      --time-budget $budget --out $tag "$@" > $results/$tag.log 2>&1 &
+      --time-budget $budget --out $tag --output $results/$tag.jaxpot "$@" \
+      > $results/$tag.log 2>&1 &
   done
   wait
   grep -h "wrote\|test MAE\|== exit" $results/nn_${model}_*_gpu_long${LONG_TAG:-}.log

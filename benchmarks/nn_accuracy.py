@@ -46,12 +46,17 @@ def main():
     p.add_argument("--report", help="with --evaluate: the training run's report directory")
     p.add_argument("--files", nargs=2, metavar=("TRAIN", "TEST"),
                    help="train and test files instead of mlearn's (--element names them)")
+    p.add_argument("--output", help="the trained model's file (default /tmp/<out>.jaxpot); its "
+                   "report (metrics log, parity plots) goes beside it")
+    p.add_argument("--data", help="folder of the datasets (default ../shared/data beside the repo)")
+    p.add_argument("--no-test", action="store_true",
+                   help="train and save only; report the test errors later with --evaluate")
     args = p.parse_args()
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     from ase.io import read
     from jaxpot.nn.pipeline import train
-    data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+    data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     n2p2 = {"water": "water_rpbe_d3_n2p2_example.extxyz", "cu2s": "cu2s_pbe_n2p2_example.extxyz"}
     if args.files:
         train_frames, test_frames = (read(path, ":") for path in args.files)
@@ -74,7 +79,7 @@ def main():
     tag = args.out or (f"nn_{args.model}_{args.element}"
                        + (f"_ens{args.ensemble}" if args.ensemble > 1 else ""))
     config = {"model": args.model, "species": species, "cutoff": cutoff,
-              "output": f"/tmp/{tag}.jaxpot",
+              "output": args.output or f"/tmp/{tag}.jaxpot",
               "train_frames": train_frames, "train_settings": {}, "model_settings": {}}
     if args.epochs:
         config["train_settings"]["epochs"] = args.epochs
@@ -92,15 +97,16 @@ def main():
         config["train_settings"]["time_budget_s"] = args.time_budget
     result = train(config, progress=True)
     seconds = time.perf_counter() - start
-    ev = test_errors(result.model, test_frames, args, f"; {seconds:.0f} s")
+    ev = None if args.no_test else test_errors(result.model, test_frames, args,
+                                                f"; {seconds:.0f} s")
     out = {"model": args.model, "element": args.element, "train_seconds": seconds,
            "epochs_run": len(result.history),
            "settings": {k: v for k, v in config.items() if k != "train_frames"},
            "best_epoch": result.best_epoch, "stop": result.stop_reason,
-           "test": ev.to_dict(), "published": PUBLISHED.get(args.element),
+           "test": ev and ev.to_dict(), "published": PUBLISHED.get(args.element),
            "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
            "jax": jax.__version__, "jax_device": str(jax.devices()[0]), "x64": bool(args.x64)}
-    if args.ensemble > 1:
+    if args.ensemble > 1 and ev is not None:
         out["calibration"] = ensemble_calibration(result.model, test_frames, args)
     write_result(tag, out)
 
