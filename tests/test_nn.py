@@ -378,7 +378,8 @@ def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_pat
     epoch count is fitted after PROBE_EPOCHS timed epochs (and refitted after each), capped
     by an explicit epochs; a resumed run's schedule is the fitted one from its checkpoint."""
     import jax.numpy as jnp
-    from jaxpot.nn.train import PROBE_EPOCHS, budget_epochs, learning_rate
+    from jaxpot.nn.epochs import budget_epochs
+    from jaxpot.nn.train import PROBE_EPOCHS, learning_rate
     model = bpnn(["Si"], 4.0, hidden=(8,))
     result = train_model(model, frames[:8], settings=FAST._replace(
         epochs=50, time_budget_s=0.0), progress=False)

@@ -92,7 +92,7 @@ def _mtp_rows(desc: MomentTensors, radial, batch) -> linear_rows.Rows:
 class MtpFit(NamedTuple):
     model: EnergyModel
     linear: LinearFit
-    training: object | None  # jaxpot.nn.train.TrainResult of the non-linear fit
+    training: object | None  # jaxpot.nn.epochs.TrainResult of the non-linear fit
 
 
 def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,

@@ -16,7 +16,7 @@ validation loss is tracked, the iteration with the best one is kept, and the run
 falls below ``tolerance``.  With a checkpoint path the state (params, memory, best) is written
 atomically every ``checkpoint_every`` iterations and a rerun resumes from it (also with more
 ``iterations`` than the first run had: the stopping rules are not part of its fingerprint).
-Returns a :class:`jaxpot.nn.train.TrainResult` (``best_epoch`` counts iterations).
+Returns a :class:`jaxpot.nn.epochs.TrainResult` (``best_epoch`` counts iterations).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ from jax.flatten_util import ravel_pytree
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked, split_indices
-from jaxpot.nn.loss import LossWeights, autodiff_results, error_sums, loss_from_sums
-from jaxpot.nn.train import TrainResult, _accumulate, _sum_dict, close_epoch
+from jaxpot.nn.epochs import TrainResult, close_epoch
+from jaxpot.nn.loss import (LossWeights, add_sums, autodiff_results, error_metrics, error_sums,
+                            loss_from_sums)
 
 
 DENSE_BYTES = 1 << 30  #: the largest dense inverse Hessian of full BFGS (memory = 0), bytes
@@ -165,7 +166,7 @@ def _full(chunk_fn, net, dataset, plan, counts):
     for k, rows, weight in plan:
         b = dataset.buckets[k]
         v, g, s = chunk_fn(net, b.batch, b.targets, rows, weight, counts)
-        value, grad, total = value + v, _accumulate(grad, g), _accumulate(total, s)
+        value, grad, total = value + v, add_sums(grad, g), add_sums(total, s)
     return float(value), grad, total
 
 
@@ -300,7 +301,7 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
         net, total = unravel(jnp.asarray(x)), None
         for k, rows, weight in val_plan:
             b = val_set.buckets[k]
-            total = _accumulate(total, _chunk_sums(model, net, b.batch, b.targets, rows, weight))
+            total = add_sums(total, _chunk_sums(model, net, b.batch, b.targets, rows, weight))
         return float(loss_from_sums(total, settings.weights)), total
 
     m0 = None
@@ -348,12 +349,12 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
         x, f, g, sums = x_new, f_new, g_new, sums_new
         state["x"] = x
         record = {"epoch": it, "train_loss": f, "step": t,
-                  **{f"train_{k}": v for k, v in _sum_dict(sums).items()}}
+                  **{f"train_{k}": v for k, v in error_metrics(sums).items()}}
         score = f
         if val_plan is not None:
             vf, vs = validate(x)
             record["val_loss"] = vf
-            record.update({f"val_{k}": v for k, v in _sum_dict(vs).items()})
+            record.update({f"val_{k}": v for k, v in error_metrics(vs).items()})
             score = vf
         if close_epoch(header, record, score, it, start, log):
             state["best"] = x.copy()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxpot.batch import Batch, batch_energy_forces_stress
 from jaxpot.model import EnergyModel
@@ -81,3 +83,22 @@ def batch_loss(model: EnergyModel, batch: Batch, targets: Targets, weight,
     the predictions (autodiff by default)."""
     sums = error_sums(results_fn(model, batch, extra), batch, targets, weight)
     return loss_from_sums(sums, weights), sums
+
+
+def add_sums(total: ErrorSums | None, sums: ErrorSums) -> ErrorSums:
+    """``total + sums`` field by field (``sums`` when ``total`` is None)."""
+    return sums if total is None else jax.tree_util.tree_map(jnp.add, total, sums)
+
+
+def error_metrics(sums: ErrorSums) -> dict:
+    """``{energy,forces,stress}_{mae,rmse}`` in meV/atom, eV/Å, GPa from error sums (averaged
+    over ensemble members when they have a leading axis); a quantity without labels is left
+    out."""
+    s = {k: float(np.mean(np.asarray(v))) for k, v in sums._asdict().items()}
+    out = {}
+    for name, n, unit in (("energy", "n_energy", 1000.0), ("forces", "n_forces", 1.0),
+                          ("stress", "n_stress", 1.0 / GPa)):
+        if s[n] > 0:
+            out[f"{name}_mae"] = s[f"abs_{name}"] / s[n] * unit
+            out[f"{name}_rmse"] = float(np.sqrt(s[f"sq_{name}"] / s[n])) * unit
+    return out

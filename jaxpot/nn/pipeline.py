@@ -27,7 +27,8 @@ from collections.abc import Mapping
 
 from jaxpot.nn.kinds import NETWORK_KINDS
 from jaxpot.nn.loss import LossWeights
-from jaxpot.nn.train import TrainResult, TrainSettings, train_model
+from jaxpot.nn.epochs import TrainResult
+from jaxpot.nn.train import TrainSettings, train_model
 
 _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "checkpoint",
         "report", "model_settings", "train_settings", "train_frames", "seed"}
@@ -133,7 +134,7 @@ def build_model(config: Mapping):
 
 def train(config: Mapping, *, progress: bool = True, echo=print) -> TrainResult:
     """Train the model a config describes (see the module docstring), write it, the checkpoint
-    and the report; return the :class:`~jaxpot.nn.train.TrainResult`."""
+    and the report; return the :class:`~jaxpot.nn.epochs.TrainResult`."""
     config = dict(config)
     unknown = sorted(set(config) - _TOP)
     if unknown:

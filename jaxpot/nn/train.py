@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import statistics
 import time
 from typing import NamedTuple
 from collections.abc import Sequence
@@ -30,9 +29,10 @@ from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
+from jaxpot.nn.epochs import TrainResult, budget_epochs, close_epoch
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
-from jaxpot.nn.loss import (ErrorSums, LossWeights, autodiff_results, batch_loss, error_sums,
-                            loss_from_sums)
+from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, batch_loss,
+                            error_metrics, error_sums, loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization, pair_count
 
 
@@ -85,15 +85,6 @@ def resolved(settings: TrainSettings, model: EnergyModel,
                              patience=int(patience))
 
 
-class TrainResult(NamedTuple):
-    model: EnergyModel
-    history: list
-    best_epoch: int
-    stop_reason: str
-    validation_frames: list
-    train_frames: list
-
-
 def _initial_member_params(model: EnergyModel, k: int, seed: int):
     """Member k's params: the model's own for k = 0, fresh ones from seed + k otherwise."""
     if k == 0:
@@ -138,23 +129,6 @@ def learning_rate(step, schedule):
     t = jnp.clip((step - warmup) / jnp.maximum(total - warmup, 1.0), 0.0, 1.0)
     falling = final + (peak - final) * 0.5 * (1.0 + jnp.cos(jnp.pi * t))
     return jnp.where(step < warmup, rising, falling)
-
-
-def _sum_dict(sums: ErrorSums) -> dict:
-    """RMSE/MAE in meV/atom, eV/Å, GPa from (member-averaged) error sums."""
-    from jaxpot.units import GPa
-    s = {k: float(np.mean(np.asarray(v))) for k, v in sums._asdict().items()}
-    out = {}
-    for name, n, unit in (("energy", "n_energy", 1000.0), ("forces", "n_forces", 1.0),
-                          ("stress", "n_stress", 1.0 / GPa)):
-        if s[n] > 0:
-            out[f"{name}_mae"] = s[f"abs_{name}"] / s[n] * unit
-            out[f"{name}_rmse"] = float(np.sqrt(s[f"sq_{name}"] / s[n])) * unit
-    return out
-
-
-def _accumulate(total, sums):
-    return sums if total is None else jax.tree_util.tree_map(jnp.add, total, sums)
 
 
 def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings | None = None,
@@ -246,7 +220,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             state, loss, sums = step_fn(state, bucket.batch, bucket.targets, bucket.extra,
                                         rows, weight, schedule)
             losses.append(loss)
-            total = _accumulate(total, sums)
+            total = add_sums(total, sums)
         losses = np.asarray(jnp.stack(losses))  # (steps, K)
         if not np.all(np.isfinite(losses)):
             bad = int(np.argmax(~np.all(np.isfinite(losses), axis=1)))
@@ -261,13 +235,13 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         lr = learning_rate(int(state["step"]) - 1, schedule)
         record = {"epoch": epoch, "learning_rate": float(lr),
                   "train_loss": float(losses.mean()),
-                  **{f"train_{k}": v for k, v in _sum_dict(total).items()}}
+                  **{f"train_{k}": v for k, v in error_metrics(total).items()}}
         if val_set is not None:
             val_sums = _evaluate(eval_fn, state["ema"], val_set, settings.batch_size)
             val_loss = np.asarray(jax.vmap(lambda s: loss_from_sums(s, settings.weights))(
                 val_sums))
             record["val_loss"] = float(val_loss.mean())
-            record.update({f"val_{k}": v for k, v in _sum_dict(val_sums).items()})
+            record.update({f"val_{k}": v for k, v in error_metrics(val_sums).items()})
             score = record["val_loss"]
         else:
             score = record["train_loss"]
@@ -293,33 +267,6 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     if k_members > 1 and val_frames:
         result = result._replace(model=calibrate(result.model, val_frames, val_labels))
     return result
-
-
-def budget_epochs(history: list, elapsed_s: float, budget_s: float, cap: int | None = None,
-                  margin: float = 0.95) -> int:
-    """Epochs that fit a wall-time budget (s): those in ``history`` plus ``margin`` of the
-    time left over the median epoch time (the first epoch, which compiles, left out)."""
-    per_epoch = statistics.median(h["seconds"] for h in history[1:] or history)
-    more = int(margin * (budget_s - elapsed_s) / per_epoch)
-    n = len(history) + max(more, 0)
-    return min(n, cap) if cap is not None else n
-
-
-def close_epoch(header: dict, record: dict, score: float, epoch: int, start: float,
-                log=None) -> bool:
-    """Book-keeping shared by the trainers at the end of an epoch (or iteration): best score,
-    patience counter, timing, history, log; True when this one is the best so far."""
-    improved = header["best_loss"] is None or score < header["best_loss"]
-    if improved:
-        header.update(best_loss=score, best_epoch=epoch, bad_epochs=0)
-    else:
-        header["bad_epochs"] += 1
-    record["seconds"] = time.perf_counter() - start
-    header["history"].append(record)
-    header["epoch"] = epoch + 1
-    if log is not None:
-        log(record)
-    return improved
 
 
 def _postfix(record: dict) -> str:
@@ -399,6 +346,6 @@ def _evaluate(eval_fn, net, dataset: Dataset, batch_size: int) -> ErrorSums:
     total = None
     for bucket_index, rows, weight in epoch_plan(dataset, batch_size, None):
         bucket = dataset.buckets[bucket_index]
-        total = _accumulate(total, eval_fn(net, bucket.batch, bucket.targets, bucket.extra,
+        total = add_sums(total, eval_fn(net, bucket.batch, bucket.targets, bucket.extra,
                                            rows, weight))
     return total
