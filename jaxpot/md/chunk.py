@@ -12,7 +12,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxpot.compiler import compiler_options
+from jaxpot.compiler import RUN_ONCE, compiler_options
 from jaxpot.md.integrators import evaluate
 from jaxpot.md.state import Integrator, MDState, kinetic_energy, kinetic_tensor, temperature
 from jaxpot.space import full_to_voigt, volume
@@ -100,14 +100,33 @@ def _chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: 
     return state, neighbors, rows, valid, frames
 
 
-@functools.partial(jax.jit, static_argnames=("check_box",))
-def start_jit(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
-              check_box: bool):
+#: the most atoms whose start program is compiled without optimisation: one evaluation run
+#: once, so 1.6-1.9x faster compilation (1-3.4 s on 2 cores) beats 1.3-4x its run time up to
+#: about this size for MACE, the costliest model per atom (benchmarks/bench_md_start.py)
+RUN_ONCE_MAX_ATOMS = 2048
+
+
+def start(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
+          check_box: bool):
     """The run's first state (``integrator.init``) and its log row, one compiled program (two
-    would each compile the model's derivatives)."""
+    would each compile the model's derivatives); up to :data:`RUN_ONCE_MAX_ATOMS` atoms
+    compiled without optimisation (:data:`jaxpot.compiler.RUN_ONCE`)."""
+    small = positions.shape[0] <= RUN_ONCE_MAX_ATOMS
+    return (_start_run_once if small else _start_optimised)(
+        integrator, positions, momenta, cell, species, masses, neighbors, key,
+        check_box=check_box)
+
+
+def _start(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
+           check_box: bool):
     state = integrator.init(positions, momenta, cell, species, masses, neighbors, key,
                             pbc=neighbors.pbc)
     return state, observe(integrator, state, neighbors, check_box)
+
+
+_start_optimised = jax.jit(_start, static_argnames=("check_box",))
+_start_run_once = jax.jit(_start, static_argnames=("check_box",),
+                          compiler_options=dict(RUN_ONCE))
 
 
 @jax.jit

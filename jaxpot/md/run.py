@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.driver import run_chunks
-from jaxpot.md.chunk import run_chunk, start_jit
+from jaxpot.md.chunk import run_chunk, start
 from jaxpot.md.output import (MDLog, TrajectoryWriter, fingerprint, load_checkpoint,
                               save_checkpoint, state_to_atoms)
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
@@ -131,7 +131,7 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
                                   np.asarray(structure.cell), structure.pbc, skin=skin,
                                   capacity_multiplier=capacity_multiplier,
                                   round_capacities="fine")  # a continued run: no compile
-        state, row = start_jit(integrator, structure.positions, momenta, structure.cell,
+        state, row = start(integrator, structure.positions, momenta, structure.cell,
                                structure.species, jnp.asarray(masses, dtype), nbrs, key,
                                check_box)
         rows = [jax.device_get(row)]
