@@ -151,6 +151,27 @@ def test_a_continued_run_reuses_the_compiled_chunk():
         [4, 4, 8, 64, 64, 68, 100, 1024, 4352]
 
 
+def test_small_systems_start_from_an_unoptimised_program_with_the_same_run(monkeypatch):
+    """md.run's start program (first forces and log row, run once) is compiled without
+    optimisation (jaxpot.compiler.RUN_ONCE) up to ``RUN_ONCE_MAX_ATOMS`` atoms and optimised
+    above; both give the same run (float64: energies to 1e-12, positions to 1e-10 Å)."""
+    from jaxpot.md import chunk
+    atoms = argon()
+    integrator = md.nve(LJ, 5.0)
+    called = []
+    for name in ("_start_run_once", "_start_optimised"):
+        program = getattr(chunk, name)
+        monkeypatch.setattr(chunk, name, lambda *a, _p=program, _n=name, **k: (
+            called.append(_n), _p(*a, **k))[1])
+    small = md.run(integrator, atoms, 20, temperature=60.0, log_interval=10)
+    monkeypatch.setattr(chunk, "RUN_ONCE_MAX_ATOMS", len(atoms) - 1)
+    large = md.run(integrator, atoms, 20, temperature=60.0, log_interval=10)
+    assert called == ["_start_run_once", "_start_optimised"]
+    np.testing.assert_allclose(large.log.potential_energy, small.log.potential_energy,
+                               rtol=1e-12)
+    np.testing.assert_allclose(large.atoms.positions, small.atoms.positions, atol=1e-10)
+
+
 def test_models_without_cpu_fusions_run_md_with_them_off_and_the_same_trajectory(tmp_path):
     """Stillinger–Weber says ``cpu_fusions=False`` (its MD chunk runs 1.3x faster without
     XLA:CPU's YNNPACK fusions; jaxpot.compiler): md.run compiles its chunk with them off, a
