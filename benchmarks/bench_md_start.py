@@ -5,8 +5,9 @@ choice up to ``jaxpot.md.chunk.RUN_ONCE_MAX_ATOMS`` atoms).
 
 Each case (model and size) runs in a fresh process: the start program of an NVE run is lowered
 once and compiled with each option set in turn; each compiled program is run twice and its
-second run timed.  ``--repeats`` processes per case, the fastest of each figure kept.  ``saved_s``: the
-compilation time saved minus the run time lost, per ``md.run`` call.  float64.
+second run timed.  ``--repeats`` processes per case, the fastest of each figure kept.
+``saved_s``: the compilation time saved minus the run time lost, per ``md.run`` call.
+float64.
 
     python benchmarks/bench_md_start.py [--cases bpnn_64 lj_32000 ...] [--repeats 3] [--out NAME]
 """

@@ -95,7 +95,8 @@ class TrajectoryWriter:
                 raise MDError(f"trajectory {self.path} is missing but the checkpoint says "
                               f"{n_frames} frames were written")
             return
-        frames = ase.io.read(self.path, index=f":{n_frames}", format=self.format) if n_frames else []
+        frames = (ase.io.read(self.path, index=f":{n_frames}", format=self.format)
+                  if n_frames else [])
         if len(frames) < n_frames:
             raise MDError(f"trajectory {self.path} has {len(frames)} frames, the checkpoint "
                           f"expects {n_frames}")

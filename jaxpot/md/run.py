@@ -132,8 +132,7 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
                                   capacity_multiplier=capacity_multiplier,
                                   round_capacities="fine")  # a continued run: no compile
         state, row = start(integrator, structure.positions, momenta, structure.cell,
-                               structure.species, jnp.asarray(masses, dtype), nbrs, key,
-                               check_box)
+                           structure.species, jnp.asarray(masses, dtype), nbrs, key, check_box)
         rows = [jax.device_get(row)]
         if writer is not None:
             if writer.path.exists():

@@ -25,9 +25,9 @@ import typing
 from typing import NamedTuple
 from collections.abc import Mapping
 
+from jaxpot.nn.epochs import TrainResult
 from jaxpot.nn.kinds import NETWORK_KINDS
 from jaxpot.nn.loss import LossWeights
-from jaxpot.nn.epochs import TrainResult
 from jaxpot.nn.train import TrainSettings, train_model
 
 _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "checkpoint",
