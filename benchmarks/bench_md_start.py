@@ -101,5 +101,6 @@ def main():
     print("wrote", write_json(args.out, {"machine": machine(), "repeats": args.repeats,
                                          "rows": rows}))
 
+
 if __name__ == "__main__":
     main()
