@@ -314,6 +314,10 @@ def test_default_epochs_shrink_with_the_training_sets_pairs():
     assert resolved(TrainSettings(), model, pair_count([big] * 20, 5.0)).epochs == 32
     assert resolved(TrainSettings(epochs=40), model, pairs).epochs == 40
     assert resolved(TrainSettings(), bpnn(["Si"], 5.0), pairs).epochs == 492
+    # PaiNN's epochs cost about pairs^1.5 (4.4x for the 108-atom fcc set's 2.64x): they
+    # shrink as pairs^-1.7, 135 * (360,000 / 947,086)^1.7 = 26.0 for that set
+    painn_kind = NETWORK_KINDS["painn"]
+    assert [default_epochs(painn_kind, n) for n in (360_000, 720_000, 947_086)] == [135, 42, 26]
     # the warmup is at most a sixth of the run: 5 epochs of 32, 2 of 16 (10 steps per epoch)
     from jaxpot.nn.train import _schedule
     for settings, warmup_steps in ((resolved(TrainSettings(), model), 50),
@@ -334,6 +338,45 @@ def test_learning_rate_equals_optax_warmup_cosine():
         ours = jax.jit(jax.vmap(learning_rate, in_axes=(0, None)))(steps, sched)
         np.testing.assert_allclose(ours, [float(ref(int(t))) for t in steps],
                                    rtol=1e-12, atol=1e-15)
+
+
+def test_weight_decay_is_optax_adamw_on_matrices():
+    """TrainSettings.weight_decay makes the step AdamW: the update of ``_optimizer`` scaled by
+    the schedule's -lr, as the training step applies it, equals optax.adamw (the reference,
+    with gradient clipping chained before it) over several steps, decaying the weight matrices
+    and not the biases; zero decay is plain Adam; a negative one is refused."""
+    import jax.numpy as jnp
+    import optax
+    from jaxpot.nn.train import _optimizer, learning_rate
+    rng = np.random.default_rng(0)
+    params = {"dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4))),
+                        "bias": jnp.asarray(rng.normal(size=4))}, "e0": jnp.asarray(0.5)}
+    peak, final, warmup, total, wd = 3e-3, 3e-5, 2, 6, 0.1
+    sched = jnp.array([peak, final, warmup, total], dtype=float)
+    cosine = optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total, final)
+
+    def rate(count):  # optax's own int32 count would evaluate the schedule in float32
+        return cosine(jnp.asarray(count, float))
+
+    ref = optax.chain(optax.clip_by_global_norm(100.0), optax.adamw(
+        rate, weight_decay=wd, mask=lambda p: jax.tree_util.tree_map(lambda x: x.ndim >= 2, p)))
+    for decay in (wd, 0.0):
+        ours_opt = _optimizer(FAST._replace(weight_decay=decay))
+        reference = ref if decay else optax.chain(optax.clip_by_global_norm(100.0),
+                                                  optax.adam(rate))
+        ours, theirs = params, params
+        s_ours, s_ref = ours_opt.init(params), reference.init(params)
+        for t in range(total):
+            g = jax.tree_util.tree_map(lambda x: jnp.sin(x + t), ours)
+            u, s_ours = ours_opt.update(g, s_ours, ours)
+            ours = optax.apply_updates(ours, jax.tree_util.tree_map(
+                lambda x: -learning_rate(t, sched) * x, u))
+            u, s_ref = reference.update(g, s_ref, theirs)
+            theirs = optax.apply_updates(theirs, u)
+        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12,
+                                                                       atol=1e-15), ours, theirs)
+    with pytest.raises(ValueError, match="weight_decay"):
+        _optimizer(FAST._replace(weight_decay=-1.0))
 
 
 def test_run_length_is_not_compiled_into_the_step(frames, tmp_path):

@@ -62,6 +62,7 @@ class TrainSettings(NamedTuple):
     ensemble_size: int = 1
     seed: int = 0
     grad_clip: float = 100.0
+    weight_decay: float = 0.0  # decoupled (AdamW) decay of the weight matrices, per unit rate
     checkpoint_every: int = 1
     time_budget_s: float | None = None  # wall seconds of training; see train_model
 
@@ -98,8 +99,20 @@ def _initial_member_params(model: EnergyModel, k: int, seed: int):
 
 def _optimizer(settings: TrainSettings):
     """Adam with gradient clipping, without the learning rate: the step scales by
-    :func:`learning_rate` of the schedule it is given."""
-    return optax.chain(optax.clip_by_global_norm(settings.grad_clip), optax.scale_by_adam())
+    :func:`learning_rate` of the schedule it is given.  With ``weight_decay`` > 0 it is AdamW
+    (``optax.adamw``'s decoupled decay, scaled by the learning rate) on the weight matrices
+    only: arrays of two or more dimensions, not biases or per-element scalars."""
+    parts = [optax.clip_by_global_norm(settings.grad_clip), optax.scale_by_adam()]
+    if settings.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {settings.weight_decay}")
+    if settings.weight_decay > 0:
+        parts.append(optax.add_decayed_weights(settings.weight_decay, mask=_matrices))
+    return optax.chain(*parts)
+
+
+def _matrices(params):
+    """Mask of the weight matrices (leaves of two or more dimensions) of ``params``."""
+    return jax.tree_util.tree_map(lambda x: jnp.ndim(x) >= 2, params)
 
 
 def _schedule(settings: TrainSettings, steps_per_epoch: int):
