@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.compiler import RUN_ONCE
 from jaxpot.md.chunk import init_jit, observe, run_chunk
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
@@ -39,8 +40,15 @@ class ReplicaResult(NamedTuple):
 
 
 def stack_trees(trees):
-    """Stack equal pytrees along a new leading axis (one entry per replica or system)."""
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *trees)
+    """Stack equal pytrees along a new leading axis (one entry per replica or system), in one
+    compiled program (stacked leaf by leaf, each leaf shape compiled a program of its own)."""
+    trees = jax.tree_util.tree_map(jnp.asarray, list(trees))
+    return _stacked(trees)
+
+
+@jax.jit
+def _stacked(trees: list):
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
 
 def tree_row(tree, r):
@@ -59,6 +67,13 @@ def _replica_chunk(stacked, state, nbrs, limit, n_logs: int, log_interval: int):
     return jax.vmap(one)(stacked, state, nbrs)
 
 
+@functools.partial(jax.jit, compiler_options=dict(RUN_ONCE))
+def _observe_all(stacked, state, nbrs):
+    """The first log row of every replica (run once: compiled without optimisation, as
+    :func:`jaxpot.md.chunk.start`; vmapped op by op it compiled each operation apart)."""
+    return jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(stacked, state, nbrs)
+
+
 @jax.jit
 def _rebuild_all(positions, cells, template):
     return jax.vmap(rebuild_neighbor_list, in_axes=(0, 0, None))(positions, cells, template)
@@ -72,8 +87,7 @@ def run_stacked(stacked: Integrator, state, nbrs, steps: int, regrow, *, log_int
     chunk's start (the chunk is then replayed).  Returns (final stacked state, log rows of
     stacked values, number of regrowths).
     """
-    rows = [jax.device_get(jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(
-        stacked, state, nbrs))]
+    rows = [jax.device_get(_observe_all(stacked, state, nbrs))]
     chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
     n_logs = -(-chunk_steps // log_interval)
     regrown = 0
