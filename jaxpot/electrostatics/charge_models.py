@@ -47,8 +47,9 @@ class ChargeModel:
         return tuple(self.config["species"])
 
     def charges(self, positions, cell, species, neighbors=None) -> Array:
-        """(N,) charges in e."""
-        return self.apply(self.params, positions, cell, species, neighbors)
+        """(N,) charges in e: ``apply`` jitted (one program per shape; run op by op, an
+        environment model compiled each of its ~130 operations apart)."""
+        return jax.jit(self.apply)(self.params, positions, cell, species, neighbors)
 
 
 def _real_atoms(species: Array) -> Array:
