@@ -202,10 +202,14 @@ def test_predict_over_mixed_sizes_equals_one_at_a_time(models, name):
     frames = [crystal(element), primitive(element), cluster(element), crystal(element, seed=5)]
     pred = jaxpot.predict(model, frames)
     for i, atoms in enumerate(frames):
-        ref = evaluate(model, atoms, energies=True)
+        # per-atom energies of the frames padded in the batch; the 8-atom crystals reuse
+        # test_invariances' program (one compilation fewer per model)
+        padded = len(atoms) < max(len(a) for a in frames)
+        ref = evaluate(model, atoms, energies=padded)
         assert pred.energy[i] == pytest.approx(float(ref.energy), rel=1e-12, abs=1e-12)
         np.testing.assert_allclose(pred.forces[i], ref.forces, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(pred.energies[i], ref.energies, rtol=0, atol=1e-12)
+        if padded:
+            np.testing.assert_allclose(pred.energies[i], ref.energies, rtol=0, atol=1e-12)
         if all(atoms.pbc):
             np.testing.assert_allclose(pred.stress[i], jaxpot.mechanics.stress_voigt(ref.stress),
                                        rtol=0, atol=1e-12)

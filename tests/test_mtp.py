@@ -115,9 +115,10 @@ def test_mtp_derivatives_invariances_and_save_load(tmp_path):
 
 def test_host_kernel_equals_the_xla_program_under_every_transform():
     """On a CPU, xi . B(i) runs in the numba kernel of moment_host (energies and forces equal
-    motep's in test_written_mtp_file_equals_motep); here energies, forces, the Hessian, a
-    force-matching loss gradient in every parameter, vmap and float32 equal the XLA program
-    of the features (moment_tensors.alpha_features), a product the kernel shares no code with."""
+    motep's in test_written_mtp_file_equals_motep); here energies, forces, the Hessian (its
+    product with a random direction), a force-matching loss gradient in every parameter, vmap
+    and float32 equal the XLA program of the features (moment_tensors.alpha_features), a
+    product the kernel shares no code with."""
     from jaxpot.descriptors import moment_tensors as mt
     from jaxpot.model import species_indices, species_lookup
     from jaxpot.neighbors import allocate_for_model, neighbor_components

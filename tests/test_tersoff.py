@@ -75,8 +75,9 @@ def test_lists_with_skin_pick_slots_and_match_lammps(case, monkeypatch):
     """With a 1.5 Å skin the rows hold shells no bond order reaches; the bond orders run over
     the first 6 (crystals: 4 neighbors inside) or 12 slots inside the cutoff, or over all
     slots in blocks (a dense random liquid with more than 12).  Each equals LAMMPS (energy,
-    forces, stress); force constants, cell second derivatives and parameter gradients equal
-    plain autodiff over all slots of the same list (TRIPLET_SLOTS raised)."""
+    forces, stress); force constants (diamond), cell second derivatives and parameter
+    gradients (SiC: the crystals take the same branch, so each check runs once) equal plain
+    autodiff over all slots of the same list (TRIPLET_SLOTS raised)."""
     import importlib
 
     from ase.neighborlist import neighbor_list
@@ -111,12 +112,14 @@ def test_lists_with_skin_pick_slots_and_match_lammps(case, monkeypatch):
     def energy(p, c, params):
         return model.replace(params=params).energy(p, c, z, nbrs)
 
-    hess, cell_hess, grads = second_derivatives(energy, pos, cell, model.params)
+    which = ("hessian",) if case == "diamond" else ("cell_hessian", "gradient")
+    ours = second_derivatives(energy, pos, cell, model.params, which)
     monkeypatch.setattr(module, "TRIPLET_SLOTS", 10 ** 6)
-    ref_hess, ref_cell_hess, ref_grads = second_derivatives(energy, pos, cell,
-                                                            model.params)
-    np.testing.assert_allclose(hess, ref_hess, rtol=0, atol=1e-10 * np.abs(ref_hess).max())
-    np.testing.assert_allclose(cell_hess, ref_cell_hess, rtol=0,
-                               atol=1e-10 * np.abs(ref_cell_hess).max())
-    for key in ("lambda3", "beta", "A", "R"):
-        np.testing.assert_allclose(grads[key], ref_grads[key], rtol=1e-9, atol=1e-12)
+    ref = second_derivatives(energy, pos, cell, model.params, which)
+    for name in set(which) - {"gradient"}:
+        np.testing.assert_allclose(ours[name], ref[name], rtol=0,
+                                   atol=1e-10 * np.abs(ref[name]).max())
+    if "gradient" in which:
+        for key in ("lambda3", "beta", "A", "R"):
+            np.testing.assert_allclose(ours["gradient"][key], ref["gradient"][key], rtol=1e-9,
+                                       atol=1e-12)

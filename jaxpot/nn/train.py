@@ -13,6 +13,7 @@ it, ending bit-identical to an uninterrupted run on the same machine.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import time
@@ -128,8 +129,8 @@ def _schedule(settings: TrainSettings, steps_per_epoch: int):
 def initial_state(net, optimizer) -> dict:
     """The trainer's state for members' weights ``net`` (stacked on axis 0): weights, the
     optimizer's state, EMA and best weights, step counter."""
-    return {"net": net, "opt": jax.vmap(optimizer.init)(net), "ema": net, "best": net,
-            "step": jnp.zeros((), jnp.int32)}
+    return {"net": net, "opt": jax.jit(jax.vmap(optimizer.init))(net), "ema": net,
+            "best": net, "step": jnp.zeros((), jnp.int32)}
 
 
 def learning_rate(step, schedule):
@@ -198,7 +199,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     norm = model.params["norm"]
     k_members = settings.ensemble_size
     nets = [_initial_member_params(model, k, settings.seed)["net"] for k in range(k_members)]
-    net = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *nets)
+    net = _host_map(lambda *x: np.stack(x), *nets)  # on the host: no program per leaf shape
     steps_per_epoch = len(epoch_plan(train_set, settings.batch_size, None))
     optimizer, schedule = _optimizer(settings), _schedule(settings, steps_per_epoch)
     state = initial_state(net, optimizer)
@@ -245,14 +246,13 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
                 f"(epoch {header['best_epoch']}) is kept" + (
                     f" in the checkpoint {checkpoint}" if checkpoint else "")
                 + "; lower learning_rate or check the labels", result)
-        lr = learning_rate(int(state["step"]) - 1, schedule)
+        lr = _rate_now(int(state["step"]) - 1, schedule)
         record = {"epoch": epoch, "learning_rate": float(lr),
                   "train_loss": float(losses.mean()),
                   **{f"train_{k}": v for k, v in error_metrics(total).items()}}
         if val_set is not None:
             val_sums = _evaluate(eval_fn, state["ema"], val_set, settings.batch_size)
-            val_loss = np.asarray(jax.vmap(lambda s: loss_from_sums(s, settings.weights))(
-                val_sums))
+            val_loss = np.asarray(_member_losses(val_sums, settings.weights))
             record["val_loss"] = float(val_loss.mean())
             record.update({f"val_{k}": v for k, v in error_metrics(val_sums).items()})
             score = record["val_loss"]
@@ -282,6 +282,24 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     return result
 
 
+def _host_map(fn, *trees):
+    """``fn`` over the leaves of ``trees`` as NumPy arrays, back on the device: eager JAX
+    indexing or stacking, and ``jnp.asarray`` of a NumPy array, compile a small program per
+    leaf shape (``jax.device_put`` does not)."""
+    return jax.tree_util.tree_map(lambda *x: jax.device_put(fn(*map(np.asarray, x))), *trees)
+
+
+@jax.jit
+def _rate_now(step, schedule):
+    return learning_rate(step, schedule)
+
+
+@functools.partial(jax.jit, static_argnames="weights")
+def _member_losses(sums: ErrorSums, weights: LossWeights):
+    """Each ensemble member's loss from its error sums (one program, not op by op)."""
+    return jax.vmap(lambda s: loss_from_sums(s, weights))(sums)
+
+
 def _postfix(record: dict) -> str:
     parts = [f"loss {record['train_loss']:.3g}"]
     for split in ("train", "val"):
@@ -295,7 +313,7 @@ def _postfix(record: dict) -> str:
 def _result(model, best_net, norm, header, stop, val_frames, frames) -> TrainResult:
     k = int(jax.tree_util.tree_leaves(best_net)[0].shape[0])
     if k == 1:
-        best = model.replace(params={"net": jax.tree_util.tree_map(lambda x: x[0], best_net),
+        best = model.replace(params={"net": _host_map(lambda x: x[0], best_net),
                                      "norm": norm})
     else:
         norms = jax.tree_util.tree_map(lambda x: jnp.stack([x] * k), norm)
