@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.compiler import RUN_ONCE
-from jaxpot.md.chunk import init_jit, observe, run_chunk
+from jaxpot.md.chunk import RUN_ONCE_MAX_ATOMS, init_jit, observe, run_chunk
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError
@@ -67,11 +67,20 @@ def _replica_chunk(stacked, state, nbrs, limit, n_logs: int, log_interval: int):
     return jax.vmap(one)(stacked, state, nbrs)
 
 
-@functools.partial(jax.jit, compiler_options=dict(RUN_ONCE))
 def _observe_all(stacked, state, nbrs):
-    """The first log row of every replica (run once: compiled without optimisation, as
-    :func:`jaxpot.md.chunk.start`; vmapped op by op it compiled each operation apart)."""
+    """The first log row of every replica, one program (vmapped op by op it compiled each
+    operation apart); run once, so compiled without optimisation up to
+    :data:`~jaxpot.md.chunk.RUN_ONCE_MAX_ATOMS` atoms in all, as :func:`jaxpot.md.chunk.start`."""
+    small = state.positions.shape[0] * state.positions.shape[1] <= RUN_ONCE_MAX_ATOMS
+    return (_observe_run_once if small else _observe_optimised)(stacked, state, nbrs)
+
+
+def _observe_rows(stacked, state, nbrs):
     return jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(stacked, state, nbrs)
+
+
+_observe_optimised = jax.jit(_observe_rows)
+_observe_run_once = jax.jit(_observe_rows, compiler_options=dict(RUN_ONCE))
 
 
 @jax.jit
