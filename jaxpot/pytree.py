@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 
 
 def static_field(**kwargs):
@@ -33,3 +34,15 @@ def pytree_dataclass(cls):
 
     cls.replace = replace
     return cls
+
+
+def stack_trees(trees):
+    """Equal pytrees stacked along a new leading axis (one entry per ensemble member, replica
+    or system), in one compiled program: stacked eagerly, leaf by leaf, each leaf shape
+    compiled a program of its own."""
+    return _stacked(list(trees))
+
+
+@jax.jit
+def _stacked(trees: list):
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)

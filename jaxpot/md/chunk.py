@@ -106,13 +106,24 @@ def _chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: 
 RUN_ONCE_MAX_ATOMS = 2048
 
 
+def run_once_programs(fn, **jit_kwargs) -> tuple:
+    """(optimised, run_once): ``fn`` jitted with XLA's optimisation and without it
+    (:data:`jaxpot.compiler.RUN_ONCE`), for a program run once per call; pick one with
+    :func:`program_for`."""
+    return jax.jit(fn, **jit_kwargs), jax.jit(fn, compiler_options=dict(RUN_ONCE), **jit_kwargs)
+
+
+def program_for(n_atoms: int, optimised, run_once):
+    """``run_once`` for up to :data:`RUN_ONCE_MAX_ATOMS` atoms in all, else ``optimised``."""
+    return run_once if n_atoms <= RUN_ONCE_MAX_ATOMS else optimised
+
+
 def start(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
           check_box: bool):
     """The run's first state (``integrator.init``) and its log row, one compiled program (two
     would each compile the model's derivatives); up to :data:`RUN_ONCE_MAX_ATOMS` atoms
     compiled without optimisation (:data:`jaxpot.compiler.RUN_ONCE`)."""
-    small = positions.shape[0] <= RUN_ONCE_MAX_ATOMS
-    return (_start_run_once if small else _start_optimised)(
+    return program_for(positions.shape[0], _start_optimised, _start_run_once)(
         integrator, positions, momenta, cell, species, masses, neighbors, key,
         check_box=check_box)
 
@@ -124,9 +135,7 @@ def _start(integrator: Integrator, positions, momenta, cell, species, masses, ne
     return state, observe(integrator, state, neighbors, check_box)
 
 
-_start_optimised = jax.jit(_start, static_argnames=("check_box",))
-_start_run_once = jax.jit(_start, static_argnames=("check_box",),
-                          compiler_options=dict(RUN_ONCE))
+_start_optimised, _start_run_once = run_once_programs(_start, static_argnames=("check_box",))
 
 
 @jax.jit

@@ -19,13 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.compiler import RUN_ONCE
-from jaxpot.md.chunk import RUN_ONCE_MAX_ATOMS, init_jit, observe, run_chunk
+from jaxpot.md.chunk import init_jit, observe, program_for, run_chunk, run_once_programs
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError
 from jaxpot.neighbors import (NeighborListOverflowError, allocate_for_model, overflow_causes,
                               reallocate, rebuild_neighbor_list)
+from jaxpot.pytree import stack_trees
 from jaxpot.structure import as_structure, check_species_known
 
 
@@ -37,18 +37,6 @@ class ReplicaResult(NamedTuple):
     logs: list
     state: object
     n_reallocations: int
-
-
-def stack_trees(trees):
-    """Stack equal pytrees along a new leading axis (one entry per replica or system), in one
-    compiled program (stacked leaf by leaf, each leaf shape compiled a program of its own)."""
-    trees = jax.tree_util.tree_map(jnp.asarray, list(trees))
-    return _stacked(trees)
-
-
-@jax.jit
-def _stacked(trees: list):
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
 
 def tree_row(tree, r):
@@ -71,16 +59,15 @@ def _observe_all(stacked, state, nbrs):
     """The first log row of every replica, one program (vmapped op by op it compiled each
     operation apart); run once, so compiled without optimisation up to
     :data:`~jaxpot.md.chunk.RUN_ONCE_MAX_ATOMS` atoms in all, as :func:`jaxpot.md.chunk.start`."""
-    small = state.positions.shape[0] * state.positions.shape[1] <= RUN_ONCE_MAX_ATOMS
-    return (_observe_run_once if small else _observe_optimised)(stacked, state, nbrs)
+    n_atoms = state.positions.shape[0] * state.positions.shape[1]
+    return program_for(n_atoms, _observe_optimised, _observe_run_once)(stacked, state, nbrs)
 
 
 def _observe_rows(stacked, state, nbrs):
     return jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(stacked, state, nbrs)
 
 
-_observe_optimised = jax.jit(_observe_rows)
-_observe_run_once = jax.jit(_observe_rows, compiler_options=dict(RUN_ONCE))
+_observe_optimised, _observe_run_once = run_once_programs(_observe_rows)
 
 
 @jax.jit

@@ -24,6 +24,7 @@ from jaxpot.batch import (batch_energy_forces_stress, check_frames, frame_pairs,
                           packed_batches, plan_buckets)
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
 from jaxpot.nn.uncertainty_metrics import fit_sigma_scale
+from jaxpot.pytree import stack_trees
 from jaxpot.space import VOIGT_PAIRS
 
 _MODULE = "jaxpot.nn.ensemble"
@@ -40,7 +41,7 @@ def ensemble(members: Sequence[EnergyModel], calibration=None) -> EnergyModel:
         if m.spec != first.spec or jax.tree_util.tree_structure(m.params) != \
                 jax.tree_util.tree_structure(first.params):
             raise ValueError(f"ensemble member {k} differs from member 0 in architecture")
-    stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *(m.params for m in members))
+    stacked = stack_trees([m.params for m in members])
     return stacked_ensemble(first, stacked, calibration)
 
 

@@ -35,6 +35,7 @@ from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
 from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, batch_loss,
                             error_metrics, error_sums, loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization, pair_count
+from jaxpot.pytree import stack_trees
 
 
 PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
@@ -199,7 +200,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     norm = model.params["norm"]
     k_members = settings.ensemble_size
     nets = [_initial_member_params(model, k, settings.seed)["net"] for k in range(k_members)]
-    net = _host_map(lambda *x: np.stack(x), *nets)  # on the host: no program per leaf shape
+    net = stack_trees(nets)
     steps_per_epoch = len(epoch_plan(train_set, settings.batch_size, None))
     optimizer, schedule = _optimizer(settings), _schedule(settings, steps_per_epoch)
     state = initial_state(net, optimizer)
@@ -282,13 +283,6 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     return result
 
 
-def _host_map(fn, *trees):
-    """``fn`` over the leaves of ``trees`` as NumPy arrays, back on the device: eager JAX
-    indexing or stacking, and ``jnp.asarray`` of a NumPy array, compile a small program per
-    leaf shape (``jax.device_put`` does not)."""
-    return jax.tree_util.tree_map(lambda *x: jax.device_put(fn(*map(np.asarray, x))), *trees)
-
-
 @jax.jit
 def _rate_now(step, schedule):
     return learning_rate(step, schedule)
@@ -313,10 +307,12 @@ def _postfix(record: dict) -> str:
 def _result(model, best_net, norm, header, stop, val_frames, frames) -> TrainResult:
     k = int(jax.tree_util.tree_leaves(best_net)[0].shape[0])
     if k == 1:
-        best = model.replace(params={"net": _host_map(lambda x: x[0], best_net),
-                                     "norm": norm})
+        # the row taken on the host: eager indexing compiled a program per leaf shape (and
+        # jnp.asarray of a NumPy array a copy program; jax.device_put does not)
+        first = jax.tree_util.tree_map(lambda x: jax.device_put(np.asarray(x)[0]), best_net)
+        best = model.replace(params={"net": first, "norm": norm})
     else:
-        norms = jax.tree_util.tree_map(lambda x: jnp.stack([x] * k), norm)
+        norms = stack_trees([norm] * k)
         best = stacked_ensemble(model, {"net": best_net, "norm": norms})
     return TrainResult(best, header["history"], header["best_epoch"], stop, val_frames, frames)
 
