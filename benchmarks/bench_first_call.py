@@ -9,6 +9,10 @@ twice, with the XLA compilations of each call counted (``jax.monitoring``).
   batch in ``tests/test_md.py``'s compressing run).
 - ``train``: ``train_model`` of a two-member MACE ensemble (8 channels) for 2 epochs on 6
   Stillinger–Weber-labelled diamond cells.
+- ``elastic`` / ``bulk_modulus`` / ``relax``: ``elastic_tensors`` / ``bulk_modulus``
+  (relaxed-ion) / ``relax`` (FIRE, cell and positions, symmetrised) of diamond Si (2-atom
+  cell, a = 5.45 Å, the relaxation from an atom displaced by 0.05 Å) with a SOAP GAP (the GAP notebook's small settings: n_max 6,
+  l_max 3, 5 Å, 100 sparse points) fitted first, untimed, to 10 bundled mlearn Si frames.
 
 Run it on two commits to compare (``PYTHONPATH=<worktree> python benchmarks/...``). float64.
 
@@ -25,7 +29,7 @@ import tempfile
 
 from _common import machine, print_table, write_json
 
-CASES = ("charges", "run_batch", "train")
+CASES = ("charges", "run_batch", "train", "elastic", "bulk_modulus", "relax")
 
 _CHILD = """
 import json, time
@@ -62,6 +66,25 @@ elif case == "run_batch":
     def call():
         return md.run_batch(integrator, [argon(0), bigger], 140, log_interval=20, skin=0.3,
                             temperatures=[30.0, 30.0], capacity_multiplier=1.0)
+elif case in ("elastic", "bulk_modulus", "relax"):
+    import os
+    from ase.io import read
+    import jaxpot
+    from jaxpot import gap
+    from jaxpot.properties.elastic import elastic_tensors
+    from jaxpot.properties.eos import bulk_modulus
+    from jaxpot.properties.relax import relax
+    path = os.path.join(os.path.dirname(jaxpot.__file__), "data",
+                        "si_mlearn_train_subset.extxyz")
+    soap = gap.SoapSettings(cutoff=5.0, n_max=6, l_max=3, atom_sigma=0.5, zeta=4, delta=1.0,
+                            n_sparse=100)
+    model = gap.fit(read(path, ":10"), gap.GapSettings(soap=soap), progress=False).model
+    si = bulk("Si", "diamond", a=5.45)
+    if case == "relax":
+        si.positions[1] += [0.05, 0.0, 0.0]
+    property_of = dict(elastic=elastic_tensors, bulk_modulus=bulk_modulus, relax=relax)[case]
+    def call():
+        return property_of(model, si)
 else:
     from ase.calculators.singlepoint import SinglePointCalculator
     from jaxpot import JaxpotCalculator

@@ -21,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import prepare, require_periodic
+from jaxpot.properties._common import (StrainDerivatives, prepare, require_periodic,
+                                      strain_derivatives)
 from jaxpot.space import voigt_strain_to_full, volume
 from jaxpot.units import GPa
 
@@ -46,18 +47,14 @@ class ElasticResult(NamedTuple):
 
 
 @jax.jit
-def _strain_derivatives(model, positions, cell, species, neighbors):
-    """dE/de (6,), d2E/de de (6,6), d2E/dr dr (N,3,N,3) and d2E/dr de (N,3,6) at zero
-    strain (one compiled program: an eager gradient of a large model compiles op by op)."""
+def _strain_derivatives(model, positions, cell, species, neighbors) -> StrainDerivatives:
+    """dE/de (6,), d2E/de de, d2E/dr dr and d2E/dr de at zero strain (one compiled program:
+    an eager gradient of a large model compiles op by op)."""
     def energy(e6, r):
         deformation = jnp.eye(3, dtype=r.dtype) + voigt_strain_to_full(e6)
         return model.energy(r @ deformation, cell @ deformation, species, neighbors)
 
-    zero = jnp.zeros(6, positions.dtype)
-    return (jax.grad(energy, argnums=0)(zero, positions),
-            jax.hessian(energy, argnums=0)(zero, positions),
-            jax.hessian(energy, argnums=1)(zero, positions),
-            jax.jacfwd(jax.grad(energy, argnums=1), argnums=0)(zero, positions))
+    return strain_derivatives(energy, jnp.zeros(6, positions.dtype), positions)
 
 
 def elastic_tensors(model: EnergyModel, atoms, translation_tol: float = 1e-8) -> ElasticResult:

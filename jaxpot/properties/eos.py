@@ -14,8 +14,8 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import prepare
-from jaxpot.properties._common import require_periodic
+from jaxpot.properties._common import (StrainDerivatives, prepare, require_periodic,
+                                      strain_derivatives)
 from jaxpot.properties.relax import relax
 from jaxpot.space import volume
 from jaxpot.units import GPa
@@ -160,6 +160,17 @@ def _energy(model, positions, cell, species, neighbors):
     return model.energy(positions, cell, species, neighbors)
 
 
+@jax.jit
+def _scale_derivatives(model, positions, cell, species, neighbors) -> StrainDerivatives:
+    """Derivatives of E under isotropic scaling by exp(s) (s = ln(V/V0)/3) at s = 0 and of the
+    positions: one compiled program."""
+    def energy(log_scale, r):  # linear scale exp(s): V = V0 exp(3 s)
+        f = jnp.exp(log_scale[0])
+        return model.energy(r * f, cell * f, species, neighbors)
+
+    return strain_derivatives(energy, jnp.zeros(1, positions.dtype), positions)
+
+
 def bulk_modulus(model: EnergyModel, atoms) -> float:
     """B = V d2E/dV2 (GPa) by autodiff under isotropic scaling, with exact ionic relaxation
     (the relaxed-ion response from the position Hessian, as for elastic constants).
@@ -171,17 +182,11 @@ def bulk_modulus(model: EnergyModel, atoms) -> float:
     pos0, cell0 = prep.positions, prep.cell
     v0 = float(volume(cell0))
 
-    def energy(log_scale, positions):  # linear scale exp(s): V = V0 exp(3 s)
-        f = jnp.exp(log_scale)
-        return model.energy(positions * f, cell0 * f, prep.species, prep.neighbors)
-
-    zero = jnp.asarray(0.0, pos0.dtype)
-    d1 = float(jax.jit(jax.grad(energy))(zero, pos0))
-    d2 = float(jax.jit(jax.hessian(energy, argnums=0))(zero, pos0))
+    d = _scale_derivatives(model, pos0, cell0, prep.species, prep.neighbors)
+    d1, d2 = float(d.de_ds[0]), float(d.d2e_dss[0, 0])
     n = pos0.shape[0]
-    h = np.asarray(jax.jit(jax.hessian(energy, argnums=1))(zero, pos0)).reshape(3 * n, 3 * n)
-    mixed = jax.jit(jax.jacfwd(jax.grad(energy, argnums=1), argnums=0))(zero, pos0)
-    mixed = np.asarray(mixed).reshape(-1)
+    h = np.asarray(d.d2e_drr).reshape(3 * n, 3 * n)
+    mixed = np.asarray(d.d2e_drs).reshape(-1)
     w, v = np.linalg.eigh(0.5 * (h + h.T))
     keep = np.abs(w) > 1e-8 * np.abs(w).max()
     proj = v[:, keep].T @ mixed

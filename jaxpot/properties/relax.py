@@ -55,9 +55,13 @@ class _FireState(NamedTuple):
     dt: jax.Array
     alpha: jax.Array
     n_pos: jax.Array
-    step: jax.Array
+    step: jax.Array  # FIRE moves made
     converged: jax.Array
     finite: jax.Array  # False once the energy or forces became NaN/inf
+    moved: jax.Array  # the last iteration moved x: the loop goes on to evaluate the new x
+    energy: jax.Array  # eV at x (the last evaluation)
+    forces: jax.Array  # (N, 3) eV/Å at x (symmetrised)
+    stress: jax.Array  # (3, 3) eV/Å^3 at x (symmetrised)
 
 
 class _Setup(NamedTuple):
@@ -103,62 +107,69 @@ def _symmetrize(forces, strain_grad, rots, inverse_perms):
 
 
 def _unpack(x, setup: _Setup, relax_cell: bool):
+    """(reference positions (N, 3), deformation I + eps (3, 3)) of the FIRE variables x."""
     n = setup.positions0.shape[0]
     eps = x[n:] / n if relax_cell else jnp.zeros((3, 3), x.dtype)  # ASE's cell_factor = N
-    eps = 0.5 * (eps + eps.T)
-    deformation = jnp.eye(3, dtype=x.dtype) + eps
-    return x[:n] @ deformation, setup.cell0 @ deformation
+    return x[:n], jnp.eye(3, dtype=x.dtype) + 0.5 * (eps + eps.T)
 
 
-def _generalized_forces(model, x, nbrs, setup: _Setup, relax_cell: bool, symmetrize: bool):
+def _structure_of(x, setup: _Setup, relax_cell: bool):
+    """Positions (N, 3) and cell (3, 3) Å of the FIRE variables x."""
+    r, deformation = _unpack(x, setup, relax_cell)
+    return r @ deformation, setup.cell0 @ deformation
+
+
+def _evaluate(model, x, nbrs, setup: _Setup, relax_cell: bool, symmetrize: bool):
+    """One reverse pass at x: energy eV, Cartesian forces (N, 3) eV/Å and stress (3, 3) eV/Å^3
+    (symmetrised), and FIRE's generalized force -dH/dx of the enthalpy H = E + p V.
+
+    With positions r D and cell cell0 D (D = I + eps): dE/dpositions = dE/dr D^-T, and the
+    strain gradient at the current cell is D^T dE/dD, so sym(D^T dH/dD) / V = stress + p I."""
     n = setup.positions0.shape[0]
+    r, deformation = _unpack(x, setup, relax_cell)
 
-    def enthalpy(x):
-        pos, cell = _unpack(x, setup, relax_cell)
-        return model.energy(pos, cell, setup.species, nbrs) + setup.pressure * volume(cell)
+    def enthalpy(r, d):
+        cell = setup.cell0 @ d
+        e = model.energy(r @ d, cell, setup.species, nbrs)
+        return e + setup.pressure * volume(cell), e
 
-    g = -jax.grad(enthalpy)(x)
-    f, s = (_symmetrize(g[:n], g[n:], setup.rots, setup.inverse_perms) if symmetrize
-            else (g[:n], g[n:]))
-    if not relax_cell:
-        s = jnp.zeros_like(s)
-    return jnp.concatenate([f, s])
-
-
-def _residuals(model, x, nbrs, setup: _Setup, relax_cell: bool, symmetrize: bool):
-    """Energy eV, forces (N,3) eV/Å and stress (3,3) eV/Å^3 at ``x`` (symmetrised)."""
-    pos, cell = _unpack(x, setup, relax_cell)
-    eye = jnp.eye(3, dtype=pos.dtype)
-    e, (de_dpos, de_deps) = jax.value_and_grad(
-        lambda r, eps: model.energy(r @ (eye + eps), cell @ (eye + eps), setup.species, nbrs),
-        argnums=(0, 1))(pos, jnp.zeros((3, 3), pos.dtype))
-    forces = -de_dpos
-    stress = 0.5 * (de_deps + de_deps.T) / volume(cell)
+    (_, e), (g_r, g_d) = jax.value_and_grad(enthalpy, argnums=(0, 1), has_aux=True)(
+        r, deformation)
+    cell_gradient = deformation.T @ g_d
+    stress = (0.5 * (cell_gradient + cell_gradient.T) / volume(setup.cell0 @ deformation)
+              - setup.pressure * jnp.eye(3, dtype=x.dtype))
+    forces = -g_r @ jnp.linalg.inv(deformation).T
+    f, s = -g_r, -0.5 * (g_d + g_d.T) / n
     if symmetrize:
         forces, stress = _symmetrize(forces, stress, setup.rots, setup.inverse_perms)
-    return e, forces, stress
-
-
-def _status(model, x, nbrs, setup, relax_cell, symmetrize):
-    e, forces, stress = _residuals(model, x, nbrs, setup, relax_cell, symmetrize)
-    fmax_now = jnp.max(jnp.linalg.norm(forces, axis=1))
-    residual = jnp.max(jnp.abs(stress + setup.pressure * jnp.eye(3))) if relax_cell else 0.0
-    finite = jnp.isfinite(e) & jnp.all(jnp.isfinite(forces)) & jnp.all(jnp.isfinite(stress))
-    return (fmax_now < setup.fmax) & (residual < setup.smax), finite
+        f, s = _symmetrize(f, s, setup.rots, setup.inverse_perms)
+    if not relax_cell:
+        s = jnp.zeros_like(s)
+    return e, forces, stress, jnp.concatenate([f, s])
 
 
 @functools.partial(jax.jit, static_argnames=("relax_cell", "symmetrize"))
 def _fire_chunk(model, setup: _Setup, state: _FireState, nbrs, relax_cell: bool,
                 symmetrize: bool):
-    """FIRE steps until ``setup.limit``, convergence, a non-finite energy or an overflow."""
+    """FIRE until ``setup.limit`` moves, convergence, a non-finite energy or an overflow.
+
+    Each iteration evaluates x once (:func:`_evaluate`: the convergence test and the force of
+    the move share one gradient) and moves x unless x is converged, non-finite or the chunk's
+    moves are done: the loop ends on an iteration that did not move, so the state holds the
+    energy, forces and stress of its final x (or on an overflowed list, to be replayed)."""
 
     def cond(carry):
         st, nb = carry
-        return (st.step < setup.limit) & ~st.converged & st.finite & ~nb.did_overflow
+        return st.moved & ~nb.did_overflow
 
     def body(carry):
         st, nb = carry
-        force = _generalized_forces(model, st.x, nb, setup, relax_cell, symmetrize)
+        e, forces, stress, force = _evaluate(model, st.x, nb, setup, relax_cell, symmetrize)
+        fmax_now = jnp.max(jnp.linalg.norm(forces, axis=1))
+        residual = jnp.max(jnp.abs(stress + setup.pressure * jnp.eye(3))) if relax_cell else 0.0
+        finite = jnp.isfinite(e) & jnp.all(jnp.isfinite(forces)) & jnp.all(jnp.isfinite(stress))
+        converged = (fmax_now < setup.fmax) & (residual < setup.smax)
+        move = ~converged & finite & (st.step < setup.limit)
         power = jnp.vdot(force, st.v)
         fnorm = jnp.linalg.norm(force)
         vnorm = jnp.linalg.norm(st.v)
@@ -174,18 +185,18 @@ def _fire_chunk(model, setup: _Setup, state: _FireState, nbrs, relax_cell: bool,
         dx = dt * v
         norm = jnp.linalg.norm(dx)
         dx = jnp.where(norm > setup.max_step_size, dx * setup.max_step_size / norm, dx)
-        x = st.x + dx
-        pos, cell = _unpack(x, setup, relax_cell)
+        x = jnp.where(move, st.x + dx, st.x)
+        pos, cell = _structure_of(x, setup, relax_cell)
         nb = update_neighbor_list(pos, cell, nb)
-        done, finite = _status(model, x, nb, setup, relax_cell, symmetrize)
-        return _FireState(x, v, dt, alpha, n_pos, st.step + 1, done, finite), nb
+        kept = _FireState(x, v, dt, alpha, n_pos, st.step + 1, converged, finite, move,
+                          e, forces, stress)
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), kept,
+                                     st._replace(converged=converged, finite=finite,
+                                                 moved=move, energy=e, forces=forces,
+                                                 stress=stress))
+        return new, nb
 
-    first_done, first_finite = _status(model, state.x, nbrs, setup, relax_cell, symmetrize)
-    state = state._replace(converged=first_done, finite=first_finite)
-    return jax.lax.while_loop(cond, body, (state, nbrs))
-
-
-_final_residuals = jax.jit(_residuals, static_argnames=("relax_cell", "symmetrize"))
+    return jax.lax.while_loop(cond, body, (state._replace(moved=jnp.asarray(True)), nbrs))
 
 
 def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
@@ -231,7 +242,9 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
     statics = dict(relax_cell=relax_cell, symmetrize=symmetrize)
     x = jnp.concatenate([s0.positions, jnp.zeros((3, 3), dtype)])
     state = _FireState(x, jnp.zeros_like(x), jnp.asarray(0.1, dtype), jnp.asarray(0.1, dtype),
-                       jnp.asarray(0), jnp.asarray(0), jnp.asarray(False), jnp.asarray(True))
+                       jnp.asarray(0), jnp.asarray(0), jnp.asarray(False), jnp.asarray(True),
+                       jnp.asarray(True), jnp.zeros((), dtype), jnp.zeros((n, 3), dtype),
+                       jnp.zeros((3, 3), dtype))
 
     def advance(st, nbrs):
         limit = jnp.asarray(min(int(st.step) + chunk, max_steps))
@@ -246,8 +259,8 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
     if not bool(state.finite):
         raise StructureError(f"relax: energy, forces or stress became NaN or infinite at FIRE "
                              f"step {int(state.step)}; check the structure and the model")
-    pos, cell = _unpack(state.x, setup, relax_cell)
-    energy, forces, stress = _final_residuals(model, state.x, nbrs, setup, **statics)
+    pos, cell = _structure_of(state.x, setup, relax_cell)
+    energy, forces, stress = state.energy, state.forces, state.stress
     done = bool(state.converged)
     if not done:
         fnow = float(np.linalg.norm(np.asarray(forces), axis=1).max())
