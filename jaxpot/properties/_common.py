@@ -11,6 +11,7 @@ import numpy as np
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import warn_if_single_precision
+from jaxpot.space import voigt_strain_to_full
 from jaxpot.structure import Structure, StructureError, as_structure, check_species_known
 
 
@@ -54,29 +55,33 @@ def require_periodic(atoms, what: str) -> Structure:
 
 
 class StrainDerivatives(NamedTuple):
-    """Derivatives of E(s, r) at (s, r): strain s (k,) and positions r (N, 3)."""
+    """Derivatives of E(e, r): Voigt strain e (6,) and positions r (N, 3); eV, Å."""
 
-    de_ds: jnp.ndarray  # (k,)
-    d2e_dss: jnp.ndarray  # (k, k)
+    de_de: jnp.ndarray  # (6,)
+    d2e_dee: jnp.ndarray  # (6, 6)
     d2e_drr: jnp.ndarray  # (N, 3, N, 3) the force-constant matrix
-    d2e_drs: jnp.ndarray  # (N, 3, k)
+    d2e_dre: jnp.ndarray  # (N, 3, 6)
 
 
-def strain_derivatives(energy, strain, positions) -> StrainDerivatives:
-    """dE/ds and the whole Hessian of ``energy(strain (k,), positions (N, 3)) -> eV`` over
-    (s, r) in one forward-over-reverse pass (to be traced inside the caller's jit).  A Hessian
-    per block traced the model once per block: a SOAP GAP's elastic constants compiled 26 s."""
-    k = strain.shape[0]
+@jax.jit
+def voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
+                             neighbors) -> StrainDerivatives:
+    """dE/de and the whole Hessian of E over (e, r) at zero engineering Voigt strain e (6,)
+    applied as x -> x (I + eps(e)) to positions r and cell, in one forward-over-reverse pass
+    and one compiled program (a Hessian per block traced the model once per block: a SOAP
+    GAP's elastic constants compiled 26 s).  Elastic constants and the bulk modulus share it."""
+    n = positions.shape[0]
 
-    def flat(x):
-        return energy(x[:k], x[k:].reshape(positions.shape))
+    def energy(x):  # x = (e (6,), r (3N,))
+        deformation = jnp.eye(3, dtype=x.dtype) + voigt_strain_to_full(x[:6])
+        r = x[6:].reshape(n, 3)
+        return model.energy(r @ deformation, cell @ deformation, species, neighbors)
 
     def gradient(x):
-        g = jax.grad(flat)(x)
+        g = jax.grad(energy)(x)
         return g, g
 
-    x = jnp.concatenate([strain, positions.reshape(-1)])
+    x = jnp.concatenate([jnp.zeros(6, positions.dtype), positions.reshape(-1)])
     h, g = jax.jacfwd(gradient, has_aux=True)(x)
-    n = positions.shape[0]
-    return StrainDerivatives(g[:k], h[:k, :k], h[k:, k:].reshape(n, 3, n, 3),
-                             h[k:, :k].reshape(n, 3, k))
+    return StrainDerivatives(g[:6], h[:6, :6], h[6:, 6:].reshape(n, 3, n, 3),
+                             h[6:, :6].reshape(n, 3, 6))

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import (StrainDerivatives, prepare, require_periodic,
-                                      strain_derivatives)
-from jaxpot.space import voigt_strain_to_full, volume
+from jaxpot.properties._common import prepare, require_periodic, voigt_strain_derivatives
+from jaxpot.space import volume
 from jaxpot.units import GPa
 
 
@@ -46,17 +43,6 @@ class ElasticResult(NamedTuple):
     stress_GPa: np.ndarray  # (3, 3) stress of the input state
 
 
-@jax.jit
-def _strain_derivatives(model, positions, cell, species, neighbors) -> StrainDerivatives:
-    """dE/de (6,), d2E/de de, d2E/dr dr and d2E/dr de at zero strain (one compiled program:
-    an eager gradient of a large model compiles op by op)."""
-    def energy(e6, r):
-        deformation = jnp.eye(3, dtype=r.dtype) + voigt_strain_to_full(e6)
-        return model.energy(r @ deformation, cell @ deformation, species, neighbors)
-
-    return strain_derivatives(energy, jnp.zeros(6, positions.dtype), positions)
-
-
 def elastic_tensors(model: EnergyModel, atoms, translation_tol: float = 1e-8) -> ElasticResult:
     """Clamped- and relaxed-ion elastic tensors, moduli and Born stability of ``atoms``.
 
@@ -66,7 +52,7 @@ def elastic_tensors(model: EnergyModel, atoms, translation_tol: float = 1e-8) ->
     prep = prepare(model, require_periodic(atoms, "elastic constants"))
     pos0, cell0 = prep.positions, prep.cell
     vol = float(volume(cell0))
-    de_de, d2e_dee, hessian, mixed = (np.asarray(x) for x in _strain_derivatives(
+    de_de, d2e_dee, hessian, mixed = (np.asarray(x) for x in voigt_strain_derivatives(
         model, pos0, cell0, prep.species, prep.neighbors))
     clamped = d2e_dee / vol
     n = pos0.shape[0]

@@ -9,13 +9,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import curve_fit
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import (StrainDerivatives, prepare, require_periodic,
-                                      strain_derivatives)
+from jaxpot.properties._common import prepare, require_periodic, voigt_strain_derivatives
 from jaxpot.properties.relax import relax
 from jaxpot.space import volume
 from jaxpot.units import GPa
@@ -160,17 +158,6 @@ def _energy(model, positions, cell, species, neighbors):
     return model.energy(positions, cell, species, neighbors)
 
 
-@jax.jit
-def _scale_derivatives(model, positions, cell, species, neighbors) -> StrainDerivatives:
-    """Derivatives of E under isotropic scaling by exp(s) (s = ln(V/V0)/3) at s = 0 and of the
-    positions: one compiled program."""
-    def energy(log_scale, r):  # linear scale exp(s): V = V0 exp(3 s)
-        f = jnp.exp(log_scale[0])
-        return model.energy(r * f, cell * f, species, neighbors)
-
-    return strain_derivatives(energy, jnp.zeros(1, positions.dtype), positions)
-
-
 def bulk_modulus(model: EnergyModel, atoms) -> float:
     """B = V d2E/dV2 (GPa) by autodiff under isotropic scaling, with exact ionic relaxation
     (the relaxed-ion response from the position Hessian, as for elastic constants).
@@ -182,11 +169,16 @@ def bulk_modulus(model: EnergyModel, atoms) -> float:
     pos0, cell0 = prep.positions, prep.cell
     v0 = float(volume(cell0))
 
-    d = _scale_derivatives(model, pos0, cell0, prep.species, prep.neighbors)
-    d1, d2 = float(d.de_ds[0]), float(d.d2e_dss[0, 0])
+    # linear scale exp(s) (V = V0 exp(3 s)) is the Voigt strain s (1, 1, 1, 0, 0, 0) to first
+    # order; its second-order term s^2 / 2 adds dE/ds to d2E/ds2 (the program elastic
+    # constants compile: one for both)
+    d = voigt_strain_derivatives(model, pos0, cell0, prep.species, prep.neighbors)
+    iso = np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    d1 = float(iso @ np.asarray(d.de_de))
+    d2 = float(iso @ np.asarray(d.d2e_dee) @ iso) + d1
     n = pos0.shape[0]
     h = np.asarray(d.d2e_drr).reshape(3 * n, 3 * n)
-    mixed = np.asarray(d.d2e_drs).reshape(-1)
+    mixed = np.asarray(d.d2e_dre).reshape(3 * n, 6) @ iso
     w, v = np.linalg.eigh(0.5 * (h + h.T))
     keep = np.abs(w) > 1e-8 * np.abs(w).max()
     proj = v[:, keep].T @ mixed
