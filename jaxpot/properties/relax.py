@@ -185,15 +185,12 @@ def _fire_chunk(model, setup: _Setup, state: _FireState, nbrs, relax_cell: bool,
         dx = dt * v
         norm = jnp.linalg.norm(dx)
         dx = jnp.where(norm > setup.max_step_size, dx * setup.max_step_size / norm, dx)
-        x = jnp.where(move, st.x + dx, st.x)
-        pos, cell = _structure_of(x, setup, relax_cell)
-        nb = update_neighbor_list(pos, cell, nb)
-        kept = _FireState(x, v, dt, alpha, n_pos, st.step + 1, converged, finite, move,
-                          e, forces, stress)
-        new = jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), kept,
-                                     st._replace(converged=converged, finite=finite,
-                                                 moved=move, energy=e, forces=forces,
-                                                 stress=stress))
+        moved = _FireState(st.x + dx, v, dt, alpha, n_pos, st.step + 1, converged, finite,
+                           move, e, forces, stress)
+        stayed = st._replace(converged=converged, finite=finite, moved=move, energy=e,
+                             forces=forces, stress=stress)
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(move, a, b), moved, stayed)
+        nb = update_neighbor_list(*_structure_of(new.x, setup, relax_cell), nb)
         return new, nb
 
     return jax.lax.while_loop(cond, body, (state._replace(moved=jnp.asarray(True)), nbrs))
