@@ -61,10 +61,11 @@ def slot_jacobian_setup(desc: SOAP, positions, cell, species, neighbors) -> Slot
     radial, ylm = _slot_factors(desc, vectors, density.mask)
     coeffs = _sum_slot_factors(desc, density, radial, ylm)
     raw = spectrum_layout(desc, full_products(coeffs))
-    tangents = [jax.jvp(lambda v: _slot_factors(desc, v, density.mask), (vectors,),
-                        (jnp.zeros_like(vectors).at[..., a].set(1.0),))[1] for a in range(3)]
-    d_radial = [jnp.stack(per_l, axis=2) for per_l in zip(*(t[0] for t in tangents))]
-    d_ylm = [jnp.stack(per_l, axis=2) for per_l in zip(*(t[1] for t in tangents))]
+    # the three Cartesian directions as one batched JVP (one copy of the basis in the program)
+    d_radial, d_ylm = jax.vmap(
+        lambda t: jax.jvp(lambda v: _slot_factors(desc, v, density.mask), (vectors,), (t,))[1],
+        out_axes=2)(jnp.broadcast_to(jnp.eye(3, dtype=vectors.dtype)[:, None, None, :],
+                                     (3, *vectors.shape)))
     norm = safe_norm(raw) if desc.normalize else jnp.ones(raw.shape[0], raw.dtype)
     features = raw / norm[:, None] if desc.normalize else raw
     return SlotJacobian(features, (density.onehot, coeffs, radial, ylm, d_radial, d_ylm,
