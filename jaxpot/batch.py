@@ -144,15 +144,21 @@ class Bucket(NamedTuple):
     half_capacity: int
 
 
+#: frames per call when predicting (the last call of a bucket padded): a bucket's program
+#: then does not depend on how many frames it holds, so a training and a test set share it
+PREDICT_BATCH = 16
+
+
 def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool = True,
                  batch_size: int | None = None, max_elements: int = 1 << 19,
-                 min_bucket: int = 16) -> list[Bucket]:
+                 min_bucket: int = 16, max_batch: int | None = None) -> list[Bucket]:
     """Group frames into few padded shapes.
 
     Frames are keyed by periodicity and padded size (a coarse ladder when ``pad_atoms``, the
     exact size otherwise, for models without per-atom energies); buckets with fewer than
     ``min_bucket`` frames move up into the next larger one.  The batch size keeps
-    ``B * N * K`` below ``max_elements`` unless ``batch_size`` is given.
+    ``B * N * K`` below ``max_elements`` unless ``batch_size`` is given; it is the bucket's
+    frame count, or with ``max_batch`` that many frames whatever the count (fewer padded).
     """
     groups: dict[tuple, list[int]] = {}
     for i, (atoms, p) in enumerate(zip(frames, pairs)):
@@ -170,7 +176,8 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
         k_max = max(pairs[i].idx.shape[1] for i in members)
         capacity = ladder(max(k_max, 1))
         half = ladder(max(max(pairs[i].n_half for i in members), 1))
-        b = batch_size or max(1, min(len(members), max_elements // (size * capacity)))
+        budget = max_elements // (size * capacity)
+        b = batch_size or max(1, min(max_batch or len(members), budget))
         buckets.append(Bucket(tuple(sorted(members)), size, capacity, int(b), half))
     return buckets
 

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxpot.batch import (check_frames, evaluate_batch, frame_pairs, packed_batches,
-                          plan_buckets)
+from jaxpot.batch import (PREDICT_BATCH, check_frames, evaluate_batch, frame_pairs,
+                          packed_batches, plan_buckets)
 from jaxpot.model import EnergyModel
 from jaxpot.precision import warn_if_single_precision
 from jaxpot.space import VOIGT_PAIRS
@@ -66,7 +66,7 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
     check_frames(model, frames)
     pairs = [frame_pairs(model, atoms) for atoms in frames]
     buckets = plan_buckets(frames, pairs, pad_atoms=model.atomic_energies_fn is not None,
-                           batch_size=batch_size)
+                           batch_size=batch_size, max_batch=PREDICT_BATCH)
     n = len(frames)
     energy = np.zeros(n)
     stress = np.full((n, 6), np.nan)

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.batch import (batch_energy_forces_stress, check_frames, frame_pairs,
-                          packed_batches, plan_buckets)
+from jaxpot.batch import (PREDICT_BATCH, batch_energy_forces_stress, check_frames,
+                          frame_pairs, packed_batches, plan_buckets)
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
 from jaxpot.nn.uncertainty_metrics import fit_sigma_scale
 from jaxpot.pytree import stack_trees
@@ -136,7 +136,8 @@ def ensemble_predict(model: EnergyModel, frames, batch_size: int | None = None,
     forces, forces_std = [None] * n, [None] * n
     stress, stress_std = np.full((n, 6), np.nan), np.full((n, 6), np.nan)
     run = _member_results(member)
-    buckets = plan_buckets(frames, pairs, pad_atoms=True, batch_size=batch_size)
+    buckets = plan_buckets(frames, pairs, pad_atoms=True, batch_size=batch_size,
+                           max_batch=PREDICT_BATCH)
     for idx, batch in packed_batches(model, frames, pairs, buckets):
         res = run(stacked, batch)
         e, f, s = (np.asarray(x, float) for x in res[:3])  # (K, B, ...)
