@@ -46,3 +46,9 @@ def compiler_options(model) -> tuple:
     if getattr(model, "cpu_fusions", True) or not _supported(YNN_FUSIONS_OFF):
         return ()
     return YNN_FUSIONS_OFF
+
+
+def run_once_programs(fn, **jit_kwargs) -> tuple:
+    """(optimised, run_once): ``fn`` jitted with XLA's optimisation and without it
+    (:data:`RUN_ONCE`), for a program run once per call; the caller picks one by size."""
+    return jax.jit(fn, **jit_kwargs), jax.jit(fn, compiler_options=dict(RUN_ONCE), **jit_kwargs)

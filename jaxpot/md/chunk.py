@@ -12,7 +12,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxpot.compiler import RUN_ONCE, compiler_options
+from jaxpot.compiler import compiler_options, run_once_programs
 from jaxpot.md.integrators import evaluate
 from jaxpot.md.state import Integrator, MDState, kinetic_energy, kinetic_tensor, temperature
 from jaxpot.space import full_to_voigt, volume
@@ -106,15 +106,9 @@ def _chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: 
 RUN_ONCE_MAX_ATOMS = 2048
 
 
-def run_once_programs(fn, **jit_kwargs) -> tuple:
-    """(optimised, run_once): ``fn`` jitted with XLA's optimisation and without it
-    (:data:`jaxpot.compiler.RUN_ONCE`), for a program run once per call; pick one with
-    :func:`program_for`."""
-    return jax.jit(fn, **jit_kwargs), jax.jit(fn, compiler_options=dict(RUN_ONCE), **jit_kwargs)
-
-
 def program_for(n_atoms: int, optimised, run_once):
-    """``run_once`` for up to :data:`RUN_ONCE_MAX_ATOMS` atoms in all, else ``optimised``."""
+    """``run_once`` for up to :data:`RUN_ONCE_MAX_ATOMS` atoms in all, else ``optimised``
+    (a pair from :func:`jaxpot.compiler.run_once_programs`)."""
     return run_once if n_atoms <= RUN_ONCE_MAX_ATOMS else optimised
 
 

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.md.chunk import init_jit, observe, program_for, run_chunk, run_once_programs
+from jaxpot.compiler import run_once_programs
+from jaxpot.md.chunk import init_jit, observe, program_for, run_chunk
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError

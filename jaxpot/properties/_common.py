@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.compiler import run_once_programs
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import warn_if_single_precision
@@ -63,13 +64,23 @@ class StrainDerivatives(NamedTuple):
     d2e_dre: jnp.ndarray  # (N, 3, 6)
 
 
-@jax.jit
-def voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
-                             neighbors) -> StrainDerivatives:
-    """dE/de and the whole Hessian of E over (e, r) at zero engineering Voigt strain e (6,)
-    applied as x -> x (I + eps(e)) to positions r and cell, in one forward-over-reverse pass
-    and one compiled program (a Hessian per block traced the model once per block: a SOAP
-    GAP's elastic constants compiled 26 s).  Elastic constants and the bulk modulus share it."""
+#: the most atoms whose second-derivative programs (elastic constants, bulk modulus, force
+#: constants) compile without XLA's optimisation (:data:`jaxpot.compiler.RUN_ONCE`): they run
+#: once per structure, and for a small cell compiling is most of the wait (a default SOAP GAP,
+#: 2-atom Si: elastic constants 49.8 s compile + 0.25 s run, without optimisation 30.4 +
+#: 0.31 s); their run time grows as N^2 (54 atoms: force constants 53.8 + 7.7 s against 32.3 +
+#: 19.9 s), so larger cells keep the optimised program
+SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS = 32
+
+
+def second_derivative_program(n_atoms: int, optimised, run_once):
+    """``run_once`` up to :data:`SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS` atoms, else
+    ``optimised`` (a pair from :func:`jaxpot.compiler.run_once_programs`)."""
+    return run_once if n_atoms <= SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS else optimised
+
+
+def _voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
+                              neighbors) -> StrainDerivatives:
     n = positions.shape[0]
 
     def energy(x):  # x = (e (6,), r (3N,))
@@ -85,3 +96,16 @@ def voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
     h, g = jax.jacfwd(gradient, has_aux=True)(x)
     return StrainDerivatives(g[:6], h[:6, :6], h[6:, 6:].reshape(n, 3, n, 3),
                              h[6:, :6].reshape(n, 3, 6))
+
+
+_voigt_optimised, _voigt_run_once = run_once_programs(_voigt_strain_derivatives)
+
+
+def voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
+                             neighbors) -> StrainDerivatives:
+    """dE/de and the whole Hessian of E over (e, r) at zero engineering Voigt strain e (6,)
+    applied as x -> x (I + eps(e)) to positions r and cell, in one forward-over-reverse pass
+    and one compiled program (a Hessian per block traced the model once per block: a SOAP
+    GAP's elastic constants compiled 26 s).  Elastic constants and the bulk modulus share it."""
+    program = second_derivative_program(positions.shape[0], _voigt_optimised, _voigt_run_once)
+    return program(model, positions, cell, species, neighbors)

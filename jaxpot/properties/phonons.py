@@ -13,7 +13,6 @@ reciprocal lattice (without 2 pi); frequencies are in THz, ascending, imaginary 
 
 from __future__ import annotations
 
-import functools
 import itertools
 from typing import NamedTuple
 
@@ -22,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import prepare
-from jaxpot.properties._common import require_periodic
+from jaxpot.compiler import run_once_programs
+from jaxpot.properties._common import prepare, require_periodic, second_derivative_program
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
 _SHIFTS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float)
@@ -147,7 +146,6 @@ def gamma_centred_mesh(mesh) -> np.ndarray:
     return np.array(list(itertools.product(*axes)))
 
 
-@functools.partial(jax.jit, static_argnames=("strain_derivative",))
 def _hessian(model, positions, cell, species, neighbors, strain_derivative):
     def hessian(e):  # w.r.t. the actual (strained) positions, evaluated at positions * (1 + e)
         f = 1.0 + e
@@ -159,13 +157,17 @@ def _hessian(model, positions, cell, species, neighbors, strain_derivative):
     return jax.jvp(hessian, (zero,), (jnp.ones_like(zero),))
 
 
+_hessian_programs = run_once_programs(_hessian, static_argnames=("strain_derivative",))
+
+
 def supercell_hessian(model: EnergyModel, supercell_atoms, strain_derivative: bool = False):
     """Hessian (Ns, 3, Ns, 3) eV/Å^2 of the supercell energy; with ``strain_derivative`` also
     its derivative w.r.t. an isotropic linear strain (cell and positions scaled by 1 + e).
     Compiled once per model kind and supercell size."""
     prep = prepare(model, supercell_atoms)
-    out = _hessian(model, prep.positions, prep.cell, prep.species, prep.neighbors,
-                   strain_derivative)
+    program = second_derivative_program(prep.positions.shape[0], *_hessian_programs)
+    out = program(model, prep.positions, prep.cell, prep.species, prep.neighbors,
+                  strain_derivative=strain_derivative)
     if not strain_derivative:
         return np.asarray(out)
     return np.asarray(out[0]), np.asarray(out[1])
