@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.model import EnergyModel
 from jaxpot.compiler import run_once_programs
+from jaxpot.model import EnergyModel
 from jaxpot.properties._common import prepare, require_periodic, second_derivative_program
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
