@@ -17,6 +17,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 import jaxpot
 from jaxpot.evaluation import LabelKeys, evaluate, label_keys, parity_plots
 from jaxpot.potentials import stillinger_weber
+from jaxpot.testing import CompilationCounter
 
 DATA = pathlib.Path(__file__).parents[1].parent / "shared" / "data"
 PICK = [0, 1, 2, 57, 59, 69, 71, 159, 160, 168]  # Vacancy, Surface, AIMD-NVT, Elastic
@@ -217,3 +218,15 @@ def test_bad_input(model, frames):
         jaxpot.predict(model, [frames[0], ge])
     with pytest.raises(type(direct.value), match=r"frames\[1\]: unknown species Ge"):
         evaluate(model, [frames[0], ge])
+
+
+def test_sets_of_different_sizes_share_the_prediction_programs(model, frames, ev):
+    """predict takes PREDICT_BATCH frames per call whatever a bucket holds, so a set twice as
+    large (the same shapes) compiles nothing new and gives the same numbers."""
+    with CompilationCounter() as compiled:
+        again = jaxpot.predict(model, frames + frames)
+    assert compiled.count == 0
+    first = jaxpot.predict(model, frames)
+    np.testing.assert_array_equal(again.energy, np.concatenate([first.energy, first.energy]))
+    for f0, f1 in zip(first.forces + first.forces, again.forces):
+        np.testing.assert_array_equal(f0, f1)
