@@ -47,7 +47,8 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
 
     Args:
         model: any jaxpot model. frames: a list of ``ase.Atoms`` (one ``Atoms`` also works).
-        batch_size: structures per jitted call (default: as many as fit a memory budget).
+        batch_size: structures per jitted call (default: ``PREDICT_BATCH``, fewer where a
+            memory budget asks; a bucket's last call is padded).
         progress: show a progress bar (default: for 50 frames or more).
 
     Returns:
