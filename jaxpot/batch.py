@@ -144,8 +144,10 @@ class Bucket(NamedTuple):
     half_capacity: int
 
 
-#: frames per call when predicting (the last call of a bucket padded): a bucket's program
-#: then does not depend on how many frames it holds, so a training and a test set share it
+#: the most frames per call when predicting: a bucket's calls take its frame count rounded up
+#: to a power of two, at most this (the last call padded), so buckets of 16 frames or more
+#: share one program whatever their size (a training and a test set), a smaller bucket pads
+#: under 2x, and a single frame is not padded
 PREDICT_BATCH = 16
 
 
@@ -158,7 +160,8 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
     exact size otherwise, for models without per-atom energies); buckets with fewer than
     ``min_bucket`` frames move up into the next larger one.  The batch size keeps
     ``B * N * K`` below ``max_elements`` unless ``batch_size`` is given; it is the bucket's
-    frame count, or with ``max_batch`` that many frames whatever the count (fewer padded).
+    frame count, or with ``max_batch`` that count rounded up to a power of two, at most
+    ``max_batch`` (the last batch padded).
     """
     groups: dict[tuple, list[int]] = {}
     for i, (atoms, p) in enumerate(zip(frames, pairs)):
@@ -176,8 +179,10 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
         k_max = max(pairs[i].idx.shape[1] for i in members)
         capacity = ladder(max(k_max, 1))
         half = ladder(max(max(pairs[i].n_half for i in members), 1))
-        budget = max_elements // (size * capacity)
-        b = batch_size or max(1, min(max_batch or len(members), budget))
+        count = len(members)
+        if max_batch:  # few shapes: powers of two up to max_batch
+            count = min(1 << (count - 1).bit_length(), max_batch)
+        b = batch_size or max(1, min(count, max_elements // (size * capacity)))
         buckets.append(Bucket(tuple(sorted(members)), size, capacity, int(b), half))
     return buckets
 

@@ -17,6 +17,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 import jaxpot
 from jaxpot.evaluation import LabelKeys, evaluate, label_keys, parity_plots
 from jaxpot.potentials import stillinger_weber
+from jaxpot.batch import PREDICT_BATCH, frame_pairs, plan_buckets
 from jaxpot.testing import CompilationCounter
 
 DATA = pathlib.Path(__file__).parents[1].parent / "shared" / "data"
@@ -221,12 +222,16 @@ def test_bad_input(model, frames):
 
 
 def test_sets_of_different_sizes_share_the_prediction_programs(model, frames, ev):
-    """predict takes PREDICT_BATCH frames per call whatever a bucket holds, so a set twice as
-    large (the same shapes) compiles nothing new and gives the same numbers."""
+    """predict's calls take a bucket's frame count rounded up to a power of two, at most
+    PREDICT_BATCH, so twice the periodic frames (11 -> 22 in one bucket, both 16 per call)
+    compile nothing new and give the same numbers; a single frame is not padded."""
+    periodic = [a for a in frames if all(a.pbc)]
     with CompilationCounter() as compiled:
-        again = jaxpot.predict(model, frames + frames)
+        again = jaxpot.predict(model, periodic + periodic)
     assert compiled.count == 0
-    first = jaxpot.predict(model, frames)
+    first = jaxpot.predict(model, periodic)
     np.testing.assert_array_equal(again.energy, np.concatenate([first.energy, first.energy]))
     for f0, f1 in zip(first.forces + first.forces, again.forces):
         np.testing.assert_array_equal(f0, f1)
+    pairs = [frame_pairs(model, frames[0])]
+    assert [b.batch_size for b in plan_buckets(frames[:1], pairs, max_batch=PREDICT_BATCH)] == [1]
