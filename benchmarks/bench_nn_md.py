@@ -30,14 +30,14 @@ import time
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
 
-def jaxpot_rate(repeat: int, steps: int, x64: bool) -> dict:
+def jaxpot_rate(repeat: int, steps: int, x64: bool, fraction: float) -> dict:
     import jax
     jax.config.update("jax_enable_x64", x64)
     from ase.build import bulk
     from jaxpot import md
     from jaxpot.nn import bpnn
     atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
-    model = bpnn(["Si"], 5.0)
+    model = bpnn(["Si"], 5.0, angular_cutoff=5.0 * fraction)
     t0 = time.perf_counter()
     res = md.run(md.nve(model, 1.0), atoms, steps, temperature=600.0, progress=False,
                  log_interval=10, chunk=50)
@@ -46,13 +46,15 @@ def jaxpot_rate(repeat: int, steps: int, x64: bool) -> dict:
             "total_s": time.perf_counter() - t0}
 
 
-def torchani_rate(repeat: int, steps: int, device: str, neighborlist: str) -> dict:
+def torchani_rate(repeat: int, steps: int, device: str, neighborlist: str,
+                  fraction: float) -> dict:
     import numpy as np
     import torch
     from ase.build import bulk
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from torchani_peer import torchani_bpnn
-    comp, nets = torchani_bpnn(device=device, neighborlist=neighborlist)
+    comp, nets = torchani_bpnn(device=device, neighborlist=neighborlist,
+                               angular_fraction=fraction)
     atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
     f32 = {"dtype": torch.float32, "device": device}
     cell = torch.tensor(atoms.cell.array, **f32)
@@ -114,13 +116,20 @@ def main():
                    help="TorchANI pair search: cell_list (its fastest here) or all_pairs")
     p.add_argument("--apax-python", help="python of an environment with apax (adds its rows)")
     p.add_argument("--out", default="nn_md", help="results file stem")
+    p.add_argument("--angular-fraction", type=float,
+                   help="r_cut_angular / 5 Å (bpnn's angular_cutoff; default "
+                   "jaxpot.nn.bpnn.ANGULAR_CUTOFF_FRACTION)")
     p.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.angular_fraction is None:
+        from jaxpot.nn.bpnn import ANGULAR_CUTOFF_FRACTION
+        args.angular_fraction = ANGULAR_CUTOFF_FRACTION
     if args.one:  # one measurement in a fresh process (clean compilation caches)
         code, repeat, x64 = args.one
-        out = (jaxpot_rate(int(repeat), args.steps, x64 == "1") if code == "jaxpot"
-               else torchani_rate(int(repeat), args.steps, args.torch_device,
-                                  args.torch_neighborlist))
+        out = (jaxpot_rate(int(repeat), args.steps, x64 == "1", args.angular_fraction)
+               if code == "jaxpot" else
+               torchani_rate(int(repeat), args.steps, args.torch_device,
+                             args.torch_neighborlist, args.angular_fraction))
         print("RESULT " + json.dumps(out))
         return
     rows = []
@@ -133,6 +142,7 @@ def main():
             proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps),
                                    "--torch-device", args.torch_device,
                                    "--torch-neighborlist", args.torch_neighborlist,
+                                   "--angular-fraction", str(args.angular_fraction),
                                    "--one", code, str(repeat), x64], capture_output=True,
                                   text=True, check=False)
             line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -149,7 +159,8 @@ def main():
            "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
            "torch": torch.__version__, "torchani": torchani.__version__,
            "jax_device": str(jax.devices()[0]), "torch_device": args.torch_device,
-           "torch_neighborlist": args.torch_neighborlist}
+           "torch_neighborlist": args.torch_neighborlist,
+           "angular_fraction": args.angular_fraction}
     if apax_dir:
         out["apax"] = next(r["apax"] for r in rows if r["code"] == "apax f32")
     os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)

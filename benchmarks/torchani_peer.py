@@ -8,16 +8,18 @@ os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
 
 def torchani_bpnn(cutoff: float = 5.0, hidden=(64, 64), device: str = "cpu",
-                  neighborlist: str = "all_pairs"):
+                  neighborlist: str = "all_pairs", angular_fraction: float | None = None):
     """(AEVComputer, ANINetworks) in float32 on ``device``: jaxpot's ``scaled_ani_settings``
     AEVs for Si and one CELU network of ``hidden`` widths, torch using every core.
-    ``neighborlist`` is TorchANI's pair search (``all_pairs`` or ``cell_list``)."""
+    ``neighborlist`` is TorchANI's pair search (``all_pairs`` or ``cell_list``);
+    ``angular_fraction``: r_cut_angular / cutoff (default jaxpot's)."""
     import torch
     import torchani
     from torchani.nn import ANINetworks, AtomicNetwork
     from jaxpot.nn.bpnn import scaled_ani_settings
     torch.set_num_threads(os.cpu_count())
-    s = scaled_ani_settings([14], cutoff)
+    s = scaled_ani_settings([14], cutoff,
+                            angular_fraction and angular_fraction * cutoff)
     radial = torchani.aev.ANIRadial(torch.tensor(s["eta_radial"]).float(),
                                     torch.tensor(s["shifts_radial"]).float(), s["r_cut_radial"])
     angular = torchani.aev.ANIAngular(torch.tensor(s["eta_angular"]).float(),

@@ -14,7 +14,9 @@ does not know it, or the backend is not a CPU, nothing is passed.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import MappingProxyType
+from typing import NamedTuple
 
 import jax
 
@@ -48,7 +50,21 @@ def compiler_options(model) -> tuple:
     return YNN_FUSIONS_OFF
 
 
-def run_once_programs(fn, **jit_kwargs) -> tuple:
-    """(optimised, run_once): ``fn`` jitted with XLA's optimisation and without it
-    (:data:`RUN_ONCE`), for a program run once per call; the caller picks one by size."""
-    return jax.jit(fn, **jit_kwargs), jax.jit(fn, compiler_options=dict(RUN_ONCE), **jit_kwargs)
+class RunOncePrograms(NamedTuple):
+    """One function jitted with XLA's optimisation and without it (:data:`RUN_ONCE`), for a
+    program that runs once per call (an MD run's first state, a Hessian): small systems take
+    the unoptimised one, which compiles faster, large ones the optimised one, which runs
+    faster (the caller's ``max_atoms`` says where its run time starts to matter)."""
+
+    optimised: Callable
+    run_once: Callable
+
+    def for_atoms(self, n_atoms: int, max_atoms: int) -> Callable:
+        """``run_once`` for up to ``max_atoms`` atoms, else ``optimised``."""
+        return self.run_once if n_atoms <= max_atoms else self.optimised
+
+
+def run_once_programs(fn, **jit_kwargs) -> RunOncePrograms:
+    """``fn`` jitted both ways (:class:`RunOncePrograms`); ``jit_kwargs`` go to both."""
+    return RunOncePrograms(jax.jit(fn, **jit_kwargs),
+                           jax.jit(fn, compiler_options=dict(RUN_ONCE), **jit_kwargs))

@@ -159,14 +159,16 @@ def test_small_systems_start_from_an_unoptimised_program_with_the_same_run(monke
     atoms = argon()
     integrator = md.nve(LJ, 5.0)
     called = []
-    for name in ("_start_run_once", "_start_optimised"):
-        program = getattr(chunk, name)
-        monkeypatch.setattr(chunk, name, lambda *a, _p=program, _n=name, **k: (
-            called.append(_n), _p(*a, **k))[1])
+
+    def counted(name):
+        program = getattr(chunk._start_programs, name)
+        return lambda *a, **k: (called.append(name), program(*a, **k))[1]
+    monkeypatch.setattr(chunk, "_start_programs", chunk._start_programs._replace(
+        run_once=counted("run_once"), optimised=counted("optimised")))
     small = md.run(integrator, atoms, 20, temperature=60.0, log_interval=10)
     monkeypatch.setattr(chunk, "RUN_ONCE_MAX_ATOMS", len(atoms) - 1)
     large = md.run(integrator, atoms, 20, temperature=60.0, log_interval=10)
-    assert called == ["_start_run_once", "_start_optimised"]
+    assert called == ["run_once", "optimised"]
     np.testing.assert_allclose(large.log.potential_energy, small.log.potential_energy,
                                rtol=1e-12)
     np.testing.assert_allclose(large.atoms.positions, small.atoms.positions, atol=1e-10)

@@ -142,6 +142,43 @@ def test_bpnn_equals_torchani_ani_networks(tmp_path):
     np.testing.assert_allclose(atoms.get_potential_energies(), ref, rtol=1e-9, atol=1e-10)
 
 
+def test_bpnn_angular_cutoff_is_the_default_descriptors_and_a_config_key(tmp_path):
+    """``bpnn(angular_cutoff=)`` (Å) moves the default ANI descriptor's angular cutoff (its
+    shifts and width follow, as scaled_ani_settings stretches them); ``[model]
+    angular_cutoff`` in a config builds the same model, the file keeps it, and giving a
+    descriptor too is an error.  A neighbour at diamond Si's second-shell distance (3.84 Å)
+    turned about the atom moves its angular features far more at 4.5 Å than at the default
+    4 Å, where its cutoff weight is 0.004 (fc(3.84 / 4.5) = 0.05)."""
+    from jaxpot.descriptors.ani import ani_features
+    from jaxpot.neighbors import allocate_for_model
+    from jaxpot.nn.bpnn import make_descriptor, scaled_ani_settings
+    from jaxpot.nn.pipeline import build_model
+    model = bpnn(["Si"], 5.0, angular_cutoff=4.5)
+    config = json.loads(model.spec)["config"]["descriptor"]
+    assert config["r_cut_angular"] == 4.5
+    assert config == {**scaled_ani_settings([14], 5.0, 4.5), "species": [14]}
+    assert json.loads(bpnn(["Si"], 5.0).spec)["config"]["descriptor"]["r_cut_angular"] == 4.0
+    built = build_model({"model": "bpnn", "species": ["Si"], "cutoff": 5.0,
+                         "model_settings": {"angular_cutoff": 4.5}})
+    assert built.spec == model.spec
+    jaxpot.save(model, tmp_path / "m.jaxpot")
+    assert jaxpot.load(tmp_path / "m.jaxpot").spec == model.spec
+    with pytest.raises(ValueError, match="either descriptor or angular_cutoff"):
+        bpnn(["Si"], 5.0, angular_cutoff=4.5, descriptor=scaled_ani_settings([14], 5.0))
+
+    def angular(cut, theta):  # atom 0's angular features, neighbours at 2.35 Å and 3.84 Å
+        t = np.radians(theta)
+        atoms = Atoms("Si3", positions=[[0, 0, 0], [2.35, 0, 0],
+                                        [3.84 * np.cos(t), 3.84 * np.sin(t), 0]])
+        m = bpnn(["Si"], 5.0, angular_cutoff=cut)
+        nbrs = allocate_for_model(m, atoms.positions, atoms.cell.array, atoms.pbc, skin=0.0)
+        desc = make_descriptor(scaled_ani_settings([14], 5.0, cut))
+        return np.asarray(ani_features(desc, atoms.positions, atoms.cell.array, atoms.numbers,
+                                       nbrs))[0, 16:]
+    turned = {cut: np.abs(angular(cut, 100.0) - angular(cut, 70.0)).max() for cut in (4.0, 4.5)}
+    assert turned[4.5] > 5 * turned[4.0] > 0, turned
+
+
 @pytest.mark.parametrize("rattle, skin, branch, loss_gradient", [
     (0.05, 1.0, 0, True), (0.3, 0.5, 1, False), (0.05, 0.2, 2, False), (0.05, 0.0, 0, False)])
 def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch, loss_gradient):

@@ -106,18 +106,12 @@ def _chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: 
 RUN_ONCE_MAX_ATOMS = 2048
 
 
-def program_for(n_atoms: int, optimised, run_once):
-    """``run_once`` for up to :data:`RUN_ONCE_MAX_ATOMS` atoms in all, else ``optimised``
-    (a pair from :func:`jaxpot.compiler.run_once_programs`)."""
-    return run_once if n_atoms <= RUN_ONCE_MAX_ATOMS else optimised
-
-
 def start(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
           check_box: bool):
     """The run's first state (``integrator.init``) and its log row, one compiled program (two
     would each compile the model's derivatives); up to :data:`RUN_ONCE_MAX_ATOMS` atoms
     compiled without optimisation (:data:`jaxpot.compiler.RUN_ONCE`)."""
-    return program_for(positions.shape[0], _start_optimised, _start_run_once)(
+    return _start_programs.for_atoms(positions.shape[0], RUN_ONCE_MAX_ATOMS)(
         integrator, positions, momenta, cell, species, masses, neighbors, key,
         check_box=check_box)
 
@@ -129,7 +123,7 @@ def _start(integrator: Integrator, positions, momenta, cell, species, masses, ne
     return state, observe(integrator, state, neighbors, check_box)
 
 
-_start_optimised, _start_run_once = run_once_programs(_start, static_argnames=("check_box",))
+_start_programs = run_once_programs(_start, static_argnames=("check_box",))
 
 
 @jax.jit

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.compiler import run_once_programs
-from jaxpot.md.chunk import init_jit, observe, program_for, run_chunk
+from jaxpot.md import chunk
+from jaxpot.md.chunk import init_jit, observe, run_chunk
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError
@@ -61,14 +62,15 @@ def _observe_all(stacked, state, nbrs):
     operation apart); run once, so compiled without optimisation up to
     :data:`~jaxpot.md.chunk.RUN_ONCE_MAX_ATOMS` atoms in all, as :func:`jaxpot.md.chunk.start`."""
     n_atoms = state.positions.shape[0] * state.positions.shape[1]
-    return program_for(n_atoms, _observe_optimised, _observe_run_once)(stacked, state, nbrs)
+    program = _observe_programs.for_atoms(n_atoms, chunk.RUN_ONCE_MAX_ATOMS)
+    return program(stacked, state, nbrs)
 
 
 def _observe_rows(stacked, state, nbrs):
     return jax.vmap(lambda i, s, nb: observe(i, s, nb, False))(stacked, state, nbrs)
 
 
-_observe_optimised, _observe_run_once = run_once_programs(_observe_rows)
+_observe_programs = run_once_programs(_observe_rows)
 
 
 @jax.jit

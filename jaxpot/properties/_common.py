@@ -73,12 +73,6 @@ class StrainDerivatives(NamedTuple):
 SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS = 32
 
 
-def second_derivative_program(n_atoms: int, optimised, run_once):
-    """``run_once`` up to :data:`SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS` atoms, else
-    ``optimised`` (a pair from :func:`jaxpot.compiler.run_once_programs`)."""
-    return run_once if n_atoms <= SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS else optimised
-
-
 def _voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
                               neighbors) -> StrainDerivatives:
     n = positions.shape[0]
@@ -98,7 +92,7 @@ def _voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
                              h[6:, :6].reshape(n, 3, 6))
 
 
-_voigt_optimised, _voigt_run_once = run_once_programs(_voigt_strain_derivatives)
+_voigt_programs = run_once_programs(_voigt_strain_derivatives)
 
 
 def voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
@@ -107,5 +101,6 @@ def voigt_strain_derivatives(model: EnergyModel, positions, cell, species,
     applied as x -> x (I + eps(e)) to positions r and cell, in one forward-over-reverse pass
     and one compiled program (a Hessian per block traced the model once per block: a SOAP
     GAP's elastic constants compiled 26 s).  Elastic constants and the bulk modulus share it."""
-    program = second_derivative_program(positions.shape[0], _voigt_optimised, _voigt_run_once)
+    program = _voigt_programs.for_atoms(positions.shape[0],
+                                        SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS)
     return program(model, positions, cell, species, neighbors)

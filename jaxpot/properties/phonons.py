@@ -22,7 +22,8 @@ import numpy as np
 
 from jaxpot.compiler import run_once_programs
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import prepare, require_periodic, second_derivative_program
+from jaxpot.properties._common import (SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS, prepare,
+                                       require_periodic)
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
 _SHIFTS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float)
@@ -165,7 +166,8 @@ def supercell_hessian(model: EnergyModel, supercell_atoms, strain_derivative: bo
     its derivative w.r.t. an isotropic linear strain (cell and positions scaled by 1 + e).
     Compiled once per model kind and supercell size."""
     prep = prepare(model, supercell_atoms)
-    program = second_derivative_program(prep.positions.shape[0], *_hessian_programs)
+    program = _hessian_programs.for_atoms(prep.positions.shape[0],
+                                          SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS)
     out = program(model, prep.positions, prep.cell, prep.species, prep.neighbors,
                   strain_derivative=strain_derivative)
     if not strain_derivative:

@@ -1,0 +1,78 @@
+"""The default BPNN's angular cutoff, chosen on validation splits only.
+
+    python benchmarks/select_bpnn_angular_cutoff.py --element Li --fraction 0.8 [--hidden 64 64]
+    python benchmarks/select_bpnn_angular_cutoff.py --element Cu --files /tmp/cu_eam_train.extxyz
+
+Trains the default BPNN (``jaxpot.nn.pipeline.train``: ``model = "bpnn"``, 5 Å, every other
+setting the default) on mlearn's training split of ``--element`` (or on ``--files``, e.g. the
+EAM-labelled fcc set of ``fcc_eam_set.py``), with the ANI AEVs of
+``jaxpot.nn.bpnn.scaled_ani_settings(species, 5.0, angular_cutoff=F x 5.0)`` (``bpnn``'s
+``angular_cutoff``).  The trainer carves
+its validation split from the training split (10 %, seed 0); the test split is never read.
+Prints and appends one JSON line to benchmarks/results/<--out, default bpnn_angular_cutoff>
+.jsonl: wall seconds, epochs, best epoch, the best epoch's validation loss and its training
+errors, and the validation errors of the kept model.  Run side by side pinned to one core each
+(``taskset -c 0|1``) so that a pair shares the machine alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import jax
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--element", default="Li")
+    p.add_argument("--fraction", type=float, default=0.99, help="r_cut_angular / r_cut_radial")
+    p.add_argument("--hidden", type=int, nargs="+", help="network widths (default: bpnn's)")
+    p.add_argument("--files", nargs="+", help="training files instead of mlearn's split")
+    p.add_argument("--data", help="folder of the datasets (default ../shared/data)")
+    p.add_argument("--out", default="bpnn_angular_cutoff")
+    args = p.parse_args()
+    from ase.io import read
+    from jaxpot.nn.pipeline import train
+    if args.files:
+        frames = [a for path in args.files for a in read(path, ":")]
+    else:
+        data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+        frames = [a for a in read(os.path.join(data, f"mlearn_{args.element}_PBE.extxyz"), ":")
+                  if a.info["split"] == "training"]
+    species = sorted({s for a in frames for s in a.get_chemical_symbols()})
+    cutoff = 5.0
+    model = {"angular_cutoff": args.fraction * cutoff}
+    if args.hidden:
+        model["hidden"] = args.hidden
+    with tempfile.TemporaryDirectory() as tmp:
+        config = {"model": "bpnn", "species": species, "cutoff": cutoff,
+                  "output": os.path.join(tmp, "model.jaxpot"), "train_frames": frames,
+                  "model_settings": model, "train_settings": {}}
+        start = time.perf_counter()
+        result = train(config, progress=False, echo=lambda *a: None)
+        seconds = time.perf_counter() - start
+        with open(os.path.join(tmp, "model_report", "errors.json")) as fh:
+            validation = json.load(fh)["validation"]["overall"]
+    best = min(result.history, key=lambda r: r["val_loss"])
+    row = {"element": args.element, "fraction": args.fraction,
+           "hidden": args.hidden, "seconds": round(seconds, 1),
+           "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+           "stop": result.stop_reason, "best_val_loss": best["val_loss"],
+           "train_at_best": {k[6:]: best[k] for k in best if k.startswith("train_")},
+           "validation": {k: validation[k] for k in ("n_configs", "energy_mae", "force_mae",
+                                                     "stress_mae")},
+           "machine": platform.processor() or platform.machine(),
+           "cores": len(os.sched_getaffinity(0)), "jax": jax.__version__}
+    print(json.dumps(row))
+    path = os.path.join(os.path.dirname(__file__), "results", args.out + ".jsonl")
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
