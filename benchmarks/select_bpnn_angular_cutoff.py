@@ -35,6 +35,8 @@ def main():
     p.add_argument("--files", nargs="+", help="training files instead of mlearn's split")
     p.add_argument("--data", help="folder of the datasets (default ../shared/data)")
     p.add_argument("--out", default="bpnn_angular_cutoff")
+    p.add_argument("--keep", help="write the model (and its checkpoint, report) to this path "
+                   "instead of a temporary folder (for nn_checkpoint_errors.py)")
     args = p.parse_args()
     from ase.io import read
     from jaxpot.nn.pipeline import train
@@ -50,13 +52,14 @@ def main():
     if args.hidden:
         model["hidden"] = args.hidden
     with tempfile.TemporaryDirectory() as tmp:
+        output = args.keep or os.path.join(tmp, "model.jaxpot")
         config = {"model": "bpnn", "species": species, "cutoff": cutoff,
-                  "output": os.path.join(tmp, "model.jaxpot"), "train_frames": frames,
+                  "output": output, "train_frames": frames,
                   "model_settings": model, "train_settings": {}}
         start = time.perf_counter()
         result = train(config, progress=False, echo=lambda *a: None)
         seconds = time.perf_counter() - start
-        with open(os.path.join(tmp, "model_report", "errors.json")) as fh:
+        with open(os.path.splitext(output)[0] + "_report/errors.json") as fh:
             validation = json.load(fh)["validation"]["overall"]
     best = min(result.history, key=lambda r: r["val_loss"])
     row = {"element": args.element, "fraction": args.fraction,
