@@ -165,6 +165,9 @@ def test_bpnn_angular_cutoff_is_the_default_descriptors_and_a_config_key(tmp_pat
     assert jaxpot.load(tmp_path / "m.jaxpot").spec == model.spec
     with pytest.raises(ValueError, match="either descriptor or angular_cutoff"):
         bpnn(["Si"], 5.0, angular_cutoff=4.5, descriptor=scaled_ani_settings([14], 5.0))
+    for bad in (5.0, 0.5, float("nan")):
+        with pytest.raises(ValueError, match="angular_cutoff must lie between"):
+            bpnn(["Si"], 5.0, angular_cutoff=bad)
 
     def angular(cut, theta):  # atom 0's angular features, neighbours at 2.35 Å and 3.84 Å
         t = np.radians(theta)

@@ -48,6 +48,9 @@ def scaled_ani_settings(species, cutoff: float, angular_cutoff: float | None = N
     the Gaussian widths keep ANI-1x's width-to-spacing ratios (eta_R = 16 Å^-2 at 4.3/16 Å
     spacing, eta_A = 8 Å^-2 at 2.6/4 Å)."""
     r_a = ANGULAR_CUTOFF_FRACTION * cutoff if angular_cutoff is None else float(angular_cutoff)
+    if not 0.9 < r_a < cutoff:  # (NaN fails too)
+        raise ValueError(f"angular_cutoff must lie between the first shift, 0.9 Å, and the "
+                         f"radial cutoff {cutoff} Å; got {r_a} Å")
     step_r, step_a = (cutoff - 0.9) / 16, (r_a - 0.9) / 4
     return {"type": "ani", "species": [int(z) for z in species], "r_cut_radial": cutoff,
             "r_cut_angular": r_a, "eta_radial": 16.0 * (4.3 / 16 / step_r) ** 2,
