@@ -6,9 +6,11 @@
 with ``--keep``), ``RUN.jaxpot.ckpt.npz`` its training checkpoint, ``--train`` the files it
 was trained on.  The validation split is carved as the trainer carves it (10 %, seed 0); the
 kept model (best validation loss) and the checkpoint's last EMA weights (single-member runs)
-are evaluated on it, one table each.  Shows where a run's validation error went once it
-passed its best epoch (e.g. one config_type's force RMSE far above its MAE: a few atoms
-extrapolated).
+are evaluated on it, one table each, then the validation frames with the largest
+single-atom force error, each with its shortest interatomic distance next to the training
+split's (an atom pushed closer than any training pair is outside what was fitted).  Shows
+where a run's validation error went once it passed its best epoch (e.g. one config_type's
+force RMSE far above its MAE: a few atoms extrapolated).
 """
 
 from __future__ import annotations
@@ -43,8 +45,26 @@ def main():
                for i in range(len(leaves))]
     last = kept.replace(params={"net": jax.tree_util.tree_unflatten(treedef, ema),
                                 "norm": kept.params["norm"]})
+    from ase.neighborlist import neighbor_list
+    train_min = min(shortest(frames[i], neighbor_list) for i in range(len(frames))
+                    if i not in set(va))
     for name, model in (("kept (best validation loss)", kept), (f"last, epoch {epoch}", last)):
         print(f"== {name}\n{evaluate(model, val, progress=False).table()}")
+        forces = jaxpot.predict(model, val, progress=False).forces
+        worst = sorted(((float(np.linalg.norm(np.asarray(f)[:len(a)] - a.get_forces(),
+                                              axis=1).max()), i) for i, (f, a) in
+                        enumerate(zip(forces, val))), reverse=True)[:3]
+        for err, i in worst:
+            kind = val[i].info.get("config_type", "?")
+            print(f"  validation frame {va[i]} ({kind}): largest |F error| {err:.3f} eV/Å, "
+                  f"shortest distance {shortest(val[i], neighbor_list):.3f} Å (training split: "
+                  f"{train_min:.3f} Å)")
+
+
+def shortest(atoms, neighbor_list) -> float:
+    """The shortest interatomic distance (Å) within 3 Å, inf if none."""
+    d = neighbor_list("d", atoms, 3.0)
+    return float(d.min()) if len(d) else float("inf")
 
 
 if __name__ == "__main__":
