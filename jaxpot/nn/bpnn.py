@@ -34,9 +34,10 @@ _MODULE = "jaxpot.nn.bpnn"
 #: neighbour by fc(r) = (1 + cos(pi r / r_ca)) / 2, 0.004 at 0.96 r_ca, so at 4 Å the second
 #: shells of diamond Si (3.84 Å) and bcc Li (3.44 Å, fc 0.05) barely enter them.  A longer
 #: angular cutoff (``bpnn(angular_cutoff=)``) lowered the validation loss on mlearn Li (0.9 x:
-#: -22 %, 0.99 x: -41 %) and Si (-13 %), left Ge's unchanged, and made training on 108-atom
-#: fcc cells unstable (validation loss 5x and 17x the default's, stopped early), so the
-#: default stays (benchmarks/RESULTS.md, select_bpnn_angular_cutoff.py).
+#: -22 %, 0.99 x: -41 %) and Si (-13 %) and left Ge's unchanged; on 108-atom fcc cells its
+#: network extrapolated far worse to a validation atom closer than any training pair (force
+#: off by 10.5 eV/Å against the default's 0.87) and early stopping kept models with 5x and
+#: 17x the default's validation loss, so the default stays (benchmarks/RESULTS.md).
 ANGULAR_CUTOFF_FRACTION = 0.8
 
 
@@ -114,8 +115,9 @@ def bpnn(species, cutoff: float = 5.0, *, angular_cutoff: float | None = None,
         species: element symbols or Z the model knows.
         cutoff: radial cutoff (Å); the default descriptor is :func:`scaled_ani_settings`.
         angular_cutoff: the default descriptor's angular cutoff (Å, below ``cutoff``; default
-            :data:`ANGULAR_CUTOFF_FRACTION` x cutoff): a shorter one makes MD and training-set
-            preparation cheaper (the angular sum grows as the square of its neighbours).
+            :data:`ANGULAR_CUTOFF_FRACTION` x cutoff).  A longer one fitted mlearn Li and Si
+            better (see that constant) at up to 3x the MD cost (the angular sum grows as the
+            square of its neighbours); check it on your own validation split.
         descriptor: JSON settings of an ANI (``{"type": "ani", ...}``, :func:`ani_aev`'s
             arguments) or ACSF (``{"type": "acsf", ...}``, :func:`acsf`'s) descriptor.
         hidden: hidden layer widths of each element's network. activation: see
