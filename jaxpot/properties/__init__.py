@@ -8,6 +8,7 @@ from jaxpot.properties.phonons import Phonons, phonons
 from jaxpot.properties.qha import quasi_harmonic
 from jaxpot.properties.relax import relax
 
-__all__ = ["Phonons", "average_gruneisen", "bulk_modulus", "elastic_constants", "elastic_tensors",
-           "equation_of_state", "fit_birch_murnaghan", "gruneisen", "gruneisen_modes", "moduli", "phonons",
-           "quasi_harmonic", "relax", "thermal_properties"]
+__all__ = ["Phonons", "average_gruneisen", "bulk_modulus", "elastic_constants",
+           "elastic_tensors", "equation_of_state", "fit_birch_murnaghan", "gruneisen",
+           "gruneisen_modes", "moduli", "phonons", "quasi_harmonic", "relax",
+           "thermal_properties"]

@@ -200,7 +200,8 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
           pressure: float = 0.0, relax_cell: bool = True, symmetrize: bool = True,
           max_steps: int = 3000, chunk: int = 250, skin: float = 0.5,
           max_step_size: float = 0.2) -> RelaxResult:
-    """Relax positions (and cell) with FIRE until max|F| < fmax (eV/Å) and max|σ + p| < smax (GPa).
+    """Relax positions (and cell) with FIRE until max|F| < fmax (eV/Å) and max|σ + p| < smax
+    (GPa).
 
     Args:
         model: any jaxpot model. atoms: ase.Atoms or Structure (periodic for cell relaxation).
@@ -261,9 +262,10 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
     done = bool(state.converged)
     if not done:
         fnow = float(np.linalg.norm(np.asarray(forces), axis=1).max())
-        snow = float(np.abs(np.asarray(stress) / GPa + pressure * np.eye(3)).max()) if relax_cell else 0.0
-        warnings.warn(f"relax did not converge in {max_steps} FIRE steps: max force {fnow:.2e} eV/Å "
-                      f"(fmax {fmax:g}), max stress residual {snow:.2e} GPa (smax {smax:g})",
+        snow = (float(np.abs(np.asarray(stress) / GPa + pressure * np.eye(3)).max())
+                if relax_cell else 0.0)
+        warnings.warn(f"relax did not converge in {max_steps} FIRE steps: max force {fnow:.2e} "
+                      f"eV/Å (fmax {fmax:g}), max stress residual {snow:.2e} GPa (smax {smax:g})",
                       RuntimeWarning, stacklevel=2)
     return RelaxResult(structure=s0.replace(positions=pos, cell=cell), energy=float(energy),
                        forces=np.asarray(forces), stress_GPa=np.asarray(stress) / GPa,
