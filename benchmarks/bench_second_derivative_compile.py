@@ -1,6 +1,7 @@
 """Compile and run time of the second-derivative programs with and without XLA's optimisation
 (``jaxpot.compiler.RUN_ONCE``) for a saved model: elastic constants of 2-atom diamond Si
-(``voigt_strain_derivatives``) and force constants of its 3x3x3 supercell (54 atoms).
+(``voigt_strain_derivatives``) and force constants of its 3x3x3 supercell (54 atoms), each
+the library's own program of that kind (``RunOncePrograms.run_once`` / ``.optimised``).
 
     jaxpot fit     # writes si_gap.jaxpot (the README's main job)
     python benchmarks/bench_second_derivative_compile.py --model si_gap.jaxpot --mode once
@@ -19,8 +20,7 @@ import numpy as np  # noqa: E402
 from ase.build import bulk  # noqa: E402
 
 import jaxpot  # noqa: E402
-from jaxpot.compiler import RUN_ONCE  # noqa: E402
-from jaxpot.properties._common import _voigt_strain_derivatives, prepare  # noqa: E402
+from jaxpot.properties._common import _voigt_programs, prepare  # noqa: E402
 
 phonons = importlib.import_module("jaxpot.properties.phonons")
 
@@ -40,18 +40,16 @@ def main() -> None:
     p.add_argument("--mode", choices=("once", "default"), required=True)
     args = p.parse_args()
     model = jaxpot.load(args.model)
-    options = dict(RUN_ONCE) if args.mode == "once" else None
+    kind = "run_once" if args.mode == "once" else "optimised"
     si = bulk("Si", "diamond", a=5.4684)
     cell = prepare(model, si)
-    c, r, out = timed(jax.jit(_voigt_strain_derivatives, compiler_options=options), model,
-                      cell.positions, cell.cell, cell.species, cell.neighbors)
+    c, r, out = timed(getattr(_voigt_programs, kind), model, cell.positions, cell.cell,
+                      cell.species, cell.neighbors)
     print(f"{args.mode}: elastic (2 atoms) compile {c:.1f} s, run {r:.3f} s, "
           f"d2E/de1de1 {float(out.d2e_dee[0, 0]):.6f} eV")
     sc = prepare(model, si.repeat((3, 3, 3)))
-    hessian = jax.jit(phonons._hessian, static_argnames=("strain_derivative",),
-                      compiler_options=options)
-    c, r, out = timed(hessian, model, sc.positions, sc.cell, sc.species,
-                      sc.neighbors, strain_derivative=False)
+    c, r, out = timed(getattr(phonons._hessian_programs, kind), model, sc.positions, sc.cell,
+                      sc.species, sc.neighbors, strain_derivative=False)
     print(f"{args.mode}: force constants (54 atoms) compile {c:.1f} s, run {r:.3f} s, "
           f"Phi_00xx {float(np.asarray(out)[0, 0, 0, 0]):.6f} eV/Å^2")
 

@@ -38,11 +38,15 @@ def main():
     val = [frames[i] for i in va]
     kept = jaxpot.load(args.model)
     leaves, treedef = jax.tree_util.tree_flatten(kept.params["net"])
-    # the checkpoint's leaves are the state dict's in tree order: best, ema, net, opt, step
+    # the checkpoint's leaves are the state dict's in tree order: best, ema, net, opt, step;
+    # the best leaves must be the kept model's, else the layout is not the one read here
     with np.load(args.model + ".ckpt.npz") as data:
         epoch = json.loads(str(data["header"]))["epoch"]
-        ema = [jax.numpy.asarray(data[f"leaf_{len(leaves) + i:05d}"][0])
-               for i in range(len(leaves))]
+        stored = [data[f"leaf_{i:05d}"][0] for i in range(2 * len(leaves))]
+    if not all(np.array_equal(a, np.asarray(b)) for a, b in zip(stored, leaves)):
+        raise SystemExit(f"{args.model}.ckpt.npz: its first leaves are not the kept model's "
+                         "weights (another run, or another trainer state layout)")
+    ema = [jax.numpy.asarray(x) for x in stored[len(leaves):]]
     last = kept.replace(params={"net": jax.tree_util.tree_unflatten(treedef, ema),
                                 "norm": kept.params["norm"]})
     from ase.neighborlist import neighbor_list

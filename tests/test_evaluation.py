@@ -15,9 +15,9 @@ from ase.io import read
 from ase.stress import voigt_6_to_full_3x3_stress
 
 import jaxpot
+from jaxpot.batch import PREDICT_BATCH, frame_pairs, plan_buckets
 from jaxpot.evaluation import LabelKeys, evaluate, label_keys, parity_plots
 from jaxpot.potentials import stillinger_weber
-from jaxpot.batch import PREDICT_BATCH, frame_pairs, plan_buckets
 from jaxpot.testing import CompilationCounter
 
 DATA = pathlib.Path(__file__).parents[1].parent / "shared" / "data"
