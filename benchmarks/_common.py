@@ -8,6 +8,9 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def best_time(fn, repeat: int = 5, min_time: float = 0.2) -> float:
@@ -54,6 +57,28 @@ def write_json(name: str, payload: dict) -> str:
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)
     return path
+
+
+def mlearn_frames(element: str, split: str | None = None, data: str | os.PathLike | None = None,
+                  ) -> list:
+    """The mlearn PBE frames of ``element`` (Zuo et al., J. Phys. Chem. A 124, 731 (2020);
+    ``mlearn_{element}_PBE.extxyz`` in ``data``, default ../shared/data beside the repo),
+    only those whose ``info["split"]`` is ``split`` ("training" or "test") when given."""
+    from ase.io import read
+    frames = read(Path(data or SHARED_DATA) / f"mlearn_{element}_PBE.extxyz", ":")
+    if split is None:
+        return frames
+    chosen = [a for a in frames if a.info["split"] == split]
+    if not chosen:
+        raise ValueError(f"mlearn {element}: no frame has split {split!r}")
+    return chosen
+
+
+def mlearn_splits(element: str, data: str | os.PathLike | None = None) -> tuple[list, list]:
+    """The paper's (training, test) frames of mlearn ``element`` (see :func:`mlearn_frames`)."""
+    frames = mlearn_frames(element, data=data)
+    return ([a for a in frames if a.info["split"] == "training"],
+            [a for a in frames if a.info["split"] == "test"])
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:

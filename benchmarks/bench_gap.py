@@ -68,7 +68,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine, print_table
+from _common import machine, mlearn_frames, print_table
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -91,9 +91,7 @@ def gap_fit_args(element: str, n_sparse: int, l_max: int, n_max: int, virials: b
 
 
 def read_split(element: str, split: str) -> list:
-    from ase.io import read
-    frames = read(DATA / f"mlearn_{element}_PBE.extxyz", ":")
-    return [a for a in frames if a.info["split"] == split]
+    return mlearn_frames(element, split, DATA)
 
 
 def write_training(path: Path, frames: list, virials: bool) -> None:

@@ -34,9 +34,9 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
-from ase.io import read
 from scipy.stats import spearmanr
 
+from _common import mlearn_splits
 from jaxpot import gap
 from jaxpot.evaluation import evaluate
 
@@ -46,9 +46,7 @@ PUBLISHED = {"Si": (2.91, 0.07), "Ge": (2.06, 0.05), "Li": (0.49, 0.01)}
 
 
 def splits(element: str):
-    frames = read(DATA / f"mlearn_{element}_PBE.extxyz", ":")
-    return ([a for a in frames if a.info["split"] == "training"],
-            [a for a in frames if a.info["split"] == "test"])
+    return mlearn_splits(element, DATA)
 
 
 def score(model, test) -> dict:

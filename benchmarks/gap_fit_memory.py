@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import machine, write_json
+from _common import machine, mlearn_frames, write_json
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -28,8 +28,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 def frames_of(case: str) -> list:
     from ase.io import read
     if case == "si":
-        return [a for a in read(DATA / "mlearn_Si_PBE.extxyz", ":")
-                if a.info["split"] == "training"]
+        return mlearn_frames("Si", "training", DATA)
     if case == "water":
         return read(DATA / "water_rpbe_d3_n2p2_example.extxyz", ":16")
     from ase.build import bulk

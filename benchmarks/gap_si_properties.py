@@ -12,12 +12,10 @@ import argparse, dataclasses, json, jax
 jax.config.update("jax_enable_x64", True)
 import numpy as np
 from ase.build import bulk
-from ase.io import read
+from _common import mlearn_frames
 from jaxpot import gap
 from jaxpot.properties import elastic_constants, phonons, relax
-from pathlib import Path
-fr = read(Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'mlearn_Si_PBE.extxyz', ':')
-train = [a for a in fr if a.info['split'] == 'training']
+train = mlearn_frames('Si', 'training')
 parser = argparse.ArgumentParser()
 parser.add_argument("--save", help="write the fitted model here")
 parser.add_argument("--soap", nargs="*", default=[],

@@ -26,7 +26,7 @@ import time
 
 import jax
 
-from _common import machine, write_json
+from _common import machine, mlearn_splits, write_json
 from jaxpot.linear.pipeline import MTP_DEFAULTS, MTP_LBFGS_DEFAULTS
 
 
@@ -45,7 +45,6 @@ def main():
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
     from ase.data import atomic_numbers
-    from ase.io import read
 
     from jaxpot.descriptors.moment_tensors import MomentTensors
     from jaxpot.evaluation import evaluate
@@ -55,9 +54,7 @@ def main():
     from jaxpot.nn.lbfgs import LbfgsSettings
     from jaxpot.nn.loss import LossWeights
     el = args.element
-    frames = read(os.path.join(args.data, f"mlearn_{el}_PBE.extxyz"), ":")
-    train = [a for a in frames if a.info["split"] == "training"]
-    test = [a for a in frames if a.info["split"] == "test"]
+    train, test = mlearn_splits(el, args.data)
     r_min = max(0.0, round(shortest_distance(train) - 0.2, 2))
     desc = MomentTensors((atomic_numbers[el],), args.level, r_min, MTP_DEFAULTS["r_cut"],
                          MTP_DEFAULTS["radial_basis_size"])

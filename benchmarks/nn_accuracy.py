@@ -25,6 +25,8 @@ import time
 
 import jax
 
+from _common import mlearn_splits
+
 PUBLISHED = {  # Zuo et al., J. Phys. Chem. A 124, 731 (2020), Table 3/4: MAE meV/atom, eV/Å
     "Si": {"NNP": (5.60, 0.11), "GAP": (2.91, 0.07), "MTP": (3.00, 0.06)},
     "Ge": {"NNP": (5.20, 0.08), "GAP": (2.06, 0.05), "MTP": (2.00, 0.05)},
@@ -71,10 +73,7 @@ def main():
         species = sorted({s for a in frames for s in a.get_chemical_symbols()})
         cutoff = 6.0
     else:
-        path = os.path.abspath(os.path.join(data, f"mlearn_{args.element}_PBE.extxyz"))
-        frames = read(path, ":")
-        train_frames = [a for a in frames if a.info["split"] == "training"]
-        test_frames = [a for a in frames if a.info["split"] == "test"]
+        train_frames, test_frames = mlearn_splits(args.element, data)
         species, cutoff = [args.element], 5.0
     tag = args.out or (f"nn_{args.model}_{args.element}"
                        + (f"_ens{args.ensemble}" if args.ensemble > 1 else ""))

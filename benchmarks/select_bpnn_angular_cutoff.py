@@ -26,6 +26,8 @@ import time
 
 import jax
 
+from _common import mlearn_frames
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -43,9 +45,7 @@ def main():
     if args.files:
         frames = [a for path in args.files for a in read(path, ":")]
     else:
-        data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
-        frames = [a for a in read(os.path.join(data, f"mlearn_{args.element}_PBE.extxyz"), ":")
-                  if a.info["split"] == "training"]
+        frames = mlearn_frames(args.element, "training", args.data)
     species = sorted({s for a in frames for s in a.get_chemical_symbols()})
     cutoff = 5.0
     model = {"angular_cutoff": args.fraction * cutoff}

@@ -31,8 +31,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
-from ase.io import read
 
+from _common import mlearn_frames
 from jaxpot import gap
 from jaxpot.evaluation import evaluate
 
@@ -85,8 +85,7 @@ def candidates(n_sparse: int) -> dict[str, gap.GapSettings]:
 
 
 def split(element: str, seed: int = 0):
-    frames = [a for a in read(DATA / f"mlearn_{element}_PBE.extxyz", ":")
-              if a.info["split"] == "training"]
+    frames = mlearn_frames(element, "training", DATA)
     order = np.random.default_rng(seed).permutation(len(frames))
     n_val = len(frames) // 5
     return [frames[i] for i in order[n_val:]], [frames[i] for i in order[:n_val]]

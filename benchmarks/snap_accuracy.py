@@ -19,7 +19,7 @@ import time
 
 import jax
 
-from _common import machine, write_json
+from _common import machine, mlearn_splits, write_json
 
 ZUO = {"Si": ("Si_Zuo_JPCA2020", 4.9), "Ge": ("Ge_Zuo_JPCA2020", 5.1),
        "Li": ("Li_Zuo_JPCA2020", 5.1)}
@@ -34,7 +34,6 @@ def main():
                                                   "shared", "data"))
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
-    from ase.io import read
 
     from jaxpot.descriptors import bispectrum
     from jaxpot.evaluation import evaluate
@@ -42,9 +41,7 @@ def main():
     from jaxpot.potentials import snap
     from _common import import_lammps
     el, quadratic = args.element, args.model == "qsnap"
-    frames = read(os.path.join(args.data, f"mlearn_{el}_PBE.extxyz"), ":")
-    train = [a for a in frames if a.info["split"] == "training"]
-    test = [a for a in frames if a.info["split"] == "test"]
+    train, test = mlearn_splits(el, args.data)
     stem, rcutfac = ZUO[el]
     twojmax = args.twojmax or (6 if quadratic else 8)
     desc = bispectrum([el], twojmax, rcutfac, 0.99363, 0.0, radius=0.5, weight=1.0,
