@@ -336,11 +336,13 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
     assert counts[1] == counts[2] <= 8
 
 
-def test_default_epochs_shrink_with_the_training_sets_pairs():
+def test_default_epochs_follow_the_training_sets_pairs_and_structures():
     """A network kind's default epochs are for mlearn Si's 358,380 pairs within 5 Å
     (jaxpot.nn.kinds): a set with more pairs gets proportionally fewer (never below
-    min_epochs), a smaller one the same; explicit epochs are kept.  Pair counts: the diamond
-    shells (4 + 12 + 12 neighbours within 5 Å, analytic), as ASE's neighbor_list counts them."""
+    min_epochs); a smaller set of fewer structures gets more, up to the reference run's
+    optimizer steps (193 structures) within the pair budget and 8x for MACE and PaiNN, none
+    for the BPNN; explicit epochs are kept.  Pair counts: the diamond shells (4 + 12 + 12
+    neighbours within 5 Å, analytic), as ASE's neighbor_list counts them."""
     from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
     from jaxpot.nn.normalization import pair_count
     from jaxpot.nn.train import resolved
@@ -354,11 +356,19 @@ def test_default_epochs_shrink_with_the_training_sets_pairs():
     assert resolved(TrainSettings(), model, pairs).epochs == 16
     assert resolved(TrainSettings(), model, pair_count([big] * 20, 5.0)).epochs == 32
     assert resolved(TrainSettings(epochs=40), model, pairs).epochs == 40
+    # smaller sets: the least of the pair budget, 193 / structures and 8 (MACE 32 epochs)
+    assert [default_epochs(kind, n, s) for n, s in ((81_932, 48), (1_000, 2), (200_000, 400),
+                                                    (81_932, None), (300_000, 193))] == [
+        129, 256, 32, 32, 32]  # 32 x min(4.39, 4.02, 8) = 128.7; x 8; 193 / 400 < 1; -; x 1
+    assert resolved(TrainSettings(), model, pair_count([big] * 3, 5.0), 3).epochs == 256
+    assert resolved(TrainSettings(epochs=40), model, 43_008, 3).epochs == 40
+    assert default_epochs(NETWORK_KINDS["bpnn"], 81_932, 48) == 1000
     assert resolved(TrainSettings(), bpnn(["Si"], 5.0), pairs).epochs == 492
     # PaiNN's epochs cost about pairs^1.5 (4.4x for the 108-atom fcc set's 2.64x): they
     # shrink as pairs^-1.7, 135 * (360,000 / 947,086)^1.7 = 26.0 for that set
     painn_kind = NETWORK_KINDS["painn"]
     assert [default_epochs(painn_kind, n) for n in (360_000, 720_000, 947_086)] == [135, 42, 26]
+    assert default_epochs(painn_kind, 81_932, 48) == 543  # 135 x min(4.39^1.7, 193 / 48, 8)
     # the warmup is at most a sixth of the run: 5 epochs of 32, 2 of 16 (10 steps per epoch)
     from jaxpot.nn.train import _schedule
     for settings, warmup_steps in ((resolved(TrainSettings(), model), 50),

@@ -21,7 +21,11 @@ fcc metal cells have 2.6x Si's pairs) costs about the same, and stays reproducib
 clock involved).  MACE's and BPNN's epoch costs follow the pairs; PaiNN's grow faster
 (4.4x for 2.64x the pairs, about pairs^1.5: its forces cost more per neighbour slot in larger
 cells, benchmarks/RESULTS.md), so its epochs shrink as pairs^-1.7 (``cost_exponent``; the
-margin covers this VM's noise).  An explicit ``epochs`` is always kept.
+margin covers this VM's noise).  A smaller set gets more epochs, as many as keep the
+reference run's optimizer steps (``reference_structures``: the 193 mlearn Si structures left
+after the validation carve) within the same pair budget, at most ``max_epoch_factor`` times
+the default: 48 of those Si structures get 4x the epochs (benchmarks/RESULTS.md, "Small
+training sets").  An explicit ``epochs`` is always kept.
 """
 
 from __future__ import annotations
@@ -47,23 +51,36 @@ class NetworkKind(NamedTuple):
     reference_pairs: int | None = None  # default_epochs is for this many pairs (None: any)
     min_epochs: int = 8  # the fewest default epochs a large training set is given
     cost_exponent: float = 1.0  # an epoch costs about pairs ** cost_exponent
+    reference_structures: int | None = None  # the reference set's structures (None: no scale-up)
+    max_epoch_factor: float = 1.0  # the most default epochs a small set gets, x default_epochs
 
 
-def default_epochs(kind: NetworkKind, n_pairs: int | None = None) -> int:
-    """The kind's default epoch count for a training set of ``n_pairs`` ordered pairs within
-    the cutoff: ``default_epochs`` scaled down by (reference_pairs / n_pairs) **
-    cost_exponent (never up, never below ``min_epochs``)."""
-    if kind.reference_pairs is None or not n_pairs or n_pairs <= kind.reference_pairs:
+def default_epochs(kind: NetworkKind, n_pairs: int | None = None,
+                   n_structures: int | None = None) -> int:
+    """The kind's default epoch count for a training set of ``n_structures`` structures with
+    ``n_pairs`` ordered pairs within the cutoff.  The pair budget's factor is (reference_pairs
+    / n_pairs) ** cost_exponent: a larger set gets ``default_epochs`` times it (never below
+    ``min_epochs``); a smaller one gets more epochs, times the least of it, reference_structures
+    / n_structures (the reference run's optimizer steps) and ``max_epoch_factor``."""
+    if kind.reference_pairs is None or not n_pairs:
         return kind.default_epochs
-    scaled = round(kind.default_epochs * (kind.reference_pairs / n_pairs) ** kind.cost_exponent)
-    return max(min(kind.default_epochs, kind.min_epochs), scaled)
+    factor = (kind.reference_pairs / n_pairs) ** kind.cost_exponent
+    if factor < 1.0:
+        return max(min(kind.default_epochs, kind.min_epochs),
+                   round(kind.default_epochs * factor))
+    if kind.reference_structures is None or not n_structures:
+        return kind.default_epochs
+    factor = min(factor, kind.reference_structures / n_structures, kind.max_epoch_factor)
+    return max(kind.default_epochs, round(kind.default_epochs * factor))
 
 
 NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
     "bpnn": NetworkKind(bpnn, bpnn_from_config, 1000, fixed_features=True,
                         reference_pairs=360_000),
     "painn": NetworkKind(painn, painn_from_config, 135, default_batch_size=1,
-                         reference_pairs=360_000, cost_exponent=1.7),
+                         reference_pairs=360_000, cost_exponent=1.7,
+                         reference_structures=193, max_epoch_factor=8.0),
     "mace": NetworkKind(mace, mace_from_config, 32, default_batch_size=1,
-                        reference_pairs=360_000),
+                        reference_pairs=360_000, reference_structures=193,
+                        max_epoch_factor=8.0),
 })

@@ -69,18 +69,18 @@ class TrainSettings(NamedTuple):
     time_budget_s: float | None = None  # wall seconds of training; see train_model
 
 
-def resolved(settings: TrainSettings, model: EnergyModel,
-             n_pairs: int | None = None) -> TrainSettings:
+def resolved(settings: TrainSettings, model: EnergyModel, n_pairs: int | None = None,
+             n_structures: int | None = None) -> TrainSettings:
     """``settings`` with the model-dependent defaults (epochs, batch size, patience) filled in;
-    a network kind's default epochs depend on the training set's ``n_pairs`` ordered pairs
-    within the cutoff (:func:`jaxpot.nn.kinds.default_epochs`)."""
+    a network kind's default epochs depend on the training set's ``n_structures`` and their
+    ``n_pairs`` ordered pairs within the cutoff (:func:`jaxpot.nn.kinds.default_epochs`)."""
     kind = NETWORK_KINDS.get(model.kind)
     if settings.epochs is not None:
         epochs = settings.epochs
     elif kind is None:
         epochs = 300
     else:
-        epochs = default_epochs(kind, n_pairs)
+        epochs = default_epochs(kind, n_pairs, n_structures)
     batch_size = settings.batch_size if settings.batch_size is not None else (
         kind.default_batch_size if kind else 4)
     patience = settings.patience if settings.patience is not None else max(50, epochs // 3)
@@ -189,7 +189,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     needs_pairs = "avg_neighbors" in model.params["norm"] or (
         requested.epochs is None and kind is not None and kind.reference_pairs is not None)
     n_pairs = pair_count(frames, model.cutoff) if needs_pairs else None  # one ASE pass
-    settings = resolved(requested, model, n_pairs)
+    settings = resolved(requested, model, n_pairs, len(frames))
     if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
         raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     prepare, results_fn = training_view(model)

@@ -1,0 +1,86 @@
+"""Default epochs of a network trained on a small set, chosen on a validation split only.
+
+    python benchmarks/select_small_set_epochs.py --model mace --element Si --n-train 48 \
+        [--epochs 128] [--seed 0]
+
+The validation split is the one ``jaxpot train`` carves from mlearn's full training split of
+``--element`` (10 %, seed 0: 21-25 structures); the training set is ``--n-train`` structures
+drawn (``--seed``) from the rest, so that runs on subsets of different sizes are scored on the
+same structures.  The network is the kind's default at 5 Å (``jaxpot.nn.pipeline.train``,
+``model = --model``), every setting the default except ``--epochs`` when given.  The test
+split is never read.  Prints and appends one JSON line to benchmarks/results/<--out, default
+small_set_epochs>.jsonl: the subset's pairs within 5 Å, the default epochs for them, the
+epochs run, the best epoch, wall seconds, and the kept model's validation errors.  Run pairs
+side by side pinned to one core each (``taskset -c 0|1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+import jax
+import numpy as np
+
+from _common import mlearn_frames
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="mace")
+    p.add_argument("--element", default="Si")
+    p.add_argument("--n-train", type=int, default=48, help="training structures")
+    p.add_argument("--epochs", type=int, help="epochs (default: the kind's default)")
+    p.add_argument("--seed", type=int, default=0, help="which structures form the subset")
+    p.add_argument("--data", help="folder of the datasets (default ../shared/data)")
+    p.add_argument("--out", default="small_set_epochs")
+    args = p.parse_args()
+    from ase.io import write
+    from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
+    from jaxpot.nn.normalization import pair_count
+    from jaxpot.nn.pipeline import train
+    from jaxpot.training_data import split_indices
+    frames = mlearn_frames(args.element, "training", args.data)
+    rest, val = split_indices(len(frames), 0.1, 0)  # the trainer's own carve (seed 0)
+    order = np.random.default_rng(args.seed).permutation(rest)
+    subset = [frames[i] for i in order[:args.n_train]]
+    validation = [frames[i] for i in val]
+    cutoff = 5.0
+    n_pairs = pair_count(subset, cutoff)
+    settings = {} if args.epochs is None else {"epochs": args.epochs}
+    with tempfile.TemporaryDirectory() as tmp:
+        val_file = os.path.join(tmp, "validation.extxyz")
+        write(val_file, validation)
+        output = os.path.join(tmp, "model.jaxpot")
+        config = {"model": args.model, "species": [args.element], "cutoff": cutoff,
+                  "output": output, "train_frames": subset, "validation": [val_file],
+                  "model_settings": {}, "train_settings": settings}
+        start = time.perf_counter()
+        result = train(config, progress=False, echo=lambda *a: None)
+        seconds = time.perf_counter() - start
+        with open(os.path.splitext(output)[0] + "_report/errors.json") as fh:
+            errors = json.load(fh)["validation"]["overall"]
+    best = min(result.history, key=lambda r: r["val_loss"])
+    row = {"model": args.model, "element": args.element, "n_train": len(subset),
+           "seed": args.seed, "pairs": n_pairs,
+           "default_epochs": default_epochs(NETWORK_KINDS[args.model], n_pairs, len(subset)),
+           "epochs": args.epochs, "epochs_run": len(result.history),
+           "best_epoch": result.best_epoch, "stop": result.stop_reason,
+           "seconds": round(seconds, 1), "best_val_loss": best["val_loss"],
+           "train_at_best": {k[6:]: best[k] for k in best if k.startswith("train_")},
+           "validation": {k: errors[k] for k in ("n_configs", "energy_mae", "force_mae",
+                                                 "stress_mae")},
+           "machine": platform.processor() or platform.machine(),
+           "cores": len(os.sched_getaffinity(0)), "jax": jax.__version__}
+    print(json.dumps(row))
+    path = os.path.join(os.path.dirname(__file__), "results", args.out + ".jsonl")
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
