@@ -12,6 +12,7 @@ merged upwards, so a whole training set compiles a handful of shapes.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 from collections.abc import Sequence
 
@@ -153,12 +154,15 @@ PREDICT_BATCH = 16
 
 def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool = True,
                  batch_size: int | None = None, max_elements: int = 1 << 19,
-                 min_bucket: int = 16, max_batch: int | None = None) -> list[Bucket]:
+                 min_bucket: int = 16, max_batch: int | None = None,
+                 max_padding: float | None = None) -> list[Bucket]:
     """Group frames into few padded shapes.
 
     Frames are keyed by periodicity and padded size (a coarse ladder when ``pad_atoms``, the
     exact size otherwise, for models without per-atom energies); buckets with fewer than
-    ``min_bucket`` frames move up into the next larger one.  The batch size keeps
+    ``min_bucket`` frames move up into the next larger one, smallest first, as long as the
+    padding atoms these moves add stay within ``max_padding`` times the frames' atoms (None:
+    no limit; a bucket that would exceed it keeps its own shape).  The batch size keeps
     ``B * N * K`` below ``max_elements`` unless ``batch_size`` is given; it is the bucket's
     frame count, or with ``max_batch`` that count rounded up to a power of two, at most
     ``max_batch`` (the last batch padded).
@@ -170,10 +174,14 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
         groups.setdefault((tuple(bool(x) for x in atoms.pbc), size), []).append(i)
     if pad_atoms:
         keys = sorted(groups)
+        allowed = math.inf if max_padding is None else max_padding * sum(map(len, frames))
         for a, key in enumerate(keys):
             bigger = [k for k in keys[a + 1:] if k[0] == key[0]]
             if len(groups[key]) < min_bucket and bigger:
-                groups[bigger[0]].extend(groups.pop(key))
+                added = len(groups[key]) * (bigger[0][1] - key[1])
+                if added <= allowed:
+                    allowed -= added
+                    groups[bigger[0]].extend(groups.pop(key))
     buckets = []
     for (_, size), members in sorted(groups.items(), key=lambda kv: kv[0][1]):
         k_max = max(pairs[i].idx.shape[1] for i in members)

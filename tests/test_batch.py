@@ -81,3 +81,29 @@ def test_training_gradient_through_the_batch_equals_finite_differences():
         down = dict(model.params, **{name: model.params[name] - h})
         fd = (loss(up) - loss(down)) / (2 * h)
         assert float(grad[name][0, 0]) == pytest.approx(float(fd), rel=1e-6)
+
+
+def test_small_buckets_merge_up_only_within_the_padding_allowed():
+    """Buckets of fewer than min_bucket frames move up into a larger shape; with max_padding
+    only while the padding atoms that adds stay within that fraction of the frames' atoms.
+    Nine 8-atom cells beside six 64-atom ones: moving them adds 9 x 56 = 504 padding atoms,
+    more than 0.25 x 456, so on the CPU training keeps two shapes; one 8-atom cell (56 padding
+    atoms of 392 x 0.25 = 98 allowed) still moves up."""
+    import math
+    from jaxpot.evaluation import Labels
+    from jaxpot.nn.data import build_dataset
+    model = stillinger_weber()
+    small = bulk("Si", "diamond", a=5.43, cubic=True)
+    big = small.repeat((2, 2, 2))
+    frames = [small] * 9 + [big] * 6
+    pairs = [frame_pairs(model, a) for a in frames]
+    sizes = lambda buckets: sorted((b.n_atoms, len(b.indices)) for b in buckets)  # noqa: E731
+    assert sizes(plan_buckets(frames, pairs)) == [(64, 15)]
+    assert sizes(plan_buckets(frames, pairs, max_padding=0.25)) == [(8, 9), (64, 6)]
+    assert sizes(plan_buckets(frames, pairs, max_padding=1.2)) == [(64, 15)]  # 504 <= 547
+    assert sizes(plan_buckets(frames[8:], pairs[8:], max_padding=0.25)) == [(64, 7)]
+    labels = [Labels(0.0, np.zeros((len(a), 3)), None, "x") for a in frames]
+    shapes = [b.batch.positions.shape[:2] for b in build_dataset(model, frames, labels).buckets]
+    assert shapes == ([(9, 8), (6, 64)] if jax.default_backend() == "cpu" else [(15, 64)])
+    merged = build_dataset(model, frames, labels, max_padding=math.inf).buckets
+    assert [b.batch.positions.shape[:2] for b in merged] == [(15, 64)]
