@@ -81,6 +81,43 @@ def mlearn_splits(element: str, data: str | os.PathLike | None = None) -> tuple[
             [a for a in frames if a.info["split"] == "test"])
 
 
+def validation_run(config: dict, keep: str | None = None) -> dict:
+    """Train ``config`` (a ``jaxpot.nn.pipeline.train`` mapping without ``output``) quietly,
+    the model in a temporary folder (or at ``keep``), and return what a selection on the
+    validation split compares: wall seconds, epochs run, best epoch, stop reason, the best
+    epoch's validation loss and training errors, the kept model's validation errors (from the
+    run's report), and the machine."""
+    import tempfile
+
+    import jax
+    from jaxpot.nn.pipeline import train
+    with tempfile.TemporaryDirectory() as tmp:
+        output = keep or os.path.join(tmp, "model.jaxpot")
+        start = time.perf_counter()
+        result = train({**config, "output": output}, progress=False, echo=lambda *a: None)
+        seconds = time.perf_counter() - start
+        with open(os.path.splitext(output)[0] + "_report/errors.json") as fh:
+            validation = json.load(fh)["validation"]["overall"]
+    best = min(result.history, key=lambda r: r["val_loss"])
+    return {"seconds": round(seconds, 1), "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch, "stop": result.stop_reason,
+            "best_val_loss": best["val_loss"],
+            "train_at_best": {k[6:]: best[k] for k in best if k.startswith("train_")},
+            "validation": {k: validation[k] for k in ("n_configs", "energy_mae", "force_mae",
+                                                      "stress_mae")},
+            "machine": platform.processor() or platform.machine(),
+            "cores": len(os.sched_getaffinity(0)), "jax": jax.__version__}
+
+
+def append_row(name: str, row: dict) -> str:
+    """Print ``row`` and append it as one JSON line to benchmarks/results/<name>.jsonl."""
+    print(json.dumps(row))
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"{name}.jsonl")
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    return path
+
+
 def print_table(rows: list[dict], columns: list[str]) -> None:
     widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))

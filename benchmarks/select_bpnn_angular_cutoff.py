@@ -18,15 +18,8 @@ errors, and the validation errors of the kept model.  Run side by side pinned to
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import tempfile
-import time
 
-import jax
-
-from _common import mlearn_frames
+from _common import append_row, mlearn_frames, validation_run
 
 
 def main():
@@ -41,7 +34,6 @@ def main():
                    "instead of a temporary folder (for nn_checkpoint_errors.py)")
     args = p.parse_args()
     from ase.io import read
-    from jaxpot.nn.pipeline import train
     if args.files:
         frames = [a for path in args.files for a in read(path, ":")]
     else:
@@ -51,30 +43,10 @@ def main():
     model = {"angular_cutoff": args.fraction * cutoff}
     if args.hidden:
         model["hidden"] = args.hidden
-    with tempfile.TemporaryDirectory() as tmp:
-        output = args.keep or os.path.join(tmp, "model.jaxpot")
-        config = {"model": "bpnn", "species": species, "cutoff": cutoff,
-                  "output": output, "train_frames": frames,
-                  "model_settings": model, "train_settings": {}}
-        start = time.perf_counter()
-        result = train(config, progress=False, echo=lambda *a: None)
-        seconds = time.perf_counter() - start
-        with open(os.path.splitext(output)[0] + "_report/errors.json") as fh:
-            validation = json.load(fh)["validation"]["overall"]
-    best = min(result.history, key=lambda r: r["val_loss"])
-    row = {"element": args.element, "fraction": args.fraction,
-           "hidden": args.hidden, "seconds": round(seconds, 1),
-           "epochs_run": len(result.history), "best_epoch": result.best_epoch,
-           "stop": result.stop_reason, "best_val_loss": best["val_loss"],
-           "train_at_best": {k[6:]: best[k] for k in best if k.startswith("train_")},
-           "validation": {k: validation[k] for k in ("n_configs", "energy_mae", "force_mae",
-                                                     "stress_mae")},
-           "machine": platform.processor() or platform.machine(),
-           "cores": len(os.sched_getaffinity(0)), "jax": jax.__version__}
-    print(json.dumps(row))
-    path = os.path.join(os.path.dirname(__file__), "results", args.out + ".jsonl")
-    with open(path, "a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    config = {"model": "bpnn", "species": species, "cutoff": cutoff, "train_frames": frames,
+              "model_settings": model, "train_settings": {}}
+    append_row(args.out, {"element": args.element, "fraction": args.fraction,
+                          "hidden": args.hidden, **validation_run(config, args.keep)})
 
 
 if __name__ == "__main__":

@@ -17,16 +17,12 @@ side by side pinned to one core each (``taskset -c 0|1``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
-import time
 
-import jax
 import numpy as np
 
-from _common import mlearn_frames
+from _common import append_row, mlearn_frames, validation_run
 
 
 def main():
@@ -42,7 +38,6 @@ def main():
     from ase.io import write
     from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
     from jaxpot.nn.normalization import pair_count
-    from jaxpot.nn.pipeline import train
     from jaxpot.training_data import split_indices
     frames = mlearn_frames(args.element, "training", args.data)
     rest, val = split_indices(len(frames), 0.1, 0)  # the trainer's own carve (seed 0)
@@ -55,31 +50,15 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         val_file = os.path.join(tmp, "validation.extxyz")
         write(val_file, validation)
-        output = os.path.join(tmp, "model.jaxpot")
         config = {"model": args.model, "species": [args.element], "cutoff": cutoff,
-                  "output": output, "train_frames": subset, "validation": [val_file],
-                  "model_settings": {}, "train_settings": settings}
-        start = time.perf_counter()
-        result = train(config, progress=False, echo=lambda *a: None)
-        seconds = time.perf_counter() - start
-        with open(os.path.splitext(output)[0] + "_report/errors.json") as fh:
-            errors = json.load(fh)["validation"]["overall"]
-    best = min(result.history, key=lambda r: r["val_loss"])
-    row = {"model": args.model, "element": args.element, "n_train": len(subset),
-           "seed": args.seed, "pairs": n_pairs,
-           "default_epochs": default_epochs(NETWORK_KINDS[args.model], n_pairs, len(subset)),
-           "epochs": args.epochs, "epochs_run": len(result.history),
-           "best_epoch": result.best_epoch, "stop": result.stop_reason,
-           "seconds": round(seconds, 1), "best_val_loss": best["val_loss"],
-           "train_at_best": {k[6:]: best[k] for k in best if k.startswith("train_")},
-           "validation": {k: errors[k] for k in ("n_configs", "energy_mae", "force_mae",
-                                                 "stress_mae")},
-           "machine": platform.processor() or platform.machine(),
-           "cores": len(os.sched_getaffinity(0)), "jax": jax.__version__}
-    print(json.dumps(row))
-    path = os.path.join(os.path.dirname(__file__), "results", args.out + ".jsonl")
-    with open(path, "a") as fh:
-        fh.write(json.dumps(row) + "\n")
+                  "train_frames": subset, "validation": [val_file], "model_settings": {},
+                  "train_settings": settings}
+        run = validation_run(config)
+    append_row(args.out, {
+        "model": args.model, "element": args.element, "n_train": len(subset),
+        "seed": args.seed, "pairs": n_pairs,
+        "default_epochs": default_epochs(NETWORK_KINDS[args.model], n_pairs, len(subset)),
+        "epochs": args.epochs, **run})
 
 
 if __name__ == "__main__":
