@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.neighbors import NeighborList, ladder, reciprocal_grid
+from jaxpot.neighbors import NeighborList, fine_ladder, ladder, reciprocal_grid
 from jaxpot.neighbors.host import host_rows
 from jaxpot.mechanics import strain_derivative
 from jaxpot.pytree import pytree_dataclass
@@ -155,11 +155,12 @@ PREDICT_BATCH = 16
 def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool = True,
                  batch_size: int | None = None, max_elements: int = 1 << 19,
                  min_bucket: int = 16, max_batch: int | None = None,
-                 max_padding: float | None = None) -> list[Bucket]:
+                 max_padding: float | None = None, fine: bool = False) -> list[Bucket]:
     """Group frames into few padded shapes.
 
-    Frames are keyed by periodicity and padded size (a coarse ladder when ``pad_atoms``, the
-    exact size otherwise, for models without per-atom energies); buckets with fewer than
+    Frames are keyed by periodicity and padded size (a coarse ladder when ``pad_atoms``, or
+    with ``fine`` the fine one, which also rounds the neighbour capacities; the exact size
+    otherwise, for models without per-atom energies); buckets with fewer than
     ``min_bucket`` frames move up into the next larger one, smallest first, as long as the
     padding atoms these moves add stay within ``max_padding`` times the frames' atoms (None:
     no limit; a bucket that would exceed it keeps its own shape).  The batch size keeps
@@ -170,7 +171,7 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
     groups: dict[tuple, list[int]] = {}
     for i, (atoms, p) in enumerate(zip(frames, pairs)):
         n = len(atoms)
-        size = ladder(n, minimum=8) if pad_atoms else n
+        size = (fine_ladder(n) if fine else ladder(n, minimum=8)) if pad_atoms else n
         groups.setdefault((tuple(bool(x) for x in atoms.pbc), size), []).append(i)
     if pad_atoms:
         keys = sorted(groups)
@@ -185,8 +186,9 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
     buckets = []
     for (_, size), members in sorted(groups.items(), key=lambda kv: kv[0][1]):
         k_max = max(pairs[i].idx.shape[1] for i in members)
-        capacity = ladder(max(k_max, 1))
-        half = ladder(max(max(pairs[i].n_half for i in members), 1))
+        rung = fine_ladder if fine else ladder
+        capacity = rung(max(k_max, 1))
+        half = rung(max(max(pairs[i].n_half for i in members), 1))
         count = len(members)
         if max_batch:  # few shapes: powers of two up to max_batch
             count = min(1 << (count - 1).bit_length(), max_batch)

@@ -87,12 +87,13 @@ def test_small_buckets_merge_up_only_within_the_padding_allowed():
     """Buckets of fewer than min_bucket frames move up into a larger shape; with max_padding
     only while the padding atoms that adds stay within that fraction of the frames' atoms.
     Nine 8-atom cells beside six 64-atom ones: moving them adds 9 x 56 = 504 padding atoms,
-    more than 0.25 x 456, so on the CPU training keeps two shapes; one 8-atom cell (56 padding
-    atoms of 392 x 0.25 = 98 allowed) still moves up."""
-    import math
+    more than 0.25 x 456, so tight training buckets (the CPU's) keep two shapes; one 8-atom
+    cell (56 padding atoms of 392 x 0.25 = 98 allowed) still moves up.  Tight buckets also
+    round atoms and neighbour slots on the fine ladder: the 28 neighbours of diamond Si within
+    5 Å (4 + 12 + 12) fill 28 slots, not the coarse ladder's 32."""
     from jaxpot.evaluation import Labels
     from jaxpot.nn.data import build_dataset
-    model = stillinger_weber()
+    model = lennard_jones(sigma=2.1, epsilon=0.01, cutoff=5.0)
     small = bulk("Si", "diamond", a=5.43, cubic=True)
     big = small.repeat((2, 2, 2))
     frames = [small] * 9 + [big] * 6
@@ -103,7 +104,9 @@ def test_small_buckets_merge_up_only_within_the_padding_allowed():
     assert sizes(plan_buckets(frames, pairs, max_padding=1.2)) == [(64, 15)]  # 504 <= 547
     assert sizes(plan_buckets(frames[8:], pairs[8:], max_padding=0.25)) == [(64, 7)]
     labels = [Labels(0.0, np.zeros((len(a), 3)), None, "x") for a in frames]
-    shapes = [b.batch.positions.shape[:2] for b in build_dataset(model, frames, labels).buckets]
-    assert shapes == ([(9, 8), (6, 64)] if jax.default_backend() == "cpu" else [(15, 64)])
-    merged = build_dataset(model, frames, labels, max_padding=math.inf).buckets
-    assert [b.batch.positions.shape[:2] for b in merged] == [(15, 64)]
+    tight = build_dataset(model, frames, labels, tight=True).buckets
+    assert [b.batch.neighbors.idx.shape for b in tight] == [(9, 8, 28), (6, 64, 28)]
+    coarse = build_dataset(model, frames, labels, tight=False).buckets
+    assert [b.batch.neighbors.idx.shape for b in coarse] == [(15, 64, 32)]
+    default = build_dataset(model, frames, labels).buckets
+    assert len(default) == (2 if jax.default_backend() == "cpu" else 1)

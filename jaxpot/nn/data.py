@@ -75,22 +75,24 @@ def _targets(frames, labels, n_atoms: int) -> Targets:
         energy, forces, stress, sizes, has_e, has_f, has_s)))
 
 
-#: the padding (a fraction of the set's atoms) that merging small buckets may add when training
-#: on the CPU, where a padded atom costs what a real one does: one more compiled step beats
-#: padding the 48-atom cells of n2p2's water example to 192 atoms every epoch.  On a GPU
-#: padding costs little and a compilation much, so small buckets always merge there.
+#: the padding (a fraction of the set's atoms) that merging small buckets may add in tight
+#: buckets: one more compiled step beats padding the 48-atom cells of n2p2's water example to
+#: 192 atoms every epoch
 CPU_MAX_PADDING = 0.25
 
 
 def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels],
                   source: str = "frames", min_bucket: int = 16, prepare=None,
-                  max_padding: float | None = None) -> Dataset:
+                  tight: bool | None = None) -> Dataset:
     """Pack ``frames`` (with their ``labels``) into device buckets for ``model``'s cutoff;
     ``prepare(model, batch)``, when given, precomputes each bucket's ``extra`` arrays.
-    ``max_padding``: see :func:`jaxpot.batch.plan_buckets` (None: ``CPU_MAX_PADDING`` on the
-    CPU, no limit on an accelerator; ``math.inf``: no limit)."""
-    if max_padding is None and jax.default_backend() == "cpu":
-        max_padding = CPU_MAX_PADDING
+    ``tight`` (default: on the CPU, where a padded atom or neighbour slot costs what a real
+    one does): atoms and neighbour slots padded on the fine ladder, and a small bucket merged
+    into a larger shape only within ``CPU_MAX_PADDING`` (:func:`jaxpot.batch.plan_buckets`);
+    otherwise (an accelerator, where padding costs little and a compilation much) the coarse
+    ladder and every small bucket merged."""
+    if tight is None:
+        tight = jax.default_backend() == "cpu"
     frames = list(frames)
     try:
         check_frames(model, frames, source)
@@ -99,7 +101,7 @@ def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels]
     pairs = [frame_pairs(model, atoms) for atoms in frames]
     buckets = []
     for plan in plan_buckets(frames, pairs, pad_atoms=True, min_bucket=min_bucket,
-                             max_padding=max_padding):
+                             max_padding=CPU_MAX_PADDING if tight else None, fine=tight):
         members = list(plan.indices)
         sub = [frames[i] for i in members]
         batch = pack(model, sub, [pairs[i] for i in members], plan.n_atoms, plan.capacity,
