@@ -5,7 +5,7 @@
 
 ``--set water``: n2p2's water example (``../shared/data``; 48-, 96- and 192-atom cells; 6
 Å), the 16 training frames of ``nn_accuracy.py --element water`` (seeded 16/4 split); an
-element: mlearn's training split at 5 Å.  The trainer's own 10 % validation carve, the default
+element: mlearn's training split at 5 Å; a file: its frames at 5 Å (``fcc_eam_set.py``'s).  The trainer's own 10 % validation carve, the default
 network of ``--model``, ``--epochs`` epochs.  Two runs, one after the other in fresh processes
 pinned to the same core: tight buckets (``jaxpot.nn.data.build_dataset(tight=True)``: atoms
 and neighbour slots on the fine ladder, a small bucket joins a larger shape only while the
@@ -33,6 +33,9 @@ def training_set(name: str) -> tuple[list, list[str], float]:
     """(frames, species, cutoff Å) of ``--set``."""
     import numpy as np
     from ase.io import read
+    if name.endswith(".extxyz"):  # e.g. fcc_eam_set.py's training file
+        frames = read(name, ":")
+        return frames, sorted({s for a in frames for s in a.get_chemical_symbols()}), 5.0
     if name != "water":
         return mlearn_frames(name, "training"), [name], 5.0
     frames = read(SHARED_DATA / "water_rpbe_d3_n2p2_example.extxyz", ":")
@@ -74,7 +77,8 @@ def worker(name: str, model: str, epochs: int, tight: bool) -> dict:
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--set", default="water", help="water, or an mlearn element (Si, Ge, Li)")
+    p.add_argument("--set", default="water", help="water, an mlearn element (Si, Ge, Li) or an "
+                   "extxyz file (5 Å)")
     p.add_argument("--model", default="mace")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--core", type=int, default=0, help="the core both runs are pinned to")
@@ -97,7 +101,8 @@ def main():
                        "median_epoch_s", "val_energy_mae", "val_forces_mae"])
     print("speed-up of the median epoch: "
           f"{rows[1]['median_epoch_s'] / rows[0]['median_epoch_s']:.2f}x")
-    print("wrote", write_json(args.out or f"training_buckets_{args.set}", {"set": args.set, "model": args.model,
+    tag = os.path.splitext(os.path.basename(args.set))[0]
+    print("wrote", write_json(args.out or f"training_buckets_{tag}", {"set": args.set, "model": args.model,
                                          "epochs": args.epochs,
                                          "rows": rows, "machine": machine()}))
 
