@@ -1,12 +1,13 @@
 """Training epochs in tight buckets (the CPU's default) against the coarse ones (before).
 
-    python benchmarks/bench_training_buckets.py [--set water|Si|Ge|Li] [--model mace]
+    python benchmarks/bench_training_buckets.py [--set water|Si|Ge|Li|FILE] [--model mace]
         [--epochs 6] [--core 0] [--out NAME]
 
 ``--set water``: n2p2's water example (``../shared/data``; 48-, 96- and 192-atom cells; 6
 Å), the 16 training frames of ``nn_accuracy.py --element water`` (seeded 16/4 split); an
-element: mlearn's training split at 5 Å; a file: its frames at 5 Å (``fcc_eam_set.py``'s).  The trainer's own 10 % validation carve, the default
-network of ``--model``, ``--epochs`` epochs.  Two runs, one after the other in fresh processes
+element: mlearn's training split at 5 Å; a file: its frames at 5 Å (``fcc_eam_set.py``'s).
+The trainer's own 10 % validation carve, the default network of ``--model``, ``--epochs``
+epochs.  Two runs, one after the other in fresh processes
 pinned to the same core: tight buckets (``jaxpot.nn.data.build_dataset(tight=True)``: atoms
 and neighbour slots on the fine ladder, a small bucket joins a larger shape only while the
 padding stays within a quarter of the set's atoms) and coarse ones (``tight=False``: the
@@ -102,9 +103,9 @@ def main():
     print("speed-up of the median epoch: "
           f"{rows[1]['median_epoch_s'] / rows[0]['median_epoch_s']:.2f}x")
     tag = os.path.splitext(os.path.basename(args.set))[0]
-    print("wrote", write_json(args.out or f"training_buckets_{tag}", {"set": args.set, "model": args.model,
-                                         "epochs": args.epochs,
-                                         "rows": rows, "machine": machine()}))
+    payload = {"set": args.set, "model": args.model, "epochs": args.epochs, "rows": rows,
+               "machine": machine()}
+    print("wrote", write_json(args.out or f"training_buckets_{tag}", payload))
 
 
 if __name__ == "__main__":
