@@ -110,3 +110,38 @@ def test_small_buckets_merge_up_only_within_the_padding_allowed():
     assert [b.batch.neighbors.idx.shape for b in coarse] == [(15, 64, 32)]
     default = build_dataset(model, frames, labels).buckets
     assert len(default) == (2 if jax.default_backend() == "cpu" else 1)
+
+
+def test_tight_and_coarse_training_buckets_give_the_same_loss():
+    """Padding changes no number: the training loss's error sums over a set of mixed sizes
+    (rattled 8- and 64-atom diamond cells labelled by Stillinger-Weber, fitted by an LJ) are
+    the same in tight buckets (two shapes, fine ladder) as in coarse ones (one shape)."""
+    from jaxpot.evaluation import Labels
+    from jaxpot.nn.data import build_dataset
+    from jaxpot.nn.loss import LossWeights, add_sums, batch_loss
+    model = lennard_jones(sigma=2.1, epsilon=0.01, cutoff=5.0)
+    labeller = stillinger_weber()
+    frames, labels = [], []
+    for k in range(9):
+        atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat((1, 1, 1) if k < 6 else
+                                                                   (2, 2, 2))
+        atoms.rattle(0.05, seed=k)
+        pred = jaxpot.predict(labeller, [atoms])
+        frames.append(atoms)
+        labels.append(Labels(float(pred.energy[0]), np.asarray(pred.forces[0]),
+                             np.asarray(pred.stress[0]), "x"))
+
+    def sums(tight):
+        total, buckets = None, build_dataset(model, frames, labels, tight=tight).buckets
+        for bucket in buckets:
+            weight = np.ones(len(bucket.frames))
+            _, s = batch_loss(model, bucket.batch, bucket.targets, weight, LossWeights())
+            total = add_sums(total, s)
+        return total, len(buckets)
+
+    (tight, n_tight), (coarse, n_coarse) = sums(True), sums(False)
+    assert (n_tight, n_coarse) == (2, 1)
+    assert float(tight.n_forces) == 3 * (6 * 8 + 3 * 64) and float(tight.n_stress) == 9 * 9
+    assert min(float(tight.sq_energy), float(tight.sq_forces), float(tight.sq_stress)) > 0
+    for a, b in zip(tight, coarse):
+        np.testing.assert_allclose(float(a), float(b), rtol=1e-12)
