@@ -114,7 +114,7 @@ def test_small_buckets_merge_up_only_within_the_padding_allowed():
 
 def test_tight_and_coarse_training_buckets_give_the_same_loss():
     """Padding changes no number: the training loss's error sums over a set of mixed sizes
-    (rattled 8- and 64-atom diamond cells labelled by Stillinger-Weber, fitted by an LJ) are
+    (rattled 8- and 64-atom diamond cells labelled by Stillinger-Weber, predicted by an LJ) are
     the same in tight buckets (two shapes, fine ladder) as in coarse ones (one shape)."""
     from jaxpot.evaluation import Labels
     from jaxpot.nn.data import build_dataset
