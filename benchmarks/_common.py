@@ -66,8 +66,10 @@ def mlearn_frames(element: str, split: str | None = None, data: str | os.PathLik
     only those whose ``info["split"]`` is ``split`` ("training" or "test") when given."""
     from ase.io import read
     frames = read(Path(data or SHARED_DATA) / f"mlearn_{element}_PBE.extxyz", ":")
-    if split is None:
-        return frames
+    return frames if split is None else _split_of(frames, element, split)
+
+
+def _split_of(frames: list, element: str, split: str) -> list:
     chosen = [a for a in frames if a.info["split"] == split]
     if not chosen:
         raise ValueError(f"mlearn {element}: no frame has split {split!r}")
@@ -75,10 +77,10 @@ def mlearn_frames(element: str, split: str | None = None, data: str | os.PathLik
 
 
 def mlearn_splits(element: str, data: str | os.PathLike | None = None) -> tuple[list, list]:
-    """The paper's (training, test) frames of mlearn ``element`` (see :func:`mlearn_frames`)."""
+    """The paper's (training, test) frames of mlearn ``element`` (see :func:`mlearn_frames`;
+    one read of the file)."""
     frames = mlearn_frames(element, data=data)
-    return ([a for a in frames if a.info["split"] == "training"],
-            [a for a in frames if a.info["split"] == "test"])
+    return _split_of(frames, element, "training"), _split_of(frames, element, "test")
 
 
 def validation_run(config: dict, keep: str | None = None) -> dict:
