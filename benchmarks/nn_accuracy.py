@@ -131,7 +131,8 @@ def write_result(tag: str, out: dict) -> None:
 def evaluate_saved(args, test_frames, tag: str) -> None:
     """Test errors of the saved model ``args.evaluate``, with its run's training summary."""
     import jaxpot
-    ev = test_errors(jaxpot.load(args.evaluate), test_frames, args)
+    model = jaxpot.load(args.evaluate)
+    ev = test_errors(model, test_frames, args)
     out = {"model": args.model, "element": args.element, "model_file": args.evaluate,
            "test": ev.to_dict(), "published": PUBLISHED.get(args.element),
            "evaluated_on": {"machine": platform.processor() or platform.machine(),
@@ -146,6 +147,8 @@ def evaluate_saved(args, test_frames, tag: str) -> None:
                    train_seconds_in_epochs=sum(r["seconds"] for r in history),
                    first_epoch_seconds=history[0]["seconds"],
                    best_validation={k: v for k, v in best.items() if k.startswith("val_")})
+    if "calibration" in model.params:  # an ensemble: its spread against the test errors
+        out["calibration"] = ensemble_calibration(model, test_frames, args)
     write_result(tag, out)
 
 
@@ -182,7 +185,8 @@ def ensemble_calibration(model, test_frames, args) -> dict:
     ax[1].set_ylabel("|force error| (eV/Å)")
     fig.tight_layout()
     fig.savefig(os.path.join(os.path.dirname(__file__), "results",
-                             f"nn_calibration_{args.model}_{args.element}.png"), dpi=100)
+                             f"nn_calibration_{args.out or f'{args.model}_{args.element}'}.png"),
+                dpi=100)
     return out
 
 
