@@ -45,10 +45,11 @@ def measure(model, atoms) -> dict:
                 lambda: jax.block_until_ready(forces(model.params, *args))), 1)}
 
 
-def training_step(model, frames, n_frames: int = 60) -> dict:
-    """The trainer's own compiled step (``jaxpot.nn.train``: one structure, energy + forces +
-    stress loss, Adam, EMA) over one bucket of the first ``n_frames`` mlearn Si frames: compile
-    s, then ms per step over an epoch of them (best of 2)."""
+def training_step(model, frames, n_frames: int = 60, settings=None, members: int = 1) -> dict:
+    """The trainer's own compiled step (``jaxpot.nn.train``: energy + forces + stress loss,
+    Adam, EMA; ``settings.batch_size`` structures, one by default; ``members`` ensemble members
+    in one vmap) over the first ``n_frames`` mlearn Si frames: compile s, then ms per step over
+    an epoch of them (best of 2)."""
     import numpy as np
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
@@ -56,11 +57,11 @@ def training_step(model, frames, n_frames: int = 60) -> dict:
                                  initial_state, resolved, training_view)
     frames = frames[:n_frames]
     labels = read_labels_checked(frames, None, "mlearn Si")
-    settings = resolved(TrainSettings(), model)
+    settings = resolved(settings or TrainSettings(), model)
     prepare, results_fn = training_view(model)
     data = build_dataset(model, frames, labels, "mlearn Si", prepare=prepare)
     model = fit_normalization(model, frames, labels, data)
-    net = jax.tree_util.tree_map(lambda x: x[None], model.params["net"])
+    net = jax.tree_util.tree_map(lambda x: jnp.stack([x] * members), model.params["net"])
     optimizer = _optimizer(settings)
     state = initial_state(net, optimizer)
     step, _ = _compiled_steps(model, optimizer, settings, results_fn)
