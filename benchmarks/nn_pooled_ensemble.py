@@ -1,0 +1,91 @@
+"""Pool the members of saved network models into one deep ensemble, chosen on validation.
+
+    python benchmarks/nn_pooled_ensemble.py --element Si \
+        benchmarks/results/nn_mace_Si_gpu_long_2.jaxpot \
+        benchmarks/results/nn_mace_Si_gpu_long_ens4.jaxpot [--out nn_mace_Si_gpu_pooled]
+
+Each file is a single model or an ensemble of one architecture (same kind and settings, as
+``jaxpot.nn.ensemble.ensemble`` requires). Candidates: every file alone, and all their
+members pooled into one ensemble (equal weights), recalibrated on the validation split.
+The validation split is the trainer's (``validation_fraction`` 0.1, seed 0, carved from the
+mlearn training split), so it held no frame any candidate trained on; the pick is the
+candidate with the lowest validation loss (the trainer's weights: 2 meV/atom, 0.05 eV/Å,
+0.5 GPa on RMSEs). The test split's errors of every candidate are printed beside it, and
+only the pick's are the result. Writes benchmarks/results/<--out>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import warnings
+
+import jax
+import numpy as np
+
+from _common import mlearn_splits
+
+GPA = 160.21766208  # GPa per eV/Å^3
+
+
+def members(model) -> list:
+    """The single models inside ``model`` (itself when it is not an ensemble)."""
+    from jaxpot.nn.ensemble import members_of
+    if "members" not in model.params:
+        return [model]
+    member, stacked = members_of(model)
+    size = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
+    return [member.replace(params=jax.tree_util.tree_map(lambda x, k=k: x[k], stacked))
+            for k in range(size)]
+
+
+def loss(overall: dict) -> float:
+    """The trainer's default weighted loss from an evaluation's RMSEs (meV/atom, eV/Å, GPa)."""
+    return ((overall["energy_rmse"] / 2.0) ** 2 + (overall["force_rmse"] / 0.05) ** 2
+            + (overall["stress_rmse"] / 0.5) ** 2)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--element", required=True)
+    p.add_argument("models", nargs="+")
+    p.add_argument("--data", help="folder of the datasets (default ../shared/data beside the repo)")
+    p.add_argument("--out", help="results file stem (default nn_pooled_<element>)")
+    args = p.parse_args()
+    import jaxpot
+    from jaxpot.evaluation import evaluate
+    warnings.filterwarnings("ignore", message=".*float64 is off")  # float32, as trained
+    from jaxpot.nn.ensemble import calibrate, ensemble
+    from jaxpot.nn.data import read_labels_checked
+    from jaxpot.training_data import split_indices
+    data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+    train_frames, test_frames = mlearn_splits(args.element, data)
+    _, va = split_indices(len(train_frames), 0.1, 0)
+    val_frames = [train_frames[i] for i in va]
+    loaded = {os.path.basename(path): jaxpot.load(path) for path in args.models}
+    pool = [m for model in loaded.values() for m in members(model)]
+    labels = read_labels_checked(val_frames, None, f"mlearn {args.element} (validation)")
+    candidates = {**loaded, f"pool of {len(pool)}": calibrate(ensemble(pool), val_frames,
+                                                              labels)}
+    rows = []
+    for name, model in candidates.items():
+        val = evaluate(model, val_frames).to_dict()["overall"]
+        test = evaluate(model, test_frames).to_dict()["overall"]
+        rows.append({"candidate": name, "members": len(members(model)),
+                     "val_loss": loss(val), "val": val, "test": test})
+        print(f"{name:40s} val loss {loss(val):7.2f}  val E {val['energy_mae']:.2f} "
+              f"F {val['force_mae']:.4f}  | test E {test['energy_mae']:.2f} meV/atom "
+              f"F {test['force_mae']:.4f} eV/Å  S {test['stress_mae']:.3f} GPa", flush=True)
+    pick = min(rows, key=lambda r: r["val_loss"])
+    print(f"picked on validation: {pick['candidate']} (test E {pick['test']['energy_mae']:.2f}"
+          f" meV/atom, F {pick['test']['force_mae']:.4f} eV/Å)")
+    out = {"element": args.element, "models": args.models, "n_validation": len(val_frames),
+           "candidates": rows, "pick": pick["candidate"], "jax": jax.__version__}
+    folder = os.path.join(os.path.dirname(__file__), "results")
+    with open(os.path.join(folder, f"{args.out or 'nn_pooled_' + args.element}.json"), "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
