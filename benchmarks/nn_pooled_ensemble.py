@@ -5,7 +5,7 @@
         benchmarks/results/nn_mace_Si_gpu_long_ens4.jaxpot [--out nn_mace_Si_gpu_pooled]
 
 Each file is a single model or an ensemble of one architecture (same kind and settings, as
-``jaxpot.nn.ensemble.ensemble`` requires). Candidates: every file alone, and all their
+``jaxpot.nn.ensemble.pooled`` requires). Candidates: every file alone, and all their
 members pooled into one ensemble (equal weights), recalibrated on the validation split.
 The validation split is the trainer's (``validation_fraction`` 0.1, seed 0, carved from the
 mlearn training split), so it held no frame any candidate trained on; the pick is the
@@ -22,22 +22,10 @@ import os
 import warnings
 
 import jax
-import numpy as np
 
 from _common import mlearn_splits
 
 GPA = 160.21766208  # GPa per eV/Å^3
-
-
-def members(model) -> list:
-    """The single models inside ``model`` (itself when it is not an ensemble)."""
-    from jaxpot.nn.ensemble import members_of
-    if "members" not in model.params:
-        return [model]
-    member, stacked = members_of(model)
-    size = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
-    return [member.replace(params=jax.tree_util.tree_map(lambda x, k=k: x[k], stacked))
-            for k in range(size)]
 
 
 def loss(overall: dict) -> float:
@@ -56,7 +44,7 @@ def main():
     import jaxpot
     from jaxpot.evaluation import evaluate
     warnings.filterwarnings("ignore", message=".*float64 is off")  # float32, as trained
-    from jaxpot.nn.ensemble import calibrate, ensemble
+    from jaxpot.nn.ensemble import calibrate, members, pooled
     from jaxpot.nn.data import read_labels_checked
     from jaxpot.training_data import split_indices
     data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -64,10 +52,9 @@ def main():
     _, va = split_indices(len(train_frames), 0.1, 0)
     val_frames = [train_frames[i] for i in va]
     loaded = {os.path.basename(path): jaxpot.load(path) for path in args.models}
-    pool = [m for model in loaded.values() for m in members(model)]
+    pool = pooled(list(loaded.values()))
     labels = read_labels_checked(val_frames, None, f"mlearn {args.element} (validation)")
-    candidates = {**loaded, f"pool of {len(pool)}": calibrate(ensemble(pool), val_frames,
-                                                              labels)}
+    candidates = {**loaded, f"pool of {len(members(pool))}": calibrate(pool, val_frames, labels)}
     rows = []
     for name, model in candidates.items():
         val = evaluate(model, val_frames).to_dict()["overall"]

@@ -26,7 +26,7 @@ from jaxpot.gap.labels import TrainingDataError
 from jaxpot.nn import bpnn, mace, painn
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import build_dataset, read_labels_checked
-from jaxpot.nn.ensemble import calibration_factors, ensemble_predict
+from jaxpot.nn.ensemble import calibration_factors, ensemble_predict, members, pooled
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
 from jaxpot.nn.uncertainty_metrics import calibration, fit_sigma_scale
 from jaxpot.potentials import stillinger_weber
@@ -535,6 +535,16 @@ def test_ensemble_mean_spread_calibration_and_file(frames, test_frames, tmp_path
     again = ensemble_predict(loaded, test_frames)
     assert np.array_equal(again.energy, pred.energy)
     assert np.array_equal(again.forces_std[0], pred.forces_std[0])
+    # pooling with a fourth model (trained apart): the mean of the four members' energies
+    fourth = members(model)[0].replace(params=jax.tree_util.tree_map(
+        lambda x: 1.01 * x, members(model)[0].params))
+    pool = pooled([model, fourth])
+    assert len(members(pool)) == 4 and pool.params["calibration"].tolist() == [1.0, 1.0, 1.0]
+    apart = [jaxpot.predict(m, test_frames).energy for m in members(model) + [fourth]]
+    np.testing.assert_allclose(jaxpot.predict(pool, test_frames).energy,
+                               np.mean(apart, axis=0), rtol=1e-10)
+    with pytest.raises(ValueError, match="member 3 differs"):
+        pooled([model, bpnn(["Si"], 4.0, hidden=(16,))])
 
 
 def test_bad_training_data_names_the_configuration(frames):

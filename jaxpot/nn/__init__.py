@@ -6,7 +6,7 @@
 """
 
 from jaxpot.nn.bpnn import bpnn
-from jaxpot.nn.ensemble import calibrate, ensemble, ensemble_predict
+from jaxpot.nn.ensemble import calibrate, ensemble, ensemble_predict, members, pooled
 from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
 from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.mace import mace
@@ -15,5 +15,5 @@ from jaxpot.nn.pipeline import train
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
 
 __all__ = ["LbfgsSettings", "LossWeights", "TrainSettings", "TrainingDivergedError", "bpnn",
-           "calibrate", "ensemble", "ensemble_predict", "mace", "painn", "train", "train_lbfgs",
-           "train_model"]
+           "calibrate", "ensemble", "ensemble_predict", "mace", "members", "painn", "pooled",
+           "train", "train_lbfgs", "train_model"]

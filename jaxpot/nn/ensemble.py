@@ -7,7 +7,8 @@ stacked on a leading axis (``params["members"]``) plus calibration factors
 bar: sigma = factor * std over members (Lakshminarayanan et al., NeurIPS 2017; the single
 scale factor as apax's shallow ensembles do, fitted on a validation split by
 :func:`calibration_factors` to the smallest miscalibration area).  :func:`ensemble_predict`
-returns the mean and calibrated spread of energy, forces and stress.
+returns the mean and calibrated spread of energy, forces and stress; :func:`pooled` merges
+ensembles (or single models) trained apart into one.
 """
 
 from __future__ import annotations
@@ -93,6 +94,24 @@ def members_of(model: EnergyModel) -> tuple[EnergyModel, object]:
         raise ValueError(f"{model.name} is not an ensemble")
     member = model_from_spec(config["config"]["member"])
     return member, model.params["members"]
+
+
+def members(model: EnergyModel) -> list[EnergyModel]:
+    """The single models of ``model``: its members if it is an ensemble, else ``[model]``."""
+    if json.loads(model.spec).get("kind") != "ensemble":
+        return [model]
+    member, stacked = members_of(model)
+    size = int(jax.tree_util.tree_leaves(stacked)[0].shape[0])
+    return [member.replace(params=jax.tree_util.tree_map(lambda x, k=k: x[k], stacked))
+            for k in range(size)]
+
+
+def pooled(models: Sequence[EnergyModel], calibration=None) -> EnergyModel:
+    """One ensemble of every member of ``models`` (single models or ensembles of one
+    architecture, e.g. trained in separate runs or on separate machines), each member weighted
+    equally; its calibration is ``calibration`` (default ones): refit it on a validation split
+    with :func:`calibrate`."""
+    return ensemble([m for model in models for m in members(model)], calibration)
 
 
 class EnsemblePrediction(NamedTuple):
