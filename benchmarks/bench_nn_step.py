@@ -45,11 +45,13 @@ def measure(model, atoms) -> dict:
                 lambda: jax.block_until_ready(forces(model.params, *args))), 1)}
 
 
-def training_step(model, frames, n_frames: int = 60, settings=None, members: int = 1) -> dict:
+def training_step(model, frames, n_frames: int = 60, settings=None, members: int = 1,
+                  buckets: dict | None = None) -> dict:
     """The trainer's own compiled step (``jaxpot.nn.train``: energy + forces + stress loss,
     Adam, EMA; ``settings.batch_size`` structures, one by default; ``members`` ensemble members
-    in one vmap) over the first ``n_frames`` mlearn Si frames: compile s, then ms per step over
-    an epoch of them (best of 2)."""
+    in one vmap) over the first ``n_frames`` mlearn Si frames, bucketed by ``build_dataset``
+    with ``buckets`` (its keyword arguments: the backend's default when None): compile s, then
+    ms per step over an epoch of them (best of 2)."""
     import numpy as np
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
@@ -59,7 +61,7 @@ def training_step(model, frames, n_frames: int = 60, settings=None, members: int
     labels = read_labels_checked(frames, None, "mlearn Si")
     settings = resolved(settings or TrainSettings(), model)
     prepare, results_fn = training_view(model)
-    data = build_dataset(model, frames, labels, "mlearn Si", prepare=prepare)
+    data = build_dataset(model, frames, labels, "mlearn Si", prepare=prepare, **(buckets or {}))
     model = fit_normalization(model, frames, labels, data)
     net = jax.tree_util.tree_map(lambda x: jnp.stack([x] * members), model.params["net"])
     optimizer = _optimizer(settings)

@@ -1,7 +1,7 @@
-"""Training epochs in tight buckets (the CPU's default) against the coarse ones (before).
+"""Training epochs in tight buckets (the CPU's default) against the coarse ones (a GPU's).
 
     python benchmarks/bench_training_buckets.py [--set water|Si|Ge|Li|FILE] [--model mace]
-        [--epochs 6] [--core 0] [--out NAME]
+        [--epochs 6] [--core 0] [--before] [--out NAME]
 
 ``--set water``: n2p2's water example (``../shared/data``; 48-, 96- and 192-atom cells; 6
 Å), the 16 training frames of ``nn_accuracy.py --element water`` (seeded 16/4 split); an
@@ -10,8 +10,10 @@ The trainer's own 10 % validation carve, the default network of ``--model``, ``-
 epochs.  Two runs, one after the other in fresh processes
 pinned to the same core: tight buckets (``jaxpot.nn.data.build_dataset(tight=True)``: atoms
 and neighbour slots on the fine ladder, a small bucket joins a larger shape only while the
-padding stays within a quarter of the set's atoms) and coarse ones (``tight=False``: the
-coarse ladder, every bucket of fewer than 16 frames merged upward, the rule before).  Prints
+padding stays within a quarter of the set's atoms), coarse ones (``tight=False``, an
+accelerator's: atoms on the coarse ladder, every bucket of fewer than 16 frames merged
+upward, neighbour slots on the fine ladder) and, with ``--before``, coarse ones with the slots
+on the coarse ladder too (``fine_capacity=False``, the accelerator's rule before).  Prints
 the training buckets (frames, atoms, neighbour slots), the training set's pairs within the
 cutoff and padded slots per epoch, the first epoch (compilation included), the median of the
 others and the last validation errors; writes benchmarks/results/<--out>.json.
@@ -44,7 +46,11 @@ def training_set(name: str) -> tuple[list, list[str], float]:
     return [frames[i] for i in order[:16]], ["H", "O"], 6.0
 
 
-def worker(name: str, model: str, epochs: int, tight: bool) -> dict:
+MODES = {"tight": {"tight": True}, "coarse": {"tight": False},
+         "coarse_before": {"tight": False, "fine_capacity": False}}
+
+
+def worker(name: str, model: str, epochs: int, mode: str) -> dict:
     import jaxpot.nn.data
     from jaxpot.nn.normalization import pair_count
     from jaxpot.nn.pipeline import train
@@ -54,7 +60,7 @@ def worker(name: str, model: str, epochs: int, tight: bool) -> dict:
     build = jaxpot.nn.data.build_dataset
 
     def recording(*args, **kwargs):  # (frames, atoms, neighbour slots) of each bucket
-        dataset = build(*args, **{**kwargs, "tight": tight})
+        dataset = build(*args, **{**kwargs, **MODES[mode]})
         shapes.append([list(b.batch.neighbors.idx.shape) for b in dataset.buckets])
         return dataset
 
@@ -84,13 +90,15 @@ def main():
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--core", type=int, default=0, help="the core both runs are pinned to")
     p.add_argument("--out", help="results name (default training_buckets_<set>)")
+    p.add_argument("--before", action="store_true", help="also the accelerator's rule before "
+                   "(neighbour slots on the coarse ladder)")
     p.add_argument("--_worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args._worker:
-        print(json.dumps(worker(args.set, args.model, args.epochs, args._worker == "tight")))
+        print(json.dumps(worker(args.set, args.model, args.epochs, args._worker)))
         return
     rows = []
-    for mode in ("tight", "coarse"):
+    for mode in ("tight", "coarse") + (("coarse_before",) if args.before else ()):
         out = subprocess.run(["taskset", "-c", str(args.core), sys.executable, __file__,
                               "--set", args.set, "--model", args.model, "--epochs",
                               str(args.epochs), "--_worker", mode], capture_output=True,
@@ -100,8 +108,12 @@ def main():
         rows.append({"rule": mode, **json.loads(out.stdout.strip().splitlines()[-1])})
     print_table(rows, ["rule", "buckets_train", "pairs", "padded_slots", "first_epoch_s",
                        "median_epoch_s", "val_energy_mae", "val_forces_mae"])
-    print("speed-up of the median epoch: "
-          f"{rows[1]['median_epoch_s'] / rows[0]['median_epoch_s']:.2f}x")
+    for row in rows[1:]:
+        print(f"median epoch, {row['rule']} / tight: "
+              f"{row['median_epoch_s'] / rows[0]['median_epoch_s']:.2f}x")
+    if args.before:
+        print("median epoch, coarse_before / coarse: "
+              f"{rows[2]['median_epoch_s'] / rows[1]['median_epoch_s']:.2f}x")
     tag = os.path.splitext(os.path.basename(args.set))[0]
     payload = {"set": args.set, "model": args.model, "epochs": args.epochs, "rows": rows,
                "machine": machine()}

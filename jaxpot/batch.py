@@ -155,12 +155,14 @@ PREDICT_BATCH = 16
 def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool = True,
                  batch_size: int | None = None, max_elements: int = 1 << 19,
                  min_bucket: int = 16, max_batch: int | None = None,
-                 max_padding: float | None = None, fine: bool = False) -> list[Bucket]:
+                 max_padding: float | None = None, fine: bool = False,
+                 fine_capacity: bool | None = None) -> list[Bucket]:
     """Group frames into few padded shapes.
 
     Frames are keyed by periodicity and padded size (a coarse ladder when ``pad_atoms``, or
-    with ``fine`` the fine one, which also rounds the neighbour capacities; the exact size
-    otherwise, for models without per-atom energies); buckets with fewer than
+    with ``fine`` the fine one; the exact size otherwise, for models without per-atom
+    energies); a bucket's neighbour capacities are rounded up on the fine ladder when
+    ``fine_capacity`` (default: ``fine``), which adds no shape; buckets with fewer than
     ``min_bucket`` frames move up into the next larger one, smallest first, as long as the
     padding atoms these moves add stay within ``max_padding`` times the frames' atoms (None:
     no limit; a bucket that would exceed it keeps its own shape).  The batch size keeps
@@ -186,7 +188,7 @@ def plan_buckets(frames: Sequence, pairs: Sequence[FramePairs], pad_atoms: bool 
     buckets = []
     for (_, size), members in sorted(groups.items(), key=lambda kv: kv[0][1]):
         k_max = max(pairs[i].idx.shape[1] for i in members)
-        rung = fine_ladder if fine else ladder
+        rung = fine_ladder if (fine if fine_capacity is None else fine_capacity) else ladder
         capacity = rung(max(k_max, 1))
         half = rung(max(max(pairs[i].n_half for i in members), 1))
         count = len(members)

@@ -89,8 +89,8 @@ def test_small_buckets_merge_up_only_within_the_padding_allowed():
     Nine 8-atom cells beside six 64-atom ones: moving them adds 9 x 56 = 504 padding atoms,
     more than 0.25 x 456, so tight training buckets (the CPU's) keep two shapes; one 8-atom
     cell (56 padding atoms of 392 x 0.25 = 98 allowed) still moves up.  Tight buckets also
-    round atoms and neighbour slots on the fine ladder: the 28 neighbours of diamond Si within
-    5 Å (4 + 12 + 12) fill 28 slots, not the coarse ladder's 32."""
+    round atoms on the fine ladder; both kinds round neighbour slots on it: the 28 neighbours
+    of diamond Si within 5 Å (4 + 12 + 12) fill 28 slots, not the coarse ladder's 32."""
     from jaxpot.evaluation import Labels
     from jaxpot.nn.data import build_dataset
     model = lennard_jones(sigma=2.1, epsilon=0.01, cutoff=5.0)
@@ -106,8 +106,10 @@ def test_small_buckets_merge_up_only_within_the_padding_allowed():
     labels = [Labels(0.0, np.zeros((len(a), 3)), None, "x") for a in frames]
     tight = build_dataset(model, frames, labels, tight=True).buckets
     assert [b.batch.neighbors.idx.shape for b in tight] == [(9, 8, 28), (6, 64, 28)]
-    coarse = build_dataset(model, frames, labels, tight=False).buckets
-    assert [b.batch.neighbors.idx.shape for b in coarse] == [(15, 64, 32)]
+    coarse = build_dataset(model, frames, labels, tight=False).buckets  # an accelerator's
+    assert [b.batch.neighbors.idx.shape for b in coarse] == [(15, 64, 28)]  # slots: fine ladder
+    before = build_dataset(model, frames, labels, tight=False, fine_capacity=False).buckets
+    assert [b.batch.neighbors.idx.shape for b in before] == [(15, 64, 32)]
     default = build_dataset(model, frames, labels).buckets
     assert len(default) == (2 if jax.default_backend() == "cpu" else 1)
 

@@ -83,14 +83,17 @@ CPU_MAX_PADDING = 0.25
 
 def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels],
                   source: str = "frames", min_bucket: int = 16, prepare=None,
-                  tight: bool | None = None) -> Dataset:
+                  tight: bool | None = None, fine_capacity: bool = True) -> Dataset:
     """Pack ``frames`` (with their ``labels``) into device buckets for ``model``'s cutoff;
     ``prepare(model, batch)``, when given, precomputes each bucket's ``extra`` arrays.
     ``tight`` (default: on the CPU, where a padded atom or neighbour slot costs what a real
     one does): atoms and neighbour slots padded on the fine ladder, and a small bucket merged
     into a larger shape only within ``CPU_MAX_PADDING`` (:func:`jaxpot.batch.plan_buckets`);
-    otherwise (an accelerator, where padding costs little and a compilation much) the coarse
-    ladder and every small bucket merged."""
+    otherwise (an accelerator, where a compilation costs much) the coarse ladder of atoms and
+    every small bucket merged, so no more shapes. Neighbour slots are rounded on the fine
+    ladder either way (``fine_capacity``; False: the coarse ladder, the rule before): it adds
+    no shape, and a padded slot costs its work on a GPU too (a MACE step's time grows with its
+    structures, benchmarks/RESULTS.md)."""
     if tight is None:
         tight = jax.default_backend() == "cpu"
     frames = list(frames)
@@ -101,7 +104,8 @@ def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels]
     pairs = [frame_pairs(model, atoms) for atoms in frames]
     buckets = []
     for plan in plan_buckets(frames, pairs, pad_atoms=True, min_bucket=min_bucket,
-                             max_padding=CPU_MAX_PADDING if tight else None, fine=tight):
+                             max_padding=CPU_MAX_PADDING if tight else None, fine=tight,
+                             fine_capacity=tight or fine_capacity):
         members = list(plan.indices)
         sub = [frames[i] for i in members]
         batch = pack(model, sub, [pairs[i] for i in members], plan.n_atoms, plan.capacity,
