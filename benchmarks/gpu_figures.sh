@@ -4,7 +4,8 @@
 # the others still run.  Results: benchmarks/results/*_gpu.json (plus the printed tables).
 #
 #   bash benchmarks/gpu_figures.sh [part ...]      parts: nn snap gap lj painn (default: all)
-#                                                   painn_long, mace_long (not in the default)
+#                                                   painn_long, mace_long, mace_step (not in
+#                                                   the default)
 #
 # gap times a saved GAP model (GAP_MODEL, default si_default.jaxpot from
 # `gap_si_properties.py --save si_default.jaxpot`): one 64-atom cell through the calculator and
@@ -18,7 +19,11 @@
 # XLA's GPU autotuning (GPU_AUTOTUNE=1 keeps it): the 2026-11-27 MACE runs spent 189-366 s of a
 # 445 s budget compiling.
 # DEADLINE_S (seconds from the start) caps every part's limit, so a run inside a lease ends in
-# time.
+# time. MACE_LONG_SET may add `--ensemble K` (members in one vmap); the long runs side by side
+# divide the card (a step costs its work: 2026-11-28, three 4-member ensembles ran 1.7-2.0 s
+# per epoch against 0.15 s of steps for one single model alone). mace_step (not in the default) times
+# the trainer's MACE step alone on the card (bench_mace_gpu_step.py; DATA: the folder of the
+# mlearn files when ../shared/data is not beside the repo).
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 TORCHANI_NO_WARN_EXTENSIONS=1
@@ -106,6 +111,8 @@ for part in ${@:-nn snap gap lj painn}; do
     mace_long)
       long_runs mace ${MACE_BUDGET_S:-420} ${MACE_LONG_SET:---set model.channels=64 \
         --set train.batch_size=4} ;;
+    mace_step)
+      step 240 $py benchmarks/bench_mace_gpu_step.py ${DATA:+--data $DATA} --out mace_gpu_step ;;
     painn)
       step 400 $py benchmarks/nn_accuracy.py --model painn --element Si \
         --out nn_painn_Si_gpu ;;
