@@ -8,8 +8,9 @@ four changes of it, one at a time: 4 ensemble members in one vmap, 16 structures
 float32 matrix products at JAX's default precision (TF32 on NVIDIA GPUs) instead of
 ``highest``, and neighbour slots on the coarse ladder (48 for this set instead of 36;
 ``build_dataset(fine_capacity=False)``, the rule before 2026-11-28's sixth session).  The
-frames: mlearn Si's training split (213 frames padded to 64 atoms, one of 96).  Each row: compile s, ms per step, and ms per structure-member (step ms / (batch
-x members)).  Rows print as they finish; writes benchmarks/results/<--out>.json.
+frames: mlearn Si's training split (213 frames padded to 64 atoms, one of 96).  Each row:
+compile s, ms per step, and ms per structure-member (step ms / (batch x members)).  Rows
+print as they finish; writes benchmarks/results/<--out>.json.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@
 # DEADLINE_S (seconds from the start) caps every part's limit, so a run inside a lease ends in
 # time. MACE_LONG_SET may add `--ensemble K` (members in one vmap); the long runs side by side
 # divide the card (a step costs its work: 2026-11-28, three 4-member ensembles ran 1.7-2.0 s
-# per epoch against 0.15 s of steps for one single model alone). mace_step (not in the default) times
-# the trainer's MACE step alone on the card (bench_mace_gpu_step.py; DATA: the folder of the
+# per epoch against 0.15 s of steps for one single model alone). mace_step times the
+# trainer's MACE step alone on the card (bench_mace_gpu_step.py; DATA: the folder of the
 # mlearn files when ../shared/data is not beside the repo).
 set -u
 cd "$(dirname "$0")/.."

@@ -25,9 +25,6 @@ import jax
 
 from _common import mlearn_splits
 
-GPA = 160.21766208  # GPa per eV/Å^3
-
-
 def loss(overall: dict) -> float:
     """The trainer's default weighted loss from an evaluation's RMSEs (meV/atom, eV/Å, GPa)."""
     return ((overall["energy_rmse"] / 2.0) ** 2 + (overall["force_rmse"] / 0.05) ** 2
