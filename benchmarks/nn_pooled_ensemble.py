@@ -26,9 +26,12 @@ import jax
 from _common import mlearn_splits
 
 def loss(overall: dict) -> float:
-    """The trainer's default weighted loss from an evaluation's RMSEs (meV/atom, eV/Å, GPa)."""
-    return ((overall["energy_rmse"] / 2.0) ** 2 + (overall["force_rmse"] / 0.05) ** 2
-            + (overall["stress_rmse"] / 0.5) ** 2)
+    """The trainer's default weighted loss (``LossWeights()``) from an evaluation's RMSEs
+    (meV/atom, eV/Å, GPa)."""
+    from jaxpot.nn.loss import LossWeights
+    w = LossWeights()
+    return ((overall["energy_rmse"] / (1e3 * w.energy)) ** 2
+            + (overall["force_rmse"] / w.forces) ** 2 + (overall["stress_rmse"] / w.stress) ** 2)
 
 
 def main():
