@@ -91,9 +91,9 @@ def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels]
     into a larger shape only within ``CPU_MAX_PADDING`` (:func:`jaxpot.batch.plan_buckets`);
     otherwise (an accelerator, where a compilation costs much) the coarse ladder of atoms and
     every small bucket merged, so no more shapes. Neighbour slots are rounded on the fine
-    ladder either way (``fine_capacity``; False: the coarse ladder, the rule before): it adds
-    no shape, and a padded slot costs its work on a GPU too (a MACE step's time grows with its
-    structures, benchmarks/RESULTS.md)."""
+    ladder either way (``fine_capacity``; False with ``tight`` False: the coarse ladder, the
+    accelerator's rule before): it adds no shape, and a padded slot costs its work on a GPU
+    too (a MACE step's time grows with its structures, benchmarks/RESULTS.md)."""
     if tight is None:
         tight = jax.default_backend() == "cpu"
     frames = list(frames)
