@@ -69,16 +69,19 @@ def training_step(model, frames, n_frames: int = 60, settings=None, members: int
     step, _ = _compiled_steps(model, optimizer, settings, results_fn)
     plan = epoch_plan(data, settings.batch_size, np.random.default_rng(0))
     schedule = _schedule(settings, len(plan))
+    sigmas = np.asarray(settings.weights)
 
     def epoch(state):
         for k, rows, weight in plan:
             b = data.buckets[k]
-            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows, weight, schedule)
+            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows, weight, schedule,
+                                  sigmas)
         jax.block_until_ready(loss)
         return state
     start = time.perf_counter()
     b = data.buckets[plan[0][0]]
-    jax.block_until_ready(step(state, b.batch, b.targets, b.extra, *plan[0][1:], schedule))
+    jax.block_until_ready(step(state, b.batch, b.targets, b.extra, *plan[0][1:], schedule,
+                               sigmas))
     compile_s = time.perf_counter() - start
     times = []
     for _ in range(2):

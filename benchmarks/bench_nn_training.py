@@ -50,7 +50,7 @@ def main():
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
     from jaxpot.nn.train import (TrainSettings, _compiled_steps, _optimizer, _schedule,
-                                  initial_state, training_view)
+                                  initial_state, resolved, training_view)
     model = bpnn(["Si"], 5.0)
     labels = read_labels_checked(frames)
     t0 = time.perf_counter()
@@ -59,18 +59,19 @@ def main():
     jax.block_until_ready(ds.buckets[0].extra)
     t_prep = time.perf_counter() - t0
     model = fit_normalization(model, frames, labels, ds)
-    settings = TrainSettings(epochs=args.epochs, batch_size=4)
+    settings = resolved(TrainSettings(epochs=args.epochs, batch_size=4), model)
     opt = _optimizer(settings)
     schedule = _schedule(settings, len(epoch_plan(ds, 4, None)))
     net = jax.tree_util.tree_map(lambda x: x[None], model.params["net"])
     state = initial_state(net, opt)
     step, _ = _compiled_steps(model, opt, settings, results_fn)
+    sigmas = np.asarray(settings.weights)
     times = []
     for epoch in range(args.epochs + 1):
         t = time.perf_counter()
         for k, rows_, w in epoch_plan(ds, 4, np.random.default_rng(epoch)):
             b = ds.buckets[k]
-            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows_, w, schedule)
+            state, loss, _ = step(state, b.batch, b.targets, b.extra, rows_, w, schedule, sigmas)
         jax.block_until_ready(loss)
         times.append(time.perf_counter() - t)
     rows["jaxpot"] = {"prepare_s": t_prep, "first_epoch_s": times[0],

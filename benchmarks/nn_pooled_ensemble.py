@@ -26,8 +26,9 @@ import jax
 from _common import mlearn_splits
 
 def loss(overall: dict) -> float:
-    """The trainer's default weighted loss (``LossWeights()``) from an evaluation's RMSEs
-    (meV/atom, eV/Å, GPa)."""
+    """The weighted loss of ``LossWeights()`` (the trainer's default for every kind when the
+    models pooled here were trained; MACE's stage two still ends on it) from an evaluation's
+    RMSEs (meV/atom, eV/Å, GPa)."""
     from jaxpot.nn.loss import LossWeights
     w = LossWeights()
     return ((overall["energy_rmse"] / (1e3 * w.energy)) ** 2

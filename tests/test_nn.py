@@ -7,6 +7,7 @@ test_stillinger_weber.py) as the labelling potential of the end-to-end fit.
 """
 
 import json
+import math
 import os
 
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
@@ -334,6 +335,60 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
                 progress=False)
         counts.append(compiled.count)
     assert counts[1] == counts[2] <= 8
+
+
+def test_stage_two_changes_the_loss_sigmas_without_compiling(frames):
+    """MACE's stage two: from epoch ceil(0.5 x 4) = 2 the loss has other sigmas.  The epochs
+    before the switch are bit-identical to a run without it, the validation loss of every
+    epoch is that of its stage's sigmas (recomputed from the logged RMSEs), the best epoch
+    is of stage two, and the switch compiles nothing (the sigmas are a step argument)."""
+    from jaxpot.nn.loss import LossWeights
+    data = frames[:10]
+    two = LossWeights(energy=0.0005, forces=0.2, stress=math.inf)
+    runs, counts = [], []
+    for extra in ({}, {"stage_two_weights": two, "stage_two_start": 0.5}):
+        with CompilationCounter() as compiled:
+            runs.append(train_model(bpnn(["Si"], 4.0, hidden=(8,)), data,
+                                    settings=FAST._replace(**extra), progress=False))
+        counts.append(compiled.count)
+    plain, staged = runs
+    assert counts[1] <= counts[0], counts
+    for a, b in zip(plain.history[:2], staged.history[:2]):
+        assert a["train_loss"] == b["train_loss"] and a["val_loss"] == b["val_loss"]
+    assert staged.history[2]["train_loss"] != plain.history[2]["train_loss"]
+
+    def loss(record, w):
+        return ((record["val_energy_rmse"] / 1000 / w.energy) ** 2
+                + (record["val_forces_rmse"] / w.forces) ** 2
+                + (record["val_stress_rmse"] / w.stress) ** 2)
+    for epoch, record in enumerate(staged.history):
+        w = LossWeights() if epoch < 2 else two
+        assert record["val_loss"] == pytest.approx(loss(record, w), rel=1e-9)
+    assert staged.best_epoch >= 2
+    with pytest.raises(ValueError, match="stage_two_start"):
+        train_model(bpnn(["Si"], 4.0, hidden=(8,)), data, progress=False, settings=FAST._replace(
+            stage_two_weights=two, stage_two_start=1.5))
+
+
+def test_loss_sigmas_default_per_kind_and_config_overrides(tmp_path):
+    """MACE defaults to forces first then LossWeights() in a stage two; the BPNN to
+    LossWeights() throughout; a config's tables override, stage two's missing sigmas being
+    stage one's; ``stage_two_start = 1`` leaves no stage-two epoch."""
+    from jaxpot.nn.kinds import FORCES_FIRST
+    from jaxpot.nn.loss import LossWeights
+    from jaxpot.nn.pipeline import ConfigError, _settings
+    from jaxpot.nn.train import resolved, stage_two_epoch
+    net = resolved(TrainSettings(epochs=32), mace(["Si"], 4.0, channels=4))
+    assert net.weights == FORCES_FIRST and net.stage_two_weights == LossWeights()
+    assert FORCES_FIRST.energy == FORCES_FIRST.forces and stage_two_epoch(net) == 24
+    assert stage_two_epoch(net._replace(stage_two_start=1.0)) == 32  # after the last epoch
+    plain = resolved(TrainSettings(epochs=8), bpnn(["Si"], 4.0, hidden=(8,)))
+    assert plain.weights == LossWeights() and stage_two_epoch(plain) is None
+    table = _settings({"weights": {"energy": 0.01}, "stage_two_weights": {"forces": 0.1}})
+    assert table.weights == LossWeights(energy=0.01)
+    assert table.stage_two_weights == LossWeights(energy=0.01, forces=0.1)
+    with pytest.raises(ConfigError, match="stage_two_weights.*'force'"):
+        _settings({"stage_two_weights": {"force": 0.1}})
 
 
 def test_default_epochs_follow_the_training_sets_pairs_and_structures():

@@ -7,7 +7,8 @@
 A row says how a config builds the model (``build``), how an ensemble member gets fresh weights
 from its seed (``from_config``), how many epochs of how many structures per step a run trains
 when the config does not say (``default_epochs``, ``default_batch_size``: 10-15 minutes for
-250 structures of 64 atoms on 2 CPU cores), and what the training step differentiates
+250 structures of 64 atoms on 2 CPU cores), the loss sigmas of its two stages
+(``default_weights``, ``default_stage_two``), and what the training step differentiates
 (``fixed_features``: BPNNs train on precomputed features and their Jacobians, the others by
 autodiff through the model).  Loading needs none of this: each kind registers its rebuild
 with :func:`jaxpot.model.register_model_kind` itself.
@@ -36,6 +37,7 @@ from collections.abc import Mapping
 
 from jaxpot.model import EnergyModel
 from jaxpot.nn.bpnn import bpnn, bpnn_from_config
+from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.mace import mace, mace_from_config
 from jaxpot.nn.painn import painn, painn_from_config
 
@@ -53,6 +55,8 @@ class NetworkKind(NamedTuple):
     cost_exponent: float = 1.0  # an epoch costs about pairs ** cost_exponent
     reference_structures: int | None = None  # the reference set's structures (None: no scale-up)
     max_epoch_factor: float = 1.0  # the most default epochs a small set gets, x default_epochs
+    default_weights: LossWeights = LossWeights()  # the loss sigmas a config does not set
+    default_stage_two: LossWeights | None = None  # stage two's sigmas (None: no stage two)
 
 
 def default_epochs(kind: NetworkKind, n_pairs: int | None = None,
@@ -74,6 +78,11 @@ def default_epochs(kind: NetworkKind, n_pairs: int | None = None,
     return max(kind.default_epochs, round(kind.default_epochs * factor))
 
 
+# MACE trains on forces first (energy sigma = force sigma, as NequIP's unit weights), then on
+# LossWeights() in its stage two (the last quarter): chosen on mlearn Si's validation split
+# (benchmarks/RESULTS.md, "Loss weights of the MACE default")
+FORCES_FIRST = LossWeights(energy=0.05, forces=0.05, stress=0.5)
+
 NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
     "bpnn": NetworkKind(bpnn, bpnn_from_config, 1000, fixed_features=True,
                         reference_pairs=360_000),
@@ -82,5 +91,6 @@ NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
                          reference_structures=193, max_epoch_factor=8.0),
     "mace": NetworkKind(mace, mace_from_config, 32, default_batch_size=1,
                         reference_pairs=360_000, reference_structures=193,
-                        max_epoch_factor=8.0),
+                        max_epoch_factor=8.0, default_weights=FORCES_FIRST,
+                        default_stage_two=LossWeights()),
 })

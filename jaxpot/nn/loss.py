@@ -67,9 +67,11 @@ def error_sums(results, batch: Batch, targets: Targets, weight) -> ErrorSums:
 
 
 def loss_from_sums(sums: ErrorSums, weights: LossWeights):
-    """The weighted loss (dimensionless) from error sums."""
+    """The weighted loss (dimensionless) from error sums.  A sigma may be a traced scalar (the
+    trainer's stage-two weights are an argument of its compiled step); an infinite Python
+    float drops its term from the program."""
     def term(sq, n, sigma):
-        if not math.isfinite(sigma):
+        if isinstance(sigma, (int, float)) and not math.isfinite(sigma):
             return 0.0
         return sq / jnp.maximum(n, 1.0) / sigma ** 2
     return (term(sums.sq_energy, sums.n_energy, weights.energy)

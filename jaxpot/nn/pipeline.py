@@ -13,8 +13,10 @@ report errors on), ``checkpoint`` (default ``<output>.ckpt.npz``), ``report`` (d
 default ``<output>_report``), ``[model]`` (architecture: :func:`~jaxpot.nn.bpnn`,
 :func:`~jaxpot.nn.painn` or :func:`~jaxpot.nn.mace` keywords), ``[train]``
 (:class:`~jaxpot.nn.train.TrainSettings` fields; ``[train.weights]`` the loss sigmas ``energy``
-eV/atom, ``forces`` eV/Å, ``stress`` GPa).  The report directory gets ``metrics.jsonl`` (one
-line per epoch), ``errors.json`` and parity plots for the validation and test files.
+eV/atom, ``forces`` eV/Å, ``stress`` GPa; ``[train.stage_two_weights]`` those of the last
+``1 - stage_two_start`` of the epochs, those it leaves out as in ``weights``; both default
+to the model kind's, :mod:`jaxpot.nn.kinds`).  The report directory gets ``metrics.jsonl``
+(one line per epoch), ``errors.json`` and parity plots for the validation and test files.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ def load_config(path: str) -> dict:
     return config
 
 
+SIGMA_TABLES = ("weights", "stage_two_weights")  # [train] tables of LossWeights sigmas
+
+
 def _field_type(name: str) -> type:
     """The type a TrainSettings field holds (``int`` for ``int | None``)."""
     hint = typing.get_type_hints(TrainSettings)[name]
@@ -81,23 +86,31 @@ def _field_type(name: str) -> type:
 
 def _settings(table: Mapping) -> TrainSettings:
     table = dict(table or {})
-    weights = table.pop("weights", None)
-    known = set(TrainSettings._fields) - {"weights"}
+    sigma_tables = {key: table.pop(key, None) for key in SIGMA_TABLES}
+    known = set(TrainSettings._fields) - set(SIGMA_TABLES)
     unknown = sorted(set(table) - known)
     if unknown:
         raise ConfigError(f"unknown [training] keys {unknown}; known: {sorted(known)} and "
-                          "weights")
-    if weights is not None:
+                          f"{', '.join(SIGMA_TABLES)}")
+    for key, weights in sigma_tables.items():
+        if weights is None:
+            continue
+        if not isinstance(weights, Mapping):
+            raise ConfigError(f"[training.{key}] must be a table of energy, forces, stress "
+                              f"sigmas, got {weights!r}")
         bad = sorted(set(weights) - set(LossWeights._fields))
         if bad:
-            raise ConfigError(f"unknown [training.weights] keys {bad}; use energy, forces, "
+            raise ConfigError(f"unknown [training.{key}] keys {bad}; use energy, forces, "
                               "stress")
-        table["weights"] = LossWeights(**{k: float(v) for k, v in weights.items()})
+        # stage two's missing sigmas are stage one's
+        base = table.get("weights", LossWeights()) if key == "stage_two_weights" else (
+            LossWeights())
+        table[key] = base._replace(**{k: float(v) for k, v in weights.items()})
     typed = {}
     for key, value in table.items():
         kind = _field_type(key)
         try:
-            typed[key] = value if key == "weights" or value is None else kind(value)
+            typed[key] = value if key in SIGMA_TABLES or value is None else kind(value)
         except (TypeError, ValueError):
             raise ConfigError(f"[training] {key} = {value!r}: expected {kind.__name__}") from None
     return TrainSettings()._replace(**typed)

@@ -6,7 +6,10 @@
 K ensemble members train side by side in one ``vmap`` (same batches, different initial
 weights); a single model is the case K = 1.  Each epoch visits every training structure once in
 a seeded shuffled order; the validation split is evaluated with the EMA weights, the best epoch
-is kept, and training stops after ``patience`` epochs without improvement.  With a checkpoint
+is kept, and training stops after ``patience`` epochs without improvement.  With
+``stage_two_weights`` the last epochs train on other loss sigmas (MACE's stage two); the
+sigmas are an argument of the compiled step, so the switch compiles nothing, and the best
+epoch and patience restart with it (the two stages' losses do not compare).  With a checkpoint
 path the state is written atomically every ``checkpoint_every`` epochs and a rerun resumes from
 it, ending bit-identical to an uninterrupted run on the same machine.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import math
 import time
 from typing import NamedTuple
 from collections.abc import Sequence
@@ -57,7 +61,9 @@ class TrainSettings(NamedTuple):
     learning_rate: float = 3e-3
     final_learning_rate: float = 3e-5
     warmup_epochs: int = 5  # at most a sixth of the run's epochs
-    weights: LossWeights = LossWeights()
+    weights: LossWeights | None = None  # None: the kind's default_weights (jaxpot.nn.kinds)
+    stage_two_weights: LossWeights | None = None  # from stage_two_start on; None: the kind's
+    stage_two_start: float = 0.75  # fraction of the run's epochs before stage two (1: none)
     validation_fraction: float = 0.1
     patience: int | None = None  # epochs without validation gain; None: max(50, epochs // 3)
     ema_decay: float = 0.99
@@ -69,11 +75,24 @@ class TrainSettings(NamedTuple):
     time_budget_s: float | None = None  # wall seconds of training; see train_model
 
 
+def stage_two_epoch(settings: TrainSettings) -> int | None:
+    """The first epoch trained with ``stage_two_weights`` (None without a stage two): MACE's
+    "stage two" (its ``--swa``), where the loss sigmas change, typically to weight the energy
+    more, for the last ``1 - stage_two_start`` of the epochs."""
+    if settings.stage_two_weights is None:
+        return None
+    if not 0.0 <= settings.stage_two_start <= 1.0:
+        raise ValueError(f"stage_two_start must be within [0, 1], got "
+                         f"{settings.stage_two_start}")
+    return min(math.ceil(settings.stage_two_start * settings.epochs), settings.epochs)
+
+
 def resolved(settings: TrainSettings, model: EnergyModel, n_pairs: int | None = None,
              n_structures: int | None = None) -> TrainSettings:
-    """``settings`` with the model-dependent defaults (epochs, batch size, patience) filled in;
-    a network kind's default epochs depend on the training set's ``n_structures`` and their
-    ``n_pairs`` ordered pairs within the cutoff (:func:`jaxpot.nn.kinds.default_epochs`)."""
+    """``settings`` with the model-dependent defaults (epochs, batch size, patience, loss
+    sigmas of both stages) filled in; a network kind's default epochs depend on the training
+    set's ``n_structures`` and their ``n_pairs`` ordered pairs within the cutoff
+    (:func:`jaxpot.nn.kinds.default_epochs`)."""
     kind = NETWORK_KINDS.get(model.kind)
     if settings.epochs is not None:
         epochs = settings.epochs
@@ -84,8 +103,11 @@ def resolved(settings: TrainSettings, model: EnergyModel, n_pairs: int | None = 
     batch_size = settings.batch_size if settings.batch_size is not None else (
         kind.default_batch_size if kind else 4)
     patience = settings.patience if settings.patience is not None else max(50, epochs // 3)
+    weights = settings.weights or (kind.default_weights if kind else LossWeights())
+    stage_two = settings.stage_two_weights or (kind.default_stage_two if kind else None)
     return settings._replace(epochs=int(epochs), batch_size=int(batch_size),
-                             patience=int(patience))
+                             patience=int(patience), weights=weights,
+                             stage_two_weights=stage_two)
 
 
 def _initial_member_params(model: EnergyModel, k: int, seed: int):
@@ -228,12 +250,14 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             stop = "epochs"
             break
         start = time.perf_counter()
+        weights = _stage_weights(settings, epoch, header)
+        sigmas = np.asarray(weights, np.float64)
         rng = np.random.default_rng([settings.seed, epoch])
         losses, total = [], None
         for bucket_index, rows, weight in epoch_plan(train_set, settings.batch_size, rng):
             bucket = train_set.buckets[bucket_index]
             state, loss, sums = step_fn(state, bucket.batch, bucket.targets, bucket.extra,
-                                        rows, weight, schedule)
+                                        rows, weight, schedule, sigmas)
             losses.append(loss)
             total = add_sums(total, sums)
         losses = np.asarray(jnp.stack(losses))  # (steps, K)
@@ -248,12 +272,12 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
                     f" in the checkpoint {checkpoint}" if checkpoint else "")
                 + "; lower learning_rate or check the labels", result)
         lr = _rate_now(int(state["step"]) - 1, schedule)
-        record = {"epoch": epoch, "learning_rate": float(lr),
+        record = {"epoch": epoch, "stage": header.get("stage", 1), "learning_rate": float(lr),
                   "train_loss": float(losses.mean()),
                   **{f"train_{k}": v for k, v in error_metrics(total).items()}}
         if val_set is not None:
             val_sums = _evaluate(eval_fn, state["ema"], val_set, settings.batch_size)
-            val_loss = np.asarray(_member_losses(val_sums, settings.weights))
+            val_loss = np.asarray(_member_losses(val_sums, weights))
             record["val_loss"] = float(val_loss.mean())
             record.update({f"val_{k}": v for k, v in error_metrics(val_sums).items()})
             score = record["val_loss"]
@@ -281,6 +305,17 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     if k_members > 1 and val_frames:
         result = result._replace(model=calibrate(result.model, val_frames, val_labels))
     return result
+
+
+def _stage_weights(settings: TrainSettings, epoch: int, header: dict) -> LossWeights:
+    """The loss sigmas of ``epoch``; entering stage two (once: a time budget's refit of the
+    run length does not move a run back) restarts the best-epoch and patience records."""
+    first = stage_two_epoch(settings)
+    if header.get("stage", 1) == 1 and (first is None or epoch < first):
+        return settings.weights
+    if header.get("stage", 1) == 1:
+        header.update(stage=2, best_loss=None, bad_epochs=0)
+    return settings.stage_two_weights
 
 
 @jax.jit
@@ -330,22 +365,28 @@ def _compiled_steps(model: EnergyModel, optimizer, settings: TrainSettings,
                     results_fn=autodiff_results):
     """(jitted train step, jitted evaluation) closed over the model's static structure."""
     norm = model.params["norm"]
-    weights = settings.weights
+    stages = [settings.weights] + [settings.stage_two_weights] * (
+        settings.stage_two_weights is not None)
+    # a quantity no stage weights (infinite sigma) is left out of the program
+    dropped = [all(not math.isfinite(w[i]) for w in stages) for i in range(3)]
     decay = settings.ema_decay
 
-    def member_loss(net, batch, targets, extra, weight):
+    def member_loss(net, batch, targets, extra, weight, sigmas):
         m = model.replace(params={"net": net, "norm": norm})
+        weights = LossWeights(*(math.inf if dropped[i] else sigmas[i] for i in range(3)))
         return batch_loss(m, batch, targets, weight, weights, results_fn, extra)
 
     grad = jax.vmap(jax.value_and_grad(member_loss, has_aux=True),
-                    in_axes=(0, None, None, None, None))
+                    in_axes=(0, None, None, None, None, None))
 
     @jax.jit
-    def step(state, batch, targets, extra, rows, weight, schedule):
+    def step(state, batch, targets, extra, rows, weight, schedule, sigmas):
+        """One optimizer step; ``sigmas`` (3,): the loss weights' energy, forces, stress."""
         batch, targets, extra = jax.tree_util.tree_map(lambda x: x[rows],
                                                        (batch, targets, extra))
-        (loss, sums), grads = grad(state["net"], batch, targets, extra, weight.astype(
-            targets.energy.dtype))
+        dtype = targets.energy.dtype
+        (loss, sums), grads = grad(state["net"], batch, targets, extra, weight.astype(dtype),
+                                   sigmas.astype(dtype))
         updates, opt = jax.vmap(optimizer.update)(grads, state["opt"], state["net"])
         t = state["step"].astype(loss.dtype)
         lr = learning_rate(t, schedule.astype(loss.dtype))

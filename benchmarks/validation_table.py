@@ -1,0 +1,79 @@
+"""Validation errors of training runs side by side, from their report folders.
+
+    python benchmarks/validation_table.py /tmp/val/Si_sE0.002_report /tmp/val/Si_sE0.01_report \
+        --labels "sigma_E 2 meV" "sigma_E 10 meV" --out nn_loss_weights_validation \
+        --what "MACE default on mlearn Si, ..."
+
+Each folder is a ``jaxpot train`` report (``metrics.jsonl``: one line per epoch). The row of
+a run is its best epoch by validation loss in its last stage (the model the trainer keeps);
+losses of runs with different loss weights do not compare, their MAE/RMSE do. Writes
+``benchmarks/results/<out>.json`` with the best rows and the per-epoch validation curves; the
+test split plays no part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+COLUMNS = ("val_energy_mae", "val_energy_rmse", "val_forces_mae", "val_forces_rmse",
+           "val_stress_mae", "val_stress_rmse")
+
+
+def read_history(report: str) -> list[dict]:
+    """The per-epoch records of a report folder's ``metrics.jsonl``."""
+    path = os.path.join(report, "metrics.jsonl")
+    with open(path) as fh:
+        history = [json.loads(line) for line in fh if line.strip()]
+    if not history:
+        raise ValueError(f"{path} holds no epochs")
+    return history
+
+
+def best_row(history: list[dict], stage_two_from: int | None = None) -> dict:
+    """The epoch the trainer keeps: the lowest validation loss (training loss when there is
+    none) among the last stage's epochs (a stage two restarts the best-epoch record; logs
+    without a ``stage`` field name its first epoch with ``stage_two_from``)."""
+    last = max(r.get("stage", 1) for r in history)
+    rows = [r for r in history if r.get("stage", 1) == last
+            and (stage_two_from is None or r["epoch"] >= stage_two_from)]
+    return min(rows, key=lambda r: r.get("val_loss", r["train_loss"]))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("reports", nargs="+", help="report folders (metrics.jsonl inside)")
+    p.add_argument("--labels", nargs="+", help="one label per report (default: folder names)")
+    p.add_argument("--out", help="results file stem under benchmarks/results")
+    p.add_argument("--what", default="", help="what was compared, stored in the JSON")
+    p.add_argument("--stage-two-from", nargs="+", type=int, metavar="EPOCH",
+                   help="per report (0: none): stage two's first epoch, for logs that predate "
+                   "the trainer's stage field")
+    args = p.parse_args()
+    labels = args.labels or [os.path.basename(r.rstrip("/")) for r in args.reports]
+    if len(labels) != len(args.reports):
+        raise SystemExit(f"{len(labels)} labels for {len(args.reports)} reports")
+    runs = []
+    print("| run | epochs | best epoch | loop s | val E MAE meV/atom | E RMSE | F MAE eV/Å "
+          "| F RMSE | stress MAE GPa | stress RMSE |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    starts = args.stage_two_from or [0] * len(args.reports)
+    for label, report, start in zip(labels, args.reports, starts):
+        history = read_history(report)
+        best = best_row(history, start or None)
+        seconds = sum(r["seconds"] for r in history)
+        cells = " | ".join(f"{best[c]:.4g}" if c in best else "-" for c in COLUMNS)
+        print(f"| {label} | {len(history)} | {best['epoch']} | {seconds:.0f} | {cells} |")
+        runs.append({"label": label, "report": report, "epochs": len(history),
+                     "loop_seconds": seconds, "best": best,
+                     "curve": [{k: r[k] for k in ("epoch", *COLUMNS) if k in r}
+                               for r in history]})
+    if args.out:
+        folder = os.path.join(os.path.dirname(__file__), "results")
+        with open(os.path.join(folder, f"{args.out}.json"), "w") as fh:
+            json.dump({"what": args.what, "runs": runs}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
