@@ -24,6 +24,9 @@
 # per epoch against 0.15 s of steps for one single model alone). mace_step times the
 # trainer's MACE step alone on the card (bench_mace_gpu_step.py; DATA: the folder of the
 # mlearn files when ../shared/data is not beside the repo).
+# The MACE runs up to 2026-11-28's sixth session trained on LossWeights() throughout; MACE now
+# defaults to forces first and a stage two (jaxpot.nn.kinds), which on 2 CPU cores beat those
+# H200 runs on Si (benchmarks/RESULTS.md, "Loss weights of the MACE default").
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 TORCHANI_NO_WARN_EXTENSIONS=1
