@@ -377,7 +377,8 @@ def test_loss_sigmas_default_per_kind_and_config_overrides(tmp_path):
     from jaxpot.nn.kinds import FORCES_FIRST
     from jaxpot.nn.loss import LossWeights
     from jaxpot.nn.pipeline import ConfigError, _settings
-    from jaxpot.nn.train import resolved, stage_two_epoch
+    from jaxpot.nn.epochs import stage_two_epoch
+    from jaxpot.nn.train import resolved
     net = resolved(TrainSettings(epochs=32), mace(["Si"], 4.0, channels=4))
     assert net.weights == FORCES_FIRST and net.stage_two_weights == LossWeights()
     assert FORCES_FIRST.energy == FORCES_FIRST.forces and stage_two_epoch(net) == 24

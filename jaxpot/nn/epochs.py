@@ -3,12 +3,13 @@
 epoch count that fits a wall-time budget.
 
 The header is the trainer's mutable record of a run (``epoch``, ``history``, ``best_epoch``,
-``best_loss``, ``bad_epochs``), stored in its checkpoint; each epoch ends with
-:func:`close_epoch`.
+``best_loss``, ``bad_epochs``, ``stage``), stored in its checkpoint; each epoch ends with
+:func:`close_epoch`, and :func:`stage_weights` gives its loss sigmas.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import NamedTuple
@@ -53,3 +54,27 @@ def budget_epochs(history: list, elapsed_s: float, budget_s: float, cap: int | N
     more = int(margin * (budget_s - elapsed_s) / per_epoch)
     n = len(history) + max(more, 0)
     return min(n, cap) if cap is not None else n
+
+
+def stage_two_epoch(settings) -> int | None:
+    """The first epoch a run of ``settings`` (resolved :class:`~jaxpot.nn.train.TrainSettings`)
+    trains with ``stage_two_weights`` (None without a stage two): MACE's "stage two" (its
+    ``--swa``), where the loss sigmas change, typically to weight the energy more, for the
+    last ``1 - stage_two_start`` of the epochs."""
+    if settings.stage_two_weights is None:
+        return None
+    if not 0.0 <= settings.stage_two_start <= 1.0:
+        raise ValueError(f"stage_two_start must be within [0, 1], got "
+                         f"{settings.stage_two_start}")
+    return min(math.ceil(settings.stage_two_start * settings.epochs), settings.epochs)
+
+
+def stage_weights(settings, epoch: int, header: dict):
+    """The loss sigmas of ``epoch``; entering stage two (once: a time budget's refit of the
+    run length does not move a run back) restarts the best-epoch and patience records."""
+    first = stage_two_epoch(settings)
+    if header.get("stage", 1) == 1 and (first is None or epoch < first):
+        return settings.weights
+    if header.get("stage", 1) == 1:
+        header.update(stage=2, best_loss=None, bad_epochs=0)
+    return settings.stage_two_weights

@@ -34,7 +34,7 @@ from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
-from jaxpot.nn.epochs import TrainResult, budget_epochs, close_epoch
+from jaxpot.nn.epochs import TrainResult, budget_epochs, close_epoch, stage_weights
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
 from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, batch_loss,
                             error_metrics, error_sums, loss_from_sums)
@@ -73,18 +73,6 @@ class TrainSettings(NamedTuple):
     weight_decay: float = 0.0  # decoupled (AdamW) decay of the weight matrices, per unit rate
     checkpoint_every: int = 1
     time_budget_s: float | None = None  # wall seconds of training; see train_model
-
-
-def stage_two_epoch(settings: TrainSettings) -> int | None:
-    """The first epoch trained with ``stage_two_weights`` (None without a stage two): MACE's
-    "stage two" (its ``--swa``), where the loss sigmas change, typically to weight the energy
-    more, for the last ``1 - stage_two_start`` of the epochs."""
-    if settings.stage_two_weights is None:
-        return None
-    if not 0.0 <= settings.stage_two_start <= 1.0:
-        raise ValueError(f"stage_two_start must be within [0, 1], got "
-                         f"{settings.stage_two_start}")
-    return min(math.ceil(settings.stage_two_start * settings.epochs), settings.epochs)
 
 
 def resolved(settings: TrainSettings, model: EnergyModel, n_pairs: int | None = None,
@@ -250,7 +238,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
             stop = "epochs"
             break
         start = time.perf_counter()
-        weights = _stage_weights(settings, epoch, header)
+        weights = stage_weights(settings, epoch, header)
         sigmas = np.asarray(weights, np.float64)
         rng = np.random.default_rng([settings.seed, epoch])
         losses, total = [], None
@@ -305,17 +293,6 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     if k_members > 1 and val_frames:
         result = result._replace(model=calibrate(result.model, val_frames, val_labels))
     return result
-
-
-def _stage_weights(settings: TrainSettings, epoch: int, header: dict) -> LossWeights:
-    """The loss sigmas of ``epoch``; entering stage two (once: a time budget's refit of the
-    run length does not move a run back) restarts the best-epoch and patience records."""
-    first = stage_two_epoch(settings)
-    if header.get("stage", 1) == 1 and (first is None or epoch < first):
-        return settings.weights
-    if header.get("stage", 1) == 1:
-        header.update(stage=2, best_loss=None, bad_epochs=0)
-    return settings.stage_two_weights
 
 
 @jax.jit
