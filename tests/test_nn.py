@@ -365,6 +365,14 @@ def test_stage_two_changes_the_loss_sigmas_without_compiling(frames):
         w = LossWeights() if epoch < 2 else two
         assert record["val_loss"] == pytest.approx(loss(record, w), rel=1e-9)
     assert staged.best_epoch >= 2
+    # patience waits for stage two: at rate 0 (and EMA = the weights, exactly) no epoch
+    # improves on the first of its stage, so patience 1 would end the run at epoch 2
+    still = FAST._replace(epochs=6, learning_rate=0.0, final_learning_rate=0.0, ema_decay=0.0,
+                          patience=1, stage_two_weights=two, stage_two_start=0.5)
+    waited = train_model(bpnn(["Si"], 4.0, hidden=(8,)), data, settings=still,
+                         progress=False)
+    assert [r["stage"] for r in waited.history] == [1, 1, 1, 2, 2]
+    assert waited.stop_reason == "early stopping" and waited.best_epoch == 3
     with pytest.raises(ValueError, match="stage_two_start"):
         train_model(bpnn(["Si"], 4.0, hidden=(8,)), data, progress=False, settings=FAST._replace(
             stage_two_weights=two, stage_two_start=1.5))
@@ -382,7 +390,7 @@ def test_loss_sigmas_default_per_kind_and_config_overrides(tmp_path):
     net = resolved(TrainSettings(epochs=32), mace(["Si"], 4.0, channels=4))
     assert net.weights == FORCES_FIRST and net.stage_two_weights == LossWeights()
     assert FORCES_FIRST.energy == FORCES_FIRST.forces and stage_two_epoch(net) == 24
-    assert stage_two_epoch(net._replace(stage_two_start=1.0)) == 32  # after the last epoch
+    assert stage_two_epoch(net._replace(stage_two_start=1.0)) is None  # after the last epoch
     plain = resolved(TrainSettings(epochs=8), bpnn(["Si"], 4.0, hidden=(8,)))
     assert plain.weights == LossWeights() and stage_two_epoch(plain) is None
     table = _settings({"weights": {"energy": 0.01}, "stage_two_weights": {"forces": 0.1}})

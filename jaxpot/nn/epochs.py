@@ -58,15 +58,17 @@ def budget_epochs(history: list, elapsed_s: float, budget_s: float, cap: int | N
 
 def stage_two_epoch(settings) -> int | None:
     """The first epoch a run of ``settings`` (resolved :class:`~jaxpot.nn.train.TrainSettings`)
-    trains with ``stage_two_weights`` (None without a stage two): MACE's "stage two" (its
-    ``--swa``), where the loss sigmas change, typically to weight the energy more, for the
-    last ``1 - stage_two_start`` of the epochs."""
+    trains with ``stage_two_weights`` (None without a stage two, or one that would start
+    after the last epoch): MACE's "stage two" (its ``--swa``), where the loss sigmas change,
+    typically to weight the energy more, for the last ``1 - stage_two_start`` of the
+    epochs."""
     if settings.stage_two_weights is None:
         return None
     if not 0.0 <= settings.stage_two_start <= 1.0:
         raise ValueError(f"stage_two_start must be within [0, 1], got "
                          f"{settings.stage_two_start}")
-    return min(math.ceil(settings.stage_two_start * settings.epochs), settings.epochs)
+    first = math.ceil(settings.stage_two_start * settings.epochs)
+    return first if first < settings.epochs else None  # stage_two_start = 1: no stage two
 
 
 def stage_weights(settings, epoch: int, header: dict):
@@ -78,3 +80,9 @@ def stage_weights(settings, epoch: int, header: dict):
     if header.get("stage", 1) == 1:
         header.update(stage=2, best_loss=None, bad_epochs=0)
     return settings.stage_two_weights
+
+
+def stage_two_pending(settings, header: dict) -> bool:
+    """Whether the run still has its stage two ahead: early stopping waits for it (a plateau
+    of stage one's loss is not the end of a run whose last stage weights another quantity)."""
+    return stage_two_epoch(settings) is not None and header.get("stage", 1) == 1

@@ -9,7 +9,8 @@ a seeded shuffled order; the validation split is evaluated with the EMA weights,
 is kept, and training stops after ``patience`` epochs without improvement.  With
 ``stage_two_weights`` the last epochs train on other loss sigmas (MACE's stage two); the
 sigmas are an argument of the compiled step, so the switch compiles nothing, and the best
-epoch and patience restart with it (the two stages' losses do not compare).  With a checkpoint
+epoch and patience restart with it (the two stages' losses do not compare); patience does not
+end a run before its stage two.  With a checkpoint
 path the state is written atomically every ``checkpoint_every`` epochs and a rerun resumes from
 it, ending bit-identical to an uninterrupted run on the same machine.
 """
@@ -34,7 +35,8 @@ from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
-from jaxpot.nn.epochs import TrainResult, budget_epochs, close_epoch, stage_weights
+from jaxpot.nn.epochs import (TrainResult, budget_epochs, close_epoch, stage_two_pending,
+                              stage_weights)
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
 from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, batch_loss,
                             error_metrics, error_sums, loss_from_sums)
@@ -231,7 +233,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     budget = settings.time_budget_s
     preparation_s = time.perf_counter() - called
     for epoch in itertools.count(header["epoch"]):
-        if header["bad_epochs"] >= settings.patience:
+        if header["bad_epochs"] >= settings.patience and not stage_two_pending(settings,
+                                                                               header):
             stop = "early stopping"
             break
         if epoch >= settings.epochs:
