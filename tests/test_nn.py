@@ -379,7 +379,7 @@ def test_stage_two_changes_the_loss_sigmas_without_compiling(frames):
 
 
 def test_loss_sigmas_default_per_kind_and_config_overrides(tmp_path):
-    """MACE defaults to forces first then LossWeights() in a stage two; the BPNN to
+    """MACE and PaiNN default to forces first then LossWeights() in a stage two; the BPNN to
     LossWeights() throughout; a config's tables override, stage two's missing sigmas being
     stage one's; ``stage_two_start = 1`` leaves no stage-two epoch."""
     from jaxpot.nn.kinds import FORCES_FIRST
@@ -391,6 +391,7 @@ def test_loss_sigmas_default_per_kind_and_config_overrides(tmp_path):
     assert net.weights == FORCES_FIRST and net.stage_two_weights == LossWeights()
     assert FORCES_FIRST.energy == FORCES_FIRST.forces and stage_two_epoch(net) == 24
     assert stage_two_epoch(net._replace(stage_two_start=1.0)) is None  # after the last epoch
+    assert resolved(TrainSettings(epochs=8), painn(["Si"], 4.0)).weights == FORCES_FIRST
     plain = resolved(TrainSettings(epochs=8), bpnn(["Si"], 4.0, hidden=(8,)))
     assert plain.weights == LossWeights() and stage_two_epoch(plain) is None
     table = _settings({"weights": {"energy": 0.01}, "stage_two_weights": {"forces": 0.1}})

@@ -78,9 +78,10 @@ def default_epochs(kind: NetworkKind, n_pairs: int | None = None,
     return max(kind.default_epochs, round(kind.default_epochs * factor))
 
 
-# MACE trains on forces first (energy sigma = force sigma, as NequIP's unit weights), then on
-# LossWeights() in its stage two (the last quarter): chosen on mlearn Si's validation split
-# (benchmarks/RESULTS.md, "Loss weights of the MACE default")
+# MACE and PaiNN train on forces first (energy sigma = force sigma, as NequIP's unit weights),
+# then on LossWeights() in a stage two (the last quarter): chosen on mlearn Si's validation
+# split (benchmarks/RESULTS.md, "Loss weights of the MACE default"); the BPNN keeps
+# LossWeights()
 FORCES_FIRST = LossWeights(energy=0.05, forces=0.05, stress=0.5)
 
 NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
@@ -88,7 +89,8 @@ NETWORK_KINDS: Mapping[str, NetworkKind] = MappingProxyType({
                         reference_pairs=360_000),
     "painn": NetworkKind(painn, painn_from_config, 135, default_batch_size=1,
                          reference_pairs=360_000, cost_exponent=1.7,
-                         reference_structures=193, max_epoch_factor=8.0),
+                         reference_structures=193, max_epoch_factor=8.0,
+                         default_weights=FORCES_FIRST, default_stage_two=LossWeights()),
     "mace": NetworkKind(mace, mace_from_config, 32, default_batch_size=1,
                         reference_pairs=360_000, reference_structures=193,
                         max_epoch_factor=8.0, default_weights=FORCES_FIRST,
