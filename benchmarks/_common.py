@@ -83,6 +83,26 @@ def mlearn_splits(element: str, data: str | os.PathLike | None = None) -> tuple[
     return _split_of(frames, element, "training"), _split_of(frames, element, "test")
 
 
+def read_history(report: str) -> list[dict]:
+    """The per-epoch records of a training report folder's ``metrics.jsonl``."""
+    path = os.path.join(report, "metrics.jsonl")
+    with open(path) as fh:
+        history = [json.loads(line) for line in fh if line.strip()]
+    if not history:
+        raise ValueError(f"{path} holds no epochs")
+    return history
+
+
+def best_row(history: list[dict], stage_two_from: int | None = None) -> dict:
+    """The epoch the trainer keeps: the lowest validation loss (training loss when there is
+    none) among the last stage's epochs (a stage two restarts the best-epoch record; logs
+    without a ``stage`` field name its first epoch with ``stage_two_from``)."""
+    last = max(r.get("stage", 1) for r in history)
+    rows = [r for r in history if r.get("stage", 1) == last
+            and (stage_two_from is None or r["epoch"] >= stage_two_from)]
+    return min(rows, key=lambda r: r.get("val_loss", r["train_loss"]))
+
+
 def validation_run(config: dict, keep: str | None = None) -> dict:
     """Train ``config`` (a ``jaxpot.nn.pipeline.train`` mapping without ``output``) quietly,
     the model in a temporary folder (or at ``keep``), and return what a selection on the

@@ -25,7 +25,7 @@ import time
 
 import jax
 
-from _common import mlearn_splits
+from _common import best_row, mlearn_splits, read_history
 
 PUBLISHED = {  # Zuo et al., J. Phys. Chem. A 124, 731 (2020), Table 3/4: MAE meV/atom, eV/Å
     "Si": {"NNP": (5.60, 0.11), "GAP": (2.91, 0.07), "MTP": (3.00, 0.06)},
@@ -46,6 +46,9 @@ def main():
     p.add_argument("--set", action="append", default=[], help="train.KEY=VALUE or model.KEY=VALUE")
     p.add_argument("--evaluate", help="a saved model file: report its test errors, no training")
     p.add_argument("--report", help="with --evaluate: the training run's report directory")
+    p.add_argument("--stage-two-from", type=int, metavar="EPOCH",
+                   help="with --evaluate: stage two's first epoch, for a report that predates "
+                   "the trainer's stage field")
     p.add_argument("--files", nargs=2, metavar=("TRAIN", "TEST"),
                    help="train and test files instead of mlearn's (--element names them)")
     p.add_argument("--output", help="the trained model's file (default /tmp/<out>.jaxpot); its "
@@ -138,11 +141,9 @@ def evaluate_saved(args, test_frames, tag: str) -> None:
            "evaluated_on": {"machine": platform.processor() or platform.machine(),
                             "jax": jax.__version__, "jax_device": str(jax.devices()[0])}}
     report = args.report or os.path.splitext(args.evaluate)[0] + "_report"
-    metrics = os.path.join(report, "metrics.jsonl")
-    if os.path.exists(metrics):
-        with open(metrics) as fh:
-            history = [json.loads(line) for line in fh]
-        best = min(history, key=lambda r: r.get("val_loss", r["train_loss"]))
+    if os.path.exists(os.path.join(report, "metrics.jsonl")):
+        history = read_history(report)
+        best = best_row(history, args.stage_two_from)
         out.update(epochs_run=len(history), best_epoch=best["epoch"],
                    train_seconds_in_epochs=sum(r["seconds"] for r in history),
                    first_epoch_seconds=history[0]["seconds"],

@@ -17,28 +17,10 @@ import argparse
 import json
 import os
 
+from _common import best_row, read_history
+
 COLUMNS = ("val_energy_mae", "val_energy_rmse", "val_forces_mae", "val_forces_rmse",
            "val_stress_mae", "val_stress_rmse")
-
-
-def read_history(report: str) -> list[dict]:
-    """The per-epoch records of a report folder's ``metrics.jsonl``."""
-    path = os.path.join(report, "metrics.jsonl")
-    with open(path) as fh:
-        history = [json.loads(line) for line in fh if line.strip()]
-    if not history:
-        raise ValueError(f"{path} holds no epochs")
-    return history
-
-
-def best_row(history: list[dict], stage_two_from: int | None = None) -> dict:
-    """The epoch the trainer keeps: the lowest validation loss (training loss when there is
-    none) among the last stage's epochs (a stage two restarts the best-epoch record; logs
-    without a ``stage`` field name its first epoch with ``stage_two_from``)."""
-    last = max(r.get("stage", 1) for r in history)
-    rows = [r for r in history if r.get("stage", 1) == last
-            and (stage_two_from is None or r["epoch"] >= stage_two_from)]
-    return min(rows, key=lambda r: r.get("val_loss", r["train_loss"]))
 
 
 def main():

@@ -10,9 +10,9 @@ is kept, and training stops after ``patience`` epochs without improvement.  With
 ``stage_two_weights`` the last epochs train on other loss sigmas (MACE's stage two); the
 sigmas are an argument of the compiled step, so the switch compiles nothing, and the best
 epoch and patience restart with it (the two stages' losses do not compare); patience does not
-end a run before its stage two.  With a checkpoint
-path the state is written atomically every ``checkpoint_every`` epochs and a rerun resumes from
-it, ending bit-identical to an uninterrupted run on the same machine.
+end a run before its stage two.  With a checkpoint path the state is written atomically every
+``checkpoint_every`` epochs and a rerun resumes from it, ending bit-identical to an
+uninterrupted run on the same machine.
 """
 
 from __future__ import annotations
