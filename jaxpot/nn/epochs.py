@@ -74,10 +74,10 @@ def stage_two_epoch(settings) -> int | None:
 def stage_weights(settings, epoch: int, header: dict):
     """The loss sigmas of ``epoch``; entering stage two (once: a time budget's refit of the
     run length does not move a run back) restarts the best-epoch and patience records."""
-    first = stage_two_epoch(settings)
-    if header.get("stage", 1) == 1 and (first is None or epoch < first):
-        return settings.weights
     if header.get("stage", 1) == 1:
+        first = stage_two_epoch(settings)
+        if first is None or epoch < first:
+            return settings.weights
         header.update(stage=2, best_loss=None, bad_epochs=0)
     return settings.stage_two_weights
 
