@@ -2,7 +2,8 @@
 
     python benchmarks/nn_pooled_ensemble.py --element Si \
         benchmarks/results/nn_mace_Si_gpu_long_2.jaxpot \
-        benchmarks/results/nn_mace_Si_gpu_long_ens4.jaxpot [--out nn_mace_Si_gpu_pooled]
+        benchmarks/results/nn_mace_Si_gpu_long_ens4.jaxpot [--out nn_mace_Si_gpu_pooled] \
+        [--save /tmp/pool.jaxpot]
 
 Each file is a single model or an ensemble of one architecture (same kind and settings, as
 ``jaxpot.nn.ensemble.pooled`` requires). Candidates: every file alone, and all their
@@ -11,7 +12,8 @@ The validation split is the trainer's (``validation_fraction`` 0.1, seed 0, carv
 mlearn training split), so it held no frame any candidate trained on; the pick is the
 candidate with the lowest validation loss (the trainer's weights: 2 meV/atom, 0.05 eV/Å,
 0.5 GPa on RMSEs). The test split's errors of every candidate are printed beside it, and
-only the pick's are the result. Writes benchmarks/results/<--out>.json.
+only the pick's are the result. Writes benchmarks/results/<--out>.json; ``--save`` also writes
+the calibrated pool, for ``nn_accuracy.py --evaluate`` (errors per config_type, calibration).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main():
     p.add_argument("models", nargs="+")
     p.add_argument("--data", help="folder of the datasets (default ../shared/data beside the repo)")
     p.add_argument("--out", help="results file stem (default nn_pooled_<element>)")
+    p.add_argument("--save", help="write the calibrated pool to this model file")
     args = p.parse_args()
     import jaxpot
     from jaxpot.evaluation import evaluate
@@ -55,7 +58,10 @@ def main():
     loaded = {os.path.basename(path): jaxpot.load(path) for path in args.models}
     pool = pooled(list(loaded.values()))
     labels = read_labels_checked(val_frames, None, f"mlearn {args.element} (validation)")
-    candidates = {**loaded, f"pool of {len(members(pool))}": calibrate(pool, val_frames, labels)}
+    pool = calibrate(pool, val_frames, labels)
+    if args.save:
+        jaxpot.save(pool, args.save)
+    candidates = {**loaded, f"pool of {len(members(pool))}": pool}
     rows = []
     for name, model in candidates.items():
         val = evaluate(model, val_frames).to_dict()["overall"]
