@@ -104,6 +104,9 @@ def test_checkpoint_resume_is_bit_identical(tmp_path):
 def test_checkpoint_of_another_integrator_is_refused(tmp_path):
     ckpt = tmp_path / "run.ckpt"
     md.run(md.nve(LJ, 5.0), argon(), 20, log_interval=10, checkpoint=ckpt)
+    (tmp_path / "plain").write_bytes(b"")  # the checkpoint's mode is a new file's (umask)
+    assert ckpt.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain", "run.ckpt"]
     with pytest.raises(md.MDError, match="different integrator"):
         md.run(md.nve(LJ, 2.0), argon(), 40, log_interval=10, checkpoint=ckpt)
     ckpt.write_bytes(b"not a checkpoint")

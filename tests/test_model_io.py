@@ -98,6 +98,21 @@ def test_interrupted_save_leaves_no_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_file_has_the_umask_mode(tmp_path, umask):
+    """A model file gets the mode open() gives a new file (0666 & ~umask), not the 0600 of
+    tempfile.mkstemp, which an atomic save through mkstemp used to leave on every model."""
+    old = os.umask(umask)
+    try:
+        jio.save(lennard_jones(), tmp_path / "model.jaxpot")
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "model.jaxpot").stat().st_mode & 0o777
+    assert mode == 0o666 & ~umask == (tmp_path / "plain").stat().st_mode & 0o777
+    assert sorted(os.listdir(tmp_path)) == ["model.jaxpot", "plain"]
+
+
 def _small_lj_case(tmp_path):
     model = lennard_jones(sigma=2.0, epsilon=0.1, cutoff=5.0)
     path = tmp_path / "lj.jaxpot"

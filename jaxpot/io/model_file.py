@@ -18,13 +18,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.io.temp_file import temp_file_beside
 from jaxpot.model import EnergyModel
 from jaxpot.model import model_from_spec as _model_from_spec
 
@@ -74,8 +73,7 @@ def save(model: EnergyModel, path: str | os.PathLike) -> None:
     arrays = {f"leaf_{k}": a for k, a in enumerate(leaves)}
     arrays["__jaxpot__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".jaxpot-", suffix=".tmp", dir=directory)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import ase
@@ -15,6 +14,7 @@ import jax
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from jaxpot.io.temp_file import temp_file_beside
 from jaxpot.md.state import MDError, MDState
 
 LOG_FIELDS = ("step", "time", "potential_energy", "kinetic_energy", "total_energy",
@@ -142,7 +142,7 @@ def save_checkpoint(path: str | os.PathLike, *, state, neighbors, rows: list[dic
     payload = {"version": CHECKPOINT_VERSION, "integrator": integrator_id,
                "state": jax.device_get(state), "neighbors": jax.device_get(neighbors),
                "rows": rows, "n_frames": n_frames}
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
