@@ -472,16 +472,11 @@ def cpu_model() -> str | None:
 
 def write_results(name: str, payload: dict) -> Path:
     """Atomic JSON write: a temporary file in results/, then os.replace."""
+    from jaxpot.io.atomic_file import atomic_write
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(dir=RESULTS, prefix=f".{name}.", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(json.dumps(payload, indent=2).encode())
     return path
 
 

@@ -23,7 +23,7 @@ import zipfile
 import jax
 import numpy as np
 
-from jaxpot.io.temp_file import temp_file_beside
+from jaxpot.io.atomic_file import atomic_write
 from jaxpot.model import EnergyModel
 from jaxpot.model import model_from_spec as _model_from_spec
 
@@ -72,16 +72,8 @@ def save(model: EnergyModel, path: str | os.PathLike) -> None:
     header["sha256"] = _digest(leaves, header)
     arrays = {f"leaf_{k}": a for k, a in enumerate(leaves)}
     arrays["__jaxpot__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    path = os.fspath(path)
-    fd, tmp = temp_file_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def _read_header(data, path) -> dict:

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from jaxpot.io.temp_file import temp_file_beside
+from jaxpot.io.atomic_file import atomic_write
 from jaxpot.md.state import MDError, MDState
 
 LOG_FIELDS = ("step", "time", "potential_energy", "kinetic_energy", "total_energy",
@@ -138,21 +138,11 @@ def fingerprint(tree) -> str:
 def save_checkpoint(path: str | os.PathLike, *, state, neighbors, rows: list[dict],
                     n_frames: int, integrator_id: str) -> None:
     """Write state, neighbor list, log and RNG key to ``path`` atomically (temp + rename)."""
-    path = Path(path)
     payload = {"version": CHECKPOINT_VERSION, "integrator": integrator_id,
                "state": jax.device_get(state), "neighbors": jax.device_get(neighbors),
                "rows": rows, "n_frames": n_frames}
-    fd, tmp = temp_file_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def load_checkpoint(path: str | os.PathLike, integrator_id: str) -> dict:
