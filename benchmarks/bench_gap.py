@@ -471,12 +471,12 @@ def cpu_model() -> str | None:
 
 
 def write_results(name: str, payload: dict) -> Path:
-    """Atomic JSON write: a temporary file in results/, then os.replace."""
+    """Atomic JSON write (:func:`jaxpot.io.atomic_file.atomic_write`) into results/."""
     from jaxpot.io.atomic_file import atomic_write
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    with atomic_write(path) as f:
-        f.write(json.dumps(payload, indent=2).encode())
+    with atomic_write(path, "w") as f:
+        f.write(json.dumps(payload, indent=2))
     return path
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from scipy.stats import spearmanr
 from _common import mlearn_splits
 from jaxpot import gap
 from jaxpot.evaluation import evaluate
+from jaxpot.io.atomic_file import atomic_write
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).parent / "results"
@@ -140,9 +140,8 @@ def main() -> None:
 
 
 def _write(out) -> None:
-    tmp = RESULTS / (out["file"] + ".tmp")
-    tmp.write_text(json.dumps(out, indent=1))
-    os.replace(tmp, RESULTS / out["file"])
+    with atomic_write(RESULTS / out["file"], "w") as fh:
+        fh.write(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 from _common import mlearn_frames
 from jaxpot import gap
 from jaxpot.evaluation import evaluate
+from jaxpot.io.atomic_file import atomic_write
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PUBLISHED = {"Si": (2.91, 0.07), "Ge": (2.06, 0.05), "Li": (0.49, 0.01)}
@@ -138,10 +138,8 @@ def main() -> None:
 
 
 def _write(out: Path, rows, n_sparse, means=None) -> None:
-    tmp = str(out) + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_write(out, "w") as fh:
         json.dump({"rows": rows, "mean_score": means, "n_sparse": n_sparse}, fh, indent=1)
-    os.replace(tmp, out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxpot.gap.solve import QRState
+from jaxpot.io.atomic_file import atomic_write
 
 
 class Checkpoint(NamedTuple):
@@ -46,16 +47,15 @@ def fingerprint(settings, frames) -> str:
 
 
 def save(path: str, point: Checkpoint, digest: str) -> None:
-    tmp = f"{path}.tmp.npz"
     empty = np.zeros((0,))
-    np.savez(tmp, digest=np.array(digest),
-             soap_sparse=empty if point.soap_sparse is None else point.soap_sparse,
-             soap_counts=np.asarray(point.soap_counts, int),
-             pair_sparse=empty if point.pair_sparse is None else point.pair_sparse,
-             e0=point.e0, r=point.state.r, qty=point.state.qty,
-             rss=np.array(point.state.rss), n_rows=np.array(point.state.n_rows),
-             done=np.asarray(point.done, int))
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        np.savez(f, digest=np.array(digest),
+                 soap_sparse=empty if point.soap_sparse is None else point.soap_sparse,
+                 soap_counts=np.asarray(point.soap_counts, int),
+                 pair_sparse=empty if point.pair_sparse is None else point.pair_sparse,
+                 e0=point.e0, r=point.state.r, qty=point.state.qty,
+                 rss=np.array(point.state.rss), n_rows=np.array(point.state.n_rows),
+                 done=np.asarray(point.done, int))
 
 
 def load(path: str, digest: str) -> Checkpoint | None:

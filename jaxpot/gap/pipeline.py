@@ -25,6 +25,7 @@ from jaxpot.gap.config import FitJob
 from jaxpot.gap.fit import GapFit, fit
 from jaxpot.gap.labels import TrainingDataError
 from jaxpot.gap.uncertainty import save_posterior
+from jaxpot.io.atomic_file import atomic_write
 
 
 class JobResult(NamedTuple):
@@ -111,7 +112,5 @@ def settings_dict(job: FitJob) -> dict:
 
 def write_json(path: str, data) -> None:
     """Write ``data`` as JSON through a temporary name (atomic)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_write(path, "w") as fh:
         json.dump(data, fh, indent=1, default=str)
-    os.replace(tmp, path)

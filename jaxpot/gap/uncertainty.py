@@ -33,6 +33,7 @@ from jaxpot.batch import frame_pairs
 from jaxpot.gap.design import (coordination, gap_terms, pair_distances, soap_features,
                                structure_rows)
 from jaxpot.gap.terms import soap_gp_descriptor, sparse_species_index
+from jaxpot.io.atomic_file import atomic_write
 from jaxpot.model import EnergyModel
 
 
@@ -132,10 +133,8 @@ def _local_energy_std(terms, model, frames, pairs, u, r) -> list:
 def save_posterior(path: str, posterior: tuple[np.ndarray, np.ndarray]) -> None:
     """Write ``GapFit.posterior`` (U, R) to an ``.npz`` file (atomically: temporary name,
     then rename), to compute variances later with a loaded model."""
-    import os
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, kmm_factor=posterior[0], posterior_factor=posterior[1])
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        np.savez(f, kmm_factor=posterior[0], posterior_factor=posterior[1])
 
 
 def load_posterior(path: str) -> tuple[np.ndarray, np.ndarray]:

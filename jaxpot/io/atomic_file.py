@@ -17,17 +17,22 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO
+
+MODES = ("wb", "w")  # binary, or UTF-8 text
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """Binary file object whose content replaces ``path`` when the block ends without error
-    (flushed and fsynced first); the parent directory must exist."""
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """File object (binary for ``mode="wb"``, UTF-8 text for ``"w"``) whose content replaces
+    ``path`` when the block ends without error (flushed and fsynced first); the parent
+    directory must exist."""
+    if mode not in MODES:
+        raise ValueError(f"atomic_write mode must be one of {MODES}, got {mode!r}")
     path = os.path.abspath(os.fspath(path))
     fd, tmp = _new_temp_file(path)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxpot.gap.checkpoint import CheckpointMismatchError
 from jaxpot.gap.solve import QRState
+from jaxpot.io.atomic_file import atomic_write
 from jaxpot.linear.solve import KINDS
 
 
@@ -28,9 +29,8 @@ def save(path: str, states: list[dict], done, digest: str) -> None:
             key = f"{which}_{kind}"
             arrays.update({f"{key}_r": s.r, f"{key}_qty": s.qty, f"{key}_rss": np.array(s.rss),
                            f"{key}_n": np.array(s.n_rows)})
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load(path: str, digest: str) -> tuple[list[dict], set[int]] | None:

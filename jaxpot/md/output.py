@@ -100,12 +100,9 @@ class TrajectoryWriter:
         if len(frames) < n_frames:
             raise MDError(f"trajectory {self.path} has {len(frames)} frames, the checkpoint "
                           f"expects {n_frames}")
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        if tmp.exists():
-            tmp.unlink()
         if frames:
-            ase.io.write(tmp, frames, format=self.format)
-            os.replace(tmp, self.path)
+            with atomic_write(self.path, "wb" if self.format == "traj" else "w") as f:
+                ase.io.write(f, frames, format=self.format)
         else:
             self.path.unlink()
 

@@ -13,7 +13,6 @@ params under ``"norm"`` (not trained); the networks under ``"net"``.  Behler & P
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 

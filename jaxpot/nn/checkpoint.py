@@ -2,8 +2,9 @@
 
 One ``.npz`` holds every array leaf of the training state (stacked member params, optimiser
 state, EMA, best params) in tree order, and a JSON header with the epoch, the run's history
-and a fingerprint of the settings and data.  It is written to a temporary file and renamed
-(``os.replace``), so a kill mid-write leaves the previous checkpoint intact.  Loading needs a
+and a fingerprint of the settings and data.  It is written through
+:func:`jaxpot.io.atomic_file.atomic_write` (a temporary file beside it, fsynced, then renamed),
+so a kill mid-write leaves the previous checkpoint intact.  Loading needs a
 template state of the same structure (the one a fresh run starts from); a checkpoint of another
 run (different fingerprint) or of another structure is refused with a clear error.
 """
@@ -17,6 +18,8 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxpot.io.atomic_file import atomic_write
 
 
 class CheckpointError(ValueError):
@@ -37,10 +40,9 @@ def fingerprint(settings_repr: str, frames) -> str:
 def save(path: str, state, header: dict) -> None:
     """Write ``state`` (a pytree of arrays) and the JSON ``header`` atomically to ``path``."""
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, header=np.array(json.dumps(header)),
-             **{f"leaf_{i:05d}": x for i, x in enumerate(leaves)})
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        np.savez(f, header=np.array(json.dumps(header)),
+                 **{f"leaf_{i:05d}": x for i, x in enumerate(leaves)})
 
 
 def load(path: str, template, digest: str):

@@ -18,7 +18,6 @@ autodiff) equivariant.  ``scale`` and ``e0`` are fitted on the training set and 
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from jaxpot.cutoffs import safe_norm

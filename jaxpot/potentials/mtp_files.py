@@ -13,6 +13,7 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from jaxpot.descriptors.mtp_basis import alpha_arrays
+from jaxpot.io.atomic_file import atomic_write
 
 
 def _braces(values, fmt) -> str:
@@ -70,7 +71,5 @@ def write_mtp(model, path: str | os.PathLike) -> None:
               f"alpha_scalar_moments = {len(arrays.mapping)}",
               "alpha_moment_mapping = " + _braces(arrays.mapping.tolist(), str),
               "species_coeffs = " + _braces(e0, g), "moment_coeffs = " + _braces(xi, g)]
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_write(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)

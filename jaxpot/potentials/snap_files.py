@@ -19,6 +19,7 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from jaxpot.descriptors.sna_tables import n_bispectrum
+from jaxpot.io.atomic_file import atomic_write
 
 PARAM_DEFAULTS = {"rfac0": 0.99363, "rmin0": 0.0, "switchflag": 1, "bzeroflag": 1,
                   "quadraticflag": 0}
@@ -125,7 +126,5 @@ def write_snap_files(coeff_path: str, param_path: str, param: dict, elements, ra
 
 
 def _write_atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
+    with atomic_write(path, "w") as fh:
         fh.write(text)
-    os.replace(tmp, path)
