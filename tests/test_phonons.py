@@ -91,11 +91,12 @@ def test_dos_and_thermal_properties_match_phonopy(silicon):
     np.testing.assert_allclose(dos, ref_dos, atol=2e-3 * ref_dos.max())
     temps = np.array([0.0, 100.0, 300.0, 800.0])
     ref.run_thermal_properties(temperatures=temps, cutoff_frequency=1e-5)
-    tp_ref = ref.get_thermal_properties_dict()
+    tp_ref = ref.thermal_properties  # phonopy's ThermalProperties (kJ/mol, J/K/mol)
     tp = ours.thermal_properties(temps, mesh)
-    np.testing.assert_allclose(tp.free_energy, tp_ref["free_energy"], atol=2e-3)
-    np.testing.assert_allclose(tp.entropy, tp_ref["entropy"], atol=1e-2)
-    np.testing.assert_allclose(tp.heat_capacity, tp_ref["heat_capacity"], atol=1e-2)
+    np.testing.assert_allclose(tp_ref.temperatures, temps)
+    np.testing.assert_allclose(tp.free_energy, tp_ref.free_energy, atol=2e-3)
+    np.testing.assert_allclose(tp.entropy, tp_ref.entropy, atol=1e-2)
+    np.testing.assert_allclose(tp.heat_capacity, tp_ref.heat_capacity, atol=1e-2)
 
 
 def test_gruneisen_matches_phonopy_three_volumes(silicon):
