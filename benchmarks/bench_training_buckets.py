@@ -54,7 +54,7 @@ def worker(name: str, model: str, epochs: int, mode: str) -> dict:
     import jaxpot.nn.data
     from jaxpot.nn.normalization import pair_count
     from jaxpot.nn.pipeline import train
-    from jaxpot.training_data import split_indices
+    from jaxpot.training_data import validation_carve
     train_frames, species, cutoff = training_set(name)
     shapes = []
     build = jaxpot.nn.data.build_dataset
@@ -72,7 +72,7 @@ def worker(name: str, model: str, epochs: int, mode: str) -> dict:
         result = train(config, progress=False, echo=lambda *a: None)
     times = [h["seconds"] for h in result.history]
     last = result.history[-1]
-    kept, _ = split_indices(len(train_frames), 0.1, 0)  # the trainer's validation carve
+    kept, _ = validation_carve(train_frames, 0.1, 0)  # the trainer's validation carve
     return {"buckets_train": shapes[0], "buckets_validation": shapes[1],
             "pairs": pair_count([train_frames[i] for i in kept], cutoff),
             "padded_slots": sum(b * n * k for b, n, k in shapes[0]),

@@ -28,13 +28,16 @@ def main():
     p.add_argument("--train", nargs="+", required=True)
     p.add_argument("--fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random-carve", action="store_true",
+                   help="the plain random validation carve of runs before 2026-11-29 "
+                        "(default: the trainer's, stratified by config_type)")
     args = p.parse_args()
     from ase.io import read
     import jaxpot
     from jaxpot.evaluation import evaluate
-    from jaxpot.nn.data import split_indices
+    from jaxpot.training_data import validation_carve
     frames = [a for path in args.train for a in read(path, ":")]
-    _, va = split_indices(len(frames), args.fraction, args.seed)
+    _, va = validation_carve(frames, args.fraction, args.seed, not args.random_carve)
     val = [frames[i] for i in va]
     kept = jaxpot.load(args.model)
     leaves, treedef = jax.tree_util.tree_flatten(kept.params["net"])

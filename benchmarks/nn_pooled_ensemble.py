@@ -43,16 +43,19 @@ def main():
     p.add_argument("--data", help="folder of the datasets (default ../shared/data beside the repo)")
     p.add_argument("--out", help="results file stem (default nn_pooled_<element>)")
     p.add_argument("--save", help="write the calibrated pool to this model file")
+    p.add_argument("--random-carve", action="store_true",
+                   help="the plain random validation carve of runs before 2026-11-29 "
+                        "(default: the trainer's, stratified by config_type)")
     args = p.parse_args()
     import jaxpot
     from jaxpot.evaluation import evaluate
     warnings.filterwarnings("ignore", message=".*float64 is off")  # float32, as trained
     from jaxpot.nn.ensemble import calibrate, members, pooled
     from jaxpot.nn.data import read_labels_checked
-    from jaxpot.training_data import split_indices
+    from jaxpot.training_data import validation_carve
     data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     train_frames, test_frames = mlearn_splits(args.element, data)
-    _, va = split_indices(len(train_frames), 0.1, 0)
+    _, va = validation_carve(train_frames, 0.1, 0, stratify=not args.random_carve)
     val_frames = [train_frames[i] for i in va]
     loaded = {os.path.basename(path): jaxpot.load(path) for path in args.models}
     pool = pooled(list(loaded.values()))

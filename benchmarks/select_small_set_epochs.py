@@ -34,13 +34,16 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="which structures form the subset")
     p.add_argument("--data", help="folder of the datasets (default ../shared/data)")
     p.add_argument("--out", default="small_set_epochs")
+    p.add_argument("--random-carve", action="store_true",
+                   help="the plain random validation carve of runs before 2026-11-29 "
+                        "(default: the trainer's, stratified by config_type)")
     args = p.parse_args()
     from ase.io import write
     from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
     from jaxpot.nn.normalization import pair_count
-    from jaxpot.training_data import split_indices
+    from jaxpot.training_data import validation_carve
     frames = mlearn_frames(args.element, "training", args.data)
-    rest, val = split_indices(len(frames), 0.1, 0)  # the trainer's own carve (seed 0)
+    rest, val = validation_carve(frames, 0.1, 0, not args.random_carve)  # the trainer's
     order = np.random.default_rng(args.seed).permutation(rest)
     subset = [frames[i] for i in order[:args.n_train]]
     validation = [frames[i] for i in val]

@@ -1,7 +1,8 @@
 """Training data shared by every fitted family (GAP, neural networks, linear models).
 
 One error type, :class:`TrainingDataError`, whose messages name the file and configuration
-index; labels read with those errors; and the seeded validation split carved from training data.
+index; labels read with those errors; and the seeded validation split carved from training data
+(stratified by config_type).
 """
 
 from __future__ import annotations
@@ -32,13 +33,64 @@ def read_labels_checked(frames: Sequence, names=None, source: Sequence[str] | st
     return out
 
 
-def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) index arrays: a seeded random ``fraction`` held out for validation
-    (at least one frame when n > 1)."""
+def split_indices(n: int, fraction: float, seed: int, groups: Sequence | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) index arrays: a seeded ``fraction`` held out for validation (at
+    least one frame when n > 1).
+
+    groups: a label per frame (its config_type, say).  With two or more distinct labels the
+    carve is stratified: each group gives its share of the validation frames (largest
+    remainders; a group keeps at least one training frame), so that a type of structure with
+    few frames (11 surfaces among 230) is neither missing from validation nor all in it.  With
+    one label, or none, or groups too small to fill the carve, it is the plain random carve.
+    """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(n)
     n_val = round(fraction * n)
     if fraction > 0 and n > 1:
         n_val = max(n_val, 1)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"split_indices got {len(groups)} group labels for {n} frames")
+    members: dict = {}
+    for i, label in enumerate(groups if groups is not None else ()):
+        members.setdefault(label, []).append(i)
+    takes = _group_quotas([len(m) for m in members.values()], fraction, n_val)
+    rng = np.random.default_rng(seed)
+    if len(members) < 2 or takes is None:
+        order = rng.permutation(n)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    val = np.concatenate([rng.permutation(np.asarray(m))[:k]
+                          for m, k in zip(members.values(), takes)])
+    train = np.setdiff1d(np.arange(n), val)
+    return train, np.sort(val)
+
+
+def _group_quotas(sizes: list[int], fraction: float, n_val: int) -> list[int] | None:
+    """Validation frames per group: floor(fraction x size), then one more to the groups with
+    the largest remainders (earlier groups first on ties) until ``n_val``; a group keeps one
+    training frame.  None when the groups cannot hold ``n_val`` that way."""
+    caps = [size - 1 for size in sizes]
+    if sum(caps) < n_val:
+        return None
+    shares = [fraction * size for size in sizes]
+    takes = [min(int(np.floor(s)), c) for s, c in zip(shares, caps)]
+    order = sorted(range(len(sizes)), key=lambda j: (-(shares[j] - takes[j]), j))
+    while sum(takes) < n_val:
+        for j in order:
+            if sum(takes) < n_val and takes[j] < caps[j]:
+                takes[j] += 1
+    return takes  # the floors never sum above n_val: sum floor(f s) <= floor(f n)
+
+
+def config_types(frames: Sequence) -> list:
+    """Each frame's ``info["config_type"]`` (None where it has none)."""
+    return [getattr(a, "info", {}).get("config_type") for a in frames]
+
+
+def validation_carve(frames: Sequence, fraction: float, seed: int, stratify: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices of ``frames`` as every trainer carves them:
+    :func:`split_indices` stratified by config_type (``stratify=False``: the plain random
+    carve, every trainer's before 2026-11-29)."""
+    return split_indices(len(frames), fraction, seed,
+                         config_types(frames) if stratify else None)

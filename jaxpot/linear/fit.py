@@ -30,7 +30,7 @@ from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.solve import KINDS, Choice, absorb, empty_state, merge, rmse, select, solve
 from jaxpot.model import EnergyModel
 from jaxpot.space import VOIGT_PAIRS
-from jaxpot.training_data import read_labels_checked, split_indices
+from jaxpot.training_data import read_labels_checked, validation_carve
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of design rows (bytes)
 
@@ -48,7 +48,8 @@ class LinearFitSettings:
         force_factors, stress_factors: grids of weight factors searched on validation
             (a single value fixes the weight).
         config_type_weights: {config_type: factor} multiplying those configurations' rows.
-        validation_fraction, seed: the split (0 disables the search; ridge and factors must
+        validation_fraction, seed, stratify_validation: the split, carved per config_type
+            unless ``stratify_validation`` is False (0 disables the search; ridge and factors must
             then be single values).
     """
 
@@ -62,6 +63,7 @@ class LinearFitSettings:
     config_type_weights: Mapping[str, float] = dataclasses.field(default_factory=dict)
     validation_fraction: float = 0.1
     seed: int = 0
+    stratify_validation: bool = True
 
 
 class LinearFit(NamedTuple):
@@ -138,13 +140,13 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
         raise ValueError("choosing weights or ridge needs a validation split "
                          "(validation_fraction > 0), or give single values")
     fraction = settings.validation_fraction if search else 0.0
-    _, val_idx = split_indices(len(frames), fraction, settings.seed)
+    _, val_idx = validation_carve(frames, fraction, settings.seed, settings.stratify_validation)
     subset = np.zeros(len(frames), int)
     subset[val_idx] = 1
     # what the absorbed rows depend on: a checkpoint stays valid when only the weight and
     # ridge grids change (they act on the QR factors, not on the rows)
     rows_key = (basis, sorted(settings.config_type_weights.items()), fraction,
-                settings.seed if fraction else None)
+                (settings.seed, settings.stratify_validation) if fraction else None)
     states = _absorb_all(basis, template, frames, labels, subset, settings, progress,
                          checkpoint, rows_key)
     timings["rows_and_qr"] = time.perf_counter() - start

@@ -184,7 +184,8 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
     from jaxpot.nn.loss import LossWeights
     lbfgs_settings = (lbfgs_settings or LbfgsSettings())._replace(
         weights=LossWeights(*(1.0 / w for w in linear.choice.weights)),
-        validation_fraction=settings.validation_fraction, seed=settings.seed)
+        validation_fraction=settings.validation_fraction, seed=settings.seed,
+        stratify_validation=settings.stratify_validation)
     s = len(descriptor.species)
     ridge_scale = linear.choice.ridge * ridge_norms(linear)[s:] ** 2
     scale = jnp.asarray(ridge_scale)

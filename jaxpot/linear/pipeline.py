@@ -149,9 +149,10 @@ def mtp_descriptor_from_config(config: Mapping, species: list[str], frames):
 
 
 def _lbfgs_settings(table: Mapping):
-    """The ``[lbfgs]`` table (weights, split and seed come from the linear stage: fit_mtp)."""
+    """The ``[lbfgs]`` table (weights and the split come from the linear stage: fit_mtp)."""
     from jaxpot.nn.lbfgs import LbfgsSettings
-    fields = set(LbfgsSettings._fields) - {"weights", "validation_fraction", "seed"}
+    fields = set(LbfgsSettings._fields) - {"weights", "validation_fraction", "seed",
+                                           "stratify_validation"}
     unknown = sorted(set(table) - fields)
     if unknown:
         raise ConfigError(f"[lbfgs]: unknown keys {unknown}; known: {sorted(fields)}")

@@ -34,7 +34,8 @@ from jax.flatten_util import ravel_pytree
 
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
-from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked, split_indices
+from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
+from jaxpot.training_data import validation_carve
 from jaxpot.nn.epochs import TrainResult, close_epoch
 from jaxpot.nn.loss import (LossWeights, add_sums, autodiff_results, error_metrics, error_sums,
                             loss_from_sums)
@@ -50,6 +51,7 @@ class LbfgsSettings(NamedTuple):
     memory: int = 0
     weights: LossWeights = LossWeights()
     validation_fraction: float = 0.1
+    stratify_validation: bool = True  #: carve per config_type (False: plain random)
     seed: int = 0
     chunk: int = 8  #: structures per jitted evaluation (bounds memory)
     tolerance: float = 1e-7
@@ -248,7 +250,8 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     frames = list(frames)
     labels = read_labels_checked(frames, None, source)
     if validation_frames is None:
-        tr, va = split_indices(len(frames), settings.validation_fraction, settings.seed)
+        tr, va = validation_carve(frames, settings.validation_fraction, settings.seed,
+                                  settings.stratify_validation)
         val_frames = [frames[i] for i in va]
         val_labels = [labels[i] for i in va]
         frames, labels = [frames[i] for i in tr], [labels[i] for i in tr]

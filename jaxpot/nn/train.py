@@ -33,7 +33,8 @@ import optax
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
-from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked, split_indices
+from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked
+from jaxpot.training_data import validation_carve
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
 from jaxpot.nn.epochs import (TrainResult, budget_epochs, close_epoch, stage_two_pending,
                               stage_weights)
@@ -67,6 +68,7 @@ class TrainSettings(NamedTuple):
     stage_two_weights: LossWeights | None = None  # from stage_two_start on; None: the kind's
     stage_two_start: float = 0.75  # fraction of the run's epochs before stage two (1: none)
     validation_fraction: float = 0.1
+    stratify_validation: bool = True  # carve per config_type (False: plain random carve)
     patience: int | None = None  # epochs without validation gain; None: max(50, epochs // 3)
     ema_decay: float = 0.99
     ensemble_size: int = 1
@@ -191,7 +193,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     requested = settings or TrainSettings()
     labels = read_labels_checked(frames, names, source)
     if validation_frames is None:
-        tr, va = split_indices(len(frames), requested.validation_fraction, requested.seed)
+        tr, va = validation_carve(frames, requested.validation_fraction, requested.seed,
+                                  requested.stratify_validation)
         val_frames, val_labels = [frames[i] for i in va], [labels[i] for i in va]
         frames, labels = [frames[i] for i in tr], [labels[i] for i in tr]
     else:
