@@ -42,6 +42,10 @@ def main():
                                                   "shared", "data"))
     p.add_argument("--memory", type=int, default=None,
                    help="L-BFGS memory; 0: full BFGS (default: LbfgsSettings')")
+    p.add_argument("--random-carve", action="store_true",
+                   help="the plain random validation carve of runs before 2026-11-29 "
+                        "(default: stratified by config_type)")
+    p.add_argument("--suffix", default="", help="appended to the results' file names")
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
     from ase.data import atomic_numbers
@@ -58,7 +62,7 @@ def main():
     r_min = max(0.0, round(shortest_distance(train) - 0.2, 2))
     desc = MomentTensors((atomic_numbers[el],), args.level, r_min, MTP_DEFAULTS["r_cut"],
                          MTP_DEFAULTS["radial_basis_size"])
-    lin = LinearFitSettings()
+    lin = LinearFitSettings(stratify_validation=not args.random_carve)
     lbfgs = LbfgsSettings(iterations=args.iterations, weights=LossWeights(
         lin.energy_sigma, lin.force_sigma, lin.stress_sigma))
     if args.patience is not None:
@@ -71,7 +75,7 @@ def main():
         tag = "_linear"
     folder = os.path.join(os.path.dirname(__file__), "checkpoints")  # git-ignored
     os.makedirs(folder, exist_ok=True)
-    name = f"mtp_{el}_L{args.level}{tag}"
+    name = f"mtp_{el}_L{args.level}{tag}{args.suffix}"
     ckpt = os.path.join(folder, name)
     start = time.perf_counter()
     fit = fit_mtp(train, desc, lin, lbfgs, nonlinear=args.iterations > 0,

@@ -32,6 +32,10 @@ def main():
     p.add_argument("--twojmax", type=int)
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..",
                                                   "shared", "data"))
+    p.add_argument("--random-carve", action="store_true",
+                   help="the plain random validation carve of runs before 2026-11-29 "
+                        "(default: stratified by config_type)")
+    p.add_argument("--suffix", default="", help="appended to the results' file names")
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
 
@@ -47,7 +51,9 @@ def main():
     desc = bispectrum([el], twojmax, rcutfac, 0.99363, 0.0, radius=0.5, weight=1.0,
                       bzeroflag=0, quadraticflag=int(quadratic))
     start = time.perf_counter()
-    fit = fit_snap(train, desc, source=f"mlearn_{el}", progress=True)
+    from jaxpot.linear import LinearFitSettings
+    settings = LinearFitSettings(stratify_validation=not args.random_carve)
+    fit = fit_snap(train, desc, settings, source=f"mlearn_{el}", progress=True)
     fit_s = time.perf_counter() - start
     ours = evaluate(fit.model, test, progress=False)
     print(f"jaxpot {args.model} (twojmax {twojmax}), fitted in {fit_s:.0f} s\n{ours.table()}")
@@ -62,7 +68,7 @@ def main():
                "choice": fit.choice._asdict(), "validation": fit.validation,
                "n_observations": fit.n_observations, "timings": fit.timings,
                "jaxpot": ours.to_dict(), "zuo_files": theirs.to_dict(), "machine": machine()}
-    print(write_json(f"snap_{args.model}_{el}", payload))
+    print(write_json(f"snap_{args.model}_{el}{args.suffix}", payload))
 
 
 if __name__ == "__main__":

@@ -169,7 +169,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     Args:
         frames: training frames with energies/forces/stress (ASE calculator results or the
             info/arrays keys ``names``).  validation_frames: held-out frames; default: a
-            seeded ``settings.validation_fraction`` of ``frames``.
+            seeded ``settings.validation_fraction`` of ``frames``, stratified by config_type
+            (:func:`jaxpot.training_data.validation_carve`).
         source: name of the frames in error messages. checkpoint: path of a resumable
             checkpoint (``.npz``). progress: live tqdm bar with train/validation errors.
         log: callable receiving each epoch's metrics dict (e.g. a JSON-lines writer).
