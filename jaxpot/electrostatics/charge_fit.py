@@ -8,7 +8,8 @@ standardised (the model's ``mean``/``std``), and the per-element networks and of
 full-batch with Adam to the mean squared charge error *after* the model's even neutrality
 correction, so what is fitted is what the model predicts.  Labels come from
 ``atoms.arrays[key]`` (e); a frame without them, or with non-finite ones, raises an error naming
-the frame.  A validation split (``validation_fraction``, seeded) picks the best step.
+the frame.  A validation split (``validation_fraction``, seeded, stratified by config_type as
+every trainer's: :func:`jaxpot.training_data.validation_carve`) picks the best step.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import optax
 from jaxpot.descriptors.acsf import ACSF
 from jaxpot.electrostatics.charge_models import ChargeModel, _mlp
 from jaxpot.model import species_lookup
-from jaxpot.training_data import TrainingDataError
+from jaxpot.training_data import TrainingDataError, validation_carve
 
 
 class ChargeFitResult(NamedTuple):
@@ -70,10 +71,7 @@ def fit_charges(model: ChargeModel, frames, key: str = "charges", *, steps: int 
     features = [np.asarray(desc(a)) for a in frames]
     lookup = species_lookup(desc.species)
     index = [lookup[a.numbers] for a in frames]
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(frames))
-    n_val = int(round(validation_fraction * len(frames))) if len(frames) > 1 else 0
-    val, train = order[:n_val], order[n_val:]
+    train, val = validation_carve(frames, validation_fraction, seed)
 
     def stack(ids):
         x = np.concatenate([features[i] for i in ids])
@@ -107,7 +105,7 @@ def fit_charges(model: ChargeModel, frames, key: str = "charges", *, steps: int 
         return jnp.sqrt(jnp.mean((predict(p, data) - data[2]) ** 2))
 
     train_data = stack(train)
-    val_data = stack(val) if n_val else train_data
+    val_data = stack(val) if len(val) else train_data
     optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, 0.01))
 
     @jax.jit
