@@ -34,7 +34,6 @@ from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked
-from jaxpot.training_data import validation_carve
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
 from jaxpot.nn.epochs import (TrainResult, budget_epochs, close_epoch, stage_two_pending,
                               stage_weights)
@@ -43,6 +42,7 @@ from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, 
                             error_metrics, error_sums, loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization, pair_count
 from jaxpot.pytree import stack_trees
+from jaxpot.training_data import validation_carve
 
 
 PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
