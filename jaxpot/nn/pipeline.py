@@ -8,15 +8,18 @@ Minimal config (TOML or a dict)::
     cutoff = 5.0               # Å
     species = ["Si"]
 
-Optional: ``validation`` (files; default: a seeded fraction of ``train``), ``test`` (files to
-report errors on), ``checkpoint`` (default ``<output>.ckpt.npz``), ``report`` (directory,
-default ``<output>_report``), ``[model]`` (architecture: :func:`~jaxpot.nn.bpnn`,
-:func:`~jaxpot.nn.painn` or :func:`~jaxpot.nn.mace` keywords), ``[train]``
-(:class:`~jaxpot.nn.train.TrainSettings` fields; ``[train.weights]`` the loss sigmas ``energy``
-eV/atom, ``forces`` eV/Å, ``stress`` GPa; ``[train.stage_two_weights]`` those of the last
-``1 - stage_two_start`` of the epochs, those it leaves out as in ``weights``; both default
-to the model kind's, :mod:`jaxpot.nn.kinds`).  The report directory gets ``metrics.jsonl``
-(one line per epoch), ``errors.json`` and parity plots for the validation and test files.
+Optional: ``validation`` (files; default: a seeded fraction of ``train``, each config_type
+giving its share; ``stratify_validation = false`` in ``[training]``: a plain random one),
+``test`` (files to report errors on), ``checkpoint`` (default ``<output>.ckpt.npz``),
+``report`` (directory, default ``<output>_report``), ``[architecture]``
+(:func:`~jaxpot.nn.bpnn`, :func:`~jaxpot.nn.painn` or :func:`~jaxpot.nn.mace` keywords),
+``[training]`` (:class:`~jaxpot.nn.train.TrainSettings` fields; ``[training.weights]`` the loss
+sigmas ``energy`` eV/atom, ``forces`` eV/Å, ``stress`` GPa; ``[training.stage_two_weights]``
+those of the last ``1 - stage_two_start`` of the epochs, those it leaves out as in
+``weights``; both default to the model kind's, :mod:`jaxpot.nn.kinds`).  As a mapping (the
+Python :func:`train`) these two tables are ``model_settings`` and ``train_settings``.  The
+report directory gets ``metrics.jsonl`` (one line per epoch), ``errors.json`` and parity
+plots for the validation and test files.
 """
 
 from __future__ import annotations
