@@ -337,6 +337,27 @@ def test_training_compiles_once_per_bucket_not_per_epoch(frames):
     assert counts[1] == counts[2] <= 8
 
 
+def test_validation_carve_is_stratified_by_config_type(frames):
+    """train_model's validation frames are validation_carve's: 16 "bulk" + 4 "strained"
+    frames at 20 % give 3 + 1 (scikit-learn's stratified counts, tests/test_training_data.py);
+    stratify_validation=False gives the plain random carve."""
+    from jaxpot.training_data import validation_carve
+    labelled = []
+    for k, atoms in enumerate(frames[:20]):
+        copy = atoms.copy()
+        copy.calc = SinglePointCalculator(copy, **atoms.calc.results)
+        copy.info["config_type"] = "strained" if k % 5 == 0 else "bulk"
+        labelled.append(copy)
+    for stratify in (True, False):
+        result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), labelled, settings=FAST._replace(
+            epochs=1, stratify_validation=stratify), progress=False)
+        _, want = validation_carve(labelled, 0.2, FAST.seed, stratify)
+        assert [id(a) for a in result.validation_frames] == [id(labelled[i]) for i in want]
+        if stratify:
+            types = [a.info["config_type"] for a in result.validation_frames]
+            assert sorted(types) == ["bulk"] * 3 + ["strained"]
+
+
 def test_stage_two_changes_the_loss_sigmas_without_compiling(frames):
     """MACE's stage two: from epoch ceil(0.5 x 4) = 2 the loss has other sigmas.  The epochs
     before the switch are bit-identical to a run without it, the validation loss of every
