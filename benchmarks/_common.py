@@ -142,6 +142,15 @@ def append_row(name: str, row: dict) -> str:
     return path
 
 
+def add_carve_argument(parser) -> None:
+    """``--random-carve``: the trainers' plain random validation carve of the runs before
+    2026-11-29 (default: theirs now, stratified by config_type;
+    jaxpot.training_data.validation_carve)."""
+    parser.add_argument("--random-carve", action="store_true",
+                        help="the plain random validation carve of runs before 2026-11-29 "
+                             "(default: stratified by config_type)")
+
+
 def print_table(rows: list[dict], columns: list[str]) -> None:
     widths = [max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))

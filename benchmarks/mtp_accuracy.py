@@ -26,7 +26,7 @@ import time
 
 import jax
 
-from _common import machine, mlearn_splits, write_json
+from _common import add_carve_argument, machine, mlearn_splits, write_json
 from jaxpot.linear.pipeline import MTP_DEFAULTS, MTP_LBFGS_DEFAULTS
 
 
@@ -42,9 +42,7 @@ def main():
                                                   "shared", "data"))
     p.add_argument("--memory", type=int, default=None,
                    help="L-BFGS memory; 0: full BFGS (default: LbfgsSettings')")
-    p.add_argument("--random-carve", action="store_true",
-                   help="the plain random validation carve of runs before 2026-11-29 "
-                        "(default: stratified by config_type)")
+    add_carve_argument(p)
     p.add_argument("--suffix", default="", help="appended to the results' file names")
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)

@@ -21,6 +21,8 @@ import json
 import jax
 import numpy as np
 
+from _common import add_carve_argument
+
 
 def main():
     p = argparse.ArgumentParser()
@@ -28,9 +30,7 @@ def main():
     p.add_argument("--train", nargs="+", required=True)
     p.add_argument("--fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--random-carve", action="store_true",
-                   help="the plain random validation carve of runs before 2026-11-29 "
-                        "(default: the trainer's, stratified by config_type)")
+    add_carve_argument(p)
     args = p.parse_args()
     from ase.io import read
     import jaxpot

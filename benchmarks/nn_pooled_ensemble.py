@@ -24,7 +24,7 @@ import warnings
 
 import jax
 
-from _common import mlearn_splits, write_json
+from _common import add_carve_argument, mlearn_splits, write_json
 
 def loss(overall: dict) -> float:
     """The weighted loss of ``LossWeights()`` (the trainer's default for every kind when the
@@ -43,9 +43,7 @@ def main():
     p.add_argument("--data", help="folder of the datasets (default ../shared/data beside the repo)")
     p.add_argument("--out", help="results file stem (default nn_pooled_<element>)")
     p.add_argument("--save", help="write the calibrated pool to this model file")
-    p.add_argument("--random-carve", action="store_true",
-                   help="the plain random validation carve of runs before 2026-11-29 "
-                        "(default: the trainer's, stratified by config_type)")
+    add_carve_argument(p)
     args = p.parse_args()
     import jaxpot
     from jaxpot.evaluation import evaluate

@@ -22,7 +22,7 @@ import tempfile
 
 import numpy as np
 
-from _common import append_row, mlearn_frames, validation_run
+from _common import add_carve_argument, append_row, mlearn_frames, validation_run
 
 
 def main():
@@ -34,9 +34,7 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="which structures form the subset")
     p.add_argument("--data", help="folder of the datasets (default ../shared/data)")
     p.add_argument("--out", default="small_set_epochs")
-    p.add_argument("--random-carve", action="store_true",
-                   help="the plain random validation carve of runs before 2026-11-29 "
-                        "(default: the trainer's, stratified by config_type)")
+    add_carve_argument(p)
     args = p.parse_args()
     from ase.io import write
     from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs

@@ -19,7 +19,7 @@ import time
 
 import jax
 
-from _common import machine, mlearn_splits, write_json
+from _common import add_carve_argument, machine, mlearn_splits, write_json
 
 ZUO = {"Si": ("Si_Zuo_JPCA2020", 4.9), "Ge": ("Ge_Zuo_JPCA2020", 5.1),
        "Li": ("Li_Zuo_JPCA2020", 5.1)}
@@ -32,9 +32,7 @@ def main():
     p.add_argument("--twojmax", type=int)
     p.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..",
                                                   "shared", "data"))
-    p.add_argument("--random-carve", action="store_true",
-                   help="the plain random validation carve of runs before 2026-11-29 "
-                        "(default: stratified by config_type)")
+    add_carve_argument(p)
     p.add_argument("--suffix", default="", help="appended to the results' file names")
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
