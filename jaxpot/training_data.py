@@ -82,6 +82,24 @@ def _group_quotas(sizes: list[int], fraction: float, n_val: int) -> list[int] | 
     return takes  # the floors never sum above n_val: sum floor(f s) <= floor(f n)
 
 
+def labelled_splits(frames: Sequence, validation_frames: Sequence | None, settings,
+                    names=None, source: str = "frames") -> tuple[list, list, list, list]:
+    """(training frames, their labels, validation frames, their labels), labels read with
+    file and index in their errors: ``validation_frames`` when given, else the carve of
+    ``frames`` that ``settings`` ask for (its ``validation_fraction``, ``seed`` and
+    ``stratify_validation``; :func:`validation_carve`)."""
+    frames = list(frames)
+    labels = read_labels_checked(frames, names, source)
+    if validation_frames is not None:
+        val_frames = list(validation_frames)
+        return frames, labels, val_frames, read_labels_checked(
+            val_frames, names, f"{source} (validation)")
+    tr, va = validation_carve(frames, settings.validation_fraction, settings.seed,
+                              settings.stratify_validation)
+    return ([frames[i] for i in tr], [labels[i] for i in tr],
+            [frames[i] for i in va], [labels[i] for i in va])
+
+
 def config_types(frames: Sequence) -> list:
     """Each frame's ``info["config_type"]`` (None where it has none)."""
     return [getattr(a, "info", {}).get("config_type") for a in frames]

@@ -34,11 +34,11 @@ from jax.flatten_util import ravel_pytree
 
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
-from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
+from jaxpot.nn.data import build_dataset, epoch_plan
 from jaxpot.nn.epochs import TrainResult, close_epoch
 from jaxpot.nn.loss import (LossWeights, add_sums, autodiff_results, error_metrics, error_sums,
                             loss_from_sums)
-from jaxpot.training_data import validation_carve
+from jaxpot.training_data import labelled_splits
 
 
 DENSE_BYTES = 1 << 30  #: the largest dense inverse Hessian of full BFGS (memory = 0), bytes
@@ -247,17 +247,8 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     diagonal. penalty: a jittable ``penalty(net) -> scalar`` added to the training loss (a
     ridge, say; the validation loss is the data term alone)."""
     settings = settings or LbfgsSettings()
-    frames = list(frames)
-    labels = read_labels_checked(frames, None, source)
-    if validation_frames is None:
-        tr, va = validation_carve(frames, settings.validation_fraction, settings.seed,
-                                  settings.stratify_validation)
-        val_frames = [frames[i] for i in va]
-        val_labels = [labels[i] for i in va]
-        frames, labels = [frames[i] for i in tr], [labels[i] for i in tr]
-    else:
-        val_frames = list(validation_frames)
-        val_labels = read_labels_checked(val_frames, None, f"{source} (validation)")
+    frames, labels, val_frames, val_labels = labelled_splits(frames, validation_frames,
+                                                             settings, None, source)
     train_set = build_dataset(model, frames, labels, source)
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)") \
         if val_frames else None

@@ -33,7 +33,7 @@ import optax
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
-from jaxpot.nn.data import Dataset, build_dataset, epoch_plan, read_labels_checked
+from jaxpot.nn.data import Dataset, build_dataset, epoch_plan
 from jaxpot.nn.ensemble import calibrate, stacked_ensemble
 from jaxpot.nn.epochs import (TrainResult, budget_epochs, close_epoch, stage_two_pending,
                               stage_weights)
@@ -42,7 +42,7 @@ from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, 
                             error_metrics, error_sums, loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization, pair_count
 from jaxpot.pytree import stack_trees
-from jaxpot.training_data import validation_carve
+from jaxpot.training_data import labelled_splits
 
 
 PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
@@ -192,15 +192,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
                          f"{', '.join(NETWORK_KINDS)}), not a {model.kind!r} model")
     called = time.perf_counter()
     requested = settings or TrainSettings()
-    labels = read_labels_checked(frames, names, source)
-    if validation_frames is None:
-        tr, va = validation_carve(frames, requested.validation_fraction, requested.seed,
-                                  requested.stratify_validation)
-        val_frames, val_labels = [frames[i] for i in va], [labels[i] for i in va]
-        frames, labels = [frames[i] for i in tr], [labels[i] for i in tr]
-    else:
-        val_frames = list(validation_frames)
-        val_labels = read_labels_checked(val_frames, names, f"{source} (validation)")
+    frames, labels, val_frames, val_labels = labelled_splits(frames, validation_frames,
+                                                             requested, names, source)
     kind = NETWORK_KINDS.get(model.kind)
     needs_pairs = "avg_neighbors" in model.params["norm"] or (
         requested.epochs is None and kind is not None and kind.reference_pairs is not None)
