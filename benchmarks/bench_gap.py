@@ -68,10 +68,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import machine, mlearn_frames, print_table
+from _common import machine, mlearn_frames, print_table, write_json
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-RESULTS = Path(__file__).resolve().parent / "results"
 PUBLISHED = {"Si": (2.91, 0.07), "Ge": (2.06, 0.05), "Li": (0.49, 0.01)}  # GAP E meV/atom, F eV/Å
 E0 = {"Si": -0.79, "Ge": 0.0, "Li": 0.0}  # Si: mlearn's; Ge, Li: no mlearn command offline
 SEED = 0
@@ -470,16 +469,6 @@ def cpu_model() -> str | None:
     return None
 
 
-def write_results(name: str, payload: dict) -> Path:
-    """Atomic JSON write (:func:`jaxpot.io.atomic_file.atomic_write`) into results/."""
-    from jaxpot.io.atomic_file import atomic_write
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    with atomic_write(path, "w") as f:
-        f.write(json.dumps(payload, indent=2))
-    return path
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--elements", nargs="+", choices=list(PUBLISHED), default=["Si"])
@@ -547,7 +536,7 @@ def main():
                                                   "rows+qr_s", "E_MAE", "F_MAE"])
     info = machine()
     info["cpu"] = cpu_model()
-    path = write_results("gap", {
+    path = write_json("gap", {
         "machine": info, "versions": versions(),
         "load_average_start": load_start, "load_average_end": os.getloadavg(),
         "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
