@@ -31,7 +31,7 @@ from jaxpot.evaluation import evaluate
 from jaxpot.gap.design import set_alpha, sparse_covariance, structure_rows
 from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
 from jaxpot.gap.terms import soap_gp
-from jaxpot.io.atomic_file import atomic_write
+from _common import write_json
 from select_gap_defaults import PUBLISHED, split
 
 gap_fit = importlib.import_module("jaxpot.gap.fit")  # the module (gap.fit is the function)
@@ -68,8 +68,7 @@ def main() -> None:
           f"{row['score']:.3f}  ({row['seconds']:.0f} s)")
     out = Path(__file__).parent / "results" / "gap_second_soap.json"
     rows = json.loads(out.read_text())["rows"] if out.exists() else []
-    with atomic_write(out, "w") as fh:
-        json.dump({"rows": rows + [row]}, fh, indent=1)
+    write_json("gap_second_soap", {"rows": rows + [row]}, indent=1)
 
 
 def _second_soap(problem, settings, frames, c):
