@@ -112,3 +112,34 @@ def validation_carve(frames: Sequence, fraction: float, seed: int, stratify: boo
     carve, every trainer's before 2026-11-29)."""
     return split_indices(len(frames), fraction, seed,
                          config_types(frames) if stratify else None)
+
+
+def config_type_loss_weights(frames: Sequence, weights) -> np.ndarray:
+    """Each frame's weight in a training loss (n,) from ``config_type_weights``.
+
+    ``weights``: None or {} (all 1); a mapping {config_type: factor} whose factor multiplies
+    that type's residuals, as the linear fits' rows and FitSNAP's group weights, so its loss
+    terms by factor^2 (frames of other types, or none, keep 1); or ``"balanced"``: the factor
+    that gives every config_type (frames without one form a type) the same total weight, a
+    loss weight n / (types x frames of that type).  A key no frame has, or a negative or
+    non-finite factor, raises ValueError: a misspelt type would silently weigh nothing."""
+    kinds = config_types(frames)
+    n = len(kinds)
+    if not weights:
+        return np.ones(n)
+    if isinstance(weights, str):
+        if weights != "balanced":
+            raise ValueError(f"config_type_weights = {weights!r}: expected a mapping "
+                             "{config_type: factor} or 'balanced'")
+        counts = {k: kinds.count(k) for k in set(kinds)}
+        return np.array([n / (len(counts) * counts[k]) for k in kinds])
+    present = {k for k in kinds if k is not None}
+    missing = sorted(set(weights) - present)
+    if missing:
+        raise ValueError(f"config_type_weights names {missing}, which no training "
+                         f"configuration has (config_types: {sorted(present)})")
+    bad = {k: v for k, v in weights.items() if not (np.isfinite(v) and v >= 0)}
+    if bad:
+        raise ValueError(f"config_type_weights {bad}: factors must be finite and >= 0")
+    return np.array([float(weights.get(k, 1.0)) ** 2 if k is not None else 1.0
+                     for k in kinds])

@@ -358,6 +358,81 @@ def test_validation_carve_is_stratified_by_config_type(frames):
             assert sorted(types) == ["bulk"] * 3 + ["strained"]
 
 
+def test_config_type_weights_weigh_the_loss_not_the_metrics(frames):
+    """A structure's loss weight multiplies its squared errors over unweighted counts:
+    the loss equals numpy's on jaxpot.predict's predictions (the per-structure path), the
+    error sums (metrics) equal the unweighted ones, and a weight-0 structure's labels do not
+    enter the loss."""
+    from ase.stress import voigt_6_to_full_3x3_stress as full
+    from jaxpot.nn.loss import LossWeights, batch_loss
+    from jaxpot.potentials import lennard_jones
+    from jaxpot.units import GPa
+    model = lennard_jones(sigma=2.1, epsilon=0.01, cutoff=5.0)
+    sub, w = frames[:6], np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0])
+    labels = read_labels_checked(sub)
+    pred = jaxpot.predict(model, sub)
+    de = np.array([(float(pred.energy[i]) - lab.energy) / len(sub[i])
+                   for i, lab in enumerate(labels)])
+    df = np.stack([np.asarray(pred.forces[i]) - lab.forces for i, lab in enumerate(labels)])
+    ds = np.stack([full(np.asarray(pred.stress[i])) - full(lab.stress)
+                   for i, lab in enumerate(labels)])
+    sig = LossWeights()
+    want = (np.sum(w * de ** 2) / 6 / sig.energy ** 2
+            + np.sum(w[:, None, None] * df ** 2) / df.size / sig.forces ** 2
+            + np.sum(w[:, None, None] * ds ** 2) / ds.size / (sig.stress * GPa) ** 2)
+
+    def loss_and_sums(labels, weights):
+        (bucket,) = build_dataset(model, sub, labels, loss_weights=weights).buckets
+        loss, sums = batch_loss(model, bucket.batch, bucket.targets, np.ones(6), sig)
+        assert list(bucket.frames) == list(range(6))
+        return float(loss), sums
+
+    loss, sums = loss_and_sums(labels, w)
+    np.testing.assert_allclose(loss, want, rtol=1e-10)
+    _, plain = loss_and_sums(labels, None)
+    for a, b in zip(sums, plain):
+        assert float(a) == float(b)
+    bad = [labels[0]._replace(energy=labels[0].energy + 9.0,
+                              stress=labels[0].stress + 0.1)] + labels[1:]
+    assert loss_and_sums(bad, w)[0] == loss
+    assert loss_and_sums(bad, None)[0] != loss_and_sums(labels, None)[0]
+
+
+def test_config_type_weights_zero_silences_a_type_in_training(frames, tmp_path):
+    """Training with {"bad": 0} on frames whose "bad" stresses are corrupted gives the model
+    trained on the clean labels bit for bit (without the weights it does not); a misspelt
+    type is refused by name, in Python and from a [training] table."""
+    from jaxpot.nn.pipeline import ConfigError, _settings
+    train, val = [], frames[30:36]
+    for k, atoms in enumerate(frames[:16]):
+        copy = atoms.copy()
+        results = dict(atoms.calc.results)
+        copy.info["config_type"] = "bad" if k % 4 == 0 else "bulk"
+        if k % 4 == 0:
+            results["stress"] = results["stress"] + 0.05  # eV/Å^3, 8 GPa
+        copy.calc = SinglePointCalculator(copy, **results)
+        train.append(copy)
+    clean = [a.copy() for a in train]
+    for a, b in zip(clean, frames[:16]):
+        a.calc = SinglePointCalculator(a, **b.calc.results)
+
+    def fit(data, weights):
+        settings = FAST._replace(epochs=2, config_type_weights=weights)
+        result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), data, settings=settings,
+                             validation_frames=val, progress=False)
+        return jax.tree_util.tree_leaves(result.model.params)
+
+    silenced = fit(train, {"bad": 0.0})
+    assert all(np.array_equal(a, b) for a, b in zip(silenced, fit(clean, {"bad": 0.0})))
+    assert not all(np.array_equal(a, b) for a, b in zip(fit(train, None), fit(clean, None)))
+    with pytest.raises(ValueError, match="Bulk"):
+        fit(train, {"Bulk": 2.0})
+    assert _settings({"config_type_weights": {"bad": 0.5}}).config_type_weights == {"bad": 0.5}
+    assert _settings({"config_type_weights": "balanced"}).config_type_weights == "balanced"
+    with pytest.raises(ConfigError, match="config_type_weights"):
+        _settings({"config_type_weights": 2.0})
+
+
 def test_stage_two_changes_the_loss_sigmas_without_compiling(frames):
     """MACE's stage two: from epoch ceil(0.5 x 4) = 2 the loss has other sigmas.  The epochs
     before the switch are bit-identical to a run without it, the validation loss of every

@@ -2,7 +2,8 @@
 
 The stratified carve's per-group counts are checked against scikit-learn's
 ``train_test_split(stratify=...)`` (largest-remainder allocation, as ours), on group sizes
-without ties; the unlabelled carve against the plain seeded permutation it always was.
+without ties; the unlabelled carve against the plain seeded permutation it always was.  The
+"balanced" config_type weights against scikit-learn's ``compute_sample_weight("balanced")``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from jaxpot.training_data import config_types, split_indices, validation_carve
+from jaxpot.training_data import (config_type_loss_weights, config_types, split_indices,
+                                  validation_carve)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SIZES = {"AIMD-NVT": 171, "Surface": 14, "Elastic": 28, "Vacancy": 17}  # 230 frames
@@ -94,3 +96,38 @@ def test_mlearn_ge_validation_holds_every_config_type():
     assert "Surface" not in {types[i] for i in random_val}
     assert {types[i] for i in val} == set(types)
     assert len(val) == len(random_val)
+
+
+def _typed_frames(labels) -> list[Atoms]:
+    frames = []
+    for label in labels:
+        atoms = Atoms("Si")
+        if label is not None:
+            atoms.info["config_type"] = label
+        frames.append(atoms)
+    return frames
+
+
+def test_config_type_loss_weights_balanced_mapping_and_bad_keys():
+    """"balanced" equals scikit-learn's compute_sample_weight("balanced") (frames without a
+    config_type forming one more class); a mapping's factor multiplies residuals, so the loss
+    weight is its square; a key no frame has, or a negative factor, is refused by name."""
+    from sklearn.utils.class_weight import compute_sample_weight
+    labels = _labels()[:120] + [None] * 5
+    frames = _typed_frames(labels)
+    want = compute_sample_weight("balanced", ["(none)" if k is None else k for k in labels])
+    got = config_type_loss_weights(frames, "balanced")
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert abs(got.mean() - 1.0) < 1e-12
+    totals = {k: got[[i for i, x in enumerate(labels) if x == k]].sum() for k in set(labels)}
+    np.testing.assert_allclose(list(totals.values()), len(labels) / len(totals), rtol=1e-12)
+    mapped = config_type_loss_weights(frames, {"Surface": 2.0, "Elastic": 0.0})
+    np.testing.assert_array_equal(mapped, [{"Surface": 4.0, "Elastic": 0.0}.get(k, 1.0)
+                                           for k in labels])
+    np.testing.assert_array_equal(config_type_loss_weights(frames, None), np.ones(125))
+    with pytest.raises(ValueError, match="Surfce"):
+        config_type_loss_weights(frames, {"Surfce": 2.0})
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        config_type_loss_weights(frames, {"Surface": -1.0})
+    with pytest.raises(ValueError, match="'balance'"):
+        config_type_loss_weights(frames, "balance")

@@ -28,7 +28,8 @@ from jaxpot.types import Array
 @pytree_dataclass
 class Targets:
     """Labels of B structures: energy (B,) eV, forces (B,N,3) eV/Å, stress (B,3,3) eV/Å^3 (ASE
-    sign), n_atoms (B,), and 0/1 masks saying which labels each structure has."""
+    sign), n_atoms (B,), 0/1 masks saying which labels each structure has, and each
+    structure's weight in the loss (B,) (``config_type_weights``; 1 by default)."""
 
     energy: Array
     forces: Array
@@ -37,6 +38,7 @@ class Targets:
     has_energy: Array
     has_forces: Array
     has_stress: Array
+    loss_weight: Array
 
 
 class Bucket(NamedTuple):
@@ -56,7 +58,7 @@ class Dataset(NamedTuple):
     n_frames: int
 
 
-def _targets(frames, labels, n_atoms: int) -> Targets:
+def _targets(frames, labels, n_atoms: int, loss_weight) -> Targets:
     b = len(frames)
     energy, has_e = np.zeros(b), np.zeros(b)
     forces, has_f = np.zeros((b, n_atoms, 3)), np.zeros(b)
@@ -72,7 +74,7 @@ def _targets(frames, labels, n_atoms: int) -> Targets:
             stress[s], has_s[s] = voigt_6_to_full_3x3_stress(lab.stress), 1.0
     dtype = jnp.result_type(float)
     return Targets(*(jax.device_put(np.asarray(x, dtype)) for x in (
-        energy, forces, stress, sizes, has_e, has_f, has_s)))
+        energy, forces, stress, sizes, has_e, has_f, has_s, loss_weight)))
 
 
 #: the padding (a fraction of the set's atoms) that merging small buckets may add in tight
@@ -83,9 +85,11 @@ CPU_MAX_PADDING = 0.25
 
 def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels],
                   source: str = "frames", min_bucket: int = 16, prepare=None,
-                  tight: bool | None = None, fine_capacity: bool = True) -> Dataset:
+                  tight: bool | None = None, fine_capacity: bool = True,
+                  loss_weights: Sequence[float] | None = None) -> Dataset:
     """Pack ``frames`` (with their ``labels``) into device buckets for ``model``'s cutoff;
-    ``prepare(model, batch)``, when given, precomputes each bucket's ``extra`` arrays.
+    ``prepare(model, batch)``, when given, precomputes each bucket's ``extra`` arrays;
+    ``loss_weights`` (one per frame, default 1) weigh the frames' terms of the loss.
     ``tight`` (default: on the CPU, where a padded atom or neighbour slot costs what a real
     one does): atoms and neighbour slots padded on the fine ladder, and a small bucket merged
     into a larger shape only within ``CPU_MAX_PADDING`` (:func:`jaxpot.batch.plan_buckets`);
@@ -102,6 +106,7 @@ def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels]
     except ValueError as err:
         raise TrainingDataError(str(err)) from None
     pairs = [frame_pairs(model, atoms) for atoms in frames]
+    loss_weights = np.ones(len(frames)) if loss_weights is None else np.asarray(loss_weights)
     buckets = []
     for plan in plan_buckets(frames, pairs, pad_atoms=True, min_bucket=min_bucket,
                              max_padding=CPU_MAX_PADDING if tight else None, fine=tight,
@@ -110,7 +115,8 @@ def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels]
         sub = [frames[i] for i in members]
         batch = pack(model, sub, [pairs[i] for i in members], plan.n_atoms, plan.capacity,
                      len(members), half_capacity=plan.half_capacity)
-        targets = _targets(sub, [labels[i] for i in members], plan.n_atoms)
+        targets = _targets(sub, [labels[i] for i in members], plan.n_atoms,
+                           loss_weights[members])
         extra = None if prepare is None else prepare(model, batch)
         buckets.append(Bucket(batch, targets, np.asarray(members), extra))
     return Dataset(tuple(buckets), tuple(labels), len(frames))

@@ -5,6 +5,9 @@
 
 over the labelled structures of the batch (weights 0 drop padding rows).  The sigmas (eV/atom,
 eV/Å, GPa) are the expected errors that weight each quantity, as gap_fit's ``default_sigma``.
+A structure's ``Targets.loss_weight`` (``config_type_weights``) multiplies its squared errors in
+the loss, over the same unweighted counts (so a batch of one config_type keeps its weight); the
+error sums reported as metrics stay unweighted.
 """
 
 from __future__ import annotations
@@ -79,12 +82,29 @@ def loss_from_sums(sums: ErrorSums, weights: LossWeights):
             + term(sums.sq_stress, sums.n_stress, weights.stress * GPa))
 
 
+def weighted_squares(sums: ErrorSums, results, batch: Batch, targets: Targets, weight
+                     ) -> ErrorSums:
+    """``sums`` with each structure's squared errors times its ``targets.loss_weight`` (the
+    counts unweighted): the sums of the loss."""
+    energy, forces, stress = results
+    w = weight * targets.loss_weight
+    de = (energy - targets.energy) / jnp.maximum(targets.n_atoms, 1.0)
+    df = (forces - targets.forces) * batch.atom_mask[..., None]
+    w_f = (w * targets.has_forces)[:, None, None]
+    w_s = (w * targets.has_stress)[:, None, None]
+    ds = stress - targets.stress
+    return sums._replace(sq_energy=jnp.sum(w * targets.has_energy * de * de),
+                         sq_forces=jnp.sum(w_f * df * df), sq_stress=jnp.sum(w_s * ds * ds))
+
+
 def batch_loss(model: EnergyModel, batch: Batch, targets: Targets, weight,
                weights: LossWeights, results_fn=autodiff_results, extra=None):
     """(loss, error sums) of ``model`` on a batch; ``results_fn(model, batch, extra)`` gives
-    the predictions (autodiff by default)."""
-    sums = error_sums(results_fn(model, batch, extra), batch, targets, weight)
-    return loss_from_sums(sums, weights), sums
+    the predictions (autodiff by default); the sums are unweighted by ``loss_weight``."""
+    results = results_fn(model, batch, extra)
+    sums = error_sums(results, batch, targets, weight)
+    return loss_from_sums(weighted_squares(sums, results, batch, targets, weight),
+                          weights), sums
 
 
 def add_sums(total: ErrorSums | None, sums: ErrorSums) -> ErrorSums:

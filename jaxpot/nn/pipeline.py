@@ -13,7 +13,8 @@ giving its share; ``stratify_validation = false`` in ``[training]``: a plain ran
 ``test`` (files to report errors on), ``checkpoint`` (default ``<output>.ckpt.npz``),
 ``report`` (directory, default ``<output>_report``), ``[architecture]``
 (:func:`~jaxpot.nn.bpnn`, :func:`~jaxpot.nn.painn` or :func:`~jaxpot.nn.mace` keywords),
-``[training]`` (:class:`~jaxpot.nn.train.TrainSettings` fields; ``[training.weights]`` the loss
+``[training]`` (:class:`~jaxpot.nn.train.TrainSettings` fields, ``config_type_weights`` a
+table ``{Surface = 2.0}`` or ``"balanced"``; ``[training.weights]`` the loss
 sigmas ``energy`` eV/atom, ``forces`` eV/Å, ``stress`` GPa; ``[training.stage_two_weights]``
 those of the last ``1 - stage_two_start`` of the epochs, those it leaves out as in
 ``weights``; both default to the model kind's, :mod:`jaxpot.nn.kinds`).  As a mapping (the
@@ -111,6 +112,12 @@ def _settings(table: Mapping) -> TrainSettings:
         table[key] = base._replace(**{k: float(v) for k, v in weights.items()})
     typed = {}
     for key, value in table.items():
+        if key == "config_type_weights":  # a table or "balanced", checked against the frames
+            if not isinstance(value, (Mapping, str)):
+                raise ConfigError(f"[training] config_type_weights = {value!r}: expected a "
+                                  "table {config_type = factor} or \"balanced\"")
+            typed[key] = dict(value) if isinstance(value, Mapping) else value
+            continue
         kind = _field_type(key)
         try:
             typed[key] = value if key in SIGMA_TABLES or value is None else kind(value)

@@ -23,7 +23,7 @@ import json
 import math
 import time
 from typing import NamedTuple
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,7 @@ from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, 
                             error_metrics, error_sums, loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization, pair_count
 from jaxpot.pytree import stack_trees
-from jaxpot.training_data import labelled_splits
+from jaxpot.training_data import config_type_loss_weights, labelled_splits
 
 
 PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
@@ -69,6 +69,9 @@ class TrainSettings(NamedTuple):
     stage_two_start: float = 0.75  # fraction of the run's epochs before stage two (1: none)
     validation_fraction: float = 0.1
     stratify_validation: bool = True  # carve per config_type (False: plain random carve)
+    # {config_type: factor} on its residuals, or "balanced" (training loss only; the
+    # validation loss stays unweighted): jaxpot.training_data.config_type_loss_weights
+    config_type_weights: Mapping[str, float] | str | None = None
     patience: int | None = None  # epochs without validation gain; None: max(50, epochs // 3)
     ema_decay: float = 0.99
     ensemble_size: int = 1
@@ -202,7 +205,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
         raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     prepare, results_fn = training_view(model)
-    train_set = build_dataset(model, frames, labels, source, prepare=prepare)
+    train_set = build_dataset(model, frames, labels, source, prepare=prepare, loss_weights=(
+        config_type_loss_weights(frames, settings.config_type_weights)))
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)",
                             prepare=prepare) if val_frames else None
     model = fit_normalization(model, frames, labels, train_set, n_pairs)
