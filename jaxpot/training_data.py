@@ -7,7 +7,7 @@ index; labels read with those errors; and the seeded validation split carved fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -133,7 +133,15 @@ def config_type_loss_weights(frames: Sequence, weights) -> np.ndarray:
                              "{config_type: factor} or 'balanced'")
         counts = {k: kinds.count(k) for k in set(kinds)}
         return np.array([n / (len(counts) * counts[k]) for k in kinds])
-    present = {k for k in kinds if k is not None}
+    check_config_type_weights(frames, weights)
+    return np.array([float(weights.get(k, 1.0)) ** 2 if k is not None else 1.0
+                     for k in kinds])
+
+
+def check_config_type_weights(frames: Sequence, weights: Mapping[str, float]) -> None:
+    """Refuse a ``{config_type: factor}`` mapping with a key no frame has or a negative or
+    non-finite factor (ValueError naming them)."""
+    present = {k for k in config_types(frames) if k is not None}
     missing = sorted(set(weights) - present)
     if missing:
         raise ValueError(f"config_type_weights names {missing}, which no training "
@@ -141,5 +149,3 @@ def config_type_loss_weights(frames: Sequence, weights) -> np.ndarray:
     bad = {k: v for k, v in weights.items() if not (np.isfinite(v) and v >= 0)}
     if bad:
         raise ValueError(f"config_type_weights {bad}: factors must be finite and >= 0")
-    return np.array([float(weights.get(k, 1.0)) ** 2 if k is not None else 1.0
-                     for k in kinds])

@@ -261,7 +261,8 @@ def test_fit_recovers_the_labelling_model(labelled):
 
 def test_config_type_weights_silence_corrupted_configurations(labelled):
     """Energies of two configurations shifted by 1 eV/atom under config_type 'bad': with
-    weight 0 for 'bad' the fit still recovers the labelling model, with weight 1 it does not."""
+    weight 0 for 'bad' the fit still recovers the labelling model, with weight 1 it does not;
+    a type no configuration has is refused by name."""
     desc, truth, frames = labelled
     corrupted = []
     for k, atoms in enumerate(frames):
@@ -279,6 +280,9 @@ def test_config_type_weights_silence_corrupted_configurations(labelled):
                                atol=1e-7)
     heard = fit_snap(corrupted, desc, LinearFitSettings(**base), progress=False)
     assert np.abs(jaxpot.predict(heard.model, frames[:3]).energy - ref).max() > 1e-3
+    with pytest.raises(ValueError, match="'bda'"):  # a misspelt type would weigh nothing
+        fit_snap(corrupted, desc, LinearFitSettings(config_type_weights={"bda": 0.0}, **base),
+                 progress=False)
 
 
 def test_interrupted_fit_resumes_from_its_checkpoint(labelled, tmp_path, monkeypatch):
@@ -320,8 +324,8 @@ def test_interrupted_fit_resumes_from_its_checkpoint(labelled, tmp_path, monkeyp
                                fit_snap(frames, desc, ridged, progress=False)
                                .model.params["coefficients"], rtol=1e-8, atol=1e-12)
     with pytest.raises(CheckpointMismatchError, match="other settings or data"):
-        fit_snap(frames, desc, dataclasses.replace(settings, config_type_weights={"x": 2.0}),
-                 progress=False, checkpoint=path)
+        fit_snap(frames, desc, dataclasses.replace(settings, ridge=None, ridges=(1e-10,)),
+                 progress=False, checkpoint=path)  # a search: a validation carve, other rows
 
 
 def test_ill_conditioned_fit_names_the_regulariser(labelled):

@@ -30,7 +30,8 @@ from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.solve import KINDS, Choice, absorb, empty_state, merge, rmse, select, solve
 from jaxpot.model import EnergyModel
 from jaxpot.space import VOIGT_PAIRS
-from jaxpot.training_data import read_labels_checked, validation_carve
+from jaxpot.training_data import (check_config_type_weights, read_labels_checked,
+                                  validation_carve)
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of design rows (bytes)
 
@@ -132,6 +133,7 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
     timings = {}
     start = time.perf_counter()
     labels = read_labels_checked(frames, source=source)
+    check_config_type_weights(frames, settings.config_type_weights)
     template = basis.model(np.zeros(basis.n_columns))
     check_frames(template, frames, source)
     search = settings.ridge is None or len(settings.force_factors) > 1 \
