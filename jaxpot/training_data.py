@@ -134,8 +134,7 @@ def config_type_loss_weights(frames: Sequence, weights) -> np.ndarray:
         counts = {k: kinds.count(k) for k in set(kinds)}
         return np.array([n / (len(counts) * counts[k]) for k in kinds])
     check_config_type_weights(frames, weights)
-    return np.array([float(weights.get(k, 1.0)) ** 2 if k is not None else 1.0
-                     for k in kinds])
+    return np.array([float(weights.get(k, 1.0)) ** 2 for k in kinds])
 
 
 def check_config_type_weights(frames: Sequence, weights: Mapping[str, float]) -> None:

@@ -54,9 +54,11 @@ def autodiff_results(model: EnergyModel, batch: Batch, extra=None):
     return res.energy, res.forces, res.stress
 
 
-def error_sums(results, batch: Batch, targets: Targets, weight) -> ErrorSums:
+def error_sums(results, batch: Batch, targets: Targets, weight, square_weight=None
+               ) -> ErrorSums:
     """Per-batch error sums of predicted ``results`` = (energy (B,), forces (B,N,3), stress
-    (B,3,3)); weight (B,) 0/1 selects rows."""
+    (B,3,3)); weight (B,) 0/1 selects rows.  ``square_weight`` (B,), when given, multiplies
+    each structure's squared errors (the loss's sums; counts and absolute errors unweighted)."""
     energy, forces, stress = results
     w_e = weight * targets.has_energy
     de = (energy - targets.energy) / jnp.maximum(targets.n_atoms, 1.0)
@@ -64,9 +66,11 @@ def error_sums(results, batch: Batch, targets: Targets, weight) -> ErrorSums:
     df = (forces - targets.forces) * w_f
     w_s = (weight * targets.has_stress)[:, None, None]
     ds = (stress - targets.stress) * w_s
-    return ErrorSums(jnp.sum(w_e), jnp.sum(w_e * jnp.abs(de)), jnp.sum(w_e * de * de),
-                     3.0 * jnp.sum(w_f[..., 0]), jnp.sum(jnp.abs(df)), jnp.sum(df * df),
-                     9.0 * jnp.sum(w_s), jnp.sum(jnp.abs(ds)), jnp.sum(ds * ds))
+    q = 1.0 if square_weight is None else square_weight
+    q3 = 1.0 if square_weight is None else square_weight[:, None, None]
+    return ErrorSums(jnp.sum(w_e), jnp.sum(w_e * jnp.abs(de)), jnp.sum(q * w_e * de * de),
+                     3.0 * jnp.sum(w_f[..., 0]), jnp.sum(jnp.abs(df)), jnp.sum(q3 * df * df),
+                     9.0 * jnp.sum(w_s), jnp.sum(jnp.abs(ds)), jnp.sum(q3 * ds * ds))
 
 
 def loss_from_sums(sums: ErrorSums, weights: LossWeights):
@@ -82,29 +86,13 @@ def loss_from_sums(sums: ErrorSums, weights: LossWeights):
             + term(sums.sq_stress, sums.n_stress, weights.stress * GPa))
 
 
-def weighted_squares(sums: ErrorSums, results, batch: Batch, targets: Targets, weight
-                     ) -> ErrorSums:
-    """``sums`` with each structure's squared errors times its ``targets.loss_weight`` (the
-    counts unweighted): the sums of the loss."""
-    energy, forces, stress = results
-    w = weight * targets.loss_weight
-    de = (energy - targets.energy) / jnp.maximum(targets.n_atoms, 1.0)
-    df = (forces - targets.forces) * batch.atom_mask[..., None]
-    w_f = (w * targets.has_forces)[:, None, None]
-    w_s = (w * targets.has_stress)[:, None, None]
-    ds = stress - targets.stress
-    return sums._replace(sq_energy=jnp.sum(w * targets.has_energy * de * de),
-                         sq_forces=jnp.sum(w_f * df * df), sq_stress=jnp.sum(w_s * ds * ds))
-
-
 def batch_loss(model: EnergyModel, batch: Batch, targets: Targets, weight,
                weights: LossWeights, results_fn=autodiff_results, extra=None):
     """(loss, error sums) of ``model`` on a batch; ``results_fn(model, batch, extra)`` gives
     the predictions (autodiff by default); the sums are unweighted by ``loss_weight``."""
     results = results_fn(model, batch, extra)
-    sums = error_sums(results, batch, targets, weight)
-    return loss_from_sums(weighted_squares(sums, results, batch, targets, weight),
-                          weights), sums
+    loss_sums = error_sums(results, batch, targets, weight, targets.loss_weight)
+    return loss_from_sums(loss_sums, weights), error_sums(results, batch, targets, weight)
 
 
 def add_sums(total: ErrorSums | None, sums: ErrorSums) -> ErrorSums:
