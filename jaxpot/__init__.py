@@ -17,7 +17,7 @@ from jaxpot.model import EnergyModel, register_model_kind
 from jaxpot.neighbors import (NeighborList, allocate_for_model, allocate_neighbor_list,
                               neighbor_list, neighbor_vectors, reallocate_if_needed,
                               update_neighbor_list)
-from jaxpot.precision import PrecisionWarning
+from jaxpot.precision import PrecisionError, PrecisionWarning
 from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import Structure, StructureError
 
@@ -43,7 +43,7 @@ def __dir__():
 
 __all__ = [
     "EnergyModel", "JaxpotCalculator", "ModelFileError", "NeighborList", "Prediction",
-    "PrecisionWarning", "Structure", "StructureError", "allocate_for_model",
+    "PrecisionError", "PrecisionWarning", "Structure", "StructureError", "allocate_for_model",
     "allocate_neighbor_list", "energy_forces_stress", "forces", "load", "neighbor_list",
     "neighbor_vectors", "predict", "reallocate_if_needed", "register_model_kind", "save",
     "stress", "update_neighbor_list", "virial",

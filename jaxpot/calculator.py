@@ -22,7 +22,7 @@ from jaxpot.driver import refresh_neighbors
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, check_min_distance
-from jaxpot.precision import warn_if_single_precision
+from jaxpot.precision import check_precision
 from jaxpot.space import VOIGT_PAIRS
 from jaxpot.structure import StructureError, check_species_known, validate_atoms_input
 
@@ -65,7 +65,7 @@ class JaxpotCalculator(Calculator):
         atoms = self.atoms
         validate_atoms_input(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
         check_species_known(atoms.numbers, self.model.species, self.model.name)
-        warn_if_single_precision("JaxpotCalculator")
+        check_precision(self.model, "JaxpotCalculator")
         has_volume = atoms.cell.rank == 3
         if "stress" in properties and not has_volume:
             raise PropertyNotImplementedError("stress needs a 3D cell (cell rank 3)")

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.precision import FLOAT64, PRECISIONS, check_precision, combined
 from jaxpot.types import Array, PyTree
 
 #: kind -> ``from_spec(config) -> EnergyModel``; families add themselves on import (append-only)
@@ -150,6 +151,10 @@ class EnergyModel:
         cpu_fusions: XLA:CPU's YNNPACK fusions suit this model (the default); three-body
             models whose jitted MD runs faster without them say False
             (:mod:`jaxpot.compiler`).
+        precision: ``"float64"`` for a model that must not be computed in float32 (families
+            fitted by float64 linear algebra declare it), else ``"float32"``; entry points
+            enforce it (:mod:`jaxpot.precision`).  Not part of the model's identity for
+            compiled code.
     """
 
     energy_fn: Callable
@@ -163,6 +168,7 @@ class EnergyModel:
     reciprocal_spacing: float = 0.0
     uses_rows: bool = True
     cpu_fusions: bool = True
+    precision: str = "float32"
 
     def __post_init__(self):
         cutoff = float(self.cutoff)
@@ -181,6 +187,9 @@ class EnergyModel:
         object.__setattr__(self, "reciprocal_spacing", spacing)
         object.__setattr__(self, "uses_rows", bool(self.uses_rows))
         object.__setattr__(self, "cpu_fusions", bool(self.cpu_fusions))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"{self.name}: precision must be one of {PRECISIONS}, got "
+                             f"{self.precision!r}")
 
     def replace(self, **changes) -> "EnergyModel":
         """A copy with some fields changed (as ``dataclasses.replace``)."""
@@ -200,8 +209,10 @@ class EnergyModel:
 
     # ------------------------------------------------------------------ evaluation
     def energy(self, positions: Array, cell: Array, species: Array, neighbors: Any) -> Array:
-        """Total energy in eV."""
+        """Total energy in eV (a model that needs float64 refuses float32: see
+        :mod:`jaxpot.precision`)."""
         check_neighbor_range(self, neighbors)
+        require_precision(self)
         return self.energy_fn(self.params, positions, cell, species, neighbors)
 
     def atomic_energies(self, positions: Array, cell: Array, species: Array,
@@ -210,6 +221,7 @@ class EnergyModel:
         if self.atomic_energies_fn is None:
             raise NotImplementedError(f"{self.name} does not define per-atom energies")
         check_neighbor_range(self, neighbors)
+        require_precision(self)
         return self.atomic_energies_fn(self.params, positions, cell, species, neighbors)
 
     @property
@@ -251,8 +263,15 @@ def check_neighbor_range(model: EnergyModel, neighbors: Any) -> None:
                          "the list with cutoff=model.cutoff")
 
 
+def require_precision(model: EnergyModel) -> None:
+    """Refuse a float64 model in float32 (:func:`jaxpot.precision.check_precision` without
+    its warning: called at trace time by ``energy``, so the hot path pays nothing)."""
+    if model.precision == FLOAT64:
+        check_precision(model, model.name)
+
+
 _STATIC_FIELDS = ("energy_fn", "cutoff", "species", "atomic_energies_fn", "spec", "name",
-                  "part_cutoffs", "reciprocal_spacing", "uses_rows", "cpu_fusions")
+                  "part_cutoffs", "reciprocal_spacing", "uses_rows", "cpu_fusions", "precision")
 
 
 def _flatten(model: EnergyModel):
@@ -331,7 +350,8 @@ def sum_models(*models: EnergyModel) -> EnergyModel:
                        # parts at shorter cutoffs read prefix views of the rows
                        uses_rows=any(m.uses_rows for m in models)
                        or len({c for m in models for c in m.part_cutoffs}) > 1,
-                       cpu_fusions=all(m.cpu_fusions for m in models))
+                       cpu_fusions=all(m.cpu_fusions for m in models),
+                       precision=combined([m.precision for m in models]))
 
 
 def _restricted(neighbors, part_cutoffs: tuple[float, ...]):
@@ -360,7 +380,7 @@ def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
                        species=model.species, atomic_energies_fn=atomic, spec=spec,
                        name=f"{factor:g} * ({model.name})", part_cutoffs=model.part_cutoffs,
                        reciprocal_spacing=model.reciprocal_spacing, uses_rows=model.uses_rows,
-                       cpu_fusions=model.cpu_fusions)
+                       cpu_fusions=model.cpu_fusions, precision=model.precision)
 
 
 def species_numbers(species) -> tuple[int, ...] | None:

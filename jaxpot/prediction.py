@@ -21,7 +21,7 @@ import numpy as np
 from jaxpot.batch import (PREDICT_BATCH, check_frames, evaluate_batch, frame_pairs,
                           packed_batches, plan_buckets)
 from jaxpot.model import EnergyModel
-from jaxpot.precision import warn_if_single_precision
+from jaxpot.precision import check_precision
 from jaxpot.space import VOIGT_PAIRS
 
 
@@ -63,7 +63,7 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
         raise ValueError("predict got no frames")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    warn_if_single_precision("jaxpot.predict")
+    check_precision(model, "jaxpot.predict")
     check_frames(model, frames)
     pairs = [frame_pairs(model, atoms) for atoms in frames]
     buckets = plan_buckets(frames, pairs, pad_atoms=model.atomic_energies_fn is not None,

@@ -30,6 +30,22 @@ import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+_approx = pytest.approx
+
+
+def _approx_of_plain_numbers(expected, *args, **kwargs):
+    """``pytest.approx`` that refuses a JAX array as the expected value: pytest 9.2 reads
+    ``.flat`` of a 0-d one, which JAX arrays refuse, while older pytest accepted it, so such a
+    test passes or fails by the installed pytest.  Convert with float() or np.asarray first."""
+    if isinstance(expected, jax.Array) or (isinstance(expected, (tuple, list)) and any(
+            isinstance(x, jax.Array) for x in expected)):
+        raise TypeError("pytest.approx of a JAX array: convert it with float() or np.asarray "
+                        "first (pytest >= 9.2 cannot read a 0-d JAX array)")
+    return _approx(expected, *args, **kwargs)
+
+
+pytest.approx = _approx_of_plain_numbers
+
 
 def _worker_is_large() -> bool:
     """Whether this process holds over 20,000 memory mappings or 3 GB resident (Linux's

@@ -12,7 +12,6 @@ from ase.build import bulk
 import jaxpot
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
-from jaxpot.precision import PrecisionWarning, warn_if_single_precision
 from jaxpot.potentials import lennard_jones, stillinger_weber
 from jaxpot.structure import StructureError
 
@@ -54,15 +53,6 @@ def test_open_cluster_with_a_far_atom_allocates_small():
     d = np.linalg.norm(pos[j] - pos[i], axis=1)
     full = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
     assert len(i) == int(np.sum((full < 3.0) & (full > 0))) and d.max() < 3.0
-
-
-def test_float32_is_announced_once():
-    jax.config.update("jax_enable_x64", False)
-    try:
-        with pytest.warns(PrecisionWarning, match="float64 is off"):
-            warn_if_single_precision("test")
-    finally:
-        jax.config.update("jax_enable_x64", True)
 
 
 def test_predict_names_the_bad_frame():

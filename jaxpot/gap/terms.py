@@ -115,7 +115,8 @@ def soap_gp(*, species, cutoff: float, n_max: int, l_max: int, atom_sigma: float
 
     return EnergyModel(energy_fn=energy, params=params, cutoff=desc.r_cut,
                        species=desc.species, atomic_energies_fn=local,
-                       spec=make_spec("gap_soap", _MODULE, **config), name="GAP SOAP")
+                       spec=make_spec("gap_soap", _MODULE, **config), name="GAP SOAP",
+                       precision="float64")
 
 
 def soap_gp_descriptor(model: EnergyModel) -> SOAP:
@@ -209,7 +210,7 @@ def distance_2b_gp(*, species, cutoff: float, theta: float = 0.5, delta: float =
     return EnergyModel(energy_fn=energy, params=params, cutoff=float(cutoff), species=zs,
                        atomic_energies_fn=atomic,
                        spec=make_spec("gap_distance_2b", _MODULE, **config),
-                       name="GAP distance_2b")
+                       name="GAP distance_2b", precision="float64")
 
 
 def _2b_from_spec(config: dict) -> EnergyModel:

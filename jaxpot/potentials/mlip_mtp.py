@@ -147,7 +147,8 @@ def mlip_mtp_from_config(config: dict, params=None) -> EnergyModel:
     spec = make_spec("mlip_mtp", __name__, **{k: v.tolist() if isinstance(v, np.ndarray) else v
                                               for k, v in config.items()})
     return EnergyModel(energy_fn=energy, params=params, cutoff=r_cut, species=zs,
-                       atomic_energies_fn=atomic_energies, spec=spec, name="MTP (mlip-2 file)")
+                       atomic_energies_fn=atomic_energies, spec=spec, name="MTP (mlip-2 file)",
+                       precision="float64")
 
 
 register_model_kind("mlip_mtp", mlip_mtp_from_config)

@@ -88,7 +88,8 @@ def _model(desc: MomentTensors, params, dtype) -> EnergyModel:
 
     spec = make_spec("mtp", __name__, **config_of(desc), dtype=jnp.dtype(dtype).name)
     return EnergyModel(energy_fn=energy, params=params, cutoff=desc.r_cut, species=desc.species,
-                       atomic_energies_fn=atomic_energies, spec=spec, name=f"MTP-{desc.level}")
+                       atomic_energies_fn=atomic_energies, spec=spec, name=f"MTP-{desc.level}",
+                       precision="float64")
 
 
 def config_of(desc: MomentTensors) -> dict:

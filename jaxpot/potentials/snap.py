@@ -81,7 +81,8 @@ def snap(coeff_file: str | None = None, param_file: str | None = None, *, specie
 
     return EnergyModel(energy_fn=energy, params={"coefficients": jnp.asarray(coefficients)},
                        cutoff=descriptor.cutoff, species=descriptor.species,
-                       atomic_energies_fn=atomic_energies, spec=spec, name=kind)
+                       atomic_energies_fn=atomic_energies, spec=spec, name=kind,
+                       precision="float64")
 
 
 def _feature_energy(quadratic: bool):

@@ -11,7 +11,7 @@ import numpy as np
 from jaxpot.compiler import run_once_programs
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, allocate_for_model
-from jaxpot.precision import warn_if_single_precision
+from jaxpot.precision import check_precision
 from jaxpot.space import voigt_strain_to_full
 from jaxpot.structure import Structure, StructureError, as_structure, check_species_known
 
@@ -37,7 +37,7 @@ class Prepared(NamedTuple):
 
 def prepare(model: EnergyModel, atoms, skin: float = 0.0) -> Prepared:
     """Validate ``atoms`` (ase.Atoms or Structure) for ``model`` and build a neighbor list."""
-    warn_if_single_precision("jaxpot.properties")
+    check_precision(model, "jaxpot.properties")
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     check_species_known(np.asarray(structure.species), model.species, model.name)
     nbrs = allocate_for_model(model, np.asarray(structure.positions),
