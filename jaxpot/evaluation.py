@@ -25,6 +25,8 @@ from ase import units
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.stress import full_3x3_to_voigt_6_stress
 
+from jaxpot.io.atomic_file import atomic_write
+from jaxpot.label_checks import check_frames, check_names_present, check_stress_plausible
 from jaxpot.prediction import predict
 
 GPA = units.GPa  #: 1 GPa in eV/Å^3 (1 eV/Å^3 = 160.21766208 GPa)
@@ -123,10 +125,12 @@ def evaluate(model, frames: Sequence, *, names: LabelKeys | Mapping | None = Non
     """
     if hasattr(frames, "positions"):
         frames = [frames]
-    frames = list(frames)
+    frames = check_frames(frames, "evaluate: frames")
     if not frames:
         raise ValueError("evaluate got no frames")
     keys = label_keys(names)
+    check_chosen_names_present(frames, names, keys, source if isinstance(source, str)
+                               else "frames")
     where = ([f"{source}[{i}]" for i in range(len(frames))] if isinstance(source, str)
              else list(source))
     if len(where) != len(frames):
@@ -171,6 +175,18 @@ def label_keys(names: LabelKeys | Mapping | object | None) -> LabelKeys | None:
                      get("virial", d.virial), get("config_type", d.config_type))
 
 
+def check_chosen_names_present(frames: Sequence, names, keys: LabelKeys | None,
+                               where: str) -> None:
+    """Refuse label keys the caller chose (``names`` given, keys other than the defaults)
+    that no frame carries: a misspelt key must not fall back to calculator results."""
+    if names is None or keys is None:
+        return
+    default = LabelKeys()
+    chosen = {role: key for role, key in keys._asdict().items()
+              if role != "config_type" and key is not None and key != getattr(default, role)}
+    check_names_present(frames, chosen, where)
+
+
 def read_labels(atoms, keys: LabelKeys | None, where: str) -> Labels:
     """Reference labels of one frame (named keys first, then calculator results)."""
     k = keys or LabelKeys(None, None, None)
@@ -183,6 +199,8 @@ def read_labels(atoms, keys: LabelKeys | None, where: str) -> Labels:
         s = _label(atoms, None, "stress")
         s = full_3x3_to_voigt_6_stress(np.asarray(s, float)) if np.shape(s) == (3, 3) else s
         stress = _checked(s, (6,), "stress", where)
+    if stress is not None:
+        check_stress_plausible(stress, where)
     if energy is None and forces is None and stress is None:
         looked = "" if keys is None else f"keys {k.energy!r}, {k.forces!r}, {k.virial!r} and "
         raise ValueError(f"{where}: no energy, forces or stress labels (looked for {looked}"
@@ -207,21 +225,24 @@ def group_metrics(energy: Parity, forces: Parity, stress: Parity, sizes: np.ndar
                    len(stress.frame), *e, *f, *s)
 
 
-def error_report(model, sets: Mapping[str, Sequence], report_dir: str | Path
-                 ) -> tuple[dict, str]:
-    """Evaluate ``model`` on each named set of labelled frames and write, in ``report_dir``,
-    parity plots ``parity_<name>_*.png``, ``errors.txt`` and ``errors.json``; return
-    ({name: metrics dict}, printable tables)."""
+def error_report(model, sets: Mapping[str, Sequence], report_dir: str | Path, *,
+                 names: LabelKeys | Mapping | object | None = None) -> tuple[dict, str]:
+    """Evaluate ``model`` on each named set of labelled frames (label keys ``names``, as
+    :func:`evaluate`) and write, in ``report_dir``, parity plots ``parity_<name>_*.png``,
+    ``errors.txt`` and ``errors.json`` (atomically); return ({name: metrics dict}, printable
+    tables)."""
     import json
     errors, tables = {}, []
     for name, data in sets.items():
-        ev = evaluate(model, data, progress=False)
+        ev = evaluate(model, data, names=names, progress=False, source=name)
         errors[name] = ev.to_dict()
         tables.append(f"== {name} ({len(data)} configurations)\n{ev.table()}")
         parity_plots(ev, Path(report_dir) / f"parity_{name}")
     text = "\n\n".join(tables)
-    (Path(report_dir) / "errors.txt").write_text(text + "\n")
-    (Path(report_dir) / "errors.json").write_text(json.dumps(errors, indent=1, default=str))
+    with atomic_write(Path(report_dir) / "errors.txt", "w") as f:
+        f.write(text + "\n")
+    with atomic_write(Path(report_dir) / "errors.json", "w") as f:
+        json.dump(errors, f, indent=1, default=str)
     return errors, text
 
 

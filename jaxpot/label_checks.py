@@ -18,7 +18,12 @@ from ase import Atoms, units
 STRESS_LIMIT_GPA = 1000.0
 
 
-class LabelError(ValueError):
+class TrainingDataError(ValueError):
+    """A training configuration that cannot be used, with file and index in the message
+    (re-exported as :class:`jaxpot.training_data.TrainingDataError`)."""
+
+
+class LabelError(TrainingDataError):
     """A label that cannot mean what the file says (a unit mistake, a name matching nothing)."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from jaxpot.batch import (PREDICT_BATCH, check_frames, evaluate_batch, frame_pairs,
                           packed_batches, plan_buckets)
+from jaxpot.label_checks import check_frames as atoms_list
 from jaxpot.model import EnergyModel
 from jaxpot.precision import check_precision
 from jaxpot.space import VOIGT_PAIRS
@@ -58,7 +59,7 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
         raise TypeError(f"predict needs a jaxpot EnergyModel, got {type(model)!r}")
     if hasattr(frames, "positions"):  # one ase.Atoms
         frames = [frames]
-    frames = list(frames)
+    frames = atoms_list(frames, "predict: frames")
     if not frames:
         raise ValueError("predict got no frames")
     if batch_size is not None and batch_size < 1:

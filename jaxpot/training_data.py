@@ -11,17 +11,17 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from jaxpot.evaluation import Labels, label_keys, read_labels
-
-
-class TrainingDataError(ValueError):
-    """A training configuration that cannot be used, with file and index in the message."""
+from jaxpot.evaluation import Labels, check_chosen_names_present, label_keys, read_labels
+from jaxpot.label_checks import TrainingDataError, check_frames
 
 
 def read_labels_checked(frames: Sequence, names=None, source: Sequence[str] | str = "frames"
                         ) -> list[Labels]:
     """Labels of every frame; errors name the file and configuration index."""
     keys = label_keys(names)
+    frames = check_frames(frames, source if isinstance(source, str) else "frames")
+    check_chosen_names_present(frames, names, keys,
+                               source if isinstance(source, str) else "frames")
     where = ([f"{source}[{i}]" for i in range(len(frames))] if isinstance(source, str)
              else list(source))
     out = []
@@ -29,6 +29,8 @@ def read_labels_checked(frames: Sequence, names=None, source: Sequence[str] | st
         try:
             out.append(read_labels(atoms, keys, where[i]))
         except ValueError as err:
+            if isinstance(err, TrainingDataError):
+                raise
             raise TrainingDataError(str(err)) from None
     return out
 

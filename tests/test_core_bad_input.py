@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from ase import Atoms
+from ase import units as ase_units
 from ase.build import bulk
 
 import jaxpot
@@ -80,3 +81,75 @@ def test_registry_rebuilds_models_and_refuses_unknown_kinds(tmp_path):
         registered_kinds())
     with pytest.raises(KeyError, match="unknown model kind 'nonsense'"):
         model_from_spec({"kind": "nonsense", "config": {}})
+
+
+def _labelled_si(stress_gpa=None, energy_key=None):
+    """A rattled SW-labelled Si cell; ``stress_gpa``: store that stress (GPa numbers) in the
+    file as if they were eV/Å^3, the unit mistake issue 67 found."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    atoms.calc = jaxpot.JaxpotCalculator(stillinger_weber())
+    e, f, s = atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+    if stress_gpa is not None:
+        s = s / ase_units.GPa  # the numbers of GPa, read as eV/Å^3
+    atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f, stress=s)
+    if energy_key:
+        atoms.info[energy_key] = e
+    return atoms
+
+
+def test_species_given_as_a_string_or_an_unknown_symbol_is_named():
+    """species="Si" is one species (not "S" and "i"); "Xx" and 0 are named, not KeyErrors."""
+    assert lennard_jones(sigma=2.0, epsilon=0.01, cutoff=4.0, species="Si").species == (14,)
+    with pytest.raises(ValueError, match="unknown element symbol 'Xx'"):
+        lennard_jones(sigma=2.0, epsilon=0.01, cutoff=4.0, species=["Si", "Xx"])
+    with pytest.raises(ValueError, match="atomic number 1-118"):
+        lennard_jones(sigma=2.0, epsilon=0.01, cutoff=4.0, species=[0])
+
+
+def test_frames_given_as_paths_are_named(tmp_path):
+    """predict(model, ["a.xyz"]) says to read the file, instead of "'str' object has no
+    attribute 'info'"."""
+    from jaxpot.evaluation import evaluate
+    from jaxpot.training_data import read_labels_checked
+    model = stillinger_weber()
+    for call in (lambda f: jaxpot.predict(model, f), lambda f: evaluate(model, f),
+                 lambda f: read_labels_checked(f)):
+        with pytest.raises(TypeError, match=r"\[0\] is str 'a.xyz'.*ase.io.read"):
+            call(["a.xyz"])
+        with pytest.raises(TypeError, match="read a file with ase.io.read"):
+            call("a.xyz")
+
+
+def test_stress_labels_in_gpa_are_refused_naming_the_configuration():
+    """A file whose stresses are GPa numbers (ASE expects eV/Å^3): 160x too large, refused as
+    a unit mistake naming the frame, by the evaluation and by every trainer's label reader."""
+    from jaxpot.evaluation import evaluate
+    from jaxpot.label_checks import LabelError
+    from jaxpot.training_data import read_labels_checked
+    atoms = _labelled_si(stress_gpa=True)
+    atoms.calc.results["stress"][0] = 2000.0  # 2000 "eV/Å^3": GPa numbers of a compressed cell
+    good = _labelled_si()
+    for call in (lambda f: evaluate(stillinger_weber(), f, source="test.xyz"),
+                 lambda f: read_labels_checked(f, source="test.xyz")):
+        with pytest.raises(LabelError, match=r"test.xyz\[1\].*GPa.*ase.units.GPa"):
+            call([good, atoms])
+    assert np.isfinite(evaluate(stillinger_weber(), [good]).overall.stress_rmse)
+
+
+def test_label_names_that_match_nothing_are_refused():
+    """names={"energy": "dft_energy"} on frames without that key: refused, not a silent
+    fall-back to the calculator's energy; with the key present it is read."""
+    from jaxpot.evaluation import evaluate
+    from jaxpot.label_checks import LabelError
+    from jaxpot.training_data import read_labels_checked
+    frames = [_labelled_si()]
+    for call in (lambda n: evaluate(stillinger_weber(), frames, names=n),
+                 lambda n: read_labels_checked(frames, n)):
+        with pytest.raises(LabelError, match="'dft_energy' matches nothing"):
+            call({"energy": "dft_energy"})
+    tagged = [_labelled_si(energy_key="dft_energy")]
+    tagged[0].info["dft_energy"] += 1.0
+    labels = read_labels_checked(tagged, {"energy": "dft_energy"})
+    assert labels[0].energy == pytest.approx(tagged[0].get_potential_energy() + 1.0)
