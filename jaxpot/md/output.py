@@ -1,11 +1,18 @@
-"""What an MD run leaves behind: the log, trajectory files and atomic checkpoints."""
+"""What an MD run leaves behind: the log, trajectory files and atomic checkpoints.
+
+A checkpoint is a plain ``.npz`` (:mod:`jaxpot.io.array_tree`, no pickle): every array leaf of
+the MD state and the neighbor list, the log rows as stacked arrays, and a JSON header with the
+format, version, the trees' schema (classes from an allowlist and their static fields), the
+identity of the run that wrote it and a SHA-256 digest.  Loading never runs code from the
+file, and refuses (:class:`MDError`, naming the file and what to do) a file of another
+format or version, a corrupt one, and one written by another run, naming what differs.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import os
-import pickle
 from pathlib import Path
 
 import ase
@@ -14,12 +21,18 @@ import jax
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from jaxpot.io.array_tree import (ArrayFileError, decode_tree, encode_tree, file_kind,
+                                  read_arrays, write_arrays)
 from jaxpot.io.atomic_file import atomic_write
-from jaxpot.md.state import MDError, MDState
+from jaxpot.md.state import CellState, ChainState, MDError, MDState
+from jaxpot.neighbors import NeighborList
 
 LOG_FIELDS = ("step", "time", "potential_energy", "kinetic_energy", "total_energy",
               "temperature", "pressure", "volume", "conserved_energy")
-CHECKPOINT_VERSION = 1
+CHECKPOINT_FORMAT = "jaxpot-md-checkpoint"
+CHECKPOINT_VERSION = 2  # 1: a pickle (no longer read: loading it could run code)
+#: the only classes a checkpoint may rebuild
+CHECKPOINT_CLASSES = {c.__name__: c for c in (MDState, ChainState, CellState, NeighborList)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,31 +145,136 @@ def fingerprint(tree) -> str:
     return h.hexdigest()
 
 
+#: identity entries compared by digest, and what a difference means to the user
+_HASHED = {
+    "integrator": "one with a different integrator or model (kind, time step, thermostat "
+                  "or barostat settings, masses=, model parameters)",
+    "species": "one starting from another structure (species differ)",
+    "cell": "one starting from another structure (cell differs)",
+    "positions": "one starting from another structure (positions differ)",
+    "masses": "one starting from another structure (masses differ)",
+    "momenta": "one starting from other momenta (temperature=, seed= or the atoms' "
+               "momenta differ)",
+}
+
+
+def run_identity(integrator, structure, masses, momenta, **settings) -> dict[str, str]:
+    """What makes a checkpoint this run's: digests of the integrator (with its model), the
+    start structure (species, cell, positions, masses) and the starting momenta, its atom
+    count and pbc, and the ``settings`` that change the trajectory or the files (as text:
+    seed, precision, log and trajectory intervals, skin, chunk, trajectory path)."""
+    identity = {"integrator": fingerprint(integrator),
+                "n_atoms": str(len(np.asarray(structure.species))),
+                "pbc": str(tuple(bool(p) for p in structure.pbc))}
+    for name, value in (("species", structure.species), ("cell", structure.cell),
+                        ("positions", structure.positions), ("masses", masses),
+                        ("momenta", momenta)):
+        identity[name] = fingerprint(np.asarray(value))
+    identity.update({name: str(value) for name, value in settings.items()})
+    return identity
+
+
+def _differences(saved: dict, identity: dict[str, str]) -> list[str]:
+    """What differs between a checkpoint's identity and this run's, in the user's words."""
+    out = []
+    for name, value in identity.items():
+        there = saved.get(name, "(not recorded)")
+        if there == value:
+            continue
+        if name in _HASHED:
+            out.append(_HASHED[name])
+        elif name in ("n_atoms", "pbc"):
+            out.append(f"one starting from another structure ({name} {there} there, {value} "
+                       "in this call)")
+        else:
+            out.append(f"{name} {there} in the checkpoint, {value} in this call")
+        if name == "n_atoms":
+            break  # the species, positions, masses and momenta differ too
+    return out
+
+
 def save_checkpoint(path: str | os.PathLike, *, state, neighbors, rows: list[dict],
-                    n_frames: int, integrator_id: str) -> None:
-    """Write state, neighbor list, log and RNG key to ``path`` atomically (temp + rename)."""
-    payload = {"version": CHECKPOINT_VERSION, "integrator": integrator_id,
-               "state": jax.device_get(state), "neighbors": jax.device_get(neighbors),
-               "rows": rows, "n_frames": n_frames}
-    with atomic_write(path) as f:
-        pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    n_frames: int, identity: dict[str, str]) -> None:
+    """Write state, neighbor list, log rows, frame count and the run's ``identity``
+    (:func:`run_identity`) to ``path`` atomically (temporary file + rename), as arrays."""
+    leaves: list[tuple[str, np.ndarray]] = []
+    tree = {"state": encode_tree(jax.device_get(state), leaves, "state"),
+            "neighbors": encode_tree(jax.device_get(neighbors), leaves, "neighbors")}
+    names = list(rows[0])
+    for name in names:
+        leaves.append((f"log.{name}", np.stack([np.asarray(r[name]) for r in rows])))
+    header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+              "identity": dict(identity), "tree": tree, "log": names, "n_rows": len(rows),
+              "n_frames": int(n_frames), "step": int(state.step)}
+    write_arrays(path, header, leaves)
 
 
-def load_checkpoint(path: str | os.PathLike, integrator_id: str) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (a trusted file: pickle).
+def _refuse(path, problem: str) -> MDError:
+    return MDError(f"checkpoint {path} {problem}; delete it (the run then starts afresh) or "
+                   "pass another checkpoint path")
 
-    Raises MDError naming the file when it is unreadable, of another version, or written by
-    a different integrator or model.
-    """
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, list[np.ndarray]]:
+    """(header, arrays) of a checkpoint file whose format, version and digest are right (read
+    on the host, nothing compiled).  Raises MDError naming the file when it is unreadable,
+    corrupt, or of another format or version (an old pickled one is refused unopened)."""
     try:
-        with open(path, "rb") as f:
-            payload = pickle.load(f)
-    except Exception as err:
-        raise MDError(f"checkpoint {path}: cannot be read ({type(err).__name__}: {err})") from err
-    if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
-        raise MDError(f"checkpoint {path}: not a jaxpot MD checkpoint of version "
-                      f"{CHECKPOINT_VERSION}")
-    if payload["integrator"] != integrator_id:
-        raise MDError(f"checkpoint {path} was written by a different integrator or model; "
-                      "delete it or pass another checkpoint path to start afresh")
-    return payload
+        kind = file_kind(path)
+    except OSError as err:
+        raise _refuse(path, f"cannot be read ({type(err).__name__}: {err})") from None
+    if kind == "pickle":
+        raise _refuse(path, "is in an old (pickled, jaxpot MD checkpoint version 1) or foreign "
+                      "format, which jaxpot no longer opens because loading it could run code; "
+                      "it was not read")
+    if kind != "npz":
+        raise _refuse(path, "cannot be read: it is not a jaxpot MD checkpoint (not an .npz "
+                      "archive)")
+    try:
+        header, arrays = read_arrays(path)
+    except ArrayFileError as err:
+        raise _refuse(path, f"cannot be read: {err}") from None
+    if header.get("format") != CHECKPOINT_FORMAT or header.get("version") != CHECKPOINT_VERSION:
+        raise _refuse(path, f"is not a jaxpot MD checkpoint of version {CHECKPOINT_VERSION} "
+                      f"(format {header.get('format')!r}, version {header.get('version')!r})")
+    return header, arrays
+
+
+def load_checkpoint(path: str | os.PathLike, identity: dict[str, str], checked=None) -> dict:
+    """This run's checkpoint (:func:`save_checkpoint`) at ``path``, for the run ``identity``
+    (``checked``: :func:`read_checkpoint`'s result when already read).
+
+    Returns ``{"state", "neighbors", "rows", "n_frames"}``.  Raises MDError naming the file
+    for the cases of :func:`read_checkpoint` and for a checkpoint written by another run
+    (naming what differs).
+    """
+    header, arrays = checked if checked is not None else read_checkpoint(path)
+    saved = header.get("identity")
+    differences = _differences(saved if isinstance(saved, dict) else {}, identity)
+    if differences:
+        raise MDError(f"checkpoint {path} was written by a different run, "
+                      + "; ".join(differences) + ". To resume it, repeat the call that wrote "
+                      "it; to start this run afresh, delete the checkpoint or pass another "
+                      "checkpoint path")
+    try:
+        return _rebuild(header, arrays)
+    except (ArrayFileError, KeyError, TypeError, ValueError) as err:
+        raise _refuse(path, f"cannot be read: {type(err).__name__}: {err}") from None
+
+
+def _rebuild(header: dict, arrays: list[np.ndarray]) -> dict:
+    """The state, neighbor list and log rows of a checked checkpoint (allowlisted classes)."""
+    tree = header["tree"]
+    state = decode_tree(tree["state"], arrays, CHECKPOINT_CLASSES, "state")
+    neighbors = decode_tree(tree["neighbors"], arrays, CHECKPOINT_CLASSES, "neighbors")
+    if not isinstance(state, MDState) or not isinstance(neighbors, NeighborList):
+        raise ArrayFileError("the state or neighbor list is of the wrong class")
+    names, n_rows = header["log"], header["n_rows"]
+    missing = sorted(set(LOG_FIELDS) - set(names))
+    if missing or type(n_rows) is not int or n_rows < 1 or len(names) > len(arrays):
+        raise ArrayFileError(f"the log is incomplete (missing {missing})")
+    columns = dict(zip(names, arrays[len(arrays) - len(names):]))
+    if any(c.ndim < 1 or len(c) != n_rows for c in columns.values()):
+        raise ArrayFileError(f"the log columns do not all hold {n_rows} rows")
+    rows = [{name: column[k] for name, column in columns.items()} for k in range(n_rows)]
+    return {"state": state, "neighbors": neighbors, "rows": rows,
+            "n_frames": int(header["n_frames"])}

@@ -23,12 +23,13 @@ import numpy as np
 
 from jaxpot.driver import run_chunks
 from jaxpot.md.chunk import run_chunk, start
-from jaxpot.md.output import (MDLog, TrajectoryWriter, fingerprint, load_checkpoint,
-                              save_checkpoint, state_to_atoms)
+from jaxpot.io.paths import check_outputs
+from jaxpot.md.output import (MDLog, TrajectoryWriter, load_checkpoint, read_checkpoint,
+                              run_identity, save_checkpoint, state_to_atoms)
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.neighbors import NeighborList, allocate_for_model
-from jaxpot.precision import warn_if_single_precision
+from jaxpot.precision import check_precision
 from jaxpot.structure import Structure, as_structure, check_species_known
 from jaxpot.units import kB
 
@@ -62,7 +63,8 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
         trajectory: str | os.PathLike | None = None, trajectory_interval: int | None = None,
         checkpoint: str | os.PathLike | None = None, chunk: int | None = None,
         progress: bool | None = None, max_temperature: float | None = None,
-        max_energy_change: float = 10.0, capacity_multiplier: float = 1.25) -> MDResult:
+        max_energy_change: float = 10.0, capacity_multiplier: float = 1.25,
+        overwrite: bool = False) -> MDResult:
     """Run ``steps`` MD steps of ``integrator`` from ``atoms``.
 
     Args:
@@ -73,15 +75,23 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
             when the atoms carry none. seed: also seeds Langevin noise.
         skin: neighbor-list skin, Å. log_interval: steps between log rows.
         trajectory: .extxyz/.xyz/.traj file, written every ``trajectory_interval`` steps (a
-            multiple of ``log_interval``; default ``log_interval``); overwritten by a fresh run.
-        checkpoint: file for an atomic checkpoint after every chunk; when it exists the run
-            resumes from it and continues bit-identically.
+            multiple of ``log_interval``; default ``log_interval``).  A fresh run refuses an
+            existing file unless ``overwrite=True``; a resumed run keeps the frames up to its
+            checkpoint and rewrites the rest.  It must not be the checkpoint file.
+        checkpoint: file (a plain ``.npz``) for an atomic checkpoint at the start and after
+            every chunk; when it exists the run resumes from it and continues bit-identically.
+            Only the run that wrote it resumes from it: a checkpoint written by another
+            integrator, model, start structure, momenta, seed or settings (log and trajectory
+            intervals, skin, chunk, trajectory path), one that already holds more than
+            ``steps`` steps, or a file that is not a checkpoint is refused (MDError).
         chunk: steps per jitted chunk (default about 1000, a multiple of ``log_interval``).
         progress: tqdm bar with steps/s and ns/day (None: when stderr is a terminal).
         max_temperature: K; stop when exceeded (default 10x the larger of the target and
             initial temperatures, at least 5000 K).
         max_energy_change: eV/atom; stop when the potential energy moves further than this
             from its start (an exploding run).
+        overwrite: let a fresh run replace an existing ``trajectory`` file (default: refuse,
+            so that no file, e.g. the one the start structure came from, is lost).
 
     Raises:
         MDError: bad input (before compiling) or an unstable run, naming the step; it
@@ -99,7 +109,8 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     if trajectory_interval % log_interval:
         raise ValueError(f"trajectory_interval ({trajectory_interval}) must be a multiple of "
                          f"log_interval ({log_interval})")
-    warn_if_single_precision("jaxpot.md")
+    check_precision(integrator.model, "jaxpot.md")
+    check_outputs({"trajectory": trajectory, "checkpoint": checkpoint}, {})
     steps = int(steps)
     if not isinstance(atoms, (ase.Atoms, Structure)):
         raise TypeError(f"md.run needs ase.Atoms or a jaxpot Structure, got {type(atoms)!r}")
@@ -110,23 +121,27 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
         raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
                       f"lattice vectors), got pbc={list(pbc)}")
     masses = integrator_masses(integrator, species, masses)
+    resuming = checkpoint is not None and os.path.exists(checkpoint)
+    saved = read_checkpoint(checkpoint) if resuming else None  # a bad file: before compiling
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     dtype = structure.positions.dtype
     mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
     momenta = initial_momenta(atoms, masses, temperature, mb_key, dtype)
-    run_id = fingerprint((integrator, np.asarray(structure.species), masses))
     check_box = _inside_open_box(structure)
     writer = TrajectoryWriter(trajectory, trajectory_interval) if trajectory else None
+    chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
+    identity = run_identity(
+        integrator, structure, masses, momenta, seed=seed, precision=dtype,
+        log_interval=log_interval, trajectory_interval=trajectory_interval, skin=skin,
+        chunk=chunk_steps, trajectory=_trajectory_name(trajectory, checkpoint))
 
-    if checkpoint is not None and os.path.exists(checkpoint):
-        saved = load_checkpoint(checkpoint, run_id)
-        state, nbrs, rows = saved["state"], saved["neighbors"], saved["rows"]
-        if state.positions.shape != structure.positions.shape:
-            raise MDError(f"checkpoint {checkpoint} holds {state.positions.shape[0]} atoms, "
-                          f"the run has {structure.positions.shape[0]}")
-        if writer is not None:
-            writer.truncate(saved["n_frames"])
+    if resuming:
+        state, nbrs, rows = _resume(checkpoint, saved, identity, writer, steps)
     else:
+        if writer is not None and writer.path.exists() and not overwrite:
+            raise MDError(f"md.run: the trajectory file {writer.path} already exists and this "
+                          "is a fresh run (no checkpoint to resume), which would overwrite it; "
+                          "pass another trajectory path, or overwrite=True to replace it")
         nbrs = allocate_for_model(model, np.asarray(structure.positions),
                                   np.asarray(structure.cell), structure.pbc, skin=skin,
                                   capacity_multiplier=capacity_multiplier,
@@ -134,6 +149,9 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
         state, row = start(integrator, structure.positions, momenta, structure.cell,
                            structure.species, jnp.asarray(masses, dtype), nbrs, key, check_box)
         rows = [jax.device_get(row)]
+        if checkpoint is not None:  # before the first frame: a rerun owns the trajectory
+            save_checkpoint(checkpoint, state=state, neighbors=nbrs, rows=rows, n_frames=0,
+                            identity=identity)
         if writer is not None:
             if writer.path.exists():
                 writer.path.unlink()
@@ -144,9 +162,8 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     limits = {"temperature": max_temperature or max(10.0 * t_ref, 5000.0),
               "energy": float(rows[0]["potential_energy"]),
               "energy_change": max_energy_change * len(masses)}  # eV, whole system
-    session = _Session(integrator, writer, checkpoint, run_id, rows, limits, steps, log_interval,
-                       progress, int(state.step))
-    chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
+    session = _Session(integrator, writer, checkpoint, identity, rows, limits, steps,
+                       log_interval, progress, int(state.step))
     n_logs = -(-chunk_steps // log_interval)
     statics = dict(n_logs=n_logs, log_interval=log_interval, with_frames=writer is not None,
                    check_box=check_box)
@@ -169,13 +186,42 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
                     neighbors=nbrs, n_reallocations=n_realloc, timing=session.timing())
 
 
+def _trajectory_name(trajectory, checkpoint) -> str:
+    """The trajectory as a checkpoint records it: its path relative to the checkpoint's
+    directory (a run directory moved whole still resumes), ``"none"`` without one."""
+    if trajectory is None:
+        return "none"
+    if checkpoint is None:
+        return os.fspath(trajectory)
+    return os.path.relpath(os.path.realpath(trajectory),
+                           os.path.dirname(os.path.realpath(checkpoint)))
+
+
+def _resume(checkpoint, checked, identity: dict, writer: TrajectoryWriter | None, steps: int):
+    """(state, neighbors, rows) of this run's ``checkpoint`` (``checked``: its header and
+    arrays); the trajectory cut back to the frames it had written.  Refuses another run's
+    checkpoint and one beyond ``steps``."""
+    saved = load_checkpoint(checkpoint, identity, checked)
+    state = saved["state"]
+    if int(state.step) > steps:
+        raise MDError(f"md.run: checkpoint {checkpoint} already holds {int(state.step)} steps, "
+                      f"more than the steps={steps} asked for; pass steps={int(state.step)} or "
+                      "more to continue from it (equal: its final state), or another "
+                      "checkpoint path to start afresh")
+    if writer is not None:
+        writer.truncate(saved["n_frames"])
+        if saved["n_frames"] == 0:  # stopped between the start checkpoint and the first frame
+            writer.write([state_to_atoms(state)])
+    return state, saved["neighbors"], saved["rows"]
+
+
 class _Session:
     """Host-side bookkeeping of one run: log rows, files, fault checks, progress, timing."""
 
-    def __init__(self, integrator, writer, checkpoint, run_id, rows, limits, steps,
+    def __init__(self, integrator, writer, checkpoint, identity, rows, limits, steps,
                  log_interval, progress, start_step):
         self.integrator, self.writer, self.checkpoint = integrator, writer, checkpoint
-        self.run_id, self.rows, self.limits, self.steps = run_id, list(rows), limits, steps
+        self.identity, self.rows, self.limits, self.steps = identity, list(rows), limits, steps
         self.log_interval = log_interval
         self.chunk_start: MDState | None = None
         self.start_step = self.last_step = start_step
@@ -231,7 +277,7 @@ class _Session:
         if self.checkpoint is not None:
             save_checkpoint(self.checkpoint, state=state, neighbors=neighbors,
                             rows=self.rows, n_frames=self.writer.n_written if self.writer else 0,
-                            integrator_id=self.run_id)
+                            identity=self.identity)
 
     def _tick(self, step: int) -> None:
         now = time.perf_counter()

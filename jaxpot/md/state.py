@@ -188,13 +188,34 @@ def check_positive(**values: float) -> None:
 
 
 def masses_option(masses) -> tuple:
-    """Normalise a ``masses`` override (``{Z or symbol: amu}`` or None) to a static tuple."""
+    """Normalise a ``masses`` override (``{Z or symbol: amu}`` or None) to a static tuple;
+    an unknown symbol or atomic number, or a mass that is not a number, is refused naming it."""
     if masses is None:
         return ()
-    from ase.data import atomic_numbers
+    from ase.data import atomic_numbers, chemical_symbols
     items = []
     for key, m in dict(masses).items():
-        z = atomic_numbers[key] if isinstance(key, str) else int(key)
-        check_positive(**{f"mass of {key}": float(m)})
-        items.append((z, float(m)))
+        if isinstance(key, str):
+            if key not in atomic_numbers or key == "X":
+                raise ValueError(f"masses: unknown element symbol {key!r}; use a chemical symbol "
+                                 "such as 'Si' (case matters) or an atomic number")
+            z = atomic_numbers[key]
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            z = int(key)
+            if not 1 <= z < len(chemical_symbols):
+                raise ValueError(f"masses: {key!r} is not an atomic number (1 to "
+                                 f"{len(chemical_symbols) - 1})")
+        else:
+            raise ValueError(f"masses: key {key!r} is neither an element symbol nor an atomic "
+                             "number")
+        try:
+            mass = float(m)
+        except (TypeError, ValueError):
+            raise ValueError(f"masses: the mass of {key} must be a number (amu), got "
+                             f"{m!r}") from None
+        check_positive(**{f"mass of {key}": mass})
+        if any(z == seen for seen, _ in items):
+            raise ValueError(f"masses: element {chemical_symbols[z]} is given twice (by symbol "
+                             "and by atomic number); give it once")
+        items.append((z, mass))
     return tuple(sorted(items))
