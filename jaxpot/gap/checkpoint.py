@@ -2,7 +2,8 @@
 
 A checkpoint is one ``.npz`` file written to a temporary name and renamed (atomic), holding the
 sparse points, e0, the running QR state, the indices of the configurations already absorbed
-and a fingerprint of the settings and data.  A fit given the same checkpoint path resumes from
+and a fingerprint of the settings, the structures and every label (:func:`fingerprint`).
+A fit given the same checkpoint path resumes from
 it: the sparse points are reused and absorbed configurations are skipped, so the result equals
 an uninterrupted fit (the QR blocks are absorbed in a different grouping, equal to round-off).
 A checkpoint whose fingerprint does not match is refused with a clear error, never silently
@@ -31,19 +32,57 @@ class Checkpoint(NamedTuple):
 
 
 class CheckpointMismatchError(ValueError):
-    """The checkpoint belongs to another fit (settings or data differ)."""
+    """The checkpoint belongs to another fit (settings, structures or labels differ)."""
+
+
+#: the parts of a fingerprint, in the order they are written
+PARTS = ("settings", "structures", "labels")
 
 
 def fingerprint(settings, frames) -> str:
-    """SHA-256 of the settings' repr and every frame's numbers, positions, cell and labels."""
-    h = hashlib.sha256(repr(settings).encode())
+    """``settings:<sha256> structures:<sha256> labels:<sha256>``: the settings' repr; every
+    frame's numbers, positions, cell and pbc; and every label it carries (calculator results,
+    ``info`` and ``arrays`` other than numbers and positions, keys sorted), so a fit resumed
+    after a label was corrected (an energy, a virial, a config_type, a sigma) is refused."""
+    hashes = {part: hashlib.sha256() for part in PARTS}
+    hashes["settings"].update(repr(settings).encode())
     for atoms in frames:
-        for arr in (atoms.numbers, atoms.positions, atoms.cell.array):
-            h.update(np.ascontiguousarray(arr).tobytes())
+        h = hashes["structures"]
+        for arr in (atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc):
+            h.update(_value_bytes(arr))
+        h = hashes["labels"]
         calc = getattr(atoms, "calc", None)
-        for key in sorted(getattr(calc, "results", {}) or {}):
-            h.update(np.ascontiguousarray(np.asarray(calc.results[key], float)).tobytes())
-    return h.hexdigest()
+        results = getattr(calc, "results", None) or {}
+        arrays = {k: v for k, v in atoms.arrays.items() if k not in ("numbers", "positions")}
+        for kind, table in (("calc", results), ("info", atoms.info), ("arrays", arrays)):
+            h.update(f"<{kind}>".encode())
+            for key in sorted(table, key=str):
+                h.update(repr(key).encode())
+                h.update(_value_bytes(table[key]))
+        h.update(b"<frame>")
+    return " ".join(f"{part}:{hashes[part].hexdigest()}" for part in PARTS)
+
+
+def _value_bytes(value) -> bytes:
+    """Deterministic bytes of a label value: dtype, shape and data of a numeric or text
+    array, else its repr."""
+    try:
+        a = np.asarray(value)
+    except Exception:  # noqa: BLE001  (any object may sit in atoms.info)
+        a = None
+    if a is not None and a.dtype.kind in "biufcUS":
+        return (a.dtype.str + str(a.shape)).encode() + np.ascontiguousarray(a).tobytes()
+    return ("repr" + repr(value)).encode()
+
+
+def differing_parts(stored: str, digest: str) -> list[str]:
+    """The fingerprint parts that differ (all of :data:`PARTS` for an unparseable one)."""
+    def parts(text):
+        return dict(p.split(":", 1) for p in text.split() if ":" in p)
+    a, b = parts(stored), parts(digest)
+    if set(a) != set(PARTS) or set(b) != set(PARTS):
+        return list(PARTS)
+    return [p for p in PARTS if a[p] != b[p]]
 
 
 def save(path: str, point: Checkpoint, digest: str) -> None:
@@ -70,8 +109,11 @@ def load(path: str, digest: str) -> Checkpoint | None:
         raise CheckpointMismatchError(f"{path}: unreadable GAP checkpoint ({err}); delete it "
                                       "to restart the fit") from None
     if stored != digest:
-        raise CheckpointMismatchError(f"{path}: this checkpoint belongs to a fit with other "
-                                      "settings or data; delete it to restart")
+        what = " and ".join(differing_parts(stored, digest))
+        raise CheckpointMismatchError(
+            f"{path}: this checkpoint belongs to a fit with other settings or data: the {what} "
+            "differ from the run that wrote it (a corrected label, another file, other "
+            "settings). Delete it to restart the fit")
     state = QRState(arrays["r"], arrays["qty"], float(arrays["rss"]), int(arrays["n_rows"]))
     return Checkpoint(arrays["soap_sparse"] if arrays["soap_sparse"].size else None,
                       tuple(int(c) for c in arrays["soap_counts"]),

@@ -31,7 +31,7 @@ import tomllib
 from typing import Any, NamedTuple
 
 from jaxpot.gap.labels import LabelNames
-from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings
+from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings, check_e0
 
 
 class ConfigError(ValueError):
@@ -154,12 +154,23 @@ def parse_gap_fit(command_line: str | list[str]) -> FitJob:
         if key == "e0":
             values[key] = _parse_e0(raw)
         elif key in ("default_sigma",):
-            values[key] = [float(x) for x in raw.split()]
+            values[key] = _numbers(raw.split(), f"gap_fit command line: default_sigma={{{raw}}}")
         elif key == "config_type_sigma":
             values[key] = _parse_config_type_sigma(raw)
         else:
             values[key] = _number_or_text(raw)
     return _job(values, descriptors, "gap_fit command line")
+
+
+def _numbers(words, what: str) -> list[float]:
+    """Each of ``words`` as a float; a word that is not a number is named."""
+    out = []
+    for word in words:
+        try:
+            out.append(float(word))
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what}: {word!r} is not a number") from None
+    return out
 
 
 def _number_or_text(raw: str):
@@ -184,14 +195,17 @@ def _parse_e0(raw: str):
     parts = raw.split(":")
     if len(parts) % 2:
         raise ConfigError(f"e0={{{raw}}}: expected Symbol:energy pairs")
-    return {parts[i].strip(): float(parts[i + 1]) for i in range(0, len(parts), 2)}
+    return {parts[i].strip(): _numbers([parts[i + 1]], f"gap_fit command line: e0={{{raw}}}")[0]
+            for i in range(0, len(parts), 2)}
 
 
 def _parse_config_type_sigma(raw: str) -> dict:
     parts = [p for p in raw.replace(" ", ":").split(":") if p]
     if len(parts) % 5:
         raise ConfigError(f"config_type_sigma={{{raw}}}: expected type:E:F:V:H groups")
-    return {parts[i]: [float(x) for x in parts[i + 1:i + 5]] for i in range(0, len(parts), 5)}
+    return {parts[i]: _numbers(parts[i + 1:i + 5],
+                                f"config_type_sigma={{{raw}}}")
+            for i in range(0, len(parts), 5)}
 
 
 # ------------------------------------------------------------------------------ TOML files
@@ -217,6 +231,7 @@ def parse_toml(path: str) -> FitJob:
 def _job(values: dict, descriptors: list, source: str) -> FitJob:
     values = dict(values)
     soap_settings = pair_settings = None
+    _check_one_of_each(descriptors, source)
     for name, options in descriptors:
         if name == "soap":
             soap_settings = _descriptor(SoapSettings, options, f"{source}: soap")
@@ -242,11 +257,22 @@ def _job(values: dict, descriptors: list, source: str) -> FitJob:
         if key in values:
             kw[key] = values.pop(key)
     if "rnd_seed" in values:
-        kw["seed"] = int(values.pop("rnd_seed"))
+        kw["seed"] = values.pop("rnd_seed")
+        if isinstance(kw["seed"], bool) or not isinstance(kw["seed"], int):
+            raise ConfigError(f"{source}: rnd_seed must be a whole number, got {kw['seed']!r:.80}")
     for key in ("sigma_per_atom", "kernel_regularisation_is_per_atom"):
         if key in values:
-            kw["sigma_per_atom"] = bool(values.pop(key))
-    offset = float(values.pop("e0_offset", 0.0))
+            kw["sigma_per_atom"] = _boolean(values.pop(key), key, source)
+    if "e0" in kw:
+        try:
+            check_e0(kw["e0"])
+        except ValueError as err:
+            raise ConfigError(f"{source}: {err}") from None
+    if isinstance(kw.get("config_type_sigma"), str):  # TOML: gap_fit's type:E:F:V:H string
+        kw["config_type_sigma"] = _parse_config_type_sigma(kw["config_type_sigma"])
+    offset = values.pop("e0_offset", 0.0)
+    if isinstance(offset, bool) or not isinstance(offset, (int, float)):
+        raise ConfigError(f"{source}: e0_offset must be a number (eV), got {offset!r:.80}")
     if offset and "e0" in kw:  # gap_fit: the reference energy is e0 + e0_offset
         e0 = kw["e0"]
         kw["e0"] = ({k: v + offset for k, v in e0.items()} if isinstance(e0, dict)
@@ -262,7 +288,12 @@ def _job(values: dict, descriptors: list, source: str) -> FitJob:
         raise ConfigError(f"{source}: core_param_file/core_ip_args (a QUIP baseline) is not "
                           "supported; fit a Δ-model with jaxpot.gap.fit(..., baseline=model)")
     if "default_sigma" in kw:
-        kw["default_sigma"] = tuple(float(x) for x in kw["default_sigma"])
+        sigma = kw["default_sigma"]
+        words = sigma.split() if isinstance(sigma, str) else sigma
+        if not isinstance(words, (list, tuple)):
+            raise ConfigError(f"{source}: default_sigma needs four numbers {{energy force "
+                              f"virial hessian}}, got {sigma!r:.80}")
+        kw["default_sigma"] = tuple(_numbers(words, f"{source}: default_sigma"))
     unknown = sorted(k for k in values if k not in _IGNORED)
     if unknown:
         raise ConfigError(f"{source}: unsupported gap_fit keys {unknown}")
@@ -276,6 +307,31 @@ def _job(values: dict, descriptors: list, source: str) -> FitJob:
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{source}: {err}") from None
     return FitJob(settings, at_file, gp_file, validation)
+
+
+def _check_one_of_each(descriptors: list, source: str) -> None:
+    """Refuse two descriptors of one kind: gap_fit fits a sum of both, jaxpot one of each."""
+    names = [name for name, _ in descriptors]
+    for name in sorted(set(names)):
+        if names.count(name) > 1:
+            raise ConfigError(
+                f"{source}: gap={{...}} has {names.count(name)} {name} descriptors; gap_fit "
+                f"fits one term per descriptor, jaxpot fits one {name} term (soap: one sparse "
+                "set per centre species) plus at most one of the other kind. Keep one "
+                f"{name} descriptor (merge their settings) so that the model is the one "
+                "you asked for")
+
+
+def _boolean(value, key: str, source: str) -> bool:
+    """gap_fit's T/F (or true/false) as a bool; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("t", "true"):
+        return True
+    if text in ("f", "false"):
+        return False
+    raise ConfigError(f"{source}: {key} must be T or F (true or false), got {value!r:.80}")
 
 
 def _descriptor(cls, options: dict, where: str):

@@ -26,6 +26,8 @@ import numpy as np
 from jaxpot.batch import check_frames, frame_pairs
 from jaxpot.gap import checkpoint as ckpt
 from jaxpot.gap.checkpoint import Checkpoint
+from jaxpot.gap.data_checks import (check_config_type_sigma, check_label_names,
+                                    check_sees_neighbours)
 from jaxpot.gap.design import (pair_distances, set_alpha, soap_features, sparse_covariance,
                                structure_rows)
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
@@ -33,6 +35,8 @@ from jaxpot.gap.settings import GapSettings
 from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
 from jaxpot.gap.sparsify import select_sparse, uniform_grid
 from jaxpot.gap.terms import (distance_2b_gp, quip_soap, soap_gp, species_pairs)
+from jaxpot.gap.uncertainty import Posterior, model_digest
+from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.model import EnergyModel, species_numbers
 from jaxpot.precision import warn_if_single_precision
 
@@ -41,14 +45,15 @@ class GapFit(NamedTuple):
     """Result of :func:`fit`.
 
     model: baseline (if any) + GAP terms, one EnergyModel.  gap: the GAP terms alone.
-    posterior: (U, R) upper factors, K_MM + jitter = U^T U and the posterior precision
-    K_MM + K_MN Lambda^-1 K_NM = R^T R (M_tot x M_tot, SOAP columns first), for variances.
+    posterior: (U, R, digest) upper factors, K_MM + jitter = U^T U and the posterior precision
+    K_MM + K_MN Lambda^-1 K_NM = R^T R (M_tot x M_tot, SOAP columns first), for variances, and
+    the digest of ``gap`` that ties them to this fit (:class:`jaxpot.gap.uncertainty.Posterior`).
     e0: {Z: eV}.  timings: seconds per stage.  n_observations: rows fitted.
     """
 
     model: EnergyModel
     gap: EnergyModel
-    posterior: tuple[np.ndarray, np.ndarray]
+    posterior: Posterior
     e0: dict
     timings: dict
     n_observations: int
@@ -94,11 +99,17 @@ def prepare(frames: Sequence, settings: GapSettings, *, source: str = "training 
     if not jax.config.jax_enable_x64:
         raise RuntimeError("GAP fits need float64: call jax.config.update('jax_enable_x64', "
                            "True) before anything else")
-    frames = list(frames)
+    frames = check_atoms(frames, "frames")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    check_label_names(frames, settings.names, source, settings.fit_virials)
+    check_config_type_sigma(frames, settings.config_type_sigma, settings.names.config_type,
+                            source)
     obs = read_all(frames, source, settings.names, settings.default_sigma,
                    settings.config_type_sigma, settings.sigma_per_atom, settings.fit_virials)
+    check_sees_neighbours(frames, {name: d.cutoff for name, d in (
+        ("soap", settings.soap), ("distance_2b", settings.distance_2b)) if d is not None},
+        source)
     species = tuple(sorted({int(z) for a in frames for z in a.numbers}))
     e0 = _reference_energies(settings.e0, species, frames, obs, source)
     obs = _subtract_baseline(baseline, frames, obs, source) if baseline is not None else obs
@@ -138,7 +149,7 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
             (:mod:`jaxpot.gap.checkpoint`).
     """
     settings = settings or GapSettings()
-    frames = list(frames)
+    frames = check_atoms(frames, "frames")
     digest = restored = None
     if checkpoint is not None:
         digest = ckpt.fingerprint((settings, baseline and baseline.spec), frames)
@@ -178,7 +189,7 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
     gap_model = set_alpha(problem.unfitted, alpha)
     model = gap_model if baseline is None else baseline + gap_model
     species = problem.terms.species
-    return GapFit(model, gap_model, (u, state.r),
+    return GapFit(model, gap_model, Posterior(u, state.r, model_digest(gap_model)),
                   dict(zip(species, problem.terms.e0.tolist())), timings, state.n_rows,
                   settings)
 

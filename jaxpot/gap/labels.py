@@ -7,8 +7,10 @@ follow gap_fit: ``default_sigma = (energy, force, virial, hessian)``, replaced p
 ``config_type`` by ``config_type_sigma`` and per configuration by the
 ``energy_sigma``/``force_sigma``/``virial_sigma`` info keys; with ``sigma_per_atom`` (gap_fit's
 default) the default and config-type energy and virial sigmas are per atom (scaled by sqrt(N)),
-per-configuration ones are absolute.  Every problem raises :class:`TrainingDataError` naming the
-file, the configuration index and what is wrong.
+per-configuration ones are absolute (a zero or negative sigma is refused wherever it is
+given).  Every problem raises :class:`TrainingDataError` naming the file, the configuration
+index and what is wrong; a stress (or -virial / volume) beyond a plausible magnitude, a unit
+mistake such as GPa read as eV/Å^3, raises :class:`jaxpot.label_checks.LabelError`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxpot.training_data import TrainingDataError  # noqa: F401  (one error type for all data)
+from jaxpot.label_checks import check_stress_plausible
+from jaxpot.training_data import TrainingDataError  # one error type for all data
 
 
 class LabelNames(NamedTuple):
@@ -87,15 +90,13 @@ def read_observations(atoms, index: int, source: str, names: LabelNames,
             if stress is None:
                 stress = _calc_result(atoms, "stress")
             if stress is not None and atoms.cell.rank == 3:
-                from ase.stress import voigt_6_to_full_3x3_stress
-                s = np.asarray(stress, float)
-                s = voigt_6_to_full_3x3_stress(s) if s.shape == (6,) else s.reshape(3, 3)
-                virial = -s * atoms.get_volume()
+                virial = -_stress_3x3(stress, f"{where}: stress ({names.stress!r})") \
+                    * atoms.get_volume()
 
     if energy is not None:
         energy = _scalar(energy, f"{where}: energy")
     if forces is not None:
-        forces = np.asarray(forces, float)
+        forces = _floats(forces, f"{where}: forces ({names.force!r})")
         if forces.shape != (n, 3):
             raise TrainingDataError(f"{where}: forces have shape {forces.shape}, expected "
                                     f"({n}, 3) for its {n} atoms")
@@ -103,7 +104,7 @@ def read_observations(atoms, index: int, source: str, names: LabelNames,
             bad = int(np.argwhere(~np.isfinite(forces))[0][0])
             raise TrainingDataError(f"{where}: force of atom {bad} is not finite")
     if virial is not None:
-        virial = np.asarray(virial, float)
+        virial = _floats(virial, f"{where}: virial")
         if virial.size != 9:
             raise TrainingDataError(f"{where}: virial has {virial.size} numbers, expected 9")
         virial = virial.reshape(3, 3)
@@ -112,14 +113,21 @@ def read_observations(atoms, index: int, source: str, names: LabelNames,
         if atoms.cell.rank < 3:
             raise TrainingDataError(f"{where}: a virial needs a periodic 3D cell")
         virial = 0.5 * (virial + virial.T)  # gap_fit symmetrises too
+        check_stress_plausible(-virial / atoms.get_volume(), f"{where}: -virial / volume")
     if energy is None and forces is None and virial is None:
         raise TrainingDataError(f"{where}: no energy, forces or virial found (looked for "
                                 f"{names.energy!r}, {names.force!r}, {names.virial!r} and "
                                 "ASE calculator results)")
     scale = np.sqrt(n) if sigma_per_atom else 1.0
-    e_sigma = _own_sigma(atoms, names.energy_sigma, where) or sig[0] * scale
-    f_sigma = _own_sigma(atoms, names.force_sigma, where) or sig[1]
-    v_sigma = _own_sigma(atoms, names.virial_sigma, where) or sig[2] * scale
+    own = [_own_sigma(atoms, key, where)
+           for key in (names.energy_sigma, names.force_sigma, names.virial_sigma)]
+    for label, key, s in zip(("energy", "force", "virial"),
+                             (names.energy_sigma, names.force_sigma, names.virial_sigma), own):
+        if s is not None and not (np.isfinite(s) and s > 0):
+            raise TrainingDataError(f"{where}: {label} sigma must be positive, got {s} "
+                                    f"(info[{key!r}]; remove it to use the default sigma)")
+    defaults = (sig[0] * scale, sig[1], sig[2] * scale)
+    e_sigma, f_sigma, v_sigma = (d if s is None else s for s, d in zip(own, defaults))
     for label, s in (("energy", e_sigma), ("force", f_sigma), ("virial", v_sigma)):
         if not (np.isfinite(s) and s > 0):
             raise TrainingDataError(f"{where}: {label} sigma must be positive, got {s}")
@@ -135,6 +143,27 @@ def _scalar(value, what: str) -> float:
     if not np.isfinite(x):
         raise TrainingDataError(f"{what} is not finite ({x})")
     return x
+
+
+def _stress_3x3(stress, what: str) -> np.ndarray:
+    """(3, 3) stress (eV/Å^3) from 6 Voigt (xx yy zz yz xz xy) or 9 numbers, refusing any
+    other size, a non-finite component or an implausible magnitude (a unit mistake)."""
+    from ase.stress import voigt_6_to_full_3x3_stress
+    s = _floats(stress, what)
+    if s.size not in (6, 9):
+        raise TrainingDataError(f"{what} has {s.size} components, expected 6 (Voigt xx yy zz "
+                                "yz xz xy) or 9 (a 3x3 matrix), in eV/Å^3")
+    if not np.all(np.isfinite(s)):
+        raise TrainingDataError(f"{what} is not finite")
+    check_stress_plausible(s, what)
+    return voigt_6_to_full_3x3_stress(s.reshape(6)) if s.size == 6 else s.reshape(3, 3)
+
+
+def _floats(value, what: str) -> np.ndarray:
+    try:
+        return np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise TrainingDataError(f"{what} is not numbers: {value!r:.80}") from None
 
 
 def _own_sigma(atoms, name: str, where: str) -> float | None:

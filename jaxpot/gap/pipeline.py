@@ -9,7 +9,9 @@ The model file is written only when the fit has finished (through a temporary na
 interrupted fit leaves no half-written model.  While it runs, ``<model>.checkpoint.npz`` holds
 the sparse points and the rows absorbed so far (written atomically): running the same job
 again resumes from it; it is removed once the model is written.  ``<model>.posterior.npz``
-holds the posterior factors for :func:`jaxpot.gap.predictive_std` with the loaded model.
+holds the posterior factors for :func:`jaxpot.gap.predictive_std` with the loaded model (and
+the model's digest, which ties them to it).  Before the fit starts, every input file is read
+and checked, and an output that would overwrite an input is refused.
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ import time
 from typing import NamedTuple
 from collections.abc import Sequence
 
-from jaxpot.gap.config import FitJob
+from jaxpot.gap.config import ConfigError, FitJob
 from jaxpot.gap.fit import GapFit, fit
-from jaxpot.gap.labels import TrainingDataError
+from jaxpot.gap.labels import LabelNames, TrainingDataError
 from jaxpot.gap.uncertainty import save_posterior
 from jaxpot.io.atomic_file import atomic_write
+from jaxpot.io.paths import check_outputs, same_file
+from jaxpot.label_checks import check_frames as check_atoms
+from jaxpot.training_data import read_labels_checked
+
+#: files a job writes in its report directory (besides parity plots)
+REPORT_FILES = ("errors.txt", "errors.json", "settings.json", "timings.json")
 
 
 class JobResult(NamedTuple):
@@ -50,47 +58,134 @@ def read_frames(path: str) -> list:
 
 
 def default_output(job: FitJob, config_path: str | None = None) -> str:
-    """Model path: gp_file with a ``.jaxpot`` suffix, else next to the config or at_file."""
+    """Model path: gp_file (which must end in ``.jaxpot``), else next to the config or
+    at_file.  A gp_file of another suffix (gap_fit's ``gp_file=si.xml``) is refused: jaxpot
+    writes ``.jaxpot`` model files (XML output is planned); pass an explicit output instead."""
     if job.gp_file:
-        root, ext = os.path.splitext(job.gp_file)
-        return job.gp_file if ext == ".jaxpot" else root + ".jaxpot"
+        ext = os.path.splitext(job.gp_file)[1]
+        if ext != ".jaxpot":
+            raise ConfigError(
+                f"gp_file={job.gp_file}: jaxpot writes .jaxpot model files, not "
+                f"{ext or 'suffix-less'} files (GAP XML output is planned, not there yet); "
+                f"give gp_file={os.path.splitext(job.gp_file)[0]}.jaxpot, or name the model "
+                "file with --output MODEL.jaxpot")
+        return job.gp_file
     base = config_path or job.at_file or "gap"
     return os.path.splitext(base)[0] + ".jaxpot"
+
+
+def output_paths(output: str, report_dir: str) -> dict:
+    """{role: path} of every file a job writes (model, posterior, checkpoint, report)."""
+    root = os.path.splitext(output)[0]
+    report = {f"report file {name}": os.path.join(report_dir, name) for name in REPORT_FILES}
+    return {"model file": output, "posterior file": root + ".posterior.npz",
+            "checkpoint": output + ".checkpoint.npz", "report directory": report_dir, **report}
 
 
 def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str] = (),
             report_dir: str | None = None, progress: bool = True, frames=None,
             echo=print) -> JobResult:
-    """Fit ``job``, save the model, evaluate on training and test files, write the report."""
+    """Fit ``job``, save the model, evaluate on training and test files, write the report.
+
+    Before the fit: no output may be an input (:func:`jaxpot.io.paths.check_outputs`), and
+    every file (training, test, ``job.validation_file``) is read and its labels checked, so
+    a bad test file is reported before the fit, not after it.  The report reads labels by
+    the job's names (gap_fit's ``*_parameter_name``)."""
     import jaxpot
     from jaxpot.evaluation import error_report
+    output = output or default_output(job)
+    report_dir = report_dir or os.path.splitext(output)[0] + "_report"
+    tests = _test_files(job, test_files)
+    outputs = output_paths(output, report_dir)
+    check_outputs(outputs, {"training file": job.at_file, "test file": tests})
+    check_writable(output, report_dir)
     if frames is None:
         if not job.at_file:
             raise TrainingDataError("the fit names no training file (at_file)")
         frames = read_frames(job.at_file)
-    output = output or default_output(job)
-    report_dir = report_dir or os.path.splitext(output)[0] + "_report"
+    frames = check_atoms(frames, "frames")
     source = job.at_file or "training data"
+    sets = {"train": frames}
+    species = sorted({int(z) for a in frames for z in a.numbers})
+    for path in tests:
+        data = read_frames(path)
+        check_test_frames(data, path, job.settings.names, species, source)
+        sets[_set_name(path, sets)] = data
     echo(f"jaxpot fit: {len(frames)} configurations from {source}")
     start = time.perf_counter()
-    checkpoint = output + ".checkpoint.npz"
+    checkpoint = outputs["checkpoint"]
     result = fit(frames, job.settings, source=source, progress=progress, checkpoint=checkpoint)
     fit_seconds = time.perf_counter() - start
     jaxpot.save(result.model, output)
     os.remove(checkpoint)
-    save_posterior(os.path.splitext(output)[0] + ".posterior.npz", result.posterior)
+    save_posterior(outputs["posterior file"], result.posterior)
     echo(f"fitted in {fit_seconds:.1f} s; model written to {output}")
     os.makedirs(report_dir, exist_ok=True)
-    sets = {"train": frames}
-    for path in test_files:
-        sets[os.path.basename(path)] = read_frames(path)
-    errors, text = error_report(result.model, sets, report_dir)
+    errors, text = error_report(result.model, sets, report_dir,
+                                names=report_names(job.settings.names))
     echo(text)
     write_json(os.path.join(report_dir, "settings.json"), settings_dict(job))
     write_json(os.path.join(report_dir, "timings.json"),
                 dict(result.timings, total_fit=fit_seconds, n_observations=result.n_observations))
     echo(f"report: {report_dir}")
     return JobResult(result, output, report_dir, errors)
+
+
+def check_writable(output: str, report_dir: str) -> None:
+    """Refuse, before a fit, outputs that could not be written after it: a model file in a
+    directory that does not exist, a report directory that is a file."""
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"the model file {output} would go in {folder}, which does not "
+                                "exist: create it or choose another output path")
+    if os.path.exists(report_dir) and not os.path.isdir(report_dir):
+        raise FileExistsError(f"the report directory {report_dir} is a file: choose another "
+                              "report directory (--report)")
+
+
+def _test_files(job: FitJob, test_files: Sequence[str]) -> list[str]:
+    """The test files and the job's validation file, each once."""
+    out: list[str] = []
+    for path in [*test_files, *([job.validation_file] if job.validation_file else [])]:
+        if not any(same_file(path, seen) for seen in out):
+            out.append(path)
+    return out
+
+
+def _set_name(path: str, sets: dict) -> str:
+    """A report name for a test file: its base name, numbered if that name is taken."""
+    name, k = os.path.basename(path), 2
+    while name in sets:
+        name, k = f"{os.path.basename(path)}_{k}", k + 1
+    return name
+
+
+def report_names(names: LabelNames) -> dict:
+    """The label keys the user chose (gap_fit's ``*_parameter_name`` other than its
+    defaults), as :func:`jaxpot.evaluation.evaluate` names them; defaults are left to
+    evaluate (named keys, else ASE's calculator results)."""
+    default = LabelNames()
+    out = {}
+    for field, role in (("energy", "energy"), ("force", "forces"), ("virial", "virial"),
+                        ("config_type", "config_type")):
+        key = getattr(names, field)
+        if key is not None and key != getattr(default, field):
+            out[role] = key
+    return out
+
+
+def check_test_frames(frames: Sequence, path: str, names: LabelNames, species: Sequence[int],
+                      training: str) -> None:
+    """Refuse, before a fit, a test file whose labels cannot be read by the job's ``names``
+    (or hold an implausible stress), or whose species the training data lacks."""
+    read_labels_checked(frames, report_names(names), path)
+    for i, atoms in enumerate(frames):
+        unknown = sorted(set(atoms.numbers.tolist()) - set(species))
+        if unknown:
+            raise TrainingDataError(
+                f"{path}, configuration {i}: species Z={unknown} do not occur in the training "
+                f"data ({training}, Z={list(species)}): the fitted model could not evaluate "
+                "it; remove the configuration or add training data with those species")
 
 
 def settings_dict(job: FitJob) -> dict:

@@ -44,10 +44,11 @@ class SoapSettings:
     f0: float = 0.0
 
     def __post_init__(self):
+        _check_numbers(self, ("cutoff", "atom_sigma", "delta", "cutoff_transition_width",
+                              "central_weight", "f0"), ("n_max", "l_max", "zeta", "n_sparse"),
+                       "soap")
         _check_positive(self, ("cutoff", "n_max", "l_max", "atom_sigma", "zeta", "delta",
                                "n_sparse"), "soap", allow_zero=("l_max",))
-        if int(self.zeta) != self.zeta:
-            raise ValueError(f"soap zeta must be an integer, got {self.zeta}")
         if not 0 <= self.cutoff_transition_width < self.cutoff:
             raise ValueError("soap cutoff_transition_width must be in [0, cutoff), got "
                              f"{self.cutoff_transition_width}")
@@ -69,6 +70,8 @@ class TwoBodySettings:
     cutoff_transition_width: float = 0.5
 
     def __post_init__(self):
+        _check_numbers(self, ("cutoff", "theta_uniform", "delta", "cutoff_transition_width"),
+                       ("n_sparse",), "distance_2b")
         _check_positive(self, ("cutoff", "theta_uniform", "delta", "n_sparse"), "distance_2b")
         if not 0 <= self.cutoff_transition_width < self.cutoff:
             raise ValueError("distance_2b cutoff_transition_width must be in [0, cutoff)")
@@ -99,19 +102,20 @@ class GapSettings:
     def __post_init__(self):
         if self.soap is None and self.distance_2b is None:
             raise ValueError("a GAP needs a soap or a distance_2b descriptor (or both)")
-        sigma = np.asarray(self.default_sigma, float)
-        if sigma.shape != (4,) or not np.all(np.isfinite(sigma)) or np.any(sigma[:3] <= 0):
-            raise ValueError("default_sigma needs four numbers {energy force virial hessian} "
-                             f"with the first three positive, got {self.default_sigma}")
+        _check_sigmas(self.default_sigma, "default_sigma")
+        if self.config_type_sigma is not None and not isinstance(self.config_type_sigma, dict):
+            raise ValueError("config_type_sigma must map config_type -> four sigmas, got "
+                             f"{self.config_type_sigma!r:.80}")
         for ct, sig in (self.config_type_sigma or {}).items():
-            s = np.asarray(sig, float)
-            if s.shape != (4,) or np.any(s[:3] <= 0) or not np.all(np.isfinite(s)):
-                raise ValueError(f"config_type_sigma for {ct!r} needs four numbers with the "
-                                 f"first three positive, got {sig}")
+            _check_sigmas(sig, f"config_type_sigma for {ct!r}")
+        _check_numbers(self, ("sparse_jitter",), ("seed", "cur_iterations"), "GapSettings")
         if not (np.isfinite(self.sparse_jitter) and self.sparse_jitter >= 0):
             raise ValueError(f"sparse_jitter must be >= 0, got {self.sparse_jitter}")
-        if isinstance(self.e0, str) and self.e0 != "average":
-            raise ValueError(f"e0 must be a number, a mapping or 'average', got {self.e0!r}")
+        for name in ("sigma_per_atom", "fit_virials"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be true or false, got "
+                                 f"{getattr(self, name)!r:.80}")
+        check_e0(self.e0)
 
     @property
     def cutoff(self) -> float:
@@ -119,6 +123,61 @@ class GapSettings:
 
     def replace(self, **changes) -> GapSettings:
         return dataclasses.replace(self, **changes)
+
+
+def check_e0(e0) -> None:
+    """Refuse an e0 that is not a number, ``"average"`` or a ``{symbol or Z: eV}`` mapping of
+    known elements (ValueError naming the entry)."""
+    from ase.data import atomic_numbers, chemical_symbols
+    if isinstance(e0, str):
+        if e0 != "average":
+            raise ValueError(f"e0 must be a number, a mapping or 'average', got {e0!r}")
+        return
+    if isinstance(e0, dict):
+        for key, value in e0.items():
+            known = (key in atomic_numbers if isinstance(key, str) else
+                     _is_number(key, integer=True) and 0 < int(key) < len(chemical_symbols))
+            if not known:
+                raise ValueError(f"e0 names {key!r}, which is not an element symbol or atomic "
+                                 "number (symbols are case-sensitive: Si, not si)")
+            if not _is_number(value) or not np.isfinite(value):
+                raise ValueError(f"e0 for {key} must be a number (eV), got {value!r:.80}")
+        return
+    if not _is_number(e0) or not np.isfinite(e0):
+        raise ValueError(f"e0 must be a number (eV), a {{symbol: eV}} mapping or 'average', "
+                         f"got {e0!r:.80}")
+
+
+def _is_number(value, integer: bool = False) -> bool:
+    """A real number (not a bool or string); with ``integer``, a whole one."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return False
+    return not integer or (np.isfinite(value) and float(value).is_integer())
+
+
+def _check_numbers(obj, reals, integers, what) -> None:
+    """Refuse a field that is not a number (``reals``) or not a whole number (``integers``),
+    naming it: a string where a number belongs (``cutoff=abc``) is a typo, not a value."""
+    for name in reals:
+        if not _is_number(getattr(obj, name)):
+            raise ValueError(f"{what} {name} must be a number, got {getattr(obj, name)!r:.80}")
+    for name in integers:
+        if not _is_number(getattr(obj, name), integer=True):
+            raise ValueError(f"{what} {name} must be a whole number, got "
+                             f"{getattr(obj, name)!r:.80}")
+
+
+def _check_sigmas(sigma, what: str) -> None:
+    """Four finite numbers {energy force virial hessian}, the first three positive."""
+    values = list(sigma) if isinstance(sigma, (list, tuple, np.ndarray)) else None
+    if values is None or len(values) != 4 or not all(_is_number(v) for v in values):
+        raise ValueError(f"{what} needs four numbers {{energy force virial hessian}}, got "
+                         f"{sigma!r:.80}")
+    s = np.asarray(values, float)
+    if not np.all(np.isfinite(s)) or np.any(s[:3] <= 0):
+        raise ValueError(f"{what} needs four numbers {{energy force virial hessian}} with the "
+                         f"first three positive (a zero sigma is an infinite weight), got "
+                         f"{tuple(values)}")
 
 
 def _check_positive(obj, names, what, allow_zero=()):

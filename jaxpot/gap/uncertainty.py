@@ -22,18 +22,21 @@ term of a sum over many correlated atoms dominates it; ``benchmarks/gap_accuracy
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from typing import NamedTuple
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
 
-from jaxpot.batch import frame_pairs
+from jaxpot.batch import check_frames, frame_pairs
 from jaxpot.gap.design import (coordination, gap_terms, pair_distances, soap_features,
                                structure_rows)
 from jaxpot.gap.terms import soap_gp_descriptor, sparse_species_index
 from jaxpot.io.atomic_file import atomic_write
+from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.model import EnergyModel
 
 
@@ -46,22 +49,87 @@ class Uncertainty(NamedTuple):
     forces: list
 
 
-def predictive_std(model: EnergyModel, posterior: tuple[np.ndarray, np.ndarray],
+class Posterior(NamedTuple):
+    """The posterior of one fit: upper factors U (K_MM + jitter = U^T U) and R (posterior
+    precision = R^T R), each (M, M), and the :func:`model_digest` of the fit's GAP terms
+    (None: unknown, only the shapes can be checked)."""
+
+    kmm_factor: np.ndarray
+    posterior_factor: np.ndarray
+    digest: str | None = None
+
+
+class PosteriorError(ValueError):
+    """A posterior that is not one, or that belongs to another fit."""
+
+
+#: the ``format`` entry of a posterior file
+FORMAT = "jaxpot-gap-posterior"
+
+
+def model_digest(model: EnergyModel) -> str:
+    """SHA-256 of a GAP's terms: each term's spec and its parameters rounded to float32 (so
+    the model loaded with or without x64 has the digest of the fitted one)."""
+    terms = gap_terms(model)
+    h = hashlib.sha256()
+    for term in (terms.soap, terms.pair):
+        if term is None:
+            h.update(b"<none>")
+            continue
+        h.update(json.dumps(json.loads(term.spec), sort_keys=True).encode())
+        for key in sorted(term.params):
+            a = np.asarray(term.params[key], np.float32)
+            h.update(f"{key}{a.shape}".encode() + np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def as_posterior(posterior) -> Posterior:
+    """A :class:`Posterior` from one, or from a plain (U, R) pair (digest unknown)."""
+    if isinstance(posterior, Posterior):
+        return posterior
+    if isinstance(posterior, (str, bytes)) or hasattr(posterior, "__fspath__"):
+        raise PosteriorError(f"posterior {posterior!r:.80} is a path: load it with "
+                             "jaxpot.gap.uncertainty.load_posterior(path) first")
+    try:
+        u, r = posterior
+    except (TypeError, ValueError):
+        raise PosteriorError("posterior must be GapFit.posterior (or load_posterior's result), "
+                             f"got {type(posterior).__name__}") from None
+    return Posterior(np.asarray(u, float), np.asarray(r, float))
+
+
+def check_posterior(model: EnergyModel, posterior, where: str = "posterior") -> Posterior:
+    """``posterior`` as a :class:`Posterior` that belongs to ``model``'s fit: its factors
+    match the model's sparse points and its digest (when known) the model's."""
+    post = as_posterior(posterior)
+    u, r = (np.asarray(x, float) for x in post[:2])
+    m = gap_terms(model).n_columns
+    if u.shape != (m, m) or r.shape != (m, m):
+        raise PosteriorError(f"{where}: factors are {u.shape} and {r.shape}, the model has {m} "
+                             "sparse points: they belong to another fit")
+    if post.digest is not None and post.digest != model_digest(model):
+        raise PosteriorError(
+            f"{where} belongs to another fit: its digest does not match this model's. Use "
+            "the posterior of the same fit (GapFit.posterior, or the <model>.posterior.npz "
+            "written next to the model file by jaxpot fit)")
+    return Posterior(u, r, post.digest)
+
+
+def predictive_std(model: EnergyModel, posterior: Posterior | tuple[np.ndarray, np.ndarray],
                    frames: Sequence) -> Uncertainty:
     """Standard deviations of a GAP's predictions on ``frames`` (see module docstring).
 
     Args:
         model: the fitted GAP terms (``GapFit.gap``, or a loaded model of the same terms).
-        posterior: ``GapFit.posterior`` = (U, R), each (M, M).
-        frames: ``ase.Atoms`` to evaluate.
+        posterior: ``GapFit.posterior`` or :func:`load_posterior`'s result, tied to ``model``
+            by a digest (another fit's is refused); a plain (U, R) pair is checked by shape.
+        frames: ``ase.Atoms`` to evaluate; a species the model does not know is refused, as
+            :func:`jaxpot.predict` refuses it.
     """
-    u, r = (np.asarray(x, float) for x in posterior)
+    frames = check_atoms(frames, "frames")
+    u, r, _ = check_posterior(model, posterior)
     terms = gap_terms(model)
-    m = terms.n_columns
-    if u.shape != (m, m) or r.shape != (m, m):
-        raise ValueError(f"posterior factors are {u.shape} and {r.shape}, the model has {m} "
-                         "sparse points: they belong to another fit")
-    frames = list(frames)
+    check_frames(model, frames)
     pairs = [frame_pairs(model, a) for a in frames]
     n = len(frames)
     energy_var, forces = np.zeros(n), [None] * n
@@ -130,14 +198,44 @@ def _local_energy_std(terms, model, frames, pairs, u, r) -> list:
     return out
 
 
-def save_posterior(path: str, posterior: tuple[np.ndarray, np.ndarray]) -> None:
-    """Write ``GapFit.posterior`` (U, R) to an ``.npz`` file (atomically: temporary name,
-    then rename), to compute variances later with a loaded model."""
+def save_posterior(path: str, posterior: Posterior | tuple[np.ndarray, np.ndarray]) -> None:
+    """Write ``GapFit.posterior`` (U, R and the digest of its fit) to an ``.npz`` file
+    (atomically: temporary name, then rename), to compute variances later with the loaded
+    model.  A plain (U, R) pair is written without a digest."""
+    post = as_posterior(posterior)
     with atomic_write(path) as f:
-        np.savez(f, kmm_factor=posterior[0], posterior_factor=posterior[1])
+        np.savez(f, format=np.array(FORMAT), kmm_factor=post.kmm_factor,
+                 posterior_factor=post.posterior_factor, digest=np.array(post.digest or ""))
 
 
-def load_posterior(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """(U, R) written by :func:`save_posterior`."""
-    with np.load(path) as data:
-        return data["kmm_factor"], data["posterior_factor"]
+def load_posterior(path: str, model: EnergyModel | None = None) -> Posterior:
+    """The :class:`Posterior` written by :func:`save_posterior` (checked against ``model``
+    when given); a file of another kind raises :class:`PosteriorError`, nothing unpickled."""
+    import zipfile
+    hint = ("expected a GAP posterior file (<model>.posterior.npz, written by jaxpot fit or "
+            "save_posterior)")
+    if not os.path.exists(path):
+        raise PosteriorError(f"{path}: no such file; {hint}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise PosteriorError(f"{path}: not a GAP posterior (not an .npz archive); {hint}"
+                             ) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise PosteriorError(f"{path}: not a GAP posterior (a single .npy array); {hint}")
+    with data:
+        files = set(data.files)
+        if not {"kmm_factor", "posterior_factor"} <= files:
+            kind = " (a jaxpot model file)" if "__jaxpot__" in files else ""
+            raise PosteriorError(f"{path}: not a GAP posterior{kind}; {hint}")
+        try:
+            u, r = data["kmm_factor"], data["posterior_factor"]
+            digest = str(data["digest"]) if "digest" in files else ""
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise PosteriorError(f"{path}: a damaged GAP posterior ({err}); {hint}") from None
+    if u.ndim != 2 or u.shape[0] != u.shape[1] or r.shape != u.shape or \
+            u.dtype.kind != "f" or r.dtype.kind != "f":
+        raise PosteriorError(f"{path}: its factors are {u.dtype} {u.shape} and {r.dtype} "
+                             f"{r.shape}, not two square float matrices; {hint}")
+    post = Posterior(u, r, digest or None)
+    return post if model is None else check_posterior(model, post, path)
