@@ -54,9 +54,9 @@ def test_a_crafted_pickle_checkpoint_runs_nothing_and_is_kept(tmp_path):
     ckpt = tmp_path / "run.ckpt"
     ckpt.write_bytes(pickle.dumps({"version": 1, "state": _RunsCode(marker)}))
     before = ckpt.read_bytes()
-    with CompilationCounter() as compiled:
-        with pytest.raises(md.MDError, match=r"run\.ckpt.*old \(pickled.*could run code"):
-            md.run(langevin(), argon(), 40, checkpoint=ckpt, **KWARGS)
+    with CompilationCounter() as compiled, \
+            pytest.raises(md.MDError, match=r"run\.ckpt.*old \(pickled.*could run code"):
+        md.run(langevin(), argon(), 40, checkpoint=ckpt, **KWARGS)
     assert compiled.count == 0
     assert not marker.exists() and ckpt.read_bytes() == before
 

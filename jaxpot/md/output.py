@@ -269,7 +269,7 @@ def _rebuild(header: dict, arrays: list[np.ndarray]) -> dict:
     if not isinstance(state, MDState) or not isinstance(neighbors, NeighborList):
         raise ArrayFileError("the state or neighbor list is of the wrong class")
     names, n_rows = header["log"], header["n_rows"]
-    missing = sorted(set(LOG_FIELDS) - set(names))
+    missing = sorted(set(LOG_FIELDS + ("stress", "escaped")) - set(names))
     if missing or type(n_rows) is not int or n_rows < 1 or len(names) > len(arrays):
         raise ArrayFileError(f"the log is incomplete (missing {missing})")
     columns = dict(zip(names, arrays[len(arrays) - len(names):]))

@@ -121,14 +121,18 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
         raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
                       f"lattice vectors), got pbc={list(pbc)}")
     masses = integrator_masses(integrator, species, masses)
+    writer = TrajectoryWriter(trajectory, trajectory_interval) if trajectory else None
     resuming = checkpoint is not None and os.path.exists(checkpoint)
     saved = read_checkpoint(checkpoint) if resuming else None  # a bad file: before compiling
+    if not resuming and writer is not None and writer.path.exists() and not overwrite:
+        raise MDError(f"md.run: the trajectory file {writer.path} already exists and this is a "
+                      "fresh run (no checkpoint to resume), which would overwrite it; pass "
+                      "another trajectory path, or overwrite=True to replace it")
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     dtype = structure.positions.dtype
     mb_key, key = jax.random.split(jax.random.PRNGKey(seed))
     momenta = initial_momenta(atoms, masses, temperature, mb_key, dtype)
     check_box = _inside_open_box(structure)
-    writer = TrajectoryWriter(trajectory, trajectory_interval) if trajectory else None
     chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
     identity = run_identity(
         integrator, structure, masses, momenta, seed=seed, precision=dtype,
@@ -138,10 +142,6 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     if resuming:
         state, nbrs, rows = _resume(checkpoint, saved, identity, writer, steps)
     else:
-        if writer is not None and writer.path.exists() and not overwrite:
-            raise MDError(f"md.run: the trajectory file {writer.path} already exists and this "
-                          "is a fresh run (no checkpoint to resume), which would overwrite it; "
-                          "pass another trajectory path, or overwrite=True to replace it")
         nbrs = allocate_for_model(model, np.asarray(structure.positions),
                                   np.asarray(structure.cell), structure.pbc, skin=skin,
                                   capacity_multiplier=capacity_multiplier,

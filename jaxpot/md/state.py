@@ -206,8 +206,8 @@ def masses_option(masses) -> tuple:
                 raise ValueError(f"masses: {key!r} is not an atomic number (1 to "
                                  f"{len(chemical_symbols) - 1})")
         else:
-            raise ValueError(f"masses: key {key!r} is neither an element symbol nor an atomic "
-                             "number")
+            raise TypeError(f"masses: key {key!r} is neither an element symbol nor an atomic "
+                            "number")
         try:
             mass = float(m)
         except (TypeError, ValueError):
