@@ -3,6 +3,7 @@
     jaxpot relax [STRUCTURE] [--model sw|MODEL_FILE] [--pressure GPa] [--output FILE]
     jaxpot fit CONFIG.toml | --gap-fit "<gap_fit command line>" [--output MODEL] [--test FILE]
                                  (CONFIG.toml with model = "snap" / "qsnap" / "mtp": SNAP or MTP)
+    jaxpot train CONFIG.toml     (model = "bpnn" / "painn" / "mace")
     jaxpot evaluate MODEL FILE... [--json OUT]
 
 ``relax`` with no STRUCTURE relaxes the bundled strained diamond-Si cell with Stillinger–Weber
@@ -11,6 +12,11 @@ and names) and writes the model and a report; with no arguments it runs jaxpot's
 the bundled mlearn Si data (fit, test errors next to the published GAP, elastic constants and
 phonons of the fitted GAP).  ``evaluate`` prints energy, force and stress errors of any model
 file on labelled structure files.
+
+Every command computes in float64 (:mod:`jaxpot.precision`); ``train --float32`` trains a
+network in float32.  A user mistake (a missing file, a bad setting, an output that would
+overwrite an input) prints one line naming it and exits with status 2; ``--verbose`` shows
+the traceback too.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import argparse
 import os
 import sys
 import time
+
+#: exit status of a command stopped by a user mistake (argparse's own status for bad usage)
+USAGE_ERROR = 2
 
 
 def _bundled(name: str) -> str:
@@ -32,17 +41,30 @@ def _model(spec: str):
     if os.path.exists(spec):
         import jaxpot
         return jaxpot.load(spec)
-    raise SystemExit(f"jaxpot: unknown model {spec!r} (use 'sw' or a model file)")
+    raise FileNotFoundError(f"unknown model {spec!r}: use 'sw' or the path of a model file")
+
+
+def _write_structure(path: str, atoms) -> None:
+    """``atoms`` to ``path`` atomically, in the format ASE guesses from its name."""
+    from ase.io import write
+    from ase.io.formats import filetype
+
+    from jaxpot.io.atomic_file import atomic_write
+    fmt = filetype(path, read=False)
+    with atomic_write(path, "w") as f:
+        write(f, atoms, format=fmt)
 
 
 def relax_command(args) -> int:
-    import jax
-    jax.config.update("jax_enable_x64", True)
     import numpy as np
-    from ase.io import read, write
+    from ase.io import read
 
+    from jaxpot.io.paths import check_outputs
     from jaxpot.properties.relax import relax
     path = args.structure or _bundled("si_diamond_strained.extxyz")
+    check_outputs({"relaxed structure file": args.output},
+                  {"structure file": path,
+                   "model file": args.model if os.path.exists(args.model) else None})
     atoms = read(path)
     model = _model(args.model)
     print(f"jaxpot relax: {len(atoms)} atoms ({atoms.get_chemical_formula()}) from {path}")
@@ -63,42 +85,33 @@ def relax_command(args) -> int:
           + " ".join(f"{v:+.2e}" for v in (s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1])))
     print(f"max force: {np.linalg.norm(result.forces, axis=1).max():.2e} eV/Å")
     if args.output:
-        write(args.output, relaxed)
+        _write_structure(args.output, relaxed)
         print(f"wrote {args.output}")
     return 0 if result.converged else 1
 
 
 def fit_command(args) -> int:
-    import jax
-    jax.config.update("jax_enable_x64", True)
-    from jaxpot.gap.config import ConfigError, parse_gap_fit, parse_toml
+    from jaxpot.gap.config import parse_gap_fit, parse_toml
     from jaxpot.gap.pipeline import default_output, run_job
-    from jaxpot.training_data import TrainingDataError
     if args.config and args.gap_fit:
-        raise SystemExit("jaxpot fit: give either CONFIG.toml or --gap-fit \"...\", not both")
+        raise ValueError("give either CONFIG.toml or --gap-fit \"...\", not both")
     if args.config and args.config.endswith(".toml"):
         from jaxpot.linear import pipeline as linear
-        try:
-            config = linear.load_config(args.config)
-            if linear.is_linear_config(config):
-                if args.output:
-                    config["output"] = args.output
-                if args.test:
-                    config["test"] = list(config.get("test") or []) + list(args.test)
-                if args.report:
-                    config["report"] = args.report
-                linear.run(config, progress=not args.quiet)
-                return 0
-        except (linear.ConfigError, TrainingDataError) as err:
-            raise SystemExit(f"jaxpot fit: {err}") from None
+        config = linear.load_config(args.config)
+        if linear.is_linear_config(config):
+            if args.output:
+                config["output"] = args.output
+            if args.test:
+                config["test"] = list(config.get("test") or []) + list(args.test)
+            if args.report:
+                config["report"] = args.report
+            linear.run(config, progress=not args.quiet)
+            return 0
     if not args.config and not args.gap_fit:  # the main job on the bundled Si data
         from jaxpot.gap.demo import run_demo
         run_demo(args.output or "si_gap.jaxpot", progress=not args.quiet)
         return 0
-    try:
-        job = parse_toml(args.config) if args.config else parse_gap_fit(args.gap_fit)
-    except ConfigError as err:
-        raise SystemExit(f"jaxpot fit: {err}") from None
+    job = parse_toml(args.config) if args.config else parse_gap_fit(args.gap_fit)
     if args.at_file:
         job = job._replace(at_file=args.at_file)
     tests = list(args.test or ([job.validation_file] if job.validation_file else []))
@@ -110,47 +123,49 @@ def fit_command(args) -> int:
 
 def evaluate_command(args) -> int:
     import json
-    import jax
-    jax.config.update("jax_enable_x64", True)
+
     import jaxpot
     from jaxpot.evaluation import evaluate
     from jaxpot.gap.pipeline import read_frames
+    from jaxpot.io.atomic_file import atomic_write
+    from jaxpot.io.paths import check_outputs
+    check_outputs({"JSON report": args.json}, {"model file": args.model, "test file": args.files})
     model = jaxpot.load(args.model)
+    sets = {path: read_frames(path) for path in args.files}  # every file read before any work
     report = {}
-    for path in args.files:
-        ev = evaluate(model, read_frames(path))
+    for path, frames in sets.items():
+        ev = evaluate(model, frames, source=path)
         print(f"== {path}\n{ev.table()}\n")
         report[path] = ev.to_dict()
     if args.json:
-        with open(args.json, "w") as fh:
+        with atomic_write(args.json, "w") as fh:
             json.dump(report, fh, indent=1)
         print(f"wrote {args.json}")
     return 0
 
 
 def train_command(args) -> int:
-    if args.x64:
-        import jax
-        jax.config.update("jax_enable_x64", True)
-    from jaxpot.gap.labels import TrainingDataError
-    from jaxpot.nn.pipeline import ConfigError, load_config, train
-    from jaxpot.nn.train import TrainingDivergedError
-    try:
-        config = load_config(args.config)
-        if args.output:
-            config["output"] = args.output
-        train(config, progress=not args.quiet)
-    except (ConfigError, TrainingDataError) as err:
-        raise SystemExit(f"jaxpot train: {err}") from None
-    except TrainingDivergedError as err:
-        raise SystemExit(f"jaxpot train: {err}") from None
+    from jaxpot.nn.pipeline import load_config, train
+    config = load_config(args.config)
+    if args.output:
+        config["output"] = args.output
+    train(config, progress=not args.quiet)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+COMMANDS = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_command,
+            "train": train_command}
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="on an error, show the Python traceback as well")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
     parser = argparse.ArgumentParser(prog="jaxpot", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"jaxpot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("relax", help="relax positions and cell (FIRE, jitted)")
+    p = sub.add_parser("relax", parents=[common], help="relax positions and cell (FIRE, jitted)")
     p.add_argument("structure", nargs="?", help="structure file readable by ASE "
                    "(default: bundled strained diamond Si)")
     p.add_argument("--model", default="sw", help="'sw' (Stillinger-Weber Si) or a model file")
@@ -158,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fmax", type=float, default=1e-4, help="force criterion, eV/Å")
     p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
     p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
-    p = sub.add_parser("fit", help="fit a GAP (gap_fit's settings and names) or, with "
+    p = sub.add_parser("fit", parents=[common],
+                       help="fit a GAP (gap_fit's settings and names) or, with "
                        "model = \"snap\"/\"qsnap\"/\"mtp\" in the TOML, a SNAP or MTP; no "
                        "arguments: the bundled Si example")
     p.add_argument("config", nargs="?", help="TOML file with gap_fit's names")
@@ -169,21 +185,58 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", action="append", help="labelled file to report errors on "
                    "(repeatable)")
     p.add_argument("--report", help="report directory (default: <output>_report)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p = sub.add_parser("evaluate", help="energy/force/stress errors of a model on files")
+    p = sub.add_parser("evaluate", parents=[common],
+                       help="energy/force/stress errors of a model on files")
     p.add_argument("model", help="a jaxpot model file")
     p.add_argument("files", nargs="+", help="labelled structure files (extxyz, ...)")
     p.add_argument("--json", help="write the errors here as JSON")
-    p = sub.add_parser("train", help="train a neural-network potential (BPNN or PaiNN) from a "
-                       "TOML config")
+    p = sub.add_parser("train", parents=[common], help="train a neural-network potential "
+                       "(BPNN, PaiNN or MACE) from a TOML config")
     p.add_argument("config", help="TOML file: model, train, output, cutoff, species, ...")
     p.add_argument("--output", help="model file (overrides the config's output)")
-    p.add_argument("--x64", action="store_true", help="train in float64 (default float32)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    commands = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_command,
-                "train": train_command}
-    return commands[args.command](args)
+    p.add_argument("--float32", action="store_true",
+                   help="train in float32 (faster; default float64, as every command)")
+    p.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-in
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("jaxpot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _user_errors() -> tuple[type, ...]:
+    """Exception types that mean a user mistake (bad file, setting, path or precision)."""
+    from jaxpot.md.state import MDError
+    from jaxpot.precision import PrecisionError
+    return (ValueError, TypeError, OSError, KeyError, PrecisionError, MDError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    import jax
+    before = bool(jax.config.jax_enable_x64)  # restored for callers in the same process
+    jax.config.update("jax_enable_x64", not getattr(args, "float32", False))  # one policy
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(f"jaxpot {args.command}: interrupted (a fit, training or MD run given a "
+              "checkpoint resumes when the same command is run again)", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001  (one line for the user, traceback on request)
+        if args.verbose:
+            raise
+        known = isinstance(err, _user_errors())
+        text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        kind = "" if known else f"{type(err).__name__}: "
+        hint = "" if known else " (an unexpected error: rerun with --verbose for the traceback)"
+        print(f"jaxpot {args.command}: error: {kind}{text}{hint}", file=sys.stderr)
+        return USAGE_ERROR
+    finally:
+        jax.config.update("jax_enable_x64", before)
 
 
 if __name__ == "__main__":

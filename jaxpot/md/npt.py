@@ -14,6 +14,8 @@ its skin test accounts for the strain since the last build.
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 
 from jaxpot.md.integrators import init_state, new_forces, total_energy
@@ -43,6 +45,8 @@ def npt(model: EnergyModel, timestep: float, temperature: float, pressure: float
     tau_t = 100.0 * timestep if tau_t is None else tau_t
     tau_p = 1000.0 * timestep if tau_p is None else tau_p
     check_positive(timestep=timestep, temperature=temperature, tau_t=tau_t, tau_p=tau_p)
+    if not isinstance(pressure, (int, float)) or not math.isfinite(pressure):
+        raise ValueError(f"pressure must be a finite number in GPa, got {pressure!r}")
     if cell not in CELL_MODES:
         raise ValueError(f"cell must be one of {CELL_MODES}, got {cell!r}")
     if int(chain) < 1 or int(loops) < 1:

@@ -217,6 +217,11 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
         StructureError: when the energy, forces or stress become NaN or infinite (naming the
             FIRE step), or for cell relaxation of a non-periodic structure.
     """
+    for name, value in (("pressure", pressure), ("fmax", fmax), ("smax", smax),
+                        ("max_step_size", max_step_size), ("skin", skin)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not np.isfinite(value):
+            raise ValueError(f"relax: {name} must be a finite number, got {value!r}")
     if fmax <= 0 or smax <= 0 or max_steps < 1 or chunk < 1:
         raise ValueError(f"need fmax > 0, smax > 0, max_steps >= 1, chunk >= 1; got fmax={fmax}, "
                          f"smax={smax}, max_steps={max_steps}, chunk={chunk}")
@@ -253,10 +258,9 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
         return bool(st.converged) or not bool(st.finite) or int(st.step) >= max_steps
 
     run = run_chunks(advance, state, prep.neighbors, finished=finished)
-    state, nbrs = run.carry, run.neighbors
+    state = run.carry
     if not bool(state.finite):
-        raise StructureError(f"relax: energy, forces or stress became NaN or infinite at FIRE "
-                             f"step {int(state.step)}; check the structure and the model")
+        raise StructureError(_nonfinite_message(model, s0, int(state.step)))
     pos, cell = _structure_of(state.x, setup, relax_cell)
     energy, forces, stress = state.energy, state.forces, state.stress
     done = bool(state.converged)
@@ -270,3 +274,25 @@ def relax(model: EnergyModel, atoms, *, fmax: float = 1e-3, smax: float = 1e-4,
     return RelaxResult(structure=s0.replace(positions=pos, cell=cell), energy=float(energy),
                        forces=np.asarray(forces), stress_GPa=np.asarray(stress) / GPa,
                        n_steps=int(state.step), converged=done)
+
+
+def _nonfinite_message(model: EnergyModel, start, step: int) -> str:
+    """Why a relaxation went NaN, as far as the host can tell: the start already non-finite
+    (the model at that structure) or the path (a collapse: atoms pushed together)."""
+    from jaxpot.mechanics import energy_forces_stress
+    from jaxpot.neighbors import allocate_for_model
+    nbrs = allocate_for_model(model, np.asarray(start.positions), np.asarray(start.cell),
+                              start.pbc)
+    first = energy_forces_stress(model, start.positions, start.cell, start.species, nbrs,
+                                 compute_stress=all(start.pbc))
+    bad = [name for name, value in (("energy", first.energy), ("forces", first.forces),
+                                    ("stress", first.stress)) if value is not None
+           and not np.all(np.isfinite(np.asarray(value)))]
+    if bad:
+        return (f"relax: {model.name} gives a non-finite {' and '.join(bad)} at the start "
+                "structure itself (before any FIRE step): the model cannot evaluate it (atoms "
+                "closer than its inner cutoff, or species outside its training)")
+    return (f"relax: the energy, forces or stress became NaN or infinite at FIRE step {step}, "
+            f"though finite at the start: the relaxation drove atoms or the cell into a region "
+            f"where {model.name} is not defined (a collapse); try a smaller max_step_size, "
+            "relax positions first (relax_cell=False), or check the target pressure")

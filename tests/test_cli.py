@@ -1,0 +1,98 @@
+"""The ``jaxpot`` command as a user meets it: one line for a mistake (no traceback unless
+``--verbose``), no output that overwrites an input, every input read before the work starts,
+and the version pyproject declares.  Reference for the version: pyproject.toml itself."""
+
+import os
+import tomllib
+
+import pytest
+from ase.build import bulk
+from ase.io import write
+
+from jaxpot.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_version_is_the_one_pyproject_declares(capsys):
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        declared = tomllib.load(f)["project"]["version"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"jaxpot {declared}"
+
+
+def _one_line_error(capsys, *phrases) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for phrase in phrases:
+        assert phrase in err, (phrase, err)
+    return err
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, capsys):
+    """relax --output <its own structure file>, evaluate --json <the test file>: exit 2 with
+    one line naming both roles; the input's bytes are unchanged."""
+    structure = tmp_path / "si.extxyz"
+    atoms = bulk("Si", "diamond", a=5.5)
+    atoms.calc = None
+    write(structure, atoms)
+    before = structure.read_bytes()
+    assert main(["relax", str(structure), "--output", str(structure)]) == 2
+    _one_line_error(capsys, "relaxed structure file", "is the structure file")
+    assert main(["evaluate", "model.jaxpot", str(structure), "--json",
+                 str(tmp_path / "." / "si.extxyz")]) == 2
+    _one_line_error(capsys, "JSON report", "test file")
+    assert structure.read_bytes() == before
+
+
+def test_missing_and_bad_files_are_named_before_any_work(tmp_path, capsys):
+    """A missing model file, and a bad second test file: named in one line, and nothing was
+    evaluated before the bad file was found."""
+    from jaxpot.potentials import stillinger_weber
+    import jaxpot
+    model = tmp_path / "sw.jaxpot"
+    jaxpot.save(stillinger_weber(), model)
+    good = tmp_path / "good.extxyz"
+    atoms = bulk("Si", "diamond", a=5.43)
+    atoms.info["energy"] = -8.0
+    write(good, atoms)
+    (tmp_path / "bad.extxyz").write_bytes(os.urandom(300))
+    assert main(["evaluate", str(tmp_path / "nope.jaxpot"), str(good)]) == 2
+    _one_line_error(capsys, "nope.jaxpot")
+    assert main(["evaluate", str(model), str(good), str(tmp_path / "bad.extxyz")]) == 2
+    out = capsys.readouterr()
+    assert "bad.extxyz" in out.err and out.out == ""  # no table before the refusal
+
+
+def test_nan_pressure_and_verbose(capsys):
+    """A NaN target pressure is named (it used to come back as "check the structure and the
+    model" after a NaN relaxation); --verbose shows the traceback instead of one line."""
+    assert main(["relax", "--pressure", "nan"]) == 2
+    _one_line_error(capsys, "pressure must be a finite number")
+    with pytest.raises(ValueError, match="pressure"):
+        main(["relax", "--pressure", "nan", "--verbose"])
+
+
+def test_every_command_computes_in_float64(monkeypatch):
+    """One policy: every command runs with float64 on whatever the caller's JAX setting
+    (``train --float32`` opts out), and the caller gets its setting back."""
+    import jax
+
+    from jaxpot import cli
+    seen = {}
+    for name in cli.COMMANDS:
+        monkeypatch.setitem(cli.COMMANDS, name, lambda args: seen.setdefault(
+            (args.command, getattr(args, "float32", False)), jax.config.jax_enable_x64) and 0)
+    argvs = (["relax"], ["fit"], ["evaluate", "m", "f"], ["train", "c"], ["train", "c",
+                                                                       "--float32"])
+    jax.config.update("jax_enable_x64", False)
+    try:
+        for argv in argvs:
+            assert main(argv) == 0
+            assert not jax.config.jax_enable_x64
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert seen == {("relax", False): True, ("fit", False): True, ("evaluate", False): True,
+                    ("train", False): True, ("train", True): False}
