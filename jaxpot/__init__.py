@@ -10,6 +10,8 @@ load on first use, so ``import jaxpot`` stays quick.
 
 import importlib as _importlib
 
+from jaxpot._version import __version__
+
 from jaxpot.calculator import JaxpotCalculator
 from jaxpot.io.model_file import ModelFileError, load, save
 from jaxpot.mechanics import energy_forces_stress, forces, stress, virial
@@ -43,7 +45,8 @@ def __dir__():
 
 __all__ = [
     "EnergyModel", "JaxpotCalculator", "ModelFileError", "NeighborList", "Prediction",
-    "PrecisionError", "PrecisionWarning", "Structure", "StructureError", "allocate_for_model",
+    "__version__", "PrecisionError", "PrecisionWarning", "Structure", "StructureError",
+    "allocate_for_model",
     "allocate_neighbor_list", "energy_forces_stress", "forces", "load", "neighbor_list",
     "neighbor_vectors", "predict", "reallocate_if_needed", "register_model_kind", "save",
     "stress", "update_neighbor_list", "virial",

@@ -201,11 +201,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("jaxpot")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+    from jaxpot._version import __version__
+    return __version__
 
 
 def _user_errors() -> tuple[type, ...]:

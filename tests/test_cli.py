@@ -15,8 +15,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_version_is_the_one_pyproject_declares(capsys):
+    """pyproject reads the version from jaxpot/_version.py (one place); the installed
+    metadata, ``jaxpot.__version__`` and ``jaxpot --version`` all say it."""
+    from importlib.metadata import version
+
+    import jaxpot
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-        declared = tomllib.load(f)["project"]["version"]
+        project = tomllib.load(f)
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"]["attr"] == \
+        "jaxpot._version.__version__"
+    declared = jaxpot.__version__
+    assert version("jaxpot") == declared
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
