@@ -51,4 +51,3 @@ __all__ = [
     "neighbor_vectors", "predict", "reallocate_if_needed", "register_model_kind", "save",
     "stress", "update_neighbor_list", "virial",
 ]
-__version__ = "0.1.0"
