@@ -27,6 +27,8 @@ def test_version_is_the_one_pyproject_declares(capsys):
         "jaxpot._version.__version__"
     declared = jaxpot.__version__
     assert version("jaxpot") == declared
+    with open(os.path.join(ROOT, "CITATION.cff")) as f:
+        assert f"version: {declared}\n" in f.read()  # the citation file follows it
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0
