@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features, behler_radial_params
-from jaxpot.model import species_lookup, species_numbers
+from jaxpot.model import species_lookup
 from jaxpot.types import Array, PyTree
 
 
@@ -58,13 +58,7 @@ def _real_atoms(species: Array) -> Array:
 
 def species_charges(charges: dict) -> ChargeModel:
     """Fixed charge per element, ``{"Na": 1.0, "Cl": -1.0}`` (symbols or Z; charges in e)."""
-    if not isinstance(charges, dict) or not charges:
-        raise ValueError(f"charges must be a dict {{element: charge in e}}, got {charges!r}")
-    zs = species_numbers(list(charges))
-    values = np.array([float(v) for v in charges.values()])
-    bad = [k for k, v in zip(charges, values) if not np.isfinite(v)]
-    if bad:
-        raise ValueError(f"charge of {bad[0]!r} must be finite, got {charges[bad[0]]!r}")
+    zs, values = _checked_charges(charges)
     order = np.argsort(zs)
     zs = tuple(int(zs[i]) for i in order)
     lookup = jnp.asarray(species_lookup(zs))
@@ -75,6 +69,33 @@ def species_charges(charges: dict) -> ChargeModel:
 
     config = {"kind": "species", "species": list(zs), "charges": values[order].tolist()}
     return ChargeModel(config, {"q": jnp.asarray(values[order])}, apply)
+
+
+def _checked_charges(charges) -> tuple[tuple[int, ...], np.ndarray]:
+    """(Z, charge in e) of a ``{element: charge}`` dict; ValueError naming the entry for an
+    unknown element, an element given twice (``"Na"`` and ``11``), a charge that is not a
+    finite number."""
+    from jaxpot.potentials.elements import element_number  # here: potentials imports us
+    if not isinstance(charges, dict) or not charges:
+        raise ValueError(f"charges must be a dict {{element: charge in e}}, got {charges!r}")
+    zs = tuple(element_number(key, "charges") for key in charges)
+    for key, z in zip(charges, zs):
+        if zs.count(z) > 1:
+            raise ValueError(f"charges: the element of {key!r} is given twice "
+                             f"({[k for k, y in zip(charges, zs) if y == z]})")
+    values = []
+    for key, value in charges.items():
+        number = None
+        if not isinstance(value, (bool, str)):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                pass
+        if number is None or not np.isfinite(number):
+            raise ValueError(f"charges: the charge of {key!r} must be finite (a number in e), "
+                             f"got {value!r}")
+        values.append(number)
+    return zs, np.array(values)
 
 
 def default_charge_acsf(species, r_cut: float = 4.5) -> ACSF:
@@ -115,7 +136,8 @@ def environment_charges(species, r_cut: float = 4.5, hidden: tuple[int, ...] = (
     ``params = {"net": [layers...], "q0": (S,), "mean": (F,), "std": (F,)}``; ``mean``/``std``
     standardise the features (set them from data with :func:`jaxpot.electrostatics.fit_charges`).
     """
-    zs = tuple(sorted(set(species_numbers(species))))
+    from jaxpot.potentials.elements import element_numbers  # here: potentials imports us
+    zs = tuple(sorted(element_numbers(species, "species")))
     desc = descriptor or default_charge_acsf(zs, r_cut)
     if tuple(desc.species) != zs:
         raise ValueError(f"descriptor species {desc.species} differ from the model's {zs}")

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from ase.data import atomic_masses, chemical_symbols
 
+from jaxpot.potentials.file_checks import check_style, read_text, require_content
+
 
 class EAMTables(NamedTuple):
     """Tabulated EAM functions as read from a file (all NumPy, float64)."""
@@ -105,8 +107,21 @@ class _Tokens:
         self.pos += n
         return out
 
+    def finish(self, form: str) -> None:
+        """Raise if values follow the last table (a file of another form, or ADP's tables)."""
+        left = len(self.words) - self.pos
+        if left:
+            raise ValueError(f"{self.path}: {left} values follow the last table the header "
+                             f"declares for a {form} file, starting with "
+                             f"{self.words[self.pos]!r}: the file is not {form} (an fs file "
+                             "read as setfl? an ADP or eam/cd file?)")
 
-def detect_form(path: str) -> str:
+
+#: the EAM forms and the LAMMPS pair_style of each
+FORMS = {"funcfl": "eam", "setfl": "eam/alloy", "fs": "eam/fs"}
+
+
+def _form_of_name(path: str) -> str | None:
     name = os.path.basename(path).lower()
     if name.endswith(".fs"):
         return "fs"
@@ -114,22 +129,39 @@ def detect_form(path: str) -> str:
         return "setfl"
     if name.endswith(".eam"):
         return "funcfl"
-    raise ValueError(f"{path}: cannot tell the EAM format from the name; pass form="
-                     "'funcfl', 'setfl' or 'fs'")
+    return None
+
+
+def detect_form(path: str) -> str:
+    form = _form_of_name(path)
+    if form is None:
+        raise ValueError(f"{path}: cannot tell the EAM format from the name; pass form="
+                         "'funcfl', 'setfl' or 'fs'")
+    return form
 
 
 def read_eam_file(path: str, form: str | None = None) -> EAMTables:
-    """Read an EAM file; raises FileNotFoundError / ValueError naming the file and problem."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"EAM potential file {path} does not exist")
+    """Read an EAM file; raises FileNotFoundError / ValueError naming the file and problem
+    (files of other styles, such as ``.adp`` or ``.tersoff``, are refused by name; values
+    after the last table mean the file is of another form)."""
+    path = os.fspath(path)
+    if form is not None and form not in FORMS:
+        raise ValueError(f"form must be 'funcfl', 'setfl' or 'fs', got {form!r}")
+    check_style(path, ("eam", "eam/alloy", "eam/fs"), "jaxpot.potentials.eam")
+    text = read_text(path, "EAM potential")
+    require_content(text, path, "EAM potential")
+    named = _form_of_name(path)
     form = form or detect_form(path)
-    with open(path) as f:
-        lines = f.read().splitlines()
-    if form == "funcfl":
-        return _read_funcfl(lines, path)
-    if form in ("setfl", "fs"):
+    lines = text.splitlines()
+    try:
+        if form == "funcfl":
+            return _read_funcfl(lines, path)
         return _read_setfl(lines, path, fs=form == "fs")
-    raise ValueError(f"unknown EAM form {form!r}")
+    except ValueError as err:
+        if named is None or named == form:
+            raise
+        raise ValueError(f"{err} (read as {form} because form={form!r}; the file's name says "
+                         f"{named})") from None
 
 
 def _read_funcfl(lines: list[str], path: str) -> EAMTables:
@@ -147,6 +179,7 @@ def _read_funcfl(lines: list[str], path: str) -> EAMTables:
     embedding = _numbers(tok.take(nrho, "F(rho)"), path, "F(rho)")
     zr = _numbers(tok.take(nr, "Z(r)"), path, "Z(r)")
     rho = _numbers(tok.take(nr, "rho(r)"), path, "rho(r)")
+    tok.finish("funcfl")
     return check_tables(EAMTables("funcfl", [chemical_symbols[z]], np.array([mass]), nrho, drho,
                                   nr, dr, cutoff, embedding[None], rho[None, None],
                                   zr[None, None]), path)
@@ -160,10 +193,15 @@ def _read_setfl(lines: list[str], path: str, fs: bool) -> EAMTables:
         n_el = int(tok.take(1, "the element count")[0])
     except ValueError:
         raise ValueError(f"{path}: line 4 must start with the number of elements") from None
+    if n_el < 1:
+        raise ValueError(f"{path}: line 4 must start with the number of elements (>= 1), got "
+                         f"{n_el}")
     elements = tok.take(n_el, "element names")
     for e in elements:
-        if e not in chemical_symbols:
-            raise ValueError(f"{path}: unknown element {e!r}")
+        if e not in chemical_symbols or e == "X":
+            raise ValueError(f"{path}: unknown element {e!r} on line 4")
+    if len(set(elements)) != n_el:
+        raise ValueError(f"{path}: line 4 repeats an element: {elements}")
     nrho, drho, nr, dr, cutoff = _grid(tok, path)
     embedding = np.zeros((n_el, nrho))
     density = np.zeros((n_el, n_el, nr))
@@ -185,6 +223,7 @@ def _read_setfl(lines: list[str], path: str, fs: bool) -> EAMTables:
         for b in range(a + 1):
             what = f"r*phi(r) of {elements[a]}-{elements[b]}"
             rphi[a, b] = rphi[b, a] = _numbers(tok.take(nr, what), path, what)
+    tok.finish("fs" if fs else "setfl")
     if np.any(masses <= 0):
         masses = np.array([atomic_masses[chemical_symbols.index(e)] for e in elements])
     return check_tables(EAMTables("fs" if fs else "setfl", elements, masses, nrho, drho, nr, dr,

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 
 from jaxpot.cutoffs import polynomial_switch_of_squared
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.model import species_numbers
 from jaxpot.checks import positive_finite
+from jaxpot.potentials.elements import element_numbers
 from jaxpot.potentials.pair import pair_matrix, pair_model
 from jaxpot.tangents import reciprocal
 
@@ -33,7 +33,7 @@ def lennard_jones(sigma=1.0, epsilon=1.0, cutoff: float | None = None, *, specie
         smooth: use ASE's smooth switch between ``r_on`` (default ``0.66 * cutoff``) and cutoff.
         shift: shift the energy to zero at the cutoff (ignored when ``smooth``).
     """
-    zs = species_numbers(species)
+    zs = None if species is None else element_numbers(species, "species")
     n = 1 if zs is None else len(zs)
     sig = pair_matrix(sigma, n, "sigma", positive=True)
     eps = pair_matrix(epsilon, n, "epsilon")

@@ -12,8 +12,8 @@ import jax.numpy as jnp
 
 from jaxpot.cutoffs import smoothstep_switch
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.model import species_numbers
 from jaxpot.checks import positive_finite
+from jaxpot.potentials.elements import element_numbers
 from jaxpot.potentials.pair import pair_matrix, pair_model
 
 
@@ -23,7 +23,7 @@ def morse(epsilon=1.0, r0=1.0, rho0=6.0, rcut1: float = 1.9, rcut2: float = 2.7,
 
     epsilon >= 0 (0 switches a species pair off), r0 > 0 and rho0 finite, 0 < rcut1 < rcut2.
     """
-    zs = species_numbers(species)
+    zs = None if species is None else element_numbers(species, "species")
     n = 1 if zs is None else len(zs)
     eps = pair_matrix(epsilon, n, "epsilon", nonnegative=True)
     req = pair_matrix(r0, n, "r0", positive=True)

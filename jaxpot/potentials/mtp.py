@@ -21,8 +21,9 @@ from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors,
                                                check_settings, initial_radial_coeffs,
                                                program_of, radial_functions)
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
-                          species_lookup, species_numbers)
+                          species_lookup)
 from jaxpot.neighbors import neighbor_components
+from jaxpot.potentials.elements import element_numbers
 
 
 def mtp(species, level: int = 16, r_cut: float = 5.0, r_min: float = 1.5, *,
@@ -35,7 +36,7 @@ def mtp(species, level: int = 16, r_cut: float = 5.0, r_min: float = 1.5, *,
             Chebyshev polynomials. seed: noise of the initial radial coefficients.
         params: a full params pytree instead of the initial one. dtype: parameter dtype.
     """
-    zs = tuple(sorted({int(z) for z in species_numbers(species)}))
+    zs = tuple(sorted(element_numbers(species, "species")))
     desc = MomentTensors(zs, int(level), float(r_min), float(r_cut), int(radial_basis_size))
     check_settings(desc)
     dtype = jnp.dtype(dtype or jnp.result_type(float))

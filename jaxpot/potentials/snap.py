@@ -25,6 +25,7 @@ from jaxpot.descriptors.bispectrum_host import snap_site_energies
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
+from jaxpot.potentials.elements import element_symbols
 from jaxpot.potentials.snap_files import (check_files_match, read_snapcoeff, read_snapparam,
                                           write_snap_files)
 
@@ -99,7 +100,7 @@ def _from_files(coeff_file: str, param_file: str, species) -> tuple[Bispectrum, 
     elements, radius, weight, coeffs = read_snapcoeff(coeff_file)
     check_files_match(param, coeffs.shape[1], coeff_file, param_file)
     if species is not None:
-        species = [chemical_symbols[s] if not isinstance(s, str) else s for s in species]
+        species = element_symbols(species, "species")
         missing = [s for s in species if s not in elements]
         if missing:
             raise ValueError(f"{coeff_file}: no coefficients for species {missing} (the file "
@@ -108,10 +109,13 @@ def _from_files(coeff_file: str, param_file: str, species) -> tuple[Bispectrum, 
         elements = list(species)
         radius, weight = [radius[k] for k in keep], [weight[k] for k in keep]
         coeffs = coeffs[keep]
-    desc = bispectrum(elements, param["twojmax"], param["rcutfac"], param["rfac0"],
-                      param["rmin0"], radius=radius, weight=weight,
-                      switchflag=param["switchflag"], bzeroflag=param["bzeroflag"],
-                      quadraticflag=param["quadraticflag"])
+    try:
+        desc = bispectrum(elements, param["twojmax"], param["rcutfac"], param["rfac0"],
+                          param["rmin0"], radius=radius, weight=weight,
+                          switchflag=param["switchflag"], bzeroflag=param["bzeroflag"],
+                          quadraticflag=param["quadraticflag"])
+    except ValueError as err:  # a setting out of range: name the files it came from
+        raise ValueError(f"{param_file} with {coeff_file}: {err}") from None
     return desc, coeffs
 
 

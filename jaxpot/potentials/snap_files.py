@@ -4,7 +4,9 @@
 and ``rfac0`` (0.99363), ``rmin0`` (0), ``switchflag`` (1), ``bzeroflag`` (1),
 ``quadraticflag`` (0) optional, LAMMPS's defaults.  ``chemflag``, ``bnormflag``,
 ``wselfallflag`` and ``switchinnerflag`` are accepted only at 0 (jaxpot implements the
-non-chemical SNAP); other keywords are errors.
+non-chemical SNAP: a file with one of them at 1 is another potential and is refused);
+``chunksize`` and ``parallelthresh`` (performance settings) and ``sinner``/``dinner`` (used
+only with ``switchinnerflag = 1``) are ignored; other keywords and repeated ones are errors.
 
 ``.snapcoeff``: comment lines, then ``nelements ncoeff``, then per element a line
 ``symbol radius weight`` followed by ``ncoeff`` coefficients (beta_0 first, then the linear
@@ -20,45 +22,83 @@ from ase.data import atomic_numbers
 
 from jaxpot.descriptors.sna_tables import n_bispectrum
 from jaxpot.io.atomic_file import atomic_write
+from jaxpot.potentials.file_checks import check_style, read_text, require_content
 
 PARAM_DEFAULTS = {"rfac0": 0.99363, "rmin0": 0.0, "switchflag": 1, "bzeroflag": 1,
                   "quadraticflag": 0}
 _INTEGER_KEYS = {"twojmax", "switchflag", "bzeroflag", "quadraticflag", "chemflag",
                  "bnormflag", "wselfallflag", "switchinnerflag"}
-_ZERO_ONLY = ("chemflag", "bnormflag", "wselfallflag", "switchinnerflag")
+_FLOAT_KEYS = {"rcutfac", "rfac0", "rmin0"}
+#: keywords of variants jaxpot does not implement: accepted at 0 only (what 1 would switch on)
+_ZERO_ONLY = {"chemflag": "the explicit multi-element bispectrum",
+              "bnormflag": "bispectrum components divided by 2j+1",
+              "wselfallflag": "a self-contribution for every element",
+              "switchinnerflag": "the inner switching function (sinner, dinner)"}
+#: keywords without effect on the energy here: LAMMPS's performance settings, and the inner
+#: switching radii (used with switchinnerflag = 1 only, which is refused)
+_IGNORED = {"chunksize", "parallelthresh", "sinner", "dinner"}
 
 
-def _lines(path: str, what: str) -> list[list[str]]:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"SNAP {what} file {path} does not exist")
-    with open(path) as fh:
-        return [line.split("#", 1)[0].split() for line in fh if line.split("#", 1)[0].strip()]
+def _lines(path: str, what: str) -> list[tuple[list[str], int]]:
+    """The words of each non-blank line without ``#`` comments, with its line number; a
+    file of another kind (binary, empty, another style by name) is refused."""
+    path = os.fspath(path)
+    _check_role(path, what)
+    text = read_text(path, f"SNAP {what}")
+    require_content(text, path, f"SNAP {what}")
+    lines = [(line.split("#", 1)[0].split(), k) for k, line in enumerate(text.splitlines(), 1)]
+    return [(words, k) for words, k in lines if words]
+
+
+def _check_role(path: str, what: str) -> None:
+    """Refuse a ``.snapcoeff`` given as the parameter file (or the reverse) and files of
+    other styles by their name."""
+    name = os.path.basename(path).lower()
+    other, kind = {"parameter": (".snapcoeff", "coefficient"),
+                   "coefficient": (".snapparam", "parameter")}[what]
+    if name.endswith(other):
+        raise ValueError(f"{path} is a SNAP {kind} file given as the {what} file: "
+                         "snap(coeff_file, param_file) takes the .snapcoeff first, then the "
+                         ".snapparam")
+    check_style(path, ("snap",), "jaxpot.potentials.snap")
 
 
 def read_snapparam(path: str) -> dict:
-    """Settings of a ``.snapparam`` file as a dict (defaults filled in), with clear errors."""
+    """Settings of a ``.snapparam`` file as a dict (defaults filled in), with clear errors
+    naming the file, the line and the keyword."""
     out = dict(PARAM_DEFAULTS)
-    for words in _lines(path, "parameter"):
-        if len(words) != 2:
-            raise ValueError(f"{path}: expected 'keyword value', got {' '.join(words)!r}")
-        key, text = words
-        if key in ("sinner", "dinner"):
+    seen: dict[str, int] = {}
+    for words, line in _lines(path, "parameter"):
+        key, where = words[0], f"{path}, line {line}"
+        if key in seen:
+            raise ValueError(f"{where}: {key} is given twice (also on line {seen[key]}); keep one")
+        seen[key] = line
+        if key in _IGNORED:
             continue
-        if key not in _INTEGER_KEYS | {"rcutfac", "rfac0", "rmin0"}:
-            raise ValueError(f"{path}: unknown SNAP keyword {key!r}")
+        if key not in _INTEGER_KEYS | _FLOAT_KEYS:
+            known = sorted(_INTEGER_KEYS | _FLOAT_KEYS | _IGNORED)
+            raise ValueError(f"{where}: unknown SNAP keyword {key!r} (LAMMPS's keywords: "
+                             f"{', '.join(known)})")
+        if len(words) != 2:
+            raise ValueError(f"{where}: expected 'keyword value', got {' '.join(words)!r}")
+        text = words[1]
         try:
             value = int(text) if key in _INTEGER_KEYS else float(text)
         except ValueError:
-            raise ValueError(f"{path}: {key} must be {'an integer' if key in _INTEGER_KEYS else 'a number'}, got {text!r}") from None
+            kind = "an integer" if key in _INTEGER_KEYS else "a number"
+            raise ValueError(f"{where}: {key} must be {kind}, got {text!r}") from None
         if key in _ZERO_ONLY:
             if value != 0:
-                raise ValueError(f"{path}: {key} = {value} is not supported (jaxpot implements "
-                                 "the non-chemical, un-normalised SNAP; set it to 0)")
+                raise ValueError(f"{where}: {key} = {value} is not supported: jaxpot implements "
+                                 f"LAMMPS's SNAP with {key} = 0; {key} = {value} ("
+                                 f"{_ZERO_ONLY[key]}) is another potential, which jaxpot cannot "
+                                 "evaluate (setting it to 0 would change the energies)")
             continue
         out[key] = value
-    for key in ("rcutfac", "twojmax"):
-        if key not in out:
-            raise ValueError(f"{path}: required keyword {key!r} is missing")
+    missing = [key for key in ("rcutfac", "twojmax") if key not in out]
+    if missing:
+        raise ValueError(f"{path}: required keyword(s) {missing} missing (is it a .snapparam "
+                         "file?)")
     return out
 
 
@@ -70,11 +110,12 @@ def n_coefficients(twojmax: int, quadraticflag: int) -> int:
 
 def read_snapcoeff(path: str) -> tuple[list[str], list[float], list[float], np.ndarray]:
     """(elements, radius, weight, coefficients (S, ncoeff)) of a ``.snapcoeff`` file."""
-    words = [w for line in _lines(path, "coefficient") for w in line]
+    words = [(w, line) for ws, line in _lines(path, "coefficient") for w in ws]
     try:
-        n_elements, n_coeff = int(words[0]), int(words[1])
+        n_elements, n_coeff = int(words[0][0]), int(words[1][0])
     except (IndexError, ValueError):
-        raise ValueError(f"{path}: the first line must be 'nelements ncoeff'") from None
+        raise ValueError(f"{path}: not a .snapcoeff file: the first line must be 'nelements "
+                         "ncoeff' (two integers)") from None
     expected = 2 + n_elements * (3 + n_coeff)
     if n_elements < 1 or n_coeff < 1 or len(words) != expected:
         raise ValueError(f"{path}: {n_elements} elements of {n_coeff} coefficients need "
@@ -82,21 +123,30 @@ def read_snapcoeff(path: str) -> tuple[list[str], list[float], list[float], np.n
     elements, radius, weight, coeffs = [], [], [], []
     pos = 2
     for _ in range(n_elements):
-        symbol = words[pos]
-        if symbol not in atomic_numbers:
-            raise ValueError(f"{path}: unknown element {symbol!r}")
-        try:
-            radius.append(float(words[pos + 1]))
-            weight.append(float(words[pos + 2]))
-            block = [float(w) for w in words[pos + 3: pos + 3 + n_coeff]]
-        except ValueError as err:
-            raise ValueError(f"{path}: non-numeric entry in the block of {symbol}: {err}") from None
+        symbol, line = words[pos]
+        if symbol not in atomic_numbers or symbol == "X":
+            raise ValueError(f"{path}, line {line}: unknown element {symbol!r} (each block "
+                             "starts 'symbol radius weight')")
+        if symbol in elements:
+            raise ValueError(f"{path}, line {line}: a second block for {symbol}")
+        block = []
+        for k, (text, at) in enumerate(words[pos + 1: pos + 3 + n_coeff]):
+            try:
+                block.append(float(text))
+            except ValueError:
+                what = ("radius", "weight")[k] if k < 2 else f"coefficient {k - 2}"
+                raise ValueError(f"{path}, line {at}: non-numeric {what} {text!r} in the block "
+                                 f"of {symbol}") from None
+        radius.append(block[0])
+        weight.append(block[1])
         elements.append(symbol)
-        coeffs.append(block)
+        coeffs.append(block[2:])
         pos += 3 + n_coeff
     coeffs = np.array(coeffs)
     if not np.all(np.isfinite(coeffs)):
-        raise ValueError(f"{path}: non-finite coefficients")
+        s, k = np.argwhere(~np.isfinite(coeffs))[0]
+        raise ValueError(f"{path}: coefficient {k} of {elements[s]} is not finite "
+                         f"({coeffs[s, k]})")
     return elements, radius, weight, coeffs
 
 

@@ -19,17 +19,16 @@ at a = 5.431 Å: -4.3366 eV/atom).
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_numbers
 
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_components, slot_sum
-from jaxpot.potentials.pair import check_triplet_table, select_elements
+from jaxpot.potentials.elements import element_numbers, element_symbols
+from jaxpot.potentials.pair import check_triplet_table, read_triplet_file, select_elements
 from jaxpot.tangents import instantiate, is_zero
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
@@ -42,39 +41,11 @@ SILICON_1985 = dict(epsilon=2.1683, sigma=2.0951, a=1.80, **{"lambda": 21.0}, ga
 
 
 def read_lammps_sw(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Read a LAMMPS ``.sw`` file -> (elements, {name: (S, S, S) array}) with a clear error."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Stillinger-Weber file {path} does not exist")
-    with open(path) as f:
-        words = " ".join(line.split("#", 1)[0] for line in f).split()
-    if not words or len(words) % 14:
-        raise ValueError(f"{path}: expected entries of 14 fields (3 elements + 11 numbers), "
-                         f"found {len(words)} fields")
-    entries = [words[k:k + 14] for k in range(0, len(words), 14)]
-    elements: list[str] = []
-    for e in entries:
-        for name in e[:3]:
-            if name not in atomic_numbers:
-                raise ValueError(f"{path}: unknown element {name!r}")
-            if name not in elements:
-                elements.append(name)
-    s = len(elements)
-    table = {k: np.zeros((s, s, s)) for k in PARAMETER_NAMES}
-    seen = np.zeros((s, s, s), dtype=bool)
-    for e in entries:
-        i, j, k = (elements.index(x) for x in e[:3])
-        for name, text in zip(PARAMETER_NAMES + ("tol",), e[3:]):
-            try:
-                value = float(text)
-            except ValueError:
-                raise ValueError(f"{path}: non-numeric {name} {text!r} in entry "
-                                 f"{' '.join(e[:3])}") from None
-            if name != "tol":
-                table[name][i, j, k] = value
-        seen[i, j, k] = True
-    if not seen.all():
-        i, j, k = np.argwhere(~seen)[0]
-        raise ValueError(f"{path}: no entry for triplet {elements[i]} {elements[j]} {elements[k]}")
+    """Read a LAMMPS ``.sw`` file -> (elements, {name: (S, S, S) array}) with a clear error
+    (files of other styles, such as ``.sw.mod`` or ``.tersoff``, are refused by name)."""
+    elements, table = read_triplet_file(path, "sw", PARAMETER_NAMES + ("tol",),
+                                        "jaxpot.potentials.stillinger_weber")
+    del table["tol"]
     return elements, check_triplet_table(table, PARAMETER_NAMES, elements, path, **_RULES)
 
 
@@ -96,19 +67,16 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
     if params is not None:
         if species is None:
             raise ValueError("params need species: the element of each table index")
-        elements = list(species)
+        elements = element_symbols(species, "species")
         table = check_triplet_table(params, PARAMETER_NAMES, elements, "params", **_RULES)
     elif path is None:
-        elements = ["Si"] if species is None else list(species)
+        elements = ["Si"] if species is None else element_symbols(species, "species")
         if elements != ["Si"]:
             raise ValueError("built-in Stillinger-Weber parameters are for Si only")
         table = {k: np.full((1, 1, 1), v) for k, v in SILICON_1985.items()}
     else:
         elements, table = select_elements(*read_lammps_sw(path), species, path)
-    unknown = [e for e in elements if e not in atomic_numbers]
-    if unknown:
-        raise ValueError(f"unknown element symbols {unknown}")
-    zs = tuple(int(atomic_numbers[e]) for e in elements)
+    zs = element_numbers(elements, "species")
     lookup = species_lookup(zs)
     cutoff = float(cutoff) if cutoff is not None else float(np.max(table["a"] * table["sigma"]))
     terms = _terms_fn(lookup, len(zs))

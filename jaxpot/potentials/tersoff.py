@@ -15,18 +15,16 @@ tally (each pair energy split equally between its two atoms).
 
 from __future__ import annotations
 
-import os
-
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_numbers
 
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.row_slots import picked_slots_energy
-from jaxpot.potentials.pair import check_triplet_table, select_elements
+from jaxpot.potentials.elements import element_numbers, element_symbols
+from jaxpot.potentials.pair import check_triplet_table, read_triplet_file, select_elements
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
                    "lambda1", "A")
@@ -37,37 +35,10 @@ _RULES = dict(nonnegative=("gamma", "c", "n", "beta", "lambda2", "B", "D", "lamb
 
 
 def read_lammps_tersoff(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Read a LAMMPS ``.tersoff`` file -> (elements, {name: (S, S, S)}) with clear errors."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Tersoff file {path} does not exist")
-    with open(path) as f:
-        words = " ".join(line.split("#", 1)[0] for line in f).split()
-    width = 3 + len(PARAMETER_NAMES)
-    if not words or len(words) % width:
-        raise ValueError(f"{path}: expected entries of {width} fields, found {len(words)} fields")
-    entries = [words[k:k + width] for k in range(0, len(words), width)]
-    elements: list[str] = []
-    for e in entries:
-        for name in e[:3]:
-            if name not in atomic_numbers:
-                raise ValueError(f"{path}: unknown element {name!r}")
-            if name not in elements:
-                elements.append(name)
-    s = len(elements)
-    table = {k: np.zeros((s, s, s)) for k in PARAMETER_NAMES}
-    seen = np.zeros((s, s, s), dtype=bool)
-    for e in entries:
-        i, j, k = (elements.index(x) for x in e[:3])
-        for name, text in zip(PARAMETER_NAMES, e[3:]):
-            try:
-                table[name][i, j, k] = float(text)
-            except ValueError:
-                raise ValueError(f"{path}: non-numeric {name} {text!r} in entry "
-                                 f"{' '.join(e[:3])}") from None
-        seen[i, j, k] = True
-    if not seen.all():
-        i, j, k = np.argwhere(~seen)[0]
-        raise ValueError(f"{path}: no entry for triplet {elements[i]} {elements[j]} {elements[k]}")
+    """Read a LAMMPS ``.tersoff`` file -> (elements, {name: (S, S, S)}) with clear errors
+    (files of other styles, such as ``.gw`` or ``.tersoff.mod``, are refused by name)."""
+    elements, table = read_triplet_file(path, "tersoff", PARAMETER_NAMES,
+                                        "jaxpot.potentials.tersoff")
     return elements, check_table(table, elements, path)
 
 
@@ -95,14 +66,11 @@ def tersoff(path: str, species=None, params: dict | None = None,
     if params is not None:
         if species is None:
             raise ValueError("params need species: the element of each table index")
-        elements = list(species)
+        elements = element_symbols(species, "species")
         table = check_table(params, elements, "params")
     else:
         elements, table = select_elements(*read_lammps_tersoff(path), species, path)
-    unknown = [e for e in elements if e not in atomic_numbers]
-    if unknown:
-        raise ValueError(f"unknown element symbols {unknown}")
-    zs = tuple(int(atomic_numbers[e]) for e in elements)
+    zs = element_numbers(elements, "species")
     cutoff = float(cutoff) if cutoff is not None else float(np.max(table["R"] + table["D"]))
     terms = _terms_fn(species_lookup(zs))
     spec = make_spec("tersoff", __name__, species=elements, cutoff=cutoff,
