@@ -93,8 +93,9 @@ class Problem(NamedTuple):
 def prepare(frames: Sequence, settings: GapSettings, *, source: str = "training data",
             baseline: EnergyModel | None = None, progress: bool = True,
             restored: Checkpoint | None = None) -> Problem:
-    """Read labels, subtract e0 and the baseline, build neighbor data, choose sparse points
-    (or take them from a ``restored`` checkpoint)."""
+    """Check the data against the settings (:mod:`jaxpot.gap.data_checks`), read labels,
+    subtract e0 and the baseline, build neighbor data, choose sparse points (or take them
+    from a ``restored`` checkpoint)."""
     warn_if_single_precision("jaxpot.gap.fit")
     if not jax.config.jax_enable_x64:
         raise RuntimeError("GAP fits need float64: call jax.config.update('jax_enable_x64', "
