@@ -281,7 +281,7 @@ def test_cli_fit_and_evaluate(si_frames, tmp_path, capsys):
         assert main(["fit", "--quiet", "--test", "test.xyz", "--gap-fit",
                      (f"at_file=train.xyz gap={{{SOAP} n_sparse=30}} e0=-0.79 "
                      "default_sigma={0.005 0.1 0.05 0.0} force_parameter_name=forces "
-                     "gp_file=si.xml")]) == 0
+                     "gp_file=si.jaxpot")]) == 0
         assert (tmp_path / "si.jaxpot").exists()
         assert not (tmp_path / "si.jaxpot.checkpoint.npz").exists()
         from jaxpot.gap.uncertainty import load_posterior
