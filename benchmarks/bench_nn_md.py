@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from _common import write_json
+from _common import run_date, write_json
 
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
@@ -157,7 +157,7 @@ def main():
     import jax
     import torch
     import torchani
-    out = {"rows": rows, "steps": args.steps, "cores": os.cpu_count(),
+    out = {"rows": rows, "steps": args.steps, "cores": os.cpu_count(), "date": run_date(),
            "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
            "torch": torch.__version__, "torchani": torchani.__version__,
            "jax_device": str(jax.devices()[0]), "torch_device": args.torch_device,

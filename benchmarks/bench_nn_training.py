@@ -25,6 +25,8 @@ import platform
 import sys
 import time
 
+from _common import run_date
+
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
 
@@ -128,7 +130,7 @@ def main():
     if "apax" in rows:
         print(f"jaxpot / apax throughput: "
               f"{rows['jaxpot']['structures_per_s'] / rows['apax']['structures_per_s']:.1f}x")
-    out = {"rows": rows, "ratio": ratio, "frames": len(frames), "features": n_f,
+    out = {"rows": rows, "ratio": ratio, "frames": len(frames), "features": n_f, "date": run_date(),
            "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
            "jax": jax.__version__, "torch": torch.__version__, "torchani": torchani.__version__,
            "x64": bool(jax.config.jax_enable_x64), "jax_device": str(jax.devices()[0]),

@@ -2,7 +2,7 @@
 
 Zuo et al.'s files shipped with LAMMPS: Si linear SNAP (twojmax 8, 4.9 Å) and Ge qSNAP
 (twojmax 6, 5.1 Å); ``si_mtp`` is jaxpot's fitted Si MTP (level 16, 5 Å; written by
-benchmarks/mtp_accuracy.py), compared with LAMMPS's Si SNAP on the same cells.  Diamond cells of k^3 conventional cells at 1000 K, 1 fs, NVE, skin 1 Å.
+``benchmarks/mtp_accuracy.py --element Si --level 16``: model files are not kept in git), compared with LAMMPS's Si SNAP on the same cells.  Diamond cells of k^3 conventional cells at 1000 K, 1 fs, NVE, skin 1 Å.
 
   force_ms      one energy + forces + stress call (jaxpot: jitted, neighbor list allocated
                 once; LAMMPS: ``run 0`` is setup-dominated, so its force time is an MD step)
@@ -129,6 +129,9 @@ def main():
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
+    if "si_mtp" in args.models and not os.path.exists(args.mtp_model):
+        sys.exit(f"{args.mtp_model} does not exist: fit it first (python "
+                 "benchmarks/mtp_accuracy.py --element Si --level 16) or pass --mtp-model FILE")
     rows = []
     for model in args.models:
         for k in args.sizes:

@@ -25,13 +25,10 @@ import time
 
 import jax
 
-from _common import best_row, mlearn_splits, read_history, write_json
+from _common import best_row, mlearn_splits, published_mae, read_history, run_date, write_json
 
-PUBLISHED = {  # Zuo et al., J. Phys. Chem. A 124, 731 (2020), Table 3/4: MAE meV/atom, eV/Å
-    "Si": {"NNP": (5.60, 0.11), "GAP": (2.91, 0.07), "MTP": (3.00, 0.06)},
-    "Ge": {"NNP": (5.20, 0.08), "GAP": (2.06, 0.05), "MTP": (2.00, 0.05)},
-    "Li": {"NNP": (0.98, 0.02), "GAP": (0.49, 0.01), "MTP": (0.62, 0.01)},
-}
+PUBLISHED = {  # test MAE meV/atom, eV/Å; source and citation in benchmarks/published_zuo2020.json
+    el: {model: published_mae(model, el) for model in ("GAP", "MTP")} for el in ("Si", "Ge", "Li")}
 
 
 def main():
@@ -107,7 +104,8 @@ def main():
            "best_epoch": result.best_epoch, "stop": result.stop_reason,
            "test": ev and ev.to_dict(), "published": PUBLISHED.get(args.element),
            "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-           "jax": jax.__version__, "jax_device": str(jax.devices()[0]), "x64": bool(args.x64)}
+           "jax": jax.__version__, "jax_device": str(jax.devices()[0]), "x64": bool(args.x64),
+           "date": run_date()}
     if args.ensemble > 1 and ev is not None:
         out["calibration"] = ensemble_calibration(result.model, test_frames, args)
     write_result(tag, out)
@@ -136,7 +134,8 @@ def evaluate_saved(args, test_frames, tag: str) -> None:
     out = {"model": args.model, "element": args.element, "model_file": args.evaluate,
            "test": ev.to_dict(), "published": PUBLISHED.get(args.element),
            "evaluated_on": {"machine": platform.processor() or platform.machine(),
-                            "jax": jax.__version__, "jax_device": str(jax.devices()[0])}}
+                            "jax": jax.__version__, "jax_device": str(jax.devices()[0]),
+                            "date": run_date()}}
     report = args.report or os.path.splitext(args.evaluate)[0] + "_report"
     if os.path.exists(os.path.join(report, "metrics.jsonl")):
         history = read_history(report)
