@@ -23,6 +23,7 @@ differentiable, so SNAP forces and virials come from JAX, equal to ``compute sna
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -80,6 +81,12 @@ class Bispectrum(NamedTuple):
         return features_of_atoms(self, _jit_features, atoms, self.cutoff, "bispectrum")
 
 
+def _real(value, name: str) -> None:
+    """Refuse anything but a real number (a string "0.5" or a bool is not one)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")  # noqa: TRY004 (a setting)
+
+
 def _per_species(value, zs: tuple[int, ...], name: str) -> tuple[float, ...]:
     symbols = [chemical_symbols[z] for z in zs]
     if isinstance(value, dict):
@@ -89,8 +96,10 @@ def _per_species(value, zs: tuple[int, ...], name: str) -> tuple[float, ...]:
             raise ValueError(f"bispectrum {name}: need one value per species {symbols}; "
                              f"missing {missing}, unknown {unknown}")
         value = [value[s] for s in symbols]
-    elif np.ndim(value) == 0:
+    elif isinstance(value, str) or np.ndim(value) == 0:
         value = [value] * len(zs)
+    for s, v in zip(symbols, value):
+        _real(v, f"bispectrum {name} of {s}")
     value = [float(v) for v in value]
     if len(value) != len(zs):
         raise ValueError(f"bispectrum {name}: {len(value)} values for {len(zs)} species "
@@ -122,6 +131,8 @@ def bispectrum(species, twojmax: int, rcutfac: float, rfac0: float = 0.99363,
     if int(twojmax) != twojmax or not 0 <= twojmax <= MAX_TWOJMAX:
         raise ValueError(f"bispectrum: twojmax must be an integer in 0..{MAX_TWOJMAX}, got "
                          f"{twojmax!r}")
+    for value, name in ((rcutfac, "rcutfac"), (rfac0, "rfac0"), (rmin0, "rmin0")):
+        _real(value, f"bispectrum {name}")
     rcutfac = positive_finite(rcutfac, "rcutfac")
     rfac0 = positive_finite(rfac0, "rfac0")
     if rfac0 > 1.0:

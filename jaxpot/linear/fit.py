@@ -26,9 +26,13 @@ import numpy as np
 from jaxpot.batch import check_frames, frame_pairs, packed_batches, plan_buckets
 from jaxpot.descriptors.bispectrum import Bispectrum
 from jaxpot.descriptors.bispectrum_jacobian import bispectrum_and_jacobian
+from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.linear import rows as linear_rows
+from jaxpot.linear.distances import check_sees_neighbours
 from jaxpot.linear.solve import KINDS, Choice, absorb, empty_state, merge, rmse, select, solve
 from jaxpot.model import EnergyModel
+from jaxpot.nn.value_checks import (boolean, check_values, factor_table, integer_rule,
+                                    number_rule, numbers_list, optional)
 from jaxpot.space import VOIGT_PAIRS
 from jaxpot.training_data import (check_config_type_weights, read_labels_checked,
                                   validation_carve)
@@ -65,6 +69,29 @@ class LinearFitSettings:
     validation_fraction: float = 0.1
     seed: int = 0
     stratify_validation: bool = True
+
+    def __post_init__(self) -> None:
+        """Check every value (ValueError naming the field); lists become tuples."""
+        for name in ("ridges", "force_factors", "stress_factors"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_values(dataclasses.asdict(self), LINEAR_RULES, "LinearFitSettings.")
+
+
+_SIGMA_HINT = "an expected error: the weight is its inverse; inf leaves the kind out"
+#: the check of each LinearFitSettings field (value, name) -> value, or ValueError naming it
+LINEAR_RULES = {
+    **{k: number_rule(low=0.0, low_open=True, allow_inf=True, hint=_SIGMA_HINT)
+       for k in ("energy_sigma", "force_sigma", "stress_sigma")},
+    "ridge": optional(number_rule(low=0.0)),
+    "ridges": lambda v, name: numbers_list(v, name, low=0.0),
+    "force_factors": lambda v, name: numbers_list(v, name, low=0.0),
+    "stress_factors": lambda v, name: numbers_list(v, name, low=0.0),
+    "config_type_weights": factor_table,
+    "validation_fraction": number_rule(low=0.0, high=1.0, high_open=True),
+    "seed": integer_rule(0),
+    "stratify_validation": boolean,
+}
 
 
 class LinearFit(NamedTuple):
@@ -116,23 +143,52 @@ def _linear_features(desc: Bispectrum):
 
 def fit_snap(frames: Sequence, descriptor: Bispectrum,
              settings: LinearFitSettings = LinearFitSettings(), *, source: str = "frames",
-             progress: bool = True, checkpoint: str | None = None) -> LinearFit:
+             progress: bool = True, checkpoint: str | None = None, names=None) -> LinearFit:
     """Fit SNAP (linear) or qSNAP (``descriptor.quadraticflag``) coefficients.
 
     ``checkpoint``: path of an atomic checkpoint of the absorbed rows, written after each
     batch; a fit of the same basis, settings and data given an existing one resumes from it
-    (:mod:`jaxpot.linear.checkpoint`)."""
+    (:mod:`jaxpot.linear.checkpoint`).  ``names``: info/arrays keys of the labels
+    (:class:`jaxpot.evaluation.LabelKeys` or a dict).  A pair cutoff rcutfac (R_a + R_b)
+    within which no frame has a neighbour is refused (CutoffError)."""
+    frames = check_atoms(frames, source)
+    check_sees_neighbours(frames, descriptor.cutoff, snap_cutoff_setting(descriptor),
+                          snap_pair_cutoff(descriptor))
     return fit_linear(frames, SnapBasis(descriptor), settings, source=source, progress=progress,
-                      checkpoint=checkpoint)
+                      checkpoint=checkpoint, names=names)
+
+
+def snap_cutoff_setting(desc: Bispectrum, prefix: str = "") -> str:
+    """``rcutfac = .. with radius ..``: the settings that make a SNAP pair cutoff."""
+    from ase.data import chemical_symbols
+    radius = ", ".join(f"{chemical_symbols[z]} {r:g}" for z, r in zip(desc.species, desc.radius))
+    return (f"{prefix}rcutfac = {desc.rcutfac:g} with radius {radius} (pair cutoff "
+            "rcutfac (R_a + R_b))")
+
+
+def snap_pair_cutoff(desc: Bispectrum):
+    """``cut(Z_i, Z_j)`` arrays -> rcutfac (R_a + R_b) Å (0 for a species it does not know)."""
+    radius = np.zeros(119)
+    radius[list(desc.species)] = desc.radius
+    known = np.zeros(119, bool)
+    known[list(desc.species)] = True
+
+    def cut(zi, zj):
+        return np.where(known[zi] & known[zj], desc.rcutfac * (radius[zi] + radius[zj]), 0.0)
+    return cut
 
 
 def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitSettings(), *,
                source: str = "frames", progress: bool = True,
-               checkpoint: str | None = None) -> LinearFit:
-    """Fit any linear basis (see :class:`SnapBasis` for the interface)."""
+               checkpoint: str | None = None, names=None) -> LinearFit:
+    """Fit any linear basis (see :class:`SnapBasis` for the interface); ``names``: label
+    keys as :func:`fit_snap`'s."""
     timings = {}
     start = time.perf_counter()
-    labels = read_labels_checked(frames, source=source)
+    frames = check_atoms(frames, source)
+    if not isinstance(settings, LinearFitSettings):
+        raise TypeError(f"settings must be LinearFitSettings, got {type(settings).__name__}")
+    labels = read_labels_checked(frames, names, source=source)
     check_config_type_weights(frames, settings.config_type_weights)
     template = basis.model(np.zeros(basis.n_columns))
     check_frames(template, frames, source)

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -161,7 +162,7 @@ def _scalar_moments(desc: MomentTensors, batch, radial):
 def fit_mtp(frames: Sequence, descriptor: MomentTensors,
             settings: LinearFitSettings = LinearFitSettings(), lbfgs_settings=None, *,
             nonlinear: bool = True, seed: int = 0, source: str = "frames",
-            progress: bool = True, checkpoint: str | None = None) -> MtpFit:
+            progress: bool = True, checkpoint: str | None = None, names=None) -> MtpFit:
     """Fit an MTP: linear fit, then (``nonlinear``) every coefficient by L-BFGS.
 
     Args:
@@ -171,19 +172,29 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
             ``settings``' split and seed).
         checkpoint: path stem; ``<checkpoint>.linear.npz`` and ``<checkpoint>.train.npz`` hold
             the two stages' resumable state.
+        names: info/arrays keys of the labels (:class:`jaxpot.evaluation.LabelKeys` or a dict).
+
+    An ``r_cut`` within which no frame has a neighbour is refused (CutoffError).
     """
     from jaxpot.descriptors.moment_tensors import check_settings
+    from jaxpot.label_checks import check_frames
+    from jaxpot.linear.distances import check_sees_neighbours
     check_settings(descriptor)
+    from jaxpot.training_data import read_labels_checked
+    frames = check_frames(frames, source)
+    read_labels_checked(frames, names, source)  # bad labels fail before the radial scaling
+    check_sees_neighbours(frames, descriptor.r_cut, f"r_cut = {descriptor.r_cut:g} Å")
     radial = scaled_radial(descriptor, frames, seed)
     basis = MtpBasis(descriptor, tuple(float(x) for x in radial.reshape(-1)))
     linear = fit_linear(frames, basis, settings, source=source, progress=progress,
-                        checkpoint=f"{checkpoint}.linear.npz" if checkpoint else None)
+                        checkpoint=f"{checkpoint}.linear.npz" if checkpoint else None,
+                        names=names)
     if not nonlinear:
         return MtpFit(linear.model, linear, None)
     from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
     from jaxpot.nn.loss import LossWeights
     lbfgs_settings = (lbfgs_settings or LbfgsSettings())._replace(
-        weights=LossWeights(*(1.0 / w for w in linear.choice.weights)),
+        weights=LossWeights(*(1.0 / w if w else math.inf for w in linear.choice.weights)),
         validation_fraction=settings.validation_fraction, seed=settings.seed,
         stratify_validation=settings.stratify_validation)
     s = len(descriptor.species)
@@ -197,5 +208,5 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
     result = train_lbfgs(linear.model, frames, settings=lbfgs_settings, source=source,
                          progress=progress,
                          checkpoint=f"{checkpoint}.train.npz" if checkpoint else None,
-                         hessian_blocks={"xi": h}, penalty=ridge)
+                         hessian_blocks={"xi": h}, penalty=ridge, names=names)
     return MtpFit(result.model, linear, result)

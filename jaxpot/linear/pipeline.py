@@ -41,6 +41,14 @@ with 200 BFGS iterations: the linear stage's radial functions are the same for e
 pair, so only the non-linear stage tells neighbours of different species apart (no
 multi-species validation has chosen otherwise).
 
+Optional: ``names`` (a table of label keys, ``{energy = "dft_energy", forces =
+"dft_forces", virial = ..., config_type = ...}``; default: ASE's calculator results).  Before
+the fit starts every input is read and checked: the training and test files and their labels,
+the settings (values of their TOML types: ``stratify_validation = false``, not ``"false"``;
+numbers without quotes) and the descriptor, whose cutoff must reach a neighbour in some
+training frame; an output (model, LAMMPS files, checkpoint, report) that is an input file is
+refused.
+
 While it runs, ``<output>.checkpoint.npz`` holds the rows absorbed so far (atomic): running
 the same config again resumes from it; it is removed once the model is written.  The report
 directory (default ``<output>_report``) gets ``errors.txt``/``errors.json`` (MAE and
@@ -57,15 +65,46 @@ from typing import NamedTuple
 
 from ase.data import chemical_symbols
 
-from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_snap
+from jaxpot.linear.distances import CutoffError, check_sees_neighbours, shortest_distance
+from jaxpot.linear.fit import (LINEAR_RULES, LinearFit, LinearFitSettings, fit_snap,
+                               snap_cutoff_setting, snap_pair_cutoff)
+from jaxpot.nn.inputs import file_list, names_table, read_labelled
+from jaxpot.nn.value_checks import (check_values, integer_rule, number, number_rule,
+                                    unknown_keys)
 
 MODELS = ("snap", "qsnap", "mtp")
-_TOP = {"model", "train", "output", "test", "report", "snap", "fit", "mtp", "lbfgs"}
+_TOP = {"model", "train", "output", "test", "report", "snap", "fit", "mtp", "lbfgs", "names"}
 _MTP_KEYS = {"level", "r_cut", "r_min", "radial_basis_size"}
 MTP_DEFAULTS = {"level": 24, "r_cut": 5.0, "radial_basis_size": 8}
 MTP_LBFGS_DEFAULTS = {"iterations": 0}  #: the linear stage only (see the module docstring)
 _SNAP_KEYS = {"twojmax", "rcutfac", "rfac0", "rmin0", "quadraticflag", "bzeroflag",
               "switchflag", "radius", "weight"}
+
+
+def _flag(value, name: str) -> int:
+    """A LAMMPS flag: 0 or 1 (or a boolean)."""
+    if isinstance(value, bool) or (not isinstance(value, str) and value in (0, 1)):
+        return int(value)
+    raise ValueError(f"{name} must be 0 or 1 (without quotes), got {value!r}")
+
+
+def _per_species(value, name: str):
+    """A number, or a table {symbol: number} (symbols checked by the descriptor)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            number(v, f"{name}.{k}")
+        return value
+    return number(value, name)
+
+
+_SNAP_RULES = {
+    "twojmax": integer_rule(0), "rcutfac": number_rule(low=0.0, low_open=True),
+    "rfac0": number_rule(low=0.0, low_open=True, high=1.0), "rmin0": number_rule(low=0.0),
+    "quadraticflag": _flag, "bzeroflag": _flag, "switchflag": _flag,
+    "radius": _per_species, "weight": _per_species,
+}
+_MTP_RULES = {"level": integer_rule(1), "r_cut": number_rule(low=0.0, low_open=True),
+              "r_min": number_rule(low=0.0), "radial_basis_size": integer_rule(2)}
 
 
 def mtp_defaults(n_species: int) -> tuple[dict, dict]:
@@ -97,13 +136,25 @@ def load_config(path: str) -> dict:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
 
 
+def _table(config: Mapping, key: str, known, rules=None) -> dict:
+    """The ``[key]`` table of a config, its keys known and (``rules``) values checked."""
+    table = config.get(key) or {}
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[{key}] must be a table, got {table!r}")
+    message = unknown_keys(table, known, f"[{key}]")
+    if message:
+        raise ConfigError(message)
+    try:
+        check_values(table, rules or {}, f"[{key}] ")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return dict(table)
+
+
 def descriptor_from_config(config: Mapping, species: list[str]):
     """The :func:`~jaxpot.descriptors.bispectrum` of a config's ``[snap]`` table."""
     from jaxpot.descriptors.bispectrum import bispectrum
-    table = dict(config.get("snap") or {})
-    unknown = sorted(set(table) - _SNAP_KEYS)
-    if unknown:
-        raise ConfigError(f"[snap]: unknown keys {unknown}; known: {sorted(_SNAP_KEYS)}")
+    table = _table(config, "snap", _SNAP_KEYS, _SNAP_RULES)
     for key in ("twojmax", "rcutfac"):
         if key not in table:
             raise ConfigError(f"[snap] needs {key!r}")
@@ -115,117 +166,162 @@ def descriptor_from_config(config: Mapping, species: list[str]):
         raise ConfigError(f"[snap]: {err}") from None
 
 
-def shortest_distance(frames, cutoff: float = 6.0) -> float:
-    """Shortest interatomic distance (Å) within ``cutoff`` over the frames, periodic images
-    (an atom's own included) counted; inf when no pair is that close."""
-    from ase.neighborlist import neighbor_list
-    best = float("inf")
-    for atoms in frames:
-        d = neighbor_list("d", atoms, cutoff)
-        if len(d):
-            best = min(best, float(d.min()))
-    return best
-
-
 def mtp_descriptor_from_config(config: Mapping, species: list[str], frames):
     """The :class:`~jaxpot.descriptors.moment_tensors.MomentTensors` of an ``[mtp]`` table."""
     from ase.data import atomic_numbers
     from jaxpot.descriptors.moment_tensors import MomentTensors, check_settings
-    table = {**mtp_defaults(len(species))[0], **dict(config.get("mtp") or {})}
-    unknown = sorted(set(table) - _MTP_KEYS)
-    if unknown:
-        raise ConfigError(f"[mtp]: unknown keys {unknown}; known: {sorted(_MTP_KEYS)}")
+    table = {**mtp_defaults(len(species))[0], **_table(config, "mtp", _MTP_KEYS, _MTP_RULES)}
     if "r_min" not in table:
         shortest = shortest_distance(frames, float(table["r_cut"]))
         table["r_min"] = max(0.0, round(shortest - 0.2, 2)) if shortest < float("inf") else 0.0
-    desc = MomentTensors(tuple(sorted(atomic_numbers[s] for s in species)), table["level"],
+    desc = MomentTensors(tuple(sorted(atomic_numbers[s] for s in species)), int(table["level"]),
                          float(table["r_min"]), float(table["r_cut"]),
-                         table["radial_basis_size"])
+                         int(table["radial_basis_size"]))
     try:
         check_settings(desc)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"[mtp]: {err}") from None
+    if frames:
+        _check_reach(frames, desc.r_cut, f"[mtp] r_cut = {desc.r_cut:g} Å")
     return desc
+
+
+def _check_reach(frames, cutoff: float, setting: str, pair_cutoff=None) -> None:
+    """ConfigError for a cutoff within which no training frame has a neighbour."""
+    try:
+        check_sees_neighbours(frames, cutoff, setting, pair_cutoff)
+    except CutoffError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _lbfgs_settings(table: Mapping):
     """The ``[lbfgs]`` table (weights and the split come from the linear stage: fit_mtp)."""
-    from jaxpot.nn.lbfgs import LbfgsSettings
+    from jaxpot.nn.lbfgs import LBFGS_RULES, LbfgsSettings
     fields = set(LbfgsSettings._fields) - {"weights", "validation_fraction", "seed",
                                            "stratify_validation"}
-    unknown = sorted(set(table) - fields)
-    if unknown:
-        raise ConfigError(f"[lbfgs]: unknown keys {unknown}; known: {sorted(fields)}")
+    table = _table({"lbfgs": table}, "lbfgs", fields, LBFGS_RULES)
     return LbfgsSettings(**table)
 
 
 def _settings(table: Mapping) -> LinearFitSettings:
-    fields = set(LinearFitSettings.__dataclass_fields__)
-    unknown = sorted(set(table) - fields)
-    if unknown:
-        raise ConfigError(f"[fit]: unknown keys {unknown}; known: {sorted(fields)}")
+    """The ``[fit]`` table as LinearFitSettings, each value checked (ConfigError naming it)."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[fit] must be a table, got {table!r}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    values = _table({"fit": values}, "fit", LinearFitSettings.__dataclass_fields__,
+                    LINEAR_RULES)
     return LinearFitSettings(**values)
 
 
+class _Paths(NamedTuple):
+    """What a config reads and writes."""
+
+    train: list
+    test: list
+    output: str
+    report: str
+    root: str  # the output without its extension: LAMMPS / mlip-2 files
+
+
+def _paths(config: Mapping) -> _Paths:
+    """Input and output paths; an output that is an input (or another output) is refused
+    (:func:`jaxpot.io.paths.check_outputs`) before anything is read or written."""
+    from jaxpot.io.paths import check_outputs
+    if not config.get("train"):
+        raise ConfigError("the config needs 'train' (a list of labelled files)")
+    train = file_list(config["train"], "train", ConfigError)
+    test = file_list(config["test"], "test", ConfigError) if config.get("test") else []
+    for key in ("output", "report"):
+        if config.get(key) is not None and not isinstance(config[key], (str, os.PathLike)):
+            raise ConfigError(f"{key} must be a path, got {config[key]!r}")
+    output = os.fspath(config.get("output") or os.path.splitext(train[0])[0] + ".jaxpot")
+    report = os.fspath(config.get("report") or os.path.splitext(output)[0] + "_report")
+    root = os.path.splitext(output)[0]
+    mtp = config.get("model") == "mtp"
+    lammps = {"mlip-2 file": root + ".mtp"} if mtp else {
+        "LAMMPS coefficient file": root + ".snapcoeff",
+        "LAMMPS parameter file": root + ".snapparam"}
+    checkpoints = ([output + ".checkpoint.linear.npz", output + ".checkpoint.train.npz"]
+                   if mtp else [output + ".checkpoint.npz"])
+    reports = [os.path.join(report, name) for name in (
+        "errors.txt", "errors.json", "validation.json", "settings.json", "timings.json",
+        "lbfgs_history.json")]
+    check_outputs({"model file": output, **lammps, "checkpoint": checkpoints,
+                   "report directory": report, "report file": reports},
+                  {"training file": train, "test file": test})
+    return _Paths(train, test, output, report, root)
+
+
+def _check_species(sets: Mapping[str, list], species: list[str]) -> None:
+    """Refuse a test file with a species no training frame has (before the fit)."""
+    for path, frames in sets.items():
+        extra = sorted({chemical_symbols[z] for a in frames for z in a.numbers} - set(species))
+        if extra:
+            raise ConfigError(f"{path}: species {extra} appear in no training configuration "
+                              f"(trained on {species}); the fitted model cannot evaluate them")
+
+
 def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
-    """Fit the model a config describes, save it (and LAMMPS files), write the report."""
+    """Fit the model a config describes, save it (and LAMMPS files), write the report.
+    Every input is read and checked before the fit starts."""
     import jaxpot
     from jaxpot.evaluation import error_report
     from jaxpot.gap.pipeline import read_frames, write_json
     from jaxpot.potentials.mtp_files import write_mtp
     from jaxpot.potentials.snap import write_snap
-    unknown = sorted(set(config) - _TOP)
-    if unknown:
-        raise ConfigError(f"unknown keys {unknown}; known: {sorted(_TOP)}")
+    config = dict(config)
+    message = unknown_keys(config, _TOP, "the config")
+    if message:
+        raise ConfigError(message)
     if config.get("model") not in MODELS:
         raise ConfigError(f"model must be one of {list(MODELS)}, got {config.get('model')!r}")
-    files = config.get("train")
-    if not files:
-        raise ConfigError("the config needs 'train' (a list of labelled files)")
-    files = [files] if isinstance(files, str) else list(files)
-    frames = [a for path in files for a in read_frames(path)]
-    species = [chemical_symbols[z] for z in sorted({int(z) for a in frames for z in a.numbers})]
+    paths = _paths(config)
+    names = names_table(config.get("names"), "names", ConfigError)
     settings = _settings(config.get("fit") or {})
-    output = config.get("output") or os.path.splitext(files[0])[0] + ".jaxpot"
-    report = config.get("report") or os.path.splitext(output)[0] + "_report"
-    root = os.path.splitext(output)[0]
+    mtp = config["model"] == "mtp"
+    if mtp and config.get("snap"):
+        raise ConfigError("model = 'mtp' takes an [mtp] table, not [snap]")
+    if not mtp and (config.get("mtp") or config.get("lbfgs")):
+        raise ConfigError(f"model = {config['model']!r} takes a [snap] table, not [mtp] or "
+                          "[lbfgs]")
+    frames = [a for path in paths.train for a in read_frames(path)]  # labels: in the fit
+    tests = read_labelled(paths.test, names)  # read now: a bad test file fails before the fit
+    species = [chemical_symbols[z] for z in sorted({int(z) for a in frames for z in a.numbers})]
+    _check_species(tests, species)
+    files = paths.train
     source = files[0] if len(files) == 1 else "train"
     start = time.perf_counter()
-    if config["model"] == "mtp":
-        if config.get("snap"):
-            raise ConfigError("model = 'mtp' takes an [mtp] table, not [snap]")
-        result, desc = _run_mtp(config, species, frames, settings, source, output, progress,
-                                echo, files)
+    if mtp:
+        result, desc = _run_mtp(config, species, frames, settings, source, paths.output,
+                                progress, echo, files, names)
         seconds = time.perf_counter() - start
-        jaxpot.save(result.model, output)
-        write_mtp(result.model, root + ".mtp")
-        echo(f"fitted in {seconds:.1f} s; model written to {output} (mlip-2: {root}.mtp)")
+        jaxpot.save(result.model, paths.output)
+        write_mtp(result.model, paths.root + ".mtp")
+        echo(f"fitted in {seconds:.1f} s; model written to {paths.output} (mlip-2: "
+             f"{paths.root}.mtp)")
     else:
-        if config.get("mtp") or config.get("lbfgs"):
-            raise ConfigError(f"model = {config['model']!r} takes a [snap] table, not [mtp] or "
-                              "[lbfgs]")
         desc = descriptor_from_config(config, species)
+        _check_reach(frames, desc.cutoff, snap_cutoff_setting(desc, "[snap] "),
+                     snap_pair_cutoff(desc))
         echo(f"jaxpot fit: {config['model']} (twojmax {desc.twojmax}, {desc.n_features} "
              f"features per species {species}) on {len(frames)} configurations from "
              f"{', '.join(files)}")
-        checkpoint = output + ".checkpoint.npz"
+        checkpoint = paths.output + ".checkpoint.npz"
         result = fit_snap(frames, desc, settings, source=source, progress=progress,
-                          checkpoint=checkpoint)
+                          checkpoint=checkpoint, names=names)
         seconds = time.perf_counter() - start
-        jaxpot.save(result.model, output)
+        jaxpot.save(result.model, paths.output)
         os.remove(checkpoint)
-        write_snap(result.model, root + ".snapcoeff", root + ".snapparam")
-        echo(f"fitted in {seconds:.1f} s; model written to {output} (LAMMPS: "
-             f"{root}.snapcoeff, {root}.snapparam)")
+        write_snap(result.model, paths.root + ".snapcoeff", paths.root + ".snapparam")
+        echo(f"fitted in {seconds:.1f} s; model written to {paths.output} (LAMMPS: "
+             f"{paths.root}.snapcoeff, {paths.root}.snapparam)")
+    report = paths.report
     os.makedirs(report, exist_ok=True)
-    sets = {"train": frames}
-    for path in config.get("test") or []:
-        sets[os.path.basename(path)] = read_frames(path)
-    _, text = error_report(result.model, sets, report)
+    sets = {"train": frames, **{os.path.basename(p): got for p, got in tests.items()}}
+    _, text = error_report(result.model, sets, report, names=names)
     echo(text)
     write_json(os.path.join(report, "validation.json"), result.validation)
-    if config["model"] == "mtp" and result.history:
+    if mtp and result.history:
         write_json(os.path.join(report, "lbfgs_history.json"), result.history)
     write_json(os.path.join(report, "settings.json"), dict(
         model=config["model"], descriptor=desc._asdict(), chosen=result.choice._asdict(),
@@ -247,7 +343,8 @@ class MtpRun(NamedTuple):
     history: list
 
 
-def _run_mtp(config, species, frames, settings, source, output, progress, echo, files):
+def _run_mtp(config, species, frames, settings, source, output, progress, echo, files,
+             names=None):
     from jaxpot.linear.mtp_fit import fit_mtp
     desc = mtp_descriptor_from_config(config, species, frames)
     lbfgs = _lbfgs_settings({**mtp_defaults(len(species))[1],
@@ -256,7 +353,8 @@ def _run_mtp(config, species, frames, settings, source, output, progress, echo, 
          f"range {desc.r_min}-{desc.r_cut} Å, species {species}) on {len(frames)} "
          f"configurations from {', '.join(files)}")
     fit = fit_mtp(frames, desc, settings, lbfgs, nonlinear=lbfgs.iterations > 0,
-                  source=source, progress=progress, checkpoint=output + ".checkpoint")
+                  source=source, progress=progress, checkpoint=output + ".checkpoint",
+                  names=names)
     for suffix in (".linear.npz", ".train.npz"):
         if os.path.exists(output + ".checkpoint" + suffix):
             os.remove(output + ".checkpoint" + suffix)

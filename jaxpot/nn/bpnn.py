@@ -17,13 +17,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features
-from jaxpot.descriptors._common import check_features_input
+from jaxpot.descriptors._common import check_features_input, species_numbers
 from jaxpot.descriptors.ani import (ANI, angular_slots, angular_within, ani_aev, ani_features,
                                     ani_features_from_vectors, picked_features)
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.nn.layers import MLP, init_variables, loadable
+from jaxpot.nn.layers import ACTIVATIONS, MLP, init_variables, loadable
+from jaxpot.nn.value_checks import choice, is_number, number, widths
 from jaxpot.row_slots import branch_of_counts, switched_energy
 
 _MODULE = "jaxpot.nn.bpnn"
@@ -47,6 +48,8 @@ def scaled_ani_settings(species, cutoff: float, angular_cutoff: float | None = N
     (Å, below ``cutoff``; default :data:`ANGULAR_CUTOFF_FRACTION` x cutoff);
     the Gaussian widths keep ANI-1x's width-to-spacing ratios (eta_R = 16 Å^-2 at 4.3/16 Å
     spacing, eta_A = 8 Å^-2 at 2.6/4 Å)."""
+    if angular_cutoff is not None and not is_number(angular_cutoff):
+        raise ValueError(f"angular_cutoff must be a number (Å), got {angular_cutoff!r}")
     r_a = ANGULAR_CUTOFF_FRACTION * cutoff if angular_cutoff is None else float(angular_cutoff)
     if not 0.9 < r_a < cutoff:  # (NaN fails too)
         raise ValueError(f"angular_cutoff must lie between the first shift, 0.9 Å, and the "
@@ -119,13 +122,15 @@ def bpnn(species, cutoff: float = 5.0, *, angular_cutoff: float | None = None,
             square of its neighbours); check it on your own validation split.
         descriptor: JSON settings of an ANI (``{"type": "ani", ...}``, :func:`ani_aev`'s
             arguments) or ACSF (``{"type": "acsf", ...}``, :func:`acsf`'s) descriptor.
-        hidden: hidden layer widths of each element's network. activation: see
+        hidden: hidden layer widths (>= 1) of each element's network. activation: see
             :data:`jaxpot.nn.layers.ACTIVATIONS` (``"celu"`` is torchani's CELU(0.1)).
         seed: initialisation seed. dtype: parameter dtype (default: JAX's float).
         params: a full params pytree to use instead of the initialisation.
     """
-    from jaxpot.model import species_numbers
-    zs = tuple(sorted({int(z) for z in species_numbers(species)}))
+    zs = tuple(sorted(set(species_numbers(species, "bpnn species"))))
+    cutoff = number(cutoff, "bpnn cutoff (Å)", low=0.0, low_open=True)
+    hidden = widths(hidden, "bpnn hidden")
+    choice(activation, "bpnn activation", sorted(ACTIVATIONS))
     if descriptor is not None and angular_cutoff is not None:
         raise ValueError("give either descriptor or angular_cutoff (the default descriptor's)")
     settings = (dict(descriptor) if descriptor is not None
@@ -143,6 +148,8 @@ def bpnn(species, cutoff: float = 5.0, *, angular_cutoff: float | None = None,
 
 def bpnn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
     """Rebuild a BPNN from its spec config (fresh weights from ``seed`` unless ``params``)."""
+    widths(config["hidden"], "bpnn hidden")
+    choice(config["activation"], "bpnn activation", sorted(ACTIVATIONS))
     desc = make_descriptor(config["descriptor"])
     zs = tuple(config["species"])
     dtype = jnp.dtype(config.get("dtype", "float32"))

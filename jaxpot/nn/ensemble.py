@@ -5,8 +5,9 @@ forces, stress, MD and every property use the mean model.  Its params are the me
 stacked on a leading axis (``params["members"]``) plus calibration factors
 (``params["calibration"]``: energy, forces, stress) that turn the members' spread into an error
 bar: sigma = factor * std over members (Lakshminarayanan et al., NeurIPS 2017; the single
-scale factor as apax's shallow ensembles do, fitted on a validation split by
-:func:`calibration_factors` to the smallest miscalibration area).  :func:`ensemble_predict`
+scale factor as apax's shallow ensembles do, fitted on a validation split of at least
+:data:`MIN_CALIBRATION_FRAMES` labelled frames by :func:`calibration_factors` to the smallest
+miscalibration area).  :func:`ensemble_predict`
 returns the mean and calibrated spread of energy, forces and stress; :func:`pooled` merges
 ensembles (or single models) trained apart into one.
 """
@@ -14,6 +15,7 @@ ensembles (or single models) trained apart into one.
 from __future__ import annotations
 
 import json
+import logging
 from typing import NamedTuple
 from collections.abc import Sequence
 
@@ -29,6 +31,7 @@ from jaxpot.pytree import stack_trees
 from jaxpot.space import VOIGT_PAIRS
 
 _MODULE = "jaxpot.nn.ensemble"
+_log = logging.getLogger(__name__)
 _ROWS, _COLS = (np.array(x) for x in zip(*VOIGT_PAIRS))
 
 
@@ -144,7 +147,8 @@ def ensemble_predict(model: EnergyModel, frames, batch_size: int | None = None,
     ``calibrated=False``."""
     if hasattr(frames, "positions"):
         frames = [frames]
-    frames = list(frames)
+    from jaxpot.label_checks import check_frames as check_atoms
+    frames = check_atoms(frames, "ensemble_predict: frames")
     member, stacked = members_of(model)
     check_frames(model, frames)
     cal = np.asarray(model.params["calibration"], float) if calibrated else np.ones(3)
@@ -172,17 +176,45 @@ def ensemble_predict(model: EnergyModel, frames, batch_size: int | None = None,
                               stress, stress_std, energies)
 
 
-def calibration_factors(prediction: EnsemblePrediction, labels) -> np.ndarray:
-    """Scale factors (energy, forces, stress) making the raw spread an error bar on ``labels``.
+#: the fewest labelled frames a calibration fits its factors on: with fewer, a scale factor
+#: fitted to the spread of a handful of errors says little about the next structure
+MIN_CALIBRATION_FRAMES = 5
+
+
+class CalibrationCounts(NamedTuple):
+    """What a calibration used: frames, and the labelled values of each quantity (energies,
+    force components, stress components) its factors were fitted on."""
+
+    frames: int
+    energy: int
+    forces: int
+    stress: int
+
+
+def calibration_factors(prediction: EnsemblePrediction, labels, *,
+                        min_frames: int = MIN_CALIBRATION_FRAMES) -> np.ndarray:
+    """Scale factors (energy, forces, stress) making the raw spread an error bar on ``labels``
+    (one :class:`~jaxpot.evaluation.Labels` per predicted frame).
 
     For each quantity the factor c gives c * std the smallest miscalibration area on these
-    errors (:func:`jaxpot.nn.uncertainty_metrics.fit_sigma_scale`); 1 where fewer than two
-    values are labelled."""
-    def factor(err, std):
-        if sum(np.size(e) for e in err) < 2:
-            return 1.0
-        return fit_sigma_scale(np.concatenate(err), np.concatenate(std))
+    errors (:func:`jaxpot.nn.uncertainty_metrics.fit_sigma_scale`).  A quantity labelled on
+    fewer than ``min_frames`` frames keeps factor 1 (logged as a warning); ValueError when the
+    labels do not match the frames one to one, or when neither energies nor forces are
+    labelled on ``min_frames`` frames (nothing to calibrate on)."""
+    return _fit_factors(prediction, labels, min_frames)[0]
 
+
+def _fit_factors(prediction: EnsemblePrediction, labels, min_frames: int
+                 ) -> tuple[np.ndarray, CalibrationCounts]:
+    labels = list(labels)
+    n = len(prediction.energy)
+    if len(labels) != n:
+        raise ValueError(f"calibration got {len(labels)} labels for {n} frames: give one "
+                         "Labels per frame (jaxpot.training_data.read_labels_checked(frames))")
+    for i, lab in enumerate(labels):
+        if not all(hasattr(lab, k) for k in ("energy", "forces", "stress")):
+            raise ValueError(f"calibration labels[{i}] is {type(lab).__name__}, not Labels "
+                             "(read them with jaxpot.training_data.read_labels_checked)")
     e_err, e_std, f_err, f_std, s_err, s_std = [], [], [], [], [], []
     for i, lab in enumerate(labels):
         if lab.energy is not None:
@@ -194,13 +226,45 @@ def calibration_factors(prediction: EnsemblePrediction, labels) -> np.ndarray:
         if lab.stress is not None and np.all(np.isfinite(prediction.stress[i])):
             s_err.append(prediction.stress[i] - lab.stress)
             s_std.append(prediction.stress_std[i])
-    return np.array([factor(e_err, e_std), factor(f_err, f_std), factor(s_err, s_std)])
+    if max(len(e_err), len(f_err)) < min_frames:
+        raise ValueError(
+            f"calibration needs at least {min_frames} frames labelled with energies or forces; "
+            f"got {n} frames, {len(e_err)} with energies, {len(f_err)} with forces "
+            "(calibrate on a larger labelled validation set)")
+    factors = []
+    for what, err, std in (("energy", e_err, e_std), ("forces", f_err, f_std),
+                           ("stress", s_err, s_std)):
+        if len(err) < min_frames:
+            if err:
+                _log.warning("ensemble calibration: %s factor kept at 1, only %d of %d frames "
+                             "have %s labels (need %d)", what, len(err), n, what, min_frames)
+            factors.append(1.0)
+        else:
+            factors.append(fit_sigma_scale(np.concatenate(err), np.concatenate(std)))
+    counts = CalibrationCounts(n, len(e_err), sum(e.size for e in f_err),
+                               sum(s.size for s in s_err))
+    return np.array(factors), counts
 
 
-def calibrate(model: EnergyModel, frames, labels) -> EnergyModel:
-    """``model`` with calibration factors fitted on labelled ``frames`` (a validation split)."""
+def calibrate(model: EnergyModel, frames, labels=None, *,
+              min_frames: int = MIN_CALIBRATION_FRAMES) -> EnergyModel:
+    """``model`` with calibration factors fitted on labelled ``frames`` (a validation split;
+    at least ``min_frames``, :data:`MIN_CALIBRATION_FRAMES`): ``labels`` one per frame
+    (default: read from the frames).  Logs (INFO, logger ``jaxpot.nn.ensemble``) the frames
+    and labelled values used; :func:`calibration_factors` says what is refused."""
+    from jaxpot.label_checks import check_frames as check_atoms
+    frames = check_atoms(frames, "calibrate: frames")
+    if len(frames) < min_frames:
+        raise ValueError(f"calibrate needs at least {min_frames} labelled frames, got "
+                         f"{len(frames)}")
+    if labels is None:
+        from jaxpot.training_data import read_labels_checked
+        labels = read_labels_checked(frames, source="calibrate: frames")
     raw = ensemble_predict(model, frames, calibrated=False)
-    factors = calibration_factors(raw, labels)
+    factors, counts = _fit_factors(raw, labels, min_frames)
+    _log.info("ensemble calibrated on %d frames (%d energies, %d force components, %d stress "
+              "components): factors energy %.4g, forces %.4g, stress %.4g", counts.frames,
+              counts.energy, counts.forces, counts.stress, *factors)
     dtype = model.params["calibration"].dtype
     return model.replace(params={**model.params, "calibration": jnp.asarray(factors, dtype)})
 

@@ -38,13 +38,15 @@ from jaxpot.nn.data import build_dataset, epoch_plan
 from jaxpot.nn.epochs import TrainResult, close_epoch
 from jaxpot.nn.loss import (LossWeights, add_sums, autodiff_results, error_metrics, error_sums,
                             loss_from_sums)
+from jaxpot.nn.value_checks import (CheckedSettings, boolean, integer_rule, number_rule,
+                                    sigmas)
 from jaxpot.training_data import labelled_splits
 
 
 DENSE_BYTES = 1 << 30  #: the largest dense inverse Hessian of full BFGS (memory = 0), bytes
 
 
-class LbfgsSettings(NamedTuple):
+class _LbfgsFields(NamedTuple):
     iterations: int = 200
     #: (s, y) pairs kept (L-BFGS); 0: full BFGS with a dense (P, P) inverse Hessian, as mlip-2
     #: (mlearn Si, level 20: the validation loss of 200 L-BFGS iterations in ~125)
@@ -62,6 +64,25 @@ class LbfgsSettings(NamedTuple):
     first_step: float = 1e-3  #: first step length relative to |params| (no preconditioner)
     checkpoint_every: int = 5
     diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
+
+
+#: the check of each LbfgsSettings field (value, name) -> value, or ValueError naming it
+LBFGS_RULES = {
+    "iterations": integer_rule(0), "memory": integer_rule(0), "weights": sigmas,
+    "validation_fraction": number_rule(low=0.0, high=1.0, high_open=True),
+    "stratify_validation": boolean, "seed": integer_rule(0), "chunk": integer_rule(1),
+    "tolerance": number_rule(low=0.0), "patience": integer_rule(1),
+    "first_step": number_rule(low=0.0, low_open=True), "checkpoint_every": integer_rule(1),
+    "diagonal_chunks": integer_rule(1),
+}
+
+
+class LbfgsSettings(CheckedSettings, _LbfgsFields):
+    """Settings of :func:`train_lbfgs`, checked by :data:`LBFGS_RULES` on construction and
+    ``_replace`` (ValueError naming the field)."""
+
+    __slots__ = ()
+    RULES = LBFGS_RULES
 
 
 def _share(net, model, weights, batch, targets, weight, counts):
@@ -238,17 +259,22 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
                 validation_frames: Sequence | None = None, source: str = "frames",
                 checkpoint: str | None = None, progress: bool = True, log=None,
                 precondition: bool = True, hessian_blocks: dict | None = None,
-                penalty=None):
+                penalty=None, names=None):
     """Fit ``params["net"]`` of ``model`` (``params["norm"]`` kept) by full-batch L-BFGS.
 
     precondition: start each two-loop recursion from an inverse Gauss-Newton approximation
     (:func:`preconditioner`) instead of a multiple of the identity. hessian_blocks: exact
     Gauss-Newton blocks {net key: (n, n)} (e.g. a linear fit's normal matrix), the rest by its
     diagonal. penalty: a jittable ``penalty(net) -> scalar`` added to the training loss (a
-    ridge, say; the validation loss is the data term alone)."""
+    ridge, say; the validation loss is the data term alone). names: info/arrays keys of the
+    labels (as :func:`jaxpot.nn.train.train_model`'s)."""
+    from jaxpot.label_checks import check_frames
     settings = settings or LbfgsSettings()
+    frames = check_frames(frames, source)
+    if validation_frames is not None:
+        validation_frames = check_frames(validation_frames, f"{source} (validation)")
     frames, labels, val_frames, val_labels = labelled_splits(frames, validation_frames,
-                                                             settings, None, source)
+                                                             settings, names, source)
     train_set = build_dataset(model, frames, labels, source)
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)") \
         if val_frames else None
@@ -268,7 +294,9 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0,
               "n_memory": 0}
     # the stopping rules are not part of the run: a finished run resumes with more iterations
-    same_run = settings._replace(iterations=0, patience=0, tolerance=0.0, checkpoint_every=0)
+    stopping = {"iterations": 0, "patience": 0, "tolerance": 0.0, "checkpoint_every": 0}
+    same_run = tuple.__new__(LbfgsSettings, [stopping.get(k, v) for k, v in  # only its repr
+                                             settings._asdict().items()])  # is used: unchecked
     digest = ckpt.fingerprint(repr(("lbfgs", model.spec, same_run, len(val_frames),
                                     hashlib.sha256(np.asarray(x0).tobytes()).hexdigest())),
                               frames + val_frames)

@@ -35,9 +35,11 @@ import numpy as np
 
 from jaxpot.compiler import RUN_ONCE
 from jaxpot.cutoffs import safe_norm
+from jaxpot.descriptors._common import species_numbers
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.nn.layers import (activation, bessel_basis, cubic_hermite, envelope, init_variables,
-                              loadable, vector_network_model)
+from jaxpot.nn.layers import (ACTIVATIONS, activation, bessel_basis, cubic_hermite, envelope,
+                              init_variables, loadable, vector_network_model)
+from jaxpot.nn.value_checks import check_arguments, choice, integer_rule, number_rule, widths
 
 _MODULE = "jaxpot.nn.mace"
 
@@ -326,24 +328,39 @@ def mace(species, cutoff: float = 5.0, *, channels: int = 16, max_ell: int = 2,
         seed: initialisation seed. dtype: parameter dtype (default JAX's float).
         params: full params to use instead.
     """
-    from jaxpot.model import species_numbers
-    zs = tuple(sorted({int(z) for z in species_numbers(species)}))
+    zs = tuple(sorted(set(species_numbers(species, "mace species"))))
     dtype = jnp.dtype(dtype or jnp.result_type(float))
-    config = {"species": list(zs), "cutoff": float(cutoff), "channels": int(channels),
-              "max_ell": int(max_ell), "hidden_ell": int(hidden_ell),
-              "correlation": int(correlation), "layers": int(layers), "n_rbf": int(n_rbf),
-              "radial_hidden": [int(x) for x in radial_hidden], "activation": activation,
-              "cutoff_kind": cutoff_kind, "radial_grid": int(radial_grid), "dtype": dtype.name}
+    config = {"species": list(zs), "cutoff": cutoff, "channels": channels,
+              "max_ell": max_ell, "hidden_ell": hidden_ell, "correlation": correlation,
+              "layers": layers, "n_rbf": n_rbf, "radial_hidden": radial_hidden,
+              "activation": activation, "cutoff_kind": cutoff_kind,
+              "radial_grid": radial_grid, "dtype": dtype.name}
     return mace_from_config(config, seed=seed, params=params)
 
 
+#: the check of each size and setting of a MACE (value, name) -> value; a size of 0 (no
+#: channel, layer, radial function or hidden unit) builds a model that cannot fit
+MACE_RULES = {
+    "cutoff": number_rule(low=0.0, low_open=True),
+    "channels": integer_rule(1), "max_ell": integer_rule(0), "hidden_ell": integer_rule(0),
+    "correlation": integer_rule(1), "layers": integer_rule(1), "n_rbf": integer_rule(1),
+    "radial_hidden": lambda v, name: list(widths(v, name)),
+    "activation": lambda v, name: choice(v, name, sorted(ACTIVATIONS)),
+    "cutoff_kind": lambda v, name: choice(v, name, ("cosine", "polynomial")),
+    "radial_grid": integer_rule(0),
+}
+
+
 def mace_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
-    """Rebuild a MACE model from its spec config (fresh weights unless ``params``)."""
+    """Rebuild a MACE model from its spec config (fresh weights unless ``params``);
+    ValueError naming the argument for a size or setting :data:`MACE_RULES` refuses."""
+    config = check_arguments(config, MACE_RULES, "mace ")
     zs = tuple(config["species"])
     dtype = jnp.dtype(config.get("dtype", "float32"))
     cutoff = float(config["cutoff"])
-    if config["max_ell"] < config["hidden_ell"] or config["correlation"] < 1:
-        raise ValueError("mace needs max_ell >= hidden_ell and correlation >= 1")
+    if config["max_ell"] < config["hidden_ell"]:
+        raise ValueError(f"mace needs max_ell >= hidden_ell, got max_ell = "
+                         f"{config['max_ell']}, hidden_ell = {config['hidden_ell']}")
     module = MACE(len(zs), cutoff, config["channels"], config["max_ell"], config["hidden_ell"],
                   config["correlation"], config["layers"], config["n_rbf"],
                   tuple(config["radial_hidden"]), config["activation"], config["cutoff_kind"],

@@ -21,9 +21,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxpot.cutoffs import safe_norm
+from jaxpot.descriptors._common import species_numbers
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.nn.layers import (MLP, bessel_basis, envelope, init_variables, loadable,
-                              vector_network_model)
+from jaxpot.nn.layers import (ACTIVATIONS, MLP, bessel_basis, envelope, init_variables,
+                              loadable, vector_network_model)
+from jaxpot.nn.value_checks import check_arguments, choice, integer_rule, number_rule
 
 _MODULE = "jaxpot.nn.painn"
 
@@ -82,22 +84,34 @@ def painn(species, cutoff: float = 5.0, *, features: int = 32, layers: int = 3,
     """A PaiNN potential with freshly initialised weights (see the module docstring).
 
     Args:
-        species: element symbols or Z. cutoff: Å. features: width F. layers: interaction
-            blocks. n_rbf: Bessel functions. activation: see :mod:`jaxpot.nn.layers`.
+        species: element symbols or Z. cutoff: Å. features: width F (>= 2). layers:
+            interaction blocks (>= 1). n_rbf: Bessel functions (>= 1). activation: see :mod:`jaxpot.nn.layers`.
         cutoff_kind: "cosine" or "polynomial". seed: initialisation seed.
         dtype: parameter dtype (default JAX's float). params: full params to use instead.
     """
-    from jaxpot.model import species_numbers
-    zs = tuple(sorted({int(z) for z in species_numbers(species)}))
+    zs = tuple(sorted(set(species_numbers(species, "painn species"))))
     dtype = jnp.dtype(dtype or jnp.result_type(float))
-    config = {"species": list(zs), "cutoff": float(cutoff), "features": int(features),
-              "layers": int(layers), "n_rbf": int(n_rbf), "activation": activation,
-              "cutoff_kind": cutoff_kind, "dtype": dtype.name}
+    config = {"species": list(zs), "cutoff": cutoff, "features": features, "layers": layers,
+              "n_rbf": n_rbf, "activation": activation, "cutoff_kind": cutoff_kind,
+              "dtype": dtype.name}
     return painn_from_config(config, seed=seed, params=params)
 
 
+#: the check of each size and setting of a PaiNN (value, name) -> value; a size of 0 (no
+#: interaction layer, no feature, no radial function) builds a model that cannot fit
+PAINN_RULES = {
+    "cutoff": number_rule(low=0.0, low_open=True),
+    "features": integer_rule(2),  # the readout's hidden layer has features // 2 units
+    "layers": integer_rule(1), "n_rbf": integer_rule(1),
+    "activation": lambda v, name: choice(v, name, sorted(ACTIVATIONS)),
+    "cutoff_kind": lambda v, name: choice(v, name, ("cosine", "polynomial")),
+}
+
+
 def painn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
-    """Rebuild a PaiNN model from its spec config (fresh weights unless ``params``)."""
+    """Rebuild a PaiNN model from its spec config (fresh weights unless ``params``);
+    ValueError naming the argument for a size or setting :data:`PAINN_RULES` refuses."""
+    config = check_arguments(config, PAINN_RULES, "painn ")
     zs = tuple(config["species"])
     dtype = jnp.dtype(config.get("dtype", "float32"))
     cutoff = float(config["cutoff"])

@@ -22,8 +22,7 @@ import itertools
 import json
 import math
 import time
-from typing import NamedTuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -34,13 +33,15 @@ from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan
-from jaxpot.nn.ensemble import calibrate, stacked_ensemble
+from jaxpot.label_checks import check_frames as check_atoms
+from jaxpot.nn.ensemble import MIN_CALIBRATION_FRAMES, calibrate, stacked_ensemble
 from jaxpot.nn.epochs import (TrainResult, budget_epochs, close_epoch, stage_two_pending,
                               stage_weights)
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
 from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, batch_loss,
                             error_metrics, error_sums, loss_from_sums)
 from jaxpot.nn.normalization import fit_normalization, pair_count
+from jaxpot.nn.settings import TrainSettings
 from jaxpot.pytree import stack_trees
 from jaxpot.training_data import config_type_loss_weights, labelled_splits
 
@@ -54,32 +55,6 @@ class TrainingDivergedError(RuntimeError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
-
-
-class TrainSettings(NamedTuple):
-    """Hyperparameters of :func:`train_model` (learning rates per step; sigmas in ``weights``)."""
-
-    epochs: int | None = None  # None: the kind's default_epochs (jaxpot.nn.kinds)
-    batch_size: int | None = None  # structures per step; None: the kind's default
-    learning_rate: float = 3e-3
-    final_learning_rate: float = 3e-5
-    warmup_epochs: int = 5  # at most a sixth of the run's epochs
-    weights: LossWeights | None = None  # None: the kind's default_weights (jaxpot.nn.kinds)
-    stage_two_weights: LossWeights | None = None  # from stage_two_start on; None: the kind's
-    stage_two_start: float = 0.75  # fraction of the run's epochs before stage two (1: none)
-    validation_fraction: float = 0.1
-    stratify_validation: bool = True  # carve per config_type (False: plain random carve)
-    # {config_type: factor} on its residuals, or "balanced" (training loss only; the
-    # validation loss stays unweighted): jaxpot.training_data.config_type_loss_weights
-    config_type_weights: Mapping[str, float] | str | None = None
-    patience: int | None = None  # epochs without validation gain; None: max(50, epochs // 3)
-    ema_decay: float = 0.99
-    ensemble_size: int = 1
-    seed: int = 0
-    grad_clip: float = 100.0
-    weight_decay: float = 0.0  # decoupled (AdamW) decay of the weight matrices, per unit rate
-    checkpoint_every: int = 1
-    time_budget_s: float | None = None  # wall seconds of training; see train_model
 
 
 def resolved(settings: TrainSettings, model: EnergyModel, n_pairs: int | None = None,
@@ -173,7 +148,9 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         frames: training frames with energies/forces/stress (ASE calculator results or the
             info/arrays keys ``names``).  validation_frames: held-out frames; default: a
             seeded ``settings.validation_fraction`` of ``frames``, stratified by config_type
-            (:func:`jaxpot.training_data.validation_carve`).
+            (:func:`jaxpot.training_data.validation_carve`).  An ensemble
+            (``ensemble_size`` > 1) needs :data:`~jaxpot.nn.ensemble.MIN_CALIBRATION_FRAMES`
+            validation frames to calibrate its spread on (checked before training).
         source: name of the frames in error messages. checkpoint: path of a resumable
             checkpoint (``.npz``). progress: live tqdm bar with train/validation errors.
         log: callable receiving each epoch's metrics dict (e.g. a JSON-lines writer).
@@ -187,9 +164,11 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     The fitted count depends on the machine's speed, so such a run is reproducible only
     through its checkpoint (which stores the count), not bit for bit.
     """
-    frames = list(frames)
+    frames = check_atoms(frames, source)
     if not frames:
         raise ValueError("train_model got no frames")
+    if validation_frames is not None:
+        validation_frames = check_atoms(validation_frames, f"{source} (validation)")
     if not (isinstance(model.params, dict) and {"net", "norm"} <= set(model.params)):
         raise ValueError(f"train_model trains network potentials (params 'net' and 'norm': "
                          f"{', '.join(NETWORK_KINDS)}), not a {model.kind!r} model")
@@ -197,13 +176,16 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     requested = settings or TrainSettings()
     frames, labels, val_frames, val_labels = labelled_splits(frames, validation_frames,
                                                              requested, names, source)
+    if requested.ensemble_size > 1 and len(val_frames) < MIN_CALIBRATION_FRAMES:
+        raise ValueError(
+            f"an ensemble of {requested.ensemble_size} is calibrated on its validation frames "
+            f"and needs at least {MIN_CALIBRATION_FRAMES}, got {len(val_frames)}: give more "
+            "validation_frames or a larger validation_fraction")
     kind = NETWORK_KINDS.get(model.kind)
     needs_pairs = "avg_neighbors" in model.params["norm"] or (
         requested.epochs is None and kind is not None and kind.reference_pairs is not None)
     n_pairs = pair_count(frames, model.cutoff) if needs_pairs else None  # one ASE pass
     settings = resolved(requested, model, n_pairs, len(frames))
-    if settings.ensemble_size < 1 or settings.batch_size < 1 or settings.epochs < 1:
-        raise ValueError("ensemble_size, batch_size and epochs must be >= 1")
     prepare, results_fn = training_view(model)
     train_set = build_dataset(model, frames, labels, source, prepare=prepare, loss_weights=(
         config_type_loss_weights(frames, settings.config_type_weights)))
