@@ -297,11 +297,7 @@ def test_outputs_that_are_inputs_are_refused_before_anything_is_written(files):
         path.write_text('model = "bpnn"\ntrain = ["train.extxyz"]\ncutoff = 3.0\n'
                         'species = ["Si"]\n' + ("" if "output" in top else
                                                  'output = "si.jaxpot"\n') + top)
-        config = nn.load_config(str(path))
-        if "report" in config:
-            config["report"] = str(files / config["report"])
-        if "checkpoint" in config:
-            config["checkpoint"] = str(files / config["checkpoint"])
+        config = nn.load_config(str(path))  # paths relative to the config's directory
         with pytest.raises(OutputOverwritesInputError, match=f"the {what}"):
             nn.train(config, **QUIET)
     snap = 'model = "snap"\ntrain = ["{d}/train.extxyz"]\n'

@@ -196,7 +196,7 @@ def _check_reach(frames, cutoff: float, setting: str, pair_cutoff=None) -> None:
 
 def _lbfgs_settings(table: Mapping):
     """The ``[lbfgs]`` table (weights and the split come from the linear stage: fit_mtp)."""
-    from jaxpot.nn.lbfgs import LBFGS_RULES, LbfgsSettings
+    from jaxpot.nn.settings import LBFGS_RULES, LbfgsSettings
     fields = set(LbfgsSettings._fields) - {"weights", "validation_fraction", "seed",
                                            "stratify_validation"}
     table = _table({"lbfgs": table}, "lbfgs", fields, LBFGS_RULES)

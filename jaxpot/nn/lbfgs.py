@@ -25,7 +25,6 @@ import functools
 import hashlib
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,51 +37,11 @@ from jaxpot.nn.data import build_dataset, epoch_plan
 from jaxpot.nn.epochs import TrainResult, close_epoch
 from jaxpot.nn.loss import (LossWeights, add_sums, autodiff_results, error_metrics, error_sums,
                             loss_from_sums)
-from jaxpot.nn.value_checks import (CheckedSettings, boolean, integer_rule, number_rule,
-                                    sigmas)
+from jaxpot.nn.settings import LbfgsSettings
 from jaxpot.training_data import labelled_splits
 
 
 DENSE_BYTES = 1 << 30  #: the largest dense inverse Hessian of full BFGS (memory = 0), bytes
-
-
-class _LbfgsFields(NamedTuple):
-    iterations: int = 200
-    #: (s, y) pairs kept (L-BFGS); 0: full BFGS with a dense (P, P) inverse Hessian, as mlip-2
-    #: (mlearn Si, level 20: the validation loss of 200 L-BFGS iterations in ~125)
-    memory: int = 0
-    weights: LossWeights = LossWeights()
-    validation_fraction: float = 0.1
-    stratify_validation: bool = True  #: carve per config_type (False: plain random)
-    seed: int = 0
-    chunk: int = 8  #: structures per jitted evaluation (bounds memory)
-    tolerance: float = 1e-7
-    #: iterations without a better validation loss before stopping; the validation loss of an
-    #: MTP fit can rise for ~100 iterations before falling below the linear fit's (mlearn Ge,
-    #: level 20), and the best iteration is kept anyway, so the default never stops early
-    patience: int = 200
-    first_step: float = 1e-3  #: first step length relative to |params| (no preconditioner)
-    checkpoint_every: int = 5
-    diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
-
-
-#: the check of each LbfgsSettings field (value, name) -> value, or ValueError naming it
-LBFGS_RULES = {
-    "iterations": integer_rule(0), "memory": integer_rule(0), "weights": sigmas,
-    "validation_fraction": number_rule(low=0.0, high=1.0, high_open=True),
-    "stratify_validation": boolean, "seed": integer_rule(0), "chunk": integer_rule(1),
-    "tolerance": number_rule(low=0.0), "patience": integer_rule(1),
-    "first_step": number_rule(low=0.0, low_open=True), "checkpoint_every": integer_rule(1),
-    "diagonal_chunks": integer_rule(1),
-}
-
-
-class LbfgsSettings(CheckedSettings, _LbfgsFields):
-    """Settings of :func:`train_lbfgs`, checked by :data:`LBFGS_RULES` on construction and
-    ``_replace`` (ValueError naming the field)."""
-
-    __slots__ = ()
-    RULES = LBFGS_RULES
 
 
 def _share(net, model, weights, batch, targets, weight, counts):
@@ -270,6 +229,8 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     labels (as :func:`jaxpot.nn.train.train_model`'s)."""
     from jaxpot.label_checks import check_frames
     settings = settings or LbfgsSettings()
+    if not isinstance(settings, LbfgsSettings):
+        raise TypeError(f"settings must be LbfgsSettings, got {type(settings).__name__}")
     frames = check_frames(frames, source)
     if validation_frames is not None:
         validation_frames = check_frames(validation_frames, f"{source} (validation)")

@@ -63,8 +63,9 @@ class TrainJob(NamedTuple):
 
 
 def load_config(path: str) -> dict:
-    """The mapping of a TOML config file; ``[model]``/``[train]`` tables become
-    ``model_settings``/``train_settings`` (``train`` stays the list of files)."""
+    """The mapping of a TOML config file; ``[architecture]``/``[training]`` tables become
+    ``model_settings``/``train_settings``; relative paths (``train``, ``validation``,
+    ``test``, ``output``, ``checkpoint``, ``report``) are relative to the config's directory."""
     import tomllib
     try:
         with open(path, "rb") as fh:
@@ -86,8 +87,9 @@ def load_config(path: str) -> dict:
             files = [files]
         if files:
             config[key] = [f if os.path.isabs(f) else os.path.join(base, f) for f in files]
-    if isinstance(config.get("output"), str) and not os.path.isabs(config["output"]):
-        config["output"] = os.path.join(base, config["output"])
+    for key in ("output", "checkpoint", "report"):  # relative to the config, as the files
+        if isinstance(config.get(key), str) and config[key] and not os.path.isabs(config[key]):
+            config[key] = os.path.join(base, config[key])
     return config
 
 

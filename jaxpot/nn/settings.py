@@ -1,5 +1,5 @@
-"""Hyperparameters of network training (:func:`jaxpot.nn.train.train_model`), checked on
-construction: every value is a real number, integer or boolean in its range, so a TOML string
+"""Hyperparameters of network training (:func:`jaxpot.nn.train.train_model`) and of full-batch
+L-BFGS (:func:`jaxpot.nn.lbfgs.train_lbfgs`), checked on construction: every value is a real number, integer or boolean in its range, so a TOML string
 ``"false"``, a negative learning rate, ``grad_clip = 0`` (no update ever) or zero epochs is
 refused naming the field instead of returning an untrained model.
 """
@@ -83,3 +83,42 @@ class TrainSettings(CheckedSettings, _TrainFields):
 
     __slots__ = ()
     RULES = TRAIN_RULES
+
+
+class _LbfgsFields(NamedTuple):
+    iterations: int = 200
+    #: (s, y) pairs kept (L-BFGS); 0: full BFGS with a dense (P, P) inverse Hessian, as mlip-2
+    #: (mlearn Si, level 20: the validation loss of 200 L-BFGS iterations in ~125)
+    memory: int = 0
+    weights: LossWeights = LossWeights()
+    validation_fraction: float = 0.1
+    stratify_validation: bool = True  #: carve per config_type (False: plain random)
+    seed: int = 0
+    chunk: int = 8  #: structures per jitted evaluation (bounds memory)
+    tolerance: float = 1e-7
+    #: iterations without a better validation loss before stopping; the validation loss of an
+    #: MTP fit can rise for ~100 iterations before falling below the linear fit's (mlearn Ge,
+    #: level 20), and the best iteration is kept anyway, so the default never stops early
+    patience: int = 200
+    first_step: float = 1e-3  #: first step length relative to |params| (no preconditioner)
+    checkpoint_every: int = 5
+    diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
+
+
+#: the check of each LbfgsSettings field (value, name) -> value, or ValueError naming it
+LBFGS_RULES = {
+    "iterations": integer_rule(0), "memory": integer_rule(0), "weights": sigmas,
+    "validation_fraction": number_rule(low=0.0, high=1.0, high_open=True),
+    "stratify_validation": boolean, "seed": integer_rule(0), "chunk": integer_rule(1),
+    "tolerance": number_rule(low=0.0), "patience": integer_rule(1),
+    "first_step": number_rule(low=0.0, low_open=True), "checkpoint_every": integer_rule(1),
+    "diagonal_chunks": integer_rule(1),
+}
+
+
+class LbfgsSettings(CheckedSettings, _LbfgsFields):
+    """Settings of :func:`~jaxpot.nn.lbfgs.train_lbfgs`, checked by :data:`LBFGS_RULES` on construction and
+    ``_replace`` (ValueError naming the field)."""
+
+    __slots__ = ()
+    RULES = LBFGS_RULES

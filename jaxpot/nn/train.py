@@ -174,6 +174,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
                          f"{', '.join(NETWORK_KINDS)}), not a {model.kind!r} model")
     called = time.perf_counter()
     requested = settings or TrainSettings()
+    if not isinstance(requested, TrainSettings):
+        raise TypeError(f"settings must be TrainSettings, got {type(requested).__name__}")
     frames, labels, val_frames, val_labels = labelled_splits(frames, validation_frames,
                                                              requested, names, source)
     if requested.ensemble_size > 1 and len(val_frames) < MIN_CALIBRATION_FRAMES:
