@@ -26,6 +26,7 @@ from jaxpot.neighbors.host import host_rows
 from jaxpot.mechanics import strain_derivative
 from jaxpot.pytree import pytree_dataclass
 from jaxpot.space import volume
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import check_species_known, validate_atoms_input
 from jaxpot.types import Array
 
@@ -254,6 +255,7 @@ def check_frames(model: EnergyModel, frames: Sequence, source: str = "frames") -
         try:
             validate_atoms_input(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
             check_species_known(atoms.numbers, model.species, model.name)
+            check_model_neutral(model, atoms.numbers)
         except ValueError as err:
             raise type(err)(f"{source}[{i}]: {err}") from None
 

@@ -191,9 +191,9 @@ def test_charged_cell_raises_unless_neutralized_and_background_equals_references
     between its accuracies 1e-10..1e-14 and sits 3e-7 from ours and pymatgen's."""
     atoms = lammps_frame(ionic_cell(6))
     charges = {"Na": 1.0, "Cl": -0.75}
-    with pytest.raises(Exception, match="not neutral"):
+    with pytest.raises(NonNeutralCellError, match="not neutral"):
         evaluate(ewald(charges, accuracy=1e-10), atoms)
-    with pytest.raises(Exception, match="not neutral"):
+    with pytest.raises(NonNeutralCellError, match="not neutral"):
         atoms.calc = JaxpotCalculator(pme(charges))
         atoms.get_potential_energy()
     atoms.calc = None

@@ -278,3 +278,22 @@ def test_a_charged_cell_raises_nonneutralcellerror_itself_on_the_host():
     with pytest.raises(NonNeutralCellError, match="neutralize=True"):
         model.energy(jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
                      jnp.asarray(atoms.numbers), nbrs)
+
+
+def test_a_charged_cell_reaches_every_entry_point_as_nonneutralcellerror():
+    """The calculator, predict, MD and relax: ``except NonNeutralCellError`` catches it (no
+    JaxRuntimeError from the in-jit callback)."""
+    from jaxpot import JaxpotCalculator, md, predict
+    from jaxpot.properties import relax
+    atoms = _rocksalt()
+    model = ewald({"Na": 1.0, "Cl": -0.75}, accuracy=1e-6, r_cut=6.0)
+    with pytest.raises(NonNeutralCellError, match="neutralize=True"):
+        atoms.calc = JaxpotCalculator(model)
+        atoms.get_potential_energy()
+    atoms.calc = None
+    with pytest.raises(NonNeutralCellError, match=r"frames\[0\]|not neutral"):
+        predict(model, [atoms])
+    with pytest.raises(NonNeutralCellError):
+        md.run(md.nve(model, 1.0), atoms, 2, temperature=300)
+    with pytest.raises(NonNeutralCellError):
+        relax(model, atoms)

@@ -36,6 +36,7 @@ from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.neighbors import NeighborList, allocate_for_model, ladder, pad_neighbor_list
 from jaxpot.pytree import stack_trees
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import as_structure, check_species_known
 
 PADDING_MASS = 1.0  #: amu of padding atoms (they never move: no momentum, no force)
@@ -142,6 +143,7 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
         species, masses, _ = host_view(atoms)
         try:
             check_species_known(species, model.species, model.name)
+            check_model_neutral(model, species)
             masses_all.append(integrator_masses(first, species, masses))
         except (ValueError, MDError) as err:
             raise type(err)(f"run_batch: systems[{s}]: {err}") from None

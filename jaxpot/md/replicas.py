@@ -28,6 +28,7 @@ from jaxpot.md.state import Integrator, MDError
 from jaxpot.neighbors import (NeighborListOverflowError, allocate_for_model, overflow_causes,
                               reallocate, rebuild_neighbor_list)
 from jaxpot.pytree import stack_trees
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import as_structure, check_species_known
 
 
@@ -147,6 +148,7 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
     first = integrators[0]
     species, masses, pbc = host_view(atoms)
     check_species_known(species, first.model.species, first.model.name)
+    check_model_neutral(first.model, species)
     if first.kind == "npt" and not all(pbc):
         raise MDError(f"run_replicas: a barostat needs a periodic cell, got pbc={list(pbc)}")
     masses = integrator_masses(first, species, masses)

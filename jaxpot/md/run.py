@@ -30,6 +30,7 @@ from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import check_precision
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import Structure, as_structure, check_species_known
 from jaxpot.units import kB
 
@@ -117,6 +118,7 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     model = integrator.model
     species, masses, pbc = host_view(atoms)
     check_species_known(species, model.species, model.name)
+    check_model_neutral(model, species)
     if integrator.kind == "npt" and not all(pbc):
         raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
                       f"lattice vectors), got pbc={list(pbc)}")

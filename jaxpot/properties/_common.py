@@ -13,6 +13,7 @@ from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import check_precision
 from jaxpot.space import voigt_strain_to_full
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import Structure, StructureError, as_structure, check_species_known
 
 
@@ -40,6 +41,7 @@ def prepare(model: EnergyModel, atoms, skin: float = 0.0) -> Prepared:
     check_precision(model, "jaxpot.properties")
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     check_species_known(np.asarray(structure.species), model.species, model.name)
+    check_model_neutral(model, np.asarray(structure.species))
     nbrs = allocate_for_model(model, np.asarray(structure.positions),
                               np.asarray(structure.cell), structure.pbc, skin=skin)
     return Prepared(structure, nbrs)
