@@ -48,7 +48,7 @@ def machine() -> dict:
 def run_date() -> str:
     """Today's date and time (UTC, to the minute) for a results file."""
     import datetime
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 PUBLISHED = Path(__file__).resolve().parent / "published_zuo2020.json"

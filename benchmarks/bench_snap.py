@@ -143,7 +143,7 @@ def main():
                 s = dict(s, model=model, k=k, steps=args.steps, chunk=args.chunk,
                          mtp_model=os.path.abspath(args.mtp_model))
                 out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(s)],
-                                     capture_output=True, text=True)
+                                     capture_output=True, text=True, check=False)
                 if out.returncode:
                     print(out.stderr[-2000:])
                     continue
