@@ -311,6 +311,18 @@ def test_outputs_that_are_inputs_are_refused_before_anything_is_written(files):
     assert not (files / "si.jaxpot").exists()
 
 
+def test_outputs_that_could_not_be_written_are_refused_before_training(files):
+    config = nn_config(files)
+    config["output"] = str(files / "models" / "si.jaxpot")
+    with pytest.raises(FileNotFoundError, match="models.*does not exist"):
+        nn.train(config, **QUIET)
+    (files / "report.txt").write_text("a file")
+    config = linear_config(files, SNAP + 'report = "{d}/report.txt"\n' + SNAP_TABLE)
+    with pytest.raises(FileExistsError, match="report.txt is a file"):
+        linear.run(config, **QUIET)
+    assert not (files / "models").exists() and not (files / "si.jaxpot").exists()
+
+
 @pytest.fixture
 def replaced(monkeypatch):
     """Paths that arrived by os.replace (atomic_write's last step)."""

@@ -249,6 +249,8 @@ def _paths(config: Mapping) -> _Paths:
     check_outputs({"model file": output, **lammps, "checkpoint": checkpoints,
                    "report directory": report, "report file": reports},
                   {"training file": train, "test file": test})
+    from jaxpot.gap.pipeline import check_writable
+    check_writable(output, report)  # a missing model directory fails now, not after the fit
     return _Paths(train, test, output, report, root)
 
 

@@ -234,6 +234,8 @@ def _paths(config: Mapping) -> _Paths:
                    "error report": report and os.path.join(report, "errors.json")},
                   {"training file": files["train"], "validation file": files["validation"],
                    "test file": files["test"]})
+    from jaxpot.gap.pipeline import check_writable
+    check_writable(output, report or "")  # a missing model directory fails now, not after
     return _Paths(files["train"], files["validation"], files["test"], output, checkpoint,
                   report)
 
