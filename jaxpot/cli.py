@@ -108,9 +108,15 @@ def fit_command(args) -> int:
             linear.run(config, progress=not args.quiet)
             return 0
     if not args.config and not args.gap_fit:  # the main job on the bundled Si data
-        from jaxpot.gap.demo import run_demo
-        run_demo(args.output or "si_gap.jaxpot", progress=not args.quiet)
+        from jaxpot.gap.demo import DEFAULT_OUT, run_demo
+        if args.out and args.output:
+            raise ValueError("give --out DIR (the folder for everything the main job writes) or "
+                             "--output MODEL (the model's path, its report beside it), not both")
+        run_demo(args.output, progress=not args.quiet, out=args.out or DEFAULT_OUT)
         return 0
+    if args.out:
+        raise ValueError("--out DIR is the main job's folder (jaxpot fit with no arguments); "
+                         "for a fit of your own use --output MODEL and --report DIR")
     job = parse_toml(args.config) if args.config else parse_gap_fit(args.gap_fit)
     if args.at_file:
         job = job._replace(at_file=args.at_file)
@@ -185,6 +191,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test", action="append", help="labelled file to report errors on "
                    "(repeatable)")
     p.add_argument("--report", help="report directory (default: <output>_report)")
+    p.add_argument("--out", metavar="DIR", help="the main job (no CONFIG, no --gap-fit): the "
+                   "folder for everything it writes (default: jaxpot_out)")
     p = sub.add_parser("evaluate", parents=[common],
                        help="energy/force/stress errors of a model on files")
     p.add_argument("model", help="a jaxpot model file")

@@ -1,15 +1,19 @@
 """jaxpot's main job on its bundled data: fit a silicon GAP, test it, use it.
 
-    jaxpot fit            (no arguments)
+    jaxpot fit            (no arguments; --out DIR: where it writes, default jaxpot_out/)
 
 Bundled data (``jaxpot/data``): 62 training configurations of the mlearn Si PBE set (all 12
 surfaces and a random 50 of the AIMD, vacancy and elastic ones) and the whole 25-configuration
 test split of Zuo et al., J. Phys. Chem. A 124, 731 (2020), materialsvirtuallab/mlearn
 (BSD-3-Clause).  The job fits energies, forces and virials with jaxpot's default settings,
 prints test errors next to the published GAP (trained there on all 214 configurations),
-relaxes diamond Si and computes C11/C12/C44 and phonons at Γ, X and L with the fitted GAP,
-and writes the model and a report (errors, parity plots, properties) to ``--output``'s
-directory.
+relaxes diamond Si and computes C11/C12/C44 and phonons at Γ, X and L with the fitted GAP.
+Everything it writes goes into one folder, ``jaxpot_out/`` unless ``--out DIR`` names
+another: the model ``si_gap.jaxpot``, its posterior factors ``si_gap.posterior.npz`` (for
+:func:`jaxpot.gap.predictive_std`; the largest file) and the report ``si_gap_report/``
+(errors, parity plots, properties).  ``--output MODEL`` puts the model elsewhere, with its
+posterior and report beside it, as for any fit.  The job ends with the list of what it wrote
+and the size of each file.
 """
 
 from __future__ import annotations
@@ -25,23 +29,55 @@ PUBLISHED_GAP_SI = {"energy_mae_mev": 2.91, "force_mae": 0.07}
 PBE_ELASTIC = {"C11": 152.8, "C12": 56.6}
 #: CASTEP PW91 phonons (THz), GAP-18 testing framework, for context (another functional)
 PW91_PHONONS = {"Gamma": [15.08], "X": [4.42, 12.03, 13.37], "L": [3.35, 11.13, 11.96, 14.29]}
+#: the folder the main job writes into unless ``--out`` names another (ignored by git)
+DEFAULT_OUT = "jaxpot_out"
 
 
 def bundled(name: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", name)
 
 
-def run_demo(output: str = "si_gap.jaxpot", progress: bool = True, echo=print) -> dict:
-    """The whole job; returns the numbers it printed (also written to the report)."""
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB" if n >= 1e3 else f"{n} B"
+
+
+def describe_outputs(paths) -> str:
+    """Every file at or under ``paths`` (files, or folders walked in order) with its size, and
+    the total: what a job wrote."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, subfolders, names in os.walk(path):
+                subfolders.sort()
+                files += [os.path.join(folder, name) for name in sorted(names)]
+        elif os.path.isfile(path):
+            files.append(path)
+    sizes = [os.path.getsize(f) for f in files]
+    width = max((len(f) for f in files), default=0)
+    lines = [f"wrote {len(files)} files, {_size(sum(sizes))} in all:"]
+    lines += [f"  {f:<{width}}  {_size(s):>8}" for f, s in zip(files, sizes, strict=True)]
+    return "\n".join(lines)
+
+
+def run_demo(output: str | None = None, progress: bool = True, echo=print,
+             out: str = DEFAULT_OUT) -> dict:
+    """The whole job; returns the numbers it printed (also written to the report).
+
+    Writes into the folder ``out`` (created if missing): ``si_gap.jaxpot``, its posterior and
+    ``si_gap_report/``.  ``output`` names the model file instead (its posterior and report go
+    beside it)."""
     from ase.build import bulk
 
     from jaxpot.gap.config import FitJob
-    from jaxpot.gap.pipeline import read_frames, run_job
+    from jaxpot.gap.pipeline import output_paths, read_frames, run_job
     from jaxpot.gap.settings import GapSettings
     from jaxpot.properties import elastic_constants, phonons, relax
     train_file = bundled("si_mlearn_train_subset.extxyz")
     test_file = bundled("si_mlearn_test.extxyz")
     job = FitJob(GapSettings(), train_file, None)
+    if output is None:
+        os.makedirs(out, exist_ok=True)
+        output = os.path.join(out, "si_gap.jaxpot")
     result = run_job(job, output=output, test_files=[test_file], progress=progress,
                      frames=read_frames(train_file), echo=echo)
     test = result.errors[os.path.basename(test_file)]["overall"]
@@ -71,4 +107,9 @@ def run_demo(output: str = "si_gap.jaxpot", progress: bool = True, echo=print) -
     with open(os.path.join(result.report_dir, "properties.json"), "w") as fh:
         json.dump(numbers, fh, indent=1)
     echo(f"properties: {os.path.join(result.report_dir, 'properties.json')}")
+    written = output_paths(result.model_path, result.report_dir)
+    echo(describe_outputs([written["model file"], written["posterior file"],
+                           written["report directory"]]))
+    echo(f"({written['posterior file']} holds the fit's posterior factors, for "
+         "jaxpot.gap.predictive_std's error bars; the model does not need it)")
     return numbers
