@@ -2,7 +2,7 @@
 ``bpnn``/``painn``/``mace`` at default settings for Si, each kind in a fresh process, first
 and second construction (another seed: an ensemble's next member), with the XLA compilations
 they run (``jax.monitoring``).  An older checkout is measured by putting it first on the
-path (RESULTS.md compares the commit before ``jaxpot.nn.layers.init_variables``):
+path (HISTORY.md compares the commit before ``jaxpot.nn.layers.init_variables``):
 
     python benchmarks/bench_nn_construction.py [--out NAME]
     git worktree add /tmp/before 186984c

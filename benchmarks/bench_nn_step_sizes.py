@@ -1,7 +1,7 @@
 """How a training step's cost grows with the structure: ``bench_nn_step.measure`` (jitted
 gradient of sum(F^2) + E over the weights, and the forces alone; best of 5 after compiling)
 for PaiNN and MACE at default widths on a 64-atom mlearn Si frame and a 108-atom fcc frame of
-``fcc_eam_set.py`` (RESULTS.md, "Default network training on larger structures").
+``fcc_eam_set.py`` (HISTORY.md, "Default network training on larger structures").
 
     python benchmarks/fcc_eam_set.py --out /tmp/cu_eam
     python benchmarks/bench_nn_step_sizes.py [--fcc /tmp/cu_eam_train.extxyz] [--out NAME]

@@ -1,6 +1,6 @@
 """Where PaiNN's cost per neighbour slot grows: energy and forces (jitted, float32, default
 widths, ``_common.best_time`` after compiling) on diamond Si and fcc Cu supercells of
-1,760-14,848 slots (atoms x K at a 5 Å cutoff, no skin), in ns per slot (RESULTS.md,
+1,760-14,848 slots (atoms x K at a 5 Å cutoff, no skin), in ns per slot (HISTORY.md,
 "PaiNN's cost per slot").
 
     python benchmarks/bench_painn_slots.py [--out NAME]
