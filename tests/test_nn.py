@@ -668,7 +668,7 @@ def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_pat
 
 
 def test_ensemble_mean_spread_calibration_and_file(frames, test_frames, tmp_path):
-    settings = FAST._replace(ensemble_size=3, epochs=3)
+    settings = FAST._replace(ensemble_size=3, epochs=3, validation_fraction=0.5)
     result = train_model(bpnn(["Si"], 4.0, hidden=(8,)), frames[:10], settings=settings,
                          progress=False)
     model = result.model
