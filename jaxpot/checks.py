@@ -6,9 +6,10 @@ import numpy as np
 
 
 def positive_finite(value, name: str, unit: str = "Å") -> float:
-    """``float(value)`` if it is a positive finite number, else ValueError naming ``name``."""
+    """``float(value)`` if it is a positive finite number (not a string or bool), else
+    ValueError naming ``name``."""
     try:
-        x = float(value)
+        x = None if isinstance(value, (str, bytes, bool, np.bool_)) else float(value)
     except (TypeError, ValueError):
         x = None
     if x is None or not (np.isfinite(x) and x > 0):

@@ -57,7 +57,6 @@ def _write_structure(path: str, atoms) -> None:
 
 def relax_command(args) -> int:
     import numpy as np
-    from ase.io import read
 
     from jaxpot.io.paths import check_outputs
     from jaxpot.properties.relax import relax
@@ -65,7 +64,8 @@ def relax_command(args) -> int:
     check_outputs({"relaxed structure file": args.output},
                   {"structure file": path,
                    "model file": args.model if os.path.exists(args.model) else None})
-    atoms = read(path)
+    from jaxpot.gap.pipeline import read_frames
+    atoms = read_frames(path)[-1]  # the last structure, as ase.io.read; errors name the file
     model = _model(args.model)
     print(f"jaxpot relax: {len(atoms)} atoms ({atoms.get_chemical_formula()}) from {path}")
     print(f"model: {model.name}, cutoff {model.cutoff:.4f} Å, target pressure {args.pressure} GPa")

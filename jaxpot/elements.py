@@ -1,8 +1,9 @@
-"""Element arguments of the potentials' and charge models' constructors, checked.
+"""Element arguments (``species=["Si", 14]``) checked once for every constructor.
 
-``species=["Si", 14]`` (symbols or atomic numbers) becomes atomic numbers; a mistake raises a
-ValueError naming the argument and the entry (an unknown symbol such as ``"Xx"``, a wrong case
-such as ``"si"``, a number outside 1..118, a bare string ``"SiC"`` instead of a list).
+Symbols or atomic numbers become atomic numbers; a mistake raises a ValueError naming the
+argument and the entry: an unknown symbol such as ``"Xx"``, a wrong case such as ``"si"``, a
+number outside 1..118, a string of several symbols (``"SiC"``) instead of a list.  One symbol
+alone (``"Si"``) is a list of one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def element_number(value, what: str = "species") -> int:
                              "use chemical symbols such as 'Si' or atomic numbers 1.."
                              f"{MAX_Z}")
         return int(z)
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) and float(
+            value).is_integer():  # 14.0 read from a float array
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{what}: an element must be a chemical symbol or an atomic number, "
                          f"got {value!r}")
@@ -39,9 +43,13 @@ def element_number(value, what: str = "species") -> int:
     return int(value)
 
 
-def element_numbers(species, what: str = "species") -> tuple[int, ...]:
-    """Atomic numbers of a list of symbols or numbers, checked (see the module docstring);
-    repeated elements are refused."""
+def element_numbers(species, what: str = "species", *, repeats: bool = False
+                    ) -> tuple[int, ...]:
+    """Atomic numbers of a list of symbols or numbers (or one symbol or number), checked (see
+    the module docstring); repeated elements are refused unless ``repeats``."""
+    if isinstance(species, str) and atomic_numbers.get(species.strip(), 0) > 0 or isinstance(
+            species, numbers.Integral) and not isinstance(species, bool):
+        species = [species]
     if isinstance(species, str):
         raise ValueError(f"{what} must be a list of elements such as ['Si', 'C'], got the "
                          f"string {species!r}")
@@ -54,7 +62,7 @@ def element_numbers(species, what: str = "species") -> tuple[int, ...]:
         raise ValueError(f"{what} must name at least one element, got {species!r}")
     zs = tuple(element_number(v, what) for v in items)
     repeated = sorted({z for z in zs if zs.count(z) > 1})
-    if repeated:
+    if repeated and not repeats:
         raise ValueError(f"{what} {items!r} repeat the element(s) "
                          f"{[chemical_symbols[z] for z in repeated]}")
     return zs

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.elements import element_numbers
 from jaxpot.precision import FLOAT64, PRECISIONS, check_precision, combined
 from jaxpot.types import Array, PyTree
 
@@ -384,32 +385,11 @@ def scale_model(model: EnergyModel, factor: float) -> EnergyModel:
 
 
 def species_numbers(species) -> tuple[int, ...] | None:
-    """Symbols or atomic numbers -> tuple of atomic numbers (None stays None).
-
-    One symbol alone (``"Si"``) is one species; an unknown symbol, a number outside 1-118 or
-    anything else raises ValueError naming it."""
+    """Symbols or atomic numbers -> tuple of atomic numbers (None stays None); checked by
+    :func:`jaxpot.elements.element_numbers` (one symbol alone is one species)."""
     if species is None:
         return None
-    if isinstance(species, (str, int, np.integer)):
-        species = [species]
-    return tuple(atomic_number(s) for s in species)
-
-
-def atomic_number(symbol) -> int:
-    """Z of a chemical symbol (``"Si"``) or an atomic number; ValueError naming anything
-    else (``"Xx"``, ``0``, ``"14.5"``)."""
-    from ase.data import atomic_numbers
-    if isinstance(symbol, str):
-        if symbol not in atomic_numbers or symbol == "X":
-            raise ValueError(f"unknown element symbol {symbol!r} (expected a chemical symbol "
-                             "such as 'Si', or an atomic number)")
-        return int(atomic_numbers[symbol])
-    integral = isinstance(symbol, (int, np.integer)) or (
-        isinstance(symbol, (float, np.floating)) and float(symbol).is_integer())
-    if isinstance(symbol, (bool, np.bool_)) or not integral or not 1 <= int(symbol) <= 118:
-        raise ValueError(f"species {symbol!r} is neither a chemical symbol nor an atomic "
-                         "number 1-118")
-    return int(symbol)
+    return element_numbers(species, "species", repeats=True)
 
 
 def species_lookup(known: tuple[int, ...], fill: int = 0) -> np.ndarray:

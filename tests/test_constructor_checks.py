@@ -239,8 +239,8 @@ def test_eam_funcfl_nan_names_the_table(tmp_path):
      "weighting r0 must be a finite number, got nan"),
     (dict(r_cut=None, weighting={"function": "poly", "r0": 3.0, "c": 1, "m": INF}),
      "weighting m must be a finite number, got inf"),
-    (dict(species=["Si", "Xx"]), "soap: unknown species 'Xx'"),
-    (dict(species=[14, 200]), "soap: unknown species 200"),
+    (dict(species=["Si", "Xx"]), "soap: unknown element symbol 'Xx'"),
+    (dict(species=[14, 200]), "soap: atomic number 200 is outside"),
 ])
 def test_soap_rejects_bad_options(kwargs, match):
     base = dict(species=["Si"], r_cut=3.0, n_max=2, l_max=1, sigma=0.5)

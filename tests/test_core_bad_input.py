@@ -104,7 +104,7 @@ def test_species_given_as_a_string_or_an_unknown_symbol_is_named():
     assert lennard_jones(sigma=2.0, epsilon=0.01, cutoff=4.0, species="Si").species == (14,)
     with pytest.raises(ValueError, match="unknown element symbol 'Xx'"):
         lennard_jones(sigma=2.0, epsilon=0.01, cutoff=4.0, species=["Si", "Xx"])
-    with pytest.raises(ValueError, match="atomic number 1-118"):
+    with pytest.raises(ValueError, match="outside 1..118"):
         lennard_jones(sigma=2.0, epsilon=0.01, cutoff=4.0, species=[0])
 
 
@@ -153,3 +153,22 @@ def test_label_names_that_match_nothing_are_refused():
     tagged[0].info["dft_energy"] += 1.0
     labels = read_labels_checked(tagged, {"energy": "dft_energy"})
     assert labels[0].energy == pytest.approx(tagged[0].get_potential_energy() + 1.0)
+
+
+def test_strings_where_numbers_belong_are_named(tmp_path, capsys):
+    """"3.4" for a length, "1.0" for a time step, "10" for a step count: named (a string),
+    not converted silently nor reported as a NumPy ufunc error."""
+    from jaxpot import md
+    from jaxpot.cli import main
+    with pytest.raises(ValueError, match="sigma must be a number"):
+        lennard_jones(sigma="3.4", epsilon=0.01, cutoff=6.0)
+    with pytest.raises(ValueError, match="cutoff must be positive and finite"):
+        lennard_jones(sigma=3.4, epsilon=0.01, cutoff="6.0")
+    with pytest.raises(ValueError, match="timestep must be a positive finite number.*a string: write numbers without quotes"):
+        md.nve(stillinger_weber(), "1.0")
+    with pytest.raises(ValueError, match="steps must be an integer >= 0, got '10'"):
+        md.run(md.nve(stillinger_weber(), 1.0), bulk("Si", "diamond", a=5.43), "10")
+    (tmp_path / "random.bin").write_bytes(bytes(range(256)) * 2)
+    assert main(["relax", str(tmp_path / "random.bin")]) == 2
+    err = capsys.readouterr().err
+    assert "random.bin: cannot be read as a structure file" in err and "unexpected" not in err

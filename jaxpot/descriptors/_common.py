@@ -3,13 +3,12 @@ the input checks shared by the descriptors' constructors and feature functions."
 
 from __future__ import annotations
 
-import operator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_numbers
 
+from jaxpot.elements import element_numbers
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.structure import StructureError, check_species_known
 
@@ -49,24 +48,7 @@ def check_features_input(descriptor, species, neighbors, cutoff: float, name: st
 
 
 def species_numbers(species, name: str) -> tuple[int, ...]:
-    """Element symbols or atomic numbers -> tuple of Z in 1..118, in the order given; a single
-    symbol or number counts as a list of one.  ValueError names a bad entry."""
-    if isinstance(species, (str, int, np.integer)):
-        species = [species]
-    out = []
-    for s in species:
-        if isinstance(s, str):
-            z = atomic_numbers.get(s)
-        else:
-            try:
-                z = operator.index(s)
-            except TypeError:
-                integral = isinstance(s, (float, np.floating)) and float(s).is_integer()
-                z = int(s) if integral else None
-        if z is None or not 1 <= z <= 118:
-            raise ValueError(f"{name}: unknown species {s!r} (need element symbols or atomic "
-                             "numbers 1..118)")
-        out.append(int(z))
-    if not out:
-        raise ValueError(f"{name} needs at least one species")
-    return tuple(out)
+    """Element symbols or atomic numbers -> tuple of Z in 1..118, in the order given (one
+    symbol or number alone is a list of one); ValueError names a bad entry
+    (:func:`jaxpot.elements.element_numbers`)."""
+    return element_numbers(species, name, repeats=True)

@@ -75,7 +75,7 @@ def _checked_charges(charges) -> tuple[tuple[int, ...], np.ndarray]:
     """(Z, charge in e) of a ``{element: charge}`` dict; ValueError naming the entry for an
     unknown element, an element given twice (``"Na"`` and ``11``), a charge that is not a
     finite number."""
-    from jaxpot.potentials.elements import element_number  # here: potentials imports us
+    from jaxpot.elements import element_number  # here: potentials imports us
     if not isinstance(charges, dict) or not charges:
         raise ValueError(f"charges must be a dict {{element: charge in e}}, got {charges!r}")
     zs = tuple(element_number(key, "charges") for key in charges)
@@ -136,7 +136,7 @@ def environment_charges(species, r_cut: float = 4.5, hidden: tuple[int, ...] = (
     ``params = {"net": [layers...], "q0": (S,), "mean": (F,), "std": (F,)}``; ``mean``/``std``
     standardise the features (set them from data with :func:`jaxpot.electrostatics.fit_charges`).
     """
-    from jaxpot.potentials.elements import element_numbers  # here: potentials imports us
+    from jaxpot.elements import element_numbers
     zs = tuple(sorted(element_numbers(species, "species")))
     desc = descriptor or default_charge_acsf(zs, r_cut)
     if tuple(desc.species) != zs:

@@ -98,6 +98,9 @@ def _read_checked(path: str) -> tuple[dict, list[np.ndarray]]:
     """Header and parameter arrays of a model file whose digest matches."""
     with open(path, "rb") as f:
         raw = f.read()
+    if not raw.startswith(b"PK\x03\x04"):  # np.load would take it for a pickle or .npy
+        raise ModelFileError(f"{path}: not a jaxpot model file (a model file is an .npz "
+                             "archive written by jaxpot.save)")
     data = np.load(io.BytesIO(raw), allow_pickle=False)
     header = _read_header(data, path)
     leaves = [data[f"leaf_{k}"] for k in range(len(header["leaves"]))]

@@ -101,9 +101,12 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     if not isinstance(integrator, Integrator):
         raise TypeError(f"md.run needs an integrator from jaxpot.md (nve, langevin, nose_hoover,"
                         f" npt), got {type(integrator)!r}")
-    if int(steps) != steps or steps < 0 or log_interval < 1 or (chunk is not None and chunk < 1):
-        raise ValueError(f"need steps >= 0, log_interval >= 1, chunk >= 1; got steps={steps}, "
-                         f"log_interval={log_interval}, chunk={chunk}")
+    for name, value, low in (("steps", steps, 0), ("log_interval", log_interval, 1),
+                             ("chunk", 1 if chunk is None else chunk, 1)):
+        whole = isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(
+            value, bool) and np.isfinite(value) and float(value).is_integer()
+        if not whole or value < low:
+            raise ValueError(f"md.run: {name} must be an integer >= {low}, got {value!r}")
     if temperature is not None and not (np.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be positive (K), got {temperature!r}")
     trajectory_interval = trajectory_interval or log_interval

@@ -183,8 +183,12 @@ def register_integrator(kind: str, init: Callable, step: Callable, conserved: Ca
 def check_positive(**values: float) -> None:
     """Refuse non-positive or non-finite settings before anything compiles."""
     for name, v in values.items():
-        if v is None or not np.isfinite(v) or v <= 0:
-            raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+        number = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+            v, (bool, np.bool_))
+        if not number or not np.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be a positive finite number, got {v!r}"
+                             + (" (a string: write numbers without quotes)"
+                                if isinstance(v, str) else ""))
 
 
 def masses_option(masses) -> tuple:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jaxpot.cutoffs import polynomial_switch_of_squared
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.checks import positive_finite
-from jaxpot.potentials.elements import element_numbers
+from jaxpot.elements import element_numbers
 from jaxpot.potentials.pair import pair_matrix, pair_model
 from jaxpot.tangents import reciprocal
 

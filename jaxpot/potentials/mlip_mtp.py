@@ -23,7 +23,7 @@ import numpy as np
 
 from jaxpot.descriptors.moment_tensors import AlphaOrderError, alpha_program
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.potentials.elements import element_numbers
+from jaxpot.elements import element_numbers
 from jaxpot.potentials.mtp import site_energies
 from jaxpot.potentials.mtp_parse import MtpFileError, parse_mtp_file
 

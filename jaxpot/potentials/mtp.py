@@ -23,7 +23,7 @@ from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors,
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_components
-from jaxpot.potentials.elements import element_numbers
+from jaxpot.elements import element_numbers
 
 
 def mtp(species, level: int = 16, r_cut: float = 5.0, r_min: float = 1.5, *,

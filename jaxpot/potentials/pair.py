@@ -19,7 +19,7 @@ import numpy as np
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, species_indices
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.potentials.elements import element_symbols
+from jaxpot.elements import element_symbols
 from jaxpot.potentials.file_checks import triplet_entries
 from jaxpot.potentials.pair_half import half_pair_energy_fn
 from jaxpot.potentials.pair_rows import distance_argument, half_components, rows_pair_energy_fn
@@ -127,6 +127,8 @@ def pair_matrix(value, n_species: int, name: str, *, positive: bool = False,
     the error names the parameter, the offending entry and its value.
     """
     try:
+        if np.asarray(value).dtype.kind in "USb":  # "3.4" would convert silently
+            raise TypeError
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number or an (S, S) array of numbers, "

@@ -25,7 +25,7 @@ from jaxpot.descriptors.bispectrum_host import snap_site_energies
 from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.potentials.elements import element_symbols
+from jaxpot.elements import element_symbols
 from jaxpot.potentials.snap_files import (check_files_match, read_snapcoeff, read_snapparam,
                                           write_snap_files)
 

@@ -23,7 +23,7 @@ from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_i
                           species_lookup)
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.row_slots import picked_slots_energy
-from jaxpot.potentials.elements import element_numbers, element_symbols
+from jaxpot.elements import element_numbers, element_symbols
 from jaxpot.potentials.pair import check_triplet_table, read_triplet_file, select_elements
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
