@@ -4,11 +4,12 @@ XLA:CPU fuses some elementwise and reduction chains into YNNPACK kernels.  For m
 is neutral or helps, but the many small (N, K) arrays of the Stillinger–Weber three-body term
 run slower in them inside the MD loop: its MD step of 4,096 Si atoms takes 7.0 ms with the
 fusions and 4.6 ms without (32,768 atoms: 78 and 43 ms), while LJ and EAM steps do not move
-(benchmarks/RESULTS.md).  A model says so with ``EnergyModel.cpu_fusions = False``; the MD
-chunk is then compiled with the fusions off.  Standalone energy + forces keep the default: there
-the fusions help or hurt by the list's shape (SW, 4,096 atoms: 3.5 vs 5.6 ms without a skin,
-7.6 vs 5.1 ms with a 1 Å skin).  The option is experimental in XLA: where the installed jaxlib
-does not know it, or the backend is not a CPU, nothing is passed.
+(benchmarks/RESULTS.md and HISTORY.md).  A model says so with
+``EnergyModel.cpu_fusions = False``; the MD chunk is then compiled with the fusions off.
+Standalone energy + forces keep the default: there the fusions help or hurt by the list's shape
+(SW, 4,096 atoms: 3.5 vs 5.6 ms without a skin, 7.6 vs 5.1 ms with a 1 Å skin).  The option is
+experimental in XLA: where the installed jaxlib does not know it, or the backend is not a CPU,
+nothing is passed.
 """
 
 from __future__ import annotations

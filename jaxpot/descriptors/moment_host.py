@@ -12,7 +12,7 @@ one slot-long vector each), runs the products for 8 atoms at a time in the order
 :mod:`jaxpot.descriptors.moment_layout` (depth first, each moment written once), then the
 adjoint of both in reverse order.  Energy + forces + stress of that system with a 1 Å skin:
 620 ms in XLA, 73 ms with the first host kernel, 35 ms now (level 24: 188 -> 54-72 ms; MD
-figures in benchmarks/RESULTS.md).
+figures in benchmarks/RESULTS.md and HISTORY.md).
 
 The product loops take one entry at a time, its 8 lanes as one vector operation
 (:mod:`jaxpot.descriptors.lane_ops`: as loops over the lanes they stayed scalar, numba gives

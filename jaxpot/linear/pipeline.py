@@ -34,9 +34,10 @@ The defaults (level 24, linear stage only) were chosen on the validation splits 
 Ge and Li: their validation score (sum of RMSE / sigma) is lower than level 22's (Si 3.82 vs
 4.65, Ge 3.31 vs 3.58, Li 0.474 vs 0.532) and level 16's with 200 BFGS iterations, and than
 level 20's with 250-450 BFGS iterations on Si and Ge (Li: 0.465), in 20-25 minutes on 2 cores
-(level 22: 3-4); on the test splits it is the first level at or below the published MTP on all
-three (benchmarks/RESULTS.md).  At this level the non-linear stage costs far more than the
-linear one; lower levels take it in minutes.  With several species the defaults stay level 16
+(level 22: 3-4); on the test splits it gives Si 2.48, Ge 1.78, Li 0.36 meV/atom against the
+published MTP's 2.21, 1.79, 0.49 (benchmarks/RESULTS.md,
+benchmarks/published_zuo2020.json).  At this level the non-linear stage costs far more than
+the linear one; lower levels take it in minutes.  With several species the defaults stay level 16
 with 200 BFGS iterations: the linear stage's radial functions are the same for every species
 pair, so only the non-linear stage tells neighbours of different species apart (no
 multi-species validation has chosen otherwise).

@@ -4,7 +4,7 @@ The MD loop rebuilds its list on the host every few steps (``method="host"``); f
 hold many atoms this search is faster than vesin's general one (4,000 LJ atoms, 153,000 pairs:
 search 3.9 ms on two threads and 5.2 ms on one, vesin 9.2 ms on two and 13.8 ms on one, with
 bins a whole radius wide; half as wide, the search takes 3.0 ms on one thread, the same pairs;
-benchmarks/RESULTS.md):
+benchmarks/RESULTS.md and HISTORY.md):
 
 * bins are parallelepipeds of the cell at least ``radius / REACH`` wide between opposite
   faces, so a pair within ``radius`` lies at most REACH bins apart along each axis, in any

@@ -6,8 +6,9 @@ search of :mod:`jaxpot.neighbors.binned` in cells several radii across (MD), or 
 `vesin <https://github.com/Luthaf/vesin>`_ (any cell, any pbc, several images of one
 neighbor); the pairs are packed into the list's static shapes.  On a CPU backend the host
 and the device share memory, and a rebuild of a half list costs a fortieth of the XLA cell
-list (4,000 LJ atoms: 7 ms against ~270 ms; benchmarks/RESULTS.md).  On an accelerator every
-rebuild is a round trip to the host, so ``method="auto"`` keeps the jittable cell list there.
+list (4,000 LJ atoms: 7 ms against ~270 ms; benchmarks/RESULTS.md and HISTORY.md).  On an
+accelerator every rebuild is a round trip to the host, so ``method="auto"`` keeps the jittable cell
+list there.
 
 The list is the same pytree as the other methods: dense rows (sorted by distance when the list
 has per-part views) and the flat half list, overflow bits set when a capacity is exceeded

@@ -37,7 +37,7 @@ _MODULE = "jaxpot.nn.bpnn"
 #: -22 %, 0.99 x: -41 %) and Si (-13 %) and left Ge's unchanged; on 108-atom fcc cells its
 #: network extrapolated far worse to a validation atom closer than any training pair (force
 #: off by 10.5 eV/Å against the default's 0.87) and early stopping kept models with 5x and
-#: 17x the default's validation loss, so the default stays (benchmarks/RESULTS.md).
+#: 17x the default's validation loss, so the default stays (benchmarks/RESULTS.md and HISTORY.md).
 ANGULAR_CUTOFF_FRACTION = 0.8
 
 

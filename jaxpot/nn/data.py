@@ -97,7 +97,7 @@ def build_dataset(model: EnergyModel, frames: Sequence, labels: Sequence[Labels]
     every small bucket merged, so no more shapes. Neighbour slots are rounded on the fine
     ladder either way (``fine_capacity``; False with ``tight`` False: the coarse ladder, the
     accelerator's rule before): it adds no shape, and a padded slot costs its work on a GPU
-    too (a MACE step's time grows with its structures, benchmarks/RESULTS.md)."""
+    too (a MACE step's time grows with its structures, benchmarks/RESULTS.md and HISTORY.md)."""
     if tight is None:
         tight = jax.default_backend() == "cpu"
     frames = list(frames)

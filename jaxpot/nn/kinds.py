@@ -21,11 +21,11 @@ have 358,380 ordered pairs within 5 Å); a set with more pairs gets proportional
 fcc metal cells have 2.6x Si's pairs) costs about the same, and stays reproducible (no
 clock involved).  MACE's and BPNN's epoch costs follow the pairs; PaiNN's grow faster
 (4.4x for 2.64x the pairs, about pairs^1.5: its forces cost more per neighbour slot in larger
-cells, benchmarks/RESULTS.md), so its epochs shrink as pairs^-1.7 (``cost_exponent``; the
-margin covers this VM's noise).  A smaller set gets more epochs, as many as keep the
-reference run's optimizer steps (``reference_structures``: the 193 mlearn Si structures left
-after the validation carve) within the same pair budget, at most ``max_epoch_factor`` times
-the default: 48 of those Si structures get 4x the epochs (benchmarks/RESULTS.md, "Small
+cells, benchmarks/RESULTS.md and HISTORY.md), so its epochs shrink as pairs^-1.7
+(``cost_exponent``; the margin covers this VM's noise).  A smaller set gets more epochs, as many as
+keep the reference run's optimizer steps (``reference_structures``: the 193 mlearn Si structures
+left after the validation carve) within the same pair budget, at most ``max_epoch_factor`` times
+the default: 48 of those Si structures get 4x the epochs (benchmarks/HISTORY.md, "Small
 training sets").  An explicit ``epochs`` is always kept.
 """
 
@@ -80,7 +80,7 @@ def default_epochs(kind: NetworkKind, n_pairs: int | None = None,
 
 # MACE and PaiNN train on forces first (energy sigma = force sigma, as NequIP's unit weights),
 # then on LossWeights() in a stage two (the last quarter): chosen on mlearn Si's validation
-# split (benchmarks/RESULTS.md, "Loss weights of the MACE default"); the BPNN keeps
+# split (benchmarks/HISTORY.md, "Loss weights of the MACE default"); the BPNN keeps
 # LossWeights()
 FORCES_FIRST = LossWeights(energy=0.05, forces=0.05, stress=0.5)
 
