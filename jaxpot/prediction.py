@@ -95,5 +95,5 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
 
 
 def _progress(total: int, show: bool):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, disable=not show, unit="frame", desc="jaxpot.predict")
+    from jaxpot.progress import progress_bar
+    return progress_bar(total=total, disable=not show, unit="frame", desc="jaxpot.predict")

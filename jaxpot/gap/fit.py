@@ -357,5 +357,5 @@ def observation_blocks(problem: Problem, progress: bool = False, skip=frozenset(
 
 
 def _bar(total: int, show: bool, desc: str):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, disable=not show, desc=desc, unit="config")
+    from jaxpot.progress import progress_bar
+    return progress_bar(total=total, disable=not show, desc=desc, unit="config")

@@ -237,7 +237,7 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
                 rows_key):
     """Rows of every frame absorbed into QR factors: [train, validation] x kind (``rows_key``:
     everything the rows depend on besides the frames, the checkpoint's fingerprint)."""
-    from tqdm.auto import tqdm
+    from jaxpot.progress import progress_bar
 
     from jaxpot.gap.checkpoint import fingerprint
     from jaxpot.linear import checkpoint as ckpt
@@ -256,8 +256,8 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
     buckets = [b._replace(batch_size=max(1, min(b.batch_size, ROWS_BYTES
                                                  // max(basis.bytes_per_structure(b), 1))))
                for b in buckets]
-    bar = tqdm(total=len(frames), initial=len(done), disable=not progress, desc="design rows",
-               unit="config")
+    bar = progress_bar(total=len(frames), initial=len(done), disable=not progress,
+                       desc="design rows", unit="config")
 
     def flush(which, kind):
         rows, targets = buffers[which][kind]

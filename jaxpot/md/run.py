@@ -233,8 +233,8 @@ class _Session:
         self.t0 = time.perf_counter()
         self.t_first = None
         self.first_steps = 0
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=steps, initial=start_step, unit="step", desc="md",
+        from jaxpot.progress import progress_bar
+        self.bar = progress_bar(total=steps, initial=start_step, unit="step", desc="md",
                         disable=(None if progress is None else not progress), leave=False)
 
     def _fault(self, row) -> str | None:

@@ -291,8 +291,8 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     if precondition:
         m0 = preconditioner(model, settings.weights, train_set, train_plan,
                             np.asarray(train_counts), hessian_blocks, settings.diagonal_chunks)
-    from tqdm.auto import tqdm
-    bar = tqdm(total=settings.iterations, initial=header["epoch"], disable=not progress,
+    from jaxpot.progress import progress_bar
+    bar = progress_bar(total=settings.iterations, initial=header["epoch"], disable=not progress,
                unit="iter", desc=f"L-BFGS {model.name}")
     x = state["x"]
     f, g, sums = evaluate(x)

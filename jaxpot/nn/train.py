@@ -212,8 +212,8 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     if "epochs" in header:  # the budget-fitted length of the run being resumed
         settings = resolved(requested._replace(epochs=header["epochs"]), model)
         schedule = _schedule(settings, steps_per_epoch)
-    from tqdm.auto import tqdm
-    bar = tqdm(total=settings.epochs, initial=header["epoch"], disable=not progress,
+    from jaxpot.progress import progress_bar
+    bar = progress_bar(total=settings.epochs, initial=header["epoch"], disable=not progress,
                unit="epoch", desc=f"training {model.name}")
     budget = settings.time_budget_s
     preparation_s = time.perf_counter() - called
