@@ -92,3 +92,21 @@ def test_bad_batches_are_refused_before_compiling():
                              name="total only")
     with pytest.raises(ValueError, match="no per-atom energies"):
         md.run_batch(md.nve(total_only, 5.0), SYSTEMS, 10)
+
+
+def test_a_model_with_its_own_xla_options_runs_in_batches_and_replicas():
+    """Stillinger–Weber compiles its MD chunk with XLA options (cpu_fusions=False): batches
+    and replicas jit the vmapped chunk themselves and must pass the options there (they
+    failed with "compiler_options can only be passed to top-level jax.jit").  Each system
+    equals its run alone."""
+    from jaxpot.potentials import stillinger_weber
+    si = bulk("Si", "diamond", a=5.43, cubic=True)
+    si.rattle(0.02, seed=3)
+    si.set_momenta(np.asarray(md.maxwell_boltzmann(jax.random.PRNGKey(3), si.get_masses(),
+                                                   300.0)))
+    integrator = md.nve(stillinger_weber(), 1.0)
+    alone = md.run(integrator, si, 20, log_interval=10)
+    batch = md.run_batch(integrator, [si, si], 20, log_interval=10)
+    replicas = md.run_replicas([integrator, integrator], si, 20, log_interval=10)
+    for atoms, log in ((batch.atoms[0], batch.logs[0]), (replicas.atoms[1], replicas.logs[1])):
+        _assert_same_run(atoms, log, alone)

@@ -74,14 +74,16 @@ def run_chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_log
 
 @functools.cache
 def _jitted_chunk(options: tuple):
-    """:func:`_chunk` jitted with the XLA ``options`` (one jit object per option set)."""
-    return jax.jit(_chunk, static_argnames=("n_logs", "log_interval", "with_frames",
+    """:func:`chunk_steps` jitted with the XLA ``options`` (one jit object per option set)."""
+    return jax.jit(chunk_steps, static_argnames=("n_logs", "log_interval", "with_frames",
                                             "check_box"),
                    compiler_options=dict(options) or None)
 
 
-def _chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
-           log_interval: int, with_frames: bool, check_box: bool):
+def chunk_steps(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
+                log_interval: int, with_frames: bool, check_box: bool):
+    """:func:`run_chunk`'s steps, not jitted: for callers that jit (and vmap) it themselves
+    (XLA options can only be given to the outermost jit)."""
 
     def interval(carry, _):
         st, nb = carry

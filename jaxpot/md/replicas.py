@@ -21,7 +21,8 @@ import numpy as np
 
 from jaxpot.compiler import run_once_programs
 from jaxpot.md import chunk
-from jaxpot.md.chunk import init_jit, observe, run_chunk
+from jaxpot.compiler import compiler_options
+from jaxpot.md.chunk import chunk_steps, init_jit, observe
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.state import Integrator, MDError
@@ -47,15 +48,24 @@ def tree_row(tree, r):
     return jax.tree_util.tree_map(lambda x: x[r], tree)
 
 
-@functools.partial(jax.jit, static_argnames=("n_logs", "log_interval"))
 def _replica_chunk(stacked, state, nbrs, limit, n_logs: int, log_interval: int):
-    """:func:`run_chunk` vmapped over replicas (one compilation per shape and kind)."""
-    def one(integrator, st, nb):
-        st, nb, rows, valid, _ = run_chunk(integrator, st, nb, limit, n_logs=n_logs,
-                                           log_interval=log_interval, with_frames=False,
-                                           check_box=False)
-        return st, nb, rows, valid
-    return jax.vmap(one)(stacked, state, nbrs)
+    """:func:`run_chunk` vmapped over replicas (one compilation per shape and kind), jitted
+    with the model's XLA options (:mod:`jaxpot.compiler`)."""
+    return _jitted_replica_chunk(compiler_options(stacked.model))(
+        stacked, state, nbrs, limit, n_logs=n_logs, log_interval=log_interval)
+
+
+@functools.cache
+def _jitted_replica_chunk(options: tuple):
+    def replica_chunk(stacked, state, nbrs, limit, n_logs: int, log_interval: int):
+        def one(integrator, st, nb):
+            st, nb, rows, valid, _ = chunk_steps(integrator, st, nb, limit, n_logs=n_logs,
+                                                 log_interval=log_interval, with_frames=False,
+                                                 check_box=False)
+            return st, nb, rows, valid
+        return jax.vmap(one)(stacked, state, nbrs)
+    return jax.jit(replica_chunk, static_argnames=("n_logs", "log_interval"),
+                   compiler_options=dict(options) or None)
 
 
 def _observe_all(stacked, state, nbrs):
