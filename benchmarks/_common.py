@@ -134,6 +134,7 @@ def validation_run(config: dict, keep: str | None = None) -> dict:
     import tempfile
 
     import jax
+
     from jaxpot.nn.pipeline import train
     with tempfile.TemporaryDirectory() as tmp:
         output = keep or os.path.join(tmp, "model.jaxpot")

@@ -37,9 +37,8 @@ def model_config() -> dict:
 
 
 def train(frames: str, epochs: int, folder: str) -> dict:
-    from ase.io import read, write
-
     from apax.train.run import run
+    from ase.io import read, write
     atoms = read(frames, ":")
     val = os.path.join(folder, "val.extxyz")
     os.makedirs(folder, exist_ok=True)
@@ -57,7 +56,6 @@ def train(frames: str, epochs: int, folder: str) -> dict:
     with open(os.path.join(folder, "apax", "log.csv")) as fh:
         times = [float(r["epoch_time"]) for r in csv.DictReader(fh)]
     import jax
-
     from apax.train.checkpoints import restore_parameters
     readout = restore_parameters(os.path.join(folder, "apax"))[1]["params"]["energy_model"][
         "readout"]
@@ -73,6 +71,7 @@ def md(folder: str, structure: str, steps: int, n_inner: int) -> dict:
     """Steady MD rate from two fresh processes: one inner loop, then ``steps`` more (each
     pays the same compilation, which the difference removes)."""
     import sys
+
     from ase.io import read
     n_atoms = len(read(structure))
     wall = [call(sys.executable, ["md-once", folder, structure, "--steps", str(n),

@@ -196,6 +196,7 @@ def jaxpot_evaluators(model, cell, species):
     """Two jitted energy + forces functions ``(positions, nbrs) -> (E, F)``: jaxpot's own
     mechanics kernel (strain gradient skipped) and plain ``value_and_grad(model.energy)``."""
     import jax
+
     from jaxpot.mechanics import _energy_forces_stress
 
     @jax.jit
@@ -219,6 +220,7 @@ def time_jaxpot(model, atoms, dtype: str, repeat: int = 5):
     import jax
     import jax.numpy as jnp
     import numpy as np
+
     from jaxpot.neighbors import allocate_for_model
     dt = jnp.float64 if dtype == "float64" else jnp.float32
     pos = jnp.asarray(atoms.positions, dt)

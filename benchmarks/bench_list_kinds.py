@@ -22,9 +22,8 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
-from ase.build import bulk  # noqa: E402
-
 from _common import best_time, import_lammps, machine, print_table, write_json  # noqa: E402
+from ase.build import bulk  # noqa: E402
 
 NO_YNN = {"xla_cpu_experimental_ynn_fusion_type": ""}
 

@@ -23,9 +23,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from ase.build import bulk  # noqa: E402
-
 from _common import best_time, import_lammps, machine, print_table, write_json  # noqa: E402
+from ase.build import bulk  # noqa: E402
 
 SIGMA, EPSILON, CUTOFF, A = 3.405, 0.0104, 8.5, 5.26
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 
 import jax
-
 from _common import machine, mlearn_frames, print_table, write_json
 from bench_nn_step import training_step
 

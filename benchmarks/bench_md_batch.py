@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import time
 
-
 from _common import machine, print_table, write_json
 
 SETS = {  # atoms per system

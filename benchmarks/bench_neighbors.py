@@ -18,10 +18,9 @@ import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import best_time, machine, print_table, write_json  # noqa: E402
 from ase.build import bulk  # noqa: E402
 from ase.neighborlist import neighbor_list as ase_neighbor_list  # noqa: E402
-
-from _common import best_time, machine, print_table, write_json  # noqa: E402
 
 CUTOFF, A = 6.0, 5.26
 

@@ -36,6 +36,7 @@ def jaxpot_rate(repeat: int, steps: int, x64: bool, fraction: float) -> dict:
     import jax
     jax.config.update("jax_enable_x64", x64)
     from ase.build import bulk
+
     from jaxpot import md
     from jaxpot.nn import bpnn
     atoms = bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat)
@@ -86,6 +87,7 @@ def print_row(r: dict) -> None:
 def apax_model(python: str):
     """A folder (TemporaryDirectory) holding an apax GMNN trained one epoch on 16 Si frames."""
     import tempfile
+
     from ase.io import read
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from apax_peer import train_frames
@@ -99,9 +101,9 @@ def apax_model(python: str):
 
 def apax_rate(python: str, folder: str, repeat: int) -> dict:
     """apax's MD rate on the diamond cell jaxpot runs (benchmarks/apax_peer.py)."""
+    from apax_peer import call
     from ase.build import bulk
     from ase.io import write
-    from apax_peer import call
     path = os.path.join(folder, f"si_{repeat}.extxyz")
     write(path, bulk("Si", "diamond", a=5.43, cubic=True).repeat(repeat))
     out = call(python, ["md", folder, path, "--steps", "1000"])

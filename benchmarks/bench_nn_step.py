@@ -19,7 +19,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-
 from _common import best_time, machine, print_table, write_json
 
 
@@ -53,10 +52,18 @@ def training_step(model, frames, n_frames: int = 60, settings=None, members: int
     with ``buckets`` (its keyword arguments: the backend's default when None): compile s, then
     ms per step over an epoch of them (best of 2)."""
     import numpy as np
+
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
-    from jaxpot.nn.train import (TrainSettings, _compiled_steps, _optimizer, _schedule,
-                                 initial_state, resolved, training_view)
+    from jaxpot.nn.train import (
+        TrainSettings,
+        _compiled_steps,
+        _optimizer,
+        _schedule,
+        initial_state,
+        resolved,
+        training_view,
+    )
     frames = frames[:n_frames]
     labels = read_labels_checked(frames, None, "mlearn Si")
     settings = resolved(settings or TrainSettings(), model)
@@ -97,6 +104,7 @@ def main():
     p.add_argument("--out", default="nn_step")
     args = p.parse_args()
     from ase.io import read
+
     from jaxpot.nn import mace, painn
     data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     frames = read(os.path.join(data, "mlearn_Si_PBE.extxyz"), ":")

@@ -22,6 +22,7 @@ def main():
     p.add_argument("--out", default="nn_step_sizes")
     args = p.parse_args()
     from ase.io import read
+
     from jaxpot.nn import mace, painn
     data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     frames = {"Si (64 atoms)": next(a for a in read(os.path.join(data, "mlearn_Si_PBE.extxyz"),

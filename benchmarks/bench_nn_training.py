@@ -51,8 +51,15 @@ def main():
     from jaxpot.nn import bpnn
     from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
-    from jaxpot.nn.train import (TrainSettings, _compiled_steps, _optimizer, _schedule,
-                                  initial_state, resolved, training_view)
+    from jaxpot.nn.train import (
+        TrainSettings,
+        _compiled_steps,
+        _optimizer,
+        _schedule,
+        initial_state,
+        resolved,
+        training_view,
+    )
     model = bpnn(["Si"], 5.0)
     labels = read_labels_checked(frames)
     t0 = time.perf_counter()

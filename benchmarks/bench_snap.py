@@ -18,10 +18,10 @@ Writes benchmarks/results/snap.json (mtp_speed.json for --models [si_snap] si_mt
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
-import json
 import time
 
 from _common import best_time, import_lammps, machine, print_table, write_json

@@ -66,6 +66,7 @@ def labelled(frames):
     """Frames with EAM energy, forces and stress (ASE's sign) attached."""
     import jax
     from ase.calculators.singlepoint import SinglePointCalculator
+
     from jaxpot.calculator import JaxpotCalculator
     from jaxpot.potentials import eam
     jax.config.update("jax_enable_x64", True)

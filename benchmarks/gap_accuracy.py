@@ -33,9 +33,9 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
+from _common import mlearn_splits, published_mae
 from scipy.stats import spearmanr
 
-from _common import mlearn_splits, published_mae
 from jaxpot import gap
 from jaxpot.evaluation import evaluate
 from jaxpot.io.atomic_file import atomic_write

@@ -24,6 +24,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
+from _common import write_json
+from select_gap_defaults import PUBLISHED, split
 
 from jaxpot import gap
 from jaxpot.batch import frame_pairs
@@ -31,8 +33,6 @@ from jaxpot.evaluation import evaluate
 from jaxpot.gap.design import set_alpha, sparse_covariance, structure_rows
 from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
 from jaxpot.gap.terms import soap_gp
-from _common import write_json
-from select_gap_defaults import PUBLISHED, split
 
 gap_fit = importlib.import_module("jaxpot.gap.fit")  # the module (gap.fit is the function)
 SECOND = {"cutoff": 3.0, "n_max": 8, "l_max": 6, "atom_sigma": 0.3, "zeta": 2, "n_sparse": 1000,

@@ -8,13 +8,20 @@ Run: python benchmarks/gap_si_properties.py [--save MODEL] [--soap KEY=VALUE ...
 (prints one JSON line; --save writes the fitted model, e.g. for ``bench_gap.py --models``;
 --soap changes SOAP settings of ``GapSettings()``, e.g. zeta=4 n_sparse=1000)
 """
-import argparse, dataclasses, json, jax
+import argparse
+import dataclasses
+import json
+
+import jax
+
 jax.config.update("jax_enable_x64", True)
 import numpy as np
-from ase.build import bulk
 from _common import mlearn_frames
+from ase.build import bulk
+
 from jaxpot import gap
 from jaxpot.properties import elastic_constants, phonons, relax
+
 train = mlearn_frames('Si', 'training')
 parser = argparse.ArgumentParser()
 parser.add_argument("--save", help="write the fitted model here")

@@ -17,11 +17,11 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
+from _common import machine, print_table, write_json  # noqa: E402
 from ase.io import read  # noqa: E402
 
 import jaxpot  # noqa: E402
 from jaxpot.nn.mace import mace_from_config  # noqa: E402
-from _common import machine, print_table, write_json  # noqa: E402
 
 
 def _cast(tree, dtype):

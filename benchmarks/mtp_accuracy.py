@@ -25,8 +25,8 @@ import os
 import time
 
 import jax
-
 from _common import add_carve_argument, machine, mlearn_splits, write_json
+
 from jaxpot.linear.pipeline import MTP_DEFAULTS, MTP_LBFGS_DEFAULTS
 
 

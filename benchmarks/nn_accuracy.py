@@ -24,7 +24,6 @@ import platform
 import time
 
 import jax
-
 from _common import best_row, mlearn_splits, published_mae, read_history, run_date, write_json
 
 PUBLISHED = {  # test MAE meV/atom, eV/Å; source and citation in benchmarks/published_zuo2020.json
@@ -57,6 +56,7 @@ def main():
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     from ase.io import read
+
     from jaxpot.nn.pipeline import train
     data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     n2p2 = {"water": "water_rpbe_d3_n2p2_example.extxyz", "cu2s": "cu2s_pbe_n2p2_example.extxyz"}
@@ -156,6 +156,7 @@ def ensemble_calibration(model, test_frames, args) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+
     from jaxpot.nn.ensemble import ensemble_predict
     from jaxpot.nn.uncertainty_metrics import calibration
     pred = ensemble_predict(model, test_frames)

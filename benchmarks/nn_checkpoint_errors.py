@@ -20,7 +20,6 @@ import json
 
 import jax
 import numpy as np
-
 from _common import add_carve_argument
 
 
@@ -33,6 +32,7 @@ def main():
     add_carve_argument(p)
     args = p.parse_args()
     from ase.io import read
+
     import jaxpot
     from jaxpot.evaluation import evaluate
     from jaxpot.training_data import validation_carve

@@ -23,8 +23,8 @@ import os
 import warnings
 
 import jax
-
 from _common import add_carve_argument, mlearn_splits, write_json
+
 
 def loss(overall: dict) -> float:
     """The weighted loss of ``LossWeights()`` (the trainer's default for every kind when the
@@ -48,8 +48,8 @@ def main():
     import jaxpot
     from jaxpot.evaluation import evaluate
     warnings.filterwarnings("ignore", message=".*float64 is off")  # float32, as trained
-    from jaxpot.nn.ensemble import calibrate, members, pooled
     from jaxpot.nn.data import read_labels_checked
+    from jaxpot.nn.ensemble import calibrate, members, pooled
     from jaxpot.training_data import validation_carve
     data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     train_frames, test_frames = mlearn_splits(args.element, data)

@@ -20,7 +20,6 @@ import argparse
 import os
 
 import numpy as np
-
 from _common import machine, mlearn_splits, write_json
 
 

@@ -30,8 +30,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np
-
 from _common import mlearn_frames, published_mae
+
 from jaxpot import gap
 from jaxpot.evaluation import evaluate
 from jaxpot.io.atomic_file import atomic_write

@@ -21,7 +21,6 @@ import os
 import tempfile
 
 import numpy as np
-
 from _common import add_carve_argument, append_row, mlearn_frames, validation_run
 
 
@@ -37,6 +36,7 @@ def main():
     add_carve_argument(p)
     args = p.parse_args()
     from ase.io import write
+
     from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
     from jaxpot.nn.normalization import pair_count
     from jaxpot.training_data import validation_carve

@@ -18,7 +18,6 @@ import os
 import time
 
 import jax
-
 from _common import add_carve_argument, machine, mlearn_splits, write_json
 
 ZUO = {"Si": ("Si_Zuo_JPCA2020", 4.9), "Ge": ("Ge_Zuo_JPCA2020", 5.1),
@@ -37,11 +36,12 @@ def main():
     args = p.parse_args()
     jax.config.update("jax_enable_x64", True)
 
+    from _common import import_lammps
+
     from jaxpot.descriptors import bispectrum
     from jaxpot.evaluation import evaluate
     from jaxpot.linear import fit_snap
     from jaxpot.potentials import snap
-    from _common import import_lammps
     el, quadratic = args.element, args.model == "qsnap"
     train, test = mlearn_splits(el, args.data)
     stem, rcutfac = ZUO[el]

@@ -16,6 +16,7 @@ def torchani_bpnn(cutoff: float = 5.0, hidden=(64, 64), device: str = "cpu",
     import torch
     import torchani
     from torchani.nn import ANINetworks, AtomicNetwork
+
     from jaxpot.nn.bpnn import scaled_ani_settings
     torch.set_num_threads(os.cpu_count())
     s = scaled_ani_settings([14], cutoff,

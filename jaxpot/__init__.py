@@ -11,14 +11,19 @@ load on first use, so ``import jaxpot`` stays quick.
 import importlib as _importlib
 
 from jaxpot._version import __version__
-
 from jaxpot.calculator import JaxpotCalculator
 from jaxpot.io.model_file import ModelFileError, load, save
 from jaxpot.mechanics import energy_forces_stress, forces, stress, virial
 from jaxpot.model import EnergyModel, register_model_kind
-from jaxpot.neighbors import (NeighborList, allocate_for_model, allocate_neighbor_list,
-                              neighbor_list, neighbor_vectors, reallocate_if_needed,
-                              update_neighbor_list)
+from jaxpot.neighbors import (
+    NeighborList,
+    allocate_for_model,
+    allocate_neighbor_list,
+    neighbor_list,
+    neighbor_vectors,
+    reallocate_if_needed,
+    update_neighbor_list,
+)
 from jaxpot.precision import PrecisionError, PrecisionWarning
 from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import Structure, StructureError

@@ -13,20 +13,20 @@ merged upwards, so a whole training set compiles a handful of shapes.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.electrostatics.neutrality import check_model_neutral
+from jaxpot.mechanics import strain_derivative
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, fine_ladder, ladder, reciprocal_grid
 from jaxpot.neighbors.host import host_rows
-from jaxpot.mechanics import strain_derivative
 from jaxpot.pytree import pytree_dataclass
 from jaxpot.space import volume
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import check_species_known, validate_atoms_input
 from jaxpot.types import Array
 

@@ -13,12 +13,18 @@ calculator): skin check in NumPy, rebuild with at least the current capacity.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxpot.neighbors import (NeighborList, NeighborListOverflowError, allocate_for_model,
-                              overflow_causes, reallocate)
+from jaxpot.neighbors import (
+    NeighborList,
+    NeighborListOverflowError,
+    allocate_for_model,
+    overflow_causes,
+    reallocate,
+)
 
 Advance = Callable[[Any, NeighborList], tuple[Any, NeighborList, Any]]
 """``advance(carry, neighbors) -> (carry, neighbors, outputs)``: one jitted chunk."""

@@ -22,7 +22,8 @@ import dataclasses
 import functools
 import importlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,10 +34,10 @@ from jaxpot.precision import FLOAT64, PRECISIONS, check_precision, combined
 from jaxpot.types import Array, PyTree
 
 #: kind -> ``from_spec(config) -> EnergyModel``; families add themselves on import (append-only)
-_REGISTRY: dict[str, Callable[[dict], "EnergyModel"]] = {}
+_REGISTRY: dict[str, Callable[[dict], EnergyModel]] = {}
 
 
-def register_model_kind(kind: str, from_spec: Callable[[dict], "EnergyModel"]) -> None:
+def register_model_kind(kind: str, from_spec: Callable[[dict], EnergyModel]) -> None:
     """Make ``kind`` loadable: ``from_spec(config)`` rebuilds a model (placeholder params).
 
     Called once by each model family at import.  Registering the same kind twice with a
@@ -54,7 +55,7 @@ def registered_kinds() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
-def model_from_spec(spec: dict) -> "EnergyModel":
+def model_from_spec(spec: dict) -> EnergyModel:
     """Rebuild a model (placeholder params) from its spec dict through the registry.
 
     The spec names the module that defines its kind (``"module"``); it is imported on demand
@@ -192,7 +193,7 @@ class EnergyModel:
             raise ValueError(f"{self.name}: precision must be one of {PRECISIONS}, got "
                              f"{self.precision!r}")
 
-    def replace(self, **changes) -> "EnergyModel":
+    def replace(self, **changes) -> EnergyModel:
         """A copy with some fields changed (as ``dataclasses.replace``)."""
         if "cutoff" in changes and "part_cutoffs" not in changes and len(self.part_cutoffs) == 1:
             changes["part_cutoffs"] = ()
@@ -230,7 +231,7 @@ class EnergyModel:
         return _spec_kind(self.spec) or "unknown"
 
     # ------------------------------------------------------------------ composition
-    def __add__(self, other: "EnergyModel") -> "EnergyModel":
+    def __add__(self, other: EnergyModel) -> EnergyModel:
         if not isinstance(other, EnergyModel):
             return NotImplemented
         return sum_models(self, other)
@@ -240,17 +241,17 @@ class EnergyModel:
             return self
         return NotImplemented
 
-    def __mul__(self, factor: float) -> "EnergyModel":
+    def __mul__(self, factor: float) -> EnergyModel:
         if not isinstance(factor, (int, float)):
             return NotImplemented
         return scale_model(self, float(factor))
 
     __rmul__ = __mul__
 
-    def __neg__(self) -> "EnergyModel":
+    def __neg__(self) -> EnergyModel:
         return scale_model(self, -1.0)
 
-    def __sub__(self, other: "EnergyModel") -> "EnergyModel":
+    def __sub__(self, other: EnergyModel) -> EnergyModel:
         return sum_models(self, scale_model(other, -1.0))
 
 

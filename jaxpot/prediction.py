@@ -13,18 +13,23 @@ hundreds of structures of different sizes compiles a handful of times, not once 
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from jaxpot.batch import (PREDICT_BATCH, check_frames, evaluate_batch, frame_pairs,
-                          packed_batches, plan_buckets)
+from jaxpot.batch import (
+    PREDICT_BATCH,
+    check_frames,
+    evaluate_batch,
+    frame_pairs,
+    packed_batches,
+    plan_buckets,
+)
 from jaxpot.label_checks import check_frames as atoms_list
 from jaxpot.model import EnergyModel
 from jaxpot.precision import check_precision
 from jaxpot.space import VOIGT_PAIRS
-
 
 _VOIGT_ROWS, _VOIGT_COLS = (np.array(x) for x in zip(*VOIGT_PAIRS))
 

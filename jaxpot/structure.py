@@ -33,7 +33,7 @@ class Structure:
         return int(self.positions.shape[0])
 
     @classmethod
-    def from_ase(cls, atoms: ase.Atoms, dtype=None) -> "Structure":
+    def from_ase(cls, atoms: ase.Atoms, dtype=None) -> Structure:
         """Build from ``ase.Atoms`` (positions, cell, numbers, masses and pbc are kept)."""
         validate_atoms_input(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
         dtype = dtype or jnp.result_type(float)

@@ -7,7 +7,7 @@ rotations for invariance tests.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -193,7 +193,7 @@ class CompilationCounter:
         self.count = 0
         self.seconds = 0.0
 
-    def __enter__(self) -> "CompilationCounter":
+    def __enter__(self) -> CompilationCounter:
         _ensure_listener()
         _ACTIVE_COUNTERS.append(self)
         return self

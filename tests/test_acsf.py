@@ -8,8 +8,12 @@ import pytest
 from ase.build import bulk, molecule
 from dscribe.descriptors import ACSF as DscribeACSF
 
-from jaxpot.descriptors import (acsf, behler_angular_params, behler_radial_params,
-                                shifted_radial_params)
+from jaxpot.descriptors import (
+    acsf,
+    behler_angular_params,
+    behler_radial_params,
+    shifted_radial_params,
+)
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.testing import random_rotation
 

@@ -83,7 +83,7 @@ def test_writer_leaves_only_its_file_with_the_umask_mode(tmp_path, name, umask):
 def test_text_mode_writes_utf8_and_binary_mode_bytes(tmp_path):
     with atomic_write(tmp_path / "t.txt", "w") as fh:
         fh.write("Å σ\n")
-    assert (tmp_path / "t.txt").read_bytes() == "Å σ\n".encode("utf-8")
+    assert (tmp_path / "t.txt").read_bytes() == "Å σ\n".encode()
     with atomic_write(tmp_path / "b.bin") as fh:
         fh.write(b"\x00\x01")
     assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"

@@ -11,8 +11,13 @@ import pytest
 from ase.build import bulk
 
 import jaxpot
-from jaxpot.batch import (PADDING_SPECIES, batch_energy_forces_stress, frame_pairs, pack,
-                          plan_buckets)
+from jaxpot.batch import (
+    PADDING_SPECIES,
+    batch_energy_forces_stress,
+    frame_pairs,
+    pack,
+    plan_buckets,
+)
 from jaxpot.potentials import lennard_jones, stillinger_weber
 from jaxpot.testing import CompilationCounter
 

@@ -62,8 +62,8 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, caps
 def test_missing_and_bad_files_are_named_before_any_work(tmp_path, capsys):
     """A missing model file, and a bad second test file: named in one line, and nothing was
     evaluated before the bad file was found."""
-    from jaxpot.potentials import stillinger_weber
     import jaxpot
+    from jaxpot.potentials import stillinger_weber
     model = tmp_path / "sw.jaxpot"
     jaxpot.save(stillinger_weber(), model)
     good = tmp_path / "good.extxyz"

@@ -17,14 +17,17 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
+from lammps_reference import potentials_dir
 
 import jaxpot
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_for_model
 from jaxpot.potentials import eam, lennard_jones, morse, stillinger_weber, tersoff
-from jaxpot.testing import (CompilationCounter, assert_derivatives_match_finite_differences,
-                            random_rotation)
-from lammps_reference import potentials_dir
+from jaxpot.testing import (
+    CompilationCounter,
+    assert_derivatives_match_finite_differences,
+    random_rotation,
+)
 
 jax.config.update("jax_enable_x64", True)
 

@@ -68,8 +68,9 @@ def test_predict_names_the_bad_frame():
 
 
 def test_calculator_properties_reflect_the_model():
-    from jaxpot.interop.jax_md import from_jax_md
     import jax_md
+
+    from jaxpot.interop.jax_md import from_jax_md
     plain = from_jax_md(lambda d: jax_md.energy.soft_sphere_pair(d), cutoff=1.0)
     assert "energies" not in jaxpot.JaxpotCalculator(plain).implemented_properties
     assert "energies" in jaxpot.JaxpotCalculator(stillinger_weber()).implemented_properties

@@ -11,8 +11,14 @@ import pytest
 from ase.build import bulk
 
 from jaxpot.driver import host_needs_rebuild, refresh_neighbors, run_chunks
-from jaxpot.neighbors import (CAPACITY, GEOMETRY, allocate_for_model, needs_rebuild,
-                              overflow_causes, update_neighbor_list)
+from jaxpot.neighbors import (
+    CAPACITY,
+    GEOMETRY,
+    allocate_for_model,
+    needs_rebuild,
+    overflow_causes,
+    update_neighbor_list,
+)
 from jaxpot.potentials import lennard_jones
 
 jax.config.update("jax_enable_x64", True)

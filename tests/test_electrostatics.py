@@ -21,8 +21,11 @@ from jaxpot.electrostatics import NonNeutralCellError, environment_charges
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_for_model, allocate_neighbor_list, update_neighbor_list
 from jaxpot.potentials import coulomb, ewald, lennard_jones, pme
-from jaxpot.testing import (CompilationCounter, assert_derivatives_match_finite_differences,
-                            random_rotation)
+from jaxpot.testing import (
+    CompilationCounter,
+    assert_derivatives_match_finite_differences,
+    random_rotation,
+)
 from jaxpot.units import coulomb as K_E
 
 jax.config.update("jax_enable_x64", True)
@@ -332,6 +335,7 @@ def test_charge_model_fitted_to_dft_charges_beats_fixed_charges():
     """RPBE-D3 water (n2p2 example, Hirshfeld charges): the environment model's validation
     RMSE is below that of the best fixed per-element charges (the per-element means)."""
     from ase.io import read
+
     from jaxpot.electrostatics import fit_charges
     data = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     frames = read(os.path.join(data, "water_rpbe_d3_n2p2_example.extxyz"), ":6")
@@ -383,6 +387,7 @@ def test_phonons_of_a_rigid_ion_crystal_match_phonopy():
     """Rocksalt NaCl, Ewald (+-1 e) + Lennard-Jones repulsion: force constants by autodiff
     against phonopy's finite displacements of the same model (no LO-TO correction)."""
     from test_phonons import phonopy_frequencies, phonopy_reference
+
     from jaxpot.properties.phonons import phonons
     model = ewald(NACL, accuracy=1e-8) + lennard_jones(
         sigma=[[2.6, 2.9], [2.9, 4.0]], epsilon=[[0.01, 0.02], [0.02, 0.01]], cutoff=8.0,

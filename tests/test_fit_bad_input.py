@@ -20,8 +20,13 @@ from jaxpot.linear.distances import CutoffError
 from jaxpot.linear.fit import LinearFitSettings, fit_snap
 from jaxpot.nn import bpnn, mace, painn
 from jaxpot.nn import pipeline as nn
-from jaxpot.nn.ensemble import (MIN_CALIBRATION_FRAMES, calibrate, calibration_factors, ensemble,
-                                ensemble_predict)
+from jaxpot.nn.ensemble import (
+    MIN_CALIBRATION_FRAMES,
+    calibrate,
+    calibration_factors,
+    ensemble,
+    ensemble_predict,
+)
 from jaxpot.nn.lbfgs import LbfgsSettings
 from jaxpot.nn.train import TrainSettings, train_model
 from jaxpot.training_data import TrainingDataError, read_labels_checked

@@ -355,8 +355,11 @@ def test_marginal_likelihood_equals_the_dense_gaussian_density(si_frames):
     from scipy.stats import multivariate_normal
 
     from jaxpot.gap.fit import observation_blocks, prepare
-    from jaxpot.gap.hyperparameters import (evidence_statistics, log_marginal_likelihood,
-                                            optimize_hyperparameters)
+    from jaxpot.gap.hyperparameters import (
+        evidence_statistics,
+        log_marginal_likelihood,
+        optimize_hyperparameters,
+    )
     train, _ = si_frames
     settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=2, n_sparse=15,
                                                      delta=0.5),

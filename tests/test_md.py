@@ -43,7 +43,7 @@ def _ase_trajectory(make_dynamics, atoms, steps):
 @pytest.mark.parametrize("name", ["nve", "nose_hoover", "npt_isotropic", "npt_flexible"])
 def test_trajectory_equals_ase(name):
     """60 steps of 5 fs: positions, momenta and cell equal ASE's integrators to 1e-10."""
-    from ase.md.nose_hoover_chain import IsotropicMTKNPT, MTKNPT, NoseHooverChainNVT
+    from ase.md.nose_hoover_chain import MTKNPT, IsotropicMTKNPT, NoseHooverChainNVT
     from ase.md.verlet import VelocityVerlet
     dt, fs = 5.0, units.fs
     cases = {
@@ -72,7 +72,9 @@ def test_nve_equals_jax_md():
     """jaxpot NVE of jax-md's own LJ energy (wrapped by from_jax_md) = jax_md.simulate.nve,
     float64, 100 steps (positions compared modulo the box, momenta directly).  jax-md rounds
     the time step to float32 (``f32(dt)`` in simulate.py), so dt is chosen representable."""
-    from jax_md import energy as jmd_energy, simulate, space
+    from jax_md import energy as jmd_energy
+    from jax_md import simulate, space
+
     from jaxpot.interop.jax_md import from_jax_md
     make = lambda d: jmd_energy.lennard_jones_pair(d, sigma=3.4, epsilon=0.0104, r_onset=6.0,
                                                    r_cutoff=7.0)

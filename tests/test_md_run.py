@@ -281,6 +281,7 @@ def test_runs_in_two_threads_equal_runs_alone():
     same run made alone (bit-identical): the host rebuilds' kept buffers
     (jaxpot.neighbors.host_workers.Scratch) are not shared between concurrent calls."""
     import concurrent.futures
+
     from jaxpot.neighbors.binned import binned_pairs
     lj = lennard_jones(sigma=3.4, epsilon=0.0104, cutoff=4.0, smooth=True)
     atoms = bulk("Ar", "fcc", a=5.3, cubic=True).repeat(4)  # 21.2 Å: 9 bins of 2.25 Å

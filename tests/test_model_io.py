@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from ase.build import bulk
+from lammps_reference import potentials_dir
 
 import jaxpot.io as jio
-from lammps_reference import potentials_dir
 from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list
 from jaxpot.potentials import eam, lennard_jones, morse, stillinger_weber

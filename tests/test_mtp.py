@@ -20,8 +20,11 @@ from jaxpot.linear.mtp_fit import MtpBasis, fit_mtp
 from jaxpot.nn.lbfgs import LbfgsSettings
 from jaxpot.potentials.mtp import mtp
 from jaxpot.potentials.mtp_files import write_mtp
-from jaxpot.testing import (assert_derivatives_match_finite_differences, assert_host_kernel_matches,
-                            random_rotation)
+from jaxpot.testing import (
+    assert_derivatives_match_finite_differences,
+    assert_host_kernel_matches,
+    random_rotation,
+)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -277,9 +280,10 @@ def test_dense_bfgs_refuses_a_matrix_over_its_memory_limit(labelled, monkeypatch
 
 
 def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
-    from jaxpot.testing import cli_fit
     from motep.calculator import make_calculator
     from motep.io.mlip.mtp import read_mtp
+
+    from jaxpot.testing import cli_fit
     _, _, _, frames = labelled
     assert cli_fit(tmp_path, frames[3:], frames[:3],
                    'model = "mtp"\n[mtp]\nlevel = 8\nr_cut = 4.5\n'
@@ -321,6 +325,7 @@ def test_default_mtp_config_is_level_24_linear_stage_only(labelled, tmp_path, mo
     with iterations turns the non-linear stage on; with two species the defaults are level 16
     with 200 BFGS iterations (only the non-linear stage learns species-pair radial functions)."""
     from ase.io import write
+
     from jaxpot.linear import mtp_fit, pipeline
     _, _, _, frames = labelled
     calls = []
@@ -348,6 +353,7 @@ def test_read_mtp_of_a_motep_written_file_equals_motep(tmp_path, legacy):
     from motep.calculator import make_calculator
     from motep.io.mlip.mtp import read_mtp as motep_read
     from motep.io.mlip.mtp import write_mtp as motep_write
+
     from jaxpot.potentials.mlip_mtp import read_mtp
     write_mtp(_random_mtp(level=10, seed=5), tmp_path / "ours.mtp")
     data = motep_read(tmp_path / "ours.mtp")

@@ -8,8 +8,12 @@ from ase import Atoms
 from ase.build import bulk
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from jaxpot.neighbors import (allocate_neighbor_list, reallocate_if_needed,
-                              rebuild_neighbor_list, update_neighbor_list)
+from jaxpot.neighbors import (
+    allocate_neighbor_list,
+    reallocate_if_needed,
+    rebuild_neighbor_list,
+    update_neighbor_list,
+)
 
 jax.config.update("jax_enable_x64", True)
 

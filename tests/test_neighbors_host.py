@@ -7,13 +7,19 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.neighborlist import neighbor_list as ase_neighbor_list
+from test_neighbors import ase_pairs, jaxpot_pairs, pair_set, random_triclinic
 
 import jaxpot
 from jaxpot.mechanics import energy_forces_stress
-from jaxpot.neighbors import (CAPACITY, allocate_for_model, allocate_neighbor_list,
-                              check_min_distance,
-                              reallocate_if_needed, rebuild_neighbor_list, update_neighbor_list)
-from test_neighbors import ase_pairs, jaxpot_pairs, pair_set, random_triclinic
+from jaxpot.neighbors import (
+    CAPACITY,
+    allocate_for_model,
+    allocate_neighbor_list,
+    check_min_distance,
+    reallocate_if_needed,
+    rebuild_neighbor_list,
+    update_neighbor_list,
+)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -318,6 +324,7 @@ def test_binned_search_bounds_its_bins_and_declines_bad_positions():
     """A sparse open system in a huge box gets at most BINS_PER_ATOM bins per atom (and the
     ASE pairs); non-finite positions are left to the caller's checks (None), never binned."""
     from ase import Atoms
+
     from jaxpot.neighbors import binned
     rng = np.random.default_rng(9)
     gas = Atoms("Ar60", positions=rng.uniform(0.0, 400.0, (60, 3)), cell=[400.0] * 3,

@@ -24,8 +24,7 @@ import jaxpot
 from jaxpot.batch import evaluate_batch
 from jaxpot.calculator import JaxpotCalculator
 from jaxpot.gap.labels import TrainingDataError
-from jaxpot.nn import bpnn, mace, painn
-from jaxpot.nn import fixed_features
+from jaxpot.nn import bpnn, fixed_features, mace, painn
 from jaxpot.nn.data import build_dataset, read_labels_checked
 from jaxpot.nn.ensemble import calibration_factors, ensemble_predict, members, pooled
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
@@ -193,6 +192,7 @@ def test_bpnn_picked_angular_sum_equals_all_slots(rattle, skin, branch, loss_gra
     parameter gradient of a force loss; each case takes the branch named (a list without skin
     has no ladder: it sums over its slots directly)."""
     import jax.numpy as jnp
+
     from jaxpot.descriptors.ani import angular_slots, angular_within
     from jaxpot.neighbors import neighbor_vectors
     from jaxpot.nn.bpnn import make_descriptor, picked_counts
@@ -364,6 +364,7 @@ def test_config_type_weights_weigh_the_loss_not_the_metrics(frames):
     error sums (metrics) equal the unweighted ones, and a weight-0 structure's labels do not
     enter the loss."""
     from ase.stress import voigt_6_to_full_3x3_stress as full
+
     from jaxpot.nn.loss import LossWeights, batch_loss
     from jaxpot.potentials import lennard_jones
     from jaxpot.units import GPa
@@ -478,10 +479,10 @@ def test_loss_sigmas_default_per_kind_and_config_overrides(tmp_path):
     """MACE and PaiNN default to forces first then LossWeights() in a stage two; the BPNN to
     LossWeights() throughout; a config's tables override, stage two's missing sigmas being
     stage one's; ``stage_two_start = 1`` leaves no stage-two epoch."""
+    from jaxpot.nn.epochs import stage_two_epoch
     from jaxpot.nn.kinds import FORCES_FIRST
     from jaxpot.nn.loss import LossWeights
     from jaxpot.nn.pipeline import ConfigError, _settings
-    from jaxpot.nn.epochs import stage_two_epoch
     from jaxpot.nn.train import resolved
     net = resolved(TrainSettings(epochs=32), mace(["Si"], 4.0, channels=4))
     assert net.weights == FORCES_FIRST and net.stage_two_weights == LossWeights()
@@ -542,6 +543,7 @@ def test_learning_rate_equals_optax_warmup_cosine():
     every step, warmup and tail included, also under jit with the schedule as an argument."""
     import jax.numpy as jnp
     import optax
+
     from jaxpot.nn.train import learning_rate
     for peak, final, warmup, total in ((3e-3, 3e-5, 25, 300), (1e-3, 0.0, 1, 7)):
         ref = optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total, final)
@@ -559,6 +561,7 @@ def test_weight_decay_is_optax_adamw_on_matrices():
     and not the biases; zero decay is plain Adam; a negative one is refused."""
     import jax.numpy as jnp
     import optax
+
     from jaxpot.nn.train import _optimizer, learning_rate
     rng = np.random.default_rng(0)
     params = {"dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4))),
@@ -633,6 +636,7 @@ def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_pat
     epoch count is fitted after PROBE_EPOCHS timed epochs (and refitted after each), capped
     by an explicit epochs; a resumed run's schedule is the fitted one from its checkpoint."""
     import jax.numpy as jnp
+
     from jaxpot.nn.epochs import budget_epochs
     from jaxpot.nn.train import PROBE_EPOCHS, learning_rate
     model = bpnn(["Si"], 4.0, hidden=(8,))

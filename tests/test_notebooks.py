@@ -2,7 +2,6 @@
 notebooks (GAP, NN) are in test_notebooks_fits.py (two files, so both CI workers share them)."""
 
 import pytest
-
 from notebook_runner import run_notebook
 
 

@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from notebook_runner import run_notebook
 
 

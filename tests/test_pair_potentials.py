@@ -160,8 +160,13 @@ def test_lennard_jones_mixed_and_open_boundaries_equal_ase(fluid, pbc):
 
 def test_cutoff_functions_against_their_closed_forms():
     """Behler's cosine cutoff, the DimeNet polynomial envelope and ASE's switches."""
-    from jaxpot.cutoffs import (cosine_cutoff, polynomial_cutoff, safe_norm, smoothstep_switch,
-                                squared_polynomial_switch)
+    from jaxpot.cutoffs import (
+        cosine_cutoff,
+        polynomial_cutoff,
+        safe_norm,
+        smoothstep_switch,
+        squared_polynomial_switch,
+    )
     r = np.linspace(0.0, 6.0, 61)
     np.testing.assert_allclose(cosine_cutoff(r, 5.0), np.where(r < 5, 0.5 * (np.cos(np.pi * r / 5) + 1), 0),
                                atol=1e-15)

@@ -16,8 +16,20 @@ from lammps_reference import potentials_dir
 
 from jaxpot.electrostatics import NonNeutralCellError, check_model_neutral, environment_charges
 from jaxpot.neighbors import allocate_for_model
-from jaxpot.potentials import (coulomb, eam, ewald, lennard_jones, morse, mtp, pme, read_mtp,
-                               snap, stillinger_weber, tersoff, write_mtp)
+from jaxpot.potentials import (
+    coulomb,
+    eam,
+    ewald,
+    lennard_jones,
+    morse,
+    mtp,
+    pme,
+    read_mtp,
+    snap,
+    stillinger_weber,
+    tersoff,
+    write_mtp,
+)
 from jaxpot.potentials.mlip_mtp import MtpFileError
 
 POT = potentials_dir()

@@ -15,8 +15,12 @@ from ase.build import bulk
 
 from jaxpot.potentials import lennard_jones
 from jaxpot.properties.elastic import elastic_constants, elastic_tensors
-from jaxpot.properties.eos import (birch_murnaghan, bulk_modulus, equation_of_state,
-                                   fit_birch_murnaghan)
+from jaxpot.properties.eos import (
+    birch_murnaghan,
+    bulk_modulus,
+    equation_of_state,
+    fit_birch_murnaghan,
+)
 from jaxpot.properties.gruneisen import average_gruneisen, gruneisen_modes
 from jaxpot.properties.phonon_thermo import thermal_properties
 from jaxpot.properties.phonons import gamma_centred_mesh, phonons

@@ -76,6 +76,7 @@ def test_second_relaxation_of_the_same_shape_compiles_nothing():
 def test_non_finite_energy_stops_with_the_step_named():
     """Two atoms at one point give an infinite LJ energy: an error, not 'converged'."""
     from ase import Atoms
+
     from jaxpot.structure import StructureError
     atoms = Atoms("Ar2", positions=[[1, 1, 1], [1, 1, 1]], cell=[8, 8, 8], pbc=True)
     with pytest.raises(StructureError, match="non-finite energy.*at the start structure itself"):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
+from lammps_reference import lammps_compute_atom, lammps_evaluate, lammps_frame, potentials_dir
 
 import jaxpot
 from jaxpot.descriptors.bispectrum import bispectrum
@@ -22,8 +23,6 @@ from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
 from jaxpot.potentials.snap import snap, write_snap
 from jaxpot.testing import assert_host_kernel_matches, second_derivatives
-from lammps_reference import (lammps_compute_atom, lammps_evaluate, lammps_frame,
-                              potentials_dir)
 
 jax.config.update("jax_enable_x64", True)
 

@@ -16,8 +16,11 @@ from jaxpot.mechanics import energy_forces_stress
 from jaxpot.neighbors import allocate_neighbor_list, neighbor_vectors
 from jaxpot.potentials.stillinger_weber import stillinger_weber
 from jaxpot.space import full_to_voigt
-from jaxpot.testing import (assert_derivatives_match_finite_differences, random_rotation,
-                            second_derivatives)
+from jaxpot.testing import (
+    assert_derivatives_match_finite_differences,
+    random_rotation,
+    second_derivatives,
+)
 
 jax.config.update("jax_enable_x64", True)
 SI_SW = os.path.join(potentials_dir(), "Si.sw")
@@ -125,7 +128,8 @@ def test_matches_matscipy():
     from matscipy.calculators.manybody import Manybody
     from matscipy.calculators.manybody.explicit_forms import StillingerWeber
     from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
-        Stillinger_Weber_PRB_31_5262_Si)
+        Stillinger_Weber_PRB_31_5262_Si,
+    )
     atoms = bulk("Si", "diamond", a=5.431, cubic=True)
     atoms.rattle(0.1, seed=4)
     atoms.calc = Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))

@@ -14,8 +14,12 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from jaxpot.training_data import (config_type_loss_weights, config_types, split_indices,
-                                  validation_carve)
+from jaxpot.training_data import (
+    config_type_loss_weights,
+    config_types,
+    split_indices,
+    validation_carve,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SIZES = {"AIMD-NVT": 171, "Surface": 14, "Elastic": 28, "Vacancy": 17}  # 230 frames

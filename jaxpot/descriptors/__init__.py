@@ -1,9 +1,14 @@
 """Atomic-environment descriptors: per-atom features (N, F) usable inside jit."""
 
-from jaxpot.descriptors.acsf import (ACSF, acsf, behler_angular_params, behler_radial_params,
-                                     shifted_radial_params)
-from jaxpot.descriptors.bispectrum import Bispectrum, bispectrum
+from jaxpot.descriptors.acsf import (
+                                     ACSF,
+                                     acsf,
+                                     behler_angular_params,
+                                     behler_radial_params,
+                                     shifted_radial_params,
+)
 from jaxpot.descriptors.ani import ANI, ani1x_parameters, ani_aev, ani_features
+from jaxpot.descriptors.bispectrum import Bispectrum, bispectrum
 from jaxpot.descriptors.moment_tensors import MomentTensors
 from jaxpot.descriptors.mtp_basis import mtp_basis
 from jaxpot.descriptors.soap import SOAP, gto_basis, soap, soap_power_spectrum

@@ -3,7 +3,6 @@ the input checks shared by the descriptors' constructors and feature functions."
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.cutoffs import cosine_cutoff, safe_norm
 from jaxpot.checks import positive_finite
+from jaxpot.cutoffs import cosine_cutoff, safe_norm
 from jaxpot.descriptors._common import check_features_input, features_of_atoms, species_numbers
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors

@@ -31,13 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.cutoffs import cosine_cutoff, safe_norm
 from jaxpot.checks import positive_finite
+from jaxpot.cutoffs import cosine_cutoff, safe_norm
 from jaxpot.descriptors._common import check_features_input, features_of_atoms, species_numbers
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.row_slots import pick_first, take_slots
-
 
 _TRIPLETS_PER_BLOCK = 1 << 18  # centre-pair terms at once on a CPU (~100 B each); GPU: 16x
 

@@ -34,8 +34,12 @@ from ase.data import chemical_symbols
 from jaxpot.checks import positive_finite
 from jaxpot.cutoffs import safe_norm
 from jaxpot.descriptors._common import check_features_input, features_of_atoms, species_numbers
-from jaxpot.descriptors.sna_tables import (bispectrum_indices, cg_blocks, n_bispectrum,
-                                           quadratic_pairs)
+from jaxpot.descriptors.sna_tables import (
+    bispectrum_indices,
+    cg_blocks,
+    n_bispectrum,
+    quadratic_pairs,
+)
 from jaxpot.model import species_indices, species_lookup
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.tangents import materialized

@@ -21,8 +21,9 @@ Arrays here put atoms last: U^j as real and imaginary parts (j+1, j+1, N).
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from functools import cache
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +51,7 @@ class Coupling(NamedTuple):
     factor: float  # LAMMPS's betaj factor: Y^j += factor * g[component] * Z
 
 
-@lru_cache(maxsize=None)
+@cache
 def couplings(twojmax: int) -> tuple[Coupling, ...]:
     """Every (j1 >= j2, j) coupling in LAMMPS's idxz order, with its tables (cached)."""
     index = {t: k for k, t in enumerate(bispectrum_indices(twojmax))}
@@ -99,7 +100,7 @@ class ZPlan(NamedTuple):
     weights: np.ndarray  # (steps, j//2+1, j+1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def z_plans(twojmax: int) -> tuple[ZPlan, ...]:
     """The Z loops, one per j (few loops compile fast; cached)."""
     offsets = np.cumsum([0] + [(j + 1) ** 2 for j in range(twojmax + 1)])

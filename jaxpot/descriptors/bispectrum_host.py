@@ -22,14 +22,19 @@ callback is a round trip to the host and the XLA form runs.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.bispectrum import (components_of_stacks, full_columns, padded_cg,
-                                           triple_stacks, wigner_u_left)
+from jaxpot.descriptors.bispectrum import (
+    components_of_stacks,
+    full_columns,
+    padded_cg,
+    triple_stacks,
+    wigner_u_left,
+)
 from jaxpot.descriptors.bispectrum_adjoint import couplings
 from jaxpot.descriptors.sna_tables import clebsch_gordan
 from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks

@@ -46,7 +46,6 @@ from jaxpot.descriptors.moment_layout import moment_layout
 from jaxpot.descriptors.moment_tensors import AlphaProgram, alpha_features
 from jaxpot.neighbors.host_workers import compile_kernel, run_in_blocks
 
-
 #: LLVM may reorder and fuse the kernel's sums (which vectorises the sums over slots),
 #: keeping NaN and infinity semantics (no nnan / ninf)
 FAST_MATH = {"reassoc", "contract", "nsz", "arcp"}

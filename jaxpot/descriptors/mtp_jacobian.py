@@ -17,8 +17,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxpot.descriptors.moment_tensors import (MomentTensors, basic_terms, program_of,
-                                               radial_functions, run_waves)
+from jaxpot.descriptors.moment_tensors import (
+    MomentTensors,
+    basic_terms,
+    program_of,
+    radial_functions,
+    run_waves,
+)
 from jaxpot.row_slots import row_blocks
 
 ATOMS_PER_CHUNK = 2  #: atoms whose tangents are carried at once (bounds memory)

@@ -7,7 +7,7 @@ indices run 0..j (m = 2M + j over 2).  Everything here is NumPy, computed once p
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from math import factorial, sqrt
 
 import numpy as np
@@ -46,7 +46,7 @@ def clebsch_gordan(j1: int, j2: int, j: int) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def bispectrum_indices(twojmax: int) -> tuple[tuple[int, int, int], ...]:
     """(j1, j2, j) of each bispectrum component in LAMMPS ``compute sna/atom`` order:
     j1 = 0..twojmax, j2 = 0..j1, j = j1-j2..min(twojmax, j1+j2) step 2, kept if j >= j1."""
@@ -64,7 +64,7 @@ def n_bispectrum(twojmax: int) -> int:
     return len(bispectrum_indices(twojmax))
 
 
-@lru_cache(maxsize=None)
+@cache
 def cg_blocks(twojmax: int) -> tuple[np.ndarray, ...]:
     """Clebsch–Gordan block of each component of :func:`bispectrum_indices` (cached)."""
     return tuple(clebsch_gordan(*t) for t in bispectrum_indices(twojmax))

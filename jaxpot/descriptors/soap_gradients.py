@@ -21,8 +21,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.descriptors.soap import (SOAP, _density, _slot_factors, _sum_slot_factors,
-                                     full_products, spectrum_layout)
+from jaxpot.descriptors.soap import (
+    SOAP,
+    _density,
+    _slot_factors,
+    _sum_slot_factors,
+    full_products,
+    spectrum_layout,
+)
 from jaxpot.neighbors import neighbor_vectors
 
 _CHUNK_DOUBLES = 2 ** 24  # ~130 MB of full-product tangents per chunk of centres

@@ -9,8 +9,12 @@ training-data stack) loads on first use, so the core (``jaxpot.mechanics``) may 
 neutrality check without an import cycle.
 """
 
-from jaxpot.electrostatics.charge_models import (ChargeModel, default_charge_acsf,
-                                                 environment_charges, species_charges)
+from jaxpot.electrostatics.charge_models import (
+    ChargeModel,
+    default_charge_acsf,
+    environment_charges,
+    species_charges,
+)
 from jaxpot.electrostatics.neutrality import NonNeutralCellError, check_model_neutral
 from jaxpot.electrostatics.splitting import Splitting, ewald_splitting, pme_mesh_spacing
 

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
 from jaxpot.types import Array
 
+
 def _pair_energy(r: Array, within: Array, alpha: float, r_cut: float) -> Array:
     r_safe = jnp.where(within, r, r_cut)
     return jnp.where(within, jax.scipy.special.erfc(alpha * r_safe) / r_safe, 0.0)

@@ -17,8 +17,13 @@ from jaxpot.gap.hyperparameters import Tuned, optimize_hyperparameters
 from jaxpot.gap.labels import LabelNames, TrainingDataError
 from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings
 from jaxpot.gap.terms import distance_2b_gp, soap_gp
-from jaxpot.gap.uncertainty import (Posterior, PosteriorError, Uncertainty, load_posterior,
-                                    predictive_std)
+from jaxpot.gap.uncertainty import (
+                                    Posterior,
+                                    PosteriorError,
+                                    Uncertainty,
+                                    load_posterior,
+                                    predictive_std,
+)
 from jaxpot.gap.xml_reader import read_gap_xml
 
 __all__ = ["ConfigError", "GapFit", "GapSettings", "LabelNames", "Posterior", "PosteriorError",

@@ -13,8 +13,8 @@ training set of any size compiles a handful of times and memory stays bounded.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, NamedTuple
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -26,15 +26,19 @@ import numpy as np
 from jaxpot.batch import check_frames, frame_pairs
 from jaxpot.gap import checkpoint as ckpt
 from jaxpot.gap.checkpoint import Checkpoint
-from jaxpot.gap.data_checks import (check_config_type_sigma, check_label_names,
-                                    check_sees_neighbours)
-from jaxpot.gap.design import (pair_distances, set_alpha, soap_features, sparse_covariance,
-                               structure_rows)
+from jaxpot.gap.data_checks import check_config_type_sigma, check_label_names, check_sees_neighbours
+from jaxpot.gap.design import (
+    pair_distances,
+    set_alpha,
+    soap_features,
+    sparse_covariance,
+    structure_rows,
+)
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
 from jaxpot.gap.settings import GapSettings
 from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
 from jaxpot.gap.sparsify import select_sparse, uniform_grid
-from jaxpot.gap.terms import (distance_2b_gp, quip_soap, soap_gp, species_pairs)
+from jaxpot.gap.terms import distance_2b_gp, quip_soap, soap_gp, species_pairs
 from jaxpot.gap.uncertainty import Posterior, model_digest
 from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.model import EnergyModel, species_numbers

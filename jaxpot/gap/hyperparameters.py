@@ -20,8 +20,8 @@ cutoff and zeta change the kernel rows themselves: choose those on a validation 
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -15,8 +15,8 @@ mistake such as GPa read as eV/Å^3, raises :class:`jaxpot.label_checks.LabelErr
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 

@@ -20,8 +20,8 @@ import dataclasses
 import json
 import os
 import time
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from jaxpot.gap.config import ConfigError, FitJob
 from jaxpot.gap.fit import GapFit, fit

@@ -25,8 +25,11 @@ import numpy as np
 
 from jaxpot.batch import Batch
 from jaxpot.descriptors.soap import SOAP
-from jaxpot.descriptors.soap_gradients import (centre_slot_jacobian, centres_per_block,
-                                                slot_jacobian_setup)
+from jaxpot.descriptors.soap_gradients import (
+    centre_slot_jacobian,
+    centres_per_block,
+    slot_jacobian_setup,
+)
 from jaxpot.gap.terms import sparse_species_index
 from jaxpot.mechanics import strain_derivative
 from jaxpot.model import EnergyModel, species_lookup

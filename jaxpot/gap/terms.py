@@ -29,8 +29,13 @@ import numpy as np
 
 from jaxpot.cutoffs import cosine_switch
 from jaxpot.descriptors.soap import SOAP, soap, soap_power_spectrum
-from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_lookup,
-                          species_numbers)
+from jaxpot.model import (
+    EnergyModel,
+    make_spec,
+    register_model_kind,
+    species_lookup,
+    species_numbers,
+)
 from jaxpot.potentials.pair import pair_model
 
 _MODULE = "jaxpot.gap.terms"

@@ -25,15 +25,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
 
 from jaxpot.batch import check_frames, frame_pairs
-from jaxpot.gap.design import (coordination, gap_terms, pair_distances, soap_features,
-                               structure_rows)
+from jaxpot.gap.design import coordination, gap_terms, pair_distances, soap_features, structure_rows
 from jaxpot.gap.terms import soap_gp_descriptor, sparse_species_index
 from jaxpot.io.atomic_file import atomic_write
 from jaxpot.label_checks import check_frames as check_atoms

@@ -31,11 +31,17 @@ from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.distances import check_sees_neighbours
 from jaxpot.linear.solve import KINDS, Choice, absorb, empty_state, merge, rmse, select, solve
 from jaxpot.model import EnergyModel
-from jaxpot.nn.value_checks import (boolean, check_values, factor_table, integer_rule,
-                                    number_rule, numbers_list, optional)
+from jaxpot.nn.value_checks import (
+    boolean,
+    check_values,
+    factor_table,
+    integer_rule,
+    number_rule,
+    numbers_list,
+    optional,
+)
 from jaxpot.space import VOIGT_PAIRS
-from jaxpot.training_data import (check_config_type_weights, read_labels_checked,
-                                  validation_carve)
+from jaxpot.training_data import check_config_type_weights, read_labels_checked, validation_carve
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of design rows (bytes)
 
@@ -237,10 +243,9 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
                 rows_key):
     """Rows of every frame absorbed into QR factors: [train, validation] x kind (``rows_key``:
     everything the rows depend on besides the frames, the checkpoint's fingerprint)."""
-    from jaxpot.progress import progress_bar
-
     from jaxpot.gap.checkpoint import fingerprint
     from jaxpot.linear import checkpoint as ckpt
+    from jaxpot.progress import progress_bar
     p = basis.n_columns
     states = [{k: empty_state(p) for k in KINDS} for _ in range(2)]
     done: set[int] = set()

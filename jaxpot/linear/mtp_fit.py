@@ -29,8 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.moment_tensors import (MomentTensors, initial_radial_coeffs,
-                                               radial_functions)
+from jaxpot.descriptors.moment_tensors import MomentTensors, initial_radial_coeffs, radial_functions
 from jaxpot.descriptors.mtp_jacobian import mtp_features_and_jacobian
 from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.fit import LinearFit, LinearFitSettings, fit_linear

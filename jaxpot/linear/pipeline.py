@@ -67,11 +67,16 @@ from typing import NamedTuple
 from ase.data import chemical_symbols
 
 from jaxpot.linear.distances import CutoffError, check_sees_neighbours, shortest_distance
-from jaxpot.linear.fit import (LINEAR_RULES, LinearFit, LinearFitSettings, fit_snap,
-                               snap_cutoff_setting, snap_pair_cutoff)
+from jaxpot.linear.fit import (
+    LINEAR_RULES,
+    LinearFit,
+    LinearFitSettings,
+    fit_snap,
+    snap_cutoff_setting,
+    snap_pair_cutoff,
+)
 from jaxpot.nn.inputs import file_list, names_table, read_labelled
-from jaxpot.nn.value_checks import (check_values, integer_rule, number, number_rule,
-                                    unknown_keys)
+from jaxpot.nn.value_checks import check_values, integer_rule, number, number_rule, unknown_keys
 
 MODELS = ("snap", "qsnap", "mtp")
 _TOP = {"model", "train", "output", "test", "report", "snap", "fit", "mtp", "lbfgs", "names"}
@@ -170,6 +175,7 @@ def descriptor_from_config(config: Mapping, species: list[str]):
 def mtp_descriptor_from_config(config: Mapping, species: list[str], frames):
     """The :class:`~jaxpot.descriptors.moment_tensors.MomentTensors` of an ``[mtp]`` table."""
     from ase.data import atomic_numbers
+
     from jaxpot.descriptors.moment_tensors import MomentTensors, check_settings
     table = {**mtp_defaults(len(species))[0], **_table(config, "mtp", _MTP_KEYS, _MTP_RULES)}
     if "r_min" not in table:

@@ -21,8 +21,16 @@ from jaxpot.md.npt import npt
 from jaxpot.md.output import MDLog
 from jaxpot.md.replicas import ReplicaResult, run_replicas
 from jaxpot.md.run import MDResult, run
-from jaxpot.md.state import (ChainState, CellState, Integrator, MDError, MDState, kinetic_energy,
-                             maxwell_boltzmann, temperature)
+from jaxpot.md.state import (
+                             CellState,
+                             ChainState,
+                             Integrator,
+                             MDError,
+                             MDState,
+                             kinetic_energy,
+                             maxwell_boltzmann,
+                             temperature,
+)
 
 __all__ = ["CellState", "ChainState", "Integrator", "MDError", "MDLog", "MDResult", "MDState",
            "ReplicaResult", "kinetic_energy", "langevin", "maxwell_boltzmann", "nose_hoover",

@@ -29,14 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.md.chunk import init_jit
-from jaxpot.md.output import MDLog, state_to_atoms
-from jaxpot.md.replicas import ReplicaResult, tree_row, run_stacked
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
+from jaxpot.md.output import MDLog, state_to_atoms
+from jaxpot.md.replicas import ReplicaResult, run_stacked, tree_row
 from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.neighbors import NeighborList, allocate_for_model, ladder, pad_neighbor_list
 from jaxpot.pytree import stack_trees
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import as_structure, check_species_known
 
 PADDING_MASS = 1.0  #: amu of padding atoms (they never move: no momentum, no force)

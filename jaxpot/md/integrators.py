@@ -13,9 +13,15 @@ import jax
 import jax.numpy as jnp
 
 from jaxpot.batch import masked_energy_forces_stress
+from jaxpot.md.state import (
+    Integrator,
+    MDState,
+    check_positive,
+    kinetic_energy,
+    masses_option,
+    register_integrator,
+)
 from jaxpot.mechanics import energy_forces_stress
-from jaxpot.md.state import (Integrator, MDState, check_positive, kinetic_energy,
-                             masses_option, register_integrator)
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import update_neighbor_list
 from jaxpot.units import fs, kB

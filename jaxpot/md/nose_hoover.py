@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxpot.md.integrators import init_state, kick, drift, new_forces, total_energy
-from jaxpot.md.state import (ChainState, Integrator, MDState, check_positive,
-                             masses_option, register_integrator)
+from jaxpot.md.integrators import drift, init_state, kick, new_forces, total_energy
+from jaxpot.md.state import (
+    ChainState,
+    Integrator,
+    MDState,
+    check_positive,
+    masses_option,
+    register_integrator,
+)
 from jaxpot.model import EnergyModel
 from jaxpot.units import fs, kB
 

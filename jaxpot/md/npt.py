@@ -19,10 +19,24 @@ import math
 import jax.numpy as jnp
 
 from jaxpot.md.integrators import init_state, new_forces, total_energy
-from jaxpot.md.nose_hoover import (chain_energy, chain_masses, chain_zeros, integrate_chain,
-                                   thermostat_energy, thermostat_half_step)
-from jaxpot.md.state import (CellState, Integrator, MDState, check_positive, exprel,
-                             kinetic_tensor, masses_option, register_integrator)
+from jaxpot.md.nose_hoover import (
+    chain_energy,
+    chain_masses,
+    chain_zeros,
+    integrate_chain,
+    thermostat_energy,
+    thermostat_half_step,
+)
+from jaxpot.md.state import (
+    CellState,
+    Integrator,
+    MDState,
+    check_positive,
+    exprel,
+    kinetic_tensor,
+    masses_option,
+    register_integrator,
+)
 from jaxpot.model import EnergyModel
 from jaxpot.space import volume
 from jaxpot.units import GPa, fs, kB

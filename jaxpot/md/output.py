@@ -21,8 +21,14 @@ import jax
 import numpy as np
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from jaxpot.io.array_tree import (ArrayFileError, decode_tree, encode_tree, file_kind,
-                                  read_arrays, write_arrays)
+from jaxpot.io.array_tree import (
+    ArrayFileError,
+    decode_tree,
+    encode_tree,
+    file_kind,
+    read_arrays,
+    write_arrays,
+)
 from jaxpot.io.atomic_file import atomic_write
 from jaxpot.md.state import CellState, ChainState, MDError, MDState
 from jaxpot.neighbors import NeighborList

@@ -11,25 +11,29 @@ truncated list.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import ase
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.compiler import run_once_programs
-from jaxpot.md import chunk
-from jaxpot.compiler import compiler_options
-from jaxpot.md.chunk import chunk_steps, init_jit, observe
-from jaxpot.md.output import MDLog, state_to_atoms
-from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
-from jaxpot.md.state import Integrator, MDError
-from jaxpot.neighbors import (NeighborListOverflowError, allocate_for_model, overflow_causes,
-                              reallocate, rebuild_neighbor_list)
-from jaxpot.pytree import stack_trees
+from jaxpot.compiler import compiler_options, run_once_programs
 from jaxpot.electrostatics.neutrality import check_model_neutral
+from jaxpot.md import chunk
+from jaxpot.md.chunk import chunk_steps, init_jit, observe
+from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
+from jaxpot.md.output import MDLog, state_to_atoms
+from jaxpot.md.state import Integrator, MDError
+from jaxpot.neighbors import (
+    NeighborListOverflowError,
+    allocate_for_model,
+    overflow_causes,
+    reallocate,
+    rebuild_neighbor_list,
+)
+from jaxpot.pytree import stack_trees
 from jaxpot.structure import as_structure, check_species_known
 
 

@@ -22,15 +22,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.driver import run_chunks
-from jaxpot.md.chunk import run_chunk, start
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.io.paths import check_outputs
-from jaxpot.md.output import (MDLog, TrajectoryWriter, load_checkpoint, read_checkpoint,
-                              run_identity, save_checkpoint, state_to_atoms)
+from jaxpot.md.chunk import run_chunk, start
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
+from jaxpot.md.output import (
+    MDLog,
+    TrajectoryWriter,
+    load_checkpoint,
+    read_checkpoint,
+    run_identity,
+    save_checkpoint,
+    state_to_atoms,
+)
 from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import check_precision
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import Structure, as_structure, check_species_known
 from jaxpot.units import kB
 

@@ -9,8 +9,8 @@ at different temperatures or time steps are one ``vmap`` away and share compiled
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

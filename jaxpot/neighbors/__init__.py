@@ -41,17 +41,37 @@ from __future__ import annotations
 
 import functools
 
-from jaxpot.neighbors.allocate import (allocate_for_model, allocate_neighbor_list,
-                                       check_min_distance, host_all_pairs, host_neighbor_arrays,
-                                       host_pair_distances, reallocate, reallocate_if_needed)
+from jaxpot.neighbors.allocate import (
+    allocate_for_model,
+    allocate_neighbor_list,
+    check_min_distance,
+    host_all_pairs,
+    host_neighbor_arrays,
+    host_pair_distances,
+    reallocate,
+    reallocate_if_needed,
+)
 from jaxpot.neighbors.build import needs_rebuild, rebuild_neighbor_list, update_neighbor_list
 from jaxpot.neighbors.capacities import fine_ladder, ladder
-from jaxpot.neighbors.core import (BIN_CAPACITY, CAPACITY, GEOMETRY, OVERFLOW_CAUSES,
-                                   VIEW_CAPACITY, NeighborList, NeighborListFns,
-                                   NeighborListOverflowError, half_list_numpy, half_pair_vectors,
-                                   lattice_shift, neighbor_components, neighbor_vectors,
-                                   overflow_causes, pad_neighbor_list, reciprocal_grid,
-                                   slot_sum)
+from jaxpot.neighbors.core import (
+    BIN_CAPACITY,
+    CAPACITY,
+    GEOMETRY,
+    OVERFLOW_CAUSES,
+    VIEW_CAPACITY,
+    NeighborList,
+    NeighborListFns,
+    NeighborListOverflowError,
+    half_list_numpy,
+    half_pair_vectors,
+    lattice_shift,
+    neighbor_components,
+    neighbor_vectors,
+    overflow_causes,
+    pad_neighbor_list,
+    reciprocal_grid,
+    slot_sum,
+)
 
 
 def neighbor_list(cutoff: float, skin: float = 0.0, capacity_multiplier: float = 1.25,

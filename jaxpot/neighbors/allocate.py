@@ -11,9 +11,14 @@ import numpy as np
 
 from jaxpot.neighbors.build import rebuild_neighbor_list
 from jaxpot.neighbors.capacities import rounded_capacity
-from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, NeighborList, NeighborListOverflowError,
-                                   reciprocal_grid,
-                                   half_list_numpy, overflow_causes)
+from jaxpot.neighbors.core import (
+    _BLOCK_ELEMENTS,
+    NeighborList,
+    NeighborListOverflowError,
+    half_list_numpy,
+    overflow_causes,
+    reciprocal_grid,
+)
 from jaxpot.neighbors.host import host_pairs, host_rows, pack_pairs
 from jaxpot.space import perpendicular_widths
 from jaxpot.structure import StructureError, validate_atoms_input

@@ -26,8 +26,7 @@ import functools
 
 import numpy as np
 
-from jaxpot.neighbors.host_workers import (Scratch, buffer, compile_kernel, in_threads,
-                                            pool, workers)
+from jaxpot.neighbors.host_workers import Scratch, buffer, compile_kernel, in_threads, pool, workers
 
 #: bins are at least radius / REACH wide, so a pair within the radius lies at most REACH bins
 #: apart along each axis (LAMMPS bins at half the neighbor cutoff too)

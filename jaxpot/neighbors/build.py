@@ -6,12 +6,19 @@ import itertools
 
 import jax
 import jax.numpy as jnp
-from jax import custom_batching
 import numpy as np
+from jax import custom_batching
 
-from jaxpot.neighbors.core import (_BLOCK_ELEMENTS, BIN_CAPACITY, CAPACITY, GEOMETRY,
-                                   VIEW_CAPACITY, NeighborList, _half_list,
-                                   reciprocal_grid_ok)
+from jaxpot.neighbors.core import (
+    _BLOCK_ELEMENTS,
+    BIN_CAPACITY,
+    CAPACITY,
+    GEOMETRY,
+    VIEW_CAPACITY,
+    NeighborList,
+    _half_list,
+    reciprocal_grid_ok,
+)
 from jaxpot.neighbors.host import host_rebuild
 from jaxpot.types import Array
 

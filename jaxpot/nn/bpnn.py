@@ -16,12 +16,24 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features
 from jaxpot.descriptors._common import check_features_input, species_numbers
-from jaxpot.descriptors.ani import (ANI, angular_slots, angular_within, ani_aev, ani_features,
-                                    ani_features_from_vectors, picked_features)
-from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
-                          species_lookup)
+from jaxpot.descriptors.acsf import ACSF, acsf, acsf_features
+from jaxpot.descriptors.ani import (
+    ANI,
+    angular_slots,
+    angular_within,
+    ani_aev,
+    ani_features,
+    ani_features_from_vectors,
+    picked_features,
+)
+from jaxpot.model import (
+    EnergyModel,
+    make_spec,
+    register_model_kind,
+    species_indices,
+    species_lookup,
+)
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.nn.layers import ACTIVATIONS, MLP, init_variables, loadable
 from jaxpot.nn.value_checks import choice, is_number, number, widths

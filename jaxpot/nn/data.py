@@ -8,8 +8,8 @@ jit, so the whole run compiles once per bucket and never repacks on the host.
 
 from __future__ import annotations
 
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,10 +18,9 @@ from ase.stress import voigt_6_to_full_3x3_stress
 
 from jaxpot.batch import Batch, check_frames, frame_pairs, pack, plan_buckets
 from jaxpot.evaluation import Labels
-from jaxpot.training_data import (TrainingDataError, read_labels_checked,  # noqa: F401
-                                   split_indices)
 from jaxpot.model import EnergyModel
 from jaxpot.pytree import pytree_dataclass
+from jaxpot.training_data import TrainingDataError, read_labels_checked, split_indices  # noqa: F401
 from jaxpot.types import Array
 
 

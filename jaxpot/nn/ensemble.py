@@ -16,15 +16,21 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import NamedTuple
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.batch import (PREDICT_BATCH, batch_energy_forces_stress, check_frames,
-                          frame_pairs, packed_batches, plan_buckets)
+from jaxpot.batch import (
+    PREDICT_BATCH,
+    batch_energy_forces_stress,
+    check_frames,
+    frame_pairs,
+    packed_batches,
+    plan_buckets,
+)
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
 from jaxpot.nn.uncertainty_metrics import fit_sigma_scale
 from jaxpot.pytree import stack_trees

@@ -31,9 +31,9 @@ training sets").  An explicit ``epochs`` is always kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Callable, NamedTuple
-from collections.abc import Mapping
+from typing import NamedTuple
 
 from jaxpot.model import EnergyModel
 from jaxpot.nn.bpnn import bpnn, bpnn_from_config

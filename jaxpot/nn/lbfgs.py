@@ -35,11 +35,16 @@ from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn.data import build_dataset, epoch_plan
 from jaxpot.nn.epochs import TrainResult, close_epoch
-from jaxpot.nn.loss import (LossWeights, add_sums, autodiff_results, error_metrics, error_sums,
-                            loss_from_sums)
+from jaxpot.nn.loss import (
+    LossWeights,
+    add_sums,
+    autodiff_results,
+    error_metrics,
+    error_sums,
+    loss_from_sums,
+)
 from jaxpot.nn.settings import LbfgsSettings
 from jaxpot.training_data import labelled_splits
-
 
 DENSE_BYTES = 1 << 30  #: the largest dense inverse Hessian of full BFGS (memory = 0), bytes
 

@@ -37,8 +37,16 @@ from jaxpot.compiler import RUN_ONCE
 from jaxpot.cutoffs import safe_norm
 from jaxpot.descriptors._common import species_numbers
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.nn.layers import (ACTIVATIONS, activation, bessel_basis, cubic_hermite, envelope,
-                              init_variables, loadable, vector_network_model)
+from jaxpot.nn.layers import (
+    ACTIVATIONS,
+    activation,
+    bessel_basis,
+    cubic_hermite,
+    envelope,
+    init_variables,
+    loadable,
+    vector_network_model,
+)
 from jaxpot.nn.value_checks import check_arguments, choice, integer_rule, number_rule, widths
 
 _MODULE = "jaxpot.nn.mace"
@@ -51,7 +59,7 @@ def _copy_index(irreps) -> np.ndarray:
                                                        irreps)])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _coupling(irreps_h, irreps_y, irreps_out):
     """The bilinear map of ``e3nn.tensor_product(h, y, filter_ir_out=irreps_out)`` as a dense
     array (d_h, d_y, d_msg) and the irreps of its output (paths not regrouped); memoised, as
@@ -152,7 +160,7 @@ def _symmetric_monomials(dim: int, degree: int) -> np.ndarray:
     return np.array(list(itertools.combinations_with_replacement(range(dim), degree)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _product_tensors(irreps_a: str, irreps_out: str, correlation: int):
     """The product basis as dense tensors on symmetric monomials of A.
 

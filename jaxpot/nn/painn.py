@@ -23,8 +23,15 @@ import jax.numpy as jnp
 from jaxpot.cutoffs import safe_norm
 from jaxpot.descriptors._common import species_numbers
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
-from jaxpot.nn.layers import (ACTIVATIONS, MLP, bessel_basis, envelope, init_variables,
-                              loadable, vector_network_model)
+from jaxpot.nn.layers import (
+    ACTIVATIONS,
+    MLP,
+    bessel_basis,
+    envelope,
+    init_variables,
+    loadable,
+    vector_network_model,
+)
 from jaxpot.nn.value_checks import check_arguments, choice, integer_rule, number_rule
 
 _MODULE = "jaxpot.nn.painn"

@@ -37,8 +37,8 @@ import inspect
 import json
 import os
 import typing
-from typing import NamedTuple
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from jaxpot.nn.epochs import TrainResult
 from jaxpot.nn.inputs import file_list, names_table, read_labelled, species_list

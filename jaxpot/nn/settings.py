@@ -10,8 +10,15 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from jaxpot.nn.loss import LossWeights
-from jaxpot.nn.value_checks import (CheckedSettings, boolean, factor_table, integer_rule,
-                                    number_rule, optional, sigmas)
+from jaxpot.nn.value_checks import (
+    CheckedSettings,
+    boolean,
+    factor_table,
+    integer_rule,
+    number_rule,
+    optional,
+    sigmas,
+)
 
 
 def _config_type_weights(value, name: str):

@@ -29,22 +29,34 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.model import EnergyModel
 from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
 from jaxpot.nn.data import Dataset, build_dataset, epoch_plan
-from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.nn.ensemble import MIN_CALIBRATION_FRAMES, calibrate, stacked_ensemble
-from jaxpot.nn.epochs import (TrainResult, budget_epochs, close_epoch, stage_two_pending,
-                              stage_weights)
+from jaxpot.nn.epochs import (
+    TrainResult,
+    budget_epochs,
+    close_epoch,
+    stage_two_pending,
+    stage_weights,
+)
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
-from jaxpot.nn.loss import (ErrorSums, LossWeights, add_sums, autodiff_results, batch_loss,
-                            error_metrics, error_sums, loss_from_sums)
+from jaxpot.nn.loss import (
+    ErrorSums,
+    LossWeights,
+    add_sums,
+    autodiff_results,
+    batch_loss,
+    error_metrics,
+    error_sums,
+    loss_from_sums,
+)
 from jaxpot.nn.normalization import fit_normalization, pair_count
 from jaxpot.nn.settings import TrainSettings
 from jaxpot.pytree import stack_trees
 from jaxpot.training_data import config_type_loss_weights, labelled_splits
-
 
 PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
 

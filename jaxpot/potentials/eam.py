@@ -36,9 +36,9 @@ from scipy.interpolate import InterpolatedUnivariateSpline, PPoly
 from jaxpot.cutoffs import safe_norm
 from jaxpot.model import EnergyModel, make_spec, register_model_kind, species_lookup
 from jaxpot.neighbors import half_pair_vectors, neighbor_vectors
-from jaxpot.potentials.pair import has_rows
 from jaxpot.potentials.eam_files import EAMTables, read_eam_file
 from jaxpot.potentials.eam_half import half_eam_energy_fn
+from jaxpot.potentials.pair import has_rows
 from jaxpot.potentials.pair_rows import row_components, rows_tangent
 from jaxpot.tangents import instantiate, is_zero
 

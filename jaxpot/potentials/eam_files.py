@@ -57,7 +57,7 @@ def _number(token: str, path: str, what: str, kind=float):
                          f"got {token!r}") from None
 
 
-def _grid(tok: "_Tokens", path: str) -> tuple[int, float, int, float, float]:
+def _grid(tok: _Tokens, path: str) -> tuple[int, float, int, float, float]:
     grid = tok.take(5, "the grid line (Nrho drho Nr dr cutoff)")
     nrho, nr = (_number(grid[k], path, name, int) for k, name in ((0, "Nrho"), (2, "Nr")))
     drho, dr, cutoff = (_number(grid[k], path, name) for k, name in
@@ -71,7 +71,7 @@ def _grid(tok: "_Tokens", path: str) -> tuple[int, float, int, float, float]:
     return nrho, drho, nr, dr, cutoff
 
 
-def check_tables(t: "EAMTables", path: str) -> "EAMTables":
+def check_tables(t: EAMTables, path: str) -> EAMTables:
     """Raise ValueError naming the file, the table and the entry for a NaN or inf value
     (or a NaN, inf or negative mass)."""
     el = t.elements

@@ -16,8 +16,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxpot.potentials.pair_half import (add_rows, fold_pairs, pair_vectors, position_table,
-                                         shift_moment, take_rows)
+from jaxpot.potentials.pair_half import (
+    add_rows,
+    fold_pairs,
+    pair_vectors,
+    position_table,
+    shift_moment,
+    take_rows,
+)
 from jaxpot.potentials.pair_rows import tangent_of_sums
 from jaxpot.tangents import instantiate, is_zero
 

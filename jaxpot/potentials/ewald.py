@@ -25,15 +25,28 @@ import json
 
 import jax.numpy as jnp
 
-from jaxpot.electrostatics.charge_models import (ChargeModel, as_charge_model,
-                                                 charge_model_from_config)
-from jaxpot.electrostatics.ewald_sums import (background_atomic, real_space, real_space_atomic,
-                                              reciprocal, self_energy_atomic)
+from jaxpot.electrostatics.charge_models import (
+    ChargeModel,
+    as_charge_model,
+    charge_model_from_config,
+)
+from jaxpot.electrostatics.ewald_sums import (
+    background_atomic,
+    real_space,
+    real_space_atomic,
+    reciprocal,
+    self_energy_atomic,
+)
 from jaxpot.electrostatics.neutrality import check_neutral
 from jaxpot.electrostatics.pme_mesh import pme_reciprocal
-from jaxpot.electrostatics.splitting import (MAX_MESH_POINTS, check_dtype_accuracy,
-                                             ewald_splitting, fft_size, part_grid,
-                                             pme_mesh_spacing)
+from jaxpot.electrostatics.splitting import (
+    MAX_MESH_POINTS,
+    check_dtype_accuracy,
+    ewald_splitting,
+    fft_size,
+    part_grid,
+    pme_mesh_spacing,
+)
 from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.units import coulomb
 

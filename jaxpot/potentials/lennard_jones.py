@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxpot.cutoffs import polynomial_switch_of_squared
-from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.checks import positive_finite
+from jaxpot.cutoffs import polynomial_switch_of_squared
 from jaxpot.elements import element_numbers
+from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.potentials.pair import pair_matrix, pair_model
 from jaxpot.tangents import reciprocal
 

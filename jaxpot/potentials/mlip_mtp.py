@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.moment_tensors import AlphaOrderError, alpha_program
-from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.elements import element_numbers
+from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.potentials.mtp import site_energies
 from jaxpot.potentials.mtp_parse import MtpFileError, parse_mtp_file
 

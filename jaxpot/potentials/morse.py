@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxpot.cutoffs import smoothstep_switch
-from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.checks import positive_finite
+from jaxpot.cutoffs import smoothstep_switch
 from jaxpot.elements import element_numbers
+from jaxpot.model import EnergyModel, make_spec, register_model_kind
 from jaxpot.potentials.pair import pair_matrix, pair_model
 
 

@@ -17,13 +17,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.descriptors.moment_host import moment_site_sums
-from jaxpot.descriptors.moment_tensors import (AlphaProgram, MomentTensors,
-                                               check_settings, initial_radial_coeffs,
-                                               program_of, radial_functions)
-from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
-                          species_lookup)
-from jaxpot.neighbors import neighbor_components
+from jaxpot.descriptors.moment_tensors import (
+    AlphaProgram,
+    MomentTensors,
+    check_settings,
+    initial_radial_coeffs,
+    program_of,
+    radial_functions,
+)
 from jaxpot.elements import element_numbers
+from jaxpot.model import (
+    EnergyModel,
+    make_spec,
+    register_model_kind,
+    species_indices,
+    species_lookup,
+)
+from jaxpot.neighbors import neighbor_components
 
 
 def mtp(species, level: int = 16, r_cut: float = 5.0, r_min: float = 1.5, *,

@@ -11,15 +11,15 @@ input raises ValueError naming the parameter and value.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import safe_norm
+from jaxpot.elements import element_symbols
 from jaxpot.model import EnergyModel, species_indices
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.elements import element_symbols
 from jaxpot.potentials.file_checks import triplet_entries
 from jaxpot.potentials.pair_half import half_pair_energy_fn
 from jaxpot.potentials.pair_rows import distance_argument, half_components, rows_pair_energy_fn

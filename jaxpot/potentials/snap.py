@@ -18,16 +18,31 @@ import numpy as np
 from ase.data import chemical_symbols
 
 from jaxpot.descriptors._common import check_features_input
-from jaxpot.descriptors.bispectrum import (Bispectrum, atom_u, bispectrum, bzero,
-                                           slot_cayley_klein, with_quadratic)
+from jaxpot.descriptors.bispectrum import (
+    Bispectrum,
+    atom_u,
+    bispectrum,
+    bzero,
+    slot_cayley_klein,
+    with_quadratic,
+)
 from jaxpot.descriptors.bispectrum_adjoint import bispectrum_energies
 from jaxpot.descriptors.bispectrum_host import snap_site_energies
-from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
-                          species_lookup)
-from jaxpot.neighbors import neighbor_vectors
 from jaxpot.elements import element_symbols
-from jaxpot.potentials.snap_files import (check_files_match, read_snapcoeff, read_snapparam,
-                                          write_snap_files)
+from jaxpot.model import (
+    EnergyModel,
+    make_spec,
+    register_model_kind,
+    species_indices,
+    species_lookup,
+)
+from jaxpot.neighbors import neighbor_vectors
+from jaxpot.potentials.snap_files import (
+    check_files_match,
+    read_snapcoeff,
+    read_snapparam,
+    write_snap_files,
+)
 
 
 def snap(coeff_file: str | None = None, param_file: str | None = None, *, species=None,

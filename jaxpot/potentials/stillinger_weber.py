@@ -24,10 +24,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
-                          species_lookup)
-from jaxpot.neighbors import neighbor_components, slot_sum
 from jaxpot.elements import element_numbers, element_symbols
+from jaxpot.model import (
+    EnergyModel,
+    make_spec,
+    register_model_kind,
+    species_indices,
+    species_lookup,
+)
+from jaxpot.neighbors import neighbor_components, slot_sum
 from jaxpot.potentials.pair import check_triplet_table, read_triplet_file, select_elements
 from jaxpot.tangents import instantiate, is_zero
 

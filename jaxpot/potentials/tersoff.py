@@ -19,12 +19,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.model import (EnergyModel, make_spec, register_model_kind, species_indices,
-                          species_lookup)
-from jaxpot.neighbors import neighbor_vectors
-from jaxpot.row_slots import picked_slots_energy
 from jaxpot.elements import element_numbers, element_symbols
+from jaxpot.model import (
+    EnergyModel,
+    make_spec,
+    register_model_kind,
+    species_indices,
+    species_lookup,
+)
+from jaxpot.neighbors import neighbor_vectors
 from jaxpot.potentials.pair import check_triplet_table, read_triplet_file, select_elements
+from jaxpot.row_slots import picked_slots_energy
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
                    "lambda1", "A")

@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.compiler import run_once_programs
+from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.model import EnergyModel
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import check_precision
 from jaxpot.space import voigt_strain_to_full
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.structure import Structure, StructureError, as_structure, check_species_known
 
 

@@ -19,8 +19,7 @@ import numpy as np
 from jaxpot.model import EnergyModel
 from jaxpot.properties._common import require_periodic
 from jaxpot.properties.phonon_thermo import IMAGINARY_TOLERANCE_THZ, check_no_imaginary_modes
-from jaxpot.properties.phonons import (Phonons, _shortest_vectors, check_supercell,
-                                      supercell_hessian)
+from jaxpot.properties.phonons import Phonons, _shortest_vectors, check_supercell, supercell_hessian
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
 

@@ -22,8 +22,11 @@ import numpy as np
 
 from jaxpot.compiler import run_once_programs
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import (SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS, prepare,
-                                       require_periodic)
+from jaxpot.properties._common import (
+    SECOND_DERIVATIVES_RUN_ONCE_MAX_ATOMS,
+    prepare,
+    require_periodic,
+)
 from jaxpot.units import sqrt_eV_per_A2_amu_to_THz as THZ
 
 _SHIFTS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float)

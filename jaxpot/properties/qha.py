@@ -14,8 +14,7 @@ import jax
 import numpy as np
 
 from jaxpot.model import EnergyModel
-from jaxpot.properties._common import prepare
-from jaxpot.properties._common import require_periodic
+from jaxpot.properties._common import prepare, require_periodic
 from jaxpot.properties.eos import check_eos_volumes, fit_birch_murnaghan
 from jaxpot.properties.phonon_thermo import _EV_TO_KJ_PER_MOL
 from jaxpot.properties.phonons import phonons
