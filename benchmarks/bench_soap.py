@@ -41,7 +41,8 @@ if code.startswith("jaxpot"):
     from jaxpot.neighbors import allocate_neighbor_list
     d = soap(species=["Si"], r_cut=5.0, n_max=8, l_max=6, sigma=0.5, cutoff="smooth")
     nb = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=5.0)
-    pos, cell, z = jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array), jnp.asarray(atoms.numbers)
+    pos, cell, z = (jnp.asarray(atoms.positions), jnp.asarray(atoms.cell.array),
+                    jnp.asarray(atoms.numbers))
     if code == "jaxpot_jacobian":
         from jaxpot.descriptors.soap_gradients import soap_pair_gradients
         f = jax.jit(lambda p: soap_pair_gradients(d, p, cell, z, nb))
@@ -57,7 +58,8 @@ elif code == "featomic":
     calc = featomic.SoapPowerSpectrum(
         cutoff={{"radius": 5.0, "smoothing": {{"type": "ShiftedCosine", "width": 1.0}}}},
         density={{"type": "Gaussian", "width": 0.5}},
-        basis={{"type": "TensorProduct", "max_angular": 6, "radial": {{"type": "Gto", "max_radial": 7}}}})
+        basis={{"type": "TensorProduct", "max_angular": 6,
+                "radial": {{"type": "Gto", "max_radial": 7}}}})
     g = ["positions"] if grads else []
     calc.compute(atoms, gradients=g)
     t = best(lambda: calc.compute(atoms, gradients=g))
@@ -100,8 +102,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
     parser.add_argument("--dscribe-max-gradient-atoms", type=int, default=512)
-    parser.add_argument("--codes", nargs="+", default=["jaxpot", "jaxpot_jacobian", "featomic", "quippy",
-                                                      "dscribe"])
+    parser.add_argument("--codes", nargs="+",
+                        default=["jaxpot", "jaxpot_jacobian", "featomic", "quippy", "dscribe"])
     args = parser.parse_args()
     rows = []
     for n in args.sizes:
@@ -114,7 +116,8 @@ def main():
                     continue
                 for cores in (1, 2):
                     res = run(code, n_rep, grads, cores)
-                    rows.append({"atoms": 8 * n_rep ** 3, "what": "+gradients" if grads else "features",
+                    rows.append({"atoms": 8 * n_rep ** 3,
+                                 "what": "+gradients" if grads else "features",
                                  "code": code, "cores": cores, "seconds": round(res["seconds"], 3),
                                  "peak_MiB": "" if res["peak_MiB"] != res["peak_MiB"]
                                  else round(res["peak_MiB"]), "error": res.get("error", "")})

@@ -43,8 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--element", default="Si")
     parser.add_argument("--second", nargs="*", default=[],
-                        help="KEY=VALUE settings of the second SOAP (defaults %s), or 'none'"
-                        % SECOND)
+                        help=f"KEY=VALUE settings of the second SOAP (defaults {SECOND}), "
+                        "or 'none'")
     args = parser.parse_args()
     start = time.perf_counter()
     fitting, validation = split(args.element)

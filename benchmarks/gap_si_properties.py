@@ -38,6 +38,7 @@ if args.save:
 r = relax(res.model, bulk("Si", "diamond", a=5.43)).atoms
 a0 = r.cell.cellpar()[0] * np.sqrt(2)
 c = elastic_constants(res.model, r)
-f = np.asarray(phonons(res.model, r, supercell=(4, 4, 4)).frequencies([[0,0,0],[0.5,0,0.5],[0.5,0.5,0.5]]))
+f = np.asarray(phonons(res.model, r, supercell=(4, 4, 4)).frequencies(
+    [[0,0,0],[0.5,0,0.5],[0.5,0.5,0.5]]))
 out = {"a0": a0, "C11": c[0,0], "C12": c[0,1], "C44": c[3,3], "phonons_THz": f.round(3).tolist()}
 print(json.dumps(out, default=float))

@@ -3,7 +3,8 @@ float64 on training frames with the radial MLP tabulated (the model's ``radial_g
 pair (``radial_grid = 0``).  Prints the force difference between the two next to each one's
 force MAE against DFT, and writes JSON.
 
-    python benchmarks/mace_table_precision.py --model benchmarks/results/nn_mace_Li_gpu_long_2.jaxpot \
+    python benchmarks/mace_table_precision.py \
+        --model benchmarks/results/nn_mace_Li_gpu_long_2.jaxpot \
         --data ../shared/data/mlearn_Li_PBE.extxyz --frames 10
 """
 

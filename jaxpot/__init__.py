@@ -28,8 +28,8 @@ from jaxpot.precision import PrecisionError, PrecisionWarning
 from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import Structure, StructureError
 
-_SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver", "gap",
-                "testing", "md", "nn", "linear")
+_SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver",
+                "gap", "testing", "md", "nn", "linear")
 
 
 def __getattr__(name: str):

@@ -36,7 +36,8 @@ def check_stress_plausible(stress, where: str) -> None:
     worst = float(np.max(s))
     if worst > STRESS_LIMIT_GPA * units.GPa:
         raise LabelError(
-            f"{where}: stress label of {worst:.4g} eV/Å^3 = {worst / units.GPa:.4g} GPa, beyond any "
+            f"{where}: stress label of {worst:.4g} eV/Å^3 = {worst / units.GPa:.4g} GPa, "
+            "beyond any "
             f"plausible DFT stress (limit {STRESS_LIMIT_GPA:g} GPa). Stresses must be in eV/Å^3 "
             "(ASE's unit, with virial = -stress * volume in eV); a file holding GPa needs its "
             "stresses multiplied by ase.units.GPa (divided by 160.2)")

@@ -74,7 +74,8 @@ def validate_atoms_input(positions, cell, species, pbc) -> None:
     if positions.shape[0] == 0:
         raise StructureError("structure has no atoms")
     if species.shape != (positions.shape[0],):
-        raise StructureError(f"species must have shape ({positions.shape[0]},), got {species.shape}")
+        raise StructureError(
+            f"species must have shape ({positions.shape[0]},), got {species.shape}")
     bad = np.where(~np.isfinite(positions).all(axis=1))[0]
     if bad.size:
         raise StructureError(f"positions of atoms {bad[:10].tolist()} are NaN or inf")

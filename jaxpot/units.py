@@ -18,7 +18,8 @@ hbar = float(_u._hbar / _u._e * _u.second)
 #: reduced Planck constant in eV*s
 hbar_eV_s = float(_u._hbar / _u._e)
 #: conversion of sqrt(eV / (Å^2 amu)) (angular frequency) to THz (cycles/ps)
-sqrt_eV_per_A2_amu_to_THz = float(((_u._e / (_u._amu * 1e-20)) ** 0.5) / (2 * 3.141592653589793) / 1e12)
+sqrt_eV_per_A2_amu_to_THz = float(((_u._e / (_u._amu * 1e-20)) ** 0.5)
+                                  / (2 * 3.141592653589793) / 1e12)
 #: Coulomb constant e^2 / (4 pi eps0) in eV Å (ASE's Hartree * Bohr; LAMMPS metal units use
 #: 14.399645, pymatgen 14.3996454687: 2.5e-8 and 8e-9 relative from this)
 coulomb = float(_u.Hartree * _u.Bohr)

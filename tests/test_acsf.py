@@ -28,7 +28,8 @@ PARAMS = dict(g2_params=np.concatenate([behler_radial_params([0.5, 2.0]),
 
 def sic_cell():
     atoms = bulk("SiC", "zincblende", a=4.36).repeat((2, 1, 1))
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + [[0.03, 0.05, 0], [0, -0.02, 0.04], [0.01, 0, 0]]),
+    atoms.set_cell(atoms.cell.array
+                   @ (np.eye(3) + [[0.03, 0.05, 0], [0, -0.02, 0.04], [0.01, 0, 0]]),
                    scale_atoms=True)
     atoms.rattle(0.05, seed=1)
     return atoms
@@ -57,7 +58,8 @@ def test_gradients_match_finite_differences_and_dscribe():
     nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, False, cutoff=5.0, skin=1.0)
     z = jnp.asarray(atoms.numbers)
     cell = jnp.asarray(atoms.cell.array)
-    jac = np.asarray(jax.jacfwd(lambda p: desc.features(p, cell, z, nbrs))(jnp.asarray(atoms.positions)))
+    jac = np.asarray(jax.jacfwd(lambda p: desc.features(p, cell, z, nbrs))(
+        jnp.asarray(atoms.positions)))
     # (N_centres, F, N_atoms, 3) -> dscribe's (N_centres, N_atoms, 3, F)
     ours = jac.transpose(0, 2, 3, 1)
     ref, _ = DscribeACSF(species=["H", "C", "O"], r_cut=5.0, **PARAMS).derivatives(

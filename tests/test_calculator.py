@@ -130,7 +130,8 @@ def test_molecule_without_cell_has_no_stress(model):
 
 @pytest.mark.parametrize("make,match", [
     (lambda: Atoms("Cu2", positions=[[0, 0, 0], [np.nan, 0, 0]], cell=[5] * 3, pbc=True), "NaN"),
-    (lambda: Atoms("Cu2", positions=[[0, 0, 0], [np.inf, 0, 0]], cell=[5] * 3, pbc=True), "NaN or inf"),
+    (lambda: Atoms("Cu2", positions=[[0, 0, 0], [np.inf, 0, 0]], cell=[5] * 3, pbc=True),
+     "NaN or inf"),
     (lambda: Atoms("Cu2", positions=[[1, 1, 1], [1, 1, 1]], cell=[5] * 3, pbc=True), "overlap"),
     (lambda: Atoms("Cu2", positions=[[0, 0, 0], [1, 1, 1]],
                    cell=[[1, 0, 0], [2, 0, 0], [0, 0, 3]], pbc=True), "singular"),

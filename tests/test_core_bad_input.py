@@ -165,7 +165,8 @@ def test_strings_where_numbers_belong_are_named(tmp_path, capsys):
         lennard_jones(sigma="3.4", epsilon=0.01, cutoff=6.0)
     with pytest.raises(ValueError, match="cutoff must be positive and finite"):
         lennard_jones(sigma=3.4, epsilon=0.01, cutoff="6.0")
-    with pytest.raises(ValueError, match="timestep must be a positive finite number.*a string: write numbers without quotes"):
+    with pytest.raises(ValueError, match="timestep must be a positive finite number.*"
+                                         "a string: write numbers without quotes"):
         md.nve(stillinger_weber(), "1.0")
     with pytest.raises(ValueError, match="steps must be an integer >= 0, got '10'"):
         md.run(md.nve(stillinger_weber(), 1.0), bulk("Si", "diamond", a=5.43), "10")

@@ -33,7 +33,8 @@ def fcc_neighbor_vectors(a, rmax):
 
 
 def test_lennard_jones_fcc_matches_analytic_lattice_sums():
-    """Born/Huang: at zero pressure C_abcd = 1/(2 Omega) sum_j (phi'' - phi'/r) x_a x_b x_c x_d / r^2,
+    """Born/Huang: at zero pressure
+    C_abcd = 1/(2 Omega) sum_j (phi'' - phi'/r) x_a x_b x_c x_d / r^2,
     with Cauchy's relation C12 = C44; lattice sums done here in NumPy."""
     sigma, eps, rc = 1.0, 1.0, 2.6
     d1 = lambda r: 4 * eps * (-12 * sigma ** 12 / r ** 13 + 6 * sigma ** 6 / r ** 7)  # noqa: E731
@@ -92,7 +93,8 @@ def test_silicon_relaxed_and_clamped_against_finite_differences(silicon):
     np.testing.assert_allclose(result.relaxed[:, [0, 3]],
                                finite_difference_relaxed(stillinger_weber(), atoms), atol=0.05)
     np.testing.assert_allclose(result.clamped[:, [0, 3]],
-                               finite_difference_relaxed(stillinger_weber(), atoms, relax_ions=False),
+                               finite_difference_relaxed(stillinger_weber(), atoms,
+                                                         relax_ions=False),
                                atol=0.05)
     # published SW-Si (Cowley, PRB 1988 / LAMMPS): C11 151.4, C12 76.4, C44 56.4 GPa (relaxed)
     c = result.relaxed

@@ -190,7 +190,8 @@ def test_parity_plots(ev, tmp_path):
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         img = imread(p)
-        assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 300 and img.shape[2] in (3, 4)
+        assert (img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 300
+                and img.shape[2] in (3, 4))
 
 
 def test_bad_input(model, frames):

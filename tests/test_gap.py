@@ -55,8 +55,8 @@ def gap_fit_reference(si_frames, tmp_path_factory):
             "config_type_sigma={Surface:0.01:0.2:0.1:0.0} "
             "energy_parameter_name=energy force_parameter_name=forces "
             "virial_parameter_name=virial gp_file=gp.xml")
-    run = subprocess.run(["gap_fit"] + _argv(args), cwd=work, capture_output=True, text=True, check=False,
-                         timeout=300)
+    run = subprocess.run(["gap_fit"] + _argv(args), cwd=work, capture_output=True, text=True,
+                         check=False, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     return args, Potential(param_filename=str(work / "gp.xml"))
 
@@ -221,7 +221,8 @@ def test_bad_training_data_is_named(si_frames, tmp_path):
         gap.fit(bad, settings, source="train.xyz", progress=False)
     bad[2].info["energy_sigma"] = -1.0
     bad[2].arrays["force"][0, 1] = 0.0
-    with pytest.raises(gap.TrainingDataError, match="configuration 2: energy sigma must be positive"):
+    with pytest.raises(gap.TrainingDataError,
+                       match="configuration 2: energy sigma must be positive"):
         gap.fit(bad, settings, source="train.xyz", progress=False)
 
 

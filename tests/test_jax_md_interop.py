@@ -66,7 +66,8 @@ def test_jax_md_energy_wraps_as_jaxpot_model(wrapped_morse):
     make, model = wrapped_morse
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((3, 3, 3))
     atoms.rattle(0.05, seed=1)
-    atoms.set_cell(atoms.cell.array @ (np.eye(3) + 0.02 * np.array([[0, 1, 0], [0, 0, 0.5], [0, 0, 0]])),
+    atoms.set_cell(atoms.cell.array
+                   @ (np.eye(3) + 0.02 * np.array([[0, 1, 0], [0, 0, 0.5], [0, 0, 0]])),
                    scale_atoms=True)
     check_minimum_image(model, atoms.cell.array)
     nbrs = allocate_neighbor_list(atoms.positions, atoms.cell.array, True, cutoff=5.0)
@@ -84,7 +85,8 @@ def test_jax_md_energy_wraps_as_jaxpot_model(wrapped_morse):
     jmd_stress = quantity.stress(e_frac, frac, box=cell.T)
     np.testing.assert_allclose(np.asarray(res.stress), -np.asarray(jmd_stress), atol=1e-10)
     energy = jax.jit(model.energy)
-    fd = finite_difference_stress(lambda p, c: float(energy(jnp.asarray(p), jnp.asarray(c), None, nbrs)),
+    fd = finite_difference_stress(lambda p, c: float(energy(jnp.asarray(p), jnp.asarray(c), None,
+                                                            nbrs)),
                                   atoms.positions, atoms.cell.array, 1e-5)
     np.testing.assert_allclose(np.asarray(res.stress), fd, atol=1e-8)
 

@@ -76,8 +76,11 @@ def test_nve_equals_jax_md():
     from jax_md import simulate, space
 
     from jaxpot.interop.jax_md import from_jax_md
-    make = lambda d: jmd_energy.lennard_jones_pair(d, sigma=3.4, epsilon=0.0104, r_onset=6.0,
-                                                   r_cutoff=7.0)
+
+    def make(d):
+        return jmd_energy.lennard_jones_pair(d, sigma=3.4, epsilon=0.0104, r_onset=6.0,
+                                             r_cutoff=7.0)
+
     model = from_jax_md(make, cutoff=7.0)
     atoms = argon(repeat=3, temperature=100.0, seed=5)
     box = atoms.cell.array[0, 0]

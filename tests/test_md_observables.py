@@ -236,7 +236,8 @@ def test_nernst_einstein_units_against_scipy_constants():
 
 def test_collective_conductivity_matches_nernst_einstein_for_independent_walkers():
     """Reference: Nernst-Einstein with the exact walker D = s^2 / (2 dt); without cross
-    correlations the ensemble mean of the collective estimate must agree within 4 standard errors."""
+    correlations the ensemble mean of the collective estimate must agree within 4 standard
+    errors."""
     rng = np.random.default_rng(9)
     n_runs, n_frames, dt, vol, temp = 200, 300, 2.0, 800.0, 500.0
     z = np.array([1.0] * 8 + [-2.0] * 4)

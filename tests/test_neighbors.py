@@ -19,7 +19,8 @@ jax.config.update("jax_enable_x64", True)
 
 
 def pair_set(i, j, s):
-    return set(zip(np.asarray(i).tolist(), np.asarray(j).tolist(), map(tuple, np.asarray(s).tolist())))
+    return set(zip(np.asarray(i).tolist(), np.asarray(j).tolist(),
+                   map(tuple, np.asarray(s).tolist())))
 
 
 def ase_pairs(atoms, cutoff):
@@ -87,7 +88,8 @@ def test_skin_update_keeps_every_pair_within_cutoff_and_rebuilds_in_jit():
     # small moves (< skin/2): list is reused and still complete
     moved.positions += rng.uniform(-1, 1, (len(atoms), 3)) * 0.15 / np.sqrt(3)
     small = update(jnp.asarray(moved.positions), jnp.asarray(moved.cell.array), nbrs)
-    assert np.array_equal(np.asarray(small.reference_positions), np.asarray(nbrs.reference_positions))
+    assert np.array_equal(np.asarray(small.reference_positions),
+                          np.asarray(nbrs.reference_positions))
     assert ase_pairs(moved, cutoff) <= jaxpot_pairs(small)
     # a large move triggers a rebuild inside jit
     moved.positions[0] += [0.5, 0.4, 0.0]

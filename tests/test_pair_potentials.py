@@ -134,7 +134,8 @@ def test_invariances(fluid):
     res_cell = evaluate(model, other_cell)
     assert float(res_cell.energy) == pytest.approx(e0, rel=1e-12)
     np.testing.assert_allclose(res_cell.stress, base.stress, atol=1e-12)
-    assert float(evaluate(model, fluid.repeat((2, 1, 2))).energy) == pytest.approx(4 * e0, rel=1e-12)
+    assert float(evaluate(model, fluid.repeat((2, 1, 2))).energy) == pytest.approx(4 * e0,
+                                                                                  rel=1e-12)
 
 
 def test_energy_is_continuous_across_the_cutoff():
@@ -168,11 +169,12 @@ def test_cutoff_functions_against_their_closed_forms():
         squared_polynomial_switch,
     )
     r = np.linspace(0.0, 6.0, 61)
-    np.testing.assert_allclose(cosine_cutoff(r, 5.0), np.where(r < 5, 0.5 * (np.cos(np.pi * r / 5) + 1), 0),
-                               atol=1e-15)
+    np.testing.assert_allclose(cosine_cutoff(r, 5.0),
+                               np.where(r < 5, 0.5 * (np.cos(np.pi * r / 5) + 1), 0), atol=1e-15)
     x = r / 5.0
     p = 6
-    env = 1 - (p + 1) * (p + 2) / 2 * x ** p + p * (p + 2) * x ** (p + 1) - p * (p + 1) / 2 * x ** (p + 2)
+    env = (1 - (p + 1) * (p + 2) / 2 * x ** p + p * (p + 2) * x ** (p + 1)
+           - p * (p + 1) / 2 * x ** (p + 2))
     np.testing.assert_allclose(polynomial_cutoff(r, 5.0, p), np.where(r < 5, env, 0), atol=1e-14)
     from ase.calculators.lj import cutoff_function
     from ase.calculators.morse import fcut

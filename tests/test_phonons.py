@@ -53,14 +53,16 @@ def phonopy_frequencies(ph, q):
 def silicon():
     model = stillinger_weber()
     atoms = bulk("Si", "diamond", a=SI_A0)
-    return model, atoms, phonons(model, atoms, (3, 3, 3)), phonopy_reference(model, atoms, (3, 3, 3))
+    return (model, atoms, phonons(model, atoms, (3, 3, 3)),
+            phonopy_reference(model, atoms, (3, 3, 3)))
 
 
 @pytest.fixture(scope="module")
 def copper():
     model = eam(os.path.join(potentials_dir(), "Cu_mishin1.eam.alloy"))
     atoms = bulk("Cu", "fcc", a=3.615)
-    return model, atoms, phonons(model, atoms, (4, 4, 4)), phonopy_reference(model, atoms, (4, 4, 4))
+    return (model, atoms, phonons(model, atoms, (4, 4, 4)),
+            phonopy_reference(model, atoms, (4, 4, 4)))
 
 
 @pytest.mark.parametrize("system", ["silicon", "copper"])
@@ -138,8 +140,8 @@ def test_qha_thermal_expansion_matches_phonopy_qha(silicon):
     np.testing.assert_allclose(ours.bulk_modulus[:n], ref.bulk_modulus_temperature, rtol=1e-4)
     inner = slice(2, n - 2)  # phonopy differentiates V(T) by its own finite differences
     # phonopy reports the volumetric coefficient beta = 3 alpha (alpha: linear, what we return)
-    np.testing.assert_allclose(3 * ours.thermal_expansion[inner], np.asarray(ref.thermal_expansion)[inner],
-                               atol=2e-8)
+    np.testing.assert_allclose(3 * ours.thermal_expansion[inner],
+                               np.asarray(ref.thermal_expansion)[inner], atol=2e-8)
 
 
 def test_plots_are_written(silicon, tmp_path):

@@ -157,7 +157,8 @@ def test_invariances_and_extensivity(model):
     np.testing.assert_allclose(r.forces, np.asarray(base.forces) @ rot.T, atol=1e-10)
     np.testing.assert_allclose(r.stress, rot @ np.asarray(base.stress) @ rot.T, atol=1e-12)
     assert float(evaluate(model, atoms[[1, 0]]).energy) == pytest.approx(e0, rel=1e-12)
-    assert float(evaluate(model, atoms.repeat((2, 2, 2))).energy) == pytest.approx(8 * e0, rel=1e-12)
+    assert float(evaluate(model, atoms.repeat((2, 2, 2))).energy) == pytest.approx(8 * e0,
+                                                                                 rel=1e-12)
     conventional = bulk("Si", "diamond", a=5.431, cubic=True)
     primitive = bulk("Si", "diamond", a=5.431)
     assert float(evaluate(model, conventional).energy) / 8 == pytest.approx(

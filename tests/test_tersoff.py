@@ -47,7 +47,8 @@ def test_matches_lammps(fname, atoms, species):
 
 def test_published_cohesive_energy():
     """Tersoff, PRB 38, 9902 (1988), Si(C) parameters: diamond Si binds with 4.63 eV/atom."""
-    e = float(evaluate(tersoff(os.path.join(POT, "Si.tersoff")), bulk("Si", "diamond", a=5.432)).energy)
+    e = float(evaluate(tersoff(os.path.join(POT, "Si.tersoff")),
+                       bulk("Si", "diamond", a=5.432)).energy)
     assert e / 2 == pytest.approx(-4.63, abs=5e-3)
 
 

@@ -64,7 +64,8 @@ class ACSF(NamedTuple):
     @property
     def n_features(self) -> int:
         s = len(self.species)
-        return (1 + len(self.g2) + len(self.g3)) * s + (len(self.g4) + len(self.g5)) * s * (s + 1) // 2
+        return ((1 + len(self.g2) + len(self.g3)) * s
+                + (len(self.g4) + len(self.g5)) * s * (s + 1) // 2)
 
     def features(self, positions, cell, species, neighbors) -> jax.Array:
         """(N, F) features; jittable and differentiable w.r.t. positions and cell.

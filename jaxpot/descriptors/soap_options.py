@@ -10,7 +10,8 @@ import numpy as np
 
 from jaxpot.checks import positive_finite
 
-_WEIGHT_PARAMETERS = {"poly": ("r0", "c", "m"), "pow": ("r0", "c", "d", "m"), "exp": ("r0", "c", "d")}
+_WEIGHT_PARAMETERS = {"poly": ("r0", "c", "m"), "pow": ("r0", "c", "d", "m"),
+                      "exp": ("r0", "c", "d")}
 
 
 def weighting_function(options: dict) -> Callable | None:

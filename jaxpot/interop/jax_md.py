@@ -14,9 +14,9 @@ has the opposite sign to ASE's (jaxpot's stress is always ``+(1/V) dE/d(strain)`
 differentiating its periodic displacement w.r.t. the box gives a wrong stress (measured 14% off
 on rattled fcc; fractional input gives forces scaled by the box because of its custom
 derivatives), so the wrapper keeps jax-md's box fixed and brings the cell in through jax-md's
-own ``perturbation`` argument.  Checked against finite differences and jax_md.quantity.  The wrapped energy uses jax-md's minimum-image all-pairs sum, so it is
-only right while the cutoff is below half the smallest cell width; :func:`check_minimum_image`
-raises otherwise.
+own ``perturbation`` argument.  Checked against finite differences and jax_md.quantity.  The
+wrapped energy uses jax-md's minimum-image all-pairs sum, so it is only right while the cutoff
+is below half the smallest cell width; :func:`check_minimum_image` raises otherwise.
 """
 
 from __future__ import annotations

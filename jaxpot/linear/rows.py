@@ -51,7 +51,8 @@ def structure_rows(features_and_jacobian, species_list: tuple[int, ...], quadrat
     # dB_i/dr_j (N_i, nB, N_j, 3): +J at the neighbour's index, -sum_k J at the centre
     onehot = jax.nn.one_hot(neighbors.idx, n + 1, dtype=b.dtype)[..., :n] * vmask[..., None]
     d = jnp.einsum("ifka,ikj->ifja", jac, onehot)
-    d = d - jnp.einsum("ifka->ifa", jac)[:, :, None, :] * jnp.eye(n, dtype=b.dtype)[:, None, :, None]
+    d = d - (jnp.einsum("ifka->ifa", jac)[:, :, None, :]
+             * jnp.eye(n, dtype=b.dtype)[:, None, :, None])
     w = jnp.einsum("ifka,ikb->ifab", jac, vectors)  # dB_i/d(strain) (N, nB, 3, 3)
     w = 0.5 * (w + jnp.swapaxes(w, -1, -2))
     centre_mask = mask.astype(b.dtype)

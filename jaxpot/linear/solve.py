@@ -67,7 +67,8 @@ def rmse(state: QRState, x: np.ndarray) -> float:
     return float(np.sqrt(sum_of_squares(state, x) / state.n_rows)) if state.n_rows else np.nan
 
 
-def solve(states: dict[str, QRState], choice: Choice, penalised: np.ndarray) -> tuple[np.ndarray, float]:
+def solve(states: dict[str, QRState], choice: Choice,
+          penalised: np.ndarray) -> tuple[np.ndarray, float]:
     """Coefficients (P,) and the condition number of the stacked system.
 
     ``penalised`` (P,) bool marks the columns under the ridge."""

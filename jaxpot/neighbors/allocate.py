@@ -114,7 +114,8 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
     widths = perpendicular_widths(frame)
     if stencil is None:
         fine = _grid(widths, radius / 2, pbc, n)
-        stencil = 2 if n >= _FINE_STENCIL_ATOMS and all(g >= 5 for g, p in zip(fine, pbc) if p) else 1
+        stencil = (2 if n >= _FINE_STENCIL_ATOMS and all(g >= 5 for g, p in zip(fine, pbc) if p)
+                   else 1)
     grid = _grid(widths, radius / stencil, pbc, n)
     if min_grid is not None:
         grid = tuple(min(g, m) for g, m in zip(grid, min_grid))
@@ -150,9 +151,11 @@ def allocate_neighbor_list(positions, cell, pbc=(True, True, True), *, cutoff: f
         shifts=jax.device_put(np.zeros((n, 1, 3), np.int32)),
         half_i=None, half_j=None, half_shifts=None,
         reference_positions=jax.device_put(np.asarray(positions_np, dtype)),
-        reference_cell=jax.device_put(np.asarray(cell_np, dtype)), overflow=jax.device_put(np.int32(0)),
+        reference_cell=jax.device_put(np.asarray(cell_np, dtype)),
+        overflow=jax.device_put(np.int32(0)),
         max_count=jax.device_put(np.int32(0)), max_occupancy=jax.device_put(np.int32(0)),
-        binning_origin=jax.device_put(np.asarray(origin, dtype)), binning_frame=jax.device_put(np.asarray(frame, dtype)),
+        binning_origin=jax.device_put(np.asarray(origin, dtype)),
+        binning_frame=jax.device_put(np.asarray(frame, dtype)),
         cutoff=float(cutoff), skin=float(skin), pbc=pbc, method=method, image_range=image_range,
         grid=grid, bin_capacity=bin_capacity, capacity_multiplier=float(capacity_multiplier),
         stencil=int(stencil) if method == "cell_list" else 1,

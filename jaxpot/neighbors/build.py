@@ -130,7 +130,8 @@ def _build_all_pairs(positions, cell, nbrs: NeighborList, capacity: int):
     # the image range must still reach cutoff + skin in the current cell
     widths = _perpendicular_widths_jnp(frame)
     need = jnp.ceil((nbrs.cutoff + nbrs.skin) / widths)
-    geometry_ok = jnp.all(jnp.where(jnp.asarray(nbrs.pbc), need <= jnp.asarray(nbrs.image_range), True))
+    geometry_ok = jnp.all(jnp.where(jnp.asarray(nbrs.pbc),
+                                    need <= jnp.asarray(nbrs.image_range), True))
     return (idx.reshape(-1, capacity)[:n], shifts.reshape(-1, capacity, 3)[:n],
             counts.reshape(-1)[:n], jnp.int32(0), geometry_ok, d2.reshape(-1, capacity)[:n])
 

@@ -149,7 +149,8 @@ class NeighborList:
         return i, j, self.shifts.reshape(-1, 3), j < n
 
     def to_numpy_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Host copy of the valid pairs ``(i, j, S)`` as ``ase.neighborlist.neighbor_list('ijS')``."""
+        """Host copy of the valid pairs ``(i, j, S)`` as
+        ``ase.neighborlist.neighbor_list('ijS')``."""
         if not self.rows:  # the half list from both sides
             i, j, s = (np.asarray(a) for a in (self.half_i, self.half_j, self.half_shifts))
             m = i < self.n_atoms
@@ -223,7 +224,8 @@ def overflow_causes(nbrs: NeighborList) -> list[str]:
 
 
 class NeighborListFns(NamedTuple):
-    """``allocate(positions, cell, pbc)`` on the host and jittable ``update(positions, cell, nbrs)``."""
+    """``allocate(positions, cell, pbc)`` on the host and jittable
+    ``update(positions, cell, nbrs)``."""
 
     allocate: Callable[..., NeighborList]
     update: Callable[[Array, Array, NeighborList], NeighborList]

@@ -92,7 +92,8 @@ def painn(species, cutoff: float = 5.0, *, features: int = 32, layers: int = 3,
 
     Args:
         species: element symbols or Z. cutoff: Å. features: width F (>= 2). layers:
-            interaction blocks (>= 1). n_rbf: Bessel functions (>= 1). activation: see :mod:`jaxpot.nn.layers`.
+            interaction blocks (>= 1). n_rbf: Bessel functions (>= 1). activation: see
+            :mod:`jaxpot.nn.layers`.
         cutoff_kind: "cosine" or "polynomial". seed: initialisation seed.
         dtype: parameter dtype (default JAX's float). params: full params to use instead.
     """

@@ -1,7 +1,8 @@
 """Hyperparameters of network training (:func:`jaxpot.nn.train.train_model`) and of full-batch
-L-BFGS (:func:`jaxpot.nn.lbfgs.train_lbfgs`), checked on construction: every value is a real number, integer or boolean in its range, so a TOML string
-``"false"``, a negative learning rate, ``grad_clip = 0`` (no update ever) or zero epochs is
-refused naming the field instead of returning an untrained model.
+L-BFGS (:func:`jaxpot.nn.lbfgs.train_lbfgs`), checked on construction: every value is a real
+number, integer or boolean in its range, so a TOML string ``"false"``, a negative learning
+rate, ``grad_clip = 0`` (no update ever) or zero epochs is refused naming the field instead of
+returning an untrained model.
 """
 
 from __future__ import annotations
@@ -124,8 +125,8 @@ LBFGS_RULES = {
 
 
 class LbfgsSettings(CheckedSettings, _LbfgsFields):
-    """Settings of :func:`~jaxpot.nn.lbfgs.train_lbfgs`, checked by :data:`LBFGS_RULES` on construction and
-    ``_replace`` (ValueError naming the field)."""
+    """Settings of :func:`~jaxpot.nn.lbfgs.train_lbfgs`, checked by :data:`LBFGS_RULES` on
+    construction and ``_replace`` (ValueError naming the field)."""
 
     __slots__ = ()
     RULES = LBFGS_RULES
