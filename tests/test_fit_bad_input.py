@@ -369,7 +369,7 @@ def test_pipelines_with_label_names_report_atomically(tmp_path, replaced):
 # --------------------------------------------------------------- 6. species, 7. frames as paths
 @pytest.mark.parametrize("species,match", [
     ('"Si"', r'species = \'Si\' must be a list of element symbols, e.g. species = \["Si"\]'),
-    ('["Si", "Xx"]', "unknown species 'Xx'"),
+    ('["Si", "Xx"]', "unknown element symbol 'Xx'"),
     ("[]", "non-empty list"),
 ])
 def test_species_of_a_network_config_are_named(files, species, match):
