@@ -178,13 +178,13 @@ def test_checksum_covers_the_header(tmp_path, field):
 
 def test_version_1_files_still_load(tmp_path):
     """Version 1 (digest over the leaves only) is read with its own rule."""
-    from jaxpot.io.model_file import _digest
+    from jaxpot.io.array_tree import digest
     model, path, atoms = _small_lj_case(tmp_path)
     old = tmp_path / "v1.npz"
 
     def as_version_1(header):
         leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(model.params)]
-        header.update(version=1, sha256=_digest(leaves, None))
+        header.update(version=1, sha256=digest(None, leaves))
 
     _rewrite(path, old, as_version_1)
     loaded = jio.load(old)

@@ -39,11 +39,14 @@ class ArrayFileError(ValueError):
     does not rebuild."""
 
 
-def _digest(header: Mapping, arrays: list[np.ndarray]) -> str:
-    """SHA-256 over the header's fields but ``sha256`` and each array's dtype, shape, bytes."""
+def digest(header: Mapping | None, arrays: list[np.ndarray]) -> str:
+    """SHA-256 over the header's fields but ``sha256`` (canonical JSON: sorted keys, no
+    spaces; None: no header) and each array's dtype, shape and bytes.  The digest of jaxpot's
+    model files and array files alike."""
     h = hashlib.sha256()
-    fields = {k: v for k, v in header.items() if k != "sha256"}
-    h.update(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
+    if header is not None:
+        fields = {k: v for k, v in header.items() if k != "sha256"}
+        h.update(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
     for a in arrays:
         h.update(str(a.dtype).encode())
         h.update(str(a.shape).encode())
@@ -131,7 +134,7 @@ def write_arrays(path: str | os.PathLike, header: Mapping,
     arrays = [np.asarray(a) for _, a in leaves]
     header["leaves"] = [{"path": name, "shape": list(a.shape), "dtype": str(a.dtype)}
                         for (name, _), a in zip(leaves, arrays)]
-    header["sha256"] = _digest(header, arrays)
+    header["sha256"] = digest(header, arrays)
     entries = {f"leaf_{k}": a for k, a in enumerate(arrays)}
     entries[HEADER] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with atomic_write(path) as f:
@@ -167,7 +170,7 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict, list[np.ndarray]]:
             NotImplementedError) as err:
         raise ArrayFileError(f"not a readable .npz array file ({type(err).__name__}: "
                              f"{err})") from None
-    if _digest(header, arrays) != header.get("sha256"):
+    if digest(header, arrays) != header.get("sha256"):
         raise ArrayFileError("checksum mismatch: the file is corrupt or was edited")
     for k, (meta, a) in enumerate(zip(header["leaves"], arrays)):
         if not isinstance(meta, dict) or a.dtype.kind not in ARRAY_KINDS or \

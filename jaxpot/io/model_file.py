@@ -14,7 +14,6 @@ temporary name and renamed, so an interrupted save leaves no half-written model 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -23,6 +22,7 @@ import zipfile
 import jax
 import numpy as np
 
+from jaxpot.io.array_tree import digest
 from jaxpot.io.atomic_file import atomic_write
 from jaxpot.model import EnergyModel
 from jaxpot.model import model_from_spec as _model_from_spec
@@ -44,20 +44,6 @@ def model_from_spec(spec: dict) -> EnergyModel:
         raise ModelFileError(str(err.args[0]) if err.args else str(err)) from None
 
 
-def _digest(arrays: list[np.ndarray], header: dict | None) -> str:
-    """SHA-256 over the header's fields but ``sha256`` (canonical JSON; None: version 1, no
-    header) and each array's dtype, shape and bytes."""
-    h = hashlib.sha256()
-    if header is not None:
-        fields = {k: v for k, v in header.items() if k != "sha256"}
-        h.update(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode())
-    for a in arrays:
-        h.update(str(a.dtype).encode())
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
 def save(model: EnergyModel, path: str | os.PathLike) -> None:
     """Write ``model`` to ``path`` (atomic rename; parent directory must exist)."""
     if not isinstance(model, EnergyModel):
@@ -69,7 +55,7 @@ def save(model: EnergyModel, path: str | os.PathLike) -> None:
     header = {"format": FORMAT, "version": VERSION, "spec": spec, "name": model.name,
               "cutoff": model.cutoff, "part_cutoffs": list(model.part_cutoffs),
               "leaves": [{"shape": list(a.shape), "dtype": str(a.dtype)} for a in leaves]}
-    header["sha256"] = _digest(leaves, header)
+    header["sha256"] = digest(header, leaves)
     arrays = {f"leaf_{k}": a for k, a in enumerate(leaves)}
     arrays["__jaxpot__"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     with atomic_write(path) as f:
@@ -104,8 +90,8 @@ def _read_checked(path: str) -> tuple[dict, list[np.ndarray]]:
     data = np.load(io.BytesIO(raw), allow_pickle=False)
     header = _read_header(data, path)
     leaves = [data[f"leaf_{k}"] for k in range(len(header["leaves"]))]
-    digest = _digest(leaves, header if header["version"] >= 2 else None)
-    if digest != header.get("sha256"):
+    stored = digest(header if header["version"] >= 2 else None, leaves)
+    if stored != header.get("sha256"):
         raise ModelFileError(f"{path}: checksum mismatch, the file is corrupt")
     for k, (meta, a) in enumerate(zip(header["leaves"], leaves)):
         if meta != {"shape": list(a.shape), "dtype": str(a.dtype)}:
