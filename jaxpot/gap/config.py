@@ -30,7 +30,7 @@ import shlex
 import tomllib
 from typing import Any, NamedTuple
 
-from jaxpot.gap.labels import LabelNames
+from jaxpot.gap.labels import PARAMETER_NAMES, LabelNames
 from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings, check_e0
 
 
@@ -56,12 +56,6 @@ _IGNORED = {"verbosity", "openmp_chunk_size", "do_copy_at_file", "sparse_separat
 _DESCRIPTOR_IGNORED = {"covariance_type", "add_species", "n_species", "species_z", "z", "z1",
                        "z2", "print_sparse_index", "sparse_file", "mark_sparse_atoms",
                        "unique_descriptor_tolerance", "unique_hash_tolerance"}
-_LABEL_KEYS = {"energy_parameter_name": "energy", "force_parameter_name": "force",
-               "virial_parameter_name": "virial", "stress_parameter_name": "stress",
-               "config_type_parameter_name": "config_type",
-               "energy_sigma_parameter_name": "energy_sigma",
-               "force_sigma_parameter_name": "force_sigma",
-               "virial_sigma_parameter_name": "virial_sigma"}
 
 
 # ---------------------------------------------------------------------- command-line parsing
@@ -248,7 +242,7 @@ def _job(values: dict, descriptors: list, source: str) -> FitJob:
     gp_file = values.pop("gp_file", None)
     validation = values.pop("validation_file", None)
     names = {}
-    for key, field in _LABEL_KEYS.items():
+    for key, field in PARAMETER_NAMES.items():
         if key in values:
             v = values.pop(key)
             names[field] = None if str(v).lower() in ("none", "") else str(v)

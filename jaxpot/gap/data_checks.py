@@ -17,16 +17,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxpot.gap.labels import LabelNames, TrainingDataError
+from jaxpot.gap.labels import PARAMETER_NAMES, LabelNames, TrainingDataError
 from jaxpot.label_checks import check_names_present
 
 #: gap_fit's key for each LabelNames field
-PARAMETER_KEYS = {"energy": "energy_parameter_name", "force": "force_parameter_name",
-                  "virial": "virial_parameter_name", "stress": "stress_parameter_name",
-                  "config_type": "config_type_parameter_name",
-                  "energy_sigma": "energy_sigma_parameter_name",
-                  "force_sigma": "force_sigma_parameter_name",
-                  "virial_sigma": "virial_sigma_parameter_name"}
+PARAMETER_KEYS = {field: key for key, field in PARAMETER_NAMES.items()}
 
 #: label fields ASE's extxyz reader may move into calculator results (energy, forces, stress)
 _CALCULATOR_KEYS = {"energy", "free_energy", "forces", "stress"}

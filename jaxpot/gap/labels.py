@@ -37,6 +37,15 @@ class LabelNames(NamedTuple):
     virial_sigma: str = "virial_sigma"
 
 
+#: gap_fit's command-line key of each :class:`LabelNames` field
+PARAMETER_NAMES = {"energy_parameter_name": "energy", "force_parameter_name": "force",
+                   "virial_parameter_name": "virial", "stress_parameter_name": "stress",
+                   "config_type_parameter_name": "config_type",
+                   "energy_sigma_parameter_name": "energy_sigma",
+                   "force_sigma_parameter_name": "force_sigma",
+                   "virial_sigma_parameter_name": "virial_sigma"}
+
+
 class Observations(NamedTuple):
     """Labels of one configuration (None where absent) and their noise std."""
 
