@@ -10,7 +10,8 @@ Every model declares the precision it needs (:attr:`jaxpot.EnergyModel.precision
 - ``"float64"``: models fitted by linear algebra in float64 (GAP, SNAP/qSNAP, MTP).  Their
   predictions are large sums of large terms that cancel: a GAP of mlearn Si computed in
   float32 is 35-73 meV/atom and up to 0.19 eV/Å away from its float64 values, ten times its
-  own test error (:func:`float32_deviation` measures it; ``tests/test_precision.py``).
+  own test error (:func:`jaxpot.prediction.float32_deviation` measures it;
+  ``tests/test_precision.py``).
   Every entry point (calculator, ``predict``, properties, MD, uncertainty, and the model's
   own ``energy``) refuses to compute such a model in float32 with :class:`PrecisionError`,
   which says how to enable float64.  A model loaded while float64 was off holds float32
@@ -94,24 +95,3 @@ def _warn_once() -> None:  # the cache is the "once": later calls, from anywhere
         f"round-off; phonons and elastic constants lose digits). Call {ENABLE_X64} before "
         "creating arrays for physics-grade numbers. (Said once per process.)",
         PrecisionWarning, stacklevel=4)
-
-
-def float32_deviation(model, frames) -> dict:
-    """How far ``model``'s float32 predictions are from its float64 ones on ``frames``
-    (ase.Atoms; float64 must be on): ``{"energy_per_atom": eV, "forces": eV/Å}``, the largest
-    absolute differences.  The evidence behind a family's declared precision."""
-    from jaxpot.prediction import predict
-    if not x64_enabled():
-        raise PrecisionError(f"float32_deviation compares with float64: call {ENABLE_X64}")
-    reference = predict(model.replace(precision=FLOAT32), frames, progress=False)
-    with jax.enable_x64(False):
-        single = model.replace(
-            precision=FLOAT32,
-            params=jax.tree_util.tree_map(
-                lambda x: np.asarray(x, np.float32)
-                if np.issubdtype(np.asarray(x).dtype, np.floating) else x, model.params))
-        low = predict(single, frames, progress=False)
-    sizes = np.array([len(a) for a in frames])
-    forces = max(float(np.max(np.abs(a - b))) for a, b in zip(low.forces, reference.forces))
-    return {"energy_per_atom": float(np.max(np.abs(low.energy - reference.energy) / sizes)),
-            "forces": forces}

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from jaxpot.batch import (
@@ -28,7 +29,7 @@ from jaxpot.batch import (
 )
 from jaxpot.label_checks import check_frames as atoms_list
 from jaxpot.model import EnergyModel
-from jaxpot.precision import check_precision
+from jaxpot.precision import ENABLE_X64, FLOAT32, PrecisionError, check_precision, x64_enabled
 from jaxpot.space import VOIGT_PAIRS
 
 _VOIGT_ROWS, _VOIGT_COLS = (np.array(x) for x in zip(*VOIGT_PAIRS))
@@ -102,3 +103,23 @@ def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None,
 def _progress(total: int, show: bool):
     from jaxpot.progress import progress_bar
     return progress_bar(total=total, disable=not show, unit="frame", desc="jaxpot.predict")
+
+
+def float32_deviation(model, frames) -> dict:
+    """How far ``model``'s float32 predictions are from its float64 ones on ``frames``
+    (ase.Atoms; float64 must be on): ``{"energy_per_atom": eV, "forces": eV/Å}``, the largest
+    absolute differences.  The evidence behind a family's declared precision."""
+    if not x64_enabled():
+        raise PrecisionError(f"float32_deviation compares with float64: call {ENABLE_X64}")
+    reference = predict(model.replace(precision=FLOAT32), frames, progress=False)
+    with jax.enable_x64(False):
+        single = model.replace(
+            precision=FLOAT32,
+            params=jax.tree_util.tree_map(
+                lambda x: np.asarray(x, np.float32)
+                if np.issubdtype(np.asarray(x).dtype, np.floating) else x, model.params))
+        low = predict(single, frames, progress=False)
+    sizes = np.array([len(a) for a in frames])
+    forces = max(float(np.max(np.abs(a - b))) for a, b in zip(low.forces, reference.forces))
+    return {"energy_per_atom": float(np.max(np.abs(low.energy - reference.energy) / sizes)),
+            "forces": forces}

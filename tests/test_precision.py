@@ -24,7 +24,8 @@ from jaxpot import gap
 from jaxpot.nn import bpnn
 from jaxpot.nn.train import TrainSettings, train_model
 from jaxpot.potentials import lennard_jones
-from jaxpot.precision import FLOAT64, PrecisionError, check_precision, float32_deviation
+from jaxpot.precision import FLOAT64, PrecisionError, check_precision
+from jaxpot.prediction import float32_deviation
 
 jax.config.update("jax_enable_x64", True)
 
