@@ -20,9 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.mechanics import strain_derivative
-from jaxpot.model import EnergyModel
+from jaxpot.model import EnergyModel, check_host_inputs
 from jaxpot.neighbors import NeighborList, fine_ladder, ladder, reciprocal_grid
 from jaxpot.neighbors.host import host_rows
 from jaxpot.pytree import pytree_dataclass
@@ -255,7 +254,7 @@ def check_frames(model: EnergyModel, frames: Sequence, source: str = "frames") -
         try:
             validate_atoms_input(atoms.positions, atoms.cell.array, atoms.numbers, atoms.pbc)
             check_species_known(atoms.numbers, model.species, model.name)
-            check_model_neutral(model, atoms.numbers)
+            check_host_inputs(model, atoms.numbers)
         except ValueError as err:
             raise type(err)(f"{source}[{i}]: {err}") from None
 

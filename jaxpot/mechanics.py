@@ -17,8 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.electrostatics.neutrality import check_model_neutral
-from jaxpot.model import EnergyModel, check_neighbor_range
+from jaxpot.model import EnergyModel, check_host_inputs, check_neighbor_range
 from jaxpot.space import full_to_voigt, volume
 from jaxpot.structure import check_species_known
 from jaxpot.types import Array
@@ -72,7 +71,7 @@ def check_model_inputs(model: EnergyModel, species: Array, neighbors: Any) -> No
     check_neighbor_range(model, neighbors)
     if not isinstance(species, jax.core.Tracer):
         check_species_known(np.asarray(species), model.species, model.name)
-        check_model_neutral(model, species)  # as itself, not from inside jit
+        check_host_inputs(model, species)  # as itself, not from inside jit
 
 
 def energy_forces_stress(model: EnergyModel, positions: Array, cell: Array, species: Array,

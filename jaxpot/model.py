@@ -51,6 +51,26 @@ def register_model_kind(kind: str, from_spec: Callable[[dict], EnergyModel]) -> 
     _REGISTRY[kind] = from_spec
 
 
+#: host-side checks of concrete inputs, ``check(model, species)``; families add theirs on import
+_HOST_CHECKS: list[Callable[[EnergyModel, Any], None]] = []
+
+
+def register_host_check(check: Callable[[EnergyModel, Any], None]) -> None:
+    """Run ``check(model, species)`` on concrete inputs at every entry point (calculator,
+    ``predict``, properties, MD) before anything is traced: a family's errors that cannot be
+    raised from inside jit as themselves (a charged cell for Ewald) are raised here.  A check
+    returns quickly for models it does not concern.  Registering the same function twice is a
+    no-op."""
+    if check not in _HOST_CHECKS:
+        _HOST_CHECKS.append(check)
+
+
+def check_host_inputs(model: EnergyModel, species) -> None:
+    """Every registered host check of ``model`` on ``species`` (N,) or (B, N) Z."""
+    for check in _HOST_CHECKS:
+        check(model, species)
+
+
 def registered_kinds() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxpot.model import register_host_check
 from jaxpot.types import Array
 
 #: largest |net charge| (e) accepted as neutral
@@ -97,3 +98,6 @@ def check_model_neutral(model, species) -> None:
         known = (z >= 0) & (z < len(table))
         totals = np.sum(np.where(known, table[np.where(known, z, 0)], 0.0), axis=-1)
         _raise_if_charged(totals, name)
+
+
+register_host_check(check_model_neutral)  # every entry point runs it (jaxpot.model)

@@ -29,12 +29,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.md.chunk import init_jit
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.replicas import ReplicaResult, run_stacked, tree_row
 from jaxpot.md.state import Integrator, MDError, MDState
+from jaxpot.model import check_host_inputs
 from jaxpot.neighbors import NeighborList, allocate_for_model, ladder, pad_neighbor_list
 from jaxpot.pytree import stack_trees
 from jaxpot.structure import as_structure, check_species_known
@@ -143,7 +143,7 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
         species, masses, _ = host_view(atoms)
         try:
             check_species_known(species, model.species, model.name)
-            check_model_neutral(model, species)
+            check_host_inputs(model, species)
             masses_all.append(integrator_masses(first, species, masses))
         except (ValueError, MDError) as err:
             raise type(err)(f"run_batch: systems[{s}]: {err}") from None

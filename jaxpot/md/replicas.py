@@ -20,12 +20,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.compiler import compiler_options, run_once_programs
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.md import chunk
 from jaxpot.md.chunk import chunk_steps, init_jit, observe
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.output import MDLog, state_to_atoms
 from jaxpot.md.state import Integrator, MDError
+from jaxpot.model import check_host_inputs
 from jaxpot.neighbors import (
     NeighborListOverflowError,
     allocate_for_model,
@@ -162,7 +162,7 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
     first = integrators[0]
     species, masses, pbc = host_view(atoms)
     check_species_known(species, first.model.species, first.model.name)
-    check_model_neutral(first.model, species)
+    check_host_inputs(first.model, species)
     if first.kind == "npt" and not all(pbc):
         raise MDError(f"run_replicas: a barostat needs a periodic cell, got pbc={list(pbc)}")
     masses = integrator_masses(first, species, masses)

@@ -22,7 +22,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.driver import run_chunks
-from jaxpot.electrostatics.neutrality import check_model_neutral
 from jaxpot.io.paths import check_outputs
 from jaxpot.md.chunk import run_chunk, start
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
@@ -36,6 +35,7 @@ from jaxpot.md.output import (
     state_to_atoms,
 )
 from jaxpot.md.state import Integrator, MDError, MDState
+from jaxpot.model import check_host_inputs
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import check_precision
 from jaxpot.structure import Structure, as_structure, check_species_known
@@ -128,7 +128,7 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     model = integrator.model
     species, masses, pbc = host_view(atoms)
     check_species_known(species, model.species, model.name)
-    check_model_neutral(model, species)
+    check_host_inputs(model, species)
     if integrator.kind == "npt" and not all(pbc):
         raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
                       f"lattice vectors), got pbc={list(pbc)}")

@@ -9,8 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.compiler import run_once_programs
-from jaxpot.electrostatics.neutrality import check_model_neutral
-from jaxpot.model import EnergyModel
+from jaxpot.model import EnergyModel, check_host_inputs
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import check_precision
 from jaxpot.space import voigt_strain_to_full
@@ -41,7 +40,7 @@ def prepare(model: EnergyModel, atoms, skin: float = 0.0) -> Prepared:
     check_precision(model, "jaxpot.properties")
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     check_species_known(np.asarray(structure.species), model.species, model.name)
-    check_model_neutral(model, np.asarray(structure.species))
+    check_host_inputs(model, np.asarray(structure.species))
     nbrs = allocate_for_model(model, np.asarray(structure.positions),
                               np.asarray(structure.cell), structure.pbc, skin=skin)
     return Prepared(structure, nbrs)
