@@ -243,9 +243,15 @@ MD_MODELS = {"lj": "LJ (LAMMPS in.lj)", "sw": "Stillinger–Weber Si",
 PEER_NAMES = {"lammps": "LAMMPS", "jax_md": "jax-md", "ase": "ASE"}
 
 
+#: MD runs, newest first (git history): a comparison (model, atoms, precision, peer) is taken
+#: from the newest run that has it, so an older run's number never stands beside a newer one
+#: of the same thing (LJ at 256,000 atoms against LAMMPS: md_lj_eam_tail_tiles.json)
+MD_RUNS = ("md_all_sw_analytic.json", "md_lj_eam_tail_tiles.json", "md_lj_256k.json")
+
+
 def md() -> str:
-    rows = []
-    for name in ("md_all_sw_analytic.json", "md_lj_256k.json"):
+    rows, seen = [], set()
+    for name in MD_RUNS:
         d = load(name)
         for r in d["rows"]:
             if r["code"] != "jaxpot":
@@ -257,6 +263,10 @@ def md() -> str:
                     continue
                 if p["code"] == "ase" and r["precision"] != "float64":
                     continue
+                key = (r["model"], r["atoms"], r["precision"], p["code"])
+                if key in seen:
+                    continue
+                seen.add(key)
                 nan = " (its run ended in NaN)" if isinstance(p.get("E_end"), float) and \
                     math.isnan(p["E_end"]) else ""
                 rows.append({
