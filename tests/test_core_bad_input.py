@@ -174,3 +174,15 @@ def test_strings_where_numbers_belong_are_named(tmp_path, capsys):
     assert main(["relax", str(tmp_path / "random.bin")]) == 2
     err = capsys.readouterr().err
     assert "random.bin: cannot be read as a structure file" in err and "unexpected" not in err
+
+
+def test_wrong_objects_and_missing_folders_are_named(tmp_path):
+    """md.nve("sw") and a model saved into a folder that does not exist: named, not an
+    integrator of a string or an error about a hidden temporary file."""
+    from jaxpot import md
+    with pytest.raises(TypeError, match="md.nve needs a jaxpot EnergyModel, got str"):
+        md.nve("sw", 1.0)
+    with pytest.raises(TypeError, match="md.npt needs a jaxpot EnergyModel"):
+        md.npt(None, 1.0, 300.0)
+    with pytest.raises(jaxpot.ModelFileError, match="the folder .*nope does not exist"):
+        jaxpot.save(stillinger_weber(), tmp_path / "nope" / "sw.jaxpot")

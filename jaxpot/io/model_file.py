@@ -51,6 +51,9 @@ def save(model: EnergyModel, path: str | os.PathLike) -> None:
     spec = json.loads(model.spec)
     if spec.get("kind") in (None, "unknown"):
         raise ModelFileError(f"{model.name} has no spec and cannot be saved")
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise ModelFileError(f"cannot save to {path}: the folder {folder} does not exist")
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(model.params)]
     header = {"format": FORMAT, "version": VERSION, "spec": spec, "name": model.name,
               "cutoff": model.cutoff, "part_cutoffs": list(model.part_cutoffs),

@@ -16,6 +16,7 @@ from jaxpot.batch import masked_energy_forces_stress
 from jaxpot.md.state import (
     Integrator,
     MDState,
+    check_model,
     check_positive,
     kinetic_energy,
     masses_option,
@@ -86,6 +87,7 @@ def total_energy(integrator: Integrator, state: MDState):
 def nve(model: EnergyModel, timestep: float = 1.0, *, masses=None) -> Integrator:
     """Microcanonical velocity Verlet; ``timestep`` in fs, ``masses`` ``{Z or symbol: amu}``
     overrides ASE's masses."""
+    check_model(model, "nve")
     check_positive(timestep=timestep)
     return Integrator(model=model, params={"dt": timestep * fs}, kind="nve",
                       options=(("masses", masses_option(masses)),))
@@ -118,6 +120,7 @@ def langevin(model: EnergyModel, timestep: float, temperature: float, friction: 
         timestep: fs. temperature: K. friction: gamma in 1/fs (0.01/fs = a 100 fs
             velocity memory is a gentle, typical choice).
     """
+    check_model(model, "langevin")
     check_positive(timestep=timestep, temperature=temperature, friction=friction)
     return Integrator(model=model, params={"dt": timestep * fs, "kT": kB * temperature,
                                            "gamma": friction / fs},

@@ -17,6 +17,7 @@ from jaxpot.md.state import (
     ChainState,
     Integrator,
     MDState,
+    check_model,
     check_positive,
     masses_option,
     register_integrator,
@@ -108,6 +109,7 @@ def nose_hoover(model: EnergyModel, timestep: float, temperature: float, tau: fl
         chain: number of thermostats in the chain. loops: Suzuki–Yoshida sub-steps.
     """
     tau = 100.0 * timestep if tau is None else tau
+    check_model(model, "nose_hoover")
     check_positive(timestep=timestep, temperature=temperature, tau=tau)
     if int(chain) < 1 or int(loops) < 1:
         raise ValueError(f"chain and loops must be >= 1, got chain={chain}, loops={loops}")

@@ -31,6 +31,7 @@ from jaxpot.md.state import (
     CellState,
     Integrator,
     MDState,
+    check_model,
     check_positive,
     exprel,
     kinetic_tensor,
@@ -58,6 +59,7 @@ def npt(model: EnergyModel, timestep: float, temperature: float, pressure: float
     """
     tau_t = 100.0 * timestep if tau_t is None else tau_t
     tau_p = 1000.0 * timestep if tau_p is None else tau_p
+    check_model(model, "npt")
     check_positive(timestep=timestep, temperature=temperature, tau_t=tau_t, tau_p=tau_p)
     if not isinstance(pressure, (int, float)) or not math.isfinite(pressure):
         raise ValueError(f"pressure must be a finite number in GPa, got {pressure!r}")

@@ -180,6 +180,13 @@ def register_integrator(kind: str, init: Callable, step: Callable, conserved: Ca
     _KINDS[kind] = (init, step, conserved)
 
 
+def check_model(model, integrator: str) -> None:
+    """Refuse anything but a jaxpot EnergyModel as an integrator's model (TypeError)."""
+    if not isinstance(model, EnergyModel):
+        raise TypeError(f"md.{integrator} needs a jaxpot EnergyModel, got {type(model).__name__} "
+                        f"{model!r:.60}")
+
+
 def check_positive(**values: float) -> None:
     """Refuse non-positive or non-finite settings before anything compiles."""
     for name, v in values.items():
