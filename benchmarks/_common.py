@@ -166,7 +166,7 @@ def append_row(name: str, row: dict) -> str:
 def add_carve_argument(parser) -> None:
     """``--random-carve``: the trainers' plain random validation carve of the runs before
     2026-11-29 (default: theirs now, stratified by config_type;
-    jaxpot.training_data.validation_carve)."""
+    jaxpot.training.splits.validation_carve)."""
     parser.add_argument("--random-carve", action="store_true",
                         help="the plain random validation carve of runs before 2026-11-29 "
                              "(default: stratified by config_type)")

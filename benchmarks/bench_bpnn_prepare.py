@@ -22,9 +22,9 @@ import json, os, time, jax
 from ase.io import read
 import jaxpot
 from jaxpot.nn import bpnn, fixed_features
-from jaxpot.nn.data import build_dataset
+from jaxpot.training.dataset import build_dataset
 from jaxpot.testing import CompilationCounter
-from jaxpot.training_data import read_labels_checked
+from jaxpot.training.labels import read_labels_checked
 frames = read(os.path.join(os.path.dirname(jaxpot.__file__), "data",
                            "si_mlearn_train_subset.extxyz"), ":")
 model = bpnn(["Si"], 5.0)

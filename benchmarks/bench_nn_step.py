@@ -53,7 +53,6 @@ def training_step(model, frames, n_frames: int = 60, settings=None, members: int
     ms per step over an epoch of them (best of 2)."""
     import numpy as np
 
-    from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
     from jaxpot.nn.train import (
         TrainSettings,
@@ -64,6 +63,8 @@ def training_step(model, frames, n_frames: int = 60, settings=None, members: int
         resolved,
         training_view,
     )
+    from jaxpot.training.dataset import build_dataset, epoch_plan
+    from jaxpot.training.labels import read_labels_checked
     frames = frames[:n_frames]
     labels = read_labels_checked(frames, None, "mlearn Si")
     settings = resolved(settings or TrainSettings(), model)

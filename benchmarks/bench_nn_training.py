@@ -49,7 +49,6 @@ def main():
 
     # ---------------------------------------------------------------- jaxpot
     from jaxpot.nn import bpnn
-    from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
     from jaxpot.nn.normalization import fit_normalization
     from jaxpot.nn.train import (
         TrainSettings,
@@ -60,6 +59,8 @@ def main():
         resolved,
         training_view,
     )
+    from jaxpot.training.dataset import build_dataset, epoch_plan
+    from jaxpot.training.labels import read_labels_checked
     model = bpnn(["Si"], 5.0)
     labels = read_labels_checked(frames)
     t0 = time.perf_counter()

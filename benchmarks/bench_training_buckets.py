@@ -8,7 +8,7 @@
 element: mlearn's training split at 5 Å; a file: its frames at 5 Å (``fcc_eam_set.py``'s).
 The trainer's own 10 % validation carve, the default network of ``--model``, ``--epochs``
 epochs.  Two runs, one after the other in fresh processes
-pinned to the same core: tight buckets (``jaxpot.nn.data.build_dataset(tight=True)``: atoms
+pinned to the same core: tight buckets (``jaxpot.training.dataset.build_dataset(tight=True)``: atoms
 and neighbour slots on the fine ladder, a small bucket joins a larger shape only while the
 padding stays within a quarter of the set's atoms), coarse ones (``tight=False``, an
 accelerator's: atoms on the coarse ladder, every bucket of fewer than 16 frames merged
@@ -51,13 +51,13 @@ MODES = {"tight": {"tight": True}, "coarse": {"tight": False},
 
 
 def worker(name: str, model: str, epochs: int, mode: str) -> dict:
-    import jaxpot.nn.data
+    import jaxpot.training.dataset
     from jaxpot.nn.normalization import pair_count
     from jaxpot.nn.pipeline import train
-    from jaxpot.training_data import validation_carve
+    from jaxpot.training.splits import validation_carve
     train_frames, species, cutoff = training_set(name)
     shapes = []
-    build = jaxpot.nn.data.build_dataset
+    build = jaxpot.training.dataset.build_dataset
 
     def recording(*args, **kwargs):  # (frames, atoms, neighbour slots) of each bucket
         dataset = build(*args, **{**kwargs, **MODES[mode]})

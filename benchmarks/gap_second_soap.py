@@ -31,8 +31,8 @@ from jaxpot import gap
 from jaxpot.batch import frame_pairs
 from jaxpot.evaluation import evaluate
 from jaxpot.gap.design import set_alpha, sparse_covariance, structure_rows
-from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
 from jaxpot.gap.terms import soap_gp
+from jaxpot.training.qr import cholesky_upper, qr_init, qr_solve, qr_update
 
 gap_fit = importlib.import_module("jaxpot.gap.fit")  # the module (gap.fit is the function)
 SECOND = {"cutoff": 3.0, "n_max": 8, "l_max": 6, "atom_sigma": 0.3, "zeta": 2, "n_sparse": 1000,

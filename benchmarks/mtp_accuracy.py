@@ -53,8 +53,8 @@ def main():
     from jaxpot.linear import LinearFitSettings
     from jaxpot.linear.mtp_fit import fit_mtp
     from jaxpot.linear.pipeline import shortest_distance
-    from jaxpot.nn.lbfgs import LbfgsSettings
-    from jaxpot.nn.loss import LossWeights
+    from jaxpot.training.lbfgs import LbfgsSettings
+    from jaxpot.training.weights import LossWeights
     el = args.element
     train, test = mlearn_splits(el, args.data)
     r_min = max(0.0, round(shortest_distance(train) - 0.2, 2))

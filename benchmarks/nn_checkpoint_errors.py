@@ -35,7 +35,7 @@ def main():
 
     import jaxpot
     from jaxpot.evaluation import evaluate
-    from jaxpot.training_data import validation_carve
+    from jaxpot.training.splits import validation_carve
     frames = [a for path in args.train for a in read(path, ":")]
     _, va = validation_carve(frames, args.fraction, args.seed, not args.random_carve)
     val = [frames[i] for i in va]

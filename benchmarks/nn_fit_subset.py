@@ -31,8 +31,8 @@ def main():
     warnings.filterwarnings("ignore", message=".*float64 is off")
     from jaxpot.evaluation import evaluate
     from jaxpot.nn import mace
-    from jaxpot.nn.loss import LossWeights
     from jaxpot.nn.train import TrainSettings, train_model
+    from jaxpot.training.weights import LossWeights
     train, _ = mlearn_splits(args.element, SHARED_DATA)
     picked = [a for a in train if a.info.get("config_type") == args.type]
     others = [a for a in train if a.info.get("config_type") == "AIMD-NVT"][:args.count]

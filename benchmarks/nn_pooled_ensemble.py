@@ -30,7 +30,7 @@ def loss(overall: dict) -> float:
     """The weighted loss of ``LossWeights()`` (the trainer's default for every kind when the
     models pooled here were trained; MACE's stage two still ends on it) from an evaluation's
     RMSEs (meV/atom, eV/Å, GPa)."""
-    from jaxpot.nn.loss import LossWeights
+    from jaxpot.training.weights import LossWeights
     w = LossWeights()
     return ((overall["energy_rmse"] / (1e3 * w.energy)) ** 2
             + (overall["force_rmse"] / w.forces) ** 2 + (overall["stress_rmse"] / w.stress) ** 2)
@@ -48,9 +48,9 @@ def main():
     import jaxpot
     from jaxpot.evaluation import evaluate
     warnings.filterwarnings("ignore", message=".*float64 is off")  # float32, as trained
-    from jaxpot.nn.data import read_labels_checked
     from jaxpot.nn.ensemble import calibrate, members, pooled
-    from jaxpot.training_data import validation_carve
+    from jaxpot.training.labels import read_labels_checked
+    from jaxpot.training.splits import validation_carve
     data = args.data or os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
     train_frames, test_frames = mlearn_splits(args.element, data)
     _, va = validation_carve(train_frames, 0.1, 0, stratify=not args.random_carve)

@@ -39,7 +39,7 @@ def main():
 
     from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
     from jaxpot.nn.normalization import pair_count
-    from jaxpot.training_data import validation_carve
+    from jaxpot.training.splits import validation_carve
     frames = mlearn_frames(args.element, "training", args.data)
     rest, val = validation_carve(frames, 0.1, 0, not args.random_carve)  # the trainer's
     order = np.random.default_rng(args.seed).permutation(rest)

@@ -29,7 +29,7 @@ from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import Structure, StructureError
 
 _SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver",
-                "gap", "testing", "md", "nn", "linear")
+                "gap", "testing", "md", "nn", "linear", "training", "evaluation")
 
 
 def __getattr__(name: str):

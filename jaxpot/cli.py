@@ -64,7 +64,7 @@ def relax_command(args) -> int:
     check_outputs({"relaxed structure file": args.output},
                   {"structure file": path,
                    "model file": args.model if os.path.exists(args.model) else None})
-    from jaxpot.gap.pipeline import read_frames
+    from jaxpot.training.frames import read_frames
     atoms = read_frames(path)[-1]  # the last structure, as ase.io.read; errors name the file
     model = _model(args.model)
     print(f"jaxpot relax: {len(atoms)} atoms ({atoms.get_chemical_formula()}) from {path}")
@@ -132,9 +132,9 @@ def evaluate_command(args) -> int:
 
     import jaxpot
     from jaxpot.evaluation import evaluate
-    from jaxpot.gap.pipeline import read_frames
     from jaxpot.io.atomic_file import atomic_write
     from jaxpot.io.paths import check_outputs
+    from jaxpot.training.frames import read_frames
     check_outputs({"JSON report": args.json}, {"model file": args.model, "test file": args.files})
     model = jaxpot.load(args.model)
     sets = {path: read_frames(path) for path in args.files}  # every file read before any work

@@ -7,8 +7,9 @@
 
 Reference labels are ASE's stored calculator results (energy, forces, stress), or with
 ``names`` the named ``atoms.info`` / ``atoms.arrays`` keys (gap_fit style; virial = -stress *
-volume, eV, 9 numbers), falling back to calculator results where a named key is absent.  A
-missing label is skipped for that frame.  Units: energy errors meV/atom ((E_pred - E_ref)/N),
+volume, eV, 9 numbers), falling back to calculator results where a named key is absent
+(read by :mod:`jaxpot.training.labels`, the one reader of labels).  A missing label is
+skipped for that frame.  Units: energy errors meV/atom ((E_pred - E_ref)/N),
 forces eV/Å (all components), stress GPa (6 Voigt components xx yy zz yz xz xy).
 """
 
@@ -18,36 +19,21 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from ase import units
-from ase.calculators.calculator import PropertyNotImplementedError
-from ase.stress import full_3x3_to_voigt_6_stress
 
 from jaxpot.io.atomic_file import atomic_write
-from jaxpot.label_checks import check_frames, check_names_present, check_stress_plausible
 from jaxpot.prediction import predict
+from jaxpot.structure import check_frames
+from jaxpot.training.labels import (
+    LabelKeys,
+    check_chosen_names_present,
+    label_keys,
+    read_labels,
+)
 
 GPA = units.GPa  #: 1 GPa in eV/Å^3 (1 eV/Å^3 = 160.21766208 GPa)
-
-
-class LabelKeys(NamedTuple):
-    """info/arrays key names of the labels (None: do not evaluate that quantity)."""
-
-    energy: str | None = "energy"
-    forces: str | None = "forces"
-    virial: str | None = "virial"
-    config_type: str = "config_type"
-
-
-class Labels(NamedTuple):
-    """energy eV or None, forces (N,3) eV/Å or None, stress (6,) eV/Å^3 or None."""
-
-    energy: float | None
-    forces: np.ndarray | None
-    stress: np.ndarray | None
-    config_type: str
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -158,64 +144,6 @@ def evaluate(model, frames: Sequence, *, names: LabelKeys | Mapping | None = Non
     return Evaluation(overall, groups, energy, forces, stress)
 
 
-def label_keys(names: LabelKeys | Mapping | object | None) -> LabelKeys | None:
-    """Normalise ``names`` (LabelKeys, dict, or gap's LabelNames with ``force``) to LabelKeys."""
-    if names is None or isinstance(names, LabelKeys):
-        return names
-    if isinstance(names, Mapping):
-        unknown = set(names) - set(LabelKeys._fields) - {"force"}
-        if unknown:
-            raise ValueError(f"unknown label names {sorted(unknown)}; use {LabelKeys._fields}")
-        get = names.get
-    else:
-        def get(key, default=None):
-            return getattr(names, key, default)
-    d = LabelKeys()
-    return LabelKeys(get("energy", d.energy), get("forces", get("force", d.forces)),
-                     get("virial", d.virial), get("config_type", d.config_type))
-
-
-def check_chosen_names_present(frames: Sequence, names, keys: LabelKeys | None,
-                               where: str) -> None:
-    """Refuse label keys the caller chose (``names`` given, keys other than the defaults)
-    that no frame carries: a misspelt key must not fall back to calculator results."""
-    if names is None or keys is None:
-        return
-    default = LabelKeys()
-    chosen = {role: key for role, key in keys._asdict().items()
-              if role != "config_type" and key is not None and key != getattr(default, role)}
-    check_names_present(frames, chosen, where)
-
-
-def read_labels(atoms, keys: LabelKeys | None, where: str) -> Labels:
-    """Reference labels of one frame (named keys first, then calculator results)."""
-    k = keys or LabelKeys(None, None, None)
-    energy = _checked(_label(atoms, k.energy, "energy"), (), "energy", where)
-    forces = _checked(_label(atoms, k.forces, "forces"), (len(atoms), 3), "forces", where)
-    virial = _checked(_label(atoms, k.virial, None), (3, 3), "virial", where)
-    if virial is not None:
-        stress = virial_to_stress(virial, atoms)
-    else:
-        s = _label(atoms, None, "stress")
-        s = full_3x3_to_voigt_6_stress(np.asarray(s, float)) if np.shape(s) == (3, 3) else s
-        stress = _checked(s, (6,), "stress", where)
-    if stress is not None:
-        check_stress_plausible(stress, where)
-    if energy is None and forces is None and stress is None:
-        looked = "" if keys is None else f"keys {k.energy!r}, {k.forces!r}, {k.virial!r} and "
-        raise ValueError(f"{where}: no energy, forces or stress labels (looked for {looked}"
-                         "ASE calculator results)")
-    kind = atoms.info.get(keys.config_type if keys else "config_type", "default")
-    return Labels(None if energy is None else float(energy), forces, stress, str(kind))
-
-
-def virial_to_stress(virial: np.ndarray, atoms) -> np.ndarray | None:
-    """(3,3) virial eV -> (6,) Voigt stress eV/Å^3 = -sym(virial)/volume; None without a 3D cell."""
-    if atoms.cell.rank < 3:
-        return None
-    return full_3x3_to_voigt_6_stress(-0.5 * (virial + virial.T) / atoms.get_volume())
-
-
 def group_metrics(energy: Parity, forces: Parity, stress: Parity, sizes: np.ndarray) -> Metrics:
     """Metrics of one group; ``sizes`` (n_configs,) atoms per config of the group."""
     e = _mae_rmse(1000.0 * (energy.predicted - energy.reference))
@@ -286,33 +214,6 @@ def parity_figure(data: Parity, label: str, title: str):
     ax.legend(fontsize="small", markerscale=2)
     fig.tight_layout()
     return fig
-
-
-def _label(atoms, key: str | None, prop: str | None):
-    """``info``/``arrays[key]`` if present, else the stored calculator result ``prop``, or None."""
-    if key is not None and (key in atoms.info or key in atoms.arrays):
-        return atoms.info[key] if key in atoms.info else atoms.arrays[key]
-    if prop is None or atoms.calc is None:
-        return None
-    try:  # None when absent or stale; never computes
-        return atoms.calc.get_property(prop, atoms, allow_calculation=False)
-    except PropertyNotImplementedError:
-        return None
-
-
-def _checked(value, shape: tuple, what: str, where: str) -> np.ndarray | None:
-    """``value`` as a finite float array of ``shape`` (flat input allowed but for forces)."""
-    if value is None:
-        return None
-    try:
-        x = np.asarray(value, float)
-    except (TypeError, ValueError):
-        x = np.array([np.nan])
-    if not (x.shape == shape or (x.size == math.prod(shape) and what != "forces")) \
-            or not np.all(np.isfinite(x)):
-        raise ValueError(f"{where}: reference {what} must be finite numbers of shape {shape}, "
-                         f"got {value!r:.60}")
-    return x.reshape(shape)
 
 
 def _stack(arrays: list, width: int) -> np.ndarray:

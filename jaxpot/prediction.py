@@ -27,10 +27,10 @@ from jaxpot.batch import (
     packed_batches,
     plan_buckets,
 )
-from jaxpot.label_checks import check_frames as atoms_list
 from jaxpot.model import EnergyModel
 from jaxpot.precision import ENABLE_X64, FLOAT32, PrecisionError, check_precision, x64_enabled
 from jaxpot.space import VOIGT_PAIRS
+from jaxpot.structure import check_frames as atoms_list
 
 _VOIGT_ROWS, _VOIGT_COLS = (np.array(x) for x in zip(*VOIGT_PAIRS))
 

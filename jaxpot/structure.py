@@ -6,6 +6,8 @@ numbers Z (int32), masses in amu; ``pbc`` is static (part of the tree structure)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import ase
 import jax.numpy as jnp
 import numpy as np
@@ -58,6 +60,26 @@ def as_structure(atoms_or_structure, dtype=None) -> Structure:
     if isinstance(atoms_or_structure, ase.Atoms):
         return Structure.from_ase(atoms_or_structure, dtype=dtype)
     raise TypeError(f"expected ase.Atoms or jaxpot.Structure, got {type(atoms_or_structure)!r}")
+
+
+def check_frames(frames, what: str = "frames") -> list:
+    """``frames`` as a list of ase.Atoms; a path, a string or any other item is refused,
+    naming its index (read files with ``ase.io.read(path, ":")`` first)."""
+    if isinstance(frames, ase.Atoms):
+        raise TypeError(f"{what}: expected a list of ase.Atoms, got a single ase.Atoms "
+                        "(wrap it in a list)")
+    if isinstance(frames, (str, bytes)) or not isinstance(frames, Sequence) and not hasattr(
+            frames, "__iter__"):
+        raise TypeError(f"{what}: expected a list of ase.Atoms, got {type(frames).__name__} "
+                        f"{frames!r:.80}; read a file with ase.io.read(path, ':')")
+    frames = list(frames)
+    for i, atoms in enumerate(frames):
+        if not isinstance(atoms, ase.Atoms):
+            hint = (" (a path: read it with ase.io.read(path, ':') first)"
+                    if isinstance(atoms, (str, bytes)) or hasattr(atoms, "__fspath__") else "")
+            raise TypeError(f"{what}[{i}] is {type(atoms).__name__} {atoms!r:.80}, not "
+                            f"ase.Atoms{hint}")
+    return frames
 
 
 def validate_atoms_input(positions, cell, species, pbc) -> None:

@@ -13,13 +13,13 @@ import pytest
 from ase.build import bulk
 
 from jaxpot.gap import checkpoint as gap_checkpoint
-from jaxpot.gap.pipeline import write_json
-from jaxpot.gap.solve import QRState
 from jaxpot.gap.uncertainty import save_posterior
 from jaxpot.io.atomic_file import atomic_write
 from jaxpot.linear import checkpoint as linear_checkpoint
 from jaxpot.md.output import TrajectoryWriter
-from jaxpot.nn import checkpoint as nn_checkpoint
+from jaxpot.training import checkpoint as training_checkpoint
+from jaxpot.training.frames import write_json
+from jaxpot.training.qr import QRState
 
 
 def _state(m: int = 3) -> QRState:
@@ -28,19 +28,20 @@ def _state(m: int = 3) -> QRState:
 
 
 def _nn(path):
-    nn_checkpoint.save(path, {"w": np.ones((2, 3)), "b": np.zeros(3)}, {"epoch": 4})
-    with np.load(path) as data:
-        assert json.loads(str(data["header"])) == {"epoch": 4}
-        assert data["leaf_00000"].shape == (3,) and data["leaf_00001"].shape == (2, 3)
+    training_checkpoint.save_tree(path, "training run", "fp", {"w": np.ones((2, 3)),
+                                                               "b": np.zeros(3)}, {"epoch": 4})
+    header, arrays = training_checkpoint.load(path, "training run", "fp")
+    assert header == {"epoch": 4}
+    assert arrays["leaf_00000"].shape == (3,) and arrays["leaf_00001"].shape == (2, 3)
 
 
 def _gap(path):
     point = gap_checkpoint.Checkpoint(soap_sparse=np.eye(2), soap_counts=(2,), pair_sparse=None,
                                       e0=np.array([-1.5]), state=_state(), done=np.array([0, 2]))
     gap_checkpoint.save(path, point, "abc")
-    with np.load(path) as data:
-        assert str(data["digest"]) == "abc" and data["done"].tolist() == [0, 2]
-        np.testing.assert_array_equal(data["r"], _state().r)
+    loaded = gap_checkpoint.load(path, "abc")
+    assert loaded.done.tolist() == [0, 2] and loaded.pair_sparse is None
+    np.testing.assert_array_equal(loaded.state.r, _state().r)
 
 
 def _linear(path):

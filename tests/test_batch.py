@@ -96,8 +96,8 @@ def test_small_buckets_merge_up_only_within_the_padding_allowed():
     cell (56 padding atoms of 392 x 0.25 = 98 allowed) still moves up.  Tight buckets also
     round atoms on the fine ladder; both kinds round neighbour slots on it: the 28 neighbours
     of diamond Si within 5 Å (4 + 12 + 12) fill 28 slots, not the coarse ladder's 32."""
-    from jaxpot.evaluation import Labels
-    from jaxpot.nn.data import build_dataset
+    from jaxpot.training.dataset import build_dataset
+    from jaxpot.training.labels import Labels
     model = lennard_jones(sigma=2.1, epsilon=0.01, cutoff=5.0)
     small = bulk("Si", "diamond", a=5.43, cubic=True)
     big = small.repeat((2, 2, 2))
@@ -123,9 +123,10 @@ def test_tight_and_coarse_training_buckets_give_the_same_loss():
     """Padding changes no number: the training loss's error sums over a set of mixed sizes
     (rattled 8- and 64-atom diamond cells labelled by Stillinger-Weber, predicted by an LJ) are
     the same in tight buckets (two shapes, fine ladder) as in coarse ones (one shape)."""
-    from jaxpot.evaluation import Labels
-    from jaxpot.nn.data import build_dataset
-    from jaxpot.nn.loss import LossWeights, add_sums, batch_loss
+    from jaxpot.training.dataset import build_dataset
+    from jaxpot.training.labels import Labels
+    from jaxpot.training.loss import add_sums, batch_loss
+    from jaxpot.training.weights import LossWeights
     model = lennard_jones(sigma=2.1, epsilon=0.01, cutoff=5.0)
     labeller = stillinger_weber()
     frames, labels = [], []

@@ -113,7 +113,7 @@ def test_frames_given_as_paths_are_named(tmp_path):
     """predict(model, ["a.xyz"]) says to read the file, instead of "'str' object has no
     attribute 'info'"."""
     from jaxpot.evaluation import evaluate
-    from jaxpot.training_data import read_labels_checked
+    from jaxpot.training.labels import read_labels_checked
     model = stillinger_weber()
     for call in (lambda f: jaxpot.predict(model, f), lambda f: evaluate(model, f),
                  lambda f: read_labels_checked(f)):
@@ -127,8 +127,7 @@ def test_stress_labels_in_gpa_are_refused_naming_the_configuration():
     """A file whose stresses are GPa numbers (ASE expects eV/Å^3): 160x too large, refused as
     a unit mistake naming the frame, by the evaluation and by every trainer's label reader."""
     from jaxpot.evaluation import evaluate
-    from jaxpot.label_checks import LabelError
-    from jaxpot.training_data import read_labels_checked
+    from jaxpot.training.labels import LabelError, read_labels_checked
     atoms = _labelled_si(stress_gpa=True)
     atoms.calc.results["stress"][0] = 2000.0  # 2000 "eV/Å^3": GPa numbers of a compressed cell
     good = _labelled_si()
@@ -143,8 +142,7 @@ def test_label_names_that_match_nothing_are_refused():
     """names={"energy": "dft_energy"} on frames without that key: refused, not a silent
     fall-back to the calculator's energy; with the key present it is read."""
     from jaxpot.evaluation import evaluate
-    from jaxpot.label_checks import LabelError
-    from jaxpot.training_data import read_labels_checked
+    from jaxpot.training.labels import LabelError, read_labels_checked
     frames = [_labelled_si()]
     for call in (lambda n: evaluate(stillinger_weber(), frames, names=n),
                  lambda n: read_labels_checked(frames, n)):

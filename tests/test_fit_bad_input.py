@@ -14,7 +14,6 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from jaxpot.io.paths import OutputOverwritesInputError
-from jaxpot.label_checks import LabelError
 from jaxpot.linear import pipeline as linear
 from jaxpot.linear.distances import CutoffError
 from jaxpot.linear.fit import LinearFitSettings, fit_snap
@@ -27,9 +26,9 @@ from jaxpot.nn.ensemble import (
     ensemble,
     ensemble_predict,
 )
-from jaxpot.nn.lbfgs import LbfgsSettings
 from jaxpot.nn.train import TrainSettings, train_model
-from jaxpot.training_data import TrainingDataError, read_labels_checked
+from jaxpot.training.labels import LabelError, TrainingDataError, read_labels_checked
+from jaxpot.training.lbfgs import LbfgsSettings
 
 
 def si_frames(n, seed=0, names=False):
@@ -384,7 +383,7 @@ def test_frames_given_as_paths_are_named(frames, small_ensemble):
     from jaxpot.descriptors.bispectrum import bispectrum
     from jaxpot.descriptors.moment_tensors import MomentTensors
     from jaxpot.linear.mtp_fit import fit_mtp
-    from jaxpot.nn.lbfgs import train_lbfgs
+    from jaxpot.training.lbfgs import train_lbfgs
     calls = [
         lambda: train_model(bpnn(["Si"], 3.0, hidden=(4,)), ["a.xyz"]),
         lambda: train_model(bpnn(["Si"], 3.0, hidden=(4,)), frames,

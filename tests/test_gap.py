@@ -20,7 +20,7 @@ import jaxpot
 from jaxpot import gap
 from jaxpot.gap import rows as gap_rows
 from jaxpot.gap.config import ConfigError, parse_gap_fit
-from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
+from jaxpot.training.qr import cholesky_upper, qr_init, qr_solve, qr_update
 
 jax.config.update("jax_enable_x64", True)
 
@@ -405,7 +405,7 @@ def test_interrupted_fit_resumes_from_its_checkpoint(si_frames, tmp_path, monkey
     equals an uninterrupted fit; a checkpoint of other settings is refused."""
     import sys
     fit_module = sys.modules["jaxpot.gap.fit"]
-    from jaxpot.gap.checkpoint import CheckpointMismatchError
+    from jaxpot.training.checkpoint import CheckpointError
     train, test = si_frames
     settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=2, n_sparse=20),
                                e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0))
@@ -430,7 +430,7 @@ def test_interrupted_fit_resumes_from_its_checkpoint(si_frames, tmp_path, monkey
     a, b = (jaxpot.predict(r.model, test) for r in (whole, resumed))
     np.testing.assert_allclose(a.energy, b.energy, rtol=1e-10)
     np.testing.assert_allclose(np.concatenate(a.forces), np.concatenate(b.forces), atol=1e-9)
-    with pytest.raises(CheckpointMismatchError, match="other settings or data"):
+    with pytest.raises(CheckpointError, match="other settings or data"):
         gap.fit(train, settings.replace(sparse_jitter=1e-6), progress=False, checkpoint=path)
 
 

@@ -20,14 +20,13 @@ from ase.io import read, write
 
 import jaxpot
 from jaxpot import gap
-from jaxpot.gap.checkpoint import CheckpointMismatchError
 from jaxpot.gap.config import ConfigError, parse_gap_fit, parse_toml
 from jaxpot.gap.pipeline import run_job
 from jaxpot.gap.uncertainty import PosteriorError, load_posterior, predictive_std, save_posterior
 from jaxpot.io.paths import OutputOverwritesInputError
-from jaxpot.label_checks import LabelError
 from jaxpot.structure import StructureError
-from jaxpot.training_data import TrainingDataError
+from jaxpot.training.checkpoint import CheckpointError
+from jaxpot.training.labels import LabelError, TrainingDataError
 
 jax.config.update("jax_enable_x64", True)
 
@@ -333,10 +332,10 @@ def test_a_checkpoint_is_refused_once_its_labels_are_corrected(fits, frames, cor
         fixed[0].info["config_type"] = "Surface-relaxed"
     else:
         fixed[0].info["energy_sigma"] = 0.01
-    with pytest.raises(CheckpointMismatchError, match="the labels differ from the run that "
+    with pytest.raises(CheckpointError, match="the labels differ from the run that "
                        "wrote it"):
         gap.fit(fixed, SETTINGS, progress=False, checkpoint=path)
-    with pytest.raises(CheckpointMismatchError, match="the settings differ"):
+    with pytest.raises(CheckpointError, match="the settings differ"):
         gap.fit(frames, SETTINGS.replace(sparse_jitter=1e-6), progress=False, checkpoint=path)
 
 

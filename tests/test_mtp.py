@@ -17,7 +17,6 @@ from jaxpot.descriptors.moment_tensors import MomentTensors, initial_radial_coef
 from jaxpot.descriptors.mtp_basis import Contraction, mtp_basis
 from jaxpot.linear import LinearFitSettings
 from jaxpot.linear.mtp_fit import MtpBasis, fit_mtp
-from jaxpot.nn.lbfgs import LbfgsSettings
 from jaxpot.potentials.mtp import mtp
 from jaxpot.potentials.mtp_files import write_mtp
 from jaxpot.testing import (
@@ -25,6 +24,7 @@ from jaxpot.testing import (
     assert_host_kernel_matches,
     random_rotation,
 )
+from jaxpot.training.lbfgs import LbfgsSettings
 
 jax.config.update("jax_enable_x64", True)
 
@@ -239,7 +239,7 @@ def test_lbfgs_fit_lowers_validation_loss_and_resumes(labelled, tmp_path, memory
     path = str(tmp_path / "run")
     fit_mtp(frames, desc, lin, settings._replace(iterations=3), seed=3, progress=False,
             checkpoint=path)
-    from jaxpot.nn.checkpoint import CheckpointError
+    from jaxpot.training.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="other settings"):
         fit_mtp(frames, desc, lin, settings._replace(iterations=6, memory=5), seed=3,
                 progress=False, checkpoint=path)
@@ -253,7 +253,7 @@ def test_bfgs_update_satisfies_the_secant_equation():
     maps y to s (the secant equation, 6.6) and keeps h symmetric positive definite when
     s.y > 0; on a vector v orthogonal to s and y it acts as h v - rho s (h y).v (the
     product form (I - rho s y^T) h (I - rho y s^T) + rho s s^T applied to v)."""
-    from jaxpot.nn.lbfgs import bfgs_update
+    from jaxpot.training.quasi_newton import bfgs_update
     rng = np.random.default_rng(0)
     a = rng.normal(size=(6, 6))
     h = a @ a.T + 6 * np.eye(6)
@@ -272,9 +272,9 @@ def test_bfgs_update_satisfies_the_secant_equation():
 
 
 def test_dense_bfgs_refuses_a_matrix_over_its_memory_limit(labelled, monkeypatch):
-    from jaxpot.nn.lbfgs import train_lbfgs
+    from jaxpot.training.lbfgs import train_lbfgs
     _, _, truth, frames = labelled
-    monkeypatch.setattr("jaxpot.nn.lbfgs.DENSE_BYTES", 1000)
+    monkeypatch.setattr("jaxpot.training.lbfgs.DENSE_BYTES", 1000)
     with pytest.raises(ValueError, match=r"memory = 0 \(full BFGS\).*give memory > 0"):
         train_lbfgs(truth, frames, settings=LbfgsSettings(memory=0), progress=False)
 
@@ -407,9 +407,10 @@ def test_gauss_newton_preconditioner_equals_the_explicit_jacobian(labelled):
     """The L-BFGS preconditioner's radial block = 1 / (2 sum_k J_k^2 / (n_k sigma_k^2)) with J
     the Jacobian of (E/N, F, stress) w.r.t. the radial coefficients by jax.jacfwd, frame by
     frame; its xi block is the inverse of the given exact block."""
-    from jaxpot.nn.data import build_dataset, epoch_plan, read_labels_checked
-    from jaxpot.nn.lbfgs import _counts, preconditioner
-    from jaxpot.nn.loss import LossWeights
+    from jaxpot.training.dataset import build_dataset, epoch_plan
+    from jaxpot.training.labels import read_labels_checked
+    from jaxpot.training.lbfgs import _counts, preconditioner
+    from jaxpot.training.weights import LossWeights
     from jaxpot.units import GPa
     _, _, truth, frames = labelled
     frames = frames[:4]

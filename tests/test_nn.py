@@ -25,12 +25,13 @@ from jaxpot.batch import evaluate_batch
 from jaxpot.calculator import JaxpotCalculator
 from jaxpot.gap.labels import TrainingDataError
 from jaxpot.nn import bpnn, fixed_features, mace, painn
-from jaxpot.nn.data import build_dataset, read_labels_checked
 from jaxpot.nn.ensemble import calibration_factors, ensemble_predict, members, pooled
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
 from jaxpot.nn.uncertainty_metrics import calibration, fit_sigma_scale
 from jaxpot.potentials import stillinger_weber
 from jaxpot.testing import CompilationCounter
+from jaxpot.training.dataset import build_dataset
+from jaxpot.training.labels import read_labels_checked
 
 jax.config.update("jax_enable_x64", True)
 
@@ -341,7 +342,7 @@ def test_validation_carve_is_stratified_by_config_type(frames):
     """train_model's validation frames are validation_carve's: 16 "bulk" + 4 "strained"
     frames at 20 % give 3 + 1 (scikit-learn's stratified counts, tests/test_training_data.py);
     stratify_validation=False gives the plain random carve."""
-    from jaxpot.training_data import validation_carve
+    from jaxpot.training.splits import validation_carve
     labelled = []
     for k, atoms in enumerate(frames[:20]):
         copy = atoms.copy()
@@ -365,8 +366,9 @@ def test_config_type_weights_weigh_the_loss_not_the_metrics(frames):
     enter the loss."""
     from ase.stress import voigt_6_to_full_3x3_stress as full
 
-    from jaxpot.nn.loss import LossWeights, batch_loss
     from jaxpot.potentials import lennard_jones
+    from jaxpot.training.loss import batch_loss
+    from jaxpot.training.weights import LossWeights
     from jaxpot.units import GPa
     model = lennard_jones(sigma=2.1, epsilon=0.01, cutoff=5.0)
     sub, w = frames[:6], np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0])
@@ -439,7 +441,7 @@ def test_stage_two_changes_the_loss_sigmas_without_compiling(frames):
     before the switch are bit-identical to a run without it, the validation loss of every
     epoch is that of its stage's sigmas (recomputed from the logged RMSEs), the best epoch
     is of stage two, and the switch compiles nothing (the sigmas are a step argument)."""
-    from jaxpot.nn.loss import LossWeights
+    from jaxpot.training.weights import LossWeights
     data = frames[:10]
     two = LossWeights(energy=0.0005, forces=0.2, stress=math.inf)
     runs, counts = [], []
@@ -481,9 +483,9 @@ def test_loss_sigmas_default_per_kind_and_config_overrides(tmp_path):
     stage one's; ``stage_two_start = 1`` leaves no stage-two epoch."""
     from jaxpot.nn.epochs import stage_two_epoch
     from jaxpot.nn.kinds import FORCES_FIRST
-    from jaxpot.nn.loss import LossWeights
     from jaxpot.nn.pipeline import ConfigError, _settings
     from jaxpot.nn.train import resolved
+    from jaxpot.training.weights import LossWeights
     net = resolved(TrainSettings(epochs=32), mace(["Si"], 4.0, channels=4))
     assert net.weights == FORCES_FIRST and net.stage_two_weights == LossWeights()
     assert FORCES_FIRST.energy == FORCES_FIRST.forces and stage_two_epoch(net) == 24
@@ -661,7 +663,8 @@ def test_time_budget_fits_the_run_length_and_stops_at_the_budget(frames, tmp_pat
         with pytest.raises(KeyboardInterrupt):
             train_model(model, frames[:8], validation_frames=frames[8:10], settings=settings,
                         checkpoint=path, progress=False, log=kill_at_epoch_3)
-    planned = json.loads(str(np.load(path)["header"]))["epochs"]
+    from jaxpot.io.array_tree import read_arrays
+    planned = read_arrays(path)[0]["run"]["epochs"]  # the checkpoint's run header
     assert planned > 1000  # the BPNN default epochs, used before the fit
     steps = 2  # 8 structures of one size, 4 per step
     fitted = jnp.array([FAST.learning_rate, FAST.final_learning_rate, steps, planned * steps])

@@ -285,8 +285,8 @@ def test_config_type_weights_silence_corrupted_configurations(labelled):
 
 
 def test_interrupted_fit_resumes_from_its_checkpoint(labelled, tmp_path, monkeypatch):
-    from jaxpot.gap.checkpoint import CheckpointMismatchError
     from jaxpot.linear.fit import SnapBasis
+    from jaxpot.training.checkpoint import CheckpointError
     desc, _, frames = labelled
     settings = LinearFitSettings(ridge=1e-10, force_factors=(1.0,), stress_factors=(1.0,))
     whole = fit_snap(frames, desc, settings, progress=False)
@@ -322,7 +322,7 @@ def test_interrupted_fit_resumes_from_its_checkpoint(labelled, tmp_path, monkeyp
     np.testing.assert_allclose(reused.model.params["coefficients"],
                                fit_snap(frames, desc, ridged, progress=False)
                                .model.params["coefficients"], rtol=1e-8, atol=1e-12)
-    with pytest.raises(CheckpointMismatchError, match="other settings or data"):
+    with pytest.raises(CheckpointError, match="other settings or data"):
         fit_snap(frames, desc, dataclasses.replace(settings, ridge=None, ridges=(1e-10,)),
                  progress=False, checkpoint=path)  # a search: a validation carve, other rows
 

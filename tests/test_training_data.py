@@ -1,4 +1,5 @@
-"""The validation carve every trainer uses (jaxpot.training_data.split_indices / validation_carve).
+"""The validation carve every trainer uses (jaxpot.training.splits.split_indices /
+validation_carve).
 
 The stratified carve's per-group counts are checked against scikit-learn's
 ``train_test_split(stratify=...)`` (largest-remainder allocation, as ours), on group sizes
@@ -14,12 +15,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from jaxpot.training_data import (
-    config_type_loss_weights,
-    config_types,
-    split_indices,
-    validation_carve,
-)
+from jaxpot.training.labels import config_types
+from jaxpot.training.splits import split_indices, validation_carve
+from jaxpot.training.weights import config_type_loss_weights
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SIZES = {"AIMD-NVT": 171, "Surface": 14, "Elastic": 28, "Vacancy": 17}  # 230 frames

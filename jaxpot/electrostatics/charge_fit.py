@@ -9,7 +9,7 @@ full-batch with Adam to the mean squared charge error *after* the model's even n
 correction, so what is fitted is what the model predicts.  Labels come from
 ``atoms.arrays[key]`` (e); a frame without them, or with non-finite ones, raises an error naming
 the frame.  A validation split (``validation_fraction``, seeded, stratified by config_type as
-every trainer's: :func:`jaxpot.training_data.validation_carve`) picks the best step.
+every trainer's: :func:`jaxpot.training.splits.validation_carve`) picks the best step.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import optax
 from jaxpot.descriptors.acsf import ACSF
 from jaxpot.electrostatics.charge_models import ChargeModel, _mlp
 from jaxpot.model import species_lookup
-from jaxpot.training_data import TrainingDataError, validation_carve
+from jaxpot.training.labels import TrainingDataError
+from jaxpot.training.splits import validation_carve
 
 
 class ChargeFitResult(NamedTuple):

@@ -32,10 +32,7 @@ from typing import Any, NamedTuple
 
 from jaxpot.gap.labels import PARAMETER_NAMES, LabelNames
 from jaxpot.gap.settings import GapSettings, SoapSettings, TwoBodySettings, check_e0
-
-
-class ConfigError(ValueError):
-    """A fit configuration jaxpot cannot run, naming the offending keys."""
+from jaxpot.training.config import ConfigError
 
 
 class FitJob(NamedTuple):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from jaxpot.gap.labels import PARAMETER_NAMES, LabelNames, TrainingDataError
-from jaxpot.label_checks import check_names_present
+from jaxpot.training.labels import check_names_present
 
 #: gap_fit's key for each LabelNames field
 PARAMETER_KEYS = {field: key for key, field in PARAMETER_NAMES.items()}

@@ -69,9 +69,10 @@ def run_demo(output: str | None = None, progress: bool = True, echo=print,
     from ase.build import bulk
 
     from jaxpot.gap.config import FitJob
-    from jaxpot.gap.pipeline import output_paths, read_frames, run_job
+    from jaxpot.gap.pipeline import output_paths, run_job
     from jaxpot.gap.settings import GapSettings
     from jaxpot.properties import elastic_constants, phonons, relax
+    from jaxpot.training.frames import read_frames
     train_file = bundled("si_mlearn_train_subset.extxyz")
     test_file = bundled("si_mlearn_test.extxyz")
     job = FitJob(GapSettings(), train_file, None)

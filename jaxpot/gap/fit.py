@@ -8,7 +8,7 @@
 Steps (each shows progress): neighbor data on the host and a few padded bucket shapes for the
 whole training set (:mod:`jaxpot.batch`); SOAP vectors of every environment; sparse points per
 centre species; K_MM; kernel rows of energies, forces and virials streamed batch by batch into
-a tall-skinny QR (:mod:`jaxpot.gap.solve`), so memory is bounded by one batch plus O(M^2);
+a tall-skinny QR (:mod:`jaxpot.training.qr`), so memory is bounded by one batch plus O(M^2);
 the triangular solve.  A baseline model (Δ-learning) is subtracted from the labels first and
 added to the result.
 """
@@ -36,13 +36,14 @@ from jaxpot.gap.design import (
 )
 from jaxpot.gap.labels import Observations, TrainingDataError, read_all
 from jaxpot.gap.settings import GapSettings
-from jaxpot.gap.solve import cholesky_upper, qr_init, qr_solve, qr_update
 from jaxpot.gap.sparsify import select_sparse, uniform_grid
 from jaxpot.gap.terms import distance_2b_gp, quip_soap, soap_gp, species_pairs
 from jaxpot.gap.uncertainty import Posterior, model_digest
-from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.model import EnergyModel, species_numbers
 from jaxpot.precision import warn_if_single_precision
+from jaxpot.structure import check_frames as check_atoms
+from jaxpot.training.checkpoint import fingerprint
+from jaxpot.training.qr import cholesky_upper, qr_init, qr_solve, qr_update
 
 
 class GapFit(NamedTuple):
@@ -151,13 +152,13 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
         progress: show progress bars.
         checkpoint: path of an atomic checkpoint written after each block of rows; a fit
             given an existing checkpoint of the same settings and data resumes from it
-            (:mod:`jaxpot.gap.checkpoint`).
+            (:mod:`jaxpot.gap.checkpoint`, :mod:`jaxpot.training.checkpoint`).
     """
     settings = settings or GapSettings()
     frames = check_atoms(frames, "frames")
     digest = restored = None
     if checkpoint is not None:
-        digest = ckpt.fingerprint((settings, baseline and baseline.spec), frames)
+        digest = fingerprint((settings, baseline and baseline.spec), frames)
         restored = ckpt.load(checkpoint, digest)
     problem = prepare(frames, settings, source=source, baseline=baseline, progress=progress,
                       restored=restored)

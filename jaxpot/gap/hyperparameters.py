@@ -30,7 +30,7 @@ import numpy as np
 from jaxpot.gap.design import sparse_covariance
 from jaxpot.gap.fit import observation_blocks, prepare
 from jaxpot.gap.settings import GapSettings
-from jaxpot.gap.solve import qr_init, qr_update
+from jaxpot.training.qr import qr_init, qr_update
 
 
 class EvidenceStatistics(NamedTuple):

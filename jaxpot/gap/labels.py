@@ -10,7 +10,7 @@ default) the default and config-type energy and virial sigmas are per atom (scal
 per-configuration ones are absolute (a zero or negative sigma is refused wherever it is
 given).  Every problem raises :class:`TrainingDataError` naming the file, the configuration
 index and what is wrong; a stress (or -virial / volume) beyond a plausible magnitude, a unit
-mistake such as GPa read as eV/Å^3, raises :class:`jaxpot.label_checks.LabelError`.
+mistake such as GPa read as eV/Å^3, raises :class:`jaxpot.training.labels.LabelError`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxpot.label_checks import check_stress_plausible
-from jaxpot.training_data import TrainingDataError  # one error type for all data
+from jaxpot.training.labels import (  # one error type for all data
+    TrainingDataError,
+    check_stress_plausible,
+)
 
 
 class LabelNames(NamedTuple):

@@ -17,7 +17,6 @@ and checked, and an output that would overwrite an input is refused.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -27,10 +26,10 @@ from jaxpot.gap.config import ConfigError, FitJob
 from jaxpot.gap.fit import GapFit, fit
 from jaxpot.gap.labels import LabelNames, TrainingDataError
 from jaxpot.gap.uncertainty import save_posterior
-from jaxpot.io.atomic_file import atomic_write
 from jaxpot.io.paths import check_outputs, same_file
-from jaxpot.label_checks import check_frames as check_atoms
-from jaxpot.training_data import read_labels_checked
+from jaxpot.structure import check_frames as check_atoms
+from jaxpot.training.frames import check_writable, read_frames, write_json
+from jaxpot.training.labels import read_labels_checked
 
 #: files a job writes in its report directory (besides parity plots)
 REPORT_FILES = ("errors.txt", "errors.json", "settings.json", "timings.json")
@@ -41,20 +40,6 @@ class JobResult(NamedTuple):
     model_path: str
     report_dir: str
     errors: dict
-
-
-def read_frames(path: str) -> list:
-    """All configurations of an ASE-readable file; clear errors for missing or empty files."""
-    from ase.io import read
-    if not os.path.exists(path):
-        raise TrainingDataError(f"{path}: no such file")
-    try:
-        frames = read(path, ":")
-    except Exception as err:  # noqa: BLE001  (ASE raises many types for malformed files)
-        raise TrainingDataError(f"{path}: cannot be read as a structure file ({err})") from None
-    if not frames:
-        raise TrainingDataError(f"{path}: no configurations")
-    return frames
 
 
 def default_output(job: FitJob, config_path: str | None = None) -> str:
@@ -131,18 +116,6 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     return JobResult(result, output, report_dir, errors)
 
 
-def check_writable(output: str, report_dir: str) -> None:
-    """Refuse, before a fit, outputs that could not be written after it: a model file in a
-    directory that does not exist, a report directory that is a file."""
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"the model file {output} would go in {folder}, which does not "
-                                "exist: create it or choose another output path")
-    if os.path.exists(report_dir) and not os.path.isdir(report_dir):
-        raise FileExistsError(f"the report directory {report_dir} is a file: choose another "
-                              "report directory (--report)")
-
-
 def _test_files(job: FitJob, test_files: Sequence[str]) -> list[str]:
     """The test files and the job's validation file, each once."""
     out: list[str] = []
@@ -203,9 +176,3 @@ def settings_dict(job: FitJob) -> dict:
     out = plain(job.settings)
     out.update(at_file=job.at_file, gp_file=job.gp_file)
     return out
-
-
-def write_json(path: str, data) -> None:
-    """Write ``data`` as JSON through a temporary name (atomic)."""
-    with atomic_write(path, "w") as fh:
-        json.dump(data, fh, indent=1, default=str)

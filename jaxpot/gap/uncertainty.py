@@ -35,8 +35,8 @@ from jaxpot.batch import check_frames, frame_pairs
 from jaxpot.gap.design import coordination, gap_terms, pair_distances, soap_features, structure_rows
 from jaxpot.gap.terms import soap_gp_descriptor, sparse_species_index
 from jaxpot.io.atomic_file import atomic_write
-from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.model import EnergyModel
+from jaxpot.structure import check_frames as check_atoms
 
 
 class Uncertainty(NamedTuple):

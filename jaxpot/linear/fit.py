@@ -26,22 +26,23 @@ import numpy as np
 from jaxpot.batch import check_frames, frame_pairs, packed_batches, plan_buckets
 from jaxpot.descriptors.bispectrum import Bispectrum
 from jaxpot.descriptors.bispectrum_jacobian import bispectrum_and_jacobian
-from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.linear import rows as linear_rows
 from jaxpot.linear.distances import check_sees_neighbours
 from jaxpot.linear.solve import KINDS, Choice, absorb, empty_state, merge, rmse, select, solve
 from jaxpot.model import EnergyModel
-from jaxpot.nn.value_checks import (
-    boolean,
+from jaxpot.space import VOIGT_PAIRS
+from jaxpot.structure import check_frames as check_atoms
+from jaxpot.training.config import SPLIT_RULES
+from jaxpot.training.labels import read_labels_checked
+from jaxpot.training.splits import validation_carve
+from jaxpot.training.values import (
     check_values,
     factor_table,
-    integer_rule,
     number_rule,
     numbers_list,
     optional,
 )
-from jaxpot.space import VOIGT_PAIRS
-from jaxpot.training_data import check_config_type_weights, read_labels_checked, validation_carve
+from jaxpot.training.weights import check_config_type_weights
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of design rows (bytes)
 
@@ -94,9 +95,7 @@ LINEAR_RULES = {
     "force_factors": lambda v, name: numbers_list(v, name, low=0.0),
     "stress_factors": lambda v, name: numbers_list(v, name, low=0.0),
     "config_type_weights": factor_table,
-    "validation_fraction": number_rule(low=0.0, high=1.0, high_open=True),
-    "seed": integer_rule(0),
-    "stratify_validation": boolean,
+    **SPLIT_RULES,
 }
 
 
@@ -155,7 +154,7 @@ def fit_snap(frames: Sequence, descriptor: Bispectrum,
     ``checkpoint``: path of an atomic checkpoint of the absorbed rows, written after each
     batch; a fit of the same basis, settings and data given an existing one resumes from it
     (:mod:`jaxpot.linear.checkpoint`).  ``names``: info/arrays keys of the labels
-    (:class:`jaxpot.evaluation.LabelKeys` or a dict).  A pair cutoff rcutfac (R_a + R_b)
+    (:class:`jaxpot.training.labels.LabelKeys` or a dict).  A pair cutoff rcutfac (R_a + R_b)
     within which no frame has a neighbour is refused (CutoffError)."""
     frames = check_atoms(frames, source)
     check_sees_neighbours(frames, descriptor.cutoff, snap_cutoff_setting(descriptor),
@@ -243,9 +242,9 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
                 rows_key):
     """Rows of every frame absorbed into QR factors: [train, validation] x kind (``rows_key``:
     everything the rows depend on besides the frames, the checkpoint's fingerprint)."""
-    from jaxpot.gap.checkpoint import fingerprint
     from jaxpot.linear import checkpoint as ckpt
     from jaxpot.progress import progress_bar
+    from jaxpot.training.checkpoint import fingerprint
     p = basis.n_columns
     states = [{k: empty_state(p) for k in KINDS} for _ in range(2)]
     done: set[int] = set()

@@ -10,7 +10,7 @@
 2. Linear fit (:func:`jaxpot.linear.fit.fit_linear` with :class:`MtpBasis`): e0 per species and
    the moment coefficients xi by weighted ridge least squares, weights and ridge chosen on the
    validation split.
-3. Non-linear fit (:func:`jaxpot.nn.lbfgs.train_lbfgs`): radial coefficients and xi together
+3. Non-linear fit (:func:`jaxpot.training.lbfgs.train_lbfgs`): radial coefficients and xi together
    by full-batch L-BFGS on the linear stage's own objective (its validation-chosen weights and
    scale-free ridge on xi), from the linear solution, preconditioned by that objective's exact
    Hessian in xi, keeping the iteration with the best validation loss (mlip-2 fits the same
@@ -92,7 +92,7 @@ def _mtp_rows(desc: MomentTensors, radial, batch) -> linear_rows.Rows:
 class MtpFit(NamedTuple):
     model: EnergyModel
     linear: LinearFit
-    training: object | None  # jaxpot.nn.epochs.TrainResult of the non-linear fit
+    training: object | None  # jaxpot.training.epochs.TrainResult of the non-linear fit
 
 
 def scaled_radial(desc: MomentTensors, frames: Sequence, seed: int = 0,
@@ -166,20 +166,20 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
 
     Args:
         settings: the linear fit's weights, ridge and validation split.
-        lbfgs_settings: :class:`jaxpot.nn.lbfgs.LbfgsSettings` of the non-linear fit (its
+        lbfgs_settings: :class:`jaxpot.training.lbfgs.LbfgsSettings` of the non-linear fit (its
             weights, split and seed are replaced by the linear stage's chosen weights and
             ``settings``' split and seed).
         checkpoint: path stem; ``<checkpoint>.linear.npz`` and ``<checkpoint>.train.npz`` hold
             the two stages' resumable state.
-        names: info/arrays keys of the labels (:class:`jaxpot.evaluation.LabelKeys` or a dict).
+        names: info/arrays keys of the labels (:class:`jaxpot.training.labels.LabelKeys` or a dict).
 
     An ``r_cut`` within which no frame has a neighbour is refused (CutoffError).
     """
     from jaxpot.descriptors.moment_tensors import check_settings
-    from jaxpot.label_checks import check_frames
     from jaxpot.linear.distances import check_sees_neighbours
     check_settings(descriptor)
-    from jaxpot.training_data import read_labels_checked
+    from jaxpot.structure import check_frames
+    from jaxpot.training.labels import read_labels_checked
     frames = check_frames(frames, source)
     read_labels_checked(frames, names, source)  # bad labels fail before the radial scaling
     check_sees_neighbours(frames, descriptor.r_cut, f"r_cut = {descriptor.r_cut:g} Å")
@@ -190,8 +190,8 @@ def fit_mtp(frames: Sequence, descriptor: MomentTensors,
                         names=names)
     if not nonlinear:
         return MtpFit(linear.model, linear, None)
-    from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
-    from jaxpot.nn.loss import LossWeights
+    from jaxpot.training.lbfgs import LbfgsSettings, train_lbfgs
+    from jaxpot.training.weights import LossWeights
     lbfgs_settings = (lbfgs_settings or LbfgsSettings())._replace(
         weights=LossWeights(*(1.0 / w if w else math.inf for w in linear.choice.weights)),
         validation_fraction=settings.validation_fraction, seed=settings.seed,

@@ -18,7 +18,7 @@
     config_type_weights = {Elastic = 2.0}
 
 An MTP (``model = "mtp"``) takes an ``[mtp]`` table instead of ``[snap]`` and an optional
-``[lbfgs]`` table (:class:`jaxpot.nn.lbfgs.LbfgsSettings` fields) for its non-linear fit:
+``[lbfgs]`` table (:class:`jaxpot.training.lbfgs.LbfgsSettings` fields) for its non-linear fit:
 
     model = "mtp"                  # also writes si.mtp for mlip-2 / LAMMPS pair_style mlip
     [mtp]
@@ -75,8 +75,9 @@ from jaxpot.linear.fit import (
     snap_cutoff_setting,
     snap_pair_cutoff,
 )
-from jaxpot.nn.inputs import file_list, names_table, read_labelled
-from jaxpot.nn.value_checks import check_values, integer_rule, number, number_rule, unknown_keys
+from jaxpot.training.config import SPLIT_KEYS, ConfigError
+from jaxpot.training.inputs import file_list, names_table, read_labelled
+from jaxpot.training.values import check_values, integer_rule, number, number_rule, unknown_keys
 
 MODELS = ("snap", "qsnap", "mtp")
 _TOP = {"model", "train", "output", "test", "report", "snap", "fit", "mtp", "lbfgs", "names"}
@@ -121,10 +122,6 @@ def mtp_defaults(n_species: int) -> tuple[dict, dict]:
     if n_species > 1:
         return dict(MTP_DEFAULTS, level=16), dict(MTP_LBFGS_DEFAULTS, iterations=200)
     return dict(MTP_DEFAULTS), dict(MTP_LBFGS_DEFAULTS)
-
-
-class ConfigError(ValueError):
-    """A fit config that cannot be run (the message names the key)."""
 
 
 def is_linear_config(config: Mapping) -> bool:
@@ -203,9 +200,8 @@ def _check_reach(frames, cutoff: float, setting: str, pair_cutoff=None) -> None:
 
 def _lbfgs_settings(table: Mapping):
     """The ``[lbfgs]`` table (weights and the split come from the linear stage: fit_mtp)."""
-    from jaxpot.nn.settings import LBFGS_RULES, LbfgsSettings
-    fields = set(LbfgsSettings._fields) - {"weights", "validation_fraction", "seed",
-                                           "stratify_validation"}
+    from jaxpot.training.lbfgs import LBFGS_RULES, LbfgsSettings
+    fields = set(LbfgsSettings._fields) - {"weights", *SPLIT_KEYS}
     table = _table({"lbfgs": table}, "lbfgs", fields, LBFGS_RULES)
     return LbfgsSettings(**table)
 
@@ -256,7 +252,7 @@ def _paths(config: Mapping) -> _Paths:
     check_outputs({"model file": output, **lammps, "checkpoint": checkpoints,
                    "report directory": report, "report file": reports},
                   {"training file": train, "test file": test})
-    from jaxpot.gap.pipeline import check_writable
+    from jaxpot.training.frames import check_writable
     check_writable(output, report)  # a missing model directory fails now, not after the fit
     return _Paths(train, test, output, report, root)
 
@@ -275,9 +271,9 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     Every input is read and checked before the fit starts."""
     import jaxpot
     from jaxpot.evaluation import error_report
-    from jaxpot.gap.pipeline import read_frames, write_json
     from jaxpot.potentials.mtp_files import write_mtp
     from jaxpot.potentials.snap import write_snap
+    from jaxpot.training.frames import read_frames, write_json
     config = dict(config)
     message = unknown_keys(config, _TOP, "the config")
     if message:

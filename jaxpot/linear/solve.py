@@ -1,7 +1,7 @@
 """Weighted ridge least squares from streamed QR factors, and its validation-chosen settings.
 
 Rows are absorbed once, per subset (train / validation) and kind (energy per atom, forces,
-stress), into running QR factors (:mod:`jaxpot.gap.solve`'s tall-skinny QR), so memory is
+stress), into running QR factors (:mod:`jaxpot.training.qr`'s tall-skinny QR), so memory is
 O(P^2) per kind however many observations there are.  For kind weights w_k (1 / expected
 error) and a ridge lambda the coefficients minimise
 
@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxpot.gap.solve import QRState, qr_update
+from jaxpot.training.qr import QRState, qr_update
 
 KINDS = ("energy", "forces", "stress")
 #: a system whose condition number exceeds this is refused (digits of float64 would be lost)

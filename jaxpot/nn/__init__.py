@@ -7,12 +7,12 @@
 
 from jaxpot.nn.bpnn import bpnn
 from jaxpot.nn.ensemble import calibrate, ensemble, ensemble_predict, members, pooled
-from jaxpot.nn.lbfgs import LbfgsSettings, train_lbfgs
-from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.mace import mace
 from jaxpot.nn.painn import painn
 from jaxpot.nn.pipeline import train
 from jaxpot.nn.train import TrainingDivergedError, TrainSettings, train_model
+from jaxpot.training.lbfgs import LbfgsSettings, train_lbfgs
+from jaxpot.training.weights import LossWeights
 
 __all__ = ["LbfgsSettings", "LossWeights", "TrainSettings", "TrainingDivergedError", "bpnn",
            "calibrate", "ensemble", "ensemble_predict", "mace", "members", "painn", "pooled",

@@ -36,8 +36,8 @@ from jaxpot.model import (
 )
 from jaxpot.neighbors import neighbor_vectors
 from jaxpot.nn.layers import ACTIVATIONS, MLP, init_variables, loadable
-from jaxpot.nn.value_checks import choice, is_number, number, widths
 from jaxpot.row_slots import branch_of_counts, switched_energy
+from jaxpot.training.values import choice, is_number, number, widths
 
 _MODULE = "jaxpot.nn.bpnn"
 

@@ -153,7 +153,7 @@ def ensemble_predict(model: EnergyModel, frames, batch_size: int | None = None,
     ``calibrated=False``."""
     if hasattr(frames, "positions"):
         frames = [frames]
-    from jaxpot.label_checks import check_frames as check_atoms
+    from jaxpot.structure import check_frames as check_atoms
     frames = check_atoms(frames, "ensemble_predict: frames")
     member, stacked = members_of(model)
     check_frames(model, frames)
@@ -258,13 +258,13 @@ def calibrate(model: EnergyModel, frames, labels=None, *,
     at least ``min_frames``, :data:`MIN_CALIBRATION_FRAMES`): ``labels`` one per frame
     (default: read from the frames).  Logs (INFO, logger ``jaxpot.nn.ensemble``) the frames
     and labelled values used; :func:`calibration_factors` says what is refused."""
-    from jaxpot.label_checks import check_frames as check_atoms
+    from jaxpot.structure import check_frames as check_atoms
     frames = check_atoms(frames, "calibrate: frames")
     if len(frames) < min_frames:
         raise ValueError(f"calibrate needs at least {min_frames} labelled frames, got "
                          f"{len(frames)}")
     if labels is None:
-        from jaxpot.training_data import read_labels_checked
+        from jaxpot.training.labels import read_labels_checked
         labels = read_labels_checked(frames, source="calibrate: frames")
     raw = ensemble_predict(model, frames, calibrated=False)
     factors, counts = _fit_factors(raw, labels, min_frames)

@@ -1,49 +1,16 @@
-"""Epoch book-keeping shared by the trainers (Adam in :mod:`jaxpot.nn.train`, L-BFGS in
-:mod:`jaxpot.nn.lbfgs`): the run's result, the best epoch and patience counter, and the
-epoch count that fits a wall-time budget.
+"""Epoch book-keeping of the network trainer (:mod:`jaxpot.nn.train`): the epoch count that
+fits a wall-time budget and the loss sigmas of each stage.
 
 The header is the trainer's mutable record of a run (``epoch``, ``history``, ``best_epoch``,
 ``best_loss``, ``bad_epochs``, ``stage``), stored in its checkpoint; each epoch ends with
-:func:`close_epoch`, and :func:`stage_weights` gives its loss sigmas.
+:func:`jaxpot.training.epochs.close_epoch` (shared with L-BFGS), and :func:`stage_weights`
+gives its loss sigmas.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-import time
-from typing import NamedTuple
-
-from jaxpot.model import EnergyModel
-
-
-class TrainResult(NamedTuple):
-    """A finished run: the best model, the per-epoch metrics, the best epoch, why it stopped
-    (``"epochs"``, ``"early stopping"``, ``"time budget"``, ...) and the frames it used."""
-
-    model: EnergyModel
-    history: list
-    best_epoch: int
-    stop_reason: str
-    validation_frames: list
-    train_frames: list
-
-
-def close_epoch(header: dict, record: dict, score: float, epoch: int, start: float,
-                log=None) -> bool:
-    """End an epoch (or iteration) of ``start`` (perf_counter s): best score, patience
-    counter, timing, history, ``log(record)``; True when this one is the best so far."""
-    improved = header["best_loss"] is None or score < header["best_loss"]
-    if improved:
-        header.update(best_loss=score, best_epoch=epoch, bad_epochs=0)
-    else:
-        header["bad_epochs"] += 1
-    record["seconds"] = time.perf_counter() - start
-    header["history"].append(record)
-    header["epoch"] = epoch + 1
-    if log is not None:
-        log(record)
-    return improved
 
 
 def budget_epochs(history: list, elapsed_s: float, budget_s: float, cap: int | None = None,

@@ -37,9 +37,9 @@ from typing import NamedTuple
 
 from jaxpot.model import EnergyModel
 from jaxpot.nn.bpnn import bpnn, bpnn_from_config
-from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.mace import mace, mace_from_config
 from jaxpot.nn.painn import painn, painn_from_config
+from jaxpot.training.weights import LossWeights
 
 
 class NetworkKind(NamedTuple):

@@ -47,7 +47,7 @@ from jaxpot.nn.layers import (
     loadable,
     vector_network_model,
 )
-from jaxpot.nn.value_checks import check_arguments, choice, integer_rule, number_rule, widths
+from jaxpot.training.values import check_arguments, choice, integer_rule, number_rule, widths
 
 _MODULE = "jaxpot.nn.mace"
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel, species_lookup
-from jaxpot.nn.data import Dataset
+from jaxpot.training.dataset import Dataset
 
 
 def reference_energies(frames, labels, species: tuple[int, ...], ridge: float = 1e-8

@@ -32,7 +32,7 @@ from jaxpot.nn.layers import (
     loadable,
     vector_network_model,
 )
-from jaxpot.nn.value_checks import check_arguments, choice, integer_rule, number_rule
+from jaxpot.training.values import check_arguments, choice, integer_rule, number_rule
 
 _MODULE = "jaxpot.nn.painn"
 

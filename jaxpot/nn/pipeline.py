@@ -40,20 +40,17 @@ import typing
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from jaxpot.nn.epochs import TrainResult
-from jaxpot.nn.inputs import file_list, names_table, read_labelled, species_list
 from jaxpot.nn.kinds import NETWORK_KINDS
-from jaxpot.nn.loss import LossWeights
 from jaxpot.nn.settings import TRAIN_RULES, TrainSettings
 from jaxpot.nn.train import train_model
-from jaxpot.nn.value_checks import integer, number, unknown_keys
+from jaxpot.training.config import ConfigError
+from jaxpot.training.epochs import TrainResult
+from jaxpot.training.inputs import file_list, names_table, read_labelled, species_list
+from jaxpot.training.values import integer, number, unknown_keys
+from jaxpot.training.weights import LossWeights
 
 _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "checkpoint",
         "report", "model_settings", "train_settings", "train_frames", "seed", "names"}
-
-
-class ConfigError(ValueError):
-    """A training config that cannot be run (the message names the key)."""
 
 
 class TrainJob(NamedTuple):
@@ -105,7 +102,7 @@ def _field_type(name: str) -> type:
 def _typed(key: str, value, kind: type):
     """``value`` if it has the TOML type of a ``kind`` field (an int is a float; a bool is
     neither), else ConfigError naming the key."""
-    from jaxpot.nn.value_checks import is_number
+    from jaxpot.training.values import is_number
     ok = (isinstance(value, bool) if kind is bool else
           is_number(value) and (kind is not int or float(value).is_integer())
           if kind in (int, float) else True)
@@ -234,7 +231,7 @@ def _paths(config: Mapping) -> _Paths:
                    "error report": report and os.path.join(report, "errors.json")},
                   {"training file": files["train"], "validation file": files["validation"],
                    "test file": files["test"]})
-    from jaxpot.gap.pipeline import check_writable
+    from jaxpot.training.frames import check_writable
     check_writable(output, report or "")  # a missing model directory fails now, not after
     return _Paths(files["train"], files["validation"], files["test"], output, checkpoint,
                   report)
@@ -242,9 +239,9 @@ def _paths(config: Mapping) -> _Paths:
 
 def train(config: Mapping, *, progress: bool = True, echo=print) -> TrainResult:
     """Train the model a config describes (see the module docstring), write it, the checkpoint
-    and the report; return the :class:`~jaxpot.nn.epochs.TrainResult`.  Every input is read
+    and the report; return the :class:`~jaxpot.training.epochs.TrainResult`.  Every input is read
     and checked before training starts."""
-    from jaxpot.label_checks import check_frames
+    from jaxpot.structure import check_frames
     config = dict(config)
     message = unknown_keys(config, _TOP, "the config")
     if message:
@@ -280,7 +277,7 @@ def train(config: Mapping, *, progress: bool = True, echo=print) -> TrainResult:
 
 
 def _read(paths, what: str) -> tuple[list, list[str]]:
-    from jaxpot.gap.pipeline import read_frames
+    from jaxpot.training.frames import read_frames
     frames, names = [], []
     for path in paths:
         got = read_frames(path)

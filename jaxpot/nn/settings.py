@@ -1,8 +1,8 @@
-"""Hyperparameters of network training (:func:`jaxpot.nn.train.train_model`) and of full-batch
-L-BFGS (:func:`jaxpot.nn.lbfgs.train_lbfgs`), checked on construction: every value is a real
-number, integer or boolean in its range, so a TOML string ``"false"``, a negative learning
-rate, ``grad_clip = 0`` (no update ever) or zero epochs is refused naming the field instead of
-returning an untrained model.
+"""Hyperparameters of network training (:func:`jaxpot.nn.train.train_model`), checked on
+construction: every value is a real number, integer or boolean in its range, so a TOML string
+``"false"``, a negative learning rate, ``grad_clip = 0`` (no update ever) or zero epochs is
+refused naming the field instead of returning an untrained model.  (Full-batch L-BFGS has its
+settings in :mod:`jaxpot.training.lbfgs`.)
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from jaxpot.nn.loss import LossWeights
-from jaxpot.nn.value_checks import (
+from jaxpot.training.config import SPLIT_RULES
+from jaxpot.training.values import (
     CheckedSettings,
-    boolean,
     factor_table,
     integer_rule,
     number_rule,
     optional,
     sigmas,
 )
+from jaxpot.training.weights import LossWeights
 
 
 def _config_type_weights(value, name: str):
@@ -44,13 +44,11 @@ TRAIN_RULES = {
     "weights": optional(sigmas),
     "stage_two_weights": optional(sigmas),
     "stage_two_start": number_rule(low=0.0, high=1.0),
-    "validation_fraction": number_rule(low=0.0, high=1.0, high_open=True),
-    "stratify_validation": boolean,
+    **SPLIT_RULES,
     "config_type_weights": _config_type_weights,
     "patience": optional(integer_rule(1)),
     "ema_decay": number_rule(low=0.0, high=1.0),
     "ensemble_size": integer_rule(1),
-    "seed": integer_rule(0),
     "grad_clip": number_rule(low=0.0, low_open=True, allow_inf=True,
                              hint="the largest gradient norm of a step: 0 allows no update; "
                                   "inf: no clipping"),
@@ -72,7 +70,7 @@ class _TrainFields(NamedTuple):
     validation_fraction: float = 0.1  # in [0, 1)
     stratify_validation: bool = True  # carve per config_type (False: plain random carve)
     # {config_type: factor} on its residuals, or "balanced" (training loss only; the
-    # validation loss stays unweighted): jaxpot.training_data.config_type_loss_weights
+    # validation loss stays unweighted): jaxpot.training.weights.config_type_loss_weights
     config_type_weights: Mapping[str, float] | str | None = None
     patience: int | None = None  # epochs without validation gain; None: max(50, epochs // 3)
     ema_decay: float = 0.99
@@ -91,42 +89,3 @@ class TrainSettings(CheckedSettings, _TrainFields):
 
     __slots__ = ()
     RULES = TRAIN_RULES
-
-
-class _LbfgsFields(NamedTuple):
-    iterations: int = 200
-    #: (s, y) pairs kept (L-BFGS); 0: full BFGS with a dense (P, P) inverse Hessian, as mlip-2
-    #: (mlearn Si, level 20: the validation loss of 200 L-BFGS iterations in ~125)
-    memory: int = 0
-    weights: LossWeights = LossWeights()
-    validation_fraction: float = 0.1
-    stratify_validation: bool = True  #: carve per config_type (False: plain random)
-    seed: int = 0
-    chunk: int = 8  #: structures per jitted evaluation (bounds memory)
-    tolerance: float = 1e-7
-    #: iterations without a better validation loss before stopping; the validation loss of an
-    #: MTP fit can rise for ~100 iterations before falling below the linear fit's (mlearn Ge,
-    #: level 20), and the best iteration is kept anyway, so the default never stops early
-    patience: int = 200
-    first_step: float = 1e-3  #: first step length relative to |params| (no preconditioner)
-    checkpoint_every: int = 5
-    diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
-
-
-#: the check of each LbfgsSettings field (value, name) -> value, or ValueError naming it
-LBFGS_RULES = {
-    "iterations": integer_rule(0), "memory": integer_rule(0), "weights": sigmas,
-    "validation_fraction": number_rule(low=0.0, high=1.0, high_open=True),
-    "stratify_validation": boolean, "seed": integer_rule(0), "chunk": integer_rule(1),
-    "tolerance": number_rule(low=0.0), "patience": integer_rule(1),
-    "first_step": number_rule(low=0.0, low_open=True), "checkpoint_every": integer_rule(1),
-    "diagonal_chunks": integer_rule(1),
-}
-
-
-class LbfgsSettings(CheckedSettings, _LbfgsFields):
-    """Settings of :func:`~jaxpot.nn.lbfgs.train_lbfgs`, checked by :data:`LBFGS_RULES` on
-    construction and ``_replace`` (ValueError naming the field)."""
-
-    __slots__ = ()
-    RULES = LBFGS_RULES

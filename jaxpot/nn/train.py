@@ -29,23 +29,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxpot.label_checks import check_frames as check_atoms
 from jaxpot.model import EnergyModel
-from jaxpot.nn import checkpoint as ckpt
 from jaxpot.nn import fixed_features
-from jaxpot.nn.data import Dataset, build_dataset, epoch_plan
 from jaxpot.nn.ensemble import MIN_CALIBRATION_FRAMES, calibrate, stacked_ensemble
-from jaxpot.nn.epochs import (
-    TrainResult,
-    budget_epochs,
-    close_epoch,
-    stage_two_pending,
-    stage_weights,
-)
+from jaxpot.nn.epochs import budget_epochs, stage_two_pending, stage_weights
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
-from jaxpot.nn.loss import (
+from jaxpot.nn.normalization import fit_normalization, pair_count
+from jaxpot.nn.settings import TrainSettings
+from jaxpot.pytree import stack_trees
+from jaxpot.structure import check_frames as check_atoms
+from jaxpot.training import checkpoint as ckpt
+from jaxpot.training.dataset import Dataset, build_dataset, epoch_plan
+from jaxpot.training.epochs import TrainResult, close_epoch
+from jaxpot.training.loss import (
     ErrorSums,
-    LossWeights,
     add_sums,
     autodiff_results,
     batch_loss,
@@ -53,12 +50,12 @@ from jaxpot.nn.loss import (
     error_sums,
     loss_from_sums,
 )
-from jaxpot.nn.normalization import fit_normalization, pair_count
-from jaxpot.nn.settings import TrainSettings
-from jaxpot.pytree import stack_trees
-from jaxpot.training_data import config_type_loss_weights, labelled_splits
+from jaxpot.training.splits import labelled_splits
+from jaxpot.training.weights import LossWeights, config_type_loss_weights
 
 PROBE_EPOCHS = 3  # epochs timed before a time budget sets the run's length
+#: the kind of run a training checkpoint belongs to (jaxpot.training.checkpoint)
+CHECKPOINT_KIND = "training run"
 
 
 class TrainingDivergedError(RuntimeError):
@@ -160,7 +157,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         frames: training frames with energies/forces/stress (ASE calculator results or the
             info/arrays keys ``names``).  validation_frames: held-out frames; default: a
             seeded ``settings.validation_fraction`` of ``frames``, stratified by config_type
-            (:func:`jaxpot.training_data.validation_carve`).  An ensemble
+            (:func:`jaxpot.training.splits.validation_carve`).  An ensemble
             (``ensemble_size`` > 1) needs :data:`~jaxpot.nn.ensemble.MIN_CALIBRATION_FRAMES`
             validation frames to calibrate its spread on (checked before training).
         source: name of the frames in error messages. checkpoint: path of a resumable
@@ -216,9 +213,9 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     step_fn, eval_fn = _compiled_steps(model, optimizer, settings, results_fn)
 
     header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0}
-    digest = ckpt.fingerprint(repr((model.spec, settings, len(val_frames))), frames + val_frames)
+    digest = ckpt.fingerprint((model.spec, settings, len(val_frames)), frames + val_frames)
     if checkpoint:
-        restored = ckpt.load(checkpoint, state, digest)
+        restored = ckpt.load_tree(checkpoint, CHECKPOINT_KIND, digest, state)
         if restored is not None:
             state, header = restored
     if "epochs" in header:  # the budget-fitted length of the run being resumed
@@ -284,7 +281,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         out_of_time = budget is not None and epoch + 1 < settings.epochs and spent > budget
         if checkpoint and ((epoch + 1) % settings.checkpoint_every == 0
                            or epoch + 1 == settings.epochs or out_of_time):
-            ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
+            ckpt.save_tree(checkpoint, CHECKPOINT_KIND, digest, state, header)
         if out_of_time:
             stop = "time budget"
             break

@@ -1,7 +1,13 @@
-"""The sparse-GP (projected process / DTC) solve as gap_fit does it, streamed in row blocks.
+"""Streamed (tall-skinny) QR least squares, shared by the GAP solve and the linear fits.
 
-With K_MM the sparse-point covariance (plus ``sparse_jitter`` on its diagonal) = U^T U,
-K_NM the observation rows and Lambda the diagonal of observation variances, the weights are the
+    state = qr_init(prior_rows)                       # (M, M) upper triangular start
+    for rows, targets, sigmas in blocks:              # any number of row blocks
+        state = qr_update(state, rows, targets, sigmas)
+    weights = qr_solve(state)                         # (M,), never an explicit inverse
+
+The sparse-GP (projected process / DTC) solve as gap_fit does it is the first user: with K_MM
+the sparse-point covariance (plus ``sparse_jitter`` on its diagonal) = U^T U, K_NM the
+observation rows and Lambda the diagonal of observation variances, the weights are the
 least-squares solution of
 
     [ Lambda^{-1/2} K_NM ]          [ Lambda^{-1/2} y ]
@@ -11,7 +17,8 @@ solved by Householder QR in float64 (gap_fit's ``gp_predict.F90``; never an expl
 Here the QR is accumulated block by block (tall-skinny QR): the running R factor and Q^T y are
 stacked on each new block of rows and re-factorised, so memory is O(M^2 + block M) however many
 observations there are.  The final R also gives the posterior covariance (R^T R)^{-1} used for
-predictive variances.
+predictive variances.  The linear fits (:mod:`jaxpot.linear.solve`) keep one such state per
+subset and kind of row and combine them under their weights and ridge.
 """
 
 from __future__ import annotations

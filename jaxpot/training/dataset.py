@@ -17,10 +17,9 @@ import numpy as np
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from jaxpot.batch import Batch, check_frames, frame_pairs, pack, plan_buckets
-from jaxpot.evaluation import Labels
 from jaxpot.model import EnergyModel
 from jaxpot.pytree import pytree_dataclass
-from jaxpot.training_data import TrainingDataError, read_labels_checked, split_indices  # noqa: F401
+from jaxpot.training.labels import Labels, TrainingDataError
 from jaxpot.types import Array
 
 

@@ -1,4 +1,4 @@
-"""Training loss of a network potential on a batch of structures, and its error sums.
+"""Training loss of a potential on a batch of structures, and its error sums.
 
     L = mean_s (dE_s / N_s)^2 / sigma_E^2 + mean_{atoms, xyz} dF^2 / sigma_F^2
         + mean_{s, ab} dsigma^2 / sigma_S^2
@@ -21,16 +21,9 @@ import numpy as np
 
 from jaxpot.batch import Batch, batch_energy_forces_stress
 from jaxpot.model import EnergyModel
-from jaxpot.nn.data import Targets
+from jaxpot.training.dataset import Targets
+from jaxpot.training.weights import LossWeights
 from jaxpot.units import GPa
-
-
-class LossWeights(NamedTuple):
-    """Expected errors: energy eV/atom, forces eV/Å, stress GPa (inf drops a quantity)."""
-
-    energy: float = 0.002
-    forces: float = 0.05
-    stress: float = 0.5
 
 
 class ErrorSums(NamedTuple):

@@ -83,7 +83,7 @@ def numbers_list(value, name: str, **bounds) -> tuple[float, ...]:
 
 def sigmas(value, name: str) -> object:
     """Loss sigmas (energy eV/atom, forces eV/Å, stress GPa): three numbers > 0 (inf drops
-    a quantity), as a :class:`~jaxpot.nn.loss.LossWeights` or a 3-sequence."""
+    a quantity), as a :class:`~jaxpot.training.weights.LossWeights` or a 3-sequence."""
     fields = ("energy", "forces", "stress")
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 3:
         raise ValueError(f"{name} must be LossWeights(energy, forces, stress), got {value!r}")

@@ -3,7 +3,7 @@
 Shared by ``jaxpot train`` (:mod:`jaxpot.nn.pipeline`) and ``jaxpot fit`` for linear models
 (:mod:`jaxpot.linear.pipeline`): the list of files a config key names, the label names of a
 ``names`` table (``{energy = "dft_energy", forces = "dft_forces"}``; a name no frame carries is
-refused where the labels are read, :func:`jaxpot.training_data.read_labels_checked`), and the
+refused where the labels are read, :func:`jaxpot.training.labels.read_labels_checked`), and the
 species list of a config.
 """
 
@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from jaxpot.evaluation import LabelKeys
+from jaxpot.training.labels import LabelKeys
 
-#: the label roles a ``names`` table may set (jaxpot.evaluation.LabelKeys' fields)
+#: the label roles a ``names`` table may set (jaxpot.training.labels.LabelKeys' fields)
 NAME_ROLES = LabelKeys._fields
 
 
@@ -35,7 +35,7 @@ def names_table(value, key: str = "names", error: type[Exception] = ValueError
     if not isinstance(value, Mapping):
         raise error(f"{key} must be a table {{energy = \"...\", forces = \"...\"}} of label "
                     f"names, got {value!r}")
-    from jaxpot.nn.value_checks import unknown_keys
+    from jaxpot.training.values import unknown_keys
     message = unknown_keys(value, NAME_ROLES, f"[{key}]")
     if message:
         raise error(message)
@@ -67,8 +67,8 @@ def read_labelled(paths: Sequence[str], names=None) -> dict[str, list]:
     """{path: frames} of labelled files, each configuration's labels read and checked now
     (TrainingDataError naming the file and index, LabelError for a name no frame has), so
     that a bad file fails before a fit or training starts, not after it."""
-    from jaxpot.gap.pipeline import read_frames
-    from jaxpot.training_data import read_labels_checked
+    from jaxpot.training.frames import read_frames
+    from jaxpot.training.labels import read_labels_checked
     out = {}
     for path in paths:
         frames = read_frames(path)

@@ -2,11 +2,11 @@
 
     result = train_lbfgs(model, frames, settings=LbfgsSettings(iterations=500))
 
-The loss is :mod:`jaxpot.nn.loss`'s over the whole training split (global means, so the sum of
-the chunks' contributions is exact); each iteration takes the L-BFGS direction (two-loop
-recursion, ``memory`` pairs; ``memory = 0``: full BFGS with a dense inverse Hessian, which
-keeps the curvature of every step, for a few thousand parameters at most, as an MTP's) and a
-backtracking line search with Armijo's condition.  The
+The loss is :mod:`jaxpot.training.loss`'s over the whole training split (global means, so the
+sum of the chunks' contributions is exact); each iteration takes the L-BFGS direction (two-loop
+recursion, ``memory`` pairs, :mod:`jaxpot.training.quasi_newton`; ``memory = 0``: full BFGS
+with a dense inverse Hessian, which keeps the curvature of every step, for a few thousand
+parameters at most, as an MTP's) and a backtracking line search with Armijo's condition.  The
 recursion starts from an inverse Gauss-Newton approximation (:func:`preconditioner`: exact
 blocks where the caller has them, such as an MTP's moment coefficients, in which the loss is
 quadratic, and the Gauss-Newton diagonal elsewhere), not from a multiple of the identity:
@@ -16,7 +16,9 @@ validation loss is tracked, the iteration with the best one is kept, and the run
 falls below ``tolerance``.  With a checkpoint path the state (params, memory, best) is written
 atomically every ``checkpoint_every`` iterations and a rerun resumes from it (also with more
 ``iterations`` than the first run had: the stopping rules are not part of its fingerprint).
-Returns a :class:`jaxpot.nn.epochs.TrainResult` (``best_epoch`` counts iterations).
+Returns a :class:`jaxpot.training.epochs.TrainResult` (``best_epoch`` counts iterations).
+Used by the MTP fit's non-linear stage (:func:`jaxpot.linear.fit_mtp`) and open to any model
+with ``params["net"]`` and ``params["norm"]``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import functools
 import hashlib
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,21 +35,63 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from jaxpot.model import EnergyModel
-from jaxpot.nn import checkpoint as ckpt
-from jaxpot.nn.data import build_dataset, epoch_plan
-from jaxpot.nn.epochs import TrainResult, close_epoch
-from jaxpot.nn.loss import (
-    LossWeights,
+from jaxpot.training import checkpoint as ckpt
+from jaxpot.training.config import SPLIT_RULES
+from jaxpot.training.dataset import build_dataset, epoch_plan
+from jaxpot.training.epochs import TrainResult, close_epoch
+from jaxpot.training.loss import (
     add_sums,
     autodiff_results,
     error_metrics,
     error_sums,
     loss_from_sums,
 )
-from jaxpot.nn.settings import LbfgsSettings
-from jaxpot.training_data import labelled_splits
+from jaxpot.training.quasi_newton import first_direction, remember, two_loop_direction
+from jaxpot.training.splits import labelled_splits
+from jaxpot.training.values import CheckedSettings, integer_rule, number_rule, sigmas
+from jaxpot.training.weights import LossWeights
 
 DENSE_BYTES = 1 << 30  #: the largest dense inverse Hessian of full BFGS (memory = 0), bytes
+#: the kind of run an L-BFGS checkpoint belongs to (jaxpot.training.checkpoint)
+CHECKPOINT_KIND = "L-BFGS run"
+
+
+class _LbfgsFields(NamedTuple):
+    iterations: int = 200
+    #: (s, y) pairs kept (L-BFGS); 0: full BFGS with a dense (P, P) inverse Hessian, as mlip-2
+    #: (mlearn Si, level 20: the validation loss of 200 L-BFGS iterations in ~125)
+    memory: int = 0
+    weights: LossWeights = LossWeights()
+    validation_fraction: float = 0.1
+    stratify_validation: bool = True  #: carve per config_type (False: plain random)
+    seed: int = 0
+    chunk: int = 8  #: structures per jitted evaluation (bounds memory)
+    tolerance: float = 1e-7
+    #: iterations without a better validation loss before stopping; the validation loss of an
+    #: MTP fit can rise for ~100 iterations before falling below the linear fit's (mlearn Ge,
+    #: level 20), and the best iteration is kept anyway, so the default never stops early
+    patience: int = 200
+    first_step: float = 1e-3  #: first step length relative to |params| (no preconditioner)
+    checkpoint_every: int = 5
+    diagonal_chunks: int = 8  #: chunks for the Gauss-Newton diagonal of the preconditioner
+
+
+#: the check of each LbfgsSettings field (value, name) -> value, or ValueError naming it
+LBFGS_RULES = {
+    "iterations": integer_rule(0), "memory": integer_rule(0), "weights": sigmas,
+    **SPLIT_RULES, "chunk": integer_rule(1),
+    "tolerance": number_rule(low=0.0), "patience": integer_rule(1),
+    "first_step": number_rule(low=0.0, low_open=True), "checkpoint_every": integer_rule(1),
+    "diagonal_chunks": integer_rule(1),
+}
+
+
+class LbfgsSettings(CheckedSettings, _LbfgsFields):
+    """Settings of :func:`train_lbfgs`, checked by :data:`LBFGS_RULES` on
+    construction and ``_replace`` (ValueError naming the field)."""
+
+    __slots__ = ()
+    RULES = LBFGS_RULES
 
 
 def _share(net, model, weights, batch, targets, weight, counts):
@@ -168,57 +213,6 @@ def _counts(dataset) -> np.ndarray:
     return np.array([n_e, n_f, n_s])
 
 
-def _first_direction(g, x, m0, first_step: float):
-    """-M g with the preconditioner, else a steepest-descent step of length first_step |x|."""
-    if m0 is not None:
-        return -(m0 @ g)
-    return -g * first_step * max(np.linalg.norm(x), 1.0) / max(np.linalg.norm(g), 1e-300)
-
-
-def bfgs_update(h: np.ndarray, s: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The BFGS update of an inverse Hessian approximation h (P, P) by the step s and gradient
-    change y (s.y > 0): (I - rho s y^T) h (I - rho y s^T) + rho s s^T, rho = 1 / s.y."""
-    rho = 1.0 / np.dot(s, y)
-    hy = h @ y
-    return (h - rho * (np.outer(s, hy) + np.outer(hy, s))
-            + (rho * rho * np.dot(y, hy) + rho) * np.outer(s, s))
-
-
-def _remember(state: dict, n: int, s: np.ndarray, y: np.ndarray, m0) -> int:
-    """Take the pair (s, y) into ``state`` (in place) after n earlier ones; the new count.
-
-    Dense (``state["h"]``): BFGS update, the first from gamma M0 with gamma = s.y / y.M0 y
-    (Nocedal & Wright 6.20); else the newest ``len(state["s"])`` pairs are kept."""
-    if "h" in state:
-        h = state["h"]
-        if n == 0:
-            m0y = y if m0 is None else m0 @ y
-            h = (np.eye(len(s)) if m0 is None else m0) * (np.dot(s, y) / np.dot(y, m0y))
-        state["h"] = bfgs_update(h, s, y)
-        return n + 1
-    if n == len(state["s"]):
-        state["s"][:-1], state["y"][:-1] = state["s"][1:].copy(), state["y"][1:].copy()
-        n -= 1
-    state["s"][n], state["y"][n] = s, y
-    return n + 1
-
-
-def _direction(g, s_mem, y_mem, n, gamma, m0=None):
-    """-H g by the two-loop recursion over the newest n pairs (rows 0..n-1, oldest first),
-    from H0 = gamma * m0 (m0 = identity when None)."""
-    q = g.copy()
-    alpha = np.zeros(n)
-    rho = np.array([1.0 / np.dot(y_mem[i], s_mem[i]) for i in range(n)])
-    for i in range(n - 1, -1, -1):
-        alpha[i] = rho[i] * np.dot(s_mem[i], q)
-        q -= alpha[i] * y_mem[i]
-    r = gamma * (q if m0 is None else m0 @ q)
-    for i in range(n):
-        beta = rho[i] * np.dot(y_mem[i], r)
-        r += s_mem[i] * (alpha[i] - beta)
-    return -r
-
-
 def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings | None = None,
                 validation_frames: Sequence | None = None, source: str = "frames",
                 checkpoint: str | None = None, progress: bool = True, log=None,
@@ -232,7 +226,7 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     diagonal. penalty: a jittable ``penalty(net) -> scalar`` added to the training loss (a
     ridge, say; the validation loss is the data term alone). names: info/arrays keys of the
     labels (as :func:`jaxpot.nn.train.train_model`'s)."""
-    from jaxpot.label_checks import check_frames
+    from jaxpot.structure import check_frames
     settings = settings or LbfgsSettings()
     if not isinstance(settings, LbfgsSettings):
         raise TypeError(f"settings must be LbfgsSettings, got {type(settings).__name__}")
@@ -263,11 +257,11 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
     stopping = {"iterations": 0, "patience": 0, "tolerance": 0.0, "checkpoint_every": 0}
     same_run = tuple.__new__(LbfgsSettings, [stopping.get(k, v) for k, v in  # only its repr
                                              settings._asdict().items()])  # is used: unchecked
-    digest = ckpt.fingerprint(repr(("lbfgs", model.spec, same_run, len(val_frames),
-                                    hashlib.sha256(np.asarray(x0).tobytes()).hexdigest())),
+    digest = ckpt.fingerprint(("lbfgs", model.spec, same_run, len(val_frames),
+                               hashlib.sha256(np.asarray(x0).tobytes()).hexdigest()),
                               frames + val_frames)
     if checkpoint:
-        restored = ckpt.load(checkpoint, state, digest)
+        restored = ckpt.load_tree(checkpoint, CHECKPOINT_KIND, digest, state)
         if restored is not None:
             state, header = restored
             state = {k: np.array(v, float) for k, v in state.items()}  # writable copies
@@ -311,13 +305,13 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
             s_last, y_last = state["s"][n - 1], state["y"][n - 1]
             gamma = np.dot(s_last, y_last) / np.dot(y_last, y_last if m0 is None
                                                      else m0 @ y_last)
-            d = _direction(g, state["s"], state["y"], n, gamma, m0)
+            d = two_loop_direction(g, state["s"], state["y"], n, gamma, m0)
         else:
-            d = _first_direction(g, x, m0, settings.first_step)
+            d = first_direction(g, x, m0, settings.first_step)
         slope = float(np.dot(g, d))
         if slope >= 0:  # not a descent direction: restart without memory
             header["n_memory"] = 0
-            d = _first_direction(g, x, m0, settings.first_step)
+            d = first_direction(g, x, m0, settings.first_step)
             slope = float(np.dot(g, d))
         t, accepted = 1.0, False
         for _ in range(30):
@@ -332,7 +326,7 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
             break
         s_vec, y_vec = x_new - x, g_new - g
         if np.dot(s_vec, y_vec) > 1e-10 * np.linalg.norm(s_vec) * np.linalg.norm(y_vec):
-            header["n_memory"] = _remember(state, header["n_memory"], s_vec, y_vec, m0)
+            header["n_memory"] = remember(state, header["n_memory"], s_vec, y_vec, m0)
         decrease = (f - f_new) / max(abs(f), 1e-300)
         x, f, g, sums = x_new, f_new, g_new, sums_new
         state["x"] = x
@@ -351,7 +345,7 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
         bar.update(1)
         if checkpoint and ((it + 1) % settings.checkpoint_every == 0
                            or it + 1 == settings.iterations):
-            ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
+            ckpt.save_tree(checkpoint, CHECKPOINT_KIND, digest, state, header)
         if header["bad_epochs"] >= settings.patience:
             stop = "early stopping"
             break
@@ -360,7 +354,7 @@ def train_lbfgs(model: EnergyModel, frames: Sequence, *, settings: LbfgsSettings
             break
     bar.close()
     if checkpoint:
-        ckpt.save(checkpoint, state, {**header, "fingerprint": digest})
+        ckpt.save_tree(checkpoint, CHECKPOINT_KIND, digest, state, header)
     net = unravel(jnp.asarray(state["best"]))
     best = model.replace(params={"net": net, "norm": model.params["norm"]})
     return TrainResult(best, header["history"], header["best_epoch"], stop, val_frames, frames)
