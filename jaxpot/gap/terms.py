@@ -222,5 +222,26 @@ def _2b_from_spec(config: dict) -> EnergyModel:
     return distance_2b_gp(**config)
 
 
-register_model_kind("gap_soap", _soap_from_spec)
-register_model_kind("gap_distance_2b", _2b_from_spec)
+def soap_example() -> EnergyModel:
+    """Small model for the contract test: a silicon SOAP term (n_max 3, l_max 2, cutoff
+    3.5 Å, zeta 4) with 4 seeded random sparse points (positive unit vectors: SOAP vectors
+    are mostly positive, so the kernel values are not small) and weights."""
+    rng = np.random.default_rng(3)
+    f = quip_soap(("Si",), 3.5, 3, 2, 0.5).n_features
+    sparse = np.abs(rng.normal(size=(4, f))) + 0.5
+    sparse /= np.linalg.norm(sparse, axis=1, keepdims=True)
+    return soap_gp(species=("Si",), cutoff=3.5, n_max=3, l_max=2, atom_sigma=0.5, zeta=4,
+                   delta=0.7, sparse=sparse, alpha=rng.normal(size=4), e0=[-0.5])
+
+
+def distance_2b_example() -> EnergyModel:
+    """Small model for the contract test: a two-species (Si, Ge) distance_2b term (cutoff
+    3.5 Å, 6 sparse distances per species pair) with seeded random weights."""
+    rng = np.random.default_rng(4)
+    return distance_2b_gp(species=("Si", "Ge"), cutoff=3.5, theta=0.6, delta=0.3,
+                          sparse=np.tile(np.linspace(2.0, 3.5, 6), (3, 1)),
+                          alpha=rng.normal(size=(3, 6)), e0=[-0.3, -0.2])
+
+
+register_model_kind("gap_soap", _soap_from_spec, example=soap_example)
+register_model_kind("gap_distance_2b", _2b_from_spec, example=distance_2b_example)

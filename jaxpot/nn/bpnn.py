@@ -254,4 +254,10 @@ def local_energy_of_features(config: dict):
     return local
 
 
-register_model_kind("bpnn", loadable(bpnn_from_config))
+def example() -> EnergyModel:
+    """Small model for the contract test: a silicon BPNN (cutoff 3.5 Å, one hidden layer of
+    8), freshly initialised from a seed."""
+    return bpnn(["Si"], 3.5, hidden=(8,), seed=1)
+
+
+register_model_kind("bpnn", loadable(bpnn_from_config), example=example)

@@ -275,4 +275,16 @@ def calibrate(model: EnergyModel, frames, labels=None, *,
     return model.replace(params={**model.params, "calibration": jnp.asarray(factors, dtype)})
 
 
-register_model_kind("ensemble", _from_config)
+def example() -> EnergyModel:
+    """Small model for the contract test: an ensemble of two silicon BPNNs on a small ACSF
+    (cutoff 3.5 Å; it compiles in a fraction of the default ANI's time), each with its own
+    seed, calibration factors not one."""
+    from jaxpot.nn.bpnn import bpnn
+    acsf = {"type": "acsf", "species": [14], "r_cut": 3.5,
+            "g2_params": [[0.5, 0.0], [1.0, 2.4], [1.0, 3.0]],
+            "g4_params": [[0.05, 1.0, 1.0], [0.05, 1.0, -1.0], [0.05, 4.0, 1.0]]}
+    return ensemble([bpnn(["Si"], descriptor=acsf, hidden=(8,), seed=s) for s in (11, 12)],
+                    calibration=[1.5, 2.0, 0.5])
+
+
+register_model_kind("ensemble", _from_config, example=example)

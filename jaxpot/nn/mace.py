@@ -389,4 +389,16 @@ def mace_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
                                 "MACE")
 
 
-register_model_kind("mace", loadable(mace_from_config))
+def example() -> EnergyModel:
+    """Small model for the contract test: a silicon MACE (cutoff 3.5 Å, 4 channels, two
+    layers, correlation 2) with seeded random readouts (a fresh one's are zero: its energy
+    would be e0)."""
+    model = mace(["Si"], 3.5, channels=4, correlation=2, radial_hidden=(8,), n_rbf=6, seed=3)
+    rng = np.random.default_rng(7)
+    net = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.asarray(rng.normal(size=x.shape), x.dtype)
+        if "readout" in jax.tree_util.keystr(path) else x, model.params["net"])
+    return model.replace(params={**model.params, "net": net})
+
+
+register_model_kind("mace", loadable(mace_from_config), example=example)

@@ -135,4 +135,10 @@ def painn_from_config(config: dict, seed: int = 0, params=None) -> EnergyModel:
                                 cutoff, make_spec("painn", _MODULE, **config), "PaiNN")
 
 
-register_model_kind("painn", loadable(painn_from_config))
+def example() -> EnergyModel:
+    """Small model for the contract test: a silicon PaiNN (cutoff 3.5 Å, 8 features, two
+    layers), freshly initialised from a seed."""
+    return painn(["Si"], 3.5, features=8, layers=2, n_rbf=6, seed=2)
+
+
+register_model_kind("painn", loadable(painn_from_config), example=example)

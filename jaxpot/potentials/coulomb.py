@@ -106,4 +106,10 @@ def _from_spec(config: dict) -> EnergyModel:
     return coulomb(charge_model_from_config(config.pop("charges")), **config)
 
 
-register_model_kind("coulomb", _from_spec)
+def example() -> EnergyModel:
+    """Small model for the contract test: damped shifted force Coulomb of Na+0.7 / Cl-0.7
+    (cutoff 6 Å), which, unlike the open-boundary form, takes periodic cells too."""
+    return coulomb({"Na": 0.7, "Cl": -0.7}, damping=0.25, cutoff=6.0)
+
+
+register_model_kind("coulomb", _from_spec, example=example)

@@ -53,7 +53,11 @@ def eam(path: str, interpolation: str = "lammps", form: str | None = None) -> En
         path: potential file. interpolation: ``"lammps"`` or ``"ase"`` (see module docstring).
         form: ``"funcfl"``, ``"setfl"`` or ``"fs"``; default from the file name.
     """
-    tables = read_eam_file(path, form)
+    return eam_from_tables(read_eam_file(path, form), interpolation)
+
+
+def eam_from_tables(tables: EAMTables, interpolation: str = "lammps") -> EnergyModel:
+    """EAM model from tables in memory (as :func:`eam` reads them from a file)."""
     if interpolation == "lammps":
         params = _lammps_params(tables)
     elif interpolation == "ase":
@@ -310,4 +314,22 @@ def _build(params: dict, config: dict) -> EnergyModel:
                        uses_rows=False)
 
 
-register_model_kind("eam", from_spec)
+def example() -> EnergyModel:
+    """Small model for the contract test: a two-element (Cu, Ni) setfl EAM of smooth analytic
+    tables (no file), cutoff 4 Å: a Morse pair term, exponential densities, F = -sqrt + rho^2,
+    each element's functions scaled apart so that the tables' species lookup matters."""
+    cutoff, nr, nrho = 4.0, 201, 201
+    r = np.linspace(0.0, cutoff, nr)
+    taper = (1.0 - r / cutoff) ** 3
+    rho = np.linspace(0.0, 2.0, nrho)
+    scale = np.array([1.0, 1.25])  # Cu, Ni
+    density = scale[:, None, None] * np.exp(-1.4 * (r - 2.5)) * taper * np.ones((1, 2, 1))
+    x = np.exp(-1.5 * (r - 2.45))
+    pair = np.sqrt(scale[:, None] * scale[None, :])[..., None] * 0.4 * x * (x - 2.0) * taper
+    embedding = -scale[:, None] * np.sqrt(rho + 0.05) + 0.3 * rho ** 2
+    tables = EAMTables("setfl", ["Cu", "Ni"], np.array([63.546, 58.693]), nrho,
+                       float(rho[1]), nr, float(r[1]), cutoff, embedding, density, r * pair)
+    return eam_from_tables(tables)
+
+
+register_model_kind("eam", from_spec, example=example)

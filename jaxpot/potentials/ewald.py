@@ -21,6 +21,7 @@ which needs Born charges and the dielectric tensor, is not included.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax.numpy as jnp
@@ -29,6 +30,7 @@ from jaxpot.electrostatics.charge_models import (
     ChargeModel,
     as_charge_model,
     charge_model_from_config,
+    environment_charges,
 )
 from jaxpot.electrostatics.ewald_sums import (
     background_atomic,
@@ -164,8 +166,23 @@ def _from_spec(factory):
     return from_spec
 
 
-register_model_kind("ewald", _from_spec(ewald))
-register_model_kind("pme", _from_spec(pme))
+def ewald_example() -> EnergyModel:
+    """Small model for the contract test: Ewald sum of fixed charges Na+1 / Cl-1."""
+    return ewald({"Na": 1.0, "Cl": -1.0}, accuracy=1e-8, r_cut=5.0)
+
+
+def pme_example() -> EnergyModel:
+    """Small model for the contract test: PME (order 4) of environment-dependent charges
+    (:func:`jaxpot.electrostatics.environment_charges`, seeded weights, q0 = +-0.8 e), so the
+    forces include the charges' own derivatives."""
+    charges = environment_charges(["Na", "Cl"], r_cut=3.5, hidden=(4,), seed=1)
+    charges = dataclasses.replace(charges, params=dict(charges.params,
+                                                       q0=jnp.asarray([0.8, -0.8])))
+    return pme(charges, accuracy=1e-4, r_cut=5.0, order=4)
+
+
+register_model_kind("ewald", _from_spec(ewald), example=ewald_example)
+register_model_kind("pme", _from_spec(pme), example=pme_example)
 
 
 def charges_config(model: EnergyModel) -> dict:

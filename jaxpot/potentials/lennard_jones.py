@@ -66,4 +66,9 @@ def from_spec(config: dict) -> EnergyModel:
     return lennard_jones(**config)
 
 
-register_model_kind("lennard_jones", from_spec)
+def example() -> EnergyModel:
+    """Small model for the contract test: smooth LJ near silicon's bond length (2.35 Å)."""
+    return lennard_jones(sigma=2.1, epsilon=0.05, cutoff=5.5, smooth=True)
+
+
+register_model_kind("lennard_jones", from_spec, example=example)

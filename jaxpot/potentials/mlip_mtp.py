@@ -78,4 +78,27 @@ def mlip_mtp_from_config(config: dict, params=None) -> EnergyModel:
                        precision="float64")
 
 
-register_model_kind("mlip_mtp", mlip_mtp_from_config)
+def example() -> EnergyModel:
+    """Small model for the contract test: what :func:`read_mtp` reads from an mlip-2 file of
+    a two-species (Si, Ge) level-8 MTP, built in memory (jaxpot's basis in mlip-2's alpha
+    form, :func:`jaxpot.descriptors.mtp_basis.alpha_arrays`), with seeded random radial,
+    moment and species coefficients and scaling 0.9."""
+    from jaxpot.descriptors.mtp_basis import alpha_arrays
+    from jaxpot.potentials.mtp import descriptor_of, mtp
+    own = mtp(["Si", "Ge"], 8, r_cut=4.0, r_min=1.6, radial_basis_size=6, seed=7)
+    desc = descriptor_of(own)
+    arrays = alpha_arrays(desc.basis)
+    config = {"min_dist": desc.r_min, "max_dist": desc.r_cut,
+              "radial_basis_size": desc.radial_basis_size,
+              "alpha_index_basic": arrays.basic.tolist(),
+              "alpha_index_times": arrays.times.tolist(),
+              "alpha_moment_mapping": arrays.mapping.tolist(), "scaling": 0.9,
+              "species": list(desc.species)}
+    rng = np.random.default_rng(8)
+    params = {"net": {"radial": own.params["net"]["radial"],
+                      "xi": jnp.asarray(0.1 * rng.normal(size=len(arrays.mapping)))},
+              "norm": {"e0": jnp.asarray([-3.0, -2.5]), "energy_scale": jnp.ones(())}}
+    return mlip_mtp_from_config(config, params)
+
+
+register_model_kind("mlip_mtp", mlip_mtp_from_config, example=example)

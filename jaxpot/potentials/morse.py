@@ -49,4 +49,10 @@ def from_spec(config: dict) -> EnergyModel:
     return morse(**config)
 
 
-register_model_kind("morse", from_spec)
+def example() -> EnergyModel:
+    """Small model for the contract test: silicon's second neighbours (3.84 Å) lie inside the
+    switch (3.12 to 4.2 Å)."""
+    return morse(epsilon=0.3, r0=2.4, rho0=5.0, rcut1=1.3, rcut2=1.75)
+
+
+register_model_kind("morse", from_spec, example=example)

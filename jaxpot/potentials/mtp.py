@@ -122,4 +122,13 @@ def from_spec(config: dict) -> EnergyModel:
                radial_basis_size=config["radial_basis_size"], dtype=config.get("dtype"))
 
 
-register_model_kind("mtp", from_spec)
+def example() -> EnergyModel:
+    """Small model for the contract test: a silicon MTP of level 10 (cutoff 4 Å) with seeded
+    random moment coefficients (a fresh MTP's are zero)."""
+    model = mtp(["Si"], 10, r_cut=4.0, r_min=1.5, seed=4)
+    xi = 0.1 * np.random.default_rng(6).normal(size=model.params["net"]["xi"].shape)
+    net = dict(model.params["net"], xi=jnp.asarray(xi))
+    return model.replace(params={**model.params, "net": net})
+
+
+register_model_kind("mtp", from_spec, example=example)

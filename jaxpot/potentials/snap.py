@@ -163,4 +163,13 @@ def from_spec(config: dict) -> EnergyModel:
     return snap(descriptor=desc, coefficients=np.zeros((len(desc.species), 1 + desc.n_features)))
 
 
-register_model_kind("snap", from_spec)
+def example() -> EnergyModel:
+    """Small model for the contract test: a silicon qSNAP (2J = 3, cutoff 3.6 Å, linear and
+    quadratic terms) with seeded random coefficients."""
+    desc = bispectrum(["Si"], 3, 3.6, quadraticflag=1)
+    rng = np.random.default_rng(5)
+    return snap(descriptor=desc, coefficients=np.concatenate(
+        [[-4.0], 1e-3 * rng.normal(size=desc.n_features)])[None])
+
+
+register_model_kind("snap", from_spec, example=example)

@@ -322,4 +322,4 @@ def _atomic_energies_fn(terms):
     return atomic_energies
 
 
-register_model_kind("stillinger_weber", from_spec)
+register_model_kind("stillinger_weber", from_spec, example=stillinger_weber)  # built-in Si

@@ -187,4 +187,16 @@ def _terms_fn(lookup: np.ndarray):
     return terms
 
 
-register_model_kind("tersoff", from_spec)
+#: Tersoff's silicon, PRB 37, 6991 (1988) (LAMMPS' Si.tersoff), for the example
+SILICON_1988 = dict(m=3.0, gamma=1.0, lambda3=1.3258, c=4.8381, d=2.0417, h=0.0, n=22.956,
+                    beta=0.33675, lambda2=1.3258, B=95.373, R=3.0, D=0.2, lambda1=3.2394,
+                    A=3264.7)
+
+
+def example() -> EnergyModel:
+    """Small model for the contract test: Tersoff's silicon (1988), read from no file."""
+    return tersoff("", species=["Si"],
+                   params={k: np.full((1, 1, 1), v) for k, v in SILICON_1988.items()})
+
+
+register_model_kind("tersoff", from_spec, example=example)
