@@ -200,7 +200,7 @@ class CalibrationCounts(NamedTuple):
 def calibration_factors(prediction: EnsemblePrediction, labels, *,
                         min_frames: int = MIN_CALIBRATION_FRAMES) -> np.ndarray:
     """Scale factors (energy, forces, stress) making the raw spread an error bar on ``labels``
-    (one :class:`~jaxpot.evaluation.Labels` per predicted frame).
+    (one :class:`~jaxpot.training.labels.Labels` per predicted frame).
 
     For each quantity the factor c gives c * std the smallest miscalibration area on these
     errors (:func:`jaxpot.nn.uncertainty_metrics.fit_sigma_scale`).  A quantity labelled on

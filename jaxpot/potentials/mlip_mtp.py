@@ -11,7 +11,7 @@ Chebyshev polynomials on [min_dist, max_dist] times (max_dist - r)^2), then each
     E_i = species_coeffs[type_i] + sum_alpha moment_coeffs[alpha] * moment[mapping[alpha]].
 
 Params use the MTP layout (``{"net": {"radial", "xi"}, "norm": {"e0", "energy_scale"}}``), so a
-file's potential can be refitted with :func:`jaxpot.nn.lbfgs.train_lbfgs`.
+file's potential can be refitted with :func:`jaxpot.nn.train_lbfgs`.
 """
 
 from __future__ import annotations

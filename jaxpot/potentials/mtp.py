@@ -7,7 +7,7 @@ with B_alpha the moment-tensor basis functions of :mod:`jaxpot.descriptors.momen
 shared by all species, as mlip-2 (its ``moment_coeffs``; e0 are its ``species_coeffs``).
 Params: ``{"net": {"radial": c, "xi": xi}, "norm": {"e0": (S,), "energy_scale": s}}``, the
 layout of jaxpot's network potentials, so their trainers fit every coefficient
-(:func:`jaxpot.nn.lbfgs.train_lbfgs`, the non-linear fit of :mod:`jaxpot.linear.mtp_fit`).
+(:func:`jaxpot.nn.train_lbfgs`, the non-linear fit of :mod:`jaxpot.linear.mtp_fit`).
 Shapeev, Multiscale Model. Simul. 14, 1153 (2016); Novikov et al., MLST 2, 025002 (2021).
 """
 
