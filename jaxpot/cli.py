@@ -2,7 +2,7 @@
 
     jaxpot relax [STRUCTURE] [--model sw|MODEL_FILE] [--pressure GPa] [--output FILE]
     jaxpot fit CONFIG.toml | --gap-fit "<gap_fit command line>" [--output MODEL] [--test FILE]
-                                 (CONFIG.toml with model = "snap" / "qsnap" / "mtp": SNAP or MTP)
+                                 (CONFIG.toml: model = any registered family)
     jaxpot train CONFIG.toml     (model = "bpnn" / "painn" / "mace")
     jaxpot evaluate MODEL FILE... [--json OUT]
 
@@ -91,22 +91,8 @@ def relax_command(args) -> int:
 
 
 def fit_command(args) -> int:
-    from jaxpot.gap.config import parse_gap_fit, parse_toml
-    from jaxpot.gap.pipeline import default_output, run_job
     if args.config and args.gap_fit:
         raise ValueError("give either CONFIG.toml or --gap-fit \"...\", not both")
-    if args.config and args.config.endswith(".toml"):
-        from jaxpot.linear import pipeline as linear
-        config = linear.load_config(args.config)
-        if linear.is_linear_config(config):
-            if args.output:
-                config["output"] = args.output
-            if args.test:
-                config["test"] = list(config.get("test") or []) + list(args.test)
-            if args.report:
-                config["report"] = args.report
-            linear.run(config, progress=not args.quiet)
-            return 0
     if not args.config and not args.gap_fit:  # the main job on the bundled Si data
         from jaxpot.gap.demo import DEFAULT_OUT, run_demo
         if args.out and args.output:
@@ -117,11 +103,23 @@ def fit_command(args) -> int:
     if args.out:
         raise ValueError("--out DIR is the main job's folder (jaxpot fit with no arguments); "
                          "for a fit of your own use --output MODEL and --report DIR")
-    job = parse_toml(args.config) if args.config else parse_gap_fit(args.gap_fit)
+    if args.gap_fit:
+        return _gap_fit_line(args)
+    from jaxpot.training.fitting import Overrides, fit_file
+    fit_file(args.config, Overrides(args.at_file, args.output, args.report, args.test or ()),
+             progress=not args.quiet, echo=print)
+    return 0
+
+
+def _gap_fit_line(args) -> int:
+    """``jaxpot fit --gap-fit "<gap_fit command line>"``: gap_fit's own names, verbatim."""
+    from jaxpot.gap.config import parse_gap_fit
+    from jaxpot.gap.pipeline import default_output, run_job
+    job = parse_gap_fit(args.gap_fit)
     if args.at_file:
         job = job._replace(at_file=args.at_file)
     tests = list(args.test or ([job.validation_file] if job.validation_file else []))
-    output = args.output or default_output(job, args.config)
+    output = args.output or default_output(job)
     run_job(job, output=output, test_files=tests, report_dir=args.report,
             progress=not args.quiet)
     return 0
@@ -180,10 +178,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
     p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
     p = sub.add_parser("fit", parents=[common],
-                       help="fit a GAP (gap_fit's settings and names) or, with "
-                       "model = \"snap\"/\"qsnap\"/\"mtp\" in the TOML, a SNAP or MTP; no "
-                       "arguments: the bundled Si example")
-    p.add_argument("config", nargs="?", help="TOML file with gap_fit's names")
+                       help="fit the family a TOML config's model names (every registered "
+                       "family: gap, snap, qsnap, mtp, bpnn, painn, mace, charges, ...) or a "
+                       "GAP from a gap_fit command line; no arguments: the bundled Si example")
+    p.add_argument("config", nargs="?", help="TOML config (model = ...; a GAP's may use "
+                   "gap_fit's names)")
     p.add_argument("--gap-fit", dest="gap_fit", help="a gap_fit command line, verbatim")
     p.add_argument("--at-file", dest="at_file", help="training file (overrides at_file)")
     p.add_argument("--output", help="model file (default: gp_file or the config's name, "

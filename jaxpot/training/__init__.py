@@ -19,4 +19,8 @@ modules and never each other:
     config        ConfigError and the validation-split keys every family takes
     values        checks of settings values (booleans, integers, ranges), "did you mean"
     inputs        file lists, label-name tables and species of a config
+    families      the registry of trainable families (Family, register_family, family)
+    schema        config schemas (Key, Table): check in the user's names, template
+    keys          the top-level keys every family's config shares
+    fitting       a config file from reading to fitting (jaxpot fit, validate, template)
 """
