@@ -1,19 +1,21 @@
 """The ``jaxpot`` command.
 
     jaxpot relax [STRUCTURE] [--model sw|MODEL_FILE] [--pressure GPa] [--output FILE]
-    jaxpot fit CONFIG.toml | --gap-fit "<gap_fit command line>" [--output MODEL] [--test FILE]
-                                 (CONFIG.toml: model = any registered family)
-    jaxpot train CONFIG.toml     (model = "bpnn" / "painn" / "mace")
+    jaxpot fit CONFIG.toml [--output MODEL] [--test FILE] [--report DIR] [--float32]
+    jaxpot fit --gap-fit "<gap_fit command line>"       (a GAP, gap_fit's names verbatim)
+    jaxpot fit [--out DIR]                              (the main job on the bundled Si data)
+    jaxpot train CONFIG.toml                            (the same as fit CONFIG.toml)
     jaxpot evaluate MODEL FILE... [--json OUT]
 
 ``relax`` with no STRUCTURE relaxes the bundled strained diamond-Si cell with Stillinger–Weber
-and prints the energy, lattice constant and stress.  ``fit`` fits a GAP (gap_fit's settings
-and names) and writes the model and a report; with no arguments it runs jaxpot's main job on
-the bundled mlearn Si data (fit, test errors next to the published GAP, elastic constants and
-phonons of the fitted GAP).  ``evaluate`` prints energy, force and stress errors of any model
-file on labelled structure files.
+and prints the energy, lattice constant and stress.  ``fit`` fits the family a config's
+``model`` names (every registered family: :mod:`jaxpot.training.families`) and writes the model
+and a report; with no arguments it runs jaxpot's main job on the bundled mlearn Si data (fit,
+test errors next to the published GAP, elastic constants and phonons of the fitted GAP).
+``evaluate`` prints energy, force and stress errors of any model file
+on labelled structure files.
 
-Every command computes in float64 (:mod:`jaxpot.precision`); ``train --float32`` trains a
+Every command computes in float64 (:mod:`jaxpot.precision`); ``fit --float32`` trains a
 network in float32.  A user mistake (a missing file, a bad setting, an output that would
 overwrite an input) prints one line naming it and exits with status 2; ``--verbose`` shows
 the traceback too.
@@ -98,6 +100,7 @@ def fit_command(args) -> int:
         if args.out and args.output:
             raise ValueError("give --out DIR (the folder for everything the main job writes) or "
                              "--output MODEL (the model's path, its report beside it), not both")
+        _no_float32(args, "the main job (a GAP)")
         run_demo(args.output, progress=not args.quiet, out=args.out or DEFAULT_OUT)
         return 0
     if args.out:
@@ -107,14 +110,21 @@ def fit_command(args) -> int:
         return _gap_fit_line(args)
     from jaxpot.training.fitting import Overrides, fit_file
     fit_file(args.config, Overrides(args.at_file, args.output, args.report, args.test or ()),
-             progress=not args.quiet, echo=print)
+             progress=not args.quiet, echo=print, float32=args.float32)
     return 0
+
+
+def _no_float32(args, what: str) -> None:
+    if args.float32:
+        raise ValueError(f"--float32: {what} fits in float64 only; --float32 is for the "
+                         "network families (model = \"bpnn\", \"painn\", \"mace\")")
 
 
 def _gap_fit_line(args) -> int:
     """``jaxpot fit --gap-fit "<gap_fit command line>"``: gap_fit's own names, verbatim."""
     from jaxpot.gap.config import parse_gap_fit
     from jaxpot.gap.pipeline import default_output, run_job
+    _no_float32(args, "a GAP")
     job = parse_gap_fit(args.gap_fit)
     if args.at_file:
         job = job._replace(at_file=args.at_file)
@@ -148,17 +158,8 @@ def evaluate_command(args) -> int:
     return 0
 
 
-def train_command(args) -> int:
-    from jaxpot.nn.pipeline import load_config, train
-    config = load_config(args.config)
-    if args.output:
-        config["output"] = args.output
-    train(config, progress=not args.quiet)
-    return 0
-
-
 COMMANDS = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_command,
-            "train": train_command}
+            "train": fit_command}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -178,33 +179,46 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--smax", type=float, default=1e-4, help="stress criterion, GPa")
     p.add_argument("--output", help="write the relaxed structure here (extxyz, cif, ...)")
     p = sub.add_parser("fit", parents=[common],
-                       help="fit the family a TOML config's model names (every registered "
-                       "family: gap, snap, qsnap, mtp, bpnn, painn, mace, charges, ...) or a "
-                       "GAP from a gap_fit command line; no arguments: the bundled Si example")
-    p.add_argument("config", nargs="?", help="TOML config (model = ...; a GAP's may use "
-                   "gap_fit's names)")
-    p.add_argument("--gap-fit", dest="gap_fit", help="a gap_fit command line, verbatim")
-    p.add_argument("--at-file", dest="at_file", help="training file (overrides at_file)")
-    p.add_argument("--output", help="model file (default: gp_file or the config's name, "
-                   "with .jaxpot)")
-    p.add_argument("--test", action="append", help="labelled file to report errors on "
-                   "(repeatable)")
-    p.add_argument("--report", help="report directory (default: <output>_report)")
-    p.add_argument("--out", metavar="DIR", help="the main job (no CONFIG, no --gap-fit): the "
-                   "folder for everything it writes (default: jaxpot_out)")
+                       help="fit any registered family from a TOML config (model = \"gap\", "
+                       "\"snap\", \"qsnap\", \"mtp\", \"bpnn\", \"painn\", \"mace\", "
+                       "\"charges\", ...) or a GAP from a gap_fit command line; no arguments: "
+                       "the bundled Si example")
+    _fit_arguments(p, train=False)
+    p = sub.add_parser("train", parents=[common], help="the same as fit (kept for network "
+                       "configs): jaxpot train CONFIG.toml")
+    _fit_arguments(p, train=True)
     p = sub.add_parser("evaluate", parents=[common],
                        help="energy/force/stress errors of a model on files")
     p.add_argument("model", help="a jaxpot model file")
     p.add_argument("files", nargs="+", help="labelled structure files (extxyz, ...)")
     p.add_argument("--json", help="write the errors here as JSON")
-    p = sub.add_parser("train", parents=[common], help="train a neural-network potential "
-                       "(BPNN, PaiNN or MACE) from a TOML config")
-    p.add_argument("config", help="TOML file: model, train, output, cutoff, species, ...")
-    p.add_argument("--output", help="model file (overrides the config's output)")
-    p.add_argument("--float32", action="store_true",
-                   help="train in float32 (faster; default float64, as every command)")
-    p.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-in
     return parser
+
+
+def _override_arguments(p) -> None:
+    p.add_argument("--at-file", dest="at_file", help="training file (replaces the config's "
+                   "train, or gap_fit's at_file)")
+    p.add_argument("--output", help="model file (default: the config's output, else its name "
+                   "with .jaxpot)")
+    p.add_argument("--test", action="append", help="labelled file to report errors on "
+                   "(repeatable; added to the config's test)")
+    p.add_argument("--report", help="report directory (default: <output>_report)")
+
+
+def _fit_arguments(p, train: bool) -> None:
+    p.add_argument("config", nargs=None if train else "?", help="TOML config: model, train, "
+                   "output, ...; a GAP's may use gap_fit's names")
+    if train:
+        p.set_defaults(gap_fit=None, out=None)
+    else:
+        p.add_argument("--gap-fit", dest="gap_fit", help="a gap_fit command line, verbatim")
+    _override_arguments(p)
+    p.add_argument("--float32", action="store_true", help="fit in float32 (network families "
+                   "only; faster; default float64, as every command)")
+    if not train:
+        p.add_argument("--out", metavar="DIR", help="the main job (no CONFIG, no --gap-fit): "
+                       "the folder for everything it writes (default: jaxpot_out)")
+    p.add_argument("--x64", action="store_true", help=argparse.SUPPRESS)  # the old default's opt-in
 
 
 def _version() -> str:

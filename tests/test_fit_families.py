@@ -5,7 +5,8 @@ A Morse pair potential fitted to Stillinger-Weber forces is defined only in this
 registers itself and ``jaxpot fit config.toml`` fits it, with no file outside tests/ knowing it
 (the package's sources never name it).  Reference for its fit: the starting model's own errors
 (the fit must lower them) and the SW labels.  The jaxpot families are all registered from their
-own folders; the charge family fits charges from frames.
+own folders; a GAP config in the shared names fits the model its gap_fit-named twin fits, bit
+for bit; ``jaxpot train`` is ``jaxpot fit``; the charge family fits charges from frames.
 """
 
 from __future__ import annotations
@@ -169,7 +170,34 @@ def test_registering_and_looking_up_families(morse_family):
         assert fam.name == name and fam.doc and fam.config_schema().keys()["model"]
 
 
-# ------------------------------------------------------------------------ the charge family
+# ----------------------------------------------------------------- one command, every family
+SOAP = "[soap]\ncutoff = 4.0\nn_max = 3\nl_max = 2\nn_sparse = 10\n"
+
+
+def test_a_gap_config_in_the_shared_names_fits_its_gap_fit_named_twin(folder):
+    """``at_file``/``gp_file``/``rnd_seed``/``*_parameter_name`` and ``train``/``output``/
+    ``seed``/``[names]`` are the same settings: the two model files are bit-identical."""
+    (folder / "old.toml").write_text(
+        'at_file = "train.extxyz"\ngp_file = "old.jaxpot"\nrnd_seed = 3\n'
+        'Default_Sigma = [0.005, 0.1, 0.05, 0.0]\nforce_parameter_name = "forces"\n' + SOAP)
+    (folder / "new.toml").write_text(
+        'model = "gap"\ntrain = "train.extxyz"\noutput = "new.jaxpot"\nseed = 3\n'
+        'default_sigma = [0.005, 0.1, 0.05, 0.0]\n[names]\nforces = "forces"\n' + SOAP)
+    for name in ("old", "new"):
+        assert main(["fit", f"{name}.toml", "--quiet", "--test", "test.extxyz"]) == 0
+    assert (folder / "old.jaxpot").read_bytes() == (folder / "new.jaxpot").read_bytes()
+    assert set(json.loads((folder / "new_report" / "errors.json").read_text())) == {
+        "train", "test.extxyz"}
+
+
+def test_jaxpot_train_is_jaxpot_fit_and_needs_a_config(morse_family, folder, capsys):
+    (folder / "c.toml").write_text(f'model = "{NAME}"\ntrain = "train.extxyz"\n'
+                                   '[training]\nsteps = 2\n')
+    assert main(["train", "c.toml", "--quiet", "--output", "via_train.jaxpot"]) == 0
+    assert (folder / "via_train.jaxpot").exists() and (folder / "via_train_report").is_dir()
+    with pytest.raises(SystemExit):
+        main(["train"])
+    capsys.readouterr()
 
 
 def test_charges_are_fitted_from_frames_by_jaxpot_fit(tmp_path, monkeypatch):
