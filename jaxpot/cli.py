@@ -5,6 +5,8 @@
     jaxpot fit --gap-fit "<gap_fit command line>"       (a GAP, gap_fit's names verbatim)
     jaxpot fit [--out DIR]                              (the main job on the bundled Si data)
     jaxpot train CONFIG.toml                            (the same as fit CONFIG.toml)
+    jaxpot template [MODEL] [--output FILE]             (a commented config of a family)
+    jaxpot validate CONFIG.toml                         (check a config and its files)
     jaxpot evaluate MODEL FILE... [--json OUT]
 
 ``relax`` with no STRUCTURE relaxes the bundled strained diamond-Si cell with Stillinger–Weber
@@ -12,7 +14,8 @@ and prints the energy, lattice constant and stress.  ``fit`` fits the family a c
 ``model`` names (every registered family: :mod:`jaxpot.training.families`) and writes the model
 and a report; with no arguments it runs jaxpot's main job on the bundled mlearn Si data (fit,
 test errors next to the published GAP, elastic constants and phonons of the fitted GAP).
-``evaluate`` prints energy, force and stress errors of any model file
+``template`` writes a family's config with every key and its default, ``validate`` checks a
+config without fitting.  ``evaluate`` prints energy, force and stress errors of any model file
 on labelled structure files.
 
 Every command computes in float64 (:mod:`jaxpot.precision`); ``fit --float32`` trains a
@@ -135,6 +138,39 @@ def _gap_fit_line(args) -> int:
     return 0
 
 
+def template_command(args) -> int:
+    from jaxpot.training.families import families
+    from jaxpot.training.fitting import template_text
+    if args.model is None:
+        for name, fam in families().items():
+            print(f"{name:10s} {fam.doc}")
+        return 0
+    text = template_text(args.model)
+    if args.output:
+        from jaxpot.io.atomic_file import atomic_write
+        if os.path.exists(args.output) and not args.force:
+            raise FileExistsError(f"{args.output} exists: choose another path, or --force to "
+                                  "replace it")
+        with atomic_write(args.output, "w") as fh:
+            fh.write(text)
+        print(f"wrote {args.output} (check it with: jaxpot validate {args.output})")
+    else:
+        print(text, end="")
+    return 0
+
+
+def validate_command(args) -> int:
+    from jaxpot.training.fitting import Overrides, input_files, validate_file
+    fam, config = validate_file(args.config, Overrides(args.at_file, args.output, args.report,
+                                                       args.test or ()))
+    files = input_files(config)
+    counts = ", ".join(f"{len(v)} {k} file{'s' if len(v) != 1 else ''}"
+                       for k, v in files.items() if v)
+    print(f"{args.config}: a valid {fam.name} config ({counts}; model file "
+          f"{config['output']}, report {config['report'] or 'none'})")
+    return 0
+
+
 def evaluate_command(args) -> int:
     import json
 
@@ -159,7 +195,8 @@ def evaluate_command(args) -> int:
 
 
 COMMANDS = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_command,
-            "train": fit_command}
+            "train": fit_command, "template": template_command,
+            "validate": validate_command}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,6 +224,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", parents=[common], help="the same as fit (kept for network "
                        "configs): jaxpot train CONFIG.toml")
     _fit_arguments(p, train=True)
+    p = sub.add_parser("template", parents=[common], help="write a commented config with "
+                       "every key of a family and its default")
+    p.add_argument("model", nargs="?", help="the family (model = ...); none: list the families")
+    p.add_argument("--output", help="write the config here (default: print it)")
+    p.add_argument("--force", action="store_true", help="replace an existing --output file")
+    p = sub.add_parser("validate", parents=[common], help="check a config and the files it "
+                       "names without fitting")
+    p.add_argument("config", help="a TOML config, as jaxpot fit takes")
+    _override_arguments(p)
     p = sub.add_parser("evaluate", parents=[common],
                        help="energy/force/stress errors of a model on files")
     p.add_argument("model", help="a jaxpot model file")
@@ -207,7 +253,8 @@ def _override_arguments(p) -> None:
 
 def _fit_arguments(p, train: bool) -> None:
     p.add_argument("config", nargs=None if train else "?", help="TOML config: model, train, "
-                   "output, ...; a GAP's may use gap_fit's names")
+                   "output, ... (`jaxpot template MODEL` writes one); a GAP's may use gap_fit's "
+                   "names")
     if train:
         p.set_defaults(gap_fit=None, out=None)
     else:

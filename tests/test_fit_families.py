@@ -154,6 +154,22 @@ def test_a_family_defined_in_a_test_is_fitted_from_toml_by_jaxpot_fit(morse_fami
     assert not sources, f"jaxpot's own files name the test family: {sources}"
 
 
+def test_the_test_family_is_checked_templated_and_listed_like_any_other(morse_family, folder,
+                                                                          capsys):
+    assert main(["template", NAME, "--output", "t.toml"]) == 0
+    assert main(["validate", "t.toml"]) == 0
+    assert main(["template"]) == 0
+    listed = capsys.readouterr().out
+    assert NAME in listed and "gap" in listed and "charges" in listed
+    (folder / "bad.toml").write_text(f'model = "{NAME}"\ntrain = "train.extxyz"\n'
+                                     '[trainig]\nsteps = 0\n')
+    assert main(["fit", "bad.toml"]) == 2
+    assert "unknown table [trainig] (did you mean [training]?)" in capsys.readouterr().err
+    assert main(["fit", "t.toml", "--float32"]) == 2  # a float64-only family
+    assert "--float32" in capsys.readouterr().err
+    assert not (folder / "t.jaxpot").exists()
+
+
 def test_registering_and_looking_up_families(morse_family):
     names = set(families())
     assert {"gap", "snap", "qsnap", "mtp", "bpnn", "painn", "mace", "charges", NAME} <= names
@@ -184,6 +200,7 @@ def test_a_gap_config_in_the_shared_names_fits_its_gap_fit_named_twin(folder):
         'model = "gap"\ntrain = "train.extxyz"\noutput = "new.jaxpot"\nseed = 3\n'
         'default_sigma = [0.005, 0.1, 0.05, 0.0]\n[names]\nforces = "forces"\n' + SOAP)
     for name in ("old", "new"):
+        assert main(["validate", f"{name}.toml"]) == 0
         assert main(["fit", f"{name}.toml", "--quiet", "--test", "test.extxyz"]) == 0
     assert (folder / "old.jaxpot").read_bytes() == (folder / "new.jaxpot").read_bytes()
     assert set(json.loads((folder / "new_report" / "errors.json").read_text())) == {
@@ -213,6 +230,7 @@ def test_charges_are_fitted_from_frames_by_jaxpot_fit(tmp_path, monkeypatch):
         'model = "charges"\ntrain = "train.extxyz"\ntest = "test.extxyz"\nspecies = ["H", "O"]\n'
         'cutoff = 4.0\nnames = {charges = "n2p2_charge"}\n[architecture]\nhidden = [8]\n'
         '[training]\nsteps = 100\nlearning_rate = 0.01\n[energy]\naccuracy = 1e-5\n')
+    assert main(["validate", "q.toml"]) == 0
     assert main(["fit", "q.toml", "--quiet"]) == 0
     model = jaxpot.load("q.jaxpot")
     assert json.loads(model.spec)["kind"] == "ewald"
