@@ -22,14 +22,23 @@ Every command computes in float64 (:mod:`jaxpot.precision`); ``fit --float32`` t
 network in float32.  A user mistake (a missing file, a bad setting, an output that would
 overwrite an input) prints one line naming it and exits with status 2; ``--verbose`` shows
 the traceback too.
+
+Messages go through :mod:`logging` (:mod:`jaxpot.logs`): each command shows jaxpot's INFO
+records on stdout, one plain line each, flushed as written (a batch job's redirected output
+appears as it happens); ``--quiet`` shows warnings only (no progress bars either),
+``--verbose`` adds DEBUG records.  Every ``fit`` also writes all records, timestamped, to
+``fit.log`` in its report folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
+
+_log = logging.getLogger("jaxpot.cli")
 
 #: exit status of a command stopped by a user mistake (argparse's own status for bad usage)
 USAGE_ERROR = 2
@@ -72,30 +81,80 @@ def relax_command(args) -> int:
     from jaxpot.training.frames import read_frames
     atoms = read_frames(path)[-1]  # the last structure, as ase.io.read; errors name the file
     model = _model(args.model)
-    print(f"jaxpot relax: {len(atoms)} atoms ({atoms.get_chemical_formula()}) from {path}")
-    print(f"model: {model.name}, cutoff {model.cutoff:.4f} Å, target pressure {args.pressure} GPa")
+    _log.info(f"jaxpot relax: {len(atoms)} atoms ({atoms.get_chemical_formula()}) from {path}")
+    _log.info(f"model: {model.name}, cutoff {model.cutoff:.4f} Å, target pressure "
+              f"{args.pressure} GPa")
+    _log.info(f"relaxing positions and cell (FIRE; fmax {args.fmax} eV/Å, smax {args.smax} "
+              "GPa)")
     start = time.perf_counter()
     result = relax(model, atoms, fmax=args.fmax, smax=args.smax, pressure=args.pressure)
     elapsed = time.perf_counter() - start
     relaxed = result.atoms
     a, b, c, alpha, beta, gamma = relaxed.cell.cellpar()
-    print(f"converged: {result.converged} after {result.n_steps} FIRE steps ({elapsed:.1f} s)")
-    print(f"energy: {result.energy:.6f} eV  ({result.energy / len(relaxed):.6f} eV/atom)")
-    print(f"cell: a={a:.5f} b={b:.5f} c={c:.5f} Å  alpha={alpha:.3f} beta={beta:.3f} "
-          f"gamma={gamma:.3f}°")
+    _log.info(f"converged: {result.converged} after {result.n_steps} FIRE steps "
+              f"({elapsed:.1f} s)")
+    _log.info(f"energy: {result.energy:.6f} eV  ({result.energy / len(relaxed):.6f} eV/atom)")
+    _log.info(f"cell: a={a:.5f} b={b:.5f} c={c:.5f} Å  alpha={alpha:.3f} beta={beta:.3f} "
+              f"gamma={gamma:.3f}°")
     if np.allclose([a, b, c], a, rtol=1e-6) and np.allclose([alpha, beta, gamma], 90, atol=1e-4):
-        print(f"lattice constant: {a:.5f} Å")
+        _log.info(f"lattice constant: {a:.5f} Å")
     s = result.stress_GPa
-    print("stress (GPa, Voigt xx yy zz yz xz xy): "
-          + " ".join(f"{v:+.2e}" for v in (s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1])))
-    print(f"max force: {np.linalg.norm(result.forces, axis=1).max():.2e} eV/Å")
+    _log.info("stress (GPa, Voigt xx yy zz yz xz xy): "
+              + " ".join(f"{v:+.2e}" for v in (s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2],
+                                               s[0, 1])))
+    _log.info(f"max force: {np.linalg.norm(result.forces, axis=1).max():.2e} eV/Å")
     if args.output:
         _write_structure(args.output, relaxed)
-        print(f"wrote {args.output}")
+        _log.info(f"wrote {args.output}")
     return 0 if result.converged else 1
 
 
+#: the log file every ``jaxpot fit`` writes into its report folder
+FIT_LOG = "fit.log"
+
+
 def fit_command(args) -> int:
+    """``jaxpot fit`` (and ``train``): the fit, with every record in ``<report>/fit.log``."""
+    from jaxpot.logs import log_file
+    try:
+        path = _fit_log(args)
+    except Exception:  # noqa: BLE001  (a mistake in the arguments: _fit reports it)
+        path = None
+    with log_file(path):
+        return _fit(args)
+
+
+def _fit_log(args) -> str | None:
+    """The path of a fit's log file (in its report folder); None where a mistake in the
+    arguments will stop the fit before it starts."""
+    if args.out and (args.config or args.gap_fit or args.output):
+        return None
+    if bool(args.config) == bool(args.gap_fit):
+        if args.config:
+            return None
+        from jaxpot.gap.demo import DEFAULT_OUT
+        output = args.output or os.path.join(args.out or DEFAULT_OUT, "si_gap.jaxpot")
+        report = os.path.splitext(output)[0] + "_report"
+    elif args.gap_fit:
+        if args.report:
+            report = args.report
+        else:
+            from jaxpot.gap.config import parse_gap_fit
+            from jaxpot.gap.pipeline import default_output
+            output = args.output or default_output(parse_gap_fit(args.gap_fit))
+            report = os.path.splitext(output)[0] + "_report"
+    else:
+        from jaxpot.training.fitting import prepare
+        report = prepare(args.config, _overrides(args))[1]["report"]
+    return os.path.join(report, FIT_LOG)
+
+
+def _overrides(args):
+    from jaxpot.training.fitting import Overrides
+    return Overrides(args.at_file, args.output, args.report, args.test or ())
+
+
+def _fit(args) -> int:
     if args.config and args.gap_fit:
         raise ValueError("give either CONFIG.toml or --gap-fit \"...\", not both")
     if not args.config and not args.gap_fit:  # the main job on the bundled Si data
@@ -111,9 +170,8 @@ def fit_command(args) -> int:
                          "for a fit of your own use --output MODEL and --report DIR")
     if args.gap_fit:
         return _gap_fit_line(args)
-    from jaxpot.training.fitting import Overrides, fit_file
-    fit_file(args.config, Overrides(args.at_file, args.output, args.report, args.test or ()),
-             progress=not args.quiet, echo=print, float32=args.float32)
+    from jaxpot.training.fitting import fit_file
+    fit_file(args.config, _overrides(args), progress=not args.quiet, float32=args.float32)
     return 0
 
 
@@ -184,6 +242,7 @@ def evaluate_command(args) -> int:
     sets = {path: read_frames(path) for path in args.files}  # every file read before any work
     report = {}
     for path, frames in sets.items():
+        _log.info("evaluating on %s (%d configurations)", path, len(frames))
         ev = evaluate(model, frames, source=path)
         print(f"== {path}\n{ev.table()}\n")
         report[path] = ev.to_dict()
@@ -202,8 +261,10 @@ COMMANDS = {"relax": relax_command, "fit": fit_command, "evaluate": evaluate_com
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true",
-                        help="on an error, show the Python traceback as well")
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
+                        help="show DEBUG messages too; on an error, show the Python traceback "
+                        "as well")
+    common.add_argument("--quiet", action="store_true", help="warnings only: no progress bars, "
+                        "no stage messages")
     parser = argparse.ArgumentParser(prog="jaxpot", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"jaxpot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -280,13 +341,25 @@ def _user_errors() -> tuple[type, ...]:
     return (ValueError, TypeError, OSError, KeyError, PrecisionError, MDError)
 
 
+def _logging(args):
+    """jaxpot's records on stdout for one command: INFO and above; --quiet: warnings only;
+    --verbose: DEBUG too."""
+    from jaxpot.logs import to_stdout
+    if getattr(args, "quiet", False):
+        return to_stdout(logging.WARNING)
+    if getattr(args, "verbose", False):
+        return to_stdout(logging.DEBUG)
+    return to_stdout(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import jax
     before = bool(jax.config.jax_enable_x64)  # restored for callers in the same process
     jax.config.update("jax_enable_x64", not getattr(args, "float32", False))  # one policy
     try:
-        return COMMANDS[args.command](args)
+        with _logging(args):
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         print(f"jaxpot {args.command}: interrupted (a fit, training or MD run given a "
               "checkpoint resumes when the same command is run again)", file=sys.stderr)

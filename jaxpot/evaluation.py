@@ -16,6 +16,7 @@ forces eV/Å (all components), stress GPa (6 Voigt components xx yy zz yz xz xy)
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ from jaxpot.training.labels import (
     label_keys,
     read_labels,
 )
+
+_log = logging.getLogger(__name__)
 
 GPA = units.GPa  #: 1 GPa in eV/Å^3 (1 eV/Å^3 = 160.21766208 GPa)
 
@@ -162,6 +165,7 @@ def error_report(model, sets: Mapping[str, Sequence], report_dir: str | Path, *,
     import json
     errors, tables = {}, []
     for name, data in sets.items():
+        _log.info("evaluating on %s (%d configurations)", name, len(data))
         ev = evaluate(model, data, names=names, progress=False, source=name)
         errors[name] = ev.to_dict()
         tables.append(f"== {name} ({len(data)} configurations)\n{ev.table()}")

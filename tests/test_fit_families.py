@@ -141,7 +141,7 @@ def test_a_family_defined_in_a_test_is_fitted_from_toml_by_jaxpot_fit(morse_fami
     (folder / "config.toml").write_text(
         f'model = "{NAME}"\ntrain = ["train.extxyz"]\ntest = ["test.extxyz"]\n'
         'output = "pair.jaxpot"\n[training]\nsteps = 60\n')
-    assert main(["fit", "config.toml", "--quiet"]) == 0
+    assert main(["fit", "config.toml"]) == 0  # (with --quiet: warnings only, no result line)
     assert f"{NAME}: loss" in capsys.readouterr().out
     fitted = jaxpot.load("pair.jaxpot")
     errors = json.loads((folder / "pair_report" / "errors.json").read_text())

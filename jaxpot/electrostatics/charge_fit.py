@@ -15,6 +15,7 @@ every trainer's: :func:`jaxpot.training.splits.validation_carve`) picks the best
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import NamedTuple
 
 import jax
@@ -27,6 +28,8 @@ from jaxpot.electrostatics.charge_models import ChargeModel, _mlp
 from jaxpot.model import species_lookup
 from jaxpot.training.labels import TrainingDataError
 from jaxpot.training.splits import validation_carve
+
+_log = logging.getLogger(__name__)
 
 
 class ChargeFitResult(NamedTuple):
@@ -123,8 +126,8 @@ def fit_charges(model: ChargeModel, frames, key: str = "charges", *, steps: int 
         if k % 10 == 0 or k == steps - 1:
             score = float(validation(trainable))
             history.append((k, float(loss), score))
-            if progress:
-                print(f"step {k}: train RMSE {float(loss):.4f} e, validation {score:.4f} e")
+            _log.log(logging.INFO if progress else logging.DEBUG,
+                     "step %d: train RMSE %.4f e, validation %.4f e", k, float(loss), score)
             if score < best_score:
                 best, best_score, best_step = trainable, score, k
     fitted = dataclasses.replace(model, params=dict(params, **best))

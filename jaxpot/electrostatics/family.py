@@ -16,6 +16,7 @@ validation carve), ``history.json`` (train and validation RMSE every 10 steps) a
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
@@ -25,6 +26,8 @@ from jaxpot.training.families import Family, register_family
 from jaxpot.training.keys import CUTOFF, root
 from jaxpot.training.schema import Key, Table
 from jaxpot.training.values import choice, integer_rule, number_rule, widths
+
+_log = logging.getLogger(__name__)
 
 
 def schema() -> Table:
@@ -100,6 +103,7 @@ def _read(config: Mapping) -> dict[str, list]:
     model = build(config)
     sets = {}
     for path in (p for group in input_files(config).values() for p in group):
+        _log.info("reading configurations from %s", path)
         frames = read_frames(path)
         for atoms in frames:  # ASE's extxyz reader moves a "charges" array into the results
             results = getattr(atoms.calc, "results", None) or {}
@@ -141,12 +145,13 @@ def _errors(model, frames, key: str) -> dict:
             "mae_e": float(np.mean(np.abs(d)))}
 
 
-def fit(config: Mapping, *, progress: bool = True, echo=lambda *_: None):
+def fit(config: Mapping, *, progress: bool = True, echo=None):
     """Fit the charges, save the energy model, write the report."""
     import jaxpot
     from jaxpot.electrostatics.charge_fit import fit_charges
     from jaxpot.training.fitting import check_outputs, input_files
     from jaxpot.training.frames import write_json
+    echo = echo or _log.info
     check_outputs(config)
     sets = _read(config)
     files = input_files(config)
@@ -155,6 +160,8 @@ def fit(config: Mapping, *, progress: bool = True, echo=lambda *_: None):
     model = build(config)
     echo(f"jaxpot fit: charges of {sorted(config['species'])} on {len(frames)} "
          f"configurations ({len(model.params['q0'])} elements)")
+    _log.info("fitting charges (%s)", ", ".join(f"{k} = {v}" for k, v in training.items())
+              or "default settings")
     result = fit_charges(model, frames, _key(config), seed=config.get("seed", 0),
                          source=files["train"][0], **training)
     energy = _energy_model(config, result.model)
@@ -162,6 +169,7 @@ def fit(config: Mapping, *, progress: bool = True, echo=lambda *_: None):
     echo(f"model written to {config['output']} (best step {result.best_step})")
     report = config["report"]
     os.makedirs(report, exist_ok=True)
+    _log.info("evaluating charges on %s", ", ".join(["train", *files["test"]]))
     errors = {"train": _errors(result.model, frames, _key(config))}
     for path in files["test"]:
         errors[os.path.basename(path)] = _errors(result.model, sets[path], _key(config))

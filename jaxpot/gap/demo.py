@@ -19,9 +19,12 @@ and the size of each file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import numpy as np
+
+_log = logging.getLogger(__name__)
 
 #: Zuo et al. 2020, Table 2 (GAP, Si test split): MAE energy meV/atom, forces eV/Å
 PUBLISHED_GAP_SI = {"energy_mae_mev": 2.91, "force_mae": 0.07}
@@ -59,7 +62,7 @@ def describe_outputs(paths) -> str:
     return "\n".join(lines)
 
 
-def run_demo(output: str | None = None, progress: bool = True, echo=print,
+def run_demo(output: str | None = None, progress: bool = True, echo=None,
              out: str = DEFAULT_OUT) -> dict:
     """The whole job; returns the numbers it printed (also written to the report).
 
@@ -73,12 +76,14 @@ def run_demo(output: str | None = None, progress: bool = True, echo=print,
     from jaxpot.gap.settings import GapSettings
     from jaxpot.properties import elastic_constants, phonons, relax
     from jaxpot.training.frames import read_frames
+    echo = echo or _log.info
     train_file = bundled("si_mlearn_train_subset.extxyz")
     test_file = bundled("si_mlearn_test.extxyz")
     job = FitJob(GapSettings(), train_file, None)
     if output is None:
         os.makedirs(out, exist_ok=True)
         output = os.path.join(out, "si_gap.jaxpot")
+    _log.info("reading training configurations from %s", train_file)
     result = run_job(job, output=output, test_files=[test_file], progress=progress,
                      frames=read_frames(train_file), echo=echo)
     test = result.errors[os.path.basename(test_file)]["overall"]
@@ -87,12 +92,15 @@ def run_demo(output: str | None = None, progress: bool = True, echo=print,
          f"{PUBLISHED_GAP_SI['energy_mae_mev']} meV/atom, {PUBLISHED_GAP_SI['force_mae']} eV/Å)")
 
     model = result.fit.model
+    _log.info("relaxing diamond Si (positions and cell) with the fitted GAP")
     relaxed = relax(model, bulk("Si", "diamond", a=5.43)).atoms
     a0 = float(relaxed.cell.cellpar()[0] * np.sqrt(2.0))
+    _log.info("elastic constants of relaxed diamond Si (strain-stress fits)")
     c = elastic_constants(model, relaxed)
     echo(f"diamond Si: a = {a0:.4f} Å; C11 {c[0, 0]:.1f}, C12 {c[0, 1]:.1f}, C44 "
          f"{c[3, 3]:.1f} GPa   (PBE from the data: C11 {PBE_ELASTIC['C11']}, C12 "
          f"{PBE_ELASTIC['C12']})")
+    _log.info("phonons of relaxed diamond Si (3x3x3 supercell; Gamma, X, L)")
     bands = phonons(model, relaxed, supercell=(3, 3, 3))
     freqs = np.asarray(bands.frequencies([[0, 0, 0], [0.5, 0, 0.5], [0.5, 0.5, 0.5]]))
     names = ("Gamma", "X", "L")

@@ -198,7 +198,7 @@ def _output(config: Mapping) -> str:
     return output
 
 
-def fit(config: Mapping, *, progress: bool = True, echo=lambda *_: None):
+def fit(config: Mapping, *, progress: bool = True, echo=None):
     """Fit the GAP a checked config describes (:func:`jaxpot.gap.pipeline.run_job`)."""
     from jaxpot.gap.pipeline import run_job
     from jaxpot.training.fitting import check_outputs

@@ -17,6 +17,7 @@ and checked, and an output that would overwrite an input is refused.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -30,6 +31,8 @@ from jaxpot.io.paths import check_outputs, same_file
 from jaxpot.structure import check_frames as check_atoms
 from jaxpot.training.frames import check_writable, read_frames, write_json
 from jaxpot.training.labels import read_labels_checked
+
+_log = logging.getLogger(__name__)
 
 #: files a job writes in its report directory (besides parity plots)
 REPORT_FILES = ("errors.txt", "errors.json", "settings.json", "timings.json")
@@ -69,7 +72,7 @@ def output_paths(output: str, report_dir: str) -> dict:
 
 def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str] = (),
             report_dir: str | None = None, progress: bool = True, frames=None,
-            echo=print) -> JobResult:
+            echo=None) -> JobResult:
     """Fit ``job``, save the model, evaluate on training and test files, write the report.
 
     Before the fit: no output may be an input (:func:`jaxpot.io.paths.check_outputs`), and
@@ -78,6 +81,7 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     the job's names (gap_fit's ``*_parameter_name``)."""
     import jaxpot
     from jaxpot.evaluation import error_report
+    echo = echo or _log.info
     output = output or default_output(job)
     report_dir = report_dir or os.path.splitext(output)[0] + "_report"
     tests = _test_files(job, test_files)
@@ -87,18 +91,22 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     if frames is None:
         if not job.at_file:
             raise TrainingDataError("the fit names no training file (at_file)")
+        _log.info("reading training configurations from %s", job.at_file)
         frames = read_frames(job.at_file)
     frames = check_atoms(frames, "frames")
     source = job.at_file or "training data"
     sets = {"train": frames}
     species = sorted({int(z) for a in frames for z in a.numbers})
     for path in tests:
+        _log.info("reading test configurations from %s", path)
         data = read_frames(path)
         check_test_frames(data, path, job.settings.names, species, source)
         sets[_set_name(path, sets)] = data
     echo(f"jaxpot fit: {len(frames)} configurations from {source}")
     start = time.perf_counter()
     checkpoint = outputs["checkpoint"]
+    _log.info("fitting GAP (%s) on %d configurations", _describe(job.settings), len(frames))
+    _log.debug("GAP settings: %s", job.settings)
     result = fit(frames, job.settings, source=source, progress=progress, checkpoint=checkpoint)
     fit_seconds = time.perf_counter() - start
     jaxpot.save(result.model, output)
@@ -114,6 +122,16 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
                 dict(result.timings, total_fit=fit_seconds, n_observations=result.n_observations))
     echo(f"report: {report_dir}")
     return JobResult(result, output, report_dir, errors)
+
+
+def _describe(settings) -> str:
+    """The descriptors of a GAP's settings, for the "fitting" line."""
+    parts = []
+    if getattr(settings, "distance_2b", None) is not None:
+        parts.append("2-body")
+    if getattr(settings, "soap", None) is not None:
+        parts.append("SOAP")
+    return " + ".join(parts) or "GAP"
 
 
 def _test_files(job: FitJob, test_files: Sequence[str]) -> list[str]:

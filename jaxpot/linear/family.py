@@ -140,7 +140,7 @@ def pipeline_config(config: Mapping) -> dict:
     return out
 
 
-def fit(config: Mapping, *, progress: bool = True, echo=lambda *_: None):
+def fit(config: Mapping, *, progress: bool = True, echo=None):
     from jaxpot.linear.pipeline import run
     return run(pipeline_config(config), progress=progress, echo=echo)
 

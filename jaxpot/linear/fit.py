@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
@@ -43,6 +44,8 @@ from jaxpot.training.values import (
     optional,
 )
 from jaxpot.training.weights import check_config_type_weights
+
+_log = logging.getLogger(__name__)
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of design rows (bytes)
 
@@ -229,12 +232,13 @@ def fit_linear(frames: Sequence, basis, settings: LinearFitSettings = LinearFitS
     timings["solve"] = time.perf_counter() - start
     model = basis.model(x)
     counts = {k: int(everything[k].n_rows) for k in KINDS}
-    if progress:
-        print(f"chosen on {len(val_idx)} validation frames: weights (E, F, S) = "
-              f"{tuple(round(w, 4) for w in choice.weights)}, ridge = {choice.ridge:g}, "
-              f"condition number {cond:.2g}; training RMSE "
-              + ", ".join(f"{k} {rmse(everything[k], x):.4g}" for k in KINDS
-                          if everything[k].n_rows))
+    level = logging.INFO if progress else logging.DEBUG
+    if _log.isEnabledFor(level):
+        _log.log(level, f"chosen on {len(val_idx)} validation frames: weights (E, F, S) = "
+                 f"{tuple(round(w, 4) for w in choice.weights)}, ridge = {choice.ridge:g}, "
+                 f"condition number {cond:.2g}; training RMSE "
+                 + ", ".join(f"{k} {rmse(everything[k], x):.4g}" for k in KINDS
+                             if everything[k].n_rows))
     return LinearFit(model, choice, table, timings, counts, everything)
 
 

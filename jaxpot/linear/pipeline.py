@@ -59,6 +59,7 @@ searched grid), ``settings.json`` and ``timings.json``.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -78,6 +79,8 @@ from jaxpot.linear.fit import (
 from jaxpot.training.config import SPLIT_KEYS, ConfigError
 from jaxpot.training.inputs import file_list, names_table, read_labelled
 from jaxpot.training.values import check_values, integer_rule, number, number_rule, unknown_keys
+
+_log = logging.getLogger(__name__)
 
 MODELS = ("snap", "qsnap", "mtp")
 _TOP = {"model", "train", "output", "test", "report", "snap", "fit", "mtp", "lbfgs", "names"}
@@ -266,7 +269,7 @@ def _check_species(sets: Mapping[str, list], species: list[str]) -> None:
                               f"(trained on {species}); the fitted model cannot evaluate them")
 
 
-def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
+def run(config: Mapping, *, progress: bool = True, echo=None) -> LinearFit:
     """Fit the model a config describes, save it (and LAMMPS files), write the report.
     Every input is read and checked before the fit starts."""
     import jaxpot
@@ -274,6 +277,7 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     from jaxpot.potentials.mtp_files import write_mtp
     from jaxpot.potentials.snap import write_snap
     from jaxpot.training.frames import read_frames, write_json
+    echo = echo or _log.info
     config = dict(config)
     message = unknown_keys(config, _TOP, "the config")
     if message:
@@ -289,7 +293,12 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
     if not mtp and (config.get("mtp") or config.get("lbfgs")):
         raise ConfigError(f"model = {config['model']!r} takes a [snap] table, not [mtp] or "
                           "[lbfgs]")
-    frames = [a for path in paths.train for a in read_frames(path)]  # labels: in the fit
+    frames = []
+    for path in paths.train:  # labels: in the fit
+        _log.info("reading training configurations from %s", path)
+        frames += read_frames(path)
+    for path in paths.test:
+        _log.info("reading test configurations from %s", path)
     tests = read_labelled(paths.test, names)  # read now: a bad test file fails before the fit
     species = [chemical_symbols[z] for z in sorted({int(z) for a in frames for z in a.numbers})]
     _check_species(tests, species)
@@ -312,6 +321,8 @@ def run(config: Mapping, *, progress: bool = True, echo=print) -> LinearFit:
              f"features per species {species}) on {len(frames)} configurations from "
              f"{', '.join(files)}")
         checkpoint = paths.output + ".checkpoint.npz"
+        _log.info("fitting %s: descriptors, least squares, weights and ridge chosen on the "
+                  "validation split", config["model"])
         result = fit_snap(frames, desc, settings, source=source, progress=progress,
                           checkpoint=checkpoint, names=names)
         seconds = time.perf_counter() - start
@@ -357,6 +368,8 @@ def _run_mtp(config, species, frames, settings, source, output, progress, echo, 
     echo(f"jaxpot fit: MTP level {desc.level} ({desc.n_features} basis functions, radial "
          f"range {desc.r_min}-{desc.r_cut} Å, species {species}) on {len(frames)} "
          f"configurations from {', '.join(files)}")
+    _log.info("fitting MTP level %d (linear fit%s)", desc.level,
+              ", then L-BFGS" if lbfgs.iterations > 0 else "")
     fit = fit_mtp(frames, desc, settings, lbfgs, nonlinear=lbfgs.iterations > 0,
                   source=source, progress=progress, checkpoint=output + ".checkpoint",
                   names=names)

@@ -144,7 +144,7 @@ def build(config: Mapping):
     return build_model(pipeline_config(config))
 
 
-def fit(config: Mapping, *, progress: bool = True, echo=lambda *_: None):
+def fit(config: Mapping, *, progress: bool = True, echo=None):
     from jaxpot.nn.pipeline import train
     return train(pipeline_config(config), progress=progress, echo=echo)
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import typing
 from collections.abc import Mapping
@@ -48,6 +49,8 @@ from jaxpot.training.epochs import TrainResult
 from jaxpot.training.inputs import file_list, names_table, read_labelled, species_list
 from jaxpot.training.values import integer, number, unknown_keys
 from jaxpot.training.weights import LossWeights
+
+_log = logging.getLogger(__name__)
 
 _TOP = {"model", "train", "output", "cutoff", "species", "validation", "test", "checkpoint",
         "report", "model_settings", "train_settings", "train_frames", "seed", "names"}
@@ -237,11 +240,12 @@ def _paths(config: Mapping) -> _Paths:
                   report)
 
 
-def train(config: Mapping, *, progress: bool = True, echo=print) -> TrainResult:
+def train(config: Mapping, *, progress: bool = True, echo=None) -> TrainResult:
     """Train the model a config describes (see the module docstring), write it, the checkpoint
     and the report; return the :class:`~jaxpot.training.epochs.TrainResult`.  Every input is read
     and checked before training starts."""
     from jaxpot.structure import check_frames
+    echo = echo or _log.info
     config = dict(config)
     message = unknown_keys(config, _TOP, "the config")
     if message:
@@ -260,6 +264,8 @@ def train(config: Mapping, *, progress: bool = True, echo=print) -> TrainResult:
     val = _read(paths.validation, "validation")[0] if paths.validation else None
     tests = read_labelled(paths.test, names)  # read now: a bad test file fails before training
     _check_species(model, tests)
+    _log.info("training %s on %d configurations from %s", config.get("model", "the network"),
+              len(frames), source if isinstance(source, str) else ", ".join(paths.train))
     if paths.report:
         os.makedirs(paths.report, exist_ok=True)
     log = _metrics_log(paths.report, bool(paths.checkpoint and
@@ -280,6 +286,7 @@ def _read(paths, what: str) -> tuple[list, list[str]]:
     from jaxpot.training.frames import read_frames
     frames, names = [], []
     for path in paths:
+        _log.info("reading %s configurations from %s", what, path)
         got = read_frames(path)
         frames += got
         names += [f"{path}[{i}]" for i in range(len(got))]
@@ -329,6 +336,7 @@ def _report(result: TrainResult, tests: Mapping[str, list], names, report: str,
     for name, frames in sets:
         if not frames:
             continue
+        _log.info("evaluating on %s (%d configurations)", name, len(frames))
         ev = evaluate(result.model, frames, names=names, progress=False)
         errors[name] = ev.to_dict()
         tag = "validation" if name == "validation" else os.path.splitext(

@@ -130,13 +130,17 @@ def validate_file(path: str, overrides: Overrides = Overrides()) -> tuple[Family
 
 
 def fit_file(path: str, overrides: Overrides = Overrides(), *, progress: bool = True,
-             echo=lambda *_: None, float32: bool = False):
-    """Fit the model a config file describes (its family's fit: model, report)."""
+             echo=None, float32: bool = False):
+    """Fit the model a config file describes (its family's fit: model, report); ``echo``
+    (default: INFO records of the logger ``jaxpot.fit.<family>``) takes the fit's messages."""
     fam, config = prepare(path, overrides)
     if float32 and not fam.float32:
         floats = sorted(name for name, f in _families().items() if f.float32)
         raise ConfigError(f"--float32: model = {fam.name!r} fits in float64 only; --float32 "
                           f"is for {floats}")
+    if echo is None:  # a family's fit is given a callable: the family's logger (under jaxpot)
+        import logging
+        echo = logging.getLogger(f"jaxpot.fit.{fam.name}").info
     return fam.fit(config, progress=progress, echo=echo)
 
 
