@@ -66,13 +66,28 @@ def test_fit_writes_a_log_file_with_the_stages(snap, capsys):
     _in_order(log)
     first = log.splitlines()[0]
     assert first[:4].isdigit() and " INFO jaxpot." in first, first  # timestamp, level, logger
-    assert "DEBUG" not in out
+    assert "fit settings:" not in out and " DEBUG jaxpot.linear.pipeline: fit settings:" in log
+
+
+def test_a_gap_fit_logs_its_stages_and_settings(snap, capsys):
+    (snap / "gap.toml").write_text('at_file = "train.extxyz"\ngp_file = "gap.jaxpot"\n'
+                                   'test = "test.extxyz"\n[soap]\ncutoff = 4.0\nn_max = 2\n'
+                                   'l_max = 2\nn_sparse = 20\n')
+    assert main(["fit", "gap.toml", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    log = (snap / "gap_report" / "fit.log").read_text()
+    _in_order(log, ("reading training configurations from train.extxyz",
+                    "jaxpot fit: 10 configurations from train.extxyz",
+                    "fitting GAP (SOAP) on 10 configurations", "DEBUG", "GAP settings:",
+                    "model written to gap.jaxpot", "evaluating on train (10 configurations)",
+                    "evaluating on test.extxyz (2 configurations)", "report: gap_report"))
 
 
 def test_verbose_adds_debug_and_quiet_prints_nothing(snap, capsys):
     assert main(["fit", "snap.toml", "--verbose"]) == 0
     out = capsys.readouterr().out
     _in_order(out)
+    assert "fit settings: " in out  # a DEBUG record
     assert main(["fit", "snap.toml", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""

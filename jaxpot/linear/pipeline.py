@@ -302,6 +302,7 @@ def run(config: Mapping, *, progress: bool = True, echo=None) -> LinearFit:
     tests = read_labelled(paths.test, names)  # read now: a bad test file fails before the fit
     species = [chemical_symbols[z] for z in sorted({int(z) for a in frames for z in a.numbers})]
     _check_species(tests, species)
+    _log.debug("fit settings: %s", settings)
     files = paths.train
     source = files[0] if len(files) == 1 else "train"
     start = time.perf_counter()

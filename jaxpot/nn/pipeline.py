@@ -266,6 +266,7 @@ def train(config: Mapping, *, progress: bool = True, echo=None) -> TrainResult:
     _check_species(model, tests)
     _log.info("training %s on %d configurations from %s", config.get("model", "the network"),
               len(frames), source if isinstance(source, str) else ", ".join(paths.train))
+    _log.debug("training settings: %s", settings)
     if paths.report:
         os.makedirs(paths.report, exist_ok=True)
     log = _metrics_log(paths.report, bool(paths.checkpoint and
