@@ -130,3 +130,33 @@ def test_log_file_waits_for_its_folder(tmp_path):
         logging.getLogger("jaxpot.test").info("a failed command makes no folder")
         raise RuntimeError
     assert not (tmp_path / "never").exists()
+
+
+def test_the_main_job_says_what_it_does_after_the_fit(tmp_path, monkeypatch, caplog):
+    """The main job's stages after the fit (relax, elastic constants, phonons), in order, each
+    announced before it runs; the fit itself replaced by Stillinger-Weber (the GAP's stages
+    are checked above)."""
+    import types
+
+    import jaxpot.gap.pipeline as pipeline
+    from jaxpot.gap.demo import run_demo
+    from jaxpot.potentials import stillinger_weber
+
+    def run_job(job, *, output, test_files, progress, frames, echo):
+        report = tmp_path / "si_gap_report"
+        report.mkdir()
+        for path in (output, os.path.splitext(output)[0] + ".posterior.npz"):
+            Path(path).write_bytes(b"x")
+        overall = {"energy_mae": 1.0, "force_mae": 0.1}
+        return types.SimpleNamespace(fit=types.SimpleNamespace(model=stillinger_weber()),
+                                     errors={os.path.basename(test_files[0]):
+                                             {"overall": overall}},
+                                     report_dir=str(report), model_path=output)
+
+    monkeypatch.setattr(pipeline, "run_job", run_job)
+    with caplog.at_level(logging.INFO, logger="jaxpot"):
+        run_demo(out=str(tmp_path), progress=False)
+    _in_order(caplog.text, ("reading training configurations from", "test MAE:",
+                            "relaxing diamond Si", "elastic constants of relaxed diamond Si",
+                            "diamond Si: a = ", "phonons of relaxed diamond Si",
+                            "phonons at Gamma", "properties: "))
