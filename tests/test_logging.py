@@ -132,10 +132,11 @@ def test_log_file_waits_for_its_folder(tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-def test_the_main_job_says_what_it_does_after_the_fit(tmp_path, monkeypatch, caplog):
+def test_the_main_job_says_what_it_does_after_the_fit(tmp_path, monkeypatch, caplog, capsys):
     """The main job's stages after the fit (relax, elastic constants, phonons), in order, each
-    announced before it runs; the fit itself replaced by Stillinger-Weber (the GAP's stages
-    are checked above)."""
+    announced before it runs, from Python (logging) and from ``jaxpot fit --out DIR`` (stdout
+    and DIR/si_gap_report/fit.log); the fit itself replaced by Stillinger-Weber (the GAP's
+    stages are checked above)."""
     import types
 
     import jaxpot.gap.pipeline as pipeline
@@ -143,7 +144,7 @@ def test_the_main_job_says_what_it_does_after_the_fit(tmp_path, monkeypatch, cap
     from jaxpot.potentials import stillinger_weber
 
     def run_job(job, *, output, test_files, progress, frames, echo):
-        report = tmp_path / "si_gap_report"
+        report = Path(output).parent / "si_gap_report"
         report.mkdir()
         for path in (output, os.path.splitext(output)[0] + ".posterior.npz"):
             Path(path).write_bytes(b"x")
@@ -155,8 +156,11 @@ def test_the_main_job_says_what_it_does_after_the_fit(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(pipeline, "run_job", run_job)
     with caplog.at_level(logging.INFO, logger="jaxpot"):
-        run_demo(out=str(tmp_path), progress=False)
-    _in_order(caplog.text, ("reading training configurations from", "test MAE:",
-                            "relaxing diamond Si", "elastic constants of relaxed diamond Si",
-                            "diamond Si: a = ", "phonons of relaxed diamond Si",
-                            "phonons at Gamma", "properties: "))
+        run_demo(out=str(tmp_path / "python"), progress=False)
+    stages = ("reading training configurations from", "test MAE:", "relaxing diamond Si",
+              "elastic constants of relaxed diamond Si", "diamond Si: a = ",
+              "phonons of relaxed diamond Si", "phonons at Gamma", "properties: ")
+    _in_order(caplog.text, stages)
+    assert main(["fit", "--out", str(tmp_path / "cli")]) == 0
+    _in_order(capsys.readouterr().out, stages)
+    _in_order((tmp_path / "cli" / "si_gap_report" / "fit.log").read_text(), stages)
