@@ -1,7 +1,9 @@
 """Environment-dependent charges as a trainable family: ``model = "charges"`` in ``jaxpot fit
 CONFIG.toml`` fits :func:`~jaxpot.electrostatics.environment_charges` to per-atom reference
 charges (:func:`~jaxpot.electrostatics.fit_charges`) and writes the energy model those charges
-give, an Ewald or PME sum (``[energy]``), as a jaxpot model file.
+give, an Ewald or PME sum (``[energy]``), as a jaxpot model file.  It lives with the
+potentials it writes (:mod:`jaxpot.potentials.ewald` builds on :mod:`jaxpot.electrostatics`,
+so the family sits above both).
 
     model = "charges"
     train = ["water.extxyz"]
