@@ -469,6 +469,20 @@ def gap_speed() -> str:
                      "jaxpot": f"{num(r['ms_atom'])} ms/atom (first result {num(r['first_s'])} s)",
                      "peer (same run)": "— (none in this run)", "ratio": "—",
                      **run_cells(dflt, "bench_gap.py", "gap_speed_defaults.json")})
+    eta = load("progress_eta.json")
+    stage = eta["stages"]["GAP kernel rows"]
+
+    def at_half(weight):  # the bar's first updates past 25 % and past 50 %
+        return "; ".join(f"at {r['shown_pct']:.0f} %: ETA {num(r['eta_shown_s'])} s, real "
+                         f"{num(r['real_remaining_s'])} s (x{r['ratio']:.2f})"
+                         for r in stage["eta"][weight] if r["mark"] in (0.25, 0.5))
+    rows.append({"what": f"the main job's GAP kernel-rows bar ({eta['n_configurations']} "
+                         f"configurations, {num(stage['stage_s'])} s): the ETA it shows "
+                         "against the stage's real remaining time; jaxpot counts padded "
+                         "atom slots",
+                 "jaxpot": at_half("slots"),
+                 "peer (same run)": "counting configurations (before): " + at_half("config"),
+                 "ratio": "—", **run_cells(eta, "progress_eta.py", "progress_eta.json")})
     return render("GAP: fit and prediction speed (CPU)",
                   "gap_fit and quippy 0.10.3 (its wheel has no OpenMP: one core).", SPEED, rows)
 

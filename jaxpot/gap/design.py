@@ -63,18 +63,58 @@ def gap_terms(model: EnergyModel) -> Terms:
     return Terms(found.get("gap_soap"), found.get("gap_distance_2b"))
 
 
-def batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs],
-            per_structure_bytes=None):
-    """Yield (member indices, padded Batch) over few bucket shapes."""
+def _plan(frames: Sequence, pairs: Sequence[FramePairs], per_structure_bytes=None):
+    """(bucket, batch size, member indices) of every batch, in the order they run."""
     for bucket in plan_buckets(frames, pairs, pad_atoms=True):
         size = bucket.batch_size
         if per_structure_bytes is not None:
             size = max(1, min(size, ROWS_BYTES // max(per_structure_bytes(bucket), 1)))
         for start in range(0, len(bucket.indices), size):
-            members = bucket.indices[start:start + size]
-            yield members, pack(model, [frames[i] for i in members],
-                                [pairs[i] for i in members], bucket.n_atoms, bucket.capacity,
-                                size, half_capacity=bucket.half_capacity)
+            yield bucket, size, bucket.indices[start:start + size]
+
+
+def padded_atoms(frames: Sequence, pairs: Sequence[FramePairs],
+                 per_structure_bytes=None) -> list[int]:
+    """Each frame's share of the padded atom slots its batch computes (the batch's slots x
+    its bucket's atoms, shared among the batch's frames; the total is the slots of all
+    batches): the frame's work, for progress bars (a half-empty last batch costs as much as
+    a full one)."""
+    out = [0] * len(frames)
+    for bucket, size, members in _plan(frames, pairs, per_structure_bytes):
+        base, extra = divmod(size * bucket.n_atoms, len(members))
+        for k, i in enumerate(members):
+            out[i] = base + (k < extra)
+    return out
+
+
+def _rows_bytes(model: EnergyModel):
+    m_tot = gap_terms(model).n_columns
+    return lambda bucket: gap_rows.rows_memory_per_structure(bucket.n_atoms, m_tot)
+
+
+def _soap_bytes(desc):
+    per_slot = 8 * 4 * (desc.n_max * (desc.l_max + 1) + (desc.l_max + 1) ** 2)
+    # radial and angular slot factors, with temporaries
+    return lambda bucket: bucket.n_atoms * bucket.capacity * per_slot
+
+
+def rows_work(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs]) -> list[int]:
+    """:func:`padded_atoms` of :func:`structure_rows`' batches."""
+    return padded_atoms(frames, pairs, _rows_bytes(model))
+
+
+def soap_work(desc, frames: Sequence, pairs: Sequence[FramePairs]) -> list[int]:
+    """:func:`padded_atoms` of :func:`soap_features`' batches."""
+    return padded_atoms(frames, pairs, _soap_bytes(desc))
+
+
+def batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs],
+            per_structure_bytes=None):
+    """Yield (member indices, padded Batch) over few bucket shapes."""
+    for bucket, size, members in _plan(frames, pairs, per_structure_bytes):
+        yield members, pack(model, [frames[i] for i in members], [pairs[i] for i in members],
+                            bucket.n_atoms, bucket.capacity, size,
+                            half_capacity=bucket.half_capacity)
 
 
 def structure_rows(model: EnergyModel, frames: Sequence,
@@ -82,16 +122,12 @@ def structure_rows(model: EnergyModel, frames: Sequence,
                    on_batch=None) -> Iterator[tuple[int, StructureRows]]:
     """Yield ``(frame index, StructureRows)`` for every frame (in bucket order).
 
-    ``on_batch(n)`` is called after each batch of n structures (progress bars).
+    ``on_batch(members)`` is called after each batch with the indices of its structures
+    (progress bars, which weigh them by size).
     """
     terms = gap_terms(model)
     pairs = pairs if pairs is not None else [frame_pairs(model, a) for a in frames]
-    m_tot = terms.n_columns
-
-    def per_structure_bytes(bucket):
-        return gap_rows.rows_memory_per_structure(bucket.n_atoms, m_tot)
-
-    for members, batch in batches(model, frames, pairs, per_structure_bytes):
+    for members, batch in batches(model, frames, pairs, _rows_bytes(model)):
         parts = []
         if terms.soap is not None:
             config = json.loads(terms.soap.spec)["config"]
@@ -107,7 +143,7 @@ def structure_rows(model: EnergyModel, frames: Sequence,
             yield i, StructureRows(*(np.concatenate([p[k] for p in pieces], axis=-1)
                                      for k in range(3)))
         if on_batch is not None:
-            on_batch(len(members))
+            on_batch(members)
 
 
 def _features(desc, batch):
@@ -123,19 +159,15 @@ def soap_features(desc, model: EnergyModel, frames: Sequence,
                   pairs: Sequence[FramePairs] | None = None,
                   on_batch=None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame index, SOAP vectors (N_i, F))`` of ``desc`` for every frame, batched on
-    the neighbor data of ``model`` (whose cutoff must reach ``desc``'s)."""
+    the neighbor data of ``model`` (whose cutoff must reach ``desc``'s); ``on_batch(members)``
+    as :func:`structure_rows` calls it."""
     pairs = pairs if pairs is not None else [frame_pairs(model, a) for a in frames]
-    per_slot = 8 * 4 * (desc.n_max * (desc.l_max + 1) + (desc.l_max + 1) ** 2)
-
-    def per_structure_bytes(bucket):  # radial and angular slot factors, with temporaries
-        return bucket.n_atoms * bucket.capacity * per_slot
-
-    for members, batch in batches(model, frames, pairs, per_structure_bytes):
+    for members, batch in batches(model, frames, pairs, _soap_bytes(desc)):
         x = np.asarray(_features_jit(desc, batch))
         for slot, i in enumerate(members):
             yield i, x[slot, :len(frames[i])]
         if on_batch is not None:
-            on_batch(len(members))
+            on_batch(members)
 
 
 def sparse_covariance(model: EnergyModel) -> np.ndarray:

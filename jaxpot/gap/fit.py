@@ -29,8 +29,10 @@ from jaxpot.gap.checkpoint import Checkpoint
 from jaxpot.gap.data_checks import check_config_type_sigma, check_label_names, check_sees_neighbours
 from jaxpot.gap.design import (
     pair_distances,
+    rows_work,
     set_alpha,
     soap_features,
+    soap_work,
     sparse_covariance,
     structure_rows,
 )
@@ -249,8 +251,8 @@ def _soap_sparse_points(settings: GapSettings, template, frames, pairs, species,
     desc = quip_soap(species, s.cutoff, s.n_max, s.l_max, s.atom_sigma,
                      s.cutoff_transition_width, s.central_weight)
     per_species: dict[int, list] = {z: [] for z in species}
-    bar = _bar(len(frames), progress, "SOAP descriptors")
-    for i, x in soap_features(desc, template, frames, pairs, on_batch=bar.update):
+    bar = _bar(soap_work(desc, frames, pairs), progress, "SOAP descriptors")
+    for i, x in soap_features(desc, template, frames, pairs, on_batch=bar.advance):
         for zz in species:
             per_species[zz].append(x[frames[i].numbers == zz])
     bar.close()
@@ -344,10 +346,11 @@ def observation_blocks(problem: Problem, progress: bool = False, skip=frozenset(
     leaving out the frame indices in ``skip``."""
     terms, frames = problem.terms, problem.frames
     todo = [i for i in range(len(frames)) if i not in skip]
-    bar = _bar(len(todo), progress, "GAP kernel rows")
+    bar = _bar(rows_work(problem.unfitted, [frames[i] for i in todo],
+                         [problem.pairs[i] for i in todo]), progress, "GAP kernel rows")
     iu = np.triu_indices(3)
     for k, rows in structure_rows(problem.unfitted, [frames[i] for i in todo],
-                                  [problem.pairs[i] for i in todo], on_batch=bar.update):
+                                  [problem.pairs[i] for i in todo], on_batch=bar.advance):
         i = todo[k]
         o, n = problem.observations[i], len(frames[i])
         if o.energy is not None:
@@ -361,6 +364,9 @@ def observation_blocks(problem: Problem, progress: bool = False, skip=frozenset(
     bar.close()
 
 
-def _bar(total: int, show: bool, desc: str):
-    from jaxpot.progress import progress_bar
-    return progress_bar(total=total, disable=not show, desc=desc, unit="config")
+def _bar(work: list[int], show: bool, desc: str):
+    """A bar over configurations that counts the padded atom slots computed for each (its
+    batch's slots x padded atoms, shared among the batch's configurations): the work, so the
+    ETA follows it better than a count of configurations (benchmarks/progress_eta.py)."""
+    from jaxpot.progress import work_bar
+    return work_bar(work, disable=not show, desc=desc, unit="slot")

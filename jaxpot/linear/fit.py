@@ -247,7 +247,7 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
     """Rows of every frame absorbed into QR factors: [train, validation] x kind (``rows_key``:
     everything the rows depend on besides the frames, the checkpoint's fingerprint)."""
     from jaxpot.linear import checkpoint as ckpt
-    from jaxpot.progress import progress_bar
+    from jaxpot.progress import work_bar
     from jaxpot.training.checkpoint import fingerprint
     p = basis.n_columns
     states = [{k: empty_state(p) for k in KINDS} for _ in range(2)]
@@ -264,8 +264,9 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
     buckets = [b._replace(batch_size=max(1, min(b.batch_size, ROWS_BYTES
                                                  // max(basis.bytes_per_structure(b), 1))))
                for b in buckets]
-    bar = progress_bar(total=len(frames), initial=len(done), disable=not progress,
-                       desc="design rows", unit="config")
+    atoms = [len(a) for a in frames]  # a configuration's rows cost in proportion to its atoms
+    bar = work_bar(atoms, initial=sum(atoms[i] for i in done), disable=not progress,
+                   desc="design rows", unit="atom")
 
     def flush(which, kind):
         rows, targets = buffers[which][kind]
@@ -305,7 +306,7 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
             flush_all()
             done.update(members)
             ckpt.save(checkpoint, states, done, digest)
-        bar.update(len(members))
+        bar.advance(members)
     bar.close()
     flush_all()
     return states
