@@ -63,13 +63,21 @@ def _is_terminal(stream) -> bool:
         return False
 
 
+def _in_jupyter() -> bool:
+    """Whether this process is a Jupyter kernel (its IPython shell is the ZMQ one); a process
+    that merely imported ipykernel (a notebook runner) is not."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress_bar(**kwargs):
     """A tqdm bar (``total``, ``desc``, ``unit``, ``disable``, ... as tqdm takes them).
 
     On a stream that is not a terminal (and outside Jupyter), the bar writes sparse, complete
     lines (every :data:`LOG_INTERVAL_S` s) instead of ``\\r`` redraws."""
     stream = kwargs.get("file") or sys.stderr
-    if not kwargs.get("disable") and not _is_terminal(stream) and "ipykernel" not in sys.modules:
+    if not kwargs.get("disable") and not _is_terminal(stream) and not _in_jupyter():
         from tqdm import tqdm
         kwargs["file"] = _Lines(stream)
         kwargs.setdefault("mininterval", LOG_INTERVAL_S)
