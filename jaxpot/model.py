@@ -32,8 +32,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.elements import element_numbers
-
-# the registries live in jaxpot.model_registry; families and entry points use them from here
 from jaxpot.model_registry import check_host_inputs as check_host_inputs
 from jaxpot.model_registry import kind_builders, registered_kinds
 from jaxpot.model_registry import register_host_check as register_host_check
