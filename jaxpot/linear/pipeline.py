@@ -127,19 +127,10 @@ def mtp_defaults(n_species: int) -> tuple[dict, dict]:
     return dict(MTP_DEFAULTS), dict(MTP_LBFGS_DEFAULTS)
 
 
-def is_linear_config(config: Mapping) -> bool:
-    return config.get("model") in MODELS
-
-
 def load_config(path: str) -> dict:
-    import tomllib
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    """The table of a TOML config file (:func:`jaxpot.training.fitting.load_toml`)."""
+    from jaxpot.training.fitting import load_toml
+    return load_toml(path)
 
 
 def _table(config: Mapping, key: str, known, rules=None) -> dict:

@@ -66,15 +66,8 @@ def load_config(path: str) -> dict:
     """The mapping of a TOML config file; ``[architecture]``/``[training]`` tables become
     ``model_settings``/``train_settings``; relative paths (``train``, ``validation``,
     ``test``, ``output``, ``checkpoint``, ``report``) are relative to the config's directory."""
-    import tomllib
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    config = dict(raw)
+    from jaxpot.training.fitting import load_toml
+    config = dict(load_toml(path))
     for table, key in (("architecture", "model_settings"), ("training", "train_settings")):
         if table in config:
             if not isinstance(config[table], dict):
