@@ -48,7 +48,7 @@ def _instrument(stages: dict, name: str, inner):
     """Wrap ``inner`` (structure_rows or soap_features) to record its batches."""
     from jaxpot.progress import progress_bar
 
-    def wrapped(*args, on_batch=None):  # (desc,) model, frames, pairs: as the fit calls it
+    def wrapped(*args, on_batch=None, on_compiled=None):  # (desc,) model, frames, pairs
         model, frames, pairs = args[-3:]
         from jaxpot.batch import plan_buckets
         from jaxpot.gap import design
@@ -76,7 +76,16 @@ def _instrument(stages: dict, name: str, inner):
                 row["bars"][w] = {k: d[k] for k in ("n", "total", "elapsed", "rate")}
             rec["batches"].append(row)
 
-        yield from inner(*args, on_batch=callback)
+        def compiled():  # the stage's shapes are compiled: its bars restart their clocks
+            if on_compiled is not None:
+                on_compiled()
+            now = time.perf_counter()
+            rec["compile_s"] = now - rec["t0"]
+            rec["t0"] = now
+            for bar in bars.values():
+                bar.reset()
+
+        yield from inner(*args, on_batch=callback, on_compiled=compiled)
         for bar in bars.values():
             bar.close()
 
@@ -133,9 +142,10 @@ def main() -> int:
         stage_s = rec["batches"][-1]["t"]
         payload["stages"][name] = {"stage_s": stage_s, "n_batches": len(rec["batches"]),
                                    "first_batch_s": rec["batches"][0]["t"],
+                                   "compile_s": rec.get("compile_s", 0.0),
                                    "eta": marks, "batches": rec["batches"]}
-        print(f"\n{name}: {stage_s:.1f} s in {len(rec['batches'])} batches "
-              f"(first batch done at {rec['batches'][0]['t']:.1f} s)")
+        print(f"\n{name}: compiled in {rec.get('compile_s', 0.0):.1f} s, then {stage_s:.1f} s "
+              f"in {len(rec['batches'])} batches (first done at {rec['batches'][0]['t']:.1f} s)")
         print(f"{'count by':8s} {'bar %':>6s} {'elapsed':>8s} {'ETA shown':>10s} "
               f"{'ETA avg':>8s} {'real left':>10s} {'shown/real':>10s} {'avg/real':>9s}")
         for w in WEIGHTS:

@@ -210,6 +210,31 @@ def packed_batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePa
                                 bucket.batch_size, half_capacity=bucket.half_capacity)
 
 
+def slot_work(buckets: Sequence[Bucket], n_frames: int) -> list[int]:
+    """Each frame's share of the padded atom slots its batch computes (the batch size x the
+    bucket's atoms, shared among the batch's frames; a half-empty last batch costs as much as
+    a full one): the work a progress bar should count (benchmarks/progress_eta.py)."""
+    out = [0] * n_frames
+    for bucket in buckets:
+        for start in range(0, len(bucket.indices), bucket.batch_size):
+            members = bucket.indices[start:start + bucket.batch_size]
+            base, extra = divmod(bucket.batch_size * bucket.n_atoms, len(members))
+            for k, i in enumerate(members):
+                out[i] = base + (k < extra)
+    return out
+
+
+def first_batch_of_each_bucket(model: EnergyModel, frames: Sequence,
+                               pairs: Sequence[FramePairs], buckets: Sequence[Bucket]):
+    """Yield the first packed :class:`Batch` of every bucket: one per compiled shape (to
+    compile a stage's shapes before it starts, so its progress times computation only)."""
+    for bucket in buckets:
+        members = bucket.indices[:bucket.batch_size]
+        yield pack(model, [frames[i] for i in members], [pairs[i] for i in members],
+                   bucket.n_atoms, bucket.capacity, bucket.batch_size,
+                   half_capacity=bucket.half_capacity)
+
+
 def masked_energy_forces_stress(model: EnergyModel, positions, cell, species, mask,
                                 nbrs, compute_stress: bool = True) -> BatchResults:
     """One padded structure: energy eV (the masked sum of per-atom energies when the model has

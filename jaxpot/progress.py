@@ -100,6 +100,14 @@ class WorkBar:
         """Count the items (indices into ``costs``) just finished."""
         self.bar.update(sum(self.costs[i] for i in items))
 
+    def restart_clock(self) -> None:
+        """Start timing afresh, keeping the count: call it when a stage's one-off start
+        (compilation) is over, so the rate and ETA measure the work alone."""
+        n = self.bar.n
+        self.bar.reset()
+        self.bar.n = self.bar.initial = self.bar.last_print_n = n
+        self.bar.refresh()
+
     @property
     def fraction(self) -> float:
         """The work done, as a fraction of the total."""

@@ -13,20 +13,31 @@ training set of any size compiles a handful of times and memory stays bounded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxpot.batch import FramePairs, frame_pairs, pack, plan_buckets
+from jaxpot.batch import (
+    FramePairs,
+    first_batch_of_each_bucket,
+    frame_pairs,
+    packed_batches,
+    plan_buckets,
+    slot_work,
+)
 from jaxpot.descriptors.soap import soap_power_spectrum
 from jaxpot.gap import rows as gap_rows
 from jaxpot.gap.terms import pair_type_table, soap_gp_descriptor
 from jaxpot.model import EnergyModel, model_from_spec
 
 ROWS_BYTES = 1 << 28  #: memory budget of one batch of kernel rows or descriptors (bytes)
+
+_log = logging.getLogger(__name__)
 
 
 class StructureRows(NamedTuple):
@@ -63,28 +74,22 @@ def gap_terms(model: EnergyModel) -> Terms:
     return Terms(found.get("gap_soap"), found.get("gap_distance_2b"))
 
 
-def _plan(frames: Sequence, pairs: Sequence[FramePairs], per_structure_bytes=None):
-    """(bucket, batch size, member indices) of every batch, in the order they run."""
+def _buckets(frames: Sequence, pairs: Sequence[FramePairs], per_structure_bytes=None):
+    """The padded buckets of ``frames``, batch sizes bounded by the memory budget."""
+    out = []
     for bucket in plan_buckets(frames, pairs, pad_atoms=True):
         size = bucket.batch_size
         if per_structure_bytes is not None:
             size = max(1, min(size, ROWS_BYTES // max(per_structure_bytes(bucket), 1)))
-        for start in range(0, len(bucket.indices), size):
-            yield bucket, size, bucket.indices[start:start + size]
+        out.append(bucket._replace(batch_size=size))
+    return out
 
 
 def padded_atoms(frames: Sequence, pairs: Sequence[FramePairs],
                  per_structure_bytes=None) -> list[int]:
-    """Each frame's share of the padded atom slots its batch computes (the batch's slots x
-    its bucket's atoms, shared among the batch's frames; the total is the slots of all
-    batches): the frame's work, for progress bars (a half-empty last batch costs as much as
-    a full one)."""
-    out = [0] * len(frames)
-    for bucket, size, members in _plan(frames, pairs, per_structure_bytes):
-        base, extra = divmod(size * bucket.n_atoms, len(members))
-        for k, i in enumerate(members):
-            out[i] = base + (k < extra)
-    return out
+    """Each frame's share of the padded atom slots its batch computes
+    (:func:`jaxpot.batch.slot_work`): the frame's work, for progress bars."""
+    return slot_work(_buckets(frames, pairs, per_structure_bytes), len(frames))
 
 
 def _rows_bytes(model: EnergyModel):
@@ -111,32 +116,61 @@ def soap_work(desc, frames: Sequence, pairs: Sequence[FramePairs]) -> list[int]:
 def batches(model: EnergyModel, frames: Sequence, pairs: Sequence[FramePairs],
             per_structure_bytes=None):
     """Yield (member indices, padded Batch) over few bucket shapes."""
-    for bucket, size, members in _plan(frames, pairs, per_structure_bytes):
-        yield members, pack(model, [frames[i] for i in members], [pairs[i] for i in members],
-                            bucket.n_atoms, bucket.capacity, size,
-                            half_capacity=bucket.half_capacity)
+    yield from packed_batches(model, frames, pairs, _buckets(frames, pairs, per_structure_bytes))
+
+
+def _compile_shapes(compile_one: Callable, model, frames, pairs, per_structure_bytes,
+                    what: str) -> None:
+    """Compile ``compile_one(batch)`` for every batch shape before the first batch runs, so
+    a stage's progress counts computation only (its ETA would otherwise take each shape's
+    compilation, ~10 s in the main job's last batch, for work to come)."""
+    shapes = list(first_batch_of_each_bucket(model, frames, pairs,
+                                             _buckets(frames, pairs, per_structure_bytes)))
+    n = len(shapes)
+    _log.info("compiling %s for %d batch shape%s", what, n, "s" * (n != 1))
+    t0 = time.perf_counter()
+    for batch in shapes:
+        compile_one(batch)
+    _log.info("compiled %s in %.1f s", what, time.perf_counter() - t0)
+
+
+def _rows_calls(model: EnergyModel):
+    """The jitted kernel-row functions of each GP term, as (function, leading args)."""
+    terms = gap_terms(model)
+    calls = []
+    if terms.soap is not None:
+        config = json.loads(terms.soap.spec)["config"]
+        p = terms.soap.params
+        calls.append((gap_rows.soap_rows_jit,
+                      (soap_gp_descriptor(terms.soap), config["zeta"],
+                       tuple(config["n_sparse"]), p["sparse"], p["delta"])))
+    if terms.pair is not None:
+        calls.append((gap_rows.linear_rows_jit, (terms.pair,)))
+    return calls
 
 
 def structure_rows(model: EnergyModel, frames: Sequence,
                    pairs: Sequence[FramePairs] | None = None,
-                   on_batch=None) -> Iterator[tuple[int, StructureRows]]:
+                   on_batch=None, on_compiled=None) -> Iterator[tuple[int, StructureRows]]:
     """Yield ``(frame index, StructureRows)`` for every frame (in bucket order).
 
-    ``on_batch(members)`` is called after each batch with the indices of its structures
-    (progress bars, which weigh them by size).
+    Every batch shape is compiled first; then ``on_compiled()`` is called (a progress bar
+    restarts its clock there), and ``on_batch(members)`` after each batch with the indices
+    of its structures (progress bars, which weigh them by size).
     """
-    terms = gap_terms(model)
     pairs = pairs if pairs is not None else [frame_pairs(model, a) for a in frames]
-    for members, batch in batches(model, frames, pairs, _rows_bytes(model)):
-        parts = []
-        if terms.soap is not None:
-            config = json.loads(terms.soap.spec)["config"]
-            p = terms.soap.params
-            parts.append(gap_rows.soap_rows_jit(
-                soap_gp_descriptor(terms.soap), config["zeta"], tuple(config["n_sparse"]),
-                p["sparse"], p["delta"], batch))
-        if terms.pair is not None:
-            parts.append(gap_rows.linear_rows_jit(terms.pair, batch))
+    calls = _rows_calls(model)
+    budget = _rows_bytes(model)
+
+    def compile_one(batch):
+        for fn, args in calls:
+            fn.lower(*args, batch).compile()
+
+    _compile_shapes(compile_one, model, frames, pairs, budget, "GAP kernel rows")
+    if on_compiled is not None:
+        on_compiled()
+    for members, batch in batches(model, frames, pairs, budget):
+        parts = [fn(*args, batch) for fn, args in calls]
         host = [jax.tree_util.tree_map(np.asarray, r) for r in parts]
         for slot, i in enumerate(members):
             pieces = [gap_rows.observation_rows(r, len(frames[i]), slot) for r in host]
@@ -157,12 +191,17 @@ _features_jit = jax.jit(_features, static_argnums=0)
 
 def soap_features(desc, model: EnergyModel, frames: Sequence,
                   pairs: Sequence[FramePairs] | None = None,
-                  on_batch=None) -> Iterator[tuple[int, np.ndarray]]:
+                  on_batch=None, on_compiled=None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(frame index, SOAP vectors (N_i, F))`` of ``desc`` for every frame, batched on
-    the neighbor data of ``model`` (whose cutoff must reach ``desc``'s); ``on_batch(members)``
-    as :func:`structure_rows` calls it."""
+    the neighbor data of ``model`` (whose cutoff must reach ``desc``'s); ``on_compiled`` and
+    ``on_batch(members)`` as :func:`structure_rows` calls them."""
     pairs = pairs if pairs is not None else [frame_pairs(model, a) for a in frames]
-    for members, batch in batches(model, frames, pairs, _soap_bytes(desc)):
+    budget = _soap_bytes(desc)
+    _compile_shapes(lambda batch: _features_jit.lower(desc, batch).compile(), model, frames,
+                    pairs, budget, "SOAP descriptors")
+    if on_compiled is not None:
+        on_compiled()
+    for members, batch in batches(model, frames, pairs, budget):
         x = np.asarray(_features_jit(desc, batch))
         for slot, i in enumerate(members):
             yield i, x[slot, :len(frames[i])]

@@ -252,7 +252,8 @@ def _soap_sparse_points(settings: GapSettings, template, frames, pairs, species,
                      s.cutoff_transition_width, s.central_weight)
     per_species: dict[int, list] = {z: [] for z in species}
     bar = _bar(soap_work(desc, frames, pairs), progress, "SOAP descriptors")
-    for i, x in soap_features(desc, template, frames, pairs, on_batch=bar.advance):
+    for i, x in soap_features(desc, template, frames, pairs, on_batch=bar.advance,
+                                  on_compiled=bar.restart_clock):
         for zz in species:
             per_species[zz].append(x[frames[i].numbers == zz])
     bar.close()
@@ -350,7 +351,8 @@ def observation_blocks(problem: Problem, progress: bool = False, skip=frozenset(
                          [problem.pairs[i] for i in todo]), progress, "GAP kernel rows")
     iu = np.triu_indices(3)
     for k, rows in structure_rows(problem.unfitted, [frames[i] for i in todo],
-                                  [problem.pairs[i] for i in todo], on_batch=bar.advance):
+                                  [problem.pairs[i] for i in todo], on_batch=bar.advance,
+                                  on_compiled=bar.restart_clock):
         i = todo[k]
         o, n = problem.observations[i], len(frames[i])
         if o.energy is not None:

@@ -24,7 +24,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxpot.batch import check_frames, frame_pairs, packed_batches, plan_buckets
+from jaxpot.batch import (
+    check_frames,
+    first_batch_of_each_bucket,
+    frame_pairs,
+    packed_batches,
+    plan_buckets,
+    slot_work,
+)
 from jaxpot.descriptors.bispectrum import Bispectrum
 from jaxpot.descriptors.bispectrum_jacobian import bispectrum_and_jacobian
 from jaxpot.linear import rows as linear_rows
@@ -134,6 +141,12 @@ class SnapBasis(NamedTuple):
     def rows(self, batch):
         d = self.descriptor
         return linear_rows.batch_rows_jit(_linear_features(d), d.species, d.quadraticflag, batch)
+
+    def compile(self, batch) -> None:
+        """Compile :meth:`rows` for ``batch``'s shape without running it."""
+        d = self.descriptor
+        linear_rows.batch_rows_jit.lower(_linear_features(d), d.species, d.quadraticflag,
+                                         batch).compile()
 
     def bytes_per_structure(self, bucket) -> int:
         d = self.descriptor
@@ -264,9 +277,16 @@ def _absorb_all(basis, template, frames, labels, subset, settings, progress, che
     buckets = [b._replace(batch_size=max(1, min(b.batch_size, ROWS_BYTES
                                                  // max(basis.bytes_per_structure(b), 1))))
                for b in buckets]
-    atoms = [len(a) for a in frames]  # a configuration's rows cost in proportion to its atoms
-    bar = work_bar(atoms, initial=sum(atoms[i] for i in done), disable=not progress,
-                   desc="design rows", unit="atom")
+    work = [0] * len(frames)  # a configuration's share of its batch's padded atom slots
+    for j, w in enumerate(slot_work(buckets, len(frames_todo))):
+        work[todo[j]] = w
+    bar = work_bar(work, disable=not progress, desc="design rows", unit="slot")
+    compile_started = time.perf_counter()
+    for batch in first_batch_of_each_bucket(template, frames_todo, pairs, buckets):
+        basis.compile(batch)  # every shape before the first batch: the bar times work alone
+    _log.debug("compiled the design rows for %d bucket(s) in %.1f s", len(buckets),
+               time.perf_counter() - compile_started)
+    bar.restart_clock()
 
     def flush(which, kind):
         rows, targets = buffers[which][kind]

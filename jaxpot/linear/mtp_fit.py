@@ -75,6 +75,10 @@ class MtpBasis(NamedTuple):
             return jnp.concatenate([x[..., 0], jnp.sum(x[..., 1:], axis=-2)], axis=-1)
         return linear_rows.Rows(shared(r.energy), shared(r.forces), shared(r.stress))
 
+    def compile(self, batch) -> None:
+        """Compile :meth:`rows` for ``batch``'s shape without running it."""
+        _mtp_rows.lower(self.descriptor, jnp.asarray(self.radial_array), batch).compile()
+
     def bytes_per_structure(self, bucket) -> int:
         d = self.descriptor
         return linear_rows.rows_bytes_per_structure(bucket.n_atoms, bucket.capacity,
