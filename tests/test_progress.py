@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-
-import numpy as np
 import subprocess
 import sys
+
+import numpy as np
 
 from jaxpot.progress import LOG_INTERVAL_S, progress_bar, work_bar
 
