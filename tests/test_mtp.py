@@ -289,7 +289,8 @@ def test_cli_fit_mtp_writes_model_mlip_file_and_report(labelled, tmp_path):
                    'model = "mtp"\n[mtp]\nlevel = 8\nr_cut = 4.5\n'
                    '[fit]\nridges = [1e-10]\nforce_factors = [1.0]\nstress_factors = [1.0]\n'
                    '[lbfgs]\niterations = 2\n') == 0
-    for name in ("si.jaxpot", "si.mtp", "si_report/errors.json", "si_report/lbfgs_history.json"):
+    for name in ("si.jaxpot", "si.mtp", "si_report/errors.json", "si_report/lbfgs_history.json",
+                 "si_report/learning_curves.png"):
         assert (tmp_path / name).exists(), name
     assert not any(p.name.startswith("si.jaxpot.checkpoint") for p in tmp_path.iterdir())
     model = jaxpot.load(str(tmp_path / "si.jaxpot"))

@@ -757,6 +757,7 @@ def test_jaxpot_train_cli_minimal_config(frames, test_frames, tmp_path, capsys):
     report = tmp_path / "si_report"
     lines = (report / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [0, 1, 2]
+    assert (report / "learning_curves.png").stat().st_size > 0
     assert any(k.endswith("test.extxyz") for k in json.loads((report / "errors.json").read_text()))
     assert list(report.glob("*.png"))
     assert main(["evaluate", str(tmp_path / "si.jaxpot"), str(tmp_path / "test.extxyz")]) == 0

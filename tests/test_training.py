@@ -13,7 +13,8 @@ from ase.build import bulk
 from jaxpot.training import checkpoint as ckpt
 
 PACKAGE = Path(__file__).resolve().parents[1] / "jaxpot"
-FAMILIES = ("gap", "nn", "linear", "electrostatics")
+FAMILIES = ("gap", "nn", "linear", "charges")
+FITTING = FAMILIES + ("training",)
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -31,7 +32,7 @@ def _imported_modules(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_fitting_families_import_training_and_never_each_other(family):
-    """gap/, nn/, linear/ and electrostatics/ are siblings: none imports another (the shared
+    """gap/, nn/, linear/ and charges/ are siblings: none imports another (the shared
     pieces live in jaxpot.training), and jaxpot.training imports none of them."""
     crossing = []
     for path in sorted((PACKAGE / family).glob("*.py")):
@@ -45,6 +46,49 @@ def test_fitting_families_import_training_and_never_each_other(family):
         used = {m.split(".")[1] for m in _imported_modules(path)
                 if m.startswith("jaxpot.") and len(m.split(".")) > 1}
         assert not used & set(FAMILIES), f"training/{path.name} imports {used & set(FAMILIES)}"
+
+
+@pytest.mark.parametrize("physics", ("potentials", "electrostatics", "descriptors"))
+def test_the_physics_core_does_not_import_the_fitting_layer(physics):
+    """Potentials, electrostatics and descriptors sit below the fitting side: none of their
+    modules imports jaxpot.training or a fitting family (a re-export loaded on first use by
+    name, as electrostatics' fit_charges, is not an import)."""
+    found = [f"{path.name} imports {module}"
+             for path in sorted((PACKAGE / physics).glob("*.py"))
+             for module in _imported_modules(path)
+             if module.startswith("jaxpot.") and module.split(".")[1] in FITTING]
+    assert not found, found
+
+
+def test_learning_curves_plot_every_logged_quantity(tmp_path):
+    """The metrics log round-trips (a partial last line from a kill is left out) and the
+    learning curves draw training and validation of each quantity logged, against the epoch."""
+    from jaxpot.training.metrics_log import (
+        learning_curve_figure,
+        learning_curves,
+        metrics_log,
+        read_metrics,
+    )
+    log = metrics_log(str(tmp_path), resumed=False)
+    for epoch in range(4):
+        log({"epoch": epoch, "train_loss": 1.0 / (epoch + 1), "val_loss": 2.0 / (epoch + 1),
+             "train_energy_rmse": 10.0 - epoch, "train_forces_rmse": 0.5 / (epoch + 1)})
+    with open(tmp_path / "metrics.jsonl", "a") as fh:
+        fh.write('{"epoch": 4, "train_lo')  # killed mid-write
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3]
+    fig = learning_curve_figure(records)
+    axes = fig.get_axes()
+    assert [ax.get_ylabel() for ax in axes] == ["loss", "energy RMSE (meV/atom)",
+                                                "force RMSE (eV/Å)"]
+    train, val = axes[0].get_lines()
+    assert list(val.get_xdata()) == [0, 1, 2, 3]
+    np.testing.assert_allclose(val.get_ydata(), [2.0, 1.0, 2 / 3, 0.5])
+    assert len(axes[1].get_lines()) == 1  # no validation energies logged: no line
+    assert learning_curves(records, tmp_path / "curves.png").stat().st_size > 0
+    assert learning_curves([], tmp_path / "none.png") is None
+    metrics_log(str(tmp_path), resumed=True)  # a resumed run cuts the partial line
+    assert (tmp_path / "metrics.jsonl").read_text().endswith("}\n")
 
 
 def _frames():
@@ -100,5 +144,8 @@ def test_old_import_paths_still_work():
     assert training_data.TrainingDataError is labels.TrainingDataError \
         is jaxpot.gap.TrainingDataError
     assert label_checks.LabelError is labels.LabelError
+    import jaxpot.charges
+    import jaxpot.electrostatics
+    assert jaxpot.electrostatics.fit_charges is jaxpot.charges.fit_charges
     assert jaxpot.gap.ConfigError is jaxpot.nn.pipeline.ConfigError \
         is jaxpot.linear.pipeline.ConfigError is config.ConfigError

@@ -4,9 +4,9 @@ The energy models live in :mod:`jaxpot.potentials` (``ewald``, ``pme``, ``coulom
 package holds their pure parts: the splitting chosen from an accuracy (:mod:`.splitting`), the
 Ewald terms (:mod:`.ewald_sums`), the PME mesh (:mod:`.pme_mesh`), the neutrality check
 (:mod:`.neutrality`: on the host before a jitted call, and inside jit) and the charge models
-with their fit (:mod:`.charge_models`, :mod:`.charge_fit`).  The fit (which needs the
-training-data stack) loads on first use, so the core (``jaxpot.mechanics``) may import the
-neutrality check without an import cycle.
+(:mod:`.charge_models`).  Their fit is a trainable family beside GAP, the linear models and the
+networks (:mod:`jaxpot.charges`); ``fit_charges`` and ``ChargeFitResult`` are re-exported here,
+loaded on first use, so this package does not depend on the fitting layer.
 """
 
 from jaxpot.electrostatics.charge_models import (
@@ -24,8 +24,8 @@ __all__ = ["ChargeFitResult", "ChargeModel", "NonNeutralCellError", "Splitting",
 
 
 def __getattr__(name: str):
-    """``fit_charges`` and ``ChargeFitResult`` from :mod:`.charge_fit`, imported on first use."""
+    """``fit_charges`` and ``ChargeFitResult`` from :mod:`jaxpot.charges.fit`, on first use."""
     if name in ("fit_charges", "ChargeFitResult"):
-        from jaxpot.electrostatics import charge_fit
-        return getattr(charge_fit, name)
+        import importlib
+        return getattr(importlib.import_module("jaxpot.charges.fit"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -134,7 +134,7 @@ def environment_charges(species, r_cut: float = 4.5, hidden: tuple[int, ...] = (
     fixed to ``total_charge`` (e) by an even correction (see the module docstring).
 
     ``params = {"net": [layers...], "q0": (S,), "mean": (F,), "std": (F,)}``; ``mean``/``std``
-    standardise the features (set them from data with :func:`jaxpot.electrostatics.fit_charges`).
+    standardise the features (set them from data with :func:`jaxpot.charges.fit_charges`).
     """
     from jaxpot.elements import element_numbers
     zs = tuple(sorted(element_numbers(species, "species")))

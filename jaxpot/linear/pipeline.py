@@ -54,7 +54,8 @@ While it runs, ``<output>.checkpoint.npz`` holds the rows absorbed so far (atomi
 the same config again resumes from it; it is removed once the model is written.  The report
 directory (default ``<output>_report``) gets ``errors.txt``/``errors.json`` (MAE and
 RMSE per config_type on the training and test files), parity plots, ``validation.json`` (the
-searched grid), ``settings.json`` and ``timings.json``.
+searched grid), ``settings.json`` and ``timings.json``; an MTP's also ``lbfgs_history.json``
+(one record per iteration) and ``learning_curves.png``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from jaxpot.linear.fit import (
 )
 from jaxpot.training.config import SPLIT_KEYS, ConfigError
 from jaxpot.training.inputs import file_list, names_table, read_labelled
+from jaxpot.training.metrics_log import learning_curves
 from jaxpot.training.values import check_values, integer_rule, number, number_rule, unknown_keys
 
 _log = logging.getLogger(__name__)
@@ -242,7 +244,7 @@ def _paths(config: Mapping) -> _Paths:
                    if mtp else [output + ".checkpoint.npz"])
     reports = [os.path.join(report, name) for name in (
         "errors.txt", "errors.json", "validation.json", "settings.json", "timings.json",
-        "lbfgs_history.json")]
+        "lbfgs_history.json", "learning_curves.png")]
     check_outputs({"model file": output, **lammps, "checkpoint": checkpoints,
                    "report directory": report, "report file": reports},
                   {"training file": train, "test file": test})
@@ -331,6 +333,7 @@ def run(config: Mapping, *, progress: bool = True, echo=None) -> LinearFit:
     write_json(os.path.join(report, "validation.json"), result.validation)
     if mtp and result.history:
         write_json(os.path.join(report, "lbfgs_history.json"), result.history)
+        learning_curves(result.history, os.path.join(report, "learning_curves.png"))
     write_json(os.path.join(report, "settings.json"), dict(
         model=config["model"], descriptor=desc._asdict(), chosen=result.choice._asdict(),
         fit=dict(config.get("fit") or {})))

@@ -21,8 +21,8 @@ sigmas ``energy`` eV/atom, ``forces`` eV/Å, ``stress`` GPa; ``[training.stage_t
 those of the last ``1 - stage_two_start`` of the epochs, those it leaves out as in
 ``weights``; both default to the model kind's, :mod:`jaxpot.nn.kinds`).  As a mapping (the
 Python :func:`train`) these two tables are ``model_settings`` and ``train_settings``.  The
-report directory gets ``metrics.jsonl`` (one line per epoch), ``errors.json`` and parity
-plots for the validation and test files.
+report directory gets ``metrics.jsonl`` (one line per epoch), ``learning_curves.png``,
+``errors.json`` and parity plots for the validation and test files.
 
 Before training starts every input is read and checked (training, validation and test files,
 their labels, the settings and the architecture), and an output (model, checkpoint, report)
@@ -47,6 +47,7 @@ from jaxpot.nn.train import train_model
 from jaxpot.training.config import ConfigError
 from jaxpot.training.epochs import TrainResult
 from jaxpot.training.inputs import file_list, names_table, read_labelled, species_list
+from jaxpot.training.metrics_log import learning_curves, metrics_log, read_metrics
 from jaxpot.training.values import integer, number, unknown_keys
 from jaxpot.training.weights import LossWeights
 
@@ -262,8 +263,7 @@ def train(config: Mapping, *, progress: bool = True, echo=None) -> TrainResult:
     _log.debug("training settings: %s", settings)
     if paths.report:
         os.makedirs(paths.report, exist_ok=True)
-    log = _metrics_log(paths.report, bool(paths.checkpoint and
-                                         os.path.exists(paths.checkpoint)))
+    log = metrics_log(paths.report, bool(paths.checkpoint and os.path.exists(paths.checkpoint)))
     result = train_model(model, frames, settings=settings, validation_frames=val, names=names,
                          source=source if isinstance(source, str) else "train",
                          checkpoint=paths.checkpoint, progress=progress, log=log)
@@ -273,6 +273,8 @@ def train(config: Mapping, *, progress: bool = True, echo=None) -> TrainResult:
          f"{result.stop_reason})")
     if paths.report:
         _report(result, tests, names, paths.report, echo)
+        learning_curves(read_metrics(os.path.join(paths.report, "metrics.jsonl")),
+                        os.path.join(paths.report, "learning_curves.png"))
     return result
 
 
@@ -294,29 +296,6 @@ def _check_species(model, sets: Mapping[str, list]) -> None:
     from jaxpot.batch import check_frames
     for path, frames in sets.items():
         check_frames(model, frames, path)
-
-
-def _metrics_log(report: str | None, resumed: bool):
-    """``log(record)`` appending one JSON line per epoch to ``<report>/metrics.jsonl`` (None
-    without a report).  A fresh run starts the file anew; a resumed one keeps it, cut back to
-    its last complete line (a kill mid-write leaves at most a partial last line)."""
-    if not report:
-        return None
-    path = os.path.join(report, "metrics.jsonl")
-    if os.path.exists(path):
-        if not resumed:
-            os.remove(path)
-        else:
-            with open(path, "rb+") as fh:
-                data = fh.read()
-                if data and not data.endswith(b"\n"):
-                    fh.truncate(data.rfind(b"\n") + 1)
-
-    def log(record):
-        line = json.dumps(record) + "\n"
-        with open(path, "a") as fh:
-            fh.write(line)
-    return log
 
 
 def _report(result: TrainResult, tests: Mapping[str, list], names, report: str,

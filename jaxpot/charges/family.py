@@ -1,9 +1,7 @@
 """Environment-dependent charges as a trainable family: ``model = "charges"`` in ``jaxpot fit
 CONFIG.toml`` fits :func:`~jaxpot.electrostatics.environment_charges` to per-atom reference
-charges (:func:`~jaxpot.electrostatics.fit_charges`) and writes the energy model those charges
-give, an Ewald or PME sum (``[energy]``), as a jaxpot model file.  It lives with the
-potentials it writes (:mod:`jaxpot.potentials.ewald` builds on :mod:`jaxpot.electrostatics`,
-so the family sits above both).
+charges (:func:`~jaxpot.charges.fit.fit_charges`) and writes the energy model those charges
+give, an Ewald or PME sum (``[energy]``), as a jaxpot model file.
 
     model = "charges"
     train = ["water.extxyz"]
@@ -36,7 +34,7 @@ def schema() -> Table:
     import dataclasses
     from inspect import signature
 
-    from jaxpot.electrostatics.charge_fit import fit_charges
+    from jaxpot.charges.fit import fit_charges
     from jaxpot.electrostatics.charge_models import environment_charges
     model, fit = signature(environment_charges).parameters, signature(fit_charges).parameters
     architecture = Table("architecture", "the per-element network on ACSF features", (
@@ -98,7 +96,7 @@ def _key(config: Mapping) -> str:
 
 def _read(config: Mapping) -> dict[str, list]:
     """{path: frames} of every input file, each frame's charges present and finite."""
-    from jaxpot.electrostatics.charge_fit import _labels
+    from jaxpot.charges.fit import _labels
     from jaxpot.training.fitting import input_files
     from jaxpot.training.frames import read_frames
     from jaxpot.training.labels import TrainingDataError
@@ -150,7 +148,7 @@ def _errors(model, frames, key: str) -> dict:
 def fit(config: Mapping, *, progress: bool = True, echo=None):
     """Fit the charges, save the energy model, write the report."""
     import jaxpot
-    from jaxpot.electrostatics.charge_fit import fit_charges
+    from jaxpot.charges.fit import fit_charges
     from jaxpot.training.fitting import check_outputs, input_files
     from jaxpot.training.frames import write_json
     echo = echo or _log.info
