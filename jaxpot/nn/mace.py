@@ -10,16 +10,13 @@ R(r_ij) a radial MLP of a Bessel basis times a smooth cutoff, each layer compute
 
 so one layer already sees (correlation + 1)-body angular correlations (ACE's product basis,
 contracted channel-wise with species-dependent weights, as MACE's symmetric contraction).
-The readout is linear on the scalars after each layer except the last, a small MLP after the
-last; the readouts' last weights start at zero.  eps_i = scale * sum_layers readout + e0_{Z_i}
-(eV).  ``scale``, ``e0`` and the mean neighbour count ``n_avg`` are fitted on the training
-set and stored in ``params["norm"]``.
+Readouts: linear on the scalars after each layer but the last, a small MLP after it (last
+weights zero at start); eps_i = scale * sum_layers readout + e0_{Z_i} (eV), with ``scale``,
+``e0`` and the mean neighbour count ``n_avg`` fitted on the training set (``params["norm"]``).
 
-Two evaluations keep CPU training affordable: the radial MLP is tabulated on a grid of r
-(``radial_grid`` intervals; values and slopes) and interpolated per pair, so the MLP and its
-derivatives run on ~100 points instead of every pair; and the product basis is one
-contraction of A's symmetric monomials with the weighted path tensors, not a chain of
-path-wise tensor products (the same function; checked against e3nn in tests/test_mace.py).
+For CPU training, the radial MLP is tabulated on ``radial_grid`` intervals of r (values and
+slopes) and interpolated per pair, and the product basis is one contraction of A's symmetric
+monomials with the weighted path tensors (= e3nn's path-wise products, tests/test_mace.py).
 """
 
 from __future__ import annotations
@@ -308,8 +305,7 @@ class MACE(nn.Module):
             skip = e3nn.flax.Linear(message.irreps, force_irreps_out=True,
                                     name=f"skip_{layer}")(h)
             h = message + skip
-            # readouts start at zero: the untrained model is e0, so the energy term does not
-            # swamp the force term while the network is still flat
+            # readouts start at zero (the untrained model is e0): no energy swamp early
             scalars = h.filter("0e").array
             if last:
                 scalars = activation(self.act)(nn.Dense(16, name="readout_hidden")(scalars))
