@@ -25,7 +25,7 @@ import numpy as np
 from ase import units
 
 from jaxpot.io.atomic_file import atomic_write
-from jaxpot.prediction import predict
+from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import check_frames
 from jaxpot.training.labels import (
     LabelKeys,
@@ -81,6 +81,7 @@ class Evaluation:
     energy: Parity
     forces: Parity
     stress: Parity
+    prediction: Prediction | None = None  #: every frame's predictions (jaxpot.predict)
 
     def table(self) -> str:
         """Fixed-width table: overall row, then one row per config_type."""
@@ -144,7 +145,7 @@ def evaluate(model, frames: Sequence, *, names: LabelKeys | Mapping | None = Non
     groups = {k: group_metrics(energy.select(k), forces.select(k), stress.select(k),
                                sizes[kinds == k]) for k in sorted(set(kinds))}
     overall = group_metrics(energy, forces, stress, sizes)
-    return Evaluation(overall, groups, energy, forces, stress)
+    return Evaluation(overall, groups, energy, forces, stress, pred)
 
 
 def group_metrics(energy: Parity, forces: Parity, stress: Parity, sizes: np.ndarray) -> Metrics:

@@ -132,13 +132,10 @@ class EnergyModel:
         reciprocal_spacing: for models with a reciprocal-space part (Ewald, PME), the
             resolution (Å) their neighbor lists must carry a reciprocal grid for (see
             :func:`jaxpot.neighbors.allocate_for_model`); 0 for short-ranged models.
-        uses_rows: the energy reads the neighbor list's dense (N, K) rows
-            (:func:`jaxpot.neighbors.neighbor_vectors`).  Pair models, which sum over the flat
-            half list only, say False: lists built on the host for them skip the rows (a
-            third of the rebuild cost in MD).  A list without rows refuses to give rows.
-        cpu_fusions: XLA:CPU's YNNPACK fusions suit this model (the default); three-body
-            models whose jitted MD runs faster without them say False
-            (:mod:`jaxpot.compiler`).
+        uses_rows: the energy reads the neighbor list's dense (N, K) rows; pair models (the
+            flat half list only) say False, and host-built lists skip the rows for them.
+        cpu_fusions: XLA:CPU's YNNPACK fusions suit this model (the default); False for
+            three-body models whose jitted MD runs faster without (:mod:`jaxpot.compiler`).
         precision: ``"float64"`` for a model that must not be computed in float32 (families
             fitted by float64 linear algebra declare it), else ``"float32"``; entry points
             enforce it (:mod:`jaxpot.precision`).  Not part of the model's identity for
@@ -194,6 +191,10 @@ class EnergyModel:
                                 for x, y in zip(a, b))
 
     __hash__ = None  # holds arrays
+
+    def __repr__(self) -> str:  # kind, species, cutoff, parameter count: not the arrays
+        from jaxpot.model_summary import describe
+        return describe(self)
 
     # ------------------------------------------------------------------ evaluation
     def energy(self, positions: Array, cell: Array, species: Array, neighbors: Any) -> Array:

@@ -47,6 +47,27 @@ class Prediction(NamedTuple):
     def n_structures(self) -> int:
         return len(self.energy)
 
+    def annotate(self, frames: Sequence, prefix: str = "jaxpot_") -> list:
+        """Copies of ``frames`` carrying these predictions, for an extxyz file (the reference
+        labels kept beside them): ``info[prefix + "energy"]`` eV, ``arrays[prefix +
+        "forces"]`` eV/Å, ``info[prefix + "stress"]`` (6,) eV/Å^3 Voigt, ASE's sign (3D cells
+        only), ``arrays[prefix + "energies"]`` eV where the model has per-atom energies."""
+        from ase.calculators.singlepoint import SinglePointCalculator
+        out = []
+        for i, atoms in enumerate(frames):
+            a = atoms.copy()  # Atoms.copy drops the calculator: keep reference labels read there
+            results = getattr(atoms.calc, "results", None)
+            if results:
+                a.calc = SinglePointCalculator(a, **results)
+            a.info[prefix + "energy"] = float(self.energy[i])
+            a.arrays[prefix + "forces"] = np.asarray(self.forces[i], float)
+            if np.all(np.isfinite(self.stress[i])):
+                a.info[prefix + "stress"] = np.asarray(self.stress[i], float)
+            if self.energies is not None:
+                a.arrays[prefix + "energies"] = np.asarray(self.energies[i], float)
+            out.append(a)
+        return out
+
 
 def predict(model: EnergyModel, frames: Sequence, batch_size: int | None = None, *,
             progress: bool | None = None) -> Prediction:

@@ -108,3 +108,45 @@ def test_every_command_computes_in_float64(monkeypatch):
         jax.config.update("jax_enable_x64", True)
     assert seen == {("relax", False): True, ("fit", False): True, ("evaluate", False): True,
                     ("train", False): True, ("train", True): False}
+
+
+def test_evaluate_writes_predicted_extxyz_parity_plots_and_errors(tmp_path, capsys):
+    """``jaxpot evaluate MODEL FILE --out DIR`` writes, per file, the structures with their
+    reference labels and jaxpot's predictions (read back = ``jaxpot.predict`` to the digits
+    extxyz keeps) and parity plots, and errors.json = --json's."""
+    import json
+
+    import numpy as np
+    from ase.calculators.singlepoint import SinglePointCalculator
+    from ase.io import read
+
+    import jaxpot
+    from jaxpot.potentials import stillinger_weber
+    model = stillinger_weber()
+    jaxpot.save(model, tmp_path / "sw.jaxpot")
+    frames = []
+    for k, a0 in enumerate((5.40, 5.46)):
+        atoms = bulk("Si", "diamond", a=a0, cubic=True)
+        atoms.rattle(0.05, seed=k)
+        atoms.calc = SinglePointCalculator(atoms, energy=-34.0 - k, forces=np.zeros((8, 3)),
+                                           stress=np.zeros(6))
+        atoms.info["config_type"] = f"bulk{k}"
+        frames.append(atoms)
+    write(tmp_path / "labelled.extxyz", frames)
+    assert main(["evaluate", str(tmp_path / "sw.jaxpot"), str(tmp_path / "labelled.extxyz"),
+                 "--out", str(tmp_path / "ev"), "--json", str(tmp_path / "errors.json")]) == 0
+    assert "E MAE" in capsys.readouterr().out
+    back = read(tmp_path / "ev" / "labelled_predicted.extxyz", ":")
+    expected = jaxpot.predict(model, frames)
+    for i, atoms in enumerate(back):
+        assert atoms.get_potential_energy() == -34.0 - i  # the reference label is kept
+        assert abs(atoms.info["jaxpot_energy"] - expected.energy[i]) < 1e-6
+        np.testing.assert_allclose(atoms.arrays["jaxpot_forces"], expected.forces[i],
+                                   atol=1e-7)
+        np.testing.assert_allclose(atoms.info["jaxpot_stress"], expected.stress[i], atol=1e-9)
+        np.testing.assert_allclose(atoms.arrays["jaxpot_energies"], expected.energies[i],
+                                   atol=1e-7)
+    for quantity in ("energy", "forces", "stress"):
+        assert (tmp_path / "ev" / f"labelled_{quantity}.png").stat().st_size > 0
+    assert json.loads((tmp_path / "ev" / "errors.json").read_text()) == \
+        json.loads((tmp_path / "errors.json").read_text())

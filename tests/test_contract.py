@@ -359,3 +359,19 @@ def test_a_sum_equals_its_parts_and_each_part_sees_its_own_cutoff(models):
     view = nbrs.within(short.cutoff)
     assert view.cutoff == short.cutoff and view.capacity < nbrs.capacity
     assert total.part_cutoffs == (short.cutoff, long.cutoff)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_print_shows_kind_species_cutoff_and_parameter_count_not_arrays(models, name):
+    """``print(model)`` (issue 70): a few lines with the kind, species, cutoff and the
+    parameter count (= the size of the params pytree), never the arrays."""
+    model = models[name]
+    text = repr(model)
+    assert str(model) == text and text.startswith(f"EnergyModel {model.name}: {model.kind}")
+    assert "Array(" not in text and "array(" not in text and len(text.splitlines()) <= 10
+    assert f"{n_params(model):,} parameters" in text
+    assert f"cutoff {model.cutoff:.6g} Å" in text
+    species = "any" if model.species is None else chemical_symbols[model.species[0]]
+    assert f"species {species}" in text
+    if model.kind == "sum":
+        assert text.count("\n  + ") == len(json.loads(model.spec)["children"])
