@@ -49,11 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for module in command_modules():
         p = sub.add_parser(module.NAME, parents=[common], help=module.HELP,
-                           description=(module.__doc__ or module.HELP).strip(),
+                           description=_plain((module.__doc__ or module.HELP).strip()),
                            formatter_class=argparse.RawDescriptionHelpFormatter,
                            aliases=list(getattr(module, "ALIASES", ())))
         module.arguments(p)
     return parser
+
+
+def _plain(docstring: str) -> str:
+    """A module docstring as help text: reST roles and double backquotes removed."""
+    import re
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", docstring).replace("``", "")
 
 
 def _version() -> str:
