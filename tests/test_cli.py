@@ -150,3 +150,11 @@ def test_evaluate_writes_predicted_extxyz_parity_plots_and_errors(tmp_path, caps
         assert (tmp_path / "ev" / f"labelled_{quantity}.png").stat().st_size > 0
     assert json.loads((tmp_path / "ev" / "errors.json").read_text()) == \
         json.loads((tmp_path / "errors.json").read_text())
+
+
+def test_relax_writes_a_binary_trajectory_format(tmp_path):
+    """``--output x.traj`` (ASE's binary trajectory) is written, and reads back relaxed."""
+    from ase.io import read
+    assert main(["relax", "--output", str(tmp_path / "relaxed.traj"), "--quiet"]) == 0
+    atoms = read(tmp_path / "relaxed.traj")
+    assert len(atoms) > 0 and abs(atoms.cell.cellpar()[0] - atoms.cell.cellpar()[1]) < 1e-6

@@ -23,13 +23,13 @@ def load_model(spec: str):
 
 def write_structure(path: str, atoms) -> None:
     """``atoms`` (one or a list) to ``path`` atomically, in the format ASE guesses from its
-    name."""
+    name (binary ones such as ``.traj`` too)."""
     from ase.io import write
-    from ase.io.formats import filetype
+    from ase.io.formats import filetype, ioformats
 
     from jaxpot.io.atomic_file import atomic_write
     fmt = filetype(path, read=False)
-    with atomic_write(path, "w") as f:
+    with atomic_write(path, "wb" if ioformats[fmt].isbinary else "w") as f:
         write(f, atoms, format=fmt)
 
 
