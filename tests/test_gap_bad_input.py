@@ -209,13 +209,21 @@ def _cli_failure(args: list[str], capsys) -> str:
     return capsys.readouterr().err
 
 
-def test_an_xml_gp_file_is_refused_unless_an_output_is_named(work, capsys, monkeypatch):
-    _no_fit(monkeypatch)
-    message = _cli_failure(["fit", "--quiet", "--gap-fit",
-                            _line().replace("gp_file=si.jaxpot", "gp_file=small.xml")], capsys)
-    assert "gp_file=small.xml" in message and "jaxpot writes .jaxpot model files" in message
-    assert "--output" in message and "XML output is planned" in message
-    assert not list(work.glob("small*"))
+def test_an_xml_gp_file_writes_the_model_file_and_the_xml(work, capsys):
+    """gap_fit's gp_file=small.xml (refused before the XML writer existed) writes the model
+    file small.jaxpot and the GAP XML small.xml, and says so; both predict the same."""
+    from jaxpot.cli import main
+    from jaxpot.gap.xml_reader import read_gap_xml
+    assert main(["fit", "--gap-fit", _line().replace("gp_file=si.jaxpot",
+                                                     "gp_file=small.xml")]) == 0
+    out = capsys.readouterr().out
+    assert "gp_file=small.xml: writing the jaxpot model file small.jaxpot and the GAP XML " \
+           "small.xml" in out
+    frames = read("train.xyz", ":")[:1]
+    a = jaxpot.predict(jaxpot.load("small.jaxpot"), frames)
+    b = jaxpot.predict(read_gap_xml("small.xml"), frames)
+    assert np.array_equal(a.energy, b.energy) and np.array_equal(a.forces[0], b.forces[0])
+    assert not list(work.glob("**/.*.tmp"))
 
 
 # ---------------------------------------------------------------------------------- inputs

@@ -19,6 +19,9 @@ TOML (the same names; descriptors as tables)::
     [distance_2b]
     cutoff = 5.0
 
+``gp_file=si.xml`` (gap_fit's habit) writes the jaxpot model file ``si.jaxpot`` and the GAP XML
+``si.xml`` (:mod:`jaxpot.gap.xml_writer`, for quippy and LAMMPS ``pair_style quip``).
+
 Keys jaxpot does not support raise :class:`ConfigError` naming every one of them; keys that
 only steer gap_fit's own output or parallelism (verbosity, openmp_chunk_size, ...) are ignored.
 """

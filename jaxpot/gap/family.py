@@ -188,14 +188,11 @@ def job(config: Mapping):
 
 
 def _output(config: Mapping) -> str:
-    from jaxpot.gap.config import ConfigError
+    """The model file: ``output`` (gp_file), or for an ``output`` ending in ``.xml`` the
+    ``.jaxpot`` file of that name (run_job writes the XML too, as gap_fit's gp_file)."""
     output = config["output"]
     root_, ext = os.path.splitext(output)
-    if ext.lower() == ".xml":
-        raise ConfigError(f"output (gp_file) {output}: jaxpot writes .jaxpot model files, not "
-                          "GAP XML (XML output is planned, not there yet); give "
-                          f"{root_}.jaxpot, or name the model file with --output MODEL.jaxpot")
-    return output
+    return root_ + ".jaxpot" if ext.lower() == ".xml" else output
 
 
 def fit(config: Mapping, *, progress: bool = True, echo=None):
@@ -222,12 +219,15 @@ def check(config: Mapping) -> None:
     )
     from jaxpot.gap.labels import read_all
     from jaxpot.gap.pipeline import check_test_frames
+    from jaxpot.io.paths import check_outputs as refuse
     from jaxpot.training.fitting import check_outputs, input_files
     from jaxpot.training.frames import read_frames
     made = job(config)
-    _output(config)
     check_outputs(config)
     files = input_files(config)
+    if _output(config) != config["output"]:  # output = x.xml: the model file x.jaxpot too
+        refuse({"model file": _output(config), "GAP XML file": config["output"]},
+               {f"{role} file": paths for role, paths in files.items()})
     frames = [a for path in files["train"] for a in read_frames(path)]
     source, s = files["train"][0], made.settings
     check_label_names(frames, s.names, source, s.fit_virials)

@@ -11,7 +11,9 @@ the sparse points and the rows absorbed so far (written atomically): running the
 again resumes from it; it is removed once the model is written.  ``<model>.posterior.npz``
 holds the posterior factors for :func:`jaxpot.gap.predictive_std` with the loaded model (and
 the model's digest, which ties them to it).  Before the fit starts, every input file is read
-and checked, and an output that would overwrite an input is refused.
+and checked, and an output that would overwrite an input is refused.  gap_fit's
+``gp_file=si.xml`` writes the model file ``si.jaxpot`` and the GAP XML ``si.xml``
+(:mod:`jaxpot.gap.xml_writer`, read by quippy and LAMMPS ``pair_style quip``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from jaxpot.gap.config import ConfigError, FitJob
 from jaxpot.gap.fit import GapFit, fit
 from jaxpot.gap.labels import LabelNames, TrainingDataError
 from jaxpot.gap.uncertainty import save_posterior
+from jaxpot.gap.xml_writer import write_gap_xml
 from jaxpot.io.paths import check_outputs, same_file
 from jaxpot.structure import check_frames as check_atoms
 from jaxpot.training.frames import check_writable, read_frames, write_json
@@ -46,28 +49,39 @@ class JobResult(NamedTuple):
 
 
 def default_output(job: FitJob, config_path: str | None = None) -> str:
-    """Model path: gp_file (which must end in ``.jaxpot``), else next to the config or
-    at_file.  A gp_file of another suffix (gap_fit's ``gp_file=si.xml``) is refused: jaxpot
-    writes ``.jaxpot`` model files (XML output is planned); pass an explicit output instead."""
+    """Model path: gp_file when it ends in ``.jaxpot``; for gap_fit's ``gp_file=si.xml`` the
+    model file ``si.jaxpot`` (the XML is written too: :func:`xml_output`); else next to the
+    config or at_file.  A gp_file of another suffix is refused."""
     if job.gp_file:
-        ext = os.path.splitext(job.gp_file)[1]
+        root, ext = os.path.splitext(job.gp_file)
+        if ext.lower() == ".xml":
+            return root + ".jaxpot"
         if ext != ".jaxpot":
             raise ConfigError(
-                f"gp_file={job.gp_file}: jaxpot writes .jaxpot model files, not "
-                f"{ext or 'suffix-less'} files (GAP XML output is planned, not there yet); "
-                f"give gp_file={os.path.splitext(job.gp_file)[0]}.jaxpot, or name the model "
-                "file with --output MODEL.jaxpot")
+                f"gp_file={job.gp_file}: jaxpot writes .jaxpot model files and GAP .xml "
+                f"files, not {ext or 'suffix-less'} files; give gp_file={root}.jaxpot or "
+                f"gp_file={root}.xml, or name the model file with --output MODEL.jaxpot")
         return job.gp_file
     base = config_path or job.at_file or "gap"
     return os.path.splitext(base)[0] + ".jaxpot"
 
 
-def output_paths(output: str, report_dir: str) -> dict:
-    """{role: path} of every file a job writes (model, posterior, checkpoint, report)."""
+def xml_output(job: FitJob) -> str | None:
+    """The GAP XML file a job writes besides its model file: gp_file when it ends in
+    ``.xml`` (as gap_fit writes it), else None."""
+    if job.gp_file and os.path.splitext(job.gp_file)[1].lower() == ".xml":
+        return job.gp_file
+    return None
+
+
+def output_paths(output: str, report_dir: str, xml: str | None = None) -> dict:
+    """{role: path} of every file a job writes (model, GAP XML, posterior, checkpoint,
+    report)."""
     root = os.path.splitext(output)[0]
     report = {f"report file {name}": os.path.join(report_dir, name) for name in REPORT_FILES}
-    return {"model file": output, "posterior file": root + ".posterior.npz",
-            "checkpoint": output + ".checkpoint.npz", "report directory": report_dir, **report}
+    return {"model file": output, **({"GAP XML file": xml} if xml else {}),
+            "posterior file": root + ".posterior.npz", "checkpoint": output + ".checkpoint.npz",
+            "report directory": report_dir, **report}
 
 
 def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str] = (),
@@ -85,9 +99,15 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     output = output or default_output(job)
     report_dir = report_dir or os.path.splitext(output)[0] + "_report"
     tests = _test_files(job, test_files)
-    outputs = output_paths(output, report_dir)
+    xml = xml_output(job)
+    outputs = output_paths(output, report_dir, xml)
     check_outputs(outputs, {"training file": job.at_file, "test file": tests})
     check_writable(output, report_dir)
+    if xml:
+        if not os.path.isdir(os.path.dirname(os.path.abspath(xml))):
+            raise FileNotFoundError(f"the GAP XML file {xml} (gp_file) would go in a folder "
+                                    "that does not exist: create it or choose another gp_file")
+        echo(f"gp_file={xml}: writing the jaxpot model file {output} and the GAP XML {xml}")
     if frames is None:
         if not job.at_file:
             raise TrainingDataError("the fit names no training file (at_file)")
@@ -110,9 +130,12 @@ def run_job(job: FitJob, *, output: str | None = None, test_files: Sequence[str]
     result = fit(frames, job.settings, source=source, progress=progress, checkpoint=checkpoint)
     fit_seconds = time.perf_counter() - start
     jaxpot.save(result.model, output)
+    if xml:
+        write_gap_xml(result.model, xml)
     os.remove(checkpoint)
     save_posterior(outputs["posterior file"], result.posterior)
-    echo(f"fitted in {fit_seconds:.1f} s; model written to {output}")
+    echo(f"fitted in {fit_seconds:.1f} s; model written to {output}"
+         + (f", GAP XML to {xml}" if xml else ""))
     os.makedirs(report_dir, exist_ok=True)
     errors, text = error_report(result.model, sets, report_dir,
                                 names=report_names(job.settings.names))

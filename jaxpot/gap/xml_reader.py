@@ -16,7 +16,9 @@ File format facts (checked on files from ``gap_fit`` 0.10.3 and GAP's ``gp_predi
   2 = dot_product, ``zeta`` (a float), ``<theta>`` length scales (ard_se only).
 * Each ``<sparseX i alpha sparseCutoff>`` gives alpha_m and the descriptor's covariance cutoff
   at the sparse point; the prediction is ``sum_m alpha_m k(x, x_m) fc(x) fc_m``.  For SOAP
-  fc = fc_m = 1; for distance_2b fc_m = f(r_m), QUIP's cosine ``coordination_function``.
+  fc = fc_m = 1; for distance_2b fc_m = f(r_m), QUIP's cosine ``coordination_function``,
+  which jaxpot's kernel computes itself: alpha_m is kept as written (sparseCutoff checked to
+  be f(r_m) to 1e-8), so a file of :mod:`jaxpot.gap.xml_writer` reads back bit-identical.
   Sparse vectors are inline (text, or ``<sparseX_slice>`` when d > 50) or, as gap_fit
   writes them, in ``sparseX_filename`` next to the XML (d numbers per point, point after point;
   md5 in ``sparseX_md5sum``).  Stored SOAP points are already unit-normalised (trailing
@@ -65,7 +67,7 @@ class Block(NamedTuple):
     zeta: float
     theta: np.ndarray  # (d,) Å, ard_se only
     x: np.ndarray  # (M, d) sparse descriptors
-    alpha: np.ndarray  # (M,) alpha_m * sparseCutoff_m
+    alpha: np.ndarray  # (M,) alpha_m as written
     cutoff_m: np.ndarray  # (M,) sparseCutoff
 
 
@@ -140,7 +142,7 @@ def read_block(elem: ET.Element, directory: Path, where: str) -> Block:
                              f"(f0 = 0, one permutation, sparsified)")
     points = sorted(elem.findall("sparseX"), key=lambda e: int(e.get("i")))
     cutoff_m = np.array([float(p.get("sparseCutoff", 1.0)) for p in points])
-    alpha = np.array([float(p.get("alpha")) for p in points]) * cutoff_m
+    alpha = np.array([float(p.get("alpha")) for p in points])
     shape = (len(points), int(elem.get("dimensions")))
     theta = np.array((elem.findtext("theta") or "").split(), float)
     return Block(name, options, float(elem.get("signal_variance")),
@@ -204,7 +206,7 @@ def soap_term(blocks: list[Block], e0: dict[int, float], where: str) -> EnergyMo
     for z in species:
         mine = [b for b in blocks if {0, z} & set(_ints(b.options.get("z", "0")))]
         sparse += [b.x[:, order] for b in mine]
-        alpha += [b.alpha * (b.delta / delta) ** 2 for b in mine]
+        alpha += [b.alpha * b.cutoff_m * (b.delta / delta) ** 2 for b in mine]
         counts.append(sum(len(b.alpha) for b in mine))
     return soap_gp(species=species, cutoff=s["cutoff"], n_max=s["n_max"], l_max=s["l_max"],
                    atom_sigma=s["atom_sigma"], zeta=int(s["zeta"]), delta=delta,
@@ -238,7 +240,7 @@ def pair_term(blocks: list[Block], species: list[int], e0, where: str) -> Energy
         f_m = coordination(b.x[:, 0], cutoff, width)
         if np.max(np.abs(f_m - b.cutoff_m), initial=0.0) > 1e-8:
             raise ValueError(f"{where}: distance_2b sparseCutoff is not f(r_m) (tail options?)")
-        found[key] = b._replace(alpha=np.where(f_m > 0, b.alpha / np.where(f_m > 0, f_m, 1), 0))
+        found[key] = b  # jaxpot's kernel multiplies by f(r_m) itself: alpha_m as written
     m = max(len(b.alpha) for b in found.values())
     sparse, alpha = np.full((len(pairs), m), cutoff), np.zeros((len(pairs), m))
     theta, delta = np.ones(len(pairs)), np.ones(len(pairs))
