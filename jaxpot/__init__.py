@@ -29,7 +29,8 @@ from jaxpot.prediction import Prediction, predict
 from jaxpot.structure import Structure, StructureError
 
 _SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver",
-                "gap", "testing", "md", "nn", "linear", "training", "evaluation")
+                "gap", "testing", "md", "nn", "linear", "training", "evaluation",
+                "uncertainty", "charges", "electrostatics")
 
 
 def __getattr__(name: str):

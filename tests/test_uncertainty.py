@@ -1,0 +1,175 @@
+"""jaxpot.uncertainty: one interface over a GAP's posterior, an ensemble's spread and a distance
+reference; calibration carried by the model; the domain; uncertainty-biased energies.
+
+References: :func:`jaxpot.gap.predictive_std` (itself = the dense DTC formula, test_gap.py),
+:func:`jaxpot.nn.ensemble.ensemble_predict` / ``calibrate``, central finite differences of the
+biased energies, and the UDD and HAL formulas of Kulichenko et al. 2023 and van der Oord et
+al. 2023 evaluated on the host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import read
+
+import jaxpot
+from jaxpot import gap
+from jaxpot import uncertainty as uq
+from jaxpot.potentials import stillinger_weber
+from jaxpot.testing import assert_derivatives_match_finite_differences
+
+jax.config.update("jax_enable_x64", True)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _labelled(n: int, amplitude: float, seed: int, a: float = 5.43) -> list:
+    """Rattled diamond-Si cubes labelled by Stillinger-Weber."""
+    sw = stillinger_weber()
+    out = []
+    for k in range(n):
+        atoms = bulk("Si", "diamond", a=a, cubic=True)
+        atoms.rattle(amplitude, seed=seed + k)
+        p = jaxpot.predict(sw, [atoms])
+        atoms.calc = SinglePointCalculator(atoms, energy=float(p.energy[0]),
+                                           forces=p.forces[0])
+        out.append(atoms)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sw_sets():
+    return _labelled(6, 0.05, 0), _labelled(8, 0.1, 100), _labelled(2, 0.35, 500)
+
+
+@pytest.fixture(scope="module")
+def distance_model(sw_sets):
+    train, val, _ = sw_sets
+    return uq.calibrate(1.05 * stillinger_weber(), val, training=train, inside_fraction=0.75)
+
+
+@pytest.fixture(scope="module")
+def si_gap():
+    frames = [a for a in read(DATA / "mlearn_Si_PBE.extxyz", ":")
+              if a.info["config_type"] == "AIMD-NVT"]
+    settings = gap.GapSettings(soap=gap.SoapSettings(cutoff=4.0, n_max=3, l_max=3, zeta=4,
+                                                     n_sparse=25, delta=0.5),
+                               e0=-0.79, default_sigma=(0.005, 0.1, 0.05, 0.0),
+                               fit_virials=False, sparse_jitter=1e-4, distance_2b=None)
+    return gap.fit(frames[:3], settings, progress=False), frames[3:9]
+
+
+def test_gap_posterior_equals_predictive_std_and_survives_save_load(si_gap, tmp_path):
+    """uq.predict of a GAP = gap.predictive_std (energy, local energies, per-atom RMS of the
+    force components); calibrated, the same times its factors, kept by save/load."""
+    from jaxpot.gap.uncertainty import predictive_std
+    result, frames = si_gap
+    ref = predictive_std(result.gap, result.posterior, frames)
+    u = uq.predict(result.gap, frames, posterior=result.posterior)
+    assert u.method == "gap_posterior" and not u.calibrated
+    np.testing.assert_array_equal(u.energy_std, ref.energy)
+    for got, want, f in zip(u.energies_std, ref.local_energies, ref.forces):
+        np.testing.assert_array_equal(got, want)
+    for got, f in zip(u.forces_std, ref.forces):
+        np.testing.assert_allclose(got, np.sqrt(np.mean(f ** 2, axis=1)), rtol=1e-14)
+    np.testing.assert_array_equal(u.energy, jaxpot.predict(result.gap, frames).energy)
+    cal = uq.calibrate(result.gap, frames, posterior=result.posterior)
+    c = uq.predict(cal, frames)
+    scale = uq.unwrap(cal)[1].scale
+    assert c.calibrated and scale != (1.0, 1.0)
+    np.testing.assert_allclose(c.energy_std, scale[0] * ref.energy, rtol=1e-14)
+    jaxpot.save(cal, tmp_path / "gap.jaxpot")
+    back = uq.predict(jaxpot.load(tmp_path / "gap.jaxpot"), frames)
+    np.testing.assert_array_equal(back.energy_std, c.energy_std)
+    np.testing.assert_array_equal(back.energy, c.energy)
+
+
+def test_ensemble_spread_equals_the_ensembles_calibrated_spread(sw_sets):
+    """uq.predict of an ensemble = ensemble_predict's calibrated spread (per-atom force std
+    the RMS of the components'); uq.calibrate = nn.ensemble.calibrate's factors."""
+    from jaxpot.nn.ensemble import calibrate as calibrate_ensemble
+    from jaxpot.nn.ensemble import ensemble_predict
+    from jaxpot.nn.ensemble import example as ensemble_example
+    _, val, _ = sw_sets
+    model = ensemble_example()
+    ref = ensemble_predict(model, val)
+    u = uq.predict(model, val)
+    assert u.method == "ensemble" and u.calibrated  # the example's factors are not 1
+    np.testing.assert_array_equal(u.energy_std, ref.energy_std)
+    for got, f in zip(u.forces_std, ref.forces_std):
+        np.testing.assert_allclose(got, np.sqrt(np.mean(f ** 2, axis=1)), rtol=1e-14)
+    cal = uq.calibrate(model, val)
+    want = calibrate_ensemble(model, val).params["calibration"]
+    np.testing.assert_array_equal(uq.unwrap(cal)[0].params["calibration"], want)
+
+
+def test_distance_reference_calibrates_flags_outsiders_and_survives_save_load(
+        distance_model, sw_sets, tmp_path):
+    """Any model gets a distance-based uncertainty: calibrated on validation frames (smaller
+    miscalibration area than the raw scores), a domain threshold keeping the stated fraction
+    of them inside, far-off structures outside; save/load bit-identical."""
+    _, val, far = sw_sets
+    u = uq.predict(distance_model, val)
+    assert u.method == "distance" and u.calibrated
+    d = uq.domain(distance_model, val + far)
+    assert d.inside[:len(val)].mean() >= 0.75 and not d.inside[len(val):].any()
+    assert d.unit == "eV" and d.scores.shape == (len(val) + len(far),)
+    np.testing.assert_allclose(d.scores[:len(val)], [s.max() for s in u.energies_std])
+    errors = np.concatenate([(f - a.get_forces()).ravel() for f, a in zip(u.forces, val)])
+    stds = np.concatenate([np.repeat(s, 3) for s in u.forces_std])
+    scale = uq.unwrap(distance_model)[1].scale[1]
+    assert uq.metrics(errors, stds).miscalibration_area <= \
+        uq.metrics(errors, stds / scale).miscalibration_area
+    jaxpot.save(distance_model, tmp_path / "m.jaxpot")
+    back = jaxpot.load(tmp_path / "m.jaxpot")
+    again = uq.predict(back, val)
+    np.testing.assert_array_equal(again.energy_std, u.energy_std)
+    assert uq.domain(back, val).threshold == d.threshold
+
+
+def test_biased_energies_follow_udd_and_hal_and_their_forces_and_stress_are_derivatives(
+        distance_model, sw_sets):
+    """UDD: E + A[exp(-sigma^2/(N B^2)) - 1]; HAL: E - tau sigma, with sigma the host's
+    uq.predict energy_std (the JAX sigma = the host's to 1e-10); forces and stress = central
+    finite differences."""
+    _, val, far = sw_sets
+    frames = val[:2] + far[:1]
+    sigma = uq.predict(distance_model, frames).energy_std
+    base = jaxpot.predict(distance_model, frames).energy
+    a, b, tau = 0.4, 0.05, 0.7
+    udd = jaxpot.predict(uq.biased(distance_model, "udd", strength=a, width=b), frames).energy
+    hal = jaxpot.predict(uq.biased(distance_model, "hal", strength=tau), frames).energy
+    n = np.array([len(x) for x in frames])
+    np.testing.assert_allclose(udd - base, a * (np.exp(-sigma ** 2 / (n * b * b)) - 1.0),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(hal - base, -tau * sigma, rtol=1e-10)
+    assert_derivatives_match_finite_differences(
+        uq.biased(distance_model, "hal", strength=tau), frames[0], force_atol=1e-6,
+        stress_atol=1e-7)
+
+
+def test_mistakes_are_named(si_gap, sw_sets, distance_model):
+    result, frames = si_gap
+    train, val, _ = sw_sets
+    with pytest.raises(ValueError, match="training frames"):
+        uq.calibrate(stillinger_weber(), val)
+    with pytest.raises(ValueError, match="posterior"):
+        uq.predict(result.gap, frames)
+    with pytest.raises(ValueError, match="carries no uncertainty"):
+        uq.biased(stillinger_weber(), "udd", strength=1.0, width=0.1)
+    with pytest.raises(ValueError, match="width"):
+        uq.biased(distance_model, "udd", strength=1.0)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        uq.biased(distance_model, "metad", strength=1.0)
+    with pytest.raises(ValueError, match="at least 5"):
+        uq.calibrate(stillinger_weber(), val[:3], training=train)
+    with pytest.raises(ValueError, match="no domain threshold"):
+        uq.domain(uq.carry(stillinger_weber(), "distance",
+                           uq.unwrap(distance_model)[1].arrays,
+                           settings=uq.unwrap(distance_model)[1].settings), val)
