@@ -173,3 +173,39 @@ def test_mistakes_are_named(si_gap, sw_sets, distance_model):
         uq.domain(uq.carry(stillinger_weber(), "distance",
                            uq.unwrap(distance_model)[1].arrays,
                            settings=uq.unwrap(distance_model)[1].settings), val)
+
+
+def test_evaluate_uncertainty_reports_metrics_plots_and_domain_flags(distance_model, sw_sets,
+                                                                     tmp_path, capsys):
+    """``jaxpot evaluate MODEL FILE --uncertainty``: the force uncertainty metrics in
+    errors.json = uq.metrics of uq.predict's errors and stds; the frames outside = uq.domain's;
+    calibration plots; stds and domain flags in the predicted extxyz."""
+    import json
+
+    from ase.io import write
+
+    from jaxpot.cli import main
+    _, val, far = sw_sets
+    frames = val + far
+    write(tmp_path / "set.extxyz", frames)
+    jaxpot.save(distance_model, tmp_path / "m.jaxpot")
+    assert main(["evaluate", str(tmp_path / "m.jaxpot"), str(tmp_path / "set.extxyz"),
+                 "--uncertainty", "--out", str(tmp_path / "ev")]) == 0
+    assert "structures outside" in capsys.readouterr().out
+    part = json.loads((tmp_path / "ev" / "errors.json").read_text())[
+        str(tmp_path / "set.extxyz")]["uncertainty"]
+    frames = read(tmp_path / "set.extxyz", ":")  # the labels as the file holds them
+    u = uq.predict(distance_model, frames)
+    errors = np.concatenate([(f - a.get_forces()).ravel() for f, a in zip(u.forces, frames)])
+    stds = np.concatenate([np.repeat(s, 3) for s in u.forces_std])
+    want = uq.metrics(errors, stds).to_dict()
+    assert part["forces"].keys() == want.keys()
+    for k, v in want.items():
+        assert part["forces"][k] == pytest.approx(v, rel=1e-12, nan_ok=True)
+    d = uq.domain(distance_model, frames)
+    assert part["domain"]["outside"] == [int(i) for i in np.flatnonzero(~d.inside)]
+    assert (tmp_path / "ev" / "set_calibration_forces.png").stat().st_size > 0
+    back = read(tmp_path / "ev" / "set_predicted.extxyz", ":")
+    assert [a.info["jaxpot_inside"] for a in back] == list(d.inside)
+    np.testing.assert_allclose([a.info["jaxpot_energy_std"] for a in back], u.energy_std,
+                               rtol=1e-7)
