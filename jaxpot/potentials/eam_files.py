@@ -8,6 +8,13 @@ Conventions (LAMMPS ``pair_style eam``, ``eam/alloy``, ``eam/fs`` documentation)
     pair term tabulated as r*phi(r) (``rphi[a, b]``, symmetric); funcfl files tabulate an
     effective charge Z(r) instead, with r*phi = C Z(r)^2 (C = 27.2*0.529 in LAMMPS,
     Hartree*Bohr in ASE).
+
+The files are read line by line as LAMMPS's ``PotentialFileReader`` reads them (see
+:class:`_Lines`): the comment lines, the element line, the grid line and each element's header
+line are lines (a header needs only its atomic number and mass: ``8 15.9994 0.0`` is as good as
+``8 15.9994 0.0 fcc``), and each table starts on a new line and runs over as many lines as its
+values need.  Values left on a table's last line (LAMMPS would drop them silently) and values
+after the last table are refused: the file does not fit its header.
 """
 
 from __future__ import annotations
@@ -37,14 +44,18 @@ class EAMTables(NamedTuple):
     rphi: np.ndarray  # (S, S, nr) r*phi(r); for funcfl the effective charge Z(r) on the diagonal
 
 
-def _numbers(tokens: list[str], path: str, what: str) -> np.ndarray:
+def _numbers(tokens: list[str], path: str, what: str, lines: list[int] | None = None
+             ) -> np.ndarray:
+    """Floats of ``tokens`` (Fortran ``D`` exponents allowed); the error names the entry and,
+    given each token's line in ``lines``, the line."""
     values = []
     for k, t in enumerate(tokens):
         try:
             values.append(float(t.replace("D", "E").replace("d", "e")))
         except ValueError:
+            where = f" on line {lines[k]}" if lines is not None else ""
             raise ValueError(f"{path}: non-numeric value {t!r} in {what} "
-                             f"(entry {k})") from None
+                             f"(entry {k}){where}") from None
     return np.array(values)
 
 
@@ -57,8 +68,75 @@ def _number(token: str, path: str, what: str, kind=float):
                          f"got {token!r}") from None
 
 
-def _grid(tok: _Tokens, path: str) -> tuple[int, float, int, float, float]:
-    grid = tok.take(5, "the grid line (Nrho drho Nr dr cutoff)")
+class _Lines:
+    """A file's lines read as LAMMPS's ``PotentialFileReader`` reads them: ``#`` starts a
+    comment, blank lines are skipped, a record of ``n`` values joins lines until it has them,
+    a table of ``n`` values starts on a new line.  Errors name the file and the line."""
+
+    def __init__(self, lines: list[str], path: str):
+        self.lines, self.path, self.next = lines, path, 0
+
+    def skip(self) -> None:
+        """Skip one line as it is (LAMMPS ``skip_line``: the comment lines of a file)."""
+        if self.next >= len(self.lines):
+            raise ValueError(f"{self.path}: file ends early (line {self.next + 1} missing)")
+        self.next += 1
+
+    def _words(self) -> tuple[list[str], int] | None:
+        """Words of the next line with any (after comments), and its number; None at the end."""
+        while self.next < len(self.lines):
+            self.next += 1
+            words = self.lines[self.next - 1].split("#", 1)[0].split()
+            if words:
+                return words, self.next
+        return None
+
+    def record(self, n: int, what: str) -> tuple[list[str], int]:
+        """At least ``n`` words from the next line(s) and the first line's number."""
+        words, first = [], None
+        while len(words) < n:
+            got = self._words()
+            if got is None:
+                raise ValueError(f"{self.path}: file ends early while reading {what} "
+                                 f"(needed {n} values, found {len(words)})")
+            words += got[0]
+            first = got[1] if first is None else first
+        return words, first
+
+    def table(self, n: int, what: str) -> np.ndarray:
+        """``n`` numbers starting on the next line; values left on its last line are refused."""
+        tokens: list[str] = []
+        lines: list[int] = []
+        while len(tokens) < n:
+            got = self._words()
+            if got is None:
+                raise ValueError(f"{self.path}: file ends early while reading {what} "
+                                 f"(needed {n} values, found {len(tokens)})")
+            words, line = got
+            if len(tokens) + len(words) > n:
+                extra = len(tokens) + len(words) - n
+                _numbers(tokens + words[:-extra], self.path, what, lines + [line] * len(words))
+                raise ValueError(f"{self.path}, line {line}: {extra} value(s) after the last of "
+                                 f"the {n} values of {what} (LAMMPS would drop them): the file "
+                                 "does not fit its header (a wrong Nrho or Nr, or another form?)")
+            tokens += words
+            lines += [line] * len(words)
+        return _numbers(tokens, self.path, what, lines)
+
+    def finish(self, form: str) -> None:
+        """Raise if values follow the last table (a file of another form, or ADP's tables)."""
+        got = self._words()
+        if got is not None:
+            left = len(got[0]) + sum(len(ln.split("#", 1)[0].split())
+                                     for ln in self.lines[self.next:])
+            raise ValueError(f"{self.path}: {left} values follow the last table the header "
+                             f"declares for a {form} file, starting with {got[0][0]!r} on line "
+                             f"{got[1]}: the file is not {form} (an fs file read as setfl? an "
+                             "ADP or eam/cd file?)")
+
+
+def _grid(lines: _Lines, path: str) -> tuple[int, float, int, float, float]:
+    grid, _ = lines.record(5, "the grid line (Nrho drho Nr dr cutoff)")
     nrho, nr = (_number(grid[k], path, name, int) for k, name in ((0, "Nrho"), (2, "Nr")))
     drho, dr, cutoff = (_number(grid[k], path, name) for k, name in
                         ((1, "drho"), (3, "dr"), (4, "cutoff")))
@@ -93,28 +171,6 @@ def check_tables(t: EAMTables, path: str) -> EAMTables:
             raise ValueError(f"{path}: table {what} has a non-finite value {values[bad[0]]} "
                              f"at entry {bad[0]}")
     return t
-
-
-class _Tokens:
-    def __init__(self, words: list[str], path: str):
-        self.words, self.pos, self.path = words, 0, path
-
-    def take(self, n: int, what: str) -> list[str]:
-        if self.pos + n > len(self.words):
-            raise ValueError(f"{self.path}: file ends early while reading {what} "
-                             f"(needed {n} values, {len(self.words) - self.pos} left)")
-        out = self.words[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def finish(self, form: str) -> None:
-        """Raise if values follow the last table (a file of another form, or ADP's tables)."""
-        left = len(self.words) - self.pos
-        if left:
-            raise ValueError(f"{self.path}: {left} values follow the last table the header "
-                             f"declares for a {form} file, starting with "
-                             f"{self.words[self.pos]!r}: the file is not {form} (an fs file "
-                             "read as setfl? an ADP or eam/cd file?)")
 
 
 #: the EAM forms and the LAMMPS pair_style of each
@@ -152,7 +208,7 @@ def read_eam_file(path: str, form: str | None = None) -> EAMTables:
     require_content(text, path, "EAM potential")
     named = _form_of_name(path)
     form = form or detect_form(path)
-    lines = text.splitlines()
+    lines = _Lines(text.splitlines(), path)
     try:
         if form == "funcfl":
             return _read_funcfl(lines, path)
@@ -164,66 +220,84 @@ def read_eam_file(path: str, form: str | None = None) -> EAMTables:
                          f"{named})") from None
 
 
-def _read_funcfl(lines: list[str], path: str) -> EAMTables:
-    tok = _Tokens(" ".join(lines[1:]).split(), path)
-    head = tok.take(4, "the element line")
+def _element_header(lines: _Lines, path: str, what: str) -> float:
+    """The mass (amu) on an element's header line ``Z mass [a lattice]`` (LAMMPS reads the
+    first two fields; Z must be an integer)."""
+    head, line = lines.record(2, f"the header line of {what} (atomic number, mass)")
+    try:
+        int(head[0])
+    except ValueError:
+        raise ValueError(f"{path}, line {line}: the header line of {what} must start with an "
+                         f"atomic number, got {head[0]!r}") from None
+    return _number(head[1], path, f"the mass of {what} (line {line})")
+
+
+def _read_funcfl(lines: _Lines, path: str) -> EAMTables:
+    lines.skip()
+    head, line = lines.record(2, "the element line (atomic number, mass)")
     try:
         z = int(head[0])
     except ValueError:
-        raise ValueError(f"{path}: expected an atomic number on line 2, got {head[0]!r}") from None
+        raise ValueError(f"{path}: expected an atomic number on line {line}, got "
+                         f"{head[0]!r}") from None
     if not 1 <= z < len(chemical_symbols):
-        raise ValueError(f"{path}: atomic number on line 2 must be in "
+        raise ValueError(f"{path}: atomic number on line {line} must be in "
                          f"1..{len(chemical_symbols) - 1}, got {z}")
-    mass = _number(head[1], path, "the mass on line 2")
-    nrho, drho, nr, dr, cutoff = _grid(tok, path)
-    embedding = _numbers(tok.take(nrho, "F(rho)"), path, "F(rho)")
-    zr = _numbers(tok.take(nr, "Z(r)"), path, "Z(r)")
-    rho = _numbers(tok.take(nr, "rho(r)"), path, "rho(r)")
-    tok.finish("funcfl")
+    mass = _number(head[1], path, f"the mass on line {line}")
+    nrho, drho, nr, dr, cutoff = _grid(lines, path)
+    embedding = lines.table(nrho, "F(rho)")
+    zr = lines.table(nr, "Z(r)")
+    rho = lines.table(nr, "rho(r)")
+    lines.finish("funcfl")
     return check_tables(EAMTables("funcfl", [chemical_symbols[z]], np.array([mass]), nrho, drho,
                                   nr, dr, cutoff, embedding[None], rho[None, None],
                                   zr[None, None]), path)
 
 
-def _read_setfl(lines: list[str], path: str, fs: bool) -> EAMTables:
-    if len(lines) < 5:
-        raise ValueError(f"{path}: a setfl file needs 3 comment lines and a header")
-    tok = _Tokens(" ".join(lines[3:]).split(), path)
+def _setfl_elements(lines: _Lines, path: str) -> list[str]:
+    """The element line: ``N El1 ... ElN`` (exactly N names, as LAMMPS requires)."""
+    for _ in range(3):
+        lines.skip()
+    words, line = lines.record(1, "the element line")
     try:
-        n_el = int(tok.take(1, "the element count")[0])
+        n_el = int(words[0])
     except ValueError:
-        raise ValueError(f"{path}: line 4 must start with the number of elements") from None
+        raise ValueError(f"{path}: line {line} must start with the number of elements") from None
     if n_el < 1:
-        raise ValueError(f"{path}: line 4 must start with the number of elements (>= 1), got "
-                         f"{n_el}")
-    elements = tok.take(n_el, "element names")
+        raise ValueError(f"{path}: line {line} must start with the number of elements (>= 1), "
+                         f"got {n_el}")
+    elements = words[1:]
+    if len(elements) != n_el:
+        raise ValueError(f"{path}, line {line}: {n_el} elements declared but {len(elements)} "
+                         f"names given ({' '.join(elements)})")
     for e in elements:
         if e not in chemical_symbols or e == "X":
-            raise ValueError(f"{path}: unknown element {e!r} on line 4")
+            raise ValueError(f"{path}: unknown element {e!r} on line {line}")
     if len(set(elements)) != n_el:
-        raise ValueError(f"{path}: line 4 repeats an element: {elements}")
-    nrho, drho, nr, dr, cutoff = _grid(tok, path)
+        raise ValueError(f"{path}: line {line} repeats an element: {elements}")
+    return elements
+
+
+def _read_setfl(lines: _Lines, path: str, fs: bool) -> EAMTables:
+    elements = _setfl_elements(lines, path)
+    n_el = len(elements)
+    nrho, drho, nr, dr, cutoff = _grid(lines, path)
     embedding = np.zeros((n_el, nrho))
     density = np.zeros((n_el, n_el, nr))
     masses = np.zeros(n_el)
     for a in range(n_el):
-        head = tok.take(4, f"the header of element {elements[a]}")
-        masses[a] = _number(head[1], path, f"the mass of {elements[a]}")
-        what = f"F(rho) of {elements[a]}"
-        embedding[a] = _numbers(tok.take(nrho, what), path, what)
+        masses[a] = _element_header(lines, path, elements[a])
+        embedding[a] = lines.table(nrho, f"F(rho) of {elements[a]}")
         if fs:  # block of element a: density of a at centres of each element c
             for c in range(n_el):
-                what = f"rho(r) of {elements[a]} at {elements[c]}"
-                density[a, c] = _numbers(tok.take(nr, what), path, what)
+                density[a, c] = lines.table(nr, f"rho(r) of {elements[a]} at {elements[c]}")
         else:
-            what = f"rho(r) of {elements[a]}"
-            density[a, :] = _numbers(tok.take(nr, what), path, what)
+            density[a, :] = lines.table(nr, f"rho(r) of {elements[a]}")
     rphi = np.zeros((n_el, n_el, nr))
     for a in range(n_el):
         for b in range(a + 1):
-            what = f"r*phi(r) of {elements[a]}-{elements[b]}"
-            rphi[a, b] = rphi[b, a] = _numbers(tok.take(nr, what), path, what)
-    tok.finish("fs" if fs else "setfl")
+            rphi[a, b] = rphi[b, a] = lines.table(nr, f"r*phi(r) of {elements[a]}-{elements[b]}")
+    lines.finish("fs" if fs else "setfl")
     if np.any(masses <= 0):
         masses = np.array([atomic_masses[chemical_symbols.index(e)] for e in elements])
     return check_tables(EAMTables("fs" if fs else "setfl", elements, masses, nrho, drho, nr, dr,

@@ -36,6 +36,15 @@ STYLE_ENDINGS = {
     ".json": "none (a JSON file)", ".jaxpot": "none (a saved jaxpot model: use jaxpot.load)",
     ".npz": "none (a NumPy archive)", ".pkl": "none (a pickle)", ".xyz": "none (a structure)",
     ".extxyz": "none (a structure)", ".cif": "none (a structure)",
+    # other styles' files shipped with LAMMPS under names of their own
+    ".agni": "agni", ".ilp": "ilp/graphene/hbn, ilp/tmd or saip/metal",
+    ".kc": "kolmogorov/crespi/z or kolmogorov/crespi/full",
+    ".kc-full": "kolmogorov/crespi/full", ".lebedeva": "lebedeva/z", ".drip": "drip",
+    ".aip.water.2dm": "aip/water/2dm", ".mesocnt": "mesocnt", ".streitz": "coul/streitz",
+    ".ctip": "coul/ctip", ".uf3": "uf3", ".rann": "rann", ".mgpt.parmin": "mgpt",
+    ".mgpt.potin": "mgpt", ".cgdna": "oxdna/oxrna2 (coarse-grained DNA/RNA)",
+    ".mliap": "none (a LAMMPS input snippet for pair_style mliap)",
+    ".cmap": "none (CHARMM CMAP data for fix cmap)",
 }
 #: the jaxpot function that reads each style's files
 READERS = {"tersoff": "jaxpot.potentials.tersoff", "sw": "jaxpot.potentials.stillinger_weber",

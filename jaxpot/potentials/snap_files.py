@@ -4,9 +4,10 @@
 and ``rfac0`` (0.99363), ``rmin0`` (0), ``switchflag`` (1), ``bzeroflag`` (1),
 ``quadraticflag`` (0) optional, LAMMPS's defaults.  ``chemflag``, ``bnormflag``,
 ``wselfallflag`` and ``switchinnerflag`` are accepted only at 0 (jaxpot implements the
-non-chemical SNAP: a file with one of them at 1 is another potential and is refused);
-``chunksize`` and ``parallelthresh`` (performance settings) and ``sinner``/``dinner`` (used
-only with ``switchinnerflag = 1``) are ignored; other keywords and repeated ones are errors.
+non-chemical SNAP: a file with any of them at 1 is another potential and is refused, naming
+each such setting and its line); ``chunksize`` and ``parallelthresh`` (performance
+settings) and ``sinner``/``dinner`` (used only with ``switchinnerflag = 1``) are ignored;
+other keywords and repeated ones are errors.
 
 ``.snapcoeff``: comment lines, then ``nelements ncoeff``, then per element a line
 ``symbol radius weight`` followed by ``ncoeff`` coefficients (beta_0 first, then the linear
@@ -68,6 +69,7 @@ def read_snapparam(path: str) -> dict:
     naming the file, the line and the keyword."""
     out = dict(PARAM_DEFAULTS)
     seen: dict[str, int] = {}
+    variants: list[tuple[str, int, int]] = []  # (keyword, value, line) of refused settings
     for words, line in _lines(path, "parameter"):
         key, where = words[0], f"{path}, line {line}"
         if key in seen:
@@ -89,17 +91,27 @@ def read_snapparam(path: str) -> dict:
             raise ValueError(f"{where}: {key} must be {kind}, got {text!r}") from None
         if key in _ZERO_ONLY:
             if value != 0:
-                raise ValueError(f"{where}: {key} = {value} is not supported: jaxpot implements "
-                                 f"LAMMPS's SNAP with {key} = 0; {key} = {value} ("
-                                 f"{_ZERO_ONLY[key]}) is another potential, which jaxpot cannot "
-                                 "evaluate (setting it to 0 would change the energies)")
+                variants.append((key, value, line))
             continue
         out[key] = value
+    if variants:
+        raise ValueError(_variants_message(path, variants))
     missing = [key for key in ("rcutfac", "twojmax") if key not in out]
     if missing:
         raise ValueError(f"{path}: required keyword(s) {missing} missing (is it a .snapparam "
                          "file?)")
     return out
+
+
+def _variants_message(path: str, variants: list[tuple[str, int, int]]) -> str:
+    """The error for SNAP settings jaxpot does not implement, naming each with its line."""
+    where = ", ".join(f"line {line}: {key} = {value}" for key, value, line in variants)
+    keys = [key for key, _, _ in variants]
+    what = "; ".join(f"{key} = {value} is {_ZERO_ONLY[key]}" for key, value, _ in variants)
+    return (f"{path}, {where} {'is' if len(variants) == 1 else 'are'} not supported: jaxpot "
+            f"implements LAMMPS's SNAP with {' = '.join(keys)} = 0 ({what}); such a file is "
+            "another potential, which jaxpot cannot evaluate (setting it to 0 would change the "
+            "energies)")
 
 
 def n_coefficients(twojmax: int, quadraticflag: int) -> int:

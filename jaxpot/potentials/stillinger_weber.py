@@ -9,11 +9,16 @@ Parameters per element triplet follow LAMMPS ``pair_style sw``: the pair i-j use
 (i, j, j); the three-body term centred on i uses gamma, sigma, a of (i, j, j) for the i-j leg, of
 (i, k, k) for the i-k leg, and lambda, epsilon, cos theta0 of (i, j, k).  Per-atom energies
 follow LAMMPS's tally: half of each pair energy to each atom, a third of each triplet energy to
-each of its three atoms.  The three-body sum runs over moments of each atom's neighbors, O(K)
-per atom instead of K^2 neighbor pairs (:func:`_three_body`); with one species the forces come
-from an analytic gradient per neighbor slot (:func:`_one_species_slot_gradient`).  Built-in
-default: Stillinger & Weber, PRB 31, 5262 (1985) silicon, as in LAMMPS's ``Si.sw`` (diamond Si
-at a = 5.431 Å: -4.3366 eV/atom).
+each of its three atoms.  A file whose entries (i, j, k) and (i, k, j) differ in lambda epsilon
+(``CdTeZnSeHgS0.sw``: by up to 8e-7 relative, its 7-digit rounding) makes LAMMPS's energy
+depend on its neighbor order (it takes the entry of the order it meets j, k in); jaxpot sums
+both orders, each with half weight; likewise for the pair entries (i, j, j) and (j, i, i),
+of which LAMMPS takes the one of the atom its id parity picks.  The three-body sum runs over
+moments of each atom's neighbors, O(K) per atom instead of K^2 neighbor pairs
+(:func:`_three_body`); with one species the forces come from an analytic gradient per
+neighbor slot (:func:`_one_species_slot_gradient`).  Built-in default: Stillinger & Weber,
+PRB 31, 5262 (1985) silicon, as in LAMMPS's ``Si.sw`` (diamond Si at a = 5.431 Å:
+-4.3366 eV/atom).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from jaxpot.model import (
     species_lookup,
 )
 from jaxpot.neighbors import neighbor_components, slot_sum
-from jaxpot.potentials.pair import check_triplet_table, read_triplet_file, select_elements
+from jaxpot.potentials.pair import check_triplet_table
+from jaxpot.potentials.triplet_files import read_mapped_triplets
 from jaxpot.tangents import instantiate, is_zero
 
 PARAMETER_NAMES = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q")
@@ -45,13 +51,21 @@ SILICON_1985 = dict(epsilon=2.1683, sigma=2.0951, a=1.80, **{"lambda": 21.0}, ga
                     costheta0=-1.0 / 3.0, A=7.049556277, B=0.6022245584, p=4.0, q=0.0)
 
 
-def read_lammps_sw(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
+def read_lammps_sw(path: str, species=None) -> tuple[list[str], dict[str, np.ndarray]]:
     """Read a LAMMPS ``.sw`` file -> (elements, {name: (S, S, S) array}) with a clear error
-    (files of other styles, such as ``.sw.mod`` or ``.tersoff``, are refused by name)."""
-    elements, table = read_triplet_file(path, "sw", PARAMETER_NAMES + ("tol",),
-                                        "jaxpot.potentials.stillinger_weber")
-    del table["tol"]
-    return elements, check_triplet_table(table, PARAMETER_NAMES, elements, path, **_RULES)
+    (files of other styles, such as ``.sw.mod`` or ``.tersoff``, are refused by name).
+    ``species`` maps elements to the file's labels as ``pair_coeff`` does (see
+    :func:`stillinger_weber`); only the triplets of the mapped labels are read and required.
+    A ``tol`` > 0 (LAMMPS then shortens the cutoff) is refused: jaxpot implements tol = 0."""
+    elements, labels, table = read_mapped_triplets(path, "sw", PARAMETER_NAMES + ("tol",),
+                                                   "jaxpot.potentials.stillinger_weber", species)
+    tol = table.pop("tol")
+    if np.any(tol != 0.0):
+        i, j, k = np.argwhere(tol != 0.0)[0]
+        raise ValueError(f"{path}: tol = {tol[i, j, k]} in entry {labels[i]} {labels[j]} "
+                         f"{labels[k]}: LAMMPS shortens that cutoff with it; jaxpot implements "
+                         "tol = 0 only (the truncation would change the energies)")
+    return elements, check_triplet_table(table, PARAMETER_NAMES, labels, path, **_RULES)
 
 
 def stillinger_weber(path: str | None = None, species=None, params: dict | None = None,
@@ -60,8 +74,10 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
 
     Args:
         path: LAMMPS ``.sw`` file; None uses the built-in 1985 silicon parameters.
-        species: element symbols to use, a subset of the file's (default: all elements in the
-            file, in file order).
+        species: the elements to use and the file label of each, as the element names of a
+            ``pair_coeff`` line: None (all labels of the file, each an element symbol), a
+            list of element symbols, or ``{element: label}`` for labels that are not symbols.
+            Only the triplets of the mapped labels must be in the file, as in LAMMPS.
         params: {name: (S,S,S)} parameter arrays (used when rebuilding a saved model).
         cutoff: Å; default the largest a*sigma (given when rebuilding a saved model,
             whose placeholder parameters do not determine it).
@@ -80,7 +96,7 @@ def stillinger_weber(path: str | None = None, species=None, params: dict | None 
             raise ValueError("built-in Stillinger-Weber parameters are for Si only")
         table = {k: np.full((1, 1, 1), v) for k, v in SILICON_1985.items()}
     else:
-        elements, table = select_elements(*read_lammps_sw(path), species, path)
+        elements, table = read_lammps_sw(path, species)
     zs = element_numbers(elements, "species")
     lookup = species_lookup(zs)
     cutoff = float(cutoff) if cutoff is not None else float(np.max(table["a"] * table["sigma"]))

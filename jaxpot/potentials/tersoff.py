@@ -10,7 +10,10 @@
 Parameter convention (LAMMPS): pair terms and b_ij use entry (i, j, j); the zeta sum uses entry
 (i, j, k) for m, gamma, lambda3, c, d, h and for the cutoff R, D of r_ik.  b_ij uses LAMMPS's
 asymptotic forms where they equal the exact one to 1e-16.  Per-atom energies follow LAMMPS's
-tally (each pair energy split equally between its two atoms).
+tally (each pair energy split equally between its two atoms).  Where a file's entries (i, j, j)
+and (j, i, i) differ (``SiC_1989.tersoff``: A in the 7th digit), LAMMPS computes the repulsion
+of a pair once, with the entry of the atom its id parity picks; jaxpot, symmetric in the atoms,
+takes both at half weight (the mean of LAMMPS over the atoms in one order and reversed).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from jaxpot.model import (
     species_lookup,
 )
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.potentials.pair import check_triplet_table, read_triplet_file, select_elements
+from jaxpot.potentials.pair import check_triplet_table
+from jaxpot.potentials.triplet_files import read_mapped_triplets
 from jaxpot.row_slots import picked_slots_energy
 
 PARAMETER_NAMES = ("m", "gamma", "lambda3", "c", "d", "h", "n", "beta", "lambda2", "B", "R", "D",
@@ -39,12 +43,14 @@ _RULES = dict(nonnegative=("gamma", "c", "n", "beta", "lambda2", "B", "D", "lamb
               positive=("R", "d"), pair_positive=("n",))
 
 
-def read_lammps_tersoff(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
+def read_lammps_tersoff(path: str, species=None) -> tuple[list[str], dict[str, np.ndarray]]:
     """Read a LAMMPS ``.tersoff`` file -> (elements, {name: (S, S, S)}) with clear errors
-    (files of other styles, such as ``.gw`` or ``.tersoff.mod``, are refused by name)."""
-    elements, table = read_triplet_file(path, "tersoff", PARAMETER_NAMES,
-                                        "jaxpot.potentials.tersoff")
-    return elements, check_table(table, elements, path)
+    (files of other styles, such as ``.gw`` or ``.tersoff.mod``, are refused by name).
+    ``species`` maps elements to the file's labels as ``pair_coeff`` does (see
+    :func:`tersoff`); only the triplets of the mapped labels are read and required."""
+    elements, labels, table = read_mapped_triplets(path, "tersoff", PARAMETER_NAMES,
+                                                   "jaxpot.potentials.tersoff", species)
+    return elements, check_table(table, labels, path)
 
 
 def check_table(table: dict, elements, source: str) -> dict[str, np.ndarray]:
@@ -63,7 +69,11 @@ def tersoff(path: str, species=None, params: dict | None = None,
             cutoff: float | None = None) -> EnergyModel:
     """Tersoff model from a LAMMPS ``.tersoff`` file (e.g. ``Si.tersoff``, ``SiC.tersoff``).
 
-    ``species``: element symbols to use, a subset of the file's (default: all, file order).
+    ``species``: the elements to use and the file label of each, as the element names of a
+    ``pair_coeff`` line: None (all labels of the file, each an element symbol), a list of
+    element symbols (``["Si", "C"]``), or ``{element: label}`` for labels that are not
+    symbols (``SiCGe.tersoff``: ``{"Si": "Si(D)", "C": "C", "Ge": "Ge"}``).  Only the triplets
+    of the mapped labels must be in the file (a missing one is named), as in LAMMPS.
     ``params``: {name: (S,S,S)} arrays with ``species`` (used when rebuilding a saved model).
     Parameters are checked as LAMMPS does (finite, >= 0, m in {1, 3}, D <= R) and R, d > 0;
     a ValueError names the parameter and element triplet.
@@ -74,7 +84,7 @@ def tersoff(path: str, species=None, params: dict | None = None,
         elements = element_symbols(species, "species")
         table = check_table(params, elements, "params")
     else:
-        elements, table = select_elements(*read_lammps_tersoff(path), species, path)
+        elements, table = read_lammps_tersoff(path, species)
     zs = element_numbers(elements, "species")
     cutoff = float(cutoff) if cutoff is not None else float(np.max(table["R"] + table["D"]))
     terms = _terms_fn(species_lookup(zs))
