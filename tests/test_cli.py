@@ -3,6 +3,8 @@
 and the version pyproject declares.  Reference for the version: pyproject.toml itself."""
 
 import os
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -133,9 +135,12 @@ def test_evaluate_writes_predicted_extxyz_parity_plots_and_errors(tmp_path, caps
         atoms.info["config_type"] = f"bulk{k}"
         frames.append(atoms)
     write(tmp_path / "labelled.extxyz", frames)
-    assert main(["evaluate", str(tmp_path / "sw.jaxpot"), str(tmp_path / "labelled.extxyz"),
-                 "--out", str(tmp_path / "ev"), "--json", str(tmp_path / "errors.json")]) == 0
-    assert "E MAE" in capsys.readouterr().out
+    run = subprocess.run([sys.executable, "-m", "jaxpot.cli", "evaluate",  # a fresh shell
+                          str(tmp_path / "sw.jaxpot"), str(tmp_path / "labelled.extxyz"),
+                          "--out", str(tmp_path / "ev"), "--json", str(tmp_path / "errors.json")],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    assert "E MAE" in run.stdout
     back = read(tmp_path / "ev" / "labelled_predicted.extxyz", ":")
     expected = jaxpot.predict(model, frames)
     for i, atoms in enumerate(back):
