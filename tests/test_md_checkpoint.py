@@ -199,3 +199,30 @@ def test_masses_with_an_unknown_symbol_are_named():
         md.nve(LJ, 1.0, masses={"Xx": 40.0})
     with pytest.raises(ValueError, match=r"mass of Ar must be a number"):
         md.nve(LJ, 1.0, masses={"Ar": "heavy"})
+
+
+def test_a_state_written_before_a_defaulted_field_existed_still_loads():
+    """MDState gained ``bias`` (metadynamics' hills, default None): a state node without it
+    (a checkpoint of an earlier version) decodes with the default; an unknown field, or a
+    missing field without a default, is still refused."""
+    from jaxpot.io.array_tree import ArrayFileError, decode_tree, encode_tree
+    from jaxpot.md.output import CHECKPOINT_CLASSES
+    from jaxpot.md.state import MDState
+    z = np.zeros((2, 3))
+    state = MDState(positions=z, momenta=z, masses=np.ones(2), cell=np.eye(3), species=np.ones(2),
+                    energy=np.zeros(()), forces=z, stress=np.zeros((3, 3)), thermostat=None,
+                    barostat=None, key=np.zeros(2, np.uint32), step=np.zeros((), np.int32))
+    leaves: list = []
+    node = encode_tree(state, leaves, "state")
+    arrays = [a for _, a in leaves]
+    old = json.loads(json.dumps(node))
+    del old["data"]["bias"]
+    assert decode_tree(old, arrays, CHECKPOINT_CLASSES, "state").bias is None
+    extra = json.loads(json.dumps(node))
+    extra["data"]["velocity"] = None
+    with pytest.raises(ArrayFileError, match="fields of MDState"):
+        decode_tree(extra, arrays, CHECKPOINT_CLASSES, "state")
+    missing = json.loads(json.dumps(node))
+    del missing["data"]["positions"]
+    with pytest.raises(ArrayFileError, match="fields of MDState"):
+        decode_tree(missing, arrays, CHECKPOINT_CLASSES, "state")

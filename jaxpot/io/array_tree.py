@@ -96,7 +96,8 @@ def encode_tree(tree, leaves: list[tuple[str, np.ndarray]], path: str = "") -> o
 def decode_tree(node, arrays: list[np.ndarray], classes: Mapping[str, type],
                 path: str = ""):
     """Rebuild a tree from :func:`encode_tree`'s node; only ``classes`` (name -> dataclass) are
-    instantiated, with exactly their fields.  Raises :class:`ArrayFileError`."""
+    instantiated, with their fields (a field with a default, added after the file was written,
+may be missing and takes its default).  Raises :class:`ArrayFileError`."""
     where = path or "tree"
     if node is None:
         return None
@@ -115,8 +116,13 @@ def decode_tree(node, arrays: list[np.ndarray], classes: Mapping[str, type],
     if not isinstance(data, dict) or not isinstance(static, dict):
         raise ArrayFileError(f"{where}: malformed {cls.__name__} node")
     fields = {f.name: f.metadata.get("static", False) for f in dataclasses.fields(cls)}
+    optional = {f.name for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}
     given = {**{n: False for n in data}, **{n: True for n in static}}
-    if given != fields or set(data) & set(static):
+    # a field added later with a default (an older file lacks it) takes its default
+    if any(fields.get(n) != flag for n, flag in given.items()) \
+            or set(fields) - set(given) - optional or set(data) & set(static):
         raise ArrayFileError(f"{where}: the fields of {cls.__name__} in the file "
                              f"({sorted(given)}) are not this jaxpot's ({sorted(fields)})")
     kwargs = {n: decode_tree(v, arrays, classes, f"{path}.{n}" if path else n)

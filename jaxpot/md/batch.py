@@ -32,7 +32,7 @@ import numpy as np
 from jaxpot.md.chunk import init_jit
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.output import MDLog, state_to_atoms
-from jaxpot.md.replicas import ReplicaResult, run_stacked, tree_row
+from jaxpot.md.replicas import ReplicaResult, refuse_metadynamics, run_stacked, tree_row
 from jaxpot.md.state import Integrator, MDError, MDState
 from jaxpot.model import check_host_inputs
 from jaxpot.neighbors import NeighborList, allocate_for_model, ladder, pad_neighbor_list
@@ -130,6 +130,7 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
     pbc = pbcs.pop()
     if first.kind == "npt" and not all(pbc):
         raise MDError(f"run_batch: a barostat needs a periodic cell, got pbc={list(pbc)}")
+    refuse_metadynamics(first, "run_batch")
     counts = [len(a) for a in systems]
     n_pad = max(counts)
     padded = min(counts) < n_pad

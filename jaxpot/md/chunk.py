@@ -14,7 +14,14 @@ import jax.numpy as jnp
 
 from jaxpot.compiler import compiler_options, run_once_programs
 from jaxpot.md.integrators import evaluate
-from jaxpot.md.state import Integrator, MDState, kinetic_energy, kinetic_tensor, temperature
+from jaxpot.md.state import (
+    Integrator,
+    MDState,
+    bias_overflowed,
+    kinetic_energy,
+    kinetic_tensor,
+    temperature,
+)
 from jaxpot.space import full_to_voigt, volume
 from jaxpot.units import GPa, fs
 
@@ -41,6 +48,8 @@ def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool) 
            "pressure": pressure,
            "volume": v, "conserved_energy": integrator.conserved(state), "stress": stress}
     row["escaped"] = _escaped(state) if check_box else jnp.asarray(False)
+    if state.bias is not None:  # a biased run's columns (metadynamics: bias energy, hills)
+        row.update(state.bias.log_row())
     return row
 
 
@@ -59,10 +68,17 @@ def frame(state: MDState) -> dict:
             "forces": state.forces, "energy": state.energy}
 
 
+def overflowed(state: MDState, neighbors):
+    """True (traced) when the neighbor list or a buffer of the state's bias overflowed."""
+    full = bias_overflowed(state)
+    return neighbors.did_overflow if full is None else neighbors.did_overflow | full
+
+
 def run_chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
               log_interval: int, with_frames: bool, check_box: bool):
-    """Up to ``n_logs * log_interval`` steps, stopping at step ``limit`` or on overflow
-    (jitted, with the model's compiler options: :mod:`jaxpot.compiler`).
+    """Up to ``n_logs * log_interval`` steps, stopping at step ``limit`` or on overflow of
+    the neighbor list or of the bias's buffers (:func:`overflowed`; jitted, with the model's
+    compiler options: :mod:`jaxpot.compiler`).
 
     Returns (state, neighbors, rows, valid, frames): stacked log rows (n_logs,), a mask of
     the rows that were reached, and (if ``with_frames``) the states at those rows.
@@ -90,9 +106,9 @@ def chunk_steps(integrator: Integrator, state: MDState, neighbors, limit, *, n_l
         start = st.step
         stop = jnp.minimum((start // log_interval + 1) * log_interval, limit)
         st, nb = jax.lax.while_loop(
-            lambda c: (c[0].step < stop) & ~c[1].did_overflow,
+            lambda c: (c[0].step < stop) & ~overflowed(*c),
             lambda c: integrator.step(*c), (st, nb))
-        valid = (st.step > start) & ~nb.did_overflow
+        valid = (st.step > start) & ~overflowed(st, nb)
         out = (observe(integrator, st, nb, check_box), valid,
                frame(st) if with_frames else None)
         return (st, nb), out

@@ -30,6 +30,7 @@ from jaxpot.io.array_tree import (
     write_arrays,
 )
 from jaxpot.io.atomic_file import atomic_write
+from jaxpot.md.hills import Hills
 from jaxpot.md.state import CellState, ChainState, MDError, MDState
 from jaxpot.neighbors import NeighborList
 
@@ -38,7 +39,8 @@ LOG_FIELDS = ("step", "time", "potential_energy", "kinetic_energy", "total_energ
 CHECKPOINT_FORMAT = "jaxpot-md-checkpoint"
 CHECKPOINT_VERSION = 2  # 1: a pickle (no longer read: loading it could run code)
 #: the only classes a checkpoint may rebuild
-CHECKPOINT_CLASSES = {c.__name__: c for c in (MDState, ChainState, CellState, NeighborList)}
+CHECKPOINT_CLASSES = {c.__name__: c for c in (MDState, ChainState, CellState, NeighborList,
+                                               Hills)}
 
 
 @dataclasses.dataclass(frozen=True)

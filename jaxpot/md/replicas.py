@@ -93,6 +93,14 @@ def _rebuild_all(positions, cells, template):
     return jax.vmap(rebuild_neighbor_list, in_axes=(0, 0, None))(positions, cells, template)
 
 
+def refuse_metadynamics(integrator: Integrator, source: str) -> None:
+    """A metadynamics integrator's hill buffer is grown by :func:`jaxpot.md.run`'s driver
+    only: refused here in one message."""
+    if integrator.kind == "metadynamics":
+        raise MDError(f"{source}: a metadynamics integrator runs through md.run; several "
+                      "walkers sharing one bias are md.metadynamics(..., walkers=W)")
+
+
 def run_stacked(stacked: Integrator, state, nbrs, steps: int, regrow, *, log_interval: int,
                 chunk: int | None, max_reallocations: int, source: str):
     """The host loop shared by replicas and batches: vmapped chunks until ``steps``.
@@ -101,6 +109,7 @@ def run_stacked(stacked: Integrator, state, nbrs, steps: int, regrow, *, log_int
     chunk's start (the chunk is then replayed).  Returns (final stacked state, log rows of
     stacked values, number of regrowths).
     """
+    refuse_metadynamics(stacked, source)
     rows = [jax.device_get(_observe_all(stacked, state, nbrs))]
     chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
     n_logs = -(-chunk_steps // log_interval)
@@ -165,6 +174,7 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
     check_host_inputs(first.model, species)
     if first.kind == "npt" and not all(pbc):
         raise MDError(f"run_replicas: a barostat needs a periodic cell, got pbc={list(pbc)}")
+    refuse_metadynamics(first, "run_replicas")
     masses = integrator_masses(first, species, masses)
     structure = as_structure(atoms, dtype=jnp.result_type(float))
     dtype = structure.positions.dtype

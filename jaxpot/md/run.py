@@ -34,7 +34,14 @@ from jaxpot.md.output import (
     save_checkpoint,
     state_to_atoms,
 )
-from jaxpot.md.state import Integrator, MDError, MDState
+from jaxpot.md.state import (
+    Integrator,
+    MDError,
+    MDState,
+    bias_overflowed,
+    grow_bias,
+    match_bias,
+)
 from jaxpot.model import check_host_inputs
 from jaxpot.neighbors import NeighborList, allocate_for_model
 from jaxpot.precision import check_precision
@@ -44,8 +51,10 @@ from jaxpot.units import kB
 
 class MDResult(NamedTuple):
     """Final ``atoms`` (with momenta; cell for NPT), the ``log`` (:class:`MDLog`), the final
-    ``state`` and ``neighbors``, how often the list was regrown, and ``timing`` (seconds of
-    the first chunk including compilation, steady steps/s and ns/day)."""
+    ``state`` and ``neighbors``, how often the list was regrown, ``timing`` (seconds of
+    the first chunk including compilation, steady steps/s and ns/day) and ``extra_log``: the
+    log columns a biased run adds (metadynamics: bias_energy eV, n_hills, n_paused, paused),
+    one entry per log row."""
 
     atoms: ase.Atoms
     log: MDLog
@@ -53,6 +62,24 @@ class MDResult(NamedTuple):
     neighbors: NeighborList
     n_reallocations: int
     timing: dict
+    extra_log: dict | None = None
+
+    def _bias(self, what: str):
+        if self.state.bias is None or not hasattr(self.state.bias, what):
+            raise ValueError(f"MDResult.{what} needs a metadynamics run (an integrator from "
+                             "md.metadynamics(...)); this run had no bias")
+        return getattr(self.state.bias, what)
+
+    def free_energy(self, grid, blocks: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """(F, F_std) in eV on ``grid`` (CV values) from a metadynamics run's final bias,
+        F shifted to minimum 0: see :func:`jaxpot.md.hills.free_energy`."""
+        return self._bias("free_energy")(grid, blocks)
+
+    @property
+    def candidate_steps(self) -> np.ndarray:
+        """Steps at which a metadynamics run paused deposition because the uncertainty
+        exceeded ``pause_above`` (candidates for new reference data)."""
+        return self._bias("candidate_steps")()
 
 
 def _inside_open_box(structure) -> bool:
@@ -76,7 +103,8 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     """Run ``steps`` MD steps of ``integrator`` from ``atoms``.
 
     Args:
-        integrator: from :func:`nve`, :func:`langevin`, :func:`nose_hoover`, :func:`npt`.
+        integrator: from :func:`nve`, :func:`langevin`, :func:`nose_hoover`, :func:`npt`,
+            or :func:`metadynamics` around one of them.
         atoms: ase.Atoms (momenta and masses are used) or a jaxpot Structure.
         steps: total number of steps (a resumed run continues up to this number).
         temperature: K; draws Maxwell–Boltzmann momenta (zero total momentum, ``seed``)
@@ -129,7 +157,7 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     species, masses, pbc = host_view(atoms)
     check_species_known(species, model.species, model.name)
     check_host_inputs(model, species)
-    if integrator.kind == "npt" and not all(pbc):
+    if "npt" in (integrator.kind, integrator.option.get("wrapped")) and not all(pbc):
         raise MDError(f"md.run: a barostat needs a periodic cell (pbc True along all three "
                       f"lattice vectors), got pbc={list(pbc)}")
     masses = integrator_masses(integrator, species, masses)
@@ -181,10 +209,16 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
                    check_box=check_box)
 
     def advance(st, nb):
-        session.chunk_start = st
+        st = session.chunk_start = match_bias(st, nb)  # walkers' lists follow a regrown one
         limit = jnp.asarray(min(int(st.step) + n_logs * log_interval, steps), jnp.int32)
-        st, nb, out_rows, valid, frames = run_chunk(integrator, st, nb, limit, **statics)
-        return st, nb, (out_rows, valid, frames, nb)
+        for _ in range(40):
+            end, nb_end, out_rows, valid, frames = run_chunk(integrator, st, nb, limit,
+                                                             **statics)
+            full = bias_overflowed(end)
+            if full is None or not bool(full):
+                return end, nb_end, (out_rows, valid, frames, nb_end)
+            st = session.chunk_start = grow_bias(st, end)  # larger buffers: replay the chunk
+        raise MDError(f"md.run: the bias's buffers kept overflowing at step {int(st.step)}")
 
     n_realloc = 0
     try:
@@ -195,7 +229,15 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     finally:
         session.close()  # the progress bar, also for a run that had nothing left to do
     return MDResult(atoms=state_to_atoms(state), log=MDLog.from_rows(session.rows), state=state,
-                    neighbors=nbrs, n_reallocations=n_realloc, timing=session.timing())
+                    neighbors=nbrs, n_reallocations=n_realloc, timing=session.timing(),
+                    extra_log=_extra_columns(session.rows))
+
+
+def _extra_columns(rows: list[dict]) -> dict[str, np.ndarray]:
+    """The log columns beyond :class:`MDLog`'s (a bias's), stacked over the rows."""
+    known = set(MDLog.__dataclass_fields__) | {"escaped"}
+    return {name: np.stack([np.asarray(r[name]) for r in rows]) for name in rows[0]
+            if name not in known}
 
 
 def _trajectory_name(trajectory, checkpoint) -> str:

@@ -61,7 +61,10 @@ class MDState:
     part, ASE sign; kept current only by barostats), thermostat / barostat (None when unused),
     key (PRNG key), step () int32, atom_mask (N,) bool or None: False marks the padding atoms
     of a system padded to a batch's shape (species 0, mass 1, at rest, no forces; they count
-    in no sum and no degree of freedom).
+    in no sum and no degree of freedom).  bias: the state of a biasing method (the hills of
+    :mod:`jaxpot.md.metadynamics`) or None; it has ``did_overflow`` (a fixed-size buffer was
+    full: the run driver grows it with ``grow`` and replays the chunk), ``log_row()`` (extra
+    log columns) and may have ``matching(neighbors)`` (its own lists fitted to the run's).
     """
 
     positions: Array
@@ -77,6 +80,7 @@ class MDState:
     key: Array
     step: Array
     atom_mask: Array | None = None
+    bias: Any = None
     pbc: tuple[bool, bool, bool] = static_field(default=(True, True, True))
 
     @property
@@ -90,6 +94,24 @@ class MDState:
         if self.atom_mask is None:
             return self.positions.shape[0]
         return jnp.sum(self.atom_mask).astype(self.positions.dtype)
+
+
+def bias_overflowed(state: MDState) -> Array | None:
+    """The ``did_overflow`` flag of the state's bias (a traced bool), None without a bias."""
+    return None if state.bias is None else state.bias.did_overflow
+
+
+def match_bias(state: MDState, neighbors) -> MDState:
+    """``state`` with its bias's own neighbor lists (metadynamics walkers) in the shapes of
+    the run's list ``neighbors`` (after the driver regrew it); unchanged without any."""
+    matching = getattr(state.bias, "matching", None)
+    return state if matching is None else state.replace(bias=matching(neighbors))
+
+
+def grow_bias(start: MDState, overflowed: MDState) -> MDState:
+    """``start`` (a chunk's first state) with its bias buffers grown past where
+    ``overflowed`` (the chunk's end) ran out of room: the chunk is then replayed."""
+    return start.replace(bias=start.bias.grow(overflowed.bias))
 
 
 def kinetic_energy(momenta: Array, masses: Array) -> Array:
