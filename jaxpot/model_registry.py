@@ -91,3 +91,24 @@ def _inside(module: str, package: str) -> bool:
 def kind_builders() -> dict[str, Callable[[dict], EnergyModel]]:
     """``{kind: from_spec}`` of every registered kind (read-only view for the loader)."""
     return dict(_REGISTRY)
+
+
+#: kind -> ``builder(model) -> sigma(params, positions, cell, species, neighbors)`` (eV), the
+#: model's total-energy standard deviation as a JAX function (jaxpot.uncertainty fills it)
+_UNCERTAINTY: dict[str, Callable[[EnergyModel], Callable]] = {}
+
+
+def register_uncertainty(kind: str, builder: Callable[[EnergyModel], Callable]) -> None:
+    """Make ``uncertainty_function`` know models of ``kind`` (append-only)."""
+    _UNCERTAINTY[kind] = builder
+
+
+def uncertainty_function(model: EnergyModel) -> Callable | None:
+    """``sigma(params, positions, cell, species, neighbors)`` (eV) of ``model`` (an ensemble, a
+    model carrying a calibrated uncertainty, a biased one), or None where it has none.  The
+    builders live in :mod:`jaxpot.uncertainty`, imported here on first need."""
+    if model.kind not in _UNCERTAINTY:
+        import importlib
+        importlib.import_module("jaxpot.uncertainty")
+    builder = _UNCERTAINTY.get(model.kind)
+    return None if builder is None else builder(model)

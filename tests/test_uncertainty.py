@@ -51,7 +51,8 @@ def sw_sets():
 @pytest.fixture(scope="module")
 def distance_model(sw_sets):
     train, val, _ = sw_sets
-    return uq.calibrate(1.05 * stillinger_weber(), val, training=train, inside_fraction=0.75)
+    return uq.calibrate(1.05 * stillinger_weber(), val, training=train, inside_fraction=0.75,
+                        n_max=3, l_max=2)  # a small SOAP: quick to compile
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +210,32 @@ def test_evaluate_uncertainty_reports_metrics_plots_and_domain_flags(distance_mo
     assert [a.info["jaxpot_inside"] for a in back] == list(d.inside)
     np.testing.assert_allclose([a.info["jaxpot_energy_std"] for a in back], u.energy_std,
                                rtol=1e-7)
+
+
+def test_md_stops_where_the_model_is_unsure_and_keeps_the_trajectory(distance_model, tmp_path):
+    """md.run(..., stop_when_uncertain=s): hot Langevin MD of crystalline Si with a model
+    carrying a distance uncertainty stops at the first log row whose sigma exceeds s, naming
+    the step; the result's structure is that row's (its host-side uq.predict sigma equals the
+    logged one) and the trajectory ends with it."""
+    from ase.io import read as read_frames
+
+    from jaxpot import md
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    threshold = 12 * uq.predict(distance_model, [atoms]).energy_std[0]  # the crystal's x 12
+    integrator = md.langevin(distance_model, 2.0, 3000.0, friction=0.05)
+    result = md.run(integrator, atoms, 4000, temperature=3000.0, log_interval=20, seed=1,
+                    trajectory=tmp_path / "run.extxyz", stop_when_uncertain=threshold)
+    assert result.stopped is not None and "stop_when_uncertain" in result.stopped
+    sigma = result.extra_log["uncertainty"]
+    step = int(result.log.step[-1])
+    assert f"step {step}" in result.stopped and step < 4000
+    assert sigma[-1] > threshold and np.all(sigma[:-1] <= threshold)
+    assert int(result.state.step) == step
+    host = uq.predict(distance_model, [result.atoms]).energy_std[0]
+    assert abs(host - sigma[-1]) < 1e-8 * max(1.0, host)
+    last = read_frames(tmp_path / "run.extxyz", -1)
+    np.testing.assert_allclose(last.positions, result.atoms.positions, atol=1e-6)
+    with pytest.raises(md.MDError, match="stop_when_uncertain"):
+        md.run(md.langevin(stillinger_weber(), 2.0, 300.0, friction=0.01), atoms, 10,
+               temperature=300.0,
+               stop_when_uncertain=0.1)

@@ -26,8 +26,11 @@ from jaxpot.space import full_to_voigt, volume
 from jaxpot.units import GPa, fs
 
 
-def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool) -> dict:
-    """One log row (scalars, eV/K/GPa/Å^3) and fault flags of ``state``."""
+def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool,
+            monitor=None) -> dict:
+    """One log row (scalars, eV/K/GPa/Å^3) and fault flags of ``state``; with ``monitor``
+    (the model's sigma function, :func:`jaxpot.model_registry.uncertainty_function`) also
+    its ``uncertainty`` (eV)."""
     ke = kinetic_energy(state.momenta, state.masses)
     nan = jnp.asarray(jnp.nan, state.positions.dtype)
     if all(state.pbc):
@@ -50,6 +53,9 @@ def observe(integrator: Integrator, state: MDState, neighbors, check_box: bool) 
     row["escaped"] = _escaped(state) if check_box else jnp.asarray(False)
     if state.bias is not None:  # a biased run's columns (metadynamics: bias energy, hills)
         row.update(state.bias.log_row())
+    if monitor is not None:
+        row["uncertainty"] = monitor(integrator.model.params, state.positions, state.cell,
+                                     state.species, neighbors)
     return row
 
 
@@ -75,7 +81,7 @@ def overflowed(state: MDState, neighbors):
 
 
 def run_chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
-              log_interval: int, with_frames: bool, check_box: bool):
+              log_interval: int, with_frames: bool, check_box: bool, monitor=None):
     """Up to ``n_logs * log_interval`` steps, stopping at step ``limit`` or on overflow of
     the neighbor list or of the bias's buffers (:func:`overflowed`; jitted, with the model's
     compiler options: :mod:`jaxpot.compiler`).
@@ -85,19 +91,19 @@ def run_chunk(integrator: Integrator, state: MDState, neighbors, limit, *, n_log
     """
     return _jitted_chunk(compiler_options(integrator.model))(
         integrator, state, neighbors, limit, n_logs=n_logs, log_interval=log_interval,
-        with_frames=with_frames, check_box=check_box)
+        with_frames=with_frames, check_box=check_box, monitor=monitor)
 
 
 @functools.cache
 def _jitted_chunk(options: tuple):
     """:func:`chunk_steps` jitted with the XLA ``options`` (one jit object per option set)."""
     return jax.jit(chunk_steps, static_argnames=("n_logs", "log_interval", "with_frames",
-                                            "check_box"),
+                                            "check_box", "monitor"),
                    compiler_options=dict(options) or None)
 
 
 def chunk_steps(integrator: Integrator, state: MDState, neighbors, limit, *, n_logs: int,
-                log_interval: int, with_frames: bool, check_box: bool):
+                log_interval: int, with_frames: bool, check_box: bool, monitor=None):
     """:func:`run_chunk`'s steps, not jitted: for callers that jit (and vmap) it themselves
     (XLA options can only be given to the outermost jit)."""
 
@@ -109,7 +115,7 @@ def chunk_steps(integrator: Integrator, state: MDState, neighbors, limit, *, n_l
             lambda c: (c[0].step < stop) & ~overflowed(*c),
             lambda c: integrator.step(*c), (st, nb))
         valid = (st.step > start) & ~overflowed(st, nb)
-        out = (observe(integrator, st, nb, check_box), valid,
+        out = (observe(integrator, st, nb, check_box, monitor), valid,
                frame(st) if with_frames else None)
         return (st, nb), out
 
@@ -125,23 +131,23 @@ RUN_ONCE_MAX_ATOMS = 2048
 
 
 def start(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
-          check_box: bool):
+          check_box: bool, monitor=None):
     """The run's first state (``integrator.init``) and its log row, one compiled program (two
     would each compile the model's derivatives); up to :data:`RUN_ONCE_MAX_ATOMS` atoms
     compiled without optimisation (:data:`jaxpot.compiler.RUN_ONCE`)."""
     return _start_programs.for_atoms(positions.shape[0], RUN_ONCE_MAX_ATOMS)(
         integrator, positions, momenta, cell, species, masses, neighbors, key,
-        check_box=check_box)
+        check_box=check_box, monitor=monitor)
 
 
 def _start(integrator: Integrator, positions, momenta, cell, species, masses, neighbors, key,
-           check_box: bool):
+           check_box: bool, monitor=None):
     state = integrator.init(positions, momenta, cell, species, masses, neighbors, key,
                             pbc=neighbors.pbc)
-    return state, observe(integrator, state, neighbors, check_box)
+    return state, observe(integrator, state, neighbors, check_box, monitor)
 
 
-_start_programs = run_once_programs(_start, static_argnames=("check_box",))
+_start_programs = run_once_programs(_start, static_argnames=("check_box", "monitor"))
 
 
 @jax.jit

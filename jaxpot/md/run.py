@@ -12,6 +12,7 @@ bit-identically.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import NamedTuple
@@ -48,6 +49,8 @@ from jaxpot.precision import check_precision
 from jaxpot.structure import Structure, as_structure, check_species_known
 from jaxpot.units import kB
 
+_log = logging.getLogger(__name__)
+
 
 class MDResult(NamedTuple):
     """Final ``atoms`` (with momenta; cell for NPT), the ``log`` (:class:`MDLog`), the final
@@ -63,6 +66,7 @@ class MDResult(NamedTuple):
     n_reallocations: int
     timing: dict
     extra_log: dict | None = None
+    stopped: str | None = None  #: why a run stopped before ``steps`` (stop_when_uncertain)
 
     def _bias(self, what: str):
         if self.state.bias is None or not hasattr(self.state.bias, what):
@@ -99,7 +103,7 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
         checkpoint: str | os.PathLike | None = None, chunk: int | None = None,
         progress: bool | None = None, max_temperature: float | None = None,
         max_energy_change: float = 10.0, capacity_multiplier: float = 1.25,
-        overwrite: bool = False) -> MDResult:
+        overwrite: bool = False, stop_when_uncertain: float | None = None) -> MDResult:
     """Run ``steps`` MD steps of ``integrator`` from ``atoms``.
 
     Args:
@@ -130,6 +134,12 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
             so that no file, e.g. the one the start structure came from, is lost).
 
     Raises:
+        stop_when_uncertain: eV; stop the run at the first log row where the model's
+            uncertainty (its total-energy standard deviation: an ensemble, a model carrying
+            a calibrated uncertainty or a biased one; :mod:`jaxpot.uncertainty`) exceeds
+            this.  The result's ``stopped`` names the step and sigma, ``atoms``/``state`` are
+            that row's structure (a candidate for a reference calculation), the trajectory
+            keeps the frames up to it; ``extra_log["uncertainty"]`` holds sigma per row.
         MDError: bad input (before compiling) or an unstable run, naming the step; it
             carries ``last_good`` (ase.Atoms) and the trajectory holds the frames up to it.
     """
@@ -179,6 +189,14 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
         log_interval=log_interval, trajectory_interval=trajectory_interval, skin=skin,
         chunk=chunk_steps, trajectory=_trajectory_name(trajectory, checkpoint))
 
+    monitor = None
+    if stop_when_uncertain is not None:
+        from jaxpot.model_registry import uncertainty_function
+        monitor = uncertainty_function(model)
+        if monitor is None or not stop_when_uncertain > 0:
+            raise MDError(f"md.run: stop_when_uncertain needs a threshold > 0 eV and a model with "
+                          f"an uncertainty (an ensemble, or uq.calibrate(model, ...)); got "
+                          f"{stop_when_uncertain} and {model.name} ({model.kind})")
     if resuming:
         state, nbrs, rows = _resume(checkpoint, saved, identity, writer, steps)
     else:
@@ -187,7 +205,8 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
                                   capacity_multiplier=capacity_multiplier,
                                   round_capacities="fine")  # a continued run: no compile
         state, row = start(integrator, structure.positions, momenta, structure.cell,
-                           structure.species, jnp.asarray(masses, dtype), nbrs, key, check_box)
+                           structure.species, jnp.asarray(masses, dtype), nbrs, key, check_box,
+                           monitor)
         rows = [jax.device_get(row)]
         if checkpoint is not None:  # before the first frame: a rerun owns the trajectory
             save_checkpoint(checkpoint, state=state, neighbors=nbrs, rows=rows, n_frames=0,
@@ -204,9 +223,11 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
               "energy_change": max_energy_change * len(masses)}  # eV, whole system
     session = _Session(integrator, writer, checkpoint, identity, rows, limits, steps,
                        log_interval, progress, int(state.step))
+    session.stop_above = stop_when_uncertain
     n_logs = -(-chunk_steps // log_interval)
-    statics = dict(n_logs=n_logs, log_interval=log_interval, with_frames=writer is not None,
-                   check_box=check_box)
+    statics = dict(n_logs=n_logs, log_interval=log_interval,
+                   with_frames=writer is not None or monitor is not None,
+                   check_box=check_box, monitor=monitor)
 
     def advance(st, nb):
         st = session.chunk_start = match_bias(st, nb)  # walkers' lists follow a regrown one
@@ -224,13 +245,15 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
     try:
         if int(state.step) < steps:
             result = run_chunks(advance, state, nbrs, on_chunk=session.accept,
-                                finished=lambda st, _: int(st.step) >= steps)
+                                finished=lambda st, _: session.stopped is not None
+                                or int(st.step) >= steps)
             state, nbrs, n_realloc = result.carry, result.neighbors, result.n_reallocations
+            state = session.stop_state or state
     finally:
         session.close()  # the progress bar, also for a run that had nothing left to do
     return MDResult(atoms=state_to_atoms(state), log=MDLog.from_rows(session.rows), state=state,
                     neighbors=nbrs, n_reallocations=n_realloc, timing=session.timing(),
-                    extra_log=_extra_columns(session.rows))
+                    extra_log=_extra_columns(session.rows), stopped=session.stopped)
 
 
 def _extra_columns(rows: list[dict]) -> dict[str, np.ndarray]:
@@ -278,6 +301,9 @@ class _Session:
         self.identity, self.rows, self.limits, self.steps = identity, list(rows), limits, steps
         self.log_interval = log_interval
         self.chunk_start: MDState | None = None
+        self.stop_above: float | None = None
+        self.stopped: str | None = None
+        self.stop_state: MDState | None = None
         self.start_step = self.last_step = start_step
         self.t0 = time.perf_counter()
         self.t_first = None
@@ -299,6 +325,14 @@ class _Session:
             return (f"the potential energy moved by {abs(energy - self.limits['energy']):.4g} eV "
                     f"from its start, more than max_energy_change per atom allows")
         return None
+
+    def _uncertain(self, row) -> str | None:
+        """Why the run stops at ``row`` (the model's uncertainty above stop_when_uncertain)."""
+        if self.stop_above is None or not float(row["uncertainty"]) > self.stop_above:
+            return None
+        return (f"stopped at step {int(row['step'])}: the model's uncertainty "
+                f"{float(row['uncertainty']):.4g} eV exceeds stop_when_uncertain="
+                f"{self.stop_above:g} eV")
 
     def accept(self, state: MDState, out) -> None:
         rows, valid, frames = jax.device_get(out[:3])
@@ -323,13 +357,18 @@ class _Session:
             if frames is not None:
                 last_good = self.chunk_start.replace(
                     step=np.int32(step), **{name: value[k] for name, value in frames.items()})
-                if self.writer.wants(step):
+                uncertain = self._uncertain(row)
+                if self.writer is not None and (self.writer.wants(step) or uncertain):
                     good_frames.append(state_to_atoms(last_good))
+                if uncertain:
+                    self.stopped, self.stop_state = uncertain, last_good
+                    _log.warning("md.run %s", uncertain)
+                    break
         if self.writer is not None:
             self.writer.write(good_frames)
         self._tick(int(state.step))
-        if self.checkpoint is not None:
-            save_checkpoint(self.checkpoint, state=state, neighbors=neighbors,
+        if self.checkpoint is not None:  # a stopped run: its stop state, where it resumes
+            save_checkpoint(self.checkpoint, state=self.stop_state or state, neighbors=neighbors,
                             rows=self.rows, n_frames=self.writer.n_written if self.writer else 0,
                             identity=self.identity)
 

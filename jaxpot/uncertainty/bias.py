@@ -21,6 +21,7 @@ biased through a distance reference (:func:`jaxpot.uncertainty.calibrate` with
 
 from __future__ import annotations
 
+import functools
 import json
 
 import jax
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
+from jaxpot.model_registry import register_uncertainty
 from jaxpot.uncertainty.carrier import carry, is_uncertain, unwrap
 
 KIND = "biased"
@@ -126,3 +128,17 @@ def _example() -> EnergyModel:
 
 
 register_model_kind(KIND, _from_config, example=_example)
+
+
+@functools.lru_cache(maxsize=64)
+def _sigma_of_spec(spec: str):
+    """One sigma function per model spec (a static argument of compiled MD: equal models
+    share it, and so their compiled chunks)."""
+    model = model_from_spec(json.loads(spec))
+    if model.kind == KIND:  # a biased model: its child's sigma (same params)
+        model = model_from_spec(json.loads(spec)["config"]["child"])
+    return energy_std_function(model)
+
+
+for _kind in ("ensemble", "uncertain", KIND):
+    register_uncertainty(_kind, lambda model: _sigma_of_spec(model.spec))
