@@ -239,3 +239,26 @@ def test_md_stops_where_the_model_is_unsure_and_keeps_the_trajectory(distance_mo
         md.run(md.langevin(stillinger_weber(), 2.0, 300.0, friction=0.01), atoms, 10,
                temperature=300.0,
                stop_when_uncertain=0.1)
+
+
+def test_metadynamics_pauses_on_the_models_own_uncertainty(distance_model):
+    """md.metadynamics(..., pause_above=s) with no uncertainty function uses the model's own
+    (here a calibrated distance reference): with s below every sigma no hill is deposited and
+    every attempt is a candidate step; the recorded sigma of each attempt is positive."""
+    from jaxpot import md
+    from jaxpot.md import collective_variables as cv
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    meta = md.metadynamics(md.langevin(distance_model, 2.0, 600.0, friction=0.05),
+                           cvs=[cv.distance(0, 1)], height=0.01, width=0.05, pace=10,
+                           pause_above=1e-6)
+    result = md.run(meta, atoms, 40, temperature=600.0, log_interval=10, seed=2)
+    hills = result.state.bias
+    n = int(hills.count)
+    assert n == 4 and bool(np.all(np.asarray(hills.paused)[:n]))
+    assert list(result.candidate_steps) == [10, 20, 30, 40]
+    assert np.all(np.asarray(hills.sigmas)[:n] > 1e-6)
+    assert float(np.sum(np.asarray(hills.heights)[:n])) == 0.0
+    with pytest.raises(ValueError, match="pause_above needs an uncertainty"):
+        md.metadynamics(md.langevin(stillinger_weber(), 2.0, 600.0, friction=0.05),
+                        cvs=[cv.distance(0, 1)], height=0.01, width=0.05, pace=10,
+                        pause_above=0.1)

@@ -107,7 +107,9 @@ def metadynamics(integrator: Integrator, cvs: Sequence, height: float, width, pa
         bias_factor: well-tempered gamma > 1; None or inf: plain metadynamics.
         pause_above: eV; no hill while ``uncertainty`` exceeds it (or is NaN), the attempt is
             recorded (needs ``uncertainty``).
-        uncertainty: JAX function ``(positions, cell, species, neighbors) -> sigma`` (eV),
+        uncertainty: JAX function ``(positions, cell, species, neighbors) -> sigma`` (eV)
+            (default with ``pause_above``: the model's own, for an ensemble or a model from
+            :func:`jaxpot.uncertainty.calibrate`),
             evaluated at each deposition step.
         walkers: replicas sharing the bias (one vmap; walker 0 is logged and written).
         capacity: initial hill slots (rounded up to a multiple of :data:`BLOCK`, at least
@@ -140,8 +142,13 @@ def metadynamics(integrator: Integrator, cvs: Sequence, height: float, width, pa
     if kT is None or not kT > 0:
         raise ValueError("md.metadynamics needs a temperature: a thermostatted integrator "
                          "or temperature= (K)")
-    if pause_above is not None and uncertainty is None:
-        raise ValueError("md.metadynamics: pause_above needs an uncertainty function")
+    own = None
+    if pause_above is not None and uncertainty is None:  # the model's own, if it has one
+        from jaxpot.model_registry import uncertainty_function
+        own = uncertainty_function(integrator.model)
+        if own is None:
+            raise ValueError("md.metadynamics: pause_above needs an uncertainty function, or "
+                             "a model with its own (an ensemble, uq.calibrate(model, ...))")
     if uncertainty is not None and not callable(uncertainty):
         raise TypeError("uncertainty must be a function (positions, cell, species, neighbors)")
     slots = -(-max(int(capacity or DEFAULT_CAPACITY), int(walkers)) // BLOCK) * BLOCK
@@ -153,6 +160,7 @@ def metadynamics(integrator: Integrator, cvs: Sequence, height: float, width, pa
                ("wrapped_options", integrator.options), ("cvs", cvs), ("pace", int(pace)),
                ("walkers", int(walkers)), ("capacity", slots),
                ("uncertainty", None if uncertainty is None else _Named(uncertainty)),
+               ("model_uncertainty", None if own is None else _Named(own)),
                ("pause", pause_above is not None))
     return Integrator(model=integrator.model, params=params, kind="metadynamics",
                       options=options)
@@ -223,7 +231,11 @@ def _deposit(meta, hills: Hills, sts: MDState, nbs, s, v) -> Hills:
     opt, p = meta.option, meta.params
     n = s.shape[0]
     sigma = jnp.full((n,), jnp.nan, v.dtype)
-    if opt["uncertainty"] is not None:
+    if opt.get("model_uncertainty") is not None:  # sigma(params, ...) of the model itself
+        own, params = opt["model_uncertainty"].fn, meta.model.params
+        sigma = jax.vmap(lambda r, c, z, nb: jnp.asarray(own(params, r, c, z, nb), v.dtype))(
+            sts.positions, sts.cell, sts.species, nbs)
+    elif opt["uncertainty"] is not None:
         fn = opt["uncertainty"].fn
         sigma = jax.vmap(lambda r, c, z, nb: jnp.asarray(fn(r, c, z, nb), v.dtype))(
             sts.positions, sts.cell, sts.species, nbs)
