@@ -112,7 +112,7 @@ def calibrate(model: EnergyModel, frames: Sequence, *, training: Sequence | None
     _, _, means, e_std, f_std, _ = raw_std(raw, frames)
     if means is None:
         from jaxpot.prediction import predict as jaxpot_predict
-        p = jaxpot_predict(child, frames)
+        p = jaxpot_predict(child, frames, progress=False)
         means = (p.energy, p.forces, p.stress)
     e_err, e_sig, f_err, f_sig = _errors(frames, means[0], means[1], e_std, f_std)
     scale = (1.0, 1.0) if method == "ensemble" else (

@@ -32,10 +32,11 @@ class Domain(NamedTuple):
     unit: str
 
 
-def atom_scores(model: EnergyModel, frames: Sequence, posterior=None) -> tuple[list, str]:
+def atom_scores(model: EnergyModel, frames: Sequence, posterior=None,
+                progress: bool | None = False) -> tuple[list, str]:
     """(per-atom scores [(N_i,)], their unit) of ``model`` on ``frames``."""
     from jaxpot.uncertainty.predict import predict
-    u = predict(model, frames, posterior=posterior)
+    u = predict(model, frames, posterior=posterior, progress=progress)
     if u.energies_std is not None:
         return u.energies_std, "eV"
     return u.forces_std, "eV/Å"
@@ -47,7 +48,7 @@ def structure_scores(model: EnergyModel, frames: Sequence, posterior=None) -> np
 
 
 def domain(model: EnergyModel, frames: Sequence, *, threshold: float | None = None,
-           posterior=None) -> Domain:
+           posterior=None, progress: bool | None = False) -> Domain:
     """Domain scores of ``frames`` and whether each is inside (module docstring);
     ``threshold`` overrides the calibrated one (a model without one needs it)."""
     from jaxpot.structure import check_frames as check_atoms
@@ -58,6 +59,6 @@ def domain(model: EnergyModel, frames: Sequence, *, threshold: float | None = No
     if threshold is None:
         raise ValueError(f"{model.name} has no domain threshold: calibrate it "
                          "(uq.calibrate(model, validation_frames, ...)) or pass threshold=")
-    scores, unit = atom_scores(model, frames, posterior)
+    scores, unit = atom_scores(model, frames, posterior, progress)
     per_structure = np.array([float(np.max(s)) for s in scores])
     return Domain(scores, per_structure, per_structure <= threshold, float(threshold), unit)

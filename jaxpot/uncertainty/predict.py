@@ -75,7 +75,8 @@ def _per_atom(std_xyz: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(np.asarray(std_xyz, float) ** 2, axis=1))
 
 
-def raw_std(model: EnergyModel, frames: Sequence, posterior=None):
+def raw_std(model: EnergyModel, frames: Sequence, posterior=None,
+            progress: bool | None = None):
     """(child model, carried info or None, means or None, raw energy_std (n,), raw per-atom
     forces_std [(N_i,)], raw energies_std or None) before any carried calibration."""
     carried: Carried | None = None
@@ -110,15 +111,17 @@ def raw_std(model: EnergyModel, frames: Sequence, posterior=None):
     return child, carried, None, np.array([np.sqrt(np.sum(x ** 2)) for x in d]), d, d
 
 
-def predict(model: EnergyModel, frames: Sequence, *, posterior=None) -> UncertainPrediction:
+def predict(model: EnergyModel, frames: Sequence, *, posterior=None,
+            progress: bool | None = None) -> UncertainPrediction:
     """Predictions of ``model`` on ``frames`` (``ase.Atoms``) with standard deviations (see
-    the module docstring); ``posterior``: a GAP's, when the model does not carry it."""
+    the module docstring); ``posterior``: a GAP's, when the model does not carry it;
+    ``progress``: the means' progress bar (None: for many frames on a terminal)."""
     from jaxpot.prediction import predict as jaxpot_predict
     from jaxpot.structure import check_frames as check_atoms
     frames = check_atoms(frames, "uq.predict: frames")
     child, carried, means, e_std, f_std, a_std = raw_std(model, frames, posterior)
     if means is None:
-        p = jaxpot_predict(child, frames)
+        p = jaxpot_predict(child, frames, progress=progress)
         means = (p.energy, p.forces, p.stress)
     scale = carried.scale if carried else (1.0, 1.0)
     calibrated = bool(carried and carried.calibrated) or (
