@@ -2,8 +2,8 @@
 structure files (energy, force and stress MAE and RMSE, overall and per config_type), and its
 predictions written beside them.
 
-For each FILE, ``DIR`` (default ``<model name>_evaluation``) gets ``<file>_predicted.extxyz``
-(the structures with their reference labels and jaxpot's predictions: ``jaxpot_energy`` eV,
+For each FILE, ``DIR`` (default ``<model>_evaluation`` beside the model file) gets
+``<file>_predicted.extxyz`` (the structures with their reference labels and jaxpot's predictions: ``jaxpot_energy`` eV,
 ``jaxpot_forces`` eV/Å, ``jaxpot_stress`` eV/Å^3 Voigt, ASE's sign, and ``jaxpot_energies``
 per atom where the model has them) and parity plots ``<file>_{energy,forces,stress}.png``;
 ``errors.json`` holds every file's metrics.  ``--no-files`` prints the tables only.
@@ -34,7 +34,7 @@ def arguments(p) -> None:
     p.add_argument("model", help="a jaxpot model file")
     p.add_argument("files", nargs="+", help="labelled structure files (extxyz, ...)")
     p.add_argument("--out", metavar="DIR", help="folder for the predicted extxyz, parity plots "
-                   "and errors.json (default: <model name>_evaluation)")
+                   "and errors.json (default: <model>_evaluation beside the model file)")
     p.add_argument("--no-files", dest="no_files", action="store_true",
                    help="print the error tables only; write nothing")
     p.add_argument("--json", help="also write the errors here as JSON")
@@ -60,8 +60,8 @@ def run(args) -> int:
     from jaxpot.io.atomic_file import atomic_write
     from jaxpot.io.paths import check_outputs
     from jaxpot.training.frames import read_frames
-    out = None if args.no_files else (
-        args.out or os.path.splitext(os.path.basename(args.model))[0] + "_evaluation")
+    out = None if args.no_files else (  # default: beside the model, as a fit's report
+        args.out or os.path.splitext(args.model)[0] + "_evaluation")
     stems = _stems(args.files)
     written = ([os.path.join(out, f"{s}_predicted.extxyz") for s in stems]
                + [os.path.join(out, "errors.json")]) if out else []
