@@ -3,10 +3,11 @@ structure files (energy, force and stress MAE and RMSE, overall and per config_t
 predictions written beside them.
 
 For each FILE, ``DIR`` (default ``<model>_evaluation`` beside the model file) gets
-``<file>_predicted.extxyz`` (the structures with their reference labels and jaxpot's predictions: ``jaxpot_energy`` eV,
-``jaxpot_forces`` eV/Å, ``jaxpot_stress`` eV/Å^3 Voigt, ASE's sign, and ``jaxpot_energies``
-per atom where the model has them) and parity plots ``<file>_{energy,forces,stress}.png``;
-``errors.json`` holds every file's metrics.  ``--no-files`` prints the tables only.
+``<file>_predicted.extxyz`` (the structures with their reference labels and jaxpot's
+predictions: ``jaxpot_energy`` eV, ``jaxpot_forces`` eV/Å, ``jaxpot_stress`` eV/Å^3 Voigt,
+ASE's sign, and ``jaxpot_energies`` per atom where the model has them) and parity plots
+``<file>_{energy,forces,stress}.png``; ``errors.json`` holds every file's metrics.
+``--no-files`` prints the tables only.
 
 With ``--uncertainty`` (a model that carries a calibrated uncertainty, an ensemble, or a GAP
 with ``--posterior``: :mod:`jaxpot.uncertainty`), each file also gets the uncertainty metrics
