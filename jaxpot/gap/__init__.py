@@ -24,9 +24,11 @@ from jaxpot.gap.uncertainty import (
                                     load_posterior,
                                     predictive_std,
 )
+from jaxpot.gap.update import update, update_state
 from jaxpot.gap.xml_reader import read_gap_xml
 
 __all__ = ["ConfigError", "GapFit", "GapSettings", "LabelNames", "Posterior", "PosteriorError",
            "SoapSettings", "TrainingDataError", "Tuned", "TwoBodySettings", "Uncertainty",
            "distance_2b_gp", "fit", "load_posterior", "optimize_hyperparameters",
-           "parse_gap_fit", "parse_toml", "predictive_std", "read_gap_xml", "soap_gp"]
+           "parse_gap_fit", "parse_toml", "predictive_std", "read_gap_xml", "soap_gp",
+           "update", "update_state"]

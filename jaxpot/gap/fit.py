@@ -45,7 +45,15 @@ from jaxpot.model import EnergyModel, species_numbers
 from jaxpot.precision import warn_if_single_precision
 from jaxpot.structure import check_frames as check_atoms
 from jaxpot.training.checkpoint import fingerprint
-from jaxpot.training.qr import cholesky_upper, qr_init, qr_solve, qr_update
+from jaxpot.training.qr import QRState, cholesky_upper, qr_init, qr_solve, qr_update
+
+
+class Continuation(NamedTuple):
+    """The fit's final QR state of the weighted rows (R, Q^T y, residual, rows) and the
+    :func:`~jaxpot.training.checkpoint.fingerprint` of its settings, baseline and data."""
+
+    qr: QRState
+    data: str
 
 
 class GapFit(NamedTuple):
@@ -56,6 +64,7 @@ class GapFit(NamedTuple):
     K_MM + K_MN Lambda^-1 K_NM = R^T R (M_tot x M_tot, SOAP columns first), for variances, and
     the digest of ``gap`` that ties them to this fit (:class:`jaxpot.gap.uncertainty.Posterior`).
     e0: {Z: eV}.  timings: seconds per stage.  n_observations: rows fitted.
+    continuation: what :func:`jaxpot.gap.update.update_state` needs to add data later.
     """
 
     model: EnergyModel
@@ -65,6 +74,7 @@ class GapFit(NamedTuple):
     timings: dict
     n_observations: int
     settings: GapSettings
+    continuation: Continuation | None = None
 
 
 @dataclasses.dataclass
@@ -158,9 +168,9 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
     """
     settings = settings or GapSettings()
     frames = check_atoms(frames, "frames")
-    digest = restored = None
+    digest = fingerprint((settings, baseline and baseline.spec), frames)
+    restored = None
     if checkpoint is not None:
-        digest = fingerprint((settings, baseline and baseline.spec), frames)
         restored = ckpt.load(checkpoint, digest)
     problem = prepare(frames, settings, source=source, baseline=baseline, progress=progress,
                       restored=restored)
@@ -199,7 +209,7 @@ def fit(frames: Sequence, settings: GapSettings | None = None, *, source: str = 
     species = problem.terms.species
     return GapFit(model, gap_model, Posterior(u, state.r, model_digest(gap_model)),
                   dict(zip(species, problem.terms.e0.tolist())), timings, state.n_rows,
-                  settings)
+                  settings, Continuation(state, digest))
 
 
 def _stack(blocks):
