@@ -30,7 +30,7 @@ from jaxpot.structure import Structure, StructureError
 
 _SUBPACKAGES = ("potentials", "properties", "descriptors", "io", "interop", "batch", "driver",
                 "gap", "testing", "md", "nn", "linear", "training", "evaluation",
-                "uncertainty", "charges", "electrostatics")
+                "uncertainty", "charges", "electrostatics", "active")
 
 
 def __getattr__(name: str):

@@ -132,14 +132,14 @@ def run(integrator: Integrator, atoms, steps: int, *, temperature: float | None 
             from its start (an exploding run).
         overwrite: let a fresh run replace an existing ``trajectory`` file (default: refuse,
             so that no file, e.g. the one the start structure came from, is lost).
-
-    Raises:
         stop_when_uncertain: eV; stop the run at the first log row where the model's
             uncertainty (its total-energy standard deviation: an ensemble, a model carrying
             a calibrated uncertainty or a biased one; :mod:`jaxpot.uncertainty`) exceeds
             this.  The result's ``stopped`` names the step and sigma, ``atoms``/``state`` are
             that row's structure (a candidate for a reference calculation), the trajectory
             keeps the frames up to it; ``extra_log["uncertainty"]`` holds sigma per row.
+
+    Raises:
         MDError: bad input (before compiling) or an unstable run, naming the step; it
             carries ``last_good`` (ase.Atoms) and the trajectory holds the frames up to it.
     """
@@ -362,7 +362,7 @@ class _Session:
                     good_frames.append(state_to_atoms(last_good))
                 if uncertain:
                     self.stopped, self.stop_state = uncertain, last_good
-                    _log.warning("md.run %s", uncertain)
+                    _log.info("md.run %s", uncertain)
                     break
         if self.writer is not None:
             self.writer.write(good_frames)

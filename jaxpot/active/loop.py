@@ -1,0 +1,325 @@
+"""``active.learn``: fit, explore, select, label, refit, until the budget, the target or
+convergence.
+
+    run = active.learn(frames, EMT(), model="gap", explore=active.md(temperatures=[300, 900]),
+                       budget=60, workdir="al_run", seed=0)
+    run.model, run.frames, run.history, run.failures, run.unstable, run.status
+
+Each update fits the model on every labelled frame and calibrates the uncertainty that
+watches MD (:mod:`jaxpot.active.monitor`); a round explores with MD that stops where the
+calibrated rms force sigma exceeds the threshold (:mod:`jaxpot.active.explore`), selects the
+stop structures by greedy max-min feature distance (:mod:`jaxpot.active.select`), and labels
+them (:mod:`jaxpot.active.oracle`).  The run ends when the oracle calls reach ``budget``
+(failed calls count), when ``target`` is met (the largest calibrated rms force sigma over a
+whole round's MD log rows <= target), or when a round gives nothing to label (converged).
+
+Everything is written to ``workdir`` as it happens (:mod:`jaxpot.active.store`); the run is a
+function of the initial frames, the settings and the seed, so calling ``learn`` again with the
+same workdir resumes a killed run where it stopped, calls the oracle only for structures it
+has not answered, and ends with the model an uninterrupted run ends with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+import ase
+import numpy as np
+
+from jaxpot.active.explore import default_min_distance
+from jaxpot.active.explore import explore as explore_round
+from jaxpot.active.models import model_config
+from jaxpot.active.monitor import Update, final_model, update
+from jaxpot.active.oracle import label_batch
+from jaxpot.active.select import select
+from jaxpot.active.settings import Exploration, LoopSettings, check_loop, exploration
+from jaxpot.active.store import (
+    FORMAT,
+    VERSION,
+    CallRecord,
+    check_identity,
+    frames_digest,
+    load_state,
+    read_batch,
+    read_call,
+    save_state,
+    write_batch,
+    write_call,
+    write_labelled,
+)
+from jaxpot.model import EnergyModel
+
+_log = logging.getLogger(__name__)
+
+
+class ActiveRun(NamedTuple):
+    """The result of :func:`learn`.
+
+    model: the final EnergyModel (with its calibrated uncertainty: a GAP carries its
+    posterior).  frames: the initial frames, then each successful oracle call's, in order.
+    history: one dict per update (module docstring of :mod:`jaxpot.active`).  failures:
+    failed oracle calls (call, round, candidate, error).  unstable: restarted replicas
+    (round, replica, attempt, temperature, start, reason).  status: why the run ended.
+    oracle_calls: calls made (failed ones included).  workdir: where it is all written.
+    """
+
+    model: EnergyModel
+    frames: list
+    history: list
+    failures: list
+    unstable: list
+    status: str
+    oracle_calls: int
+    workdir: str
+
+
+class _Clock:
+    """Wall time of the run over all its sessions (s)."""
+
+    def __init__(self, before: float):
+        self.before, self.start = float(before), time.perf_counter()
+
+    def __call__(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+
+def _records(workdir: str, state: dict) -> list[CallRecord]:
+    """Every call made, in call order (the planned calls of each round that have a file)."""
+    plans = [(row["first_call"], row["batch"]) for row in state["history"] if "first_call" in row]
+    out = []
+    for first, count in plans:
+        for index in range(first, first + count):
+            record = read_call(workdir, index)
+            if record is not None:
+                out.append(record)
+    return out
+
+
+def _labelled(initial: list, records: Sequence[CallRecord]) -> list:
+    return list(initial) + [r.atoms for r in records if r.error is None]
+
+
+def _failures(records: Sequence[CallRecord]) -> list[dict]:
+    return [{"call": r.index, "round": r.round, "candidate": r.candidate, "error": r.error}
+            for r in records if r.error is not None]
+
+
+def _label_pending(workdir: str, state: dict, oracle, workers: int, initial: list,
+                   save) -> None:
+    """Label the pending batch's structures that have no call record yet, each written as it
+    arrives; then close the batch."""
+    pending = state["pending"]
+    batch = read_batch(workdir, pending["round"])
+    first = pending["first_call"]
+    todo = [i for i in range(len(batch)) if read_call(workdir, first + i) is None]
+    _log.info("active: round %d: %d oracle calls (%d already answered)", pending["round"],
+              len(todo), len(batch) - len(todo))
+
+    def on_result(k: int, labelled: ase.Atoms | None, error: str | None) -> None:
+        i = todo[k]
+        if error is not None:
+            _log.warning("active: oracle call %d failed: %s", first + i, error)
+        write_call(workdir, CallRecord(first + i, pending["round"], i,
+                                       labelled if error is None else batch[i], error))
+        write_labelled(workdir, _labelled(initial, _records(workdir, state)))
+        save()
+
+    label_batch([batch[i] for i in todo], oracle, on_result, workers)
+    done = [read_call(workdir, first + i) for i in range(len(batch))]
+    row = state["history"][pending["round"]]
+    row["failed"] = sum(r.error is not None for r in done)
+    row["labelled"] = sum(r.error is None for r in done)
+    state["pending"] = None
+    save()
+
+
+def _errors(model: EnergyModel, validation: Sequence | None) -> dict:
+    """Force RMSE (eV/Å) and energy MAE per atom (eV/atom) on ``validation``."""
+    if not validation:
+        return {}
+    from jaxpot.prediction import predict
+    from jaxpot.training.labels import read_labels_checked
+    labels = read_labels_checked(validation, source="active.learn validation")
+    p = predict(model, list(validation), progress=False)
+    f_err = [np.ravel(p.forces[i] - lab.forces) for i, lab in enumerate(labels)
+             if lab.forces is not None]
+    e_err = [(p.energy[i] - lab.energy) / len(validation[i]) for i, lab in enumerate(labels)
+             if lab.energy is not None]
+    out = {}
+    if f_err:
+        out["validation_force_rmse"] = float(np.sqrt(np.mean(np.concatenate(f_err) ** 2)))
+    if e_err:
+        out["validation_energy_mae"] = float(np.mean(np.abs(e_err)))
+    return out
+
+
+def _row(index: int, step: Update, loop: LoopSettings, n_calls: int, n_frames: int,
+         clock: _Clock, validation) -> dict:
+    m = step.monitor
+    threshold = loop.threshold if loop.threshold is not None else loop.threshold_factor * m.base
+    rule = "fixed" if loop.threshold is not None else (
+        f"{loop.threshold_factor:g} x median calibrated rms force sigma of the calibration "
+        "frames")
+    return {"update": index, "oracle_calls": n_calls, "frames": n_frames,
+            "wall_time_s": clock(), "threshold": float(threshold), "threshold_rule": rule,
+            "calibration": m.source, "energy_factor": m.energy_factor,
+            "force_factor": m.force_factor, "calibration_sigma": m.base,
+            **_errors(step.fitted.model, validation)}
+
+
+def _identity(initial: list, config, settings: Exploration, loop: LoopSettings, seed: int,
+              min_distance: float) -> dict:
+    identity = {"initial_frames": frames_digest(initial), "model": config._asdict(),
+                "explore": settings._asdict(), "seed": int(seed), "min_distance": min_distance,
+                "threshold": loop.threshold, "threshold_factor": loop.threshold_factor,
+                "min_novelty": loop.min_novelty, "batch": loop.batch}
+    return json.loads(json.dumps(identity))
+
+
+def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
+          explore: Exploration | None = None, budget: int = 60, target: float | None = None,
+          workdir: str | os.PathLike = "al_run", seed: int = 0, *,
+          validation: Sequence | None = None, threshold: float | None = None,
+          threshold_factor: float = 2.0, min_novelty: float = 1e-3, batch: int | None = None,
+          workers: int = 1) -> ActiveRun:
+    """Active learning from labelled ``frames`` with ``oracle`` (any ASE calculator).
+
+    Args:
+        frames: initial labelled ``ase.Atoms`` (energies and forces; a few are enough).
+        oracle: ASE calculator labelling energy, forces (and stress if it implements it).
+        model: family name ("gap", "ensemble"/"bpnn", another registered family) or a
+            mapping of settings with ``"model"`` (:mod:`jaxpot.active.models`).
+        explore: :func:`jaxpot.active.md` settings (default ``active.md()``).
+        budget: most oracle calls (failed calls count). target: eV/Å; stop once a round's
+            largest calibrated rms force sigma is at most this (calibrated monitors only).
+        workdir: folder of the run's files; an existing run there is resumed.
+        seed: seeds fits, carves, starts and MD. validation: labelled frames whose errors
+            each history row reports.  threshold: eV/Å, fixed (default: adapted,
+            ``threshold_factor`` x the calibration frames' median sigma).
+        min_novelty: feature distance of near-duplicates (:mod:`jaxpot.active.select`).
+        batch: most calls per round. workers: oracle processes (picklable oracles; a
+            script keeps its code under ``if __name__ == "__main__":``).
+
+    Raises:
+        ActiveRunError: ``workdir`` holds another run (other frames, settings or seed) or a
+            damaged record. KeyboardInterrupt from the oracle stops the run (resumable).
+    """
+    from jaxpot.structure import check_frames
+    initial = list(check_frames(frames, "active.learn frames"))
+    if not initial:
+        raise ValueError("active.learn needs at least one labelled frame")
+    if validation is not None:
+        validation = list(check_frames(validation, "active.learn validation"))
+    config = model_config(model)
+    settings = explore if explore is not None else exploration()
+    if not isinstance(settings, Exploration):
+        raise TypeError(f"active.learn: explore must come from active.md(...), got "
+                        f"{type(settings).__name__}")
+    loop = check_loop(budget, target, threshold, threshold_factor, min_novelty, batch, workers)
+    if settings.pressure is not None and not all(all(a.pbc) for a in initial):
+        raise ValueError("active.md(pressure=...) explores with NPT, which needs periodic cells "
+                         "(pbc True along all three lattice vectors) in every initial frame")
+    min_distance = settings.min_distance or default_min_distance(initial)
+    workdir = os.fspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    identity = _identity(initial, config, settings, loop, seed, min_distance)
+    state = load_state(workdir)
+    if state is None:
+        state = {"format": FORMAT, "version": VERSION, "identity": identity, "history": [],
+                 "unstable": [], "pending": None, "finished": None, "elapsed_s": 0.0}
+    else:
+        check_identity(state, identity, workdir)
+        _log.info("active: resuming the run in %s (%d updates so far)", workdir,
+                  len(state["history"]))
+    clock = _Clock(state["elapsed_s"])
+
+    def save() -> None:
+        state["elapsed_s"] = clock()
+        save_state(workdir, state)
+
+    save()
+    if not os.path.exists(os.path.join(workdir, "labelled.extxyz")):
+        write_labelled(workdir, initial)
+    scratch = os.path.join(workdir, "fits")
+    while True:
+        if state["pending"] is not None:
+            _label_pending(workdir, state, oracle, loop.workers, initial, save)
+        records = _records(workdir, state)
+        labelled = _labelled(initial, records)
+        index = len(state["history"])
+        step = update(config, labelled, seed, scratch)
+        if state["finished"] is not None:
+            if not (state["finished"].startswith("budget") and len(records) < budget):
+                return _result(config, step, labelled, records, state, workdir)
+            state["history"].pop()  # a larger budget: explore from this update after all
+            state["finished"], index = None, index - 1
+        row = _row(index, step, loop, len(records), len(labelled), clock, validation)
+        reason = _explore_and_plan(step, row, state, settings, loop, labelled, records,
+                                   budget, target, min_distance, seed, workdir)
+        state["history"].append(row)
+        if reason is not None:
+            row["status"] = state["finished"] = reason
+            save()
+            _log.info("active: %s", reason)
+            return _result(config, step, labelled, records, state, workdir)
+        row["status"] = "labelling"
+        state["pending"] = {"round": index, "first_call": row["first_call"],
+                            "count": row["batch"]}
+        save()
+
+
+def _explore_and_plan(step: Update, row: dict, state: dict, settings: Exploration,
+                      loop: LoopSettings, labelled: list, records: list, budget: int,
+                      target: float | None, min_distance: float, seed: int,
+                      workdir: str) -> str | None:
+    """Explore from this update and choose the batch to label (written to disk, ``row``
+    filled in); the reason the run ends here, or None."""
+    n_calls = len(records)
+    if n_calls >= budget:
+        return f"budget spent: {n_calls} oracle calls of {budget}"
+    index = row["update"]
+    rnd = explore_round(step.monitor, labelled, settings, row["threshold"], min_distance,
+                        index, seed)
+    state["unstable"].extend({"round": index, **u} for u in rnd.unstable)
+    row.update({"md_steps": rnd.md_steps, "stops": rnd.stops, "unstable": len(rnd.unstable),
+                "max_sigma": rnd.max_sigma, "mean_sigma": rnd.mean_sigma,
+                "stop_fraction": rnd.stops / max(rnd.md_steps, 1)})
+    _log.info("active: update %d (%d frames, %d calls): threshold %.4g eV/Å, %d replicas "
+              "stopped %d times in %d MD steps, sigma max %.4g mean %.4g eV/Å", index,
+              len(labelled), n_calls, row["threshold"], len(rnd.replicas), rnd.stops,
+              rnd.md_steps, rnd.max_sigma, rnd.mean_sigma)
+    if target is not None and step.monitor.calibrated and rnd.max_sigma <= target:
+        return (f"target met: the largest calibrated force sigma of round {index}, "
+                f"{rnd.max_sigma:.4g} eV/Å, is at most {target:g} eV/Å")
+    if rnd.stops == 0 and rnd.completed:
+        return (f"converged: no replica's force sigma exceeded the threshold "
+                f"{row['threshold']:.4g} eV/Å in {rnd.md_steps} MD steps of round {index}")
+    candidates = [r.candidate for r in rnd.replicas if r.candidate is not None]
+    limit = budget - n_calls if loop.batch is None else min(loop.batch, budget - n_calls)
+    chosen = select(step.monitor.model, step.monitor.descriptor, candidates, labelled, limit,
+                    loop.min_novelty)
+    row.update({"candidates": len(candidates), "duplicates": len(chosen.duplicates),
+                "novelty": list(chosen.novelty)})
+    if not chosen.chosen:
+        return (f"no new structures: round {index} stopped {rnd.stops} MD runs on "
+                f"uncertainty but none gave a structure to label ({len(rnd.unstable)} unsafe "
+                f"or failed attempts, {len(chosen.duplicates)} near-duplicates of labelled "
+                "ones)")
+    write_batch(workdir, index, [candidates[i] for i in chosen.chosen])
+    row.update({"first_call": n_calls, "batch": len(chosen.chosen)})
+    return None
+
+
+def _result(config, step: Update, labelled: list, records: list, state: dict,
+            workdir: str) -> ActiveRun:
+    from jaxpot.io.model_file import save
+    model = final_model(config, step, labelled)
+    save(model, os.path.join(workdir, "model.jaxpot"))
+    return ActiveRun(model, labelled, [dict(r) for r in state["history"]], _failures(records),
+                     [dict(u) for u in state["unstable"]], state["finished"], len(records),
+                     workdir)

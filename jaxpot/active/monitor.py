@@ -1,0 +1,195 @@
+"""One update of the loop: the model fitted on the labelled frames, the uncertainty that
+watches its MD and the threshold that stops it.
+
+Why a distance reference watches MD.  ``md.run(..., stop_when_uncertain=)`` needs sigma as a
+JAX function of positions and cell; a GAP's posterior is not one yet
+(:mod:`jaxpot.uncertainty.bias`), so every family is watched through a distance reference on
+its training frames (:mod:`jaxpot.uncertainty.distance`: per-atom Mahalanobis distances d_i
+of SOAP environments, in the model's own SOAP settings for a GAP).  The watched model carries
+the reference unscaled (its spec, and so MD's compiled chunk, is the same every round); the
+calibration factors c_E (eV) and c_F (eV/Å) per unit distance are kept beside it.  The
+structure's calibrated rms force sigma is then exactly
+
+    sigma_F = c_F sqrt(sum_i d_i^2 / N) = c_F sigma_raw / sqrt(N)         (eV/Å),
+
+with sigma_raw the total-energy sigma md.run monitors, so a threshold tau on sigma_F is
+``stop_when_uncertain = tau sqrt(N) / c_F``.
+
+Calibration.  With at least :data:`MIN_CARVE_FRAMES` labelled frames, a seeded carve of
+max(5, n/5) frames is held out of a second fit (an ensemble's own fit already holds it out)
+and :func:`jaxpot.uncertainty.calibrate` fits c_E, c_F on the carve's errors (out of sample).
+With fewer, a GAP's posterior is used unscaled: c = median posterior sigma / median d over the
+labelled atoms (local energies for c_E, forces for c_F); other families stay uncalibrated
+(c = 1, thresholds in distance units; a ``target`` is then never met).
+
+Threshold (unless fixed).  tau = ``threshold_factor`` (default 2) x the median sigma_F of the
+calibration frames (the carve, out of sample; else the labelled frames), recomputed at every
+update: it follows the model as FLARE's noise multiple follows its fitted noise and VASP's
+ML_CTIFOR its Bayesian-error history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxpot.active.models import (
+    Fitted,
+    ModelConfig,
+    fit_model,
+    needs_validation,
+    reference_settings,
+)
+from jaxpot.model import EnergyModel
+
+#: labelled frames needed for a calibration carve (5 to validate, 5 to fit)
+MIN_CARVE_FRAMES = 10
+#: calibration frames held out: max(5, n // CARVE_DIVISOR)
+CARVE_DIVISOR = 5
+
+
+class Monitor(NamedTuple):
+    """The watched model (carries the unscaled distance reference), its descriptor settings,
+    the factors c_E (eV) and c_F (eV/Å) per unit distance, the median calibrated rms force
+    sigma of the calibration frames (eV/Å), where the factors came from, and whether they
+    are calibrated."""
+
+    model: EnergyModel
+    descriptor: dict
+    energy_factor: float
+    force_factor: float
+    base: float
+    source: str
+    calibrated: bool
+
+
+class Update(NamedTuple):
+    """The fit on the labelled frames, the calibration fit (None without a carve), the carve
+    (frame indices) and the :class:`Monitor`."""
+
+    fitted: Fitted
+    check: Fitted | None
+    carve: tuple[int, ...]
+    monitor: Monitor
+
+
+def carve(n: int, seed: int) -> tuple[int, ...]:
+    """Calibration frames of ``n`` labelled ones (seeded by ``seed`` and ``n``); empty below
+    :data:`MIN_CARVE_FRAMES`."""
+    if n < MIN_CARVE_FRAMES:
+        return ()
+    rng = np.random.default_rng([int(seed), int(n), 7])
+    size = max(5, n // CARVE_DIVISOR)
+    return tuple(sorted(int(i) for i in rng.choice(n, size, replace=False)))
+
+
+def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None = None
+           ) -> Update:
+    """Fit on ``frames`` and calibrate the watching uncertainty (module docstring)."""
+    held = carve(len(frames), seed)
+    if needs_validation(config):
+        if not held:
+            raise ValueError(f"active.learn: an ensemble needs at least {MIN_CARVE_FRAMES} "
+                             f"labelled frames (5 validate it), got {len(frames)}")
+        fitted = fit_model(config, frames, seed, validation=held, scratch=scratch)
+        check = fitted
+    else:
+        fitted = fit_model(config, frames, seed, scratch=scratch)
+        check = fit_model(config, frames, seed, validation=held, scratch=scratch) if held \
+            else None
+    training = [a for i, a in enumerate(frames) if i not in set(fitted.held_out)]
+    descriptor = reference_settings(config, fitted.model)
+    watched, settings = _watched(fitted.model, training, descriptor)
+    if check is not None:
+        factors, base, source = _carve_factors(check, frames, held, descriptor)
+        calibrated = True
+    elif fitted.posterior is not None:
+        factors, base = _posterior_factors(fitted, watched, frames)
+        source, calibrated = "GAP posterior, unscaled (no carve below 10 frames)", True
+    else:
+        from jaxpot.uncertainty.predict import raw_std
+        _, _, _, _, f_std, _ = raw_std(watched, frames)
+        factors, base = (1.0, 1.0), float(np.median([_rms(f) for f in f_std]))
+        source, calibrated = "uncalibrated (distance units)", False
+    return Update(fitted, check, held, Monitor(watched, settings, float(factors[0]),
+                                               float(factors[1]), float(base), source,
+                                               calibrated))
+
+
+def _watched(model: EnergyModel, training: Sequence, descriptor: dict):
+    """``model`` carrying an unscaled distance reference on ``training`` and its settings."""
+    from jaxpot.uncertainty.carrier import carry
+    from jaxpot.uncertainty.distance import fit_reference
+    arrays, settings = fit_reference(model, training, **descriptor)
+    return carry(model, "distance", arrays, settings=settings), settings
+
+
+def _carve_factors(check: Fitted, frames: Sequence, held: Sequence[int], descriptor: dict):
+    """((c_E, c_F), median calibrated sigma_F of the carve, source) by uq.calibrate of the
+    calibration fit's distance reference on the carve."""
+    from jaxpot.uncertainty import calibrate, predict, unwrap
+    train = [a for i, a in enumerate(frames) if i not in set(held)]
+    validation = [frames[i] for i in held]
+    watched, _ = _watched(check.model, train, descriptor)
+    calibrated = calibrate(watched, validation)
+    scale = unwrap(calibrated)[1].scale
+    f_std = predict(calibrated, validation).forces_std
+    return scale, float(np.median([_rms(f) for f in f_std])), \
+        f"validation carve ({len(validation)} frames)"
+
+
+def _posterior_factors(fitted: Fitted, watched: EnergyModel, frames: Sequence):
+    """((c_E, c_F), median sigma_F of the labelled frames) matching the distance scores to a
+    GAP's unscaled posterior on the labelled atoms."""
+    from jaxpot.gap import predictive_std
+    from jaxpot.uncertainty.predict import raw_std
+    post = predictive_std(fitted.model, fitted.posterior, frames)
+    _, _, _, _, d, _ = raw_std(watched, frames)
+    d_all = np.concatenate(d)
+    scale = max(float(np.median(d_all)), 1e-12)
+    f_post = np.concatenate([np.sqrt(np.mean(f ** 2, axis=1)) for f in post.forces])
+    c_f = max(float(np.median(f_post)) / scale, 1e-12)
+    c_e = max(float(np.median(np.concatenate(post.local_energies))) / scale, 1e-12) \
+        if post.local_energies is not None else c_f
+    return (c_e, c_f), c_f * float(np.median([_rms(x) for x in d]))
+
+
+def _rms(x) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(x, float)))))
+
+
+def force_sigma(monitor: Monitor, raw_sigma, n_atoms: int) -> np.ndarray:
+    """Calibrated rms force sigma (eV/Å) of rows whose monitored sigma is ``raw_sigma``."""
+    return monitor.force_factor * np.asarray(raw_sigma, float) / np.sqrt(n_atoms)
+
+
+def stop_sigma(monitor: Monitor, threshold: float, n_atoms: int) -> float:
+    """``md.run``'s stop_when_uncertain (raw sigma) for a force threshold (eV/Å)."""
+    return float(threshold) * np.sqrt(n_atoms) / monitor.force_factor
+
+
+def final_model(config: ModelConfig, step: Update, frames: Sequence) -> EnergyModel:
+    """The model handed back: a GAP carrying its posterior (calibrated on the carve's fit,
+    else unscaled), an ensemble (calibrated by its training), any other family carrying the
+    calibrated distance reference."""
+    from jaxpot.uncertainty.carrier import carry, unwrap
+    fitted = step.fitted
+    if fitted.posterior is not None:
+        arrays = {"kmm_factor": np.asarray(fitted.posterior[0]),
+                  "posterior_factor": np.asarray(fitted.posterior[1])}
+        if step.check is None:
+            return carry(fitted.model, "gap_posterior", arrays)
+        from jaxpot.uncertainty import calibrate
+        validation = [frames[i] for i in step.carve]
+        info = unwrap(calibrate(step.check.model, validation,
+                                posterior=step.check.posterior))[1]
+        return carry(fitted.model, "gap_posterior", arrays, scale=info.scale,
+                     threshold=info.threshold, calibrated=True)
+    if config.family == "ensemble":
+        return fitted.model
+    child, info = unwrap(step.monitor.model)
+    return carry(child, "distance", info.arrays, settings=info.settings,
+                 scale=(step.monitor.energy_factor, step.monitor.force_factor),
+                 calibrated=step.monitor.calibrated)

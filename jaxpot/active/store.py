@@ -1,0 +1,172 @@
+"""The run's folder: every oracle call and the run state on disk, written atomically.
+
+    workdir/state.json              identity, history rows, unstable replicas, the pending
+                                    batch, finished reason, wall time (JSON)
+    workdir/calls/call_000012.npz   call 12: the structure and the oracle's energy, forces,
+                                    stress (float64, exact), or its error text
+    workdir/rounds/round_003.npz    the structures chosen in round 3, before any is labelled
+    workdir/labelled.extxyz         the initial frames and every labelled call, in order (for
+                                    people and other tools; rewritten after each call)
+
+The call files are the record of what the oracle answered: a resumed run reads them and calls
+the oracle only for the pending batch's structures that have none.  Plain ``.npz`` (no
+pickle) and JSON; each written to a temporary file and renamed
+(:func:`jaxpot.io.atomic_file.atomic_write`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import ase
+import numpy as np
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from jaxpot.io.atomic_file import atomic_write
+
+FORMAT = "jaxpot-active-run"
+VERSION = 1
+
+
+class ActiveRunError(RuntimeError):
+    """A workdir that belongs to another run, or a damaged one."""
+
+
+class CallRecord(NamedTuple):
+    """One oracle call: its index, round, position in the round's batch, the structure
+    (labelled when the call succeeded) and the error text (None on success)."""
+
+    index: int
+    round: int
+    candidate: int
+    atoms: ase.Atoms
+    error: str | None
+
+
+def _arrays(atoms: ase.Atoms) -> dict:
+    return {"numbers": np.asarray(atoms.numbers, np.int64),
+            "positions": np.asarray(atoms.positions, float),
+            "cell": np.asarray(atoms.cell.array, float), "pbc": np.asarray(atoms.pbc, bool)}
+
+
+def _atoms(data, prefix: str = "") -> ase.Atoms:
+    return ase.Atoms(numbers=data[prefix + "numbers"], positions=data[prefix + "positions"],
+                     cell=data[prefix + "cell"], pbc=data[prefix + "pbc"])
+
+
+def call_path(workdir: str, index: int) -> str:
+    return os.path.join(workdir, "calls", f"call_{index:06d}.npz")
+
+
+def write_call(workdir: str, record: CallRecord) -> None:
+    """Write one call's record atomically."""
+    arrays = {**_arrays(record.atoms), "round": np.int64(record.round),
+              "candidate": np.int64(record.candidate), "error": np.array(record.error or "")}
+    if record.error is None:
+        calc = record.atoms.calc
+        arrays["energy"] = np.float64(calc.results["energy"])
+        arrays["forces"] = np.asarray(calc.results["forces"], float)
+        if "stress" in calc.results:
+            arrays["stress"] = np.asarray(calc.results["stress"], float)
+    os.makedirs(os.path.dirname(call_path(workdir, record.index)), exist_ok=True)
+    with atomic_write(call_path(workdir, record.index)) as f:
+        np.savez(f, **arrays)
+
+
+def read_call(workdir: str, index: int) -> CallRecord | None:
+    """Call ``index``'s record, or None when the call has not been made."""
+    path = call_path(workdir, index)
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            atoms = _atoms(data)
+            error = str(data["error"]) or None
+            if error is None:
+                results = {"energy": float(data["energy"]), "forces": data["forces"].copy()}
+                if "stress" in data.files:
+                    results["stress"] = data["stress"].copy()
+                atoms.calc = SinglePointCalculator(atoms, **results)
+            return CallRecord(index, int(data["round"]), int(data["candidate"]), atoms, error)
+    except (OSError, ValueError, KeyError) as err:
+        raise ActiveRunError(f"{path}: a damaged oracle record ({err}); remove it to call the "
+                             "oracle again for that structure") from None
+
+
+def round_path(workdir: str, round_index: int) -> str:
+    return os.path.join(workdir, "rounds", f"round_{round_index:03d}.npz")
+
+
+def write_batch(workdir: str, round_index: int, batch: Sequence[ase.Atoms]) -> None:
+    """The structures chosen in a round, before the oracle sees any."""
+    arrays = {"count": np.int64(len(batch))}
+    for i, atoms in enumerate(batch):
+        arrays.update({f"{i}_{k}": v for k, v in _arrays(atoms).items()})
+    os.makedirs(os.path.dirname(round_path(workdir, round_index)), exist_ok=True)
+    with atomic_write(round_path(workdir, round_index)) as f:
+        np.savez(f, **arrays)
+
+
+def read_batch(workdir: str, round_index: int) -> list[ase.Atoms]:
+    """The structures :func:`write_batch` wrote for a round."""
+    path = round_path(workdir, round_index)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [_atoms(data, f"{i}_") for i in range(int(data["count"]))]
+    except (OSError, ValueError, KeyError) as err:
+        raise ActiveRunError(f"{path}: the pending batch cannot be read ({err})") from None
+
+
+def load_state(workdir: str) -> dict | None:
+    """The saved run state, or None for a fresh workdir."""
+    path = os.path.join(workdir, "state.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ActiveRunError(f"{path}: not a readable run state ({err})") from None
+    if state.get("format") != FORMAT:
+        raise ActiveRunError(f"{path} is not an active-learning run state")
+    return state
+
+
+def save_state(workdir: str, state: dict) -> None:
+    """Write the run state atomically (JSON; floats round-trip exactly)."""
+    with atomic_write(os.path.join(workdir, "state.json"), "w") as f:
+        json.dump(state, f, indent=1, allow_nan=True)
+
+
+def write_labelled(workdir: str, frames: Sequence[ase.Atoms]) -> None:
+    """Every labelled frame in one extxyz file (atomically replaced)."""
+    import ase.io
+    with atomic_write(os.path.join(workdir, "labelled.extxyz"), "w") as f:
+        ase.io.write(f, list(frames), format="extxyz")
+
+
+def frames_digest(frames: Sequence[ase.Atoms]) -> str:
+    """SHA-256 of the frames' species, positions, cells, pbc and energy/force labels."""
+    from jaxpot.training.labels import read_labels_checked
+    h = hashlib.sha256()
+    labels = read_labels_checked(frames, source="active.learn frames")
+    for atoms, lab in zip(frames, labels):
+        for value in (*_arrays(atoms).values(), lab.energy, lab.forces, lab.stress):
+            a = np.asarray(np.nan if value is None else value)
+            h.update(str(a.shape).encode() + np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def check_identity(state: dict, identity: dict, workdir: str) -> None:
+    """Refuse a workdir written by another run, naming what differs."""
+    saved = state.get("identity", {})
+    differ = [key for key in sorted(set(saved) | set(identity))
+              if saved.get(key) != identity.get(key)]
+    if differ:
+        raise ActiveRunError(
+            f"{workdir} holds another active-learning run: its {', '.join(differ)} differ from "
+            "this call's; use another workdir, or the same frames and settings to resume")
