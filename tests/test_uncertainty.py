@@ -106,8 +106,15 @@ def test_ensemble_spread_equals_the_ensembles_calibrated_spread(sw_sets):
     for got, f in zip(u.forces_std, ref.forces_std):
         np.testing.assert_allclose(got, np.sqrt(np.mean(f ** 2, axis=1)), rtol=1e-14)
     cal = uq.calibrate(model, val)
-    want = calibrate_ensemble(model, val).params["calibration"]
-    np.testing.assert_array_equal(uq.unwrap(cal)[0].params["calibration"], want)
+    own = calibrate_ensemble(model, val)
+    np.testing.assert_array_equal(uq.unwrap(cal)[0].params["calibration"],
+                                  own.params["calibration"])
+    # then one factor per quantity on what predict reports (the per-atom RMS force sigma)
+    scale = uq.unwrap(cal)[1].scale
+    again = uq.predict(cal, val)
+    for got, f in zip(again.forces_std, ensemble_predict(own, val).forces_std):
+        np.testing.assert_allclose(got, scale[1] * np.sqrt(np.mean(f ** 2, axis=1)),
+                                   rtol=1e-12)
 
 
 def test_distance_reference_calibrates_flags_outsiders_and_survives_save_load(

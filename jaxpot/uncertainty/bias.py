@@ -56,8 +56,8 @@ def energy_std_function(model: EnergyModel):
                          "first (or use an ensemble)")
     child, carried = unwrap(model)
     if carried.method == "ensemble":
-        inner = energy_std_function(child)
-        return lambda params, *rest: inner(params["model"], *rest)
+        inner, factor = energy_std_function(child), carried.scale[0]
+        return lambda params, *rest: factor * inner(params["model"], *rest)
     if carried.method != "distance":
         raise ValueError(f"a bias needs sigma as a JAX function: method {carried.method!r} has "
                          "none yet; carry a distance reference (uq.calibrate(gap, validation, "

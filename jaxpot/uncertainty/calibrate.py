@@ -8,8 +8,9 @@
 The raw standard deviations (:func:`jaxpot.uncertainty.predict.raw_std`) are scaled by one
 factor for energies and one for forces, each the factor with the smallest miscalibration area
 on the validation errors (:func:`jaxpot.nn.uncertainty_metrics.fit_sigma_scale`: robust to a
-few errors over tiny sigmas, unlike the Gaussian likelihood's closed form); an ensemble's
-factors go into its own calibration (:func:`jaxpot.nn.ensemble.calibrate`).  The domain
+few errors over tiny sigmas, unlike the Gaussian likelihood's closed form); an ensemble is
+first calibrated with its own factors (:func:`jaxpot.nn.ensemble.calibrate`), then these are
+fitted on the per-atom sigma ``predict`` reports.  The domain
 threshold is the ``inside_fraction`` quantile of the validation structures' domain scores
 (:func:`jaxpot.uncertainty.domain.domain`), so that fraction of structures like the
 validation set's are inside.  The returned model's energy is the original's.
@@ -115,8 +116,9 @@ def calibrate(model: EnergyModel, frames: Sequence, *, training: Sequence | None
         p = jaxpot_predict(child, frames, progress=False)
         means = (p.energy, p.forces, p.stress)
     e_err, e_sig, f_err, f_sig = _errors(frames, means[0], means[1], e_std, f_std)
-    scale = (1.0, 1.0) if method == "ensemble" else (
-        _factor(e_err, e_sig, "energy"), _factor(f_err, f_sig, "force"))
+    # the factors are fitted on what uq.predict reports (an ensemble's per-atom force sigma is
+    # the RMS of its calibrated components', a quantity its own factors were not fitted on)
+    scale = (_factor(e_err, e_sig, "energy"), _factor(f_err, f_sig, "force"))
     scored = carry(child, method, arrays, scale=scale, settings=settings)
     scores = structure_scores(scored, frames)
     threshold = float(np.quantile(scores, inside_fraction, method="higher"))
