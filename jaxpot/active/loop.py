@@ -104,6 +104,16 @@ def _labelled(initial: list, records: Sequence[CallRecord]) -> list:
     return list(initial) + [r.atoms for r in records if r.error is None]
 
 
+def _groups(initial: list, records: Sequence[CallRecord]) -> tuple[int, ...]:
+    """Sizes of the labelled frames' blocks in labelling order: the initial frames, then each
+    round's successful calls (rounds with none left out)."""
+    counts: dict[int, int] = {}
+    for r in records:
+        if r.error is None:
+            counts[r.round] = counts.get(r.round, 0) + 1
+    return (len(initial), *(counts[k] for k in sorted(counts)))
+
+
 def _failures(records: Sequence[CallRecord]) -> list[dict]:
     return [{"call": r.index, "round": r.round, "candidate": r.candidate, "error": r.error}
             for r in records if r.error is not None]
@@ -169,6 +179,7 @@ def _row(index: int, step: Update, loop: LoopSettings, n_calls: int, n_frames: i
             "wall_time_s": clock(), "threshold": float(threshold), "threshold_rule": rule,
             "calibration": m.source, "energy_factor": m.energy_factor,
             "force_factor": m.force_factor, "calibration_sigma": m.base,
+            "fit": step.how, "fit_time_s": step.fit_time_s,
             **_errors(step.fitted.model, validation)}
 
 
@@ -246,13 +257,15 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
     if not os.path.exists(os.path.join(workdir, "labelled.extxyz")):
         write_labelled(workdir, initial)
     scratch = os.path.join(workdir, "fits")
+    step = None
     while True:
         if state["pending"] is not None:
             _label_pending(workdir, state, oracle, loop.workers, initial, save)
         records = _records(workdir, state)
         labelled = _labelled(initial, records)
         index = len(state["history"])
-        step = update(config, labelled, seed, scratch)
+        step = update(config, labelled, seed, scratch, groups=_groups(initial, records),
+                      previous=step)
         if state["finished"] is not None:
             if not (state["finished"].startswith("budget") and len(records) < budget):
                 return _result(config, step, labelled, records, state, workdir)

@@ -26,12 +26,22 @@ Threshold (unless fixed).  tau = ``threshold_factor`` (default 2) x the median s
 calibration frames (the carve, out of sample; else the labelled frames), recomputed at every
 update: it follows the model as FLARE's noise multiple follows its fitted noise and VASP's
 ML_CTIFOR its Bayesian-error history.
+
+Incremental GAP updates.  A GAP is fitted from scratch once, on the initial frames; each later
+update absorbs the frames labelled since (one ``groups`` block per round) with
+:func:`jaxpot.gap.update`, adding up to :data:`ADD_SPARSE_PER_FRAME` x (new frames) SOAP sparse
+points per species, the new environments the current sparse set represents worst (e0 and the
+distance_2b grid stay the first fit's).  The state of one update continues the next
+(``previous=``); without it (a resumed run) the same updates are replayed in order from the
+first fit, so a resumed run ends bit-identical to an uninterrupted one.  The calibration fit
+(the carve, which changes with every update) is still fitted from scratch.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -39,6 +49,7 @@ from jaxpot.active.models import (
     Fitted,
     ModelConfig,
     fit_model,
+    gap_settings,
     needs_validation,
     reference_settings,
 )
@@ -48,6 +59,8 @@ from jaxpot.model import EnergyModel
 MIN_CARVE_FRAMES = 10
 #: calibration frames held out: max(5, n // CARVE_DIVISOR)
 CARVE_DIVISOR = 5
+#: SOAP sparse points an incremental GAP update may add per species, per new frame
+ADD_SPARSE_PER_FRAME = 1
 
 
 class Monitor(NamedTuple):
@@ -67,12 +80,18 @@ class Monitor(NamedTuple):
 
 class Update(NamedTuple):
     """The fit on the labelled frames, the calibration fit (None without a carve), the carve
-    (frame indices) and the :class:`Monitor`."""
+    (frame indices), the :class:`Monitor`; for a GAP the incremental-update state
+    (:class:`jaxpot.gap.update.UpdateState`, None otherwise), the frame blocks it absorbed,
+    how the fit was made ("fresh", "incremental", "replayed") and its wall time (s)."""
 
     fitted: Fitted
     check: Fitted | None
     carve: tuple[int, ...]
     monitor: Monitor
+    state: Any = None
+    groups: tuple[int, ...] = ()
+    how: str = "fresh"
+    fit_time_s: float = 0.0
 
 
 def carve(n: int, seed: int) -> tuple[int, ...]:
@@ -85,20 +104,55 @@ def carve(n: int, seed: int) -> tuple[int, ...]:
     return tuple(sorted(int(i) for i in rng.choice(n, size, replace=False)))
 
 
-def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None = None
-           ) -> Update:
-    """Fit on ``frames`` and calibrate the watching uncertainty (module docstring)."""
+def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None = None, *,
+           groups: Sequence[int] | None = None, previous: Update | None = None) -> Update:
+    """Fit on ``frames`` and calibrate the watching uncertainty (module docstring).
+
+    ``groups``: sizes of the consecutive blocks of ``frames`` in the order they were labelled
+    (the initial frames, then each round's); a GAP is then fitted on the first block and
+    updated incrementally with each next one, continuing ``previous`` (the last call's
+    result) where it holds a prefix of the blocks.  None: one block (a fresh fit)."""
     held = carve(len(frames), seed)
+    if config.family == "gap" and groups is not None and len(groups) > 1:
+        t0 = time.perf_counter()
+        fitted, state, how = _incremental(config, frames, seed, tuple(groups), previous)
+        fit_time = time.perf_counter() - t0
+        check = fit_model(config, frames, seed, validation=held) if held else None
+        return _finish(config, frames, fitted, check, held, state, tuple(groups), how,
+                       fit_time)
+    t0 = time.perf_counter()
+    state = None
     if needs_validation(config):
         if not held:
             raise ValueError(f"active.learn: an ensemble needs at least {MIN_CARVE_FRAMES} "
                              f"labelled frames (5 validate it), got {len(frames)}")
         fitted = fit_model(config, frames, seed, validation=held, scratch=scratch)
+        fit_time = time.perf_counter() - t0
         check = fitted
     else:
-        fitted = fit_model(config, frames, seed, scratch=scratch)
+        if config.family == "gap":
+            fitted, state = _fresh_gap(config, frames, seed)
+        else:
+            fitted = fit_model(config, frames, seed, scratch=scratch)
+        fit_time = time.perf_counter() - t0
         check = fit_model(config, frames, seed, validation=held, scratch=scratch) if held \
             else None
+    return _finish(config, frames, fitted, check, held, state, (len(frames),), "fresh",
+                   fit_time)
+
+
+def _fresh_gap(config: ModelConfig, frames: Sequence, seed: int):
+    """(Fitted, UpdateState) of gap.fit on ``frames`` (what fit_model fits)."""
+    from jaxpot.gap import fit, update_state
+    frames = list(frames)
+    result = fit(frames, gap_settings(config.settings, seed), progress=False,
+                 source="active learning frames")
+    return Fitted(result.model, result.posterior), update_state(result, frames)
+
+
+def _finish(config: ModelConfig, frames: Sequence, fitted: Fitted, check: Fitted | None,
+            held: tuple[int, ...], state, groups: tuple[int, ...], how: str,
+            fit_time: float) -> Update:
     training = [a for i, a in enumerate(frames) if i not in set(fitted.held_out)]
     descriptor = reference_settings(config, fitted.model)
     watched, settings = _watched(fitted.model, training, descriptor)
@@ -115,7 +169,39 @@ def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None
         source, calibrated = "uncalibrated (distance units)", False
     return Update(fitted, check, held, Monitor(watched, settings, float(factors[0]),
                                                float(factors[1]), float(base), source,
-                                               calibrated))
+                                               calibrated), state, groups, how, fit_time)
+
+
+def _incremental(config: ModelConfig, frames: Sequence, seed: int, groups: tuple[int, ...],
+                 previous: Update | None):
+    """(Fitted, state, how): the GAP of the first block updated with each next block, from
+    ``previous``'s state where it holds a prefix of the blocks, else replayed from the first
+    fit (the same operations in the same order: bit-identical)."""
+    from jaxpot.gap import update
+    from jaxpot.training.checkpoint import fingerprint
+    if sum(groups) != len(frames) or any(g < 1 for g in groups):
+        raise ValueError(f"update: groups {list(groups)} do not split {len(frames)} frames "
+                         "into non-empty blocks")
+    ends = np.cumsum(groups).tolist()
+    state, done, how = None, 0, "replayed"
+    if previous is not None and previous.state is not None and previous.groups and \
+            tuple(previous.groups) == groups[:len(previous.groups)] and \
+            previous.state.settings == gap_settings(config.settings, seed) and \
+            previous.state.data == fingerprint(None, list(frames[:ends[len(previous.groups)
+                                                                       - 1]])):
+        if len(previous.groups) == len(groups):  # nothing new (every call of a round failed)
+            return previous.fitted, previous.state, previous.how
+        state, done, how = previous.state, len(previous.groups), "incremental"
+    if state is None:
+        fitted, state = _fresh_gap(config, frames[:ends[0]], seed)
+        done = 1
+    for k in range(done, len(groups)):
+        block = list(frames[ends[k - 1]:ends[k]])
+        new = update(state, block, add_sparse=ADD_SPARSE_PER_FRAME * len(block),
+                     source="active learning frames")
+        state = new.state
+        fitted = Fitted(new.model, new.posterior)
+    return fitted, state, how
 
 
 def _watched(model: EnergyModel, training: Sequence, descriptor: dict):
