@@ -731,8 +731,62 @@ def uncertainty() -> str:
                   UNCERTAINTY, rows)
 
 
+ACTIVE = ["oracle calls", "active: force RMSE mean [min, max] (eV/Å)",
+          "random: force RMSE mean [min, max] (eV/Å)"]
+
+
+def _spread(row: dict | None) -> str:
+    return "—" if row is None else (f"{row['mean']:.4f} [{row['min']:.4f}, {row['max']:.4f}] "
+                                    f"({row['seeds']} seeds)")
+
+
+def active_learning() -> str:
+    name = "active_learning.json"
+    d = load(name)
+    s, act, rnd = d["settings"], d["curves"]["active"], d["curves"]["random"]
+    rows = []
+    for calls in sorted({r["calls"] for r in act} | {r["calls"] for r in rnd}):
+        rows.append({ACTIVE[0]: calls,
+                     ACTIVE[1]: _spread(next((r for r in act if r["calls"] == calls), None)),
+                     ACTIVE[2]: _spread(next((r for r in rnd if r["calls"] == calls), None))})
+    need = d["calls_to_stated_error"]
+    ratio_text = "—" if d["ratio"] is None else f"{d['ratio']:.2f}"
+    final = act[-1]
+    random_final = next((r["calls"] for r in rnd if r["mean"] <= final["mean"]), None)
+    run = run_cells(d, "active_learning.py", name)
+    seconds = d["seconds"]
+    return render("Active learning: EMT oracle on fcc Cu, active vs random selection (CPU)",
+                  f"`jaxpot.active.learn` (GAP family, {s['model']['soap']['n_max']}/"
+                  f"{s['model']['soap']['l_max']} SOAP, {s['model']['soap']['n_sparse']} sparse "
+                  f"points + distance_2b) with ASE's EMT as the oracle on {s['system']}, "
+                  f"{s['initial_frames']} rattled initial frames, exploring with Langevin MD at "
+                  f"{', '.join(f'{t:g}' for t in s['temperatures_K'])} K "
+                  f"({s['explore']['replicas']} replicas of up to {s['explore']['steps']} "
+                  f"steps a round), budget {s['budget']} calls; against the same initial "
+                  f"frames plus N frames drawn at random from EMT's own Langevin MD at the same "
+                  f"temperatures ({s['random_pool']}), fitted with the same GAP settings. "
+                  f"Force RMSE on {s['held_out']} (seeds distinct from training); seeds "
+                  f"{s['seeds']}; a seed's active curve between updates holds its last value. "
+                  f"Stated error {d['stated_error']:.4f} eV/Å ({d['stated_error_rule']}): "
+                  f"active needs {need['active'] or 'more than ' + str(s['budget'])} calls, random "
+                  f"{need['random']}; ratio "
+                  f"{ratio_text} (target <= 1/3: {'met' if d['ratio_met'] else 'missed'}); "
+                  f"active's "
+                  f"final error {final['mean']:.4f} eV/Å at {final['calls']} calls, random "
+                  f"selection's first grid point at or below it: {random_final} calls. "
+                  f"MD steps after the first round without an oracle call: "
+                  f"{num(d['no_call_fraction'])} (target >= 0.99: "
+                  f"{'met' if d['no_call_met'] else 'missed'}); every run within its budget: "
+                  f"{'yes' if d['within_budget'] else 'no'}. Run time {num(seconds)} s (the "
+                  f"active runs' own wall times, all sessions: "
+                  f"{', '.join(num(a['seconds']) for a in d['active'])} s) on "
+                  f"{run['machine']}, {run['date']}, {run['command']}, raw JSON {name}.",
+                  ACTIVE, rows)
+
+
 AREAS = [classic, neighbors, md, startup, phonons, soap, ewald, gap_accuracy, gap_speed,
-         linear_accuracy, linear_speed, network_accuracy, network_speed, uncertainty, gpu]
+         linear_accuracy, linear_speed, network_accuracy, network_speed, uncertainty,
+         active_learning, gpu]
 
 
 def generated() -> str:
