@@ -105,10 +105,8 @@ def register_uncertainty(kind: str, builder: Callable[[EnergyModel], Callable]) 
 
 def uncertainty_function(model: EnergyModel) -> Callable | None:
     """``sigma(params, positions, cell, species, neighbors)`` (eV) of ``model`` (an ensemble, a
-    model carrying a calibrated uncertainty, a biased one), or None where it has none.  The
-    builders live in :mod:`jaxpot.uncertainty`, imported here on first need."""
-    if model.kind not in _UNCERTAINTY:
-        import importlib
-        importlib.import_module("jaxpot.uncertainty")
+    model carrying a calibrated uncertainty, a biased one), or None where it has none.  Each
+    kind registers its builder where it is defined (a model of a kind exists only once its
+    module is imported)."""
     builder = _UNCERTAINTY.get(model.kind)
     return None if builder is None else builder(model)

@@ -14,6 +14,7 @@ ensembles (or single models) trained apart into one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from jaxpot.batch import (
     plan_buckets,
 )
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
+from jaxpot.model_registry import register_uncertainty
 from jaxpot.nn.uncertainty_metrics import fit_sigma_scale
 from jaxpot.pytree import stack_trees
 from jaxpot.space import VOIGT_PAIRS
@@ -288,3 +290,25 @@ def example() -> EnergyModel:
 
 
 register_model_kind("ensemble", _from_config, example=example)
+
+
+def energy_std_function(model: EnergyModel):
+    """``sigma(params, positions, cell, species, neighbors)``: the calibrated standard
+    deviation (eV) of the members' total energies, a JAX function (biased MD, MD stopped
+    where the model is unsure)."""
+    member = members_of(model)[0]
+
+    def std(params, positions, cell, species, neighbors):
+        e = jax.vmap(member.energy_fn, in_axes=(0, None, None, None, None))(
+            params["members"], positions, cell, species, neighbors)
+        return params["calibration"][0] * jnp.sqrt(jnp.var(e) + 1e-30)
+    return std
+
+
+@functools.lru_cache(maxsize=32)
+def _std_of_spec(spec: str):
+    """One sigma function per ensemble spec (equal models share compiled MD)."""
+    return energy_std_function(model_from_spec(json.loads(spec)))
+
+
+register_uncertainty("ensemble", lambda model: _std_of_spec(model.spec))

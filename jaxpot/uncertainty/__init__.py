@@ -13,12 +13,13 @@ model, the distance of its atoms' environments to the training set's (:mod:`.pre
 (:mod:`.carrier`), so save/load keep them.
 """
 
-from jaxpot.uncertainty.bias import biased, energy_std_function
+from jaxpot.uncertainty.bias import biased
 from jaxpot.uncertainty.calibrate import calibrate
 from jaxpot.uncertainty.carrier import carry, is_uncertain, unwrap
 from jaxpot.uncertainty.domain import Domain, domain
 from jaxpot.uncertainty.metrics import UncertaintyMetrics, calibration_figure, metrics
 from jaxpot.uncertainty.predict import UncertainPrediction, predict
+from jaxpot.uncertainty.sigma import energy_std_function
 
 __all__ = ["Domain", "UncertainPrediction", "UncertaintyMetrics", "biased", "calibrate",
            "calibration_figure", "carry", "domain", "energy_std_function", "is_uncertain",

@@ -21,55 +21,19 @@ biased through a distance reference (:func:`jaxpot.uncertainty.calibrate` with
 
 from __future__ import annotations
 
-import functools
 import json
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
 from jaxpot.model_registry import register_uncertainty
-from jaxpot.uncertainty.carrier import carry, is_uncertain, unwrap
+from jaxpot.uncertainty.carrier import carry
+from jaxpot.uncertainty.sigma import energy_std_function, sigma_of_spec
 
 KIND = "biased"
 _MODULE = "jaxpot.uncertainty.bias"
 KINDS = ("udd", "hal")
-
-
-def energy_std_function(model: EnergyModel):
-    """``sigma(params, positions, cell, species, neighbors)`` (eV): the calibrated total-energy
-    standard deviation of an ensemble or a model carrying a distance reference, where
-    ``params`` are ``model``'s."""
-    if model.kind == "ensemble":
-        from jaxpot.nn.ensemble import members_of
-        member = members_of(model)[0]
-
-        def ensemble_std(params, positions, cell, species, neighbors):
-            e = jax.vmap(member.energy_fn, in_axes=(0, None, None, None, None))(
-                params["members"], positions, cell, species, neighbors)
-            return params["calibration"][0] * jnp.sqrt(jnp.var(e) + 1e-30)
-        return ensemble_std
-    if not is_uncertain(model):
-        raise ValueError(f"{model.name} ({model.kind}) carries no uncertainty to bias with: "
-                         "uq.calibrate(model, validation_frames, training=training_frames) "
-                         "first (or use an ensemble)")
-    child, carried = unwrap(model)
-    if carried.method == "ensemble":
-        inner, factor = energy_std_function(child), carried.scale[0]
-        return lambda params, *rest: factor * inner(params["model"], *rest)
-    if carried.method != "distance":
-        raise ValueError(f"a bias needs sigma as a JAX function: method {carried.method!r} has "
-                         "none yet; carry a distance reference (uq.calibrate(gap, validation, "
-                         "training=...) after jaxpot.uncertainty.carrier.carry(gap, "
-                         "'distance', ...)) or use an ensemble")
-    from jaxpot.uncertainty.distance import atom_distances
-    settings, scale = carried.settings, carried.scale[0]
-
-    def distance_std(params, positions, cell, species, neighbors):
-        d = atom_distances(params["uq"], settings, positions, cell, species, neighbors)
-        return scale * jnp.sqrt(jnp.sum(d * d))
-    return distance_std
 
 
 def _from_config(config: dict, child: EnergyModel | None = None) -> EnergyModel:
@@ -130,15 +94,4 @@ def _example() -> EnergyModel:
 register_model_kind(KIND, _from_config, example=_example)
 
 
-@functools.lru_cache(maxsize=64)
-def _sigma_of_spec(spec: str):
-    """One sigma function per model spec (a static argument of compiled MD: equal models
-    share it, and so their compiled chunks)."""
-    model = model_from_spec(json.loads(spec))
-    if model.kind == KIND:  # a biased model: its child's sigma (same params)
-        model = model_from_spec(json.loads(spec)["config"]["child"])
-    return energy_std_function(model)
-
-
-for _kind in ("ensemble", "uncertain", KIND):
-    register_uncertainty(_kind, lambda model: _sigma_of_spec(model.spec))
+register_uncertainty(KIND, lambda model: sigma_of_spec(model.spec))

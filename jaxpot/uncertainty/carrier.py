@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from jaxpot.model import EnergyModel, make_spec, model_from_spec, register_model_kind
+from jaxpot.model_registry import register_uncertainty
 
 KIND = "uncertain"
 _MODULE = "jaxpot.uncertainty.carrier"
@@ -114,4 +115,11 @@ def _example() -> EnergyModel:
                                           "atom_sigma": 0.5, "species": [14]}})
 
 
+def _sigma_builder(model: EnergyModel):
+    """The model's sigma as a JAX function (:func:`jaxpot.uncertainty.sigma.sigma_of_spec`)."""
+    from jaxpot.uncertainty.sigma import sigma_of_spec
+    return sigma_of_spec(model.spec)
+
+
 register_model_kind(KIND, _from_config, example=_example)
+register_uncertainty(KIND, _sigma_builder)
