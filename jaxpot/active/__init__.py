@@ -25,8 +25,7 @@ validation_force_rmse (eV/Å) and validation_energy_mae (eV/atom) when ``validat
 given; after exploring: md_steps, stops, unstable, max_sigma / mean_sigma (eV/Å, over the
 round's MD log rows), stop_fraction (stops per MD step), candidates, duplicates, novelty,
 first_call, batch, labelled, failed; status ("labelling", or why the run ended: budget
-spent, target met,
-converged).
+spent, target met, converged).
 """
 
 from jaxpot.active.loop import ActiveRun, learn
