@@ -124,33 +124,3 @@ def words_with_lines(text: str) -> list[tuple[str, int]]:
     line number (from 1)."""
     return [(word, k) for k, line in enumerate(text.splitlines(), 1)
             for word in line.split("#", 1)[0].split()]
-
-
-def triplet_entries(path, what: str, width: int, fields: str,
-                    reader: str) -> tuple[list[str], list[tuple[list[str], int]]]:
-    """(elements in file order, entries) of a LAMMPS three-body file (``.tersoff``, ``.sw``):
-    entries of ``width`` words, three element symbols then numbers (``fields`` describes
-    them), each with the line it starts on.  Errors name the file, the line and the fix."""
-    from ase.data import atomic_numbers
-    path = os.fspath(path)
-    check_style(path, (what,), reader)
-    text = read_text(path, f"LAMMPS {what}")
-    words = words_with_lines(text)
-    if not words:
-        raise ValueError(f"{path}: no entries (the file is empty or holds only comments); a "
-                         f"{what} entry is {width} fields: {fields}")
-    if len(words) % width:
-        raise ValueError(f"{path}: not a LAMMPS {what} file: entries of {width} fields "
-                         f"({fields}) expected, found {len(words)} fields, "
-                         f"{len(words) % width} left over")
-    entries = [([w for w, _ in words[k:k + width]], words[k][1])
-               for k in range(0, len(words), width)]
-    elements: list[str] = []
-    for entry, line in entries:
-        for name in entry[:3]:
-            if name not in atomic_numbers or name == "X":
-                raise ValueError(f"{path}, line {line}: unknown element {name!r} (an entry "
-                                 f"starts with three element symbols: {fields})")
-            if name not in elements:
-                elements.append(name)
-    return elements, entries

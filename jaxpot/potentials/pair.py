@@ -17,10 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxpot.cutoffs import safe_norm
-from jaxpot.elements import element_symbols
 from jaxpot.model import EnergyModel, species_indices
 from jaxpot.neighbors import neighbor_vectors
-from jaxpot.potentials.file_checks import triplet_entries
 from jaxpot.potentials.pair_half import half_pair_energy_fn
 from jaxpot.potentials.pair_rows import distance_argument, half_components, rows_pair_energy_fn
 from jaxpot.types import Array
@@ -201,47 +199,3 @@ def check_triplet_table(table: dict, names: tuple[str, ...], elements, source: s
             raise ValueError(f"{source}: parameter {k} of triplet {elements[i]} {elements[j]} "
                              f"{elements[l]} must be {rule}, got {float(arr[i, j, l])}")
     return out
-
-
-def read_triplet_file(path: str, style: str, names: tuple[str, ...],
-                      reader: str) -> tuple[list[str], dict[str, np.ndarray]]:
-    """(elements, {name: (S, S, S)}) of a LAMMPS three-body file of ``style`` whose entries
-    are three elements and the numbers ``names``; every triplet once (as LAMMPS requires).
-    Errors name the file, the line, the parameter and the fix."""
-    width = 3 + len(names)
-    fields = f"3 elements, then {' '.join(names)}"
-    elements, entries = triplet_entries(path, style, width, fields, reader)
-    s = len(elements)
-    table = {k: np.zeros((s, s, s)) for k in names}
-    seen = np.zeros((s, s, s), dtype=bool)
-    for entry, line in entries:
-        i, j, k = (elements.index(x) for x in entry[:3])
-        if seen[i, j, k]:
-            raise ValueError(f"{path}, line {line}: a second entry for {' '.join(entry[:3])} "
-                             "(LAMMPS refuses duplicates too); keep one")
-        for name, text in zip(names, entry[3:]):
-            try:
-                table[name][i, j, k] = float(text)
-            except ValueError:
-                raise ValueError(f"{path}: non-numeric {name} {text!r} in entry "
-                                 f"{' '.join(entry[:3])} on line {line} ({fields})") from None
-        seen[i, j, k] = True
-    if not seen.all():
-        i, j, k = np.argwhere(~seen)[0]
-        raise ValueError(f"{path}: no entry for triplet {elements[i]} {elements[j]} {elements[k]}"
-                         f" (a {style} file needs all {s ** 3} triplets of {elements})")
-    return elements, table
-
-
-def select_elements(elements: list[str], table: dict, species, source: str):
-    """(elements, table) restricted to ``species`` (symbols or atomic numbers, a subset of
-    ``elements``, in the order given); None keeps all."""
-    if species is None:
-        return elements, table
-    species = element_symbols(species, "species")
-    missing = [e for e in species if e not in elements]
-    if missing:
-        raise ValueError(f"{source}: species {missing} are not in the file, which has "
-                         f"{elements}; pick species among them")
-    idx = [elements.index(e) for e in species]
-    return species, {k: v[np.ix_(idx, idx, idx)] for k, v in table.items()}
