@@ -104,14 +104,8 @@ def option(key: str) -> str:
 def read_config(path: str) -> dict:
     """The checked settings of a TOML config, its relative paths made relative to the working
     folder; ValueError/OSError naming the file and the key."""
-    import tomllib
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config {path}: no such file")
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config {path} is not valid TOML: {err}") from None
+    from jaxpot.training.fitting import load_toml
+    raw = load_toml(path)  # a missing file or bad TOML: one error naming the file
     problem = unknown_keys(raw, KEYS, f"config {path}")
     if problem:
         raise ValueError(problem)

@@ -76,14 +76,8 @@ def read_config(path: str) -> dict:
     """The checked settings: {"learn": {...}, "explore": {...}, "config": path}; every
     mistake (unknown keys with the closest known, missing files, bad oracle) found before
     any work."""
-    import tomllib
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"config {path}: no such file")
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config {path} is not valid TOML: {err}") from None
+    from jaxpot.training.fitting import load_toml
+    raw = load_toml(path)  # a missing file or bad TOML: one error naming the file
     for problem in (unknown_keys(raw, ("learn", "explore"), f"config {path}"),
                     unknown_keys(raw.get("learn", {}), LEARN_KEYS, f"config {path} [learn]"),
                     unknown_keys(raw.get("explore", {}), EXPLORE_KEYS,
