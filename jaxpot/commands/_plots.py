@@ -39,29 +39,15 @@ def eos_plot(path: str, eos, n_atoms: int) -> None:
 
 
 def band_plot(path: str, bandpath, frequencies) -> None:
-    """Phonon bands along ``bandpath`` (ase BandPath) with its high-symmetry labels."""
-    x, xlabels, labels = bandpath.get_linear_kpoint_axis()
-    fig = _figure((6, 4))
-    ax = fig.add_subplot()
-    ax.plot(x, frequencies, color="k", lw=1)
-    for xl in xlabels:
-        ax.axvline(xl, color="0.7", lw=0.5)
-    ax.set_xticks(xlabels, [r"$\Gamma$" if s == "G" else s for s in labels])
-    ax.set_xlim(x[0], x[-1])
-    ax.axhline(0, color="0.7", lw=0.5)
-    ax.set_ylabel("frequency (THz)")
-    _save(fig, path)
+    """Phonon bands along ``bandpath`` (:func:`jaxpot.properties.phonons.band_figure`)."""
+    from jaxpot.properties.phonons import band_figure
+    _save(band_figure(bandpath, frequencies), path)
 
 
 def dos_plot(path: str, grid, dos) -> None:
-    """Total phonon DOS (states/THz per cell)."""
-    fig = _figure((5, 3.5))
-    ax = fig.add_subplot()
-    ax.plot(grid, dos, color="k", lw=1)
-    ax.fill_between(grid, dos, color="0.85")
-    ax.set(xlabel="frequency (THz)", ylabel="DOS (states/THz/cell)")
-    ax.set_ylim(bottom=0)
-    _save(fig, path)
+    """Total phonon DOS (:func:`jaxpot.properties.phonons.dos_figure`)."""
+    from jaxpot.properties.phonons import dos_figure
+    _save(dos_figure(grid, dos), path)
 
 
 def qha_plot(path: str, qha, n_atoms: int) -> None:

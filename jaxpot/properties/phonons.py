@@ -113,35 +113,51 @@ class Phonons(NamedTuple):
                                   imaginary_tolerance, gamma_index=0)  # row 0 is q = 0
 
     def plot_band_structure(self, filename: str, path: str | None = None, npoints: int = 200):
-        """Save a band-structure plot (PNG) with the high-symmetry labels of the path.
-
-        Uses matplotlib's object-oriented API: no pyplot, the global backend is left alone."""
-        from matplotlib.figure import Figure
-        bandpath, freqs = self.band_structure(path, npoints)
-        x, xlabels, labels = bandpath.get_linear_kpoint_axis()
-        fig = Figure(figsize=(6, 4))
-        ax = fig.add_subplot()
-        ax.plot(x, freqs, color="k", lw=1)
-        for xl in xlabels:
-            ax.axvline(xl, color="0.7", lw=0.5)
-        ax.set_xticks(xlabels, [r"$\Gamma$" if s == "G" else s for s in labels])
-        ax.set_xlim(x[0], x[-1])
-        ax.set_ylabel("frequency (THz)")
-        ax.axhline(0, color="0.7", lw=0.5)
-        fig.tight_layout()
-        fig.savefig(filename, dpi=120)
+        """Save a band-structure plot (PNG) with the high-symmetry labels of the path
+        (:func:`band_figure`)."""
+        band_figure(*self.band_structure(path, npoints)).savefig(filename, dpi=120)
 
     def plot_dos(self, filename: str, mesh=(16, 16, 16), sigma: float = 0.1):
-        """Save a DOS plot (PNG); no pyplot, the global backend is left alone."""
-        from matplotlib.figure import Figure
-        f, g = self.dos(mesh, sigma)
-        fig = Figure(figsize=(5, 3.5))
-        ax = fig.add_subplot()
-        ax.plot(f, g, color="k")
-        ax.set_xlabel("frequency (THz)")
-        ax.set_ylabel("DOS (states/THz/cell)")
-        fig.tight_layout()
-        fig.savefig(filename, dpi=120)
+        """Save a DOS plot (PNG) (:func:`dos_figure`)."""
+        dos_figure(*self.dos(mesh, sigma)).savefig(filename, dpi=120)
+
+
+def band_figure(bandpath, frequencies):
+    """Phonon bands (THz) along ``bandpath`` (ase BandPath) with its high-symmetry labels: a
+    matplotlib Figure on an Agg canvas (no pyplot, the global backend left alone)."""
+    x, xlabels, labels = bandpath.get_linear_kpoint_axis()
+    fig = _figure((6, 4))
+    ax = fig.add_subplot()
+    ax.plot(x, frequencies, color="k", lw=1)
+    for xl in xlabels:
+        ax.axvline(xl, color="0.7", lw=0.5)
+    ax.set_xticks(xlabels, [r"$\Gamma$" if s == "G" else s for s in labels])
+    ax.set_xlim(x[0], x[-1])
+    ax.set_ylabel("frequency (THz)")
+    ax.axhline(0, color="0.7", lw=0.5)
+    fig.tight_layout()
+    return fig
+
+
+def dos_figure(frequencies, dos):
+    """The total phonon DOS (states/THz per cell) against frequency (THz): a Figure as
+    :func:`band_figure`'s."""
+    fig = _figure((5, 3.5))
+    ax = fig.add_subplot()
+    ax.plot(frequencies, dos, color="k", lw=1)
+    ax.fill_between(frequencies, dos, color="0.85")
+    ax.set(xlabel="frequency (THz)", ylabel="DOS (states/THz/cell)")
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    return fig
+
+
+def _figure(size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def gamma_centred_mesh(mesh) -> np.ndarray:
