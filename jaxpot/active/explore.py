@@ -2,14 +2,16 @@
 unsure, with unstable replicas restarted and never sent to the oracle.
 
 Replica k of round r starts from a labelled structure drawn with the seed (momenta drawn at
-its temperature, ``temperatures[(k + r * replicas) % n]``), runs NVT Langevin (NPT MTK when a
-pressure is given) with ``stop_when_uncertain`` set so that it stops at the first log row whose
-calibrated rms force sigma exceeds the threshold (:func:`jaxpot.active.monitor.stop_sigma`),
-and returns that row's structure.  A replica whose MD raises :class:`jaxpot.md.MDError`
-(temperature blow-up, NaN, exploding energy) or whose stop structure has two atoms closer than
+its temperature, ``temperatures[(k + r * replicas) % n]``) and runs NVT Langevin (NPT MTK when
+a pressure is given).  All replicas of one size run in one vmapped, jitted MD
+(:func:`jaxpot.md.run_batch` with ``stop_when_uncertain``, :mod:`jaxpot.md.watched`): each
+halts inside the compiled chunk at its first log row whose calibrated rms force sigma exceeds
+the threshold (:func:`jaxpot.active.monitor.stop_sigma`) and returns that row's structure,
+while the others run on.  A replica that goes bad (temperature blow-up, NaN, exploding
+energy: it halts alone, flagged) or whose stop structure has two atoms closer than
 ``min_distance`` is restarted from its start structure with a new seed, up to
-``max_restarts`` times, and recorded.  Everything is a function of the labelled frames, the
-threshold and the seed.
+``max_restarts`` times (the restarts of an attempt again in one batch), and recorded.
+Everything is a function of the labelled frames, the threshold and the seed.
 """
 
 from __future__ import annotations
@@ -105,71 +107,85 @@ def _integrator(model, settings: Exploration, temperature: float):
                    cell=settings.cell)
 
 
-def run_replica(monitor: Monitor, start: ase.Atoms, start_index: int, temperature: float,
-                settings: Exploration, threshold: float, min_distance: float,
-                round_index: int, index: int, seed: int) -> tuple[Replica, list[dict]]:
-    """One replica with its restarts (module docstring): (outcome, unstable attempts)."""
+class _Progress:
+    """One replica's tally over its attempts."""
+
+    def __init__(self):
+        self.steps, self.stops, self.rows = 0, 0, []
+
+
+def _attempt(monitor: Monitor, frames: Sequence[ase.Atoms], jobs: list[tuple[int, int, float]],
+             settings: Exploration, threshold: float, round_index: int, attempt: int,
+             seed: int):
+    """Run attempt ``attempt`` of the replicas ``jobs`` ((replica, start, temperature)) of
+    one size in one vmapped, watched MD (:func:`jaxpot.md.run_batch`)."""
     from jaxpot import md as jmd
-    n = len(start)
-    stop = stop_sigma(monitor, threshold, n)
-    unstable: list[dict] = []
-    steps, stops, rows = 0, 0, []
-    for attempt in range(settings.max_restarts + 1):
-        record = {"replica": index, "attempt": attempt, "temperature": temperature,
-                  "start": start_index}
-        try:
-            result = jmd.run(_integrator(monitor.model, settings, temperature), bare(start),
-                             settings.steps, temperature=temperature,
-                             seed=replica_seed(seed, round_index, index, attempt),
-                             log_interval=settings.log_interval, progress=False,
-                             stop_when_uncertain=stop)
-        except jmd.MDError as err:
-            steps += int(err.step or 0)
-            unstable.append({**record, "reason": f"MDError: {err}"[:300]})
-            _log.info("active: replica %d attempt %d failed (%s); restarting", index, attempt,
-                      err)
-            continue
-        steps += int(result.state.step)
-        sig = force_sigma(monitor, result.extra_log["uncertainty"], n)
-        rows.append(sig)
-        if result.stopped is None:
-            return Replica(index, temperature, start_index, steps, stops, True, None, None,
-                           np.concatenate(rows)), unstable
-        stops += 1
-        close = shortest_distance(result.atoms, min_distance)
-        if close < min_distance:
-            unstable.append({**record, "reason": f"atoms {close:.3f} Å apart at the stop, "
-                             f"closer than min_distance {min_distance:.3f} Å"})
-            continue
-        return Replica(index, temperature, start_index, steps, stops, False,
-                       bare(result.atoms), float(sig[-1]), np.concatenate(rows)), unstable
-    return Replica(index, temperature, start_index, steps, stops, False, None, None,
-                   np.concatenate(rows) if rows else np.zeros(0)), unstable
+    n = len(frames[jobs[0][1]])
+    return jmd.run_batch([_integrator(monitor.model, settings, t) for _, _, t in jobs],
+                         [bare(frames[s]) for _, s, _ in jobs], settings.steps,
+                         temperatures=[t for _, _, t in jobs],
+                         seeds=[replica_seed(seed, round_index, k, attempt) for k, _, _ in jobs],
+                         log_interval=settings.log_interval,
+                         stop_when_uncertain=stop_sigma(monitor, threshold, n))
 
 
-class _QuietStops(logging.Filter):
-    """Drops md.run's warning for a stop on uncertainty (in a round it is the point)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("md.run %s")
+def _by_size(frames: Sequence[ase.Atoms], jobs: list[tuple[int, int, float]]) -> list[list]:
+    """``jobs`` grouped by the start structure's atom count and pbc (one batch each)."""
+    groups: dict = {}
+    for job in jobs:
+        atoms = frames[job[1]]
+        groups.setdefault((len(atoms), tuple(bool(p) for p in atoms.pbc)), []).append(job)
+    return list(groups.values())
 
 
 def explore(monitor: Monitor, frames: Sequence[ase.Atoms], settings: Exploration,
             threshold: float, min_distance: float, round_index: int, seed: int) -> Round:
     """Run a round's replicas from ``frames`` (labelled structures) at ``threshold`` (eV/Å,
-    calibrated rms force sigma)."""
-    replicas, unstable = [], []
-    quiet, md_log = _QuietStops(), logging.getLogger("jaxpot.md.run")
-    md_log.addFilter(quiet)
-    try:
-        for k, (start, temperature) in enumerate(plan(len(frames), settings, round_index,
-                                                      seed)):
-            rep, bad = run_replica(monitor, frames[start], start, temperature, settings,
-                                   threshold, min_distance, round_index, k, seed)
-            replicas.append(rep)
-            unstable.extend(bad)
-    finally:
-        md_log.removeFilter(quiet)
+    calibrated rms force sigma): every attempt's replicas of one size in one vmapped MD."""
+    planned = plan(len(frames), settings, round_index, seed)
+    tally = [_Progress() for _ in planned]
+    outcome: dict[int, tuple] = {}
+    unstable: list[dict] = []
+    jobs = [(k, start, temperature) for k, (start, temperature) in enumerate(planned)]
+    for attempt in range(settings.max_restarts + 1):
+        retry = []
+        for group in _by_size(frames, jobs):
+            result = _attempt(monitor, frames, group, settings, threshold, round_index,
+                              attempt, seed)
+            for r, (k, start, temperature) in enumerate(group):
+                t = tally[k]
+                t.steps += int(result.logs[r].step[-1])
+                sig = force_sigma(monitor, result.uncertainty[r], len(frames[start]))
+                t.rows.append(sig)
+                record = {"replica": k, "attempt": attempt, "temperature": temperature,
+                          "start": start}
+                if result.unstable[r]:
+                    unstable.append({**record, "reason": result.stopped[r][:300]})
+                    _log.info("active: replica %d attempt %d: %s; restarting", k, attempt,
+                              result.stopped[r])
+                    retry.append((k, start, temperature))
+                    continue
+                if result.stopped[r] is None:
+                    outcome[k] = (True, None, None)
+                    continue
+                t.stops += 1
+                close = shortest_distance(result.atoms[r], min_distance)
+                if close < min_distance:
+                    unstable.append({**record, "reason": f"atoms {close:.3f} Å apart at the "
+                                     f"stop, closer than min_distance {min_distance:.3f} Å"})
+                    retry.append((k, start, temperature))
+                    continue
+                outcome[k] = (False, bare(result.atoms[r]), float(sig[-1]))
+        jobs = retry
+        if not jobs:
+            break
+    replicas = []
+    for k, (start, temperature) in enumerate(planned):
+        t = tally[k]
+        completed, candidate, sigma = outcome.get(k, (False, None, None))
+        replicas.append(Replica(k, temperature, start, t.steps, t.stops, completed, candidate,
+                                sigma, np.concatenate(t.rows) if t.rows else np.zeros(0)))
+    unstable.sort(key=lambda u: (u["replica"], u["attempt"]))
     sig = np.concatenate([r.row_sigmas for r in replicas]) if replicas else np.zeros(0)
     return Round(tuple(replicas), tuple(unstable), int(sum(r.steps for r in replicas)),
                  int(sum(r.stops for r in replicas)), all(r.completed for r in replicas),

@@ -32,8 +32,15 @@ import numpy as np
 from jaxpot.md.chunk import init_jit
 from jaxpot.md.inputs import host_view, initial_momenta, integrator_masses
 from jaxpot.md.output import MDLog, state_to_atoms
-from jaxpot.md.replicas import ReplicaResult, refuse_metadynamics, run_stacked, tree_row
+from jaxpot.md.replicas import (
+    ReplicaResult,
+    refuse_metadynamics,
+    run_stacked,
+    tree_row,
+    watched_result,
+)
 from jaxpot.md.state import Integrator, MDError, MDState
+from jaxpot.md.watched import watch_stacked
 from jaxpot.model import check_host_inputs
 from jaxpot.neighbors import NeighborList, allocate_for_model, ladder, pad_neighbor_list
 from jaxpot.pytree import stack_trees
@@ -93,7 +100,10 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
               steps: int, *, temperatures: Sequence[float] | float | None = None,
               seeds: Sequence[int] | None = None, skin: float = 1.0, log_interval: int = 100,
               chunk: int | None = None, max_reallocations: int = 20,
-              capacity_multiplier: float = 1.25) -> ReplicaResult:
+              capacity_multiplier: float = 1.25,
+              stop_when_uncertain: float | Sequence[float] | None = None,
+              max_temperature: float | None = None,
+              max_energy_change: float = 10.0) -> ReplicaResult:
     """Run ``systems`` (different sizes, cells and compositions) side by side in one jit.
 
     Args:
@@ -103,10 +113,16 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
         temperatures: K (one, or one per system) for Maxwell–Boltzmann starting momenta of
             systems that carry none; seeds: per system (default 0, 1, 2, ...).
         skin, log_interval, chunk, capacity_multiplier: as in :func:`jaxpot.md.run`.
+        stop_when_uncertain: eV, one or one per system: each system halts inside the jitted
+            chunk at its first log row whose model uncertainty exceeds it, and a system whose
+            MD goes bad (NaN, above ``max_temperature`` K, potential energy moved more than
+            ``max_energy_change`` eV/atom) halts alone, flagged, instead of raising
+            (:mod:`jaxpot.md.watched`); the others run on.  Systems of one size only.
 
     Returns:
         :class:`ReplicaResult`: final ``atoms`` and ``logs`` per system (unpadded), the
-        stacked padded ``state`` and the number of shared-list regrowths.
+        stacked padded ``state`` and the number of shared-list regrowths; with
+        ``stop_when_uncertain`` also ``stopped``, ``unstable`` and ``uncertainty``.
     """
     systems = list(systems)
     n_sys = len(systems)
@@ -178,6 +194,19 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
                              capacity_multiplier, n_pad, at_least=needed)
         return grown
 
+    if stop_when_uncertain is not None:
+        if padded:
+            raise ValueError("run_batch: stop_when_uncertain needs systems of one size (the "
+                             "uncertainty of padded systems is not masked); batch each size "
+                             "apart")
+        watched, reasons = watch_stacked(
+            integrators, stacked, state, nbrs, steps, regrow,
+            stop_when_uncertain=stop_when_uncertain, temperatures=temps, n_atoms=counts,
+            max_temperature=max_temperature, max_energy_change=max_energy_change,
+            log_interval=log_interval, chunk=chunk, max_reallocations=max_reallocations,
+            source="run_batch")
+        return watched_result(watched, reasons,
+                              lambda host, s: state_to_atoms(tree_row(host, s)))
     state, rows, regrown = run_stacked(stacked, state, nbrs, steps, regrow,
                                        log_interval=log_interval, chunk=chunk,
                                        max_reallocations=max_reallocations, source="run_batch")

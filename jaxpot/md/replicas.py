@@ -39,12 +39,33 @@ from jaxpot.structure import as_structure, check_species_known
 
 class ReplicaResult(NamedTuple):
     """Per replica: final ``atoms`` and ``logs`` (lists, in the order given); the stacked final
-    ``state``; how often the shared list shape was regrown."""
+    ``state``; how often the shared list shape was regrown.  With ``stop_when_uncertain``
+    (:mod:`jaxpot.md.watched`), per replica: why it halted (``stopped``: None when it ran all
+    its steps), whether that was a fault (``unstable``; its atoms are then the bad state), and
+    its sigma at every log row (``uncertainty``, eV)."""
 
     atoms: list
     logs: list
     state: object
     n_reallocations: int
+    stopped: tuple = ()
+    unstable: tuple = ()
+    uncertainty: tuple = ()
+
+
+def watched_result(watched, reasons, to_atoms) -> ReplicaResult:
+    """The :class:`ReplicaResult` of a watched run (:func:`jaxpot.md.watched.watch_stacked`);
+    ``to_atoms(host_state, r)`` turns replica ``r`` of the stacked state into atoms."""
+    from jaxpot.md.watched import UNCERTAIN
+    host = jax.device_get(watched.state)
+    n_rep = len(watched.rows)
+    return ReplicaResult(
+        atoms=[to_atoms(host, r) for r in range(n_rep)],
+        logs=[MDLog.from_rows(rows) for rows in watched.rows], state=watched.state,
+        n_reallocations=watched.n_reallocations, stopped=reasons,
+        unstable=tuple(bool(c not in (0, UNCERTAIN)) for c in watched.codes),
+        uncertainty=tuple(np.asarray([float(r["uncertainty"]) for r in rows])
+                          for rows in watched.rows))
 
 
 def tree_row(tree, r):
@@ -145,7 +166,10 @@ def run_stacked(stacked: Integrator, state, nbrs, steps: int, regrow, *, log_int
 def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int, *,
                  temperatures: Sequence[float] | None = None, seeds: Sequence[int] | None = None,
                  skin: float = 1.0, log_interval: int = 100, chunk: int | None = None,
-                 max_reallocations: int = 20) -> ReplicaResult:
+                 max_reallocations: int = 20,
+                 stop_when_uncertain: float | Sequence[float] | None = None,
+                 max_temperature: float | None = None,
+                 max_energy_change: float = 10.0) -> ReplicaResult:
     """Run ``len(integrators)`` replicas of ``atoms`` side by side (vmap in one jit).
 
     Args:
@@ -153,6 +177,8 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
         temperatures: K per replica for Maxwell–Boltzmann starting momenta (when the atoms
             carry none); seeds: per replica (default 0, 1, 2, ...).
         skin, log_interval, chunk: as in :func:`jaxpot.md.run`.
+        stop_when_uncertain, max_temperature, max_energy_change: each replica halts alone
+            where the model is unsure or its MD goes bad (:func:`jaxpot.md.run_batch`).
     """
     n_rep = len(integrators)
     if n_rep < 1:
@@ -198,6 +224,16 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
                            keep_grid_of=tree_row(nbrs, 0))
         return _rebuild_all(state.positions, state.cell, grown)
 
+    if stop_when_uncertain is not None:
+        from jaxpot.md.watched import watch_stacked
+        watched, reasons = watch_stacked(
+            list(integrators), stacked, state, nbrs, steps, regrow,
+            stop_when_uncertain=stop_when_uncertain, temperatures=temps,
+            n_atoms=[len(atoms)] * n_rep, max_temperature=max_temperature,
+            max_energy_change=max_energy_change, log_interval=log_interval, chunk=chunk,
+            max_reallocations=max_reallocations, source="run_replicas")
+        return watched_result(watched, reasons,
+                              lambda host, r: state_to_atoms(tree_row(host, r)))
     state, rows, regrown = run_stacked(stacked, state, nbrs, steps, regrow,
                                        log_interval=log_interval, chunk=chunk,
                                        max_reallocations=max_reallocations,
