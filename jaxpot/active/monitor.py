@@ -1,10 +1,11 @@
 """One update of the loop: the model fitted on the labelled frames, the uncertainty that
 watches its MD and the threshold that stops it.
 
-Why a distance reference watches MD.  ``md.run(..., stop_when_uncertain=)`` needs sigma as a
-JAX function of positions and cell; a GAP's posterior is not one yet
-(:mod:`jaxpot.uncertainty.bias`), so every family is watched through a distance reference on
-its training frames (:mod:`jaxpot.uncertainty.distance`: per-atom Mahalanobis distances d_i
+Why a distance reference watches MD.  Watched MD needs sigma as a JAX function of
+positions and cell; every family is watched through a distance reference on its training
+frames (a GAP's posterior is a JAX function too, :mod:`jaxpot.gap.posterior_sigma`, but it
+measures total-energy variance, and the distance reference is what one threshold rule serves
+for every family) (:mod:`jaxpot.uncertainty.distance`: per-atom Mahalanobis distances d_i
 of SOAP environments, in the model's own SOAP settings for a GAP).  The watched model carries
 the reference unscaled (its spec, and so MD's compiled chunk, is the same every round); the
 calibration factors c_E (eV) and c_F (eV/Å) per unit distance are kept beside it.  The

@@ -13,10 +13,9 @@
 sigma is the calibrated standard deviation of the total energy (eV) as a JAX function of
 positions and cell (:func:`energy_std_function`), so forces and stress of the biased model
 come by autodiff (NVT and NPT work; apax's bias has no stress term).  Methods: ``ensemble``
-(the members' spread times its calibration factor) and ``distance`` (c_E times the root sum
-of squared atom scores); a GAP's posterior variance is not yet a JAX function, so a GAP is
-biased through a distance reference (:func:`jaxpot.uncertainty.calibrate` with
-``training=``... after ``carry``) or an ensemble.
+(the members' spread times its calibration factor), ``distance`` (c_E times the root sum
+of squared atom scores) and ``gap_posterior`` (c_E times the DTC standard deviation of a
+GAP's total energy, :mod:`jaxpot.gap.posterior_sigma`).
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 The calibrated standard deviation (eV) of a model's total energy, differentiable in positions
 and cell, for what acts inside jit: uncertainty-biased energies (:mod:`.bias`), MD that stops
 where the model is unsure (``md.run(..., stop_when_uncertain=...)``) and metadynamics that
-pauses there.  Ensembles (the members' spread, :func:`jaxpot.nn.ensemble.energy_std_function`)
-and models carrying a distance reference have one; a GAP's posterior is not yet a JAX
-function.  Read from the model's spec alone (no arrays), so one function serves every model
-of one spec and compiled MD is shared.
+pauses there.  Ensembles (the members' spread, :func:`jaxpot.nn.ensemble.energy_std_function`),
+models carrying a distance reference and GAPs carrying their posterior (the DTC variance of
+the total energy, :func:`jaxpot.gap.posterior_sigma.carried_std_function`, equal to
+:func:`jaxpot.gap.predictive_std`'s) have one.  Read from the model's spec alone (no arrays),
+so one function serves every model of one spec and compiled MD is shared.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def energy_std_function(model: EnergyModel):
     if method == "ensemble":
         inner = energy_std_function(model_from_spec(config["child"]))
         return lambda params, *rest: factor * inner(params["model"], *rest)
+    if method == "gap_posterior":
+        from jaxpot.gap.posterior_sigma import carried_std_function
+        return carried_std_function(config)
     if method != "distance":
         raise ValueError(f"sigma as a JAX function: method {method!r} has none yet; carry a "
                          "distance reference (uq.calibrate(model, validation, training=...)) "
