@@ -1,6 +1,7 @@
 """``jaxpot learn CONFIG.toml`` (issue 72) on a tiny EMT Cu case (as tests/test_active.py sizes
 it, smaller budget): the command run as a subprocess writes the model, the labelled frames,
-the history and the report plots, and its model predicts bit-identically to active.learn in
+the history (with the force sigma and the true error of each labelled frame at its
+selection) and the report plots, and its model predicts bit-identically to active.learn in
 Python with the same settings; mistakes are refused in one line with exit status 2."""
 
 import json
@@ -17,6 +18,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 import jaxpot
 from jaxpot import active
+from jaxpot.commands.learn import at_selection
 
 MODEL = {"model": "gap", "soap": {"cutoff": 4.0, "n_max": 4, "l_max": 3, "n_sparse": 30},
          "distance_2b": {"cutoff": 4.0, "n_sparse": 10}}
@@ -83,11 +85,20 @@ def test_learn_writes_the_run_and_matches_active_learn(folder, tmp_path):
     assert done.returncode == 0, done.stderr
     run = folder / "run"
     for name in ("model.jaxpot", "labelled.extxyz", "history.json", "report/sigma_vs_error.png",
-                 "report/validation_error.png", "report/oracle_calls_vs_md_time.png"):
+                 "report/sigma_vs_error_final.png", "report/validation_error.png",
+                 "report/oracle_calls_vs_md_time.png"):
         assert (run / name).is_file(), name
     history = json.loads((run / "history.json").read_text())
-    assert history["oracle_calls"] <= BUDGET and history["history"]
+    assert 1 <= history["oracle_calls"] <= BUDGET and history["history"]
     assert "validation_force_rmse" in history["history"][0]
+    # sigma and true error at selection, per labelled call, for the plot
+    rows = [r for r in history["history"] if "batch" in r]
+    for row in rows:
+        assert len(row["selected_sigma"]) == len(row["selected_error"]) == row["batch"]
+    sigma, error, rounds = at_selection(history["history"])
+    assert len(sigma) == len(error) == len(rounds) == history["oracle_calls"] - len(
+        history["failures"])
+    assert np.all(error > 0) and np.all(sigma > 0)
     labelled = ase.io.read(run / "labelled.extxyz", ":")
     assert len(labelled) == 4 + history["oracle_calls"] - len(history["failures"])
 

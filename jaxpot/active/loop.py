@@ -17,6 +17,13 @@ Everything is written to ``workdir`` as it happens (:mod:`jaxpot.active.store`);
 function of the initial frames, the settings and the seed, so calling ``learn`` again with the
 same workdir resumes a killed run where it stopped, calls the oracle only for structures it
 has not answered, and ends with the model an uninterrupted run ends with.
+
+Calibration over the run.  Each round's history row keeps, aligned with its batch, the
+calibrated rms force sigma (eV/Å) at which each chosen structure's MD stopped
+(``selected_sigma``) and, once the batch is labelled, the rms force error (eV/Å) of the model
+that chose it against the oracle (``selected_error``; None for a failed call).  The forces
+that model predicts are stored with the batch (:func:`jaxpot.active.store.write_batch`) when
+it is chosen, so the error is a function of the run's files: a resumed run reports the same.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from jaxpot.active.store import (
     load_state,
     read_batch,
     read_call,
+    read_predicted,
     save_state,
     write_batch,
     write_call,
@@ -144,8 +152,29 @@ def _label_pending(workdir: str, state: dict, oracle, workers: int, initial: lis
     row = state["history"][pending["round"]]
     row["failed"] = sum(r.error is not None for r in done)
     row["labelled"] = sum(r.error is None for r in done)
+    row["selected_error"] = _selected_errors(workdir, pending["round"], done)
     state["pending"] = None
     save()
+
+
+def _rms(x) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(x, float)))))
+
+
+def _predicted_forces(model: EnergyModel, frames: Sequence) -> list[np.ndarray]:
+    """The forces (eV/Å) ``model`` predicts on ``frames``."""
+    from jaxpot.prediction import predict
+    return [np.asarray(f, float) for f in predict(model, list(frames), progress=False).forces]
+
+
+def _selected_errors(workdir: str, round_index: int, done: Sequence[CallRecord]
+                     ) -> list[float | None]:
+    """Per call of a round's batch: the rms force error (eV/Å) of the model that chose the
+    structure against the oracle's forces (None for a failed call, or a batch stored without
+    predictions)."""
+    predicted = read_predicted(workdir, round_index)
+    return [None if r.error is not None or p is None
+            else _rms(p - r.atoms.calc.results["forces"]) for r, p in zip(done, predicted)]
 
 
 def _errors(model: EnergyModel, validation: Sequence | None) -> dict:
@@ -312,7 +341,8 @@ def _explore_and_plan(step: Update, row: dict, state: dict, settings: Exploratio
     if rnd.stops == 0 and rnd.completed:
         return (f"converged: no replica's force sigma exceeded the threshold "
                 f"{row['threshold']:.4g} eV/Å in {rnd.md_steps} MD steps of round {index}")
-    candidates = [r.candidate for r in rnd.replicas if r.candidate is not None]
+    stopped = [r for r in rnd.replicas if r.candidate is not None]
+    candidates = [r.candidate for r in stopped]
     limit = budget - n_calls if loop.batch is None else min(loop.batch, budget - n_calls)
     chosen = select(step.monitor.model, step.monitor.descriptor, candidates, labelled, limit,
                     loop.min_novelty)
@@ -323,8 +353,10 @@ def _explore_and_plan(step: Update, row: dict, state: dict, settings: Exploratio
                 f"uncertainty but none gave a structure to label ({len(rnd.unstable)} unsafe "
                 f"or failed attempts, {len(chosen.duplicates)} near-duplicates of labelled "
                 "ones)")
-    write_batch(workdir, index, [candidates[i] for i in chosen.chosen])
-    row.update({"first_call": n_calls, "batch": len(chosen.chosen)})
+    batch = [candidates[i] for i in chosen.chosen]
+    write_batch(workdir, index, batch, _predicted_forces(step.fitted.model, batch))
+    row.update({"first_call": n_calls, "batch": len(batch),
+                "selected_sigma": [float(stopped[i].sigma) for i in chosen.chosen]})
     return None
 
 

@@ -53,7 +53,7 @@ def label(atoms: ase.Atoms, oracle) -> ase.Atoms:
     stress = np.array(work.get_stress(), float) if wants_stress(oracle, work) else None
     for name, value in (("energy", energy), ("forces", forces), ("stress", stress)):
         if value is not None and not np.all(np.isfinite(value)):
-            raise OracleError(f"the oracle returned a non-finite {name}")
+            raise OracleError(f"the oracle returned non-finite {name}")
     if forces.shape != (len(atoms), 3):
         raise OracleError(f"the oracle returned forces of shape {forces.shape} for "
                           f"{len(atoms)} atoms")

@@ -4,7 +4,9 @@
                                     batch, finished reason, wall time (JSON)
     workdir/calls/call_000012.npz   call 12: the structure and the oracle's energy, forces,
                                     stress (float64, exact), or its error text
-    workdir/rounds/round_003.npz    the structures chosen in round 3, before any is labelled
+    workdir/rounds/round_003.npz    the structures chosen in round 3, before any is labelled,
+                                    with the forces the model that chose them predicts
+                                    (float64; the error at selection is computed from them)
     workdir/labelled.extxyz         the initial frames and every labelled call, in order (for
                                     people and other tools; rewritten after each call)
 
@@ -101,11 +103,15 @@ def round_path(workdir: str, round_index: int) -> str:
     return os.path.join(workdir, "rounds", f"round_{round_index:03d}.npz")
 
 
-def write_batch(workdir: str, round_index: int, batch: Sequence[ase.Atoms]) -> None:
-    """The structures chosen in a round, before the oracle sees any."""
+def write_batch(workdir: str, round_index: int, batch: Sequence[ase.Atoms],
+                predicted: Sequence[np.ndarray] | None = None) -> None:
+    """The structures chosen in a round, before the oracle sees any, and the forces (eV/Å)
+    the selecting model predicts for each (optional)."""
     arrays = {"count": np.int64(len(batch))}
     for i, atoms in enumerate(batch):
         arrays.update({f"{i}_{k}": v for k, v in _arrays(atoms).items()})
+        if predicted is not None:
+            arrays[f"{i}_predicted_forces"] = np.asarray(predicted[i], float)
     os.makedirs(os.path.dirname(round_path(workdir, round_index)), exist_ok=True)
     with atomic_write(round_path(workdir, round_index)) as f:
         np.savez(f, **arrays)
@@ -119,6 +125,18 @@ def read_batch(workdir: str, round_index: int) -> list[ase.Atoms]:
             return [_atoms(data, f"{i}_") for i in range(int(data["count"]))]
     except (OSError, ValueError, KeyError) as err:
         raise ActiveRunError(f"{path}: the pending batch cannot be read ({err})") from None
+
+
+def read_predicted(workdir: str, round_index: int) -> list[np.ndarray | None]:
+    """The forces :func:`write_batch` stored for a round's structures (None where absent: a
+    run written before they were stored)."""
+    path = round_path(workdir, round_index)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [data[f"{i}_predicted_forces"].copy() if f"{i}_predicted_forces" in data.files
+                    else None for i in range(int(data["count"]))]
+    except (OSError, ValueError, KeyError) as err:
+        raise ActiveRunError(f"{path}: the batch cannot be read ({err})") from None
 
 
 def load_state(workdir: str) -> dict | None:

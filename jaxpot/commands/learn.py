@@ -16,13 +16,17 @@
 
 ``oracle = "lammps"`` needs ``pair_style`` and ``pair_coeff`` (a line or a list of lines) and
 takes ``lammps_species`` (element symbols of LAMMPS atom types 1, 2, ...; default the frames'
-species by atomic number).  ``"module:callable"`` calls ``callable()`` for an ASE calculator.
-Paths are relative to the config's folder.  The run writes into ``workdir``: model.jaxpot,
-labelled.extxyz, history.json, the resumable run files (:mod:`jaxpot.active.store`) and
-``report/`` (validation error against oracle calls when validation is given; force sigma
-against the true error of every labelled frame, for the final model, since the history keeps
-no per-frame sigma at selection; oracle calls against MD time).  Running the same command
-again resumes a killed run.
+species by atomic number).  ``"module:callable"`` calls ``callable()`` for an ASE calculator;
+the module is looked up in the config's folder first (put on ``sys.path``, so ``workers``'
+spawned processes find it too), then on the usual path.  Paths are relative to the config's
+folder.  The run writes into ``workdir``: model.jaxpot, labelled.extxyz, history.json, the
+resumable run files (:mod:`jaxpot.active.store`) and ``report/``: validation_error.png
+(validation force error against oracle calls, when validation is given);
+sigma_vs_error.png (for every labelled frame, the calibrated rms force sigma at which its MD
+stopped against the rms force error of the model that chose it, both kept in the history as
+``selected_sigma`` and ``selected_error``; coloured by round); sigma_vs_error_final.png (the
+final model's sigma against its error on every labelled frame, initial ones included: in
+sample); oracle_calls_vs_md_time.png.  Running the same command again resumes a killed run.
 """
 
 from __future__ import annotations
@@ -141,8 +145,9 @@ def _oracle_name(value, where: str) -> str:
                      "calculator)")
 
 
-def make_oracle(learn: dict, frames):
-    """The ASE calculator the [learn] settings name."""
+def make_oracle(learn: dict, frames, folder: str | None = None):
+    """The ASE calculator the [learn] settings name; a "module:callable" module is looked up
+    in ``folder`` (the config's) first."""
     name = learn["oracle"]
     if name == "emt":
         from ase.calculators.emt import EMT
@@ -157,7 +162,10 @@ def make_oracle(learn: dict, frames):
     if name == "lammps":
         return _lammps(learn, frames)
     import importlib
+    import sys
     module, attr = (part.strip() for part in name.split(":", 1))
+    if folder is not None and os.path.abspath(folder) not in sys.path:
+        sys.path.insert(0, os.path.abspath(folder))  # spawned workers inherit sys.path
     try:
         factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as err:
@@ -205,7 +213,7 @@ def run(args) -> int:
     frames = [a for path in learn["frames"] for a in read_frames(path)]
     validation = None if "validation" not in learn else [
         a for path in learn["validation"] for a in read_frames(path)]
-    oracle = make_oracle(learn, frames)
+    oracle = make_oracle(learn, frames, os.path.dirname(os.path.abspath(args.config)))
     kwargs = {k: learn[k] for k in ("budget", "target", "seed", "threshold",
                                     "threshold_factor", "min_novelty", "batch", "workers")
               if k in learn}
@@ -246,17 +254,32 @@ def write_report(folder: str, result, explore, validation) -> list[str]:
                title=f"{len(validation)} validation frames")
         _save(fig, os.path.join(folder, "validation_error.png"))
         out.append("validation_error.png")
+    sigma, error, rounds = at_selection(rows)
+    fig = _figure((5.4, 4.2))
+    ax = fig.add_subplot()
+    if sigma.size:
+        from matplotlib import colormaps
+        from matplotlib.colors import BoundaryNorm
+        n = int(rounds.max()) + 1
+        points = ax.scatter(error, sigma, c=rounds, s=18, cmap=colormaps["viridis"].resampled(n),
+                            norm=BoundaryNorm(np.arange(n + 1) - 0.5, n))
+        fig.colorbar(points, ax=ax, label="round", ticks=range(0, n, max(1, n // 10)))
+    _diagonal(ax, sigma, error)
+    ax.set(xlabel="true force error at selection, rms (eV/Å)",
+           ylabel="force sigma at selection, rms (eV/Å)",
+           title=f"{sigma.size} labelled frames, each by the model that chose it")
+    _save(fig, os.path.join(folder, "sigma_vs_error.png"))
+    out.append("sigma_vs_error.png")
     sigma, error = _sigma_and_error(result)
     fig = _figure((5, 4.2))
     ax = fig.add_subplot()
     ax.plot(error, sigma, "o", ms=4)
-    top = max(float(np.max(sigma, initial=0)), float(np.max(error, initial=0)), 1e-12)
-    ax.plot([0, top], [0, top], "k--", lw=0.7)
+    _diagonal(ax, sigma, error)
     ax.set(xlabel="force error, rms per frame (eV/Å)",
            ylabel="predicted force sigma, rms (eV/Å)",
-           title="final model on every labelled frame")
-    _save(fig, os.path.join(folder, "sigma_vs_error.png"))
-    out.append("sigma_vs_error.png")
+           title="final model on every labelled frame (in sample)")
+    _save(fig, os.path.join(folder, "sigma_vs_error_final.png"))
+    out.append("sigma_vs_error_final.png")
     steps = np.cumsum([r.get("md_steps", 0) for r in rows])
     calls = [rows[k + 1]["oracle_calls"] if k + 1 < len(rows) else result.oracle_calls
              for k in range(len(rows))]
@@ -268,6 +291,24 @@ def write_report(folder: str, result, explore, validation) -> list[str]:
     _save(fig, os.path.join(folder, "oracle_calls_vs_md_time.png"))
     out.append("oracle_calls_vs_md_time.png")
     return out
+
+
+def _diagonal(ax, sigma, error) -> None:
+    import numpy as np
+    top = max(float(np.max(sigma, initial=0)), float(np.max(error, initial=0)), 1e-12)
+    ax.plot([0, top], [0, top], "k--", lw=0.7)
+
+
+def at_selection(rows):
+    """(sigma, error, round) arrays over every labelled frame of the history ``rows``: the
+    calibrated rms force sigma at which its MD stopped and the rms force error of the model
+    that chose it (eV/Å); failed calls left out."""
+    import numpy as np
+    out = [(s, e, r["update"]) for r in rows
+           for s, e in zip(r.get("selected_sigma", ()), r.get("selected_error", ()))
+           if s is not None and e is not None]
+    sigma, error, rounds = zip(*out) if out else ((), (), ())
+    return np.array(sigma, float), np.array(error, float), np.array(rounds, int)
 
 
 def _sigma_and_error(result):
