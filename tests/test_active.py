@@ -229,3 +229,36 @@ def test_another_runs_workdir_is_refused(reference, initial):
     with pytest.raises(active.ActiveRunError, match="seed"):
         active.learn(initial, EMT(), model=MODEL, explore=EXPLORE, budget=BUDGET,
                      workdir=run.workdir, seed=1)
+
+
+def test_rounds_continue_the_replicas_trajectories(reference):
+    """active.md(continue_runs=True), the default: round r's replicas continue where round
+    r-1's ended (its stop structures, momenta kept), as on-the-fly learning continues its MD;
+    the end states are written to the workdir, so a resumed run continues them too."""
+    from jaxpot.active.store import read_ends
+    run, _ = reference
+    rows = [r for r in run.history if "md_steps" in r]
+    assert rows[0]["continued"] == 0
+    assert len(rows) > 1 and all(r["continued"] == EXPLORE.replicas for r in rows[1:])
+    ends = read_ends(run.workdir, 0)
+    assert len(ends) == EXPLORE.replicas and all(a is not None for a in ends)
+    assert all(np.any(a.get_momenta()) for a in ends)
+    labelled = _positions(run.frames)
+    stopped = [a for a in ends if any(np.array_equal(a.positions, p) for p in labelled)]
+    assert stopped, "a replica that stopped ends at its stop structure, which is labelled"
+
+
+def test_d_optimal_selection_labels_a_diverse_batch(initial, tmp_path):
+    """learn(selection="dopt"): a round's batch is chosen by greedy log-det gain in the
+    model's SOAP space, whose gains can only fall from pick to pick (log det is submodular);
+    an unknown selection is refused before any work."""
+    with pytest.raises(ValueError, match="selection must be one of maxmin, dopt"):
+        active.learn(initial, EMT(), model=MODEL, explore=EXPLORE, budget=2,
+                     workdir=tmp_path / "bad", selection="farthest")
+    oracle = CountingEMT()
+    run = active.learn(initial, oracle, model=MODEL, explore=EXPLORE, budget=3,
+                       workdir=tmp_path / "run", seed=0, selection="dopt")
+    row = run.history[0]
+    assert run.oracle_calls == row["batch"] == len(oracle.done) >= 2
+    gains = row["novelty"]
+    assert all(g > 0 for g in gains) and all(a >= b for a, b in zip(gains, gains[1:]))

@@ -30,10 +30,13 @@ _log = logging.getLogger(__name__)
 
 
 class Replica(NamedTuple):
-    """One replica's outcome: index, temperature (K), start frame index, MD steps run (all
-    attempts), attempts that stopped on uncertainty (unsafe ones included), whether an
-    attempt ran all its steps, the stop structure (None if it ran through or every attempt
-    failed), its calibrated rms force sigma (eV/Å) and the sigma of every log row (eV/Å)."""
+    """One replica's outcome: index, temperature (K), start frame index (-1: it continued
+    the previous round's trajectory), MD steps run (all attempts), attempts that stopped on
+    uncertainty (unsafe ones included), whether an attempt ran all its steps, the stop
+    structure (None if it ran through or every attempt failed), its calibrated rms force
+    sigma (eV/Å), the sigma of every log row (eV/Å), and where the next round continues it
+    (positions, momenta, cell of its stop or final state; None when every attempt
+    failed)."""
 
     index: int
     temperature: float
@@ -44,6 +47,7 @@ class Replica(NamedTuple):
     candidate: ase.Atoms | None
     sigma: float | None
     row_sigmas: np.ndarray
+    end: ase.Atoms | None = None
 
 
 class Round(NamedTuple):
@@ -65,6 +69,13 @@ def bare(atoms: ase.Atoms) -> ase.Atoms:
     """A copy with positions, species, cell and pbc only (no momenta, labels or info)."""
     return ase.Atoms(numbers=atoms.numbers.copy(), positions=atoms.positions.copy(),
                      cell=atoms.cell.array.copy(), pbc=atoms.pbc.copy())
+
+
+def moving(atoms: ase.Atoms) -> ase.Atoms:
+    """A bare copy that keeps the momenta (a trajectory to continue)."""
+    out = bare(atoms)
+    out.set_momenta(np.asarray(atoms.get_momenta(), float).copy())
+    return out
 
 
 def shortest_distance(atoms: ase.Atoms, within: float) -> float:
@@ -114,48 +125,57 @@ class _Progress:
         self.steps, self.stops, self.rows = 0, 0, []
 
 
-def _attempt(monitor: Monitor, frames: Sequence[ase.Atoms], jobs: list[tuple[int, int, float]],
+def _attempt(monitor: Monitor, starts: Sequence[ase.Atoms], jobs: list[tuple[int, int, float]],
              settings: Exploration, threshold: float, round_index: int, attempt: int,
              seed: int):
     """Run attempt ``attempt`` of the replicas ``jobs`` ((replica, start, temperature)) of
-    one size in one vmapped, watched MD (:func:`jaxpot.md.run_batch`)."""
+    one size in one vmapped, watched MD (:func:`jaxpot.md.run_batch`) from ``starts[k]``."""
     from jaxpot import md as jmd
-    n = len(frames[jobs[0][1]])
+    n = len(starts[jobs[0][0]])
     return jmd.run_batch([_integrator(monitor.model, settings, t) for _, _, t in jobs],
-                         [bare(frames[s]) for _, s, _ in jobs], settings.steps,
+                         [starts[k] for k, _, _ in jobs], settings.steps,
                          temperatures=[t for _, _, t in jobs],
                          seeds=[replica_seed(seed, round_index, k, attempt) for k, _, _ in jobs],
                          log_interval=settings.log_interval,
                          stop_when_uncertain=stop_sigma(monitor, threshold, n))
 
 
-def _by_size(frames: Sequence[ase.Atoms], jobs: list[tuple[int, int, float]]) -> list[list]:
+def _by_size(starts: Sequence[ase.Atoms], jobs: list[tuple[int, int, float]]) -> list[list]:
     """``jobs`` grouped by the start structure's atom count and pbc (one batch each)."""
     groups: dict = {}
     for job in jobs:
-        atoms = frames[job[1]]
+        atoms = starts[job[0]]
         groups.setdefault((len(atoms), tuple(bool(p) for p in atoms.pbc)), []).append(job)
     return list(groups.values())
 
 
 def explore(monitor: Monitor, frames: Sequence[ase.Atoms], settings: Exploration,
-            threshold: float, min_distance: float, round_index: int, seed: int) -> Round:
-    """Run a round's replicas from ``frames`` (labelled structures) at ``threshold`` (eV/Å,
-    calibrated rms force sigma): every attempt's replicas of one size in one vmapped MD."""
+            threshold: float, min_distance: float, round_index: int, seed: int,
+            continued: Sequence[ase.Atoms | None] | None = None) -> Round:
+    """Run a round's replicas at ``threshold`` (eV/Å, calibrated rms force sigma): every
+    attempt's replicas of one size in one vmapped MD.  Replica k continues ``continued[k]``
+    (the previous round's :attr:`Replica.end`, momenta kept) where given, else starts from
+    a labelled structure of ``frames`` drawn with the seed, momenta drawn at its
+    temperature."""
     planned = plan(len(frames), settings, round_index, seed)
+    continued = list(continued or []) + [None] * (len(planned) - len(continued or []))
+    planned = [(-1 if continued[k] is not None else start, temperature)
+               for k, (start, temperature) in enumerate(planned)]
+    starts = [moving(continued[k]) if continued[k] is not None else bare(frames[start])
+              for k, (start, _) in enumerate(planned)]
     tally = [_Progress() for _ in planned]
     outcome: dict[int, tuple] = {}
     unstable: list[dict] = []
     jobs = [(k, start, temperature) for k, (start, temperature) in enumerate(planned)]
     for attempt in range(settings.max_restarts + 1):
         retry = []
-        for group in _by_size(frames, jobs):
-            result = _attempt(monitor, frames, group, settings, threshold, round_index,
+        for group in _by_size(starts, jobs):
+            result = _attempt(monitor, starts, group, settings, threshold, round_index,
                               attempt, seed)
             for r, (k, start, temperature) in enumerate(group):
                 t = tally[k]
                 t.steps += int(result.logs[r].step[-1])
-                sig = force_sigma(monitor, result.uncertainty[r], len(frames[start]))
+                sig = force_sigma(monitor, result.uncertainty[r], len(starts[k]))
                 t.rows.append(sig)
                 record = {"replica": k, "attempt": attempt, "temperature": temperature,
                           "start": start}
@@ -166,7 +186,7 @@ def explore(monitor: Monitor, frames: Sequence[ase.Atoms], settings: Exploration
                     retry.append((k, start, temperature))
                     continue
                 if result.stopped[r] is None:
-                    outcome[k] = (True, None, None)
+                    outcome[k] = (True, None, None, moving(result.atoms[r]))
                     continue
                 t.stops += 1
                 close = shortest_distance(result.atoms[r], min_distance)
@@ -175,16 +195,17 @@ def explore(monitor: Monitor, frames: Sequence[ase.Atoms], settings: Exploration
                                      f"stop, closer than min_distance {min_distance:.3f} Å"})
                     retry.append((k, start, temperature))
                     continue
-                outcome[k] = (False, bare(result.atoms[r]), float(sig[-1]))
+                outcome[k] = (False, bare(result.atoms[r]), float(sig[-1]),
+                              moving(result.atoms[r]))
         jobs = retry
         if not jobs:
             break
     replicas = []
     for k, (start, temperature) in enumerate(planned):
         t = tally[k]
-        completed, candidate, sigma = outcome.get(k, (False, None, None))
+        completed, candidate, sigma, end = outcome.get(k, (False, None, None, None))
         replicas.append(Replica(k, temperature, start, t.steps, t.stops, completed, candidate,
-                                sigma, np.concatenate(t.rows) if t.rows else np.zeros(0)))
+                                sigma, np.concatenate(t.rows) if t.rows else np.zeros(0), end))
     unstable.sort(key=lambda u: (u["replica"], u["attempt"]))
     sig = np.concatenate([r.row_sigmas for r in replicas]) if replicas else np.zeros(0)
     return Round(tuple(replicas), tuple(unstable), int(sum(r.steps for r in replicas)),

@@ -54,10 +54,12 @@ from jaxpot.active.store import (
     load_state,
     read_batch,
     read_call,
+    read_ends,
     read_predicted,
     save_state,
     write_batch,
     write_call,
+    write_ends,
     write_labelled,
 )
 from jaxpot.model import EnergyModel
@@ -217,7 +219,8 @@ def _identity(initial: list, config, settings: Exploration, loop: LoopSettings, 
     identity = {"initial_frames": frames_digest(initial), "model": config._asdict(),
                 "explore": settings._asdict(), "seed": int(seed), "min_distance": min_distance,
                 "threshold": loop.threshold, "threshold_factor": loop.threshold_factor,
-                "min_novelty": loop.min_novelty, "batch": loop.batch}
+                "min_novelty": loop.min_novelty, "batch": loop.batch,
+                "selection": loop.selection}
     return json.loads(json.dumps(identity))
 
 
@@ -226,7 +229,7 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
           workdir: str | os.PathLike = "al_run", seed: int = 0, *,
           validation: Sequence | None = None, threshold: float | None = None,
           threshold_factor: float = 2.0, min_novelty: float = 1e-3, batch: int | None = None,
-          workers: int = 1) -> ActiveRun:
+          workers: int = 1, selection: str = "maxmin") -> ActiveRun:
     """Active learning from labelled ``frames`` with ``oracle`` (any ASE calculator).
 
     Args:
@@ -244,6 +247,8 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
         min_novelty: feature distance of near-duplicates (:mod:`jaxpot.active.select`).
         batch: most calls per round. workers: oracle processes (picklable oracles; a
             script keeps its code under ``if __name__ == "__main__":``).
+        selection: "maxmin" (greedy farthest point) or "dopt" (greedy D-optimal) among a
+            round's stop structures (:mod:`jaxpot.active.select`).
 
     Raises:
         ActiveRunError: ``workdir`` holds another run (other frames, settings or seed) or a
@@ -260,7 +265,8 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
     if not isinstance(settings, Exploration):
         raise TypeError(f"active.learn: explore must come from active.md(...), got "
                         f"{type(settings).__name__}")
-    loop = check_loop(budget, target, threshold, threshold_factor, min_novelty, batch, workers)
+    loop = check_loop(budget, target, threshold, threshold_factor, min_novelty, batch, workers,
+                      selection)
     if settings.pressure is not None and not all(all(a.pbc) for a in initial):
         raise ValueError("active.md(pressure=...) explores with NPT, which needs periodic cells "
                          "(pbc True along all three lattice vectors) in every initial frame")
@@ -325,10 +331,13 @@ def _explore_and_plan(step: Update, row: dict, state: dict, settings: Exploratio
     if n_calls >= budget:
         return f"budget spent: {n_calls} oracle calls of {budget}"
     index = row["update"]
+    continued = read_ends(workdir, index - 1) if settings.continue_runs and index else None
     rnd = explore_round(step.monitor, labelled, settings, row["threshold"], min_distance,
-                        index, seed)
+                        index, seed, continued)
+    write_ends(workdir, index, [r.end for r in rnd.replicas])
     state["unstable"].extend({"round": index, **u} for u in rnd.unstable)
     row.update({"md_steps": rnd.md_steps, "stops": rnd.stops, "unstable": len(rnd.unstable),
+                "continued": sum(r.start == -1 for r in rnd.replicas),
                 "max_sigma": rnd.max_sigma, "mean_sigma": rnd.mean_sigma,
                 "stop_fraction": rnd.stops / max(rnd.md_steps, 1)})
     _log.info("active: update %d (%d frames, %d calls): threshold %.4g eV/Å, %d replicas "
@@ -345,7 +354,7 @@ def _explore_and_plan(step: Update, row: dict, state: dict, settings: Exploratio
     candidates = [r.candidate for r in stopped]
     limit = budget - n_calls if loop.batch is None else min(loop.batch, budget - n_calls)
     chosen = select(step.monitor.model, step.monitor.descriptor, candidates, labelled, limit,
-                    loop.min_novelty)
+                    loop.min_novelty, method=loop.selection)
     row.update({"candidates": len(candidates), "duplicates": len(chosen.duplicates),
                 "novelty": list(chosen.novelty)})
     if not chosen.chosen:

@@ -22,6 +22,10 @@ class Exploration(NamedTuple):
     max_restarts: restarts of a replica whose MD fails (md.MDError) or whose stop
     configuration has atoms closer than ``min_distance`` (Å; None: 0.6 x the shortest
     interatomic distance in the initial frames).
+    continue_runs: replica k of a round continues replica k's trajectory of the round before
+    (from its stop structure, now labelled, or its final state, momenta kept), as on-the-fly
+    learning continues its one MD run (FLARE, VASP); False: every round starts afresh from
+    labelled structures drawn with the seed.
     """
 
     temperatures: tuple[float, ...] = (300.0, 900.0, 1500.0)
@@ -34,13 +38,14 @@ class Exploration(NamedTuple):
     max_restarts: int = 2
     min_distance: float | None = None
     cell: str = "isotropic"
+    continue_runs: bool = True
 
 
 def exploration(temperatures: Sequence[float] | float = (300.0, 900.0, 1500.0),
                 steps: int = 2000, timestep: float = 2.0, pressure: float | None = None,
                 replicas: int = 4, *, friction: float = 0.01, log_interval: int = 10,
                 max_restarts: int = 2, min_distance: float | None = None,
-                cell: str = "isotropic") -> Exploration:
+                cell: str = "isotropic", continue_runs: bool = True) -> Exploration:
     """Checked :class:`Exploration` settings (exported as ``jaxpot.active.md``)."""
     temps = (temperatures,) if isinstance(temperatures, (int, float)) else tuple(temperatures)
     if not temps or not all(_positive(t) for t in temps):
@@ -62,10 +67,14 @@ def exploration(temperatures: Sequence[float] | float = (300.0, 900.0, 1500.0),
                          f"got {min_distance!r}")
     if cell not in ("isotropic", "flexible"):
         raise ValueError(f"active.md: cell must be 'isotropic' or 'flexible', got {cell!r}")
+    if not isinstance(continue_runs, bool):
+        raise ValueError(f"active.md: continue_runs must be True or False, got "
+                         f"{continue_runs!r}")
     return Exploration(tuple(float(t) for t in temps), int(steps), float(timestep),
                        None if pressure is None else float(pressure), int(replicas),
                        float(friction), int(log_interval), int(max_restarts),
-                       None if min_distance is None else float(min_distance), cell)
+                       None if min_distance is None else float(min_distance), cell,
+                       continue_runs)
 
 
 class LoopSettings(NamedTuple):
@@ -75,7 +84,9 @@ class LoopSettings(NamedTuple):
     (``threshold_factor`` x the median of the calibration frames').  min_novelty: feature
     distance below which a stop configuration duplicates a labelled (or already chosen)
     one.  batch: most oracle calls per round (None: every non-duplicate stop
-    configuration).  workers: oracle processes (1: serial).
+    configuration).  workers: oracle processes (1: serial).  selection: "maxmin" (greedy
+    farthest point) or "dopt" (greedy D-optimal) in the model's feature space
+    (:mod:`jaxpot.active.select`).
     """
 
     threshold: float | None = None
@@ -83,10 +94,11 @@ class LoopSettings(NamedTuple):
     min_novelty: float = 1e-3
     batch: int | None = None
     workers: int = 1
+    selection: str = "maxmin"
 
 
 def check_loop(budget, target, threshold, threshold_factor, min_novelty, batch,
-               workers) -> LoopSettings:
+               workers, selection="maxmin") -> LoopSettings:
     """Checked loop settings; ValueError naming the argument."""
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
         raise ValueError(f"active.learn: budget must be an integer >= 0 (oracle calls), got "
@@ -104,8 +116,12 @@ def check_loop(budget, target, threshold, threshold_factor, min_novelty, batch,
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < 1):
             raise ValueError(f"active.learn: {name} must be an integer >= 1, got {value!r}")
+    from jaxpot.active.select import METHODS
+    if selection not in METHODS:
+        raise ValueError(f"active.learn: selection must be one of {', '.join(METHODS)}, got "
+                         f"{selection!r}")
     return LoopSettings(None if threshold is None else float(threshold), float(threshold_factor),
-                        float(min_novelty), batch, workers or 1)
+                        float(min_novelty), batch, workers or 1, selection)
 
 
 def _positive(value) -> bool:

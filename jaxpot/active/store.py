@@ -7,6 +7,8 @@
     workdir/rounds/round_003.npz    the structures chosen in round 3, before any is labelled,
                                     with the forces the model that chose them predicts
                                     (float64; the error at selection is computed from them)
+    workdir/rounds/ends_003.npz     where round 3's replicas ended (positions, momenta, cell,
+                                    masses), which round 4 continues
     workdir/labelled.extxyz         the initial frames and every labelled call, in order (for
                                     people and other tools; rewritten after each call)
 
@@ -137,6 +139,46 @@ def read_predicted(workdir: str, round_index: int) -> list[np.ndarray | None]:
                     else None for i in range(int(data["count"]))]
     except (OSError, ValueError, KeyError) as err:
         raise ActiveRunError(f"{path}: the batch cannot be read ({err})") from None
+
+
+def ends_path(workdir: str, round_index: int) -> str:
+    return os.path.join(workdir, "rounds", f"ends_{round_index:03d}.npz")
+
+
+def write_ends(workdir: str, round_index: int, ends: Sequence[ase.Atoms | None]) -> None:
+    """Where a round's replicas ended (with momenta and masses; None: every attempt failed),
+    for the next round to continue."""
+    arrays = {"count": np.int64(len(ends))}
+    for i, atoms in enumerate(ends):
+        if atoms is not None:
+            arrays.update({f"{i}_{k}": v for k, v in _arrays(atoms).items()})
+            arrays[f"{i}_momenta"] = np.asarray(atoms.get_momenta(), float)
+            arrays[f"{i}_masses"] = np.asarray(atoms.get_masses(), float)
+    os.makedirs(os.path.dirname(ends_path(workdir, round_index)), exist_ok=True)
+    with atomic_write(ends_path(workdir, round_index)) as f:
+        np.savez(f, **arrays)
+
+
+def read_ends(workdir: str, round_index: int) -> list[ase.Atoms | None]:
+    """:func:`write_ends`' replicas (an empty list when the round wrote none)."""
+    path = ends_path(workdir, round_index)
+    if not os.path.exists(path):
+        return []
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = []
+            for i in range(int(data["count"])):
+                if f"{i}_numbers" not in data.files:
+                    out.append(None)
+                    continue
+                atoms = _atoms(data, f"{i}_")
+                atoms.set_masses(data[f"{i}_masses"])
+                atoms.set_momenta(data[f"{i}_momenta"])
+                out.append(atoms)
+            return out
+    except (OSError, ValueError, KeyError) as err:
+        raise ActiveRunError(f"{path}: the replicas' end states cannot be read ({err})"
+                             ) from None
 
 
 def load_state(workdir: str) -> dict | None:

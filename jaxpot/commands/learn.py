@@ -46,9 +46,9 @@ ORACLES = ("emt", "lammps", "tblite")
 
 LEARN_KEYS = ("frames", "oracle", "model", "budget", "target", "workdir", "seed",
               "validation", "threshold", "threshold_factor", "min_novelty", "batch", "workers",
-              "pair_style", "pair_coeff", "lammps_species")
+              "selection", "pair_style", "pair_coeff", "lammps_species")
 EXPLORE_KEYS = ("temperatures", "steps", "timestep", "pressure", "replicas", "friction",
-                "log_interval", "max_restarts", "min_distance", "cell")
+                "log_interval", "max_restarts", "min_distance", "cell", "continue_runs")
 
 
 def arguments(p) -> None:
@@ -215,7 +215,8 @@ def run(args) -> int:
         a for path in learn["validation"] for a in read_frames(path)]
     oracle = make_oracle(learn, frames, os.path.dirname(os.path.abspath(args.config)))
     kwargs = {k: learn[k] for k in ("budget", "target", "seed", "threshold",
-                                    "threshold_factor", "min_novelty", "batch", "workers")
+                                    "threshold_factor", "min_novelty", "batch", "workers",
+                                    "selection")
               if k in learn}
     _log.info(f"jaxpot learn: {len(frames)} initial frames, oracle {learn['oracle']}, "
               f"workdir {learn['workdir']} (config {args.config})")
