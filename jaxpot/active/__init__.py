@@ -11,9 +11,10 @@
     run.history    # one dict per update
 
 Each update fits the model on the labelled frames and calibrates the uncertainty that watches
-MD (:mod:`.monitor`); MD replicas from labelled structures stop at the first log row whose
-calibrated rms force sigma exceeds the threshold (:mod:`.explore`); the stop structures are
-chosen by greedy max-min distance of their SOAP environments (:mod:`.select`), labelled by the
+MD (:mod:`.monitor`); MD replicas (in one vmapped MD, continuing the last round's
+trajectories) stop at the first log row whose calibrated rms force sigma exceeds the
+threshold (:mod:`.explore`); the stop structures are chosen by greedy max-min distance (or
+D-optimality) of their SOAP environments (:mod:`.select`), labelled by the
 oracle (:mod:`.oracle`), written to the workdir as they arrive (:mod:`.store`), and the model
 is refitted (:mod:`.loop`).  A killed run resumes from its workdir.
 
@@ -22,9 +23,9 @@ threshold_rule, calibration (where the factors came from), energy_factor / force
 (eV, eV/Å per unit distance), calibration_sigma (eV/Å), fit ("fresh"; a GAP after the
 first update: "incremental", or "replayed" on resume, :mod:`.monitor`) and fit_time_s,
 validation_force_rmse (eV/Å) and validation_energy_mae (eV/atom) when ``validation=`` is
-given; after exploring: md_steps, stops, unstable, max_sigma / mean_sigma (eV/Å, over the
-round's MD log rows), stop_fraction (stops per MD step), candidates, duplicates, novelty,
-first_call, batch, labelled, failed; status ("labelling", or why the run ended: budget
+given; after exploring: md_steps, stops, unstable, continued, max_sigma / mean_sigma (eV/Å,
+over the round's MD log rows), stop_fraction (stops per MD step), candidates, duplicates,
+novelty, first_call, batch, selected_sigma, labelled, failed, selected_error; status ("labelling", or why the run ended: budget
 spent, target met, converged).
 """
 
