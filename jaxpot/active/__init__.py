@@ -20,13 +20,14 @@ is refitted (:mod:`.loop`).  A killed run resumes from its workdir.
 
 History rows: update, oracle_calls and frames (at the fit), wall_time_s, threshold (eV/Å) and
 threshold_rule, calibration (where the factors came from), energy_factor / force_factor
-(eV, eV/Å per unit distance), calibration_sigma (eV/Å), fit ("fresh"; a GAP after the
-first update: "incremental", or "replayed" on resume, :mod:`.monitor`) and fit_time_s,
+(eV, eV/Å per unit distance), calibration_sigma (eV/Å), fit ("fresh"; after the first
+update an ensemble's is "warm", a GAP's "incremental", or "replayed" on resume,
+:mod:`.monitor`) and fit_time_s,
 validation_force_rmse (eV/Å) and validation_energy_mae (eV/atom) when ``validation=`` is
 given; after exploring: md_steps, stops, unstable, continued, max_sigma / mean_sigma (eV/Å,
 over the round's MD log rows), stop_fraction (stops per MD step), candidates, duplicates,
-novelty, first_call, batch, selected_sigma, labelled, failed, selected_error; status ("labelling", or why the run ended: budget
-spent, target met, converged).
+novelty, first_call, batch, selected_sigma, labelled, failed, selected_error; status
+("labelling", or why the run ended: budget spent, target met, converged).
 """
 
 from jaxpot.active.loop import ActiveRun, learn
