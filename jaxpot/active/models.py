@@ -6,7 +6,8 @@ and the seed.
   15 points; default_sigma 0.002 eV/atom, 0.05 eV/Å, 0.05 eV/atom).
 - ``"ensemble"`` / ``"bpnn"``: a small BPNN ensemble (:data:`ENSEMBLE_DEFAULTS`: 4 members,
   16-16 hidden, cutoff 4.5 Å, 300 epochs) trained by :func:`jaxpot.nn.train_model` with the
-  calibration carve as its validation frames.
+  calibration carve as its validation frames; after the first update, warm-started from the
+  last update's members (:mod:`jaxpot.active.monitor`).
 - any other registered family (``jaxpot.training.families``): its own fit on a config of the
   labelled frames written to a scratch folder.
 
@@ -93,9 +94,11 @@ def needs_validation(config: ModelConfig) -> bool:
 
 
 def fit_model(config: ModelConfig, frames: Sequence, seed: int, *,
-              validation: Sequence[int] = (), scratch: str | None = None) -> Fitted:
+              validation: Sequence[int] = (), scratch: str | None = None,
+              start_from: EnergyModel | None = None) -> Fitted:
     """Fit ``config``'s family on ``frames`` (minus the ``validation`` indices, which an
-    ensemble validates on); ``seed`` seeds sparse points and initial weights."""
+    ensemble validates on); ``seed`` seeds sparse points and initial weights; an ensemble
+    starts from ``start_from``'s weights when given (a warm start)."""
     held = sorted(set(int(i) for i in validation))
     train = [a for i, a in enumerate(frames) if i not in held]
     if config.family == "gap":
@@ -104,8 +107,8 @@ def fit_model(config: ModelConfig, frames: Sequence, seed: int, *,
                      source="active learning frames")
         return Fitted(result.model, result.posterior, tuple(held))
     if config.family == "ensemble":
-        return Fitted(_fit_ensemble(config.settings, train, [frames[i] for i in held], seed),
-                      None, tuple(held))
+        return Fitted(_fit_ensemble(config.settings, train, [frames[i] for i in held], seed,
+                                    start_from), None, tuple(held))
     folder = None if scratch is None else os.path.join(scratch, "carve" if held else "all")
     return Fitted(_fit_registered(config, train, folder, seed), None, tuple(held))
 
@@ -125,7 +128,8 @@ def gap_settings(settings: Mapping, seed: int):
         raise ValueError(f"active.learn model settings (gap): {err}") from None
 
 
-def _fit_ensemble(settings: Mapping, train: Sequence, validation: Sequence, seed: int):
+def _fit_ensemble(settings: Mapping, train: Sequence, validation: Sequence, seed: int,
+                  start_from: EnergyModel | None = None):
     from jaxpot.nn import TrainSettings, bpnn, train_model
     s = dict(settings)
     species = sorted({int(z) for a in list(train) + list(validation) for z in a.numbers})
@@ -136,7 +140,8 @@ def _fit_ensemble(settings: Mapping, train: Sequence, validation: Sequence, seed
     except TypeError as err:
         raise ValueError(f"active.learn model settings (ensemble): {err}") from None
     return train_model(model, train, settings=train_settings, validation_frames=validation,
-                       progress=False, source="active learning frames").model
+                       progress=False, source="active learning frames",
+                       start_from=start_from).model
 
 
 def _fit_registered(config: ModelConfig, train: Sequence, scratch: str | None, seed: int):

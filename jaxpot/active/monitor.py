@@ -36,6 +36,12 @@ distance_2b grid stay the first fit's).  The state of one update continues the n
 (``previous=``); without it (a resumed run) the same updates are replayed in order from the
 first fit, so a resumed run ends bit-identical to an uninterrupted one.  The calibration fit
 (the carve, which changes with every update) is still fitted from scratch.
+
+Warm-started ensembles.  An ensemble is trained from fresh weights on the first block; each
+later update starts from the ensemble fitted on one block fewer (its members' weights and
+normalization, :mod:`jaxpot.nn.warm_start`), read from ``scratch/ensemble_NNN.jaxpot``, which
+every ensemble update writes (saved and loaded bit-identically, so a resumed run starts where
+an uninterrupted one did).  Other families are refitted from scratch (a linear fit is exact).
 """
 
 from __future__ import annotations
@@ -127,9 +133,16 @@ def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None
         if not held:
             raise ValueError(f"active.learn: an ensemble needs at least {MIN_CARVE_FRAMES} "
                              f"labelled frames (5 validate it), got {len(frames)}")
-        fitted = fit_model(config, frames, seed, validation=held, scratch=scratch)
+        blocks = len(groups) if groups is not None else 1
+        warm = _warm_source(scratch, blocks)
+        fitted = fit_model(config, frames, seed, validation=held, scratch=scratch,
+                           start_from=warm)
         fit_time = time.perf_counter() - t0
+        _keep_for_warm_start(scratch, blocks, fitted.model)
         check = fitted
+        if warm is not None:
+            return _finish(config, frames, fitted, check, held, state, tuple(groups), "warm",
+                           fit_time)
     else:
         if config.family == "gap":
             fitted, state = _fresh_gap(config, frames, seed)
@@ -140,6 +153,33 @@ def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None
             else None
     return _finish(config, frames, fitted, check, held, state, (len(frames),), "fresh",
                    fit_time)
+
+
+def _warm_path(scratch: str, blocks: int) -> str:
+    import os
+    return os.path.join(scratch, f"ensemble_{blocks:03d}.jaxpot")
+
+
+def _warm_source(scratch: str | None, blocks: int) -> EnergyModel | None:
+    """The ensemble fitted on the first ``blocks - 1`` blocks (saved by the update that fitted
+    it), which this update starts from; None for the first block or without a scratch."""
+    import os
+    if scratch is None or blocks < 2 or not os.path.exists(_warm_path(scratch, blocks - 1)):
+        return None
+    from jaxpot.io.model_file import load
+    return load(_warm_path(scratch, blocks - 1))
+
+
+def _keep_for_warm_start(scratch: str | None, blocks: int, model: EnergyModel) -> None:
+    """Save the ensemble fitted on ``blocks`` blocks for the next update's warm start (a
+    file, so that a resumed run starts from the same weights: save/load is bit-identical)."""
+    if scratch is None:
+        return
+    import os
+
+    from jaxpot.io.model_file import save
+    os.makedirs(scratch, exist_ok=True)
+    save(model, _warm_path(scratch, blocks))
 
 
 def _fresh_gap(config: ModelConfig, frames: Sequence, seed: int):

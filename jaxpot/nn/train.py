@@ -36,6 +36,7 @@ from jaxpot.nn.epochs import budget_epochs, stage_two_pending, stage_weights
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
 from jaxpot.nn.normalization import fit_normalization, pair_count
 from jaxpot.nn.settings import TrainSettings
+from jaxpot.nn.warm_start import params_digest, start_params
 from jaxpot.pytree import stack_trees
 from jaxpot.structure import check_frames as check_atoms
 from jaxpot.training import checkpoint as ckpt
@@ -150,7 +151,8 @@ def learning_rate(step, schedule):
 def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings | None = None,
                 validation_frames: Sequence | None = None, names=None,
                 source: str = "frames", checkpoint: str | None = None,
-                progress: bool = True, log=None) -> TrainResult:
+                progress: bool = True, log=None,
+                start_from: EnergyModel | None = None) -> TrainResult:
     """Train ``model`` (a BPNN, PaiNN or MACE) on labelled ``ase.Atoms`` frames.
 
     Args:
@@ -163,6 +165,9 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         source: name of the frames in error messages. checkpoint: path of a resumable
             checkpoint (``.npz``). progress: live tqdm bar with train/validation errors.
         log: callable receiving each epoch's metrics dict (e.g. a JSON-lines writer).
+        start_from: a trained model of ``model``'s architecture (an ensemble of
+            ``ensemble_size`` members, or one network) whose weights the training starts
+            from, its normalization kept (:mod:`jaxpot.nn.warm_start`).
 
     With ``settings.time_budget_s`` the first :data:`PROBE_EPOCHS` epochs are timed and the
     epoch count (and so the cosine schedule's length) is set to what fits in the budget, then
@@ -202,18 +207,23 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
         config_type_loss_weights(frames, settings.config_type_weights)))
     val_set = build_dataset(model, val_frames, val_labels, f"{source} (validation)",
                             prepare=prepare) if val_frames else None
-    model = fit_normalization(model, frames, labels, train_set, n_pairs)
-    norm = model.params["norm"]
     k_members = settings.ensemble_size
-    nets = [_initial_member_params(model, k, settings.seed)["net"] for k in range(k_members)]
-    net = stack_trees(nets)
+    if start_from is None:
+        model = fit_normalization(model, frames, labels, train_set, n_pairs)
+        net = stack_trees([_initial_member_params(model, k, settings.seed)["net"]
+                           for k in range(k_members)])
+    else:
+        model, net = start_params(model, start_from, k_members)
+    norm = model.params["norm"]
     steps_per_epoch = len(epoch_plan(train_set, settings.batch_size, None))
     optimizer, schedule = _optimizer(settings), _schedule(settings, steps_per_epoch)
     state = initial_state(net, optimizer)
     step_fn, eval_fn = _compiled_steps(model, optimizer, settings, results_fn)
 
     header = {"epoch": 0, "history": [], "best_epoch": -1, "best_loss": None, "bad_epochs": 0}
-    digest = ckpt.fingerprint((model.spec, settings, len(val_frames)), frames + val_frames)
+    run = (model.spec, settings, len(val_frames))
+    digest = ckpt.fingerprint(run if start_from is None else (*run, params_digest(start_from)),
+                              frames + val_frames)
     if checkpoint:
         restored = ckpt.load_tree(checkpoint, CHECKPOINT_KIND, digest, state)
         if restored is not None:
