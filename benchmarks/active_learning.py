@@ -53,6 +53,7 @@ SEEDS = (0, 1, 2)
 MODEL = {"model": "gap", "soap": {"cutoff": 4.5, "n_max": 6, "l_max": 4, "n_sparse": 100},
          "distance_2b": {"cutoff": 4.5, "n_sparse": 15}}
 EXPLORE = {"steps": 1000, "timestep": 2.0, "replicas": 6}
+SELECTION = "maxmin"
 BUDGET = 30
 RANDOM_GRID = (0, 5, 10, 20, 30, 60)
 WORKERS = 2  # seeds run in parallel processes (fits and compiles are mostly one-core)
@@ -113,7 +114,8 @@ def active_curve(seed: int, held_out: list, workdir: str) -> dict:
     start = time.perf_counter()
     run = active.learn(initial_frames(seed), EMT(), model=MODEL,
                        explore=active.md(temperatures=list(TEMPERATURES), **EXPLORE),
-                       budget=BUDGET, workdir=workdir, seed=seed, validation=held_out)
+                       budget=BUDGET, workdir=workdir, seed=seed, validation=held_out,
+                       selection=SELECTION)
     seconds = time.perf_counter() - start
     rows = run.history
     seconds = max(seconds, rows[-1]["wall_time_s"])  # a resumed run: all its sessions
@@ -155,7 +157,7 @@ def random_curve(seed: int, held_out: list) -> dict:
 
 def _knobs() -> dict:
     return {"SEEDS": SEEDS, "BUDGET": BUDGET, "RANDOM_GRID": RANDOM_GRID, "EXPLORE": EXPLORE,
-            "TEST_FRAMES": TEST_FRAMES, "POOL_FRAMES": POOL_FRAMES}
+            "TEST_FRAMES": TEST_FRAMES, "POOL_FRAMES": POOL_FRAMES, "SELECTION": SELECTION}
 
 
 def _job(kind: str, seed: int, held_out: list, tmp: str, knobs: dict) -> dict:
@@ -191,14 +193,23 @@ def calls_to_reach(table: list[dict], error: float) -> int | None:
 
 
 def main() -> None:
-    global SEEDS, BUDGET, RANDOM_GRID, EXPLORE, TEST_FRAMES, POOL_FRAMES
+    global SEEDS, BUDGET, RANDOM_GRID, EXPLORE, TEST_FRAMES, POOL_FRAMES, SELECTION
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run; writes nothing")
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
     parser.add_argument("--budget", type=int, default=BUDGET)
     parser.add_argument("--workdir", help="keep the active runs' folders here (default: a "
                         "temporary folder); a killed run resumes from them")
+    parser.add_argument("--min-steps", type=int, default=0,
+                        help="active.md(min_steps=...): MD steps before a stop may count")
+    parser.add_argument("--no-continue", action="store_true",
+                        help="active.md(continue_runs=False): every round starts afresh")
+    parser.add_argument("--selection", default=SELECTION, choices=("maxmin", "dopt"))
+    parser.add_argument("--tag", help="write active_learning_<tag>.json (a variant) instead "
+                        "of the current table's active_learning.json")
     args = parser.parse_args()
+    EXPLORE = {**EXPLORE, "min_steps": args.min_steps, "continue_runs": not args.no_continue}
+    SELECTION = args.selection
     if args.quick:
         SEEDS, BUDGET, RANDOM_GRID = (0,), 6, (0, 5)
         EXPLORE = {**EXPLORE, "steps": 200}
@@ -256,10 +267,15 @@ def main() -> None:
         "benchmark": "active_learning", "machine": machine(),
         "command": "python benchmarks/active_learning.py" + (
             f" --seeds {len(SEEDS)}" if len(SEEDS) != 3 else "") + (
-            f" --budget {BUDGET}" if BUDGET != 30 else ""),
+            f" --budget {BUDGET}" if BUDGET != 30 else "") + (
+            f" --min-steps {args.min_steps}" if args.min_steps else "") + (
+            " --no-continue" if args.no_continue else "") + (
+            f" --selection {SELECTION}" if SELECTION != "maxmin" else "") + (
+            f" --tag {args.tag}" if args.tag else ""),
         "settings": {"system": f"fcc Cu {len(_cell())} atoms (cubic a=3.61 x {REPEAT})",
                      "oracle": "ase EMT", "temperatures_K": list(TEMPERATURES),
                      "initial_frames": N_INITIAL, "model": MODEL, "explore": EXPLORE,
+                     "selection": SELECTION,
                      "budget": BUDGET, "seeds": list(SEEDS), "random_grid": list(RANDOM_GRID),
                      "held_out": f"{len(held_out)} frames: EMT Langevin (2 fs, friction "
                                  f"{FRICTION}/fs), {TEST_FRAMES} per temperature, every "
@@ -279,7 +295,8 @@ def main() -> None:
         "within_budget": all(a["within_budget"] for a in actives),
         "seconds": round(seconds, 1),
     }
-    print("wrote", write_json("active_learning", payload))
+    print("wrote", write_json("active_learning" + (f"_{args.tag}" if args.tag else ""),
+                              payload))
 
 
 if __name__ == "__main__":

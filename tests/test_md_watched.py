@@ -87,3 +87,18 @@ def test_a_replica_that_blows_up_halts_alone(watched_model, starts):
     with pytest.raises(md.MDError, match="stop_when_uncertain"):
         md.run_replicas([md.langevin(stillinger_weber(), 2.0, 300.0, 0.01)], starts[0], 10,
                         stop_when_uncertain=0.1)
+
+
+def test_no_uncertainty_stop_before_stop_when_uncertain_from(watched_model, starts):
+    """stop_when_uncertain_from=s: a threshold every row exceeds stops each replica at its
+    first log row at or after step s (earlier rows are logged, not stopping)."""
+    integrators = [md.langevin(watched_model, 2.0, 600.0, friction=0.05) for _ in range(2)]
+    result = md.run_batch(integrators, starts[:2], 100, temperatures=[600.0, 600.0],
+                          log_interval=10, stop_when_uncertain=1e-9,
+                          stop_when_uncertain_from=35)
+    for r in range(2):
+        assert result.logs[r].step[-1] == 40 and "stopped at step 40" in result.stopped[r]
+        assert np.all(result.uncertainty[r] > 1e-9)
+    early = md.run_batch(integrators, starts[:2], 100, temperatures=[600.0, 600.0],
+                         log_interval=10, stop_when_uncertain=1e-9)
+    assert all(log.step[-1] == 10 for log in early.logs)

@@ -137,7 +137,8 @@ def _attempt(monitor: Monitor, starts: Sequence[ase.Atoms], jobs: list[tuple[int
                          temperatures=[t for _, _, t in jobs],
                          seeds=[replica_seed(seed, round_index, k, attempt) for k, _, _ in jobs],
                          log_interval=settings.log_interval,
-                         stop_when_uncertain=stop_sigma(monitor, threshold, n))
+                         stop_when_uncertain=stop_sigma(monitor, threshold, n),
+                         stop_when_uncertain_from=settings.min_steps)
 
 
 def _by_size(starts: Sequence[ase.Atoms], jobs: list[tuple[int, int, float]]) -> list[list]:

@@ -26,6 +26,9 @@ class Exploration(NamedTuple):
     (from its stop structure, now labelled, or its final state, momenta kept), as on-the-fly
     learning continues its one MD run (FLARE, VASP); False: every round starts afresh from
     labelled structures drawn with the seed.
+    min_steps: MD steps of each attempt before its uncertainty may stop it (FLARE's
+    ``min_steps_with_model``): the stop structures are then at least this far from the
+    start; faults still halt a replica at once.
     """
 
     temperatures: tuple[float, ...] = (300.0, 900.0, 1500.0)
@@ -39,13 +42,15 @@ class Exploration(NamedTuple):
     min_distance: float | None = None
     cell: str = "isotropic"
     continue_runs: bool = True
+    min_steps: int = 0
 
 
 def exploration(temperatures: Sequence[float] | float = (300.0, 900.0, 1500.0),
                 steps: int = 2000, timestep: float = 2.0, pressure: float | None = None,
                 replicas: int = 4, *, friction: float = 0.01, log_interval: int = 10,
                 max_restarts: int = 2, min_distance: float | None = None,
-                cell: str = "isotropic", continue_runs: bool = True) -> Exploration:
+                cell: str = "isotropic", continue_runs: bool = True,
+                min_steps: int = 0) -> Exploration:
     """Checked :class:`Exploration` settings (exported as ``jaxpot.active.md``)."""
     temps = (temperatures,) if isinstance(temperatures, (int, float)) else tuple(temperatures)
     if not temps or not all(_positive(t) for t in temps):
@@ -53,7 +58,7 @@ def exploration(temperatures: Sequence[float] | float = (300.0, 900.0, 1500.0),
                          f"{temperatures!r}")
     for name, value, low in (("steps", steps, 1), ("replicas", replicas, 1),
                              ("log_interval", log_interval, 1),
-                             ("max_restarts", max_restarts, 0)):
+                             ("max_restarts", max_restarts, 0), ("min_steps", min_steps, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"active.md: {name} must be an integer >= {low}, got {value!r}")
     for name, value in (("timestep", timestep), ("friction", friction)):
@@ -74,7 +79,7 @@ def exploration(temperatures: Sequence[float] | float = (300.0, 900.0, 1500.0),
                        None if pressure is None else float(pressure), int(replicas),
                        float(friction), int(log_interval), int(max_restarts),
                        None if min_distance is None else float(min_distance), cell,
-                       continue_runs)
+                       continue_runs, int(min_steps))
 
 
 class LoopSettings(NamedTuple):

@@ -48,7 +48,8 @@ LEARN_KEYS = ("frames", "oracle", "model", "budget", "target", "workdir", "seed"
               "validation", "threshold", "threshold_factor", "min_novelty", "batch", "workers",
               "selection", "pair_style", "pair_coeff", "lammps_species")
 EXPLORE_KEYS = ("temperatures", "steps", "timestep", "pressure", "replicas", "friction",
-                "log_interval", "max_restarts", "min_distance", "cell", "continue_runs")
+                "log_interval", "max_restarts", "min_distance", "cell", "continue_runs",
+                "min_steps")
 
 
 def arguments(p) -> None:

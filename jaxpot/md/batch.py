@@ -103,7 +103,8 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
               capacity_multiplier: float = 1.25,
               stop_when_uncertain: float | Sequence[float] | None = None,
               max_temperature: float | None = None,
-              max_energy_change: float = 10.0) -> ReplicaResult:
+              max_energy_change: float = 10.0,
+              stop_when_uncertain_from: int = 0) -> ReplicaResult:
     """Run ``systems`` (different sizes, cells and compositions) side by side in one jit.
 
     Args:
@@ -118,6 +119,8 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
             MD goes bad (NaN, above ``max_temperature`` K, potential energy moved more than
             ``max_energy_change`` eV/atom) halts alone, flagged, instead of raising
             (:mod:`jaxpot.md.watched`); the others run on.  Systems of one size only.
+        stop_when_uncertain_from: the first step at which the uncertainty may stop a system
+            (a burn-in: earlier log rows are watched but do not stop it).
 
     Returns:
         :class:`ReplicaResult`: final ``atoms`` and ``logs`` per system (unpadded), the
@@ -204,7 +207,7 @@ def run_batch(integrators: Integrator | Sequence[Integrator], systems: Sequence[
             stop_when_uncertain=stop_when_uncertain, temperatures=temps, n_atoms=counts,
             max_temperature=max_temperature, max_energy_change=max_energy_change,
             log_interval=log_interval, chunk=chunk, max_reallocations=max_reallocations,
-            source="run_batch")
+            stop_from=stop_when_uncertain_from, source="run_batch")
         return watched_result(watched, reasons,
                               lambda host, s: state_to_atoms(tree_row(host, s)))
     state, rows, regrown = run_stacked(stacked, state, nbrs, steps, regrow,

@@ -169,7 +169,8 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
                  max_reallocations: int = 20,
                  stop_when_uncertain: float | Sequence[float] | None = None,
                  max_temperature: float | None = None,
-                 max_energy_change: float = 10.0) -> ReplicaResult:
+                 max_energy_change: float = 10.0,
+                 stop_when_uncertain_from: int = 0) -> ReplicaResult:
     """Run ``len(integrators)`` replicas of ``atoms`` side by side (vmap in one jit).
 
     Args:
@@ -231,7 +232,8 @@ def run_replicas(integrators: Sequence[Integrator], atoms: ase.Atoms, steps: int
             stop_when_uncertain=stop_when_uncertain, temperatures=temps,
             n_atoms=[len(atoms)] * n_rep, max_temperature=max_temperature,
             max_energy_change=max_energy_change, log_interval=log_interval, chunk=chunk,
-            max_reallocations=max_reallocations, source="run_replicas")
+            max_reallocations=max_reallocations, stop_from=stop_when_uncertain_from,
+            source="run_replicas")
         return watched_result(watched, reasons,
                               lambda host, r: state_to_atoms(tree_row(host, r)))
     state, rows, regrown = run_stacked(stacked, state, nbrs, steps, regrow,

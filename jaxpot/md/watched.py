@@ -34,12 +34,14 @@ RUNNING, UNCERTAIN, NON_FINITE, TOO_HOT, ENERGY_JUMP = range(5)
 
 class Limits(NamedTuple):
     """Per replica (R,): sigma threshold (eV), temperature limit (K), start potential energy
-    (eV) and the largest allowed move from it (eV, whole system)."""
+    (eV), the largest allowed move from it (eV, whole system), and the first step at which
+    sigma may stop the replica."""
 
     stop_above: jax.Array
     max_temperature: jax.Array
     energy0: jax.Array
     max_energy_change: jax.Array
+    armed_from: jax.Array
 
 
 class Watched(NamedTuple):
@@ -72,7 +74,7 @@ def _watched_steps(integrator: Integrator, state, neighbors, code, limit, limits
             [~(jnp.isfinite(energy) & jnp.isfinite(temp) & jnp.isfinite(sigma)),
              temp > limits.max_temperature,
              jnp.abs(energy - limits.energy0) > limits.max_energy_change,
-             sigma > limits.stop_above],
+             (sigma > limits.stop_above) & (st.step >= limits.armed_from)],
             [NON_FINITE, TOO_HOT, ENERGY_JUMP, UNCERTAIN], RUNNING)
         code = jnp.where(valid & (code == RUNNING), new, code).astype(jnp.int32)
         return (st, nb, code), (row, valid)
@@ -102,12 +104,14 @@ _first_rows_jit = jax.jit(_first_rows, static_argnames=("monitor",))
 
 def run_watched(stacked: Integrator, state, nbrs, steps: int, regrow, *, monitor,
                 stop_above, max_temperature, max_energy_change, log_interval: int,
-                chunk: int | None, max_reallocations: int, source: str) -> Watched:
+                chunk: int | None, max_reallocations: int, source: str,
+                armed_from: int = 0) -> Watched:
     """Vmapped chunks until every replica halted or ran ``steps`` (module docstring).
 
     ``monitor``: the model's sigma function (static: one compilation per model spec);
     ``stop_above`` (eV), ``max_temperature`` (K), ``max_energy_change`` (eV, whole system):
-    one per replica.  ``regrow(state, nbrs, overflowed_nbrs)`` as in
+    one per replica; ``armed_from``: the first step at which sigma stops a replica (earlier
+    rows are logged, faults still halt).  ``regrow(state, nbrs, overflowed_nbrs)`` as in
     :func:`jaxpot.md.replicas.run_stacked`."""
     first = jax.device_get(_first_rows_jit(stacked, state, nbrs, monitor))
     n_rep = int(np.shape(first["step"])[0])
@@ -115,7 +119,8 @@ def run_watched(stacked: Integrator, state, nbrs, steps: int, regrow, *, monitor
     dtype = state.positions.dtype
     limits = Limits(*(jnp.asarray(np.broadcast_to(np.asarray(x, float), (n_rep,)), dtype)
                       for x in (stop_above, max_temperature, first["potential_energy"],
-                                max_energy_change)))
+                                max_energy_change)),
+                    jnp.full((n_rep,), int(armed_from), jnp.int32))
     chunk_steps = chunk or log_interval * max(1, min(10, 1000 // log_interval))
     n_logs = -(-chunk_steps // log_interval)
     codes = np.zeros(n_rep, np.int32)
@@ -171,13 +176,14 @@ def halt_reason(code: int, row: dict, stop_above: float, max_temperature: float)
 def watch_stacked(integrators, stacked: Integrator, state, nbrs, steps: int, regrow, *,
                   stop_when_uncertain, temperatures, n_atoms, max_temperature,
                   max_energy_change: float, log_interval: int, chunk: int | None,
-                  max_reallocations: int, source: str):
+                  max_reallocations: int, source: str, stop_from: int = 0):
     """:func:`run_watched` with md.run's defaults and checks, for run_replicas/run_batch.
 
     ``stop_when_uncertain``: eV, one or one per replica; ``temperatures``: the replicas'
     start temperatures (K or None); ``n_atoms``: per replica (for the energy limit, eV/atom
     x atoms); ``max_temperature``: K (None: 10x the larger of the thermostat's and start
-    temperature, at least 5000 K).  Returns (Watched, halt reasons per replica)."""
+    temperature, at least 5000 K); ``stop_from``: the first step at which sigma may stop a
+    replica.  Returns (Watched, halt reasons per replica)."""
     from jaxpot.md.state import MDError
     from jaxpot.model_registry import uncertainty_function
     from jaxpot.units import kB
@@ -198,7 +204,8 @@ def watch_stacked(integrators, stacked: Integrator, state, nbrs, steps: int, reg
                           stop_above=thresholds, max_temperature=t_max,
                           max_energy_change=float(max_energy_change) * np.asarray(n_atoms),
                           log_interval=log_interval, chunk=chunk,
-                          max_reallocations=max_reallocations, source=source)
+                          max_reallocations=max_reallocations, source=source,
+                          armed_from=stop_from)
     reasons = tuple(halt_reason(int(c), rows[-1], float(s), float(t))
                     for c, rows, s, t in zip(watched.codes, watched.rows, thresholds, t_max))
     return watched, reasons
