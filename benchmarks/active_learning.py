@@ -109,7 +109,7 @@ def force_errors(model, frames) -> dict:
             "force_mae": float(np.mean(np.abs(err)))}
 
 
-def active_curve(seed: int, held_out: list, workdir: str) -> dict:
+def active_curve(seed: int, held_out: list, validation: list, workdir: str) -> dict:
     from jaxpot import active
     start = time.perf_counter()
     run = active.learn(initial_frames(seed), EMT(), model=MODEL,
@@ -125,6 +125,7 @@ def active_curve(seed: int, held_out: list, workdir: str) -> dict:
     stops = sum(r["stops"] for r in after)
     final = force_errors(run.model, held_out)
     return {"seed": seed, "seconds": round(seconds, 1), "status": run.status,
+            "final_validation": force_errors(run.model, validation),
             "oracle_calls": run.oracle_calls, "within_budget": run.oracle_calls <= BUDGET,
             "curve": [{"calls": r["oracle_calls"], "force_rmse": r["validation_force_rmse"],
                        "energy_mae": r.get("validation_energy_mae")} for r in rows],
@@ -137,7 +138,7 @@ def active_curve(seed: int, held_out: list, workdir: str) -> dict:
                                   "no_stop_fraction": (1 - stops / steps) if steps else None}}
 
 
-def random_curve(seed: int, held_out: list) -> dict:
+def random_curve(seed: int, held_out: list, validation: list) -> dict:
     from jaxpot.active.models import fit_model, model_config
     config = model_config(MODEL)
     pool = [a for t, temp in enumerate(TEMPERATURES)
@@ -148,7 +149,9 @@ def random_curve(seed: int, held_out: list) -> dict:
     for n in RANDOM_GRID:
         frames = initial + [pool[i] for i in order[:n]]
         fitted = fit_model(config, frames, seed)
-        curve.append({"calls": n, **force_errors(fitted.model, held_out)})
+        curve.append({"calls": n, **force_errors(fitted.model, held_out),
+                      "validation_force_rmse": force_errors(fitted.model,
+                                                            validation)["force_rmse"]})
         print(f"  random seed {seed} N={n}: force RMSE {curve[-1]['force_rmse']:.4f} eV/Å",
               flush=True)
     return {"seed": seed, "seconds": round(time.perf_counter() - start, 1),
@@ -157,16 +160,18 @@ def random_curve(seed: int, held_out: list) -> dict:
 
 def _knobs() -> dict:
     return {"SEEDS": SEEDS, "BUDGET": BUDGET, "RANDOM_GRID": RANDOM_GRID, "EXPLORE": EXPLORE,
-            "TEST_FRAMES": TEST_FRAMES, "POOL_FRAMES": POOL_FRAMES, "SELECTION": SELECTION}
+            "TEST_FRAMES": TEST_FRAMES, "POOL_FRAMES": POOL_FRAMES, "SELECTION": SELECTION,
+            "MODEL": MODEL}
 
 
-def _job(kind: str, seed: int, held_out: list, tmp: str, knobs: dict) -> dict:
+def _job(kind: str, seed: int, held_out: list, validation: list, tmp: str,
+         knobs: dict) -> dict:
     """One seed's curve in a worker process (``knobs``: the parent's module settings)."""
     jax.config.update("jax_enable_x64", True)
     globals().update(knobs)
     if kind == "active":
-        return active_curve(seed, held_out, os.path.join(tmp, f"run{seed}"))
-    return random_curve(seed, held_out)
+        return active_curve(seed, held_out, validation, os.path.join(tmp, f"run{seed}"))
+    return random_curve(seed, held_out, validation)
 
 
 def _on_grid(curves: list[list[dict]], key: str = "force_rmse") -> list[dict]:
@@ -193,7 +198,7 @@ def calls_to_reach(table: list[dict], error: float) -> int | None:
 
 
 def main() -> None:
-    global SEEDS, BUDGET, RANDOM_GRID, EXPLORE, TEST_FRAMES, POOL_FRAMES, SELECTION
+    global SEEDS, BUDGET, RANDOM_GRID, EXPLORE, TEST_FRAMES, POOL_FRAMES, SELECTION, MODEL
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run; writes nothing")
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
@@ -205,11 +210,16 @@ def main() -> None:
     parser.add_argument("--no-continue", action="store_true",
                         help="active.md(continue_runs=False): every round starts afresh")
     parser.add_argument("--selection", default=SELECTION, choices=("maxmin", "dopt"))
+    parser.add_argument("--add-sparse", type=int, default=None,
+                        help="model setting add_sparse_per_frame (GAP sparse points added per "
+                        "labelled frame and species)")
     parser.add_argument("--tag", help="write active_learning_<tag>.json (a variant) instead "
                         "of the current table's active_learning.json")
     args = parser.parse_args()
     EXPLORE = {**EXPLORE, "min_steps": args.min_steps, "continue_runs": not args.no_continue}
     SELECTION = args.selection
+    if args.add_sparse is not None:
+        MODEL = {**MODEL, "add_sparse_per_frame": args.add_sparse}
     if args.quick:
         SEEDS, BUDGET, RANDOM_GRID = (0,), 6, (0, 5)
         EXPLORE = {**EXPLORE, "steps": 200}
@@ -220,8 +230,11 @@ def main() -> None:
     t0 = time.perf_counter()
     held_out = [a for t, temp in enumerate(TEMPERATURES)
                 for a in emt_md(temp, 90_000 + 10 * t, TEST_BURN, TEST_EVERY, TEST_FRAMES)]
-    print(f"held-out: {len(held_out)} EMT MD frames ({time.perf_counter() - t0:.1f} s)",
-          flush=True)
+    # settings are chosen on this validation set (other seeds), never on the held-out test set
+    validation = [a for t, temp in enumerate(TEMPERATURES)
+                  for a in emt_md(temp, 70_000 + 10 * t, TEST_BURN, TEST_EVERY, TEST_FRAMES)]
+    print(f"held-out: {len(held_out)} EMT MD frames, validation {len(validation)} "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
     import concurrent.futures as cf
     import multiprocessing
     jobs = [("active", s) for s in SEEDS] + [("random", s) for s in SEEDS]
@@ -229,7 +242,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, cf.ProcessPoolExecutor(
             WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
         tmp = args.workdir or scratch
-        futures = {pool.submit(_job, kind, seed, held_out, tmp, _knobs()): (kind, seed)
+        futures = {pool.submit(_job, kind, seed, held_out, validation, tmp, _knobs()):
+                   (kind, seed)
                    for kind, seed in jobs}
         for fut in cf.as_completed(futures):
             kind, seed = futures[fut]
@@ -261,6 +275,13 @@ def main() -> None:
           f"active {need_active}, random {need_random}; ratio {ratio}")
     print(f"no-call fraction after the first round: {no_call} ({calls} calls, {stops} stops, "
           f"{steps} MD steps); run {seconds:.0f} s")
+    val_active = float(np.mean([a["final_validation"]["force_rmse"] for a in actives]))
+    val_random = {n: float(np.mean([p["validation_force_rmse"] for r in randoms
+                                    for p in r["curve"] if p["calls"] == n]))
+                  for n in RANDOM_GRID}
+    print(f"validation set (settings are chosen on it): active final {val_active:.4f} eV/Å at "
+          f"{np.mean([a['oracle_calls'] for a in actives]):.1f} calls; random "
+          + ", ".join(f"{n}: {v:.4f}" for n, v in val_random.items()))
     if args.quick:
         return
     payload = {
@@ -271,6 +292,7 @@ def main() -> None:
             f" --min-steps {args.min_steps}" if args.min_steps else "") + (
             " --no-continue" if args.no_continue else "") + (
             f" --selection {SELECTION}" if SELECTION != "maxmin" else "") + (
+            f" --add-sparse {args.add_sparse}" if args.add_sparse is not None else "") + (
             f" --tag {args.tag}" if args.tag else ""),
         "settings": {"system": f"fcc Cu {len(_cell())} atoms (cubic a=3.61 x {REPEAT})",
                      "oracle": "ase EMT", "temperatures_K": list(TEMPERATURES),
@@ -294,6 +316,9 @@ def main() -> None:
         "no_stop_fraction": (1 - stops / steps) if steps else None,
         "within_budget": all(a["within_budget"] for a in actives),
         "seconds": round(seconds, 1),
+        "validation": {"frames": f"{len(validation)}: as the held-out set, other seeds",
+                       "active_final_force_rmse": val_active,
+                       "random_force_rmse": {str(n): v for n, v in val_random.items()}},
     }
     print("wrote", write_json("active_learning" + (f"_{args.tag}" if args.tag else ""),
                               payload))

@@ -262,3 +262,22 @@ def test_d_optimal_selection_labels_a_diverse_batch(initial, tmp_path):
     assert run.oracle_calls == row["batch"] == len(oracle.done) >= 2
     gains = row["novelty"]
     assert all(g > 0 for g in gains) and all(a >= b for a, b in zip(gains, gains[1:]))
+
+
+def test_gap_updates_add_the_configured_sparse_points(initial, held_out):
+    """model setting add_sparse_per_frame: an incremental GAP update adds that many SOAP
+    sparse points per new frame (and species), the environments the current sparse set
+    represents worst; the default adds one."""
+    from jaxpot.active.models import model_config
+    from jaxpot.active.monitor import ADD_SPARSE_PER_FRAME, update
+    frames = list(initial) + list(held_out[:3])
+    counts = {}
+    for per_frame in (None, 4):
+        config = model_config(MODEL if per_frame is None else
+                              {**MODEL, "add_sparse_per_frame": per_frame})
+        step = update(config, frames, 0, groups=(len(initial), 3))
+        assert step.how == "replayed" and step.state is not None
+        counts[per_frame] = step.state.soap_counts[0]
+    first = min(MODEL["soap"]["n_sparse"], 8 * len(initial))
+    assert counts[None] == first + 3 * ADD_SPARSE_PER_FRAME
+    assert counts[4] == first + 3 * 4

@@ -117,6 +117,7 @@ def gap_settings(settings: Mapping, seed: int):
     """:class:`jaxpot.gap.GapSettings` of a merged GAP settings mapping."""
     from jaxpot.gap import GapSettings, SoapSettings, TwoBodySettings
     values = dict(settings)
+    values.pop("add_sparse_per_frame", None)  # the loop's, not the fit's (active.monitor)
     soap, pair = values.pop("soap", None), values.pop("distance_2b", None)
     if "default_sigma" in values:
         values["default_sigma"] = tuple(values["default_sigma"])

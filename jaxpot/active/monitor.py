@@ -30,7 +30,8 @@ ML_CTIFOR its Bayesian-error history.
 
 Incremental GAP updates.  A GAP is fitted from scratch once, on the initial frames; each later
 update absorbs the frames labelled since (one ``groups`` block per round) with
-:func:`jaxpot.gap.update`, adding up to :data:`ADD_SPARSE_PER_FRAME` x (new frames) SOAP sparse
+:func:`jaxpot.gap.update`, adding up to ``add_sparse_per_frame`` (a model setting, default
+:data:`ADD_SPARSE_PER_FRAME`) x (new frames) SOAP sparse
 points per species, the new environments the current sparse set represents worst (e0 and the
 distance_2b grid stay the first fit's).  The state of one update continues the next
 (``previous=``); without it (a resumed run) the same updates are replayed in order from the
@@ -238,7 +239,8 @@ def _incremental(config: ModelConfig, frames: Sequence, seed: int, groups: tuple
         done = 1
     for k in range(done, len(groups)):
         block = list(frames[ends[k - 1]:ends[k]])
-        new = update(state, block, add_sparse=ADD_SPARSE_PER_FRAME * len(block),
+        per_frame = int(config.settings.get("add_sparse_per_frame", ADD_SPARSE_PER_FRAME))
+        new = update(state, block, add_sparse=per_frame * len(block),
                      source="active learning frames")
         state = new.state
         fitted = Fitted(new.model, new.posterior)
