@@ -281,3 +281,24 @@ def test_gap_updates_add_the_configured_sparse_points(initial, held_out):
     first = min(MODEL["soap"]["n_sparse"], 8 * len(initial))
     assert counts[None] == first + 3 * ADD_SPARSE_PER_FRAME
     assert counts[4] == first + 3 * 4
+
+
+def test_a_gap_can_watch_md_by_its_own_posterior(initial, tmp_path):
+    """monitor="own": MD is stopped by the GAP's DTC total-energy sigma inside jit; the sigma
+    recorded at selection equals c_F x gap.predictive_std's energy std / sqrt(N) of the stop
+    structure under that update's GAP (host-side reference, 1e-8)."""
+    from jaxpot.active.models import fit_model, model_config
+    from jaxpot.gap import predictive_std
+    run = active.learn(initial, CountingEMT(), model=MODEL, explore=EXPLORE, budget=2,
+                       workdir=tmp_path / "run", seed=0, monitor="own")
+    row = run.history[0]
+    assert "GAP posterior" in row["calibration"] and run.oracle_calls == row["batch"] >= 1
+    fitted = fit_model(model_config(MODEL), initial, 0)
+    stop = run.frames[len(initial)]
+    sigma_e = predictive_std(fitted.model, fitted.posterior, [stop]).energy[0]
+    want = row["force_factor"] * sigma_e / np.sqrt(len(stop))
+    assert abs(row["selected_sigma"][0] - want) < 1e-8 * want
+    assert row["selected_sigma"][0] > row["threshold"]
+    with pytest.raises(ValueError, match="monitor must be"):
+        active.learn(initial, EMT(), model=MODEL, explore=EXPLORE, budget=2,
+                     workdir=tmp_path / "bad", monitor="posterior")

@@ -104,3 +104,14 @@ def test_ensemble_run_warm_starts_and_resumes_bit_identically(initial, tmp_path)
     p1 = jaxpot.predict(resumed.model, initial[:3], progress=False)
     np.testing.assert_array_equal(p0.energy, p1.energy)
     np.testing.assert_array_equal(np.stack(p0.forces), np.stack(p1.forces))
+
+
+def test_an_ensemble_can_watch_md_by_its_own_spread(initial, tmp_path):
+    """monitor="own": the ensemble's spread (a JAX function) stops MD; the run labels what
+    it stopped at, calibrated on the carve."""
+    run = active.learn(initial, Counting(), model=MODEL, explore=EXPLORE, budget=2,
+                       workdir=tmp_path / "own", seed=0, monitor="own")
+    row = run.history[0]
+    assert "own uncertainty" in row["calibration"] and row["force_factor"] > 0
+    assert run.oracle_calls == row["batch"] >= 1
+    assert all(s > row["threshold"] for s in row["selected_sigma"])

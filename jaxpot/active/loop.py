@@ -220,7 +220,7 @@ def _identity(initial: list, config, settings: Exploration, loop: LoopSettings, 
                 "explore": settings._asdict(), "seed": int(seed), "min_distance": min_distance,
                 "threshold": loop.threshold, "threshold_factor": loop.threshold_factor,
                 "min_novelty": loop.min_novelty, "batch": loop.batch,
-                "selection": loop.selection}
+                "selection": loop.selection, "monitor": loop.monitor}
     return json.loads(json.dumps(identity))
 
 
@@ -229,7 +229,8 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
           workdir: str | os.PathLike = "al_run", seed: int = 0, *,
           validation: Sequence | None = None, threshold: float | None = None,
           threshold_factor: float = 2.0, min_novelty: float = 1e-3, batch: int | None = None,
-          workers: int = 1, selection: str = "maxmin") -> ActiveRun:
+          workers: int = 1, selection: str = "maxmin",
+          monitor: str = "distance") -> ActiveRun:
     """Active learning from labelled ``frames`` with ``oracle`` (any ASE calculator).
 
     Args:
@@ -249,6 +250,8 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
             script keeps its code under ``if __name__ == "__main__":``).
         selection: "maxmin" (greedy farthest point) or "dopt" (greedy D-optimal) among a
             round's stop structures (:mod:`jaxpot.active.select`).
+        monitor: "distance" (a distance reference in the model's SOAP watches MD; any family)
+            or "own" (a GAP's posterior, an ensemble's spread: :mod:`.own_watch`).
 
     Raises:
         ActiveRunError: ``workdir`` holds another run (other frames, settings or seed) or a
@@ -266,7 +269,7 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
         raise TypeError(f"active.learn: explore must come from active.md(...), got "
                         f"{type(settings).__name__}")
     loop = check_loop(budget, target, threshold, threshold_factor, min_novelty, batch, workers,
-                      selection)
+                      selection, monitor)
     if settings.pressure is not None and not all(all(a.pbc) for a in initial):
         raise ValueError("active.md(pressure=...) explores with NPT, which needs periodic cells "
                          "(pbc True along all three lattice vectors) in every initial frame")
@@ -300,7 +303,7 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
         labelled = _labelled(initial, records)
         index = len(state["history"])
         step = update(config, labelled, seed, scratch, groups=_groups(initial, records),
-                      previous=step)
+                      previous=step, monitor=loop.monitor)
         if state["finished"] is not None:
             if not (state["finished"].startswith("budget") and len(records) < budget):
                 return _result(config, step, labelled, records, state, workdir)

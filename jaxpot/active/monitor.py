@@ -113,13 +113,16 @@ def carve(n: int, seed: int) -> tuple[int, ...]:
 
 
 def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None = None, *,
-           groups: Sequence[int] | None = None, previous: Update | None = None) -> Update:
+           groups: Sequence[int] | None = None, previous: Update | None = None,
+           monitor: str = "distance") -> Update:
     """Fit on ``frames`` and calibrate the watching uncertainty (module docstring).
 
     ``groups``: sizes of the consecutive blocks of ``frames`` in the order they were labelled
     (the initial frames, then each round's); a GAP is then fitted on the first block and
     updated incrementally with each next one, continuing ``previous`` (the last call's
-    result) where it holds a prefix of the blocks.  None: one block (a fresh fit)."""
+    result) where it holds a prefix of the blocks.  None: one block (a fresh fit).
+    ``monitor``: "distance" (a distance reference watches MD) or "own" (the model's own
+    uncertainty, :mod:`jaxpot.active.own_watch`)."""
     held = carve(len(frames), seed)
     if config.family == "gap" and groups is not None and len(groups) > 1:
         t0 = time.perf_counter()
@@ -127,7 +130,7 @@ def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None
         fit_time = time.perf_counter() - t0
         check = fit_model(config, frames, seed, validation=held) if held else None
         return _finish(config, frames, fitted, check, held, state, tuple(groups), how,
-                       fit_time)
+                       fit_time, monitor)
     t0 = time.perf_counter()
     state = None
     if needs_validation(config):
@@ -143,7 +146,7 @@ def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None
         check = fitted
         if warm is not None:
             return _finish(config, frames, fitted, check, held, state, tuple(groups), "warm",
-                           fit_time)
+                           fit_time, monitor)
     else:
         if config.family == "gap":
             fitted, state = _fresh_gap(config, frames, seed)
@@ -153,7 +156,7 @@ def update(config: ModelConfig, frames: Sequence, seed: int, scratch: str | None
         check = fit_model(config, frames, seed, validation=held, scratch=scratch) if held \
             else None
     return _finish(config, frames, fitted, check, held, state, (len(frames),), "fresh",
-                   fit_time)
+                   fit_time, monitor)
 
 
 def _warm_path(scratch: str, blocks: int) -> str:
@@ -194,10 +197,21 @@ def _fresh_gap(config: ModelConfig, frames: Sequence, seed: int):
 
 def _finish(config: ModelConfig, frames: Sequence, fitted: Fitted, check: Fitted | None,
             held: tuple[int, ...], state, groups: tuple[int, ...], how: str,
-            fit_time: float) -> Update:
+            fit_time: float, monitor: str = "distance") -> Update:
     training = [a for i, a in enumerate(frames) if i not in set(fitted.held_out)]
     descriptor = reference_settings(config, fitted.model)
     watched, settings = _watched(fitted.model, training, descriptor)
+    if monitor == "own":
+        from jaxpot.active import own_watch
+        watched = own_watch.own_watched(fitted)
+        if check is not None:
+            factors, base, source = own_watch.carve_factors(check, frames, held)
+        else:  # only a GAP fits without a carve
+            factors, base = own_watch.posterior_factors(fitted, frames)
+            source = "GAP posterior, unscaled (no carve below 10 frames)"
+        return Update(fitted, check, held, Monitor(watched, settings, float(factors[0]),
+                                                   float(factors[1]), float(base), source,
+                                                   True), state, groups, how, fit_time)
     if check is not None:
         factors, base, source = _carve_factors(check, frames, held, descriptor)
         calibrated = True

@@ -91,7 +91,9 @@ class LoopSettings(NamedTuple):
     one.  batch: most oracle calls per round (None: every non-duplicate stop
     configuration).  workers: oracle processes (1: serial).  selection: "maxmin" (greedy
     farthest point) or "dopt" (greedy D-optimal) in the model's feature space
-    (:mod:`jaxpot.active.select`).
+    (:mod:`jaxpot.active.select`).  monitor: what watches MD, "distance" (a distance
+    reference in the model's SOAP, any family) or "own" (a GAP's posterior or an ensemble's
+    spread, :mod:`jaxpot.active.own_watch`).
     """
 
     threshold: float | None = None
@@ -100,10 +102,11 @@ class LoopSettings(NamedTuple):
     batch: int | None = None
     workers: int = 1
     selection: str = "maxmin"
+    monitor: str = "distance"
 
 
 def check_loop(budget, target, threshold, threshold_factor, min_novelty, batch,
-               workers, selection="maxmin") -> LoopSettings:
+               workers, selection="maxmin", monitor="distance") -> LoopSettings:
     """Checked loop settings; ValueError naming the argument."""
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
         raise ValueError(f"active.learn: budget must be an integer >= 0 (oracle calls), got "
@@ -125,8 +128,10 @@ def check_loop(budget, target, threshold, threshold_factor, min_novelty, batch,
     if selection not in METHODS:
         raise ValueError(f"active.learn: selection must be one of {', '.join(METHODS)}, got "
                          f"{selection!r}")
+    if monitor not in ("distance", "own"):
+        raise ValueError(f"active.learn: monitor must be 'distance' or 'own', got {monitor!r}")
     return LoopSettings(None if threshold is None else float(threshold), float(threshold_factor),
-                        float(min_novelty), batch, workers or 1, selection)
+                        float(min_novelty), batch, workers or 1, selection, monitor)
 
 
 def _positive(value) -> bool:

@@ -46,7 +46,7 @@ ORACLES = ("emt", "lammps", "tblite")
 
 LEARN_KEYS = ("frames", "oracle", "model", "budget", "target", "workdir", "seed",
               "validation", "threshold", "threshold_factor", "min_novelty", "batch", "workers",
-              "selection", "pair_style", "pair_coeff", "lammps_species")
+              "selection", "monitor", "pair_style", "pair_coeff", "lammps_species")
 EXPLORE_KEYS = ("temperatures", "steps", "timestep", "pressure", "replicas", "friction",
                 "log_interval", "max_restarts", "min_distance", "cell", "continue_runs",
                 "min_steps")
@@ -217,7 +217,7 @@ def run(args) -> int:
     oracle = make_oracle(learn, frames, os.path.dirname(os.path.abspath(args.config)))
     kwargs = {k: learn[k] for k in ("budget", "target", "seed", "threshold",
                                     "threshold_factor", "min_novelty", "batch", "workers",
-                                    "selection")
+                                    "selection", "monitor")
               if k in learn}
     _log.info(f"jaxpot learn: {len(frames)} initial frames, oracle {learn['oracle']}, "
               f"workdir {learn['workdir']} (config {args.config})")
