@@ -54,6 +54,7 @@ MODEL = {"model": "gap", "soap": {"cutoff": 4.5, "n_max": 6, "l_max": 4, "n_spar
          "distance_2b": {"cutoff": 4.5, "n_sparse": 15}}
 EXPLORE = {"steps": 1000, "timestep": 2.0, "replicas": 6}
 SELECTION = "maxmin"
+MONITOR = "distance"
 BUDGET = 30
 RANDOM_GRID = (0, 5, 10, 20, 30, 60)
 WORKERS = 2  # seeds run in parallel processes (fits and compiles are mostly one-core)
@@ -115,7 +116,7 @@ def active_curve(seed: int, held_out: list, validation: list, workdir: str) -> d
     run = active.learn(initial_frames(seed), EMT(), model=MODEL,
                        explore=active.md(temperatures=list(TEMPERATURES), **EXPLORE),
                        budget=BUDGET, workdir=workdir, seed=seed, validation=held_out,
-                       selection=SELECTION)
+                       selection=SELECTION, monitor=MONITOR)
     seconds = time.perf_counter() - start
     rows = run.history
     seconds = max(seconds, rows[-1]["wall_time_s"])  # a resumed run: all its sessions
@@ -161,7 +162,7 @@ def random_curve(seed: int, held_out: list, validation: list) -> dict:
 def _knobs() -> dict:
     return {"SEEDS": SEEDS, "BUDGET": BUDGET, "RANDOM_GRID": RANDOM_GRID, "EXPLORE": EXPLORE,
             "TEST_FRAMES": TEST_FRAMES, "POOL_FRAMES": POOL_FRAMES, "SELECTION": SELECTION,
-            "MODEL": MODEL}
+            "MODEL": MODEL, "MONITOR": MONITOR}
 
 
 def _job(kind: str, seed: int, held_out: list, validation: list, tmp: str,
@@ -199,6 +200,7 @@ def calls_to_reach(table: list[dict], error: float) -> int | None:
 
 def main() -> None:
     global SEEDS, BUDGET, RANDOM_GRID, EXPLORE, TEST_FRAMES, POOL_FRAMES, SELECTION, MODEL
+    global MONITOR
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run; writes nothing")
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
@@ -213,11 +215,12 @@ def main() -> None:
     parser.add_argument("--add-sparse", type=int, default=None,
                         help="model setting add_sparse_per_frame (GAP sparse points added per "
                         "labelled frame and species)")
+    parser.add_argument("--monitor", default=MONITOR, choices=("distance", "own"))
     parser.add_argument("--tag", help="write active_learning_<tag>.json (a variant) instead "
                         "of the current table's active_learning.json")
     args = parser.parse_args()
     EXPLORE = {**EXPLORE, "min_steps": args.min_steps, "continue_runs": not args.no_continue}
-    SELECTION = args.selection
+    SELECTION, MONITOR = args.selection, args.monitor
     if args.add_sparse is not None:
         MODEL = {**MODEL, "add_sparse_per_frame": args.add_sparse}
     if args.quick:
@@ -293,11 +296,12 @@ def main() -> None:
             " --no-continue" if args.no_continue else "") + (
             f" --selection {SELECTION}" if SELECTION != "maxmin" else "") + (
             f" --add-sparse {args.add_sparse}" if args.add_sparse is not None else "") + (
+            f" --monitor {MONITOR}" if MONITOR != "distance" else "") + (
             f" --tag {args.tag}" if args.tag else ""),
         "settings": {"system": f"fcc Cu {len(_cell())} atoms (cubic a=3.61 x {REPEAT})",
                      "oracle": "ase EMT", "temperatures_K": list(TEMPERATURES),
                      "initial_frames": N_INITIAL, "model": MODEL, "explore": EXPLORE,
-                     "selection": SELECTION,
+                     "selection": SELECTION, "monitor": MONITOR,
                      "budget": BUDGET, "seeds": list(SEEDS), "random_grid": list(RANDOM_GRID),
                      "held_out": f"{len(held_out)} frames: EMT Langevin (2 fs, friction "
                                  f"{FRICTION}/fs), {TEST_FRAMES} per temperature, every "
