@@ -302,3 +302,38 @@ def test_a_gap_can_watch_md_by_its_own_posterior(initial, tmp_path):
     with pytest.raises(ValueError, match="monitor must be"):
         active.learn(initial, EMT(), model=MODEL, explore=EXPLORE, budget=2,
                      workdir=tmp_path / "bad", monitor="posterior")
+
+
+def test_a_round_with_nothing_to_label_lowers_the_threshold_before_converging(
+        monkeypatch, tmp_path):
+    """The threshold factor falls x0.75 (down to 1) while a round finds nothing above the
+    threshold, the replicas exploring on from where they ended; only at factor 1 does such a
+    round end the run as converged (a unit test of active.plan with a scripted explorer)."""
+    from types import SimpleNamespace
+
+    from jaxpot.active import plan
+    from jaxpot.active.explore import Replica, Round
+    from jaxpot.active.settings import LoopSettings
+    ends = [_cell() for _ in range(3)]
+    seen = []
+
+    def scripted(monitor, frames, settings, threshold, min_distance, index, seed, continued):
+        seen.append((threshold, continued))
+        end = ends[min(len(seen) - 1, 2)]
+        rep = Replica(0, 300.0, 0, 100, 0, True, None, None, np.zeros(10), end)
+        return Round((rep,), (), 100, 0, True, 0.01 * len(seen), 0.005)
+
+    monkeypatch.setattr(plan, "explore_round", scripted)
+    base = 0.02
+    step = SimpleNamespace(monitor=SimpleNamespace(base=base, calibrated=True))
+    loop = LoopSettings()
+    row = {"update": 0, "threshold": 2.0 * base, "threshold_factor": 2.0}
+    state = {"unstable": []}
+    reason = plan.explore_and_plan(step, row, state, EXPLORE, loop, [], [], 10, None, 1.0, 0,
+                                   str(tmp_path))
+    assert [round(t / base, 6) for t, _ in seen] == [2.0, 1.5, 1.125, 1.0]
+    assert seen[0][1] is None and seen[1][1][0] is ends[0] and seen[3][1][0] is ends[2]
+    assert row["passes"] == 4 and row["md_steps"] == 400 and row["threshold_factor"] == 1.0
+    assert row["max_sigma"] == pytest.approx(0.04)
+    assert reason.startswith("converged") and "1 x the calibration frames' median" in reason
+    assert plan.current_factor([row], loop) == 1.0

@@ -39,11 +39,10 @@ import ase
 import numpy as np
 
 from jaxpot.active.explore import default_min_distance
-from jaxpot.active.explore import explore as explore_round
 from jaxpot.active.models import model_config
 from jaxpot.active.monitor import Update, final_model, update
 from jaxpot.active.oracle import label_batch
-from jaxpot.active.select import select
+from jaxpot.active.plan import current_factor, explore_and_plan, threshold_rule
 from jaxpot.active.settings import Exploration, LoopSettings, check_loop, exploration
 from jaxpot.active.store import (
     FORMAT,
@@ -54,12 +53,9 @@ from jaxpot.active.store import (
     load_state,
     read_batch,
     read_call,
-    read_ends,
     read_predicted,
     save_state,
-    write_batch,
     write_call,
-    write_ends,
     write_labelled,
 )
 from jaxpot.model import EnergyModel
@@ -163,12 +159,6 @@ def _rms(x) -> float:
     return float(np.sqrt(np.mean(np.square(np.asarray(x, float)))))
 
 
-def _predicted_forces(model: EnergyModel, frames: Sequence) -> list[np.ndarray]:
-    """The forces (eV/Å) ``model`` predicts on ``frames``."""
-    from jaxpot.prediction import predict
-    return [np.asarray(f, float) for f in predict(model, list(frames), progress=False).forces]
-
-
 def _selected_errors(workdir: str, round_index: int, done: Sequence[CallRecord]
                      ) -> list[float | None]:
     """Per call of a round's batch: the rms force error (eV/Å) of the model that chose the
@@ -199,15 +189,13 @@ def _errors(model: EnergyModel, validation: Sequence | None) -> dict:
     return out
 
 
-def _row(index: int, step: Update, loop: LoopSettings, n_calls: int, n_frames: int,
-         clock: _Clock, validation) -> dict:
+def _row(index: int, step: Update, loop: LoopSettings, factor: float, n_calls: int,
+         n_frames: int, clock: _Clock, validation) -> dict:
     m = step.monitor
-    threshold = loop.threshold if loop.threshold is not None else loop.threshold_factor * m.base
-    rule = "fixed" if loop.threshold is not None else (
-        f"{loop.threshold_factor:g} x median calibrated rms force sigma of the calibration "
-        "frames")
+    threshold = loop.threshold if loop.threshold is not None else factor * m.base
     return {"update": index, "oracle_calls": n_calls, "frames": n_frames,
-            "wall_time_s": clock(), "threshold": float(threshold), "threshold_rule": rule,
+            "wall_time_s": clock(), "threshold": float(threshold),
+            "threshold_factor": float(factor), "threshold_rule": threshold_rule(loop, factor),
             "calibration": m.source, "energy_factor": m.energy_factor,
             "force_factor": m.force_factor, "calibration_sigma": m.base,
             "fit": step.how, "fit_time_s": step.fit_time_s,
@@ -309,8 +297,9 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
                 return _result(config, step, labelled, records, state, workdir)
             state["history"].pop()  # a larger budget: explore from this update after all
             state["finished"], index = None, index - 1
-        row = _row(index, step, loop, len(records), len(labelled), clock, validation)
-        reason = _explore_and_plan(step, row, state, settings, loop, labelled, records,
+        row = _row(index, step, loop, current_factor(state["history"], loop), len(records),
+                   len(labelled), clock, validation)
+        reason = explore_and_plan(step, row, state, settings, loop, labelled, records,
                                    budget, target, min_distance, seed, workdir)
         state["history"].append(row)
         if reason is not None:
@@ -322,54 +311,6 @@ def learn(frames: Sequence, oracle, model: str | Mapping = "gap",
         state["pending"] = {"round": index, "first_call": row["first_call"],
                             "count": row["batch"]}
         save()
-
-
-def _explore_and_plan(step: Update, row: dict, state: dict, settings: Exploration,
-                      loop: LoopSettings, labelled: list, records: list, budget: int,
-                      target: float | None, min_distance: float, seed: int,
-                      workdir: str) -> str | None:
-    """Explore from this update and choose the batch to label (written to disk, ``row``
-    filled in); the reason the run ends here, or None."""
-    n_calls = len(records)
-    if n_calls >= budget:
-        return f"budget spent: {n_calls} oracle calls of {budget}"
-    index = row["update"]
-    continued = read_ends(workdir, index - 1) if settings.continue_runs and index else None
-    rnd = explore_round(step.monitor, labelled, settings, row["threshold"], min_distance,
-                        index, seed, continued)
-    write_ends(workdir, index, [r.end for r in rnd.replicas])
-    state["unstable"].extend({"round": index, **u} for u in rnd.unstable)
-    row.update({"md_steps": rnd.md_steps, "stops": rnd.stops, "unstable": len(rnd.unstable),
-                "continued": sum(r.start == -1 for r in rnd.replicas),
-                "max_sigma": rnd.max_sigma, "mean_sigma": rnd.mean_sigma,
-                "stop_fraction": rnd.stops / max(rnd.md_steps, 1)})
-    _log.info("active: update %d (%d frames, %d calls): threshold %.4g eV/Å, %d replicas "
-              "stopped %d times in %d MD steps, sigma max %.4g mean %.4g eV/Å", index,
-              len(labelled), n_calls, row["threshold"], len(rnd.replicas), rnd.stops,
-              rnd.md_steps, rnd.max_sigma, rnd.mean_sigma)
-    if target is not None and step.monitor.calibrated and rnd.max_sigma <= target:
-        return (f"target met: the largest calibrated force sigma of round {index}, "
-                f"{rnd.max_sigma:.4g} eV/Å, is at most {target:g} eV/Å")
-    if rnd.stops == 0 and rnd.completed:
-        return (f"converged: no replica's force sigma exceeded the threshold "
-                f"{row['threshold']:.4g} eV/Å in {rnd.md_steps} MD steps of round {index}")
-    stopped = [r for r in rnd.replicas if r.candidate is not None]
-    candidates = [r.candidate for r in stopped]
-    limit = budget - n_calls if loop.batch is None else min(loop.batch, budget - n_calls)
-    chosen = select(step.monitor.model, step.monitor.descriptor, candidates, labelled, limit,
-                    loop.min_novelty, method=loop.selection)
-    row.update({"candidates": len(candidates), "duplicates": len(chosen.duplicates),
-                "novelty": list(chosen.novelty)})
-    if not chosen.chosen:
-        return (f"no new structures: round {index} stopped {rnd.stops} MD runs on "
-                f"uncertainty but none gave a structure to label ({len(rnd.unstable)} unsafe "
-                f"or failed attempts, {len(chosen.duplicates)} near-duplicates of labelled "
-                "ones)")
-    batch = [candidates[i] for i in chosen.chosen]
-    write_batch(workdir, index, batch, _predicted_forces(step.fitted.model, batch))
-    row.update({"first_call": n_calls, "batch": len(batch),
-                "selected_sigma": [float(stopped[i].sigma) for i in chosen.chosen]})
-    return None
 
 
 def _result(config, step: Update, labelled: list, records: list, state: dict,
