@@ -18,13 +18,13 @@ D-optimality) of their SOAP environments (:mod:`.select`), labelled by the
 oracle (:mod:`.oracle`), written to the workdir as they arrive (:mod:`.store`), and the model
 is refitted (:mod:`.loop`).  A killed run resumes from its workdir.
 
-History rows: update, oracle_calls and frames (at the fit), wall_time_s, threshold (eV/Å) and
-threshold_rule, calibration (where the factors came from), energy_factor / force_factor
-(eV, eV/Å per unit distance), calibration_sigma (eV/Å), fit ("fresh"; after the first
-update an ensemble's is "warm", a GAP's "incremental", or "replayed" on resume,
-:mod:`.monitor`) and fit_time_s,
-validation_force_rmse (eV/Å) and validation_energy_mae (eV/atom) when ``validation=`` is
-given; after exploring: md_steps, stops, unstable, continued, max_sigma / mean_sigma (eV/Å,
+History rows: update, oracle_calls and frames (at the fit), wall_time_s, threshold (eV/Å),
+threshold_factor and threshold_rule (:mod:`.plan`), calibration (where the factors came
+from), energy_factor / force_factor (eV, eV/Å per unit distance), calibration_sigma (eV/Å),
+fit ("fresh"; after the first update an ensemble's is "warm", a GAP's "incremental", or
+"replayed" on resume, :mod:`.monitor`) and fit_time_s, validation_force_rmse (eV/Å) and
+validation_energy_mae (eV/atom) when ``validation=`` is
+given; after exploring: md_steps, passes, stops, unstable, continued, max_sigma / mean_sigma (eV/Å,
 over the round's MD log rows), stop_fraction (stops per MD step), candidates, duplicates,
 novelty, first_call, batch, selected_sigma, labelled, failed, selected_error; status
 ("labelling", or why the run ended: budget spent, target met, converged).
