@@ -267,20 +267,21 @@ def test_d_optimal_selection_labels_a_diverse_batch(initial, tmp_path):
 def test_gap_updates_add_the_configured_sparse_points(initial, held_out):
     """model setting add_sparse_per_frame: an incremental GAP update adds that many SOAP
     sparse points per new frame (and species), the environments the current sparse set
-    represents worst; the default adds one."""
+    represents worst (fewer where the new frames have fewer distinct new environments);
+    unset, the default ADD_SPARSE_PER_FRAME."""
     from jaxpot.active.models import model_config
     from jaxpot.active.monitor import ADD_SPARSE_PER_FRAME, update
     frames = list(initial) + list(held_out[:3])
     counts = {}
-    for per_frame in (None, 4):
+    for per_frame in (None, ADD_SPARSE_PER_FRAME, 1, 4):
         config = model_config(MODEL if per_frame is None else
                               {**MODEL, "add_sparse_per_frame": per_frame})
         step = update(config, frames, 0, groups=(len(initial), 3))
         assert step.how == "replayed" and step.state is not None
         counts[per_frame] = step.state.soap_counts[0]
     first = min(MODEL["soap"]["n_sparse"], 8 * len(initial))
-    assert counts[None] == first + 3 * ADD_SPARSE_PER_FRAME
-    assert counts[4] == first + 3 * 4
+    assert counts[1] == first + 3 and counts[4] == first + 3 * 4
+    assert counts[None] == counts[ADD_SPARSE_PER_FRAME] > counts[4]
 
 
 def test_a_gap_can_watch_md_by_its_own_posterior(initial, tmp_path):

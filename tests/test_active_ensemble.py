@@ -24,7 +24,7 @@ from jaxpot.nn import TrainSettings, bpnn, train_model
 jax.config.update("jax_enable_x64", True)
 
 MODEL = {"model": "ensemble", "size": 2, "hidden": [8], "cutoff": 4.0, "epochs": 15}
-EXPLORE = active.md(temperatures=[900], steps=60, replicas=2, log_interval=10)
+EXPLORE = active.md(temperatures=[900], steps=60, replicas=2, log_interval=10, min_steps=0)
 BUDGET = 3
 
 
