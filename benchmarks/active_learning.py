@@ -207,8 +207,9 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=BUDGET)
     parser.add_argument("--workdir", help="keep the active runs' folders here (default: a "
                         "temporary folder); a killed run resumes from them")
-    parser.add_argument("--min-steps", type=int, default=0,
-                        help="active.md(min_steps=...): MD steps before a stop may count")
+    parser.add_argument("--min-steps", type=int, default=None,
+                        help="active.md(min_steps=...): MD steps before a stop may count "
+                        "(default: active.md's)")
     parser.add_argument("--no-continue", action="store_true",
                         help="active.md(continue_runs=False): every round starts afresh")
     parser.add_argument("--selection", default=SELECTION, choices=("maxmin", "dopt"))
@@ -219,7 +220,8 @@ def main() -> None:
     parser.add_argument("--tag", help="write active_learning_<tag>.json (a variant) instead "
                         "of the current table's active_learning.json")
     args = parser.parse_args()
-    EXPLORE = {**EXPLORE, "min_steps": args.min_steps, "continue_runs": not args.no_continue}
+    EXPLORE = {**EXPLORE, "continue_runs": not args.no_continue,
+               **({} if args.min_steps is None else {"min_steps": args.min_steps})}
     SELECTION, MONITOR = args.selection, args.monitor
     if args.add_sparse is not None:
         MODEL = {**MODEL, "add_sparse_per_frame": args.add_sparse}
@@ -292,7 +294,7 @@ def main() -> None:
         "command": "python benchmarks/active_learning.py" + (
             f" --seeds {len(SEEDS)}" if len(SEEDS) != 3 else "") + (
             f" --budget {BUDGET}" if BUDGET != 30 else "") + (
-            f" --min-steps {args.min_steps}" if args.min_steps else "") + (
+            f" --min-steps {args.min_steps}" if args.min_steps is not None else "") + (
             " --no-continue" if args.no_continue else "") + (
             f" --selection {SELECTION}" if SELECTION != "maxmin" else "") + (
             f" --add-sparse {args.add_sparse}" if args.add_sparse is not None else "") + (
