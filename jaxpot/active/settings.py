@@ -28,8 +28,9 @@ class Exploration(NamedTuple):
     labelled structures drawn with the seed.
     min_steps: MD steps of each attempt before its uncertainty may stop it (FLARE's
     ``min_steps_with_model``): the stop structures are then at least this far from the
-    start (default 50: 100 fs at 2 fs, a few vibrational periods, chosen on a validation set
-    in ``benchmarks/active_learning.py``); faults still halt a replica at once.
+    start; faults still halt a replica at once.  Default 0, as FLARE's: 50 (100 fs) helped
+    on fcc Cu (``benchmarks/active_learning.py``, validation set) but, with a poor first
+    model, drove a water molecule away from its thermal distribution (the notebook).
     """
 
     temperatures: tuple[float, ...] = (300.0, 900.0, 1500.0)
@@ -43,7 +44,7 @@ class Exploration(NamedTuple):
     min_distance: float | None = None
     cell: str = "isotropic"
     continue_runs: bool = True
-    min_steps: int = 50
+    min_steps: int = 0
 
 
 def exploration(temperatures: Sequence[float] | float = (300.0, 900.0, 1500.0),
@@ -51,7 +52,7 @@ def exploration(temperatures: Sequence[float] | float = (300.0, 900.0, 1500.0),
                 replicas: int = 4, *, friction: float = 0.01, log_interval: int = 10,
                 max_restarts: int = 2, min_distance: float | None = None,
                 cell: str = "isotropic", continue_runs: bool = True,
-                min_steps: int = 50) -> Exploration:
+                min_steps: int = 0) -> Exploration:
     """Checked :class:`Exploration` settings (exported as ``jaxpot.active.md``)."""
     temps = (temperatures,) if isinstance(temperatures, (int, float)) else tuple(temperatures)
     if not temps or not all(_positive(t) for t in temps):
