@@ -155,6 +155,19 @@ def assert_host_kernel_matches(host: Callable, reference: Callable, params, posi
     close(f32, expected, 1e-5)
 
 
+def labelled_by(atoms, calculator, stress: bool = True):
+    """A copy of ``atoms`` carrying ``calculator``'s energy (eV), forces (eV/Å) and, with
+    ``stress``, stress (eV/Å^3, Voigt), frozen in a SinglePointCalculator: reference labels."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
+    if stress:
+        results["stress"] = atoms.get_stress()
+    atoms.calc = SinglePointCalculator(atoms, **results)
+    return atoms
+
+
 def run_cli_in(directory, argv: list[str]) -> int:
     """``jaxpot.cli.main(argv)`` run with ``directory`` as the working directory (restored)."""
     import os

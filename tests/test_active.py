@@ -24,11 +24,11 @@ import pytest
 from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.md.langevin import Langevin
 
 import jaxpot
 from jaxpot import active
+from jaxpot.testing import labelled_by
 
 _log = logging.getLogger(__name__)
 
@@ -39,12 +39,7 @@ BUDGET = 9
 
 
 def _labelled(atoms):
-    atoms = atoms.copy()
-    atoms.calc = EMT()
-    results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-               "stress": atoms.get_stress()}
-    atoms.calc = SinglePointCalculator(atoms, **results)
-    return atoms
+    return labelled_by(atoms, EMT())
 
 
 def _cell():

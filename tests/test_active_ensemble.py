@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 
 import jaxpot
 from jaxpot import active
 from jaxpot.nn import TrainSettings, bpnn, train_model
+from jaxpot.testing import labelled_by
 
 jax.config.update("jax_enable_x64", True)
 
@@ -29,11 +29,7 @@ BUDGET = 3
 
 
 def _labelled(atoms):
-    atoms = atoms.copy()
-    atoms.calc = EMT()
-    results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces()}
-    atoms.calc = SinglePointCalculator(atoms, **results)
-    return atoms
+    return labelled_by(atoms, EMT(), stress=False)
 
 
 @pytest.fixture(scope="module")

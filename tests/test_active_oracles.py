@@ -22,13 +22,13 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.calculators.lj import LennardJones
-from ase.calculators.singlepoint import SinglePointCalculator
 from ase.neighborlist import neighbor_list
 
 import jaxpot
 from jaxpot import active
 from jaxpot.active.oracle import label_batch
 from jaxpot.active.store import read_call
+from jaxpot.testing import labelled_by
 
 MODEL = {"model": "gap", "soap": {"cutoff": 4.0, "n_max": 4, "l_max": 3, "n_sparse": 30},
          "distance_2b": {"cutoff": 4.0, "n_sparse": 10}}
@@ -43,15 +43,6 @@ def _cells(seeds, amount=0.05):
         atoms.rattle(amount, seed=k)
         out.append(atoms)
     return out
-
-
-def _labelled(atoms, calc):
-    atoms = atoms.copy()
-    atoms.calc = calc
-    results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-               "stress": atoms.get_stress()}
-    atoms.calc = SinglePointCalculator(atoms, **results)
-    return atoms
 
 
 class FlakyEMT(EMT):
@@ -123,7 +114,7 @@ def test_two_workers_label_like_one_failures_included(monkeypatch):
         None, "RuntimeError: oracle down", "OracleError: the oracle returned non-finite forces",
         None]
     for k in (0, 3):  # the labels are a fresh EMT's (each call resets the oracle)
-        ref = _labelled(batch[k], EMT())
+        ref = labelled_by(batch[k], EMT())
         np.testing.assert_array_equal(parallel[k][0].get_forces(), ref.get_forces())
         assert parallel[k][0].get_potential_energy() == ref.get_potential_energy()
 
@@ -155,7 +146,7 @@ class KilledEMT(EMT):
 
 
 def test_resumed_run_reports_the_same_sigma_and_error_at_selection(tmp_path):
-    initial = [_labelled(a, EMT()) for a in _cells(range(4))]
+    initial = [labelled_by(a, EMT()) for a in _cells(range(4))]
     kwargs = {"model": MODEL, "explore": active.md(**EXPLORE), "budget": 3, "seed": 0}
     whole = active.learn(initial, EMT(), workdir=tmp_path / "whole", **kwargs)
     rows = [r for r in whole.history if "batch" in r]
@@ -232,12 +223,12 @@ def test_learn_with_a_module_oracle_from_the_config_folder(tmp_path):
     folder = tmp_path / "config"
     folder.mkdir()
     (folder / "own_oracle.py").write_text(MODULE)
-    initial = [_labelled(a, EMT()) for a in _cells(range(4))]
+    initial = [labelled_by(a, EMT()) for a in _cells(range(4))]
     # run from another folder: the module is found in the config's; two workers import it
     calls, history = _learn(folder, ['oracle = "own_oracle:make"', "workers = 2"], initial,
                             tmp_path)
     for atoms in calls:
-        ref = _labelled(atoms, EMT())
+        ref = labelled_by(atoms, EMT())
         np.testing.assert_allclose(atoms.get_forces(), ref.get_forces(), rtol=0, atol=1e-8)
         assert abs(atoms.get_potential_energy() - ref.get_potential_energy()) < 1e-8
     rows = [r for r in history["history"] if "batch" in r]
@@ -248,7 +239,7 @@ def _lennard_jones(atoms):
     """Independent reference: forces and stress from ASE's LennardJones (its energy shifted to
     zero at rc), the energy unshifted as LAMMPS's lj/cut has it, from the pair distances."""
     eps, sig, rc = LJ["epsilon"], LJ["sigma"], LJ["rc"]
-    out = _labelled(atoms, LennardJones(epsilon=eps, sigma=sig, rc=rc, smooth=False))
+    out = labelled_by(atoms, LennardJones(epsilon=eps, sigma=sig, rc=rc, smooth=False))
     d = neighbor_list("d", atoms, rc)
     energy = 0.5 * float(np.sum(4 * eps * ((sig / d) ** 12 - (sig / d) ** 6)))
     out.calc.results["energy"] = energy

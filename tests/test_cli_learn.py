@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
-from ase.calculators.singlepoint import SinglePointCalculator
 
 import jaxpot
 from jaxpot import active
 from jaxpot.commands.learn import at_selection
+from jaxpot.testing import labelled_by
 
 MODEL = {"model": "gap", "soap": {"cutoff": 4.0, "n_max": 4, "l_max": 3, "n_sparse": 30},
          "distance_2b": {"cutoff": 4.0, "n_sparse": 10}}
@@ -48,12 +48,7 @@ replicas = 2
 
 
 def _labelled(atoms):
-    atoms = atoms.copy()
-    atoms.calc = EMT()
-    results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-               "stress": atoms.get_stress()}
-    atoms.calc = SinglePointCalculator(atoms, **results)
-    return atoms
+    return labelled_by(atoms, EMT())
 
 
 def _frames(seeds, amount=0.05):

@@ -201,9 +201,10 @@ def _finish(config: ModelConfig, frames: Sequence, fitted: Fitted, check: Fitted
             fit_time: float, monitor: str = "distance") -> Update:
     training = [a for i, a in enumerate(frames) if i not in set(fitted.held_out)]
     descriptor = reference_settings(config, fitted.model)
-    watched, settings = _watched(fitted.model, training, descriptor)
-    if monitor == "own":
+    if monitor == "own":  # the descriptor settings serve selection; no reference is fitted
         from jaxpot.active import own_watch
+        from jaxpot.uncertainty.distance import reference_settings as distance_settings
+        settings = distance_settings(fitted.model, training, **descriptor)
         watched = own_watch.own_watched(fitted)
         if check is not None:
             factors, base, source = own_watch.carve_factors(check, frames, held)
@@ -213,6 +214,7 @@ def _finish(config: ModelConfig, frames: Sequence, fitted: Fitted, check: Fitted
         return Update(fitted, check, held, Monitor(watched, settings, float(factors[0]),
                                                    float(factors[1]), float(base), source,
                                                    True), state, groups, how, fit_time)
+    watched, settings = _watched(fitted.model, training, descriptor)
     if check is not None:
         factors, base, source = _carve_factors(check, frames, held, descriptor)
         calibrated = True

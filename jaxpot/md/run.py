@@ -330,9 +330,8 @@ class _Session:
         """Why the run stops at ``row`` (the model's uncertainty above stop_when_uncertain)."""
         if self.stop_above is None or not float(row["uncertainty"]) > self.stop_above:
             return None
-        return (f"stopped at step {int(row['step'])}: the model's uncertainty "
-                f"{float(row['uncertainty']):.4g} eV exceeds stop_when_uncertain="
-                f"{self.stop_above:g} eV")
+        from jaxpot.md.watched import UNCERTAIN, halt_reason
+        return halt_reason(UNCERTAIN, row, self.stop_above, self.limits["temperature"])
 
     def accept(self, state: MDState, out) -> None:
         rows, valid, frames = jax.device_get(out[:3])

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from jaxpot.nn.epochs import budget_epochs, stage_two_pending, stage_weights
 from jaxpot.nn.kinds import NETWORK_KINDS, default_epochs
 from jaxpot.nn.normalization import fit_normalization, pair_count
 from jaxpot.nn.settings import TrainSettings
-from jaxpot.nn.warm_start import params_digest, start_params
+from jaxpot.nn.warm_start import initial_members, params_digest
 from jaxpot.pytree import stack_trees
 from jaxpot.structure import check_frames as check_atoms
 from jaxpot.training import checkpoint as ckpt
@@ -88,17 +87,6 @@ def resolved(settings: TrainSettings, model: EnergyModel, n_pairs: int | None = 
     return settings._replace(epochs=int(epochs), batch_size=int(batch_size),
                              patience=int(patience), weights=weights,
                              stage_two_weights=stage_two)
-
-
-def _initial_member_params(model: EnergyModel, k: int, seed: int):
-    """Member k's params: the model's own for k = 0, fresh ones from seed + k otherwise."""
-    if k == 0:
-        return model.params
-    if model.kind not in NETWORK_KINDS:
-        raise ValueError(f"ensembles can be trained for {list(NETWORK_KINDS)}, not "
-                         f"{model.kind!r}")
-    config = json.loads(model.spec)["config"]
-    return NETWORK_KINDS[model.kind].from_config(config, seed=seed + k).params
 
 
 def _optimizer(settings: TrainSettings):
@@ -210,10 +198,7 @@ def train_model(model: EnergyModel, frames: Sequence, *, settings: TrainSettings
     k_members = settings.ensemble_size
     if start_from is None:
         model = fit_normalization(model, frames, labels, train_set, n_pairs)
-        net = stack_trees([_initial_member_params(model, k, settings.seed)["net"]
-                           for k in range(k_members)])
-    else:
-        model, net = start_params(model, start_from, k_members)
+    model, net = initial_members(model, k_members, settings.seed, start_from)
     norm = model.params["norm"]
     steps_per_epoch = len(epoch_plan(train_set, settings.batch_size, None))
     optimizer, schedule = _optimizer(settings), _schedule(settings, steps_per_epoch)

@@ -1,4 +1,5 @@
-"""Warm starts: training that continues from a trained network or ensemble.
+"""A training run's initial member weights: fresh, or a warm start that continues from a
+trained network or ensemble.
 
 After frames are added (active learning), a network retrained from its last weights needs
 fewer epochs than one from fresh weights, and its members stay where the last fit put them.
@@ -16,12 +17,34 @@ import jax
 import numpy as np
 
 from jaxpot.model import EnergyModel
+from jaxpot.nn.kinds import NETWORK_KINDS
 from jaxpot.pytree import stack_trees
 
 
 def _member_spec(model: EnergyModel) -> dict:
     spec = json.loads(model.spec)
     return spec["config"]["member"] if model.kind == "ensemble" else spec
+
+
+def initial_members(model: EnergyModel, members: int, seed: int,
+                    start_from: EnergyModel | None = None):
+    """(model, stacked initial weights (members, ...)) for :func:`jaxpot.nn.train_model`:
+    without ``start_from``, member 0 is ``model``'s own weights and member k fresh ones from
+    ``seed + k`` (``model``'s normalization as fitted); else :func:`start_params`."""
+    if start_from is not None:
+        return start_params(model, start_from, members)
+    return model, stack_trees([_member_params(model, k, seed)["net"] for k in range(members)])
+
+
+def _member_params(model: EnergyModel, k: int, seed: int):
+    """Member k's params: the model's own for k = 0, fresh ones from seed + k otherwise."""
+    if k == 0:
+        return model.params
+    if model.kind not in NETWORK_KINDS:
+        raise ValueError(f"ensembles can be trained for {list(NETWORK_KINDS)}, not "
+                         f"{model.kind!r}")
+    config = json.loads(model.spec)["config"]
+    return NETWORK_KINDS[model.kind].from_config(config, seed=seed + k).params
 
 
 def start_params(model: EnergyModel, start_from: EnergyModel, members: int):

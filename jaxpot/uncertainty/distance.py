@@ -58,13 +58,20 @@ def features(model: EnergyModel, settings: dict, frames: Sequence) -> list[np.nd
     return out
 
 
+def reference_settings(model: EnergyModel, frames: Sequence, ridge: float = RIDGE,
+                       **settings) -> dict:
+    """The settings :func:`fit_reference` fits with: the model's species (else the frames'),
+    :func:`descriptor_settings` and the ridge."""
+    species = model.species or tuple(sorted({int(z) for a in frames for z in a.numbers}))
+    return {**descriptor_settings(model, species, **settings), "ridge": float(ridge)}
+
+
 def fit_reference(model: EnergyModel, frames: Sequence, ridge: float = RIDGE,
                   **settings) -> tuple[dict, dict]:
     """(arrays ``mean`` (S, F), ``whitening`` (S, F, F); settings) of the training ``frames``'
     per-atom features, per species; a species of the model with no training atom is refused."""
-    species = model.species or tuple(sorted({int(z) for a in frames for z in a.numbers}))
-    settings = descriptor_settings(model, species, **settings)
-    settings["ridge"] = float(ridge)
+    settings = reference_settings(model, frames, ridge, **settings)
+    species = settings["species"]
     x = features(model, settings, frames)
     numbers = np.concatenate([a.numbers for a in frames])
     x = np.concatenate(x)
